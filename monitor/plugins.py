@@ -1,0 +1,129 @@
+"""Building the plugin manager and the probe registry.
+
+There is no module-level plugin manager: :func:`build_plugin_manager` makes one from the
+``vigie`` entry-point group (where the built-in plugins are registered too) plus any
+plugin objects passed in, minus the names blocked by the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from monitor import hookspecs
+from monitor.probe import Probe
+
+log = logging.getLogger(__name__)
+
+hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT)
+"""Marker for hook implementations: ``@hookimpl def vigie_register_probes(): ...``."""
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or contradicts another one."""
+
+
+def build_plugin_manager(
+    blocked: Iterable[str] = (),
+    extra_plugins: Iterable[tuple[str, object]] = (),
+    load_entry_points: bool = True,
+) -> pluggy.PluginManager:
+    """Return a plugin manager with the ``vigie`` hookspecs and plugins registered.
+
+    :param blocked: plugin names (entry-point names) not to load.
+    :param extra_plugins: ``(name, module_or_object)`` pairs registered directly (tests,
+        embedding applications).
+    :param load_entry_points: load the ``vigie`` entry-point group (built-ins included).
+    :raises PluginError: a hookimpl names no known hook or has wrong arguments.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    if load_entry_points:
+        try:
+            pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+        except Exception as exc:  # an import error in a third-party plugin
+            raise PluginError(f"could not load a 'vigie' plugin: {exc}") from exc
+    for name, plugin in extra_plugins:
+        if not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
+    return pm
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeKind:
+    """A registered probe kind: its class, one shared instance and the providing plugin."""
+
+    kind: str
+    probe_class: type[Probe]
+    instance: Probe
+    plugin: str
+
+
+class ProbeRegistry:
+    """Maps a ``kind`` name to the probe that implements it."""
+
+    def __init__(self, kinds: dict[str, ProbeKind]) -> None:
+        self._kinds = kinds
+
+    @classmethod
+    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> "ProbeRegistry":
+        """Collect ``vigie_register_probes`` from every plugin, refusing duplicate kinds."""
+        kinds: dict[str, ProbeKind] = {}
+        for impl in pm.hook.vigie_register_probes.get_hookimpls():
+            plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+            for probe_class in impl.function() or ():
+                kind = getattr(probe_class, "kind", None)
+                if not isinstance(kind, str) or not kind:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} registered {probe_class!r} without a 'kind'"
+                    )
+                if kind in kinds:
+                    raise PluginError(
+                        f"probe kind {kind!r} is provided by both plugin "
+                        f"{kinds[kind].plugin!r} and plugin {plugin_name!r}; "
+                        "block one of them with 'plugins: {blocked: [...]}'"
+                    )
+                kinds[kind] = ProbeKind(kind, probe_class, probe_class(), plugin_name)
+        return cls(kinds)
+
+    def get(self, kind: str) -> ProbeKind | None:
+        """The probe kind named ``kind``, or None."""
+        return self._kinds.get(kind)
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._kinds
+
+    def __iter__(self):
+        return iter(sorted(self._kinds.values(), key=lambda k: k.kind))
+
+    def names(self) -> list[str]:
+        """Sorted names of the registered kinds."""
+        return sorted(self._kinds)
+
+    async def aclose(self) -> None:
+        """Close every probe instance (at shutdown)."""
+        for kind in self._kinds.values():
+            try:
+                await kind.instance.aclose()
+            except Exception:  # a probe failing to close must not stop the others
+                log.exception("probe kind %s failed to close", kind.kind)
+
+
+def plugin_commands(pm: pluggy.PluginManager) -> list[tuple[str, Any]]:
+    """``(plugin name, click command)`` pairs from ``vigie_register_commands``."""
+    out = []
+    for impl in pm.hook.vigie_register_commands.get_hookimpls():
+        name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        for command in impl.function() or ():
+            out.append((name, command))
+    return out

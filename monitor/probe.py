@@ -1,0 +1,189 @@
+"""The probe contract: what a probe plugin implements and what it returns.
+
+A probe kind is a class with a ``kind`` name, a typed ``Config`` model (the keys a check of
+that kind accepts besides the common ones) and one ``async def check(config, ctx)``. One
+instance serves every check of its kind, so a probe keeps no per-check state.
+
+Probes report failures by raising :class:`ProbeFailed` with a bilingual :class:`Reason`
+(the runner turns it into a ``down`` result, or the status given), or by returning a
+:class:`ProbeResult` themselves. They never retry: the state machine's confirmation does.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from monitor.schema import StrictModel
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+class Status(enum.IntEnum):
+    """Status of one check run, ordered from best to worst for comparisons.
+
+    The integer values are exported as ``vigie_check_status`` and stored in the database:
+    they are a contract and never change.
+    """
+
+    UP = 0
+    DEGRADED = 1
+    DOWN = 2
+    UNKNOWN = 3
+    #: the target itself announces maintenance (e.g. Nextcloud's status.php)
+    MAINTENANCE = 4
+
+    @property
+    def label(self) -> str:
+        """Lower-case name used in config, JSON and metric labels."""
+        return self.name.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A short human explanation of a result, in French and English.
+
+    ``code`` is a stable machine identifier (``http.status``, ``timeout``…) used for
+    grouping and tests; ``fr`` and ``en`` are the rendered sentences shown to people.
+    """
+
+    code: str
+    fr: str
+    en: str
+
+    def text(self, lang: str = "fr") -> str:
+        """The sentence in ``lang`` (French when the language is unknown)."""
+        return self.en if lang == "en" else self.fr
+
+
+def reason(code: str, fr: str, en: str, **params: Any) -> Reason:
+    """Build a :class:`Reason`, formatting both templates with ``params``.
+
+    >>> reason("http.status", "Code HTTP {got}", "HTTP status {got}", got=503).fr
+    'Code HTTP 503'
+    """
+    return Reason(code=code, fr=fr.format(**params), en=en.format(**params))
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """The outcome of one run of one check.
+
+    ``duration`` and ``started_at`` are filled in by the runner; a probe only sets what
+    it judged. ``samples`` are numeric measurements declared in the probe's ``samples``
+    (a value may be a mapping from a label value to a number for a probe that declares
+    a ``label``); ``info`` holds short strings such as a version.
+    """
+
+    status: Status
+    reason: Reason | None = None
+    samples: dict[str, float | dict[str, float]] = field(default_factory=dict)
+    info: dict[str, str] = field(default_factory=dict)
+    duration: float = 0.0
+    started_at: float = 0.0
+
+    @classmethod
+    def up(cls, reason: Reason | None = None, **kwargs: Any) -> "ProbeResult":
+        """A passing result."""
+        return cls(Status.UP, reason, **kwargs)
+
+    @classmethod
+    def degraded(cls, reason: Reason, **kwargs: Any) -> "ProbeResult":
+        """A result that works but not well (slow, nearly full, certificate expiring…)."""
+        return cls(Status.DEGRADED, reason, **kwargs)
+
+    @classmethod
+    def down(cls, reason: Reason, **kwargs: Any) -> "ProbeResult":
+        """A failing result."""
+        return cls(Status.DOWN, reason, **kwargs)
+
+
+class ProbeFailed(Exception):
+    """Raised by a probe when the target fails; carries the human reason.
+
+    ``status`` defaults to DOWN; use UNKNOWN when the probe could not judge (bad answer
+    from a monitoring plugin, say), DEGRADED for a soft failure.
+    """
+
+    def __init__(
+        self,
+        reason: Reason,
+        status: Status = Status.DOWN,
+        samples: dict[str, float | dict[str, float]] | None = None,
+        info: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(reason.en)
+        self.reason = reason
+        self.status = status
+        self.samples = samples or {}
+        self.info = info or {}
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSpec:
+    """Declares one numeric sample a probe may report, exported as ``vigie_<name>``.
+
+    ``name`` follows Prometheus conventions (base units, e.g.
+    ``tls_cert_expiry_timestamp_seconds``); ``label`` names the extra label when the
+    sample value is a mapping (e.g. ``label="perfdata"`` for Nagios performance data).
+    """
+
+    name: str
+    help: str
+    label: str | None = None
+
+
+class ProbeConfig(StrictModel):
+    """Base for a probe's typed config: unknown keys are refused, values are frozen,
+    ``SecretStr`` fields may be given as ``<field>_file``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRef:
+    """Who is being probed: enough for a probe to log or name a request."""
+
+    service_id: str
+    check_id: str
+    kind: str
+
+    @property
+    def key(self) -> str:
+        """Stable unique key of the check, ``service/check``."""
+        return f"{self.service_id}/{self.check_id}"
+
+
+@dataclass(slots=True)
+class ProbeContext:
+    """What the runner hands to a probe for one run.
+
+    ``http`` is the process-wide aiohttp session (never create another one); ``timeout``
+    is the hard deadline in seconds the runner enforces around ``check`` (a probe can use
+    it to set its own, slightly shorter, socket timeouts so it can report a precise reason).
+    """
+
+    check: CheckRef
+    timeout: float
+    http: "aiohttp.ClientSession"
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Probe:
+    """Base class of a probe kind. Subclasses set ``kind`` and ``Config``, implement ``check``."""
+
+    #: the value of ``kind:`` in the configuration
+    kind: ClassVar[str]
+    #: the typed model of the kind-specific keys
+    Config: ClassVar[type[ProbeConfig]] = ProbeConfig
+    #: one line for ``vigie probes`` and the docs
+    description: ClassVar[str] = ""
+    #: numeric samples this kind may report
+    samples: ClassVar[tuple[SampleSpec, ...]] = ()
+
+    async def check(self, config: Any, ctx: ProbeContext) -> ProbeResult:
+        """Run the check once against ``config`` and return its result (or raise ProbeFailed)."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release resources held across runs (connection pools…); called at shutdown."""

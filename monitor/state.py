@@ -1,0 +1,229 @@
+"""Live state of checks and services: damping, derived service status, transitions.
+
+Pure and synchronous: :class:`StateBook` takes results and maintenance changes and returns
+the transitions they cause; the runtime turns those into hook calls, metrics and rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from monitor.config import Check, Service
+from monitor.probe import ProbeResult, Status
+
+
+class ServiceStatus(enum.Enum):
+    """What members see for a service; ``code`` is exported as ``vigie_service_status``."""
+
+    OPERATIONAL = ("operational", 0)
+    DEGRADED = ("degraded", 1)
+    PARTIAL_OUTAGE = ("partial_outage", 2)
+    MAJOR_OUTAGE = ("major_outage", 3)
+    MAINTENANCE = ("maintenance", 4)
+    UNKNOWN = ("unknown", 5)
+
+    def __init__(self, label: str, code: int) -> None:
+        self.label = label
+        self.code = code
+
+    @property
+    def is_outage(self) -> bool:
+        """True for the statuses that open an incident outside maintenance."""
+        return self in (ServiceStatus.DEGRADED, ServiceStatus.PARTIAL_OUTAGE,
+                        ServiceStatus.MAJOR_OUTAGE)
+
+    @classmethod
+    def from_label(cls, label: str) -> "ServiceStatus":
+        """The member named ``label`` (``operational``…)."""
+        for member in cls:
+            if member.label == label:
+                return member
+        raise ValueError(f"unknown service status {label!r}")
+
+
+@dataclass(slots=True)
+class CheckState:
+    """One check's confirmed status and the streak that may change it."""
+
+    check: Check
+    #: confirmed status after damping; None until the first confirmed result
+    status: Status | None = None
+    #: Unix time the confirmed status began
+    since: float | None = None
+    #: last raw result
+    last: ProbeResult | None = None
+    #: consecutive raw results that disagree with a non-failing confirmed status
+    failures: int = 0
+
+    @property
+    def ref(self):
+        """The check's :class:`monitor.probe.CheckRef`."""
+        return self.check.ref
+
+    @property
+    def service_id(self) -> str:
+        """Id of the service the check belongs to."""
+        return self.check.ref.service_id
+
+    @property
+    def pending(self) -> bool:
+        """A failure was seen but not yet confirmed: re-check at ``retry_interval``."""
+        return self.failures > 0
+
+    def next_delay(self) -> float:
+        """Seconds until the next run of this check."""
+        return self.check.retry_interval if self.pending else self.check.interval
+
+    def record(self, result: ProbeResult) -> tuple[Status | None, Status] | None:
+        """Apply one raw result; return ``(previous, current)`` when the confirmed status
+        changes, else None.
+
+        Up (and maintenance announced by the target) is taken at once; down, degraded and
+        unknown need ``confirm`` consecutive non-up results, the last of which decides.
+        """
+        self.last = result
+        raw = result.status
+        if raw in (Status.UP, Status.MAINTENANCE) or self.check.confirm <= 1:
+            self.failures = 0
+            return self._become(raw, result.started_at)
+        if self.status == raw:
+            self.failures = 0
+            return None
+        self.failures += 1
+        if self.failures >= self.check.confirm or self.status in (
+                Status.DOWN, Status.DEGRADED, Status.UNKNOWN):
+            # already failing: moving between failure kinds needs no new confirmation
+            self.failures = 0
+            return self._become(raw, result.started_at)
+        return None
+
+    def _become(self, status: Status, at: float) -> tuple[Status | None, Status] | None:
+        if status == self.status:
+            return None
+        previous, self.status, self.since = self.status, status, at
+        return previous, status
+
+
+def derive_service_status(statuses: Iterable[Status | None], maintenance: bool) -> ServiceStatus:
+    """A service's status from its checks' confirmed statuses.
+
+    Maintenance (a window, or every judged check announcing it) wins; then all judged checks
+    down → major outage, some down → partial outage, any degraded → degraded, all up →
+    operational. Checks without a verdict (None, unknown) are left out; a service with no
+    judged check is unknown.
+    """
+    if maintenance:
+        return ServiceStatus.MAINTENANCE
+    judged = [s for s in statuses if s is not None and s != Status.UNKNOWN]
+    if not judged:
+        return ServiceStatus.UNKNOWN
+    if all(s == Status.MAINTENANCE for s in judged):
+        return ServiceStatus.MAINTENANCE
+    down = sum(1 for s in judged if s == Status.DOWN)
+    if down == len(judged):
+        return ServiceStatus.MAJOR_OUTAGE
+    if down:
+        return ServiceStatus.PARTIAL_OUTAGE
+    if any(s == Status.DEGRADED for s in judged):
+        return ServiceStatus.DEGRADED
+    return ServiceStatus.OPERATIONAL
+
+
+@dataclass(slots=True)
+class ServiceState:
+    """One service's derived status and its checks' states."""
+
+    service: Service
+    checks: list[CheckState] = field(default_factory=list)
+    status: ServiceStatus | None = None
+    since: float | None = None
+    #: a maintenance window is active for this service
+    maintenance: bool = False
+
+    @property
+    def id(self) -> str:
+        """The service id."""
+        return self.service.id
+
+    def refresh(self, at: float) -> tuple[ServiceStatus | None, ServiceStatus] | None:
+        """Re-derive the status; return ``(previous, current)`` when it changed."""
+        current = derive_service_status((c.status for c in self.checks), self.maintenance)
+        if current == self.status:
+            return None
+        previous, self.status, self.since = self.status, current, at
+        return previous, current
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTransition:
+    """A check's confirmed status changed."""
+
+    check: CheckState
+    previous: Status | None
+    current: Status
+    result: ProbeResult
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceTransition:
+    """A service's derived status changed."""
+
+    service: ServiceState
+    previous: ServiceStatus | None
+    current: ServiceStatus
+    at: float
+
+
+Transition = CheckTransition | ServiceTransition
+
+
+class StateBook:
+    """Every check's and service's live state, keyed by check key and service id."""
+
+    def __init__(self, services: Iterable[Service]) -> None:
+        self.services: dict[str, ServiceState] = {}
+        self.checks: dict[str, CheckState] = {}
+        for service in services:
+            state = ServiceState(service)
+            for check in service.checks:
+                if not check.enabled:
+                    continue
+                check_state = CheckState(check)
+                state.checks.append(check_state)
+                self.checks[check.key] = check_state
+            self.services[service.id] = state
+
+    def restore(self, check_key: str, status: Status, since: float) -> None:
+        """Seed a check's confirmed status from the store at start (no transition fired)."""
+        state = self.checks.get(check_key)
+        if state is not None:
+            state.status, state.since = status, since
+
+    def restore_services(self, at: float) -> None:
+        """Derive service statuses after :meth:`restore`, firing nothing."""
+        for service in self.services.values():
+            service.refresh(at)
+
+    def apply(self, check_key: str, result: ProbeResult) -> list[Transition]:
+        """Record a raw result; return the check and service transitions it causes."""
+        state = self.checks[check_key]
+        changed = state.record(result)
+        if changed is None:
+            return []
+        out: list[Transition] = [CheckTransition(state, changed[0], changed[1], result)]
+        service = self.services[state.service_id]
+        service_changed = service.refresh(result.started_at)
+        if service_changed is not None:
+            out.append(ServiceTransition(service, *service_changed, result.started_at))
+        return out
+
+    def set_maintenance(self, service_id: str, active: bool, at: float) -> list[Transition]:
+        """Start or end a maintenance window for a service; return the transition, if any."""
+        service = self.services[service_id]
+        if service.maintenance == active:
+            return []
+        service.maintenance = active
+        changed = service.refresh(at)
+        return [ServiceTransition(service, *changed, at)] if changed else []
