@@ -1,1 +1,1 @@
-placeholder
+"""Placeholder: this probe kind is being written."""

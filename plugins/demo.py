@@ -1,0 +1,1 @@
+"""Placeholder: the demo plugin is being written."""

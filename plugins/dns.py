@@ -1,0 +1,1 @@
+"""Placeholder: this probe kind is being written."""
