@@ -8,6 +8,7 @@ line and key. This module holds the models and the defaults (in one place:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,7 @@ class ServerSettings(StrictModel):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"expected host:port, e.g. 127.0.0.1:8080, got {value!r}")
         return value
 
@@ -232,6 +233,8 @@ class Config:
     path: Path
     file: FileConfig
     services: tuple[Service, ...]
+    #: plugin-owned top-level sections (validated models), None when absent from the file
+    sections: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def checks(self) -> list[Check]:

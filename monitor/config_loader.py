@@ -59,6 +59,34 @@ def format_loc(loc: Loc) -> str:
     return out
 
 
+#: hints for the YAML mistakes people make most
+_YAML_HINTS = (
+    ("while scanning a quoted scalar", "a quoted value is not closed: add the missing quote"),
+    ("mapping values are not allowed here",
+     "a ':' inside a value: put the value in quotes, or check the indentation"),
+    ("that cannot start any token", "indent with spaces, not tabs"),
+    ("expected <block end>", "check the indentation of this line and the ones above"),
+    ("did not find expected key", "check the indentation of this line and the ones above"),
+    ("did not find expected '-' indicator", "check the indentation of this list"),
+)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
+    """The line and message for a YAML syntax error.
+
+    An unclosed quote or bracket is only noticed at the end of the file: the line where it
+    opened (PyYAML's *context*) is then the useful one.
+    """
+    problem = exc.problem or exc.context or "invalid YAML"
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and "end of stream" in problem:
+        mark = exc.context_mark
+    text = f"{exc.context or ''} {problem}"
+    hint = next((h for needle, h in _YAML_HINTS if needle in text), None)
+    message = f"invalid YAML: {problem}" + (f" ({hint})" if hint else "")
+    return (mark.line + 1 if mark else None), message
+
+
 class _Source:
     """The parsed YAML document plus the line of every key path."""
 
@@ -66,15 +94,15 @@ class _Source:
         self.path = path
         self.lines: dict[Loc, int] = {}
         self.issues: list[ConfigIssue] = []
+        #: key paths whose value is already reported (duplicate key, unset variable)
+        self.unreliable: set[Loc] = set()
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
             self.data = self._build(node, ()) if node is not None else {}
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else None
-            problem = exc.problem or exc.context or "invalid YAML"
-            raise ConfigError(path, [ConfigIssue(line, (), f"invalid YAML: {problem}")]) from None
+            line, message = _yaml_problem(exc)
+            raise ConfigError(path, [ConfigIssue(line, (), message)]) from None
         finally:
             loader.dispose()
 
@@ -89,7 +117,10 @@ class _Source:
                     continue
                 child = (*loc, key)
                 if key in out:
-                    self._issue(key_node.start_mark.line + 1, child, "duplicate key")
+                    self._issue(key_node.start_mark.line + 1, child,
+                                f"duplicate key {key!r} (first given on line {self.lines[child]}; "
+                                "only one value is allowed)")
+                    self.unreliable.add(child)
                     continue
                 self.lines[child] = key_node.start_mark.line + 1
                 out[key] = self._build(value_node, child)
@@ -110,6 +141,7 @@ class _Source:
             if default is not None:
                 return default
             self._issue(line, loc, f"environment variable {name} is not set")
+            self.unreliable.add(loc)
             return ""
 
         return _ENV_REF.sub(replace, value)
@@ -148,32 +180,92 @@ def _unwrap(annotation: Any) -> Any:
     return annotation
 
 
+#: what a value of each pydantic type error should have been
+_EXPECTED = {
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "a text", "list_type": "a list", "dict_type": "a mapping (key: value)",
+    "model_type": "a mapping (key: value)", "model_attributes_type": "a mapping (key: value)",
+}
+#: key names whose value is never repeated in an error message
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+#: a StrictModel error about a ``<secret>_file`` key, raised at the level of its mapping
+_SECRET_FILE_ERROR = re.compile(
+    r"^(?:(?P<key>\w+_file): (?P<rest>.*)|give either '\w+' or '(?P<both>\w+_file)', not both)$")
+
+
 def _issues_from_validation(
     exc: ValidationError, source: _Source, model: type[BaseModel], prefix: Loc = ()
 ) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors(include_url=False):
-        loc = (*prefix, *[p for p in err["loc"] if not _is_union_tag(p)])
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            holder = _model_at(model, loc[len(prefix):])
-            message = f"unknown key {loc[-1]!r}"
-            if holder is not None:
-                allowed = holder.allowed_keys() if hasattr(holder, "allowed_keys") else []
-                close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-                message += f" (did you mean {close[0]!r}?)" if close else (
-                    f" (allowed here: {', '.join(allowed)})" if allowed else "")
-        elif kind == "missing":
-            message = "required key is missing"
-        elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == IDENT:
-            message = (f"invalid id {err['input']!r}: use lower-case letters, digits, "
-                       "'-' and '_', starting with a letter or digit")
-        else:
-            message = str(err["msg"]).removeprefix("Value error, ")
-            if "input" in err and kind.endswith("_type"):
-                message += f", got {err['input']!r}"
+        loc: Loc = (*prefix, *[p for p in err["loc"] if not _is_union_tag(p)])
+        loc, message = _message(err, loc, model, prefix)
         issues.append(ConfigIssue(source.line_of(loc), loc, message))
     return issues
+
+
+def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc) -> tuple[Loc, str]:
+    """The key path and the sentence for one pydantic error."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        holder = _model_at(model, loc[len(prefix):])
+        message = f"unknown key {loc[-1]!r}"
+        if holder is not None:
+            allowed = holder.allowed_keys() if hasattr(holder, "allowed_keys") else []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            message += f" (did you mean {close[0]!r}?)" if close else (
+                f" (allowed here: {', '.join(allowed)})" if allowed else "")
+        return loc, message
+    if kind == "missing":
+        return loc, "required key is missing"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == IDENT:
+        return loc, (f"invalid id {value!r}: use lower-case letters, digits, "
+                     "'-' and '_', starting with a letter or digit")
+    if kind == "too_short" and loc and loc[-1] == "checks":
+        return loc, "a service needs at least one check"
+    secret = bool(loc) and isinstance(loc[-1], str) and bool(_SECRET_KEY.search(loc[-1]))
+    got = " (value hidden: it may be a secret)" if secret else f", got {_shorten(value)}"
+    if kind in _EXPECTED:
+        return loc, f"expected {_EXPECTED[kind]}{got}"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = ctx.get("ge", ctx.get("gt"))
+        word = "at least" if kind == "greater_than_equal" else "more than"
+        return loc, f"must be {word} {bound}{got}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = ctx.get("le", ctx.get("lt"))
+        word = "at most" if kind == "less_than_equal" else "less than"
+        return loc, f"must be {word} {bound}{got}"
+    if kind == "too_short":
+        return loc, f"needs at least {ctx.get('min_length')} item(s)"
+    if kind == "string_too_short":
+        return loc, "must not be empty"
+    if kind == "string_too_long":
+        return loc, f"is too long (at most {ctx.get('max_length')} characters)"
+    if kind == "string_pattern_mismatch":
+        shown = "" if secret else f" {_shorten(value)}"
+        return loc, f"invalid value{shown}: expected the pattern {ctx.get('pattern')}"
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if isinstance(value, dict) and (match := _SECRET_FILE_ERROR.match(message)):
+        key = match.group("key") or match.group("both")
+        if key in value:  # said at the mapping's level: move it to the key itself
+            return (*loc, key), match.group("rest") or message
+    if message.startswith("Input should be "):
+        message = "expected " + message.removeprefix("Input should be ") + got
+    return loc, message
+
+
+def _shorten(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _looks_secret(loc: Loc) -> bool:
+    """Keys whose values must never be echoed back in an error message."""
+    last = str(loc[-1]).lower() if loc else ""
+    return any(word in last for word in ("password", "token", "secret", "key", "auth"))
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -181,11 +273,19 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
 
 
-def load_config(path: str | Path, registry: ProbeRegistry) -> Config:
+def load_config(path: str | Path, registry: ProbeRegistry,
+                sections: dict[str, type[BaseModel]] | None = None) -> Config:
     """Read, validate and resolve the configuration at ``path``.
 
+    :param registry: the probe kinds checks may use.
+    :param sections: top-level sections owned by plugins (name → model), from
+        :func:`monitor.plugins.config_sections`.
     :raises ConfigError: listing every problem with file, line and key path.
     """
+    sections = sections or {}
+    taken = set(FileConfig.model_fields) & set(sections)
+    if taken:
+        raise ValueError(f"plugin sections shadow core sections: {sorted(taken)}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -194,16 +294,122 @@ def load_config(path: str | Path, registry: ProbeRegistry) -> Config:
     source = _Source(path, text)
     if not isinstance(source.data, dict):
         raise ConfigError(path, [ConfigIssue(1, (), "the file must be a mapping of sections")])
-    if source.issues:
-        raise ConfigError(path, source.issues)
+    core = {k: v for k, v in source.data.items() if k not in sections}
+    # every problem is collected before raising, so one run of `vigie config check` lists
+    # them all: file-level ones (duplicate keys, unset variables), then the schema's, then
+    # the references (groups, probe kinds, kind-specific keys)
+    issues: list[ConfigIssue] = list(source.issues) + _duplicate_ids(core, source)
+    plugin_sections: dict[str, Any] = {}
+    for name, model in sections.items():
+        raw = source.data.get(name)
+        if raw is None:
+            plugin_sections[name] = None
+            continue
+        try:
+            plugin_sections[name] = model.model_validate(raw)
+        except ValidationError as exc:
+            issues += _issues_from_validation(exc, source, model, (name,))
     try:
-        file = FileConfig.model_validate(source.data)
+        file = FileConfig.model_validate(core)
     except ValidationError as exc:
-        raise ConfigError(path, _issues_from_validation(exc, source, FileConfig)) from None
-    services, issues = _resolve_services(file, source, registry)
+        found = _issues_from_validation(exc, source, FileConfig)
+        if sections:
+            found = [_with_sections_hint(i, sections) for i in found]
+        issues += found + _reference_issues(core, source, registry)
+        raise ConfigError(path, _without_echoes(issues, source)) from None
+    services, resolve_issues = _resolve_services(file, source, registry)
+    issues = _without_echoes(issues + resolve_issues, source)
     if issues:
         raise ConfigError(path, issues)
-    return Config(path=path, file=file, services=tuple(services))
+    return Config(path=path, file=file, services=tuple(services), sections=plugin_sections)
+
+
+def _without_echoes(issues: list[ConfigIssue], source: _Source) -> list[ConfigIssue]:
+    """Drop what only repeats an earlier problem: the schema's own duplicate-id messages
+    (:func:`_duplicate_ids` says more), and errors about a value that was a duplicate key
+    or an unset variable (it is already reported)."""
+    kept, seen = [], set()
+    for issue in issues:
+        echo = issue not in source.issues and any(
+            issue.loc[:len(loc)] == loc for loc in source.unreliable)
+        if echo or "is used twice" in issue.message or issue in seen:
+            continue
+        seen.add(issue)
+        kept.append(issue)
+    return kept
+
+
+def _duplicate_ids(data: dict[str, Any], source: _Source) -> list[ConfigIssue]:
+    """Group, service and check ids used twice, each pointing at the first use."""
+    issues = []
+
+    def scan(items: Any, loc: Loc, what: str) -> None:
+        first: dict[str, int] = {}
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            ident = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(ident, str):
+                continue
+            if ident in first:
+                where = (*loc, first[ident], "id")
+                issues.append(ConfigIssue(
+                    source.line_of((*loc, index, "id")), (*loc, index, "id"),
+                    f"{what} id {ident!r} is already used by {format_loc(where[:-1])} "
+                    f"(line {source.line_of(where)}); ids must be unique"))
+            else:
+                first[ident] = index
+
+    scan(data.get("groups"), ("groups",), "group")
+    scan(data.get("services"), ("services",), "service")
+    for s_index, service in enumerate(data.get("services") or []):
+        if isinstance(service, dict):
+            scan(service.get("checks"), ("services", s_index, "checks"), "check")
+    return issues
+
+
+def _reference_issues(data: dict[str, Any], source: _Source,
+                      registry: ProbeRegistry) -> list[ConfigIssue]:
+    """Unknown groups and probe kinds, and kind-specific keys, checked on the raw data.
+
+    Used when the schema rejected the file, so those problems are reported in the same
+    run; a check whose common keys are themselves invalid is left to the schema's errors.
+    """
+    issues: list[ConfigIssue] = []
+    groups = data.get("groups") if isinstance(data.get("groups"), list) else []
+    group_ids = {g.get("id") for g in groups if isinstance(g, dict)}
+    services = data.get("services") if isinstance(data.get("services"), list) else []
+    for s_index, service in enumerate(services):
+        if not isinstance(service, dict):
+            continue
+        if isinstance(service.get("group"), str) and service["group"] not in group_ids:
+            issues.append(_unknown_group(service["group"], group_ids, s_index, source))
+        checks = service.get("checks") if isinstance(service.get("checks"), list) else []
+        for c_index, raw in enumerate(checks):
+            try:
+                check = CheckConfig.model_validate(raw)
+            except ValidationError:
+                continue
+            _validate_options(check, ("services", s_index, "checks", c_index), source,
+                              registry, issues)
+    return issues
+
+
+def _unknown_group(group: str, known_ids: set[Any], s_index: int, source: _Source) -> ConfigIssue:
+    loc: Loc = ("services", s_index, "group")
+    names = sorted(str(g) for g in known_ids if g is not None)
+    close = difflib.get_close_matches(group, names, n=1)
+    hint = (f"did you mean {close[0]!r}?" if close
+            else f"known: {', '.join(names)}" if names else "no group is defined under 'groups'")
+    return ConfigIssue(source.line_of(loc), loc, f"unknown group {group!r} ({hint})")
+
+
+def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigIssue:
+    """Top-level unknown keys: suggest among core and plugin sections alike."""
+    if len(issue.loc) != 1 or not issue.message.startswith("unknown key"):
+        return issue
+    allowed = sorted({*FileConfig.allowed_keys(), *sections})
+    close = difflib.get_close_matches(str(issue.loc[0]), allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed here: {', '.join(allowed)})"
+    return ConfigIssue(issue.line, issue.loc, f"unknown key {issue.loc[0]!r}{hint}")
 
 
 def _resolve_services(
@@ -215,13 +421,10 @@ def _resolve_services(
     defaults = file.defaults
     for s_index, service in enumerate(file.services):
         if service.group is not None and service.group not in group_ids:
-            loc: Loc = ("services", s_index, "group")
-            known = ", ".join(sorted(group_ids)) or "none defined under 'groups'"
-            issues.append(ConfigIssue(source.line_of(loc), loc,
-                                      f"unknown group {service.group!r} (known: {known})"))
+            issues.append(_unknown_group(service.group, group_ids, s_index, source))
         checks = []
         for c_index, check in enumerate(service.checks):
-            loc = ("services", s_index, "checks", c_index)
+            loc: Loc = ("services", s_index, "checks", c_index)
             options = _validate_options(check, loc, source, registry, issues)
             if options is None:
                 continue
@@ -244,9 +447,11 @@ def _validate_options(check: CheckConfig, loc: Loc, source: _Source,
                       registry: ProbeRegistry, issues: list[ConfigIssue]) -> Any:
     kind = registry.get(check.kind)
     if kind is None:
-        known = ", ".join(registry.names())
+        close = difflib.get_close_matches(check.kind, registry.names(), n=1)
+        hint = (f"did you mean {close[0]!r}?" if close
+                else f"known: {', '.join(registry.names()) or 'none'}")
         issues.append(ConfigIssue(source.line_of((*loc, "kind")), (*loc, "kind"),
-                                  f"unknown probe kind {check.kind!r} (known: {known})"))
+                                  f"unknown probe kind {check.kind!r} ({hint})"))
         return None
     model = kind.probe_class.Config
     try:
@@ -264,3 +469,17 @@ def _validate_options(check: CheckConfig, loc: Loc, source: _Source,
                                     f"unknown key {issue.loc[-1]!r}{hint}")
             issues.append(issue)
         return None
+
+
+def blocked_plugins(path: str | Path) -> list[str]:
+    """The ``plugins.blocked`` list of the file at ``path``, read before the plugins load.
+
+    Any problem (unreadable file, bad YAML) gives an empty list: :func:`load_config`
+    reports it properly afterwards.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        blocked = data["plugins"]["blocked"]
+    except Exception:
+        return []
+    return [str(b) for b in blocked] if isinstance(blocked, list) else []

@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
     from monitor.probe import Probe, ProbeResult
     from monitor.runtime import Runtime
     from monitor.state import CheckState, ServiceState
@@ -137,4 +138,118 @@ def vigie_cycle_completed(at: float, checks: int, duration: float) -> Any:
     :return: nothing.
 
     May be a coroutine function.
+    """
+
+
+# Incident, maintenance and system events (durable: delivered through the outbox) ------
+
+
+@hookspec
+def vigie_incident_links(event: "IncidentEvent") -> Any:
+    """Return links to attach to an incident *before* its events are written, so that
+    alerts and forum posts already carry them (guides found in a local, cached index).
+
+    Fires synchronously inside the incident engine when an incident opens or changes
+    impact. Must be fast and must not do network I/O (use a cache refreshed elsewhere);
+    anything slow belongs in ``vigie_incident_opened``.
+
+    :param event: the :class:`monitor.notifications.IncidentEvent` about to be written.
+    :return: a list of :class:`monitor.notifications.Link`, or None.
+
+    Synchronous.
+    """
+
+
+@hookspec
+def vigie_incident_opened(event: "IncidentEvent") -> Any:
+    """Deliver the news that an incident opened (alert volunteers, create a forum topic,
+    open a helpdesk ticket…).
+
+    Fires from the outbox worker, once per implementing plugin, after the transaction that
+    opened the incident committed; retried with exponential backoff until it succeeds or
+    is dead-lettered. ``event.idempotency_key`` is the same on every retry.
+
+    :param event: a :class:`monitor.notifications.IncidentEvent` with ``kind="opened"``.
+    :return: a list of :class:`monitor.notifications.Link` to attach to the incident
+        (a ticket, a forum topic), or None. Raise
+        :class:`monitor.notifications.RetryLater` to honour a ``Retry-After``, or
+        :class:`monitor.notifications.PermanentFailure` to dead-letter with a message.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_incident_updated(event: "IncidentEvent") -> Any:
+    """Deliver an incident update: impact changed, a volunteer posted an update or a
+    post-mortem, or a reminder while it stays open (``event.kind == "reminder"``).
+
+    Fires from the outbox worker like :func:`vigie_incident_opened`, in order after it for
+    the same plugin. ``event.own_links`` holds the links this plugin attached earlier.
+
+    :param event: a :class:`monitor.notifications.IncidentEvent` (``kind`` "updated" or
+        "reminder").
+    :return: links to attach, or None; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_incident_resolved(event: "IncidentEvent") -> Any:
+    """Deliver the resolution of an incident (close the ticket, reply on the topic, tell
+    volunteers it is over).
+
+    Fires from the outbox worker like :func:`vigie_incident_opened`.
+
+    :param event: a :class:`monitor.notifications.IncidentEvent` with ``kind="resolved"``.
+    :return: links to attach, or None; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_maintenance_changed(event: "MaintenanceEvent") -> Any:
+    """Deliver a maintenance event: a window announced, started or ended.
+
+    Fires from the outbox worker, once per implementing plugin, with retries.
+
+    :param event: a :class:`monitor.notifications.MaintenanceEvent`.
+    :return: nothing; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_system_alert(alert: "SystemAlert") -> Any:
+    """Deliver an alert about Vigie itself or an early warning: the database is
+    unreachable, the outbox backlog grows, a plugin keeps failing, a certificate expires
+    soon.
+
+    Fires from the outbox worker (or directly when the database itself is the problem),
+    once per implementing plugin.
+
+    :param alert: a :class:`monitor.notifications.SystemAlert`.
+    :return: nothing; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_register_config_sections() -> Any:
+    """Return the top-level configuration sections this plugin owns, as a mapping from
+    section name to a :class:`monitor.schema.StrictModel` subclass (e.g.
+    ``{"notifications": NotifierSettings}``).
+
+    Fires once, when a configuration is loaded. The section is validated as strictly as
+    the core's (unknown keys refused, errors with file, line and key) and is available as
+    ``config.sections[name]`` (None when absent from the file). A name taken by the core or
+    another plugin is refused.
+
+    :return: a dict ``{section name: model class}``.
+
+    Synchronous.
     """

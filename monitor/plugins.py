@@ -7,6 +7,7 @@ plugin objects passed in, minus the names blocked by the configuration.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,12 +52,33 @@ def build_plugin_manager(
             raise PluginError(f"could not load a 'vigie' plugin: {exc}") from exc
     for name, plugin in extra_plugins:
         if not pm.is_blocked(name):
-            pm.register(plugin, name=name)
+            try:
+                pm.register(plugin, name=name)
+            except pluggy.PluginValidationError as exc:  # wrong hookimpl arguments
+                raise PluginError(f"plugin {name!r}: {exc}") from exc
+    _check_hook_names(pm)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r}: {exc}") from exc
     return pm
+
+
+def _check_hook_names(pm: pluggy.PluginManager) -> None:
+    """Refuse a hookimpl whose name matches no hookspec, naming the plugin and the hook it
+    probably meant (pluggy's own ``check_pending`` names neither clearly)."""
+    callers = dict(vars(pm.hook))
+    known = sorted(name for name, caller in callers.items() if caller.spec is not None)
+    for name, caller in sorted(callers.items()):
+        if caller.spec is not None:
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PluginError(f"plugin {plugin!r}: unknown hook {name!r}{hint}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,3 +149,20 @@ def plugin_commands(pm: pluggy.PluginManager) -> list[tuple[str, Any]]:
         for command in impl.function() or ():
             out.append((name, command))
     return out
+
+
+def config_sections(pm: pluggy.PluginManager) -> dict[str, type]:
+    """Top-level configuration sections registered by plugins (name → model class).
+
+    :raises PluginError: two plugins claim the same section.
+    """
+    sections: dict[str, type] = {}
+    owners: dict[str, str] = {}
+    for impl in pm.hook.vigie_register_config_sections.get_hookimpls():
+        plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+        for name, model in (impl.function() or {}).items():
+            if name in sections:
+                raise PluginError(f"configuration section {name!r} is claimed by both plugin "
+                                  f"{owners[name]!r} and plugin {plugin!r}")
+            sections[name], owners[name] = model, plugin
+    return sections

@@ -32,7 +32,7 @@ class Status(enum.IntEnum):
     DEGRADED = 1
     DOWN = 2
     UNKNOWN = 3
-    #: the target itself announces maintenance (e.g. Nextcloud's status.php)
+    #: the target itself announces maintenance (e.g. an application's status endpoint)
     MAINTENANCE = 4
 
     @property
@@ -180,6 +180,9 @@ class Probe:
     description: ClassVar[str] = ""
     #: numeric samples this kind may report
     samples: ClassVar[tuple[SampleSpec, ...]] = ()
+    #: keys of ``ProbeResult.info`` exported as labels of ``vigie_<kind>_info`` (bounded
+    #: values only, such as a version; undeclared keys are never exported)
+    info_keys: ClassVar[tuple[str, ...]] = ()
 
     async def check(self, config: Any, ctx: ProbeContext) -> ProbeResult:
         """Run the check once against ``config`` and return its result (or raise ProbeFailed)."""

@@ -71,7 +71,8 @@ class StrictModel(BaseModel):
     the path of a file whose content (without the final newline) is the secret.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a validation message must never echo a secret back
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     @model_validator(mode="before")
     @classmethod

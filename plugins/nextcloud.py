@@ -1,1 +1,364 @@
-"""Placeholder: this probe kind is being written."""
+"""Probe kind ``nextcloud``: Nextcloud's own health page, plus optional deeper checks.
+
+``status.php`` (public, no login) decides the verdict: down when it fails, is not a
+Nextcloud status page or says ``installed: false``; maintenance when Nextcloud announces
+it; degraded when the database waits for ``occ upgrade`` or the version is older than
+``min_version``; up otherwise. Two optional checks run only when Nextcloud is not in
+maintenance:
+
+- a WebDAV ``PROPFIND`` on a test account's files (``webdav_user`` + an app password),
+  the functional proof that members can reach their files;
+- the serverinfo API (``serverinfo_token``, sent as ``NC-Token``) for numbers: active
+  users, free space, accounts and files. It never makes the service look broken: when
+  it cannot be read (token refused, error) the result is ``unknown`` unless a real
+  verdict (degraded, down, maintenance) outranks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+from xml.etree import ElementTree
+
+import aiohttp
+from pydantic import SecretStr, field_validator, model_validator
+
+from monitor.plugins import hookimpl
+from monitor.probe import (
+    Probe,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Reason,
+    SampleSpec,
+    Status,
+    reason,
+)
+
+#: read at most this much of any answer (status.php is ~200 bytes, serverinfo a few KiB)
+MAX_BODY = 1 << 20
+#: keys status.php has had since Nextcloud 13 (``extendedSupport`` came later: optional)
+STATUS_KEYS = ("installed", "maintenance", "needsDbUpgrade", "version", "versionstring",
+               "edition", "productname")
+SERVERINFO_PATH = ("/ocs/v2.php/apps/serverinfo/api/v1/info"
+                   "?format=json&skipApps=true&skipUpdate=true")
+#: serverinfo's activeUsers keys → value of the ``window`` label
+ACTIVE_WINDOWS = {"last5minutes": "5m", "last1hour": "1h", "last24hours": "24h"}
+PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
+                 b'<d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>')
+#: share of ctx.timeout the probe uses, so its own precise reason beats the runner's deadline
+TIME_BUDGET = 0.9
+
+# How a verdict ranks when combining status.php, WebDAV and serverinfo: any real
+# judgement outranks "could not read serverinfo".
+_RANK = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.MAINTENANCE: 3,
+         Status.DOWN: 4}
+
+
+class NextcloudConfig(ProbeConfig):
+    """Keys of a ``nextcloud`` check."""
+
+    # validation errors must not echo the input: it holds secrets
+    model_config = ProbeConfig.model_config | {"hide_input_in_errors": True}
+
+    #: base address of the instance, e.g. ``https://cloud.example.coop`` (status.php is
+    #: looked up below it)
+    url: str
+    #: expected ``productname``; set it for a themed instance, or null to accept any
+    productname: str | None = "Nextcloud"
+    #: degraded when the reported ``version`` is older, e.g. ``29.0.8``
+    min_version: str | None = None
+    #: token of the serverinfo app (``occ config:app:set serverinfo token --value ...``)
+    serverinfo_token: SecretStr | None = None
+    #: test account for the WebDAV check (with ``webdav_password``, an app password)
+    webdav_user: str | None = None
+    webdav_password: SecretStr | None = None
+    #: verify the TLS certificate (leave on; the ``tls`` probe watches expiry)
+    verify_tls: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http(s) address, e.g. https://cloud.example.coop, "
+                             f"got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("min_version")
+    @classmethod
+    def _dotted(cls, value: str | None) -> str | None:
+        if value is not None:
+            _version_tuple(value, strict=True)
+        return value
+
+    @model_validator(mode="after")
+    def _webdav_pair(self) -> NextcloudConfig:
+        if (self.webdav_user is None) != (self.webdav_password is None):
+            raise ValueError("give both 'webdav_user' and 'webdav_password' (an app password), "
+                             "or neither")
+        return self
+
+
+def _version_tuple(text: str, strict: bool = False) -> tuple[int, ...]:
+    """``"30.0.4.1"`` → ``(30, 0, 4, 1)``; a non-numeric part ends the tuple unless strict."""
+    out = []
+    for part in text.split("."):
+        if not part.isdigit():
+            if strict:
+                raise ValueError(f"expected a version such as 29.0.8, got {text!r}")
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+class _Deadline:
+    """Shares one time budget between the probe's successive requests."""
+
+    def __init__(self, seconds: float) -> None:
+        #: the check's timeout, as said in reasons
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds * TIME_BUDGET
+
+    def timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=max(0.05, self._end - time.monotonic()))
+
+
+def _transport_reason(exc: BaseException, what_fr: str, what_en: str, seconds: float) -> Reason:
+    """A reason for a request that got no HTTP answer at all."""
+    if isinstance(exc, TimeoutError):
+        return reason("nextcloud.timeout", "{what_fr} : pas de réponse en {s:.0f} s",
+                      "{what_en}: no answer within {s:.0f} s",
+                      what_fr=what_fr, what_en=what_en, s=max(seconds, 1))
+    if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
+        return reason("nextcloud.tls", "{what_fr} : erreur TLS (certificat refusé)",
+                      "{what_en}: TLS error (certificate refused)",
+                      what_fr=what_fr, what_en=what_en)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return reason("nextcloud.connect", "{what_fr} : connexion impossible au serveur",
+                      "{what_en}: cannot connect to the server",
+                      what_fr=what_fr, what_en=what_en)
+    return reason("nextcloud.connection", "{what_fr} : la connexion a échoué",
+                  "{what_en}: the connection failed", what_fr=what_fr, what_en=what_en)
+
+
+class NextcloudProbe(Probe):
+    """Checks a Nextcloud instance through status.php, and optionally WebDAV and serverinfo."""
+
+    kind = "nextcloud"
+    Config = NextcloudConfig
+    description = ("Nextcloud: status.php (maintenance aware), optional WebDAV login "
+                   "and serverinfo numbers")
+    samples = (
+        SampleSpec("nextcloud_active_users",
+                   "Users active in the last 5 minutes, hour, day (serverinfo)", label="window"),
+        SampleSpec("nextcloud_free_space_bytes", "Free space of the data directory (serverinfo)"),
+        SampleSpec("nextcloud_users", "Number of accounts (serverinfo)"),
+        SampleSpec("nextcloud_files", "Number of files (serverinfo)"),
+    )
+    info_keys: ClassVar[tuple[str, ...]] = ("version",)
+
+    async def check(self, config: NextcloudConfig, ctx: ProbeContext) -> ProbeResult:
+        """Read status.php, then WebDAV and serverinfo when configured; combine the verdicts."""
+        deadline = _Deadline(ctx.timeout)
+        data = await self._status_php(config, ctx, deadline)
+        info = {"version": str(data["version"]), "versionstring": str(data["versionstring"])}
+        if not data["installed"]:
+            raise ProbeFailed(reason("nextcloud.not_installed",
+                                     "Nextcloud répond mais n'est pas installé",
+                                     "Nextcloud answers but is not installed"), info=info)
+        if data["maintenance"]:
+            return ProbeResult(Status.MAINTENANCE, _MAINTENANCE, info=info)
+
+        verdicts: list[tuple[Status, Reason | None]] = [(Status.UP, None)]
+        if data["needsDbUpgrade"]:
+            verdicts.append((Status.DEGRADED, reason(
+                "nextcloud.needs_upgrade",
+                "Nextcloud attend la mise à jour de sa base de données (occ upgrade)",
+                "Nextcloud waits for its database upgrade (occ upgrade)")))
+        if config.min_version and _version_tuple(info["version"]) < _version_tuple(config.min_version):
+            verdicts.append((Status.DEGRADED, reason(
+                "nextcloud.old_version", "Nextcloud {got} est plus ancien que la version minimale {min}",
+                "Nextcloud {got} is older than the minimum version {min}",
+                got=info["versionstring"] or info["version"], min=config.min_version)))
+        samples: dict[str, Any] = {}
+        if config.webdav_user is not None:
+            verdicts.append(await self._webdav(config, ctx, deadline, info))
+        if config.serverinfo_token is not None:
+            verdict, samples = await self._serverinfo(config, ctx, deadline)
+            verdicts.append(verdict)
+        status, why = max(verdicts, key=lambda v: _RANK[v[0]])
+        return ProbeResult(status, why, samples=samples, info=info)
+
+    async def _fetch(self, ctx: ProbeContext, deadline: _Deadline, method: str, url: str,
+                     what: tuple[str, str], verify_tls: bool, **kwargs: Any,
+                     ) -> tuple[int, Any, bytes]:
+        """One request → (status, headers, body); no answer at all → ProbeFailed (down)."""
+        try:
+            async with ctx.http.request(method, url, timeout=deadline.timeout(),
+                                        ssl=verify_tls, **kwargs) as resp:
+                return resp.status, resp.headers, await resp.content.read(MAX_BODY)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ProbeFailed(_transport_reason(exc, *what, deadline.seconds)) from None
+
+    async def _status_php(self, config: NextcloudConfig, ctx: ProbeContext,
+                          deadline: _Deadline) -> dict[str, Any]:
+        status, _headers, body = await self._fetch(
+            ctx, deadline, "GET", f"{config.url}/status.php",
+            ("La page d'état de Nextcloud", "Nextcloud's status page"), config.verify_tls,
+            headers={"Accept": "application/json"})
+        if status == 500 and not body.strip():
+            raise ProbeFailed(reason(
+                "nextcloud.internal_error",
+                "Nextcloud a une erreur interne (status.php répond 500 sans contenu ; "
+                "voir nextcloud.log)",
+                "Nextcloud has an internal error (status.php answers 500 with an empty body; "
+                "see nextcloud.log)"))
+        if status != 200:
+            raise ProbeFailed(reason(
+                "nextcloud.status", "La page d'état de Nextcloud a répondu {got} au lieu de 200",
+                "Nextcloud's status page answered {got} instead of 200", got=status))
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if (not isinstance(data, dict) or any(k not in data for k in STATUS_KEYS)
+                or not all(isinstance(data[k], bool)
+                           for k in ("installed", "maintenance", "needsDbUpgrade"))):
+            raise ProbeFailed(_NOT_NEXTCLOUD)
+        if config.productname is not None and data["productname"] != config.productname:
+            raise ProbeFailed(reason(
+                "nextcloud.not_nextcloud",
+                "Cette adresse ne renvoie pas une page d'état Nextcloud (produit « {got} »)",
+                "This is not a Nextcloud status page (product \"{got}\")",
+                got="".join(ch for ch in str(data["productname"])[:40] if ch.isprintable())))
+        return data
+
+    async def _webdav(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,
+                      info: dict[str, str]) -> tuple[Status, Reason | None]:
+        user = config.webdav_user or ""
+        assert config.webdav_password is not None  # the config validator pairs them
+        status, headers, body = await self._fetch(
+            ctx, deadline, "PROPFIND", f"{config.url}/remote.php/dav/files/{quote(user, safe='')}/",
+            ("WebDAV", "WebDAV"), config.verify_tls,
+            headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8",
+                     "Authorization": _basic_auth(user, config.webdav_password)},
+            data=PROPFIND_BODY, allow_redirects=False)
+        if status == 207 and _is_multistatus(body):
+            return Status.UP, None
+        if status == 503 and headers.get("X-Nextcloud-Maintenance-Mode") == "1":
+            return Status.MAINTENANCE, _MAINTENANCE
+        if status == 401:
+            raise ProbeFailed(reason(
+                "nextcloud.webdav_auth",
+                "WebDAV refuse le compte de test {user} (mot de passe d'application faux ou révoqué)",
+                "WebDAV refuses the test account {user} (bad or revoked app password)", user=user),
+                info=info)
+        if status == 207:
+            raise ProbeFailed(reason(
+                "nextcloud.webdav_body", "WebDAV a répondu 207 sans document multistatus",
+                "WebDAV answered 207 without a multistatus document"), info=info)
+        raise ProbeFailed(reason(
+            "nextcloud.webdav_status", "WebDAV a répondu {got} au lieu de 207 (multistatus)",
+            "WebDAV answered {got} instead of 207 (multistatus)", got=status), info=info)
+
+    async def _serverinfo(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,
+                          ) -> tuple[tuple[Status, Reason | None], dict[str, Any]]:
+        assert config.serverinfo_token is not None
+        try:
+            status, _headers, body = await self._fetch(
+                ctx, deadline, "GET", config.url + SERVERINFO_PATH, ("serverinfo", "serverinfo"),
+                config.verify_tls,
+                headers={"NC-Token": config.serverinfo_token.get_secret_value(),
+                         "OCS-APIRequest": "true", "Accept": "application/json"},
+                # a redirect elsewhere would carry the token along
+                allow_redirects=False)
+        except ProbeFailed as failed:
+            # serverinfo only gives numbers: failing to read it is not a verdict on Nextcloud
+            return (Status.UNKNOWN, failed.reason), {}
+        if status == 401:
+            return (Status.UNKNOWN, reason(
+                "nextcloud.serverinfo_token", "Le jeton serverinfo a été refusé (serverinfo_token)",
+                "The serverinfo token was refused (serverinfo_token)")), {}
+        samples = _serverinfo_samples(body) if status == 200 else None
+        if samples is None:
+            return (Status.UNKNOWN, reason(
+                "nextcloud.serverinfo_unreadable",
+                "Les chiffres de serverinfo sont illisibles (réponse {got})",
+                "serverinfo's numbers cannot be read (answer {got})", got=status)), {}
+        return (Status.UP, None), samples
+
+
+_MAINTENANCE = reason("nextcloud.maintenance", "Nextcloud est en mode maintenance",
+                      "Nextcloud is in maintenance mode")
+_NOT_NEXTCLOUD = reason("nextcloud.not_nextcloud",
+                        "Cette adresse ne renvoie pas une page d'état Nextcloud",
+                        "This is not a Nextcloud status page")
+
+
+def _basic_auth(user: str, password: SecretStr) -> str:
+    """The ``Authorization`` header value for HTTP basic authentication."""
+    raw = f"{user}:{password.get_secret_value()}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _is_multistatus(body: bytes) -> bool:
+    """True when ``body`` is a WebDAV multistatus document."""
+    if b"<!DOCTYPE" in body:  # no entity tricks from the answer
+        return False
+    try:
+        return ElementTree.fromstring(body).tag == "{DAV:}multistatus"
+    except ElementTree.ParseError:
+        return False
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number (or numeric string, as older serverinfo versions send) as float."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _serverinfo_samples(body: bytes) -> dict[str, Any] | None:
+    """Samples from serverinfo's OCS envelope, or None when it is not that envelope."""
+    try:
+        doc = json.loads(body)
+        data = doc["ocs"]["data"]
+        nextcloud = data["nextcloud"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(nextcloud, dict):
+        return None
+    samples: dict[str, Any] = {}
+    active = data.get("activeUsers")
+    if isinstance(active, dict):
+        windows = {label: _number(active.get(key)) for key, label in ACTIVE_WINDOWS.items()}
+        windows = {label: value for label, value in windows.items() if value is not None}
+        if windows:
+            samples["nextcloud_active_users"] = windows
+    system = nextcloud.get("system") if isinstance(nextcloud.get("system"), dict) else {}
+    storage = nextcloud.get("storage") if isinstance(nextcloud.get("storage"), dict) else {}
+    for name, value in (("nextcloud_free_space_bytes", system.get("freespace")),
+                        ("nextcloud_users", storage.get("num_users")),
+                        ("nextcloud_files", storage.get("num_files"))):
+        number = _number(value)
+        if number is not None:
+            samples[name] = number
+    return samples
+
+
+@hookimpl
+def vigie_register_probes() -> list[type[Probe]]:
+    """Register the ``nextcloud`` probe kind."""
+    return [NextcloudProbe]

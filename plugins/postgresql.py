@@ -1,1 +1,460 @@
-"""Placeholder: this probe kind is being written."""
+"""Probe kind ``postgresql``: a PostgreSQL server answers, and its replication keeps up.
+
+One run opens one connection (psycopg 3 in async mode), runs ``SELECT 1`` or the
+configured query (optionally comparing its first value), counts the connections in use
+against ``max_connections``, and with ``replication:`` checks either a standby (it is in
+recovery, receives WAL and replays it in time) or a primary (``pg_stat_replication`` lists
+the expected replicas, streaming, in time).
+
+Query time is limited twice: the session's ``statement_timeout`` makes the server cancel
+an overrunning query (a precise, clean error), and if the server itself is frozen and
+cannot even do that, the probe hangs up the socket a moment later. It never cancels a
+psycopg await for that: on cancellation psycopg tries to cancel the query on the server
+and waits for it, up to ten seconds more against a frozen server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import re
+import socket
+from typing import Any, Literal
+
+import psycopg
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from monitor.plugins import hookimpl
+from monitor.probe import (
+    Probe,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Reason,
+    SampleSpec,
+    Status,
+    reason,
+)
+from monitor.schema import Duration
+
+#: how long after the server's own statement_timeout the probe hangs up on a frozen server
+_HANG_UP_GRACE = 1.0
+
+_CONNECTIONS_SQL = (
+    "SELECT current_setting('server_version'), current_setting('max_connections')::int, "
+    # client backends only (background processes do not use max_connections); a role
+    # without pg_monitor sees other users' backend_type as NULL, their datid still set
+    "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+    "OR (backend_type IS NULL AND datid IS NOT NULL))"
+)
+# REFERENCE.md: standby lag in seconds, 0 when everything received is replayed
+_STANDBY_SQL = (
+    "SELECT pg_is_in_recovery(), "
+    "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
+    "WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())) END, "
+    "(SELECT count(*) FROM pg_stat_wal_receiver)"
+)
+_PRIMARY_SQL = (
+    "SELECT application_name, state, EXTRACT(EPOCH FROM replay_lag) FROM pg_stat_replication"
+)
+
+
+def budget(timeout: float) -> float:
+    """Seconds a run allows itself: a little under the runner's hard deadline, so the
+    probe can say which step was too slow instead of being cut off without a word."""
+    return max(timeout - 0.5, timeout * 0.8)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("expected a text or a number")
+
+
+class PostgresqlConfig(ProbeConfig):
+    """Keys of a ``kind: postgresql`` check."""
+
+    #: a host name, an address, or a Unix socket directory (``/run/postgresql``)
+    host: str = Field(min_length=1)
+    port: int = Field(default=5432, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    #: may be given as ``password_file``
+    password: SecretStr | None = None
+    database: str = Field(default="postgres", min_length=1)
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    #: default: what is left of the check's timeout
+    connect_timeout: Duration | None = None
+    #: default: what is left of the check's timeout
+    query_timeout: Duration | None = None
+    #: run instead of ``SELECT 1``; should return one small row
+    query: str | None = None
+    #: compared, as text, with the first column of the first row of ``query``
+    expect: str | None = None
+    #: ``standby`` (this server replicates from a primary) or ``primary`` (replicas
+    #: stream from it); ``true`` means ``standby``
+    replication: Literal["standby", "primary"] | None = None
+    #: with ``replication: primary``: how many replicas must be streaming
+    expected_replicas: int = Field(default=1, ge=0, le=1000)
+    max_lag: Duration = 60.0
+    #: degraded when connections in use / max_connections is above this
+    max_connections_ratio: float = Field(default=0.9, ge=0.0, le=1.0)
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _expect_text(cls, value: Any) -> Any:
+        return None if value is None else _as_text(value)
+
+    @field_validator("replication", mode="before")
+    @classmethod
+    def _replication_bool(cls, value: Any) -> Any:
+        if value is True:
+            return "standby"
+        return None if value is False else value
+
+    @model_validator(mode="after")
+    def _expect_needs_query(self) -> "PostgresqlConfig":
+        if self.expect is not None and self.query is None:
+            raise ValueError("'expect' compares the result of 'query': give a 'query' too")
+        return self
+
+
+def _num(value: float) -> str:
+    """A number as English writes it."""
+    return f"{value:g}"
+
+
+def _fr(value: float) -> str:
+    """A number as French writes it (decimal comma)."""
+    return f"{value:g}".replace(".", ",")
+
+
+def _short(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def _fail(code: str, fr: str, en: str, status: Status = Status.DOWN, **params: Any) -> ProbeFailed:
+    return ProbeFailed(reason(code, fr, en, **params), status=status)
+
+
+def _connect_timeout(limit: float) -> ProbeFailed:
+    return _fail("postgresql.connect_timeout",
+                 "Le serveur PostgreSQL n'a pas accepté la connexion en {s_fr} s",
+                 "The PostgreSQL server did not accept the connection within {s} s",
+                 s=_num(limit), s_fr=_fr(limit))
+
+
+def _query_timeout(limit: float) -> ProbeFailed:
+    return _fail("postgresql.query_timeout", "La requête n'a pas répondu en {s_fr} s",
+                 "The query did not answer within {s} s", s=_num(limit), s_fr=_fr(limit))
+
+
+# libpq reports connection failures as text only (no SQLSTATE); these are its words and
+# the server's (lc_messages in English, the default of Debian's packages)
+_CONNECT_ERRORS: tuple[tuple[re.Pattern[str], tuple[str, str, str]], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), texts) for pattern, texts in (
+        (r"password authentication failed|role \".*\" does not exist|no password supplied"
+         r"|password is required|authentication failed",
+         ("postgresql.auth", "Le serveur a refusé l'identifiant ou le mot de passe",
+          "The server refused the user name or password")),
+        (r"database \".*\" does not exist",
+         ("postgresql.database", "La base de données n'existe pas",
+          "The database does not exist")),
+        (r"no pg_hba\.conf entry",
+         ("postgresql.host_refused",
+          "Le serveur refuse les connexions venant de la machine de supervision (pg_hba.conf)",
+          "The server refuses connections from the monitoring host (pg_hba.conf)")),
+        (r"too many clients|remaining connection slots are reserved",
+         ("postgresql.too_many_connections",
+          "Le serveur refuse les connexions : trop de connexions ouvertes",
+          "The server refuses connections: too many connections are open")),
+        (r"starting up|shutting down|in recovery mode|not yet accepting connections",
+         ("postgresql.unavailable", "Le serveur PostgreSQL démarre ou s'arrête",
+          "The PostgreSQL server is starting or stopping")),
+        (r"connection refused|could not translate host name|no route to host"
+         r"|network is unreachable|no such file or directory",
+         ("postgresql.unreachable", "Impossible de joindre le serveur PostgreSQL",
+          "Cannot reach the PostgreSQL server")),
+    )
+)
+
+
+def connect_error(exc: psycopg.Error, limit: float) -> ProbeFailed:
+    """Turn a failed connection into a reason a volunteer can act on (never the password)."""
+    if isinstance(exc, psycopg.errors.ConnectionTimeout):
+        return _connect_timeout(limit)
+    text = str(exc)
+    for pattern, (code, fr, en) in _CONNECT_ERRORS:
+        if pattern.search(text):
+            return _fail(code, fr, en)
+    return _fail("postgresql.connect", "Connexion impossible au serveur PostgreSQL ({detail})",
+                 "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text))
+
+
+def _detail(text: str) -> str:
+    """libpq's message without its ``connection to server at … failed:`` prefix."""
+    line = text.strip().splitlines()[0] if text.strip() else "?"
+    line = line.rsplit(" failed: ", 1)[-1]
+    line = " ".join(line.replace("FATAL:", "").split())
+    return _short(line, 160)
+
+
+class _Clock:
+    """Remaining time of one run."""
+
+    def __init__(self, seconds: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + seconds
+
+    def left(self, wanted: float | None = None) -> float:
+        left = max(0.05, self._deadline - self._loop.time())
+        return left if wanted is None else min(wanted, left)
+
+
+async def _connect(config: PostgresqlConfig, limit: float) -> psycopg.AsyncConnection:
+    params: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "user": config.user,
+        "dbname": config.database,
+        "sslmode": config.sslmode,
+        # libpq's own limit (whole seconds, at least 2) backs up the precise one below
+        "connect_timeout": max(2, math.ceil(limit)),
+        "application_name": "vigie",
+    }
+    if config.password is not None:
+        params["password"] = config.password.get_secret_value()
+    try:
+        # a cancelled psycopg connect drops its half-open libpq connection, which closes
+        # its socket: nothing leaks when this deadline (or the runner's) cuts it
+        async with asyncio.timeout(limit):
+            return await psycopg.AsyncConnection.connect(autocommit=True, **params)
+    except TimeoutError:
+        raise _connect_timeout(limit) from None
+    except psycopg.Error as exc:
+        raise connect_error(exc, limit) from None
+
+
+def _hang_up(conn: psycopg.AsyncConnection) -> None:
+    """Shut the connection's socket down so a read waiting on a frozen server ends now."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()  # closes our duplicate only; psycopg still owns its descriptor
+
+
+async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float) -> list[tuple]:
+    """Rows of ``sql`` (none for a command). The server cancels it at ``limit`` (the
+    session's statement_timeout); if it cannot, the socket is shut a moment later."""
+    hung_up = False
+
+    def hang_up() -> None:
+        nonlocal hung_up
+        hung_up = True
+        _hang_up(conn)
+
+    timer = asyncio.get_running_loop().call_later(limit + _HANG_UP_GRACE, hang_up)
+    try:
+        cur = await conn.execute(sql)
+        return await cur.fetchall() if cur.description is not None else []
+    except psycopg.errors.QueryCanceled:
+        raise _query_timeout(limit) from None
+    except psycopg.OperationalError:
+        if hung_up:
+            raise _query_timeout(limit) from None
+        raise
+    finally:
+        timer.cancel()
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):  # PostgreSQL's own spelling, as psql shows it
+        return "t" if value else "f"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def standby_state(in_recovery: bool, lag: float | None, receivers: int,
+                  max_lag: float) -> tuple[Status, Reason | None]:
+    """Judge a standby from the REFERENCE.md lag query and its WAL receiver count."""
+    if not in_recovery:
+        return Status.DOWN, reason(
+            "postgresql.not_standby",
+            "Ce serveur n'est pas un réplica : c'est un serveur principal",
+            "This server is not a replica (standby): it is a primary")
+    if receivers == 0:
+        return Status.DOWN, reason(
+            "postgresql.replication_stopped",
+            "La réplication est arrêtée : le réplica ne reçoit rien du serveur principal",
+            "Replication is stopped: the standby receives nothing from its primary")
+    if lag is None:
+        return Status.DOWN, reason(
+            "postgresql.replication_broken",
+            "La réplication ne fonctionne pas : rien n'a encore été rejoué",
+            "Replication is not working: nothing has been replayed yet")
+    if lag > max_lag:
+        return Status.DEGRADED, _lag_reason(lag, max_lag)
+    return Status.UP, None
+
+
+def primary_state(rows: list[tuple[str, str | None, float | None]], expected: int,
+                  max_lag: float) -> tuple[Status, Reason | None, float | None]:
+    """Judge a primary from ``pg_stat_replication`` rows ``(name, state, replay lag)``.
+
+    Returns the status, its reason and the worst replay lag (None without a streaming
+    replica). A replay lag of NULL means the replica is idle and caught up.
+    """
+    if any(state is None for _, state, _ in rows):
+        return Status.UNKNOWN, reason(
+            "postgresql.privilege",
+            "L'utilisateur de supervision n'a pas le droit de lire l'état de la réplication "
+            "(rôle pg_monitor)",
+            "The monitoring user may not read the replication status (role pg_monitor)"), None
+    lags = [float(lag or 0) for _, state, lag in rows if state == "streaming"]
+    worst = max(lags) if lags else None
+    if len(lags) < expected:
+        if not lags:
+            return Status.DOWN, reason(
+                "postgresql.no_replicas",
+                "Aucun réplica n'est connecté ({expected} attendu(s))",
+                "No replica is connected ({expected} expected)", expected=expected), None
+        return Status.DEGRADED, reason(
+            "postgresql.missing_replicas",
+            "{got} réplica(s) connecté(s) sur {expected} attendu(s)",
+            "{got} replica(s) connected out of {expected} expected",
+            got=len(lags), expected=expected), worst
+    if worst is not None and worst > max_lag:
+        return Status.DEGRADED, _lag_reason(worst, max_lag), worst
+    return Status.UP, None, worst
+
+
+def _lag_reason(lag: float, max_lag: float) -> Reason:
+    lag = round(lag, 1)
+    return reason("postgresql.replication_lag",
+                  "La réplication a {lag_fr} s de retard (maximum {max_fr} s)",
+                  "Replication is {lag} s behind (maximum {max} s)",
+                  lag=_num(lag), max=_num(max_lag), lag_fr=_fr(lag), max_fr=_fr(max_lag))
+
+
+def connections_state(used: int, maximum: int, ratio: float) -> Reason | None:
+    """The reason of a degraded result when ``used / maximum`` is above ``ratio``, else None."""
+    if maximum <= 0 or used / maximum <= ratio:
+        return None
+    pct = ratio * 100
+    return reason("postgresql.connections",
+                  "{used} connexions ouvertes sur {max} possibles (seuil {pct_fr} %)",
+                  "{used} connections open out of {max} allowed (threshold {pct} %)",
+                  used=used, max=maximum, pct=_num(pct), pct_fr=_fr(pct))
+
+
+class PostgresqlProbe(Probe):
+    """Connects to PostgreSQL, runs a query, checks connections and replication."""
+
+    kind = "postgresql"
+    Config = PostgresqlConfig
+    description = "PostgreSQL: connection, query with expected value, replication lag, connections"
+    samples = (
+        SampleSpec("postgresql_replication_lag_seconds",
+                   "Seconds the standby (or the slowest replica of a primary) is behind"),
+        SampleSpec("postgresql_connections", "Client connections open on the server"),
+        SampleSpec("postgresql_max_connections", "The server's max_connections"),
+        SampleSpec("postgresql_query_seconds", "Duration of the check query"),
+    )
+    info_keys = ("version",)
+
+    async def check(self, config: PostgresqlConfig, ctx: ProbeContext) -> ProbeResult:
+        """One connection, one query, the connection counts and (optionally) replication."""
+        clock = _Clock(budget(ctx.timeout))
+        conn = await _connect(config, clock.left(config.connect_timeout))
+        try:
+            return await self._inspect(conn, config, clock)
+        finally:
+            await conn.close()
+
+    async def _inspect(self, conn: psycopg.AsyncConnection, config: PostgresqlConfig,
+                       clock: _Clock) -> ProbeResult:
+        samples: dict[str, float | dict[str, float]] = {}
+        info: dict[str, str] = {}
+        try:
+            limit = clock.left(config.query_timeout)
+            await _fetch(conn, f"SET statement_timeout = {max(1, int(limit * 1000))}", limit)
+            ((version, maximum, used),) = await _fetch(conn, _CONNECTIONS_SQL,
+                                                       clock.left(config.query_timeout))
+            info["version"] = str(version)
+            samples["postgresql_connections"] = float(used)
+            samples["postgresql_max_connections"] = float(maximum)
+
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            rows = await _fetch(conn, config.query or "SELECT 1", clock.left(config.query_timeout))
+            samples["postgresql_query_seconds"] = loop.time() - started
+            problems = [_expectation(config, rows)]
+            if config.replication is not None:
+                status, why, lag = await self._replication(conn, config, clock)
+                if lag is not None:
+                    samples["postgresql_replication_lag_seconds"] = lag
+                problems.append((status, why))
+            why = connections_state(int(used), int(maximum), config.max_connections_ratio)
+            problems.append((Status.DEGRADED if why else Status.UP, why))
+        except ProbeFailed as exc:
+            exc.samples = {**samples, **exc.samples}
+            exc.info = {**info, **exc.info}
+            raise
+        except psycopg.Error as exc:
+            raise ProbeFailed(_query_error(exc), samples=samples, info=info) from None
+        status, why = max(problems, key=lambda p: p[0])
+        if status >= Status.DOWN:
+            raise ProbeFailed(why, status=status, samples=samples, info=info)
+        return ProbeResult(status, why, samples=samples, info=info)
+
+    async def _replication(self, conn, config: PostgresqlConfig, clock: _Clock):
+        limit = clock.left(config.query_timeout)
+        if config.replication == "standby":
+            ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit)
+            lag = None if lag is None else float(lag)
+            status, why = standby_state(bool(in_recovery), lag, int(receivers), config.max_lag)
+            return status, why, lag if in_recovery else None
+        rows = await _fetch(conn, _PRIMARY_SQL, limit)
+        return primary_state([tuple(r) for r in rows], config.expected_replicas, config.max_lag)
+
+
+def _expectation(config: PostgresqlConfig, rows: list[tuple]) -> tuple[Status, Reason | None]:
+    if config.expect is None:
+        return Status.UP, None
+    if not rows:
+        return Status.DOWN, reason("postgresql.no_rows",
+                                   "La requête n'a renvoyé aucune ligne (attendu : {expected})",
+                                   "The query returned no rows (expected: {expected})",
+                                   expected=_short(config.expect))
+    got = _value_text(rows[0][0])
+    if got != config.expect:
+        return Status.DOWN, reason("postgresql.unexpected",
+                                   "La requête a renvoyé « {got} » au lieu de « {expected} »",
+                                   "The query returned '{got}' instead of '{expected}'",
+                                   got=_short(got), expected=_short(config.expect))
+    return Status.UP, None
+
+
+def _query_error(exc: psycopg.Error) -> Reason:
+    detail = exc.diag.message_primary if exc.diag.message_primary else _detail(str(exc))
+    return reason("postgresql.query", "La requête a échoué : {detail}",
+                  "The query failed: {detail}", detail=_short(detail, 160))
+
+
+@hookimpl
+def vigie_register_probes():
+    """Register the ``postgresql`` probe kind."""
+    return [PostgresqlProbe]

@@ -1,0 +1,169 @@
+"""Running one check once: the hard deadline and the mapping of every outcome to a result.
+
+:func:`run_check` is the hot path of the scheduler: it never raises (except
+:class:`asyncio.CancelledError` when its caller is cancelled), so a buggy probe or an
+unexpected network error can only ever produce a ``down`` or ``unknown`` result.
+
+Network errors a probe lets escape (refused connection, unknown host, TLS failure…) are
+turned into ``down`` results with a plain reason, so every probe kind gets them right
+without writing the same ``except`` clauses. Any other exception is a bug in the probe:
+the result is ``unknown`` with a generic reason (never the exception text, which may hold
+a URL with a password), and the exception is logged once, not on every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+import ssl
+import time
+from functools import lru_cache
+
+import aiohttp
+
+from monitor.config import Check
+from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, Reason, Status, reason
+
+log = logging.getLogger(__name__)
+
+#: check key → name of the unexpected exception type last logged for it; cleared when the
+#: check runs cleanly again, so a recurring bug is logged once per episode, not per run
+_logged_errors: dict[str, str] = {}
+
+PROBE_ERROR = reason(
+    "probe.error",
+    "La sonde n'a pas pu juger (erreur interne)",
+    "The probe could not judge (internal error)",
+)
+BAD_RESULT = reason(
+    "probe.error",
+    "La sonde n'a pas rendu de résultat",
+    "The probe returned no result",
+)
+LATE_TIMEOUT = reason("timeout", "Pas de réponse à temps", "No answer in time")
+REFUSED = reason("connection.refused", "Connexion refusée", "Connection refused")
+RESET = reason("connection.reset", "Connexion coupée par le serveur",
+               "Connection reset by the server")
+CLOSED = reason("connection.closed", "Le serveur a fermé la connexion sans répondre",
+                "The server closed the connection without answering")
+UNREACHABLE = reason("connection.unreachable", "Serveur injoignable (réseau)",
+                     "Server unreachable (network)")
+CONNECT_FAILED = reason("connection.error", "Connexion impossible", "Could not connect")
+DNS_FAILED = reason("dns.error", "Nom de domaine introuvable (DNS)",
+                    "Domain name not found (DNS)")
+TLS_FAILED = reason("tls.error", "Échec de la connexion chiffrée (TLS)",
+                    "Encrypted connection failed (TLS)")
+BAD_HTTP = reason("http.protocol", "Réponse HTTP invalide", "Invalid HTTP response")
+
+_UNREACHABLE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN")
+    if hasattr(errno, name)
+)
+
+
+@lru_cache(maxsize=256)
+def timeout_reason(seconds: float) -> Reason:
+    """The reason of a run cut at its deadline: ``Pas de réponse en 10 s``."""
+    text = f"{seconds:g}"
+    return Reason("timeout", f"Pas de réponse en {text.replace('.', ',')} s",
+                  f"No answer within {text} s")
+
+
+async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> ProbeResult:
+    """Run ``check`` once with ``probe`` under its hard deadline; always return a result.
+
+    ``started_at`` (Unix time) and ``duration`` (seconds, monotonic) are set here. A run
+    still going at ``check.timeout`` is cancelled (so its sockets are closed by the probe's
+    own cleanup) and reported ``down``. :class:`ProbeFailed` keeps its status, reason,
+    samples and info; network errors become ``down``; anything else ``unknown``.
+    """
+    ctx = ProbeContext(check.ref, check.timeout, http)
+    started_at = time.time()
+    start = time.perf_counter()
+    deadline = asyncio.timeout(check.timeout)
+    try:
+        async with deadline:
+            result = await probe.check(check.options, ctx)
+        if not isinstance(result, ProbeResult):
+            result = _unexpected(check, TypeError(f"check() returned {type(result).__name__}"),
+                                 BAD_RESULT)
+        elif _logged_errors:
+            _logged_errors.pop(check.key, None)
+    except ProbeFailed as exc:
+        result = ProbeResult(exc.status, exc.reason, exc.samples, exc.info)
+        if _logged_errors:
+            _logged_errors.pop(check.key, None)
+    except TimeoutError:
+        # our own deadline, or a socket timeout the probe let escape (aiohttp's
+        # ServerTimeoutError is a TimeoutError too): both mean the target did not answer
+        why = timeout_reason(check.timeout) if deadline.expired() else LATE_TIMEOUT
+        result = ProbeResult(Status.DOWN, why)
+    except Exception as exc:  # noqa: BLE001 - a probe must never kill the scheduler
+        if deadline.expired():
+            # cut at the deadline, but the probe's cleanup raised something else
+            result = ProbeResult(Status.DOWN, timeout_reason(check.timeout))
+        elif (known := network_reason(exc)) is not None:
+            result = ProbeResult(Status.DOWN, known)
+        else:
+            result = _unexpected(check, exc, PROBE_ERROR)
+    result.started_at = started_at
+    result.duration = time.perf_counter() - start
+    return result
+
+
+def network_reason(exc: BaseException) -> Reason | None:
+    """A plain reason for a common network failure, or None when ``exc`` is not one.
+
+    Looks inside aiohttp's connector errors (``os_error``) and one level of ``__cause__``.
+    """
+    inner = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else None
+    for candidate in (inner, exc, exc.__cause__):
+        if candidate is not None:
+            found = _classify(candidate)
+            if found is not None:
+                return found
+    if isinstance(exc, (ConnectionError, aiohttp.ClientConnectionError)):
+        return CONNECT_FAILED
+    return None
+
+
+def _classify(exc: BaseException) -> Reason | None:
+    # order matters: aiohttp's TLS errors are also connector errors, DNS errors OSErrors
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        detail = getattr(exc, "verify_message", None)
+        if detail:
+            # OpenSSL's fixed vocabulary ("certificate has expired"): safe and useful
+            return reason("tls.verify", "Certificat TLS refusé ({d})",
+                          "TLS certificate rejected ({d})", d=detail)
+        return reason("tls.verify", "Certificat TLS refusé", "TLS certificate rejected")
+    if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError)):
+        return TLS_FAILED
+    if isinstance(exc, (socket.gaierror, aiohttp.ClientConnectorDNSError)):
+        return DNS_FAILED
+    if isinstance(exc, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(exc, ConnectionResetError):
+        return RESET
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, BrokenPipeError,
+                        ConnectionAbortedError, asyncio.IncompleteReadError)):
+        return CLOSED
+    if isinstance(exc, aiohttp.ClientResponseError) and exc.status >= 400:
+        return reason("http.status", "Code HTTP {got}", "HTTP status {got}", got=exc.status)
+    if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
+        return BAD_HTTP
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return UNREACHABLE
+    return None
+
+
+def _unexpected(check: Check, exc: BaseException, why: Reason) -> ProbeResult:
+    """UNKNOWN for a probe bug; log it once per check and exception type."""
+    name = type(exc).__name__
+    if _logged_errors.get(check.key) != name:
+        _logged_errors[check.key] = name
+        log.error("check %s (kind %s): the probe failed with %s; reporting 'unknown' "
+                  "(logged once until the check runs cleanly again)",
+                  check.key, check.ref.kind, name, exc_info=exc)
+    return ProbeResult(Status.UNKNOWN, why)

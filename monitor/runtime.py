@@ -1,0 +1,258 @@
+"""``vigie run``: wires configuration, store, scheduler, state, hooks and the HTTP listener.
+
+One process: the checks run on the asyncio event loop; results go to the store through a
+writer thread; transitions go to plugins through hooks, in order, from one dispatcher task;
+``/metrics`` and the mounted WSGI apps are served by waitress threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import signal
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import pluggy
+
+from monitor import __version__
+from monitor.config import Check, Config
+from monitor.config_loader import blocked_plugins, load_config
+from monitor.events import fire
+from monitor.metrics import build_registry, render
+from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+from monitor.probe import ProbeResult
+from monitor.scheduler import Scheduler
+from monitor.state import CheckTransition, ServiceTransition, StateBook, Transition
+from monitor.stats import SchedulerStats, WriterStats
+from monitor.store import ResultRecord, ResultWriter, Store
+from monitor.web import Router, WebServer
+
+log = logging.getLogger(__name__)
+
+#: how often daily rollups are recomputed for yesterday and today, and old rows pruned
+HOUSEKEEPING_EVERY = 600.0
+
+
+def make_http_session() -> aiohttp.ClientSession:
+    """The process-wide HTTP session: a new connection per check, no global limit."""
+    connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": f"Vigie/{__version__} (status monitoring)"},
+        auto_decompress=True,
+    )
+
+
+class Runtime:
+    """A running Vigie instance; plugins receive it in ``vigie_startup``."""
+
+    def __init__(self, config: Config, plugin_manager: pluggy.PluginManager,
+                 registry: ProbeRegistry) -> None:
+        self.config = config
+        self.plugin_manager = plugin_manager
+        self.registry = registry
+        self.state = StateBook(config.services)
+        self.scheduler_stats = SchedulerStats()
+        self.writer_stats = WriterStats()
+        self.probe_kinds = {k.kind: k.probe_class for k in registry}
+        self.store = Store(config.database_url)
+        self.writer = ResultWriter(
+            self.store, self.writer_stats,
+            batch_size=config.file.store.batch_size,
+            flush_interval=config.file.store.flush_interval,
+            buffer_limit=config.file.store.buffer_limit,
+        )
+        self.metrics_registry = build_registry(self)
+        self.router = Router(lambda: render(self.metrics_registry), self.health,
+                             "text/plain; version=0.0.4; charset=utf-8")
+        self.started_at = time.time()
+        self._checks = {c.key: c for c in config.checks if c.enabled}
+        self._events: asyncio.Queue[Transition] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.scheduler: Scheduler | None = None
+        self.web: WebServer | None = None
+
+    # Interface for plugins ------------------------------------------------------------
+
+    def mount(self, prefix: str, app: Callable) -> None:
+        """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
+        self.router.mount(prefix, app)
+
+    def submit_result(self, check_key: str, result: ProbeResult) -> None:
+        """Record a result obtained outside the scheduler (push checks). Thread-safe."""
+        check = self._checks.get(check_key)
+        if check is None:
+            raise KeyError(f"unknown check {check_key!r}")
+        if not result.started_at:
+            result.started_at = time.time()
+        assert self._loop is not None, "submit_result() called before the runtime started"
+        self._loop.call_soon_threadsafe(self.on_result, check, result)
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` reports: ok unless the scheduler stalled."""
+        stats = self.scheduler_stats
+        stale = bool(stats.last_cycle_at) and time.time() - stats.last_cycle_at > 3 * max(
+            (c.interval for c in self._checks.values()), default=300)
+        return {
+            "ok": not stale,
+            "version": __version__,
+            "checks": len(self._checks),
+            "database_up": self.writer_stats.database_up,
+            "results_buffered": self.writer_stats.buffered,
+            "last_cycle_at": stats.last_cycle_at or None,
+        }
+
+    # The pipeline ---------------------------------------------------------------------
+
+    def on_result(self, check: Check, result: ProbeResult) -> float:
+        """Take one result: store it, update the state, queue transitions; return the delay
+        until the check's next run."""
+        self.writer.submit(ResultRecord.from_result(check.key, result))
+        transitions = self.state.apply(check.key, result)
+        for transition in transitions:
+            self.writer.submit_transition(transition)
+            if self._events is not None:
+                self._events.put_nowait(transition)
+        return self.state.checks[check.key].next_delay()
+
+    async def _dispatch_events(self) -> None:
+        assert self._events is not None
+        pm = self.plugin_manager
+        while True:
+            transition = await self._events.get()
+            try:
+                if isinstance(transition, CheckTransition):
+                    await fire(pm, "vigie_check_status_changed", check=transition.check,
+                               previous=transition.previous, current=transition.current,
+                               result=transition.result)
+                elif isinstance(transition, ServiceTransition):
+                    self._log_service(transition)
+                    await fire(pm, "vigie_service_status_changed", service=transition.service,
+                               previous=transition.previous, current=transition.current,
+                               at=transition.at)
+            finally:
+                self._events.task_done()
+
+    @staticmethod
+    def _log_service(t: ServiceTransition) -> None:
+        previous = t.previous.label if t.previous else "none"
+        log.info("service %s: %s -> %s", t.service.id, previous, t.current.label)
+
+    async def _on_cycle(self, at: float, checks: int, duration: float) -> None:
+        await fire(self.plugin_manager, "vigie_cycle_completed", at=at, checks=checks,
+                   duration=duration)
+
+    # Start-up and housekeeping --------------------------------------------------------
+
+    def _prepare_store(self) -> None:
+        """Migrate the embedded default, sync the catalog, restore confirmed statuses."""
+        if self.config.file.store.url is None:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            self.store.upgrade()
+        else:
+            self.store.check_schema()
+        self.store.sync_catalog(self.config)
+        for key, (status, since) in self.store.latest_check_statuses().items():
+            self.state.restore(key, status, since)
+        self.state.restore_services(time.time())
+
+    async def _housekeeping(self) -> None:
+        zone = self.config.file.site.timezone
+        retention = self.config.file.store.retention
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            today = datetime.now(ZoneInfo(zone)).date()
+            try:
+                await asyncio.to_thread(self.store.compute_rollups,
+                                        today - timedelta(days=1), today, zone)
+                await asyncio.to_thread(self.store.prune, time.time() - retention)
+            except Exception:
+                log.warning("housekeeping failed (rollups/prune); will retry", exc_info=True)
+
+    async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set; save what is in flight before returning."""
+        self._loop = asyncio.get_running_loop()
+        self._events = asyncio.Queue()
+        await asyncio.to_thread(self._prepare_store)
+        self.writer.start()
+        server = self.config.file.server
+        self.web = WebServer(self.router, server.host, server.port, server.threads)
+        async with make_http_session() as http:
+            self.scheduler = Scheduler(
+                [c for c in self.config.checks if c.enabled], self.registry, http,
+                self.on_result, concurrency=self.config.file.scheduler.concurrency,
+                spread_first_runs=self.config.file.scheduler.spread_first_runs,
+                stats=self.scheduler_stats, on_cycle=self._on_cycle)
+            await fire(self.plugin_manager, "vigie_startup", runtime=self)
+            self.web.start()
+            background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
+                          asyncio.create_task(self._housekeeping(), name="vigie-housekeeping")]
+            log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
+                     len(self._checks), server.host, self.web.port)
+            if ready is not None:
+                ready.set()
+            try:
+                await self.scheduler.run(stop)
+                await asyncio.wait_for(self._events.join(), timeout=10)
+            except TimeoutError:
+                log.warning("some plugin events were still pending at shutdown")
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await fire(self.plugin_manager, "vigie_shutdown", runtime=self)
+                self.web.stop()
+                await asyncio.to_thread(self.writer.stop)
+                await self.registry.aclose()
+                self.store.dispose()
+
+
+def apply_overrides(config: Config, data_dir: Path | None = None,
+                    listen: str | None = None) -> Config:
+    """A copy of ``config`` with the data directory or listen address replaced."""
+    file = config.file
+    if data_dir is not None:
+        file = file.model_copy(update={"data_dir": str(Path(data_dir).resolve())})
+    if listen is not None:
+        file = file.model_copy(update={"server": file.server.model_copy(update={"listen": listen})})
+    return dataclasses.replace(config, file=file)
+
+
+async def serve(config: Config, plugin_manager: pluggy.PluginManager,
+                registry: ProbeRegistry, *, ready: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run Vigie on a loaded configuration until SIGINT/SIGTERM or ``stop`` is set."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+    try:
+        await Runtime(config, plugin_manager, registry).run(stop, ready)
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+async def run_from_path(path: Path, *, data_dir: Path | None = None, listen: str | None = None,
+                        ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                        plugin_manager: pluggy.PluginManager | None = None) -> None:
+    """Load the configuration at ``path`` and run Vigie until SIGINT/SIGTERM or ``stop``.
+
+    :raises monitor.config_loader.ConfigError: the configuration is invalid.
+    """
+    pm = plugin_manager or build_plugin_manager(blocked=blocked_plugins(path))
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    config = apply_overrides(load_config(path, registry, config_sections(pm)), data_dir, listen)
+    await serve(config, pm, registry, ready=ready, stop=stop)

@@ -1,0 +1,30 @@
+"""Vigie's store: results, status changes and daily rollups in SQLite or PostgreSQL.
+
+- :class:`Store` — the database behind a small synchronous API (catalog sync, batched
+  writes, latest statuses, rollups, pruning, ORM sessions for readers);
+- :class:`ResultWriter` — the thread that writes results in batches and buffers them
+  while the database is unreachable;
+- :class:`ResultRecord`, :class:`CheckChange`, :class:`ServiceChange` — what is written;
+- :func:`upgrade` — the Alembic migrations shipped in ``monitor/store/migrations``.
+
+The tables are in :mod:`monitor.store.models`.
+"""
+
+from monitor.store.engine import UnsupportedDatabase
+from monitor.store.migrate import SchemaOutOfDate, upgrade
+from monitor.store.records import CheckChange, ResultRecord, ServiceChange
+from monitor.store.store import CatalogSync, Store, WriteCounts
+from monitor.store.writer import ResultWriter
+
+__all__ = [
+    "CatalogSync",
+    "CheckChange",
+    "ResultRecord",
+    "ResultWriter",
+    "SchemaOutOfDate",
+    "ServiceChange",
+    "Store",
+    "UnsupportedDatabase",
+    "WriteCounts",
+    "upgrade",
+]

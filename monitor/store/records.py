@@ -1,0 +1,104 @@
+"""What the store is asked to write: results and status changes, as plain frozen values.
+
+They are built on the event loop (cheap, no database access) and handed to the writer
+thread, so they hold only immutable data copied from the probe result or transition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.probe import ProbeResult, Reason, Status
+from monitor.state import CheckTransition, ServiceStatus, ServiceTransition
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRecord:
+    """One run of one check, ready to be stored.
+
+    ``(check_key, started_at)`` is its natural key: writing the same record twice stores
+    it once.
+    """
+
+    check_key: str
+    started_at: float
+    status: Status
+    duration: float
+    reason: Reason | None = None
+    samples: dict[str, Any] | None = None
+
+    @classmethod
+    def from_result(cls, check_key: str, result: ProbeResult) -> "ResultRecord":
+        """The record of ``result`` for the check ``check_key``."""
+        return cls(
+            check_key=check_key,
+            started_at=result.started_at,
+            status=Status(result.status),
+            duration=result.duration,
+            reason=result.reason,
+            samples=clean_samples(result.samples),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckChange:
+    """A check's confirmed status changed at ``at``."""
+
+    check_key: str
+    at: float
+    previous: Status | None
+    current: Status
+    reason: Reason | None = None
+
+    @classmethod
+    def from_transition(cls, transition: CheckTransition) -> "CheckChange":
+        """The record of a state-machine transition (its result gives time and reason)."""
+        return cls(transition.check.check.key, transition.result.started_at,
+                   transition.previous, transition.current, transition.result.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceChange:
+    """A service's derived status changed at ``at``."""
+
+    service_id: str
+    at: float
+    previous: ServiceStatus | None
+    current: ServiceStatus
+    reason: Reason | None = None
+
+    @classmethod
+    def from_transition(cls, transition: ServiceTransition,
+                        reason: Reason | None = None) -> "ServiceChange":
+        """The record of a state-machine transition; ``reason`` is optional context."""
+        return cls(transition.service.id, transition.at, transition.previous,
+                   transition.current, reason)
+
+
+Change = CheckChange | ServiceChange
+
+
+def clean_samples(samples: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A JSON-safe copy of ``samples``: non-finite numbers left out, None when empty.
+
+    PostgreSQL refuses NaN and infinities in JSON; a probe reporting one must not make a
+    whole batch fail.
+    """
+    if not samples:
+        return None
+    out: dict[str, Any] = {}
+    for name, value in samples.items():
+        if isinstance(value, dict):
+            inner = {str(k): float(v) for k, v in value.items() if _finite(v)}
+            if inner:
+                out[str(name)] = inner
+        elif _finite(value):
+            out[str(name)] = float(value)
+    return out or None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)

@@ -1,0 +1,326 @@
+"""The store: Vigie's database, behind one small synchronous API.
+
+Every method may block on the database: call them from the writer thread, a worker thread
+(``asyncio.to_thread``) or the dashboard's request threads, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Config
+from monitor.probe import Reason, Status
+from monitor.state import ServiceStatus
+from monitor.store import migrate, rollups
+from monitor.store.engine import dialect_insert, make_engine, normalize_url, safe_url
+from monitor.store.models import (
+    REASON_LENGTH,
+    CheckRow,
+    CheckStatusChange,
+    ResultRow,
+    ServiceRow,
+    ServiceStatusChange,
+)
+from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChange
+
+log = logging.getLogger(__name__)
+
+_SERVICE_STATUS = {s.code: s for s in ServiceStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSync:
+    """What :meth:`Store.sync_catalog` changed."""
+
+    added: int
+    updated: int
+    deactivated: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    """Rows a batch inserted (duplicates and rows of unknown checks are not counted)."""
+
+    results: int = 0
+    changes: int = 0
+
+
+class Store:
+    """Vigie's database: catalog, results, status changes, rollups.
+
+    ``url`` is a SQLAlchemy URL: ``sqlite:///path/vigie.sqlite`` (the folder is created) or
+    ``postgresql://user@host/db`` (driven by psycopg 3).
+    """
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # key -> integer id, filled by sync_catalog and on demand by the writer
+        self._check_ids: dict[str, int] = {}
+        self._service_ids: set[str] = set()
+        self._unknown_warned: set[str] = set()
+
+    @property
+    def safe_url(self) -> str:
+        """The database URL with the password hidden."""
+        return safe_url(self.url)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    # Schema ----------------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the newest revision (``vigie db upgrade``)."""
+        migrate.upgrade_engine(self.engine)
+
+    def check_schema(self) -> None:
+        """Raise :class:`monitor.store.SchemaOutOfDate` unless the schema is up to date."""
+        migrate.check_engine(self.engine)
+
+    def revision(self) -> str | None:
+        """The migration the database is at (None when empty)."""
+        return migrate.current_revision(self.engine)
+
+    def session(self) -> Session:
+        """A new ORM session (use it as a context manager); objects stay usable after commit."""
+        return self._sessions()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # Catalog ---------------------------------------------------------------------------
+
+    def sync_catalog(self, config: Config) -> CatalogSync:
+        """Upsert services and checks from ``config``; mark the missing ones inactive.
+
+        Nothing is deleted, so the history of a removed check stays. A check is active
+        when it is in the configuration and enabled.
+        """
+        added = updated = deactivated = 0
+        with self.session() as session, session.begin():
+            services = {r.id: r for r in session.scalars(select(ServiceRow))}
+            checks = {r.key: r for r in session.scalars(select(CheckRow))}
+            wanted_services: set[str] = set()
+            wanted_checks: set[str] = set()
+            for position, service in enumerate(config.services):
+                wanted_services.add(service.id)
+                values = {"name_fr": service.name.fr, "name_en": service.name.en,
+                          "group_id": service.group, "position": position, "active": True}
+                a, u = _upsert_row(session, services, service.id, ServiceRow, values)
+                added, updated = added + a, updated + u
+            session.flush()  # services first: checks reference them
+            for service in config.services:
+                for position, check in enumerate(service.checks):
+                    wanted_checks.add(check.key)
+                    values = {"service_id": service.id, "check_id": check.ref.check_id,
+                              "kind": check.ref.kind, "name_fr": check.name.fr,
+                              "name_en": check.name.en, "position": position,
+                              "run_interval": check.interval, "active": check.enabled}
+                    a, u = _upsert_row(session, checks, check.key, CheckRow, values)
+                    added, updated = added + a, updated + u
+            for rows, wanted in ((services, wanted_services), (checks, wanted_checks)):
+                for key, row in rows.items():
+                    if key not in wanted and row.active:
+                        row.active = False
+                        deactivated += 1
+        self._refresh_ids()
+        return CatalogSync(added, updated, deactivated)
+
+    def _refresh_ids(self) -> None:
+        with self.engine.connect() as conn:
+            self._check_ids = dict(conn.execute(select(CheckRow.key, CheckRow.id)).all())
+            self._service_ids = set(conn.scalars(select(ServiceRow.id)))
+
+    def _check_id_map(self, conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+        missing = {k for k in keys if k not in self._check_ids}
+        if missing:
+            found = conn.execute(
+                select(CheckRow.key, CheckRow.id).where(CheckRow.key.in_(missing))).all()
+            self._check_ids.update(dict(found))
+            self._warn_unknown(missing - {k for k, _ in found}, "check")
+        return self._check_ids
+
+    def _known_services(self, conn: Connection, ids: Iterable[str]) -> set[str]:
+        missing = {i for i in ids if i not in self._service_ids}
+        if missing:
+            found = set(conn.scalars(select(ServiceRow.id).where(ServiceRow.id.in_(missing))))
+            self._service_ids |= found
+            self._warn_unknown(missing - found, "service")
+        return self._service_ids
+
+    def _warn_unknown(self, keys: set[str], what: str) -> None:
+        for key in sorted(keys - self._unknown_warned):
+            self._unknown_warned.add(key)
+            log.warning("rows for %s %r are skipped: it is not in the catalog "
+                        "(sync_catalog was not called with a configuration holding it)",
+                        what, key)
+
+    # Writing ---------------------------------------------------------------------------
+
+    def write_batch(self, results: Sequence[ResultRecord],
+                    changes: Sequence[Change] = ()) -> WriteCounts:
+        """Write results and status changes in one transaction; duplicates are ignored.
+
+        Rows for a check or service missing from the catalog are skipped (logged once).
+        """
+        if not results and not changes:
+            return WriteCounts()
+        with self.engine.begin() as conn:
+            check_keys = {r.check_key for r in results}
+            check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
+            ids = self._check_id_map(conn, check_keys)
+            services = self._known_services(
+                conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
+            result_rows = [_result_row(ids[r.check_key], r) for r in results
+                           if r.check_key in ids]
+            check_rows = [{"check_id": ids[c.check_key], "at": c.at,
+                           "previous": None if c.previous is None else int(c.previous),
+                           "current": int(c.current), **_reason(c.reason)}
+                          for c in changes if isinstance(c, CheckChange) and c.check_key in ids]
+            service_rows = [{"service_id": c.service_id, "at": c.at,
+                             "previous": None if c.previous is None else c.previous.code,
+                             "current": c.current.code, **_reason(c.reason)}
+                            for c in changes
+                            if isinstance(c, ServiceChange) and c.service_id in services]
+            inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
+            changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
+            changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
+        return WriteCounts(inserted, changed)
+
+    def write_results(self, records: Sequence[ResultRecord]) -> int:
+        """Write results in one transaction; return how many were new."""
+        return self.write_batch(records).results
+
+    def record_check_change(self, check_key: str, at: float, previous: Status | None,
+                            current: Status, reason: Reason | None = None) -> bool:
+        """Store a check's transition; False when it was already stored."""
+        change = CheckChange(check_key, at, previous, current, reason)
+        return self.write_batch((), (change,)).changes == 1
+
+    def record_service_change(self, service_id: str, at: float,
+                              previous: ServiceStatus | None, current: ServiceStatus,
+                              reason: Reason | None = None) -> bool:
+        """Store a service's transition; False when it was already stored."""
+        change = ServiceChange(service_id, at, previous, current, reason)
+        return self.write_batch((), (change,)).changes == 1
+
+    def _insert_ignoring(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+        """Insert ``rows``, skipping those whose unique key is already there; count new ones.
+
+        One cached statement run for many parameter sets: SQLAlchemy sends them as
+        multi-row INSERTs ("insertmanyvalues"), pages of 1,000 rows.
+        """
+        if not rows:
+            return 0
+        stmt = dialect_insert(self.engine, table).on_conflict_do_nothing()
+        if conn.dialect.insert_returning:
+            # RETURNING lists only the rows inserted; an INSERT's rowcount is not reported
+            # by every driver (psycopg through SQLAlchemy gives -1)
+            return len(conn.execute(stmt.returning(table.c.id), rows).all())
+        return conn.execute(stmt, rows).rowcount  # SQLite before 3.35: this one is right
+
+    # Reading ---------------------------------------------------------------------------
+
+    def latest_check_statuses(self) -> dict[str, tuple[Status, float]]:
+        """``{check key: (confirmed status, since)}`` from the last change of every check,
+        to restore the state machine at start."""
+        latest = _latest(CheckStatusChange, CheckStatusChange.check_id)
+        query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at)
+                 .join(CheckRow, CheckRow.id == CheckStatusChange.check_id)
+                 .where(CheckStatusChange.id == latest))
+        with self.engine.connect() as conn:
+            return {key: (Status(current), at) for key, current, at in conn.execute(query)}
+
+    def latest_service_statuses(self) -> dict[str, tuple[ServiceStatus, float]]:
+        """``{service id: (status, since)}`` from the last change of every service."""
+        latest = _latest(ServiceStatusChange, ServiceStatusChange.service_id)
+        query = (select(ServiceStatusChange.service_id, ServiceStatusChange.current,
+                        ServiceStatusChange.at)
+                 .where(ServiceStatusChange.id == latest))
+        with self.engine.connect() as conn:
+            return {sid: (_SERVICE_STATUS[current], at)
+                    for sid, current, at in conn.execute(query)}
+
+    # Housekeeping ----------------------------------------------------------------------
+
+    def compute_rollups(self, start: date, end: date | None = None, tz: str = "Europe/Paris",
+                        now: float | None = None) -> int:
+        """Recompute daily rollups from ``start`` to ``end`` (included, default ``start``)
+        in time zone ``tz``; return the rows written. See :mod:`monitor.store.rollups`."""
+        return rollups.compute_rollups(self.engine, start, end or start, tz, now)
+
+    def prune(self, older_than: float, chunk: int = 10_000) -> int:
+        """Delete results started before ``older_than`` (Unix time); return how many.
+
+        Deletes in chunks, each its own short transaction, so the writer is never held up
+        long. Status changes and rollups are kept for ever.
+        """
+        total = 0
+        started = time.monotonic()
+        while True:
+            doomed = select(ResultRow.id).where(ResultRow.started_at < older_than).limit(chunk)
+            with self.engine.begin() as conn:
+                deleted = conn.execute(delete(ResultRow).where(ResultRow.id.in_(doomed))).rowcount
+            total += deleted
+            if deleted < chunk:
+                break
+        if total:
+            log.info("pruned %d results older than the retention period in %.1fs",
+                     total, time.monotonic() - started)
+        return total
+
+
+def _upsert_row(session: Session, existing: dict[str, Any], key: str, model: type,
+                values: dict[str, Any]) -> tuple[int, int]:
+    """Create or update one catalog row; return (added, updated) as 0/1."""
+    row = existing.get(key)
+    if row is None:
+        row = model(**({"key": key} if model is CheckRow else {"id": key}), **values)
+        session.add(row)
+        existing[key] = row
+        return 1, 0
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return 0, int(changed)
+
+
+def _latest(model: type, owner: Any) -> Any:
+    """Correlated subquery: the id of the newest change of the same owner."""
+    inner = model.__table__.alias("newer")
+    return (select(inner.c.id).where(inner.c[owner.key] == owner)
+            .order_by(inner.c.at.desc(), inner.c.id.desc()).limit(1)
+            .correlate(model.__table__).scalar_subquery())
+
+
+def _reason(reason: Reason | None) -> dict[str, str | None]:
+    if reason is None:
+        return {"reason_code": None, "reason_fr": None, "reason_en": None}
+    return {"reason_code": reason.code[:100], "reason_fr": _clip(reason.fr),
+            "reason_en": _clip(reason.en)}
+
+
+def _clip(text: str) -> str:
+    # a long plugin message must not make PostgreSQL refuse the whole batch
+    return text if len(text) <= REASON_LENGTH else text[:REASON_LENGTH - 1] + "…"
+
+
+def _result_row(check_id: int, record: ResultRecord) -> dict[str, Any]:
+    return {"check_id": check_id, "started_at": float(record.started_at),
+            "status": int(record.status), "duration": float(record.duration),
+            **_reason(record.reason), "samples": record.samples or None}

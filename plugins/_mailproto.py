@@ -1,0 +1,561 @@
+"""Line-based conversations with mail servers (SMTP, IMAP, POP3) over asyncio streams.
+
+Shared by the ``smtp``, ``imap``, ``pop3`` and ``tls`` probes: a :class:`LineStream`
+whose every read and write is bounded by the run's :class:`Deadline`, the greeting and
+STARTTLS steps of each protocol (``tls`` uses them to reach the certificate behind
+STARTTLS), the config keys the mail kinds share and :class:`MailCheck`, the skeleton of
+one mail probe run.
+
+Every failure becomes :class:`ProbeFailed` with a bilingual reason naming the step, and a
+stream is always closed, also when the run is cancelled at its hard deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pydantic import Field, FilePath, SecretStr, model_validator
+
+from monitor.probe import (
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Reason,
+    SampleSpec,
+    Status,
+    reason,
+)
+from plugins._tlsinfo import (
+    TLSSettings,
+    cert_info_fields,
+    expiry_verdict,
+    negotiate_tls,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the probe was waiting for, in French and English (for timeout reasons)."""
+
+    fr: str
+    en: str
+
+
+CONNECT = Step("la connexion", "the connection")
+GREETING = Step("l'accueil du serveur", "the server greeting")
+HANDSHAKE = Step("la négociation TLS", "the TLS handshake")
+
+
+def _seconds(value: float) -> tuple[str, str]:
+    text = f"{value:.3g}"
+    return text.replace(".", ","), text
+
+
+class Deadline:
+    """The moment a probe run must have finished its network work.
+
+    Set a little before the runner's hard deadline so the probe can still say *what* it
+    was waiting for instead of being cut off silently.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = asyncio.get_running_loop().time() + seconds
+
+    @classmethod
+    def for_timeout(cls, timeout: float) -> Deadline:
+        """A deadline for a run whose hard timeout is ``timeout`` seconds."""
+        return cls(max(timeout * 0.9, timeout - 1.0))
+
+    def remaining(self) -> float:
+        """Seconds left (0 when past)."""
+        return max(0.0, self.at - asyncio.get_running_loop().time())
+
+    def timeout_reason(self, step: Step) -> Reason:
+        """Reason of a run that ran out of time while waiting for ``step``."""
+        s_fr, s_en = _seconds(self.seconds)
+        return reason("timeout", "Pas de réponse en {s_fr} s (en attendant {step_fr})",
+                      "No answer within {s_en} s (waiting for {step_en})",
+                      s_fr=s_fr, s_en=s_en, step_fr=step.fr, step_en=step.en)
+
+
+def connect_failure_reason(host: str, port: int, exc: OSError) -> Reason:
+    """Plain reason for a failed TCP connection to ``host:port``."""
+    if isinstance(exc, socket.gaierror):
+        return reason("dns.error", "Nom de serveur introuvable : {host}",
+                      "Server name not found: {host}", host=host)
+    if isinstance(exc, ConnectionRefusedError):
+        return reason("connection.refused", "Connexion refusée par {host}:{port}",
+                      "Connection refused by {host}:{port}", host=host, port=port)
+    return reason("connection.error", "Connexion impossible à {host}:{port}",
+                  "Could not connect to {host}:{port}", host=host, port=port)
+
+
+def shown(line: str, limit: int = 80) -> str:
+    """A server line made safe to quote in a reason: printable and short."""
+    text = "".join(ch if ch.isprintable() else " " for ch in line).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:
+    """The server answered something the protocol does not allow at ``step``."""
+    return ProbeFailed(reason(
+        "mail.protocol", "Réponse {protocol} inattendue à {step_fr} : « {line} »",
+        "Unexpected {protocol} answer to {step_en}: “{line}”",
+        protocol=protocol, step_fr=step.fr, step_en=step.en, line=shown(line)))
+
+
+class LineStream:
+    """A TCP (then possibly TLS) connection read line by line under a :class:`Deadline`."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 deadline: Deadline, host: str, port: int) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.deadline = deadline
+        self.host = host
+        self.port = port
+
+    @classmethod
+    async def open(cls, host: str, port: int, deadline: Deadline) -> LineStream:
+        """Connect to ``host:port``; raise :class:`ProbeFailed` when that fails."""
+        try:
+            async with asyncio.timeout_at(deadline.at):
+                reader, writer = await asyncio.open_connection(host, port)
+        except TimeoutError:
+            raise ProbeFailed(deadline.timeout_reason(CONNECT)) from None
+        except OSError as exc:
+            raise ProbeFailed(connect_failure_reason(host, port, exc)) from None
+        return cls(reader, writer, deadline, host, port)
+
+    def _closed(self, step: Step) -> ProbeFailed:
+        return ProbeFailed(reason(
+            "connection.closed", "Le serveur a fermé la connexion (en attendant {step_fr})",
+            "The server closed the connection (while waiting for {step_en})",
+            step_fr=step.fr, step_en=step.en))
+
+    async def read_line(self, step: Step) -> str:
+        """The next line without its end of line; raise on timeout, close or garbage."""
+        try:
+            async with asyncio.timeout_at(self.deadline.at):
+                raw = await self.reader.readline()
+        except TimeoutError:
+            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+        except (ValueError, asyncio.LimitOverrunError):
+            raise ProbeFailed(reason(
+                "mail.protocol", "Ligne trop longue reçue du serveur ({step_fr})",
+                "Overlong line received from the server ({step_en})",
+                step_fr=step.fr, step_en=step.en)) from None
+        except OSError:
+            raise self._closed(step) from None
+        if not raw.endswith(b"\n"):
+            raise self._closed(step)
+        return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+
+    async def read_exactly(self, size: int, step: Step) -> bytes:
+        """Exactly ``size`` bytes (an IMAP literal)."""
+        try:
+            async with asyncio.timeout_at(self.deadline.at):
+                return await self.reader.readexactly(size)
+        except TimeoutError:
+            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+        except (asyncio.IncompleteReadError, OSError):
+            raise self._closed(step) from None
+
+    async def send(self, data: str | bytes, step: Step) -> None:
+        """Send ``data`` (a str gets CRLF appended) and wait until it is handed to the OS."""
+        payload = data if isinstance(data, bytes) else data.encode("utf-8") + b"\r\n"
+        try:
+            async with asyncio.timeout_at(self.deadline.at):
+                self.writer.write(payload)
+                await self.writer.drain()
+        except TimeoutError:
+            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+        except OSError:
+            raise self._closed(step) from None
+
+    async def start_tls(self, context: ssl.SSLContext, server_name: str) -> ssl.SSLObject:
+        """Upgrade to TLS. SSL and socket errors are left to the caller, timeouts are not."""
+        try:
+            async with asyncio.timeout_at(self.deadline.at):
+                await self.writer.start_tls(context, server_hostname=server_name)
+        except TimeoutError:
+            raise ProbeFailed(self.deadline.timeout_reason(HANDSHAKE)) from None
+        return self.writer.get_extra_info("ssl_object")
+
+    async def close(self) -> None:
+        """Close the connection; never waits long and never raises (cancellation aside)."""
+        transport = self.writer.transport
+        if transport.is_closing():
+            transport.abort()  # a failed start_tls leaves the old transport half-closed
+            return
+        try:
+            self.writer.close()
+            # a TLS close waits for the peer's close_notify: do not let a mute peer hold us
+            async with asyncio.timeout(0.5):
+                await self.writer.wait_closed()
+        except BaseException as exc:
+            transport.abort()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+
+
+# SMTP (RFC 5321, STARTTLS RFC 3207) -----------------------------------------------------
+
+EHLO_STEP = Step("la réponse à EHLO", "the EHLO answer")
+STARTTLS_STEP = Step("la réponse à STARTTLS", "the STARTTLS answer")
+
+
+async def smtp_reply(stream: LineStream, step: Step) -> tuple[int, list[str]]:
+    """Read one (possibly multi-line) SMTP reply: its code and its text lines."""
+    lines: list[str] = []
+    while True:
+        line = await stream.read_line(step)
+        if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
+            raise unexpected("SMTP", line, step)
+        lines.append(line[4:])
+        if line[3:4] != "-":
+            return int(line[:3]), lines
+
+
+async def smtp_greeting(stream: LineStream) -> None:
+    """Wait for the ``220`` greeting; a 421/554 (or anything else) is a refusal."""
+    code, lines = await smtp_reply(stream, GREETING)
+    if code != 220:
+        raise greeting_refused("SMTP", f"{code} {lines[0]}")
+
+
+async def smtp_ehlo(stream: LineStream, name: str) -> dict[str, str]:
+    """Send EHLO; return the extensions offered (keyword upper-case → parameters)."""
+    await stream.send(f"EHLO {name}", EHLO_STEP)
+    code, lines = await smtp_reply(stream, EHLO_STEP)
+    if code != 250:
+        raise ProbeFailed(reason(
+            "smtp.ehlo", "Le serveur SMTP a refusé EHLO : « {line} »",
+            "The SMTP server refused EHLO: “{line}”", line=shown(f"{code} {lines[0]}")))
+    extensions = {}
+    for line in lines[1:]:  # the first line is the server's name
+        keyword, _, params = line.strip().partition(" ")
+        if keyword.upper().startswith("AUTH="):  # pre-RFC 4954 form "AUTH=PLAIN LOGIN"
+            keyword, params = "AUTH", f"{keyword[5:]} {params}".strip()
+        extensions.setdefault(keyword.upper(), params)
+    return extensions
+
+
+async def smtp_starttls(stream: LineStream, extensions: dict[str, str]) -> None:
+    """Ask for STARTTLS (it must be offered) and wait for the ``220`` go-ahead."""
+    if "STARTTLS" not in extensions:
+        raise starttls_missing("SMTP")
+    await stream.send("STARTTLS", STARTTLS_STEP)
+    code, lines = await smtp_reply(stream, STARTTLS_STEP)
+    if code != 220:
+        raise starttls_refused("SMTP", f"{code} {lines[0]}")
+
+
+async def smtp_prelude(stream: LineStream, ehlo_name: str) -> None:
+    """Greeting, EHLO, STARTTLS: everything before the handshake on port 587/25."""
+    await smtp_greeting(stream)
+    await smtp_starttls(stream, await smtp_ehlo(stream, ehlo_name))
+
+
+# IMAP (RFC 3501 / 9051) -----------------------------------------------------------------
+
+
+async def imap_greeting(stream: LineStream) -> str:
+    """Wait for ``* OK`` (or ``* PREAUTH``); return its text. ``* BYE`` is a refusal."""
+    line = await stream.read_line(GREETING)
+    status, _, text = line[2:].partition(" ") if line.startswith("* ") else ("", "", "")
+    if status.upper() in ("OK", "PREAUTH"):
+        return text
+    if status.upper() == "BYE":
+        raise greeting_refused("IMAP", line)
+    raise unexpected("IMAP", line, GREETING)
+
+
+async def imap_command(stream: LineStream, tag: str, command: str | list[str | bytes],
+                       step: Step) -> tuple[str, str, list[str]]:
+    """Run one tagged command; return (status, text, untagged lines).
+
+    ``command`` may be a list of parts, ``bytes`` parts being sent as synchronizing
+    literals (``{n}``, then the bytes once the server answers ``+``).
+    """
+    parts = [command] if isinstance(command, str) else command
+    untagged: list[str] = []
+    out = f"{tag} "
+    for part in parts:
+        if isinstance(part, str):
+            out += part
+            continue
+        await stream.send(f"{out}{{{len(part)}}}", step)
+        while (line := await stream.read_line(step)).startswith("* "):
+            untagged.append(line[2:])
+        if not line.startswith("+"):
+            return _imap_tagged(tag, line, step, untagged)
+        await stream.send(part, step)
+        out = ""
+    await stream.send(out, step)
+    while (line := await stream.read_line(step)).startswith("* "):
+        untagged.append(line[2:])
+    return _imap_tagged(tag, line, step, untagged)
+
+
+def _imap_tagged(tag: str, line: str, step: Step, untagged: list[str]) -> tuple[str, str, list[str]]:
+    got_tag, _, rest = line.partition(" ")
+    status, _, text = rest.partition(" ")
+    if got_tag != tag or status.upper() not in ("OK", "NO", "BAD"):
+        raise unexpected("IMAP", line, step)
+    return status.upper(), text, untagged
+
+
+async def imap_starttls(stream: LineStream, tag: str = "v1") -> None:
+    """Send STARTTLS and require ``OK`` (the caller checked the capability if it wanted)."""
+    status, text, _ = await imap_command(stream, tag, "STARTTLS", STARTTLS_STEP)
+    if status != "OK":
+        raise starttls_refused("IMAP", f"{status} {text}")
+
+
+async def imap_prelude(stream: LineStream) -> None:
+    """Greeting and STARTTLS: everything before the handshake on port 143."""
+    await imap_greeting(stream)
+    await imap_starttls(stream)
+
+
+# POP3 (RFC 1939, STLS RFC 2595) ---------------------------------------------------------
+
+
+async def pop3_greeting(stream: LineStream) -> str:
+    """Wait for ``+OK``; return its text. ``-ERR`` is a refusal."""
+    line = await stream.read_line(GREETING)
+    if line.startswith("+OK"):
+        return line[3:].strip()
+    if line.startswith("-ERR"):
+        raise greeting_refused("POP3", line)
+    raise unexpected("POP3", line, GREETING)
+
+
+async def pop3_command(stream: LineStream, command: str, step: Step) -> tuple[bool, str]:
+    """Send one command; return (True, text) for ``+OK``, (False, text) for ``-ERR``."""
+    await stream.send(command, step)
+    line = await stream.read_line(step)
+    if line.startswith("+OK"):
+        return True, line[3:].strip()
+    if line.startswith("-ERR"):
+        return False, line[4:].strip()
+    raise unexpected("POP3", line, step)
+
+
+async def pop3_multiline(stream: LineStream, step: Step) -> list[str]:
+    """The body of a multi-line ``+OK`` answer, up to the lone ``.`` (dot-unstuffed)."""
+    lines = []
+    while (line := await stream.read_line(step)) != ".":
+        lines.append(line[1:] if line.startswith("..") else line)
+    return lines
+
+
+async def pop3_stls(stream: LineStream) -> None:
+    """Send STLS and require ``+OK``."""
+    ok, text = await pop3_command(stream, "STLS", STARTTLS_STEP)
+    if not ok:
+        raise starttls_refused("POP3", f"-ERR {text}")
+
+
+async def pop3_prelude(stream: LineStream) -> None:
+    """Greeting and STLS: everything before the handshake on port 110."""
+    await pop3_greeting(stream)
+    await pop3_stls(stream)
+
+
+# Reasons shared by the protocols ----------------------------------------------------------
+
+
+def greeting_refused(protocol: str, line: str) -> ProbeFailed:
+    """The server greeted with a refusal (SMTP 421/554, IMAP BYE, POP3 -ERR)."""
+    return ProbeFailed(reason(
+        "mail.greeting", "Le serveur {protocol} refuse les connexions : « {line} »",
+        "The {protocol} server refuses connections: “{line}”",
+        protocol=protocol, line=shown(line)))
+
+
+def starttls_missing(protocol: str) -> ProbeFailed:
+    """STARTTLS is not among the capabilities the server announced."""
+    return ProbeFailed(reason(
+        "mail.starttls_missing", "Le serveur {protocol} ne propose pas le chiffrement (STARTTLS)",
+        "The {protocol} server does not offer encryption (STARTTLS)", protocol=protocol))
+
+
+def starttls_refused(protocol: str, line: str) -> ProbeFailed:
+    """The server answered STARTTLS with an error."""
+    return ProbeFailed(reason(
+        "mail.starttls_refused", "Le serveur {protocol} refuse STARTTLS : « {line} »",
+        "The {protocol} server refuses STARTTLS: “{line}”", protocol=protocol, line=shown(line)))
+
+
+def login_refused(protocol: str, username: str, detail: str, password: str) -> ProbeFailed:
+    """The monitoring account could not log in; ``detail`` is scrubbed of the password."""
+    if password:
+        detail = detail.replace(password, "***")
+    return ProbeFailed(reason(
+        "mail.login_refused",
+        "Connexion {protocol} du compte de supervision {user} refusée : « {detail} »",
+        "{protocol} login of the monitoring account {user} refused: “{detail}”",
+        protocol=protocol, user=username, detail=shown(detail)))
+
+
+def auth_unavailable(protocol: str, why_fr: str, why_en: str) -> ProbeFailed:
+    """Logging in is impossible (no mechanism offered, login disabled…)."""
+    return ProbeFailed(reason(
+        "mail.auth_unavailable", "Connexion {protocol} impossible : {why_fr}",
+        "{protocol} login impossible: {why_en}", protocol=protocol, why_fr=why_fr, why_en=why_en))
+
+
+async def farewell(stream: LineStream, command: str) -> None:
+    """Say goodbye politely (QUIT, LOGOUT) without letting a mute server fail the run."""
+    try:
+        async with asyncio.timeout(min(0.5, stream.deadline.remaining())):
+            stream.writer.write(command.encode("ascii") + b"\r\n")
+            await stream.writer.drain()
+            await stream.reader.readline()
+    except (TimeoutError, OSError, ValueError):
+        pass
+
+
+# What the smtp, imap and pop3 probes share -------------------------------------------------
+
+
+class MailConfig(ProbeConfig):
+    """Keys common to the ``smtp``, ``imap`` and ``pop3`` probe kinds."""
+
+    #: the port used when ``port`` is not given, by ``tls`` mode (set by each kind)
+    DEFAULT_PORTS: ClassVar[dict[str, int]] = {}
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    #: ``starttls`` (upgrade after the greeting), ``implicit`` (TLS from the first byte)
+    #: or ``none`` (plain text: only for a server that cannot do better)
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    #: name sent as SNI and checked against the certificate (default: ``host``)
+    server_name: str | None = None
+    verify_tls: bool = True
+    #: trust only this CA file (PEM) instead of the system's authorities
+    ca_file: FilePath | None = None
+    #: the certificate expiring within this many days makes the check degraded
+    warn_days: float = Field(default=14, ge=0)
+    #: the monitoring account (optional): log in with it when given
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MailConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both 'username' and 'password' (or 'password_file'), or neither")
+        for name, value in (("username", self.username),
+                            ("password", self.password.get_secret_value() if self.password else None)):
+            if value is not None and any(ch in value for ch in "\r\n\0"):
+                raise ValueError(f"'{name}' must not contain line breaks or NUL characters")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """``port``, or the protocol's usual port for the ``tls`` mode."""
+        return self.port if self.port is not None else self.DEFAULT_PORTS[self.tls]
+
+    def tls_settings(self) -> TLSSettings:
+        """The TLS part of the config."""
+        return TLSSettings(server_name=self.server_name or self.host, verify=self.verify_tls,
+                           ca_file=str(self.ca_file) if self.ca_file else None,
+                           warn_days=self.warn_days)
+
+
+Prelude = Callable[[LineStream], Awaitable[None]]
+
+
+class MailCheck:
+    """One run of a mail probe: connection, TLS outcome and the samples gathered so far.
+
+    A probe calls :meth:`run` with its dialog; the dialog calls :meth:`greeted` once the
+    greeting is in and :meth:`secure` after the server accepted STARTTLS. Samples and
+    info gathered before a failure travel with it (a refused login still reports the
+    certificate expiry); an expiring certificate turns a passing run into DEGRADED.
+    """
+
+    def __init__(self, kind: str, config: MailConfig, ctx: ProbeContext, prelude: Prelude) -> None:
+        self.kind = kind
+        self.config = config
+        self.prelude = prelude
+        self.deadline = Deadline.for_timeout(ctx.timeout)
+        self.settings = config.tls_settings()
+        self.samples: dict[str, float | dict[str, float]] = {}
+        self.info: dict[str, str] = {}
+        self.warning: Reason | None = None
+        self._started = time.perf_counter()
+
+    async def run(self, dialog: Prelude) -> ProbeResult:
+        """Connect (with TLS when implicit), run ``dialog``, close; return the result."""
+        try:
+            stream = await self._open()
+            try:
+                if self.config.tls == "implicit":
+                    await self.secure(stream)
+                await dialog(stream)
+            finally:
+                await stream.close()
+        except ProbeFailed as exc:
+            exc.samples = {**self.samples, **exc.samples}
+            exc.info = {**self.info, **exc.info}
+            raise
+        if self.warning is not None:
+            return ProbeResult.degraded(self.warning, samples=self.samples, info=self.info)
+        return ProbeResult.up(samples=self.samples, info=self.info)
+
+    async def _open(self) -> LineStream:
+        return await LineStream.open(self.config.host, self.config.effective_port, self.deadline)
+
+    async def _reconnect(self) -> LineStream:
+        """A second connection brought to the point of the handshake (to read the cert)."""
+        stream = await self._open()
+        if self.config.tls == "starttls":
+            try:
+                await self.prelude(stream)
+            except BaseException:
+                await stream.close()
+                raise
+        return stream
+
+    def greeted(self) -> None:
+        """Record the time from the start of the run to the greeting."""
+        self.samples[f"{self.kind}_greeting_seconds"] = time.perf_counter() - self._started
+
+    async def secure(self, stream: LineStream) -> None:
+        """Do the TLS handshake and judge the certificate (expired: DOWN, expiring: noted)."""
+        report = await negotiate_tls(stream, self.settings, self._reconnect,
+                                     f"{self.kind}_cert_expiry_timestamp_seconds")
+        self.info.update(cert_info_fields(report))
+        if report.cert is None:
+            return
+        self.samples[f"{self.kind}_cert_expiry_timestamp_seconds"] = report.cert.not_after
+        verdict = expiry_verdict(report.cert, self.settings)
+        if verdict is None:
+            return
+        status, why = verdict
+        if status == Status.DEGRADED:
+            self.warning = why
+        else:
+            raise ProbeFailed(why, status=status)
+
+
+def mail_samples(kind: str, protocol: str) -> tuple[SampleSpec, ...]:
+    """The samples a mail probe kind declares."""
+    return (
+        SampleSpec(f"{kind}_greeting_seconds",
+                   f"Time from the start of the {protocol} check to the server greeting "
+                   "(connection and, with implicit TLS, handshake included)"),
+        SampleSpec(f"{kind}_cert_expiry_timestamp_seconds",
+                   f"Expiry time (Unix) of the {protocol} server's TLS certificate"),
+    )

@@ -1,1 +1,0 @@
-"""Placeholder: the demo plugin is being written."""

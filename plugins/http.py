@@ -1,1 +1,0 @@
-"""Placeholder: this probe kind is being written."""

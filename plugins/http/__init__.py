@@ -1,0 +1,226 @@
+"""The ``http`` probe: fetch a URL and judge its status, body, JSON and speed.
+
+The workhorse of web hosting checks. A run is one request (plus redirects), one bounded
+body read and a few comparisons; everything else is prepared at load
+(:class:`plugins.http.config.Plan`).
+
+Every run opens a new connection (``Connection: close``, and the response is closed, not
+released to the pool), so a check always measures a real connection. Redirects are
+followed here rather than by aiohttp, so ``backend``, ``host_header`` and ``ip_version``
+apply to every hop on the configured host, and "too many redirects" gets its own reason.
+
+Modules: :mod:`~plugins.http.config` (keys and plan), :mod:`~plugins.http.verdict`
+(judging and reasons), :mod:`~plugins.http.jsonpath`, :mod:`~plugins.http.phases`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import aiohttp
+from yarl import URL
+
+from monitor.plugins import hookimpl
+from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, SampleSpec, Status
+from plugins.http.config import HttpConfig, Plan
+from plugins.http.phases import Phases, attach_tracing
+from plugins.http.verdict import (
+    failure_reason, judge, slow_reason, timeout_reason, too_many_redirects,
+)
+
+__all__ = ["HttpConfig", "HttpProbe"]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: the run's deadline is ours (one asyncio.timeout): no second set of timers in aiohttp
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None,
+                                           sock_connect=None)
+
+Samples = dict[str, float | dict[str, float]]
+
+
+class _Run:
+    """Progress of one run, read to explain a failure."""
+
+    __slots__ = ("url", "tls_name", "reading_body", "phases", "status")
+
+    def __init__(self, url: URL, phases: Phases | None) -> None:
+        self.url = url
+        self.tls_name: str | None = None
+        self.reading_body = False
+        self.phases = phases
+        self.status: int | None = None
+
+    def samples(self) -> Samples:
+        """What was measured before the failure."""
+        out: Samples = {}
+        if self.status is not None:
+            out["http_status_code"] = self.status
+        if self.phases is not None:
+            out["http_phase_seconds"] = self.phases.as_sample()
+        return out
+
+
+class HttpProbe(Probe):
+    """Fetch a URL; judge status code, body (keyword, regex, JSON) and response time."""
+
+    kind = "http"
+    Config = HttpConfig
+    description = "Fetch a URL and check its status code, content and response time"
+    samples = (
+        SampleSpec("http_status_code", "HTTP status code of the final answer"),
+        SampleSpec("http_response_seconds",
+                   "Seconds from the request to the end of the body, redirects included"),
+        SampleSpec("http_phase_seconds",
+                   "Seconds per phase: dns, connect (TCP and TLS), processing (until the "
+                   "answer's headers), transfer (body); with phases: true", label="phase"),
+    )
+
+    async def check(self, config: HttpConfig, ctx: ProbeContext) -> ProbeResult:
+        """Run one request (plus redirects) and judge the answer."""
+        plan = config.plan
+        phases = None
+        if plan.phases:
+            attach_tracing(ctx.http)
+            phases = Phases()
+        run = _Run(plan.url, phases)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            async with asyncio.timeout(_budget(ctx.timeout)):
+                status, body, charset = await _fetch(plan, ctx.http, run)
+        except TimeoutError:
+            raise ProbeFailed(timeout_reason(run.url, ctx.timeout, run.reading_body),
+                              samples=run.samples()) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            why = failure_reason(exc, run.url, run.tls_name, plan.family)
+            if why is None:
+                raise
+            raise ProbeFailed(why, samples=run.samples()) from None
+        end = loop.time()
+        samples: Samples = {"http_status_code": status, "http_response_seconds": end - start}
+        if phases is not None:
+            phases.finish(end)
+            samples["http_phase_seconds"] = phases.as_sample()
+        failure = judge(plan, status, body, charset)
+        if failure is not None:
+            raise ProbeFailed(failure, samples=samples)
+        if plan.degraded_after is not None and end - start > plan.degraded_after:
+            return ProbeResult(Status.DEGRADED, slow_reason(end - start, plan.degraded_after),
+                               samples)
+        return ProbeResult(Status.UP, None, samples)
+
+
+def _budget(timeout: float) -> float:
+    # end a little before the runner's hard deadline, to say what was being waited for
+    return timeout - min(0.5, timeout * 0.1)
+
+
+async def _fetch(plan: Plan, session: aiohttp.ClientSession,
+                 run: _Run) -> tuple[int, bytes, str | None]:
+    """Request ``plan.url``, following redirects; return (status, body, charset)."""
+    url, method, body, headers = plan.url, plan.method, plan.body, plan.headers
+    for hops in range(plan.max_redirects + 1):
+        run.url = url
+        if plan.direct:
+            target, tls_name, hop_headers = url, None, headers
+        else:
+            target, tls_name, hop_headers = await _route(plan, url, headers, run)
+        run.tls_name = tls_name
+        resp = await session.request(
+            method, target, headers=hop_headers, data=body, allow_redirects=False,
+            ssl=plan.ssl, server_hostname=tls_name, timeout=_NO_CLIENT_TIMEOUT,
+            raise_for_status=False, trace_request_ctx=run.phases)
+        try:
+            run.status = status = resp.status
+            location = resp.headers.get("Location") if status in _REDIRECTS else None
+            if not (plan.follow and location):
+                run.reading_body = True
+                data = await _read_body(resp, plan.max_body) if plan.read_body else b""
+                return status, data, resp.charset
+            if hops == plan.max_redirects:
+                break
+            try:
+                next_url = url.join(URL(location))
+            except ValueError:
+                raise aiohttp.InvalidUrlRedirectClientError(location) from None
+            if next_url.scheme not in ("http", "https") or not next_url.raw_host:
+                raise aiohttp.InvalidUrlRedirectClientError(location)
+            if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+            if headers is plan.headers and next_url.origin() != plan.url.origin():
+                # as browsers do: credentials never follow a redirect to another site
+                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+            url = next_url
+        finally:
+            resp.close()  # never back to the pool: the next check opens its own connection
+    raise ProbeFailed(too_many_redirects(plan.max_redirects), samples=run.samples())
+
+
+async def _route(plan: Plan, url: URL, headers: dict[str, str],
+                 run: _Run) -> tuple[URL, str | None, dict[str, str]]:
+    """Where to connect for ``url`` when ``backend``, ``ip_version`` or ``host_header`` is set.
+
+    Returns the URL to connect to, the TLS server name (None: aiohttp uses the URL's host)
+    and this hop's headers. ``host_header`` and ``backend`` only apply to the configured
+    URL's host, not to a redirect elsewhere.
+    """
+    same_host = url.raw_host == plan.url.raw_host
+    name = url.raw_host
+    hop_headers = headers
+    if same_host and plan.host_header is not None:
+        hop_headers = {**headers, "Host": plan.host_header}
+        name = plan.host_header_name
+    if same_host and plan.backend is not None:
+        address, backend_port = plan.backend
+        port = backend_port if backend_port is not None and url.port == plan.url.port \
+            else url.port
+    elif plan.family:
+        address, port = await _resolve(url.raw_host, url.port, plan.family, run), url.port
+    else:
+        tls_name = name if url.scheme == "https" and name != url.raw_host else None
+        return url, tls_name, hop_headers
+    if hop_headers is headers:
+        hop_headers = {**headers, "Host": url.host_port_subcomponent}
+    tls_name = name if url.scheme == "https" else None
+    return url.with_host(address).with_port(port), tls_name, hop_headers
+
+
+async def _resolve(host: str, port: int | None, family: int, run: _Run) -> str:
+    """First address of ``host`` in ``family`` (for ``ip_version: 4`` or ``6``)."""
+    for literal_family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(literal_family, host)
+        except OSError:
+            continue
+        if literal_family != family:  # an address of the other family: nothing to resolve
+            raise socket.gaierror(socket.EAI_NONAME, "address of the other IP version")
+        return host
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    infos = await loop.getaddrinfo(host, port, family=family, type=socket.SOCK_STREAM)
+    if run.phases is not None:
+        run.phases.dns += loop.time() - start
+    return infos[0][4][0]
+
+
+async def _read_body(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body (the rest is dropped with the connection)."""
+    content = resp.content
+    first = await content.read(limit)
+    if len(first) >= limit or not first or content.at_eof():
+        return first
+    chunks, size = [first], len(first)
+    while size < limit:
+        chunk = await content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+@hookimpl
+def vigie_register_probes() -> list[type[Probe]]:
+    """The ``http`` probe kind."""
+    return [HttpProbe]

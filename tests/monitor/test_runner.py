@@ -1,0 +1,360 @@
+"""run_check against real local servers: pass, failures, bugs, hangs and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+
+import aiohttp
+import pytest
+import trustme
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import Check, LocalizedText
+from monitor.probe import (CheckRef, Probe, ProbeConfig, ProbeContext, ProbeFailed, ProbeResult,
+                           Status, reason)
+from monitor.runner import run_check, timeout_reason
+
+from tests.conftest import free_port
+
+
+class HungServer:
+    """A TCP server that accepts connections and never answers; counts those still open."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.accepted = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> "HungServer":
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+        await asyncio.sleep(0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.accepted += 1
+        self._writers.add(writer)
+        try:
+            await reader.read()  # until the client closes: never answer
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()
+
+    async def wait_closed_connections(self, within: float = 1.0) -> int:
+        """The number of connections still open after at most ``within`` seconds."""
+        deadline = time.monotonic() + within
+        while self.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.open
+
+
+class UrlConfig(ProbeConfig):
+    """Where the test probes go."""
+
+    url: str = ""
+    port: int = 0
+
+
+class HttpGet(Probe):
+    """GET ``url`` with the shared session; 200 is up, anything else down."""
+
+    kind = "t_http"
+    Config = UrlConfig
+
+    async def check(self, config: UrlConfig, ctx: ProbeContext) -> ProbeResult:
+        async with ctx.http.get(config.url) as response:
+            await response.read()
+            if response.status != 200:
+                raise ProbeFailed(reason("http.status", "Code HTTP {got}", "HTTP status {got}",
+                                         got=response.status))
+        return ProbeResult.up(info={"server": "test"})
+
+
+class RaiseForStatus(Probe):
+    """GET ``url`` and let aiohttp's raise_for_status error escape."""
+
+    kind = "t_raise"
+    Config = UrlConfig
+
+    async def check(self, config: UrlConfig, ctx: ProbeContext) -> ProbeResult:
+        async with ctx.http.get(config.url, raise_for_status=True) as response:
+            await response.read()
+        return ProbeResult.up()
+
+
+class RawRead(Probe):
+    """Open a TCP connection to ``port`` and wait for a line; closes its socket on exit."""
+
+    kind = "t_raw"
+    Config = UrlConfig
+
+    async def check(self, config: UrlConfig, ctx: ProbeContext) -> ProbeResult:
+        reader, writer = await asyncio.open_connection("127.0.0.1", config.port)
+        try:
+            line = await reader.readline()
+            if not line:
+                raise asyncio.IncompleteReadError(line, None)
+            return ProbeResult.up()
+        finally:
+            writer.close()
+
+
+class Fails(Probe):
+    """Always raises ProbeFailed with samples and info."""
+
+    kind = "t_fails"
+
+    async def check(self, config: ProbeConfig, ctx: ProbeContext) -> ProbeResult:
+        raise ProbeFailed(reason("disk.full", "Disque plein à {p} %", "Disk {p} % full", p=97),
+                          status=Status.DEGRADED, samples={"disk_used_ratio": 0.97},
+                          info={"version": "1.2"})
+
+
+class Buggy(Probe):
+    """A probe with a bug whose message holds a secret."""
+
+    kind = "t_buggy"
+
+    async def check(self, config: ProbeConfig, ctx: ProbeContext) -> ProbeResult:
+        raise KeyError("password=hunter2")
+
+
+class ReturnsNothing(Probe):
+    """Forgets to return its result."""
+
+    kind = "t_none"
+
+    async def check(self, config: ProbeConfig, ctx: ProbeContext):
+        return None
+
+
+class Raises(Probe):
+    """Raises the exception given to it (what a network library would raise)."""
+
+    kind = "t_raises"
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def check(self, config: ProbeConfig, ctx: ProbeContext) -> ProbeResult:
+        raise self.exc
+
+
+def make_check(kind: str, timeout: float = 0.5, check_id: str = "c1", **options) -> Check:
+    """A resolved check of ``kind`` with short timings."""
+    return Check(ref=CheckRef("svc", check_id, kind), name=LocalizedText(fr="Test"),
+                 interval=1.0, timeout=timeout, confirm=2, retry_interval=0.1,
+                 options=UrlConfig(**options))
+
+
+@pytest.fixture
+async def http():
+    """A client session like the runtime's: one connection per request."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+        yield session
+
+
+@pytest.fixture
+async def web_server():
+    """A local aiohttp server: /ok answers 200, /broken 503, /hang never answers."""
+    async def ok(request):
+        return web.Response(text="ok")
+
+    async def broken(request):
+        return web.Response(status=503, text="no")
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/broken", broken)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+async def test_pass_sets_timing_and_keeps_info(http, web_server):
+    before = time.time()
+    result = await run_check(make_check("t_http", url=str(web_server.make_url("/ok"))),
+                             HttpGet(), http)
+    assert result.status is Status.UP
+    assert result.info == {"server": "test"}
+    assert before <= result.started_at <= time.time()
+    assert 0 < result.duration < 0.5
+
+
+async def test_probe_failed_keeps_status_reason_samples_info(http):
+    result = await run_check(make_check("t_fails"), Fails(), http)
+    assert result.status is Status.DEGRADED
+    assert result.reason.code == "disk.full"
+    assert result.reason.fr == "Disque plein à 97 %"
+    assert result.samples == {"disk_used_ratio": 0.97}
+    assert result.info == {"version": "1.2"}
+    assert result.started_at > 0 and result.duration >= 0
+
+
+async def test_http_failure_reported_by_probe(http, web_server):
+    result = await run_check(make_check("t_http", url=str(web_server.make_url("/broken"))),
+                             HttpGet(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.en == "HTTP status 503"
+
+
+async def test_unexpected_exception_is_unknown_without_secret_and_logged_once(http, caplog):
+    check = make_check("t_buggy", check_id="buggy")
+    with caplog.at_level(logging.ERROR, logger="monitor.runner"):
+        first = await run_check(check, Buggy(), http)
+        second = await run_check(check, Buggy(), http)
+    for result in (first, second):
+        assert result.status is Status.UNKNOWN
+        assert result.reason.code == "probe.error"
+        assert "hunter2" not in result.reason.fr + result.reason.en
+        assert "Traceback" not in result.reason.fr + result.reason.en
+    logged = [r for r in caplog.records if "svc/buggy" in r.getMessage()]
+    assert len(logged) == 1
+
+
+async def test_logging_resumes_after_a_clean_run(http, caplog):
+    check = make_check("t_buggy", check_id="flappy")
+    with caplog.at_level(logging.ERROR, logger="monitor.runner"):
+        await run_check(check, Buggy(), http)
+        await run_check(check, Fails(), http)  # a judged result ends the episode
+        await run_check(check, Buggy(), http)
+    assert len([r for r in caplog.records if "svc/flappy" in r.getMessage()]) == 2
+
+
+async def test_probe_returning_nothing_is_unknown(http):
+    result = await run_check(make_check("t_none", check_id="none"), ReturnsNothing(), http)
+    assert result.status is Status.UNKNOWN
+    assert result.reason.code == "probe.error"
+
+
+async def test_hung_probe_is_down_at_its_deadline(http):
+    async with HungServer() as hung:
+        start = time.perf_counter()
+        result = await run_check(make_check("t_raw", timeout=0.3, port=hung.port), RawRead(), http)
+        elapsed = time.perf_counter() - start
+        assert hung.accepted == 1
+        assert await hung.wait_closed_connections() == 0
+    assert result.status is Status.DOWN
+    assert result.reason == timeout_reason(0.3)
+    assert result.reason.fr == "Pas de réponse en 0,3 s"
+    assert result.reason.en == "No answer within 0.3 s"
+    assert 0.3 <= elapsed < 0.5
+    assert 0.3 <= result.duration < 0.5
+
+
+async def test_deadline_cancels_hung_http_request_and_closes_its_socket(http):
+    async with HungServer() as hung:
+        check = make_check("t_http", timeout=0.2, url=f"http://127.0.0.1:{hung.port}/")
+        results = await asyncio.gather(*(run_check(check, HttpGet(), http) for _ in range(5)))
+        assert hung.accepted == 5
+        assert await hung.wait_closed_connections() == 0
+    assert {r.status for r in results} == {Status.DOWN}
+    assert {r.reason.code for r in results} == {"timeout"}
+
+
+async def test_cancelled_from_outside_propagates_and_closes_socket(http):
+    async with HungServer() as hung:
+        task = asyncio.create_task(
+            run_check(make_check("t_raw", timeout=5, port=hung.port), RawRead(), http))
+        while hung.accepted == 0:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await hung.wait_closed_connections() == 0
+
+
+async def test_connection_refused_is_down(http):
+    port = free_port()
+    via_http = await run_check(make_check("t_http", url=f"http://127.0.0.1:{port}/"),
+                               HttpGet(), http)
+    via_raw = await run_check(make_check("t_raw", port=port), RawRead(), http)
+    for result in (via_http, via_raw):
+        assert result.status is Status.DOWN
+        assert result.reason.code == "connection.refused"
+        assert result.reason.fr == "Connexion refusée"
+
+
+async def test_server_closing_without_answer_is_down(http):
+    async def close_at_once(reader, writer):
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        via_http = await run_check(make_check("t_http", url=f"http://127.0.0.1:{port}/"),
+                                   HttpGet(), http)
+        via_raw = await run_check(make_check("t_raw", port=port), RawRead(), http)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert via_http.status is Status.DOWN and via_raw.status is Status.DOWN
+    assert via_http.reason.code in ("connection.closed", "connection.reset")
+    assert via_raw.reason.code == "connection.closed"
+
+
+async def test_tls_certificate_rejected_is_down(http):
+    ca = trustme.CA()  # a CA the client does not trust
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+
+    async def answer(reader, writer):
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await run_check(make_check("t_http", url=f"https://127.0.0.1:{port}/"),
+                                 HttpGet(), http)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert result.status is Status.DOWN
+    assert result.reason.code == "tls.verify"
+    assert result.reason.fr.startswith("Certificat TLS refusé")
+
+
+async def test_http_error_status_escaping_the_probe_is_down(http, web_server):
+    result = await run_check(make_check("t_raise", url=str(web_server.make_url("/broken"))),
+                             RaiseForStatus(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.en == "HTTP status 503"
+
+
+@pytest.mark.parametrize("exc, code", [
+    # what getaddrinfo raises for an unknown name (no real DNS query leaves this machine)
+    (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "dns.error"),
+    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), "tls.error"),
+    (OSError(113, "No route to host"), "connection.unreachable"),
+    (ConnectionResetError(104, "Connection reset by peer"), "connection.reset"),
+    (aiohttp.ServerTimeoutError("Timeout on reading data from socket"), "timeout"),
+    (ValueError("boom"), "probe.error"),
+])
+async def test_exceptions_map_to_reasons(http, exc, code):
+    result = await run_check(make_check("t_raises", check_id="raises"), Raises(exc), http)
+    assert result.reason.code == code
+    assert result.status is (Status.UNKNOWN if code == "probe.error" else Status.DOWN)
+
+
+def test_timeout_reason_formats_seconds():
+    assert timeout_reason(10.0).fr == "Pas de réponse en 10 s"
+    assert timeout_reason(10.0).en == "No answer within 10 s"
+    assert timeout_reason(2.5).fr == "Pas de réponse en 2,5 s"

@@ -1,0 +1,481 @@
+"""The scheduler against real local servers: hung targets, spread, retries, cycles, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import aiohttp
+import psutil
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from monitor.config import Check, LocalizedText, Service
+from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
+from monitor.probe import (CheckRef, Probe, ProbeConfig, ProbeContext, ProbeFailed, ProbeResult,
+                           Status, reason)
+from monitor.scheduler import Scheduler, first_run_offset
+from monitor.state import StateBook
+from monitor.stats import SchedulerStats
+
+
+class HungServer:
+    """A TCP server that accepts connections and never answers; counts those still open."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.accepted = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> "HungServer":
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+        await asyncio.sleep(0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.accepted += 1
+        self._writers.add(writer)
+        try:
+            await reader.read()  # until the client closes: never answer
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._writers.discard(writer)
+            writer.close()
+
+    async def wait_closed_connections(self, within: float = 1.0) -> int:
+        """The number of connections still open after at most ``within`` seconds."""
+        deadline = time.monotonic() + within
+        while self.open and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        return self.open
+
+
+class UrlConfig(ProbeConfig):
+    """Where the test probe goes."""
+
+    url: str
+
+
+class CountingGet(Probe):
+    """GET ``url`` with the shared session; counts runs in flight (and the most seen)."""
+
+    kind = "t_get"
+    Config = UrlConfig
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def check(self, config: UrlConfig, ctx: ProbeContext) -> ProbeResult:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            async with ctx.http.get(config.url) as response:
+                await response.read()
+                if response.status != 200:
+                    raise ProbeFailed(reason("http.status", "Code HTTP {got}",
+                                             "HTTP status {got}", got=response.status))
+            return ProbeResult.up()
+        finally:
+            self.in_flight -= 1
+
+
+class TestPlugin:
+    """Registers the test probe kind."""
+
+    @hookimpl
+    def vigie_register_probes(self):
+        return [CountingGet]
+
+
+@pytest.fixture
+def registry() -> ProbeRegistry:
+    """A registry with only the test probe kind."""
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("t", TestPlugin())])
+    return ProbeRegistry.from_plugin_manager(pm)
+
+
+@pytest.fixture
+async def http():
+    """A client session like the runtime's: one connection per request, no pool limit."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        yield session
+
+
+@pytest.fixture
+async def web_server():
+    """/ok answers at once, /slow after 0.1 s, /flaky?n=N fails its first N requests."""
+    seen: Counter[str] = Counter()
+
+    async def ok(request):
+        return web.Response(text="ok")
+
+    async def slow(request):
+        await asyncio.sleep(0.1)
+        return web.Response(text="ok")
+
+    async def flaky(request):
+        key = request.query["id"]
+        seen[key] += 1
+        return web.Response(status=503 if seen[key] <= int(request.query["n"]) else 200)
+
+    app = web.Application()
+    app.router.add_get("/ok", ok)
+    app.router.add_get("/slow", slow)
+    app.router.add_get("/flaky", flaky)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def hung():
+    """A server that accepts and never answers."""
+    async with HungServer() as server:
+        yield server
+
+
+def make_check(check_id: str, url: str, interval: float = 0.2, timeout: float = 0.5,
+               retry_interval: float = 0.05, confirm: int = 2, enabled: bool = True) -> Check:
+    """A resolved check of the test kind."""
+    return Check(ref=CheckRef("svc", check_id, "t_get"), name=LocalizedText(fr=check_id),
+                 interval=interval, timeout=timeout, confirm=confirm,
+                 retry_interval=retry_interval, options=UrlConfig(url=url), enabled=enabled)
+
+
+class Recorder:
+    """An ``on_result`` that records (key, status, reason code, seconds since start)."""
+
+    def __init__(self, delay: Callable[[Check, ProbeResult], float] | None = None) -> None:
+        self.t0 = time.monotonic()
+        self.rows: list[tuple[str, Status, str | None, float]] = []
+        self._delay = delay
+        self.changed = asyncio.Event()
+
+    def __call__(self, check: Check, result: ProbeResult) -> float:
+        code = result.reason.code if result.reason else None
+        self.rows.append((check.key, result.status, code, time.monotonic() - self.t0))
+        self.changed.set()
+        return self._delay(check, result) if self._delay else check.interval
+
+    def times(self, key: str) -> list[float]:
+        """When each run of ``key`` was reported."""
+        return [t for k, _, _, t in self.rows if k == key]
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float) -> None:
+        """Wait until ``predicate()`` holds; fail after ``within`` seconds."""
+        async with asyncio.timeout(within):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def start(scheduler: Scheduler) -> tuple[asyncio.Event, asyncio.Task]:
+    """Run ``scheduler`` in a task; return its stop event and the task."""
+    stop = asyncio.Event()
+    return stop, asyncio.create_task(scheduler.run(stop))
+
+
+def vigie_tasks() -> list[asyncio.Task]:
+    """Scheduler tasks still alive."""
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("vigie-") and not t.done()]
+
+
+async def test_hung_targets_do_not_delay_healthy_ones(registry, http, web_server, hung):
+    # hung checks come first so they grab workers before the healthy ones
+    checks = [make_check(f"hung{i}", f"http://127.0.0.1:{hung.port}/", interval=5, timeout=0.7)
+              for i in range(100)]
+    checks += [make_check(f"ok{i}", str(web_server.make_url("/ok")), interval=5, timeout=0.7)
+               for i in range(100)]
+    recorder = Recorder()
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=150,
+                          spread_first_runs=False)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) >= 200, within=3)
+    stop.set()
+    await task
+
+    healthy = [row for row in recorder.rows if row[0].startswith("svc/ok")]
+    hung_rows = [row for row in recorder.rows if row[0].startswith("svc/hung")]
+    assert len(healthy) == 100 and len(hung_rows) == 100
+    assert {status for _, status, _, _ in healthy} == {Status.UP}
+    assert max(t for *_, t in healthy) < 0.45  # well before the hung deadline (0.7 s)
+    assert {(status, code) for _, status, code, _ in hung_rows} == {(Status.DOWN, "timeout")}
+    assert min(t for *_, t in hung_rows) >= 0.7
+    assert hung.accepted == 100
+    assert await hung.wait_closed_connections() == 0
+
+
+async def test_first_runs_are_spread_over_the_interval(registry, http, web_server):
+    interval = 0.5
+    checks = [make_check(f"c{i}", str(web_server.make_url("/ok")), interval=interval)
+              for i in range(30)]
+    recorder = Recorder()
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=30)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len({r[0] for r in recorder.rows}) == 30, within=2)
+    stop.set()
+    await task
+
+    firsts = {check.key: recorder.times(check.key)[0] for check in checks}
+    offsets = {check.key: first_run_offset(check) for check in checks}
+    for key, at in firsts.items():
+        # the run ends a little after it was due, never before
+        assert offsets[key] - 0.01 <= at <= offsets[key] + 0.1, key
+    assert all(0 <= o < interval for o in offsets.values())
+    assert max(offsets.values()) - min(offsets.values()) > interval / 2
+    # deterministic: the same key gets the same spot after a restart
+    assert first_run_offset(checks[0]) == first_run_offset(
+        make_check("c0", "http://elsewhere/", interval=interval))
+
+
+async def test_without_spread_every_check_runs_at_once(registry, http, web_server):
+    checks = [make_check(f"c{i}", str(web_server.make_url("/ok")), interval=5)
+              for i in range(30)]
+    recorder = Recorder()
+    scheduler = Scheduler(checks, registry, http, recorder, spread_first_runs=False)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) == 30, within=2)
+    stop.set()
+    await task
+    assert max(t for *_, t in recorder.rows) < 0.3
+
+
+async def test_retry_delay_from_the_state_machine_is_honoured(registry, http, web_server):
+    check = make_check("flaky", str(web_server.make_url("/flaky?id=a&n=1")), interval=1.0,
+                       retry_interval=0.05)
+    book = StateBook([Service("svc", LocalizedText(fr="S"), None, None, (check,))])
+
+    def on_result(check: Check, result: ProbeResult) -> float:
+        book.apply(check.key, result)
+        return book.checks[check.key].next_delay()
+
+    recorder = Recorder(on_result)
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) >= 2, within=1)
+    await asyncio.sleep(0.4)
+    stop.set()
+    await task
+
+    (_, first, _, t1), (_, second, _, t2) = recorder.rows[:2]
+    assert (first, second) == (Status.DOWN, Status.UP)
+    assert t2 - t1 < 0.2  # re-checked after retry_interval, not interval
+    assert len(recorder.rows) == 2  # then back to the 1 s interval
+    assert book.checks[check.key].status is Status.UP
+
+
+async def test_runs_keep_their_phase_without_drift(registry, http, web_server):
+    # each run takes ~0.1 s; the next one is due 0.15 s after the previous *due* time
+    check = make_check("slow", str(web_server.make_url("/slow")), interval=0.15)
+    recorder = Recorder()
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) >= 5, within=3)
+    stop.set()
+    await task
+    times = recorder.times(check.key)
+    # drifting (now + interval after each run) would put the fifth run at ~1.1 s
+    assert 4 * 0.15 + 0.09 <= times[4] < 4 * 0.15 + 0.2
+
+
+async def test_cycles_complete_when_every_check_has_run(registry, http, web_server):
+    # the slow check paces the cycles: fast ones run four times per cycle
+    checks = [make_check(f"fast{i}", str(web_server.make_url("/ok")), interval=0.05)
+              for i in range(19)]
+    checks.append(make_check("slow", str(web_server.make_url("/ok")), interval=0.2))
+    runs: Counter[str] = Counter()
+    cycles: list[tuple[float, int, float, int]] = []
+
+    def on_result(check: Check, result: ProbeResult) -> float:
+        runs[check.key] += 1
+        return check.interval
+
+    async def on_cycle(at: float, count: int, duration: float) -> None:
+        cycles.append((at, count, duration, min(runs[c.key] for c in checks)))
+        await asyncio.sleep(0)
+
+    stats = SchedulerStats()
+    scheduler = Scheduler(checks, registry, http, on_result, stats=stats, on_cycle=on_cycle)
+    stop, task = await start(scheduler)
+    await asyncio.sleep(0.55)
+    stop.set()
+    await task
+
+    assert 2 <= len(cycles) <= runs["svc/slow"]
+    assert stats.cycles == len(cycles)
+    for number, (at, count, duration, fewest_runs) in enumerate(cycles, start=1):
+        assert count == 20
+        assert fewest_runs >= number  # every check ran at least once per cycle
+        assert 0 < duration < 0.35
+    assert all(d >= 0.15 for _, _, d, _ in cycles[1:])  # paced by the slow check
+    assert abs(stats.last_cycle_at - time.time()) < 1
+    assert stats.last_cycle_duration == cycles[-1][2]
+    assert stats.checks == 20
+
+
+async def test_failing_callbacks_do_not_stop_the_scheduler(registry, http, web_server, caplog):
+    checks = [make_check(f"c{i}", str(web_server.make_url("/ok")), interval=0.05)
+              for i in range(3)]
+
+    def on_result(check: Check, result: ProbeResult) -> float:
+        if check.key == "svc/c0":
+            raise RuntimeError("state exploded")
+        return check.interval
+
+    def on_cycle(at: float, count: int, duration: float) -> None:
+        raise RuntimeError("heartbeat exploded")
+
+    recorder = Recorder(on_result)
+    stats = SchedulerStats()
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=1, stats=stats,
+                          on_cycle=on_cycle)
+    with caplog.at_level(logging.ERROR, logger="monitor.scheduler"):
+        stop, task = await start(scheduler)
+        await recorder.wait_for(lambda: len(recorder.times("svc/c0")) >= 4, within=2)
+        stop.set()
+        await task
+    assert len(recorder.times("svc/c2")) >= 3  # the single worker kept going
+    assert stats.cycles >= 3
+    assert len([r for r in caplog.records if "svc/c0" in r.getMessage()]) == 1
+
+
+async def test_concurrency_bound_is_respected(registry, http, web_server):
+    checks = [make_check(f"c{i}", str(web_server.make_url("/slow")), interval=0.05)
+              for i in range(60)]
+    stats = SchedulerStats()
+    scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval, concurrency=7,
+                          spread_first_runs=False, stats=stats)
+    stop, task = await start(scheduler)
+    seen_in_flight = 0
+    for _ in range(40):
+        await asyncio.sleep(0.01)
+        seen_in_flight = max(seen_in_flight, stats.in_flight)
+        # a fixed pool: one dispatcher and 7 workers, whatever the number of checks
+        assert len(vigie_tasks()) == 8
+    stop.set()
+    await task
+
+    probe = registry.get("t_get").instance
+    assert probe.max_in_flight == 7
+    assert seen_in_flight == 7
+    assert stats.workers == 7
+    assert stats.lag_count > 0 and max(stats.recent_lags) > 0.1  # saturated: runs wait
+    assert stats.in_flight == 0 and stats.queued == 0
+
+
+async def test_saturated_pool_serves_checks_in_turn(registry, http, hung):
+    # runs outlast their interval: each check must wait its turn, not run again at once
+    checks = [make_check(f"c{i}", f"http://127.0.0.1:{hung.port}/", interval=0.01,
+                         timeout=0.05) for i in range(6)]
+    recorder = Recorder()
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=2)
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) >= 12, within=2)
+    stop.set()
+    await task
+    keys = [row[0] for row in recorder.rows]
+    for turn in range(2):
+        assert len(set(keys[turn * 6:(turn + 1) * 6])) == 6, keys
+
+
+async def test_stop_lets_runs_finish_and_leaves_nothing_open(registry, http, web_server, hung):
+    checks = [make_check(f"hung{i}", f"http://127.0.0.1:{hung.port}/", timeout=0.4)
+              for i in range(20)]
+    checks += [make_check(f"ok{i}", str(web_server.make_url("/ok"))) for i in range(20)]
+    recorder = Recorder()
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=30,
+                          spread_first_runs=False)
+    stop, task = await start(scheduler)
+    while hung.accepted < 20:
+        await asyncio.sleep(0.01)
+    stopped_at = time.monotonic()
+    stop.set()
+    await task
+    elapsed = time.monotonic() - stopped_at
+
+    assert elapsed < 0.5  # bounded by the hung runs' deadline
+    hung_results = [r for r in recorder.rows if r[0].startswith("svc/hung")]
+    assert len(hung_results) == 20  # the runs in flight were finished and reported
+    assert vigie_tasks() == []
+    assert await hung.wait_closed_connections() == 0
+    connections = psutil.Process().net_connections(kind="tcp")
+    assert not [c for c in connections if c.raddr and c.raddr.port == hung.port]
+
+
+async def test_run_now_makes_a_check_due(registry, http, web_server):
+    check = make_check("c", str(web_server.make_url("/slow")), interval=10)
+    recorder = Recorder()
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+    scheduler.run_now(check.key)  # before start: harmless
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=1)
+    scheduler.run_now(check.key)  # idle until t=10 s: runs at once
+    await asyncio.sleep(0.03)
+    scheduler.run_now(check.key)  # during that run: runs again right after it
+    await recorder.wait_for(lambda: len(recorder.rows) == 3, within=0.6)
+    await asyncio.sleep(0.15)
+    stop.set()
+    await task
+    times = recorder.times(check.key)
+    assert len(times) == 3
+    assert times[1] - times[0] < 0.2
+    assert 0.09 <= times[2] - times[1] < 0.2  # after the run in flight, not beside it
+    assert registry.get("t_get").instance.max_in_flight == 1
+    with pytest.raises(KeyError):
+        scheduler.run_now("svc/nope")
+
+
+async def test_disabled_and_unknown_checks(registry, http):
+    on = make_check("on", "http://127.0.0.1:1/")
+    off = make_check("off", "http://127.0.0.1:1/", enabled=False)
+    assert Scheduler([on, off], registry, http, lambda c, r: 1.0).checks == 1
+    stray = Check(ref=CheckRef("svc", "x", "nope"), name=LocalizedText(fr="x"), interval=1,
+                  timeout=1, confirm=1, retry_interval=1, options=ProbeConfig())
+    with pytest.raises(ValueError, match="nope"):
+        Scheduler([stray], registry, http, lambda c, r: 1.0)
+    with pytest.raises(ValueError, match="twice"):
+        Scheduler([on, on], registry, http, lambda c, r: 1.0)
+
+
+async def test_run_returns_at_once_when_stop_is_already_set(registry, http):
+    stop = asyncio.Event()
+    stop.set()
+    scheduler = Scheduler([make_check("c", "http://127.0.0.1:1/")], registry, http,
+                          lambda c, r: 1.0)
+    async with asyncio.timeout(0.5):
+        await scheduler.run(stop)
+    assert vigie_tasks() == []
+
+
+async def test_cancelling_run_cancels_runs_in_flight(registry, http, hung):
+    checks = [make_check(f"hung{i}", f"http://127.0.0.1:{hung.port}/", timeout=5)
+              for i in range(10)]
+    scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval,
+                          spread_first_runs=False)
+    stop, task = await start(scheduler)
+    while hung.accepted < 10:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert vigie_tasks() == []
+    assert await hung.wait_closed_connections(within=0.5) == 0

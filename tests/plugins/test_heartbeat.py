@@ -1,0 +1,278 @@
+"""The ``heartbeat`` push probe: its receiver (WSGI), its board and its verdicts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from pydantic import ValidationError
+from waitress.server import create_server
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
+
+from monitor.config import Check, Config, FileConfig, LocalizedText, Service
+from monitor.plugins import ProbeRegistry, build_plugin_manager
+from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from plugins import heartbeat
+from plugins.heartbeat import HeartbeatConfig, HeartbeatProbe
+
+TOKEN = "Zq3-backup-nightly-7f2c9e41"
+OTHER_TOKEN = "Zq3-disabled-job-00000000"
+DAY, HOUR = 86400.0, 3600.0
+
+
+def make_check(check_id: str, token: str, enabled: bool = True) -> Check:
+    """A resolved heartbeat check, as the config loader builds it."""
+    config = HeartbeatConfig.model_validate({"token": token, "expected_every": "1d", "grace": "1h"})
+    return Check(ref=CheckRef("backups", check_id, "heartbeat"), name=LocalizedText(fr=check_id),
+                 interval=300.0, timeout=10.0, confirm=1, retry_interval=30.0,
+                 options=config, enabled=enabled)
+
+
+class StandInRuntime:
+    """What the plugin uses of monitor.runtime.Runtime: config, registry, mount, submit_result."""
+
+    def __init__(self, checks: list[Check]) -> None:
+        service = Service("backups", LocalizedText(fr="Sauvegardes"), None, None, tuple(checks))
+        self.config = Config(path=Path("vigie.yaml"), file=FileConfig(), services=(service,))
+        pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("heartbeat", heartbeat)])
+        self.registry = ProbeRegistry.from_plugin_manager(pm)
+        self.mounts: dict[str, object] = {}
+        self.submitted: list[tuple[str, ProbeResult]] = []
+
+    def mount(self, prefix: str, app) -> None:
+        self.mounts[prefix] = app
+
+    def submit_result(self, check_key: str, result: ProbeResult) -> None:
+        self.submitted.append((check_key, result))
+
+    @property
+    def probe(self) -> HeartbeatProbe:
+        return self.registry.get("heartbeat").instance
+
+
+class Clock:
+    """A settable clock for the board."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def runtime():
+    """A stand-in runtime after ``vigie_startup``; its board runs on ``runtime.clock``."""
+    rt = StandInRuntime([make_check("nightly", TOKEN),
+                         make_check("old-job", OTHER_TOKEN, enabled=False)])
+    heartbeat.vigie_startup(rt)
+    rt.clock = Clock()
+    rt.probe.board.clock = rt.clock
+    yield rt
+    heartbeat.vigie_shutdown(rt)
+
+
+@pytest.fixture
+def client(runtime) -> Client:
+    """werkzeug's test client on the mounted app, under /push as the runtime's router does."""
+    return Client(DispatcherMiddleware(NotFound(), dict(runtime.mounts)))
+
+
+async def judge(rt: StandInRuntime) -> ProbeResult:
+    """Run the probe for the ``nightly`` check as the scheduler would."""
+    check = rt.config.checks[0]
+    async with aiohttp.ClientSession() as http:
+        ctx = ProbeContext(check.ref, check.timeout, http)
+        try:
+            return await rt.probe.check(check.options, ctx)
+        except ProbeFailed as failed:
+            return ProbeResult(failed.status, failed.reason)
+
+
+def test_startup_mounts_the_receiver_only_for_enabled_heartbeat_checks():
+    rt = StandInRuntime([make_check("nightly", TOKEN)])
+    heartbeat.vigie_startup(rt)
+    assert list(rt.mounts) == ["/push"]
+    assert rt.probe.board is not None
+    heartbeat.vigie_shutdown(rt)
+    assert rt.probe.board is None
+
+    idle = StandInRuntime([make_check("off", TOKEN, enabled=False)])
+    heartbeat.vigie_startup(idle)
+    assert idle.mounts == {}
+
+
+async def test_beat_ok_is_up(runtime, client):
+    answer = client.post(f"/push/{TOKEN}")
+    assert answer.status_code == 200
+    assert answer.json == {"ok": True, "status": "up"}
+    result = await judge(runtime)
+    assert result.status == Status.UP
+    assert result.reason is None
+    assert result.samples == {"heartbeat_last_beat_timestamp_seconds": runtime.clock.now}
+    assert [(key, r.status) for key, r in runtime.submitted] == [("backups/nightly", Status.UP)]
+
+
+async def test_restart_counts_as_a_beat_until_the_first_one(runtime):
+    waiting = await judge(runtime)
+    assert waiting.status == Status.UP
+    assert waiting.reason.code == "heartbeat.waiting"
+    runtime.clock.now += DAY + HOUR - 60
+    assert (await judge(runtime)).status == Status.UP
+    runtime.clock.now += 120
+    never = await judge(runtime)
+    assert never.status == Status.DOWN
+    assert never.reason.code == "heartbeat.never"
+    assert "expected every 1d" in never.reason.en
+
+
+async def test_no_beat_past_grace_is_down(runtime, client):
+    client.post(f"/push/{TOKEN}")
+    runtime.clock.now += DAY + HOUR - 1
+    assert (await judge(runtime)).status == Status.UP
+    runtime.clock.now += 2
+    late = await judge(runtime)
+    assert late.status == Status.DOWN
+    assert late.reason.code == "heartbeat.late"
+    assert late.reason.en == "No beat from the job for 1d1h1s (expected every 1d)"
+    # the next beat brings it back at once
+    client.post(f"/push/{TOKEN}")
+    assert (await judge(runtime)).status == Status.UP
+
+
+async def test_failed_beat_is_down_with_its_message_kept_as_text(runtime, client):
+    message = "<script>alert(1)</script> disque plein"
+    answer = client.post(f"/push/{TOKEN}", data={"status": "fail", "msg": message})
+    assert answer.status_code == 200
+    assert answer.json == {"ok": True, "status": "fail"}
+    result = await judge(runtime)
+    assert result.status == Status.DOWN
+    assert result.reason.code == "heartbeat.failed"
+    assert result.reason.en == f"The job reported a failure: {message}"
+    assert result.reason.fr == f"La tâche a signalé un échec : {message}"
+    # shown at once, not at the next scheduled run
+    key, pushed = runtime.submitted[-1]
+    assert (key, pushed.status, pushed.reason) == ("backups/nightly", Status.DOWN, result.reason)
+
+
+async def test_get_with_query_fields_and_head(runtime, client):
+    assert client.get(f"/push/{TOKEN}?status=down&msg=rsync%20exit%2023").status_code == 200
+    result = await judge(runtime)
+    assert result.reason.en == "The job reported a failure: rsync exit 23"
+    head = client.head(f"/push/{TOKEN}")
+    assert head.status_code == 200 and head.data == b""
+    assert (await judge(runtime)).status == Status.UP
+
+
+async def test_message_is_cut_and_flattened(runtime, client):
+    client.post(f"/push/{TOKEN}", data={"status": "down", "msg": "ligne 1\nligne\t2\x00 " + "x" * 500})
+    result = await judge(runtime)
+    text = result.reason.en.removeprefix("The job reported a failure: ")
+    assert len(text) == heartbeat.MAX_MESSAGE
+    assert text.startswith("ligne 1 ligne 2 xxx") and text.endswith("…")
+
+
+def test_refusals(client):
+    unknown = client.post("/push/Zq3-backup-nightly-7f2c9e42")
+    assert unknown.status_code == 404
+    assert unknown.json == {"error": "unknown token"}
+    assert client.post("/push/").status_code == 404
+    assert client.post(f"/push/{OTHER_TOKEN}").status_code == 404  # its check is disabled
+    bad_status = client.post(f"/push/{TOKEN}", data={"status": "maybe"})
+    assert bad_status.status_code == 400
+    assert client.put(f"/push/{TOKEN}").status_code == 405
+    too_big = client.post(f"/push/{TOKEN}", data={"msg": "x" * 20000})
+    assert too_big.status_code == 413
+    assert client.get(f"/push/{TOKEN}?msg=" + "x" * 20000).status_code == 413
+
+
+async def test_the_token_never_appears_in_logs_or_results(runtime, client, caplog):
+    caplog.set_level(logging.DEBUG)
+    near_miss = TOKEN[:-1] + "X"
+    answers = [client.post(f"/push/{TOKEN}"),
+               client.post(f"/push/{near_miss}"),
+               client.post(f"/push/{TOKEN}", data={"status": "fail", "msg": "disk full"})]
+    heartbeat.vigie_shutdown(runtime)
+    heartbeat.vigie_startup(runtime)
+    result = await judge(runtime)
+    with pytest.raises(ValidationError) as invalid:
+        HeartbeatConfig.model_validate({"token": "short-secret", "expected_every": "1d"})
+    assert "unknown token" in caplog.text  # the refusal was logged…
+    assert "reported fail" in caplog.text
+    seen = caplog.text + str(invalid.value) + repr(runtime.config) + repr(result)
+    seen += "".join(a.get_data(as_text=True) for a in answers)
+    seen += " ".join(f"{r.reason.fr} {r.reason.en}" for _, r in runtime.submitted if r.reason)
+    for secret in (TOKEN, near_miss, "short-secret"):
+        assert secret not in seen  # …without the token
+
+
+def test_unknown_token_warnings_are_throttled(client, caplog):
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        client.post("/push/Zq3-nobody-has-this-token")
+    assert caplog.text.count("unknown token") == 1
+
+
+def test_token_file_and_config_errors(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN + "\n")
+    config = HeartbeatConfig.model_validate({"token_file": str(secret), "expected_every": "1d"})
+    assert config.token.get_secret_value() == TOKEN
+    assert config.grace == HOUR
+    for bad in ({"token": TOKEN}, {"token": "has spaces in the token!", "expected_every": "1h"},
+                {"token": TOKEN, "expected_every": "1d", "grace": "soon"}):
+        with pytest.raises(ValidationError):
+            HeartbeatConfig.model_validate(bad)
+
+
+async def test_outside_vigie_run_the_probe_cannot_judge():
+    check = make_check("nightly", TOKEN)
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(ProbeFailed) as failed:
+            await HeartbeatProbe().check(check.options, ProbeContext(check.ref, 10.0, http))
+    assert failed.value.status == Status.UNKNOWN
+    assert failed.value.reason.code == "heartbeat.no_receiver"
+
+
+async def test_real_http_server_with_real_timing(runtime):
+    """A waitress server in a thread, beats over real HTTP, and a real (short) deadline."""
+    check = make_check("fast", TOKEN)
+    short = check.options.model_copy(update={"expected_every": 0.2, "grace": 0.1})
+    runtime.probe.board.clock = time.time
+    runtime.probe.board.watch(check.key, short)
+    server = create_server(DispatcherMiddleware(NotFound(), dict(runtime.mounts)),
+                           host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.effective_port}/push"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{base}/{TOKEN}", data={"status": "up"}) as answer:
+                assert answer.status == 200
+                assert json.loads(await answer.read()) == {"ok": True, "status": "up"}
+            async with http.get(f"{base}/not-a-real-token-at-all") as answer:
+                assert answer.status == 404
+            ctx = ProbeContext(check.ref, 1.0, http)
+            assert (await runtime.probe.check(short, ctx)).status == Status.UP
+            await asyncio.sleep(0.35)
+            late = await runtime.probe.check(short, ctx)
+            assert late.status == Status.DOWN
+            assert late.reason.code == "heartbeat.late"
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
+        thread.join(5)
+
+
+def test_registered_through_the_plugin_hooks():
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("heartbeat", heartbeat)])
+    assert ProbeRegistry.from_plugin_manager(pm).get("heartbeat").probe_class is HeartbeatProbe
+    assert pm.hook.vigie_startup.get_hookimpls() and pm.hook.vigie_shutdown.get_hookimpls()
