@@ -67,9 +67,13 @@ def vigie_startup(runtime: "Runtime") -> Any:
     """Called once when ``vigie run`` has loaded its configuration and store, before the
     first check runs.
 
-    :param runtime: the running :class:`monitor.runtime.Runtime`; a plugin may keep it to
-        submit results of push-based checks (``runtime.submit_result``) or to mount a
-        WSGI application under a path prefix (``runtime.mount``).
+    :param runtime: the running :class:`monitor.runtime.Runtime`. A plugin may keep it and
+        use ``runtime.config`` (the loaded configuration, ``config.sections`` included),
+        ``runtime.registry`` (probe kinds and their shared instances), ``runtime.state``
+        (live check and service states, read only), ``runtime.store`` (the database),
+        ``runtime.mount(prefix, wsgi_app)`` to serve a WSGI application under a path
+        prefix, and ``runtime.submit_result(check_key, result)`` (thread-safe) to record
+        the result of a push-based check.
     :return: nothing.
 
     May be a coroutine function.

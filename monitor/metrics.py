@@ -141,6 +141,25 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_FORMATTED = {0.0: "0.0", 1.0: "1.0", 2.0: "2.0", 3.0: "3.0", 4.0: "4.0"}
+
+
+def _go_float(value: float) -> str:
+    """``floatToGoString`` for a float, without its checks on the common path."""
+    text = repr(value)
+    if "n" in text:  # inf, nan
+        return floatToGoString(value)
+    dot = text.find(".")
+    if value > 0 and dot > 6:  # Go switches to exponents sooner than Python
+        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return text
+
+
+#: rendered label sets kept per family; beyond this many the cache starts afresh
+_CACHE_LIMIT = 200_000
+
+
 class _Rows:
     """A per-check gauge family kept as plain rows.
 
@@ -183,24 +202,6 @@ class _Rows:
                 cache[values] = labels
             append(f"{name}{labels} {_FORMATTED.get(value) or _go_float(value)}\n")
         return "".join(out)
-
-
-_FORMATTED = {0.0: "0.0", 1.0: "1.0", 2.0: "2.0", 3.0: "3.0", 4.0: "4.0"}
-
-
-def _go_float(value: float) -> str:
-    """``floatToGoString`` for a float, without its checks on the common path."""
-    text = repr(value)
-    if "n" in text:  # inf, nan
-        return floatToGoString(value)
-    dot = text.find(".")
-    if value > 0 and dot > 6:  # Go switches to exponents sooner than Python
-        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
-    return text
-
-#: rendered label sets kept per family; beyond this many the cache starts afresh
-_CACHE_LIMIT = 200_000
 
 
 def _escape_value(value: str) -> str:

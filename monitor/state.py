@@ -15,7 +15,8 @@ from monitor.probe import ProbeResult, Status
 
 
 class ServiceStatus(enum.Enum):
-    """What members see for a service; ``code`` is exported as ``vigie_service_status``."""
+    """What members see for a service; ``label`` is the ``status`` label of ``vigie_service_status``
+    (one series per status, 1 for the current one) and the value stored in the database."""
 
     OPERATIONAL = ("operational", 0)
     DEGRADED = ("degraded", 1)

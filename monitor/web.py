@@ -73,6 +73,7 @@ class WebServer:
         self._server = create_server(router, host=host, port=port, threads=threads,
                                      ident="vigie", clear_untrusted_proxy_headers=True)
         self._thread = threading.Thread(target=self._serve, name="vigie-web", daemon=True)
+        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
@@ -80,10 +81,19 @@ class WebServer:
         return int(self._server.effective_port)
 
     def _serve(self) -> None:
-        try:
-            self._server.run()
-        except Exception:  # waitress raises on close from another thread on some paths
-            log.debug("web server loop ended", exc_info=True)
+        # waitress's own run() loops until its socket map is empty; we loop until asked to
+        # stop and then close every socket from this thread, so no other thread ever closes
+        # a descriptor the loop is polling (which gives EBADF tracebacks).
+        server = self._server
+        socket_map = server._map
+        while not self._stopping.is_set():
+            server.asyncore.loop(timeout=0.5, map=socket_map, use_poll=True, count=1)
+        for channel in list(socket_map.values()):
+            try:
+                channel.close()
+            except OSError:
+                pass
+        server.task_dispatcher.shutdown()
 
     def start(self) -> None:
         """Start serving in the background."""
@@ -91,6 +101,9 @@ class WebServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting requests and wait for the server thread."""
-        self._server.close()
-        self._server.task_dispatcher.shutdown()
-        self._thread.join(timeout)
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._server.trigger.pull_trigger()  # wake the loop at once
+            self._thread.join(timeout)
+        else:
+            self._server.close()

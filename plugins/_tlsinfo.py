@@ -227,7 +227,7 @@ async def negotiate_tls(stream: LineStream, settings: TLSSettings, reconnect: Re
     try:
         ssl_object = await stream.start_tls(context, settings.server_name)
     except ssl.SSLCertVerificationError as exc:
-        cert = None
+        cert = await peek_certificate(reconnect, settings.server_name)
         samples = {expiry_sample: cert.not_after} if cert else {}
         info = {"cert_subject": cert.subject, "cert_issuer": cert.issuer} if cert else {}
         raise ProbeFailed(verify_failure_reason(exc, settings.server_name, cert),

@@ -336,8 +336,8 @@ async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, by
     finally:
         _kill_group(proc.pid)
         if proc.returncode is None:
-            # SIGKILL cannot be ignored: this wait is short, and reaps the process
-            await proc.wait()
+            # SIGKILL cannot be ignored: this is short; the child watcher then reaps it
+            await _exited(proc)
     return code, out, err
 
 

@@ -96,7 +96,8 @@ def check_engine(engine: Engine) -> None:
     if current is None:
         raise SchemaOutOfDate(
             "the database has no Vigie tables yet: run 'vigie db upgrade' first")
-    if current not in {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}:
+    known = {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    if current not in known:
         raise SchemaOutOfDate(
             f"the database is at revision {current}, newer than this version of Vigie "
             f"knows (it needs {head}): upgrade Vigie")

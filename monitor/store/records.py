@@ -30,7 +30,7 @@ class ResultRecord:
     samples: dict[str, Any] | None = None
 
     @classmethod
-    def from_result(cls, check_key: str, result: ProbeResult) -> "ResultRecord":
+    def from_result(cls, check_key: str, result: ProbeResult) -> ResultRecord:
         """The record of ``result`` for the check ``check_key``."""
         return cls(
             check_key=check_key,
@@ -53,7 +53,7 @@ class CheckChange:
     reason: Reason | None = None
 
     @classmethod
-    def from_transition(cls, transition: CheckTransition) -> "CheckChange":
+    def from_transition(cls, transition: CheckTransition) -> CheckChange:
         """The record of a state-machine transition (its result gives time and reason)."""
         return cls(transition.check.check.key, transition.result.started_at,
                    transition.previous, transition.current, transition.result.reason)
@@ -71,7 +71,7 @@ class ServiceChange:
 
     @classmethod
     def from_transition(cls, transition: ServiceTransition,
-                        reason: Reason | None = None) -> "ServiceChange":
+                        reason: Reason | None = None) -> ServiceChange:
         """The record of a state-machine transition; ``reason`` is optional context."""
         return cls(transition.service.id, transition.at, transition.previous,
                    transition.current, reason)

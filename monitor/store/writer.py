@@ -21,7 +21,7 @@ import time
 from collections import deque
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, DataError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor.state import CheckTransition, ServiceTransition, Transition
@@ -206,7 +206,7 @@ class ResultWriter:
     def _write(self, results: list[ResultRecord], changes: list[Change]) -> bool:
         """Write one batch; False when the database is unreachable (keep it, retry)."""
         try:
-            written = self._write_salvaging(results, changes)
+            self._write_salvaging(results, changes)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -218,7 +218,6 @@ class ResultWriter:
                             "(up to %d) and retrying every %gs",
                             _short(exc), self.buffer_limit, self.retry_interval)
             return False
-        self.stats.written += written
         self.stats.last_write_at = time.time()
         self.stats.database_up = True
         if self._down_since is not None:
@@ -230,11 +229,14 @@ class ResultWriter:
         return True
 
     def _write_salvaging(self, results: list[ResultRecord], changes: list[Change],
-                         top: bool = True) -> int:
+                         top: bool = True) -> None:
         """Write a batch; if the database refuses some rows, write the others and drop
-        those (found by halving the batch), so one bad row never blocks everything."""
+        those (found by halving the batch), so one bad row never blocks everything.
+
+        ``stats.written`` grows with each part written, so a part written before the
+        database went away is counted once (the retry finds its rows already there)."""
         try:
-            return self.store.write_batch(results, changes).results
+            self.stats.written += self.store.write_batch(results, changes).results
         except Exception as exc:
             if is_transient(exc):
                 raise
@@ -243,16 +245,14 @@ class ResultWriter:
                 self.stats.write_errors += 1
                 self.stats.dropped += 1
                 log.error("the database refused a row, dropped: %r (%s)", items[0], _short(exc))
-                return 0
+                return
             if top:
                 log.warning("the database refused a batch of %d rows (%s); "
                             "isolating the bad rows", len(items), _short(exc))
-            written = 0
             for part in (items[:len(items) // 2], items[len(items) // 2:]):
-                written += self._write_salvaging(
-                    [i for i in part if isinstance(i, ResultRecord)],
-                    [i for i in part if not isinstance(i, ResultRecord)], top=False)
-            return written
+                self._write_salvaging([i for i in part if isinstance(i, ResultRecord)],
+                                      [i for i in part if not isinstance(i, ResultRecord)],
+                                      top=False)
 
 
 def _short(exc: BaseException) -> str:

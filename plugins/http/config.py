@@ -249,6 +249,10 @@ class Plan:
     max_body: int
     read_body: bool
     expected: tuple[tuple[int, int], ...]
+    #: every accepted status code, for a set lookup on each run
+    accepted: frozenset[int]
+    #: the body must be decoded to text (keyword or regex rules)
+    needs_text: bool
     keyword: str | None
     keyword_absent: str | None
     regex: re.Pattern[str] | None
@@ -293,6 +297,10 @@ class Plan:
             max_body=config.max_body_bytes,
             read_body=config.method != "HEAD" and config.max_body_bytes > 0,
             expected=config.expected_status,
+            accepted=frozenset(c for low, high in config.expected_status
+                               for c in range(low, high + 1)),
+            needs_text=bool(config.keyword or config.keyword_absent or config.regex
+                            or config.regex_absent),
             keyword=config.keyword,
             keyword_absent=config.keyword_absent,
             regex=re.compile(config.regex) if config.regex else None,
@@ -301,8 +309,3 @@ class Plan:
             degraded_after=config.degraded_after,
             phases=config.phases,
         )
-
-    @property
-    def needs_text(self) -> bool:
-        """True when the body must be decoded to text."""
-        return bool(self.keyword or self.keyword_absent or self.regex or self.regex_absent)

@@ -28,7 +28,7 @@ def _limit(seconds: float) -> dict[str, str]:
 
 def judge(plan: Plan, status: int, body: bytes, charset: str | None) -> Reason | None:
     """The first rule the answer breaks (status, text, JSON), or None."""
-    if not any(low <= status <= high for low, high in plan.expected):
+    if status not in plan.accepted:
         return reason("http.status", "Le serveur a répondu {got} au lieu de {expected}",
                       "The server answered {got} instead of {expected}",
                       got=status, expected=format_status_ranges(plan.expected))

@@ -137,7 +137,8 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("name, expected", INVALID, ids=[n.removesuffix(".yaml") for n, _ in INVALID])
+@pytest.mark.parametrize("name, expected", INVALID,
+                         ids=[n.removesuffix(".yaml") for n, _ in INVALID])
 def test_invalid_file_gives_exact_error(registry, name, expected):
     path = CASES / name
     with pytest.raises(ConfigError) as caught:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import math
+import platform
+import re
 import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -17,9 +21,9 @@ from pydantic import SecretStr
 from monitor import events
 from monitor.config import Check, LocalizedText, Service
 from monitor.events import fire
-from monitor.metrics import build_registry, render
+from monitor.metrics import CORE_METRICS, build_registry, render
 from monitor.plugins import build_plugin_manager, hookimpl
-from monitor.probe import CheckRef, Probe, ProbeConfig, ProbeResult, SampleSpec, Status
+from monitor.probe import CheckRef, Probe, ProbeConfig, ProbeResult, SampleSpec, Status, reason
 from monitor.state import StateBook
 from monitor.stats import SchedulerStats, WriterStats
 from tests.conftest import which_or_require
@@ -225,9 +229,6 @@ async def test_hook_failures_counted_by_fire_are_exported(monkeypatch):
 
 def test_build_info():
     get = build_registry(make_view({}), process=False).get_sample_value
-    from importlib.metadata import version
-    import platform
-
     assert get("vigie_build_info", {"version": version("vigie"),
                                     "python": platform.python_version()}) == 1.0
 
@@ -300,7 +301,6 @@ def test_no_secret_or_free_text_reaches_the_output():
     secret = "Tr0ub4dor&3-very-secret"
     options = WebConfig(url="http://127.0.0.1/", password=SecretStr(secret))
     view = make_view({"web": [make_check("web", "home", confirm=1, options=options)]})
-    from monitor.probe import reason
     view.state.apply("web/home", result(
         Status.DOWN, reason=reason("x", "Refusé pour {p}", "Refused for {p}", p=secret),
         info={"version": "1.0", "dsn": f"postgresql://vigie:{secret}@127.0.0.1/db"}))
@@ -319,8 +319,9 @@ def test_render_is_exactly_what_generate_latest_writes():
                                                 {'we"ird\\ph\nase': 0.5, "connect": 12345678.9},
                                                 "tls_cert_expiry_timestamp_seconds": -1.0},
                                        info={"version": 'x"y'}))
-    view.state.apply("mail/smtp", result(Status.DOWN, duration=float("inf"),
-                                         samples={"tls_cert_expiry_timestamp_seconds": float("nan")}))
+    view.state.apply("mail/smtp", result(
+        Status.DOWN, duration=float("inf"),
+        samples={"tls_cert_expiry_timestamp_seconds": float("nan")}))
     view.scheduler_stats.runs[("web", "up")] = 1
     registry = build_registry(view, process=False)
     first = render(registry)
@@ -346,7 +347,8 @@ def test_promtool_accepts_the_rendered_output(tmp_path):
                              capture_output=True, timeout=30)
     assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
     # promtool does reject a bad exposition, so the check above can fail
-    bad = output + b"# HELP vigie_bad a counter without _total\n# TYPE vigie_bad counter\nvigie_bad 1\n"
+    bad = output + (b"# HELP vigie_bad a counter without _total\n"
+                    b"# TYPE vigie_bad counter\nvigie_bad 1\n")
     rejected = subprocess.run([promtool, "check", "metrics"], input=bad,
                               capture_output=True, timeout=30)
     assert rejected.returncode != 0
@@ -370,3 +372,28 @@ def test_ten_thousand_checks_render_quickly():
     # the target is well under 300 ms (about 100 ms measured here, generate_latest about
     # 500 ms); the margin absorbs a busy CI host
     assert elapsed < 1.0, f"render took {elapsed * 1000:.0f} ms for 10,000 checks"
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+
+
+def test_every_core_metric_is_reserved_and_documented():
+    view = make_view({"web": [make_check("web", "home", confirm=1)]})
+    view.probe_kinds = {}  # core families only
+    text = render(build_registry(view, process=False)).decode()
+    emitted = set(re.findall(r"^# TYPE (vigie_\w+) ", text, re.M))
+    assert emitted == CORE_METRICS
+    docs = DOCS.read_text(encoding="utf-8")
+    assert [name for name in sorted(emitted) if f"`{name}" not in docs] == []
+
+
+def test_example_alert_rules_in_the_docs_are_valid(tmp_path):
+    promtool = which_or_require("promtool", "promtool is missing (Debian package prometheus)")
+    docs = DOCS.read_text(encoding="utf-8")
+    alerts = docs[docs.index("## Example alerts"):]
+    rules = tmp_path / "rules.yml"
+    rules.write_text(alerts.split("```yaml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    checked = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True,
+                             text=True, timeout=30)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 9 rules found" in checked.stdout

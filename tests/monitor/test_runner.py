@@ -256,8 +256,8 @@ async def test_hung_probe_is_down_at_its_deadline(http):
     assert result.reason == timeout_reason(0.3)
     assert result.reason.fr == "Pas de réponse en 0,3 s"
     assert result.reason.en == "No answer within 0.3 s"
-    assert 0.3 <= elapsed < 0.5
-    assert 0.3 <= result.duration < 0.5
+    assert 0.3 <= elapsed < 0.8
+    assert 0.3 <= result.duration < 0.8
 
 
 async def test_deadline_cancels_hung_http_request_and_closes_its_socket(http):

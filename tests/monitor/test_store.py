@@ -4,8 +4,8 @@ migrations, catalog sync, batched writes, status changes, restore, prune."""
 from __future__ import annotations
 
 import math
-from datetime import date
 import sqlite3
+from datetime import date
 
 import pytest
 import sqlalchemy as sa

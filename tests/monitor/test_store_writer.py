@@ -103,14 +103,14 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
 def test_full_batches_go_at_once_and_the_rest_after_the_flush_interval(store_url, tmp_path):
     store = open_store(store_url, tmp_path)
     stats = WriterStats()
-    writer = ResultWriter(store, stats, batch_size=50, flush_interval=0.5)
+    writer = ResultWriter(store, stats, batch_size=50, flush_interval=1.0)
     writer.start()
     try:
         started = time.monotonic()
         for i in range(100):
             writer.submit(record(i))
         wait_for(lambda: stats.written == 100, what="two full batches")
-        assert time.monotonic() - started < 0.45  # did not wait for the flush interval
+        assert time.monotonic() - started < 0.8  # did not wait for the flush interval
         writer.submit(record(100))
         time.sleep(0.2)
         assert stats.written == 100 and stats.buffered == 1  # a lone row waits…
@@ -336,7 +336,6 @@ CHILD = textwrap.dedent("""
         if i % 50 == 0:
             time.sleep(0.003)  # a steady stream, so the kill lands mid-run
     writer.stop(timeout=120)
-    print("done", flush=True)
 """)
 
 
@@ -349,7 +348,7 @@ def test_kill_9_mid_writing_then_restart_keeps_history_without_duplicates(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(script), store_url, str(total)]
     try:
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE)
+        child = subprocess.Popen(command, cwd=ROOT, env=env)
         try:
             wait_for(lambda: stored_count(store) >= 600, timeout=30,
                      what="the child to write")
@@ -360,10 +359,17 @@ def test_kill_9_mid_writing_then_restart_keeps_history_without_duplicates(
         committed = stored_times(store)
         assert 600 <= len(committed) < total, "the kill must land mid-run"
 
-        # the restarted writer submits everything again, as a replaying source would
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              timeout=120, check=True)
-        assert done.stdout.strip() == b"done"
+        # restart (a fresh engine and writer, as a new process would have) and submit
+        # everything again, as a replaying source would
+        restarted = Store(store_url)
+        stats = WriterStats()
+        writer = ResultWriter(restarted, stats, batch_size=500, flush_interval=0.01)
+        writer.start()
+        for i in range(total):
+            writer.submit(record(i))
+        writer.stop(timeout=60)
+        restarted.dispose()
+        assert stats.written == total - len(committed)
         final = stored_times(store)
         assert final == [T0 + i for i in range(total)]  # no gap, no duplicate
         assert set(committed) <= set(final)
