@@ -3,12 +3,14 @@ migrations, catalog sync, batched writes, status changes, restore, prune."""
 
 from __future__ import annotations
 
+import io
 import math
 import sqlite3
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
@@ -27,7 +29,7 @@ from monitor.store import (
     upgrade,
 )
 from monitor.store.engine import normalize_url
-from monitor.store.migrate import downgrade_engine, head_revision
+from monitor.store.migrate import alembic_config, downgrade_engine, head_revision
 from monitor.store.models import (
     Base,
     CheckRow,
@@ -131,6 +133,17 @@ def test_migrations_build_the_schema_the_models_describe(store_url):
             sa.inspect(store.engine).get_table_names())
     finally:
         store.dispose()
+
+
+def test_migrations_render_offline_sql_for_a_dba():
+    # `alembic upgrade --sql`: no connection, the SQL is written out for review
+    cfg = alembic_config("postgresql://vigie@127.0.0.1:1/vigie")
+    cfg.output_buffer = io.StringIO()
+    command.upgrade(cfg, "head", sql=True)
+    sql = cfg.output_buffer.getvalue()
+    assert "CREATE TABLE results" in sql and "id BIGSERIAL NOT NULL" in sql
+    assert "CONSTRAINT uq_results_check_id_started_at UNIQUE (check_id, started_at)" in sql
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
 
 
 def test_upgrade_creates_the_sqlite_file_and_folder_with_wal(tmp_path):
