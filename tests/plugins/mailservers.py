@@ -49,7 +49,7 @@ class PKI:
         """Server context for ``names`` (default HOSTNAME); ``days_left`` < 0 is expired."""
         kwargs = {}
         if days_left is not None:
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             kwargs = {"not_before": now - dt.timedelta(days=400),
                       "not_after": now + dt.timedelta(days=days_left)}
         cert = self.ca.issue_cert(*(names or (HOSTNAME,)), **kwargs)
@@ -111,6 +111,22 @@ async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIte
             writer.transport.abort()
         await asyncio.wait_for(served.all_closed.wait(), 2)
         await server.wait_closed()
+
+
+async def server_start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> None:
+    """Server side of STARTTLS.
+
+    In Python 3.11, when the client leaves right after the handshake (it refused the
+    certificate), ``loop.start_tls`` returns None, which ``StreamWriter.start_tls`` stores
+    as its transport and then fails on; put the old transport back (so the writer can
+    still be closed and collected) and report the lost connection it is.
+    """
+    transport = writer.transport
+    try:
+        await writer.start_tls(context)
+    except AttributeError:
+        writer._transport = transport
+        raise ConnectionResetError("client left during the TLS handshake") from None
 
 
 def greet_then_wait(greeting: bytes | None) -> Handler:
@@ -179,7 +195,7 @@ class IMAPServer:
             elif command == "STARTTLS" and not secure and self.starttls and self.tls_context:
                 writer.write(f"{tag} OK Begin TLS negotiation now\r\n".encode())
                 await writer.drain()
-                await writer.start_tls(self.tls_context)
+                await server_start_tls(writer, self.tls_context)
                 secure = True
             elif command == "LOGIN" and len(args) == 2:
                 if not secure and self.tls_context is not None:
@@ -227,7 +243,7 @@ class POP3Server:
             elif command == "STLS" and offers_stls:
                 writer.write(b"+OK Begin TLS negotiation\r\n")
                 await writer.drain()
-                await writer.start_tls(self.tls_context)
+                await server_start_tls(writer, self.tls_context)
                 secure = True
             elif command == "USER":
                 user = arg

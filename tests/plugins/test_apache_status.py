@@ -13,9 +13,12 @@ import pytest
 from aiohttp import web
 
 import plugins.apache_status as apache_plugin
+from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.runner import run_check
 from plugins.apache_status import ApacheStatusProbe
+from tests.conftest import free_port
 
 EVENT_EXTENDED = """\
 127.0.0.1
@@ -184,6 +187,17 @@ async def test_error_status_is_down(apache, status):
 def test_invalid_config(options, message):
     with pytest.raises(pydantic.ValidationError, match=message):
         ApacheStatusProbe.Config.model_validate(options)
+
+
+async def test_unreachable_page_is_down_through_the_runner():
+    # network errors are left to the runner, which names them for every probe kind
+    config = ApacheStatusProbe.Config.model_validate({"url": f"http://127.0.0.1:{free_port()}/server-status"})
+    check = Check(ref=CheckRef("web", "status", "apache_status"), name=LocalizedText(fr="État"),
+                  interval=300, timeout=2, confirm=2, retry_interval=30, options=config)
+    async with aiohttp.ClientSession() as http:
+        result = await run_check(check, ApacheStatusProbe(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "connection.refused"
 
 
 def test_registered_as_a_plugin():

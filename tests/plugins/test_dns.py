@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from typing import Self
 
 import aiohttp
 import dns.exception
@@ -98,7 +99,7 @@ class ZoneServer:
             response.flags |= dns.flags.TC
             return response.to_wire()
 
-    async def __aenter__(self) -> ZoneServer:
+    async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()
         server = self
 
@@ -112,10 +113,15 @@ class ZoneServer:
                 if reply is not None:
                     self.transport.sendto(reply, addr)
 
-        self._udp, _ = await loop.create_datagram_endpoint(UDP, local_addr=("127.0.0.1", 0))
-        self.port = self._udp.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._tcp_client, "127.0.0.1", self.port)
-        return self
+        for _ in range(5):  # the free UDP port may be taken for TCP: pick another one
+            self._udp, _ = await loop.create_datagram_endpoint(UDP, local_addr=("127.0.0.1", 0))
+            self.port = self._udp.get_extra_info("sockname")[1]
+            try:
+                self._tcp = await asyncio.start_server(self._tcp_client, "127.0.0.1", self.port)
+                return self
+            except OSError:
+                self._udp.close()
+        raise RuntimeError("no port free for both UDP and TCP")
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

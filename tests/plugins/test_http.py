@@ -129,7 +129,7 @@ def fixed(text: str, status: int = 200):
 # Status, samples, connections ---------------------------------------------------------
 
 
-async def test_up_reports_status_and_time_on_a_new_connection_each_time(session, serve):
+async def test_up_reports_status_and_time_on_a_new_connection_each_time(serve):
     peers, connection_headers = [], []
 
     async def home(request):
@@ -138,8 +138,10 @@ async def test_up_reports_status_and_time_on_a_new_connection_each_time(session,
         return page("ok")
 
     port = await serve(app_with({"/": home}))
-    first = await run(session, url=f"http://127.0.0.1:{port}/")
-    second = await run(session, url=f"http://127.0.0.1:{port}/")
+    # a session that keeps connections alive: the probe must not rely on force_close
+    async with aiohttp.ClientSession() as keep_alive:
+        first = await run(keep_alive, url=f"http://127.0.0.1:{port}/")
+        second = await run(keep_alive, url=f"http://127.0.0.1:{port}/")
     assert first.status is Status.UP and first.reason is None
     assert first.samples["http_status_code"] == 200
     assert 0 < first.samples["http_response_seconds"] < 1

@@ -12,8 +12,10 @@ import pydantic
 import pytest
 
 import plugins.mysql as mysql_plugin
+from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.runner import run_check
 from plugins.mysql import MysqlProbe, connections_state, replication_state
 from tests.conftest import free_port
 
@@ -265,6 +267,19 @@ def test_connections_state():
 def test_invalid_config(options, message):
     with pytest.raises(pydantic.ValidationError, match=message):
         MysqlProbe.Config.model_validate({"host": "db", "user": "u", **options})
+
+
+async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
+    # the probe keeps a margin under the check's timeout to say what was slow; the runner's
+    # own deadline would only give a generic "no answer in time"
+    config = MysqlProbe.Config.model_validate({**base, "query": "SELECT SLEEP(5)"})
+    check = Check(ref=CheckRef("svc", "slow", MysqlProbe.kind), name=LocalizedText(fr="Lent"),
+                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+    async with aiohttp.ClientSession() as http:
+        result = await run_check(check, MysqlProbe(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "mysql.query_timeout"
+    assert result.duration < 1.5
 
 
 def test_registered_as_a_plugin():

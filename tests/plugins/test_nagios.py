@@ -14,8 +14,10 @@ import pytest
 from aiohttp import web
 
 import plugins.nagios as nagios_plugin
+from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.runner import run_check
 from plugins.nagios import MAX_OUTPUT, NagiosProbe, parse_output, parse_perfdata
 from tests.conftest import free_port, require
 
@@ -341,6 +343,19 @@ def test_config_resolves_the_program_and_stringifies_numbers():
     assert config.program() == f"{PLUGIN_DIR}/check_tcp"
     absolute = NagiosProbe.Config.model_validate({"command": ["/opt/check_x"]})
     assert absolute.program() == "/opt/check_x"
+
+
+async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it():
+    # the probe keeps a margin under the check's timeout to say what was slow; the runner's
+    # own deadline would only give a generic "no answer in time"
+    config = NagiosProbe.Config.model_validate({"command": ["/bin/sleep", "5"]})
+    check = Check(ref=CheckRef("svc", "slow", NagiosProbe.kind), name=LocalizedText(fr="Lent"),
+                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+    async with aiohttp.ClientSession() as http:
+        result = await run_check(check, NagiosProbe(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "nagios.timeout"
+    assert result.duration < 1.5
 
 
 def test_registered_as_a_plugin():

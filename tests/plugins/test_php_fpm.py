@@ -14,9 +14,12 @@ import pytest
 from aiohttp import web
 
 import plugins.php_fpm as php_fpm_plugin
+from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.runner import run_check
 from plugins.php_fpm import PhpFpmProbe
+from tests.conftest import free_port
 
 HEALTHY = {
     "pool": "www", "process manager": "dynamic", "start time": 1717000000,
@@ -171,6 +174,17 @@ async def test_huge_body_is_refused(fpm):
 def test_invalid_config(options, message):
     with pytest.raises(pydantic.ValidationError, match=message):
         PhpFpmProbe.Config.model_validate(options)
+
+
+async def test_unreachable_page_is_down_through_the_runner():
+    # network errors are left to the runner, which names them for every probe kind
+    config = PhpFpmProbe.Config.model_validate({"url": f"http://127.0.0.1:{free_port()}/fpm-status"})
+    check = Check(ref=CheckRef("web", "status", "php_fpm"), name=LocalizedText(fr="État"),
+                  interval=300, timeout=2, confirm=2, retry_interval=30, options=config)
+    async with aiohttp.ClientSession() as http:
+        result = await run_check(check, PhpFpmProbe(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "connection.refused"
 
 
 def test_registered_as_a_plugin():

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 import plugins.postgresql as postgresql_plugin
+from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.runner import run_check
 from plugins.postgresql import PostgresqlProbe, connections_state, primary_state, standby_state
 from tests.conftest import free_port
 
@@ -155,7 +157,16 @@ async def test_query_timeout_returns_on_time(base):
     assert result.samples["postgresql_connections"] >= 1
 
 
-async def test_frozen_server_is_hung_up_on(base):
+@pytest.mark.parametrize(
+    ("options", "timeout", "earliest", "latest"),
+    [
+        # statement_timeout (1 s) cannot fire: the probe hangs up one second later
+        ({"query_timeout": "1s"}, 5.0, 1.5, 3.0),
+        # no query_timeout: it hangs up before the runner's deadline (1.5 s) all the same
+        ({}, 1.5, 0.8, 1.5),
+    ],
+)
+async def test_frozen_server_is_hung_up_on(base, options, timeout, earliest, latest):
     # a backend that cannot even run its statement_timeout (stopped with SIGSTOP): the
     # probe must hang up by itself instead of waiting on the socket
     if os.geteuid() != 0:
@@ -163,7 +174,7 @@ async def test_frozen_server_is_hung_up_on(base):
     marker = f"vg_{uuid.uuid4().hex[:10]}"
     started = time.monotonic()
     task = asyncio.create_task(run({**base, "query": f"SELECT pg_sleep(5) AS {marker}",
-                                    "query_timeout": "1s"}))
+                                    **options}, timeout=timeout))
     pid = None
     while pid is None and time.monotonic() - started < 0.8:
         rows = await admin(base, "SELECT pid FROM pg_stat_activity WHERE query LIKE "
@@ -175,7 +186,7 @@ async def test_frozen_server_is_hung_up_on(base):
         result = await asyncio.wait_for(task, 4)
     finally:
         os.kill(pid, signal.SIGCONT)
-    assert 1.5 < time.monotonic() - started < 3
+    assert earliest < time.monotonic() - started < latest
     assert result.status is Status.DOWN
     assert result.reason.code == "postgresql.query_timeout"
 
@@ -280,6 +291,19 @@ def test_password_file_is_a_secret(tmp_path):
                                                     "password_file": str(secret)})
     assert config.password.get_secret_value() == "s3cret-value"
     assert "s3cret-value" not in repr(config)
+
+
+async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
+    # the probe keeps a margin under the check's timeout to say what was slow; the runner's
+    # own deadline would only give a generic "no answer in time"
+    config = PostgresqlProbe.Config.model_validate({**base, "query": "SELECT pg_sleep(5)"})
+    check = Check(ref=CheckRef("svc", "slow", PostgresqlProbe.kind), name=LocalizedText(fr="Lent"),
+                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+    async with aiohttp.ClientSession() as http:
+        result = await run_check(check, PostgresqlProbe(), http)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "postgresql.query_timeout"
+    assert result.duration < 1.5
 
 
 def test_registered_as_a_plugin():

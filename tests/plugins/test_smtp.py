@@ -18,7 +18,14 @@ from monitor.probe import CheckRef, ProbeFailed, Status
 from monitor.runner import run_check
 from plugins.smtp import SMTPConfig, SMTPProbe
 from tests.conftest import free_port
-from tests.plugins.mailservers import HOSTNAME, PKI, USERS, greet_then_wait, make_ctx, serve
+from tests.plugins.mailservers import (
+    HOSTNAME,
+    PKI,
+    USERS,
+    greet_then_wait,
+    make_ctx,
+    serve,
+)
 
 DAY = 86400
 USER, PASSWORD = next(iter(USERS.items()))
