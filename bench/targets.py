@@ -58,7 +58,8 @@ def nginx(workers: int = 1) -> Iterator[str]:
     if not Path(binary).exists():
         raise SystemExit("nginx is missing: apt-get install nginx-light")
     prefix = Path(tempfile.mkdtemp(prefix="vigie-bench-nginx-"))
-    (prefix / "html").mkdir()
+    prefix.chmod(0o755)  # nginx workers run as an unprivileged user when started as root
+    (prefix / "html").mkdir(mode=0o755)
     (prefix / "html" / "ok.html").write_text("<html><body>vigie-bench ok</body></html>\n")
     port = free_port()
     conf = prefix / "nginx.conf"

@@ -24,7 +24,15 @@ from functools import lru_cache
 import aiohttp
 
 from monitor.config import Check
-from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, Reason, Status, reason
+from monitor.probe import (
+    Probe,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Reason,
+    Status,
+    reason,
+)
 
 log = logging.getLogger(__name__)
 

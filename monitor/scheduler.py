@@ -48,7 +48,7 @@ _IDLE, _QUEUED, _RUNNING = 0, 1, 2
 class _Entry:
     """The scheduler's record of one check (kept small: there may be tens of thousands)."""
 
-    __slots__ = ("check", "probe", "kind", "key", "seq", "state", "rerun", "cycle")
+    __slots__ = ("check", "cycle", "key", "kind", "probe", "rerun", "seq", "state")
 
     def __init__(self, check: Check, probe) -> None:
         self.check = check
@@ -193,6 +193,7 @@ class Scheduler:
     def _start(self) -> None:
         now = self._clock()
         self._heap.clear()
+        self._sleep_until = -math.inf
         self._queue = asyncio.Queue(maxsize=self._workers)
         self._wake = asyncio.Event()
         self._cycle, self._cycle_left, self._cycle_started = 0, len(self._entries), now
@@ -329,7 +330,7 @@ class Scheduler:
     def _notify_cycle(self, at: float, checks: int, duration: float) -> None:
         try:
             value = self._on_cycle(at, checks, duration)  # type: ignore[misc]
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("on_cycle failed")
             return
         if not inspect.isawaitable(value):
@@ -348,5 +349,5 @@ class Scheduler:
     async def _await_cycle(value: Awaitable[None]) -> None:
         try:
             await value
-        except Exception:  # noqa: BLE001 - a failing heartbeat must not stop checks
+        except Exception:  # a failing heartbeat must not stop the checks
             log.exception("on_cycle failed")

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import time
+from typing import Self
 
 import aiohttp
 import pytest
@@ -15,10 +16,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.config import Check, LocalizedText
-from monitor.probe import (CheckRef, Probe, ProbeConfig, ProbeContext, ProbeFailed, ProbeResult,
-                           Status, reason)
+from monitor.probe import (
+    CheckRef,
+    Probe,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Status,
+    reason,
+)
 from monitor.runner import run_check, timeout_reason
-
 from tests.conftest import free_port
 
 
@@ -32,7 +40,7 @@ class HungServer:
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    async def __aenter__(self) -> "HungServer":
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

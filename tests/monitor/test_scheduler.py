@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Self
 
 import aiohttp
 import psutil
@@ -16,8 +17,16 @@ from aiohttp.test_utils import TestServer
 
 from monitor.config import Check, LocalizedText, Service
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
-from monitor.probe import (CheckRef, Probe, ProbeConfig, ProbeContext, ProbeFailed, ProbeResult,
-                           Status, reason)
+from monitor.probe import (
+    CheckRef,
+    Probe,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Status,
+    reason,
+)
 from monitor.scheduler import Scheduler, first_run_offset
 from monitor.state import StateBook
 from monitor.stats import SchedulerStats
@@ -33,7 +42,7 @@ class HungServer:
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    async def __aenter__(self) -> "HungServer":
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -96,7 +105,7 @@ class CountingGet(Probe):
             self.in_flight -= 1
 
 
-class TestPlugin:
+class ProbePlugin:
     """Registers the test probe kind."""
 
     @hookimpl
@@ -107,7 +116,7 @@ class TestPlugin:
 @pytest.fixture
 def registry() -> ProbeRegistry:
     """A registry with only the test probe kind."""
-    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("t", TestPlugin())])
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("t", ProbePlugin())])
     return ProbeRegistry.from_plugin_manager(pm)
 
 
@@ -472,7 +481,7 @@ async def test_cancelling_run_cancels_runs_in_flight(registry, http, hung):
               for i in range(10)]
     scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval,
                           spread_first_runs=False)
-    stop, task = await start(scheduler)
+    _, task = await start(scheduler)
     while hung.accepted < 10:
         await asyncio.sleep(0.01)
     task.cancel()

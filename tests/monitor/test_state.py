@@ -8,8 +8,14 @@ from hypothesis import strategies as st
 
 from monitor.config import Check, LocalizedText, Service
 from monitor.probe import CheckRef, ProbeConfig, ProbeResult, Status, reason
-from monitor.state import (CheckState, CheckTransition, ServiceStatus, ServiceTransition,
-                           StateBook, derive_service_status)
+from monitor.state import (
+    CheckState,
+    CheckTransition,
+    ServiceStatus,
+    ServiceTransition,
+    StateBook,
+    derive_service_status,
+)
 
 UP, DEGRADED, DOWN, UNKNOWN, MAINT = (Status.UP, Status.DEGRADED, Status.DOWN, Status.UNKNOWN,
                                       Status.MAINTENANCE)
