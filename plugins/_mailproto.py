@@ -65,14 +65,15 @@ class Deadline:
     was waiting for instead of being cut off silently.
     """
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, shown_seconds: float | None = None) -> None:
         self.at = asyncio.get_running_loop().time() + seconds
+        #: the time limit named in reasons: the check's timeout, which people configured
+        self.shown_seconds = seconds if shown_seconds is None else shown_seconds
 
     @classmethod
     def for_timeout(cls, timeout: float) -> Deadline:
         """A deadline for a run whose hard timeout is ``timeout`` seconds."""
-        return cls(max(timeout * 0.9, timeout - 1.0))
+        return cls(max(timeout * 0.9, timeout - 1.0), shown_seconds=timeout)
 
     def remaining(self) -> float:
         """Seconds left (0 when past)."""
@@ -80,7 +81,7 @@ class Deadline:
 
     def timeout_reason(self, step: Step) -> Reason:
         """Reason of a run that ran out of time while waiting for ``step``."""
-        s_fr, s_en = _seconds(self.seconds)
+        s_fr, s_en = _seconds(self.shown_seconds)
         return reason("timeout", "Pas de réponse en {s_fr} s (en attendant {step_fr})",
                       "No answer within {s_en} s (waiting for {step_en})",
                       s_fr=s_fr, s_en=s_en, step_fr=step.fr, step_en=step.en)
@@ -107,8 +108,8 @@ def shown(line: str, limit: int = 80) -> str:
 def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:
     """The server answered something the protocol does not allow at ``step``."""
     return ProbeFailed(reason(
-        "mail.protocol", "Réponse {protocol} inattendue à {step_fr} : « {line} »",
-        "Unexpected {protocol} answer to {step_en}: “{line}”",
+        "mail.protocol", "Réponse {protocol} inattendue (en attendant {step_fr}) : « {line} »",
+        "Unexpected {protocol} answer (while waiting for {step_en}): “{line}”",
         protocol=protocol, step_fr=step.fr, step_en=step.en, line=shown(line)))
 
 
@@ -183,11 +184,18 @@ class LineStream:
 
     async def start_tls(self, context: ssl.SSLContext, server_name: str) -> ssl.SSLObject:
         """Upgrade to TLS. SSL and socket errors are left to the caller, timeouts are not."""
+        raw = self.writer.transport
         try:
             async with asyncio.timeout_at(self.deadline.at):
                 await self.writer.start_tls(context, server_hostname=server_name)
         except TimeoutError:
             raise ProbeFailed(self.deadline.timeout_reason(HANDSHAKE)) from None
+        except AttributeError:
+            # Python 3.11: when the peer hangs up right after the handshake, loop.start_tls
+            # returns None and StreamWriter.start_tls fails on it. Put the old transport
+            # back so the stream can still be closed, and report the lost connection.
+            self.writer._transport = raw
+            raise ConnectionResetError("connection lost right after the TLS handshake") from None
         return self.writer.get_extra_info("ssl_object")
 
     async def close(self) -> None:

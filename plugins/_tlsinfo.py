@@ -120,15 +120,17 @@ def client_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-def _date(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+def _dates(timestamp: float) -> dict[str, str]:
+    """``date_fr`` (23/11/2026) and ``date_en`` (2026-11-23) parameters for a reason."""
+    day = datetime.fromtimestamp(timestamp, UTC)
+    return {"date_fr": day.strftime("%d/%m/%Y"), "date_en": day.strftime("%Y-%m-%d")}
 
 
 def expired_reason(server_name: str, cert: CertInfo) -> Reason:
     """The certificate of ``server_name`` is past its end date."""
-    return reason("tls.expired", "Le certificat TLS de {name} a expiré le {date}",
-                  "The TLS certificate of {name} expired on {date}",
-                  name=server_name, date=_date(cert.not_after))
+    return reason("tls.expired", "Le certificat TLS de {name} a expiré le {date_fr}",
+                  "The TLS certificate of {name} expired on {date_en}",
+                  name=server_name, **_dates(cert.not_after))
 
 
 def verify_failure_reason(
@@ -141,9 +143,10 @@ def verify_failure_reason(
     """
     code = getattr(exc, "verify_code", None)
     name = server_name
+    if cert is not None and cert.not_after <= time.time():
+        # OpenSSL reports one error; an expired leaf is the one to fix first, whatever else
+        return expired_reason(name, cert)
     if code == _EXPIRED:
-        if cert is not None and cert.not_after <= time.time():
-            return expired_reason(name, cert)
         return reason("tls.expired", "Un certificat de la chaîne TLS de {name} a expiré",
                       "A certificate in the TLS chain of {name} has expired", name=name)
     if code == _NOT_YET_VALID:
@@ -169,7 +172,7 @@ def verify_failure_reason(
                   "TLS certificate of {name} rejected ({detail})", name=name, detail=detail)
 
 
-def handshake_failure_reason(host: str, port: int, exc: BaseException) -> Reason:
+def handshake_failure_reason(host: str, port: int) -> Reason:
     """The TLS handshake itself failed (no common protocol, not TLS at all, reset…)."""
     return reason("tls.error", "Échec de la négociation TLS avec {host}:{port}",
                   "TLS handshake with {host}:{port} failed", host=host, port=port)
@@ -191,9 +194,9 @@ def expiry_verdict(
     if left < settings.warn_days * DAY:
         days = int(left // DAY)
         return Status.DEGRADED, reason(
-            "tls.expiring", "Le certificat TLS de {name} expire dans {days} jour(s), le {date}",
-            "The TLS certificate of {name} expires in {days} day(s), on {date}",
-            name=name, days=days, date=_date(cert.not_after))
+            "tls.expiring", "Le certificat TLS de {name} expire dans {days} jour(s), le {date_fr}",
+            "The TLS certificate of {name} expires in {days} day(s), on {date_en}",
+            name=name, days=days, **_dates(cert.not_after))
     return None
 
 
@@ -229,11 +232,10 @@ async def negotiate_tls(stream: LineStream, settings: TLSSettings, reconnect: Re
     except ssl.SSLCertVerificationError as exc:
         cert = await peek_certificate(reconnect, settings.server_name)
         samples = {expiry_sample: cert.not_after} if cert else {}
-        info = {"cert_subject": cert.subject, "cert_issuer": cert.issuer} if cert else {}
         raise ProbeFailed(verify_failure_reason(exc, settings.server_name, cert),
-                          samples=samples, info=info) from None
-    except (ssl.SSLError, OSError) as exc:
-        raise ProbeFailed(handshake_failure_reason(stream.host, stream.port, exc)) from None
+                          samples=samples, info=cert_info_fields(cert=cert)) from None
+    except (ssl.SSLError, OSError):
+        raise ProbeFailed(handshake_failure_reason(stream.host, stream.port)) from None
     elapsed = time.perf_counter() - started
     der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
     try:

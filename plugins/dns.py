@@ -1,7 +1,7 @@
 """Probe kind ``dns``: resolve a name against a given server, compare the records, time it.
 
 One query (UDP, falling back to TCP when the answer is truncated, or TCP only) for
-``name``/``record_type`` to ``server``; NXDOMAIN, SERVFAIL, any other error code, an
+``query_name``/``record_type`` to ``server``; NXDOMAIN, SERVFAIL, any other error code, an
 empty answer, records other than ``expected`` or no answer in time make the check down.
 Optionally every server of ``soa_serial_agreement`` is asked for the zone's SOA at the
 same time: serials that disagree (a secondary not following its primary) or a server that
@@ -37,6 +37,7 @@ from monitor.probe import (
     ProbeResult,
     Reason,
     SampleSpec,
+    Status,
     reason,
 )
 
@@ -78,7 +79,8 @@ def _shown_server(host: str, port: int) -> str:
 class DNSConfig(ProbeConfig):
     """Keys of a ``dns`` check."""
 
-    name: str = Field(min_length=1)
+    #: the name to resolve (``name`` is the check's display name, common to every kind)
+    query_name: str = Field(min_length=1)
     record_type: str = "A"
     #: IP address of the server to ask (default: the first name server of /etc/resolv.conf)
     server: str | None = None
@@ -90,7 +92,7 @@ class DNSConfig(ProbeConfig):
     match: Literal["contains", "exact"] = "contains"
     #: name servers (IP[:port]) that must all report the same SOA serial for ``zone``
     soa_serial_agreement: list[str] = Field(default_factory=list)
-    #: zone whose serial is compared (default: ``name``; a name below the zone apex works)
+    #: zone whose serial is compared (default: ``query_name``; a name below the apex works)
     zone: str | None = None
 
     @field_validator("record_type")
@@ -146,12 +148,15 @@ def _parse_expected(record_type: str, values: list[str]) -> list[dns.rdata.Rdata
     return out
 
 
+RESOLV_CONF = "/etc/resolv.conf"
+
+
 @cache
-def _system_nameserver() -> str:
-    """First name server of /etc/resolv.conf (read once)."""
-    servers = dns.resolver.Resolver(configure=True).nameservers
+def _system_nameserver(path: str) -> str:
+    """First name server of the resolver configuration at ``path`` (read once)."""
+    servers = dns.resolver.Resolver(filename=path).nameservers
     if not servers:
-        raise LookupError("no name server in /etc/resolv.conf")
+        raise LookupError(f"no name server in {path}")
     return str(servers[0])
 
 
@@ -244,13 +249,13 @@ class DNSProbe(Probe):
         """Query the name (and the SOA serials, at the same time) and judge the answers."""
         # a little before the runner's hard deadline, so the reason can name the server
         budget = max(ctx.timeout * 0.9, ctx.timeout - 1.0)
-        host = config.server or await asyncio.to_thread(_system_nameserver)
+        host = config.server or await self._system_server()
         soa_servers = [_parse_server(item) for item in config.soa_serial_agreement]
-        zone = config.zone or config.name
+        zone = config.zone or config.query_name
         started = time.perf_counter()
 
         async def timed() -> tuple[dns.message.Message, float]:
-            response = await _query(config.name, config.record_type, host, config.port,
+            response = await _query(config.query_name, config.record_type, host, config.port,
                                     config.protocol, budget)
             return response, time.perf_counter() - started
 
@@ -264,7 +269,7 @@ class DNSProbe(Probe):
                 raise outcome  # cancellation and the like are not results
         server = _shown_server(host, config.port)
         if isinstance(main, Exception):
-            raise ProbeFailed(_failure(main, server, budget))
+            raise ProbeFailed(_failure(main, server, ctx.timeout))
         response, elapsed = main
         samples: dict[str, float | dict[str, float]] = {"dns_lookup_seconds": elapsed}
         self._judge_answer(config, response, server, samples)
@@ -273,9 +278,18 @@ class DNSProbe(Probe):
             return ProbeResult.degraded(warning, samples=samples)
         return ProbeResult.up(samples=samples)
 
+    async def _system_server(self) -> str:
+        try:
+            return await asyncio.to_thread(_system_nameserver, RESOLV_CONF)
+        except (LookupError, OSError, dns.exception.DNSException):
+            raise ProbeFailed(reason(
+                "dns.no_server", "Aucun serveur DNS à interroger (ni 'server', ni /etc/resolv.conf)",
+                "No DNS server to ask (neither 'server' nor /etc/resolv.conf)"),
+                status=Status.UNKNOWN) from None
+
     def _judge_answer(self, config: DNSConfig, response: dns.message.Message, server: str,
                       samples: dict) -> None:
-        failure = _rcode_failure(response, config.name, server)
+        failure = _rcode_failure(response, config.query_name, server)
         if failure is not None:
             raise ProbeFailed(failure, samples=samples)
         records = _answer_records(response, dns.rdatatype.from_text(config.record_type))
@@ -283,7 +297,7 @@ class DNSProbe(Probe):
             raise ProbeFailed(reason(
                 "dns.no_answer", "Aucun enregistrement {type} pour {name} sur {server}",
                 "No {type} record for {name} on {server}",
-                type=config.record_type, name=config.name, server=server), samples=samples)
+                type=config.record_type, name=config.query_name, server=server), samples=samples)
         if config.expected and not _matches(config, records):
             got = ", ".join(sorted(_as_text(rd) for rd in records))
             want = ", ".join(config.expected)
@@ -291,7 +305,7 @@ class DNSProbe(Probe):
                 "dns.unexpected",
                 "Enregistrements {type} de {name} inattendus : {got} (attendu : {want})",
                 "Unexpected {type} records for {name}: {got} (expected: {want})",
-                type=config.record_type, name=config.name, got=got[:200], want=want[:200]),
+                type=config.record_type, name=config.query_name, got=got[:200], want=want[:200]),
                 samples=samples)
 
     def _judge_serials(self, zone: str, servers: list[tuple[str, int]], outcomes: list,

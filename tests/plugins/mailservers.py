@@ -45,12 +45,14 @@ class PKI:
     def __init__(self) -> None:
         self.ca = trustme.CA()
 
-    def server_context(self, *names: str, days_left: float | None = None) -> ssl.SSLContext:
-        """Server context for ``names`` (default HOSTNAME); ``days_left`` < 0 is expired."""
+    def server_context(self, *names: str, days_left: float | None = None,
+                       starts_in_days: float = -400) -> ssl.SSLContext:
+        """Server context for ``names`` (default HOSTNAME); ``days_left`` < 0 is expired,
+        ``starts_in_days`` > 0 not yet valid."""
         kwargs = {}
         if days_left is not None:
             now = dt.datetime.now(dt.UTC)
-            kwargs = {"not_before": now - dt.timedelta(days=400),
+            kwargs = {"not_before": now + dt.timedelta(days=starts_in_days),
                       "not_after": now + dt.timedelta(days=days_left)}
         cert = self.ca.issue_cert(*(names or (HOSTNAME,)), **kwargs)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -157,7 +157,7 @@ async def http():
 
 
 def config(server: ZoneServer | None, name: str, **extra) -> DNSConfig:
-    return DNSConfig(name=name, server="127.0.0.1", port=server.port if server else free_port(),
+    return DNSConfig(query_name=name, server="127.0.0.1", port=server.port if server else free_port(),
                      **extra)
 
 
@@ -271,6 +271,21 @@ async def test_unreachable_server(http):
     assert exc.reason.code == "dns.unreachable"
 
 
+async def test_default_server_comes_from_resolv_conf(http, tmp_path, monkeypatch):
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("search vigie.test\nnameserver 127.0.0.1\n")
+    empty = tmp_path / "empty.conf"
+    empty.write_text("# no nameserver line\n")
+    async with ZoneServer() as server:
+        monkeypatch.setattr("plugins.dns.RESOLV_CONF", str(resolv))
+        result = await run(DNSConfig(query_name="www.vigie.test", port=server.port), http)
+        monkeypatch.setattr("plugins.dns.RESOLV_CONF", str(empty))
+        exc = await failure(DNSConfig(query_name="www.vigie.test", port=server.port), http)
+    assert result.status == Status.UP
+    assert server.queries["udp"] == 1
+    assert exc.status == Status.UNKNOWN and exc.reason.code == "dns.no_server"
+
+
 async def test_soa_serials_agree(http):
     async with ZoneServer() as main, ZoneServer() as secondary:
         result = await run(config(main, "www.vigie.test", zone="vigie.test",
@@ -305,7 +320,7 @@ async def test_silent_secondary_is_degraded(http):
 async def test_through_the_runner(http):
     async with ZoneServer(silent=True) as server:
         check = Check(ref=CheckRef("dns", "www", "dns"), name=LocalizedText(fr="DNS"),
-                      interval=300, timeout=0.5, confirm=2, retry_interval=30,
+                      interval=300, timeout=1.0, confirm=2, retry_interval=30,
                       options=config(server, "www.vigie.test"))
         result = await run_check(check, DNSProbe(), http)
     # the probe's own deadline fires first, so the reason names the silent server
@@ -315,16 +330,16 @@ async def test_through_the_runner(http):
 
 def test_config_is_checked_at_load():
     with pytest.raises(ValidationError, match="unknown DNS record type"):
-        DNSConfig(name="x.test", record_type="AAAAA")
+        DNSConfig(query_name="x.test", record_type="AAAAA")
     with pytest.raises(ValidationError, match="not a valid A record"):
-        DNSConfig(name="x.test", expected=["192.0.2.300"])
+        DNSConfig(query_name="x.test", expected=["192.0.2.300"])
     with pytest.raises(ValidationError, match="must be an IP address"):
-        DNSConfig(name="x.test", server="ns1.example.org")
+        DNSConfig(query_name="x.test", server="ns1.example.org")
     with pytest.raises(ValidationError, match="must be an IP address"):
-        DNSConfig(name="x.test", soa_serial_agreement=["ns1.example.org"])
+        DNSConfig(query_name="x.test", soa_serial_agreement=["ns1.example.org"])
     with pytest.raises(ValidationError):
-        DNSConfig(name="x.test", protocol="doh")
-    cfg = DNSConfig(name="x.test", record_type="mx", soa_serial_agreement=["[2001:db8::1]:5353"])
+        DNSConfig(query_name="x.test", protocol="doh")
+    cfg = DNSConfig(query_name="x.test", record_type="mx", soa_serial_agreement=["[2001:db8::1]:5353"])
     assert cfg.record_type == "MX"
 
 

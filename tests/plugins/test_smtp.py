@@ -216,7 +216,7 @@ async def test_refused_connection(http):
 async def test_through_the_runner_the_probe_names_what_it_waited_for(http):
     async with serve(greet_then_wait(None)) as srv:
         check = Check(ref=CheckRef("mail", "smtp", "smtp"), name=LocalizedText(fr="SMTP"),
-                      interval=300, timeout=0.5, confirm=2, retry_interval=30,
+                      interval=300, timeout=1.0, confirm=2, retry_interval=30,
                       options=config(srv.port, None))
         result = await run_check(check, SMTPProbe(), http)
         await asyncio.wait_for(srv.all_closed.wait(), 1)

@@ -116,6 +116,21 @@ async def test_certificate_from_an_unknown_authority_is_down(pki, tmp_path, http
     assert system.reason.code == "tls.untrusted"
 
 
+async def test_expired_is_the_reason_even_when_the_authority_is_unknown_too(pki, tmp_path, http):
+    async with serve(greet_then_wait(None), tls=pki.server_context(days_left=-1)) as srv:
+        exc = await failure(config(srv.port, PKI().ca_file(tmp_path)), http)
+    assert exc.reason.code == "tls.expired"
+
+
+async def test_certificate_not_valid_yet(pki, tmp_path, http):
+    context = pki.server_context(days_left=30, starts_in_days=2)
+    async with serve(greet_then_wait(None), tls=context) as srv:
+        verified = await failure(config(srv.port, pki.ca_file(tmp_path)), http)
+        unverified = await failure(config(srv.port, None, verify=False), http)
+    assert verified.reason.code == "tls.not_yet_valid"
+    assert unverified.reason.code == "tls.not_yet_valid"
+
+
 async def test_server_not_speaking_tls_is_a_handshake_failure(tmp_path, pki, http):
     async with serve(greet_then_wait(b"220 plain text smtp\r\n")) as srv:
         exc = await failure(config(srv.port, pki.ca_file(tmp_path)), http)
