@@ -253,9 +253,11 @@ def _hang_up(conn: psycopg.AsyncConnection) -> None:
         sock.close()  # closes our duplicate only; psycopg still owns its descriptor
 
 
-async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float) -> list[tuple]:
+async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float,
+                 clock: _Clock) -> list[tuple]:
     """Rows of ``sql`` (none for a command). The server cancels it at ``limit`` (the
-    session's statement_timeout); if it cannot, the socket is shut a moment later."""
+    session's statement_timeout); if it cannot, the socket is shut a moment later, and
+    always before the run's own deadline (the runner would cancel psycopg otherwise)."""
     hung_up = False
 
     def hang_up() -> None:
@@ -263,7 +265,7 @@ async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float) -> list[
         hung_up = True
         _hang_up(conn)
 
-    timer = asyncio.get_running_loop().call_later(limit + _HANG_UP_GRACE, hang_up)
+    timer = asyncio.get_running_loop().call_later(clock.left(limit + _HANG_UP_GRACE), hang_up)
     try:
         cur = await conn.execute(sql)
         return await cur.fetchall() if cur.description is not None else []
@@ -390,16 +392,18 @@ class PostgresqlProbe(Probe):
         info: dict[str, str] = {}
         try:
             limit = clock.left(config.query_timeout)
-            await _fetch(conn, f"SET statement_timeout = {max(1, int(limit * 1000))}", limit)
+            await _fetch(conn, f"SET statement_timeout = {max(1, int(limit * 1000))}", limit,
+                         clock)
             ((version, maximum, used),) = await _fetch(conn, _CONNECTIONS_SQL,
-                                                       clock.left(config.query_timeout))
+                                                       clock.left(config.query_timeout), clock)
             info["version"] = str(version)
             samples["postgresql_connections"] = float(used)
             samples["postgresql_max_connections"] = float(maximum)
 
             loop = asyncio.get_running_loop()
             started = loop.time()
-            rows = await _fetch(conn, config.query or "SELECT 1", clock.left(config.query_timeout))
+            rows = await _fetch(conn, config.query or "SELECT 1",
+                                clock.left(config.query_timeout), clock)
             samples["postgresql_query_seconds"] = loop.time() - started
             problems = [_expectation(config, rows)]
             if config.replication is not None:
@@ -423,11 +427,11 @@ class PostgresqlProbe(Probe):
     async def _replication(self, conn, config: PostgresqlConfig, clock: _Clock):
         limit = clock.left(config.query_timeout)
         if config.replication == "standby":
-            ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit)
+            ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit, clock)
             lag = None if lag is None else float(lag)
             status, why = standby_state(bool(in_recovery), lag, int(receivers), config.max_lag)
             return status, why, lag if in_recovery else None
-        rows = await _fetch(conn, _PRIMARY_SQL, limit)
+        rows = await _fetch(conn, _PRIMARY_SQL, limit, clock)
         return primary_state([tuple(r) for r in rows], config.expected_replicas, config.max_lag)
 
 

@@ -17,7 +17,15 @@ from pydantic import Field, field_validator, model_validator
 
 from monitor.plugins import hookimpl
 from monitor.probe import (
-    Probe, ProbeConfig, ProbeContext, ProbeFailed, ProbeResult, Reason, SampleSpec, Status, reason,
+    Probe,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    Reason,
+    SampleSpec,
+    Status,
+    reason,
 )
 from plugins import _tlsinfo
 
@@ -72,7 +80,7 @@ class TcpConfig(ProbeConfig):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> "TcpConfig":
+    def _coherent(self) -> TcpConfig:
         if self.expect is not None and self.expect_regex is not None:
             raise ValueError("give either 'expect' (plain text) or 'expect_regex', not both")
         if (self.ca_file is not None or not self.verify_tls) and not self.tls:
@@ -81,7 +89,7 @@ class TcpConfig(ProbeConfig):
             raise ValueError("ca_file has no effect with verify_tls: false; remove one of them")
         if self.tls:
             try:
-                self.ssl_context  # loaded now, so a bad ca_file is reported at load
+                _ = self.ssl_context  # loaded now, so a bad ca_file is reported at load
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(f"ca_file: cannot load {str(self.ca_file)!r}: {exc}") from None
         return self
@@ -114,7 +122,7 @@ def connect_failure_reason(exc: OSError, host: str, port: int) -> Reason:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _tlsinfo.verify_failure_reason(exc, host, None)
     if isinstance(exc, ssl.SSLError):
-        return _tlsinfo.handshake_failure_reason(host, port, exc)
+        return _tlsinfo.handshake_failure_reason(host, port)
     if isinstance(exc, ConnectionRefusedError):
         return reason("connection.refused", "Connexion refusée par {where}",
                       "Connection refused by {where}", where=where)

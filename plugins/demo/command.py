@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def _url_host(host: str) -> str:
 
 async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
                    ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                   echo=click.echo) -> None:
+                   echo: Callable[[str], object] = click.echo) -> None:
     """Start the targets, print where to look, run Vigie until Ctrl-C (or ``stop``)."""
     from monitor.runtime import run_from_path
 
@@ -62,6 +63,7 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
         echo("Vigie demo — démonstration")
         echo(f"  status page / page d'état : {base}/")
         echo(f"  Prometheus metrics        : {base}/metrics")
+        echo(f"  Vigie's own health        : {base}/healthz")
         echo(f"  configuration             : {config_path}")
         echo(f"  data directory            : {data_dir}")
         echo("  demo targets:")
@@ -77,7 +79,7 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
 @click.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address Vigie listens on (status page and /metrics).")
-@click.option("--port", default=8700, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535),
               help="Port Vigie listens on.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/demo"), show_default=True,

@@ -13,7 +13,7 @@ down       3      mailing lists web interface answering 503
 nextcloud  4      Nextcloud in maintenance: ``/status.php`` 200 with ``"maintenance": true``,
                   other routes 503 with ``X-Nextcloud-Maintenance-Mode: 1``
 echo       5      TCP: an SMTP-like greeting (``220 …``), then echoes lines; ``QUIT`` closes
-closed     8      TCP: a bound port that listens not, so connections are refused
+closed     8      TCP: a port bound but not listening, so connections are refused
 ========== ====== ===========================================================================
 """
 

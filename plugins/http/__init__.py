@@ -22,11 +22,22 @@ import aiohttp
 from yarl import URL
 
 from monitor.plugins import hookimpl
-from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, SampleSpec, Status
+from monitor.probe import (
+    Probe,
+    ProbeContext,
+    ProbeFailed,
+    ProbeResult,
+    SampleSpec,
+    Status,
+)
 from plugins.http.config import HttpConfig, Plan
 from plugins.http.phases import Phases, attach_tracing
 from plugins.http.verdict import (
-    failure_reason, judge, slow_reason, timeout_reason, too_many_redirects,
+    failure_reason,
+    judge,
+    slow_reason,
+    timeout_reason,
+    too_many_redirects,
 )
 
 __all__ = ["HttpConfig", "HttpProbe"]
@@ -42,7 +53,7 @@ Samples = dict[str, float | dict[str, float]]
 class _Run:
     """Progress of one run, read to explain a failure."""
 
-    __slots__ = ("url", "tls_name", "reading_body", "phases", "status")
+    __slots__ = ("phases", "reading_body", "status", "tls_name", "url")
 
     def __init__(self, url: URL, phases: Phases | None) -> None:
         self.url = url

@@ -26,7 +26,8 @@ from plugins.http.jsonpath import compile_path
 
 MIB = 1024 * 1024
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]@?#]+)(:\d{1,5})?$")
-_STATUS_ITEM = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$|^\s*([1-5])xx\s*$", re.I)
+_STATUS_ITEM = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$|^\s*([1-5])xx\s*$",
+                          re.IGNORECASE)
 
 
 def parse_status_ranges(value: Any) -> tuple[tuple[int, int], ...]:
@@ -110,7 +111,7 @@ class HttpConfig(ProbeConfig):
 
     url: str
     method: str = Field(default="GET", pattern=r"^[A-Za-z]{1,20}$")
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
     basic_auth: BasicAuth | None = None
     expected_status: tuple[tuple[int, int], ...] = ((200, 399),)
@@ -118,7 +119,7 @@ class HttpConfig(ProbeConfig):
     keyword_absent: str | None = Field(default=None, min_length=1)
     regex: str | None = Field(default=None, min_length=1)
     regex_absent: str | None = Field(default=None, min_length=1)
-    json_path: list[JsonCondition] = []
+    json_path: list[JsonCondition] = Field(default_factory=list)
     degraded_after: Duration | None = None
     follow_redirects: bool = True
     max_redirects: int = Field(default=10, ge=0, le=50)
@@ -180,6 +181,8 @@ class HttpConfig(ProbeConfig):
     @field_validator("json_path", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a bare path: the value only has to be present
+            return [{"path": value}]
         return [value] if isinstance(value, dict) else value
 
     @field_validator("ip_version", mode="before")
@@ -202,7 +205,7 @@ class HttpConfig(ProbeConfig):
         return value
 
     @model_validator(mode="after")
-    def _coherent(self) -> "HttpConfig":
+    def _coherent(self) -> HttpConfig:
         if self.ca_file is not None and not self.verify_tls:
             raise ValueError("ca_file has no effect with verify_tls: false; remove one of them")
         needs_body = (self.keyword or self.keyword_absent or self.regex or self.regex_absent
@@ -214,13 +217,13 @@ class HttpConfig(ProbeConfig):
             raise ValueError("a HEAD request has no body: keyword, regex and json_path "
                              "need GET (or another method)")
         try:
-            self.plan  # prepared now, so a bad ca_file is reported at load
+            _ = self.plan  # prepared now, so a bad ca_file is reported at load
         except (OSError, ssl.SSLError) as exc:
             raise ValueError(f"ca_file: cannot load {str(self.ca_file)!r}: {exc}") from None
         return self
 
     @cached_property
-    def plan(self) -> "Plan":
+    def plan(self) -> Plan:
         """Everything a run needs, prepared once."""
         return Plan.build(self)
 
@@ -262,7 +265,7 @@ class Plan:
     phases: bool
 
     @classmethod
-    def build(cls, config: HttpConfig) -> "Plan":
+    def build(cls, config: HttpConfig) -> Plan:
         """Prepare ``config`` for running."""
         headers = {"Connection": "close", **config.headers}
         if config.basic_auth is not None:

@@ -21,7 +21,7 @@ def compile_path(path: str) -> tuple[str | int, ...]:
     :raises ValueError: the path is not of that form.
     """
     text = path.strip()
-    text = text[1:] if text.startswith("$") else text
+    text = text.removeprefix("$")
     steps: list[str | int] = []
     pos = 0
     while pos < len(text):

@@ -16,8 +16,17 @@ import aiohttp
 class Phases:
     """Seconds spent per phase in one run, summed over redirects."""
 
-    __slots__ = ("dns", "connect", "processing", "transfer",
-                 "conn_start", "dns_before", "dns_start", "sent", "answered")
+    __slots__ = (
+        "answered",
+        "conn_start",
+        "connect",
+        "dns",
+        "dns_before",
+        "dns_start",
+        "processing",
+        "sent",
+        "transfer",
+    )
 
     def __init__(self) -> None:
         self.dns = self.connect = self.processing = self.transfer = 0.0

@@ -128,9 +128,9 @@ def failure_reason(exc: BaseException, url: URL, tls_name: str | None,
         cert_error = exc.certificate_error
         if isinstance(cert_error, ssl.SSLCertVerificationError):
             return _tlsinfo.verify_failure_reason(cert_error, tls_name or host, None)
-        return _tlsinfo.handshake_failure_reason(tls_name or host, exc.port or 0, exc)
+        return _tlsinfo.handshake_failure_reason(tls_name or host, exc.port or 0)
     if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
-        return _tlsinfo.handshake_failure_reason(tls_name or host, url.port or 0, exc)
+        return _tlsinfo.handshake_failure_reason(tls_name or host, url.port or 0)
     if isinstance(exc, (aiohttp.ClientConnectorDNSError, socket.gaierror)):
         if family and isinstance(exc, socket.gaierror):
             return reason("dns.error", "Aucune adresse IPv{v} trouvée pour {host} (DNS)",
