@@ -25,6 +25,8 @@ from monitor import __version__
 from monitor.config import Check, Config
 from monitor.config_loader import blocked_plugins, load_config
 from monitor.events import fire
+from monitor.incidents.metrics import IncidentCollector
+from monitor.incidents.system import IncidentSystem
 from monitor.metrics import build_registry, render
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import ProbeResult
@@ -45,6 +47,7 @@ def make_http_session() -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),  # checks must not carry cookies between runs
         headers={"User-Agent": f"Vigie/{__version__} (status monitoring)"},
         auto_decompress=True,
     )
@@ -70,6 +73,9 @@ class Runtime:
             buffer_limit=config.file.store.buffer_limit,
         )
         self.metrics_registry = build_registry(self)
+        #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
+        self.incidents = IncidentSystem(self)
+        self.metrics_registry.register(IncidentCollector(self.incidents))
         self.router = Router(lambda: render(self.metrics_registry), self.health,
                              "text/plain; version=0.0.4; charset=utf-8")
         self.started_at = time.time()
@@ -115,12 +121,17 @@ class Runtime:
         """Take one result: store it, update the state, queue transitions; return the delay
         until the check's next run."""
         self.writer.submit(ResultRecord.from_result(check.key, result))
-        transitions = self.state.apply(check.key, result)
+        self._accept_transitions(self.state.apply(check.key, result))
+        self.incidents.on_result(check, result)
+        return self.state.checks[check.key].next_delay()
+
+    def _accept_transitions(self, transitions: list[Transition]) -> None:
+        """Store, dispatch and hand to the incident engine (check- or maintenance-driven)."""
         for transition in transitions:
             self.writer.submit_transition(transition)
             if self._events is not None:
                 self._events.put_nowait(transition)
-        return self.state.checks[check.key].next_delay()
+        self.incidents.on_transitions(transitions)
 
     async def _dispatch_events(self) -> None:
         assert self._events is not None
@@ -182,6 +193,7 @@ class Runtime:
         self._events = asyncio.Queue()
         await asyncio.to_thread(self._prepare_store)
         self.writer.start()
+        await self.incidents.start(self._accept_transitions)
         server = self.config.file.server
         self.web = WebServer(self.router, server.host, server.port, server.threads)
         async with make_http_session() as http:
@@ -194,6 +206,7 @@ class Runtime:
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping")]
+            background += [asyncio.create_task(c) for c in self.incidents.tasks()]
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
             if ready is not None:
@@ -209,6 +222,7 @@ class Runtime:
                 await asyncio.gather(*background, return_exceptions=True)
                 await fire(self.plugin_manager, "vigie_shutdown", runtime=self)
                 self.web.stop()
+                await self.incidents.stop()
                 await asyncio.to_thread(self.writer.stop)
                 await self.registry.aclose()
                 self.store.dispose()

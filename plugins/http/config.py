@@ -8,6 +8,7 @@ the configuration is loaded and kept on the model (:attr:`HttpConfig.plan`).
 from __future__ import annotations
 
 import base64
+import functools
 import re
 import socket
 import ssl
@@ -228,6 +229,13 @@ class HttpConfig(ProbeConfig):
         return Plan.build(self)
 
 
+@functools.lru_cache(maxsize=256)
+def accepted_codes(expected: tuple[tuple[int, int], ...]) -> frozenset[int]:
+    """Every status code in the ``(low, high)`` ranges; shared between checks that expect
+    the same codes (10,000 checks must not hold 10,000 copies of ``200-399``)."""
+    return frozenset(c for low, high in expected for c in range(low, high + 1))
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A check's request and verdict rules, ready to run."""
@@ -300,8 +308,7 @@ class Plan:
             max_body=config.max_body_bytes,
             read_body=config.method != "HEAD" and config.max_body_bytes > 0,
             expected=config.expected_status,
-            accepted=frozenset(c for low, high in config.expected_status
-                               for c in range(low, high + 1)),
+            accepted=accepted_codes(tuple(config.expected_status)),
             needs_text=bool(config.keyword or config.keyword_absent or config.regex
                             or config.regex_absent),
             keyword=config.keyword,

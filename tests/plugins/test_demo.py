@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import socket
@@ -16,7 +17,12 @@ from monitor.plugins import ProbeRegistry, build_plugin_manager, plugin_commands
 from monitor.probe import Status
 from monitor.runner import run_check
 from plugins.demo.command import DEMO_CONFIG, demo_command, render_demo_config, run_demo
-from plugins.demo.targets import DEFAULT_BASE_PORT, NEXTCLOUD_STATUS, OFFSETS, start_demo_targets
+from plugins.demo.targets import (
+    DEFAULT_BASE_PORT,
+    NEXTCLOUD_STATUS,
+    OFFSETS,
+    start_demo_targets,
+)
 from tests.conftest import free_port, port_open
 
 
@@ -62,7 +68,7 @@ def test_bundled_config_validates(registry):
             assert check.name.en, check.key
             assert 30 <= check.interval <= 60 and check.retry_interval == 10
     kinds = {c.ref.kind for c in config.checks}
-    assert kinds == {"http", "tcp"}
+    assert {"http", "tcp", "nextcloud"} <= kinds
     # every target the configuration probes is a demo target
     ports = {getattr(c.options, "port", None) or c.options.plan.url.port for c in config.checks}
     assert ports <= {DEFAULT_BASE_PORT + offset for offset in OFFSETS.values()}
@@ -73,7 +79,7 @@ def test_render_moves_only_the_target_ports(registry, tmp_path):
     settings = "\n".join(line.split("#")[0] for line in text.splitlines())
     assert "8701" not in settings and "8706" not in settings and "8709" not in settings
     assert "127.0.0.1:12000/" in settings and "port: 12005" in settings
-    assert "port: 12008" in settings and "listen: 127.0.0.1:8700" in settings
+    assert "port: 12008" in settings and "listen: 127.0.0.1:8080" in settings
     path = tmp_path / "demo.yaml"
     path.write_text(text)
     config = load_config(path, registry)
@@ -88,7 +94,8 @@ async def test_targets_answer_what_the_demo_config_expects(registry, session, tm
     slow = config.service("espace-membre").checks[0]
     # the real slow target answers after 3 s, well past the config's degraded_after
     assert slow.options.degraded_after < 3.0 < slow.timeout
-    targets = await start_demo_targets("127.0.0.1", base, slow_delay=slow.options.degraded_after + 0.2)
+    targets = await start_demo_targets("127.0.0.1", base,
+                                       slow_delay=slow.options.degraded_after + 0.2)
     try:
         results = await asyncio.gather(*(
             run_check(check, registry.get(check.ref.kind).instance, session)
@@ -101,7 +108,7 @@ async def test_targets_answer_what_the_demo_config_expects(registry, session, tm
         "sites-web/accueil": (Status.UP, None),
         "sites-web/php-base": (Status.UP, None),
         "espace-membre/web": (Status.DEGRADED, "http.slow"),
-        "nextcloud/status": (Status.DOWN, "http.json"),
+        "nextcloud/status": (Status.MAINTENANCE, "nextcloud.maintenance"),
         "forum/web": (Status.UP, None),
         "listes/web": (Status.DOWN, "http.status"),
         "listes/soap": (Status.DOWN, "connection.refused"),
@@ -133,16 +140,19 @@ async def test_nextcloud_target_follows_the_real_shapes(session):
 
 
 async def test_flaky_target_alternates(session):
-    targets = await start_demo_targets("127.0.0.1", free_base_port(), flap_period=0.3)
+    targets = await start_demo_targets("127.0.0.1", free_base_port(), flap_period=0.2)
     try:
         statuses = []
-        for _ in range(2):
+        for _ in range(10):
             async with session.get(targets.urls["flaky"]) as resp:
                 statuses.append(resp.status)
-            await asyncio.sleep(0.35)
-        assert statuses == [200, 502]
+            await asyncio.sleep(0.07)
     finally:
         await targets.close()
+    assert set(statuses) == {200, 502}
+    assert statuses[0] == 200  # up first, so a fresh demo starts green
+    changes = sum(1 for a, b in itertools.pairwise(statuses) if a != b)
+    assert changes >= 2  # up, down, up again
 
 
 async def test_echo_target_greets_and_echoes():
