@@ -9,6 +9,7 @@ import random
 import socket
 
 import aiohttp
+from yarl import URL
 import pytest
 from click.testing import CliRunner
 
@@ -70,7 +71,8 @@ def test_bundled_config_validates(registry):
     kinds = {c.ref.kind for c in config.checks}
     assert {"http", "tcp", "nextcloud"} <= kinds
     # every target the configuration probes is a demo target
-    ports = {getattr(c.options, "port", None) or c.options.plan.url.port for c in config.checks}
+    ports = {getattr(c.options, "port", None) or URL(str(c.options.url)).port
+             for c in config.checks}
     assert ports <= {DEFAULT_BASE_PORT + offset for offset in OFFSETS.values()}
 
 
