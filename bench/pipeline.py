@@ -86,7 +86,9 @@ async def _child(config_path: Path, checks: int) -> dict:
 
 def child_main(args: argparse.Namespace) -> None:
     """Run one measurement and print it as JSON on stdout."""
-    result = asyncio.run(_child(Path(args.config), args.checks))
+    from monitor.loop import run
+
+    result = run(_child(Path(args.config), args.checks))
     print(json.dumps(result))
 
 

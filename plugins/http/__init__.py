@@ -30,6 +30,7 @@ from monitor.probe import (
     SampleSpec,
     Status,
 )
+from plugins.http import fastpath
 from plugins.http.config import HttpConfig, Plan
 from plugins.http.phases import Phases, attach_tracing
 from plugins.http.verdict import (
@@ -138,34 +139,55 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
         else:
             target, tls_name, hop_headers = await _route(plan, url, headers, run)
         run.tls_name = tls_name
-        resp = await session.request(
+        if target.scheme == "http" and run.phases is None and hop_headers is headers:
+            answer = await fastpath.exchange(
+                target, method, hop_headers, body,
+                plan.max_body if plan.read_body else None,
+                session.headers.get("User-Agent", "Vigie"), run)
+            run.status = status = answer.status
+            location = answer.location if status in _REDIRECTS else None
+            if not (plan.follow and location):
+                return status, answer.body, answer.charset
+        else:
+            status, location, answered = await _aiohttp_hop(
+                session, plan, method, target, hop_headers, body, tls_name, run)
+            if answered is not None:
+                return answered
+        if hops == plan.max_redirects:
+            break
+        try:
+            next_url = url.join(URL(location))
+        except ValueError:
+            raise aiohttp.InvalidUrlRedirectClientError(location) from None
+        if next_url.scheme not in ("http", "https") or not next_url.raw_host:
+            raise aiohttp.InvalidUrlRedirectClientError(location)
+        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+        if headers is plan.headers and next_url.origin() != plan.url.origin():
+            # as browsers do: credentials never follow a redirect to another site
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        url = next_url
+    raise ProbeFailed(too_many_redirects(plan.max_redirects), samples=run.samples())
+
+
+async def _aiohttp_hop(session: aiohttp.ClientSession, plan: Plan, method: str, target: URL,
+                       hop_headers: dict[str, str], body: bytes | None, tls_name: str | None,
+                       run: _Run) -> tuple[int, str | None, tuple[int, bytes, str | None] | None]:
+    """One hop through aiohttp: (status, redirect location, final answer or None)."""
+    resp = await session.request(
             method, target, headers=hop_headers, data=body, allow_redirects=False,
             ssl=plan.ssl, server_hostname=tls_name, timeout=_NO_CLIENT_TIMEOUT,
             raise_for_status=False, trace_request_ctx=run.phases)
-        try:
-            run.status = status = resp.status
-            location = resp.headers.get("Location") if status in _REDIRECTS else None
-            if not (plan.follow and location):
-                run.reading_body = True
-                data = await _read_body(resp, plan.max_body) if plan.read_body else b""
-                return status, data, resp.charset
-            if hops == plan.max_redirects:
-                break
-            try:
-                next_url = url.join(URL(location))
-            except ValueError:
-                raise aiohttp.InvalidUrlRedirectClientError(location) from None
-            if next_url.scheme not in ("http", "https") or not next_url.raw_host:
-                raise aiohttp.InvalidUrlRedirectClientError(location)
-            if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-            if headers is plan.headers and next_url.origin() != plan.url.origin():
-                # as browsers do: credentials never follow a redirect to another site
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            url = next_url
-        finally:
-            resp.close()  # never back to the pool: the next check opens its own connection
-    raise ProbeFailed(too_many_redirects(plan.max_redirects), samples=run.samples())
+    try:
+        run.status = status = resp.status
+        location = resp.headers.get("Location") if status in _REDIRECTS else None
+        if not (plan.follow and location):
+            run.reading_body = True
+            data = await _read_body(resp, plan.max_body) if plan.read_body else b""
+            return status, None, (status, data, resp.charset)
+        return status, location, None
+    finally:
+        resp.close()  # never back to the pool: the next check opens its own connection
 
 
 async def _route(plan: Plan, url: URL, headers: dict[str, str],

@@ -146,6 +146,9 @@ def failure_reason(exc: BaseException, url: URL, tls_name: str | None,
         return reason("connection.error", "Impossible de se connecter à {where} ({err})",
                       "Could not connect to {where} ({err})", where=where,
                       err=exc.os_error.strerror or type(exc.os_error).__name__)
+    if isinstance(exc, ConnectionRefusedError):  # from the plain-HTTP fast path
+        return reason("connection.refused", "Connexion refusée par {where}",
+                      "Connection refused by {where}", where=f"{host}:{url.port}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return reason("connection.closed", "{host} a fermé la connexion sans répondre",
                       "{host} closed the connection without answering", host=host)
@@ -158,4 +161,8 @@ def failure_reason(exc: BaseException, url: URL, tls_name: str | None,
     if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
         return reason("http.protocol", "Réponse HTTP invalide de {host}",
                       "Invalid HTTP answer from {host}", host=host)
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
+        return reason("connection.error", "Impossible de se connecter à {where} ({err})",
+                      "Could not connect to {where} ({err})", where=f"{host}:{url.port}",
+                      err=exc.strerror)
     return None

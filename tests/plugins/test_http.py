@@ -324,6 +324,8 @@ DOC = {"status": {"ok": True}, "items": [{"state": "running"}, {"state": "stoppe
     ({"path": "status.missing"}, Status.DOWN,
      "The value status.missing is missing from the JSON answer"),
     ({"path": "items[5]"}, Status.DOWN, "The value items[5] is missing from the JSON answer"),
+    ("status.ok", Status.UP, None),
+    ("status.ko", Status.DOWN, "The value status.ko is missing from the JSON answer"),
     ([{"path": "status.ok", "equals": True}, {"path": "version", "equals": "31.0.0"}],
      Status.DOWN, 'version is "30.0.4" instead of "31.0.0"'),
 ])
@@ -568,13 +570,21 @@ async def test_tls_hostname_mismatch(session, serve, ca, ca_file):
 
 
 async def test_tls_expired_certificate(session, serve, ca, ca_file):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     context = server_context(ca, "localhost", not_before=now - dt.timedelta(days=90),
                              not_after=now - dt.timedelta(days=1))
     port = await serve(app_with({"/": fixed("ok")}), context)
     result = await run(session, url=f"https://localhost:{port}/", ca_file=ca_file)
     assert result.status is Status.DOWN
     assert result.reason.code == "tls.expired"
+
+
+async def test_tls_handshake_with_a_plain_http_server(session, serve):
+    port = await serve(app_with({"/": fixed("ok")}))
+    result = await run(session, url=f"https://127.0.0.1:{port}/", verify_tls=False)
+    assert result.status is Status.DOWN
+    assert result.reason.code == "tls.error"
+    assert f"127.0.0.1:{port}" in result.reason.en
 
 
 # Backend, Host header, IP version ------------------------------------------------------
