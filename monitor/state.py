@@ -7,6 +7,7 @@ the transitions they cause; the runtime turns those into hook calls, metrics and
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,8 @@ class CheckState:
     last: ProbeResult | None = None
     #: consecutive raw results that disagree with a non-failing confirmed status
     failures: int = 0
+    #: the service whose status counts this check (kept in step by :meth:`set_status`)
+    owner: "ServiceState | None" = None
 
     @property
     def ref(self):
@@ -103,8 +106,16 @@ class CheckState:
     def _become(self, status: Status, at: float) -> tuple[Status | None, Status] | None:
         if status == self.status:
             return None
-        previous, self.status, self.since = self.status, status, at
+        previous = self.status
+        self.set_status(status, at)
         return previous, status
+
+    def set_status(self, status: Status | None, since: float | None) -> None:
+        """Set the confirmed status, keeping the owning service's counts in step."""
+        if self.owner is not None:
+            self.owner.counts[self.status] -= 1
+            self.owner.counts[status] += 1
+        self.status, self.since = status, since
 
 
 def derive_service_status(statuses: Iterable[Status | None], maintenance: bool) -> ServiceStatus:
@@ -132,6 +143,25 @@ def derive_service_status(statuses: Iterable[Status | None], maintenance: bool) 
     return ServiceStatus.OPERATIONAL
 
 
+def derive_from_counts(counts: Counter, total: int, maintenance: bool) -> ServiceStatus:
+    """:func:`derive_service_status` from the number of checks in each status."""
+    if maintenance:
+        return ServiceStatus.MAINTENANCE
+    judged = total - counts[None] - counts[Status.UNKNOWN]
+    if judged <= 0:
+        return ServiceStatus.UNKNOWN
+    if counts[Status.MAINTENANCE] == judged:
+        return ServiceStatus.MAINTENANCE
+    down = counts[Status.DOWN]
+    if down == judged:
+        return ServiceStatus.MAJOR_OUTAGE
+    if down:
+        return ServiceStatus.PARTIAL_OUTAGE
+    if counts[Status.DEGRADED]:
+        return ServiceStatus.DEGRADED
+    return ServiceStatus.OPERATIONAL
+
+
 @dataclass(slots=True)
 class ServiceState:
     """One service's derived status and its checks' states."""
@@ -142,6 +172,15 @@ class ServiceState:
     since: float | None = None
     #: a maintenance window is active for this service
     maintenance: bool = False
+    #: how many of its checks are in each confirmed status (None: not judged yet), so a
+    #: result costs O(1) however many checks the service has
+    counts: Counter = field(default_factory=Counter)
+
+    def add_check(self, check: CheckState) -> None:
+        """Attach a check's state to this service."""
+        check.owner = self
+        self.checks.append(check)
+        self.counts[check.status] += 1
 
     @property
     def id(self) -> str:
@@ -150,7 +189,7 @@ class ServiceState:
 
     def refresh(self, at: float) -> tuple[ServiceStatus | None, ServiceStatus] | None:
         """Re-derive the status; return ``(previous, current)`` when it changed."""
-        current = derive_service_status((c.status for c in self.checks), self.maintenance)
+        current = derive_from_counts(self.counts, len(self.checks), self.maintenance)
         if current == self.status:
             return None
         previous, self.status, self.since = self.status, current, at
@@ -192,7 +231,7 @@ class StateBook:
                 if not check.enabled:
                     continue
                 check_state = CheckState(check)
-                state.checks.append(check_state)
+                state.add_check(check_state)
                 self.checks[check.key] = check_state
             self.services[service.id] = state
 
@@ -200,7 +239,7 @@ class StateBook:
         """Seed a check's confirmed status from the store at start (no transition fired)."""
         state = self.checks.get(check_key)
         if state is not None:
-            state.status, state.since = status, since
+            state.set_status(status, since)
 
     def restore_services(self, at: float) -> None:
         """Derive service statuses after :meth:`restore`, firing nothing."""

@@ -263,3 +263,13 @@ def test_damping_properties(confirm, raws):
         # an unconfirmed failure asks for the retry interval
         assert state.next_delay() == (30.0 if state.pending else 300.0)
         assert not (state.pending and state.status in FAILING and state.status is raw)
+
+
+@given(st.lists(st.sampled_from([None, *Status]), max_size=12), st.booleans())
+def test_counted_derivation_matches_the_plain_one(statuses, maintenance):
+    from collections import Counter
+
+    from monitor.state import derive_from_counts, derive_service_status
+
+    assert derive_from_counts(Counter(statuses), len(statuses), maintenance) == \
+        derive_service_status(statuses, maintenance)
