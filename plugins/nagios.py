@@ -229,7 +229,7 @@ def _perf_item(label: str, spec: str) -> PerfItem | None:
 
 
 def _first_line(text: str) -> str:
-    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    line = next((each.strip() for each in text.splitlines() if each.strip()), "")
     return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
 
 
@@ -276,6 +276,15 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
         os.close(fd)
 
 
+async def _reaped(proc: asyncio.subprocess.Process) -> None:
+    """Give asyncio's child watcher a moment to reap the killed plugin (SIGKILL cannot be
+    ignored), so no process or transport is left behind. Bounded: never hangs a run."""
+    for _ in range(200):
+        if proc.returncode is not None:
+            return
+        await asyncio.sleep(0.005)
+
+
 def _kill_group(pid: int) -> None:
     # the plugin leads its own group (start_new_session), so its pid is the group id; the
     # kernel keeps that id reserved while any member lives, so this never hits a stranger
@@ -283,7 +292,8 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _fail(code: str, fr: str, en: str, status: Status = Status.UNKNOWN, **params: Any) -> ProbeFailed:
+def _fail(code: str, fr: str, en: str, status: Status = Status.UNKNOWN,
+          **params: Any) -> ProbeFailed:
     return ProbeFailed(reason(code, fr, en, **params), status=status)
 
 
@@ -335,9 +345,7 @@ async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, by
                     s=f"{limit:g}", s_fr=f"{limit:g}".replace(".", ",")) from None
     finally:
         _kill_group(proc.pid)
-        if proc.returncode is None:
-            # SIGKILL cannot be ignored: this is short; the child watcher then reaps it
-            await _exited(proc)
+        await _reaped(proc)
     return code, out, err
 
 
@@ -355,12 +363,12 @@ def judge(code: int, stdout: bytes, stderr: bytes) -> ProbeResult:
         samples["nagios_perfdata"] = {item.label: item.value for item in parsed.perfdata}
     if not parsed.text:
         error = _first_line(_decode(stderr) or "")
-        raise ProbeFailed(reason(
-            "nagios.no_output",
-            "La sonde n'a rien affiché (code de sortie {rc}){sep}{error}",
-            "The plugin printed nothing (exit code {rc}){sep}{error}",
-            rc=code, sep=" : " if error else "", error=error), status=Status.UNKNOWN,
-            samples=samples)
+        fr = "La sonde n'a rien affiché (code de sortie {rc})"
+        en = "The plugin printed nothing (exit code {rc})"
+        if error:  # most often the interpreter's complaint
+            fr, en = fr + " : {error}", en + ": {error}"
+        raise ProbeFailed(reason("nagios.no_output", fr, en, rc=code, error=error),
+                          status=Status.UNKNOWN, samples=samples)
     line = _first_line(parsed.text)
     if code not in _STATUSES:
         why = (f"signal {-code}" if code < 0 else f"{code}")
@@ -369,11 +377,8 @@ def judge(code: int, stdout: bytes, stderr: bytes) -> ProbeResult:
             "Sonde : code de sortie inattendu ({why}) : {line}",
             "Plugin: unexpected exit code ({why}): {line}", why=why, line=line),
             status=Status.UNKNOWN, samples=samples)
-    status = _STATUSES[code]
     why = reason(f"nagios.{_STATE_NAMES[code]}", "Sonde : {line}", "Plugin: {line}", line=line)
-    if status >= Status.DOWN:
-        raise ProbeFailed(why, status=status, samples=samples)
-    return ProbeResult(status, why, samples=samples)
+    return ProbeResult(_STATUSES[code], why, samples=samples)
 
 
 class NagiosProbe(Probe):

@@ -23,12 +23,11 @@ import socket
 from typing import Any, Literal
 
 import psycopg
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from monitor.plugins import hookimpl
 from monitor.probe import (
     Probe,
-    ProbeConfig,
     ProbeContext,
     ProbeFailed,
     ProbeResult,
@@ -37,7 +36,21 @@ from monitor.probe import (
     Status,
     reason,
 )
-from monitor.schema import Duration
+from plugins._dbprobe import (
+    Clock,
+    DatabaseConfig,
+    budget,
+    connect_timeout,
+    connections_state,
+    expectation,
+    fail,
+    lag_reason,
+    query_timeout,
+    short,
+    worst,
+)
+
+KIND = "postgresql"
 
 #: how long after the server's own statement_timeout the probe hangs up on a frozen server
 _HANG_UP_GRACE = 1.0
@@ -62,52 +75,17 @@ _PRIMARY_SQL = (
 )
 
 
-def budget(timeout: float) -> float:
-    """Seconds a run allows itself: a little under the runner's hard deadline, so the
-    probe can say which step was too slow instead of being cut off without a word."""
-    return max(timeout - 0.5, timeout * 0.8)
+class PostgresqlConfig(DatabaseConfig):
+    """Keys of a ``kind: postgresql`` check (``host`` may be a Unix socket directory)."""
 
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise ValueError("expected a text or a number")
-
-
-class PostgresqlConfig(ProbeConfig):
-    """Keys of a ``kind: postgresql`` check."""
-
-    #: a host name, an address, or a Unix socket directory (``/run/postgresql``)
-    host: str = Field(min_length=1)
     port: int = Field(default=5432, ge=1, le=65535)
-    user: str = Field(min_length=1)
-    #: may be given as ``password_file``
-    password: SecretStr | None = None
     database: str = Field(default="postgres", min_length=1)
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
-    #: default: what is left of the check's timeout
-    connect_timeout: Duration | None = None
-    #: default: what is left of the check's timeout
-    query_timeout: Duration | None = None
-    #: run instead of ``SELECT 1``; should return one small row
-    query: str | None = None
-    #: compared, as text, with the first column of the first row of ``query``
-    expect: str | None = None
     #: ``standby`` (this server replicates from a primary) or ``primary`` (replicas
     #: stream from it); ``true`` means ``standby``
     replication: Literal["standby", "primary"] | None = None
     #: with ``replication: primary``: how many replicas must be streaming
     expected_replicas: int = Field(default=1, ge=0, le=1000)
-    max_lag: Duration = 60.0
-    #: degraded when connections in use / max_connections is above this
-    max_connections_ratio: float = Field(default=0.9, ge=0.0, le=1.0)
-
-    @field_validator("expect", mode="before")
-    @classmethod
-    def _expect_text(cls, value: Any) -> Any:
-        return None if value is None else _as_text(value)
 
     @field_validator("replication", mode="before")
     @classmethod
@@ -115,42 +93,6 @@ class PostgresqlConfig(ProbeConfig):
         if value is True:
             return "standby"
         return None if value is False else value
-
-    @model_validator(mode="after")
-    def _expect_needs_query(self) -> "PostgresqlConfig":
-        if self.expect is not None and self.query is None:
-            raise ValueError("'expect' compares the result of 'query': give a 'query' too")
-        return self
-
-
-def _num(value: float) -> str:
-    """A number as English writes it."""
-    return f"{value:g}"
-
-
-def _fr(value: float) -> str:
-    """A number as French writes it (decimal comma)."""
-    return f"{value:g}".replace(".", ",")
-
-
-def _short(text: str, size: int = 80) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
-
-
-def _fail(code: str, fr: str, en: str, status: Status = Status.DOWN, **params: Any) -> ProbeFailed:
-    return ProbeFailed(reason(code, fr, en, **params), status=status)
-
-
-def _connect_timeout(limit: float) -> ProbeFailed:
-    return _fail("postgresql.connect_timeout",
-                 "Le serveur PostgreSQL n'a pas accepté la connexion en {s_fr} s",
-                 "The PostgreSQL server did not accept the connection within {s} s",
-                 s=_num(limit), s_fr=_fr(limit))
-
-
-def _query_timeout(limit: float) -> ProbeFailed:
-    return _fail("postgresql.query_timeout", "La requête n'a pas répondu en {s_fr} s",
-                 "The query did not answer within {s} s", s=_num(limit), s_fr=_fr(limit))
 
 
 # libpq reports connection failures as text only (no SQLSTATE); these are its words and
@@ -186,33 +128,20 @@ _CONNECT_ERRORS: tuple[tuple[re.Pattern[str], tuple[str, str, str]], ...] = tupl
 def connect_error(exc: psycopg.Error, limit: float) -> ProbeFailed:
     """Turn a failed connection into a reason a volunteer can act on (never the password)."""
     if isinstance(exc, psycopg.errors.ConnectionTimeout):
-        return _connect_timeout(limit)
+        return connect_timeout(KIND, "PostgreSQL", limit)
     text = str(exc)
     for pattern, (code, fr, en) in _CONNECT_ERRORS:
         if pattern.search(text):
-            return _fail(code, fr, en)
-    return _fail("postgresql.connect", "Connexion impossible au serveur PostgreSQL ({detail})",
-                 "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text))
+            return fail(code, fr, en)
+    return fail("postgresql.connect", "Connexion impossible au serveur PostgreSQL ({detail})",
+                "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text))
 
 
 def _detail(text: str) -> str:
     """libpq's message without its ``connection to server at … failed:`` prefix."""
     line = text.strip().splitlines()[0] if text.strip() else "?"
     line = line.rsplit(" failed: ", 1)[-1]
-    line = " ".join(line.replace("FATAL:", "").split())
-    return _short(line, 160)
-
-
-class _Clock:
-    """Remaining time of one run."""
-
-    def __init__(self, seconds: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._deadline = self._loop.time() + seconds
-
-    def left(self, wanted: float | None = None) -> float:
-        left = max(0.05, self._deadline - self._loop.time())
-        return left if wanted is None else min(wanted, left)
+    return short(" ".join(line.replace("FATAL:", "").split()), 160)
 
 
 async def _connect(config: PostgresqlConfig, limit: float) -> psycopg.AsyncConnection:
@@ -234,7 +163,7 @@ async def _connect(config: PostgresqlConfig, limit: float) -> psycopg.AsyncConne
         async with asyncio.timeout(limit):
             return await psycopg.AsyncConnection.connect(autocommit=True, **params)
     except TimeoutError:
-        raise _connect_timeout(limit) from None
+        raise connect_timeout(KIND, "PostgreSQL", limit) from None
     except psycopg.Error as exc:
         raise connect_error(exc, limit) from None
 
@@ -254,7 +183,7 @@ def _hang_up(conn: psycopg.AsyncConnection) -> None:
 
 
 async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float,
-                 clock: _Clock) -> list[tuple]:
+                 clock: Clock) -> list[tuple]:
     """Rows of ``sql`` (none for a command). The server cancels it at ``limit`` (the
     session's statement_timeout); if it cannot, the socket is shut a moment later, and
     always before the run's own deadline (the runner would cancel psycopg otherwise)."""
@@ -270,19 +199,20 @@ async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float,
         cur = await conn.execute(sql)
         return await cur.fetchall() if cur.description is not None else []
     except psycopg.errors.QueryCanceled:
-        raise _query_timeout(limit) from None
+        raise query_timeout(KIND, limit) from None
     except psycopg.OperationalError:
         if hung_up:
-            raise _query_timeout(limit) from None
+            raise query_timeout(KIND, limit) from None
         raise
     finally:
         timer.cancel()
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A value as ``psql`` shows it (``t``/``f`` for booleans, ``NULL`` for a null)."""
     if value is None:
         return "NULL"
-    if isinstance(value, bool):  # PostgreSQL's own spelling, as psql shows it
+    if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("utf-8", errors="replace")
@@ -308,7 +238,7 @@ def standby_state(in_recovery: bool, lag: float | None, receivers: int,
             "La réplication ne fonctionne pas : rien n'a encore été rejoué",
             "Replication is not working: nothing has been replayed yet")
     if lag > max_lag:
-        return Status.DEGRADED, _lag_reason(lag, max_lag)
+        return Status.DEGRADED, lag_reason(KIND, lag, max_lag)
     return Status.UP, None
 
 
@@ -326,7 +256,7 @@ def primary_state(rows: list[tuple[str, str | None, float | None]], expected: in
             "(rôle pg_monitor)",
             "The monitoring user may not read the replication status (role pg_monitor)"), None
     lags = [float(lag or 0) for _, state, lag in rows if state == "streaming"]
-    worst = max(lags) if lags else None
+    slowest = max(lags) if lags else None
     if len(lags) < expected:
         if not lags:
             return Status.DOWN, reason(
@@ -337,37 +267,18 @@ def primary_state(rows: list[tuple[str, str | None, float | None]], expected: in
             "postgresql.missing_replicas",
             "{got} réplica(s) connecté(s) sur {expected} attendu(s)",
             "{got} replica(s) connected out of {expected} expected",
-            got=len(lags), expected=expected), worst
-    if worst is not None and worst > max_lag:
-        return Status.DEGRADED, _lag_reason(worst, max_lag), worst
-    return Status.UP, None, worst
-
-
-def _lag_reason(lag: float, max_lag: float) -> Reason:
-    lag = round(lag, 1)
-    return reason("postgresql.replication_lag",
-                  "La réplication a {lag_fr} s de retard (maximum {max_fr} s)",
-                  "Replication is {lag} s behind (maximum {max} s)",
-                  lag=_num(lag), max=_num(max_lag), lag_fr=_fr(lag), max_fr=_fr(max_lag))
-
-
-def connections_state(used: int, maximum: int, ratio: float) -> Reason | None:
-    """The reason of a degraded result when ``used / maximum`` is above ``ratio``, else None."""
-    if maximum <= 0 or used / maximum <= ratio:
-        return None
-    pct = ratio * 100
-    return reason("postgresql.connections",
-                  "{used} connexions ouvertes sur {max} possibles (seuil {pct_fr} %)",
-                  "{used} connections open out of {max} allowed (threshold {pct} %)",
-                  used=used, max=maximum, pct=_num(pct), pct_fr=_fr(pct))
+            got=len(lags), expected=expected), slowest
+    if slowest is not None and slowest > max_lag:
+        return Status.DEGRADED, lag_reason(KIND, slowest, max_lag), slowest
+    return Status.UP, None, slowest
 
 
 class PostgresqlProbe(Probe):
     """Connects to PostgreSQL, runs a query, checks connections and replication."""
 
-    kind = "postgresql"
+    kind = KIND
     Config = PostgresqlConfig
-    description = "PostgreSQL: connection, query with expected value, replication lag, connections"
+    description = "PostgreSQL: connection, query and its value, replication, connections"
     samples = (
         SampleSpec("postgresql_replication_lag_seconds",
                    "Seconds the standby (or the slowest replica of a primary) is behind"),
@@ -379,7 +290,7 @@ class PostgresqlProbe(Probe):
 
     async def check(self, config: PostgresqlConfig, ctx: ProbeContext) -> ProbeResult:
         """One connection, one query, the connection counts and (optionally) replication."""
-        clock = _Clock(budget(ctx.timeout))
+        clock = Clock(budget(ctx.timeout))
         conn = await _connect(config, clock.left(config.connect_timeout))
         try:
             return await self._inspect(conn, config, clock)
@@ -387,9 +298,10 @@ class PostgresqlProbe(Probe):
             await conn.close()
 
     async def _inspect(self, conn: psycopg.AsyncConnection, config: PostgresqlConfig,
-                       clock: _Clock) -> ProbeResult:
+                       clock: Clock) -> ProbeResult:
         samples: dict[str, float | dict[str, float]] = {}
         info: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
         try:
             limit = clock.left(config.query_timeout)
             await _fetch(conn, f"SET statement_timeout = {max(1, int(limit * 1000))}", limit,
@@ -400,62 +312,40 @@ class PostgresqlProbe(Probe):
             samples["postgresql_connections"] = float(used)
             samples["postgresql_max_connections"] = float(maximum)
 
-            loop = asyncio.get_running_loop()
             started = loop.time()
             rows = await _fetch(conn, config.query or "SELECT 1",
                                 clock.left(config.query_timeout), clock)
             samples["postgresql_query_seconds"] = loop.time() - started
-            problems = [_expectation(config, rows)]
+            verdicts = [expectation(KIND, config.expect, rows, value_text)]
             if config.replication is not None:
-                status, why, lag = await self._replication(conn, config, clock)
+                status, why, lag = await _replication(conn, config, clock)
                 if lag is not None:
                     samples["postgresql_replication_lag_seconds"] = lag
-                problems.append((status, why))
-            why = connections_state(int(used), int(maximum), config.max_connections_ratio)
-            problems.append((Status.DEGRADED if why else Status.UP, why))
+                verdicts.append((status, why))
+            why = connections_state(KIND, int(used), int(maximum), config.max_connections_ratio)
+            verdicts.append((Status.DEGRADED if why else Status.UP, why))
         except ProbeFailed as exc:
             exc.samples = {**samples, **exc.samples}
             exc.info = {**info, **exc.info}
             raise
         except psycopg.Error as exc:
-            raise ProbeFailed(_query_error(exc), samples=samples, info=info) from None
-        status, why = max(problems, key=lambda p: p[0])
-        if status >= Status.DOWN:
-            raise ProbeFailed(why, status=status, samples=samples, info=info)
+            detail = exc.diag.message_primary or _detail(str(exc))
+            raise ProbeFailed(reason("postgresql.query", "La requête a échoué : {detail}",
+                                     "The query failed: {detail}", detail=short(detail, 160)),
+                              samples=samples, info=info) from None
+        status, why = worst(verdicts)
         return ProbeResult(status, why, samples=samples, info=info)
 
-    async def _replication(self, conn, config: PostgresqlConfig, clock: _Clock):
-        limit = clock.left(config.query_timeout)
-        if config.replication == "standby":
-            ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit, clock)
-            lag = None if lag is None else float(lag)
-            status, why = standby_state(bool(in_recovery), lag, int(receivers), config.max_lag)
-            return status, why, lag if in_recovery else None
-        rows = await _fetch(conn, _PRIMARY_SQL, limit, clock)
-        return primary_state([tuple(r) for r in rows], config.expected_replicas, config.max_lag)
 
-
-def _expectation(config: PostgresqlConfig, rows: list[tuple]) -> tuple[Status, Reason | None]:
-    if config.expect is None:
-        return Status.UP, None
-    if not rows:
-        return Status.DOWN, reason("postgresql.no_rows",
-                                   "La requête n'a renvoyé aucune ligne (attendu : {expected})",
-                                   "The query returned no rows (expected: {expected})",
-                                   expected=_short(config.expect))
-    got = _value_text(rows[0][0])
-    if got != config.expect:
-        return Status.DOWN, reason("postgresql.unexpected",
-                                   "La requête a renvoyé « {got} » au lieu de « {expected} »",
-                                   "The query returned '{got}' instead of '{expected}'",
-                                   got=_short(got), expected=_short(config.expect))
-    return Status.UP, None
-
-
-def _query_error(exc: psycopg.Error) -> Reason:
-    detail = exc.diag.message_primary if exc.diag.message_primary else _detail(str(exc))
-    return reason("postgresql.query", "La requête a échoué : {detail}",
-                  "The query failed: {detail}", detail=_short(detail, 160))
+async def _replication(conn: psycopg.AsyncConnection, config: PostgresqlConfig, clock: Clock):
+    limit = clock.left(config.query_timeout)
+    if config.replication == "standby":
+        ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit, clock)
+        lag = None if lag is None else float(lag)
+        status, why = standby_state(bool(in_recovery), lag, int(receivers), config.max_lag)
+        return status, why, lag if in_recovery else None
+    rows = await _fetch(conn, _PRIMARY_SQL, limit, clock)
+    return primary_state([tuple(row) for row in rows], config.expected_replicas, config.max_lag)
 
 
 @hookimpl

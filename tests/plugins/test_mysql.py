@@ -16,7 +16,8 @@ from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
 from monitor.runner import run_check
-from plugins.mysql import MysqlProbe, connections_state, replication_state
+from plugins._dbprobe import connections_state
+from plugins.mysql import MysqlProbe, replication_state
 from tests.conftest import free_port
 
 
@@ -208,6 +209,13 @@ async def test_connections_above_the_ratio_are_degraded(base):
     assert result.reason.code == "mysql.connections"
 
 
+async def test_the_worst_verdict_wins(base):
+    # a wrong value (down) outranks too many connections (degraded), whatever the order
+    result = await run({**base, "query": "SELECT 1", "expect": "2", "max_connections_ratio": 0})
+    assert result.status is Status.DOWN
+    assert result.reason.code == "mysql.unexpected"
+
+
 MYSQL_ROW = {"Replica_IO_Running": "Yes", "Replica_SQL_Running": "Yes",
              "Seconds_Behind_Source": 3}
 MARIADB_ROW = {"Slave_IO_Running": "Yes", "Slave_SQL_Running": "Yes",
@@ -241,7 +249,8 @@ def test_replication_state_edge_cases():
     assert replication_state([], 60)[1].code == "mysql.not_replica"
     assert replication_state([{"Foo": 1}], 60)[0] is Status.UNKNOWN
     # multi-source: the worst channel decides, the lag is the largest
-    status, why, lag = replication_state([MYSQL_ROW, {**MYSQL_ROW, "Seconds_Behind_Source": 90}], 60)
+    behind = {**MYSQL_ROW, "Seconds_Behind_Source": 90}
+    status, why, lag = replication_state([MYSQL_ROW, behind], 60)
     assert (status, why.code, lag) == (Status.DEGRADED, "mysql.replication_lag", 90.0)
     stopped = replication_state([MARIADB_ROW, {**MARIADB_ROW, "Slave_IO_Running": "No"}], 60)
     assert stopped[0] is Status.DOWN
@@ -249,9 +258,9 @@ def test_replication_state_edge_cases():
 
 
 def test_connections_state():
-    assert connections_state(10, 100, 0.9) is None
-    assert connections_state(91, 100, 0.9).code == "mysql.connections"
-    assert connections_state(5, 0, 0.9) is None
+    assert connections_state("mysql", 10, 100, 0.9) is None
+    assert connections_state("mysql", 91, 100, 0.9).code == "mysql.connections"
+    assert connections_state("mysql", 5, 0, 0.9) is None
 
 
 @pytest.mark.parametrize(
@@ -274,12 +283,12 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
     # own deadline would only give a generic "no answer in time"
     config = MysqlProbe.Config.model_validate({**base, "query": "SELECT SLEEP(5)"})
     check = Check(ref=CheckRef("svc", "slow", MysqlProbe.kind), name=LocalizedText(fr="Lent"),
-                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+                  interval=300, timeout=1.0, confirm=2, retry_interval=30, options=config)
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, MysqlProbe(), http)
     assert result.status is Status.DOWN
     assert result.reason.code == "mysql.query_timeout"
-    assert result.duration < 1.5
+    assert result.duration < 1.0
 
 
 def test_registered_as_a_plugin():

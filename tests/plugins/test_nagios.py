@@ -208,7 +208,8 @@ async def test_children_left_behind_do_not_hold_the_result(tmp_path):
 
 
 async def test_garbage_output_is_unknown(tmp_path):
-    plugin = script(tmp_path, "check_garbage", "#!/bin/sh\nprintf '\\000\\377\\001\\002zz'\nexit 0\n")
+    plugin = script(tmp_path, "check_garbage",
+                    "#!/bin/sh\nprintf '\\000\\377\\001\\002zz'\nexit 0\n")
     result = await run({"command": [plugin]})
     assert result.status is Status.UNKNOWN
     assert result.reason.code == "nagios.garbage"
@@ -350,12 +351,12 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it():
     # own deadline would only give a generic "no answer in time"
     config = NagiosProbe.Config.model_validate({"command": ["/bin/sleep", "5"]})
     check = Check(ref=CheckRef("svc", "slow", NagiosProbe.kind), name=LocalizedText(fr="Lent"),
-                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+                  interval=300, timeout=1.0, confirm=2, retry_interval=30, options=config)
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, NagiosProbe(), http)
     assert result.status is Status.DOWN
     assert result.reason.code == "nagios.timeout"
-    assert result.duration < 1.5
+    assert result.duration < 1.0
 
 
 def test_registered_as_a_plugin():

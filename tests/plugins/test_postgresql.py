@@ -1,4 +1,7 @@
-"""The ``postgresql`` probe against the machine's real PostgreSQL (127.0.0.1:5432, trust, db ``test``)."""
+"""The ``postgresql`` probe against the machine's real PostgreSQL.
+
+The server listens on 127.0.0.1:5432 with trust authentication and a ``test`` database.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
 from monitor.runner import run_check
-from plugins.postgresql import PostgresqlProbe, connections_state, primary_state, standby_state
+from plugins._dbprobe import connections_state
+from plugins.postgresql import PostgresqlProbe, primary_state, standby_state
 from tests.conftest import free_port
 
 
@@ -226,6 +230,13 @@ async def test_a_role_without_pg_monitor_still_counts_its_connection(base, plain
     assert result.samples["postgresql_connections"] >= 1
 
 
+async def test_the_worst_verdict_wins(base):
+    # a wrong value (down) outranks too many connections (degraded), whatever the order
+    result = await run({**base, "query": "SELECT 1", "expect": "2", "max_connections_ratio": 0})
+    assert result.status is Status.DOWN
+    assert result.reason.code == "postgresql.unexpected"
+
+
 @pytest.mark.parametrize(
     ("args", "status", "code"),
     [
@@ -264,8 +275,8 @@ def test_primary_state(rows, expected, status, code, lag):
 
 
 def test_connections_state():
-    assert connections_state(10, 100, 0.9) is None
-    assert connections_state(95, 100, 0.9).code == "postgresql.connections"
+    assert connections_state("postgresql", 10, 100, 0.9) is None
+    assert connections_state("postgresql", 95, 100, 0.9).code == "postgresql.connections"
 
 
 @pytest.mark.parametrize(
@@ -298,12 +309,12 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
     # own deadline would only give a generic "no answer in time"
     config = PostgresqlProbe.Config.model_validate({**base, "query": "SELECT pg_sleep(5)"})
     check = Check(ref=CheckRef("svc", "slow", PostgresqlProbe.kind), name=LocalizedText(fr="Lent"),
-                  interval=300, timeout=1.5, confirm=2, retry_interval=30, options=config)
+                  interval=300, timeout=1.0, confirm=2, retry_interval=30, options=config)
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, PostgresqlProbe(), http)
     assert result.status is Status.DOWN
     assert result.reason.code == "postgresql.query_timeout"
-    assert result.duration < 1.5
+    assert result.duration < 1.0
 
 
 def test_registered_as_a_plugin():
