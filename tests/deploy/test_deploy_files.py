@@ -1,0 +1,474 @@
+"""The deploy kit's files: systemd units, container image and compose stack, nginx sample.
+
+Docker cannot run here (no engine): the Dockerfile and the compose file are checked by
+reading them (instructions, paths, users) and by running the image's health check
+command against a real Vigie; the image itself is never built in these tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import ssl
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.runtime import run_from_path
+from tests.conftest import free_port, which_or_require
+from tests.deploy.conftest import DEPLOY, ROOT
+
+SYSTEMD = DEPLOY / "systemd"
+CONTAINER = DEPLOY / "container"
+NGINX_SITE = DEPLOY / "nginx" / "vigie.conf"
+VENV_BIN = Path(sys.executable).parent
+
+
+# systemd ----------------------------------------------------------------------------------
+
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    """``key -> values`` of a unit file (continuation lines joined)."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text(encoding="utf-8"))
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith(("#", ";", "[")) and "=" in line:
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def local_copy(unit: Path, tmp_path: Path) -> Path:
+    """The unit with /opt/vigie/bin pointing at this virtualenv (verify wants real binaries)."""
+    copy = tmp_path / unit.name
+    copy.write_text(unit.read_text(encoding="utf-8").replace("/opt/vigie/bin", str(VENV_BIN)),
+                    encoding="utf-8")
+    return copy
+
+
+@pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service"])
+def test_units_pass_systemd_analyze_verify(name, tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    copy = local_copy(SYSTEMD / name, tmp_path)
+    out = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
+                         capture_output=True, text=True, timeout=60)
+    # verify exits 0 on unknown keys and bad values: it only warns ("…, ignoring")
+    assert out.returncode == 0, out.stderr
+    problems = [line for line in out.stderr.splitlines() if name in line]
+    assert problems == []
+
+
+def test_verify_would_catch_a_misspelt_directive(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    copy = local_copy(SYSTEMD / "vigie.service", tmp_path)
+    copy.write_text(copy.read_text().replace("ProtectSystem=strict", "ProtectSystm=strict"))
+    out = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
+                         capture_output=True, text=True, timeout=60)
+    assert "Unknown key 'ProtectSystm'" in out.stderr
+
+
+@pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service"])
+def test_units_are_hardened(name):
+    settings = unit_settings(SYSTEMD / name)
+    expected = {"User": "vigie", "Group": "vigie", "NoNewPrivileges": "yes",
+                "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+                "PrivateDevices": "yes", "Restart": "on-failure", "StateDirectory": "vigie",
+                "CapabilityBoundingSet": ""}
+    assert {k: settings.get(k, [None])[-1] for k in expected} == expected
+    # with ProtectSystem=strict, the state directory is the only writable place
+    assert "ReadWritePaths" not in settings
+
+
+def test_vigie_unit_runs_vigie_after_checking_the_configuration():
+    settings = unit_settings(SYSTEMD / "vigie.service")
+    assert settings["ExecStartPre"] == ["/opt/vigie/bin/vigie config check"]
+    assert settings["ExecStart"] == ["/opt/vigie/bin/vigie run"]
+    assert settings["Environment"] == ["VIGIE_CONFIG=/etc/vigie/vigie.yaml"]
+    assert settings["EnvironmentFile"] == ["-/etc/vigie/vigie.env"]
+
+
+def test_env_example_has_only_placeholders():
+    text = (SYSTEMD / "vigie.env.example").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            assert re.match(r"^VIGIE_[A-Z0-9_]+=", line), line
+            assert "change-me" in line or "0000" in line, f"not a placeholder: {line}"
+
+
+def test_dashboard_unit_command_serves_the_status_page(tmp_path):
+    """The unit's exact waitress-serve command line, on a free port, answers /."""
+    command = unit_settings(SYSTEMD / "vigie-dashboard.service")["ExecStart"][0]
+    args = [a.replace("/opt/vigie/bin", str(VENV_BIN)) for a in shlex.split(command)]
+    port = free_port()
+    args = [f"--listen=127.0.0.1:{port}" if a.startswith("--listen=") else a for a in args]
+    assert args[-2:] == ["--call", "dashboard:create_app"]
+    config = tmp_path / "vigie.yaml"
+    config.write_text(textwrap.dedent(f"""\
+        data_dir: {tmp_path / "data"}
+        services:
+          - id: web
+            name: Web
+            checks:
+              - {{id: port, kind: tcp, host: 127.0.0.1, port: {free_port()}}}
+        """))
+    env = {**os.environ, "VIGIE_CONFIG": str(config)}
+    process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        status, body = None, ""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    status, body = response.status, response.read().decode()
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert status == 200, process.stdout.read() if process.poll() is not None else "no answer"
+        assert "Web" in body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# Container image --------------------------------------------------------------------------
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` pairs, comments dropped and continuations joined."""
+    lines = [l for l in path.read_text(encoding="utf-8").splitlines()
+             if not l.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), " ".join(rest.split())))
+    return out
+
+
+def test_dockerfile_shape():
+    steps = dockerfile_instructions(CONTAINER / "Dockerfile")
+    froms = [args for op, args in steps if op == "FROM"]
+    assert froms == ["python:3.11-slim AS build", "python:3.11-slim"]
+    final = steps[max(i for i, (op, _) in enumerate(steps) if op == "FROM"):]
+    users = [args for op, args in final if op == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert ("VOLUME", '["/var/lib/vigie"]') in final
+    assert ("ENTRYPOINT", '["vigie"]') in final
+    assert ("CMD", '["run"]') in final
+    assert any(op == "RUN" and "pip install" in args and "vigie" in args for op, args in final)
+    # the user is switched to before the program runs, after everything installed as root
+    last_run = max(i for i, (op, _) in enumerate(final) if op == "RUN")
+    assert max(i for i, (op, _) in enumerate(final) if op == "USER") > last_run
+
+
+def test_dockerfile_copies_every_package_and_nothing_missing():
+    steps = dockerfile_instructions(CONTAINER / "Dockerfile")
+    sources = []
+    for op, args in steps:
+        if op == "COPY" and "--from=" not in args:
+            sources += args.split()[:-1]
+    for source in sources:
+        assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= set(sources), "a package of pyproject.toml is not copied into the image"
+    assert pyproject["project"]["readme"] in sources
+    ignored = (CONTAINER / "Dockerfile.dockerignore").read_text().split()
+    assert ".venv" in ignored and ".git" in ignored
+    assert not set(sources) & set(ignored)
+
+
+def healthcheck_code() -> str:
+    steps = dockerfile_instructions(CONTAINER / "Dockerfile")
+    (args,) = [args for op, args in steps if op == "HEALTHCHECK"]
+    exec_form = args.split(" CMD ", 1)[1]
+    command = yaml.safe_load(exec_form)  # a JSON array
+    assert command[:2] == ["python", "-c"]
+    assert "http://127.0.0.1:8080/healthz" in command[2]
+    return command[2]
+
+
+def run_healthcheck(url: str) -> int:
+    code = healthcheck_code().replace("http://127.0.0.1:8080/healthz", url)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          timeout=30).returncode
+
+
+async def test_healthcheck_passes_against_a_running_vigie(tmp_path):
+    port = free_port()
+    config = tmp_path / "vigie.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\nserver: {{listen: '127.0.0.1:{port}'}}\n")
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run_from_path(config, ready=ready, stop=stop))
+    try:
+        await asyncio.wait_for(ready.wait(), timeout=20)
+        code = await asyncio.to_thread(run_healthcheck, f"http://127.0.0.1:{port}/healthz")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=20)
+    assert code == 0
+
+
+async def test_healthcheck_fails_on_503_and_on_no_answer():
+    async def stale(request):
+        return web.json_response({"ok": False}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", stale)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        assert await asyncio.to_thread(run_healthcheck, f"http://127.0.0.1:{port}/healthz") != 0
+    finally:
+        await runner.cleanup()
+    assert run_healthcheck(f"http://127.0.0.1:{free_port()}/healthz") != 0
+
+
+# Compose stack ----------------------------------------------------------------------------
+
+
+def compose() -> dict:
+    return yaml.safe_load((CONTAINER / "compose.yaml").read_text(encoding="utf-8"))
+
+
+def test_compose_services_and_order():
+    services = compose()["services"]
+    assert set(services) == {"postgres", "vigie-migrate", "vigie", "prometheus", "grafana"}
+    vigie = services["vigie"]
+    assert vigie["command"] == ["run"]
+    assert services["vigie-migrate"]["command"] == ["db", "upgrade"]
+    assert vigie["depends_on"]["vigie-migrate"]["condition"] == "service_completed_successfully"
+    assert vigie["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert vigie["read_only"] is True and vigie["cap_drop"] == ["ALL"]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name} publishes {port} on every interface"
+
+
+def test_compose_paths_exist():
+    services = compose()["services"]
+    for name, service in services.items():
+        build = service.get("build")
+        if build:
+            context = (CONTAINER / build["context"]).resolve()
+            assert context == ROOT
+            assert (context / build["dockerfile"]).is_file()
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (CONTAINER / source).exists(), f"{name}: {source} does not exist"
+
+
+def test_compose_grafana_mounts_match_provisioning():
+    grafana = compose()["services"]["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"])
+    provider = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/vigie.yaml").read_text())
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts["../grafana/dashboards"] == path
+    assert (DEPLOY / "grafana/dashboards/vigie.json").is_file()
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == f"{path}/vigie.json"
+    datasource = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/vigie-prometheus.yaml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_compose_variables_are_in_env_example():
+    text = (CONTAINER / "compose.yaml").read_text(encoding="utf-8")
+    used = set(re.findall(r"\$\{([A-Z_]+)", text))
+    example = (CONTAINER / "env.example").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^#?\s*([A-Z_]+)=", example, re.M))
+    assert used <= defined
+
+
+def test_container_config_passes_config_check():
+    result = CliRunner().invoke(cli, ["config", "check", str(CONTAINER / "vigie.yaml")],
+                                env={"VIGIE_DB_PASSWORD": "secret"})
+    assert result.exit_code == 0, result.output
+    assert "OK (2 services, 2 checks)" in result.output
+    config = yaml.safe_load((CONTAINER / "vigie.yaml").read_text())
+    assert config["server"]["listen"] == "0.0.0.0:8080"
+    assert config["data_dir"] == "/var/lib/vigie"
+
+
+@pytest.mark.promtool
+def test_container_prometheus_config(tmp_path):
+    promtool = which_or_require("promtool", "promtool is missing (Debian package prometheus)")
+    shutil.copy(CONTAINER / "prometheus.yml", tmp_path / "prometheus.yml")
+    shutil.copy(DEPLOY / "prometheus" / "vigie-rules.yml", tmp_path / "vigie-rules.yml")
+    out = subprocess.run([promtool, "check", "config", "prometheus.yml"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    mounts = compose()["services"]["prometheus"]["volumes"]
+    assert "../prometheus/vigie-rules.yml:/etc/prometheus/vigie-rules.yml:ro" in mounts
+
+
+# nginx ------------------------------------------------------------------------------------
+
+
+def nginx_setup(tmp_path: Path, site: str, cert: Path, key: Path) -> Path:
+    """A complete nginx.conf in ``tmp_path`` including ``site`` with local paths."""
+    site = (site.replace("/etc/letsencrypt/live/etat.example.coop/fullchain.pem", str(cert))
+            .replace("/etc/letsencrypt/live/etat.example.coop/privkey.pem", str(key))
+            .replace("/var/cache/nginx/vigie", str(tmp_path / "cache")))
+    (tmp_path / "site.conf").write_text(site)
+    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
+        (tmp_path / name).mkdir(exist_ok=True)
+    # started as root, nginx's workers would run as nobody, who cannot enter pytest's
+    # private temporary directories
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(textwrap.dedent(f"""\
+        {user}
+        pid {tmp_path}/nginx.pid;
+        error_log {tmp_path}/error.log;
+        events {{}}
+        http {{
+            access_log off;
+            client_body_temp_path {tmp_path}/body;
+            proxy_temp_path {tmp_path}/proxy;
+            fastcgi_temp_path {tmp_path}/fastcgi;
+            uwsgi_temp_path {tmp_path}/uwsgi;
+            scgi_temp_path {tmp_path}/scgi;
+            include {tmp_path}/site.conf;
+        }}
+        """))
+    return conf
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("etat.example.coop", "127.0.0.1")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_pem.write_to_path(str(key_path))
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    key_path.chmod(0o644)
+    return ca, cert_path, key_path
+
+
+def test_nginx_sample_passes_nginx_t(tmp_path, certificate):
+    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
+    _, cert, key = certificate
+    conf = nginx_setup(tmp_path, NGINX_SITE.read_text(), cert, key)
+    out = subprocess.run([nginx, "-t", "-c", str(conf), "-p", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "test is successful" in out.stderr
+
+
+def test_nginx_t_catches_a_broken_sample(tmp_path, certificate):
+    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
+    _, cert, key = certificate
+    conf = nginx_setup(tmp_path, NGINX_SITE.read_text().replace("proxy_cache vigie_cache;",
+                                                                "proxy_cache vigie_cach;", 1),
+                       cert, key)
+    out = subprocess.run([nginx, "-t", "-c", str(conf), "-p", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+
+
+async def test_nginx_sample_caches_the_page_and_restricts_metrics_and_admin(tmp_path, certificate):
+    """The sample, running for real in front of a stand-in Vigie on 127.0.0.1.
+
+    The listen ports are moved to free ones and the upstream to the stand-in; the
+    `allow 127.0.0.1` lines of /metrics are dropped so that this test (on 127.0.0.1) is
+    one of the addresses refused.
+    """
+    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
+    ca, cert, key = certificate
+    hits: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        hits.append(request.path)
+        return web.Response(text=f"page {request.path}",
+                            headers={"Cache-Control": "public, max-age=0, must-revalidate"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    upstream = web.TCPSite(runner, "127.0.0.1", 0)
+    await upstream.start()
+    upstream_port = upstream._server.sockets[0].getsockname()[1]
+
+    http_port, https_port = free_port(), free_port()
+    site = NGINX_SITE.read_text()
+    site = (site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};")
+            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+            .replace("listen [::]:80;\n", "")
+            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+            .replace("listen [::]:443 ssl http2;\n", ""))
+    metrics_block = site.split("location = /metrics {", 1)[1].split("}", 1)[0]
+    site = site.replace(metrics_block, metrics_block.replace("allow 127.0.0.1;", "")
+                        .replace("allow ::1;", "").replace("allow 10.0.0.0/8;", ""))
+    conf = nginx_setup(tmp_path, site, cert, key)
+    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+
+    def get(path: str) -> tuple[int, dict[str, str], str]:
+        request = urllib.request.Request(f"https://127.0.0.1:{https_port}{path}",
+                                         headers={"Host": "etat.example.coop"})
+        try:
+            with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                return response.status, dict(response.headers), response.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers), ""
+
+    def wait_and_get(path: str):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return get(path)
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+
+    try:
+        status, headers, body = await asyncio.to_thread(wait_and_get, "/")
+        assert (status, body) == (200, "page /")
+        assert headers["X-Cache-Status"] == "MISS"
+        assert "max-age=63072000" in headers["Strict-Transport-Security"]
+        status, headers, body = await asyncio.to_thread(get, "/")
+        assert (status, headers["X-Cache-Status"]) == (200, "HIT")
+        assert hits.count("/") == 1
+
+        status, headers, _ = await asyncio.to_thread(get, "/admin/login")
+        assert status == 200 and headers["Cache-Control"] == "no-store"
+        await asyncio.to_thread(get, "/admin/login")
+        assert hits.count("/admin/login") == 2  # never cached
+
+        status, _, _ = await asyncio.to_thread(get, "/metrics")
+        assert status == 403
+        assert "/metrics" not in hits
+        status, _, body = await asyncio.to_thread(get, "/healthz")
+        assert (status, body) == (200, "page /healthz")  # 127.0.0.1 is allowed there
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        await runner.cleanup()

@@ -1,0 +1,106 @@
+"""Every configuration in deploy/examples/ passes `vigie config check` and shows what the
+issue asks an example cooperative configuration to show."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.config_loader import load_config
+from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+from tests.deploy.conftest import DEPLOY
+
+EXAMPLES = DEPLOY / "examples"
+ENV_EXAMPLE = DEPLOY / "systemd" / "vigie.env.example"
+COOPERATIVE = EXAMPLES / "cooperative.yaml"
+
+
+def env_example() -> dict[str, str]:
+    """The placeholder secrets, read the way systemd's EnvironmentFile= reads them."""
+    env = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            env[name.strip()] = shlex.split(value)[0] if value.strip() else ""
+    return env
+
+
+def example_files() -> list[Path]:
+    return sorted(p for p in EXAMPLES.iterdir() if p.is_file())
+
+
+def test_examples_folder_holds_configurations_only():
+    files = example_files()
+    assert COOPERATIVE in files
+    assert all(p.suffix == ".yaml" for p in files), "deploy/examples/ holds configurations only"
+
+
+@pytest.mark.parametrize("path", example_files(), ids=lambda p: p.name)
+def test_example_passes_vigie_config_check(path):
+    result = CliRunner().invoke(cli, ["config", "check", str(path)], env=env_example())
+    assert result.exit_code == 0, result.output
+    assert f"{path}: OK (" in result.output
+
+
+def test_secrets_come_from_the_environment():
+    """Without vigie.env the check fails on the missing variables: no secret is inline."""
+    result = CliRunner().invoke(cli, ["config", "check", str(COOPERATIVE)],
+                                env={name: None for name in env_example()})
+    assert result.exit_code == 2
+    assert "environment variable VIGIE_DB_PASSWORD is not set" in result.output
+    used = set(re.findall(r"\$\{(VIGIE_[A-Z0-9_]+)", COOPERATIVE.read_text(encoding="utf-8")))
+    assert used == set(env_example()), "vigie.env.example and cooperative.yaml disagree"
+
+
+@pytest.fixture(scope="module")
+def cooperative():
+    """The example, loaded with every plugin's sections."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env_example().items():
+            mp.setenv(name, value)
+        pm = build_plugin_manager()
+        registry = ProbeRegistry.from_plugin_manager(pm)
+        return load_config(COOPERATIVE, registry, config_sections(pm))
+
+
+def test_cooperative_covers_the_reference_cooperative(cooperative):
+    kinds = {check.ref.kind for check in cooperative.checks}
+    assert {"http", "php_fpm", "mysql", "postgresql", "smtp", "imap", "sympa", "nextcloud",
+            "tls", "dns", "heartbeat", "nagios"} <= kinds
+    services = {s.id for s in cooperative.services}
+    assert {"sites-web", "mysql", "postgresql", "messagerie", "listes", "nextcloud",
+            "espace-membre", "guides", "forum", "assistance"} <= services
+    web = cooperative.service("sites-web")
+    urls = {c.options.url for c in web.checks if c.ref.kind == "http"}
+    assert any(u.endswith(".html") for u in urls) and any(u.endswith(".php") for u in urls)
+    assert cooperative.file.maintenance, "maintenance windows"
+    assert cooperative.file.store.url.startswith("postgresql")
+
+
+def test_cooperative_plugin_sections(cooperative):
+    sections = cooperative.sections
+    assert sections["deadman"] is not None
+    assert sections["guides"].sources[0].type == "bookstack"
+    assert sections["forum"].url == "https://forum.example.coop"
+    assert sections["helpdesk"].desk.type == "zammad"
+    schemes = {r.url.get_secret_value().split("://")[0] for r in sections["notifications"].urls}
+    assert {"mailtos", "matrixs"} <= schemes
+
+
+def test_cooperative_is_annotated():
+    """Each top-level section is introduced by a comment (the file teaches as it goes)."""
+    lines = COOPERATIVE.read_text(encoding="utf-8").splitlines()
+    top = [i for i, line in enumerate(lines) if re.match(r"^[a-z_]+:", line)]
+    silent = [lines[i] for i in top
+              if not any(lines[j].startswith("#") for j in range(max(0, i - 6), i))
+              and not any("#" in lines[j] for j in range(i, min(len(lines), i + 4)))]
+    assert silent == []
+    data = yaml.safe_load(COOPERATIVE.read_text(encoding="utf-8"))
+    assert {"site", "store", "server", "deadman", "services", "maintenance",
+            "notifications", "guides", "forum", "helpdesk"} <= set(data)
