@@ -1,0 +1,10 @@
+"""Guides and forum: the ``guides`` and ``forum`` plugins (see docs/bridges.md).
+
+- :mod:`docs_bridge.guides_plugin` — links the best guides to each incident, from
+  :mod:`docs_bridge.sources` (BookStack, MkDocs, Markdown) through
+  :mod:`docs_bridge.library` (cache) and :mod:`docs_bridge.matcher` (ranking).
+- :mod:`docs_bridge.forum_plugin` — a Discourse topic per serious incident
+  (:mod:`docs_bridge.discourse`, :mod:`docs_bridge.forum_text`).
+- :mod:`docs_bridge.httpcall` — how any bridge call's outcome maps to the outbox's
+  RetryLater / PermanentFailure / retry (also used by :mod:`tickets_bridge`).
+"""

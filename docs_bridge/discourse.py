@@ -1,0 +1,110 @@
+"""A small Discourse API client: create a topic, reply, close, find by external id, search.
+
+Shapes (see REFERENCE.md, "Discourse"): ``Api-Key`` and ``Api-Username`` headers;
+``POST /posts.json`` creates a topic (``title``, ``raw``, ``category``, ``tags``,
+``external_id``) or a reply (``topic_id``, ``raw``) and answers a post object
+(``id``, ``topic_id``, ``topic_slug``…); ``GET /t/external_id/{id}.json`` redirects to
+the topic's JSON or answers 404; ``PUT /t/{id}/status.json`` closes a topic;
+``GET /search.json?q=`` answers ``topics[]``. Every error is mapped by
+:mod:`docs_bridge.httpcall` (429 → retry later, 422 → dead letter, …).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from docs_bridge.httpcall import call
+from docs_bridge.settings import ForumSettings
+from monitor.notifications import PermanentFailure
+
+SERVICE = "Discourse"
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A forum topic, as much as Vigie needs of it."""
+
+    id: int
+    slug: str
+    title: str
+    url: str
+
+
+class DiscourseClient:
+    """Calls one Discourse forum with the configured key."""
+
+    def __init__(self, settings: ForumSettings, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.session = session
+        self.base = settings.url
+
+    def _headers(self) -> dict[str, str]:
+        return {"Api-Key": self.settings.api_key.get_secret_value(),
+                "Api-Username": self.settings.api_username,
+                "Accept": "application/json"}
+
+    async def _call(self, method: str, path: str, **kwargs: Any):
+        return await call(self.session, method, f"{self.base}{path}", service=SERVICE,
+                          timeout=self.settings.timeout, headers=self._headers(),
+                          secrets=(self.settings.api_key.get_secret_value(),), **kwargs)
+
+    def topic_url(self, slug: str, topic_id: int) -> str:
+        """The topic's public address."""
+        return f"{self.base}/t/{slug or 'topic'}/{topic_id}"
+
+    async def create_topic(self, title: str, raw: str, external_id: str) -> Topic:
+        """Create a topic in the configured category, with its first post."""
+        body: dict[str, Any] = {"title": title, "raw": raw, "category": self.settings.category,
+                                "external_id": external_id}
+        if self.settings.tags:
+            body["tags"] = list(self.settings.tags)
+        post = (await self._call("POST", "/posts.json", json=body)).json() or {}
+        try:
+            topic_id = int(post["topic_id"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("Discourse: the answer to a topic creation has no topic_id") from None
+        slug = str(post.get("topic_slug") or "")
+        return Topic(topic_id, slug, title, self.topic_url(slug, topic_id))
+
+    async def reply(self, topic_id: int, raw: str) -> int | None:
+        """Post a reply; return its post id (None when Discourse says the same text was
+        just posted, which means an earlier attempt of this reply went through)."""
+        try:
+            post = (await self._call("POST", "/posts.json",
+                                     json={"topic_id": topic_id, "raw": raw})).json() or {}
+        except PermanentFailure as failure:
+            if "too similar" in str(failure).lower():
+                return None
+            raise
+        return post.get("id")
+
+    async def close(self, topic_id: int) -> None:
+        """Close the topic (members can read it, not reply)."""
+        await self._call("PUT", f"/t/{topic_id}/status.json",
+                         json={"status": "closed", "enabled": "true"})
+
+    async def topic_by_external_id(self, external_id: str) -> Topic | None:
+        """The topic created with ``external_id``, or None."""
+        answer = await self._call("GET", f"/t/external_id/{external_id}.json", accept=(404,))
+        if answer.status == 404:
+            return None
+        data = answer.json() or {}
+        if "id" not in data:
+            return None
+        topic_id = int(data["id"])
+        slug = str(data.get("slug") or "")
+        return Topic(topic_id, slug, str(data.get("title") or ""), self.topic_url(slug, topic_id))
+
+    async def search_topics(self, query: str) -> list[Topic]:
+        """Topics found by Discourse's search (``q`` may hold ``after:``, ``#category``…)."""
+        data = (await self._call("GET", "/search.json", params={"q": query})).json() or {}
+        topics = []
+        for item in data.get("topics") or ():
+            if isinstance(item, dict) and "id" in item:
+                slug = str(item.get("slug") or "")
+                topics.append(Topic(int(item["id"]), slug, str(item.get("title") or ""),
+                                    self.topic_url(slug, int(item["id"]))))
+        return topics

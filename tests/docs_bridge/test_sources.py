@@ -1,0 +1,206 @@
+"""Guide sources (Markdown folder, MkDocs index, BookStack search) and the cached library."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from docs_bridge.guides import GUIDE_LINK_KIND
+from docs_bridge.httpcall import DeliveryError
+from docs_bridge.library import GuideLibrary
+from docs_bridge.matcher import GuideMatcher, ServiceInfo
+from docs_bridge.settings import BookStackSource, GuidesSettings, MkDocsSource
+from docs_bridge.sources.bookstack import BookStackReader, search_terms
+from docs_bridge.sources.markdown import MarkdownReader, parse_page, read_folder
+from docs_bridge.sources.mkdocs import MkDocsReader, guides_from_index
+from monitor.notifications import PermanentFailure
+from tests.docs_bridge.fake_docs import (
+    GUIDES,
+    TOKEN_ID,
+    TOKEN_SECRET,
+    FakeBookStack,
+    FakeMkDocs,
+)
+from tests.docs_bridge.helpers import make_event
+
+SERVICES = [ServiceInfo("nextcloud", "Nextcloud (fichiers et agendas)", ("nextcloud",)),
+            ServiceInfo("messagerie", "Messagerie", ("imap", "smtp"))]
+MAINTENANCE_TITLE = "Nextcloud est en maintenance : que faire ?"
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def serve(fake):
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    fake.url = str(server.make_url("")).rstrip("/")
+    return server
+
+
+@pytest.fixture
+async def bookstack():
+    fake = FakeBookStack()
+    server = await serve(fake)
+    yield fake
+    await server.close()
+
+
+@pytest.fixture
+async def mkdocs():
+    fake = FakeMkDocs()
+    server = await serve(fake)
+    yield fake
+    await server.close()
+
+
+def bookstack_settings(url: str, secret: str = TOKEN_SECRET) -> BookStackSource:
+    return BookStackSource.model_validate({"type": "bookstack", "id": "doc", "url": url,
+                                           "token_id": TOKEN_ID, "token_secret": secret})
+
+
+def settings() -> GuidesSettings:
+    return GuidesSettings.model_validate({"sources": [{"type": "markdown", "path": "."}]})
+
+
+# Markdown ------------------------------------------------------------------------------
+
+
+def test_markdown_title_from_front_matter_else_first_heading():
+    page = parse_page("---\ntitle: Titre choisi\ntags: [a, b]\n---\n# Autre titre\ntexte",
+                      "x/y")
+    assert (page.title, page.tags) == ("Titre choisi", ("a", "b"))
+    page = parse_page("Intro\n\n# Le vrai titre ##\n\n## Section\ntexte", "x/y")
+    assert page.title == "Le vrai titre"
+    assert parse_page("sans titre", "dossier/mon-guide").title == "Mon guide"
+
+
+def test_markdown_folder_reads_every_guide_but_readmes(tmp_path):
+    (tmp_path / "sous").mkdir()
+    (tmp_path / "sous" / "guide.md").write_text("# Guide\n\nTexte **gras**.", encoding="utf-8")
+    (tmp_path / "README.md").write_text("# Lisez-moi", encoding="utf-8")
+    (tmp_path / "_brouillon.md").write_text("# Brouillon", encoding="utf-8")
+    assert [p.slug for p in read_folder(tmp_path)] == ["sous/guide"]
+    with pytest.raises(FileNotFoundError):
+        read_folder(tmp_path / "absent")
+
+
+async def test_markdown_guides_link_under_the_base_url():
+    guides = await MarkdownReader("g", GUIDES, "https://doc.exemple.coop/guides/").fetch()
+    maintenance = next(g for g in guides if g.slug == "nextcloud/maintenance")
+    assert maintenance.url == "https://doc.exemple.coop/guides/nextcloud/maintenance"
+    assert maintenance.id == "g:nextcloud/maintenance"
+    assert "**" not in maintenance.text and "client de synchronisation" in maintenance.text
+
+
+# MkDocs --------------------------------------------------------------------------------
+
+
+async def test_mkdocs_index_gives_one_guide_per_page_with_its_sections(http, mkdocs):
+    guides = await MkDocsReader(MkDocsSource(type="mkdocs", id="docs", url=mkdocs.url)).fetch(http)
+    assert len(guides) == len(list(GUIDES.rglob("*.md")))
+    maintenance = next(g for g in guides if g.slug == "nextcloud/maintenance")
+    assert maintenance.title == MAINTENANCE_TITLE
+    assert maintenance.url == f"{mkdocs.url}/nextcloud/maintenance/"
+    # text of the "## Si la maintenance dure" section folded into its page, HTML stripped
+    assert "annoncées sur la page d'état" in maintenance.text
+    assert "<p>" not in maintenance.text
+
+
+def test_mkdocs_rejects_what_is_not_an_index():
+    with pytest.raises(ValueError):
+        guides_from_index({"pages": []}, "docs", "https://x.coop")
+
+
+async def test_mkdocs_down_raises(http, mkdocs):
+    mkdocs.failing = True
+    with pytest.raises(DeliveryError):
+        await MkDocsReader(MkDocsSource(type="mkdocs", url=mkdocs.url)).fetch(http)
+
+
+# BookStack -----------------------------------------------------------------------------
+
+
+def test_bookstack_searches_tags_first_then_single_words():
+    queries = search_terms(SERVICES, "service")
+    assert queries[:2] == ["[service=nextcloud] {type:page}", "[service=messagerie] {type:page}"]
+    assert "nextcloud {type:page}" in queries
+    assert "courriel {type:page}" in queries  # a synonym of imap/smtp
+    assert all(len(q.split()) == 2 for q in queries[2:])
+
+
+async def test_bookstack_pages_become_guides_with_tags(http, bookstack):
+    reader = BookStackReader(bookstack_settings(bookstack.url))
+    guides = await reader.fetch(http, SERVICES)
+    assert "[service=nextcloud] {type:page}" in bookstack.queries
+    maintenance = next(g for g in guides if g.title == MAINTENANCE_TITLE)
+    assert maintenance.url == f"{bookstack.url}/books/nextcloud/page/maintenance"
+    assert maintenance.id.startswith("doc:") and maintenance.has_tag("service=nextcloud")
+    assert maintenance.has_tag("nextcloud")
+    assert any(g.slug == "parametres-imap-smtp" for g in guides)
+
+
+async def test_bookstack_bad_token_is_a_permanent_failure_without_the_secret(http, bookstack):
+    reader = BookStackReader(bookstack_settings(bookstack.url, secret="wrong-secret-value"))
+    with pytest.raises(PermanentFailure) as failure:
+        await reader.fetch(http, SERVICES)
+    assert "401" in str(failure.value) and "wrong-secret-value" not in str(failure.value)
+
+
+# Same links from every source ------------------------------------------------------------
+
+
+async def test_mkdocs_and_bookstack_give_the_same_kind_of_links(http, mkdocs, bookstack):
+    event = make_event(title="Nextcloud en maintenance")
+    results = {}
+    for source in (MkDocsReader(MkDocsSource(type="mkdocs", id="docs", url=mkdocs.url)),
+                   BookStackReader(bookstack_settings(bookstack.url))):
+        library = GuideLibrary([source], services=SERVICES)
+        assert await library.refresh(http)
+        guides = GuideMatcher(settings(), SERVICES).match(library.index, event)
+        results[source.id] = [g.link("guides") for g in guides]
+    for source_id, links in results.items():
+        assert links, source_id
+        assert links[0].title == MAINTENANCE_TITLE
+        assert {(link.kind, link.public, link.plugin) for link in links} == {
+            (GUIDE_LINK_KIND, True, "guides")}
+        assert all(link.external_id is None for link in links)
+    assert results["docs"][0].url.startswith(mkdocs.url)
+    assert results["doc"][0].url.startswith(bookstack.url)
+
+
+# The cache -----------------------------------------------------------------------------
+
+
+async def test_cache_keeps_serving_when_the_source_goes_down(http, tmp_path):
+    fake = FakeBookStack()
+    server = await serve(fake)
+    cache = tmp_path / "guides-cache.json"
+    library = GuideLibrary([BookStackReader(bookstack_settings(fake.url))], cache, SERVICES)
+    assert await library.refresh(http)
+    known = len(library.index)
+    assert known > 5 and cache.exists()
+
+    fake.failing = True  # the site answers 500
+    assert not await library.refresh(http)
+    assert len(library.index) == known
+    assert library.status()[0].last_error and library.status()[0].failures == 1
+
+    await server.close()  # the site is gone; Vigie restarts
+    restarted = GuideLibrary([BookStackReader(bookstack_settings(fake.url))], cache, SERVICES)
+    assert restarted.load_cache() == known
+    assert not await restarted.refresh(http)
+    event = make_event(title="Nextcloud en maintenance")
+    guides = GuideMatcher(settings(), SERVICES).match(restarted.index, event)
+    assert guides and guides[0].title == MAINTENANCE_TITLE
+
+
+def test_an_unreadable_cache_is_ignored(tmp_path):
+    cache = tmp_path / "guides-cache.json"
+    cache.write_text("{not json", encoding="utf-8")
+    library = GuideLibrary([MarkdownReader("g", GUIDES, "https://x.coop")], cache)
+    assert library.load_cache() == 0 and len(library.index) == 0

@@ -1,0 +1,1 @@
+"""Tests of tickets_bridge: one helpdesk ticket per incident."""
