@@ -1,0 +1,132 @@
+"""Storm control: one grouped alert when several services go down together.
+
+Incidents opened in a quiet time are announced at once, each on its own. When one more
+opening makes ``threshold`` of them within ``window``, a storm starts: that opening and
+the next ones are held, and when ``window`` has passed since the storm started, one
+grouped alert lists them, with those already announced marked so. Alerts below the
+threshold are never delayed.
+
+Holding must neither lose an alert on a crash nor stall the outbox, whose worker delivers
+one entry at a time. So a held opening's call raises
+:class:`~monitor.notifications.RetryLater` until the storm's window has closed: the entry
+stays pending in the outbox (durable) while the worker goes on with the next ones. When
+the outbox calls again, the grouped alert has been sent (the call waits if it is being
+sent), and the delivery memo knows which receivers it reached: the call sends the event on
+its own to any receiver the group missed, and otherwise succeeds without sending anything.
+After a restart the memo is empty, so a held event goes out again, alone or in a new group:
+a duplicate at worst, never a loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from monitor.notifications import IncidentEvent, RetryLater
+
+log = logging.getLogger(__name__)
+
+#: sends the grouped alert: (openings already announced, openings held)
+SendGroup = Callable[[Sequence[IncidentEvent], Sequence[IncidentEvent]], Awaitable[None]]
+
+_MEMORY = 10_000
+
+
+@dataclass(eq=False)
+class _Storm:
+    """Openings held until the window closes, then sent as one grouped alert."""
+
+    closes_at: float
+    reported: list[IncidentEvent]
+    held: list[IncidentEvent] = field(default_factory=list)
+    #: the task sending the grouped alert, once the window closed
+    sending: asyncio.Task | None = None
+
+
+class StormGate:
+    """Decides whether an ``opened`` event goes out now or waits to be grouped."""
+
+    def __init__(self, window: float, threshold: int, send_group: SendGroup) -> None:
+        self.window = window
+        self.threshold = threshold
+        self._send_group = send_group
+        # the outbox's clock and polling add their own delay: ask for a little more
+        self._margin = min(1.0, window / 10)
+        #: (arrival, event) of the openings announced alone during the last window
+        self._recent: deque[tuple[float, IncidentEvent]] = deque()
+        self._storm: _Storm | None = None
+        #: idempotency key → the storm that holds (or held) the opening
+        self._member: OrderedDict[str, _Storm] = OrderedDict()
+        #: idempotency keys of the openings announced alone (a retry goes out at once)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        #: the task closing each storm's window
+        self._closers: dict[asyncio.Task, _Storm] = {}
+
+    async def admit(self, event: IncidentEvent) -> None:
+        """Return when ``event`` may be delivered now (its receivers not yet reached by a
+        grouped alert still need it); raise while it is held for a grouped alert.
+
+        :raises RetryLater: held; the outbox calls again once the storm's window closed.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        storm = self._member.get(event.idempotency_key)
+        if storm is not None:
+            if storm.sending is None:
+                raise self._hold(storm, now)
+            await asyncio.wait([storm.sending])  # its failure is the memo's business
+            return
+        if event.idempotency_key in self._seen:
+            return
+        while self._recent and self._recent[0][0] <= now - self.window:
+            self._recent.popleft()
+        storm = self._storm
+        if storm is None:
+            if len(self._recent) + 1 < self.threshold:
+                self._recent.append((now, event))
+                _remember(self._seen, event.idempotency_key, None)
+                return
+            storm = self._storm = _Storm(now + self.window, [e for _, e in self._recent])
+            closer = loop.create_task(self._close_later(storm), name="vigie-notify-storm")
+            self._closers[closer] = storm
+            closer.add_done_callback(lambda task: self._closers.pop(task, None))
+        storm.held.append(event)
+        _remember(self._member, event.idempotency_key, storm)
+        raise self._hold(storm, now)
+
+    def _hold(self, storm: _Storm, now: float) -> RetryLater:
+        wait = max(0.0, storm.closes_at - now) + self._margin
+        return RetryLater(wait, f"held for a grouped alert (storm control), sent in {wait:.0f}s")
+
+    async def _close_later(self, storm: _Storm) -> None:
+        await asyncio.sleep(max(0.0, storm.closes_at - asyncio.get_running_loop().time()))
+        if self._storm is storm:
+            self._storm = None
+        # a storm that goes on opens the next group at once: its openings count as recent
+        now = asyncio.get_running_loop().time()
+        self._recent.extend((now, event) for event in storm.held)
+        log.info("notifier: %d incidents opened within %.0fs, sending a grouped alert",
+                 len(storm.reported) + len(storm.held), self.window)
+        storm.sending = asyncio.create_task(self._send_group(storm.reported, storm.held))
+        try:
+            await storm.sending
+        except Exception:  # the held openings' next calls send what the group missed
+            log.warning("notifier: the grouped alert failed", exc_info=True)
+
+    async def aclose(self) -> None:
+        """Stop (at shutdown): a storm still open is dropped, its openings are safe in the
+        outbox and go out after restart; a grouped alert being sent is waited for."""
+        for closer, storm in list(self._closers.items()):
+            if storm.sending is None:
+                closer.cancel()
+        await asyncio.gather(*self._closers, return_exceptions=True)
+        self._storm = None
+
+
+def _remember(memory: OrderedDict, key: str, value) -> None:
+    memory[key] = value
+    while len(memory) > _MEMORY:
+        memory.popitem(last=False)

@@ -1,0 +1,203 @@
+"""Alert texts and routing rules, without a receiver (the deliveries are tested with real
+receivers in test_notify_apprise.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from monitor.notifications import CheckSnapshot
+from plugins.notify_apprise.messages import (
+    MessageContext,
+    format_duration,
+    format_time,
+    message_for,
+    storm_message,
+)
+from plugins.notify_apprise.routing import notify_type, scope, select, severity
+from plugins.notify_apprise.settings import RouteSettings
+from tests.plugins.test_notify_apprise import (
+    T0,
+    incident,
+    maintenance,
+    service,
+    system_alert,
+)
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.mark.parametrize(("when", "fr", "en"), [
+    (datetime(2026, 11, 28, 14, 5, tzinfo=PARIS), "14 h 05 (28/11)", "14:05 (28 Nov)"),
+    (datetime(2026, 7, 14, 9, 0, tzinfo=PARIS), "9 h 00 (14/07)", "09:00 (14 Jul)"),  # CEST
+])
+def test_times_are_local_to_the_site(when, fr, en):
+    assert format_time(when.timestamp(), "fr", "Europe/Paris") == fr
+    assert format_time(when.timestamp(), "en", "Europe/Paris") == en
+
+
+def test_times_follow_the_configured_zone():
+    assert format_time(T0, "fr", "America/Montreal") == "8 h 05 (28/11)"
+
+
+@pytest.mark.parametrize(("seconds", "fr", "en"), [
+    (30, "moins d'une minute", "less than a minute"),
+    (45 * 60, "45 min", "45 min"),
+    (2 * 3600, "2 h", "2 h"),
+    (2 * 3600 + 5 * 60, "2 h 05", "2 h 5 min"),
+    (3 * 86400 + 4 * 3600, "3 j 4 h", "3 d 4 h"),
+    (86400, "1 j", "1 d"),
+])
+def test_durations(seconds, fr, en):
+    assert format_duration(seconds, "fr") == fr
+    assert format_duration(seconds, "en") == en
+
+
+def test_an_incident_on_two_services_names_both_and_says_which_check_is_whose():
+    event = incident("mysql", services=(service("mysql"), service("postgresql")), checks=(
+        CheckSnapshot("mysql", "port", "tcp", "Port 3306", "Port 3306", "down",
+                      "Connexion refusée", "Connection refused", None),
+        CheckSnapshot("postgresql", "port", "tcp", "Port 5432", "Port 5432", "down",
+                      "Connexion refusée", "Connection refused", None)))
+
+    message = message_for(event, MessageContext())
+
+    assert message.title == "🔴 Bases MySQL, Bases PostgreSQL : panne majeure"
+    assert "Services : Bases MySQL (groupe databases), Bases PostgreSQL (groupe databases)" \
+        in message.body
+    assert "- Bases PostgreSQL › Port 5432 : Connexion refusée\n" in message.body
+
+
+def test_an_update_carries_the_volunteers_message():
+    event = incident(kind="updated", phase="identified", message_fr="Le disque est plein.",
+                     message_en="The disk is full.")
+
+    fr = message_for(event, MessageContext())
+    both = message_for(event, MessageContext(languages=("fr", "en")))
+
+    assert fr.title == "🔴 Nextcloud : panne majeure (mise à jour)"
+    assert "Suivi : cause identifiée" in fr.body
+    assert "Message : Le disque est plein." in fr.body
+    assert "Message: The disk is full." in both.body
+    assert "Progress: cause identified" in both.body
+
+
+def test_english_first_when_configured_so():
+    message = message_for(incident(), MessageContext(languages=("en", "fr")))
+
+    assert message.title == "🔴 Nextcloud: major outage"
+    assert message.body.index("Since: 14:05") < message.body.index("Depuis : 14 h 05")
+
+
+def test_a_resolved_incident_recalls_what_was_failing():
+    message = message_for(incident(kind="resolved", phase="resolved", resolved_at=T0 + 600),
+                          MessageContext())
+
+    assert message.title == "✅ Nextcloud : rétabli après 10 min"
+    assert message.notify_type == "success"
+    assert "État : rétabli (c'était : panne majeure)" in message.body
+    assert "Ce qui échouait :" in message.body
+    assert "Vérifications en échec" not in message.body
+
+
+def test_the_status_page_falls_back_to_the_site_address():
+    event = incident(status_page_url=None, incident_url=None, links=())
+
+    message = message_for(event, MessageContext(public_url="https://etat.coop.example/"))
+
+    assert message.body.endswith("Liens :\n- Page d'état : https://etat.coop.example/")
+
+
+def test_a_maintenance_announced_ahead():
+    message = message_for(maintenance("announced"), MessageContext(languages=("fr", "en")))
+
+    assert message.title == "📅 Maintenance prévue : Mise à jour de PostgreSQL"
+    assert message.notify_type == "info"
+    assert "Début : 16 h 10 (28/11)\nFin prévue : 17 h 10 (28/11)" in message.body
+    assert "📅 Maintenance planned: PostgreSQL upgrade" in message.body
+    assert "Databases will be unavailable for 5 minutes." in message.body
+
+
+def test_a_system_alert_in_english_too():
+    message = message_for(system_alert("outbox.backlog", "warning",
+                                       title_fr="Les alertes s'accumulent",
+                                       title_en="Alerts are piling up"),
+                          MessageContext(languages=("fr", "en"),
+                                         public_url="https://etat.example.org/"))
+
+    assert message.title == "🟠 Les alertes s'accumulent"
+    assert message.notify_type == "warning"
+    assert "🟠 Alerts are piling up" in message.body
+    assert "When: 14:05 (28 Nov)" in message.body
+    assert "Code: outbox.backlog" in message.body
+
+
+def test_a_storm_message_puts_the_worst_first_in_its_title_and_type():
+    events = [incident("web", incident_id=1, impact="degraded"),
+              incident("mysql", incident_id=2, impact="major_outage")]
+
+    message = storm_message(events, {1}, 120, MessageContext())
+
+    assert message.title == "🔴 2 services en panne en même temps"
+    assert message.notify_type == "failure"
+    assert "en moins de 2 min" in message.body
+    assert "- Hébergement web : dégradé, depuis 14 h 05 (28/11) — INC-1 (déjà signalé)" \
+        in message.body
+
+
+# Severity and routing -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("impact", "expected"), [
+    ("major_outage", "critical"), ("partial_outage", "warning"), ("degraded", "warning")])
+def test_severity_follows_the_impact_for_every_event_of_an_incident(impact, expected):
+    for kind in ("opened", "updated", "reminder", "resolved"):
+        assert severity(incident(kind=kind, impact=impact)) == expected
+    assert notify_type(incident(kind="resolved", impact=impact)) == "success"
+    assert notify_type(incident(kind="reminder", impact=impact)) == {
+        "critical": "failure", "warning": "warning"}[expected]
+
+
+def receivers(*tag_sets):
+    return [SimpleNamespace(id=str(i), tags=frozenset(tags)) for i, tags in enumerate(tag_sets)]
+
+
+def test_codes_route_system_alerts_by_pattern():
+    targets = receivers({"tls"}, {"ops"}, {"all"})
+    routes = [RouteSettings(codes=["tls.*"], tags=["tls"]),
+              RouteSettings(events=["system"], severities=["critical"], tags=["ops"])]
+
+    def chosen(alert):
+        return [t.id for t in select(scope(alert, {}), targets, routes, ["all"])]
+
+    assert chosen(system_alert("tls.expiring", "warning")) == ["0"]
+    assert chosen(system_alert("store.unreachable", "critical")) == ["1"]
+    assert chosen(system_alert("outbox.backlog", "warning")) == ["2"]
+
+
+def test_system_alerts_about_a_service_route_by_its_group():
+    targets = receivers({"dba"}, {"all"})
+    routes = [RouteSettings(groups=["databases"], tags=["dba"])]
+    alert = system_alert("tls.expiring", "warning", service_id="mysql")
+
+    assert [t.id for t in select(scope(alert, {"mysql": "databases"}), targets, routes,
+                                 ["all"])] == ["0"]
+
+
+def test_every_criterion_of_a_rule_must_match():
+    targets = receivers({"dba"}, {"all"})
+    routes = [RouteSettings(groups=["databases"], severities=["critical"],
+                            events=["incident.opened"], tags=["dba"])]
+
+    def chosen(event):
+        return [t.id for t in select(scope(event, {}), targets, routes, ["all"])]
+
+    assert chosen(incident("mysql")) == ["0"]
+    assert chosen(incident("mysql", impact="degraded")) == ["1"]
+    assert chosen(incident("mysql", kind="reminder")) == ["1"]
+    assert chosen(incident("web")) == ["1"]
+    assert chosen(dataclasses.replace(maintenance(), services=(service("mysql"),))) == ["1"]
