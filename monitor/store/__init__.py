@@ -28,3 +28,8 @@ __all__ = [
     "WriteCounts",
     "upgrade",
 ]
+
+# The incident tables live on the same Base; importing them here puts them in
+# Base.metadata wherever the store is used (migrations, model/migration comparison).
+import monitor.incidents.models  # noqa: E402,F401  (registers tables)
+import monitor.store.accounts  # noqa: F401 (registers the users and api_tokens tables)

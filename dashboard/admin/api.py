@@ -1,0 +1,360 @@
+"""The JSON admin API, for scripts: ``/admin/api/v1/…`` with ``Authorization: Bearer``.
+
+Tokens come from ``vigie token add`` and act as their user (who is recorded as the
+author). The same operations as the admin pages, with the same rules; see
+``docs/admin.md`` for every route. Errors are JSON objects::
+
+    {"error": "invalid_input", "field": "title_fr",
+     "message_fr": "Ce champ est obligatoire.", "message_en": "This field is required."}
+
+- 401 ``unauthorized``: no token, an unknown or a revoked one (with ``WWW-Authenticate``);
+- 400 ``bad_json``: the body is not JSON; 413 ``too_large``: over 1 MB;
+- 404 ``not_found``; 405 ``method_not_allowed``;
+- 422 ``invalid_input``: a value the operation refuses (nothing is written).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dashboard.admin import accounts, forms
+from dashboard.admin.blueprint import api_bp
+from dashboard.admin.context import operations, reading, transaction
+from monitor.incidents import queries
+from monitor.incidents.models import MaintenanceWindow, Notice
+from monitor.incidents.service import InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+#: largest request body accepted
+MAX_BODY = 1024 * 1024
+
+NOTICE_KEYS = ("title_fr", "title_en", "text_fr", "text_en", "level", "starts_at", "ends_at")
+NOTICE_TEXT = ("title_fr", "title_en", "text_fr", "text_en")
+MAINTENANCE_KEYS = ("title_fr", "title_en", "message_fr", "message_en", "services", "group",
+                    "all_services", "start", "end", "duration", "weekly", "monthly", "daily",
+                    "cron", "rrule", "at", "timezone", "announce_before")
+MAINTENANCE_TEXT = ("title_fr", "title_en", "message_fr", "message_en")
+INCIDENT_KEYS = ("services", "title_fr", "title_en", "message_fr", "message_en", "impact",
+                 "phase")
+UPDATE_KEYS = ("phase", "message_fr", "message_en", "impact", "public")
+IMPACT_KEYS = ("impact", "message_fr", "message_en")
+RESOLVE_KEYS = ("message_fr", "message_en")
+POSTMORTEM_KEYS = ("text_fr", "text_en")
+MESSAGES = ("message_fr", "message_en", "title_fr", "title_en", "text_fr", "text_en")
+
+
+class ApiError(Exception):
+    """An API answer other than success."""
+
+    def __init__(self, status: int, error: str, fr: str, en: str,
+                 field: str | None = None) -> None:
+        super().__init__(en)
+        self.status, self.error, self.fr, self.en, self.field = status, error, fr, en, field
+
+
+def _error(status: int, error: str, fr: str, en: str, field: str | None = None):
+    body: dict[str, Any] = {"error": error, "message_fr": fr, "message_en": en}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="vigie-admin"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api_bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return _error(exc.status, exc.error, exc.fr, exc.en, exc.field)
+
+
+@api_bp.errorhandler(NotFound)
+def _not_found(exc: NotFound):
+    return _error(404, "not_found", exc.message_fr, exc.message_en, exc.field)
+
+
+@api_bp.errorhandler(InvalidInput)
+def _invalid(exc: InvalidInput):
+    return _error(422, "invalid_input", exc.message_fr, exc.message_en, exc.field)
+
+
+@api_bp.errorhandler(HTTPException)
+def _http(exc: HTTPException):
+    words = {404: ("not_found", "Rien à cette adresse.", "Nothing at this address."),
+             405: ("method_not_allowed", "Méthode non permise ici.",
+                   "Method not allowed here."),
+             413: ("too_large", "Requête trop grosse (1 Mo au plus).",
+                   "Request too large (1 MB at most).")}
+    error, fr, en = words.get(exc.code or 400, ("bad_request", "Requête invalide.",
+                                                  "Bad request."))
+    return _error(exc.code or 400, error, fr, en)
+
+
+@api_bp.app_errorhandler(405)
+def _method_not_allowed(exc: HTTPException):
+    # raised while routing, before any blueprint is chosen: decide by the path
+    if request.path.startswith("/admin/api/"):
+        return _http(exc)
+    return exc
+
+
+@api_bp.before_request
+def _authenticate():
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", "Requête trop grosse (1 Mo au plus).",
+                       "Request too large (1 MB at most).")
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "unauthorized",
+                       "Jeton manquant : envoyez « Authorization: Bearer <jeton> » "
+                       "(créez-en un avec « vigie token add »).",
+                       "Missing token: send 'Authorization: Bearer <token>' "
+                       "(create one with 'vigie token add').")
+    with transaction(publish=False) as session:
+        user = accounts.user_for_token(session, secret.strip())
+        name = user.username if user is not None else None
+    if name is None:
+        log.warning("API request with an unknown or revoked token from %s", request.remote_addr)
+        raise ApiError(401, "unauthorized", "Jeton inconnu ou révoqué.",
+                       "Unknown or revoked token.")
+    g.api_user = name
+
+
+def _body(allowed, text_fields=MESSAGES) -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "bad_json", "Le corps doit être du JSON (Content-Type: "
+                       "application/json).", "The body must be JSON (Content-Type: "
+                       "application/json).")
+    return forms.json_args(data, allowed, [k for k in text_fields if k in allowed])
+
+
+def _json(value: Any, status: int = 200):
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    elif isinstance(value, list):
+        value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+    response = jsonify(value)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _now() -> float:
+    return current_app.config["CLOCK"]()
+
+
+@api_bp.route("/whoami")
+def whoami():
+    """The user the token acts as."""
+    return _json({"user": g.api_user})
+
+
+# Notices --------------------------------------------------------------------------------
+
+
+def _notice_json(n: Notice) -> dict[str, Any]:
+    return {"id": n.id, "level": n.level, "title_fr": n.title_fr, "title_en": n.title_en,
+            "text_fr": n.text_fr, "text_en": n.text_en, "starts_at": n.starts_at,
+            "ends_at": n.ends_at, "created_at": n.created_at, "created_by": n.created_by}
+
+
+@api_bp.route("/notices")
+def notices():
+    """Every notice, newest first (``?active=1``: only those shown now)."""
+    with reading() as session:
+        if request.args.get("active") in ("1", "true"):
+            return _json(queries.active_notices(session, _now()))
+        return _json(queries.all_notices(session))
+
+
+@api_bp.route("/notices", methods=["POST"])
+def notice_create():
+    """Post a notice: ``title_fr`` (required), ``text_fr``, ``title_en``, ``text_en``,
+    ``level`` (info/warning), ``starts_at``, ``ends_at``."""
+    args = _body(NOTICE_KEYS)
+    with transaction() as session:
+        notice = operations().post_notice(session, author=g.api_user, **args)
+        out = _notice_json(notice)
+    return _json(out, 201)
+
+
+@api_bp.route("/notices/<int:notice_id>", methods=["PATCH"])
+def notice_edit(notice_id: int):
+    """Change some fields of a notice."""
+    args = _body(NOTICE_KEYS)
+    with transaction() as session:
+        out = _notice_json(operations().edit_notice(session, notice_id, **args))
+    return _json(out)
+
+
+@api_bp.route("/notices/<int:notice_id>/end", methods=["POST"])
+def notice_end(notice_id: int):
+    """Take a notice off the page now."""
+    with transaction() as session:
+        out = _notice_json(operations().end_notice(session, notice_id))
+    return _json(out)
+
+
+# Maintenance ----------------------------------------------------------------------------
+
+
+def _window_json(window_id: int) -> dict[str, Any]:
+    with reading() as session:
+        for w in queries.maintenance_windows(session, _now(), include_cancelled=True):
+            if w.id == window_id:
+                return dataclasses.asdict(w)
+    raise ApiError(404, "not_found", "Maintenance introuvable.", "Maintenance not found.")
+
+
+@api_bp.route("/maintenance")
+def maintenance():
+    """Windows as defined (``?upcoming=1``: the occurrences of the next 14 days)."""
+    with reading() as session:
+        if request.args.get("upcoming") in ("1", "true"):
+            return _json(queries.upcoming_maintenance(session, _now()))
+        return _json(queries.maintenance_windows(session, _now()))
+
+
+@api_bp.route("/maintenance", methods=["POST"])
+def maintenance_create():
+    """Plan a window (same fields as ``vigie maintenance add``, see docs/admin.md)."""
+    args = _body(MAINTENANCE_KEYS)
+    with transaction() as session:
+        window: MaintenanceWindow = operations().create_maintenance(
+            session, author=g.api_user, **args)
+        window_id = window.id
+    return _json(_window_json(window_id), 201)
+
+
+@api_bp.route("/maintenance/<int:window_id>", methods=["PATCH"])
+def maintenance_edit(window_id: int):
+    """Change some fields of a window created at run time."""
+    args = _body(MAINTENANCE_KEYS)
+    with transaction() as session:
+        operations().edit_maintenance(session, window_id, **args)
+    return _json(_window_json(window_id))
+
+
+@api_bp.route("/maintenance/<int:window_id>/cancel", methods=["POST"])
+def maintenance_cancel(window_id: int):
+    """Cancel a window."""
+    with transaction() as session:
+        operations().cancel_maintenance(session, window_id, author=g.api_user)
+    return _json(_window_json(window_id))
+
+
+@api_bp.route("/maintenance/<int:window_id>/end", methods=["POST"])
+def maintenance_end(window_id: int):
+    """End a running window now."""
+    with transaction() as session:
+        operations().end_maintenance_now(session, window_id)
+    return _json(_window_json(window_id))
+
+
+# Incidents ------------------------------------------------------------------------------
+
+
+def _incident_json(incident_id: int, status: int = 200):
+    with reading() as session:
+        detail = queries.incident_detail(session, incident_id, public_only=False)
+    if detail is None:
+        raise ApiError(404, "not_found", "Incident introuvable.", "Incident not found.")
+    return _json(detail, status)
+
+
+@api_bp.route("/incidents")
+def incidents():
+    """Open incidents (``?all=1``: the 50 latest, resolved too), private notes included."""
+    with reading() as session:
+        if request.args.get("all") in ("1", "true"):
+            return _json(queries.incident_history(session, public_only=False))
+        return _json(queries.open_incidents(session, public_only=False))
+
+
+@api_bp.route("/incidents/<int:incident_id>")
+def incident(incident_id: int):
+    """One incident with its whole timeline and every link (private ones too)."""
+    return _incident_json(incident_id)
+
+
+@api_bp.route("/incidents", methods=["POST"])
+def incident_create():
+    """Open an incident by hand: ``services`` (list), ``title_fr``, ``message_fr``,
+    ``impact``, ``phase``, and the English texts."""
+    args = _body(INCIDENT_KEYS)
+    with transaction() as session:
+        incident_id = operations().open_incident(session, author=g.api_user, **args).id
+    return _incident_json(incident_id, 201)
+
+
+@api_bp.route("/incidents/<int:incident_id>/updates", methods=["POST"])
+def incident_update(incident_id: int):
+    """Post an update: ``phase``, ``message_fr``, optional ``message_en``, ``impact``,
+    ``public`` (default true)."""
+    args = _body(UPDATE_KEYS)
+    with transaction() as session:
+        operations().post_update(session, incident_id, author=g.api_user, **args)
+    return _incident_json(incident_id, 201)
+
+
+@api_bp.route("/incidents/<int:incident_id>/impact", methods=["POST"])
+def incident_impact(incident_id: int):
+    """Change the impact: ``impact``, optional messages."""
+    args = _body(IMPACT_KEYS)
+    impact = args.pop("impact", None) or ""
+    with transaction() as session:
+        operations().change_impact(session, incident_id, impact, author=g.api_user, **args)
+    return _incident_json(incident_id)
+
+
+@api_bp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
+def incident_resolve(incident_id: int):
+    """Resolve now, with optional messages."""
+    args = _body(RESOLVE_KEYS) if request.content_length else {}
+    with transaction() as session:
+        operations().resolve_incident(session, incident_id, author=g.api_user, **args)
+    return _incident_json(incident_id)
+
+
+@api_bp.route("/incidents/<int:incident_id>/postmortem", methods=["PUT"])
+def incident_postmortem(incident_id: int):
+    """Publish or replace the post-mortem: ``text_fr``, optional ``text_en``."""
+    args = _body(POSTMORTEM_KEYS)
+    with transaction() as session:
+        operations().set_postmortem(session, incident_id, author=g.api_user, **args)
+    return _incident_json(incident_id)
+
+
+# Outbox ---------------------------------------------------------------------------------
+
+
+@api_bp.route("/outbox")
+def outbox():
+    """Deliveries (``?status=dead|pending|delivered``) and the backlog."""
+    status = request.args.get("status")
+    if status not in (None, "dead", "pending", "delivered"):
+        raise ApiError(422, "invalid_input", "Statut inconnu (dead, pending, delivered).",
+                       "Unknown status (dead, pending, delivered).", "status")
+    with reading() as session:
+        entries = queries.outbox_entries(session, status=status)
+        backlog = queries.outbox_backlog(session)
+    return _json({"backlog": dataclasses.asdict(backlog),
+                  "entries": [dataclasses.asdict(e) for e in entries]})
+
+
+@api_bp.route("/outbox/<int:outbox_id>/retry", methods=["POST"])
+def outbox_retry(outbox_id: int):
+    """Queue a failed delivery again, now."""
+    with transaction() as session:
+        entry = operations().retry_outbox(session, outbox_id)
+        out = {"id": entry.id, "status": entry.status, "attempts": entry.attempts,
+               "next_attempt_at": entry.next_attempt_at}
+    return _json(out)

@@ -1,0 +1,101 @@
+"""What the admin views and the API share: the store, the volunteers' operations, the
+configuration, the current language.
+
+The dashboard's ``create_app`` keeps its configuration and store in
+``app.extensions["vigie"]``; the admin area adds, lazily, an
+:class:`monitor.incidents.service.Operations` bound to an
+:class:`monitor.incidents.context.IncidentContext` (so that an incident opened by hand
+reaches the same plugins — alerts, forum, helpdesk — as an automatic one) and the login
+limiter, in ``app.extensions["vigie_admin"]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from dashboard.admin.ratelimit import LoginLimiter
+
+
+@dataclass
+class AdminState:
+    """Per-application state of the admin area."""
+
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    operations: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def admin_state(app: Flask | None = None) -> AdminState:
+    """The admin state of ``app`` (the current app by default), created on first use."""
+    app = app or current_app
+    found = app.extensions.get("vigie_admin")
+    if found is None:
+        found = app.extensions.setdefault("vigie_admin", AdminState())
+    return found
+
+
+def vigie_state() -> Any:
+    """The dashboard's shared state (configuration, store, settings)."""
+    return current_app.extensions["vigie"]
+
+
+def config() -> Any:
+    """The loaded :class:`monitor.config.Config`."""
+    return vigie_state().config
+
+
+@contextmanager
+def transaction(*, publish: bool = True) -> Iterator[Session]:
+    """A session in a transaction, committed when the block ends without error.
+
+    With ``publish``, the status page's snapshot is dropped after the commit, so the
+    change shows at once in this process (other processes see it within the dashboard's
+    ``check_interval``).
+    """
+    state = vigie_state()
+    with state.store.session() as session, session.begin():
+        yield session
+    cache = getattr(state, "cache", None)
+    if publish and hasattr(cache, "invalidate"):
+        cache.invalidate()
+
+
+@contextmanager
+def reading() -> Iterator[Session]:
+    """A session for reading only."""
+    with vigie_state().store.session() as session:
+        yield session
+
+
+def operations() -> Any:
+    """The volunteers' operations (:class:`monitor.incidents.service.Operations`).
+
+    Tests (or a host process) may put one in ``ADMIN_OPERATIONS``; otherwise it is built
+    once from the configuration and the plugins, exactly as ``vigie run`` builds its own.
+    """
+    given = current_app.config.get("ADMIN_OPERATIONS")
+    if given is not None:
+        return given
+    state = admin_state()
+    with state.lock:
+        if state.operations is None:
+            state.operations = _build_operations(config(),
+                                                 current_app.config.get("PLUGIN_MANAGER"))
+        return state.operations
+
+
+def _build_operations(cfg: Any, pm: Any) -> Any:
+    from monitor.incidents.context import IncidentContext
+    from monitor.incidents.service import Operations
+    from monitor.plugins import build_plugin_manager
+
+    if pm is None:
+        pm = build_plugin_manager(blocked=cfg.file.plugins.blocked)
+    return Operations(IncidentContext.build(cfg, pm))

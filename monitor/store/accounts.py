@@ -1,0 +1,68 @@
+"""Tables of the volunteers' accounts: users of the admin area and their API tokens.
+
+Only the tables live in the core (migration ``0003_accounts`` creates them and the
+models/migration comparison needs them on the same ``Base``); hashing, checking and the
+commands are the dashboard's (``dashboard.admin.accounts``). No secret is stored in
+clear: passwords as argon2 hashes, tokens as the SHA-256 of the token.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Double, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from monitor.store.models import Base, BigId
+
+#: longest user name (letters, digits, ``.``, ``_``, ``-``)
+USERNAME_LENGTH = 64
+
+
+class User(Base):
+    """A volunteer who may sign in to the admin area.
+
+    ``password_changed_at`` is part of every session: changing the password (or removing
+    the user) ends the sessions opened before.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_LENGTH), unique=True)
+    #: argon2 (PHC string, ``$argon2id$…``)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[float] = mapped_column(Double)
+    password_changed_at: Mapped[float] = mapped_column(Double)
+    last_login_at: Mapped[float | None] = mapped_column(Double)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON admin API; acts as its user.
+
+    ``token_hash`` is the hex SHA-256 of the whole token (the token itself is shown once
+    at creation); ``prefix`` is its first characters, to tell tokens apart in lists.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index(None, "user_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Double)
+    last_used_at: Mapped[float | None] = mapped_column(Double)
+    revoked_at: Mapped[float | None] = mapped_column(Double)
+
+    user: Mapped[User] = relationship(back_populates="tokens", lazy="joined")
+
+    @property
+    def active(self) -> bool:
+        """Not revoked."""
+        return self.revoked_at is None
+
+
+__all__ = ["USERNAME_LENGTH", "ApiToken", "User"]

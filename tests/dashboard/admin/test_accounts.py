@@ -1,0 +1,132 @@
+"""Users and API tokens: argon2 hashes, name and password rules, tokens stored as digests
+and revoked at once; the migration builds exactly the tables the models describe, on
+SQLite and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from argon2 import PasswordHasher
+
+from dashboard.admin import accounts
+from dashboard.admin.accounts import AccountError
+from monitor.store import Store
+from monitor.store.migrate import downgrade_engine
+from monitor.store.models import Base
+
+PASSWORD = "a long enough pass phrase"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated(request, tmp_path):
+    """A store at the newest migration: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    store = Store(url)
+    store.upgrade()
+    yield store
+    store.dispose()
+
+
+def test_the_migration_builds_what_the_models_describe(migrated):
+    assert migrated.revision() == "0003_accounts"
+    with migrated.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                Base.metadata)
+    assert diff == []
+    assert {"users", "api_tokens"} <= set(sa.inspect(migrated.engine).get_table_names())
+    downgrade_engine(migrated.engine, "0002_incidents")
+    assert not {"users", "api_tokens"} & set(sa.inspect(migrated.engine).get_table_names())
+
+
+def test_users_and_tokens_round_trip(migrated):
+    with migrated.session() as session, session.begin():
+        user = accounts.create_user(session, "Camille", PASSWORD)
+        assert user.username == "camille"
+        new = accounts.create_token(session, "camille", "sauvegarde")
+    with migrated.session() as session, session.begin():
+        assert accounts.authenticate(session, "CAMILLE", PASSWORD).username == "camille"
+        assert accounts.authenticate(session, "camille", PASSWORD + "!") is None
+        assert accounts.user_for_token(session, new.secret).username == "camille"
+    with migrated.session() as session, session.begin():
+        accounts.remove_user(session, "camille")
+    with migrated.session() as session, session.begin():
+        # removing the user removed the token (cascade in the database)
+        assert accounts.user_for_token(session, new.secret) is None
+        assert accounts.list_tokens(session, include_revoked=True) == []
+
+
+def test_passwords_are_stored_as_argon2id_with_the_default_parameters(migrated):
+    accounts.use_hasher(PasswordHasher())
+    with migrated.session() as session, session.begin():
+        user = accounts.create_user(session, "camille", PASSWORD)
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    assert not PasswordHasher().check_needs_rehash(user.password_hash)
+
+
+def test_a_login_rehashes_a_password_stored_with_weaker_parameters(migrated):
+    with migrated.session() as session, session.begin():
+        weak = accounts.create_user(session, "camille", PASSWORD).password_hash
+    accounts.use_hasher(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
+    with migrated.session() as session, session.begin():
+        user = accounts.authenticate(session, "camille", PASSWORD)
+        assert user.password_hash != weak and "m=2048" in user.password_hash
+
+
+@pytest.mark.parametrize("name", ["", "   ", "with space", "Ünïcode", "-dash-first", "x" * 65,
+                                  "semi;colon"])
+def test_bad_user_names_are_refused(migrated, name):
+    with migrated.session() as session, session.begin(), pytest.raises(AccountError) as info:
+        accounts.create_user(session, name, PASSWORD)
+    assert info.value.fr and info.value.en
+
+
+def test_short_passwords_and_duplicates_are_refused(migrated):
+    with migrated.session() as session, session.begin():
+        with pytest.raises(AccountError, match="at least 12 characters"):
+            accounts.create_user(session, "camille", "short")
+        accounts.create_user(session, "camille", PASSWORD)
+        with pytest.raises(AccountError, match="already exists"):
+            accounts.create_user(session, "Camille", PASSWORD)
+        with pytest.raises(AccountError, match="No user 'nobody'"):
+            accounts.set_password(session, "nobody", PASSWORD)
+
+
+def test_tokens_are_random_shown_once_and_stored_as_sha256(migrated):
+    with migrated.session() as session, session.begin():
+        accounts.create_user(session, "camille", PASSWORD)
+        first = accounts.create_token(session, "camille", "a")
+        second = accounts.create_token(session, "camille", "b")
+    assert first.secret != second.secret
+    assert first.secret.startswith("vigie_") and len(first.secret) >= 6 + 43  # 32 bytes
+    with migrated.engine.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(sa.text(
+            "SELECT token_hash, prefix FROM api_tokens ORDER BY id"))]
+    assert stored[0][0] == hashlib.sha256(first.secret.encode()).hexdigest()
+    assert all(first.secret not in value for row in stored for value in row)
+    assert stored[0][1] == first.secret[:12]
+
+
+def test_revoked_and_malformed_tokens_give_no_user(migrated):
+    with migrated.session() as session, session.begin():
+        accounts.create_user(session, "camille", PASSWORD)
+        new = accounts.create_token(session, "camille", "script")
+        accounts.revoke_token(session, new.token.id)
+        accounts.revoke_token(session, new.token.id)  # twice is harmless
+        assert accounts.user_for_token(session, new.secret) is None
+        assert accounts.user_for_token(session, new.secret[:-1]) is None
+        assert accounts.user_for_token(session, "") is None
+        assert accounts.user_for_token(session, "vigie_" + "a" * 500) is None
+        assert accounts.list_tokens(session) == []
+        assert len(accounts.list_tokens(session, include_revoked=True)) == 1
+        with pytest.raises(AccountError):
+            accounts.revoke_token(session, 424242)
+        with pytest.raises(AccountError, match="name"):
+            accounts.create_token(session, "camille", "  ")
