@@ -150,6 +150,12 @@ def db_upgrade(ctx: click.Context) -> None:
     click.echo(f"database is up to date ({store.safe_url})")
 
 
+# volunteers' commands: vigie notice / maintenance / incident / outbox
+from monitor.cli_admin import register as _register_admin  # noqa: E402
+
+_register_admin(cli)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vigie`` script: built-in commands plus plugin commands."""
     try:

@@ -12,13 +12,13 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from monitor.probe import CheckRef, ProbeConfig
-from monitor.schema import Duration, StrictModel
+from monitor.schema import Duration, StrictModel, parse_duration
 
 IDENT = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _IDENT_RE = re.compile(IDENT)
@@ -30,7 +30,9 @@ class LocalizedText(StrictModel):
     In the file it is either a plain string (French) or ``{fr: ..., en: ...}``.
     """
 
+    #: the French text (required)
     fr: str = Field(min_length=1, max_length=200)
+    #: the English text (optional; French is shown when it is missing)
     en: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="before")
@@ -46,9 +48,13 @@ class LocalizedText(StrictModel):
 class CheckDefaults(StrictModel):
     """Defaults applied to every check that does not set its own value."""
 
+    #: how often a check runs (the 5 minutes of the status page)
     interval: Duration = 300.0
+    #: hard deadline of one run; a hung target is abandoned and the run counts as failed
     timeout: Duration = 10.0
+    #: consecutive failing runs before a check is declared failing (damping)
     confirm: int = Field(default=2, ge=1, le=100)
+    #: delay before re-running a check after a failing run, while it is not yet confirmed
     retry_interval: Duration = 30.0
 
 
@@ -66,8 +72,11 @@ class StoreSettings(StrictModel):
 
     #: SQLAlchemy URL; default: SQLite file ``vigie.sqlite`` in the data directory
     url: str | None = None
+    #: how long raw results are kept (daily rollups are kept for ever)
     retention: Duration = 30 * 86400.0
+    #: results written to the database in one transaction, at most
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    #: longest wait before pending results are written
     flush_interval: Duration = 2.0
     #: results kept in memory while the database is unreachable (oldest dropped first)
     buffer_limit: int = Field(default=100_000, ge=100, le=10_000_000)
@@ -76,7 +85,10 @@ class StoreSettings(StrictModel):
 class ServerSettings(StrictModel):
     """The HTTP listener for ``/metrics``, the dashboard and plugin routes."""
 
+    #: ``host:port`` to listen on (``0.0.0.0:8080`` for every interface; keep it local
+    #: behind a reverse proxy)
     listen: str = "127.0.0.1:8080"
+    #: HTTP worker threads (scrapes, status page, push receivers)
     threads: int = Field(default=8, ge=1, le=256)
 
     @field_validator("listen")
@@ -101,13 +113,16 @@ class ServerSettings(StrictModel):
 class PluginSettings(StrictModel):
     """Which plugins to leave out."""
 
+    #: names of plugins (their entry-point names, see ``vigie probes``) not to load
     blocked: list[str] = []
 
 
 class SiteSettings(StrictModel):
     """What the status page says about the cooperative itself."""
 
+    #: title of the status page
     title: LocalizedText = LocalizedText(fr="État des services", en="Service status")
+    #: time zone of days in rollups, maintenance windows and dates shown (IANA name)
     timezone: str = "Europe/Paris"
     #: language of the page when the visitor's browser does not choose one
     language: str = Field(default="fr", pattern="^(fr|en)$")
@@ -127,7 +142,9 @@ class SiteSettings(StrictModel):
 class GroupConfig(StrictModel):
     """A group of services on the status page (e.g. "Hébergement")."""
 
+    #: identifier used by ``services[].group`` (lower-case letters, digits, ``-``, ``_``)
     id: str = Field(pattern=IDENT)
+    #: the group's title on the status page
     name: LocalizedText
 
 
@@ -136,13 +153,21 @@ class CheckConfig(StrictModel):
 
     model_config = StrictModel.model_config | {"extra": "allow"}
 
+    #: identifier, unique within the service (in metrics and URLs)
     id: str = Field(pattern=IDENT)
+    #: the probe kind (``vigie probes`` lists them); its own keys sit beside these
     kind: str
+    #: the check's name on the status page (default: its id)
     name: LocalizedText | None = None
+    #: overrides ``defaults.interval``
     interval: Duration | None = None
+    #: overrides ``defaults.timeout``
     timeout: Duration | None = None
+    #: overrides ``defaults.confirm``
     confirm: int | None = Field(default=None, ge=1, le=100)
+    #: overrides ``defaults.retry_interval``
     retry_interval: Duration | None = None
+    #: false: the check is kept in the file but never run
     enabled: bool = True
 
     def options(self) -> dict[str, Any]:
@@ -153,10 +178,15 @@ class CheckConfig(StrictModel):
 class ServiceConfig(StrictModel):
     """A service members see, with the checks that decide its status."""
 
+    #: identifier (in metrics, URLs and the database; changing it starts a new history)
     id: str = Field(pattern=IDENT)
+    #: the service's name on the status page
     name: LocalizedText
+    #: id of its group in ``groups``
     group: str | None = None
+    #: one sentence under the name on the status page
     description: LocalizedText | None = None
+    #: what is probed; the service's status is derived from these
     checks: list[CheckConfig] = Field(min_length=1)
 
     @field_validator("checks")
@@ -170,10 +200,131 @@ class ServiceConfig(StrictModel):
         return checks
 
 
+def _optional_duration(value: Any) -> Any:
+    """``off``/``false``/``null`` → None; anything else is a :data:`Duration`."""
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower()
+                                           in ("off", "none", "never", "non")):
+        return None
+    return parse_duration(value)
+
+
+OptionalDuration = Annotated[float | None, BeforeValidator(_optional_duration)]
+"""A duration, or ``off`` for none."""
+
+
+class OutboxSettings(StrictModel):
+    """How side effects (alerts, forum posts, tickets) are delivered to plugins."""
+
+    #: attempts before an entry is dead-lettered (visible in the admin area, retriable)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    #: first retry delay; doubles on each failure (with jitter) up to ``max_backoff``
+    initial_backoff: Duration = 5.0
+    max_backoff: Duration = 3600.0
+    #: a system alert when this many entries are pending…
+    backlog_alert: int = Field(default=100, ge=1)
+    #: …or when the oldest pending entry is older than this
+    oldest_pending_alert: Duration = 900.0
+    #: a system alert when a plugin failed this many deliveries in a row
+    plugin_failing_after: int = Field(default=5, ge=1)
+    #: delivered entries are kept this long (then pruned), dead ones until retried or pruned
+    keep_delivered: Duration = 30 * 86400.0
+
+
+class IncidentSettings(StrictModel):
+    """How incidents open, resolve and remind (see docs/incidents.md)."""
+
+    #: a service must stay operational this long before its incident resolves by itself
+    quiet_period: Duration = 300.0
+    #: a service failing again this soon after its incident resolved reopens it
+    cooldown: Duration = 1800.0
+    #: remind volunteers of an open incident this often (``off``: never)
+    reminder_every: OptionalDuration = 7200.0
+    #: warn when a certificate expires within this many days (``…cert_expiry_timestamp_seconds``
+    #: samples of any probe)
+    cert_warn_days: float = Field(default=14, gt=0, le=3650)
+    outbox: OutboxSettings = OutboxSettings()
+
+
+class MaintenanceConfig(StrictModel):
+    """A maintenance window written in the configuration file.
+
+    One-off: ``start`` and ``end`` (or ``duration``). Recurring: one of ``weekly``,
+    ``monthly``, ``daily``, ``cron`` or ``rrule``, with ``at`` (time of day, except for
+    cron) and ``duration``. Scope: ``services``, or ``group``, or ``all: true``. Times are
+    wall-clock times in ``timezone`` (default: the site's).
+    """
+
+    id: str = Field(pattern=IDENT)
+    title: LocalizedText
+    message: LocalizedText | None = None
+    services: list[str] = []
+    group: str | None = None
+    all_services: bool = Field(default=False, alias="all")
+    start: str | None = None
+    end: str | None = None
+    duration: Duration | None = None
+    weekly: str | list[str] | None = None
+    monthly: str | int | None = None
+    daily: bool = False
+    cron: str | None = None
+    rrule: str | None = None
+    at: str | None = None
+    timezone: str | None = None
+    announce_before: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dates_as_text(cls, data: Any) -> Any:
+        # YAML reads an unquoted 2026-04-05 22:00 as a datetime: take it as text again
+        if isinstance(data, dict):
+            data = {k: (v.isoformat(" ") if hasattr(v, "isoformat") and k in ("start", "end")
+                        else v) for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "MaintenanceConfig":
+        from monitor.incidents.recurrence import RuleError, build_rule, parse_datetime
+
+        scopes = sum((bool(self.services), self.group is not None, self.all_services))
+        if scopes != 1:
+            raise ValueError("give exactly one of services, group or all: true")
+        tz = self.timezone or "UTC"
+        try:
+            start = parse_datetime(self.start, tz) if self.start else None
+            end = parse_datetime(self.end, tz) if self.end else None
+            if self.recurring:
+                build_rule(weekly=self.weekly, monthly=self.monthly, daily=self.daily,
+                           cron=self.cron, rrule=self.rrule, at=self.at)
+                if self.duration is None:
+                    raise ValueError("a recurring window needs a duration (e.g. 2h)")
+                if end is not None:
+                    raise ValueError("a recurring window takes a duration, not an end")
+            else:
+                if start is None:
+                    raise ValueError("give start (and end or duration), or a recurrence "
+                                     "(weekly, monthly, daily, cron, rrule)")
+                if (end is None) == (self.duration is None):
+                    raise ValueError("give either end or duration")
+                if end is not None and end <= start:
+                    raise ValueError("end must be after start")
+                if self.at is not None:
+                    raise ValueError("'at' applies to recurring windows only")
+        except RuleError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def recurring(self) -> bool:
+        """Has a recurrence."""
+        return any(v not in (None, [], "", False) for v in (
+            self.weekly, self.monthly, self.daily, self.cron, self.rrule))
+
+
 class FileConfig(StrictModel):
     """The whole configuration file."""
 
     site: SiteSettings = SiteSettings()
+    #: folder for the SQLite database and caches, relative to the configuration file
     data_dir: str = "data"
     defaults: CheckDefaults = CheckDefaults()
     scheduler: SchedulerSettings = SchedulerSettings()
@@ -182,6 +333,8 @@ class FileConfig(StrictModel):
     plugins: PluginSettings = PluginSettings()
     groups: list[GroupConfig] = []
     services: list[ServiceConfig] = []
+    incidents: IncidentSettings = IncidentSettings()
+    maintenance: list[MaintenanceConfig] = []
 
     @model_validator(mode="after")
     def _references(self) -> "FileConfig":
@@ -193,7 +346,21 @@ class FileConfig(StrictModel):
             if service.id in seen:
                 raise ValueError(f"service id {service.id!r} is used twice")
             seen.add(service.id)
+        self._maintenance_references(set(group_ids), seen)
         return self
+
+    def _maintenance_references(self, groups: set[str], services: set[str]) -> None:
+        ids: set[str] = set()
+        for window in self.maintenance:
+            if window.id in ids:
+                raise ValueError(f"maintenance id {window.id!r} is used twice")
+            ids.add(window.id)
+            unknown = [s for s in window.services if s not in services]
+            if unknown:
+                raise ValueError(f"maintenance {window.id!r}: unknown service "
+                                 f"{', '.join(map(repr, unknown))}")
+            if window.group is not None and window.group not in groups:
+                raise ValueError(f"maintenance {window.id!r}: unknown group {window.group!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,337 @@
+"""Volunteers' commands: ``vigie notice``, ``vigie maintenance``, ``vigie incident`` and
+``vigie outbox``.
+
+Thin wrappers over :class:`monitor.incidents.service.Operations` (changes) and
+:mod:`monitor.incidents.queries` (lists), against the database of the ``--config`` file.
+A bad value prints the French and English message and exits with 2. Events (alerts,
+tickets) are written to the outbox; the running ``vigie run`` delivers them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+from monitor.incidents import queries
+from monitor.incidents.context import IncidentContext
+from monitor.incidents.service import InvalidInput, Operations
+
+PHASES = click.Choice(["investigating", "identified", "monitoring", "resolved"])
+IMPACTS = click.Choice(["degraded", "partial_outage", "major_outage"])
+
+
+class Admin:
+    """The store, operations and time zone for one command."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        from monitor.cli import _config_path, load_or_exit
+        from monitor.store import SchemaOutOfDate, Store
+
+        pm, _, config = load_or_exit(_config_path(ctx.find_root()))
+        self.store = Store(config.database_url)
+        try:
+            self.store.check_schema()
+        except SchemaOutOfDate as exc:
+            click.echo(f"Database: {exc}", err=True)
+            sys.exit(2)
+        self.ctx = IncidentContext.build(config, pm)
+        self.ops = Operations(self.ctx)
+        self.tz = ZoneInfo(config.file.site.timezone)
+
+    def when(self, at: float | None) -> str:
+        """A Unix time as ``2026-03-29 02:00`` in the site's time zone (``-`` for None)."""
+        if at is None:
+            return "-"
+        return datetime.fromtimestamp(at, self.tz).strftime("%Y-%m-%d %H:%M")
+
+    @contextmanager
+    def change(self) -> Iterator[Any]:
+        """A transaction; a user mistake prints its message and exits with 2."""
+        try:
+            with self.store.session() as session, session.begin():
+                yield session
+        except InvalidInput as exc:
+            where = f"{exc.field}: " if exc.field else ""
+            click.echo(f"Erreur : {where}{exc.message_fr}\nError: {where}{exc.message_en}",
+                       err=True)
+            sys.exit(2)
+        finally:
+            self.store.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only session."""
+        try:
+            with self.store.session() as session:
+                yield session
+        finally:
+            self.store.dispose()
+
+
+def _author(value: str | None) -> str:
+    if value:
+        return value
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in a container: still say it came from the CLI
+        return os.environ.get("USER", "cli")
+
+
+def _table(rows: list[tuple], header: tuple) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+author_option = click.option("--author", help="Who does it (default: your user name).")
+
+
+# Notices --------------------------------------------------------------------------------
+
+
+@click.group("notice")
+def notice_group() -> None:
+    """Information messages on the status page."""
+
+
+@notice_group.command("add")
+@click.argument("title")
+@click.option("--text", default="", help="The message (French).")
+@click.option("--title-en", help="English title.")
+@click.option("--text-en", help="English message.")
+@click.option("--level", type=click.Choice(["info", "warning"]), default="info", show_default=True)
+@click.option("--start", help="When it appears (e.g. '2026-04-05 08:00'; default now).")
+@click.option("--end", help="When it disappears (default: until 'vigie notice end').")
+@author_option
+@click.pass_context
+def notice_add(ctx, title, text, title_en, text_en, level, start, end, author) -> None:
+    """Post a notice titled TITLE (French)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        notice = admin.ops.post_notice(s, title_fr=title, text_fr=text, title_en=title_en,
+                                       text_en=text_en, level=level, starts_at=start,
+                                       ends_at=end, author=_author(author))
+        click.echo(f"notice {notice.id} posted")
+
+
+@notice_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include ended and future notices.")
+@click.pass_context
+def notice_list(ctx, show_all) -> None:
+    """List the notices shown now (or all of them)."""
+    admin = Admin(ctx)
+    with admin.read() as s:
+        rows = queries.all_notices(s) if show_all else queries.active_notices(s, time.time())
+        _table([(n.id, n.level, admin.when(n.starts_at), admin.when(n.ends_at), n.title_fr)
+                for n in rows], ("ID", "LEVEL", "START", "END", "TITLE"))
+
+
+@notice_group.command("end")
+@click.argument("notice_id", type=int)
+@click.pass_context
+def notice_end(ctx, notice_id) -> None:
+    """Take notice NOTICE_ID off the status page now."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        admin.ops.end_notice(s, notice_id)
+        click.echo(f"notice {notice_id} ended")
+
+
+# Maintenance ----------------------------------------------------------------------------
+
+
+@click.group("maintenance")
+def maintenance_group() -> None:
+    """Planned maintenance windows."""
+
+
+@maintenance_group.command("add")
+@click.argument("title")
+@click.option("--service", "services", multiple=True, help="A service id (repeat for several).")
+@click.option("--group", help="Every service of this group.")
+@click.option("--all", "all_services", is_flag=True, help="Every service.")
+@click.option("--start", help="Start, e.g. '2026-04-05 22:00' (site time zone).")
+@click.option("--end", help="End (or give --duration).")
+@click.option("--duration", help="Length, e.g. 2h.")
+@click.option("--weekly", help="Recurring: day(s), e.g. sunday or 'monday,thursday'.")
+@click.option("--monthly", help="Recurring: 15, or 'first sunday', 'last saturday'.")
+@click.option("--daily", is_flag=True, help="Recurring: every day.")
+@click.option("--cron", help="Recurring: cron rule, e.g. '0 2 * * 0'.")
+@click.option("--rrule", help="Recurring: RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=SU'.")
+@click.option("--at", "at_time", help="Time of day of a recurring window, e.g. 02:00.")
+@click.option("--message", default="", help="What members are told (French).")
+@click.option("--title-en", help="English title.")
+@click.option("--message-en", help="English message.")
+@click.option("--announce-before", help="Announce it this long ahead, e.g. 2d.")
+@author_option
+@click.pass_context
+def maintenance_add(ctx, title, services, group, all_services, start, end, duration, weekly,
+                    monthly, daily, cron, rrule, at_time, message, title_en, message_en,
+                    announce_before, author) -> None:
+    """Plan a maintenance window titled TITLE (French)."""
+    admin = Admin(ctx)
+    days = [d.strip() for d in weekly.split(",")] if weekly else None
+    with admin.change() as s:
+        window = admin.ops.create_maintenance(
+            s, title_fr=title, title_en=title_en, message_fr=message, message_en=message_en,
+            services=services, group=group, all_services=all_services, start=start, end=end,
+            duration=duration, weekly=days, monthly=monthly, daily=daily, cron=cron,
+            rrule=rrule, at=at_time, announce_before=announce_before, author=_author(author))
+        click.echo(f"maintenance {window.id} planned")
+
+
+@maintenance_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include cancelled windows.")
+@click.pass_context
+def maintenance_list(ctx, show_all) -> None:
+    """List the maintenance windows with their next occurrence."""
+    admin = Admin(ctx)
+    with admin.read() as s:
+        rows = queries.maintenance_windows(s, time.time(), include_cancelled=show_all)
+        _table([(w.id, w.config_id or "-", admin.when(w.next_start), admin.when(w.next_end),
+                 "cancelled" if w.cancelled_at else (w.rule or "once"), w.title_fr)
+                for w in rows], ("ID", "CONFIG", "NEXT START", "NEXT END", "RULE", "TITLE"))
+
+
+@maintenance_group.command("cancel")
+@click.argument("window_id", type=int)
+@author_option
+@click.pass_context
+def maintenance_cancel(ctx, window_id, author) -> None:
+    """Cancel window WINDOW_ID (a running one ends within 15 s)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        admin.ops.cancel_maintenance(s, window_id, author=_author(author))
+        click.echo(f"maintenance {window_id} cancelled")
+
+
+# Incidents ------------------------------------------------------------------------------
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Incidents: open by hand, post updates, resolve, list."""
+
+
+@incident_group.command("open")
+@click.argument("title")
+@click.option("--service", "services", multiple=True, required=True,
+              help="A service id (repeat for several).")
+@click.option("--message", required=True, help="First update (French).")
+@click.option("--impact", type=IMPACTS, default="major_outage", show_default=True)
+@click.option("--title-en", help="English title.")
+@click.option("--message-en", help="English message.")
+@author_option
+@click.pass_context
+def incident_open(ctx, title, services, message, impact, title_en, message_en, author) -> None:
+    """Open an incident titled TITLE (French)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        incident = admin.ops.open_incident(s, services=services, title_fr=title,
+                                           message_fr=message, title_en=title_en,
+                                           message_en=message_en, impact=impact,
+                                           author=_author(author))
+        click.echo(f"incident {incident.reference} opened")
+
+
+@incident_group.command("update")
+@click.argument("incident")
+@click.option("--phase", type=PHASES, required=True)
+@click.option("--message", required=True, help="The update (French).")
+@click.option("--message-en", help="English message.")
+@click.option("--impact", type=IMPACTS, help="Change the impact too.")
+@click.option("--private", is_flag=True, help="A note for volunteers only (no alert).")
+@author_option
+@click.pass_context
+def incident_update(ctx, incident, phase, message, message_en, impact, private, author) -> None:
+    """Post an update on INCIDENT (id or reference, e.g. INC-2026-0042)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        admin.ops.post_update(s, incident, phase=phase, message_fr=message,
+                              message_en=message_en, impact=impact, public=not private,
+                              author=_author(author))
+        click.echo(f"incident {incident} updated")
+
+
+@incident_group.command("resolve")
+@click.argument("incident")
+@click.option("--message", help="Closing message (French).")
+@click.option("--message-en", help="English message.")
+@author_option
+@click.pass_context
+def incident_resolve(ctx, incident, message, message_en, author) -> None:
+    """Resolve INCIDENT (id or reference)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        admin.ops.resolve_incident(s, incident, message_fr=message, message_en=message_en,
+                                   author=_author(author))
+        click.echo(f"incident {incident} resolved")
+
+
+@incident_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Resolved ones too (the last 50).")
+@click.pass_context
+def incident_list(ctx, show_all) -> None:
+    """List open incidents (or the recent ones)."""
+    admin = Admin(ctx)
+    with admin.read() as s:
+        rows = (queries.incident_history(s, public_only=False) if show_all
+                else queries.open_incidents(s, public_only=False))
+        _table([(i.reference, i.impact, i.phase, admin.when(i.opened_at),
+                 admin.when(i.resolved_at), ",".join(i.service_ids), i.title_fr)
+                for i in rows],
+               ("REFERENCE", "IMPACT", "PHASE", "OPENED", "RESOLVED", "SERVICES", "TITLE"))
+
+
+# Outbox ---------------------------------------------------------------------------------
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Deliveries to plugins (alerts, tickets, forum posts)."""
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(["pending", "delivered", "dead"]),
+              help="Only these.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def outbox_list(ctx, status, limit) -> None:
+    """List recent deliveries, newest first."""
+    admin = Admin(ctx)
+    with admin.read() as s:
+        rows = queries.outbox_entries(s, status=status, limit=limit)
+        _table([(e.id, e.status, e.plugin, e.hook.removeprefix("vigie_"), e.attempts,
+                 admin.when(e.created_at), (e.last_error or "")[:60]) for e in rows],
+               ("ID", "STATUS", "PLUGIN", "HOOK", "TRIES", "CREATED", "LAST ERROR"))
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_id", type=int)
+@click.pass_context
+def outbox_retry(ctx, outbox_id) -> None:
+    """Queue dead delivery OUTBOX_ID again (the running Vigie delivers it)."""
+    admin = Admin(ctx)
+    with admin.change() as s:
+        admin.ops.retry_outbox(s, outbox_id)
+        click.echo(f"outbox entry {outbox_id} queued again")
+
+
+def admin_commands() -> list[click.Command]:
+    """The command groups this module adds to ``vigie``."""
+    return [notice_group, maintenance_group, incident_group, outbox_group]
+
+
+def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:
+    """Add the groups to the ``vigie`` command line."""
+    for command in admin_commands():
+        (add or cli.add_command)(command)

@@ -1,0 +1,100 @@
+"""What incident operations need to know besides the database: who listens, where the
+status page is, the settings, the clock.
+
+One :class:`IncidentContext` is built per process (``vigie run``, the dashboard, the CLI)
+from the configuration and the plugin manager; it holds no connection and is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from monitor.config import IncidentSettings
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from monitor.config import Config
+    from monitor.notifications import IncidentEvent, Link
+
+log = logging.getLogger(__name__)
+
+#: the durable hooks, delivered by the outbox worker
+DURABLE_HOOKS = ("vigie_incident_opened", "vigie_incident_updated", "vigie_incident_resolved",
+                 "vigie_maintenance_changed", "vigie_system_alert")
+
+
+@dataclass
+class IncidentContext:
+    """Settings and collaborators of incident, maintenance and outbox operations.
+
+    :param subscribers: durable hook name → names of the plugins implementing it (one
+        outbox row is written per name).
+    :param link_providers: ``(plugin name, function)`` pairs of ``vigie_incident_links``.
+    :param status_of: live status label of a service (the runtime's state book), or None
+        to read the latest stored status.
+    """
+
+    settings: IncidentSettings = field(default_factory=IncidentSettings)
+    subscribers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    link_providers: tuple[tuple[str, Callable[..., Any]], ...] = ()
+    public_url: str | None = None
+    timezone: str = "Europe/Paris"
+    status_of: Callable[[str], str | None] | None = None
+    clock: Callable[[], float] = time.time
+
+    @classmethod
+    def build(cls, config: Config, pm: pluggy.PluginManager | None = None,
+              **overrides: Any) -> IncidentContext:
+        """The context for ``config`` with the subscribers found in ``pm``."""
+        subscribers: dict[str, tuple[str, ...]] = {}
+        providers: list[tuple[str, Callable[..., Any]]] = []
+        if pm is not None:
+            for hook in DURABLE_HOOKS:
+                impls = reversed(getattr(pm.hook, hook).get_hookimpls())
+                subscribers[hook] = tuple(pm.get_name(i.plugin) or repr(i.plugin) for i in impls)
+            for impl in reversed(pm.hook.vigie_incident_links.get_hookimpls()):
+                providers.append((pm.get_name(impl.plugin) or repr(impl.plugin), impl.function))
+        site = config.file.site
+        values: dict[str, Any] = {
+            "settings": config.file.incidents, "subscribers": subscribers,
+            "link_providers": tuple(providers),
+            "public_url": site.public_url.rstrip("/") if site.public_url else None,
+            "timezone": site.timezone,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    def now(self) -> float:
+        """The current Unix time (tests replace the clock)."""
+        return self.clock()
+
+    def incident_url(self, incident_id: int) -> str | None:
+        """Public address of an incident's page (``<public_url>/incidents/<id>``)."""
+        return f"{self.public_url}/incidents/{incident_id}" if self.public_url else None
+
+    def provide_links(self, event: IncidentEvent) -> list[Link]:
+        """Links from ``vigie_incident_links`` (guides), each stamped with its plugin.
+
+        A provider that raises is logged and skipped: links are a help, never a reason
+        not to open an incident.
+        """
+        import dataclasses
+
+        from monitor.notifications import Link
+
+        out: list[Link] = []
+        for plugin, function in self.link_providers:
+            try:
+                found = function(event=event) or ()
+            except Exception:
+                log.exception("plugin %s failed in vigie_incident_links", plugin)
+                continue
+            for link in found:
+                if isinstance(link, Link):
+                    out.append(dataclasses.replace(link, plugin=link.plugin or plugin))
+        return out

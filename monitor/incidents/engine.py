@@ -1,0 +1,326 @@
+"""The incident engine: opens, updates, reopens and resolves incidents from service status
+changes, sends reminders and certificate warnings.
+
+Rules (see docs/incidents.md):
+
+- a service whose derived status becomes degraded / partial outage / major outage (which
+  cannot happen while it is in maintenance: its status is then ``maintenance``) gets an
+  incident: the one already open for it, else the automatic one resolved less than
+  ``cooldown`` ago (reopened), else a new one;
+- while open, an automatic incident's impact is the service's current status (and
+  ``worst_impact`` the worst seen), unless a volunteer set the impact by hand;
+- when the service is operational again the incident enters ``monitoring`` (a timeline
+  entry, no alert) and is resolved once it stayed operational for ``quiet_period``;
+  ``maintenance`` and ``unknown`` neither open nor resolve anything;
+- an open incident not in maintenance is re-announced every ``reminder_every``.
+
+All methods are synchronous and touch the database: the runtime calls them from one
+worker thread, so they run one at a time and in order. Each change is one transaction:
+incident rows, timeline rows and one outbox row per subscribed plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.incidents import lifecycle
+from monitor.incidents.context import IncidentContext
+from monitor.incidents.emit import emit_incident, emit_system_alert
+from monitor.incidents.models import Incident, IncidentService
+from monitor.notifications import CheckSnapshot, SystemAlert
+from monitor.probe import Status
+from monitor.state import ServiceState, ServiceStatus, ServiceTransition
+
+log = logging.getLogger(__name__)
+
+#: samples whose name ends with this are certificate expiry times (any probe kind)
+CERT_SAMPLE_SUFFIX = "cert_expiry_timestamp_seconds"
+
+_FAILING = (Status.DOWN, Status.DEGRADED, Status.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A service's status as the engine needs it, copied on the event loop (the live
+    :class:`~monitor.state.ServiceState` keeps changing)."""
+
+    service_id: str
+    name_fr: str
+    name_en: str
+    previous: str | None
+    current: str
+    at: float
+    checks: tuple[CheckSnapshot, ...] = ()
+
+    @classmethod
+    def of(cls, service: ServiceState, previous: ServiceStatus | None,
+           current: ServiceStatus, at: float) -> StatusChange:
+        """Snapshot of a service and its failing checks."""
+        name = service.service.name
+        return cls(service.id, name.fr, name.en or name.fr,
+                   previous.label if previous else None, current.label, at,
+                   failing_checks(service))
+
+    @classmethod
+    def from_transition(cls, t: ServiceTransition) -> StatusChange:
+        """Snapshot of a state-book transition."""
+        return cls.of(t.service, t.previous, t.current, t.at)
+
+
+def failing_checks(service: ServiceState) -> tuple[CheckSnapshot, ...]:
+    """The service's checks that are not up, with their last reason."""
+    out = []
+    for c in service.checks:
+        if c.status not in _FAILING:
+            continue
+        reason = c.last.reason if c.last is not None else None
+        name = c.check.name
+        out.append(CheckSnapshot(
+            service.id, c.ref.check_id, c.ref.kind, name.fr, name.en or name.fr,
+            Status(c.status).name.lower(), reason.fr if reason else "",
+            reason.en if reason else "", c.since))
+    return tuple(out)
+
+
+def _messages(change: StatusChange, kind: str) -> tuple[str, str]:
+    words = lifecycle.IMPACT_WORDS.get(change.current, ("", ""))
+    detail_fr = "; ".join(f"{c.name_fr} : {c.reason_fr}" for c in change.checks if c.reason_fr)
+    detail_en = "; ".join(f"{c.name_en}: {c.reason_en}" for c in change.checks if c.reason_en)
+    if kind == "opened":
+        fr = f"{change.name_fr} : {words[0]} détectée par la surveillance automatique."
+        en = f"{change.name_en}: {words[1]} detected by automatic monitoring."
+    elif kind == "reopened":
+        fr = f"{change.name_fr} est de nouveau en difficulté ({words[0]})."
+        en = f"{change.name_en} is failing again ({words[1]})."
+    else:
+        fr = f"{change.name_fr} : l'état passe à « {words[0]} »."
+        en = f"{change.name_en}: status is now {words[1]}."
+    if detail_fr:
+        fr += f" {detail_fr}"
+    if detail_en:
+        en += f" {detail_en}"
+    return fr, en
+
+
+class IncidentEngine:
+    """Turns :class:`StatusChange` values into incidents.
+
+    :param sessions: a callable returning a new ORM session (``store.session``).
+    :param on_written: called after a transaction that wrote outbox rows (the runtime
+        wakes the outbox worker with it).
+    """
+
+    def __init__(self, sessions: Callable[[], Session], ctx: IncidentContext,
+                 on_written: Callable[[], None] | None = None) -> None:
+        self.sessions = sessions
+        self.ctx = ctx
+        self.on_written = on_written or (lambda: None)
+        #: service id → the latest StatusChange seen
+        self.current: dict[str, StatusChange] = {}
+        #: services whose last change could not be written (database away): redone on tick
+        self._dirty: set[str] = set()
+        self._cert_warned: set[tuple[str, str]] = set()
+
+    # Status changes ---------------------------------------------------------------------
+
+    def on_change(self, change: StatusChange) -> None:
+        """Apply one service status change (one transaction). A database error is logged
+        and the change redone on the next :meth:`tick`."""
+        self.current[change.service_id] = change
+        try:
+            with self.sessions() as session, session.begin():
+                self._apply(session, change)
+        except Exception:
+            self._dirty.add(change.service_id)
+            log.warning("incident engine: cannot record the change of %s; will retry",
+                        change.service_id, exc_info=True)
+            return
+        self._dirty.discard(change.service_id)
+        self.on_written()
+
+    def restore(self, changes: Iterable[StatusChange]) -> None:
+        """At start: bring incidents in line with the services' current statuses (opens
+        an incident for a service already failing, starts the quiet period of one that
+        recovered while Vigie was stopped)."""
+        for change in changes:
+            self.on_change(change)
+
+    def _apply(self, session: Session, change: StatusChange) -> None:
+        sid, at = change.service_id, change.at
+        impact = change.current if change.current in lifecycle.IMPACT_WORDS else None
+        incident = lifecycle.open_services_incident(session, sid)
+        if impact is not None:
+            if incident is not None:
+                self._worsen_or_change(session, incident, change, impact)
+                return
+            recent = self._recently_resolved(session, sid, at)
+            if recent is not None:
+                fr, en = _messages(change, "reopened")
+                lifecycle.reopen(session, self.ctx, recent, at=at, impact=impact,
+                                 message_fr=fr, message_en=en, checks=change.checks,
+                                 statuses={sid: change.current})
+                self._retitle(recent, change)
+                return
+            fr, en = _messages(change, "opened")
+            title_fr, title_en = lifecycle.auto_titles(change.name_fr, change.name_en, impact)
+            lifecycle.open_incident(session, self.ctx, service_ids=[sid], title_fr=title_fr,
+                                    title_en=title_en, impact=impact, at=at, automatic=True,
+                                    message_fr=fr, message_en=en, checks=change.checks,
+                                    statuses={sid: change.current})
+        elif change.current == ServiceStatus.OPERATIONAL.label and incident is not None:
+            if incident.automatic and incident.recovered_at is None:
+                incident.recovered_at = at
+                incident.phase = "monitoring"
+                lifecycle.add_update(
+                    session, incident, at=at, kind="recovered",
+                    message_fr=f"{change.name_fr} fonctionne de nouveau ; nous surveillons.",
+                    message_en=f"{change.name_en} is working again; we are monitoring it.")
+
+    def _worsen_or_change(self, session: Session, incident: Incident, change: StatusChange,
+                          impact: str) -> None:
+        """The service of an open incident is (still) failing: follow its status."""
+        was_recovering = incident.recovered_at is not None
+        incident.recovered_at = None
+        if was_recovering and incident.phase == "monitoring":
+            incident.phase = "investigating"
+        changed = False
+        if incident.automatic and not incident.impact_manual:
+            changed = lifecycle.set_impact(incident, impact)
+            self._retitle(incident, change)
+        # back from maintenance or unknown in the same state: nothing new to say
+        moved = change.previous in lifecycle.IMPACT_WORDS and change.previous != change.current
+        if not (changed or was_recovering or moved):
+            return
+        fr, en = _messages(change, "status")
+        lifecycle.add_update(session, incident, at=change.at, kind="status", message_fr=fr,
+                             message_en=en, impact=impact)
+        emit_incident(session, self.ctx, incident, "updated", at=change.at, message_fr=fr,
+                      message_en=en, checks=change.checks,
+                      statuses={change.service_id: change.current}, ask_links=changed)
+
+    @staticmethod
+    def _retitle(incident: Incident, change: StatusChange) -> None:
+        if incident.automatic and not incident.impact_manual:
+            incident.title_fr, incident.title_en = lifecycle.auto_titles(
+                change.name_fr, change.name_en, incident.impact)
+
+    def _recently_resolved(self, session: Session, service_id: str, at: float) -> Incident | None:
+        return session.scalars(
+            select(Incident).join(IncidentService)
+            .where(IncidentService.service_id == service_id, Incident.automatic.is_(True),
+                   Incident.resolved_at.is_not(None),
+                   Incident.resolved_at >= at - self.ctx.settings.cooldown)
+            .order_by(Incident.resolved_at.desc()).limit(1)).first()
+
+    # Time-driven work -------------------------------------------------------------------
+
+    def tick(self, now: float | None = None) -> None:
+        """Resolve incidents whose services stayed operational for the quiet period, send
+        reminders, and redo changes a database error left behind."""
+        now = self.ctx.now() if now is None else now
+        for sid in list(self._dirty):
+            if sid in self.current:
+                self.on_change(self.current[sid])
+        wrote = False
+        with self.sessions() as session, session.begin():
+            for incident in session.scalars(select(Incident).where(Incident.resolved_at.is_(None))):
+                wrote |= self._resolve_if_quiet(session, incident, now)
+                if incident.resolved_at is None:
+                    wrote |= self._remind_if_due(session, incident, now)
+        if wrote:
+            self.on_written()
+
+    def _statuses(self, incident: Incident) -> list[str | None]:
+        return [self.current[s].current if s in self.current else None
+                for s in incident.service_ids]
+
+    def _resolve_if_quiet(self, session: Session, incident: Incident, now: float) -> bool:
+        if not incident.automatic or incident.recovered_at is None:
+            return False
+        if now - incident.recovered_at < self.ctx.settings.quiet_period:
+            return False
+        if any(s != ServiceStatus.OPERATIONAL.label for s in self._statuses(incident)):
+            return False
+        names = [self.current[s] for s in incident.service_ids if s in self.current]
+        fr_name = ", ".join(c.name_fr for c in names) or incident.title_fr
+        en_name = ", ".join(c.name_en for c in names) or (incident.title_en or incident.title_fr)
+        lifecycle.resolve(
+            session, self.ctx, incident, at=now,
+            message_fr=f"{fr_name} fonctionne normalement depuis "
+                       f"{round(self.ctx.settings.quiet_period / 60)} min : incident résolu.",
+            message_en=f"{en_name} has worked normally for "
+                       f"{round(self.ctx.settings.quiet_period / 60)} min: incident resolved.",
+            statuses={s: ServiceStatus.OPERATIONAL.label for s in incident.service_ids})
+        return True
+
+    def _remind_if_due(self, session: Session, incident: Incident, now: float) -> bool:
+        every = self.ctx.settings.reminder_every
+        if not every or incident.recovered_at is not None:
+            return False
+        statuses = self._statuses(incident)
+        if statuses and all(s == ServiceStatus.MAINTENANCE.label for s in statuses):
+            return False
+        if now - (incident.last_notified_at or incident.opened_at) < every:
+            return False
+        hours = (now - incident.opened_at) / 3600
+        emit_incident(session, self.ctx, incident, "reminder", at=now,
+                      message_fr=f"L'incident est toujours ouvert (depuis {hours:.1f} h).",
+                      message_en=f"The incident is still open ({hours:.1f} h so far).")
+        return True
+
+    # Certificates -----------------------------------------------------------------------
+
+    def cert_warnings(self, check_key: str, service_id: str,
+                      samples: dict, at: float) -> list[tuple[str, float]]:
+        """``(sample name, expiry time)`` of the certificates in ``samples`` expiring
+        within ``cert_warn_days`` and not yet warned about today. Cheap: call it on the
+        event loop, and :meth:`warn_certificates` in the worker only when it returns any."""
+        limit = at + self.ctx.settings.cert_warn_days * 86400
+        day = datetime.fromtimestamp(at, ZoneInfo(self.ctx.timezone)).date().isoformat()
+        out = []
+        for name, value in samples.items():
+            if not name.endswith(CERT_SAMPLE_SUFFIX):
+                continue
+            values = value.items() if isinstance(value, dict) else [("", value)]
+            for label, expiry in values:
+                key = f"{name}{'/' + str(label) if label else ''}"
+                if isinstance(expiry, (int, float)) and expiry < limit and (
+                        (check_key + key, day) not in self._cert_warned):
+                    self._cert_warned.add((check_key + key, day))
+                    out.append((key, float(expiry)))
+        return out
+
+    def warn_certificates(self, check_key: str, service_id: str,
+                          found: list[tuple[str, float]], at: float) -> int:
+        """Write a ``tls.expiring`` system alert per certificate (once per check and day:
+        the idempotency key holds the day)."""
+        zi = ZoneInfo(self.ctx.timezone)
+        day = datetime.fromtimestamp(at, zi).date().isoformat()
+        written = 0
+        with self.sessions() as session, session.begin():
+            for key, expiry in found:
+                days = (expiry - at) / 86400
+                when = datetime.fromtimestamp(expiry, zi).strftime("%Y-%m-%d %H:%M")
+                expired = days < 0
+                alert = SystemAlert(
+                    code="tls.expiring", idempotency_key=f"tls.expiring:{check_key}:{key}:{day}",
+                    severity="critical" if days < 3 else "warning",
+                    title_fr=f"Certificat {'expiré' if expired else 'bientôt expiré'} : {check_key}",
+                    title_en=f"Certificate {'expired' if expired else 'expiring soon'}: {check_key}",
+                    message_fr=f"Le certificat vérifié par {check_key} expire le {when} "
+                               f"({days:.0f} jours).",
+                    message_en=f"The certificate checked by {check_key} expires on {when} "
+                               f"({days:.0f} days).",
+                    at=at, service_id=service_id,
+                    details={"check": check_key, "sample": key, "expires_at": f"{expiry:.0f}"})
+                written += emit_system_alert(session, self.ctx, alert, at=at)
+        if written:
+            self.on_written()
+        return written

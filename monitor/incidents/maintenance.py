@@ -1,0 +1,249 @@
+"""Maintenance windows: from the configuration file into the database, their occurrences,
+which services they cover, and the ticker that starts and ends them.
+
+Windows written in the configuration are copied to ``maintenance_windows`` at start (keyed
+by their ``id``; a window removed from the file is cancelled), so the dashboard reads one
+table whichever way a window was made. The :class:`MaintenanceTicker` (every ~15 s in
+``vigie run``) computes which services are in maintenance now, tells the state book (the
+service transitions that result go through the same path as check-driven ones) and writes
+the ``announced``/``started``/``ended`` events once per occurrence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.config import Config, MaintenanceConfig
+from monitor.incidents.context import IncidentContext
+from monitor.incidents.emit import emit_maintenance, maintenance_key
+from monitor.incidents.models import MaintenanceWindow, OutboxEntry
+from monitor.incidents.recurrence import (
+    Occurrence,
+    build_rule,
+    occurrences,
+    parse_datetime,
+)
+from monitor.store.models import ServiceRow
+
+log = logging.getLogger(__name__)
+
+#: how far back the ticker looks for occurrences that ended (to send "ended" after a restart)
+ENDED_LOOKBACK = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMaintenance:
+    """One occurrence of a window, with the services it covers (what the page shows)."""
+
+    window_id: int
+    title_fr: str
+    title_en: str
+    message_fr: str
+    message_en: str
+    start: float
+    end: float
+    service_ids: tuple[str, ...]
+    recurring: bool
+    from_config: bool
+    announce_at: float | None = None
+
+    def active(self, at: float) -> bool:
+        """Running at ``at``."""
+        return self.start <= at < self.end
+
+
+def window_from_config(item: MaintenanceConfig, site_tz: str) -> dict:
+    """Column values of the row for a window of the configuration file."""
+    tz = item.timezone or site_tz
+    start = parse_datetime(item.start, tz) if item.start else None
+    values = dict(
+        title_fr=item.title.fr, title_en=item.title.en,
+        message_fr=item.message.fr if item.message else "",
+        message_en=item.message.en if item.message else None,
+        all_services=item.all_services, group_id=item.group, service_ids=list(item.services),
+        timezone=tz, announce_before=item.announce_before, starts_at=start, cancelled_at=None)
+    if item.recurring:
+        values.update(rule=build_rule(weekly=item.weekly, monthly=item.monthly,
+                                      daily=item.daily, cron=item.cron, rrule=item.rrule,
+                                      at=item.at),
+                      duration=item.duration, ends_at=None)
+    else:
+        end = parse_datetime(item.end, tz) if item.end else start + item.duration
+        values.update(rule=None, duration=None, ends_at=end)
+    return values
+
+
+def sync_config_windows(session: Session, config: Config, now: float) -> tuple[int, int]:
+    """Upsert the configuration's windows; cancel those no longer in the file. Return
+    ``(upserted, cancelled)``."""
+    rows = {w.config_id: w for w in session.scalars(
+        select(MaintenanceWindow).where(MaintenanceWindow.config_id.is_not(None)))}
+    wanted = set()
+    for item in config.file.maintenance:
+        wanted.add(item.id)
+        values = window_from_config(item, config.file.site.timezone)
+        row = rows.get(item.id)
+        if row is None:
+            row = MaintenanceWindow(config_id=item.id, created_at=now, updated_at=now)
+            session.add(row)
+        changed = any(getattr(row, k, None) != v for k, v in values.items())
+        for key, value in values.items():
+            setattr(row, key, value)
+        if changed:
+            row.updated_at = now
+    cancelled = 0
+    for config_id, row in rows.items():
+        if config_id not in wanted and row.cancelled_at is None:
+            row.cancelled_at = row.updated_at = now
+            cancelled += 1
+    session.flush()
+    return len(wanted), cancelled
+
+
+def covered_services(window: MaintenanceWindow, catalog: dict[str, str | None]) -> tuple[str, ...]:
+    """Ids of the services a window covers, from ``catalog`` (service id → group id)."""
+    if window.all_services:
+        return tuple(catalog)
+    if window.group_id is not None:
+        return tuple(s for s, g in catalog.items() if g == window.group_id)
+    return tuple(s for s in (window.service_ids or []) if s in catalog)
+
+
+def window_occurrences(window: MaintenanceWindow, since: float, until: float) -> list[Occurrence]:
+    """The window's occurrences overlapping ``[since, until)``; a cancelled window's stop
+    at its cancellation."""
+    if window.rule is not None:
+        found = occurrences(window.rule, window.duration or 0.0, window.timezone, since,
+                            until, anchor=window.starts_at)
+    elif window.starts_at is not None and window.ends_at is not None and (
+            window.starts_at < until and window.ends_at > since):
+        found = [Occurrence(window.starts_at, window.ends_at)]
+    else:
+        found = []
+    if window.cancelled_at is not None:
+        cut = window.cancelled_at
+        found = [Occurrence(o.start, min(o.end, cut)) for o in found if o.start < cut]
+    return found
+
+
+def catalog(session: Session) -> dict[str, str | None]:
+    """Active services and their group, in configuration order."""
+    return dict(session.execute(select(ServiceRow.id, ServiceRow.group_id)
+                                .where(ServiceRow.active.is_(True))
+                                .order_by(ServiceRow.position)).all())
+
+
+def planned(session: Session, since: float, until: float,
+            services: dict[str, str | None] | None = None) -> list[PlannedMaintenance]:
+    """Every occurrence overlapping ``[since, until)``, by start time."""
+    services = catalog(session) if services is None else services
+    out = []
+    for window in session.scalars(select(MaintenanceWindow)):
+        covered = covered_services(window, services)
+        if not covered:
+            continue
+        for occ in window_occurrences(window, since, until):
+            out.append(PlannedMaintenance(
+                window.id, window.title_fr, window.title_en or window.title_fr,
+                window.message_fr or "", window.message_en or window.message_fr or "",
+                occ.start, occ.end, covered, window.rule is not None,
+                window.config_id is not None,
+                occ.start - window.announce_before if window.announce_before else None))
+    out.sort(key=lambda p: (p.start, p.window_id))
+    return out
+
+
+def services_in_maintenance(session: Session, at: float) -> dict[str, PlannedMaintenance]:
+    """Service id → the window occurrence keeping it in maintenance at ``at``."""
+    out: dict[str, PlannedMaintenance] = {}
+    for occ in planned(session, at, at + 1e-3):
+        if occ.active(at):
+            for sid in occ.service_ids:
+                out.setdefault(sid, occ)
+    return out
+
+
+@dataclass
+class TickResult:
+    """What one tick found."""
+
+    #: services in maintenance now
+    active: set[str] = field(default_factory=set)
+    #: outbox rows written
+    events: int = 0
+
+
+class MaintenanceTicker:
+    """Works out maintenance state and events; call :meth:`tick` in a worker thread.
+
+    Events are written once per occurrence and kind (the outbox's unique idempotency key
+    makes a repeat after a restart a no-op); "ended" only for a plugin that got "started".
+    """
+
+    def __init__(self, sessions, ctx: IncidentContext) -> None:
+        self.sessions = sessions
+        self.ctx = ctx
+        self._done: set[tuple[int, int, str]] = set()
+
+    def tick(self, now: float | None = None) -> TickResult:
+        """One pass: returns the services in maintenance at ``now`` and writes due events."""
+        now = self.ctx.now() if now is None else now
+        result = TickResult()
+        # forget marks of occurrences too old to be looked at again
+        self._done = {m for m in self._done if m[1] >= now - 2 * ENDED_LOOKBACK}
+        with self.sessions() as session, session.begin():
+            services = catalog(session)
+            horizon = max((a or 0.0 for a in session.scalars(
+                select(MaintenanceWindow.announce_before))), default=0.0)
+            for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services):
+                if occ.active(now):
+                    result.active.update(occ.service_ids)
+                result.events += self._events(session, occ, now)
+        return result
+
+    def _events(self, session: Session, occ: PlannedMaintenance, now: float) -> int:
+        if occ.active(now):
+            kind = "started"
+        elif occ.end <= now:
+            kind = "ended"
+        elif occ.announce_at is not None and occ.announce_at <= now < occ.start:
+            kind = "announced"
+        else:
+            return 0
+        mark = (occ.window_id, int(occ.start), kind)
+        if mark in self._done:
+            return 0
+        window = session.get(MaintenanceWindow, occ.window_id)
+        plugins = self.ctx.subscribers.get("vigie_maintenance_changed", ())
+        if kind == "ended":
+            # "ended" only where "started" was written: a window that ended while Vigie was
+            # down long ago, or one we never saw start, stays silent
+            started = {maintenance_key(occ.window_id, occ.start, "started", p) for p in plugins}
+            have = set(session.scalars(select(OutboxEntry.idempotency_key)
+                                       .where(OutboxEntry.idempotency_key.in_(started))))
+            plugins = tuple(p for p in plugins
+                            if maintenance_key(occ.window_id, occ.start, "started", p) in have)
+        written = 0
+        if plugins:
+            sub = dataclasses.replace(self.ctx,
+                                      subscribers={"vigie_maintenance_changed": plugins})
+            written = emit_maintenance(session, sub, window, kind, occ.start, occ.end,
+                                       at=now, service_ids=occ.service_ids)
+        self._done.add(mark)
+        return written
+
+
+def apply_maintenance(state, active: Iterable[str], at: float) -> list:
+    """Set every service of the state book in or out of maintenance; return the
+    transitions (for the engine and the hooks)."""
+    active = set(active)
+    out = []
+    for service_id in list(state.services):
+        out.extend(state.set_maintenance(service_id, service_id in active, at))
+    return out

@@ -1,0 +1,560 @@
+"""What volunteers do: incidents by hand, updates, impact, post-mortems, maintenance
+windows, notices, and retrying a dead outbox entry.
+
+The admin forms, the JSON API and the CLI call these methods. Each takes an ORM
+:class:`~sqlalchemy.orm.Session`, validates its input, changes rows and writes the outbox
+rows of the events it causes, all in that session's transaction; **the caller commits**::
+
+    ops = Operations(IncidentContext.build(config, pm))
+    with store.session() as session, session.begin():
+        incident = ops.open_incident(session, services=["mail"], title_fr="Lenteurs",
+                                     message_fr="Nous regardons.", author="camille")
+
+A bad value raises :class:`InvalidInput` with the field and a message in French and
+English that can be shown as is next to the form field; an unknown id raises
+:class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor.incidents import lifecycle
+from monitor.incidents.context import IncidentContext
+from monitor.incidents.emit import emit_incident
+from monitor.incidents.models import (
+    IMPACTS,
+    NOTICE_LEVELS,
+    PHASES,
+    Incident,
+    IncidentUpdate,
+    MaintenanceWindow,
+    Notice,
+    OutboxEntry,
+)
+from monitor.incidents.recurrence import RuleError, build_rule, parse_datetime, zone
+from monitor.schema import parse_duration
+from monitor.store.models import ServiceRow
+
+TITLE_MAX = 200
+MESSAGE_MAX = 20_000
+
+
+class InvalidInput(ValueError):
+    """A value a volunteer gave is not acceptable.
+
+    :ivar field: the input's name (``title_fr``, ``services``…), None for the whole form.
+    :ivar message_fr: what to tell the volunteer, in French.
+    :ivar message_en: the same in English (also ``str(exc)``).
+    """
+
+    def __init__(self, field: str | None, message_fr: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.field = field
+        self.message_fr = message_fr
+        self.message_en = message_en
+
+    def message(self, lang: str = "fr") -> str:
+        """The message in ``lang`` (``fr`` or ``en``)."""
+        return self.message_en if lang == "en" else self.message_fr
+
+
+class NotFound(InvalidInput):
+    """The incident, window, notice or outbox entry does not exist."""
+
+
+def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
+        return None
+    text = str(value).strip()
+    if len(text) > limit:
+        raise InvalidInput(field, f"Texte trop long ({len(text)} caractères, {limit} au plus).",
+                           f"Text too long ({len(text)} characters, at most {limit}).")
+    return text
+
+
+def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise InvalidInput(field, f"Valeur « {value} » inconnue (possibles : {', '.join(allowed)}).",
+                           f"Unknown value {value!r} (one of: {', '.join(allowed)}).")
+    return value
+
+
+class Operations:
+    """The volunteers' operations, bound to one :class:`IncidentContext`."""
+
+    def __init__(self, ctx: IncidentContext) -> None:
+        self.ctx = ctx
+
+    # Incidents --------------------------------------------------------------------------
+
+    def open_incident(self, session: Session, *, services: Iterable[str], title_fr: str,
+                      message_fr: str, title_en: str | None = None,
+                      message_en: str | None = None, impact: str = "major_outage",
+                      phase: str = "investigating", author: str | None = None,
+                      at: float | None = None) -> Incident:
+        """Open an incident by hand for one or more services; ``opened`` events go to
+        the plugins (alerts, forum, ticket).
+
+        :param services: service ids (at least one, each known to the catalog).
+        :param impact: ``degraded``, ``partial_outage`` or ``major_outage``; set by hand,
+            later status changes of the services do not override it.
+        :param phase: ``investigating`` (default), ``identified`` or ``monitoring``.
+        :raises InvalidInput: empty title/message, unknown service, impact or phase.
+        """
+        service_ids = self._services(session, services)
+        at = self._at(at)
+        return lifecycle.open_incident(
+            session, self.ctx, service_ids=service_ids,
+            title_fr=_text("title_fr", title_fr, required=True, limit=TITLE_MAX),
+            title_en=_text("title_en", title_en, required=False, limit=TITLE_MAX),
+            impact=_choice("impact", impact, IMPACTS), at=at, automatic=False,
+            message_fr=_text("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or "",
+            message_en=_text("message_en", message_en, required=False, limit=MESSAGE_MAX),
+            phase=_choice("phase", phase, PHASES[:3]), author=author)
+
+    def post_update(self, session: Session, incident_id: int, *, phase: str,
+                    message_fr: str, message_en: str | None = None,
+                    impact: str | None = None, public: bool = True,
+                    author: str | None = None, at: float | None = None) -> IncidentUpdate:
+        """Post an update on an open incident, moving it to ``phase``
+        (investigating → identified → monitoring → resolved). ``phase="resolved"``
+        resolves the incident (``resolved`` events); otherwise ``updated`` events are
+        written. ``public=False`` keeps the note for volunteers (no event either).
+
+        :raises InvalidInput: unknown phase or impact, empty message, incident resolved.
+        :raises NotFound: no such incident.
+        """
+        incident = self._open(session, incident_id)
+        phase = _choice("phase", phase, PHASES)
+        fr = _text("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or ""
+        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX)
+        at = self._at(at)
+        if impact is not None:
+            _choice("impact", impact, IMPACTS)
+        if phase == "resolved":
+            if impact is not None:
+                lifecycle.set_impact(incident, impact)
+                incident.impact_manual = True
+            lifecycle.resolve(session, self.ctx, incident, at=at, message_fr=fr,
+                              message_en=en, automatic=False, author=author)
+            return incident.updates[-1]
+        incident.phase = phase
+        if impact is not None and lifecycle.set_impact(incident, impact):
+            incident.impact_manual = True
+        update = lifecycle.add_update(session, incident, at=at, kind="update", message_fr=fr,
+                                      message_en=en, impact=impact, automatic=False,
+                                      public=public, author=author)
+        if public:
+            emit_incident(session, self.ctx, incident, "updated", at=at, message_fr=fr,
+                          message_en=en or "")
+        session.flush()
+        return update
+
+    def change_impact(self, session: Session, incident_id: int, impact: str, *,
+                      message_fr: str | None = None, message_en: str | None = None,
+                      author: str | None = None, at: float | None = None) -> IncidentUpdate:
+        """Set the impact of an open incident by hand (it then no longer follows the
+        services' status); an ``updated`` event is written.
+
+        :raises InvalidInput: unknown impact, or the incident is resolved.
+        :raises NotFound: no such incident.
+        """
+        incident = self._open(session, incident_id)
+        impact = _choice("impact", impact, IMPACTS)
+        at = self._at(at)
+        lifecycle.set_impact(incident, impact)
+        incident.impact_manual = True
+        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or (
+            f"Impact : {lifecycle.IMPACT_WORDS[impact][0]}.")
+        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or (
+            f"Impact: {lifecycle.IMPACT_WORDS[impact][1]}.")
+        update = lifecycle.add_update(session, incident, at=at, kind="impact", message_fr=fr,
+                                      message_en=en, impact=impact, automatic=False,
+                                      author=author)
+        emit_incident(session, self.ctx, incident, "updated", at=at, message_fr=fr,
+                      message_en=en, ask_links=True)
+        session.flush()
+        return update
+
+    def resolve_incident(self, session: Session, incident_id: int, *,
+                         message_fr: str | None = None, message_en: str | None = None,
+                         author: str | None = None, at: float | None = None) -> IncidentUpdate:
+        """Resolve an open incident now (``resolved`` events).
+
+        :raises InvalidInput: the incident is already resolved.
+        :raises NotFound: no such incident.
+        """
+        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or (
+            "L'incident est résolu.")
+        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or (
+            "The incident is resolved.")
+        return self.post_update(session, incident_id, phase="resolved", message_fr=fr,
+                                message_en=en, author=author, at=at)
+
+    def set_postmortem(self, session: Session, incident_id: int, *, text_fr: str,
+                       text_en: str | None = None, author: str | None = None,
+                       at: float | None = None) -> Incident:
+        """Attach (or replace) the post-mortem of an incident, open or resolved; a public
+        timeline entry and ``updated`` events say it was published.
+
+        :raises InvalidInput: empty text.
+        :raises NotFound: no such incident.
+        """
+        incident = self._incident(session, incident_id)
+        fr = _text("text_fr", text_fr, required=True, limit=100_000)
+        en = _text("text_en", text_en, required=False, limit=100_000)
+        at = self._at(at)
+        incident.postmortem_fr, incident.postmortem_en, incident.postmortem_at = fr, en, at
+        lifecycle.add_update(session, incident, at=at, kind="postmortem",
+                             message_fr="Le compte rendu de l'incident est publié.",
+                             message_en="The post-mortem is published.", automatic=False,
+                             author=author)
+        emit_incident(session, self.ctx, incident, "updated", at=at,
+                      message_fr="Le compte rendu de l'incident est publié.",
+                      message_en="The post-mortem is published.")
+        session.flush()
+        return incident
+
+    # Maintenance ------------------------------------------------------------------------
+
+    def create_maintenance(self, session: Session, *, title_fr: str,
+                           title_en: str | None = None, message_fr: str | None = None,
+                           message_en: str | None = None, services: Iterable[str] = (),
+                           group: str | None = None, all_services: bool = False,
+                           start: str | float | None = None, end: str | float | None = None,
+                           duration: str | float | None = None,
+                           weekly: str | list[str] | None = None,
+                           monthly: str | int | None = None, daily: bool = False,
+                           cron: str | None = None, rrule: str | None = None,
+                           at: str | None = None, timezone: str | None = None,
+                           announce_before: str | float | None = None,
+                           author: str | None = None) -> MaintenanceWindow:
+        """Plan a maintenance window. The ticker starts and ends it by itself (within
+        ~15 s): the services show "en maintenance" and raise no incident meanwhile.
+
+        One-off: ``start`` and ``end`` (or ``duration``), as ISO text (``2026-04-05
+        22:00``, wall-clock time in ``timezone``, default the site's) or Unix times.
+        Recurring: one of ``weekly`` (``sunday``), ``monthly`` (``15``, ``first sunday``),
+        ``daily``, ``cron`` (``0 2 * * 0``) or ``rrule`` (RFC 5545), with ``at`` (``02:00``,
+        not for cron) and ``duration`` (``2h``); ``start`` then is the first possible date.
+        Scope: ``services``, or ``group``, or ``all_services=True``.
+        ``announce_before`` (``2d``) sends an "announced" event that long ahead.
+
+        :raises InvalidInput: with the offending field.
+        """
+        now = self.ctx.now()
+        window = MaintenanceWindow(created_at=now, updated_at=now, created_by=author,
+                                   service_ids=[], all_services=False)
+        self._fill_window(session, window, dict(
+            title_fr=title_fr, title_en=title_en, message_fr=message_fr, message_en=message_en,
+            services=list(services), group=group, all_services=all_services, start=start,
+            end=end, duration=duration, weekly=weekly, monthly=monthly, daily=daily, cron=cron,
+            rrule=rrule, at=at, timezone=timezone, announce_before=announce_before))
+        session.add(window)
+        session.flush()
+        return window
+
+    def edit_maintenance(self, session: Session, window_id: int, **changes: Any) -> MaintenanceWindow:
+        """Change a window created at run time: give the same keywords as
+        :meth:`create_maintenance` for the fields to change (the others are kept; the
+        recurrence and the scope are replaced as a whole when one of their keys is given).
+
+        :raises InvalidInput: a bad value, or a window from the configuration file (edit
+            the file instead) or a cancelled one.
+        :raises NotFound: no such window.
+        """
+        window = self._window(session, window_id)
+        allowed = {"title_fr", "title_en", "message_fr", "message_en", "services", "group",
+                   "all_services", "start", "end", "duration", "weekly", "monthly", "daily",
+                   "cron", "rrule", "at", "timezone", "announce_before"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(None, f"Champ inconnu : {', '.join(sorted(unknown))}.",
+                               f"Unknown field: {', '.join(sorted(unknown))}.")
+        current = self._window_fields(window)
+        if {"services", "group", "all_services"} & set(changes):
+            current.update(services=[], group=None, all_services=False)
+        if {"weekly", "monthly", "daily", "cron", "rrule", "at"} & set(changes):
+            current.update(weekly=None, monthly=None, daily=False, cron=None, rrule=None,
+                           at=None, rule=None)
+        current.update(changes)
+        self._fill_window(session, window, current)
+        window.updated_at = self.ctx.now()
+        session.flush()
+        return window
+
+    def cancel_maintenance(self, session: Session, window_id: int, *,
+                           author: str | None = None, at: float | None = None) -> MaintenanceWindow:
+        """Cancel a window (a running one ends at the next tick; a recurring one stops
+        recurring).
+
+        :raises InvalidInput: a window from the configuration file, or already cancelled.
+        :raises NotFound: no such window.
+        """
+        window = self._window(session, window_id)
+        window.cancelled_at = self._at(at)
+        window.updated_at = window.cancelled_at
+        session.flush()
+        return window
+
+    def end_maintenance_now(self, session: Session, window_id: int, *,
+                            at: float | None = None) -> MaintenanceWindow:
+        """End a running one-off window now (the work finished early); a recurring window
+        is cancelled instead.
+
+        :raises InvalidInput: from the configuration file, cancelled, or not started yet.
+        :raises NotFound: no such window.
+        """
+        window = self._window(session, window_id)
+        now = self._at(at)
+        if window.rule is not None:
+            return self.cancel_maintenance(session, window_id, at=now)
+        if window.starts_at is not None and window.starts_at > now:
+            raise InvalidInput(None, "Cette maintenance n'a pas commencé : annulez-la plutôt.",
+                               "This window has not started: cancel it instead.")
+        window.ends_at = min(window.ends_at or now, now)
+        window.updated_at = now
+        session.flush()
+        return window
+
+    # Notices ----------------------------------------------------------------------------
+
+    def post_notice(self, session: Session, *, title_fr: str, text_fr: str | None = None,
+                    title_en: str | None = None, text_en: str | None = None,
+                    level: str = "info", starts_at: str | float | None = None,
+                    ends_at: str | float | None = None,
+                    author: str | None = None) -> Notice:
+        """Post an information message on the status page.
+
+        :param level: ``info`` or ``warning``.
+        :param starts_at: when it appears (ISO text in the site's time zone or Unix time;
+            None: now).
+        :param ends_at: when it disappears (None: until ended by hand).
+        :raises InvalidInput: with the offending field.
+        """
+        now = self.ctx.now()
+        notice = Notice(created_at=now, updated_at=now, created_by=author)
+        self._fill_notice(notice, dict(title_fr=title_fr, title_en=title_en, text_fr=text_fr,
+                                       text_en=text_en, level=level, starts_at=starts_at,
+                                       ends_at=ends_at))
+        session.add(notice)
+        session.flush()
+        return notice
+
+    def edit_notice(self, session: Session, notice_id: int, **changes: Any) -> Notice:
+        """Change a notice: same keywords as :meth:`post_notice`.
+
+        :raises InvalidInput: a bad value. :raises NotFound: no such notice.
+        """
+        notice = self._notice(session, notice_id)
+        allowed = {"title_fr", "title_en", "text_fr", "text_en", "level", "starts_at", "ends_at"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(None, f"Champ inconnu : {', '.join(sorted(unknown))}.",
+                               f"Unknown field: {', '.join(sorted(unknown))}.")
+        fields = {k: getattr(notice, k) for k in allowed}
+        fields.update(changes)
+        self._fill_notice(notice, fields)
+        notice.updated_at = self.ctx.now()
+        session.flush()
+        return notice
+
+    def end_notice(self, session: Session, notice_id: int, *, at: float | None = None) -> Notice:
+        """Take a notice off the status page now.
+
+        :raises NotFound: no such notice.
+        """
+        notice = self._notice(session, notice_id)
+        now = self._at(at)
+        if notice.ends_at is None or notice.ends_at > now:
+            notice.ends_at = now
+        notice.updated_at = now
+        session.flush()
+        return notice
+
+    # Outbox -----------------------------------------------------------------------------
+
+    def retry_outbox(self, session: Session, outbox_id: int) -> OutboxEntry:
+        """Queue a dead-lettered delivery again, now, with its attempts reset.
+
+        :raises InvalidInput: the entry was already delivered.
+        :raises NotFound: no such entry.
+        """
+        from monitor.incidents import outbox
+
+        try:
+            return outbox.retry(session, outbox_id, self.ctx.now())
+        except KeyError:
+            raise NotFound("outbox_id", f"Aucun envoi n°{outbox_id}.",
+                           f"No outbox entry {outbox_id}.") from None
+        except ValueError:
+            raise InvalidInput("outbox_id", f"L'envoi n°{outbox_id} a déjà été remis.",
+                               f"Outbox entry {outbox_id} was already delivered.") from None
+
+    # Helpers ----------------------------------------------------------------------------
+
+    def _at(self, at: float | None) -> float:
+        return self.ctx.now() if at is None else float(at)
+
+    def _services(self, session: Session, services: Iterable[str]) -> list[str]:
+        ids = [s.strip() for s in services if s and s.strip()] if not isinstance(
+            services, str) else [services]
+        if not ids:
+            raise InvalidInput("services", "Choisissez au moins un service.",
+                               "Choose at least one service.")
+        known = set(session.scalars(select(ServiceRow.id).where(ServiceRow.id.in_(ids))))
+        unknown = [s for s in ids if s not in known]
+        if unknown:
+            raise InvalidInput("services", f"Service inconnu : {', '.join(unknown)}.",
+                               f"Unknown service: {', '.join(unknown)}.")
+        return list(dict.fromkeys(ids))
+
+    def _incident(self, session: Session, incident_id: int) -> Incident:
+        incident = session.get(Incident, int(incident_id)) if str(incident_id).isdigit() else (
+            session.scalars(select(Incident).where(Incident.reference == str(incident_id))).first())
+        if incident is None:
+            raise NotFound("incident_id", f"Aucun incident {incident_id}.",
+                           f"No incident {incident_id}.")
+        return incident
+
+    def _open(self, session: Session, incident_id: int) -> Incident:
+        incident = self._incident(session, incident_id)
+        if incident.resolved_at is not None:
+            raise InvalidInput(None, "Cet incident est déjà résolu.",
+                               "This incident is already resolved.")
+        return incident
+
+    def _window(self, session: Session, window_id: int) -> MaintenanceWindow:
+        window = session.get(MaintenanceWindow, int(window_id))
+        if window is None:
+            raise NotFound("window_id", f"Aucune maintenance n°{window_id}.",
+                           f"No maintenance window {window_id}.")
+        if window.config_id is not None:
+            raise InvalidInput(None, "Cette maintenance vient du fichier de configuration : "
+                               "modifiez-la dans le fichier.",
+                               "This window comes from the configuration file: change it there.")
+        if window.cancelled_at is not None:
+            raise InvalidInput(None, "Cette maintenance est annulée.",
+                               "This window is cancelled.")
+        return window
+
+    def _notice(self, session: Session, notice_id: int) -> Notice:
+        notice = session.get(Notice, int(notice_id))
+        if notice is None:
+            raise NotFound("notice_id", f"Aucun message n°{notice_id}.",
+                           f"No notice {notice_id}.")
+        return notice
+
+    @staticmethod
+    def _window_fields(window: MaintenanceWindow) -> dict[str, Any]:
+        return dict(title_fr=window.title_fr, title_en=window.title_en,
+                    message_fr=window.message_fr, message_en=window.message_en,
+                    services=list(window.service_ids or []), group=window.group_id,
+                    all_services=window.all_services, start=window.starts_at,
+                    end=None if window.rule else window.ends_at,
+                    duration=window.duration if window.rule else None,
+                    rule=window.rule, timezone=window.timezone,
+                    announce_before=window.announce_before)
+
+    def _fill_window(self, session: Session, window: MaintenanceWindow, f: dict[str, Any]) -> None:
+        window.title_fr = _text("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
+        window.title_en = _text("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
+        window.message_fr = _text("message_fr", f.get("message_fr"), required=False,
+                                  limit=MESSAGE_MAX) or ""
+        window.message_en = _text("message_en", f.get("message_en"), required=False,
+                                  limit=MESSAGE_MAX)
+        tz = f.get("timezone") or self.ctx.timezone
+        try:
+            zone(tz)
+        except RuleError:
+            raise InvalidInput("timezone", f"Fuseau horaire inconnu : {tz}.",
+                               f"Unknown time zone: {tz}.") from None
+        window.timezone = tz
+        self._fill_scope(session, window, f)
+        start = self._date("start", f.get("start"), tz)
+        end = self._date("end", f.get("end"), tz)
+        duration = self._duration("duration", f.get("duration"))
+        window.announce_before = self._duration("announce_before", f.get("announce_before"))
+        rule = f.get("rule")
+        forms = {k: f.get(k) for k in ("weekly", "monthly", "cron", "rrule")}
+        if any(v not in (None, "", []) for v in forms.values()) or f.get("daily"):
+            try:
+                rule = build_rule(**forms, daily=bool(f.get("daily")), at=f.get("at"))
+            except RuleError as exc:
+                raise InvalidInput("rule", f"Récurrence invalide : {exc}",
+                                   f"Invalid recurrence: {exc}") from None
+        if rule is not None:
+            if duration is None:
+                raise InvalidInput("duration", "Indiquez la durée de chaque maintenance (ex. 2h).",
+                                   "Give the duration of each occurrence (e.g. 2h).")
+            window.rule, window.duration, window.starts_at, window.ends_at = rule, duration, start, None
+            return
+        if start is None:
+            raise InvalidInput("start", "Indiquez le début de la maintenance.",
+                               "Give the start of the window.")
+        if end is None and duration is not None:
+            end = start + duration
+        if end is None:
+            raise InvalidInput("end", "Indiquez la fin ou la durée de la maintenance.",
+                               "Give the end or the duration of the window.")
+        if end <= start:
+            raise InvalidInput("end", "La fin doit être après le début.",
+                               "The end must be after the start.")
+        window.rule, window.duration, window.starts_at, window.ends_at = None, None, start, end
+
+    def _fill_scope(self, session: Session, window: MaintenanceWindow, f: dict[str, Any]) -> None:
+        services = [s for s in (f.get("services") or []) if s]
+        group = f.get("group") or None
+        everything = bool(f.get("all_services"))
+        if sum((bool(services), group is not None, everything)) != 1:
+            raise InvalidInput("services", "Choisissez des services, un groupe, ou tous les services.",
+                               "Choose services, a group, or all services.")
+        if services:
+            services = self._services(session, services)
+        if group is not None and session.scalar(
+                select(ServiceRow.id).where(ServiceRow.group_id == group).limit(1)) is None:
+            raise InvalidInput("group", f"Groupe inconnu : {group}.", f"Unknown group: {group}.")
+        window.service_ids, window.group_id, window.all_services = services, group, everything
+
+    @staticmethod
+    def _date(field: str, value: Any, tz: str) -> float | None:
+        if value in (None, ""):
+            return None
+        try:
+            return parse_datetime(value, tz)
+        except RuleError:
+            raise InvalidInput(field, f"Date invalide : {value} (ex. 2026-04-05 22:00).",
+                               f"Invalid date: {value} (e.g. 2026-04-05 22:00).") from None
+
+    @staticmethod
+    def _duration(field: str, value: Any) -> float | None:
+        if value in (None, ""):
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError:
+            raise InvalidInput(field, f"Durée invalide : {value} (ex. 30m, 2h, 2d).",
+                               f"Invalid duration: {value} (e.g. 30m, 2h, 2d).") from None
+
+    def _fill_notice(self, notice: Notice, f: dict[str, Any]) -> None:
+        notice.title_fr = _text("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
+        notice.title_en = _text("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
+        notice.text_fr = _text("text_fr", f.get("text_fr"), required=False, limit=MESSAGE_MAX) or ""
+        notice.text_en = _text("text_en", f.get("text_en"), required=False, limit=MESSAGE_MAX)
+        notice.level = _choice("level", f.get("level") or "info", NOTICE_LEVELS)
+        notice.starts_at = self._date("starts_at", f.get("starts_at"), self.ctx.timezone)
+        notice.ends_at = self._date("ends_at", f.get("ends_at"), self.ctx.timezone)
+        if notice.starts_at is not None and notice.ends_at is not None and (
+                notice.ends_at <= notice.starts_at):
+            raise InvalidInput("ends_at", "La fin doit être après le début.",
+                               "The end must be after the start.")
+
+
+__all__ = ["InvalidInput", "NotFound", "Operations"]

@@ -1,0 +1,222 @@
+"""Running the incident engine, the maintenance ticker and the outbox worker inside
+``vigie run``.
+
+:class:`IncidentSystem` is what :class:`monitor.runtime.Runtime` holds. The database work
+runs in one dedicated thread, so status changes are applied one at a time and in the order
+they happened, and the event loop never waits for the database. Its parts:
+
+- :meth:`on_transitions` — called from ``Runtime.on_result`` (on the loop): queues the
+  service changes for the engine;
+- :meth:`on_result` — certificate-expiry warnings from a result's samples;
+- :meth:`start` — copies the configured windows to the database, applies the current
+  maintenance state, then brings incidents in line with the restored statuses;
+- :meth:`tasks` — the background coroutines: the ticker (every :data:`TICK_EVERY` s:
+  maintenance, quiet-period resolution, reminders, system alerts) and the outbox worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from monitor.events import fire
+from monitor.incidents import outbox
+from monitor.incidents.context import IncidentContext
+from monitor.incidents.engine import IncidentEngine, StatusChange
+from monitor.incidents.maintenance import (
+    MaintenanceTicker,
+    apply_maintenance,
+    sync_config_windows,
+)
+from monitor.incidents.outbox import DeliveryStats, OutboxWorker
+from monitor.incidents.watch import SystemWatch, database_alert
+from monitor.state import ServiceTransition
+
+if TYPE_CHECKING:
+    from monitor.config import Check
+    from monitor.probe import ProbeResult
+    from monitor.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: seconds between two passes of the ticker
+TICK_EVERY = 15.0
+#: seconds between two prunings of delivered outbox entries
+PRUNE_EVERY = 3600.0
+#: the database must be unreachable this long before the direct alert is sent
+DATABASE_ALERT_AFTER = 120.0
+
+
+class IncidentSystem:
+    """Incidents, maintenance and the outbox for one running Vigie."""
+
+    def __init__(self, runtime: Runtime, *, tick_every: float | None = None) -> None:
+        self.runtime = runtime
+        self.tick_every = tick_every or TICK_EVERY
+        config = runtime.config
+        settings = config.file.incidents
+        self.ctx = IncidentContext.build(config, runtime.plugin_manager,
+                                         status_of=self._status_of)
+        self.stats = DeliveryStats()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vigie-incidents")
+        self.engine = IncidentEngine(runtime.store.session, self.ctx,
+                                     on_written=self._wake_threadsafe)
+        self.ticker = MaintenanceTicker(runtime.store.session, self.ctx)
+        self.worker = OutboxWorker(
+            runtime.store.session, runtime.plugin_manager,
+            max_attempts=settings.outbox.max_attempts,
+            initial_backoff=settings.outbox.initial_backoff,
+            max_backoff=settings.outbox.max_backoff, stats=self.stats)
+        self.watch = SystemWatch(runtime.store.session, self.ctx, settings.outbox, self.stats)
+        #: services in maintenance now (read by the metrics collector)
+        self.in_maintenance: set[str] = set()
+        self.open_incidents = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._accept: Callable[[list], None] | None = None
+        self._db_down_since: float | None = None
+        self._db_alerted = False
+        self._pruned_at = 0.0
+
+    def _status_of(self, service_id: str) -> str | None:
+        service = self.runtime.state.services.get(service_id)
+        return service.status.label if service is not None and service.status else None
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.worker.wake)
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        future = self.executor.submit(fn, *args)
+        future.add_done_callback(_log_failure)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # Called on the event loop -----------------------------------------------------------
+
+    def on_transitions(self, transitions: list) -> None:
+        """Queue the service transitions for the engine (in order)."""
+        for t in transitions:
+            if isinstance(t, ServiceTransition):
+                self._submit(self.engine.on_change, StatusChange.from_transition(t))
+
+    def on_result(self, check: Check, result: ProbeResult) -> None:
+        """Warn about certificates expiring soon (samples ``…cert_expiry_timestamp_seconds``)."""
+        if not result.samples:
+            return
+        found = self.engine.cert_warnings(check.key, check.ref.service_id, result.samples,
+                                          result.started_at or time.time())
+        if found:
+            self._submit(self.engine.warn_certificates, check.key, check.ref.service_id,
+                         found, result.started_at or time.time())
+
+    async def start(self, accept: Callable[[list], None]) -> None:
+        """Prepare at start; ``accept`` takes transitions caused by maintenance (the
+        runtime sends them down the same path as check-driven ones)."""
+        self._loop = asyncio.get_running_loop()
+        self._accept = accept
+        try:
+            await self._run(self._sync_windows)
+            await self._maintenance_tick()
+            now = time.time()
+            changes = [StatusChange.of(s, None, s.status, now)
+                       for s in self.runtime.state.services.values() if s.status is not None]
+            await self._run(self.engine.restore, changes)
+        except Exception:
+            log.warning("incidents: start-up work failed (database?); the ticker will retry",
+                        exc_info=True)
+
+    def tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """The background coroutines to run as tasks."""
+        return [self.worker.run(), self._tick_loop()]
+
+    async def stop(self) -> None:
+        """Let queued database work finish, then release the thread."""
+        await asyncio.to_thread(self.executor.shutdown, wait=True)
+
+    # Background -------------------------------------------------------------------------
+
+    def _sync_windows(self) -> None:
+        with self.runtime.store.session() as session, session.begin():
+            sync_config_windows(session, self.runtime.config, time.time())
+
+    async def _maintenance_tick(self) -> None:
+        result = await self._run(self.ticker.tick)
+        self.in_maintenance = result.active
+        if result.events:
+            self.worker.wake()
+        transitions = apply_maintenance(self.runtime.state, result.active, time.time())
+        if transitions and self._accept is not None:
+            self._accept(transitions)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_every)
+            await self.tick_once()
+
+    async def tick_once(self) -> None:
+        """One pass of the ticker (each step logged and skipped when it fails)."""
+        for step in (self._maintenance_tick, self._engine_tick, self._watch_tick):
+            try:
+                await step()
+            except Exception:
+                log.warning("incidents: %s failed; will retry", step.__name__, exc_info=True)
+        await self._database_watch()
+
+    async def _engine_tick(self) -> None:
+        await self._run(self.engine.tick)
+        self.open_incidents = await self._run(self._count_open)
+
+    def _count_open(self) -> int:
+        from sqlalchemy import func, select
+
+        from monitor.incidents.models import Incident
+
+        with self.runtime.store.session() as session:
+            return session.scalar(select(func.count()).select_from(Incident)
+                                  .where(Incident.resolved_at.is_(None))) or 0
+
+    async def _watch_tick(self) -> None:
+        now = time.time()
+        if now - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = now
+            await self._run(self._prune, now - self.runtime.config.file.incidents.outbox.keep_delivered)
+        backlog = await self._run(self._backlog)
+        self.stats.backlog = backlog
+        alerts = await self._run(self.watch.check, backlog)
+        if alerts:
+            self.worker.wake()
+
+    def _prune(self, older_than: float) -> None:
+        with self.runtime.store.session() as session, session.begin():
+            removed = outbox.prune(session, older_than)
+        if removed:
+            log.info("outbox: pruned %d delivered entries", removed)
+
+    def _backlog(self) -> outbox.Backlog:
+        with self.runtime.store.session() as session:
+            return outbox.backlog(session)
+
+    async def _database_watch(self) -> None:
+        """The direct, best-effort alert when the database stays unreachable."""
+        up = self.runtime.writer_stats.database_up
+        now = time.time()
+        if up:
+            self._db_down_since, self._db_alerted = None, False
+            return
+        if self._db_down_since is None:
+            self._db_down_since = now
+        if not self._db_alerted and now - self._db_down_since >= DATABASE_ALERT_AFTER:
+            self._db_alerted = True
+            alert = database_alert(now, self.runtime.store.safe_url, self._db_down_since)
+            await fire(self.runtime.plugin_manager, "vigie_system_alert", alert=alert)
+
+
+def _log_failure(future) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.error("incident engine job failed", exc_info=exc)

@@ -1,0 +1,96 @@
+"""``vigie notice|maintenance|incident|outbox``: the volunteers' commands on a real SQLite
+database, through click's runner."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.store import Store
+
+CONFIG = """\
+data_dir: data
+groups: [{id: hosting, name: Hébergement}]
+services:
+  - id: web
+    name: Web
+    group: hosting
+    checks: [{id: tcp, kind: tcp, host: 127.0.0.1, port: 9}]
+  - id: mail
+    name: Courriel
+    checks: [{id: tcp, kind: tcp, host: 127.0.0.1, port: 9}]
+"""
+
+
+@pytest.fixture
+def vigie(tmp_path):
+    path = tmp_path / "vigie.yaml"
+    path.write_text(CONFIG)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0):
+        result = runner.invoke(cli, ["-c", str(path), *args], catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result.output
+
+    run("db", "upgrade")
+    from monitor.config_loader import load_config
+    from monitor.plugins import ProbeRegistry, build_plugin_manager
+
+    registry = ProbeRegistry.from_plugin_manager(build_plugin_manager())
+    store = Store(load_config(path, registry).database_url)
+    store.sync_catalog(load_config(path, registry))
+    store.dispose()
+    return run
+
+
+def test_incident_commands(vigie):
+    out = vigie("incident", "open", "Lenteurs", "--service", "mail", "--message", "On regarde",
+                "--impact", "degraded", "--author", "ana")
+    reference = re.search(r"INC-\d{4}-\d{4}", out).group(0)
+    vigie("incident", "update", reference, "--phase", "identified", "--message", "Disque plein")
+    assert "identified" in vigie("incident", "list")
+    vigie("incident", "resolve", reference)
+    assert reference not in vigie("incident", "list")
+    assert reference in vigie("incident", "list", "--all")
+    err = vigie("incident", "open", "X", "--service", "nope", "--message", "m", code=2)
+    assert "Service inconnu : nope" in err and "Unknown service: nope" in err
+
+
+def test_maintenance_and_notice_commands(vigie):
+    out = vigie("maintenance", "add", "Sauvegarde", "--group", "hosting", "--weekly", "sunday",
+                "--at", "02:00", "--duration", "2h")
+    wid = re.search(r"maintenance (\d+) planned", out).group(1)
+    listing = vigie("maintenance", "list")
+    assert "Sauvegarde" in listing and "FREQ=WEEKLY" in listing
+    vigie("maintenance", "cancel", wid)
+    assert "Sauvegarde" not in vigie("maintenance", "list")
+    assert "cancelled" in vigie("maintenance", "list", "--all")
+    assert "duration" in vigie("maintenance", "add", "X", "--all", "--daily", "--at", "03:00",
+                               code=2)
+
+    nid = re.search(r"notice (\d+) posted",
+                    vigie("notice", "add", "Nouveau forum", "--level", "warning")).group(1)
+    assert "Nouveau forum" in vigie("notice", "list")
+    vigie("notice", "end", nid)
+    assert "Nouveau forum" not in vigie("notice", "list")
+    assert "Nouveau forum" in vigie("notice", "list", "--all")
+
+
+def test_outbox_commands(vigie, tmp_path):
+    from monitor.incidents.models import OutboxEntry
+
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'vigie.sqlite'}")
+    with store.session() as s, s.begin():
+        s.add(OutboxEntry(idempotency_key="k", hook="vigie_system_alert", plugin="notifier",
+                          stream="system:x", payload="{}", status="dead", attempts=10,
+                          created_at=1.0, next_attempt_at=1.0, last_error="HTTP 500"))
+    store.dispose()
+    listing = vigie("outbox", "list", "--status", "dead")
+    assert "notifier" in listing and "HTTP 500" in listing
+    vigie("outbox", "retry", "1")
+    assert "pending" in vigie("outbox", "list")
+    assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=2)

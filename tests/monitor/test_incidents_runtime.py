@@ -1,0 +1,114 @@
+"""End to end inside ``vigie run`` (the real Runtime, scheduler, state book, engine, outbox
+worker and /metrics): a check starts failing, a local HTTP receiver gets the alert, once.
+
+Also measures the time from the first failed check to the alert being received with
+``retry_interval`` lowered (docs/incidents.md reports it with the defaults, computed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+
+from monitor.config_loader import load_config
+from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
+from monitor.probe import Probe, ProbeConfig, ProbeResult, reason
+from monitor.runtime import Runtime
+from tests.conftest import free_port
+from tests.monitor.test_outbox import Poster, receiver_factory  # noqa: F401 (fixture)
+
+
+class Switch:
+    """Shared state of the switch probe: failing or not, and when it first failed."""
+
+    failing = False
+    first_failure_at: float | None = None
+
+
+class SwitchProbe(Probe):
+    """Up until :attr:`Switch.failing` is set."""
+
+    kind = "switch"
+    Config = ProbeConfig
+    description = "test switch"
+    samples = ()
+
+    async def check(self, config, ctx):
+        if Switch.failing:
+            if Switch.first_failure_at is None:
+                Switch.first_failure_at = time.time()
+            return ProbeResult.down(reason("switch.off", "Éteint", "Switched off"))
+        return ProbeResult.up()
+
+
+class SwitchPlugin:
+    @hookimpl
+    def vigie_register_probes(self):
+        return [SwitchProbe]
+
+
+async def wait_for(condition, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_first_failed_check_to_alert_received_with_retry_interval_lowered(
+        tmp_path, receiver_factory, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
+    Switch.failing, Switch.first_failure_at = False, None
+    receiver = await receiver_factory()
+    port = free_port()
+    path = tmp_path / "vigie.yaml"
+    path.write_text(f"""\
+data_dir: data
+server: {{listen: '127.0.0.1:{port}'}}
+scheduler: {{spread_first_runs: false}}
+store: {{flush_interval: 0.1s}}
+incidents: {{quiet_period: 1s}}
+maintenance:
+  - {{id: later, title: Plus tard, all: true, start: '2099-01-01 00:00', duration: 1h}}
+services:
+  - id: files
+    name: {{fr: Fichiers, en: Files}}
+    checks:
+      - {{id: sw, kind: switch, interval: 1s, retry_interval: 0.2s, confirm: 2}}
+""")
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
+        ("switch", SwitchPlugin()), ("poster", Poster(receiver.url))])
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    runtime = Runtime(load_config(path, registry), pm, registry)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        await wait_for(lambda: runtime.state.services["files"].status is not None
+                       and runtime.state.services["files"].status.label == "operational")
+        Switch.failing = True
+        await wait_for(lambda: receiver.accepted)
+        latency = receiver.received_at[0] - Switch.first_failure_at
+        print(f"\nfirst failed check → alert received: {latency:.3f} s "
+              "(interval 1s, retry_interval 0.2s, confirm 2)")
+        # one retry_interval to confirm, then the write and the delivery
+        assert 0.15 < latency < 1.5
+        [(key, body)] = receiver.requests
+        assert body["kind"] == "opened" and key.endswith(":1:poster")
+
+        # the gauges are refreshed by the ticker: wait for a pass after the delivery
+        await wait_for(lambda: runtime.incidents.open_incidents == 1
+                       and runtime.incidents.stats.backlog.pending == 0)
+        metrics = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
+        assert "vigie_incidents_open 1.0" in metrics
+        assert 'vigie_outbox_deliveries_total{plugin="poster",result="delivered"} 1.0' in metrics
+        assert 'vigie_maintenance_active{service="files"} 0.0' in metrics
+        assert "vigie_outbox_backlog 0.0" in metrics
+
+        Switch.failing = False
+        await wait_for(lambda: [b["kind"] for _, b in receiver.requests][-1:] == ["resolved"])
+        assert [b["kind"] for _, b in receiver.requests] == ["opened", "resolved"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)

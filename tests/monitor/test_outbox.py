@@ -1,0 +1,431 @@
+"""The durable outbox and its worker, against real local HTTP receivers (aiohttp) and a real
+store; a worker process killed with SIGKILL and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from monitor.incidents.models import IncidentLink, OutboxEntry
+from monitor.incidents.outbox import OutboxWorker, backlog, prune
+from monitor.incidents.service import InvalidInput
+from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
+from monitor.plugins import build_plugin_manager, hookimpl
+from monitor.probe import Status
+from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401
+
+
+class Receiver:
+    """A local HTTP endpoint scripted with the statuses to answer, in order (then 200).
+
+    It honours ``Idempotency-Key`` like a careful receiver: a key it already accepted is
+    answered 200 again but not acted on twice.
+    """
+
+    def __init__(self, script=(), retry_after: str | None = None):
+        self.script = list(script)
+        self.retry_after = retry_after
+        #: when set to an unset event, requests wait for it before being answered
+        self.hold: asyncio.Event | None = None
+        self.requests: list[tuple[str, dict]] = []  # every request: (key, body)
+        self.accepted: dict[str, dict] = {}  # what it acted on, once per key
+        self.received_at: list[float] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        key = request.headers.get("Idempotency-Key", "")
+        self.requests.append((key, body))
+        if self.hold is not None:
+            await self.hold.wait()
+        status = self.script.pop(0) if self.script else 200
+        if status != 200:
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return web.Response(status=status, headers=headers, text="nope")
+        if key not in self.accepted:
+            self.accepted[key] = body
+            self.received_at.append(time.time())
+        return web.json_response({"id": len(self.accepted)})
+
+
+@pytest.fixture
+async def receiver_factory():
+    runners = []
+
+    async def start(**kwargs) -> Receiver:
+        receiver = Receiver(**kwargs)
+        app = web.Application()
+        app.router.add_post("/hook", receiver.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        receiver.url = f"http://127.0.0.1:{port}/hook"
+        runners.append(runner)
+        return receiver
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+class Poster:
+    """A plugin that POSTs incident events to a URL, the way a webhook notifier would:
+    429/503 with Retry-After → RetryLater, other 4xx → PermanentFailure, 5xx → error."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def _post(self, event) -> list[Link]:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.url, json={"kind": event.kind, "ref": event.reference},
+                                    headers={"Idempotency-Key": event.idempotency_key}) as resp:
+                if resp.status in (429, 503) and "Retry-After" in resp.headers:
+                    raise RetryLater(float(resp.headers["Retry-After"]))
+                if 400 <= resp.status < 500:
+                    raise PermanentFailure(f"the receiver refused: HTTP {resp.status}")
+                resp.raise_for_status()
+                ticket = (await resp.json())["id"]
+        return [Link("ticket", f"Ticket {ticket}", f"https://desk.example/t/{ticket}",
+                     public=False, external_id=str(ticket))]
+
+    @hookimpl
+    async def vigie_incident_opened(self, event):
+        return await self._post(event)
+
+    @hookimpl
+    async def vigie_incident_updated(self, event):
+        await self._post(event)
+
+    @hookimpl
+    async def vigie_incident_resolved(self, event):
+        await self._post(event)
+
+
+def harness_with(tmp_path, plugins, url: str | None = None, **worker_kwargs):
+    h = build_harness(url or f"sqlite:///{tmp_path / 'vigie.sqlite'}", tmp_path)
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=plugins)
+    from monitor.incidents.context import IncidentContext
+
+    h.ctx = IncidentContext.build(h.config, pm, clock=h.clock)
+    h.engine.ctx = h.ctx
+    h.ops.ctx = h.ctx
+    kwargs = {"initial_backoff": 0.01, "max_backoff": 0.05, "clock": time.time}
+    kwargs.update(worker_kwargs)
+    worker = OutboxWorker(h.store.session, pm, **kwargs)
+    return h, worker
+
+
+async def drain(worker: OutboxWorker, until, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "the worker did not get there in time"
+        if not await worker.run_once():
+            await asyncio.sleep(0.01)
+
+
+def entries(h) -> list[OutboxEntry]:
+    with h.store.session() as s:
+        return list(s.scalars(select(OutboxEntry).order_by(OutboxEntry.id)))
+
+
+async def test_a_receiver_failing_three_times_gets_the_alert_exactly_once(
+        tmp_path, receiver_factory, store_url):  # noqa: F811 (the fixture)
+    receiver = await receiver_factory(script=[500, 500, 500])
+    h, worker = harness_with(tmp_path, [("poster", Poster(receiver.url))], store_url)
+    h.confirm("mail/smtp", Status.DOWN)
+    await drain(worker, lambda: receiver.accepted)
+    assert len(receiver.requests) == 4
+    assert {key for key, _ in receiver.requests} == {entries(h)[0].idempotency_key}
+    assert len(receiver.accepted) == 1
+    [entry] = entries(h)
+    assert entry.status == "delivered" and entry.attempts == 4 and entry.last_error is None
+    assert worker.stats.deliveries[("poster", "failed")] == 3
+    assert worker.stats.deliveries[("poster", "delivered")] == 1
+    # the link the plugin returned is stored on the incident, private
+    with h.store.session() as s:
+        [link] = s.scalars(select(IncidentLink)).all()
+    assert (link.plugin, link.kind, link.public, link.external_id) == ("poster", "ticket", False, "1")
+    await worker.run_once()
+    assert len(receiver.requests) == 4  # nothing more to send
+    h.store.dispose()
+
+
+async def test_retry_after_is_honoured_and_not_counted_as_a_failure(tmp_path, receiver_factory):
+    receiver = await receiver_factory(script=[429], retry_after="120")
+    clock = Clock(time.time())
+    h, worker = harness_with(tmp_path, [("poster", Poster(receiver.url))], clock=clock)
+    h.clock.now = clock.now
+    h.confirm("mail/smtp", Status.DOWN)
+    assert await worker.run_once()
+    [entry] = entries(h)
+    assert entry.status == "pending" and entry.attempts == 0
+    assert entry.next_attempt_at == pytest.approx(clock.now + 120)
+    clock.now += 119
+    assert not await worker.run_once()  # not before the receiver said
+    assert len(receiver.requests) == 1
+    clock.now += 2
+    assert await worker.run_once()
+    assert entries(h)[0].status == "delivered" and len(receiver.accepted) == 1
+    assert worker.stats.deliveries[("poster", "retry_later")] == 1
+    h.store.dispose()
+
+
+async def test_permanent_failure_is_dead_lettered_and_can_be_retried_by_hand(tmp_path, receiver_factory):
+    receiver = await receiver_factory(script=[422])
+    h, worker = harness_with(tmp_path, [("poster", Poster(receiver.url))])
+    h.confirm("mail/smtp", Status.DOWN)
+    await worker.run_once()
+    [entry] = entries(h)
+    assert entry.status == "dead"
+    assert entry.last_error == "PermanentFailure: the receiver refused: HTTP 422"
+    with h.store.session() as s:
+        assert backlog(s).dead == 1
+    assert not await worker.run_once()
+    with h.store.session() as s, s.begin():
+        h.ops.retry_outbox(s, entry.id)
+    await drain(worker, lambda: receiver.accepted)
+    assert entries(h)[0].status == "delivered"
+    with h.store.session() as s, s.begin():
+        with pytest.raises(InvalidInput, match="already delivered"):
+            h.ops.retry_outbox(s, entry.id)
+    h.store.dispose()
+
+
+class Flaky:
+    """Fails every call; records what it was called with."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def vigie_incident_opened(self, event):
+        self.calls.append(event.idempotency_key)
+        raise ConnectionError("connection refused")
+
+
+async def test_after_max_attempts_an_entry_is_dead_and_backoff_grows_to_its_cap(tmp_path):
+    flaky = Flaky()
+    h, worker = harness_with(tmp_path, [("flaky", flaky)], max_attempts=3)
+    h.confirm("mail/smtp", Status.DOWN)
+    await drain(worker, lambda: entries(h)[0].status == "dead")
+    assert len(flaky.calls) == 3
+    assert entries(h)[0].last_error == "ConnectionError: connection refused"
+    assert worker.stats.deliveries[("flaky", "dead")] == 1
+    big = OutboxWorker(h.store.session, worker.pm, initial_backoff=5, max_backoff=3600)
+    delays = [big.backoff(n) for n in range(1, 15)]
+    assert all(0 <= d <= 3600 for d in delays)
+    assert max(big.backoff(12) for _ in range(20)) > 100  # it does grow
+    h.store.dispose()
+
+
+async def test_deliveries_to_one_plugin_keep_their_order_while_others_proceed(tmp_path, receiver_factory):
+    slow = await receiver_factory(script=[500, 500])
+    fast = await receiver_factory()
+    h, worker = harness_with(tmp_path, [("slow", Poster(slow.url)), ("fast", Poster(fast.url))])
+    h.confirm("mail/smtp", Status.DOWN)
+    h.confirm("mail/smtp", Status.UP)
+    h.clock.now += 400
+    h.tick()  # resolved: "opened" and "resolved" queued for both plugins
+    await drain(worker, lambda: len(slow.accepted) == 2 and len(fast.accepted) == 2)
+    assert [b["kind"] for _, b in fast.requests] == ["opened", "resolved"]
+    # slow's "resolved" waited until its "opened" got through (third try)
+    assert [b["kind"] for _, b in slow.requests] == ["opened", "opened", "opened", "resolved"]
+    h.store.dispose()
+
+
+async def test_a_resolved_event_carries_the_ticket_the_plugin_attached_on_opening(tmp_path):
+    seen = []
+
+    class Desk:
+        @hookimpl
+        def vigie_incident_opened(self, event):
+            return [Link("ticket", "T-7", "https://desk.example/7", public=False,
+                         external_id="7")]
+
+        @hookimpl
+        def vigie_incident_resolved(self, event):
+            seen.append(event.own_links)
+
+    h, worker = harness_with(tmp_path, [("desk", Desk())])
+    h.confirm("mail/smtp", Status.DOWN)
+    h.confirm("mail/smtp", Status.UP)
+    h.clock.now += 400
+    h.tick()  # "resolved" written before "opened" was delivered
+    await drain(worker, lambda: bool(seen))
+    assert [l.external_id for l in seen[0]] == ["7"]
+    h.store.dispose()
+
+
+# Crash and restart ----------------------------------------------------------------------
+
+WORKER_SCRIPT = textwrap.dedent("""
+    import asyncio, sys, aiohttp
+    from monitor.plugins import build_plugin_manager, hookimpl
+    from monitor.store import Store
+    from monitor.incidents.outbox import OutboxWorker
+
+    url, db = sys.argv[1], sys.argv[2]
+
+    class Poster:
+        @hookimpl
+        async def vigie_incident_opened(self, event):
+            async with aiohttp.ClientSession() as s:
+                async with s.post(url, json={"kind": event.kind},
+                                  headers={"Idempotency-Key": event.idempotency_key}) as r:
+                    r.raise_for_status()
+
+    async def main():
+        store = Store(db)
+        pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("poster", Poster())])
+        print("worker ready", flush=True)
+        await OutboxWorker(store.session, pm, poll_interval=0.05, initial_backoff=0.05).run()
+
+    asyncio.run(main())
+""")
+
+
+def start_worker(url: str, db: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, url, db],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=os.getcwd())
+    assert proc.stdout.readline().strip() == "worker ready"
+    return proc
+
+
+async def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_sigkill_after_the_state_change_delivers_once_after_restart(tmp_path, receiver_factory):
+    receiver = await receiver_factory()
+    h, _ = harness_with(tmp_path, [("poster", Poster(receiver.url))])
+    db = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    receiver.hold = asyncio.Event()  # the first process gets stuck mid-delivery
+    first = await asyncio.to_thread(start_worker, receiver.url, db)
+    h.confirm("mail/smtp", Status.DOWN)  # state change + outbox row, committed
+    await wait_for(lambda: receiver.requests)  # the request is in flight…
+    first.send_signal(signal.SIGKILL)  # …when the process dies
+    first.wait(5)
+    assert entries(h)[0].status == "pending" and not receiver.accepted
+    # the receiver acts on that first request after all; the answer reaches no one
+    receiver.hold.set()
+    await wait_for(lambda: receiver.accepted)
+    second = await asyncio.to_thread(start_worker, receiver.url, db)
+    try:
+        await wait_for(lambda: entries(h)[0].status == "delivered")
+    finally:
+        second.kill()
+        second.wait(5)
+    keys = {k for k, _ in receiver.requests}
+    assert keys == {entries(h)[0].idempotency_key}  # the same key both times
+    assert len(receiver.accepted) == 1  # acted on once
+    h.store.dispose()
+
+
+async def test_sigkill_before_any_delivery_attempt_delivers_once_after_restart(tmp_path, receiver_factory):
+    receiver = await receiver_factory()
+    h, _ = harness_with(tmp_path, [("poster", Poster(receiver.url))])
+    db = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    # the state change is written by a process killed before its worker ever runs
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from tests.monitor.test_outbox import kill_after_state_change
+        kill_after_state_change({str(tmp_path)!r}, {receiver.url!r})
+    """)
+    proc = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", script],
+                                   capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert [e.status for e in entries(h)] == ["pending"] and not receiver.requests
+    worker = await asyncio.to_thread(start_worker, receiver.url, db)
+    try:
+        await wait_for(lambda: entries(h)[0].status == "delivered")
+    finally:
+        worker.kill()
+        worker.wait(5)
+    assert len(receiver.requests) == 1 and len(receiver.accepted) == 1
+    h.store.dispose()
+
+
+def kill_after_state_change(tmp_path: str, url: str) -> None:
+    """Run in a child process: open an incident (committed), then die by SIGKILL."""
+    from pathlib import Path
+
+    h, _ = harness_with(Path(tmp_path), [("poster", Poster(url))])
+    h.confirm("mail/smtp", Status.DOWN)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def test_system_alert_subscribers_get_rows_and_unknown_plugins_are_dead(tmp_path):
+    h, worker = harness_with(tmp_path, [("sub", Subscriber())])
+    from monitor.incidents.emit import emit_system_alert
+    from monitor.notifications import SystemAlert
+
+    alert = SystemAlert("outbox.backlog", "outbox.backlog:1", "warning", "t", "t", "m", "m", 1.0)
+    with h.store.session() as s, s.begin():
+        assert emit_system_alert(s, h.ctx, alert, at=1.0) == 1
+        assert emit_system_alert(s, h.ctx, alert, at=1.0) == 0  # same key: once
+        s.add(OutboxEntry(idempotency_key="x", hook="vigie_system_alert", plugin="gone",
+                          stream="system:x", payload=to_json(alert),
+                          status="pending", attempts=0, created_at=1.0, next_attempt_at=1.0))
+    await worker.run_once()
+    status = {e.plugin: (e.status, e.last_error) for e in entries(h)}
+    assert status["sub"] == ("delivered", None)
+    assert status["gone"][0] == "dead" and "not loaded" in status["gone"][1]
+    h.store.dispose()
+
+
+async def test_prune_removes_only_old_delivered_entries(tmp_path):
+    h, worker = harness_with(tmp_path, [("sub", Subscriber())])
+    h.confirm("mail/smtp", Status.DOWN)
+    h.confirm("web/http", Status.DOWN)
+    await drain(worker, lambda: all(e.status == "delivered" for e in entries(h)))
+    with h.store.session() as s, s.begin():
+        first = s.get(OutboxEntry, 1)
+        first.delivered_at = 1.0
+        s.get(OutboxEntry, 2).status = "dead"
+        s.get(OutboxEntry, 2).delivered_at = None
+    with h.store.session() as s, s.begin():
+        assert prune(s, older_than=time.time() - 3600) == 1
+    assert [e.id for e in entries(h)] == [2]
+    h.store.dispose()
+
+
+async def test_a_hung_plugin_times_out_and_does_not_block_the_others(tmp_path):
+    delivered = []
+
+    class Hung:
+        @hookimpl
+        async def vigie_incident_opened(self, event):
+            await asyncio.sleep(60)
+
+    class Quick:
+        @hookimpl
+        def vigie_incident_opened(self, event):  # synchronous: run in a thread
+            delivered.append(event.idempotency_key)
+
+    h, worker = harness_with(tmp_path, [("hung", Hung()), ("quick", Quick())],
+                             call_timeout=0.2)
+    h.confirm("mail/smtp", Status.DOWN)
+    started = time.monotonic()
+    await worker.run_once()
+    assert time.monotonic() - started < 2
+    status = {e.plugin: (e.status, e.attempts, e.last_error) for e in entries(h)}
+    assert status["quick"][0] == "delivered" and delivered
+    assert status["hung"] == ("pending", 1, "TimeoutError")
+    h.store.dispose()
