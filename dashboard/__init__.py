@@ -1,0 +1,206 @@
+"""The members' status page (and, when installed, the volunteers' area): a Flask app.
+
+``create_app`` builds it from a configuration (a ``vigie.yaml`` path, a loaded
+:class:`monitor.config.Config`, or a running :class:`monitor.runtime.Runtime`, whose store
+is then shared). Any WSGI server can serve it on its own::
+
+    VIGIE_CONFIG=/etc/vigie/vigie.yaml waitress-serve --call dashboard:create_app
+
+It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
+:mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom), :mod:`dashboard.badges`
+(SVG), and ``dashboard.admin`` when that package exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+
+from dashboard.settings import DashboardSettings, settings_of
+
+log = logging.getLogger(__name__)
+
+__all__ = ["create_app", "load_secret_key"]
+
+
+def _load_config(path: str | os.PathLike[str]):
+    """Load ``vigie.yaml`` with every plugin's configuration sections."""
+    from monitor.config_loader import blocked_plugins, load_config
+    from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+
+    path = Path(path)
+    pm = build_plugin_manager(blocked=blocked_plugins(path))
+    return load_config(path, ProbeRegistry.from_plugin_manager(pm), config_sections(pm))
+
+
+def _resolve(config_path_or_obj: Any, store: Any):
+    """``(config, store, owns_store)`` from what :func:`create_app` was given."""
+    from monitor.config import Config
+    from monitor.store import Store
+
+    source = config_path_or_obj
+    if source is None:
+        source = os.environ.get("VIGIE_CONFIG", "vigie.yaml")
+    if hasattr(source, "config") and hasattr(source, "store"):  # a running Runtime
+        return source.config, store or source.store
+    config = source if isinstance(source, Config) else _load_config(source)
+    if store is None:
+        if config.file.store.url is None:
+            # the embedded default: migrate it like `vigie run` does
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(config.database_url)
+            store.upgrade()
+        else:
+            store = Store(config.database_url)
+    return config, store
+
+
+def load_secret_key(settings: DashboardSettings, data_dir: Path) -> str:
+    """The key signing sessions and CSRF tokens.
+
+    From ``dashboard.secret_key`` (or ``secret_key_file``); otherwise read from
+    ``data_dir/secret_key``, created with a random key and mode 0600 the first time, so
+    volunteers stay logged in across restarts and several processes share it.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = data_dir / "secret_key"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
+               store: Any = None) -> Flask:
+    """Build the dashboard application.
+
+    :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
+        ``vigie.yaml``), a loaded :class:`monitor.config.Config`, or a running
+        :class:`monitor.runtime.Runtime` (its configuration and store are used).
+    :param test_config: Flask settings overriding the computed ones (``REFRESH_INTERVAL``,
+        ``CHECK_INTERVAL``, ``CLOCK``…).
+    :param store: a :class:`monitor.store.Store` to read (default: one opened on the
+        configuration's database).
+    """
+    from dashboard import api, badges, feeds, i18n, status
+    from dashboard.pages import DashboardState
+    from dashboard.snapshot import SnapshotCache
+
+    config, store = _resolve(config_path_or_obj, store)
+    settings = settings_of(config.sections)
+    site = config.file.site
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=None,
+        DEFAULT_LANGUAGE=site.language,
+        TIMEZONE=site.timezone,
+        SITE_TITLE=site.title,
+        PUBLIC_URL=site.public_url.rstrip("/") if site.public_url else None,
+        REFRESH_INTERVAL=settings.refresh_interval,
+        CHECK_INTERVAL=settings.check_interval,
+        MAX_AGE=settings.max_age,
+        CLOCK=time.time,
+        FREEZE_GC=settings.freeze_gc,
+        JSON_SORT_KEYS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if test_config:
+        app.config.update(test_config)
+        if app.testing and "FREEZE_GC" not in test_config:
+            # a test process runs many apps: leave its garbage collector alone
+            app.config["FREEZE_GC"] = False
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = load_secret_key(settings, config.data_dir)
+    cache = SnapshotCache(store, config, check_interval=float(app.config["CHECK_INTERVAL"]),
+                          max_age=float(app.config["MAX_AGE"]), clock=app.config["CLOCK"],
+                          freeze_gc=bool(app.config["FREEZE_GC"]))
+    app.extensions["vigie"] = DashboardState(config, store, cache, settings)
+
+    i18n.init_app(app)
+    for module in (status, api, feeds, badges):
+        app.register_blueprint(module.bp)
+    if importlib.util.find_spec("dashboard.admin") is not None:
+        app.register_blueprint(importlib.import_module("dashboard.admin").bp)
+    _register_basics(app)
+    from dashboard.fastpath import FastPath
+
+    app.wsgi_app = FastPath(app.wsgi_app, cache, app.config["DEFAULT_LANGUAGE"])
+    return app
+
+
+def _register_basics(app: Flask) -> None:
+    """Health check, security headers, error pages, template globals."""
+
+    @app.route("/healthz")
+    def healthz():
+        """Whether the dashboard can read its database (the core answers it when mounted)."""
+        try:
+            app.extensions["vigie"].cache.get()
+        except Exception:  # any failure to read is "not healthy", with no detail leaked
+            return jsonify(ok=False), 503
+        return jsonify(ok=True)
+
+    @app.context_processor
+    def _site() -> dict[str, Any]:
+        state = app.extensions["vigie"]
+        return {"site_title": app.config["SITE_TITLE"],
+                "help_links": state.settings.help_links,
+                "admin_enabled": "admin" in app.blueprints,
+                "lang": i18n_lang()}
+
+    @app.after_request
+    def _headers(response):
+        headers = response.headers
+        # nothing is ever loaded from elsewhere: the page must work when the rest is down
+        headers.setdefault("Content-Security-Policy",
+                           "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                           "script-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    def error_page(code: int, template: str):
+        def handler(_error):
+            if request.path.startswith("/api/"):
+                return jsonify(error={404: "not_found", 503: "unavailable"}.get(code, "error"),
+                               status=code), code
+            return render_template(template, code=code), code
+        return handler
+
+    app.register_error_handler(404, error_page(404, "errors/404.html"))
+    app.register_error_handler(500, error_page(500, "errors/500.html"))
+    app.register_error_handler(503, error_page(503, "errors/503.html"))
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_down(error):
+        log.error("the status page cannot read the database: %s", error)
+        return error_page(503, "errors/503.html")(error)
+
+
+def i18n_lang() -> str:
+    """The current request's language (for templates outside a snapshot rendering)."""
+    from dashboard.i18n import select_language
+
+    return select_language()

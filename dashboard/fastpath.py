@@ -1,0 +1,97 @@
+"""A WSGI layer in front of Flask that answers repeated public requests from the snapshot.
+
+A public page's body is already rendered once per snapshot and language
+(:mod:`dashboard.pages`); this layer also keeps the whole finished response (status,
+headers, body) per path, query, language and compression, so the next identical request
+is answered without entering Flask at all: a dictionary look-up and a check of the
+snapshot's freshness. Only responses that :func:`dashboard.pages.cached_response` marked
+cacheable (public, no cookie) are kept; everything else (admin area, language switch,
+errors, static files) always goes through Flask.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from dashboard.i18n import COOKIE, choose_language
+from dashboard.snapshot import SnapshotCache
+
+log = logging.getLogger(__name__)
+
+#: the environ key cached_response sets on responses this layer may keep
+CACHEABLE = "vigie.cacheable"
+#: path prefixes never answered from here
+PASS_THROUGH = ("/admin", "/lang/", "/static/", "/healthz")
+
+
+def _cookie_language(header: str) -> str | None:
+    if COOKIE + "=" not in header:
+        return None
+    try:
+        morsel = SimpleCookie(header).get(COOKIE)
+    except Exception:  # a malformed cookie header is the client's problem, not ours
+        return None
+    return morsel.value if morsel else None
+
+
+class FastPath:
+    """WSGI middleware answering from the snapshot's response cache."""
+
+    def __init__(self, app: Callable, cache: SnapshotCache, default_language: str) -> None:
+        self.app = app
+        self.cache = cache
+        self.default_language = default_language
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if environ.get("REQUEST_METHOD") != "GET" or path.startswith(PASS_THROUGH):
+            return self.app(environ, start_response)
+        try:
+            snap = self.cache.get()
+        except Exception:  # the database is down and nothing was ever built: Flask says so
+            return self.app(environ, start_response)
+        query = environ.get("QUERY_STRING", "")
+        asked = parse_qs(query).get("lang", [None])[0] if "lang=" in query else None
+        lang = choose_language(asked, _cookie_language(environ.get("HTTP_COOKIE", "")),
+                               environ.get("HTTP_ACCEPT_LANGUAGE"), self.default_language)
+        gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        # the host and scheme too: the feed's absolute links use them when no public_url is set
+        key = ("response", lang, gzipped, environ.get("wsgi.url_scheme"),
+               environ.get("HTTP_HOST"), environ.get("SCRIPT_NAME", ""), path, query)
+        last = self.cache.last_result_at
+        found = snap.cached(key, lambda: None)
+        if found is not None and found[0] == last:
+            _, status, headers, body, etag = found
+            if etag and etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+                start_response("304 Not Modified",
+                               [h for h in headers if h[0] in ("ETag", "Vary", "Cache-Control")])
+                return []
+            start_response(status, headers)
+            return [body]
+        return self._through(environ, start_response, snap, key, last)
+
+    def _through(self, environ, start_response, snap, key, last) -> Iterable[bytes]:
+        """Let Flask answer; keep the response when it is a cacheable 200."""
+        captured: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return start_response(status, headers, exc_info) if exc_info else (lambda data: None)
+
+        result = self.app(environ, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = captured["status"], captured["headers"]
+        names = {name.lower() for name, _ in headers}
+        if environ.get(CACHEABLE) and status.startswith("200") and "set-cookie" not in names:
+            etag = next((value for name, value in headers if name == "ETag"), "")
+            snap.put(key, (last, status, headers, body, etag))
+        start_response(status, headers)
+        return [body]

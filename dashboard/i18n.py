@@ -1,0 +1,232 @@
+"""Languages: French first, English available, the visitor's choice remembered.
+
+The language of a request is, in order: ``?lang=`` (links from the feed and badges), the
+``lang`` cookie set by the language switch, the browser's ``Accept-Language``, the site's
+default language. Gettext catalogs live in ``dashboard/translations`` (Flask-Babel);
+dates, times, durations and percentages are formatted with Babel for the language, in the
+site's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.lists import format_list
+from babel.numbers import format_decimal, format_percent
+from babel.units import format_unit
+from flask import Blueprint, Flask, current_app, g, redirect, request
+from flask_babel import Babel, lazy_gettext
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
+from monitor.state import ServiceStatus
+
+LANGUAGES = ("fr", "en")
+COOKIE = "lang"
+#: one year: the choice is remembered
+COOKIE_AGE = 365 * 86400
+
+bp = Blueprint("i18n", __name__)
+
+#: member-facing words for each service status
+STATUS_LABELS = {
+    ServiceStatus.OPERATIONAL: lazy_gettext("Operational"),
+    ServiceStatus.DEGRADED: lazy_gettext("Slowed down"),
+    ServiceStatus.PARTIAL_OUTAGE: lazy_gettext("Partial outage"),
+    ServiceStatus.MAJOR_OUTAGE: lazy_gettext("Outage"),
+    ServiceStatus.MAINTENANCE: lazy_gettext("Maintenance"),
+    ServiceStatus.UNKNOWN: lazy_gettext("Status unknown"),
+}
+#: the banner, by :func:`dashboard.views.overall`
+BANNERS = {
+    "operational": lazy_gettext("All services are working normally"),
+    "disturbed": lazy_gettext("Some services are disturbed"),
+    "major": lazy_gettext("Major outage"),
+    "maintenance": lazy_gettext("Maintenance in progress"),
+    "unknown": lazy_gettext("Status not known yet"),
+}
+#: what the banner adds, to answer "is it me or is it you?"
+BANNER_HINTS = {
+    "operational": lazy_gettext("If something does not work for you, the problem is probably "
+                                "on your side: the guides and the forum can help."),
+    "disturbed": lazy_gettext("We know about it. The details and what is being done are below."),
+    "major": lazy_gettext("We know about it and are working on it. The details are below."),
+    "maintenance": lazy_gettext("Planned work is in progress; some services may be "
+                                "unavailable for a while."),
+    "unknown": lazy_gettext("The monitoring has no results yet."),
+}
+#: incident phases (Statuspage's words)
+PHASES = {
+    "investigating": lazy_gettext("Investigating"),
+    "identified": lazy_gettext("Identified"),
+    "monitoring": lazy_gettext("Monitoring"),
+    "resolved": lazy_gettext("Resolved"),
+}
+#: check statuses (monitor.probe.Status labels)
+CHECK_LABELS = {
+    "up": lazy_gettext("Working"),
+    "degraded": lazy_gettext("Slow"),
+    "down": lazy_gettext("Not working"),
+    "unknown": lazy_gettext("Could not be checked"),
+    "maintenance": lazy_gettext("Maintenance"),
+}
+#: a short text symbol per status, so that colour is never the only sign
+SYMBOLS = {
+    "operational": "✓", "degraded": "!", "partial_outage": "!", "major_outage": "✕",
+    "maintenance": "⚙", "unknown": "?", "up": "✓", "down": "✕",
+}
+
+
+def choose_language(asked: str | None, cookie: str | None, accept_language: str | None,
+                    default: str) -> str:
+    """The language from ``?lang=``, the cookie, ``Accept-Language``, else ``default``."""
+    if asked in LANGUAGES:
+        return asked  # type: ignore[return-value]
+    if cookie in LANGUAGES:
+        return cookie  # type: ignore[return-value]
+    return _best_accepted(accept_language or "") or default
+
+
+@lru_cache(maxsize=256)
+def _best_accepted(header: str) -> str | None:
+    # browsers send a handful of distinct headers: parsing each once is enough
+    return parse_accept_header(header, LanguageAccept).best_match(LANGUAGES) if header else None
+
+
+def select_language() -> str:
+    """The language of the current request (see the module docstring)."""
+    cached = g.get("vigie_lang")
+    if cached:
+        return cached
+    lang = choose_language(request.args.get("lang"), request.cookies.get(COOKIE),
+                           request.headers.get("Accept-Language"),
+                           current_app.config.get("DEFAULT_LANGUAGE", "fr"))
+    g.vigie_lang = lang
+    return lang
+
+
+def init_app(app: Flask) -> None:
+    """Set up Flask-Babel, the template filters and the language switch."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "fr"))
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    Babel(app, locale_selector=select_language)
+    zone = ZoneInfo(app.config.get("TIMEZONE", "Europe/Paris"))
+    app.jinja_env.filters.update(
+        tr=lambda text: text.text(select_language()) if text else "",
+        datetime=lambda t, fmt="medium": fmt_datetime(t, select_language(), zone, fmt),
+        day=lambda d, fmt="long": fmt_day(d, select_language(), fmt),
+        time=lambda t: fmt_datetime(t, select_language(), zone, "Hm"),
+        duration=lambda s: fmt_duration(s, select_language()),
+        percent=lambda v: fmt_percent(v, select_language()),
+        isodate=iso,
+    )
+    app.jinja_env.globals.update(
+        STATUS_LABELS=STATUS_LABELS, BANNERS=BANNERS, BANNER_HINTS=BANNER_HINTS,
+        PHASES=PHASES, CHECK_LABELS=CHECK_LABELS, SYMBOLS=SYMBOLS, LANGUAGES=LANGUAGES,
+        STATUS=ServiceStatus,
+        current_language=select_language)
+    app.register_blueprint(bp)
+
+
+@bp.route("/lang/<code>")
+def switch(code: str):
+    """Remember the visitor's language and go back to the page they were on."""
+    target = request.args.get("next", "/")
+    parts = urlsplit(target)
+    # only a path on this site: never an open redirect
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        target = "/"
+    response = redirect(target, code=303)
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=COOKIE_AGE, samesite="Lax",
+                            secure=request.is_secure, httponly=True)
+    return response
+
+
+# Formatting ----------------------------------------------------------------------------------
+
+
+def iso(timestamp: float | None) -> str:
+    """ISO 8601 in UTC (``2026-03-12T13:05:00Z``), for machines and ``<time datetime>``."""
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_datetime(timestamp: float | None, lang: str, zone: ZoneInfo, fmt: str = "medium") -> str:
+    """A moment in the site's time zone: ``12 mars 2026, 14:05`` / ``Mar 12, 2026, 2:05 PM``.
+
+    ``fmt``: ``medium`` (date and time, no seconds), ``day`` (``12 mars, 14:05``: the
+    year left out), ``Hm`` (time only), or a Babel format (``short``, ``long``…).
+    """
+    if timestamp is None:
+        return ""
+    moment = datetime.fromtimestamp(timestamp, zone)
+    if fmt in ("medium", "day", "MMMdHm"):
+        # seconds mean nothing to a member; the language's own order of date and time
+        locale = Locale.parse(lang)
+        day = format_skeleton("yMMMd" if fmt == "medium" else "MMMd", moment, tzinfo=zone,
+                              locale=lang)
+        clock = format_time(moment, "short", tzinfo=zone, locale=lang)
+        return locale.datetime_formats["medium"].format(clock, day)
+    if fmt == "Hm":
+        return format_time(moment, "short", tzinfo=zone, locale=lang)
+    return format_datetime(moment, fmt, tzinfo=zone, locale=lang)
+
+
+@lru_cache(maxsize=2048)
+def fmt_day(day: date, lang: str, fmt: str = "long") -> str:
+    """A calendar day: ``12 mars 2026`` (``long``) or ``jeu. 12 mars`` (``MMMEd``)."""
+    if fmt in ("short", "medium", "long", "full"):
+        return format_date(day, fmt, locale=lang)
+    return format_skeleton(fmt, datetime.combine(day, datetime.min.time()), locale=lang)
+
+
+_UNITS = (("duration-day", 86400), ("duration-hour", 3600), ("duration-minute", 60))
+
+
+def fmt_duration(seconds: float | None, lang: str) -> str:
+    """A duration in the two largest units: ``2 h et 15 min`` / ``2 hr, 15 min``
+    (``< 1 min`` below one minute)."""
+    if seconds is None:
+        return ""
+    rest = int(max(0, seconds))
+    if rest < 60:
+        return "< " + format_unit(1, "duration-minute", length="short", locale=lang)
+    parts = []
+    for unit, size in _UNITS:
+        if rest >= size:
+            parts.append(format_unit(rest // size, unit, length="short", locale=lang))
+            rest %= size
+    return format_list(parts[:2], style="unit-short", locale=lang)
+
+
+@lru_cache(maxsize=8)
+def _percent_pattern(lang: str) -> str:
+    # the language's own percent pattern ("#,##0 %" in French) with two decimals
+    return Locale.parse(lang).percent_formats[None].pattern.replace("0", "0.00", 1)
+
+
+@lru_cache(maxsize=4096)
+def fmt_percent(value: float | None, lang: str) -> str:
+    """Uptime as a percentage with two decimals (``99,87 %``); a dash when unknown.
+
+    Never rounds up to 100 % an uptime that is not perfect.
+    """
+    if value is None:
+        return "—"
+    if value >= 1:
+        return format_percent(1, locale=lang)
+    if value < 1:
+        value = min(value, 0.9999)
+    return format_percent(value, _percent_pattern(lang), locale=lang)
+
+
+def fmt_number(value: float, lang: str, digits: int = 0) -> str:
+    """A number with the language's separators."""
+    return format_decimal(round(value, digits), locale=lang)

@@ -1,0 +1,251 @@
+"""Reading the store for the status page: services, checks, rollups, incidents, maintenance.
+
+Every function takes an open SQLAlchemy ``Connection`` and returns plain views
+(:mod:`dashboard.views`); :mod:`dashboard.snapshot` calls them when the database changed.
+Incidents, maintenance windows and notices come from :mod:`monitor.incidents.queries`,
+turned into the page's views.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from dashboard.views import (
+    CheckView,
+    DayView,
+    IncidentView,
+    LinkView,
+    MaintenanceView,
+    NoticeView,
+    Text,
+    UpdateView,
+)
+from monitor.config import Config
+from monitor.incidents import queries
+from monitor.incidents.models import Notice
+from monitor.probe import Status
+from monitor.state import ServiceStatus
+from monitor.store.models import (
+    CheckRow,
+    CheckStatusChange,
+    DailyCheckRollup,
+    DailyServiceRollup,
+    ResultRow,
+    ServiceStatusChange,
+)
+from monitor.store.rollups import day_bounds
+
+log = logging.getLogger(__name__)
+
+_SERVICE_STATUS = {s.code: s for s in ServiceStatus}
+#: days in the uptime bars
+BAR_DAYS = 90
+#: resolved incidents kept in the snapshot for the history page
+RECENT_INCIDENTS = 50
+
+
+def _latest_id(model, owner):
+    """Correlated subquery: id of the newest change of the same owner."""
+    newer = model.__table__.alias("newer")
+    return (select(newer.c.id).where(newer.c[owner.key] == owner)
+            .order_by(newer.c.at.desc(), newer.c.id.desc()).limit(1)
+            .correlate(model.__table__).scalar_subquery())
+
+
+def service_statuses(conn: Connection) -> dict[str, tuple[ServiceStatus, float]]:
+    """``{service id: (status, since)}`` from each service's newest status change."""
+    query = (select(ServiceStatusChange.service_id, ServiceStatusChange.current,
+                    ServiceStatusChange.at)
+             .where(ServiceStatusChange.id == _latest_id(
+                 ServiceStatusChange, ServiceStatusChange.service_id)))
+    return {sid: (_SERVICE_STATUS[code], at) for sid, code, at in conn.execute(query)}
+
+
+def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
+    """Every configured check with its confirmed status and the reason of that change."""
+    query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at,
+                    CheckStatusChange.reason_fr, CheckStatusChange.reason_en)
+             .join(CheckRow, CheckRow.id == CheckStatusChange.check_id)
+             .where(CheckStatusChange.id == _latest_id(
+                 CheckStatusChange, CheckStatusChange.check_id)))
+    latest = {key: rest for key, *rest in conn.execute(query)}
+    out = {}
+    for check in config.checks:
+        if not check.enabled:
+            continue
+        current, at, reason_fr, reason_en = latest.get(check.key, (None, None, None, None))
+        out[check.key] = CheckView(
+            key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
+            status=Status(current) if current is not None else None, since=at,
+            reason=Text(reason_fr, reason_en) if reason_fr else None)
+    return out
+
+
+def bar_days(today: date, count: int = BAR_DAYS) -> list[date]:
+    """The days of the uptime bars, oldest first, ending today."""
+    return [today - timedelta(days=count - 1 - i) for i in range(count)]
+
+
+def service_rollups(conn: Connection, first: date) -> dict[str, dict[date, tuple]]:
+    """``{service: {day: (uptime, observed, worst status)}}`` since ``first``."""
+    out: dict[str, dict[date, tuple]] = defaultdict(dict)
+    query = (select(DailyServiceRollup.service_id, DailyServiceRollup.day,
+                    DailyServiceRollup.uptime, DailyServiceRollup.observed,
+                    DailyServiceRollup.worst_status)
+             .where(DailyServiceRollup.day >= first))
+    for sid, day, uptime, observed, worst in conn.execute(query):
+        out[sid][day] = (uptime, observed, _SERVICE_STATUS.get(worst))
+    return out
+
+
+def build_days(days: list[date], rollups: dict[date, tuple], incidents: dict[date, int]) -> tuple[tuple[DayView, ...], float | None]:
+    """A service's bar segments and its uptime over them (weighted by observed time)."""
+    out, good, seen = [], 0.0, 0.0
+    for day in days:
+        uptime, observed, worst = rollups.get(day, (None, 0.0, None))
+        if uptime is not None and observed:
+            good += uptime * observed
+            seen += observed
+        out.append(DayView(day, uptime, worst, incidents.get(day, 0)))
+    return tuple(out), (good / seen if seen else None)
+
+
+# Incidents, maintenance, notices (through monitor.incidents.queries) --------------------------
+
+
+def _update(u) -> UpdateView:
+    return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, Text(u.message_fr, u.message_en))
+
+
+def _incident(summary, updates=None, links=(), detail=None) -> IncidentView:
+    if updates is None:
+        updates = (summary.latest_update,) if summary.latest_update else ()
+    postmortem = None
+    if detail is not None and detail.postmortem_fr:
+        postmortem = Text(detail.postmortem_fr, detail.postmortem_en)
+    return IncidentView(
+        id=summary.id, reference=summary.reference, title=Text(summary.title_fr, summary.title_en),
+        impact=summary.impact, worst_impact=summary.worst_impact, phase=summary.phase,
+        opened_at=summary.opened_at, updated_at=summary.updated_at,
+        resolved_at=summary.resolved_at, service_ids=tuple(summary.service_ids),
+        updates=tuple(_update(u) for u in updates),
+        # public links only, and never a javascript: address
+        links=tuple(LinkView(link.kind, link.title, link.url) for link in links
+                    if link.public and link.url.startswith(("https://", "http://"))),
+        postmortem=postmortem, postmortem_at=detail.postmortem_at if detail else None)
+
+
+def open_incidents(conn: Connection) -> list[IncidentView]:
+    """Unresolved incidents, most severe then newest first, with their latest public update."""
+    with Session(conn) as session:
+        return [_incident(s) for s in queries.open_incidents(session)]
+
+
+def incident_history(conn: Connection, *, service_id: str | None = None,
+                     limit: int = RECENT_INCIDENTS, offset: int = 0) -> list[IncidentView]:
+    """Incidents newest first (open and resolved), optionally of one service."""
+    with Session(conn) as session:
+        return [_incident(s) for s in queries.incident_history(
+            session, service_id=service_id, limit=limit, offset=offset)]
+
+
+def incident(conn: Connection, incident_id: int) -> IncidentView | None:
+    """One incident with its public timeline, links and post-mortem, or None."""
+    with Session(conn) as session:
+        detail = queries.incident_detail(session, incident_id)
+    if detail is None:
+        return None
+    return _incident(detail.summary, detail.updates, detail.links, detail)
+
+
+def incident_counts(conn: Connection, days: list[date], tz: str) -> dict[str, dict[date, int]]:
+    """``{service: {day: incidents touching that day}}`` over ``days``."""
+    with Session(conn) as session:
+        return queries.daily_incident_counts(session, days=len(days), today=days[-1], tz=tz)
+
+
+def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
+                behind: float = 90 * 86400) -> list[MaintenanceView]:
+    """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
+    order (recurring windows expanded)."""
+    with Session(conn) as session:
+        planned = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+    return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
+                            Text(p.message_fr, p.message_en), p.start, p.end,
+                            tuple(p.service_ids), p.recurring) for p in planned]
+
+
+def notices(conn: Connection, now: float) -> list[NoticeView]:
+    """Notices shown right now, warnings first, newest first."""
+    with Session(conn) as session:
+        found = queries.active_notices(session, now)
+    return [NoticeView(n.id, n.level, Text(n.title_fr, n.title_en), Text(n.text_fr, n.text_en),
+                       n.starts_at, n.ends_at) for n in found]
+
+
+def next_notice_change(conn: Connection, now: float) -> float | None:
+    """The next time a notice starts or ends (the page must change then)."""
+    starts = conn.scalar(select(func.min(Notice.starts_at)).where(Notice.starts_at > now))
+    ends = conn.scalar(select(func.min(Notice.ends_at)).where(Notice.ends_at > now))
+    return min((t for t in (starts, ends) if t is not None), default=None)
+
+
+# Response times -----------------------------------------------------------------------------
+
+
+def latency_series(conn: Connection, check_keys: Iterable[str], since: float, until: float,
+                   bucket: float) -> dict[str, list[tuple[float, float]]]:
+    """Median answered response time per ``bucket`` seconds per check, from raw results.
+
+    :return: ``{check key: [(bucket start, median seconds)]}``; buckets without an answered
+        run are left out (the chart draws a gap).
+    """
+    keys = list(check_keys)
+    ids = dict(conn.execute(select(CheckRow.id, CheckRow.key).where(CheckRow.key.in_(keys))).all())
+    if not ids:
+        return {}
+    rows = conn.execute(
+        select(ResultRow.check_id, ResultRow.started_at, ResultRow.duration)
+        .where(ResultRow.check_id.in_(list(ids)), ResultRow.started_at >= since,
+               ResultRow.started_at < until,
+               ResultRow.status.in_([int(Status.UP), int(Status.DEGRADED)])))
+    buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for check_id, started, duration in rows:
+        buckets[ids[check_id]][int((started - since) // bucket)].append(duration)
+    out = {}
+    for key, per in buckets.items():
+        series = []
+        for index in sorted(per):
+            values = sorted(per[index])
+            series.append((since + index * bucket, values[len(values) // 2]))
+        out[key] = series
+    return out
+
+
+def daily_latency(conn: Connection, check_keys: Iterable[str], first: date, zone: ZoneInfo
+                  ) -> dict[str, list[tuple[float, float]]]:
+    """Daily median response time per check since ``first`` (from the rollups, kept for ever)."""
+    keys = list(check_keys)
+    query = (select(CheckRow.key, DailyCheckRollup.day, DailyCheckRollup.latency_p50)
+             .join(CheckRow, CheckRow.id == DailyCheckRollup.check_id)
+             .where(CheckRow.key.in_(keys), DailyCheckRollup.day >= first,
+                    DailyCheckRollup.latency_p50.is_not(None))
+             .order_by(DailyCheckRollup.day))
+    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for key, day, p50 in conn.execute(query):
+        out[key].append((day_bounds(day, zone)[0], p50))
+    return dict(out)
+
+
+__all__ = [
+    "BAR_DAYS", "bar_days", "build_days", "check_views", "daily_latency", "incident",
+    "incident_counts", "incident_history", "latency_series", "maintenance",
+    "next_notice_change", "notices", "open_incidents", "service_rollups", "service_statuses",
+]

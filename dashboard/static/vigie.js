@@ -1,0 +1,114 @@
+/* Vigie status page: progressive enhancement only (everything works without it).
+   - arrow keys move between the days of a 90-day bar (one tab stop per bar);
+   - the summary is fetched every refresh interval and the statuses updated in place. */
+(function () {
+  "use strict";
+  var labelsNode = document.getElementById("vigie-labels");
+  var labels = labelsNode ? JSON.parse(labelsNode.textContent) : null;
+
+  function visibleDays(bar) {
+    return Array.prototype.filter.call(bar.children, function (li) {
+      return li.offsetParent !== null;
+    });
+  }
+
+  function setupBars() {
+    Array.prototype.forEach.call(document.querySelectorAll("ol.bars"), function (bar) {
+      // every day becomes focusable by script; only one per bar stays in the tab order
+      Array.prototype.forEach.call(bar.children, function (li) {
+        if (!li.hasAttribute("tabindex")) { li.setAttribute("tabindex", "-1"); }
+      });
+      bar.addEventListener("keydown", function (event) {
+        var days = visibleDays(bar);
+        var index = days.indexOf(document.activeElement);
+        if (index < 0) { return; }
+        var next = index;
+        if (event.key === "ArrowLeft" || event.key === "ArrowUp") { next = Math.max(0, index - 1); }
+        else if (event.key === "ArrowRight" || event.key === "ArrowDown") { next = Math.min(days.length - 1, index + 1); }
+        else if (event.key === "Home") { next = 0; }
+        else if (event.key === "End") { next = days.length - 1; }
+        else { return; }
+        event.preventDefault();
+        days[index].setAttribute("tabindex", "-1");
+        days[next].setAttribute("tabindex", "0");
+        days[next].focus();
+      });
+    });
+  }
+
+  function formatTime(iso) {
+    try {
+      return new Intl.DateTimeFormat(labels.lang, {
+        month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZone: labels.timezone
+      }).format(new Date(iso));
+    } catch (e) { return iso; }
+  }
+
+  function updateService(node, component) {
+    var status = component.vigie_status;
+    var badge = node.querySelector(".service-status .status");
+    if (!badge || badge.classList.contains("status-" + status)) { return false; }
+    badge.className = "status status-" + status;
+    badge.querySelector(".symbol").textContent = labels.symbols[status] || "?";
+    badge.querySelector(".status-text").textContent = labels.statuses[status] || status;
+    var since = node.querySelector(".service-status .since");
+    if (since) { since.remove(); }
+    return true;
+  }
+
+  var knownIncidents = null;
+
+  function apply(summary) {
+    var changed = false;
+    var byId = {};
+    summary.components.forEach(function (c) { if (!c.group) { byId[c.id] = c; } });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-service]"), function (node) {
+      var component = byId[node.getAttribute("data-service")];
+      if (component && updateService(node, component)) { changed = true; }
+    });
+    var banner = document.getElementById("banner");
+    var state = summary.status.vigie_banner;
+    if (banner && banner.getAttribute("data-banner") !== state) {
+      banner.className = "banner banner-" + state;
+      banner.setAttribute("data-banner", state);
+      banner.querySelector(".banner-text").textContent = labels.banners[state];
+      banner.querySelector(".banner-hint").textContent = labels.hints[state];
+      banner.querySelector(".symbol").textContent =
+        {operational: "✓", disturbed: "!", major: "✕", maintenance: "⚙", unknown: "?"}[state];
+    }
+    var updated = document.getElementById("updated");
+    if (updated && summary.page.updated_at) {
+      updated.setAttribute("datetime", summary.page.updated_at);
+      updated.textContent = formatTime(summary.page.updated_at);
+    }
+    var ids = summary.incidents.map(function (i) { return i.id + ":" + i.updated_at; }).join(",");
+    if (knownIncidents !== null && ids !== knownIncidents) {
+      // a new incident or update: its text is on the page after a reload
+      var notice = document.getElementById("refresh-notice");
+      if (notice) {
+        notice.textContent = labels.changed + " ";
+        var link = document.createElement("a");
+        link.href = window.location.href;
+        link.textContent = labels.reload;
+        notice.appendChild(link);
+        notice.hidden = false;
+      }
+    }
+    knownIncidents = ids;
+    return changed;
+  }
+
+  function refresh() {
+    fetch(labels.summary, {headers: {"Accept": "application/json"}, cache: "no-store"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (summary) { if (summary) { apply(summary); } })
+      .catch(function () { /* offline: try again at the next interval */ });
+  }
+
+  setupBars();
+  if (labels && window.fetch) {
+    refresh();
+    window.setInterval(refresh, Math.max(1, labels.refresh) * 1000);
+  }
+}());

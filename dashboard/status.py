@@ -1,0 +1,186 @@
+"""The public pages: overview, service, incidents, incident, maintenance.
+
+Each view renders from the snapshot through :func:`dashboard.pages.cached_response`, so a
+page is rendered once per language and data version, whoever asks. A service's chart and
+history, and incidents older than the snapshot's list, are read when first asked for and
+cached on the snapshot too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import Blueprint, abort, render_template, request, url_for
+from flask_babel import gettext
+
+from dashboard import charts, reads
+from dashboard.i18n import fmt_datetime, fmt_day, select_language
+from dashboard.pages import cached_response, page_context, snapshot, state
+from dashboard.text import render_markdown
+
+bp = Blueprint("status", __name__)
+
+#: chart ranges: (seconds shown, bucket seconds or None for daily rollups)
+RANGES = {"24h": (86400, 900), "7d": (7 * 86400, 3600), "90d": (90 * 86400, None)}
+
+
+@bp.app_template_filter("markdown")
+def _markdown(text):
+    return render_markdown(text.text(select_language()) if hasattr(text, "text") else text)
+
+
+@bp.route("/")
+def overview():
+    """Banner, notices, open incidents, maintenance, services with their 90-day bars."""
+    def render():
+        data = snapshot().data
+        return render_template("status/overview.html", data=data,
+                               **page_context(url_for("status.overview")))
+    return cached_response(("overview",), render)
+
+
+@bp.route("/services/<service_id>")
+def service(service_id: str):
+    """A service: its checks, a response-time chart, its incidents and maintenance."""
+    snap = snapshot()
+    view = snap.data.services.get(service_id)
+    if view is None:
+        abort(404)
+    selected = request.args.get("range", "24h")
+    if selected not in RANGES:
+        selected = "24h"
+
+    def render():
+        lang = select_language()
+        chart_series = snap.cached(("series", service_id, selected),
+                                   lambda: _series(view, selected, snap.built_at))
+        incidents = snap.cached(("service-incidents", service_id),
+                                lambda: _service_incidents(service_id))
+        chart = _chart(view, chart_series, selected, snap.built_at, lang)
+        maintenance = [m for m in (*snap.data.active_maintenance,
+                                   *snap.data.upcoming_maintenance,
+                                   *snap.data.past_maintenance[:10]) if m.covers(service_id)]
+        return render_template(
+            "status/service.html", data=snap.data, service=view, chart=chart[0],
+            legend=chart[1], ranges=list(RANGES), selected=selected, incidents=incidents,
+            maintenance=maintenance,
+            **page_context(url_for("status.service", service_id=service_id, range=selected)))
+    return cached_response(("service", service_id, selected), render)
+
+
+@bp.route("/incidents")
+def incidents():
+    """Open incidents, then the recent history."""
+    def render():
+        return render_template("status/incidents.html", data=snapshot().data,
+                               **page_context(url_for("status.incidents")))
+    return cached_response(("incidents",), render)
+
+
+@bp.route("/incidents/<int:incident_id>")
+def incident(incident_id: int):
+    """One incident: timeline, affected services, duration, links, post-mortem."""
+    snap = snapshot()
+    if not state().cache.incidents_available:
+        abort(404)
+    found = snap.cached(("incident", incident_id), lambda: _load_incident(incident_id))
+    if not found:
+        abort(404)
+
+    def render():
+        return render_template("status/incident.html", data=snap.data, incident=found,
+                               **page_context(url_for("status.incident",
+                                                      incident_id=incident_id)))
+    return cached_response(("incident", incident_id), render)
+
+
+@bp.route("/maintenance")
+def maintenance():
+    """Maintenance in progress, upcoming and past."""
+    def render():
+        return render_template("status/maintenance.html", data=snapshot().data,
+                               **page_context(url_for("status.maintenance")))
+    return cached_response(("maintenance",), render)
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+
+def _load_incident(incident_id: int):
+    with state().cache.connect() as conn:
+        return reads.incident(conn, incident_id) or False  # False: cached "no such incident"
+
+
+def _service_incidents(service_id: str):
+    if not state().cache.incidents_available:
+        return []
+    with state().cache.connect() as conn:
+        return reads.incident_history(conn, service_id=service_id, limit=20)
+
+
+def _series(view, selected: str, now: float) -> list[charts.Series]:
+    """Median response time per bucket for each check over the selected range (seconds)."""
+    span, bucket = RANGES[selected]
+    keys = [c.key for c in view.checks]
+    st = state()
+    with st.cache.connect() as conn:
+        if bucket is None:
+            first = datetime.fromtimestamp(now, st.zone).date() - timedelta(days=89)
+            found = reads.daily_latency(conn, keys, first, st.zone)
+        else:
+            # buckets aligned on the bucket size, so that a rebuild draws the same points
+            start = (now - span) // bucket * bucket
+            found = reads.latency_series(conn, keys, start, now, bucket)
+    return [charts.Series(c.key, found.get(c.key, [])) for c in view.checks]
+
+
+def _ms(seconds: float, lang: str) -> str:
+    from dashboard.i18n import fmt_number
+
+    if seconds >= 1:
+        return f"{fmt_number(seconds, lang, 1)} s"
+    return f"{fmt_number(seconds * 1000, lang)} ms"
+
+
+def _chart(view, series: list[charts.Series], selected: str, now: float, lang: str):
+    """The SVG and its legend, with names and texts in ``lang``."""
+    span, bucket = RANGES[selected]
+    zone = state().zone
+    names = {c.key: c.name.text(lang) for c in view.checks}
+    named = [charts.Series(names.get(s.name, s.name), s.points) for s in series]
+    since = now - span
+    ticks = []
+    local = datetime.fromtimestamp(since, zone)
+    if selected == "24h":
+        moment = local.replace(minute=0, second=0, microsecond=0)
+        while moment.timestamp() <= now:
+            if moment.timestamp() >= since and moment.hour % 4 == 0:
+                ticks.append((moment.timestamp(), fmt_datetime(moment.timestamp(), lang, zone, "Hm")))
+            moment += timedelta(hours=1)
+    else:
+        step = 1 if selected == "7d" else 15
+        day = local.date() + timedelta(days=1)
+        while True:
+            at = datetime.combine(day, datetime.min.time(), zone).timestamp()
+            if at > now:
+                break
+            ticks.append((at, fmt_day(day, lang, "MMMd")))
+            day += timedelta(days=step)
+    range_names = {"24h": gettext("the last 24 hours"), "7d": gettext("the last 7 days"),
+                   "90d": gettext("the last 90 days")}
+    title = gettext("Response time of %(service)s over %(range)s",
+                    service=view.name.text(lang), range=range_names[selected])
+    sentences = []
+    for line in named:
+        values = [v for _, v in line.points]
+        if values:
+            sentences.append(gettext("%(check)s: median %(median)s, highest %(highest)s.",
+                                     check=line.name, median=_ms(charts.median(values), lang),
+                                     highest=_ms(max(values), lang)))
+        else:
+            sentences.append(gettext("%(check)s: no answer measured.", check=line.name))
+    svg = charts.line_chart(
+        named, since, now, title=title, desc=" ".join(sentences), x_ticks=ticks,
+        y_format=lambda v: _ms(v, lang), gap=(bucket or 86400) * 2.5,
+        chart_id=f"chart-{view.id}", empty_text=gettext("No measurement over this period"))
+    return svg, charts.legend(named)

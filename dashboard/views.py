@@ -1,0 +1,240 @@
+"""What the status page shows, as plain frozen objects built once per snapshot.
+
+The templates, the JSON API, the feed and the badges all read these; none of them touches
+the database. Member-facing texts are :class:`Text` pairs (French, English).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from monitor.probe import Status
+from monitor.state import ServiceStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A member-facing text in French and (optionally) English."""
+
+    fr: str
+    en: str | None = None
+
+    def text(self, lang: str) -> str:
+        """The text in ``lang``, French when there is no English version."""
+        return self.en if lang == "en" and self.en else self.fr
+
+    def __bool__(self) -> bool:
+        return bool(self.fr or self.en)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """One check of a service: its confirmed status and the reason given for it."""
+
+    key: str
+    name: Text
+    kind: str
+    status: Status | None
+    since: float | None
+    reason: Text | None
+
+
+#: one-letter classes of the bar segments, by the day's worst status (None: no data)
+DAY_CLASSES = {
+    ServiceStatus.OPERATIONAL: "o", ServiceStatus.DEGRADED: "g",
+    ServiceStatus.PARTIAL_OUTAGE: "p", ServiceStatus.MAJOR_OUTAGE: "m",
+    ServiceStatus.MAINTENANCE: "w", ServiceStatus.UNKNOWN: "u", None: "n",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DayView:
+    """One day of a service's 90-day bar."""
+
+    day: date
+    uptime: float | None
+    worst: ServiceStatus | None
+    #: incidents touching that day
+    incidents: int = 0
+
+    @property
+    def css(self) -> str:
+        """Class of the segment (one letter: the page has 90 of them per service)."""
+        return DAY_CLASSES[self.worst]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceView:
+    """A service as members see it."""
+
+    id: str
+    name: Text
+    group: str | None
+    description: Text | None
+    status: ServiceStatus
+    since: float | None
+    checks: tuple[CheckView, ...]
+    days: tuple[DayView, ...]
+    #: uptime over the days of the bar, weighted by observed time
+    uptime: float | None
+    #: a maintenance window covers it right now
+    in_maintenance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """A group of services (services without a group form a group with id None)."""
+
+    id: str | None
+    name: Text | None
+    services: tuple[ServiceView, ...]
+
+    @property
+    def worst(self) -> ServiceStatus:
+        """The worst status among the group's services (for a collapsed group's summary)."""
+        return worst_status(s.status for s in self.services)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateView:
+    """One public entry of an incident's timeline."""
+
+    id: int
+    at: float
+    kind: str
+    phase: str
+    impact: str | None
+    message: Text
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    """A public link a bridge attached to an incident (guide, forum thread)."""
+
+    kind: str
+    title: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """An incident with its public timeline and links."""
+
+    id: int
+    reference: str | None
+    title: Text
+    impact: str
+    worst_impact: str
+    phase: str
+    opened_at: float
+    updated_at: float
+    resolved_at: float | None
+    service_ids: tuple[str, ...]
+    updates: tuple[UpdateView, ...] = ()
+    links: tuple[LinkView, ...] = ()
+    postmortem: Text | None = None
+    postmortem_at: float | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Not resolved yet."""
+        return self.resolved_at is None
+
+    @property
+    def latest(self) -> UpdateView | None:
+        """The newest public update."""
+        return self.updates[-1] if self.updates else None
+
+    def duration(self, now: float) -> float:
+        """Seconds from opening to resolution (or to ``now`` while open)."""
+        return (self.resolved_at or now) - self.opened_at
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    """One occurrence of a maintenance window."""
+
+    id: int
+    title: Text
+    message: Text
+    starts_at: float
+    ends_at: float
+    #: None: every service
+    service_ids: tuple[str, ...] | None
+    recurring: bool = False
+
+    def state(self, now: float) -> str:
+        """``scheduled``, ``in_progress`` or ``completed`` (Statuspage's words)."""
+        if now < self.starts_at:
+            return "scheduled"
+        return "in_progress" if now < self.ends_at else "completed"
+
+    def covers(self, service_id: str) -> bool:
+        """The window concerns this service."""
+        return self.service_ids is None or service_id in self.service_ids
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeView:
+    """An information message shown at the top of the page."""
+
+    id: int
+    level: str
+    title: Text
+    text: Text
+    starts_at: float | None
+    ends_at: float | None
+
+
+#: how bad a status is for the banner and summaries (higher is worse)
+SEVERITY = {
+    ServiceStatus.OPERATIONAL: 0,
+    ServiceStatus.UNKNOWN: 1,
+    ServiceStatus.MAINTENANCE: 2,
+    ServiceStatus.DEGRADED: 3,
+    ServiceStatus.PARTIAL_OUTAGE: 4,
+    ServiceStatus.MAJOR_OUTAGE: 5,
+}
+
+
+def worst_status(statuses) -> ServiceStatus:
+    """The worst of ``statuses`` (operational when there is none)."""
+    return max(statuses, key=SEVERITY.__getitem__, default=ServiceStatus.OPERATIONAL)
+
+
+def overall(services: list[ServiceView]) -> str:
+    """The banner: ``major``, ``disturbed``, ``maintenance``, ``operational`` or ``unknown``.
+
+    Any service in major outage makes a major outage; any other trouble, a disturbance;
+    then maintenance; ``unknown`` only when no service has a known status.
+    """
+    statuses = {s.status for s in services}
+    if ServiceStatus.MAJOR_OUTAGE in statuses:
+        return "major"
+    if statuses & {ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.DEGRADED}:
+        return "disturbed"
+    if ServiceStatus.MAINTENANCE in statuses:
+        return "maintenance"
+    if services and statuses == {ServiceStatus.UNKNOWN}:
+        return "unknown"
+    return "operational"
+
+
+@dataclass(slots=True)
+class PageData:
+    """Everything the public pages show, as of one version of the database."""
+
+    built_at: float
+    groups: tuple[GroupView, ...]
+    services: dict[str, ServiceView]
+    open_incidents: tuple[IncidentView, ...]
+    recent_incidents: tuple[IncidentView, ...]
+    active_maintenance: tuple[MaintenanceView, ...]
+    upcoming_maintenance: tuple[MaintenanceView, ...]
+    past_maintenance: tuple[MaintenanceView, ...]
+    notices: tuple[NoticeView, ...]
+    banner: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.banner = overall(list(self.services.values()))

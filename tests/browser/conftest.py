@@ -1,0 +1,80 @@
+"""Headless Chromium (Debian's) driven by Playwright against the dashboard served by
+waitress on a free port, on the seeded data of the dashboard tests.
+
+Never ``playwright install``: the browser is /usr/bin/chromium. Without it the tests skip
+(and fail under VIGIE_REQUIRE_SERVICES=1, as in CI).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import which_or_require
+from tests.dashboard import seed
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: the page fetches the summary this often in the browser tests (seconds)
+REFRESH = 1
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium, or skip/fail."""
+    return which_or_require("chromium", "Debian's chromium is not installed (apt-get install chromium)")
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """One headless Chromium for the session."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def served(tmp_path_factory, tmp_path):
+    """``(base URL, store)``: the dashboard on waitress, on a fresh copy of the seeded data."""
+    from dashboard import _load_config, create_app
+    from monitor.store import Store
+    from monitor.web import WebServer
+
+    folder = tmp_path_factory.getbasetemp() / "browser-seed"
+    if not (folder / "vigie.sqlite").exists():
+        folder.mkdir(exist_ok=True)
+        url = f"sqlite:///{folder / 'vigie.sqlite'}"
+        config = _load_config(seed.write_config(folder, url))
+        template = seed.prepare_store(url)
+        seed.seed_all(template, config)
+        template.dispose()
+    config = _load_config(folder / "vigie.yaml")
+    shutil.copyfile(folder / "vigie.sqlite", tmp_path / "vigie.sqlite")
+    store = Store(f"sqlite:///{tmp_path / 'vigie.sqlite'}")
+    app = create_app(config, {"REFRESH_INTERVAL": REFRESH, "CHECK_INTERVAL": 0.0,
+                              "CLOCK": lambda: seed.NOW}, store=store)
+    server = WebServer(app, "127.0.0.1", 0, threads=4)
+    server.start()
+    yield f"http://127.0.0.1:{server.port}", store
+    server.stop()
+    store.dispose()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page (French, desktop size)."""
+    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def artifact(name: str) -> Path:
+    """Where a screenshot is kept (test-artifacts/ at the repository root)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

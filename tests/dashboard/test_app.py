@@ -1,0 +1,88 @@
+"""The app factory, the secret key, and the dashboard as a Vigie plugin."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from click.testing import CliRunner
+
+from dashboard import create_app, load_secret_key
+from dashboard.settings import DashboardSettings
+from tests.dashboard import seed
+
+
+def test_secret_key_is_generated_once_with_private_permissions(tmp_path):
+    key = load_secret_key(DashboardSettings(), tmp_path / "data")
+    path = tmp_path / "data" / "secret_key"
+    assert len(key) >= 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_secret_key(DashboardSettings(), tmp_path / "data") == key
+    other = tmp_path / "other"
+    assert load_secret_key(DashboardSettings(), other) != key
+
+
+def test_secret_key_from_configuration_or_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    settings = DashboardSettings.model_validate({"secret_key_file": str(secret)})
+    assert load_secret_key(settings, tmp_path) == "from-a-file"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_create_app_from_a_configuration_path(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'v.sqlite'}"
+    path = seed.write_config(tmp_path, url)
+    store = seed.prepare_store(url)
+    store.dispose()
+    monkeypatch.setenv("VIGIE_CONFIG", str(path))
+    app = create_app(test_config={"TESTING": True})
+    assert app.config["SECRET_KEY"] == "test-secret-key-not-for-production"
+    client = app.test_client()
+    page = client.get("/").get_data(as_text=True)
+    # nothing stored yet: every service is unknown, and says so in words
+    assert 'data-banner="unknown"' in page and "État inconnu" in page
+    assert client.get("/healthz").get_json() == {"ok": True}
+
+
+def test_create_app_on_a_new_embedded_database_migrates_it(tmp_path):
+    path = seed.write_config(tmp_path, "null")
+    app = create_app(path, {"TESTING": True})
+    assert (tmp_path / "data" / "vigie.sqlite").exists()
+    assert app.test_client().get("/api/v1/summary.json").status_code == 200
+
+
+class FakeRuntime:
+    """What vigie_startup uses of monitor.runtime.Runtime: config, store, mount()."""
+
+    def __init__(self, config, store) -> None:
+        self.config, self.store, self.mounted = config, store, []
+
+    def mount(self, prefix, app) -> None:
+        self.mounted.append((prefix, app))
+
+
+def test_plugin_mounts_the_app_on_the_runtime_store(seeded):
+    from dashboard import plugin
+
+    config, store, _ = seeded
+    runtime = FakeRuntime(config, store)
+    plugin.vigie_startup(runtime)
+    [(prefix, app)] = runtime.mounted
+    assert prefix == "/"
+    assert app.extensions["vigie"].store is store
+    assert plugin.vigie_register_config_sections() == {"dashboard": DashboardSettings}
+
+
+def test_plugin_is_registered_and_its_command_exists():
+    from monitor.cli import cli, main  # noqa: F401
+    from monitor.plugins import build_plugin_manager, plugin_commands
+
+    pm = build_plugin_manager()
+    assert pm.get_plugin("dashboard") is not None
+    commands = {c.name for _, c in plugin_commands(pm)}
+    assert "dashboard" in commands
+    from dashboard.plugin import dashboard_command
+
+    result = CliRunner().invoke(dashboard_command, ["--help"])
+    assert result.exit_code == 0 and "waitress" in result.output
