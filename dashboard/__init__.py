@@ -128,6 +128,13 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         if app.testing and "FREEZE_GC" not in test_config:
             # a test process runs many apps: leave its garbage collector alone
             app.config["FREEZE_GC"] = False
+    incidents = getattr(config_path_or_obj, "incidents", None)
+    if incidents is not None and "ADMIN_OPERATIONS" not in app.config:
+        # inside `vigie run`: volunteers' actions go through the running incident context,
+        # so their effects (and the outbox) are live at once
+        from monitor.incidents.service import Operations
+
+        app.config["ADMIN_OPERATIONS"] = Operations(incidents.ctx)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_secret_key(settings, config.data_dir)
     cache = SnapshotCache(store, config, check_interval=float(app.config["CHECK_INTERVAL"]),
@@ -181,7 +188,7 @@ def _register_basics(app: Flask) -> None:
 
     def error_page(code: int, template: str):
         def handler(_error):
-            if request.path.startswith("/api/"):
+            if request.path.startswith(("/api/", "/admin/api/")):
                 return jsonify(error={404: "not_found", 503: "unavailable"}.get(code, "error"),
                                status=code), code
             return render_template(template, code=code), code

@@ -190,3 +190,9 @@ def test_a_huge_body_is_413(api):
     response = api("POST", "/notices", {"title_fr": "x", "text_fr": "y" * (1024 * 1024)})
     assert response.status_code == 413
     assert response.get_json()["error"] == "too_large"
+
+
+def test_unknown_admin_api_path_answers_json_not_html(admin_app):
+    response = admin_app.test_client().get("/admin/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.is_json and response.get_json()["error"] == "not_found"
