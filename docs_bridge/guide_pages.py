@@ -3,44 +3,80 @@
 For a cooperative (or the demo) whose guides are a folder of Markdown files not published
 anywhere else: the guide links then point here. The page is plain HTML with inline style,
 no external asset, so it works when everything else is down.
+
+The pages share the origin of the status page and of the volunteers' area (``/admin``),
+so whoever can write in a guide folder must not be able to run script there: the
+Markdown's HTML is cleaned with ``nh3`` (an allow-list sanitiser, as
+:mod:`dashboard.text` does) and every answer carries a Content-Security-Policy that
+allows no script at all and only this page's own style sheet.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import markdown
+import nh3
 
 from docs_bridge.sources.markdown import parse_page
 
 PREFIX = "/guides"
 _SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
 
+#: tags a guide may use (no script, style, iframe, form, object, svg…)
+ALLOWED_TAGS = {
+    "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "strong", "em", "b", "i", "code",
+    "pre", "kbd", "samp", "blockquote", "ul", "ol", "li", "dl", "dt", "dd", "a", "img",
+    "del", "ins", "sup", "sub", "abbr", "table", "thead", "tbody", "tr", "th", "td", "div",
+}
+#: attributes kept (ids let footnotes and "#section" links work)
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title", "id"}, "img": {"src", "alt", "title"}, "abbr": {"title"},
+    "th": {"align"}, "td": {"align"}, "li": {"id"}, "sup": {"id"},
+    **{f"h{n}": {"id"} for n in range(1, 7)},
+}
+URL_SCHEMES = {"http", "https", "mailto"}
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
+line-height:1.55;color:#1b1b1b;background:#fff}
+@media (prefers-color-scheme:dark){body{color:#eee;background:#161616}a{color:#8cf}}
+pre,code{background:rgba(127,127,127,.15);padding:.1em .3em;border-radius:3px}
+pre{padding:.8em;overflow-x:auto}
+img{max-width:100%}
+"""
+
+#: no script at all; the inline style sheet above is allowed by its hash, nothing else
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; img-src 'self' data:; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'; "
+    "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'")
+
 _PAGE = """<!doctype html>
 <html lang="fr"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
-line-height:1.55;color:#1b1b1b;background:#fff}}
-@media (prefers-color-scheme:dark){{body{{color:#eee;background:#161616}}a{{color:#8cf}}}}
-pre,code{{background:rgba(127,127,127,.15);padding:.1em .3em;border-radius:3px}}
-pre{{padding:.8em;overflow-x:auto}}
-</style></head>
+<style>{style}</style></head>
 <body><main>{body}</main>
 <p><a href="/">← État des services</a></p></body></html>
 """
 
 
 def render_markdown(text: str) -> str:
-    """HTML for a Markdown body (the ``markdown`` package when present, else escaped
-    preformatted text)."""
-    try:
-        import markdown
-    except ImportError:  # pragma: no cover - markdown comes with apprise
-        return f"<pre>{html.escape(text)}</pre>"
-    return markdown.markdown(text, extensions=["extra", "sane_lists"])
+    """Safe HTML for a guide's Markdown body: rendered, then cleaned with an allow-list.
+
+    Raw HTML in the Markdown is kept only when it is harmless (formatting, links, images);
+    scripts, event handlers, ``javascript:`` links, frames and forms are removed.
+    """
+    rendered = markdown.markdown(text, extensions=["extra", "sane_lists"])
+    return nh3.clean(rendered, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow")
 
 
 class GuidePages:
@@ -64,15 +100,18 @@ class GuidePages:
         source_id, _, slug = environ.get("PATH_INFO", "").strip("/").partition("/")
         found = self.page(source_id, slug) if environ.get("REQUEST_METHOD") in ("GET", "HEAD") else None
         if found is None:
-            body = _PAGE.format(title="Guide introuvable",
+            body = _PAGE.format(title="Guide introuvable", style=_STYLE,
                                 body="<h1>Guide introuvable</h1><p>Ce guide n'existe pas "
                                      "(ou plus).</p>").encode()
             status = "404 Not Found"
         else:
             title, content = found
-            body = _PAGE.format(title=html.escape(title), body=content).encode()
+            body = _PAGE.format(title=html.escape(title), style=_STYLE, body=content).encode()
             status = "200 OK"
         start_response(status, [("Content-Type", "text/html; charset=utf-8"),
                                 ("Content-Length", str(len(body))),
-                                ("Cache-Control", "max-age=300")])
+                                ("Cache-Control", "max-age=300"),
+                                ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+                                ("X-Content-Type-Options", "nosniff"),
+                                ("Referrer-Policy", "same-origin")])
         return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]

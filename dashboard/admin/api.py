@@ -10,7 +10,9 @@ author). The same operations as the admin pages, with the same rules; see
 - 401 ``unauthorized``: no token, an unknown or a revoked one (with ``WWW-Authenticate``);
 - 400 ``bad_json``: the body is not JSON; 413 ``too_large``: over 1 MB;
 - 404 ``not_found``; 405 ``method_not_allowed``;
-- 422 ``invalid_input``: a value the operation refuses (nothing is written).
+- 422 ``invalid_input``: an unknown key, a value of the wrong type (each route's body is
+  read by its strict model in :mod:`dashboard.admin.bodies`) or a value the operation
+  refuses; nothing is written.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dashboard.admin import accounts, forms
+from dashboard.admin import accounts, bodies
 from dashboard.admin.blueprint import api_bp
 from dashboard.admin.context import operations, reading, transaction
 from monitor.incidents import queries
@@ -33,20 +35,6 @@ log = logging.getLogger(__name__)
 
 #: largest request body accepted
 MAX_BODY = 1024 * 1024
-
-NOTICE_KEYS = ("title_fr", "title_en", "text_fr", "text_en", "level", "starts_at", "ends_at")
-NOTICE_TEXT = ("title_fr", "title_en", "text_fr", "text_en")
-MAINTENANCE_KEYS = ("title_fr", "title_en", "message_fr", "message_en", "services", "group",
-                    "all_services", "start", "end", "duration", "weekly", "monthly", "daily",
-                    "cron", "rrule", "at", "timezone", "announce_before")
-MAINTENANCE_TEXT = ("title_fr", "title_en", "message_fr", "message_en")
-INCIDENT_KEYS = ("services", "title_fr", "title_en", "message_fr", "message_en", "impact",
-                 "phase")
-UPDATE_KEYS = ("phase", "message_fr", "message_en", "impact", "public")
-IMPACT_KEYS = ("impact", "message_fr", "message_en")
-RESOLVE_KEYS = ("message_fr", "message_en")
-POSTMORTEM_KEYS = ("text_fr", "text_en")
-MESSAGES = ("message_fr", "message_en", "title_fr", "title_en", "text_fr", "text_en")
 
 
 class ApiError(Exception):
@@ -127,13 +115,14 @@ def _authenticate():
     g.api_user = name
 
 
-def _body(allowed, text_fields=MESSAGES) -> dict[str, Any]:
+def _body(model: type[bodies.Body]) -> dict[str, Any]:
+    """The operation's arguments from the JSON body, read with the route's ``model``."""
     data = request.get_json(silent=True)
     if data is None:
         raise ApiError(400, "bad_json", "Le corps doit être du JSON (Content-Type: "
                        "application/json).", "The body must be JSON (Content-Type: "
                        "application/json).")
-    return forms.json_args(data, allowed, [k for k in text_fields if k in allowed])
+    return model.read(data)
 
 
 def _json(value: Any, status: int = 200):
@@ -179,7 +168,7 @@ def notices():
 def notice_create():
     """Post a notice: ``title_fr`` (required), ``text_fr``, ``title_en``, ``text_en``,
     ``level`` (info/warning), ``starts_at``, ``ends_at``."""
-    args = _body(NOTICE_KEYS)
+    args = _body(bodies.NoticeCreate)
     with transaction() as session:
         notice = operations().post_notice(session, author=g.api_user, **args)
         out = _notice_json(notice)
@@ -189,7 +178,7 @@ def notice_create():
 @api_bp.route("/notices/<int:notice_id>", methods=["PATCH"])
 def notice_edit(notice_id: int):
     """Change some fields of a notice."""
-    args = _body(NOTICE_KEYS)
+    args = _body(bodies.NoticeChange)
     with transaction() as session:
         out = _notice_json(operations().edit_notice(session, notice_id, **args))
     return _json(out)
@@ -226,7 +215,7 @@ def maintenance():
 @api_bp.route("/maintenance", methods=["POST"])
 def maintenance_create():
     """Plan a window (same fields as ``vigie maintenance add``, see docs/admin.md)."""
-    args = _body(MAINTENANCE_KEYS)
+    args = _body(bodies.MaintenanceCreate)
     with transaction() as session:
         window: MaintenanceWindow = operations().create_maintenance(
             session, author=g.api_user, **args)
@@ -237,7 +226,7 @@ def maintenance_create():
 @api_bp.route("/maintenance/<int:window_id>", methods=["PATCH"])
 def maintenance_edit(window_id: int):
     """Change some fields of a window created at run time."""
-    args = _body(MAINTENANCE_KEYS)
+    args = _body(bodies.MaintenanceChange)
     with transaction() as session:
         operations().edit_maintenance(session, window_id, **args)
     return _json(_window_json(window_id))
@@ -289,7 +278,7 @@ def incident(incident_id: int):
 def incident_create():
     """Open an incident by hand: ``services`` (list), ``title_fr``, ``message_fr``,
     ``impact``, ``phase``, and the English texts."""
-    args = _body(INCIDENT_KEYS)
+    args = _body(bodies.IncidentCreate)
     with transaction() as session:
         incident_id = operations().open_incident(session, author=g.api_user, **args).id
     return _incident_json(incident_id, 201)
@@ -299,7 +288,7 @@ def incident_create():
 def incident_update(incident_id: int):
     """Post an update: ``phase``, ``message_fr``, optional ``message_en``, ``impact``,
     ``public`` (default true)."""
-    args = _body(UPDATE_KEYS)
+    args = _body(bodies.IncidentUpdate)
     with transaction() as session:
         operations().post_update(session, incident_id, author=g.api_user, **args)
     return _incident_json(incident_id, 201)
@@ -308,8 +297,8 @@ def incident_update(incident_id: int):
 @api_bp.route("/incidents/<int:incident_id>/impact", methods=["POST"])
 def incident_impact(incident_id: int):
     """Change the impact: ``impact``, optional messages."""
-    args = _body(IMPACT_KEYS)
-    impact = args.pop("impact", None) or ""
+    args = _body(bodies.IncidentImpact)
+    impact = args.pop("impact")
     with transaction() as session:
         operations().change_impact(session, incident_id, impact, author=g.api_user, **args)
     return _incident_json(incident_id)
@@ -318,7 +307,7 @@ def incident_impact(incident_id: int):
 @api_bp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
 def incident_resolve(incident_id: int):
     """Resolve now, with optional messages."""
-    args = _body(RESOLVE_KEYS) if request.content_length else {}
+    args = _body(bodies.IncidentResolve) if request.content_length else {}
     with transaction() as session:
         operations().resolve_incident(session, incident_id, author=g.api_user, **args)
     return _incident_json(incident_id)
@@ -327,7 +316,7 @@ def incident_resolve(incident_id: int):
 @api_bp.route("/incidents/<int:incident_id>/postmortem", methods=["PUT"])
 def incident_postmortem(incident_id: int):
     """Publish or replace the post-mortem: ``text_fr``, optional ``text_en``."""
-    args = _body(POSTMORTEM_KEYS)
+    args = _body(bodies.Postmortem)
     with transaction() as session:
         operations().set_postmortem(session, incident_id, author=g.api_user, **args)
     return _incident_json(incident_id)

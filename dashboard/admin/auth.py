@@ -3,7 +3,10 @@
 - Passwords are checked by :func:`dashboard.admin.accounts.authenticate` (argon2).
 - Failed logins are counted per client address and per user name
   (:class:`dashboard.admin.ratelimit.LoginLimiter`): after 5 within 15 minutes the login
-  answers 429 until the oldest failure is 15 minutes old.
+  answers 429 until the oldest failure is 15 minutes old. The address of the reverse
+  proxy is not counted (:func:`client_address`): when the proxy's ``X-Forwarded-For`` is
+  not trusted every visitor shares it, and counting it would let anyone lock everybody
+  out with five made-up names.
 - The session (Flask's signed cookie) holds the user id, the time of the password it was
   opened with and the login time: changing the password or removing the user ends it, and
   it lasts :data:`SESSION_HOURS` at most. The cookie is ``HttpOnly``, ``SameSite=Lax``,
@@ -47,15 +50,44 @@ PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
 
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
+    return getattr(address, "ipv4_mapped", None) or address
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
     if host in _LOOPBACK_NAMES:
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = _ip(host)
+    return address is not None and address.is_loopback
+
+
+def client_address(app: Flask) -> str | None:
+    """The address failed logins of this request are counted against, or None when it is
+    the reverse proxy's own.
+
+    The proxy's address is a loopback address (nginx on the same machine) or
+    ``server.trusted_proxy``. A request still carries it when the proxy's
+    ``X-Forwarded-For`` is not trusted (or not sent): every visitor then shares it, so it
+    is not counted; the per-name count still applies. With ``server.trusted_proxy`` set,
+    waitress puts the visitor's own address there, which is counted.
+    """
+    address = request.remote_addr
+    if not address or _is_loopback(address):
+        return None
+    state = app.extensions.get("vigie")
+    config = getattr(state, "config", None)
+    proxy = getattr(getattr(getattr(config, "file", None), "server", None),
+                    "trusted_proxy", None)
+    if proxy and proxy != "*" and _ip(address) is not None and _ip(address) == _ip(proxy):
+        return None
+    return address
 
 
 def cookie_secure(app: Flask) -> bool:
@@ -160,8 +192,9 @@ def login():
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     address = request.remote_addr
+    counted = client_address(current_app)
     limiter = admin_state().limiter
-    wait = limiter.retry_after(address, username)
+    wait = limiter.retry_after(counted, username)
     if wait > 0:
         log.warning("login refused (too many failures): user %r from %s", username[:64], address)
         minutes = max(1, math.ceil(wait / 60))
@@ -175,11 +208,11 @@ def login():
         if user is not None:
             uid, name, stamp = user.id, user.username, user.password_changed_at
     if user is None:
-        limiter.failed(address, username)
+        limiter.failed(counted, username)
         log.warning("failed login: user %r from %s", username[:64], address)
         return _login_page(error=_("Wrong user name or password."), username=username,
                            status=401)
-    limiter.succeeded(address, username)
+    limiter.succeeded(counted, username)
     target = _safe_next(request.form.get("next"))
     session.clear()  # a new session: nothing from before the login carries over
     session.update(admin_uid=uid, admin_stamp=stamp, admin_since=time.time(), admin_name=name)

@@ -3,11 +3,12 @@
 The rules about values (required titles, lengths, dates in order, known services…) are
 the operations' own (:mod:`monitor.incidents.service`, which raises
 :class:`~monitor.incidents.service.InvalidInput`); this module only reads the HTML forms
-and JSON bodies into keyword arguments, and adds one rule of its own: text meant for the
-status page may not carry active HTML (``<script>``, ``<iframe>``, event handlers,
-``javascript:`` links). Such text is refused with a message rather than silently cleaned,
-so the volunteer knows what was published. (Other HTML is harmless: the page renders
-Markdown and cleans the HTML with an allow-list.)
+into keyword arguments (the API's JSON bodies are read by :mod:`dashboard.admin.bodies`),
+and adds one rule of its own, shared by both: text meant for the status page may not carry
+active HTML (``<script>``, ``<iframe>``, event handlers, ``javascript:`` links). Such text
+is refused with a message rather than silently cleaned, so the volunteer knows what was
+published. (Other HTML is harmless: the page renders Markdown and cleans the HTML with an
+allow-list.)
 """
 
 from __future__ import annotations
@@ -153,25 +154,3 @@ def postmortem_args(form: Any) -> dict[str, Any]:
     """``set_postmortem`` keywords from the post-mortem form."""
     refuse_active_markup(form, ("text_fr", "text_en"))
     return {"text_fr": _get(form, "text_fr"), "text_en": _get(form, "text_en")}
-
-
-# JSON bodies ----------------------------------------------------------------------------
-
-
-def json_args(body: Any, allowed: Iterable[str], text_fields: Iterable[str]) -> dict[str, Any]:
-    """Keyword arguments from a JSON object: only ``allowed`` keys, no active HTML.
-
-    :raises InvalidInput: not an object, an unknown key, or active HTML.
-    """
-    if not isinstance(body, dict):
-        raise InvalidInput(None, "Le corps de la requête doit être un objet JSON.",
-                           "The request body must be a JSON object.")
-    allowed = set(allowed)
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(unknown[0], f"Champ inconnu : {', '.join(unknown)} (possibles : "
-                           f"{', '.join(sorted(allowed))}).",
-                           f"Unknown field: {', '.join(unknown)} (allowed: "
-                           f"{', '.join(sorted(allowed))}).")
-    refuse_active_markup(body, text_fields)
-    return dict(body)

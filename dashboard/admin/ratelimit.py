@@ -3,7 +3,9 @@
 After ``limit`` failures within ``window`` seconds for the same address *or* the same
 name, further attempts are refused (HTTP 429) until the oldest failure leaves the window.
 A success clears the name's failures (not the address's: one good password must not
-reopen an address that is guessing others).
+reopen an address that is guessing others). An attempt whose address is None counts
+against its name only: the caller passes None when the address is the reverse proxy's,
+which every visitor shares (see :func:`dashboard.admin.auth.client_address`).
 
 The counts live in the process: a restart forgets them and several dashboard processes
 count separately. That is enough to make guessing a password over the network
@@ -37,9 +39,11 @@ class LoginLimiter:
         self._lock = threading.Lock()
 
     @staticmethod
-    def keys(address: str | None, username: str) -> tuple[str, str]:
-        """The two keys an attempt counts against."""
-        return f"ip:{address or '?'}", f"user:{(username or '').strip().lower()}"
+    def keys(address: str | None, username: str) -> tuple[str, ...]:
+        """The keys an attempt counts against: its name's, and its address's unless the
+        address is None (unknown, or shared by everybody)."""
+        name = f"user:{(username or '').strip().lower()}"
+        return (name,) if not address else (name, f"ip:{address}")
 
     def retry_after(self, address: str | None, username: str) -> float:
         """Seconds until an attempt is allowed again (0 when allowed now)."""
@@ -66,7 +70,7 @@ class LoginLimiter:
     def succeeded(self, address: str | None, username: str) -> None:
         """Forget the user name's failures after a good password."""
         with self._lock:
-            self._failures.pop(self.keys(address, username)[1], None)
+            self._failures.pop(self.keys(address, username)[0], None)
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures.get(key) or deque()

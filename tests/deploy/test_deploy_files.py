@@ -1,4 +1,5 @@
-"""The deploy kit's files: systemd units, container image and compose stack, nginx sample.
+"""The deploy kit's files: systemd units, container image and compose stack (the nginx
+sample has its own file, test_nginx.py).
 
 Docker cannot run here (no engine): the Dockerfile and the compose file are checked by
 reading them (instructions, paths, users) and by running the image's health check
@@ -12,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import ssl
 import subprocess
 import sys
 import textwrap
@@ -36,6 +36,7 @@ SYSTEMD = DEPLOY / "systemd"
 CONTAINER = DEPLOY / "container"
 NGINX_SITE = DEPLOY / "nginx" / "vigie.conf"
 VENV_BIN = Path(sys.executable).parent
+SYSTEMD_ANALYZE_MISSING = "systemd-analyze is not installed (Debian package systemd)"
 
 
 # systemd ----------------------------------------------------------------------------------
@@ -62,10 +63,9 @@ def local_copy(unit: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service"])
 def test_units_pass_systemd_analyze_verify(name, tmp_path):
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    analyze = which_or_require("systemd-analyze", SYSTEMD_ANALYZE_MISSING)
     copy = local_copy(SYSTEMD / name, tmp_path)
-    out = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
+    out = subprocess.run([analyze, "verify", "--man=no", str(copy)],
                          capture_output=True, text=True, timeout=60)
     # verify exits 0 on unknown keys and bad values: it only warns ("…, ignoring")
     assert out.returncode == 0, out.stderr
@@ -74,13 +74,26 @@ def test_units_pass_systemd_analyze_verify(name, tmp_path):
 
 
 def test_verify_would_catch_a_misspelt_directive(tmp_path):
-    if shutil.which("systemd-analyze") is None:
-        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    analyze = which_or_require("systemd-analyze", SYSTEMD_ANALYZE_MISSING)
     copy = local_copy(SYSTEMD / "vigie.service", tmp_path)
     copy.write_text(copy.read_text().replace("ProtectSystem=strict", "ProtectSystm=strict"))
-    out = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
+    out = subprocess.run([analyze, "verify", "--man=no", str(copy)],
                          capture_output=True, text=True, timeout=60)
     assert "Unknown key 'ProtectSystm'" in out.stderr
+
+
+def test_a_missing_systemd_analyze_fails_under_ci(tmp_path):
+    """With VIGIE_REQUIRE_SERVICES=1 (CI), the verify tests fail when systemd-analyze is
+    missing, instead of passing by skipping."""
+    env = {**os.environ, "VIGIE_REQUIRE_SERVICES": "1", "PATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          f"{__file__}::test_units_pass_systemd_analyze_verify",
+                          f"{__file__}::test_verify_would_catch_a_misspelt_directive"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "3 failed" in out.stdout and "skipped" not in out.stdout
+    assert SYSTEMD_ANALYZE_MISSING in out.stdout
 
 
 @pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service"])
@@ -321,154 +334,3 @@ def test_container_prometheus_config(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     mounts = compose()["services"]["prometheus"]["volumes"]
     assert "../prometheus/vigie-rules.yml:/etc/prometheus/vigie-rules.yml:ro" in mounts
-
-
-# nginx ------------------------------------------------------------------------------------
-
-
-def nginx_setup(tmp_path: Path, site: str, cert: Path, key: Path) -> Path:
-    """A complete nginx.conf in ``tmp_path`` including ``site`` with local paths."""
-    site = (site.replace("/etc/letsencrypt/live/etat.example.coop/fullchain.pem", str(cert))
-            .replace("/etc/letsencrypt/live/etat.example.coop/privkey.pem", str(key))
-            .replace("/var/cache/nginx/vigie", str(tmp_path / "cache")))
-    (tmp_path / "site.conf").write_text(site)
-    for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "cache"):
-        (tmp_path / name).mkdir(exist_ok=True)
-    # started as root, nginx's workers would run as nobody, who cannot enter pytest's
-    # private temporary directories
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(textwrap.dedent(f"""\
-        {user}
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{}}
-        http {{
-            access_log off;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/site.conf;
-        }}
-        """))
-    return conf
-
-
-@pytest.fixture
-def certificate(tmp_path):
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("etat.example.coop", "127.0.0.1")
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.private_key_pem.write_to_path(str(key_path))
-    cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    key_path.chmod(0o644)
-    return ca, cert_path, key_path
-
-
-def test_nginx_sample_passes_nginx_t(tmp_path, certificate):
-    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
-    _, cert, key = certificate
-    conf = nginx_setup(tmp_path, NGINX_SITE.read_text(), cert, key)
-    out = subprocess.run([nginx, "-t", "-c", str(conf), "-p", str(tmp_path)],
-                         capture_output=True, text=True, timeout=30)
-    assert out.returncode == 0, out.stderr
-    assert "test is successful" in out.stderr
-
-
-def test_nginx_t_catches_a_broken_sample(tmp_path, certificate):
-    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
-    _, cert, key = certificate
-    conf = nginx_setup(tmp_path, NGINX_SITE.read_text().replace("proxy_cache vigie_cache;",
-                                                                "proxy_cache vigie_cach;", 1),
-                       cert, key)
-    out = subprocess.run([nginx, "-t", "-c", str(conf), "-p", str(tmp_path)],
-                         capture_output=True, text=True, timeout=30)
-    assert out.returncode != 0
-
-
-async def test_nginx_sample_caches_the_page_and_restricts_metrics_and_admin(tmp_path, certificate):
-    """The sample, running for real in front of a stand-in Vigie on 127.0.0.1.
-
-    The listen ports are moved to free ones and the upstream to the stand-in; the
-    `allow 127.0.0.1` lines of /metrics are dropped so that this test (on 127.0.0.1) is
-    one of the addresses refused.
-    """
-    nginx = which_or_require("nginx", "nginx is missing (Debian package nginx-light)")
-    ca, cert, key = certificate
-    hits: list[str] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        hits.append(request.path)
-        return web.Response(text=f"page {request.path}",
-                            headers={"Cache-Control": "public, max-age=0, must-revalidate"})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    upstream = web.TCPSite(runner, "127.0.0.1", 0)
-    await upstream.start()
-    upstream_port = upstream._server.sockets[0].getsockname()[1]
-
-    http_port, https_port = free_port(), free_port()
-    site = NGINX_SITE.read_text()
-    site = (site.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};")
-            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-            .replace("listen [::]:80;\n", "")
-            .replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-            .replace("listen [::]:443 ssl http2;\n", ""))
-    metrics_block = site.split("location = /metrics {", 1)[1].split("}", 1)[0]
-    site = site.replace(metrics_block, metrics_block.replace("allow 127.0.0.1;", "")
-                        .replace("allow ::1;", "").replace("allow 10.0.0.0/8;", ""))
-    conf = nginx_setup(tmp_path, site, cert, key)
-    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-
-    def get(path: str) -> tuple[int, dict[str, str], str]:
-        request = urllib.request.Request(f"https://127.0.0.1:{https_port}{path}",
-                                         headers={"Host": "etat.example.coop"})
-        try:
-            with urllib.request.urlopen(request, context=context, timeout=5) as response:
-                return response.status, dict(response.headers), response.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, dict(err.headers), ""
-
-    def wait_and_get(path: str):
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                return get(path)
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-
-    try:
-        status, headers, body = await asyncio.to_thread(wait_and_get, "/")
-        assert (status, body) == (200, "page /")
-        assert headers["X-Cache-Status"] == "MISS"
-        assert "max-age=63072000" in headers["Strict-Transport-Security"]
-        status, headers, body = await asyncio.to_thread(get, "/")
-        assert (status, headers["X-Cache-Status"]) == (200, "HIT")
-        assert hits.count("/") == 1
-
-        status, headers, _ = await asyncio.to_thread(get, "/admin/login")
-        assert status == 200 and headers["Cache-Control"] == "no-store"
-        await asyncio.to_thread(get, "/admin/login")
-        assert hits.count("/admin/login") == 2  # never cached
-
-        status, _, _ = await asyncio.to_thread(get, "/metrics")
-        assert status == 403
-        assert "/metrics" not in hits
-        status, _, body = await asyncio.to_thread(get, "/healthz")
-        assert (status, body) == (200, "page /healthz")  # 127.0.0.1 is allowed there
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        await runner.cleanup()

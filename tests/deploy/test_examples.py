@@ -104,3 +104,32 @@ def test_cooperative_is_annotated():
     data = yaml.safe_load(COOPERATIVE.read_text(encoding="utf-8"))
     assert {"site", "store", "server", "deadman", "services", "maintenance",
             "notifications", "guides", "forum", "helpdesk"} <= set(data)
+
+
+def nginx_forwarded_headers() -> set[str]:
+    """The X-Forwarded-* headers the nginx sample sends to Vigie (lower case)."""
+    text = (DEPLOY / "nginx" / "vigie.conf").read_text(encoding="utf-8")
+    return {h.lower() for h in re.findall(r"proxy_set_header\s+(X-Forwarded-[A-Za-z]+)", text)}
+
+
+def test_cooperative_trusts_the_nginx_sample_and_keeps_cookies_on_https(cooperative):
+    """Behind deploy/nginx/vigie.conf (nginx on the same machine, 127.0.0.1), Vigie must
+    believe its headers — visitors' addresses for the login limit, https for the cookie —
+    and send the volunteers' cookie over HTTPS only."""
+    server = cooperative.file.server
+    assert server.host == "127.0.0.1"
+    assert server.trusted_proxy == "127.0.0.1"
+    assert set(server.trusted_proxy_headers) == nginx_forwarded_headers()
+    assert cooperative.sections["dashboard"].secure_cookies is True
+    upstream = re.search(r"upstream vigie \{\s*server ([\d.:]+);",
+                         (DEPLOY / "nginx" / "vigie.conf").read_text(encoding="utf-8"))
+    assert upstream.group(1) == server.listen
+
+
+def test_container_configuration_trusts_the_proxy_and_keeps_cookies_on_https():
+    data = yaml.safe_load((DEPLOY / "container" / "vigie.yaml").read_text(encoding="utf-8"))
+    assert data["server"]["trusted_proxy"] == "*"
+    assert data["dashboard"]["secure_cookies"] is True
+    compose = yaml.safe_load((DEPLOY / "container" / "compose.yaml").read_text(encoding="utf-8"))
+    # trusting every peer is only right while the port is published on loopback only
+    assert all(p.startswith("127.0.0.1:") for p in compose["services"]["vigie"]["ports"])

@@ -7,7 +7,13 @@ import pytest
 from sqlalchemy import func, select
 
 from dashboard.admin import accounts
-from monitor.incidents.models import MaintenanceWindow, Notice, OutboxEntry
+from monitor.incidents.models import (
+    Incident,
+    IncidentUpdate,
+    MaintenanceWindow,
+    Notice,
+    OutboxEntry,
+)
 
 API = "/admin/api/v1"
 
@@ -196,3 +202,98 @@ def test_unknown_admin_api_path_answers_json_not_html(admin_app):
     response = admin_app.test_client().get("/admin/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.is_json and response.get_json()["error"] == "not_found"
+
+
+# Value types: each route's strict model ---------------------------------------------------
+
+#: (method, path, body, field) — path "{open}" is the seeded open incident
+WRONG_TYPES = [
+    ("POST", "/incidents/{open}/updates",
+     {"phase": "identified", "message_fr": "Trouvé.", "public": "false"}, "public"),
+    ("POST", "/incidents/{open}/updates",
+     {"phase": "identified", "message_fr": "Trouvé.", "public": None}, "public"),
+    ("POST", "/incidents", {"services": [1], "title_fr": "x", "message_fr": "y"}, "services"),
+    ("POST", "/incidents", {"services": "web", "title_fr": "x", "message_fr": "y"},
+     "services"),
+    ("POST", "/incidents", {"services": ["web"], "message_fr": "y"}, "title_fr"),
+    ("POST", "/maintenance", {"title_fr": "x", "services": ["web"], "weekly": 3,
+                              "at": "02:00", "duration": "1h"}, "weekly"),
+    ("POST", "/maintenance", {"title_fr": "x", "services": ["web"], "start": 5,
+                              "duration": "1h"}, "start"),
+    ("POST", "/maintenance", {"title_fr": "x", "services": ["web"],
+                              "start": 1_906_578_000_000, "duration": "1h"}, "start"),
+    ("POST", "/maintenance", {"title_fr": "x", "all_services": "yes",
+                              "start": "2030-06-01 22:00", "duration": "1h"}, "all_services"),
+    ("POST", "/maintenance", {"title_fr": "x", "services": ["web"],
+                              "start": "2030-06-01 22:00", "duration": True}, "duration"),
+    ("POST", "/maintenance", {"title_fr": "x", "services": ["web"], "daily": 1,
+                              "at": "02:00", "duration": "1h"}, "daily"),
+    ("POST", "/notices", {"title_fr": 123}, "title_fr"),
+    ("POST", "/notices", {"title_fr": "x", "ends_at": float("nan")}, "ends_at"),
+    ("POST", "/notices", {"title_fr": "x", "level": None}, "level"),
+    ("PATCH", "/notices/{notice}", {"text_fr": {"a": 1}}, "text_fr"),
+    ("POST", "/incidents/{open}/impact", {"impact": 3}, "impact"),
+    ("POST", "/incidents/{open}/resolve", {"message_fr": ["fini"]}, "message_fr"),
+    ("PUT", "/incidents/{open}/postmortem", {"text_fr": False}, "text_fr"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), WRONG_TYPES,
+                         ids=[f"{m} {p} {f}" for m, p, _, f in WRONG_TYPES])
+def test_a_value_of_the_wrong_type_is_422_and_writes_nothing(api, store, seeded_ids, method,
+                                                              path, body, field):
+    models = (Incident, IncidentUpdate, MaintenanceWindow, Notice, OutboxEntry)
+    before = [count(store, model) for model in models]
+    with store.session() as session:
+        notice = session.get(Notice, seeded_ids["notice"])
+        notice_before = (notice.title_fr, notice.text_fr, notice.level, notice.ends_at)
+    response = api(method, path.format(**seeded_ids), body)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    error = response.get_json()
+    assert error["error"] == "invalid_input" and error["field"] == field
+    assert error["message_fr"] and error["message_en"]
+    assert error["message_fr"] != error["message_en"]  # really in both languages
+    assert [count(store, model) for model in models] == before
+    with store.session() as session:
+        notice = session.get(Notice, seeded_ids["notice"])
+        assert (notice.title_fr, notice.text_fr, notice.level, notice.ends_at) == notice_before
+
+
+def test_type_messages_say_what_is_expected_without_repeating_the_value(api):
+    error = api("POST", "/maintenance", {"title_fr": "x", "services": ["web"],
+                                         "weekly": 31337, "at": "02:00",
+                                         "duration": "1h"}).get_json()
+    assert error["message_en"] == "'weekly' must be a day (e.g. \"sunday\") or a list of days."
+    assert error["message_fr"] == ("« weekly » doit être un jour (ex. « sunday ») ou une "
+                                   "liste de jours.")
+    assert "31337" not in error["message_fr"] + error["message_en"]
+    error = api("POST", "/maintenance", {"title_fr": "x", "services": ["web"], "start": 5,
+                                         "duration": "1h"}).get_json()
+    assert "1970" in error["message_en"] and "2026-04-05 22:00" in error["message_fr"]
+    error = api("POST", "/notices", {"title_fr": "x", "colour": "red"}).get_json()
+    assert error["message_en"].startswith("Unknown field: colour (allowed: title_fr")
+
+
+def test_right_types_still_pass(api, store, seeded_ids):
+    """Unix times, a weekly list, a monthly number, explicit booleans and nulls."""
+    response = api("POST", "/maintenance", {
+        "title_fr": "Mise à jour", "message_fr": None, "services": ["web"],
+        "start": 1_906_578_000, "duration": 1800, "announce_before": "2d"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["starts_at"] == 1_906_578_000
+    window_id = response.get_json()["id"]
+    for recurrence in ({"weekly": ["sunday", "wednesday"]}, {"monthly": 15},
+                       {"daily": True}):
+        response = api("PATCH", f"/maintenance/{window_id}",
+                       {**recurrence, "at": "02:00", "duration": "1h"})
+        assert response.status_code == 200, response.get_json()
+    response = api("POST", "/maintenance", {"title_fr": "Tout", "all_services": True,
+                                            "start": "2030-06-01 22:00", "end": 1_906_578_000})
+    assert response.status_code == 201, response.get_json()
+    response = api("POST", f"/incidents/{seeded_ids['open']}/updates",
+                   {"phase": "identified", "message_fr": "Note interne.", "public": False,
+                    "impact": None})
+    assert response.status_code == 201
+    assert not response.get_json()["updates"][-1]["public"]
+    response = api("PATCH", f"/notices/{seeded_ids['notice']}", {"ends_at": None})
+    assert response.status_code == 200 and response.get_json()["ends_at"] is None

@@ -3,11 +3,14 @@ cookies, and every page behind the login."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dashboard.admin import accounts
 from dashboard.admin.context import admin_state
 from dashboard.admin.ratelimit import LoginLimiter
+from monitor.config import ServerSettings
 from tests.dashboard.admin.conftest import PASSWORD, csrf_of, login
 
 
@@ -19,6 +22,13 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def client_from(app, address: str):
+    """A test client whose requests come from ``address``."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
 
 PAGES = ["/admin/", "/admin/notices", "/admin/maintenance", "/admin/incidents",
@@ -95,7 +105,7 @@ def test_five_failures_lock_the_name_for_fifteen_minutes(admin_app, volunteer):
 def test_failures_are_counted_per_address_too(admin_app, volunteer, store):
     with store.session() as session, session.begin():
         accounts.create_user(session, "dominique", PASSWORD)
-    client = admin_app.test_client()
+    client = client_from(admin_app, "198.51.100.4")
     for name in ("alix", "bao", "cyril", "dana", "eli"):  # guessing names from one address
         assert login(client, username=name, password="guess guess guess").status_code == 401
     assert login(client, username="dominique").status_code == 429
@@ -106,6 +116,44 @@ def test_failures_are_counted_per_address_too(admin_app, volunteer, store):
                                                 "csrf_token": token},
                           environ_base={"REMOTE_ADDR": "192.0.2.7"})
     assert response.status_code == 303
+
+
+def proxied_app(admin_app, trusted_proxy):
+    """``admin_app``'s configuration with ``server.trusted_proxy`` set."""
+    state = admin_app.extensions["vigie"]
+    server = ServerSettings(trusted_proxy=trusted_proxy)
+    state.config = dataclasses.replace(
+        state.config, file=state.config.file.model_copy(update={"server": server}))
+    return admin_app
+
+
+@pytest.mark.parametrize(("proxy", "address"), [
+    (None, "127.0.0.1"),          # nginx on the same machine, X-Forwarded-For not trusted
+    (None, "::1"),
+    (None, "::ffff:127.0.0.1"),   # an IPv4 peer seen by a dual-stack listener
+    ("10.0.0.2", "10.0.0.2"),     # a proxy on another machine, as configured
+])
+def test_the_proxys_own_address_is_not_counted(admin_app, volunteer, proxy, address):
+    """Behind a proxy whose X-Forwarded-For is not used, everybody shares its address:
+    five made-up names must not lock the real volunteer out (the names still count)."""
+    if proxy:
+        proxied_app(admin_app, proxy)
+    client = client_from(admin_app, address)
+    for name in ("alix", "bao", "cyril", "dana", "eli", "fanny"):
+        assert login(client, username=name, password="guess guess guess").status_code == 401
+    assert login(client).status_code == 303
+    other = client_from(admin_app, address)
+    for _ in range(4):  # alix failed once above
+        login(other, username="alix", password="guess guess guess")
+    assert login(other, username="alix", password="guess guess guess").status_code == 429
+
+
+def test_another_address_than_the_proxys_is_counted(admin_app, volunteer):
+    proxied_app(admin_app, "10.0.0.2")
+    client = client_from(admin_app, "10.0.0.3")
+    for name in ("alix", "bao", "cyril", "dana", "eli"):
+        assert login(client, username=name, password="guess guess guess").status_code == 401
+    assert login(client).status_code == 429
 
 
 def test_logout_ends_the_session(admin):

@@ -44,3 +44,17 @@ def test_a_success_clears_the_name_not_the_address():
     limiter.succeeded("10.0.0.1", "camille")
     assert limiter.retry_after("10.0.0.2", "camille") == 0
     assert limiter.retry_after("10.0.0.1", "anyone") > 0
+
+
+def test_without_an_address_only_the_name_counts():
+    """None: the address is the reverse proxy's, shared by every visitor."""
+    limiter = LoginLimiter(limit=3, window=60, clock=Clock())
+    for name in ("a", "b", "c", "d"):
+        limiter.failed(None, name)
+    assert limiter.retry_after(None, "camille") == 0
+    assert limiter.retry_after("10.0.0.1", "camille") == 0
+    for _ in range(3):
+        limiter.failed(None, "camille")
+    assert limiter.retry_after(None, "camille") > 0
+    limiter.succeeded(None, "camille")
+    assert limiter.retry_after(None, "camille") == 0

@@ -1,0 +1,223 @@
+"""The JSON bodies of the admin API: one strict model per route.
+
+A script may send anything; the volunteers' operations (:mod:`monitor.incidents.service`)
+expect text where text is meant, lists of service ids, real booleans. Each route reads its
+body with its model here first: an unknown key, a value of the wrong type (``"public":
+"false"``, ``"services": [1]``, ``"weekly": 3``, ``"title_fr": 123``), a ``null`` where
+a value is needed, or a Unix time that cannot be meant (``"start": 5``, in 1970) is
+refused with :class:`~monitor.incidents.service.InvalidInput` naming the field, in French
+and English, and the API answers 422 — nothing reaches the database. Values are never
+repeated in the message. The operations then apply their own rules (required texts,
+lengths, known services, dates in order…), and :func:`forms.refuse_active_markup` its.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from dashboard.admin.forms import refuse_active_markup
+from monitor.incidents.service import InvalidInput
+
+#: Unix times outside [2000, 2100) are refused: a number that small is a mistake (seconds
+#: counted from 1970), and one that large is milliseconds
+EARLIEST = 946_684_800.0
+LATEST = 4_102_444_800.0
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a field holds, said to the person whose value did not fit."""
+
+    fr: str
+    en: str
+
+
+def _plausible_time(value: str | float | None) -> str | float | None:
+    if isinstance(value, float) and not EARLIEST <= value < LATEST:
+        raise InvalidInput(None, "Un temps Unix compte les secondes depuis 1970 : celui-ci "
+                           "tombe avant 2000 ou après 2100. Donnez plutôt une date comme "
+                           "« 2026-04-05 22:00 ».",
+                           "A Unix time counts seconds since 1970: this one falls before "
+                           "2000 or after 2100. Give a date such as \"2026-04-05 22:00\" "
+                           "instead.")
+    return value
+
+
+_TEXT = Expect("du texte", "text")
+Text = Annotated[str | None, _TEXT]
+"""Optional text (``null`` leaves it empty)."""
+RequiredText = Annotated[str, _TEXT]
+"""Text that must be given (the operation also refuses it empty)."""
+_WORD = Expect("un des mots permis (voir docs/admin.md)",
+               "one of the allowed words (see docs/admin.md)")
+Word = Annotated[str, _WORD]
+"""A choice (phase, impact, level): the operation checks the word itself."""
+OptionalWord = Annotated[str | None, _WORD]
+Flag = Annotated[bool, Expect("true ou false", "true or false")]
+ServiceIds = Annotated[list[str], Expect("une liste d'identifiants de services (ex. "
+                                         "[\"web\"])",
+                                         "a list of service ids (e.g. [\"web\"])")]
+When = Annotated[str | float | None, AfterValidator(_plausible_time),
+                 Expect("une date ISO 8601 (ex. « 2026-04-05 22:00 ») ou un temps Unix",
+                        "an ISO 8601 date (e.g. \"2026-04-05 22:00\") or a Unix time")]
+Span = Annotated[str | float | None,
+                 Expect("une durée (ex. « 30m », « 2h », « 2d ») ou un nombre de secondes",
+                        "a duration (e.g. \"30m\", \"2h\", \"2d\") or a number of seconds")]
+Days = Annotated[str | list[str] | None,
+                 Expect("un jour (ex. « sunday ») ou une liste de jours",
+                        "a day (e.g. \"sunday\") or a list of days")]
+DayOfMonth = Annotated[str | int | None,
+                       Expect("un jour du mois (ex. 15) ou un texte (ex. « first sunday »)",
+                              "a day of the month (e.g. 15) or text (e.g. \"first sunday\")")]
+
+
+class Body(BaseModel):
+    """A JSON body: strict types (no ``"false"`` for false, no ``1`` for ``"1"``), no
+    unknown key, no NaN."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+    #: text meant for the status page, refused when it holds active HTML
+    PAGE_TEXT: ClassVar[tuple[str, ...]] = ("title_fr", "title_en", "message_fr",
+                                            "message_en", "text_fr", "text_en")
+
+    @classmethod
+    def read(cls, data: Any) -> dict[str, Any]:
+        """The operation's keyword arguments: the keys the body gave, checked.
+
+        :raises InvalidInput: not an object, an unknown key, a wrong type, active HTML.
+        """
+        if not isinstance(data, dict):
+            raise InvalidInput(None, "Le corps de la requête doit être un objet JSON.",
+                               "The request body must be a JSON object.")
+        try:
+            body = cls.model_validate(data)
+        except ValidationError as exc:
+            raise cls._refusal(exc) from None
+        args = body.model_dump(exclude_unset=True)
+        refuse_active_markup(args, [name for name in cls.PAGE_TEXT if name in args])
+        return args
+
+    @classmethod
+    def _refusal(cls, exc: ValidationError) -> InvalidInput:
+        errors = exc.errors(include_input=False, include_url=False)
+        unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+        if unknown:
+            allowed = ", ".join(cls.model_fields)
+            return InvalidInput(unknown[0],
+                                f"Champ inconnu : {', '.join(unknown)} (possibles : {allowed}).",
+                                f"Unknown field: {', '.join(unknown)} (allowed: {allowed}).")
+        error = next((e for e in errors if e["type"] == "missing"), errors[0])
+        field = str(error["loc"][0]) if error["loc"] else None
+        if error["type"] == "missing":
+            return InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
+        given = (error.get("ctx") or {}).get("error")
+        if isinstance(given, InvalidInput):
+            return InvalidInput(field, given.message_fr, given.message_en)
+        expect = next((m for m in cls.model_fields[field].metadata if isinstance(m, Expect)),
+                      _TEXT) if field in cls.model_fields else _TEXT
+        return InvalidInput(field, f"« {field} » doit être {expect.fr}.",
+                            f"'{field}' must be {expect.en}.")
+
+
+# Notices --------------------------------------------------------------------------------
+
+
+class NoticeChange(Body):
+    """``PATCH /notices/<id>``: the fields to change."""
+
+    title_fr: Text = None
+    title_en: Text = None
+    text_fr: Text = None
+    text_en: Text = None
+    level: Word = "info"
+    starts_at: When = None
+    ends_at: When = None
+
+
+class NoticeCreate(NoticeChange):
+    """``POST /notices``."""
+
+    title_fr: RequiredText
+
+
+# Maintenance ----------------------------------------------------------------------------
+
+
+class MaintenanceChange(Body):
+    """``PATCH /maintenance/<id>``: the fields to change."""
+
+    title_fr: Text = None
+    title_en: Text = None
+    message_fr: Text = None
+    message_en: Text = None
+    services: ServiceIds = []
+    group: Text = None
+    all_services: Flag = False
+    start: When = None
+    end: When = None
+    duration: Span = None
+    weekly: Days = None
+    monthly: DayOfMonth = None
+    daily: Flag = False
+    cron: Text = None
+    rrule: Text = None
+    at: Text = None
+    timezone: Text = None
+    announce_before: Span = None
+
+
+class MaintenanceCreate(MaintenanceChange):
+    """``POST /maintenance``."""
+
+    title_fr: RequiredText
+
+
+# Incidents ------------------------------------------------------------------------------
+
+
+class IncidentCreate(Body):
+    """``POST /incidents``."""
+
+    services: ServiceIds
+    title_fr: RequiredText
+    message_fr: RequiredText
+    title_en: Text = None
+    message_en: Text = None
+    impact: Word = "major_outage"
+    phase: Word = "investigating"
+
+
+class IncidentUpdate(Body):
+    """``POST /incidents/<id>/updates``."""
+
+    phase: Word
+    message_fr: RequiredText
+    message_en: Text = None
+    impact: OptionalWord = None
+    public: Flag = True
+
+
+class IncidentImpact(Body):
+    """``POST /incidents/<id>/impact``."""
+
+    impact: Word
+    message_fr: Text = None
+    message_en: Text = None
+
+
+class IncidentResolve(Body):
+    """``POST /incidents/<id>/resolve``."""
+
+    message_fr: Text = None
+    message_en: Text = None
+
+
+class Postmortem(Body):
+    """``PUT /incidents/<id>/postmortem``."""
+
+    text_fr: RequiredText
+    text_en: Text = None
