@@ -21,9 +21,16 @@ def impact_reaches(impact: str, threshold: str) -> bool:
 
 
 def http_url(value: str) -> str:
-    """Validate an http(s) base URL and drop its trailing slash."""
-    if not value.startswith(("http://", "https://")) or len(value) < 10:
-        raise ValueError(f"expected an http:// or https:// address, got {value!r}")
+    """Validate an http(s) base URL and drop its trailing slash.
+
+    The error never repeats the value: a webhook's address may hold a secret path or token.
+    """
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected an http:// or https:// address (e.g. "
+                         "https://forum.example.coop)")
+    if len(value) < 10:
+        raise ValueError("the address has no host name: expected an http:// or https:// "
+                         "address (e.g. https://forum.example.coop)")
     return value.rstrip("/")
 
 
@@ -152,6 +159,10 @@ class ForumSettings(StrictModel):
     related_max: int = Field(default=3, ge=0, le=10)
     #: how far back related topics are searched, in days
     related_days: int = Field(default=14, ge=1, le=365)
+    #: category ids related topics are taken from (their subcategories are not included:
+    #: list them too); empty: every category anonymous visitors can read. Topics of
+    #: read-restricted categories and private messages are never shown, whatever this says
+    related_categories: list[Annotated[int, Field(ge=1)]] = []
     #: prefix of the topics' external ids (``<prefix>-<incident reference>``)
     external_id_prefix: str = Field(default="vigie", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     timeout: Duration = 15.0

@@ -1,4 +1,6 @@
-"""Reading ``vigie.yaml``: YAML with line numbers, ``${ENV}`` secrets, strict validation.
+"""Loading ``vigie.yaml``: strict validation, errors with file, line and key path.
+
+The file is read by :mod:`monitor.config_source` (YAML, ``${ENV}`` variables, lines).
 
 Every error names the file, the line and the key path, e.g.::
 
@@ -10,151 +12,36 @@ All errors of a file are reported at once, in line order.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-from dataclasses import dataclass
+import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
-from monitor.config import IDENT, Check, CheckConfig, Config, FileConfig, LocalizedText, Service
+from monitor.config import (
+    IDENT,
+    Check,
+    CheckConfig,
+    Config,
+    FileConfig,
+    LocalizedText,
+    Service,
+)
+from monitor.config_source import (
+    ConfigError,
+    ConfigIssue,
+    ConfigSource,
+    Loc,
+    format_loc,
+    read_top_level,
+)
 from monitor.plugins import ProbeRegistry
 from monitor.probe import CheckRef
+from monitor.schema import holds_secret, redact
 
-Loc = tuple[str | int, ...]
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigIssue:
-    """One problem found in the file."""
-
-    line: int | None
-    loc: Loc
-    message: str
-
-    def render(self, path: Path) -> str:
-        """``file:line: key.path: message``."""
-        where = f"{path}:{self.line}" if self.line else str(path)
-        key = format_loc(self.loc)
-        return f"{where}: {key}: {self.message}" if key else f"{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The configuration file is invalid; ``str()`` lists every problem, one per line."""
-
-    def __init__(self, path: Path, issues: list[ConfigIssue]) -> None:
-        self.path = path
-        self.issues = sorted(issues, key=lambda i: (i.line or 0, format_loc(i.loc)))
-        super().__init__("\n".join(i.render(path) for i in self.issues))
-
-
-def format_loc(loc: Loc) -> str:
-    """``('services', 0, 'checks', 1, 'url')`` → ``services[0].checks[1].url``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-#: hints for the YAML mistakes people make most
-_YAML_HINTS = (
-    ("while scanning a quoted scalar", "a quoted value is not closed: add the missing quote"),
-    ("mapping values are not allowed here",
-     "a ':' inside a value: put the value in quotes, or check the indentation"),
-    ("that cannot start any token", "indent with spaces, not tabs"),
-    ("expected <block end>", "check the indentation of this line and the ones above"),
-    ("did not find expected key", "check the indentation of this line and the ones above"),
-    ("did not find expected '-' indicator", "check the indentation of this list"),
-)
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> tuple[int | None, str]:
-    """The line and message for a YAML syntax error.
-
-    An unclosed quote or bracket is only noticed at the end of the file: the line where it
-    opened (PyYAML's *context*) is then the useful one.
-    """
-    problem = exc.problem or exc.context or "invalid YAML"
-    mark = exc.problem_mark or exc.context_mark
-    if exc.context_mark is not None and "end of stream" in problem:
-        mark = exc.context_mark
-    text = f"{exc.context or ''} {problem}"
-    hint = next((h for needle, h in _YAML_HINTS if needle in text), None)
-    message = f"invalid YAML: {problem}" + (f" ({hint})" if hint else "")
-    return (mark.line + 1 if mark else None), message
-
-
-class _Source:
-    """The parsed YAML document plus the line of every key path."""
-
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines: dict[Loc, int] = {}
-        self.issues: list[ConfigIssue] = []
-        #: key paths whose value is already reported (duplicate key, unset variable)
-        self.unreliable: set[Loc] = set()
-        loader = yaml.SafeLoader(text)
-        try:
-            node = loader.get_single_node()
-            self.data = self._build(node, ()) if node is not None else {}
-        except yaml.MarkedYAMLError as exc:
-            line, message = _yaml_problem(exc)
-            raise ConfigError(path, [ConfigIssue(line, (), message)]) from None
-        finally:
-            loader.dispose()
-
-    def _build(self, node: yaml.Node, loc: Loc) -> Any:
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-                if key is None or key_node.tag == "tag:yaml.org,2002:merge":
-                    self._issue(key_node.start_mark.line + 1, loc, "unsupported YAML key")
-                    continue
-                child = (*loc, key)
-                if key in out:
-                    self._issue(key_node.start_mark.line + 1, child,
-                                f"duplicate key {key!r} (first given on line {self.lines[child]}; "
-                                "only one value is allowed)")
-                    self.unreliable.add(child)
-                    continue
-                self.lines[child] = key_node.start_mark.line + 1
-                out[key] = self._build(value_node, child)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self._build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        constructor = yaml.constructor.SafeConstructor()
-        value = constructor.construct_object(node, deep=True)
-        if isinstance(value, str):
-            value = self._interpolate(value, loc, node.start_mark.line + 1)
-        return value
-
-    def _interpolate(self, value: str, loc: Loc, line: int) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            self._issue(line, loc, f"environment variable {name} is not set")
-            self.unreliable.add(loc)
-            return ""
-
-        return _ENV_REF.sub(replace, value)
-
-    def _issue(self, line: int | None, loc: Loc, message: str) -> None:
-        self.issues.append(ConfigIssue(line, loc, message))
-
-    def line_of(self, loc: Loc) -> int | None:
-        """Line of the deepest part of ``loc`` present in the file."""
-        for end in range(len(loc), -1, -1):
-            if loc[:end] in self.lines:
-                return self.lines[loc[:end]]
-        return None
+__all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_config"]
 
 
 def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
@@ -188,26 +75,34 @@ _EXPECTED = {
     "string_type": "a text", "list_type": "a list", "dict_type": "a mapping (key: value)",
     "model_type": "a mapping (key: value)", "model_attributes_type": "a mapping (key: value)",
 }
-#: key names whose value is never repeated in an error message
-_SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+#: key names whose value is never repeated in an error message: secrets by name, and
+#: addresses (a URL may carry a password, a token in its path or query)
+_SECRET_KEY = re.compile(r"pass|secret|token|key|credential|auth|url|uri|dsn|webhook|endpoint",
+                         re.IGNORECASE)
+#: under these keys no value is ever repeated (``headers.Authorization``, ``headers.X-Api``…)
+_SECRET_HOLDERS = frozenset({"headers", "env", "environment"})
 #: a StrictModel error about a ``<secret>_file`` key, raised at the level of its mapping
 _SECRET_FILE_ERROR = re.compile(
     r"^(?:(?P<key>\w+_file): (?P<rest>.*)|give either '\w+' or '(?P<both>\w+_file)', not both)$")
 
 
 def _issues_from_validation(
-    exc: ValidationError, source: _Source, model: type[BaseModel], prefix: Loc = ()
+    exc: ValidationError, source: ConfigSource, model: type[BaseModel], prefix: Loc = ()
 ) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors(include_url=False):
         loc: Loc = (*prefix, *[p for p in err["loc"] if not _is_union_tag(p)])
-        loc, message = _message(err, loc, model, prefix)
-        issues.append(ConfigIssue(source.line_of(loc), loc, message))
+        hidden = _hides_value(loc[len(prefix):], err.get("input"), model)
+        loc, message = _message(err, loc, model, prefix, hidden)
+        # a validator's own sentence may still quote a URL with its password
+        issues.append(ConfigIssue(source.line_of(loc), loc, redact(message)))
     return issues
 
 
-def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc) -> tuple[Loc, str]:
-    """The key path and the sentence for one pydantic error."""
+def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc,
+             hidden: bool = False) -> tuple[Loc, str]:
+    """The key path and the sentence for one pydantic error (``hidden``: without the
+    value, see :func:`_hides_value`)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     value = err.get("input")
     if kind == "extra_forbidden":
@@ -226,8 +121,7 @@ def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc) -> tuple[L
                      "'-' and '_', starting with a letter or digit")
     if kind == "too_short" and loc and loc[-1] == "checks":
         return loc, "a service needs at least one check"
-    secret = bool(loc) and isinstance(loc[-1], str) and bool(_SECRET_KEY.search(loc[-1]))
-    got = " (value hidden: it may be a secret)" if secret else f", got {_shorten(value)}"
+    got = " (value hidden: it may be a secret)" if hidden else f", got {_shorten(value)}"
     if kind in _EXPECTED:
         return loc, f"expected {_EXPECTED[kind]}{got}"
     if kind in ("greater_than_equal", "greater_than"):
@@ -245,9 +139,14 @@ def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc) -> tuple[L
     if kind == "string_too_long":
         return loc, f"is too long (at most {ctx.get('max_length')} characters)"
     if kind == "string_pattern_mismatch":
-        shown = "" if secret else f" {_shorten(value)}"
+        shown = "" if hidden else f" {_shorten(value)}"
         return loc, f"invalid value{shown}: expected the pattern {ctx.get('pattern')}"
     message = str(err["msg"]).removeprefix("Value error, ")
+    # a validator's own sentence may quote the value (or, for a mapping, a secret in it)
+    for text in sorted(_secret_texts(value, hidden), key=len, reverse=True):
+        message = message.replace(repr(text), "'***'")
+        if len(text) >= 8:  # shorter ones could be ordinary words of the sentence
+            message = message.replace(text, "***")
     if isinstance(value, dict) and (match := _SECRET_FILE_ERROR.match(message)):
         key = match.group("key") or match.group("both")
         if key in value:  # said at the mapping's level: move it to the key itself
@@ -262,10 +161,70 @@ def _shorten(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _looks_secret(loc: Loc) -> bool:
-    """Keys whose values must never be echoed back in an error message."""
-    last = str(loc[-1]).lower() if loc else ""
-    return any(word in last for word in ("password", "token", "secret", "key", "auth"))
+def _hides_value(loc: Loc, value: Any, model: type[BaseModel]) -> bool:
+    """Whether an error at ``loc`` (a path in ``model``) must not repeat its value.
+
+    Hidden: a field typed as a secret (``SecretStr``, a database URL…, at any depth), a
+    key named like a secret or an address (``password``, ``api_key``, ``url``…), anything
+    under ``headers``, and any value holding a URL (it may carry a password or a token).
+    """
+    names = [part for part in loc if isinstance(part, str)]
+    if names and _SECRET_KEY.search(names[-1]):
+        return True
+    if _SECRET_HOLDERS.intersection(n.lower() for n in names):
+        return True
+    if any(holds_secret(field) for field in _fields_on_path(model, loc)):
+        return True
+    return bool(_secret_texts(value, False))
+
+
+def _fields_on_path(model: type[BaseModel], loc: Loc) -> list[FieldInfo]:
+    """The fields ``loc`` goes through, from ``model`` down (several at a level when a
+    union offers several models); list indexes, mapping keys and union tags are skipped."""
+    fields: list[FieldInfo] = []
+    holders = [model]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        here = [f for holder in holders for name, f in holder.model_fields.items()
+                if part in (name, f.alias)]
+        if not here:
+            continue  # a mapping key or a union member's tag: same models one level down
+        fields += here
+        holders = [m for f in here for m in _models_in(f.annotation)]
+    return fields
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
+
+
+def _secret_texts(value: Any, hidden: bool, depth: int = 0) -> list[str]:
+    """The strings of a raw value an error must not repeat: every one when the value is
+    ``hidden``, else those holding a URL; in a mapping, those under a secret-looking key
+    (``password``, ``url``, ``headers``…), but never a ``*_file`` path.
+
+    A mapping that is the error's own value (a model's error, e.g. about the whole file)
+    keeps its other strings: its ids and names are what the message is about.
+    """
+    if isinstance(value, str):
+        return [value] if value and (hidden or "://" in value) else []
+    if depth > 5:
+        return []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            name = str(key)
+            secret = ((hidden and depth > 0) or bool(_SECRET_KEY.search(name))
+                      or name.lower() in _SECRET_HOLDERS)
+            if not name.endswith("_file"):
+                found += _secret_texts(item, secret, depth + 1)
+        return found
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [text for item in value for text in _secret_texts(item, hidden, depth + 1)]
+    return []
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -291,7 +250,7 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(path, [ConfigIssue(None, (), f"cannot read file: {exc.strerror}")]) from None
-    source = _Source(path, text)
+    source = ConfigSource(path, text)
     if not isinstance(source.data, dict):
         raise ConfigError(path, [ConfigIssue(1, (), "the file must be a mapping of sections")])
     core = {k: v for k, v in source.data.items() if k not in sections}
@@ -324,7 +283,7 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     return Config(path=path, file=file, services=tuple(services), sections=plugin_sections)
 
 
-def _without_echoes(issues: list[ConfigIssue], source: _Source) -> list[ConfigIssue]:
+def _without_echoes(issues: list[ConfigIssue], source: ConfigSource) -> list[ConfigIssue]:
     """Drop what only repeats an earlier problem: the schema's own duplicate-id messages
     (:func:`_duplicate_ids` says more), and errors about a value that was a duplicate key
     or an unset variable (it is already reported)."""
@@ -339,7 +298,7 @@ def _without_echoes(issues: list[ConfigIssue], source: _Source) -> list[ConfigIs
     return kept
 
 
-def _duplicate_ids(data: dict[str, Any], source: _Source) -> list[ConfigIssue]:
+def _duplicate_ids(data: dict[str, Any], source: ConfigSource) -> list[ConfigIssue]:
     """Group, service and check ids used twice, each pointing at the first use."""
     issues = []
 
@@ -366,7 +325,7 @@ def _duplicate_ids(data: dict[str, Any], source: _Source) -> list[ConfigIssue]:
     return issues
 
 
-def _reference_issues(data: dict[str, Any], source: _Source,
+def _reference_issues(data: dict[str, Any], source: ConfigSource,
                       registry: ProbeRegistry) -> list[ConfigIssue]:
     """Unknown groups and probe kinds, and kind-specific keys, checked on the raw data.
 
@@ -393,7 +352,7 @@ def _reference_issues(data: dict[str, Any], source: _Source,
     return issues
 
 
-def _unknown_group(group: str, known_ids: set[Any], s_index: int, source: _Source) -> ConfigIssue:
+def _unknown_group(group: str, known_ids: set[Any], s_index: int, source: ConfigSource) -> ConfigIssue:
     loc: Loc = ("services", s_index, "group")
     names = sorted(str(g) for g in known_ids if g is not None)
     close = difflib.get_close_matches(group, names, n=1)
@@ -413,12 +372,15 @@ def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigI
 
 
 def _resolve_services(
-    file: FileConfig, source: _Source, registry: ProbeRegistry
+    file: FileConfig, source: ConfigSource, registry: ProbeRegistry
 ) -> tuple[list[Service], list[ConfigIssue]]:
     issues: list[ConfigIssue] = []
     services = []
     group_ids = {g.id for g in file.groups}
     defaults = file.defaults
+    # a check without a name is named by its id: one shared (frozen) text per id, not one
+    # per check (with 100,000 checks, ~50 MB)
+    default_names: dict[str, LocalizedText] = {}
     for s_index, service in enumerate(file.services):
         if service.group is not None and service.group not in group_ids:
             issues.append(_unknown_group(service.group, group_ids, s_index, source))
@@ -430,7 +392,8 @@ def _resolve_services(
                 continue
             checks.append(Check(
                 ref=CheckRef(service.id, check.id, check.kind),
-                name=check.name or LocalizedText(fr=check.id),
+                name=check.name or default_names.get(check.id) or default_names.setdefault(
+                    check.id, LocalizedText(fr=check.id)),
                 interval=check.interval or defaults.interval,
                 timeout=check.timeout or defaults.timeout,
                 confirm=check.confirm or defaults.confirm,
@@ -443,7 +406,7 @@ def _resolve_services(
     return services, issues
 
 
-def _validate_options(check: CheckConfig, loc: Loc, source: _Source,
+def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
                       registry: ProbeRegistry, issues: list[ConfigIssue]) -> Any:
     kind = registry.get(check.kind)
     if kind is None:
@@ -478,8 +441,7 @@ def blocked_plugins(path: str | Path) -> list[str]:
     reports it properly afterwards.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        blocked = data["plugins"]["blocked"]
-    except Exception:
+        blocked = read_top_level(Path(path), "plugins")["blocked"]
+    except Exception:  # noqa: BLE001 - load_config reports any problem properly
         return []
     return [str(b) for b in blocked] if isinstance(blocked, list) else []

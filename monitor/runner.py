@@ -8,7 +8,8 @@ Network errors a probe lets escape (refused connection, unknown host, TLS failur
 turned into ``down`` results with a plain reason, so every probe kind gets them right
 without writing the same ``except`` clauses. Any other exception is a bug in the probe:
 the result is ``unknown`` with a generic reason (never the exception text, which may hold
-a URL with a password), and the exception is logged once, not on every run.
+a URL with a password), and the exception is logged once, not on every run, its traceback
+with the credentials it quotes hidden.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 import socket
 import ssl
 import time
+import traceback
 from functools import lru_cache
 
 import aiohttp
@@ -33,6 +35,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.schema import redact
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +174,15 @@ def _unexpected(check: Check, exc: BaseException, why: Reason) -> ProbeResult:
     name = type(exc).__name__
     if _logged_errors.get(check.key) != name:
         _logged_errors[check.key] = name
+        # no exc_info: the handlers would print the exception's own text, which may hold a
+        # URL with its password; the traceback goes in the message, credentials hidden
         log.error("check %s (kind %s): the probe failed with %s; reporting 'unknown' "
-                  "(logged once until the check runs cleanly again)",
-                  check.key, check.ref.kind, name, exc_info=exc)
+                  "(logged once until the check runs cleanly again)\n%s",
+                  check.key, check.ref.kind, name, _redacted_traceback(exc))
     return ProbeResult(Status.UNKNOWN, why)
+
+
+def _redacted_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` (chained exceptions included) as the logging module would
+    print it, with the credentials it quotes hidden (see :func:`monitor.schema.redact`)."""
+    return redact("".join(traceback.format_exception(exc)).rstrip("\n"))

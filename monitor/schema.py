@@ -2,15 +2,26 @@
 
 :class:`StrictModel` refuses unknown keys and reads ``<secret>_file`` keys for secret
 fields; :data:`Duration` accepts ``30s``, ``5m``, ``1h30m``, ``2d`` or a number of seconds.
+:data:`SecretUrlStr` is a URL that may hold a password (kept as a :class:`SecretUrl`, whose
+``repr`` hides it), and :func:`redact` hides credentials in text about to be logged.
 """
 
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SecretStr,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -58,10 +69,84 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A positive duration in seconds, written ``30s``, ``5m``… in the configuration."""
 
 
-def _is_secret(annotation: Any) -> bool:
-    if annotation is SecretStr:
+#: ``scheme://user:password@`` (or ``scheme://token@``) at the start of a URL; the user
+#: part runs to the last ``@`` before the path, as a password may hold an unescaped ``@``
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#'\"<>]*)@")
+#: ``password=…``, ``?token=…`` (query strings, libpq DSNs, keyword arguments) and
+#: ``'password': …`` (a quoted key: a dict's repr, JSON); a bare ``name: value`` is left
+#: alone, as messages say ``…/db-password: No such file`` or ``KeyError: 'x'``
+_SECRET_PARAM = re.compile(
+    r"(?P<name>(?<![\w.-])(?i:[\w.-]*(?:pass|pwd|secret|token|key|auth|credential|signature)"
+    r"[\w.-]*)\s*=\s*"
+    r"|(?<=['\"])(?i:[\w.-]*(?:pass|pwd|secret|token|key|auth|credential|signature)"
+    r"[\w.-]*)['\"]\s*:\s*)"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|[^\s&;#'\",)}]+)")
+#: an ``Authorization`` header's credentials
+_BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials it may quote hidden, for logs and messages.
+
+    Hidden: a URL's password (``https://user:***@host``) or bare token (``***@host``),
+    parameters whose name looks secret (``?password=***``, ``token=***``) and the
+    credentials of an ``Authorization`` value (``Bearer ***``). A secret in any other form
+    cannot be recognised: never log or repeat a value known to be secret at all.
+    """
+
+    def userinfo(match: re.Match[str]) -> str:
+        user, sep, _ = match.group("info").partition(":")
+        return f"{match.group('scheme')}{user + ':' if sep else ''}***@"
+
+    text = _URL_USERINFO.sub(userinfo, text)
+    text = _SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", text)
+    return _BEARER.sub(lambda m: f"{m.group('scheme')} ***", text)
+
+
+class SecretUrl(str):
+    """A URL that may hold a password: a plain string for the code that connects with it,
+    but its ``repr`` (what models, debuggers and tracebacks show) and :attr:`safe` hide the
+    credentials (see :func:`redact`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.safe!r})"
+
+    @property
+    def safe(self) -> str:
+        """The URL with its password and secret parameters hidden."""
+        return redact(str(self))
+
+
+_TO_SECRET_URL = AfterValidator(SecretUrl)
+SecretUrlStr = Annotated[str, _TO_SECRET_URL]
+"""A URL that may hold a password (a database URL): kept as a :class:`SecretUrl`, never
+repeated in configuration errors, and ``<field>_file`` may give it, like a SecretStr."""
+
+
+#: one set object per distinct set of given keys (see StrictModel._share_fields_set)
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def _is_secret(annotation: Any, metadata: Any = ()) -> bool:
+    # a secret field, optional or not (``<field>_file`` may give it)
+    if annotation is SecretStr or annotation == SecretUrlStr or _TO_SECRET_URL in metadata:
         return True
-    return SecretStr in getattr(annotation, "__args__", ())
+    args = getattr(annotation, "__args__", ())
+    return SecretStr in args or SecretUrlStr in args
+
+
+def holds_secret(field: FieldInfo) -> bool:
+    """Whether the field's value is or contains a secret (:class:`pydantic.SecretStr` or
+    :data:`SecretUrlStr`, at any depth: ``list[SecretStr]``, ``dict[str, SecretStr]``…)."""
+
+    def inside(annotation: Any) -> bool:
+        if annotation is SecretStr or annotation is _TO_SECRET_URL:
+            return True
+        return any(inside(arg) for arg in typing.get_args(annotation))
+
+    return inside(field.annotation) or _TO_SECRET_URL in field.metadata
 
 
 class StrictModel(BaseModel):
@@ -81,7 +166,7 @@ class StrictModel(BaseModel):
             return data
         for name, field in cls.model_fields.items():
             file_key = f"{name}_file"
-            if file_key not in data or not _is_secret(field.annotation):
+            if file_key not in data or not _is_secret(field.annotation, field.metadata):
                 continue
             if name in data:
                 raise ValueError(f"give either '{name}' or '{file_key}', not both")
@@ -93,12 +178,25 @@ class StrictModel(BaseModel):
                 raise ValueError(f"{file_key}: cannot read {path}: {exc.strerror}") from None
         return data
 
+    @model_validator(mode="after")
+    def _share_fields_set(self) -> Any:
+        # Every model instance carries the set of the keys the file gave (216 bytes); a
+        # frozen model never changes it and pydantic copies it before any update, so
+        # equal sets are shared: with 100,000 checks that is two sets per check saved.
+        given = self.__pydantic_fields_set__
+        if not self.model_config.get("frozen"):
+            return self  # a mutable subclass adds to its own set on assignment
+        shared = _FIELDS_SETS.setdefault(frozenset(given), given)
+        if shared is not given:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
+        return self
+
     @classmethod
     def allowed_keys(cls) -> list[str]:
         """Keys accepted at this level (``<secret>_file`` variants included)."""
         keys = []
         for name, field in cls.model_fields.items():
             keys.append(field.alias or name)
-            if _is_secret(field.annotation):
+            if _is_secret(field.annotation, field.metadata):
                 keys.append(f"{name}_file")
         return sorted(keys)

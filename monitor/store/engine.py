@@ -8,6 +8,7 @@ PostgreSQL always goes through psycopg 3, the driver Vigie depends on.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,25 @@ def normalize_url(url: str | URL) -> URL:
     if backend not in SUPPORTED:
         raise UnsupportedDatabase(
             f"Vigie stores its data in SQLite or PostgreSQL, not {backend!r} "
-            "(store.url: e.g. postgresql://vigie@db.example.coop/vigie)")
+            "(e.g. postgresql://vigie:***@db.example.coop/vigie, or sqlite:///path/vigie.sqlite)")
     if backend == "postgresql" and parsed.drivername != "postgresql+psycopg":
         # the only PostgreSQL driver Vigie depends on (SQLAlchemy's default varies by version)
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
 
 
+#: query parameters that carry a secret (libpq takes ``?password=``, ``?sslpassword=``)
+_SECRET_QUERY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+
+
 def safe_url(url: URL) -> str:
-    """The URL with its password hidden, for logs and messages."""
-    return url.render_as_string(hide_password=True)
+    """The URL with its password hidden, for logs, alerts and messages: the one after the
+    user name and any given as a query parameter (``?password=…``)."""
+    query = {name: "***" if _SECRET_QUERY.search(name) else value
+             for name, value in url.query.items()}
+    shown = url.set(query=query).render_as_string(hide_password=True)
+    # SQLAlchemy escapes the query's '*'; the mask reads better as it is
+    return shown.replace("=%2A%2A%2A", "=***")
 
 
 def make_engine(url: str | URL, *, echo: bool = False) -> Engine:

@@ -12,7 +12,8 @@ import functools
 import re
 import socket
 import ssl
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from yarl import URL
 from monitor.probe import ProbeConfig
 from monitor.schema import Duration, StrictModel
 from plugins import _tlsinfo
+from plugins.http import fastpath
 from plugins.http.jsonpath import compile_path
 
 MIB = 1024 * 1024
@@ -132,15 +134,25 @@ class HttpConfig(ProbeConfig):
     max_body_bytes: int = Field(default=MIB, ge=0, le=64 * MIB)
     phases: bool = False
 
+    # The prepared plan lives in a slot: an entry in the instance __dict__ (a cached
+    # property) would double that dict's size (21 fields fill it exactly), and a pydantic
+    # private attribute costs a dict per check. Copies and pickles simply prepare again.
+    __slots__ = ("_vigie_plan",)
+
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        # the messages never repeat the URL: it may hold a password or a token
         try:
             url = URL(value)
         except (ValueError, TypeError):
-            raise ValueError(f"invalid URL {value!r}") from None
-        if url.scheme not in ("http", "https") or not url.raw_host:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+            raise ValueError("not a valid URL (e.g. https://www.example.coop/)") from None
+        if url.scheme not in ("http", "https"):
+            raise ValueError("expected an http:// or https:// URL "
+                             "(e.g. https://www.example.coop/)")
+        if not url.raw_host:
+            raise ValueError("the URL has no host name: expected an http:// or https:// URL "
+                             "with a host (e.g. https://www.example.coop/)")
         return value
 
     @field_validator("method")
@@ -223,10 +235,15 @@ class HttpConfig(ProbeConfig):
             raise ValueError(f"ca_file: cannot load {str(self.ca_file)!r}: {exc}") from None
         return self
 
-    @cached_property
+    @property
     def plan(self) -> Plan:
-        """Everything a run needs, prepared once."""
-        return Plan.build(self)
+        """Everything a run needs, prepared once (at load)."""
+        try:
+            return self._vigie_plan
+        except AttributeError:
+            plan = Plan.build(self)
+            object.__setattr__(self, "_vigie_plan", plan)
+            return plan
 
 
 @functools.lru_cache(maxsize=256)
@@ -236,11 +253,34 @@ def accepted_codes(expected: tuple[tuple[int, int], ...]) -> frozenset[int]:
     return frozenset(c for low, high in expected for c in range(low, high + 1))
 
 
+#: the headers of every check that sets none of its own (one shared dict, never mutated)
+_DEFAULT_HEADERS = {"Connection": "close"}
+#: port numbers, one int object each (most checks share a handful)
+_PORTS: dict[int, int] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_rest(host_port: str, headers: tuple[tuple[str, str], ...], body: bytes | None,
+                 user_agent: str) -> bytes:
+    """The end of a fast-path request, one bytes object per distinct host and headers."""
+    return fastpath.request_rest(host_port, dict(headers), body, user_agent)
+
+
+@functools.lru_cache(maxsize=64)
+def _method_prefix(method: str) -> bytes:
+    return f"{method} ".encode("latin-1")
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A check's request and verdict rules, ready to run."""
+    """A check's request and verdict rules, ready to run.
 
-    url: URL
+    With tens of thousands of checks a plan is kept small: the URL is kept as text and
+    parsed on first use (a plain-HTTP check that answers never needs the parsed form:
+    the fast path sends bytes prepared once, see :meth:`request`).
+    """
+
+    url_text: str
     method: str
     #: request headers (``Connection: close``, credentials, the configured ones)
     headers: dict[str, str]
@@ -271,12 +311,49 @@ class Plan:
     json: tuple[JsonCondition, ...]
     degraded_after: float | None
     phases: bool
+    #: ``(host, port, request target, Host header)`` when the first request can take the
+    #: plain-HTTP fast path (``http://``, nothing rerouted, no phases), else None
+    fast: tuple[str, int, bytes, str] | None = None
+    _url: URL | None = field(default=None, repr=False, compare=False)
+    #: the end of the fast path's request (shared between checks, see :meth:`request`)
+    #: and the User-Agent it was made with
+    _rest: bytes = field(default=b"", repr=False, compare=False)
+    _rest_agent: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def url(self) -> URL:
+        """The configured URL, parsed (on first use)."""
+        url = self._url
+        if url is None:
+            url = URL(self.url_text)
+            object.__setattr__(self, "_url", url)
+        return url
+
+    def request(self, user_agent: str) -> bytes:
+        """The fast path's request bytes (what :func:`fastpath.build_request` gives).
+
+        Only the request target is kept per check; the rest (headers, body) is made once
+        and shared by every check of the same host with the same headers.
+        """
+        assert self.fast is not None
+        if self._rest_agent != user_agent:
+            rest = _shared_rest(self.fast[3], tuple(self.headers.items()), self.body,
+                                user_agent)
+            object.__setattr__(self, "_rest", rest)
+            object.__setattr__(self, "_rest_agent", user_agent)
+        return b"".join((self.method_prefix, self.fast[2], self._rest))
+
+    @property
+    def method_prefix(self) -> bytes:
+        """``GET `` (the method and its space), shared."""
+        return _method_prefix(self.method)
 
     @classmethod
     def build(cls, config: HttpConfig) -> Plan:
         """Prepare ``config`` for running."""
-        headers = {"Connection": "close", **config.headers}
+        headers = {**_DEFAULT_HEADERS, **config.headers} if config.headers else _DEFAULT_HEADERS
         if config.basic_auth is not None:
+            headers = dict(headers)
             pair = f"{config.basic_auth.username}:{config.basic_auth.password.get_secret_value()}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         tls: ssl.SSLContext | bool
@@ -292,8 +369,15 @@ class Plan:
             host_header, host_header_name = given.host_port_subcomponent, given.raw_host
         backend = split_backend(config.backend) if config.backend else None
         family = {"any": 0, 4: socket.AF_INET, 6: socket.AF_INET6}[config.ip_version]
+        url = URL(config.url)  # parsed here to prepare, not kept (see Plan.url)
+        direct = backend is None and not family and config.host_header is None
+        fast = None
+        if direct and url.scheme == "http" and not config.phases:
+            port = url.port or 80
+            fast = (sys.intern(url.raw_host or ""), _PORTS.setdefault(port, port),
+                    fastpath.request_target(url), sys.intern(url.host_port_subcomponent))
         return cls(
-            url=URL(config.url),
+            url_text=config.url,
             method=config.method,
             headers=headers,
             body=config.body.encode() if config.body is not None else None,
@@ -302,7 +386,7 @@ class Plan:
             host_header_name=host_header_name,
             backend=backend,
             family=family,
-            direct=backend is None and not family and config.host_header is None,
+            direct=direct,
             follow=config.follow_redirects,
             max_redirects=config.max_redirects,
             max_body=config.max_body_bytes,
@@ -318,4 +402,5 @@ class Plan:
             json=tuple(config.json_path),
             degraded_after=config.degraded_after,
             phases=config.phases,
+            fast=fast,
         )

@@ -366,3 +366,39 @@ def test_timeout_reason_formats_seconds():
     assert timeout_reason(10.0).fr == "Pas de réponse en 10 s"
     assert timeout_reason(10.0).en == "No answer within 10 s"
     assert timeout_reason(2.5).fr == "Pas de réponse en 2,5 s"
+
+
+class LeaksUrl(Probe):
+    """A buggy probe whose exceptions (the one raised and its cause) quote credentials."""
+
+    kind = "t_leaks"
+
+    async def check(self, config: ProbeConfig, ctx: ProbeContext) -> ProbeResult:
+        try:
+            raise ValueError("cannot read https://127.0.0.1/status?token=T0ken-In-Query")
+        except ValueError as exc:
+            raise aiohttp.InvalidURL("https://monitor:hunter2@127.0.0.1/status") from exc
+
+
+@pytest.mark.parametrize(("probe", "check_id", "secrets", "shown"), [
+    (LeaksUrl(), "leaks", ("hunter2", "T0ken-In-Query"),
+     ("InvalidURL: https://monitor:***@127.0.0.1/status", "?token=***",
+      "The above exception was the direct cause")),
+    (Buggy(), "buggy-key", ("hunter2",), ("KeyError: 'password=***'",)),
+])
+async def test_unexpected_exception_is_logged_with_credentials_hidden(
+        http, caplog, probe, check_id, secrets, shown):
+    with caplog.at_level(logging.ERROR, logger="monitor.runner"):
+        result = await run_check(make_check(probe.kind, check_id=check_id), probe, http)
+    assert result.status is Status.UNKNOWN
+    (record,) = [r for r in caplog.records if f"svc/{check_id}" in r.getMessage()]
+    # no exc_info: a handler would print the exception's text, secret included
+    assert record.exc_info is None and record.exc_text is None
+    text = logging.Formatter().format(record)
+    for secret in secrets:
+        assert secret not in text and secret not in caplog.text
+    # what a volunteer needs to find the bug is still there: type, cleaned text, traceback
+    assert "Traceback (most recent call last)" in text
+    assert "test_runner.py" in text and "in check" in text
+    for part in shown:
+        assert part in text

@@ -29,7 +29,12 @@ from monitor.store import (
     upgrade,
 )
 from monitor.store.engine import normalize_url
-from monitor.store.migrate import alembic_config, downgrade_engine, head_revision
+from monitor.store.migrate import (
+    alembic_config,
+    downgrade_engine,
+    head_revision,
+    upgrade_engine,
+)
 from monitor.store.models import (
     Base,
     CheckRow,
@@ -135,6 +140,30 @@ def test_migrations_build_the_schema_the_models_describe(store_url):
         store.dispose()
 
 
+def test_upgrade_hides_the_reasons_written_earlier_that_may_quote_outside_text(store_url,
+                                                                             tmp_path):
+    store = Store(store_url)
+    try:
+        upgrade_engine(store.engine, "0003_accounts")
+        store.sync_catalog(load(tmp_path))
+        with store.engine.begin() as conn:
+            check_id = conn.scalar(sa.text("SELECT id FROM checks WHERE key = 'web/http'"))
+            for at, code in ((T0, "nagios.critical"), (T0 + 1, "heartbeat.failed"),
+                             (T0 + 2, "postgresql.query"), (T0 + 3, "http.status")):
+                conn.execute(sa.text(
+                    "INSERT INTO check_status_changes (check_id, at, previous, current, "
+                    "reason_code, reason_fr, reason_en) VALUES (:c, :at, 0, 2, :code, 'x', 'x')"),
+                    {"c": check_id, "at": at, "code": code})
+        store.upgrade()
+        with store.session() as session:
+            flags = dict(session.execute(select(CheckStatusChange.reason_code,
+                                                CheckStatusChange.reason_public)).all())
+    finally:
+        store.dispose()
+    assert flags == {"nagios.critical": False, "heartbeat.failed": False,
+                     "postgresql.query": False, "http.status": True}
+
+
 def test_migrations_render_offline_sql_for_a_dba():
     # `alembic upgrade --sql`: no connection, the SQL is written out for review
     cfg = alembic_config("postgresql://vigie@127.0.0.1:1/vigie")
@@ -180,6 +209,18 @@ def test_urls_are_normalized_and_other_databases_refused():
     with pytest.raises(UnsupportedDatabase, match="SQLite or PostgreSQL"):
         Store("mysql+aiomysql://root@127.0.0.1/test")
     assert "secret" not in Store("postgresql://vigie:secret@127.0.0.1:1/x").safe_url
+
+
+def test_safe_url_hides_a_password_given_as_a_query_parameter():
+    # what the "database unreachable" alert and `vigie db upgrade` print
+    store = Store("postgresql://vigie:InUserInfo@127.0.0.1:1/x?password=InQuery&sslmode=require"
+                  "&sslpassword=KeyPhrase")
+    try:
+        shown = store.safe_url
+    finally:
+        store.dispose()
+    assert shown == ("postgresql+psycopg://vigie:***@127.0.0.1:1/x?password=***"
+                     "&sslmode=require&sslpassword=***")
 
 
 # Catalog --------------------------------------------------------------------------------
@@ -283,6 +324,20 @@ def test_rows_keep_reasons_and_samples_and_stay_small_when_up(store):
     assert down.reason_en == "The server answered 503"
     assert down.samples == {"tls_cert_expiry_timestamp_seconds": 1.8e9, "perf": {"load": 0.5}}
     assert len(unknown.reason_fr) == 500 and unknown.reason_fr.endswith("…")
+    assert (up.reason_public, down.reason_public, unknown.reason_public) == (True, True, True)
+
+
+def test_a_reason_quoting_outside_text_is_stored_with_its_flag(store):
+    leak = reason("nagios.critical", "Sonde : {line}", "Plugin: {line}",
+                  line="CRITICAL - db01.interne", public=False)
+    assert store.write_results([ResultRecord("web/http", T0, Status.DOWN, 0.1, leak)]) == 1
+    assert store.record_check_change("web/http", T0, None, Status.DOWN, leak)
+    with store.session() as session:
+        row = session.scalars(select(ResultRow)).one()
+        change = session.scalars(select(CheckStatusChange)).one()
+    # the detail is kept for volunteers, with the flag that keeps it off public places
+    assert (row.reason_fr, row.reason_public) == ("Sonde : CRITICAL - db01.interne", False)
+    assert (change.reason_en, change.reason_public) == ("Plugin: CRITICAL - db01.interne", False)
 
 
 def test_rows_of_checks_missing_from_the_catalog_are_skipped(store, caplog):
