@@ -201,9 +201,32 @@ def _register_basics(app: Flask) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     @app.errorhandler(SQLAlchemyError)
-    def _database_down(error):
-        log.error("the status page cannot read the database: %s", error)
+    def _database_error(error):
+        if not database_unavailable(error):
+            # a bug (a value of the wrong type, a bad query…): a 500 with its traceback,
+            # not a "database down" that would send the volunteer looking at the server
+            log.error("error on %s %s", request.method, request.path, exc_info=error)
+            return error_page(500, "errors/500.html")(error)
+        # the driver's own words (no SQL statement, no parameters)
+        log.error("the status page cannot read the database: %s",
+                  getattr(error, "orig", None) or type(error).__name__)
         return error_page(503, "errors/503.html")(error)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether a SQLAlchemy error means the database cannot be used right now (server down
+    or unreachable, connection lost, locked or unreadable file, pool exhausted), rather
+    than a mistake in what was asked of it."""
+    from sqlalchemy import exc
+
+    if isinstance(error, (exc.OperationalError, exc.InterfaceError, exc.InternalError,
+                          exc.TimeoutError, exc.DisconnectionError)):
+        return True
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    # the driver's generic DatabaseError (e.g. SQLite's "file is not a database"), not one
+    # of its subclasses for bad data or bad SQL (DataError, IntegrityError, ProgrammingError)
+    return type(error) is exc.DatabaseError
 
 
 def i18n_lang() -> str:

@@ -55,7 +55,7 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
     app = create_app(config)
     click.echo(f"Vigie status page on http://{host}:{port}/ (Ctrl-C to stop)")
     serve(app, host=host.strip("[]"), port=int(port), threads=threads or server.threads,
-          ident="vigie", clear_untrusted_proxy_headers=True)
+          ident="vigie", clear_untrusted_proxy_headers=True, **server.proxy_options())
 
 
 @hookimpl

@@ -30,7 +30,7 @@ from dashboard.views import (
 from monitor.config import Config
 from monitor.incidents import queries
 from monitor.incidents.models import Notice
-from monitor.probe import Status
+from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
 from monitor.store.models import (
     CheckRow,
@@ -69,9 +69,12 @@ def service_statuses(conn: Connection) -> dict[str, tuple[ServiceStatus, float]]
 
 
 def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
-    """Every configured check with its confirmed status and the reason of that change."""
+    """Every configured check with its confirmed status and the reason of that change, as
+    public places show it (a reason quoting outside text becomes a generic sentence:
+    :meth:`monitor.probe.Reason.for_public`)."""
     query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at,
-                    CheckStatusChange.reason_fr, CheckStatusChange.reason_en)
+                    CheckStatusChange.reason_code, CheckStatusChange.reason_fr,
+                    CheckStatusChange.reason_en, CheckStatusChange.reason_public)
              .join(CheckRow, CheckRow.id == CheckStatusChange.check_id)
              .where(CheckStatusChange.id == _latest_id(
                  CheckStatusChange, CheckStatusChange.check_id)))
@@ -80,11 +83,15 @@ def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
     for check in config.checks:
         if not check.enabled:
             continue
-        current, at, reason_fr, reason_en = latest.get(check.key, (None, None, None, None))
+        current, at, code, reason_fr, reason_en, public = latest.get(check.key, (None,) * 6)
+        shown = None
+        if reason_fr:
+            why = Reason(code or "", reason_fr, reason_en or reason_fr, public is not False)
+            why = why.for_public(current)
+            shown = Text(why.fr, why.en)
         out[check.key] = CheckView(
             key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
-            status=Status(current) if current is not None else None, since=at,
-            reason=Text(reason_fr, reason_en) if reason_fr else None)
+            status=Status(current) if current is not None else None, since=at, reason=shown)
     return out
 
 

@@ -5,7 +5,8 @@ Shapes (see REFERENCE.md, "Discourse"): ``Api-Key`` and ``Api-Username`` headers
 ``external_id``) or a reply (``topic_id``, ``raw``) and answers a post object
 (``id``, ``topic_id``, ``topic_slug``…); ``GET /t/external_id/{id}.json`` redirects to
 the topic's JSON or answers 404; ``PUT /t/{id}/status.json`` closes a topic;
-``GET /search.json?q=`` answers ``topics[]``. Every error is mapped by
+``GET /search.json?q=`` answers ``topics[]`` (each with its ``category_id``; search filters
+such as ``status:public`` and ``categories:=5,=7`` narrow it). Every error is mapped by
 :mod:`docs_bridge.httpcall` (429 → retry later, 422 → dead letter, …).
 """
 
@@ -31,6 +32,8 @@ class Topic:
     slug: str
     title: str
     url: str
+    #: the topic's category (None for a private message, which has none)
+    category_id: int | None = None
 
 
 class DiscourseClient:
@@ -99,12 +102,38 @@ class DiscourseClient:
         return Topic(topic_id, slug, str(data.get("title") or ""), self.topic_url(slug, topic_id))
 
     async def search_topics(self, query: str) -> list[Topic]:
-        """Topics found by Discourse's search (``q`` may hold ``after:``, ``#category``…)."""
+        """Topics found by Discourse's search (``q`` may hold ``after:``, ``#category``…).
+
+        The search runs as ``api_username``, who may read private categories and messages:
+        callers showing the topics to members filter with :func:`public_search`."""
         data = (await self._call("GET", "/search.json", params={"q": query})).json() or {}
         topics = []
         for item in data.get("topics") or ():
             if isinstance(item, dict) and "id" in item:
                 slug = str(item.get("slug") or "")
+                category = item.get("category_id")
                 topics.append(Topic(int(item["id"]), slug, str(item.get("title") or ""),
-                                    self.topic_url(slug, int(item["id"]))))
+                                    self.topic_url(slug, int(item["id"])),
+                                    category if isinstance(category, int) else None))
         return topics
+
+
+def public_search(terms: str, categories: tuple[int, ...] | list[int] = ()) -> str:
+    """Search filters that keep only what anonymous visitors may read.
+
+    ``status:public`` keeps topics of categories that are not read-restricted (private
+    messages have no category, so they go too); ``categories:=5,=7`` keeps those exact
+    categories, without their subcategories.
+    """
+    query = f"{terms} status:public"
+    if categories:
+        query += " categories:" + ",".join(f"={c}" for c in categories)
+    return query
+
+
+def is_public(topic: Topic, categories: tuple[int, ...] | list[int] = ()) -> bool:
+    """Second line of defence after :func:`public_search`: a topic without a category (a
+    private message) or outside ``categories`` (when given) is never shown."""
+    if topic.category_id is None:
+        return False
+    return not categories or topic.category_id in categories

@@ -4,7 +4,9 @@
   (``<prefix>-<reference>``; a topic created by an earlier attempt whose answer was lost
   is found, never duplicated), else create it; then search recent related topics.
   Returns the topic (public link, kind ``forum``, ``external_id`` = topic id) and the
-  related topics (public links, kind ``discussion``).
+  related topics (public links, kind ``discussion``): the search runs as the bot account,
+  which may read private categories, so it asks Discourse for public topics only
+  (``status:public``, and ``related_categories`` when set) and drops anything else.
 - **updated**: reply on the topic found in ``event.own_links``; an incident that becomes
   serious enough only now gets its topic now. Reminders are not posted.
 - **resolved**: a last reply, then the topic is closed when ``close_on_resolve``.
@@ -25,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from docs_bridge import forum_text
-from docs_bridge.discourse import DiscourseClient, Topic
+from docs_bridge.discourse import DiscourseClient, Topic, is_public, public_search
 from docs_bridge.settings import ForumSettings, impact_reaches
 from monitor.notifications import IncidentEvent, Link
 from monitor.plugins import hookimpl
@@ -82,8 +84,9 @@ class ForumPlugin:
                                               forum_text.topic_body(event, self.zone), ext)
 
     async def related(self, event: IncidentEvent, exclude: int | None) -> list[Link]:
-        """Recent topics about the incident's services (best effort: a failing search
-        never fails the delivery)."""
+        """Recent public topics about the incident's services (best effort: a failing
+        search never fails the delivery). Only topics anonymous visitors can read: the
+        links are shown on the status page."""
         assert self.client is not None and self.settings is not None
         if not self.settings.related_max:
             return []
@@ -91,9 +94,10 @@ class ForumPlugin:
                  - timedelta(days=self.settings.related_days)).isoformat()
         links: list[Link] = []
         seen = {exclude}
+        categories = self.settings.related_categories
         for service in event.services:
             words = re.sub(r"\(.*?\)", " ", service.name_fr).split()
-            query = f"{' '.join(words)} after:{after} order:latest"
+            query = public_search(f"{' '.join(words)} after:{after} order:latest", categories)
             try:
                 topics = await self.client.search_topics(query)
             except asyncio.CancelledError:
@@ -102,6 +106,8 @@ class ForumPlugin:
                 log.warning("forum: related-topic search failed: %s", exc)
                 return links
             for topic in topics:
+                if not is_public(topic, categories):
+                    continue
                 if topic.id not in seen and len(links) < self.settings.related_max:
                     seen.add(topic.id)
                     links.append(Link(kind=DISCUSSION_KIND, title=topic.title, url=topic.url,

@@ -1,7 +1,9 @@
 """The French texts Vigie posts on the forum: a topic per incident, its updates, its end.
 
 Written for members: what is affected, since when, what is known, where to look (the
-status page, the guides). Markdown, as Discourse expects in ``raw``.
+status page, the guides). Markdown, as Discourse expects in ``raw``. The forum is public:
+a check's reason that quotes outside text (a plugin's output, a server's error) is
+replaced by a generic sentence (:meth:`monitor.notifications.CheckSnapshot.public_reason`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _known(event: IncidentEvent, zone: str) -> list[str]:
     lines = []
     for check in event.checks:
         since = f" (depuis le {french.when(check.since, zone)})" if check.since else ""
-        lines.append(f"- {check.name_fr} : {check.reason_fr}{since}")
+        lines.append(f"- {check.name_fr} : {check.public_reason()[0]}{since}")
     return lines
 
 

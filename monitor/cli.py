@@ -29,6 +29,32 @@ from monitor.plugins import (
 
 DEFAULT_CONFIG = "vigie.yaml"
 
+#: libraries whose debug (or info) messages quote secrets, with the lowest level they may
+#: log at whatever ``--log-level`` says: Apprise and urllib3 print the URLs they post to
+#: (a Telegram bot token is in the path), requests-oauthlib the tokens, httpx every URL at
+#: INFO, SQLAlchemy every statement with its parameters (password hashes, API tokens)
+QUIET_LOGGERS = {
+    "apprise": logging.INFO,
+    "urllib3": logging.INFO,
+    "requests": logging.INFO,
+    "requests_oauthlib": logging.INFO,
+    "oauthlib": logging.INFO,
+    "httpx": logging.WARNING,
+    "httpcore": logging.INFO,
+    "sqlalchemy.engine": logging.WARNING,
+    "sqlalchemy.pool": logging.INFO,
+    "charset_normalizer": logging.INFO,
+    "MARKDOWN": logging.INFO,
+}
+
+
+def quiet_libraries(level: int) -> None:
+    """Keep the libraries of :data:`QUIET_LOGGERS` at their floor even when ``level``
+    (the root logger's) is lower, e.g. with ``--log-level debug``; a higher level applies
+    to them as to everything else."""
+    for name, floor in QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, level))
+
 
 def _config_path(ctx: click.Context) -> Path:
     return Path(ctx.obj["config"])
@@ -60,6 +86,7 @@ def cli(ctx: click.Context, config: str, log_level: str) -> None:
     """Vigie: status monitoring for hosting cooperatives."""
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries(logging.getLevelName(log_level.upper()))
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
 
@@ -69,11 +96,20 @@ def cli(ctx: click.Context, config: str, log_level: str) -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory (overrides the file).")
 @click.pass_context
 def run(ctx: click.Context, listen: str | None, data_dir: Path | None) -> None:
-    """Run the checks, serve /metrics and the status page, until SIGTERM or Ctrl-C."""
-    from monitor.runtime import apply_overrides, serve
+    """Run the checks, serve /metrics and the status page, until SIGTERM or Ctrl-C.
+
+    Exits with 2 and one line on stderr when Vigie cannot start for a reason the operator
+    can fix (listen address taken, database schema out of date). A database unreachable at
+    start is not one: Vigie probes anyway and keeps trying to reach it.
+    """
+    from monitor.runtime import StartupError, apply_overrides, serve
 
     pm, registry, config = load_or_exit(_config_path(ctx))
-    asyncio.run(serve(apply_overrides(config, data_dir, listen), pm, registry))
+    try:
+        asyncio.run(serve(apply_overrides(config, data_dir, listen), pm, registry))
+    except StartupError as exc:
+        click.echo(f"vigie: {exc}", err=True)
+        sys.exit(2)
 
 
 @cli.command()

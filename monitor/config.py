@@ -9,6 +9,7 @@ line and key. This module holds the models and the defaults (in one place:
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from monitor.probe import CheckRef, ProbeConfig
-from monitor.schema import Duration, StrictModel, parse_duration
+from monitor.schema import (
+    Duration,
+    SecretUrl,
+    SecretUrlStr,
+    StrictModel,
+    parse_duration,
+)
 
 IDENT = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+#: headers a trusted reverse proxy may set (waitress's names)
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                 "x-forwarded-port", "x-forwarded-by", "forwarded")
 _IDENT_RE = re.compile(IDENT)
 
 
@@ -70,8 +80,10 @@ class SchedulerSettings(StrictModel):
 class StoreSettings(StrictModel):
     """Where results, rollups and incidents are kept."""
 
-    #: SQLAlchemy URL; default: SQLite file ``vigie.sqlite`` in the data directory
-    url: str | None = None
+    #: SQLAlchemy URL of a PostgreSQL or SQLite database; default: SQLite file
+    #: ``vigie.sqlite`` in the data directory. A password in it is never shown (logs,
+    #: errors, alerts); ``url_file`` reads the whole URL from a file
+    url: SecretUrlStr | None = None
     #: how long raw results are kept (daily rollups are kept for ever)
     retention: Duration = 30 * 86400.0
     #: results written to the database in one transaction, at most
@@ -80,6 +92,24 @@ class StoreSettings(StrictModel):
     flush_interval: Duration = 2.0
     #: results kept in memory while the database is unreachable (oldest dropped first)
     buffer_limit: int = Field(default=100_000, ge=100, le=10_000_000)
+
+    @field_validator("url")
+    @classmethod
+    def _supported_database(cls, value: SecretUrl | None) -> SecretUrl | None:
+        # checked at load, so `vigie config check` reports what `vigie run` would die on;
+        # the messages never repeat the URL (it may hold the password)
+        if not value:
+            return None  # `url: ${VIGIE_DB_URL:-}` left empty: the SQLite default
+        from monitor.store.engine import UnsupportedDatabase, normalize_url
+
+        try:
+            normalize_url(str(value))
+        except UnsupportedDatabase as exc:
+            raise ValueError(str(exc)) from None
+        except Exception:  # noqa: BLE001 - SQLAlchemy's parse errors quote the URL
+            raise ValueError("not a database URL (e.g. postgresql://vigie:***@db.example.coop/"
+                             "vigie, or sqlite:////var/lib/vigie/vigie.sqlite)") from None
+        return value
 
 
 class ServerSettings(StrictModel):
@@ -90,6 +120,50 @@ class ServerSettings(StrictModel):
     listen: str = "127.0.0.1:8080"
     #: HTTP worker threads (scrapes, status page, push receivers)
     threads: int = Field(default=8, ge=1, le=256)
+    #: address of the reverse proxy in front of Vigie (``127.0.0.1`` for nginx on the same
+    #: machine), whose ``X-Forwarded-*`` headers are then believed: visitors' real
+    #: addresses (logs, login limits) and ``https`` (the ``Secure`` cookie). ``*`` trusts
+    #: every peer: only when nothing but the proxy can reach the listener. Unset: those
+    #: headers are ignored
+    trusted_proxy: str | None = None
+    #: the headers believed from ``trusted_proxy`` (``forwarded`` alone, or
+    #: ``x-forwarded-for``, ``-proto``, ``-host``, ``-port``, ``-by``)
+    trusted_proxy_headers: list[str] = ["x-forwarded-for", "x-forwarded-proto",
+                                        "x-forwarded-host"]
+
+    @field_validator("trusted_proxy")
+    @classmethod
+    def _proxy_address(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "*":
+            return None if value is None else "*"
+        try:
+            # waitress compares it with the peer's address as text: normalise it
+            return str(ipaddress.ip_address(value.strip().strip("[]")))
+        except ValueError:
+            raise ValueError("expected the proxy's IP address (e.g. 127.0.0.1) or *") from None
+
+    @field_validator("trusted_proxy_headers")
+    @classmethod
+    def _proxy_headers(cls, value: list[str]) -> list[str]:
+        headers = list(dict.fromkeys(h.strip().lower() for h in value))
+        unknown = [h for h in headers if h not in PROXY_HEADERS]
+        if unknown:
+            raise ValueError(f"unknown header {unknown[0]!r} (one of: "
+                             f"{', '.join(PROXY_HEADERS)})")
+        if not headers:
+            raise ValueError("give at least one header (e.g. x-forwarded-for)")
+        if "forwarded" in headers and len(headers) > 1:
+            raise ValueError("forwarded and the x-forwarded-* headers cannot be trusted "
+                             "together: choose one kind")
+        return headers
+
+    def proxy_options(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`monitor.web.WebServer` (and waitress) for the
+        reverse proxy: empty when no proxy is trusted."""
+        if self.trusted_proxy is None:
+            return {}
+        return {"trusted_proxy": self.trusted_proxy,
+                "trusted_proxy_headers": set(self.trusted_proxy_headers)}
 
     @field_validator("listen")
     @classmethod
@@ -416,8 +490,13 @@ class Config:
 
     @property
     def database_url(self) -> str:
-        """The store's SQLAlchemy URL (the SQLite default lives in the data directory)."""
-        return self.file.store.url or f"sqlite:///{self.data_dir.resolve() / 'vigie.sqlite'}"
+        """The store's SQLAlchemy URL (the SQLite default lives in the data directory).
+
+        A plain string, password included, for connecting: never log it (``Store.safe_url``
+        is the printable form).
+        """
+        url = self.file.store.url
+        return str(url) if url else f"sqlite:///{self.data_dir.resolve() / 'vigie.sqlite'}"
 
     def service(self, service_id: str) -> Service | None:
         """The service with this id, or None."""

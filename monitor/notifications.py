@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.probe import Reason, Status
+
 
 class RetryLater(Exception):
     """The receiver asked to wait (HTTP 429 / 503 with ``Retry-After``): retry after
@@ -71,6 +73,21 @@ class CheckSnapshot:
     reason_fr: str
     reason_en: str
     since: float | None
+    #: False when the reason quotes outside text (see :class:`monitor.probe.Reason`):
+    #: alerts and tickets show it, public places show :meth:`public_reason`
+    reason_public: bool = True
+
+    def public_reason(self) -> tuple[str, str]:
+        """``(fr, en)`` as public places (forum posts, incident updates) show the reason."""
+        if not self.reason_fr:
+            return "", ""
+        try:
+            status: Status | None = Status[self.status.upper()]
+        except KeyError:
+            status = None
+        shown = Reason("", self.reason_fr, self.reason_en or self.reason_fr,
+                       self.reason_public).for_public(status)
+        return shown.fr, shown.en
 
 
 @dataclass(frozen=True, slots=True)

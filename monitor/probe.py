@@ -47,24 +47,65 @@ class Reason:
 
     ``code`` is a stable machine identifier (``http.status``, ``timeout``…) used for
     grouping and tests; ``fr`` and ``en`` are the rendered sentences shown to people.
+
+    The public rule: a probe whose sentence quotes text that came from outside Vigie (a
+    monitoring plugin's output, a job's message, a server's error or a value it answered)
+    sets ``public=False``. Public places (the status page, the JSON API, forum posts,
+    automatic incident updates) then show :meth:`for_public`, a generic sentence for the
+    check's status; volunteers keep the full sentence (alerts, tickets, ``vigie check``).
     """
 
     code: str
     fr: str
     en: str
+    #: False when ``fr``/``en`` quote outside text (see the public rule above)
+    public: bool = True
 
     def text(self, lang: str = "fr") -> str:
         """The sentence in ``lang`` (French when the language is unknown)."""
         return self.en if lang == "en" else self.fr
 
+    def for_public(self, status: Status | int | None = None) -> Reason:
+        """What a public place shows: this reason, or, when it quotes outside text, a
+        generic sentence for the check's ``status`` (same code)."""
+        if self.public:
+            return self
+        try:
+            key = Status(status) if status is not None else None
+        except ValueError:
+            key = None
+        fr, en = PUBLIC_SENTENCES.get(key, PUBLIC_SENTENCES[None])
+        return Reason(self.code, fr, en)
 
-def reason(code: str, fr: str, en: str, **params: Any) -> Reason:
+
+#: the sentences public places show instead of a reason quoting outside text, by status
+PUBLIC_SENTENCES: dict[Status | None, tuple[str, str]] = {
+    Status.UP: ("La vérification a réussi", "The check passed"),
+    Status.DEGRADED: ("Fonctionnement dégradé (le détail technique est transmis à l'équipe "
+                      "bénévole)",
+                      "Degraded service (the technical details went to the volunteers)"),
+    Status.DOWN: ("La vérification a échoué (le détail technique est transmis à l'équipe "
+                  "bénévole)",
+                  "The check failed (the technical details went to the volunteers)"),
+    Status.UNKNOWN: ("La vérification n'a pas pu conclure (le détail technique est transmis "
+                     "à l'équipe bénévole)",
+                     "The check could not conclude (the technical details went to the "
+                     "volunteers)"),
+    Status.MAINTENANCE: ("Le service annonce une maintenance", "The service announces maintenance"),
+    None: ("Le détail technique est réservé à l'équipe bénévole",
+           "The technical details are kept for the volunteers"),
+}
+
+
+def reason(code: str, fr: str, en: str, *, public: bool = True, **params: Any) -> Reason:
     """Build a :class:`Reason`, formatting both templates with ``params``.
+
+    Give ``public=False`` when a parameter is text from outside Vigie (see :class:`Reason`).
 
     >>> reason("http.status", "Code HTTP {got}", "HTTP status {got}", got=503).fr
     'Code HTTP 503'
     """
-    return Reason(code=code, fr=fr.format(**params), en=en.format(**params))
+    return Reason(code=code, fr=fr.format(**params), en=en.format(**params), public=public)
 
 
 @dataclass(slots=True)
@@ -147,11 +188,12 @@ class CheckRef:
     service_id: str
     check_id: str
     kind: str
+    #: stable unique key of the check, ``service/check``; built once, because it is a
+    #: dictionary key on every run and one shared string per check saves memory
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Stable unique key of the check, ``service/check``."""
-        return f"{self.service_id}/{self.check_id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.service_id}/{self.check_id}")
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import signal
 import time
@@ -29,17 +30,51 @@ from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.metrics import build_registry, render
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
-from monitor.probe import ProbeResult
+from monitor.probe import ProbeResult, Status
 from monitor.scheduler import Scheduler
 from monitor.state import CheckTransition, ServiceTransition, StateBook, Transition
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
+from monitor.store.migrate import SchemaOutOfDate
+from monitor.store.writer import is_transient
 from monitor.web import Router, WebServer
 
 log = logging.getLogger(__name__)
 
 #: how often daily rollups are recomputed for yesterday and today, and old rows pruned
 HOUSEKEEPING_EVERY = 600.0
+#: seconds before the first new attempt to open a database unreachable at start; the wait
+#: doubles after each failure, up to STORE_RETRY_MAX
+STORE_RETRY_FIRST = 1.0
+STORE_RETRY_MAX = 30.0
+
+
+class StartupError(Exception):
+    """Vigie cannot start for a reason the operator can fix; the message (one line) says
+    what and what to do. ``vigie run`` prints it and exits with status 2."""
+
+
+def listen_error(listen: str, exc: OSError) -> str:
+    """The one-line message for a listen address that cannot be bound."""
+    if exc.errno == errno.EADDRINUSE:
+        why = ("the address is already in use (another Vigie, or another program, listens "
+               "there)")
+        todo = "stop that program, or choose another port"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied"
+        todo = "choose a port above 1023, or give Vigie the right to bind this one"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why, todo = "this machine has no such address", "choose one of its addresses"
+    else:
+        why, todo = exc.strerror or str(exc), "check the address"
+    return (f"cannot listen on {listen}: {why}; {todo} "
+            "(server.listen in the configuration, or --listen)")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a database error, without SQLAlchemy's background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def make_http_session() -> aiohttp.ClientSession:
@@ -84,6 +119,9 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.scheduler: Scheduler | None = None
         self.web: WebServer | None = None
+        #: the database was prepared (catalog synced, statuses restored); until then
+        #: results wait in the writer's memory and the incident engine waits too
+        self.store_ready = False
 
     # Interface for plugins ------------------------------------------------------------
 
@@ -162,23 +200,100 @@ class Runtime:
 
     # Start-up and housekeeping --------------------------------------------------------
 
-    def _prepare_store(self) -> None:
-        """Migrate the embedded default, sync the catalog, restore confirmed statuses."""
+    def _open_store(self) -> dict[str, tuple[Status, float]]:
+        """Migrate the embedded default (or check an external database's schema), sync the
+        catalog, and read the confirmed check statuses stored. Blocking: run in a thread."""
         if self.config.file.store.url is None:
             self.config.data_dir.mkdir(parents=True, exist_ok=True)
             self.store.upgrade()
         else:
             self.store.check_schema()
         self.store.sync_catalog(self.config)
-        for key, (status, since) in self.store.latest_check_statuses().items():
-            self.state.restore(key, status, since)
-        self.state.restore_services(time.time())
+        return self.store.latest_check_statuses()
+
+    def _restore(self, stored: dict[str, tuple[Status, float]], late: bool) -> None:
+        """Seed confirmed statuses from the store (on the loop).
+
+        At start nothing fires. When the database came ``late`` (probing already ran),
+        only checks still without a verdict are seeded, as a live verdict is newer than any
+        stored one, and the services whose status this changes go down the usual path.
+        """
+        for key, (status, since) in stored.items():
+            state = self.state.checks.get(key)
+            if state is not None and state.status is None:
+                self.state.restore(key, status, since)
+        now = time.time()
+        if not late:
+            self.state.restore_services(now)
+            return
+        transitions: list[Transition] = []
+        for service in self.state.services.values():
+            changed = service.refresh(now)
+            if changed is not None:
+                transitions.append(ServiceTransition(service, *changed, now))
+        if transitions:
+            self._accept_transitions(transitions)
+
+    async def _store_opened(self, stored: dict[str, tuple[Status, float]], late: bool) -> None:
+        """The database is prepared: restore, start writing, start the incident engine."""
+        self._restore(stored, late)
+        self.store_ready = True
+        self.writer.start()
+        await self.incidents.start(self._accept_transitions)
+
+    async def _open_store_at_start(self) -> bool:
+        """Prepare the database; False when it is unreachable: probing starts anyway,
+        results wait in memory and :meth:`_retry_store` keeps trying (DESIGN §6).
+
+        :raises StartupError: the schema is not the one this version needs.
+        """
+        try:
+            stored = await asyncio.to_thread(self._open_store)
+        except SchemaOutOfDate as exc:
+            raise StartupError(f"database {self.store.safe_url}: {exc}") from None
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            self.writer_stats.database_up = False
+            log.warning("database %s unreachable at start (%s); probing anyway, keeping "
+                        "results in memory (up to %d) and retrying in the background",
+                        self.store.safe_url, _first_line(exc), self.writer.buffer_limit)
+            return False
+        await self._store_opened(stored, late=False)
+        return True
+
+    async def _retry_store(self) -> None:
+        """Prepare the database unreachable at start, retrying (with a growing wait) until
+        it works; then write the buffered results and start the incident engine."""
+        down_since = time.monotonic()
+        delay, said = STORE_RETRY_FIRST, ""
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX)
+            try:
+                stored = await asyncio.to_thread(self._open_store)
+                break
+            except Exception as exc:
+                if is_transient(exc):
+                    continue  # still away: the start-up warning said so once
+                # reachable but not usable (schema out of date…): say it once per problem
+                problem = str(exc) if isinstance(exc, SchemaOutOfDate) else (
+                    f"{type(exc).__name__}: {_first_line(exc)}")
+                if problem != said:
+                    said = problem
+                    log.error("database %s: %s; retrying", self.store.safe_url, problem)
+        log.info("database %s reachable after %.0fs: catalog synced, statuses restored; "
+                 "writing the %d results kept in memory", self.store.safe_url,
+                 time.monotonic() - down_since, self.writer_stats.buffered)
+        await self._store_opened(stored, late=True)
 
     async def _housekeeping(self) -> None:
         zone = self.config.file.site.timezone
         retention = self.config.file.store.retention
         while True:
             await asyncio.sleep(HOUSEKEEPING_EVERY)
+            if not self.store_ready:
+                continue  # the database has not been reached since start
             today = datetime.now(ZoneInfo(zone)).date()
             try:
                 await asyncio.to_thread(self.store.compute_rollups,
@@ -191,11 +306,18 @@ class Runtime:
         """Run until ``stop`` is set; save what is in flight before returning."""
         self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
-        await asyncio.to_thread(self._prepare_store)
-        self.writer.start()
-        await self.incidents.start(self._accept_transitions)
         server = self.config.file.server
-        self.web = WebServer(self.router, server.host, server.port, server.threads)
+        try:
+            # bind first: a taken address fails at once, before any database work
+            self.web = WebServer(self.router, server.host, server.port, server.threads,
+                                 **server.proxy_options())
+        except OSError as exc:
+            raise StartupError(listen_error(server.listen, exc)) from None
+        try:
+            store_ok = await self._open_store_at_start()
+        except BaseException:
+            self.web.stop()
+            raise
         async with make_http_session() as http:
             self.scheduler = Scheduler(
                 [c for c in self.config.checks if c.enabled], self.registry, http,
@@ -207,6 +329,8 @@ class Runtime:
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping")]
             background += [asyncio.create_task(c) for c in self.incidents.tasks()]
+            if not store_ok:
+                background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
             if ready is not None:
@@ -223,6 +347,9 @@ class Runtime:
                 await fire(self.plugin_manager, "vigie_shutdown", runtime=self)
                 self.web.stop()
                 await self.incidents.stop()
+                if not self.store_ready and self.writer_stats.buffered:
+                    log.error("stopping before the database could be reached: %d results "
+                              "not written", self.writer_stats.buffered)
                 await asyncio.to_thread(self.writer.stop)
                 await self.registry.aclose()
                 self.store.dispose()

@@ -67,11 +67,24 @@ class Router:
 
 
 class WebServer:
-    """A waitress server running the :class:`Router` in a background thread."""
+    """A waitress server running the :class:`Router` in a background thread.
 
-    def __init__(self, router: Router, host: str, port: int, threads: int = 8) -> None:
+    Behind a reverse proxy, give its address as ``trusted_proxy`` (and the headers it sets
+    as ``trusted_proxy_headers``, see ``server.trusted_proxy`` in the configuration):
+    waitress then takes the visitor's address from ``X-Forwarded-For`` and the scheme from
+    ``X-Forwarded-Proto`` for that peer only. Proxy headers from any other peer are
+    removed, so nobody can pose as a proxy.
+    """
+
+    def __init__(self, router: Router, host: str, port: int, threads: int = 8, *,
+                 trusted_proxy: str | None = None,
+                 trusted_proxy_headers: Iterable[str] = ()) -> None:
+        proxy: dict[str, Any] = {}
+        if trusted_proxy:
+            proxy = {"trusted_proxy": trusted_proxy,
+                     "trusted_proxy_headers": set(trusted_proxy_headers) or {"x-forwarded-for"}}
         self._server = create_server(router, host=host, port=port, threads=threads,
-                                     ident="vigie", clear_untrusted_proxy_headers=True)
+                                     ident="vigie", clear_untrusted_proxy_headers=True, **proxy)
         self._thread = threading.Thread(target=self._serve, name="vigie-web", daemon=True)
         self._stopping = threading.Event()
 

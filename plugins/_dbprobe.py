@@ -60,9 +60,11 @@ def short(text: str, size: int = 80) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def fail(code: str, fr: str, en: str, status: Status = Status.DOWN, **params: Any) -> ProbeFailed:
-    """A :class:`ProbeFailed` with a reason built from the templates."""
-    return ProbeFailed(reason(code, fr, en, **params), status=status)
+def fail(code: str, fr: str, en: str, status: Status = Status.DOWN, *, public: bool = True,
+         **params: Any) -> ProbeFailed:
+    """A :class:`ProbeFailed` with a reason built from the templates; ``public=False`` when
+    a parameter is the server's own text (see :class:`monitor.probe.Reason`)."""
+    return ProbeFailed(reason(code, fr, en, public=public, **params), status=status)
 
 
 class DatabaseConfig(ProbeConfig):
@@ -128,10 +130,11 @@ def expectation(kind: str, expect: str | None, rows: list,
                                    expected=short(expect))
     got = value_text(rows[0][0])
     if got != expect:
+        # ``got`` is data from the database: volunteers only
         return Status.DOWN, reason(f"{kind}.unexpected",
                                    "La requête a renvoyé « {got} » au lieu de « {expected} »",
                                    "The query returned '{got}' instead of '{expected}'",
-                                   got=short(got), expected=short(expect))
+                                   got=short(got), expected=short(expect), public=False)
     return Status.UP, None
 
 

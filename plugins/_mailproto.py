@@ -110,7 +110,7 @@ def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:
     return ProbeFailed(reason(
         "mail.protocol", "Réponse {protocol} inattendue (en attendant {step_fr}) : « {line} »",
         "Unexpected {protocol} answer (while waiting for {step_en}): “{line}”",
-        protocol=protocol, step_fr=step.fr, step_en=step.en, line=shown(line)))
+        protocol=protocol, step_fr=step.fr, step_en=step.en, line=shown(line), public=False))
 
 
 class LineStream:
@@ -247,7 +247,8 @@ async def smtp_ehlo(stream: LineStream, name: str) -> dict[str, str]:
     if code != 250:
         raise ProbeFailed(reason(
             "smtp.ehlo", "Le serveur SMTP a refusé EHLO : « {line} »",
-            "The SMTP server refused EHLO: “{line}”", line=shown(f"{code} {lines[0]}")))
+            "The SMTP server refused EHLO: “{line}”", line=shown(f"{code} {lines[0]}"),
+            public=False))
     extensions = {}
     for line in lines[1:]:  # the first line is the server's name
         keyword, _, params = line.strip().partition(" ")
@@ -388,7 +389,7 @@ def greeting_refused(protocol: str, line: str) -> ProbeFailed:
     return ProbeFailed(reason(
         "mail.greeting", "Le serveur {protocol} refuse les connexions : « {line} »",
         "The {protocol} server refuses connections: “{line}”",
-        protocol=protocol, line=shown(line)))
+        protocol=protocol, line=shown(line), public=False))
 
 
 def starttls_missing(protocol: str) -> ProbeFailed:
@@ -402,7 +403,8 @@ def starttls_refused(protocol: str, line: str) -> ProbeFailed:
     """The server answered STARTTLS with an error."""
     return ProbeFailed(reason(
         "mail.starttls_refused", "Le serveur {protocol} refuse STARTTLS : « {line} »",
-        "The {protocol} server refuses STARTTLS: “{line}”", protocol=protocol, line=shown(line)))
+        "The {protocol} server refuses STARTTLS: “{line}”", protocol=protocol, line=shown(line),
+        public=False))
 
 
 def login_refused(protocol: str, username: str, detail: str, password: str) -> ProbeFailed:
@@ -413,7 +415,7 @@ def login_refused(protocol: str, username: str, detail: str, password: str) -> P
         "mail.login_refused",
         "Connexion {protocol} du compte de supervision {user} refusée : « {detail} »",
         "{protocol} login of the monitoring account {user} refused: “{detail}”",
-        protocol=protocol, user=username, detail=shown(detail)))
+        protocol=protocol, user=username, detail=shown(detail), public=False))
 
 
 def auth_unavailable(protocol: str, why_fr: str, why_en: str) -> ProbeFailed:

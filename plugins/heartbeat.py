@@ -177,8 +177,9 @@ def _judge(watch: _Watch, now: float) -> ProbeResult:
     samples: dict[str, Any] = {"heartbeat_last_beat_timestamp_seconds": last.at} if last else {}
     if last is not None and not last.ok:
         if last.message:
+            # the job's own words: volunteers only (see monitor.probe.Reason)
             why = reason("heartbeat.failed", "La tâche a signalé un échec : {msg}",
-                         "The job reported a failure: {msg}", msg=last.message)
+                         "The job reported a failure: {msg}", msg=last.message, public=False)
         else:
             why = reason("heartbeat.failed", "La tâche a signalé un échec (sans message)",
                          "The job reported a failure (no message)")

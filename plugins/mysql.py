@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import aiomysql
 from pydantic import Field
 
 from monitor.plugins import hookimpl
@@ -40,6 +39,10 @@ from plugins._dbprobe import (
     query_timeout,
     worst,
 )
+from plugins._lazy import LazyModule
+
+# aiomysql and PyMySQL are imported when a mysql check first runs (see plugins._lazy)
+aiomysql = LazyModule("aiomysql")
 
 KIND = "mysql"
 
@@ -93,8 +96,10 @@ def connect_error(exc: aiomysql.MySQLError, limit: float) -> ProbeFailed:
         return fail("mysql.too_many_connections",
                     "Le serveur refuse les connexions : trop de connexions ouvertes",
                     "The server refuses connections: too many connections are open")
+    # the server's message may name users and hosts: volunteers only (monitor.probe.Reason)
     return fail("mysql.connect", "Connexion impossible au serveur MySQL/MariaDB ({detail})",
-                "Could not connect to the MySQL/MariaDB server ({detail})", detail=_detail(exc))
+                "Could not connect to the MySQL/MariaDB server ({detail})", detail=_detail(exc),
+                public=False)
 
 
 def _detail(exc: BaseException) -> str:
@@ -276,7 +281,8 @@ class MysqlProbe(Probe):
             raise
         except aiomysql.MySQLError as exc:
             raise ProbeFailed(reason("mysql.query", "La requête a échoué : {detail}",
-                                     "The query failed: {detail}", detail=_detail(exc)),
+                                     "The query failed: {detail}", detail=_detail(exc),
+                                     public=False),
                               samples=samples, info=info) from None
         status, why = worst(verdicts)
         return ProbeResult(status, why, samples=samples, info=info)

@@ -367,7 +367,9 @@ def judge(code: int, stdout: bytes, stderr: bytes) -> ProbeResult:
         en = "The plugin printed nothing (exit code {rc})"
         if error:  # most often the interpreter's complaint
             fr, en = fr + " : {error}", en + ": {error}"
-        raise ProbeFailed(reason("nagios.no_output", fr, en, rc=code, error=error),
+        # stderr is the plugin's own text: kept off public places (see monitor.probe.Reason)
+        raise ProbeFailed(reason("nagios.no_output", fr, en, rc=code, error=error,
+                                 public=not error),
                           status=Status.UNKNOWN, samples=samples)
     line = _first_line(parsed.text)
     if code not in _STATUSES:
@@ -375,9 +377,11 @@ def judge(code: int, stdout: bytes, stderr: bytes) -> ProbeResult:
         raise ProbeFailed(reason(
             "nagios.exit_code",
             "Sonde : code de sortie inattendu ({why}) : {line}",
-            "Plugin: unexpected exit code ({why}): {line}", why=why, line=line),
+            "Plugin: unexpected exit code ({why}): {line}", why=why, line=line, public=False),
             status=Status.UNKNOWN, samples=samples)
-    why = reason(f"nagios.{_STATE_NAMES[code]}", "Sonde : {line}", "Plugin: {line}", line=line)
+    # the plugin's output may name internal hosts, users, paths: volunteers only
+    why = reason(f"nagios.{_STATE_NAMES[code]}", "Sonde : {line}", "Plugin: {line}", line=line,
+                 public=False)
     return ProbeResult(_STATUSES[code], why, samples=samples)
 
 

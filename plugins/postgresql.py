@@ -22,7 +22,6 @@ import re
 import socket
 from typing import Any, Literal
 
-import psycopg
 from pydantic import Field, field_validator
 
 from monitor.plugins import hookimpl
@@ -49,6 +48,10 @@ from plugins._dbprobe import (
     short,
     worst,
 )
+from plugins._lazy import LazyModule
+
+# psycopg (~10 MB) is imported when a postgresql check first runs (see plugins._lazy)
+psycopg = LazyModule("psycopg")
 
 KIND = "postgresql"
 
@@ -133,8 +136,10 @@ def connect_error(exc: psycopg.Error, limit: float) -> ProbeFailed:
     for pattern, (code, fr, en) in _CONNECT_ERRORS:
         if pattern.search(text):
             return fail(code, fr, en)
+    # libpq's message may name users and hosts: volunteers only (monitor.probe.Reason)
     return fail("postgresql.connect", "Connexion impossible au serveur PostgreSQL ({detail})",
-                "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text))
+                "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text),
+                public=False)
 
 
 def _detail(text: str) -> str:
@@ -331,7 +336,8 @@ class PostgresqlProbe(Probe):
         except psycopg.Error as exc:
             detail = exc.diag.message_primary or _detail(str(exc))
             raise ProbeFailed(reason("postgresql.query", "La requête a échoué : {detail}",
-                                     "The query failed: {detail}", detail=short(detail, 160)),
+                                     "The query failed: {detail}", detail=short(detail, 160),
+                                     public=False),
                               samples=samples, info=info) from None
         status, why = worst(verdicts)
         return ProbeResult(status, why, samples=samples, info=info)

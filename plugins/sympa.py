@@ -203,7 +203,8 @@ class SympaProbe(Probe):
         failures = [o.failure for o in outcomes if o.failure is not None]
         if failures:
             raise ProbeFailed(Reason(failures[0].code, " ; ".join(f.fr for f in failures),
-                                     "; ".join(f.en for f in failures)),
+                                     "; ".join(f.en for f in failures),
+                                     all(f.public for f in failures)),
                               samples=samples, info=info)
         return ProbeResult.up(samples=samples, info=info)
 
@@ -318,7 +319,8 @@ class SympaProbe(Probe):
             if code == "Client" and text == "User not authenticated":
                 return
             raise _fail("soap", "fault", "erreur inattendue « {fault} »",
-                        "unexpected fault “{fault}”", fault=_shown(f"{code}: {text}"))
+                        "unexpected fault “{fault}”", fault=_shown(f"{code}: {text}"),
+                        public=False)  # the server's words: volunteers only
         raise _fail("soap", "unexpected", "réponse SOAP inattendue ({tag})",
                     "unexpected SOAP answer ({tag})", tag=_shown(payload.tag, 60))
 
@@ -340,7 +342,8 @@ class SympaProbe(Probe):
             inner = failed.reason
             raise _LayerFailed(Reason(f"sympa.smtp.{inner.code}",
                                       f"{name_fr} : {_lower_first(inner.fr)}",
-                                      f"{name_en}: {_lower_first(inner.en)}")) from None
+                                      f"{name_en}: {_lower_first(inner.en)}",
+                                      inner.public)) from None
 
 
 @hookimpl

@@ -85,14 +85,16 @@ def failing_checks(service: ServiceState) -> tuple[CheckSnapshot, ...]:
         out.append(CheckSnapshot(
             service.id, c.ref.check_id, c.ref.kind, name.fr, name.en or name.fr,
             Status(c.status).name.lower(), reason.fr if reason else "",
-            reason.en if reason else "", c.since))
+            reason.en if reason else "", c.since, reason.public if reason else True))
     return tuple(out)
 
 
 def _messages(change: StatusChange, kind: str) -> tuple[str, str]:
     words = lifecycle.IMPACT_WORDS.get(change.current, ("", ""))
-    detail_fr = "; ".join(f"{c.name_fr} : {c.reason_fr}" for c in change.checks if c.reason_fr)
-    detail_en = "; ".join(f"{c.name_en}: {c.reason_en}" for c in change.checks if c.reason_en)
+    # the timeline is public: reasons quoting outside text are replaced (Reason.for_public)
+    shown = [(c, *c.public_reason()) for c in change.checks if c.reason_fr]
+    detail_fr = "; ".join(f"{c.name_fr} : {fr}" for c, fr, _ in shown)
+    detail_en = "; ".join(f"{c.name_en}: {en}" for c, _, en in shown if en)
     if kind == "opened":
         fr = f"{change.name_fr} : {words[0]} détectée par la surveillance automatique."
         en = f"{change.name_en}: {words[1]} detected by automatic monitoring."

@@ -9,7 +9,11 @@ they happened, and the event loop never waits for the database. Its parts:
   service changes for the engine;
 - :meth:`on_result` — certificate-expiry warnings from a result's samples;
 - :meth:`start` — copies the configured windows to the database, applies the current
-  maintenance state, then brings incidents in line with the restored statuses;
+  maintenance state, then brings incidents in line with the restored statuses. The
+  runtime calls it once the database is prepared, which may be long after start when the
+  database was unreachable then: until it runs, transitions and certificate warnings are
+  not queued (``start`` aligns incidents with the statuses of that moment), the outbox
+  worker waits, and the ticker only watches the database (its direct alert needs none);
 - :meth:`tasks` — the background coroutines: the ticker (every :data:`TICK_EVERY` s:
   maintenance, quiet-period resolution, reminders, system alerts) and the outbox worker.
 """
@@ -80,6 +84,13 @@ class IncidentSystem:
         self._db_down_since: float | None = None
         self._db_alerted = False
         self._pruned_at = 0.0
+        #: set by :meth:`start`: the database is prepared and the engine may use it
+        self._ready = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        """:meth:`start` ran: incidents follow the statuses."""
+        return self._ready.is_set()
 
     def _status_of(self, service_id: str) -> str | None:
         service = self.runtime.state.services.get(service_id)
@@ -99,14 +110,17 @@ class IncidentSystem:
     # Called on the event loop -----------------------------------------------------------
 
     def on_transitions(self, transitions: list) -> None:
-        """Queue the service transitions for the engine (in order)."""
+        """Queue the service transitions for the engine (in order); ignored before
+        :meth:`start`, which brings incidents in line with the statuses of its time."""
+        if not self.ready:
+            return
         for t in transitions:
             if isinstance(t, ServiceTransition):
                 self._submit(self.engine.on_change, StatusChange.from_transition(t))
 
     def on_result(self, check: Check, result: ProbeResult) -> None:
         """Warn about certificates expiring soon (samples ``…cert_expiry_timestamp_seconds``)."""
-        if not result.samples:
+        if not result.samples or not self.ready:
             return
         found = self.engine.cert_warnings(check.key, check.ref.service_id, result.samples,
                                           result.started_at or time.time())
@@ -122,6 +136,9 @@ class IncidentSystem:
         try:
             await self._run(self._sync_windows)
             await self._maintenance_tick()
+            # from now on transitions reach the engine, queued after the restore below,
+            # which covers every change until this line (no await in between)
+            self._ready.set()
             now = time.time()
             changes = [StatusChange.of(s, None, s.status, now)
                        for s in self.runtime.state.services.values() if s.status is not None]
@@ -129,10 +146,16 @@ class IncidentSystem:
         except Exception:
             log.warning("incidents: start-up work failed (database?); the ticker will retry",
                         exc_info=True)
+        finally:
+            self._ready.set()
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background coroutines to run as tasks."""
-        return [self.worker.run(), self._tick_loop()]
+        return [self._deliver_when_ready(), self._tick_loop()]
+
+    async def _deliver_when_ready(self) -> None:
+        await self._ready.wait()
+        await self.worker.run()
 
     async def stop(self) -> None:
         """Let queued database work finish, then release the thread."""
@@ -159,12 +182,15 @@ class IncidentSystem:
             await self.tick_once()
 
     async def tick_once(self) -> None:
-        """One pass of the ticker (each step logged and skipped when it fails)."""
-        for step in (self._maintenance_tick, self._engine_tick, self._watch_tick):
-            try:
-                await step()
-            except Exception:
-                log.warning("incidents: %s failed; will retry", step.__name__, exc_info=True)
+        """One pass of the ticker (each step logged and skipped when it fails); before
+        :meth:`start`, only the database watch."""
+        if self.ready:
+            for step in (self._maintenance_tick, self._engine_tick, self._watch_tick):
+                try:
+                    await step()
+                except Exception:
+                    log.warning("incidents: %s failed; will retry", step.__name__,
+                                exc_info=True)
         await self._database_watch()
 
     async def _engine_tick(self) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -109,6 +110,9 @@ class ResultRow(Base):
     reason_code: Mapped[str | None] = mapped_column(String(100))
     reason_fr: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     reason_en: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    #: False when the reason quotes outside text: public places show a generic sentence
+    #: (see monitor.probe.Reason)
+    reason_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     samples: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
@@ -130,6 +134,9 @@ class CheckStatusChange(Base):
     reason_code: Mapped[str | None] = mapped_column(String(100))
     reason_fr: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     reason_en: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    #: False when the reason quotes outside text: public places show a generic sentence
+    #: (see monitor.probe.Reason)
+    reason_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ServiceStatusChange(Base):
@@ -149,6 +156,9 @@ class ServiceStatusChange(Base):
     reason_code: Mapped[str | None] = mapped_column(String(100))
     reason_fr: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     reason_en: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    #: False when the reason quotes outside text: public places show a generic sentence
+    #: (see monitor.probe.Reason)
+    reason_public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class DailyCheckRollup(Base):

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import Config
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
-from monitor.store import migrate, rollups
+from monitor.store import catalog, migrate, rollups
+from monitor.store.catalog import CatalogSync
 from monitor.store.engine import dialect_insert, make_engine, normalize_url, safe_url
 from monitor.store.models import (
     REASON_LENGTH,
@@ -34,15 +35,6 @@ from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChan
 log = logging.getLogger(__name__)
 
 _SERVICE_STATUS = {s.code: s for s in ServiceStatus}
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogSync:
-    """What :meth:`Store.sync_catalog` changed."""
-
-    added: int
-    updated: int
-    deactivated: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,42 +99,10 @@ class Store:
         """Upsert services and checks from ``config``; mark the missing ones inactive.
 
         Nothing is deleted, so the history of a removed check stays. A check is active
-        when it is in the configuration and enabled.
+        when it is in the configuration and enabled. See :mod:`monitor.store.catalog`.
         """
-        added = updated = deactivated = 0
-        with self.session() as session, session.begin():
-            services = {r.id: r for r in session.scalars(select(ServiceRow))}
-            checks = {r.key: r for r in session.scalars(select(CheckRow))}
-            wanted_services: set[str] = set()
-            wanted_checks: set[str] = set()
-            for position, service in enumerate(config.services):
-                wanted_services.add(service.id)
-                values = {"name_fr": service.name.fr, "name_en": service.name.en,
-                          "group_id": service.group, "position": position, "active": True}
-                a, u = _upsert_row(session, services, service.id, ServiceRow, values)
-                added, updated = added + a, updated + u
-            session.flush()  # services first: checks reference them
-            for service in config.services:
-                for position, check in enumerate(service.checks):
-                    wanted_checks.add(check.key)
-                    values = {"service_id": service.id, "check_id": check.ref.check_id,
-                              "kind": check.ref.kind, "name_fr": check.name.fr,
-                              "name_en": check.name.en, "position": position,
-                              "run_interval": check.interval, "active": check.enabled}
-                    a, u = _upsert_row(session, checks, check.key, CheckRow, values)
-                    added, updated = added + a, updated + u
-            for rows, wanted in ((services, wanted_services), (checks, wanted_checks)):
-                for key, row in rows.items():
-                    if key not in wanted and row.active:
-                        row.active = False
-                        deactivated += 1
-        self._refresh_ids()
-        return CatalogSync(added, updated, deactivated)
-
-    def _refresh_ids(self) -> None:
-        with self.engine.connect() as conn:
-            self._check_ids = dict(conn.execute(select(CheckRow.key, CheckRow.id)).all())
-            self._service_ids = set(conn.scalars(select(ServiceRow.id)))
+        counts, self._check_ids, self._service_ids = catalog.sync(self.engine, config)
+        return counts
 
     def _check_id_map(self, conn: Connection, keys: Iterable[str]) -> dict[str, int]:
         missing = {k for k in keys if k not in self._check_ids}
@@ -283,23 +243,6 @@ class Store:
         return total
 
 
-def _upsert_row(session: Session, existing: dict[str, Any], key: str, model: type,
-                values: dict[str, Any]) -> tuple[int, int]:
-    """Create or update one catalog row; return (added, updated) as 0/1."""
-    row = existing.get(key)
-    if row is None:
-        row = model(**({"key": key} if model is CheckRow else {"id": key}), **values)
-        session.add(row)
-        existing[key] = row
-        return 1, 0
-    changed = False
-    for name, value in values.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
-            changed = True
-    return 0, int(changed)
-
-
 def _latest(model: type, owner: Any) -> Any:
     """Correlated subquery: the id of the newest change of the same owner."""
     inner = model.__table__.alias("newer")
@@ -308,11 +251,12 @@ def _latest(model: type, owner: Any) -> Any:
             .correlate(model.__table__).scalar_subquery())
 
 
-def _reason(reason: Reason | None) -> dict[str, str | None]:
+def _reason(reason: Reason | None) -> dict[str, str | bool | None]:
     if reason is None:
-        return {"reason_code": None, "reason_fr": None, "reason_en": None}
+        return {"reason_code": None, "reason_fr": None, "reason_en": None,
+                "reason_public": True}
     return {"reason_code": reason.code[:100], "reason_fr": _clip(reason.fr),
-            "reason_en": _clip(reason.en)}
+            "reason_en": _clip(reason.en), "reason_public": reason.public}
 
 
 def _clip(text: str) -> str:

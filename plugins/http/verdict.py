@@ -77,9 +77,10 @@ def judge_json(conditions: tuple[JsonCondition, ...], body: bytes) -> Reason | N
                           "The value {path} is missing from the JSON answer", path=cond.path)
         given = cond.model_fields_set
         if "equals" in given and not same_value(value, cond.equals):
+            # ``got`` is the server's answer: volunteers only (see monitor.probe.Reason)
             return reason("http.json", "{path} vaut {got} au lieu de {expected}",
                           "{path} is {got} instead of {expected}", path=cond.path,
-                          got=_show(value), expected=_show(cond.equals))
+                          got=_show(value), expected=_show(cond.equals), public=False)
         if "not_equals" in given and same_value(value, cond.not_equals):
             return reason("http.json", "{path} vaut {got}, signe d'un problème",
                           "{path} is {got}, a sign of trouble", path=cond.path,

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from monitor.probe import PUBLIC_SENTENCES, Reason, Status
+from monitor.store import CheckChange
+from monitor.store.models import CheckStatusChange
+from tests.dashboard import seed
+
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage",
                       "under_maintenance"}
 PHASES = {"investigating", "identified", "monitoring", "resolved"}
@@ -87,3 +94,29 @@ def test_incidents_list_and_detail(client, ids):
 def test_unknown_api_path_is_json_404(client):
     response = client.get("/api/v1/nothing")
     assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+def test_reasons_quoting_outside_text_are_replaced_on_public_places(seeded, app, client):
+    """A reason a probe marked non-public (a plugin's output, a server's error) never
+    reaches the service page or the API; it is still stored for volunteers."""
+    _config, store, _ = seeded
+    raw = Reason("nagios.critical", "Sonde : CRITICAL - db01.interne refuse vigie_ro",
+                 "Plugin: CRITICAL - db01.interne refuses vigie_ro", public=False)
+    store.write_batch((), [CheckChange("mail/web", seed.NOW - 60, Status.DOWN, Status.DOWN, raw)])
+
+    doc = client.get("/api/v1/services", headers={"Accept-Language": "en"}).get_json()
+    mail = {s["id"]: s for s in doc["services"]}["mail"]
+    assert mail["checks"][0]["reason"] == PUBLIC_SENTENCES[Status.DOWN][1]
+    french = client.get("/api/v1/services").get_json()
+    assert {s["id"]: s for s in french["services"]}["mail"]["checks"][0]["reason"] == (
+        PUBLIC_SENTENCES[Status.DOWN][0])
+    page = client.get("/services/mail").get_data(as_text=True)
+    assert "db01.interne" not in page and "vigie_ro" not in page
+    assert "le détail technique est transmis" in page
+    # the public reasons of the seed are untouched
+    nextcloud = {s["id"]: s for s in doc["services"]}["nextcloud"]
+    assert nextcloud["checks"][0]["reason"] == "The server took 4.2 s to answer"
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(CheckStatusChange.reason_fr, CheckStatusChange.reason_public)
+                            .where(CheckStatusChange.at == seed.NOW - 60)).one()
+    assert kept == (raw.fr, False)

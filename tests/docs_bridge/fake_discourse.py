@@ -11,8 +11,10 @@ application answers as it does (REFERENCE.md, "Discourse"):
   a reply identical to a recent one: "Body is too similar to what you recently posted");
 - ``GET /t/external_id/{id}.json`` → 302 to ``/t/{slug}/{id}.json``, or 404;
 - ``GET /t/{slug}/{id}.json``, ``PUT /t/{id}/status.json``, ``GET /search.json?q=``
-  (words, ``after:YYYY-MM-DD``, ``order:latest``) → ``posts``, ``topics``,
-  ``grouped_search_result``;
+  (words, ``after:YYYY-MM-DD``, ``order:latest``, ``status:public``: only categories
+  that are not read-restricted, ``categories:5,=7``: those category ids) → ``posts``,
+  ``topics`` (with ``category_id``), ``grouped_search_result``. Like Discourse, the search
+  sees what the API user sees: an admin bot sees the read-restricted categories too;
 - scripted failures: :meth:`FakeDiscourse.fail_next` (e.g. 429 with ``Retry-After`` and
   ``extras.wait_seconds``, 500), and :attr:`FakeDiscourse.hang_after_record` (the request
   is recorded, then no answer ever comes).
@@ -70,6 +72,8 @@ class FakeDiscourse:
         self._next_topic = 100
         self._next_post = 1000
         self.url = ""
+        #: read-restricted categories (Discourse: category security, not "everyone")
+        self.restricted: set[int] = set()
 
     # Test controls ----------------------------------------------------------------------
 
@@ -203,16 +207,27 @@ class FakeDiscourse:
     async def search(self, request: web.Request) -> web.Response:
         query = request.query.get("q", "")
         after = None
+        public_only = False
+        categories: set[int] | None = None
         words = []
         for part in query.split():
             if part.startswith("after:"):
                 after = date.fromisoformat(part[6:])
+            elif part.lower() == "status:public":
+                public_only = True
+            elif part.lower().startswith(("category:", "categories:")):
+                terms = part.split(":", 1)[1].split(",")
+                categories = {int(t.lstrip("=")) for t in terms if t.lstrip("=").isdigit()}
             elif ":" not in part and not part.startswith("#"):
                 words.append(_fold(part))
         topics = []
         for topic in sorted(self.topics.values(), key=lambda t: -t.created_at):
             text = _fold(topic.title + " " + " ".join(topic.posts))
             if after and date.fromtimestamp(topic.created_at) < after:
+                continue
+            if public_only and (topic.category is None or topic.category in self.restricted):
+                continue
+            if categories is not None and topic.category not in categories:
                 continue
             if words and all(w in text for w in words):
                 topics.append(topic)

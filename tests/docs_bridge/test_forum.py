@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from docs_bridge.discourse import Topic, is_public, public_search
 from docs_bridge.forum_plugin import (
     DISCUSSION_KIND,
     TOPIC_KIND,
@@ -16,6 +19,7 @@ from docs_bridge.forum_plugin import (
 )
 from docs_bridge.settings import ForumSettings
 from monitor.notifications import Link
+from monitor.probe import PUBLIC_SENTENCES, Status
 from tests.docs_bridge.fake_discourse import API_KEY, API_USER, FakeDiscourse
 from tests.docs_bridge.helpers import deliver, follow, make_event
 
@@ -48,6 +52,12 @@ def plugin_for(forum: FakeDiscourse, http, **overrides) -> ForumPlugin:
     plugin = ForumPlugin()
     plugin.configure(settings, http)
     return plugin
+
+
+def search_queries(forum: FakeDiscourse) -> list[str]:
+    """The ``q`` of every search the forum received."""
+    return [parse_qs(urlsplit(path).query)["q"][0] for method, path in forum.requests
+            if method == "GET" and path.startswith("/search.json")]
 
 
 def our_topics(forum: FakeDiscourse):
@@ -166,3 +176,56 @@ async def test_a_reply_that_already_landed_is_not_posted_twice(forum, http):
     again = await deliver(plugin.vigie_incident_updated, updated)  # answer lost, retried
     assert again.outcome == "ok"
     assert len(our_topics(forum)[0].posts) == 2
+
+
+async def test_related_topics_never_include_read_restricted_categories(forum, http):
+    # the bot account searches as an admin: Discourse would hand it the volunteers'
+    # private category too, unless the query asks for public topics only
+    forum.restricted = {9}
+    public = forum.add_topic("Nextcloud ne synchronise plus depuis ce matin", category=5)
+    forum.add_topic("Nextcloud : mot de passe admin du serveur", category=9)
+    delivery = await deliver(plugin_for(forum, http).vigie_incident_opened, make_event())
+    _topic, *discussions = delivery.result
+    assert [(d.title, d.url) for d in discussions] == [
+        (public.title, f"{forum.url}/t/{public.slug}/{public.id}")]
+    [query] = search_queries(forum)
+    assert "status:public" in query.split()
+
+
+async def test_related_topics_come_from_the_configured_categories_only(forum, http):
+    wanted = forum.add_topic("Nextcloud : panne de synchronisation", category=5)
+    forum.add_topic("Nextcloud : petites annonces entre membres", category=6)
+    plugin = plugin_for(forum, http, related_categories=[5, 12])
+    delivery = await deliver(plugin.vigie_incident_opened, make_event())
+    _topic, *discussions = delivery.result
+    assert [d.title for d in discussions] == [wanted.title]
+    [query] = search_queries(forum)
+    assert {"status:public", "categories:=5,=12"} <= set(query.split())
+
+
+def test_a_topic_without_category_or_outside_the_list_is_not_public():
+    private_message = Topic(7, "pm", "Message privé", "https://f/t/pm/7", None)
+    in_five = Topic(8, "t", "Sujet", "https://f/t/t/8", 5)
+    assert not is_public(private_message)
+    assert is_public(in_five) and is_public(in_five, [5]) and not is_public(in_five, [6])
+    assert public_search("nextcloud", [5]) == "nextcloud status:public categories:=5"
+
+
+async def test_the_topic_never_quotes_a_reason_marked_non_public(forum, http):
+    # a nagios plugin's output names an internal host and a database user
+    event = make_event(checks=(("nextcloud", "db", "nagios",
+                                "Sonde : CRITICAL - db01.interne refuse vigie_ro",
+                                "Plugin: CRITICAL - db01.interne refuses vigie_ro"),
+                               ("nextcloud", "status", "nextcloud",
+                                "Nextcloud est en mode maintenance",
+                                "Nextcloud is in maintenance mode")))
+    private, public = event.checks
+    event = dataclasses.replace(event, checks=(
+        dataclasses.replace(private, reason_public=False), public))
+    delivery = await deliver(plugin_for(forum, http).vigie_incident_opened, event)
+    assert delivery.outcome == "ok"
+    [topic] = our_topics(forum)
+    body = topic.posts[0]
+    assert "db01.interne" not in body and "vigie_ro" not in body
+    assert f"- db : {PUBLIC_SENTENCES[Status.DOWN][0]}" in body
+    assert "- status : Nextcloud est en mode maintenance" in body  # a public reason stays

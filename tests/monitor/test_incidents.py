@@ -25,7 +25,7 @@ from monitor.incidents.models import Incident, IncidentUpdate, OutboxEntry
 from monitor.incidents.service import InvalidInput, NotFound, Operations
 from monitor.notifications import from_json
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
-from monitor.probe import Probe, ProbeConfig, ProbeResult, Status, reason
+from monitor.probe import PUBLIC_SENTENCES, Probe, ProbeConfig, ProbeResult, Status, reason
 from monitor.state import ServiceTransition, StateBook
 from monitor.store import Store
 
@@ -242,6 +242,25 @@ def test_an_outage_opens_one_incident_updates_it_and_resolves_after_the_quiet_pe
     assert resolved.phase == "resolved" and resolved.resolved_at is not None
     [incident] = h.incidents()
     assert incident.worst_impact == "major_outage"
+
+
+def test_the_public_timeline_never_quotes_a_reason_marked_non_public(sqlite_harness):
+    h = sqlite_harness
+    h.confirm("mail/smtp", Status.UP)
+    leak = reason("mail.greeting", "Le serveur refuse : « 554 mx2.interne bloqué »",
+                  "The server refuses: “554 mx2.interne blocked”", public=False)
+    h.feed(h.state.apply("mail/smtp", ProbeResult(Status.DOWN, leak, started_at=h.clock.now)))
+    [incident] = h.open()
+    with h.store.session() as s:
+        [update] = s.scalars(select(IncidentUpdate)
+                             .where(IncidentUpdate.incident_id == incident.id))
+    assert "mx2.interne" not in update.message_fr + update.message_en
+    assert PUBLIC_SENTENCES[Status.DOWN][0] in update.message_fr
+    assert PUBLIC_SENTENCES[Status.DOWN][1] in update.message_en
+    # alerts and tickets keep the detail, with the flag that keeps it off public places
+    [opened] = h.events("vigie_incident_opened")
+    assert opened.checks[0].reason_fr == leak.fr and opened.checks[0].reason_public is False
+    assert opened.checks[0].public_reason() == PUBLIC_SENTENCES[Status.DOWN]
 
 
 def test_a_blip_raises_nothing_and_a_flap_within_the_cooldown_reopens(harness):

@@ -158,6 +158,7 @@ async def test_failed_beat_is_down_with_its_message_kept_as_text(runtime, client
     assert result.reason.code == "heartbeat.failed"
     assert result.reason.en == f"The job reported a failure: {message}"
     assert result.reason.fr == f"La tâche a signalé un échec : {message}"
+    assert not result.reason.public  # the job's words: volunteers only
     # shown at once, not at the next scheduled run
     key, pushed = runtime.submitted[-1]
     assert (key, pushed.status, pushed.reason) == ("backups/nightly", Status.DOWN, result.reason)

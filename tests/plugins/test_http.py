@@ -336,6 +336,8 @@ async def test_json_path(session, serve, conditions, status, en):
     if en:
         assert result.reason.code == "http.json"
         assert result.reason.en == en
+        # the value the server answered is quoted only in "instead of": volunteers only
+        assert result.reason.public == ("instead of" not in en)
 
 
 async def test_json_path_on_a_non_json_answer(session, serve):

@@ -81,18 +81,21 @@ async def test_query_with_unexpected_value(base):
     assert result.status is Status.DOWN
     assert result.reason.code == "mysql.unexpected"
     assert "lecture seule" in result.reason.fr and "'ok'" in result.reason.en
+    assert not result.reason.public  # data from the database: volunteers only
 
 
 async def test_query_without_rows(base):
     result = await run({**base, "query": "SELECT 1 FROM DUAL WHERE 1 = 0", "expect": "1"})
     assert result.status is Status.DOWN
     assert result.reason.code == "mysql.no_rows"
+    assert result.reason.public  # only the configured value is quoted
 
 
 async def test_query_error_says_what_the_server_said(base):
     result = await run({**base, "query": f"SELECT * FROM missing_{uuid.uuid4().hex[:8]}"})
     assert result.status is Status.DOWN
     assert result.reason.code == "mysql.query"
+    assert not result.reason.public  # the server's words: volunteers only
     assert "doesn't exist" in result.reason.en
 
 

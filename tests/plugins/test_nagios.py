@@ -93,6 +93,7 @@ async def test_check_tcp_ok(monitoring_plugins, tcp_banner):
     assert result.reason.code == "nagios.ok"
     assert result.reason.fr.startswith("Sonde : TCP OK")
     assert result.reason.en.startswith("Plugin: TCP OK")
+    assert not result.reason.public  # the plugin's output stays off public places
     assert 0 <= result.samples["nagios_perfdata"]["time"] < 1
 
 
@@ -221,6 +222,7 @@ async def test_unexpected_exit_code_is_unknown(tmp_path):
     assert result.status is Status.UNKNOWN
     assert result.reason.code == "nagios.exit_code"
     assert "(7)" in result.reason.en and "what am I" in result.reason.en
+    assert not result.reason.public
 
 
 async def test_no_output_is_unknown_and_shows_stderr(tmp_path):
@@ -229,6 +231,7 @@ async def test_no_output_is_unknown_and_shows_stderr(tmp_path):
     assert result.status is Status.UNKNOWN
     assert result.reason.code == "nagios.no_output"
     assert "cannot read config" in result.reason.en
+    assert not result.reason.public
 
 
 async def test_huge_output_is_capped_and_does_not_block(tmp_path):

@@ -85,6 +85,7 @@ async def test_query_with_unexpected_value(base):
     assert result.status is Status.DOWN
     assert result.reason.code == "postgresql.unexpected"
     assert "lecture seule" in result.reason.fr and "'ok'" in result.reason.en
+    assert not result.reason.public  # data from the database: volunteers only
 
 
 async def test_query_boolean_is_compared_as_psql_shows_it(base):
@@ -95,6 +96,7 @@ async def test_query_without_rows(base):
     result = await run({**base, "query": "SELECT 1 WHERE false", "expect": "1"})
     assert result.status is Status.DOWN
     assert result.reason.code == "postgresql.no_rows"
+    assert result.reason.public  # only the configured value is quoted
 
 
 async def test_query_error_says_what_the_server_said(base):
@@ -102,6 +104,7 @@ async def test_query_error_says_what_the_server_said(base):
     result = await run({**base, "query": f"SELECT * FROM {table}"})
     assert result.status is Status.DOWN
     assert result.reason.code == "postgresql.query"
+    assert not result.reason.public  # the server's words: volunteers only
     assert f'relation "{table}" does not exist' in result.reason.en
 
 

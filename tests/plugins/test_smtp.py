@@ -181,6 +181,7 @@ async def test_refusing_greeting(http):
         exc = await failure(config(srv.port, None), http)
     assert exc.reason.code == "mail.greeting"
     assert "554 5.3.2" in exc.reason.fr
+    assert not exc.reason.public  # the server's words: volunteers only
 
 
 async def test_multiline_greeting_and_garbage(http):

@@ -1,0 +1,226 @@
+"""`vigie run` when something is wrong at start: the database unreachable (probe anyway,
+catch up when it comes back), the listen address taken (one line, exit code 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from monitor.config_loader import load_config
+from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
+from monitor.probe import Probe, ProbeConfig, ProbeResult
+from monitor.runtime import Runtime
+from monitor.store import Store
+from tests.conftest import free_port
+from tests.monitor.test_runtime import scrape, start, wait_for
+from tests.monitor.test_store_writer import TcpProxy
+
+
+def write_config(tmp_path: Path, store_url: str, port: int) -> Path:
+    """Two TCP checks of Vigie's own listener (always up while Vigie runs)."""
+    path = tmp_path / "vigie.yaml"
+    path.write_text(f"""\
+scheduler: {{spread_first_runs: false}}
+store: {{url: '{store_url}', flush_interval: 0.1s}}
+server: {{listen: '127.0.0.1:{port}'}}
+services:
+  - id: web
+    name: Web
+    checks:
+      - {{id: a, kind: tcp, host: 127.0.0.1, port: {port}, interval: 0.3s}}
+      - {{id: b, kind: tcp, host: 127.0.0.1, port: {port}, interval: 0.3s}}
+""")
+    return path
+
+
+def metric(text: str, name: str) -> float | None:
+    """The value of an unlabelled sample in a /metrics page."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    return output
+
+
+def test_database_closed_at_start_vigie_probes_and_serves_metrics(tmp_path):
+    port = free_port()
+    closed = free_port()
+    proc = start(write_config(
+        tmp_path, f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test", port))
+    try:
+        text = wait_for(lambda: (t := _scrape_or_none(port)) and
+                        'vigie_check_up{check="a",kind="tcp",service="web"} 1.0' in t and t)
+        assert metric(text, "vigie_store_up") == 0.0
+        assert metric(wait_for(lambda: (t := scrape(port)) and
+                               metric(t, "vigie_results_buffered") >= 4 and t),
+                      "vigie_results_written_total") in (0.0, None)
+        # the status page says it cannot read the database, it does not crash
+        assert status_of(f"http://127.0.0.1:{port}/") == 503
+        assert status_of(f"http://127.0.0.1:{port}/healthz") == 200
+        time.sleep(1.0)  # a few background retries
+        assert proc.poll() is None
+    finally:
+        output = stop(proc)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert output.count("unreachable at start") == 1, output
+    assert f"127.0.0.1:{closed}" in output
+    assert "incident engine job failed" not in output and "incidents:" not in output
+
+
+def _scrape_or_none(port: int) -> str | None:
+    try:
+        return scrape(port)
+    except OSError:
+        return None
+
+
+def test_database_back_later_gets_the_results_kept_in_memory(tmp_path, postgres_schema_url):
+    Store(postgres_schema_url).upgrade()
+    proxy = TcpProxy(("127.0.0.1", 5432))  # not listening yet: the database is "down"
+    url = sa.engine.make_url(postgres_schema_url).set(port=proxy.port)
+    port = free_port()
+    proc = start(write_config(tmp_path, url.render_as_string(hide_password=False), port))
+    try:
+        wait_for(lambda: (t := _scrape_or_none(port)) and
+                 metric(t, "vigie_results_buffered") >= 6)
+        proxy.restore()
+        text = wait_for(lambda: (t := scrape(port)) and metric(t, "vigie_store_up") == 1.0
+                        and metric(t, "vigie_results_buffered") == 0 and t)
+        assert metric(text, "vigie_results_dropped_total") in (0.0, None)
+        assert status_of(f"http://127.0.0.1:{port}/") == 200
+    finally:
+        output = stop(proc)
+        if proxy._listening.is_set():
+            proxy.cut()
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert output.count("unreachable at start") == 1, output
+    assert output.count("reachable after") == 1, output
+    engine = sa.create_engine(postgres_schema_url)
+    try:
+        with engine.connect() as conn:
+            results = conn.scalar(sa.text("SELECT count(*) FROM results"))
+            services = conn.execute(sa.text(
+                "SELECT service_id, current FROM service_status_changes")).all()
+    finally:
+        engine.dispose()
+    assert results >= 6  # the ones kept in memory while the database was away, and more
+    assert services == [("web", 0)]  # operational, recorded once
+
+
+def test_listen_address_taken_is_one_line_and_exit_code_2(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, f"sqlite:///{tmp_path / 'vigie.sqlite'}", port)
+        proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "run"],
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("vigie:")]
+    assert f"cannot listen on 127.0.0.1:{port}" in line and "already in use" in line
+    assert "--listen" in line
+    assert not (tmp_path / "vigie.sqlite").exists()  # refused before touching the database
+
+
+def test_database_without_vigie_tables_is_one_line_and_exit_code_2(tmp_path,
+                                                                   postgres_schema_url):
+    port = free_port()
+    config = write_config(tmp_path, postgres_schema_url, port)  # an empty schema
+    proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "run"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.startswith("vigie:")]
+    assert "no Vigie tables yet" in line and "vigie db upgrade" in line
+
+
+class UpProbe(Probe):
+    """Always up."""
+
+    kind = "up"
+    Config = ProbeConfig
+    description = "test: always up"
+    samples = ()
+
+    async def check(self, config, ctx):
+        return ProbeResult.up()
+
+
+class Catcher:
+    """Registers the probe kind and keeps the system alerts it receives."""
+
+    def __init__(self) -> None:
+        self.alerts: list = []
+
+    @hookimpl
+    def vigie_register_probes(self):
+        return [UpProbe]
+
+    @hookimpl
+    def vigie_system_alert(self, alert):
+        self.alerts.append(alert)
+
+
+async def test_incident_system_waits_for_the_database_and_alerts_directly(
+        tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.05)
+    monkeypatch.setattr("monitor.incidents.system.DATABASE_ALERT_AFTER", 0.3)
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "vigie.yaml"
+    path.write_text(f"""\
+scheduler: {{spread_first_runs: false}}
+store: {{url: 'postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test'}}
+server: {{listen: '127.0.0.1:{free_port()}'}}
+services:
+  - id: files
+    name: Fichiers
+    checks:
+      - {{id: up, kind: up, interval: 0.2s}}
+""")
+    catcher = Catcher()
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("catcher", catcher)])
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    runtime = Runtime(load_config(path, registry), pm, registry)
+    stop_event, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop_event, ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        deadline = time.monotonic() + 10
+        while not catcher.alerts:
+            assert time.monotonic() < deadline, "no database alert"
+            await asyncio.sleep(0.02)
+        assert runtime.state.services["files"].status.label == "operational"
+        assert not runtime.store_ready and not runtime.incidents.ready
+    finally:
+        stop_event.set()
+        await asyncio.wait_for(task, 20)
+    [alert] = catcher.alerts
+    assert alert.code == "store.unreachable"
+    # the engine, the ticker and the outbox waited quietly: no failure logged every tick
+    noisy = [r for r in caplog.records if r.name.startswith("monitor.incidents")
+             and r.levelno >= logging.WARNING]
+    assert noisy == [], [r.getMessage() for r in noisy]
