@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: how often daily rollups are recomputed for yesterday and today, and old rows pruned
 HOUSEKEEPING_EVERY = 600.0
+#: the first housekeeping pass comes sooner, so today's uptime bar appears soon after start
+HOUSEKEEPING_FIRST = 60.0
 #: seconds before the first new attempt to open a database unreachable at start; the wait
 #: doubles after each failure, up to STORE_RETRY_MAX
 STORE_RETRY_FIRST = 1.0
@@ -290,8 +292,10 @@ class Runtime:
     async def _housekeeping(self) -> None:
         zone = self.config.file.site.timezone
         retention = self.config.file.store.retention
+        delay = HOUSEKEEPING_FIRST
         while True:
-            await asyncio.sleep(HOUSEKEEPING_EVERY)
+            await asyncio.sleep(delay)
+            delay = HOUSEKEEPING_EVERY
             if not self.store_ready:
                 continue  # the database has not been reached since start
             today = datetime.now(ZoneInfo(zone)).date()
