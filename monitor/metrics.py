@@ -17,12 +17,17 @@ each check's fields are read once, so a scrape never sees a container change und
 
 from __future__ import annotations
 
+import ctypes
+import io
 import logging
 import math
+import os
 import platform
 import re
+from array import array
 from collections.abc import Iterable, Iterator
 from importlib import metadata
+from operator import itemgetter
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
@@ -97,6 +102,32 @@ class VigieRegistry(CollectorRegistry):
         self.collectors.remove(collector)
 
 
+def _return_large_blocks_to_the_system() -> None:
+    """Make glibc give large memory blocks back to the system as soon as they are freed.
+
+    A scrape builds its output (megabytes with thousands of checks) in a web server
+    thread. glibc serves a block that large from the system (mmap) and returns it when
+    freed, but then raises that threshold to the freed size, so the next scrapes take
+    their blocks from per-thread heaps that never shrink: measured, RSS grew by 60 MB
+    over a dozen scrapes of 20,000 checks. A fixed threshold keeps the first behaviour.
+    Elsewhere than glibc this does nothing.
+    """
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return
+    except (AttributeError, ValueError, OSError):  # not glibc
+        return
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_MMAP_THRESHOLD = 1024 * 1024
+_return_large_blocks_to_the_system()
+
+
 def build_registry(view: MetricsView, process: bool = True) -> VigieRegistry:
     """A fresh registry exporting ``view`` (plus the standard ``process_*`` metrics).
 
@@ -114,15 +145,18 @@ def render(registry: CollectorRegistry) -> bytes:
 
     The output is the one ``prometheus_client.generate_latest`` gives; a
     :class:`VigieCollector` writes its per-check families directly, which is several
-    times faster with thousands of checks.
+    times faster with thousands of checks and holds little more memory than the output.
     """
     if not isinstance(registry, VigieRegistry):
         return generate_latest(registry)
-    parts = []
+    out = io.BytesIO()  # its getvalue() hands its buffer over: the output is not copied
     for collector in list(registry.collectors):
-        expose = getattr(collector, "expose", None)
-        parts.append(expose() if expose is not None else generate_latest(collector))
-    return b"".join(parts)
+        write_to = getattr(collector, "write_to", None)
+        if write_to is not None:
+            write_to(out)
+        else:
+            out.write(generate_latest(collector))
+    return out.getvalue()
 
 
 def _version() -> str:
@@ -156,31 +190,45 @@ def _go_float(value: float) -> str:
     return text
 
 
-#: rendered label sets kept per family; beyond this many the cache starts afresh
-_CACHE_LIMIT = 200_000
+#: lines joined and encoded together while writing the exposition (about 200 KB)
+_BATCH = 2048
 
 
 class _Rows:
     """A per-check gauge family kept as plain rows.
 
     It becomes a ``prometheus_client`` family for :meth:`VigieCollector.collect`, or is
-    written straight to text by :meth:`text`, byte for byte what ``generate_latest``
-    would write, without its per-sample objects (the bulk of a large scrape).
+    written straight to text by :meth:`write`, byte for byte what ``generate_latest``
+    would write, without its per-sample objects (the bulk of a large scrape). Values are
+    kept in an ``array`` (8 bytes each, no float object per row) and label sets are the
+    callers' own tuples, so a family of 100,000 checks costs about 1.6 MB while built.
     """
 
-    __slots__ = ("name", "help", "labelnames", "rows", "_order")
+    __slots__ = ("_order", "_pick", "_template", "help", "labelnames", "labels", "name", "values")
 
     def __init__(self, name: str, help_text: str, labelnames: Iterable[str]) -> None:
         self.name = name
         self.help = help_text
         self.labelnames = tuple(labelnames)
-        self.rows: list[tuple[tuple[str, ...], float]] = []
+        self.labels: list[tuple[str, ...]] = []
+        self.values = array("d")
         # generate_latest writes labels sorted by name
-        self._order = sorted(range(len(self.labelnames)), key=self.labelnames.__getitem__)
+        self._order = tuple(sorted(range(len(self.labelnames)), key=self.labelnames.__getitem__))
+        # the label values in the written order, as a tuple, in one C call
+        self._pick = (itemgetter(*self._order) if len(self._order) > 1
+                      else (lambda values: (values[0],)) if self._order else (lambda _v: ()))
+        inner = ",".join(f'{self.labelnames[i]}="%s"' for i in self._order)
+        self._template = f"{name}{{{inner}}} " if inner else f"{name} "
 
     def add(self, values: tuple[str, ...], value: float) -> None:
         """Add one series."""
-        self.rows.append((values, value))
+        self.labels.append(values)
+        self.values.append(value)
+
+    @property
+    def rows(self) -> Iterator[tuple[tuple[str, ...], float]]:
+        """Every ``(label values, value)``."""
+        return zip(self.labels, self.values)
 
     def metric(self) -> GaugeMetricFamily:
         """The family as a ``prometheus_client`` metric."""
@@ -189,19 +237,38 @@ class _Rows:
             family.add_metric(values, value)
         return family
 
-    def text(self, cache: dict[tuple[str, ...], str]) -> str:
-        """The family in the text format; ``cache`` keeps rendered label sets across scrapes."""
-        name, names, order = self.name, self.labelnames, self._order
-        out = [f"# HELP {name} {_escape_help(self.help)}\n# TYPE {name} gauge\n"]
-        append = out.append
-        for values, value in self.rows:
-            labels = cache.get(values)
-            if labels is None:
-                labels = "{" + ",".join(
-                    f'{names[i]}="{_escape_value(values[i])}"' for i in order) + "}"
-                cache[values] = labels
-            append(f"{name}{labels} {_FORMATTED.get(value) or _go_float(value)}\n")
-        return "".join(out)
+    def write(self, out: io.BytesIO, escaped: _Escaped) -> None:
+        """Write the family in the text format to ``out``, a batch of lines at a time;
+        ``escaped`` maps label values to their escaped form."""
+        name, pick, template = self.name, self._pick, self._template
+        escape, formatted = escaped.__getitem__, _FORMATTED.get
+        batch = [f"# HELP {name} {_escape_help(self.help)}\n# TYPE {name} gauge\n"]
+        append = batch.append
+        for values, value in zip(self.labels, self.values):
+            line = template % tuple(map(escape, pick(values)))
+            append(f"{line}{formatted(value) or _go_float(value)}\n")
+            if len(batch) >= _BATCH:
+                out.write("".join(batch).encode())
+                batch.clear()
+        out.write("".join(batch).encode())
+
+
+class _Escaped(dict):
+    """Label value → its escaped form, filled on first sight.
+
+    Label values are few and repeat (service and check ids, kinds, versions): each is
+    escaped once, not once per series and scrape. Cleared past :data:`_ESCAPED_LIMIT`.
+    """
+
+    def __missing__(self, value: str) -> str:
+        if len(self) >= _ESCAPED_LIMIT:
+            self.clear()
+        self[value] = escaped = _escape_value(value)
+        return escaped
+
+
+#: distinct label values remembered by :class:`_Escaped`
+_ESCAPED_LIMIT = 50_000
 
 
 def _escape_value(value: str) -> str:
@@ -229,8 +296,7 @@ class VigieCollector(Collector):
     def __init__(self, view: MetricsView) -> None:
         self.view = view
         self._warned: set[str] = set()
-        # rendered label sets, shared by the families with the same label names
-        self._label_cache: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
+        self._escaped = _Escaped()
 
     def collect(self) -> Iterator[Metric]:
         """Every Vigie metric family, read from the view now."""
@@ -240,16 +306,18 @@ class VigieCollector(Collector):
         yield from self._global_families(len(checks))
 
     def expose(self) -> bytes:
-        """Every Vigie metric family in the text format (what :func:`render` uses)."""
+        """Every Vigie metric family in the text format."""
+        out = io.BytesIO()
+        self.write_to(out)
+        return out.getvalue()
+
+    def write_to(self, out: io.BytesIO) -> None:
+        """Write :meth:`expose`'s text to ``out`` (what :func:`render` uses): one family
+        at a time, so a scrape of 100,000 checks never holds much more than its output."""
         checks = list(self.view.state.checks.values())
-        parts = []
         for rows in self._row_families(checks):
-            cache = self._label_cache.setdefault(rows.labelnames, {})
-            if len(cache) > _CACHE_LIMIT:
-                cache.clear()
-            parts.append(rows.text(cache))
-        parts.append(generate_latest(_Listed(list(self._global_families(len(checks))))).decode())
-        return "".join(parts).encode()
+            rows.write(out, self._escaped)
+        out.write(generate_latest(_Listed(list(self._global_families(len(checks))))))
 
     def _row_families(self, checks: list[CheckState]) -> list[_Rows]:
         # the families with one series per check or per service, written by _Rows.text
@@ -277,17 +345,15 @@ class VigieCollector(Collector):
                          _CHECK_LABELS)
         last_run = _Rows("vigie_check_last_run_timestamp_seconds",
                          "Unix time the check's last run started.", _CHECK_LABELS)
-        add_up, add_status = up.rows.append, status.rows.append
-        add_duration, add_last_run = duration.rows.append, last_run.rows.append
         for cs in checks:
             ref: CheckRef = cs.check.ref
             labels = (ref.service_id, ref.check_id, ref.kind)
             confirmed, last = cs.status, cs.last
-            add_up((labels, 1.0 if confirmed == Status.UP else 0.0))
-            add_status((labels, float(Status.UNKNOWN if confirmed is None else confirmed)))
+            up.add(labels, 1.0 if confirmed == Status.UP else 0.0)
+            status.add(labels, float(Status.UNKNOWN if confirmed is None else confirmed))
             if last is not None:
-                add_duration((labels, float(last.duration)))
-                add_last_run((labels, float(last.started_at)))
+                duration.add(labels, float(last.duration))
+                last_run.add(labels, float(last.started_at))
         return [up, status, duration, last_run]
 
     def _sample_rows(self, checks: list[CheckState]) -> list[_Rows]:

@@ -64,6 +64,12 @@ class _Entry:
         self.cycle = -1
 
 
+def _wake_up(waiter: asyncio.Future[None] | None) -> None:
+    """End the dispatcher's sleep (it may already be over)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 def first_run_offset(check: Check) -> float:
     """Seconds after start of a check's first run: a stable spot in its interval.
 
@@ -126,7 +132,8 @@ class Scheduler:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = 0
         self._queue: asyncio.Queue[tuple[_Entry, float] | None] | None = None
-        self._wake: asyncio.Event | None = None
+        #: what the dispatcher awaits while it sleeps until the next due time (None awake)
+        self._waiter: asyncio.Future[None] | None = None
         #: the due time the dispatcher sleeps until (-inf while it is dispatching)
         self._sleep_until = -math.inf
         self._cycle = 0
@@ -195,7 +202,7 @@ class Scheduler:
         self._heap.clear()
         self._sleep_until = -math.inf
         self._queue = asyncio.Queue(maxsize=self._workers)
-        self._wake = asyncio.Event()
+        self._waiter = None
         self._cycle, self._cycle_left, self._cycle_started = 0, len(self._entries), now
         for entry in self._entries.values():
             entry.state, entry.cycle = _IDLE, -1
@@ -210,11 +217,12 @@ class Scheduler:
         entry.seq = self._seq
         heapq.heappush(self._heap, (due, self._seq, entry))
         if due < self._sleep_until:
-            self._wake.set()  # type: ignore[union-attr]
+            _wake_up(self._waiter)
 
     async def _dispatch(self) -> None:
-        heap, queue, wake, clock, stats = self._heap, self._queue, self._wake, self._clock, self.stats
-        assert queue is not None and wake is not None
+        heap, queue, clock, stats = self._heap, self._queue, self._clock, self.stats
+        assert queue is not None
+        loop = asyncio.get_running_loop()
         while True:
             self._sleep_until = -math.inf
             now = clock()
@@ -235,14 +243,19 @@ class Scheduler:
                 delay = heap[0][0] - clock()
                 if delay <= 0:
                     continue
-            # from here until it wakes, a push due earlier than this wakes the dispatcher
+            # from here until it wakes, a push due earlier than this wakes the dispatcher.
+            # A future and a timer rather than asyncio.timeout around an Event: with first
+            # runs spread, the dispatcher sleeps once per check, and a timeout that expires
+            # raises and catches two exceptions each time.
             self._sleep_until = heap[0][0] if heap else math.inf
-            wake.clear()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(delay, _wake_up, waiter) if delay is not None else None
             try:
-                async with asyncio.timeout(delay):
-                    await wake.wait()
-            except TimeoutError:
-                pass
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
 
     def _drop_queued(self) -> None:
         """Forget runs queued but not started (at stop)."""

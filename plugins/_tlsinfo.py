@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from monitor.probe import ProbeFailed, Reason, Status, reason
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from plugins._mailproto import LineStream
 
 # OpenSSL X509_V_ERR_* codes we explain in plain words (see openssl-verify(1))
@@ -82,6 +81,10 @@ def parse_certificate(der: bytes) -> CertInfo:
 
     :raises ValueError: the bytes are not a certificate.
     """
+    # imported by the first certificate parsed rather than by every Vigie at start (~7 MB)
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     cert = x509.load_der_x509_certificate(der)
     return CertInfo(
         not_after=cert.not_valid_after_utc.timestamp(),
@@ -93,6 +96,9 @@ def parse_certificate(der: bytes) -> CertInfo:
 
 def _subject(cert: x509.Certificate) -> str:
     """The common name; for a certificate without one (allowed), its first DNS name."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     if cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
         return _name_text(cert.subject, NameOID.COMMON_NAME)
     try:

@@ -16,16 +16,6 @@ import time
 from functools import cache
 from typing import Literal
 
-import dns.asyncquery
-import dns.exception
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdata
-import dns.rdataclass
-import dns.rdatatype
-import dns.resolver
 from pydantic import Field, ValidationInfo, field_validator
 
 from monitor.plugins import hookimpl
@@ -40,8 +30,14 @@ from monitor.probe import (
     Status,
     reason,
 )
+from plugins._lazy import LazyModule
 
-_TEXT_TYPES = {dns.rdatatype.TXT, dns.rdatatype.SPF}
+# dnspython is imported when a dns check is configured, not by every Vigie (plugins._lazy)
+dns = LazyModule("dns", "asyncquery", "exception", "message", "name", "query", "rcode",
+                 "rdata", "rdataclass", "rdatatype", "resolver")
+
+#: TXT and SPF (dns.rdatatype.TXT, .SPF; IntEnum members compare equal to their numbers)
+_TEXT_TYPES = frozenset({16, 99})
 
 
 def _parse_server(value: str, default_port: int = 53) -> tuple[str, int]:

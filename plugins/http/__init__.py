@@ -54,14 +54,24 @@ Samples = dict[str, float | dict[str, float]]
 class _Run:
     """Progress of one run, read to explain a failure."""
 
-    __slots__ = ("phases", "reading_body", "status", "tls_name", "url")
+    __slots__ = ("_url", "phases", "plan", "reading_body", "status", "tls_name")
 
-    def __init__(self, url: URL, phases: Phases | None) -> None:
-        self.url = url
+    def __init__(self, plan: Plan, phases: Phases | None) -> None:
+        self.plan = plan
+        self._url: URL | None = None
         self.tls_name: str | None = None
         self.reading_body = False
         self.phases = phases
         self.status: int | None = None
+
+    @property
+    def url(self) -> URL:
+        """The URL of the hop in progress (the configured one until a redirect)."""
+        return self._url or self.plan.url
+
+    @url.setter
+    def url(self, value: URL) -> None:
+        self._url = value
 
     def samples(self) -> Samples:
         """What was measured before the failure."""
@@ -95,7 +105,7 @@ class HttpProbe(Probe):
         if plan.phases:
             attach_tracing(ctx.http)
             phases = Phases()
-        run = _Run(plan.url, phases)
+        run = _Run(plan, phases)
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
@@ -131,8 +141,26 @@ def _budget(timeout: float) -> float:
 async def _fetch(plan: Plan, session: aiohttp.ClientSession,
                  run: _Run) -> tuple[int, bytes, str | None]:
     """Request ``plan.url``, following redirects; return (status, body, charset)."""
-    url, method, body, headers = plan.url, plan.method, plan.body, plan.headers
-    for hops in range(plan.max_redirects + 1):
+    method, body, headers = plan.method, plan.body, plan.headers
+    first = 0
+    if plan.fast is not None and run.phases is None:
+        # the common case, the plain-HTTP fast path: bytes prepared once, no URL object
+        host, port = plan.fast[0], plan.fast[1]
+        answer = await fastpath.exchange_prepared(
+            host, port, plan.request(session.headers.get("User-Agent", "Vigie")), method,
+            plan.max_body if plan.read_body else None, run)
+        run.status = status = answer.status
+        location = answer.location if status in _REDIRECTS else None
+        if not (plan.follow and location):
+            return status, answer.body, answer.charset
+        if plan.max_redirects == 0:
+            raise ProbeFailed(too_many_redirects(0), samples=run.samples())
+        url, method, body, headers = _redirect(plan, plan.url, location, status, method, body,
+                                               headers)
+        first = 1
+    else:
+        url = plan.url
+    for hops in range(first, plan.max_redirects + 1):
         run.url = url
         if plan.direct:
             target, tls_name, hop_headers = url, None, headers
@@ -155,19 +183,27 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
                 return answered
         if hops == plan.max_redirects:
             break
-        try:
-            next_url = url.join(URL(location))
-        except ValueError:
-            raise aiohttp.InvalidUrlRedirectClientError(location) from None
-        if next_url.scheme not in ("http", "https") or not next_url.raw_host:
-            raise aiohttp.InvalidUrlRedirectClientError(location)
-        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-            method, body = "GET", None
-        if headers is plan.headers and next_url.origin() != plan.url.origin():
-            # as browsers do: credentials never follow a redirect to another site
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        url = next_url
+        url, method, body, headers = _redirect(plan, url, location, status, method, body,
+                                               headers)
     raise ProbeFailed(too_many_redirects(plan.max_redirects), samples=run.samples())
+
+
+def _redirect(plan: Plan, url: URL, location: str, status: int, method: str,
+              body: bytes | None, headers: dict[str, str]
+              ) -> tuple[URL, str, bytes | None, dict[str, str]]:
+    """The next hop after a redirect from ``url`` to ``location``: URL, method, body, headers."""
+    try:
+        next_url = url.join(URL(location))
+    except ValueError:
+        raise aiohttp.InvalidUrlRedirectClientError(location) from None
+    if next_url.scheme not in ("http", "https") or not next_url.raw_host:
+        raise aiohttp.InvalidUrlRedirectClientError(location)
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+    if headers is plan.headers and next_url.origin() != plan.url.origin():
+        # as browsers do: credentials never follow a redirect to another site
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    return next_url, method, body, headers
 
 
 async def _aiohttp_hop(session: aiohttp.ClientSession, plan: Plan, method: str, target: URL,

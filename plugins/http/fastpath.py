@@ -39,8 +39,22 @@ class Answer:
 def build_request(method: str, url: URL, headers: dict[str, str], body: bytes | None,
                   user_agent: str) -> bytes:
     """The request bytes: request line, Host, the check's headers, optional body."""
-    lines = [f"{method} {url.raw_path_qs or '/'} HTTP/1.1",
-             f"Host: {url.host_port_subcomponent}"]
+    return b"".join((f"{method} ".encode("latin-1"), request_target(url),
+                     request_rest(url.host_port_subcomponent, headers, body, user_agent)))
+
+
+def request_target(url: URL) -> bytes:
+    """What the request line asks for: path and query, as sent."""
+    return (url.raw_path_qs or "/").encode("latin-1")
+
+
+def request_rest(host_port: str, headers: dict[str, str], body: bytes | None,
+                 user_agent: str) -> bytes:
+    """Everything after the request target: `` HTTP/1.1``, the headers, the body.
+
+    The same for every check of a host with the same headers, so it can be shared.
+    """
+    lines = [" HTTP/1.1", f"Host: {host_port}"]
     names = {name.lower() for name in headers}
     if "user-agent" not in names:
         lines.append(f"User-Agent: {user_agent}")
@@ -144,9 +158,20 @@ async def exchange(url: URL, method: str, headers: dict[str, str], body: bytes |
     :raises aiohttp.ServerDisconnectedError: closed before any answer.
     :raises aiohttp.ClientPayloadError: not a valid HTTP answer.
     """
-    reader, writer = await asyncio.open_connection(url.raw_host, url.port, limit=MAX_HEAD)
+    return await exchange_prepared(url.raw_host, url.port,
+                                   build_request(method, url, headers, body, user_agent),
+                                   method, read_body_limit, progress)
+
+
+async def exchange_prepared(host: str, port: int, request: bytes, method: str,
+                            read_body_limit: int | None, progress: Any = None) -> Answer:
+    """:func:`exchange` with the request already made (:func:`build_request`'s bytes).
+
+    Same errors as :func:`exchange`.
+    """
+    reader, writer = await asyncio.open_connection(host, port, limit=MAX_HEAD)
     try:
-        writer.write(build_request(method, url, headers, body, user_agent))
+        writer.write(request)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as exc:
