@@ -26,6 +26,7 @@ from functools import lru_cache
 import aiohttp
 
 from monitor.config import Check
+from monitor.deadline import deadline
 from monitor.probe import (
     Probe,
     ProbeContext,
@@ -93,9 +94,9 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
     ctx = ProbeContext(check.ref, check.timeout, http)
     started_at = time.time()
     start = time.perf_counter()
-    deadline = asyncio.timeout(check.timeout)
+    run_deadline = deadline(check.timeout)  # asyncio.timeout's semantics, cheaper
     try:
-        async with deadline:
+        async with run_deadline:
             result = await probe.check(check.options, ctx)
         if not isinstance(result, ProbeResult):
             result = _unexpected(check, TypeError(f"check() returned {type(result).__name__}"),
@@ -109,10 +110,10 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
     except TimeoutError:
         # our own deadline, or a socket timeout the probe let escape (aiohttp's
         # ServerTimeoutError is a TimeoutError too): both mean the target did not answer
-        why = timeout_reason(check.timeout) if deadline.expired() else LATE_TIMEOUT
+        why = timeout_reason(check.timeout) if run_deadline.expired() else LATE_TIMEOUT
         result = ProbeResult(Status.DOWN, why)
     except Exception as exc:  # noqa: BLE001 - a probe must never kill the scheduler
-        if deadline.expired():
+        if run_deadline.expired():
             # cut at the deadline, but the probe's cleanup raised something else
             result = ProbeResult(Status.DOWN, timeout_reason(check.timeout))
         elif (known := network_reason(exc)) is not None:

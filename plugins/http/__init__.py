@@ -21,6 +21,7 @@ import socket
 import aiohttp
 from yarl import URL
 
+from monitor.deadline import deadline
 from monitor.plugins import hookimpl
 from monitor.probe import (
     Probe,
@@ -44,7 +45,7 @@ from plugins.http.verdict import (
 __all__ = ["HttpConfig", "HttpProbe"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-#: the run's deadline is ours (one asyncio.timeout): no second set of timers in aiohttp
+#: the run's deadline is ours (monitor.deadline): no second set of timers in aiohttp
 _NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None,
                                            sock_connect=None)
 
@@ -109,7 +110,7 @@ class HttpProbe(Probe):
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
-            async with asyncio.timeout(_budget(ctx.timeout)):
+            async with deadline(_budget(ctx.timeout)):
                 status, body, charset = await _fetch(plan, ctx.http, run)
         except TimeoutError:
             raise ProbeFailed(timeout_reason(run.url, ctx.timeout, run.reading_body),
