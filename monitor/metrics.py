@@ -27,8 +27,8 @@ import re
 from array import array
 from collections.abc import Iterable, Iterator
 from importlib import metadata
-from operator import itemgetter
-from typing import Protocol
+from operator import attrgetter, itemgetter
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -200,35 +200,46 @@ class _Rows:
     It becomes a ``prometheus_client`` family for :meth:`VigieCollector.collect`, or is
     written straight to text by :meth:`write`, byte for byte what ``generate_latest``
     would write, without its per-sample objects (the bulk of a large scrape). Values are
-    kept in an ``array`` (8 bytes each, no float object per row) and label sets are the
-    callers' own tuples, so a family of 100,000 checks costs about 1.6 MB while built.
+    kept in an ``array`` (8 bytes each, no float object per row) and each row's labels
+    are the caller's own object: a tuple of label values, or (``by_ref``, for labels among
+    service, check and kind) the check's :class:`~monitor.probe.CheckRef` itself, so a
+    scrape of 100,000 checks allocates next to nothing per row but its output.
     """
 
-    __slots__ = ("_order", "_pick", "_template", "help", "labelnames", "labels", "name", "values")
+    __slots__ = ("_order", "_pick", "_template", "_values", "help", "labelnames", "labels",
+                 "name", "values")
 
-    def __init__(self, name: str, help_text: str, labelnames: Iterable[str]) -> None:
+    def __init__(self, name: str, help_text: str, labelnames: Iterable[str],
+                 by_ref: bool = False) -> None:
         self.name = name
         self.help = help_text
         self.labelnames = tuple(labelnames)
-        self.labels: list[tuple[str, ...]] = []
+        self.labels: list[Any] = []
         self.values = array("d")
         # generate_latest writes labels sorted by name
         self._order = tuple(sorted(range(len(self.labelnames)), key=self.labelnames.__getitem__))
-        # the label values in the written order, as a tuple, in one C call
-        self._pick = (itemgetter(*self._order) if len(self._order) > 1
-                      else (lambda values: (values[0],)) if self._order else (lambda _v: ()))
+        # the label values of a row, in declared order (for prometheus_client) and in the
+        # written order, each as a tuple made in one C call
+        if by_ref:
+            fields = [_REF_FIELDS[label] for label in self.labelnames]
+            self._values = _getter(attrgetter, fields)
+            self._pick = _getter(attrgetter, [fields[i] for i in self._order])
+        else:
+            self._values = tuple
+            self._pick = _getter(itemgetter, list(self._order))
         inner = ",".join(f'{self.labelnames[i]}="%s"' for i in self._order)
         self._template = f"{name}{{{inner}}} " if inner else f"{name} "
 
-    def add(self, values: tuple[str, ...], value: float) -> None:
-        """Add one series."""
-        self.labels.append(values)
+    def add(self, labels: Any, value: float) -> None:
+        """Add one series: ``labels`` is the tuple of label values, or the CheckRef."""
+        self.labels.append(labels)
         self.values.append(value)
 
     @property
     def rows(self) -> Iterator[tuple[tuple[str, ...], float]]:
         """Every ``(label values, value)``."""
-        return zip(self.labels, self.values)
+        values_of = self._values
+        return ((values_of(labels), value) for labels, value in zip(self.labels, self.values))
 
     def metric(self) -> GaugeMetricFamily:
         """The family as a ``prometheus_client`` metric."""
@@ -251,6 +262,21 @@ class _Rows:
                 out.write("".join(batch).encode())
                 batch.clear()
         out.write("".join(batch).encode())
+
+
+#: CheckRef attribute of each per-check label
+_REF_FIELDS = {"service": "service_id", "check": "check_id", "kind": "kind"}
+
+
+def _getter(kind: type, keys: list[Any]) -> Any:
+    """``kind(*keys)`` that always returns a tuple (itemgetter and attrgetter return the
+    bare value for one key)."""
+    if len(keys) > 1:
+        return kind(*keys)
+    if keys:
+        single = kind(keys[0])
+        return lambda obj: (single(obj),)
+    return lambda _obj: ()
 
 
 class _Escaped(dict):
@@ -335,25 +361,24 @@ class VigieCollector(Collector):
 
     def _check_rows(self, checks: list[CheckState]) -> list[_Rows]:
         up = _Rows("vigie_check_up", "1 when the check's confirmed status is up, else 0.",
-                   _CHECK_LABELS)
+                   _CHECK_LABELS, by_ref=True)
         status = _Rows(
             "vigie_check_status",
             "Confirmed status of the check after damping: 0 up, 1 degraded, 2 down, "
             "3 unknown (or not judged yet), 4 maintenance announced by the target.",
-            _CHECK_LABELS)
+            _CHECK_LABELS, by_ref=True)
         duration = _Rows("vigie_check_duration_seconds", "Duration of the check's last run.",
-                         _CHECK_LABELS)
+                         _CHECK_LABELS, by_ref=True)
         last_run = _Rows("vigie_check_last_run_timestamp_seconds",
-                         "Unix time the check's last run started.", _CHECK_LABELS)
+                         "Unix time the check's last run started.", _CHECK_LABELS, by_ref=True)
         for cs in checks:
             ref: CheckRef = cs.check.ref
-            labels = (ref.service_id, ref.check_id, ref.kind)
             confirmed, last = cs.status, cs.last
-            up.add(labels, 1.0 if confirmed == Status.UP else 0.0)
-            status.add(labels, float(Status.UNKNOWN if confirmed is None else confirmed))
+            up.add(ref, 1.0 if confirmed == Status.UP else 0.0)
+            status.add(ref, float(Status.UNKNOWN if confirmed is None else confirmed))
             if last is not None:
-                duration.add(labels, float(last.duration))
-                last_run.add(labels, float(last.started_at))
+                duration.add(ref, float(last.duration))
+                last_run.add(ref, float(last.started_at))
         return [up, status, duration, last_run]
 
     def _sample_rows(self, checks: list[CheckState]) -> list[_Rows]:
@@ -372,7 +397,7 @@ class VigieCollector(Collector):
                 family = families[spec.name]
                 if spec.label is None:
                     if _is_number(value):
-                        family.add((ref.service_id, ref.check_id), float(value))
+                        family.add(ref, float(value))
                 elif isinstance(value, dict):
                     for key, number in list(value.items()):
                         if _is_number(number):
@@ -407,7 +432,8 @@ class VigieCollector(Collector):
                     continue
                 if spec.name not in families:
                     labels = ("service", "check") + ((spec.label,) if spec.label else ())
-                    families[spec.name] = _Rows(name, spec.help, labels)
+                    families[spec.name] = _Rows(name, spec.help, labels,
+                                                by_ref=spec.label is None)
                     labels_of[spec.name] = (kind, spec.label)
                 by_kind.setdefault(kind, []).append(spec)
         return families, by_kind
