@@ -45,6 +45,7 @@ from bench.common import (
     child_env,
     describe_machine,
     load_note,
+    migrate_in_subprocess,
     progress,
     spread,
     write_checks_config,
@@ -92,8 +93,10 @@ def measure_vigie(folder: Path, url: str, checks: int, first_start: bool = False
                         interval="1h", batch_size=1000, flush_interval="1s")
     command = [str(VIGIE), "-c", str(config), "--log-level", "warning", "run"]
     base = f"http://127.0.0.1:{port}"
-    if not first_start and not (folder / "data" / "vigie.sqlite").exists():
-        _run_until_healthy(command, folder, base)  # creates and migrates the database
+    database = folder / "data" / "vigie.sqlite"
+    if not first_start and not database.exists():
+        database.parent.mkdir(parents=True, exist_ok=True)
+        migrate_in_subprocess(f"sqlite:///{database}")  # as a previous start would have
     proc = subprocess.Popen(command, cwd=folder, env=child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -123,20 +126,10 @@ def measure_vigie(folder: Path, url: str, checks: int, first_start: bool = False
     finally:
         proc.terminate()
         try:
-            proc.wait(30)
+            proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _run_until_healthy(command: list[str], folder: Path, base: str) -> None:
-    proc = subprocess.Popen(command, cwd=folder, env=child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_health(base, proc, 600)
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def measure_blackbox() -> float:

@@ -3,7 +3,8 @@
 Uses the dashboard's own benchmark (``bench/dashboard.py``, kept by the dashboard's
 authors) for the set-up: 100 services with 90 days of history in SQLite, the dashboard
 served the production way (waitress, in its own process). This runner drives it with
-wrk (Debian) against ``/`` and ``/api/v1/summary.json`` at each concurrency level,
+wrk (Debian) against ``/`` (uncompressed, as wrk asks, and gzip, as browsers ask) and
+``/api/v1/summary.json`` at each concurrency level,
 ``--runs`` times each (the levels alternate within a run), and prints requests/s and the
 latency percentiles as medians [min–max].
 
@@ -38,7 +39,10 @@ from bench.common import (
 )
 
 TARGET_RPS, TARGET_P99_MS, TARGET_AT = dashboard.AIM_RPS, dashboard.AIM_P99_MS, 64
-PATHS = ("/", "/api/v1/summary.json")
+#: (label, path, extra headers): the overview as wrk asks for it (uncompressed), as
+#: browsers ask for it (gzip), and the JSON summary
+PATHS = (("/", "/", []), ("/ (gzip)", "/", ["Accept-Encoding: gzip"]),
+         ("/api/v1/summary.json", "/api/v1/summary.json", []))
 
 
 def main() -> int:
@@ -67,19 +71,21 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         dashboard.wait_until_up(base + "/healthz")
         sizes = {}
-        for path in PATHS:
-            with urllib.request.urlopen(base + path) as response:  # also warms caches
-                sizes[path] = len(response.read())
+        for label, path, headers in PATHS:
+            request = urllib.request.Request(base + path, headers=dict(
+                h.split(": ", 1) for h in headers))
+            with urllib.request.urlopen(request) as response:  # also warms caches
+                sizes[label] = len(response.read())
         for run in range(args.runs):
             for level in args.connections:
-                for path in PATHS:
+                for label, path, headers in PATHS:
                     load = MachineLoad().start()
                     load.track(server.pid)
-                    result = dashboard.wrk(base + path, args.duration, level, [])
+                    result = dashboard.wrk(base + path, args.duration, level, headers)
                     result["load"] = load.stop()
                     loads.append(result["load"])
-                    results.setdefault((path, level), []).append(result)
-                    progress(f"run {run + 1}/{args.runs} c={level} {path}: "
+                    results.setdefault((label, level), []).append(result)
+                    progress(f"run {run + 1}/{args.runs} c={level} {label}: "
                              f"{result['rps']:.0f} req/s p99 {result['p99']:.1f} ms")
     finally:
         server.terminate()
@@ -90,7 +96,7 @@ def main() -> int:
           "(median [min–max])")
     print(f"{'path':<22} {'conns':>5} {'requests/s':>22} {'p50 ms':>18} {'p99 ms':>20}")
     missed = False
-    for path in PATHS:
+    for path, _, _ in PATHS:
         for level in args.connections:
             rs = results[(path, level)]
             rps, p50, p99 = (spread(r[k] for r in rs) for k in ("rps", "p50", "p99"))
