@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 
-from docs_bridge.guide_pages import PREFIX, GuidePages
 from docs_bridge.library import GuideLibrary
 from docs_bridge.matcher import GuideMatcher, service_infos
 from docs_bridge.settings import GuidesSettings, MarkdownSource
@@ -45,6 +44,8 @@ class GuidesPlugin:
     def configure(self, settings: GuidesSettings, *, services: Any = (), data_dir: Path,
                   base_dir: Path, public_url: str | None = None) -> GuideLibrary:
         """Build the library and matcher (no I/O besides reading the disk cache)."""
+        from docs_bridge.guide_pages import PREFIX  # with Markdown and nh3: guides only
+
         infos = service_infos(services)
         served_prefix = f"{(public_url or '').rstrip('/')}{PREFIX}"
         sources = [make_source(s, base_dir=base_dir, served_prefix=served_prefix,
@@ -96,6 +97,8 @@ class GuidesPlugin:
                                  public_url=runtime.config.file.site.public_url)
         folders = self.served_folders(base_dir)
         if folders:
+            from docs_bridge.guide_pages import PREFIX, GuidePages
+
             runtime.mount(PREFIX, GuidePages(folders))
         self._session = aiohttp.ClientSession(
             headers={"User-Agent": "Vigie guides"},

@@ -102,11 +102,13 @@ def run(ctx: click.Context, listen: str | None, data_dir: Path | None) -> None:
     can fix (listen address taken, database schema out of date). A database unreachable at
     start is not one: Vigie probes anyway and keeps trying to reach it.
     """
+    from monitor import loop
     from monitor.runtime import StartupError, apply_overrides, serve
 
     pm, registry, config = load_or_exit(_config_path(ctx))
     try:
-        asyncio.run(serve(apply_overrides(config, data_dir, listen), pm, registry))
+        # uvloop when installed (VIGIE_EVENT_LOOP=asyncio forces asyncio's own loop)
+        loop.run(serve(apply_overrides(config, data_dir, listen), pm, registry))
     except StartupError as exc:
         click.echo(f"vigie: {exc}", err=True)
         sys.exit(2)

@@ -13,16 +13,16 @@ import errno
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import aiohttp
 import pluggy
 
-from monitor import __version__
+from monitor import __version__, malloc
 from monitor.config import Check, Config
 from monitor.config_loader import blocked_plugins, load_config
 from monitor.events import fire
@@ -38,6 +38,9 @@ from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
 from monitor.web import Router, WebServer
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +82,67 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+#: headers of every request the process-wide session makes
+SESSION_HEADERS = MappingProxyType({"User-Agent": f"Vigie/{__version__} (status monitoring)"})
+
+
 def make_http_session() -> aiohttp.ClientSession:
     """The process-wide HTTP session: a new connection per check, no global limit."""
+    import aiohttp
+
     connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),  # checks must not carry cookies between runs
-        headers={"User-Agent": f"Vigie/{__version__} (status monitoring)"},
+        headers=dict(SESSION_HEADERS),
         auto_decompress=True,
     )
+
+
+class LazyHttpSession:
+    """Stands for the process-wide HTTP session (:func:`make_http_session`), created by
+    the first probe that uses it.
+
+    Plain-HTTP checks take the fast path (``plugins.http.fastpath``) and never touch the
+    session; without HTTPS, redirects followed by aiohttp or an HTTP-based probe kind, an
+    instance never needs aiohttp's session, connector and client machinery. Use it as
+    ``async with LazyHttpSession() as http``: leaving closes the session if one was made.
+    """
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def created(self) -> bool:
+        """Whether a probe has used the session yet."""
+        return self._session is not None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The session's default headers; the fast path reads its User-Agent here, which
+        must not create the session."""
+        session = self._session
+        return SESSION_HEADERS if session is None else session.headers
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # copy/pickle probing must not create a session
+        session = self._session
+        if session is None:
+            session = self._session = make_http_session()
+        return getattr(session, name)
+
+    async def aclose(self) -> None:
+        """Close the session if one was created."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> LazyHttpSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
 
 class Runtime:
@@ -305,6 +360,8 @@ class Runtime:
                 await asyncio.to_thread(self.store.prune, time.time() - retention)
             except Exception:
                 log.warning("housekeeping failed (rollups/prune); will retry", exc_info=True)
+            # the pass read many rows for a moment: give their pages back
+            await asyncio.to_thread(malloc.trim)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; save what is in flight before returning."""
@@ -322,7 +379,7 @@ class Runtime:
         except BaseException:
             self.web.stop()
             raise
-        async with make_http_session() as http:
+        async with LazyHttpSession() as http:
             self.scheduler = Scheduler(
                 [c for c in self.config.checks if c.enabled], self.registry, http,
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
@@ -337,6 +394,9 @@ class Runtime:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
+            # start-up's transient allocations (YAML events, catalog sync, first SQL
+            # compilations) are freed by now; glibc keeps their pages unless asked
+            malloc.trim()
             if ready is not None:
                 ready.set()
             try:

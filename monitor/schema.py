@@ -156,8 +156,12 @@ class StrictModel(BaseModel):
     the path of a file whose content (without the final newline) is the secret.
     """
 
-    # hide_input_in_errors: a validation message must never echo a secret back
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    # hide_input_in_errors: a validation message must never echo a secret back;
+    # defer_build: a model's validator is built when it first validates, so the models
+    # of probe kinds and plugin sections a configuration does not use cost no more than
+    # their class (every installed plugin is loaded at start)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True,
+                              defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -9,7 +9,6 @@ fewer workers than ``min_idle_workers`` are idle: the next visitors will wait.
 
 from __future__ import annotations
 
-import aiohttp
 from pydantic import Field, field_validator
 from yarl import URL
 
@@ -24,6 +23,11 @@ from monitor.probe import (
     Status,
     reason,
 )
+from plugins._lazy import LazyModule
+
+# imported by the first check of this kind, not by loading the plugin (about 8 MB with
+# its SSL contexts, once no other module imports aiohttp at start)
+aiohttp = LazyModule("aiohttp")
 
 #: ``?auto`` is a few hundred bytes plus one scoreboard character per worker slot
 MAX_BODY = 1024 * 1024

@@ -26,12 +26,16 @@ import asyncio
 import logging
 from typing import Any, Literal
 
-import aiohttp
 from pydantic import Field, SecretStr, field_validator
 from yarl import URL
 
 from monitor.plugins import hookimpl
 from monitor.schema import Duration, StrictModel
+from plugins._lazy import LazyModule
+
+# imported by the first ping, not by loading the plugin (about 8 MB with its SSL
+# contexts, once no other module imports aiohttp at start)
+aiohttp = LazyModule("aiohttp")
 
 log = logging.getLogger(__name__)
 

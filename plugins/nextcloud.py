@@ -21,9 +21,7 @@ import json
 import time
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
-from xml.etree import ElementTree
 
-import aiohttp
 from pydantic import SecretStr, field_validator, model_validator
 
 from monitor.plugins import hookimpl
@@ -38,6 +36,13 @@ from monitor.probe import (
     Status,
     reason,
 )
+from plugins._lazy import LazyModule
+
+# imported by the first check of this kind, not by loading the plugin: the XML parser
+# (pyexpat, about 1 MB) and aiohttp (about 8 MB with its SSL contexts, once no other
+# module imports it at start)
+aiohttp = LazyModule("aiohttp")
+ElementTree = LazyModule("xml.etree.ElementTree")
 
 #: read at most this much of any answer (status.php is ~200 bytes, serverinfo a few KiB)
 MAX_BODY = 1 << 20

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 from pydantic import Field, field_validator
 from yarl import URL
 
@@ -32,6 +31,11 @@ from monitor.probe import (
     Status,
     reason,
 )
+from plugins._lazy import LazyModule
+
+# imported by the first check of this kind, not by loading the plugin (about 8 MB with
+# its SSL contexts, once no other module imports aiohttp at start)
+aiohttp = LazyModule("aiohttp")
 
 #: a status page is a few hundred bytes (``&full`` lists processes: still small)
 MAX_BODY = 1024 * 1024

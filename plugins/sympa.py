@@ -26,9 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
-from xml.etree import ElementTree
 
-import aiohttp
 from pydantic import Field, field_validator, model_validator
 
 from monitor.plugins import hookimpl
@@ -43,6 +41,13 @@ from monitor.probe import (
     reason,
 )
 from plugins import _mailproto
+from plugins._lazy import LazyModule
+
+# imported by the first check of this kind, not by loading the plugin: the XML parser
+# (pyexpat, about 1 MB) and aiohttp (about 8 MB with its SSL contexts, once no other
+# module imports it at start)
+aiohttp = LazyModule("aiohttp")
+ElementTree = LazyModule("xml.etree.ElementTree")
 
 #: read at most this much of any answer (the WSDL is ~22 KiB)
 MAX_BODY = 1 << 20

@@ -29,8 +29,6 @@ from monitor.notifications import IncidentEvent, Link, PermanentFailure, RetryLa
 from monitor.plugins import hookimpl
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Journal, Ticket
-from tickets_bridge.mail import EmailAdapter
-from tickets_bridge.osticket import OsTicketAdapter
 from tickets_bridge.settings import (
     EmailDesk,
     HelpdeskSettings,
@@ -38,8 +36,6 @@ from tickets_bridge.settings import (
     WebhookDesk,
     ZammadDesk,
 )
-from tickets_bridge.webhook import WebhookAdapter
-from tickets_bridge.zammad import ZammadAdapter
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +46,13 @@ JOURNAL_FILE = "tickets-journal.json"
 def make_desk(settings: HelpdeskSettings, session: aiohttp.ClientSession,
               zone: str = "Europe/Paris") -> DeskAdapter:
     """The adapter for the configured desk."""
+    # imported once a helpdesk is configured (the e-mail adapter loads smtplib and the
+    # e-mail generator): a Vigie without one loads none of them
+    from tickets_bridge.mail import EmailAdapter
+    from tickets_bridge.osticket import OsTicketAdapter
+    from tickets_bridge.webhook import WebhookAdapter
+    from tickets_bridge.zammad import ZammadAdapter
+
     desk = settings.desk
     if isinstance(desk, ZammadDesk):
         return ZammadAdapter(desk, session, zone)

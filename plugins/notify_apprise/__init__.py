@@ -10,14 +10,30 @@ receivers, and grouped when several services go down together. See ``docs/alerts
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
 from monitor.plugins import hookimpl
-from plugins.notify_apprise.notifier import DeliveryFailed, Notifier
 from plugins.notify_apprise.settings import NotifierSettings
 
+if TYPE_CHECKING:
+    from plugins.notify_apprise.notifier import DeliveryFailed, Notifier
+
 __all__ = ["DeliveryFailed", "Notifier", "NotifierSettings", "current"]
+
+#: names read from the notifier module on first use (PEP 562): it imports Apprise, which
+#: a Vigie without a ``notifications:`` section never needs
+_FROM_NOTIFIER = ("DeliveryFailed", "Notifier")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_NOTIFIER:
+        module = importlib.import_module("plugins.notify_apprise.notifier")
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _State:
@@ -46,6 +62,8 @@ async def vigie_startup(runtime: Any) -> None:
     if settings is None:
         _State.notifier = None
         return
+    from plugins.notify_apprise.notifier import Notifier
+
     # reading an Apprise config file is blocking I/O
     _State.notifier = await asyncio.to_thread(Notifier.from_config, settings, runtime.config)
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-import apprise
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from monitor.schema import Duration, StrictModel
+from plugins._lazy import LazyModule
+
+# Apprise and its service modules (about 3 MB) load with the first receiver URL checked:
+# a Vigie without a ``notifications:`` section never needs them
+apprise = LazyModule("apprise")
 
 #: every event the notifier can send, as written in ``events:`` and in route rules
 EVENT_NAMES = (
