@@ -2,7 +2,8 @@
 
 100 services with 90 days of history (rollups, status changes, two days of raw results,
 incidents, maintenance, notices) in SQLite; the dashboard served the production way
-(waitress, ``vigie dashboard``'s settings) in its own process; wrk at 64 connections.
+(``vigie dashboard``'s listener and settings; ``--server waitress`` for the waitress it used
+before) in its own process; wrk at 64 connections.
 Aim: at least 2,000 requests/s and a 99th percentile under 50 ms.
 
     .venv/bin/python bench/dashboard.py [--duration 10] [--connections 64] [--threads 8]
@@ -71,19 +72,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(config_path: str, port: int, threads: int) -> None:
-    """Serve the dashboard with waitress (what ``vigie dashboard`` does)."""
+def serve(config_path: str, port: int, threads: int, server: str = "vigie") -> None:
+    """Serve the dashboard as ``vigie dashboard`` does (:func:`monitor.web.serve`), or
+    with waitress as it did before (``server="waitress"``, to compare)."""
     import logging
-
-    from waitress import serve as waitress_serve
 
     from dashboard import create_app
 
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queueing is what we measure
     app = create_app(config_path)
-    waitress_serve(app, host="127.0.0.1", port=port, threads=threads, ident="vigie",
-                   clear_untrusted_proxy_headers=True, _quiet=True)
+    if server == "waitress":
+        from waitress import serve as waitress_serve
+
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # queueing is what we measure
+        waitress_serve(app, host="127.0.0.1", port=port, threads=threads, ident="vigie",
+                       clear_untrusted_proxy_headers=True, _quiet=True)
+    else:
+        from monitor.web import serve as vigie_serve
+
+        vigie_serve(app, "127.0.0.1", port, threads)
 
 
 def wait_until_up(url: str, timeout: float = 30.0) -> None:
@@ -128,12 +135,14 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    parser.add_argument("--server", choices=("vigie", "waitress"), default="vigie",
+                        help="the listener of vigie dashboard, or waitress (as before)")
     parser.add_argument("--check", action="store_true", help="exit 1 when an aim is missed")
     parser.add_argument("--serve", nargs=2, metavar=("CONFIG", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]), args.threads)
+        serve(args.serve[0], int(args.serve[1]), args.threads, args.server)
         return 0
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -143,7 +152,7 @@ def main() -> int:
     print(f"seeded {args.services} services, 90 days, in {time.perf_counter() - started:.1f}s")
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(config_path), str(port),
-                               "--threads", str(args.threads)],
+                               "--threads", str(args.threads), "--server", args.server],
                               env={**os.environ, "PYTHONPATH": str(ROOT)})
     missed = False
     try:
@@ -153,7 +162,7 @@ def main() -> int:
         for path in ("/", "/api/v1/summary.json"):
             with urllib.request.urlopen(base + path) as response:  # also warms the cache
                 sizes[path] = len(response.read())
-        print(f"waitress, {args.threads} threads; wrk {args.connections} connections, "
+        print(f"{args.server}, {args.threads} threads; wrk {args.connections} connections, "
               f"{args.duration}s each")
         print(f"{'path':<34} {'body':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  aim")
         runs = [("/", [], "/"), ("/", ["Accept-Encoding: gzip"], "/ (gzip, as browsers ask)"),

@@ -2,11 +2,12 @@
 
 Uses the dashboard's own benchmark (``bench/dashboard.py``, kept by the dashboard's
 authors) for the set-up: 100 services with 90 days of history in SQLite, the dashboard
-served the production way (waitress, in its own process). This runner drives it with
-wrk (Debian) against ``/`` (uncompressed, as wrk asks, and gzip, as browsers ask) and
-``/api/v1/summary.json`` at each concurrency level,
-``--runs`` times each (the levels alternate within a run), and prints requests/s and the
-latency percentiles as medians [min–max].
+served the production way (``vigie dashboard``'s listener, :func:`monitor.web.serve`, in
+its own process; ``--server waitress`` serves it with waitress as before, to compare).
+This runner drives it with wrk (Debian) against ``/`` (uncompressed, as wrk asks, and
+gzip, as browsers ask) and ``/api/v1/summary.json`` at each concurrency level, ``--runs``
+times each (the levels alternate within a run), and prints requests/s and the latency
+percentiles as medians [min–max].
 
     .venv/bin/python bench/status_page.py
     .venv/bin/python bench/status_page.py --connections 64 --runs 5 --duration 10
@@ -52,7 +53,9 @@ def main() -> int:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads")
+    parser.add_argument("--server", choices=("vigie", "waitress"), default="vigie",
+                        help="the listener of vigie dashboard, or waitress (as before)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -64,7 +67,7 @@ def main() -> int:
     port = dashboard.free_port()
     server = subprocess.Popen(
         [sys.executable, str(Path(dashboard.__file__).resolve()), "--serve", str(config),
-         str(port), "--threads", str(args.threads)], env=child_env())
+         str(port), "--threads", str(args.threads), "--server", args.server], env=child_env())
     results: dict[tuple[str, int], list[dict]] = {}
     loads = []
     try:
@@ -91,7 +94,7 @@ def main() -> int:
         server.terminate()
         server.wait(10)
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"status page: {args.services} services, 90 days of history, waitress "
+    print(f"status page: {args.services} services, 90 days of history, {args.server} "
           f"{args.threads} threads; wrk {args.duration} s per run, {args.runs} runs "
           "(median [min–max])")
     print(f"{'path':<22} {'conns':>5} {'requests/s':>22} {'p50 ms':>18} {'p99 ms':>20}")

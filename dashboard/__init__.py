@@ -151,6 +151,8 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
     from dashboard.fastpath import FastPath
 
     app.wsgi_app = FastPath(app.wsgi_app, cache, app.config["DEFAULT_LANGUAGE"])
+    # Vigie's listener (monitor.web) sends these from its event loop, with no thread hop
+    app.cached_answer = app.wsgi_app.cached_answer
     return app
 
 

@@ -7,6 +7,12 @@ is answered without entering Flask at all: a dictionary look-up and a check of t
 snapshot's freshness. Only responses that :func:`dashboard.pages.cached_response` marked
 cacheable (public, no cookie) are kept; everything else (admin area, language switch,
 errors, static files) always goes through Flask.
+
+:meth:`FastPath.cached_answer` gives the same answers without calling Flask or waiting
+for anything, so that Vigie's listener (:mod:`monitor.web`) can send them from its event
+loop without a hop to a worker thread; it answers ``None`` (and the request goes to a
+worker, through :meth:`FastPath.__call__`) when the response is not cached yet or the
+snapshot is due for its database check.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from dashboard.i18n import COOKIE, choose_language
-from dashboard.snapshot import SnapshotCache
+from dashboard.snapshot import Snapshot, SnapshotCache
 
 log = logging.getLogger(__name__)
 
@@ -45,32 +51,58 @@ class FastPath:
         self.cache = cache
         self.default_language = default_language
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def _key(self, environ: dict) -> tuple:
+        """The cache key of a request: language, compression, host and scheme, path, query."""
         path = environ.get("PATH_INFO", "")
-        if environ.get("REQUEST_METHOD") != "GET" or path.startswith(PASS_THROUGH):
-            return self.app(environ, start_response)
-        try:
-            snap = self.cache.get()
-        except Exception:  # the database is down and nothing was ever built: Flask says so
-            return self.app(environ, start_response)
         query = environ.get("QUERY_STRING", "")
         asked = parse_qs(query).get("lang", [None])[0] if "lang=" in query else None
         lang = choose_language(asked, _cookie_language(environ.get("HTTP_COOKIE", "")),
                                environ.get("HTTP_ACCEPT_LANGUAGE"), self.default_language)
         gzipped = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
         # the host and scheme too: the feed's absolute links use them when no public_url is set
-        key = ("response", lang, gzipped, environ.get("wsgi.url_scheme"),
-               environ.get("HTTP_HOST"), environ.get("SCRIPT_NAME", ""), path, query)
-        last = self.cache.last_result_at
+        return ("response", lang, gzipped, environ.get("wsgi.url_scheme"),
+                environ.get("HTTP_HOST"), environ.get("SCRIPT_NAME", ""), path, query)
+
+    @staticmethod
+    def _answerable(environ: dict) -> bool:
+        return (environ.get("REQUEST_METHOD") == "GET"
+                and not environ.get("PATH_INFO", "").startswith(PASS_THROUGH))
+
+    @staticmethod
+    def _found(snap: Snapshot, key: tuple, environ: dict, last: float | None) -> tuple | None:
+        """``(status, headers, body)`` kept for ``key`` and made with the newest result at
+        ``last`` (a 304 when the client already has it), else ``None``."""
         found = snap.cached(key, lambda: None)
-        if found is not None and found[0] == last:
-            _, status, headers, body, etag = found
-            if etag and etag in environ.get("HTTP_IF_NONE_MATCH", ""):
-                start_response("304 Not Modified",
-                               [h for h in headers if h[0] in ("ETag", "Vary", "Cache-Control")])
-                return []
+        if found is None or found[0] != last:
+            return None
+        _, status, headers, body, etag = found
+        if etag and etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+            return ("304 Not Modified",
+                    [h for h in headers if h[0] in ("ETag", "Vary", "Cache-Control")], b"")
+        return status, headers, body
+
+    def cached_answer(self, environ: dict) -> tuple[str, list, bytes] | None:
+        """The whole response from memory, or ``None``; never blocks (see the module)."""
+        if not self._answerable(environ):
+            return None
+        snap = self.cache.peek()
+        if snap is None:
+            return None
+        return self._found(snap, self._key(environ), environ, self.cache.last_result_at)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if not self._answerable(environ):
+            return self.app(environ, start_response)
+        try:
+            snap = self.cache.get()
+        except Exception:  # the database is down and nothing was ever built: Flask says so
+            return self.app(environ, start_response)
+        key, last = self._key(environ), self.cache.last_result_at
+        found = self._found(snap, key, environ, last)
+        if found is not None:
+            status, headers, body = found
             start_response(status, headers)
-            return [body]
+            return [body] if body else []
         return self._through(environ, start_response, snap, key, last)
 
     def _through(self, environ, start_response, snap, key, last) -> Iterable[bytes]:

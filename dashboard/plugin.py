@@ -36,13 +36,11 @@ def vigie_startup(runtime: Any) -> None:
               help="Worker threads (default: server.threads).")
 @click.pass_context
 def dashboard_command(ctx: click.Context, listen: str | None, threads: int | None) -> None:
-    """Serve the status page alone (waitress), against the database of the configuration.
+    """Serve the status page alone (Vigie's listener), against the database of the configuration.
 
     Use it to put the page on another machine than the checks, sharing a PostgreSQL
     database; `vigie run` already serves it.
     """
-    from waitress import serve
-
     from dashboard import create_app
     from monitor.cli import load_or_exit
 
@@ -54,8 +52,9 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
         raise click.UsageError(f"--listen expects host:port, got {listen!r}")
     app = create_app(config)
     click.echo(f"Vigie status page on http://{host}:{port}/ (Ctrl-C to stop)")
-    serve(app, host=host.strip("[]"), port=int(port), threads=threads or server.threads,
-          ident="vigie", clear_untrusted_proxy_headers=True, **server.proxy_options())
+    from monitor.web import serve
+
+    serve(app, host.strip("[]"), int(port), threads or server.threads, **server.proxy_options())
 
 
 @hookimpl

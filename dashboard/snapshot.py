@@ -145,6 +145,14 @@ class SnapshotCache:
         finally:
             self._lock.release()
 
+    def peek(self) -> Snapshot | None:
+        """The current snapshot when no database check is due, else ``None``; never
+        blocks (for answers given on a server's event loop, see dashboard.fastpath)."""
+        snap, now = self._current, self.clock()
+        if snap is not None and now < self._next_check and now < snap.expires_at:
+            return snap
+        return None
+
     def settle(self) -> None:
         """After a first rendering: freeze what it loaded (templates, locale data) too.
 

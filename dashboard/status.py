@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext
 
-from dashboard import charts, reads
+from dashboard import bars, charts, reads
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
 from dashboard.pages import cached_response, page_context, snapshot, state
 from dashboard.text import render_markdown
@@ -27,6 +27,21 @@ RANGES = {"24h": (86400, 900), "7d": (7 * 86400, 3600), "90d": (90 * 86400, None
 @bp.app_template_filter("markdown")
 def _markdown(text):
     return render_markdown(text.text(select_language()) if hasattr(text, "text") else text)
+
+
+@bp.app_template_global("bar_segments")
+def _bar_segments(days):
+    return bars.bar_segments(days, select_language())
+
+
+@bp.app_template_global("bar_summary")
+def _bar_summary(days):
+    return bars.bar_summary(days, select_language())
+
+
+@bp.app_template_global("bar_labels")
+def _bar_labels(days):
+    return bars.bar_labels(days, select_language())
 
 
 @bp.route("/")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import markdown
-import nh3
 from markupsafe import Markup
 
 #: tags a message may use
@@ -31,6 +29,10 @@ def render_markdown(text: str | None) -> Markup:
     """
     if not text:
         return Markup("")
+    # imported with the first text to render (about 3 MB): many sites never write one
+    import markdown
+    import nh3
+
     html = markdown.markdown(text, extensions=["sane_lists"], output_format="html")
     for level in range(6, 0, -1):  # h1 → h3 … h4+ → h6
         new = min(level + 2, 6)

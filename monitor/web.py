@@ -1,23 +1,42 @@
 """Vigie's HTTP listener: ``/metrics``, ``/healthz`` and the WSGI apps plugins mount.
 
-A production WSGI server (waitress) runs in its own threads, so a slow client or a slow
-page never touches the event loop that runs the checks. Plugins (the dashboard, the
-heartbeat receiver…) mount their WSGI applications under a path prefix.
+An aiohttp server runs on its own event loop in its own thread, so a slow client or a
+slow page never touches the event loop that runs the checks. Plugins (the dashboard, the
+heartbeat receiver…) mount their WSGI applications under a path prefix; their requests run
+in a pool of worker threads. A mounted app may also answer some requests straight from
+memory on the listener's loop (``cached_answer``, see :class:`Router`): the status page's
+cached responses then cost no thread hop, which is what keeps its tail latency low under
+many connections (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from waitress.server import create_server
+# the server parts only: all of aiohttp.web (router, application…) is 1.3 MB more memory
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
+from aiohttp.web_server import Server
+from waitress.proxy_headers import proxy_headers_middleware
+
+from monitor import wsgi
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+#: ``cached_answer(environ)``: a whole response from memory, or ``None``. Called on the
+#: listener's event loop, so it must never block (no database, no file, no lock held long)
+CachedAnswer = Callable[[dict], "wsgi.Answer | None"]
+#: the environ key set when no cached answer was found
+_MISS = "vigie.cache_miss"
 
 
 def _plain(status: str, body: bytes, content_type: str, start_response: Callable) -> list[bytes]:
@@ -31,7 +50,9 @@ class Router:
     """Dispatches requests by path prefix, longest prefix first.
 
     ``/metrics`` and ``/healthz`` are built in; everything else goes to mounted apps, the
-    app mounted at ``/`` (the dashboard) catching the rest.
+    app mounted at ``/`` (the dashboard) catching the rest. A mounted app with a
+    ``cached_answer`` attribute (:data:`CachedAnswer`) is asked first, on the listener's
+    loop, whether it can answer from memory.
     """
 
     def __init__(self, metrics: Callable[[], bytes], health: Callable[[], dict[str, Any]],
@@ -65,48 +86,124 @@ class Router:
                 return app(environ, start_response)
         return _plain("404 Not Found", b"Not found\n", "text/plain; charset=utf-8", start_response)
 
+    def cached_answer(self, environ: dict) -> wsgi.Answer | None:
+        """The mounted app's answer from memory, if it has one (never blocks)."""
+        path = environ.get("PATH_INFO", "") or "/"
+        if path in ("/metrics", "/healthz"):
+            return None
+        for prefix, app in self._mounts:
+            if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
+                answer = getattr(app, "cached_answer", None)
+                if answer is None:
+                    return None
+                if prefix != "/":
+                    # a copy: on a miss, __call__ adjusts the original itself
+                    environ = {**environ, "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + prefix,
+                               "PATH_INFO": path[len(prefix):]}
+                return answer(environ)
+        return None
+
 
 class WebServer:
-    """A waitress server running the :class:`Router` in a background thread.
+    """An aiohttp server running ``app`` (usually the :class:`Router`) in a background
+    thread, with ``threads`` worker threads for the WSGI calls.
 
     Behind a reverse proxy, give its address as ``trusted_proxy`` (and the headers it sets
-    as ``trusted_proxy_headers``, see ``server.trusted_proxy`` in the configuration):
-    waitress then takes the visitor's address from ``X-Forwarded-For`` and the scheme from
+    as ``trusted_proxy_headers``, see ``server.trusted_proxy`` in the configuration): the
+    visitor's address is then taken from ``X-Forwarded-For`` and the scheme from
     ``X-Forwarded-Proto`` for that peer only. Proxy headers from any other peer are
-    removed, so nobody can pose as a proxy.
+    removed, so nobody can pose as a proxy. (This is waitress's own proxy middleware, as
+    when waitress served these apps.)
     """
 
-    def __init__(self, router: Router, host: str, port: int, threads: int = 8, *,
+    def __init__(self, router: WSGIApp, host: str, port: int, threads: int = 8, *,
                  trusted_proxy: str | None = None,
                  trusted_proxy_headers: Iterable[str] = ()) -> None:
-        proxy: dict[str, Any] = {}
-        if trusted_proxy:
-            proxy = {"trusted_proxy": trusted_proxy,
-                     "trusted_proxy_headers": set(trusted_proxy_headers) or {"x-forwarded-for"}}
-        self._server = create_server(router, host=host, port=port, threads=threads,
-                                     ident="vigie", clear_untrusted_proxy_headers=True, **proxy)
+        self._app = router
+        self._lookup: CachedAnswer | None = getattr(router, "cached_answer", None)
+        # the proxy headers are read (or removed) before anything else sees the request,
+        # the cached answers included (their key holds the scheme and host)
+        self._front = proxy_headers_middleware(
+            self._dispatch, trusted_proxy=trusted_proxy, trusted_proxy_count=1,
+            trusted_proxy_headers=(set(trusted_proxy_headers) or {"x-forwarded-for"})
+            if trusted_proxy else None,
+            clear_untrusted=True, log_untrusted=False, logger=log)
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        self._socket = socket.create_server((host, port), family=family, backlog=1024)
+        self._socket.setblocking(False)
+        self._server_name = host or socket.gethostname()
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="vigie-web")
+        self._loop = _new_loop()
+        self._stop_requested = False
+        self._stopped: asyncio.Future | None = None
         self._thread = threading.Thread(target=self._serve, name="vigie-web", daemon=True)
-        self._stopping = threading.Event()
 
     @property
     def port(self) -> int:
         """The port actually bound (useful when 0 was asked)."""
-        return int(self._server.effective_port)
+        return int(self._socket.getsockname()[1])
+
+    # Requests -------------------------------------------------------------------------
+
+    def _dispatch(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """Behind the proxy middleware: a cached answer, or mark the request for a worker."""
+        answer = self._lookup(environ) if self._lookup is not None else None
+        if answer is None:
+            environ[_MISS] = True
+            return []
+        status, headers, body = answer
+        start_response(status, headers)
+        return [body]
+
+    def _front_answer(self, environ: dict) -> wsgi.Answer | None:
+        """The proxy middleware's or the cache's answer, or ``None`` for a worker."""
+        started: list = []
+        body = b"".join(self._front(environ, lambda status, headers, exc_info=None:
+                                    started.append((status, headers))))
+        if environ.get(_MISS) or not started:
+            return None
+        status, headers = started[-1]
+        return status, headers, body
+
+    async def _handle(self, request: BaseRequest) -> StreamResponse:
+        environ = wsgi.environ_of(request, self._server_name, self.port)
+        answer = self._front_answer(environ)
+        if answer is None:
+            body = await request.read()
+            if body:
+                wsgi.set_body(environ, body)
+            answer = await self._loop.run_in_executor(self._pool, wsgi.call, self._app, environ)
+        return wsgi.to_response(answer)
+
+    # Running --------------------------------------------------------------------------
 
     def _serve(self) -> None:
-        # waitress's own run() loops until its socket map is empty; we loop until asked to
-        # stop and then close every socket from this thread, so no other thread ever closes
-        # a descriptor the loop is polling (which gives EBADF tracebacks).
-        server = self._server
-        socket_map = server._map
-        while not self._stopping.is_set():
-            server.asyncore.loop(timeout=0.5, map=socket_map, use_poll=True, count=1)
-        for channel in list(socket_map.values()):
-            try:
-                channel.close()
-            except OSError:
-                pass
-        server.task_dispatcher.shutdown()
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        except Exception:
+            log.exception("the web server stopped on an error")
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopped = self._loop.create_future()
+        if self._stop_requested:
+            self._stopped.set_result(None)
+        handler = Server(self._handle, access_log=None)
+        server = await self._loop.create_server(handler, sock=self._socket, backlog=1024)
+        try:
+            await self._stopped
+        finally:
+            server.close()
+            await handler.shutdown(timeout=2.0)
+            await server.wait_closed()
+
+    def _request_stop(self) -> None:
+        self._stop_requested = True
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
 
     def start(self) -> None:
         """Start serving in the background."""
@@ -114,9 +211,39 @@ class WebServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop accepting requests and wait for the server thread."""
-        self._stopping.set()
         if self._thread.is_alive():
-            self._server.trigger.pull_trigger()  # wake the loop at once
+            self._loop.call_soon_threadsafe(self._request_stop)
             self._thread.join(timeout)
         else:
-            self._server.close()
+            self._socket.close()
+            if not self._loop.is_closed():
+                self._loop.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def serve(app: WSGIApp, host: str, port: int, threads: int = 8, **proxy: Any) -> None:
+    """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``vigie dashboard``);
+    ``proxy``: ``trusted_proxy`` and ``trusted_proxy_headers`` (see :class:`WebServer`)."""
+    server = WebServer(app, host, port, threads, **proxy)
+    server.start()
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (and not turned off, see :mod:`monitor.loop`)."""
+    from monitor.loop import loop_name
+
+    if loop_name() == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()

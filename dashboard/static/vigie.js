@@ -1,5 +1,6 @@
 /* Vigie status page: progressive enhancement only (everything works without it).
-   - arrow keys move between the days of a 90-day bar (one tab stop per bar);
+   - each day of a 90-day bar gets its text back (sent once per page, see dashboard/bars.py),
+     and the arrow keys move between the days of a bar (one tab stop per bar);
    - the summary is fetched every refresh interval and the statuses updated in place. */
 (function () {
   "use strict";
@@ -12,12 +13,27 @@
     });
   }
 
+  function dayText(info, li, index) {
+    // a segment without data-t says what its class implies (dashboard/bars.py)
+    var value = li.getAttribute("data-t") || (li.className === "n" ? info.nodata : info.full);
+    return (info.days[index] || "") + " : " + value;
+  }
+
   function setupBars() {
+    var daysNode = document.getElementById("vigie-days");
+    if (!daysNode) { return; }
+    var info = JSON.parse(daysNode.textContent);
     Array.prototype.forEach.call(document.querySelectorAll("ol.bars"), function (bar) {
-      // every day becomes focusable by script; only one per bar stays in the tab order
-      Array.prototype.forEach.call(bar.children, function (li) {
-        if (!li.hasAttribute("tabindex")) { li.setAttribute("tabindex", "-1"); }
+      // every day gets its text and becomes focusable by script; only today's stays in
+      // the tab order. The bar was hidden from screen readers until it had words.
+      var last = bar.children.length - 1;
+      Array.prototype.forEach.call(bar.children, function (li, index) {
+        var span = document.createElement("span");
+        span.textContent = dayText(info, li, index);
+        li.appendChild(span);
+        li.setAttribute("tabindex", index === last ? "0" : "-1");
       });
+      bar.removeAttribute("aria-hidden");
       bar.addEventListener("keydown", function (event) {
         var days = visibleDays(bar);
         var index = days.indexOf(document.activeElement);

@@ -85,4 +85,4 @@ def test_plugin_is_registered_and_its_command_exists():
     from dashboard.plugin import dashboard_command
 
     result = CliRunner().invoke(dashboard_command, ["--help"])
-    assert result.exit_code == 0 and "waitress" in result.output
+    assert result.exit_code == 0 and "Vigie's listener" in result.output

@@ -180,3 +180,33 @@ def test_rebuild_freezes_long_lived_objects(seeded, clock):
         assert gc.get_freeze_count() > 1000
     finally:
         gc.unfreeze()
+
+
+def test_cached_answer_never_waits_for_the_database(app, client, clock):
+    """What Vigie's listener sends from its loop: only responses Flask already made for
+    this snapshot, and nothing while the snapshot is due for its database check."""
+    from werkzeug.test import EnvironBuilder
+
+    def environ(**headers):
+        return EnvironBuilder(path="/api/v1/summary.json", headers=headers).get_environ()
+
+    cache = cache_of(app)
+    assert app.cached_answer(environ()) is None  # nothing built yet: a worker builds it
+    made = client.get("/api/v1/summary.json")
+    status, headers, body = app.cached_answer(environ())
+    assert status == "200 OK" and body == made.data
+    assert dict(headers)["Content-Security-Policy"].startswith("default-src 'self'")
+    # English is another response, not made yet
+    assert app.cached_answer(environ(**{"Accept-Language": "en"})) is None
+    status, headers, body = app.cached_answer(environ(**{"If-None-Match": made.headers["ETag"]}))
+    assert status.startswith("304") and body == b"" and ("ETag", made.headers["ETag"]) in headers
+    # the database check is due: not from memory (the worker checks, then it is again)
+    rebuilds = cache.rebuilds
+    clock.advance(60)
+    assert app.cached_answer(environ()) is None
+    assert client.get("/api/v1/summary.json").data == made.data
+    assert app.cached_answer(environ()) is not None and cache.rebuilds == rebuilds
+    # never for anything but a GET, nor for the volunteers' area
+    post = EnvironBuilder(path="/api/v1/summary.json", method="POST").get_environ()
+    assert app.cached_answer(post) is None
+    assert app.cached_answer(EnvironBuilder(path="/admin/").get_environ()) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -42,16 +43,57 @@ def test_overview_in_french_by_default(client):
 
 def test_overview_bars_have_ninety_days_with_text(client):
     page = text(client.get("/"))
-    bars = re.findall(r'<ol class="bars"[^>]*>(.*?)</ol>', page, re.DOTALL)
+    bars = re.findall(r'<ol class="bars" aria-hidden="true"[^>]*>(.*?)</ol>', page, re.DOTALL)
     assert len(bars) == 5
     for bar in bars:
-        assert bar.count("<li ") == 90
-        # only today's segment is in the tab order
-        assert bar.count("tabindex=0") == 1
-    # each day says its date and uptime in words: colour is never the only sign
-    assert re.search(r"<li class=o><span>\w+\. \d+ \w+\.? : 100 %</span></li>", page)
-    assert "pas de données" in page  # the forum's first day has no rollup
+        # one light segment per day; vigie.js writes the text and the tab stop
+        assert bar.count("<li") == 90
+        assert "<span>" not in bar and "tabindex" not in bar and "class=o" not in bar
+    # an operational day is a bare segment; a day's value is sent only when its class does
+    # not imply it (100 %, or no data)
+    assert "<li><li><li>" in page and "<li class=n>" in page
+    assert '<li class=m data-t="82,00 %">' in page
+    assert '<li data-t="100 %, 1 incident">' in page
+    assert 'data-t="100 %"' not in page and 'data-t="pas de données"' not in page
+    # the dates come once per page, with the defaults
+    labels = json.loads(re.search(r'<script type="application/json" id="vigie-days">(.*?)</script>',
+                                  page).group(1))
+    assert len(labels["days"]) == 90
+    assert labels["days"][0] == "sam. 13 déc." and labels["days"][-1] == "jeu. 12 mars"
+    assert labels["full"].replace("\xa0", " ") == "100 %" and labels["nodata"] == "pas de données"
+    # without JavaScript, a sentence per service says the same: colour is never the only sign
+    summaries = re.findall(r'<p class="visually-hidden bar-summary">(.*?)</p>', page)
+    assert len(summaries) == 5
+    assert any("sam. 7 mars : 100 %, 1 incident" in s for s in summaries)
+    assert all(s.startswith("Jours pas entièrement disponibles sur les 90 derniers : ")
+               for s in summaries)
+    assert sum("1 jour sans données." in s for s in summaries) == 1  # the forum's first day
     assert "disponible à 99," in page
+
+
+def test_bar_summary_when_every_day_was_perfect(app):
+    from datetime import date, timedelta
+
+    from dashboard.bars import bar_segments, bar_summary, bar_values
+    from dashboard.views import DayView
+    from monitor.state import ServiceStatus
+
+    first = date(2026, 3, 1)
+    days = [DayView(first + timedelta(days=i), 1.0, ServiceStatus.OPERATIONAL) for i in range(3)]
+    days.insert(0, DayView(first - timedelta(days=1), None, None))
+    with app.test_request_context("/", headers=EN):
+        assert bar_values(days, "en") == [None, None, None, None]
+        assert bar_segments(days, "en") == "<li class=n><li><li><li>"
+        assert bar_summary(days, "en") == ("Each of the last 4 days with data was fully available."
+                                           " 1 day without data.")
+    with app.test_request_context("/"):
+        days[1] = DayView(first, None, None, incidents=2)
+        assert bar_values(days, "fr") == [None, "pas de données, 2 incidents", None, None]
+        assert bar_segments(days, "fr") == ('<li class=n><li class=n data-t="pas de données, '
+                                            '2 incidents"><li><li>')
+        assert bar_summary(days, "fr") == (
+            "Jours pas entièrement disponibles sur les 4 derniers : "
+            "dim. 1 mars : pas de données, 2 incidents. 1 jour sans données.")
 
 
 def test_overview_in_english_from_accept_language(client):

@@ -1,0 +1,118 @@
+"""Calling a WSGI application from an aiohttp request, as waitress did.
+
+:func:`environ_of` builds the WSGI environment the way waitress builds it (header names
+containing ``_`` dropped so nobody can pose as a CGI variable, repeated headers joined
+with ``, ``, ``PATH_INFO`` decoded as latin-1); :func:`call` runs an application to the
+end and returns its whole response; :func:`to_response` turns that into an aiohttp
+response. Used by :class:`monitor.web.WebServer`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
+
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import Response
+from multidict import CIMultiDict
+
+log = logging.getLogger(__name__)
+
+#: the ``Server`` header of every response (waitress's ``ident``): no version given away
+SERVER_NAME = "vigie"
+#: headers a WSGI application may not set (PEP 3333): the server owns the connection
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
+                        "proxy-authorization", "te", "trailers", "transfer-encoding",
+                        "upgrade"})
+_ERROR_BODY = b"The server encountered an unexpected internal server error"
+_NO_INPUT = b""
+
+#: ``(status line, headers, body)``: a whole WSGI response
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+def environ_of(request: BaseRequest, server_name: str, server_port: int) -> dict:
+    """The WSGI environment of ``request`` (its body not read yet: ``wsgi.input`` is
+    empty until :func:`set_body`)."""
+    target = request.raw_path
+    path, _, query = target.partition("?")
+    path = unquote_to_bytes(path).decode("latin-1")
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")  # as waitress: "//x" is "/x", never another host
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    address, port = (peer[0], str(peer[1])) if peer else ("", "")
+    version = request.version
+    environ = {
+        "REQUEST_METHOD": request.method, "SCRIPT_NAME": "", "PATH_INFO": path,
+        "QUERY_STRING": query, "REQUEST_URI": target,
+        "SERVER_NAME": server_name, "SERVER_PORT": str(server_port),
+        "SERVER_PROTOCOL": f"HTTP/{version.major}.{version.minor}",
+        "SERVER_SOFTWARE": SERVER_NAME,
+        "REMOTE_ADDR": address, "REMOTE_HOST": address, "REMOTE_PORT": port,
+        "wsgi.url_scheme": "http", "wsgi.version": (1, 0), "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "wsgi.input": io.BytesIO(_NO_INPUT), "wsgi.input_terminated": True,
+    }
+    for raw_name, raw_value in request.raw_headers:
+        if b"_" in raw_name:
+            continue
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        if name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = "HTTP_" + name
+        value = raw_value.decode("latin-1")
+        environ[name] = f"{environ[name]}, {value}" if name in environ else value
+    return environ
+
+
+def set_body(environ: dict, body: bytes) -> None:
+    """Give the application the request's body."""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
+def call(app: Callable, environ: dict) -> Answer:
+    """Run the WSGI ``app`` to the end; a failure is logged and answered with a 500."""
+    started: list = []
+
+    def start_response(status: str, headers: list, exc_info=None):
+        if exc_info and started:
+            # nothing was sent yet (the body is collected first): the error response wins
+            started.clear()
+        started.append((status, headers))
+        return _no_write
+
+    try:
+        result = app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status, headers = started[-1]
+    except Exception:
+        log.exception("error while serving %s %s", environ.get("REQUEST_METHOD"),
+                      environ.get("PATH_INFO"))
+        return ("500 Internal Server Error",
+                [("Content-Type", "text/plain; charset=utf-8"),
+                 ("Content-Length", str(len(_ERROR_BODY)))], _ERROR_BODY)
+    return status, headers, body
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("the write() of start_response is not supported")
+
+
+def to_response(answer: Answer) -> Response:
+    """An aiohttp response with the application's status, headers and body."""
+    status, headers, body = answer
+    code, _, reason = status.partition(" ")
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers:
+        if name.lower() not in HOP_BY_HOP:
+            out.add(name, value)
+    out["Server"] = SERVER_NAME
+    return Response(status=int(code), reason=reason or None, headers=out, body=body or None)

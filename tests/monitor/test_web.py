@@ -1,0 +1,176 @@
+"""Vigie's listener (monitor.web) over real HTTP: WSGI apps in worker threads, cached
+answers from the listener's loop, proxy headers, bodies, errors, headers."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+
+import pytest
+
+from monitor.web import Router, WebServer
+
+
+def echo(environ, start_response):
+    """A WSGI app saying what it was given."""
+    body = json.dumps({
+        "method": environ["REQUEST_METHOD"], "path": environ["PATH_INFO"],
+        "script": environ["SCRIPT_NAME"], "query": environ["QUERY_STRING"],
+        "remote": environ["REMOTE_ADDR"], "scheme": environ["wsgi.url_scheme"],
+        "body": environ["wsgi.input"].read().decode(),
+        "headers": {k: v for k, v in environ.items() if k.startswith("HTTP_")},
+        "thread": threading.current_thread().name,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body))),
+                              ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    return [body]
+
+
+def request(port, method="GET", path="/", body=None, headers=None):
+    """``(status, headers, body)`` of one request."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def serve():
+    """``serve(app, **options)``: a started :class:`WebServer` on a free port, stopped after."""
+    servers = []
+
+    def start(app, threads=2, **options):
+        server = WebServer(app, "127.0.0.1", 0, threads=threads, **options)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def router_with(app, prefix="/"):
+    router = Router(metrics=lambda: b"# metrics\n", health=lambda: {"ok": True},
+                    metrics_content_type="text/plain; version=0.0.4")
+    router.mount(prefix, app)
+    return router
+
+
+def test_wsgi_app_runs_in_a_worker_thread_with_its_request(serve):
+    server = serve(router_with(echo, "/push"))
+    status, headers, body = request(server.port, "POST", "/push/beat%20one?x=1", body=b"hello",
+                                    headers={"X-Thing": "yes", "X_Forged": "no",
+                                             "Content-Type": "text/plain"})
+    assert status == 200
+    seen = json.loads(body)
+    assert seen["method"] == "POST" and seen["body"] == "hello" and seen["query"] == "x=1"
+    assert seen["script"] == "/push" and seen["path"] == "/beat one"
+    assert seen["thread"].startswith("vigie-web")
+    assert seen["headers"]["HTTP_X_THING"] == "yes"
+    # a header name with "_" could pose as another variable: dropped, as waitress did
+    assert "HTTP_X_FORGED" not in seen["headers"]
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert headers["Server"] == "vigie"
+    # the built-in paths still answer
+    assert request(server.port, path="/metrics")[2] == b"# metrics\n"
+    assert json.loads(request(server.port, path="/healthz")[2]) == {"ok": True}
+    assert request(server.port, path="/elsewhere")[0] == 404
+
+
+def test_head_keeps_the_length_and_sends_no_body(serve):
+    server = serve(router_with(echo))
+    status, headers, body = request(server.port, "HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+class Blocking:
+    """A WSGI app whose requests wait until released, with answers from memory for
+    ``/cached`` (never waiting)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, environ, start_response):
+        self.entered.set()
+        self.release.wait(10)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"slow"]
+
+    def cached_answer(self, environ):
+        if environ["PATH_INFO"] != "/cached":
+            return None
+        return "200 OK", [("Content-Type", "text/plain"), ("X-From", "memory")], b"fast"
+
+
+def test_cached_answers_need_no_worker_thread(serve):
+    app = Blocking()
+    server = serve(router_with(app, "/status"), threads=1)
+    slow = threading.Thread(target=request, args=(server.port, "GET", "/status/slow"))
+    slow.start()
+    try:
+        assert app.entered.wait(10)
+        # the only worker is busy: a cached answer comes anyway, from the loop
+        status, headers, body = request(server.port, path="/status/cached")
+        assert (status, body, headers["X-From"]) == (200, b"fast", "memory")
+    finally:
+        app.release.set()
+        slow.join(10)
+
+
+def test_cached_answer_sees_the_proxy_headers_processed(serve):
+    seen = []
+
+    class App:
+        def __call__(self, environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"from the app"]
+
+        def cached_answer(self, environ):
+            seen.append((environ["REMOTE_ADDR"], environ["wsgi.url_scheme"],
+                         "HTTP_X_FORWARDED_FOR" in environ))
+            return None
+
+    trusted = serve(router_with(App()), trusted_proxy="127.0.0.1",
+                    trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
+    untrusted = serve(router_with(App()))
+    forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    assert request(trusted.port, headers=forwarded)[2] == b"from the app"
+    assert request(untrusted.port, headers=forwarded)[2] == b"from the app"
+    # as with waitress: the trusted proxy's headers are applied (and kept), anyone else's
+    # are removed before the cache is even asked
+    assert seen == [("203.0.113.7", "https", True), ("127.0.0.1", "http", False)]
+
+
+def test_untrusted_proxy_headers_never_reach_the_app(serve):
+    server = serve(router_with(echo))
+    seen = json.loads(request(server.port, headers={"X-Forwarded-For": "203.0.113.7",
+                                                    "X-Forwarded-Proto": "https"})[2])
+    assert seen["remote"] == "127.0.0.1" and seen["scheme"] == "http"
+    assert "HTTP_X_FORWARDED_FOR" not in seen["headers"]
+
+
+def test_a_failing_app_gives_a_500_and_a_log(serve, caplog):
+    def broken(environ, start_response):
+        raise RuntimeError("secret detail")
+
+    server = serve(router_with(broken))
+    with caplog.at_level(logging.ERROR, logger="monitor.wsgi"):
+        status, _, body = request(server.port, path="/x")
+    assert status == 500 and b"secret" not in body
+    assert "error while serving GET /x" in caplog.text
+
+
+def test_stop_before_start_frees_the_port():
+    server = WebServer(router_with(echo), "127.0.0.1", 0)
+    port = server.port
+    server.stop()
+    again = WebServer(router_with(echo), "127.0.0.1", port)
+    again.stop()
