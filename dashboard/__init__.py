@@ -6,6 +6,8 @@ is then shared). Any WSGI server can serve it on its own::
 
     VIGIE_CONFIG=/etc/vigie/vigie.yaml waitress-serve --call dashboard:create_app
 
+(``vigie dashboard`` serves it faster: cached answers are sent without a worker thread.)
+
 It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
 :mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom), :mod:`dashboard.badges`
 (SVG), and ``dashboard.admin`` when that package exists.

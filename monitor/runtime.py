@@ -2,7 +2,7 @@
 
 One process: the checks run on the asyncio event loop; results go to the store through a
 writer thread; transitions go to plugins through hooks, in order, from one dispatcher task;
-``/metrics`` and the mounted WSGI apps are served by waitress threads.
+``/metrics`` and the mounted WSGI apps are served by the listener (:mod:`monitor.web`).
 """
 
 from __future__ import annotations

@@ -125,12 +125,12 @@ def test_env_example_has_only_placeholders():
 
 
 def test_dashboard_unit_command_serves_the_status_page(tmp_path):
-    """The unit's exact waitress-serve command line, on a free port, answers /."""
+    """The unit's exact `vigie dashboard` command line, on a free port, answers /."""
     command = unit_settings(SYSTEMD / "vigie-dashboard.service")["ExecStart"][0]
     args = [a.replace("/opt/vigie/bin", str(VENV_BIN)) for a in shlex.split(command)]
     port = free_port()
     args = [f"--listen=127.0.0.1:{port}" if a.startswith("--listen=") else a for a in args]
-    assert args[-2:] == ["--call", "dashboard:create_app"]
+    assert args[1] == "dashboard", args
     config = tmp_path / "vigie.yaml"
     config.write_text(textwrap.dedent(f"""\
         data_dir: {tmp_path / "data"}
