@@ -472,6 +472,8 @@ class Config:
     """The validated configuration: settings plus resolved services and checks."""
 
     path: Path
+    #: the file's settings; its ``services`` list is left empty once resolved (the
+    #: services and checks are :attr:`services`)
     file: FileConfig
     services: tuple[Service, ...]
     #: plugin-owned top-level sections (validated models), None when absent from the file

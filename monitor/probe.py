@@ -108,6 +108,29 @@ def reason(code: str, fr: str, en: str, *, public: bool = True, **params: Any) -
     return Reason(code=code, fr=fr.format(**params), en=en.format(**params), public=public)
 
 
+class _SharedEmpty(dict):
+    """An empty ``dict`` that refuses every change: the one ``samples`` and ``info`` of
+    every result that has none (an empty dict per result is 64 bytes, per check kept as
+    its last result). Readers see a plain empty dict (``json``, ``isinstance``)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this empty mapping is shared by every result: give the result "
+                        "a dict of its own instead")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+
+
+#: the shared empty mapping (see :class:`_SharedEmpty`)
+NO_VALUES: dict[str, Any] = _SharedEmpty()
+
+
+def _no_values() -> dict[str, Any]:
+    return NO_VALUES
+
+
 @dataclass(slots=True)
 class ProbeResult:
     """The outcome of one run of one check.
@@ -120,8 +143,10 @@ class ProbeResult:
 
     status: Status
     reason: Reason | None = None
-    samples: dict[str, float | dict[str, float]] = field(default_factory=dict)
-    info: dict[str, str] = field(default_factory=dict)
+    #: the shared read-only :data:`NO_VALUES` when not given: give a dict to fill
+    samples: dict[str, float | dict[str, float]] = field(default_factory=_no_values)
+    #: the shared read-only :data:`NO_VALUES` when not given: give a dict to fill
+    info: dict[str, str] = field(default_factory=_no_values)
     duration: float = 0.0
     started_at: float = 0.0
 
@@ -158,8 +183,8 @@ class ProbeFailed(Exception):
         super().__init__(reason.en)
         self.reason = reason
         self.status = status
-        self.samples = samples or {}
-        self.info = info or {}
+        self.samples = samples or NO_VALUES
+        self.info = info or NO_VALUES
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +250,17 @@ class Probe:
     #: keys of ``ProbeResult.info`` exported as labels of ``vigie_<kind>_info`` (bounded
     #: values only, such as a version; undeclared keys are never exported)
     info_keys: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def prepare(cls, config: ProbeConfig) -> Any:
+        """What a check of this kind keeps for its lifetime (``Check.options``, handed to
+        :meth:`check` on every run), made once from its validated ``config`` at load.
+
+        The config itself by default. A kind with many checks may return something
+        smaller that reads the same keys (the http probe shares every option but the URL
+        between checks configured alike).
+        """
+        return config
 
     async def check(self, config: Any, ctx: ProbeContext) -> ProbeResult:
         """Run the check once against ``config`` and return its result (or raise ProbeFailed)."""

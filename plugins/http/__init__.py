@@ -32,7 +32,7 @@ from monitor.probe import (
     Status,
 )
 from plugins.http import fastpath
-from plugins.http.config import HttpConfig, Plan
+from plugins.http.config import HttpCheckOptions, HttpConfig, Plan
 from plugins.http.phases import Phases, attach_tracing
 from plugins.http.verdict import (
     failure_reason,
@@ -42,7 +42,7 @@ from plugins.http.verdict import (
     too_many_redirects,
 )
 
-__all__ = ["HttpConfig", "HttpProbe"]
+__all__ = ["HttpCheckOptions", "HttpConfig", "HttpProbe"]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: the run's deadline is ours (monitor.deadline): no second set of timers in aiohttp
@@ -99,7 +99,14 @@ class HttpProbe(Probe):
                    "answer's headers), transfer (body); with phases: true", label="phase"),
     )
 
-    async def check(self, config: HttpConfig, ctx: ProbeContext) -> ProbeResult:
+    @classmethod
+    def prepare(cls, config: HttpConfig) -> HttpCheckOptions:
+        """The URL and a plan whose rules are shared with every check configured alike
+        (the validated model, about 700 bytes per check, is not kept)."""
+        return HttpCheckOptions(config)
+
+    async def check(self, config: HttpConfig | HttpCheckOptions,
+                    ctx: ProbeContext) -> ProbeResult:
         """Run one request (plus redirects) and judge the answer."""
         plan = config.plan
         phases = None
@@ -144,9 +151,9 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
     """Request ``plan.url``, following redirects; return (status, body, charset)."""
     method, body, headers = plan.method, plan.body, plan.headers
     first = 0
-    if plan.fast is not None and run.phases is None:
+    if plan.target is not None and run.phases is None:
         # the common case, the plain-HTTP fast path: bytes prepared once, no URL object
-        host, port = plan.fast[0], plan.fast[1]
+        host, port, _ = plan.origin  # type: ignore[misc]
         answer = await fastpath.exchange_prepared(
             host, port, plan.request(session.headers.get("User-Agent", "Vigie")), method,
             plan.max_body if plan.read_body else None, run)
