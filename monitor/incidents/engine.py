@@ -284,12 +284,16 @@ class IncidentEngine:
         """``(sample name, expiry time)`` of the certificates in ``samples`` expiring
         within ``cert_warn_days`` and not yet warned about today. Cheap: call it on the
         event loop, and :meth:`warn_certificates` in the worker only when it returns any."""
-        limit = at + self.ctx.settings.cert_warn_days * 86400
-        day = datetime.fromtimestamp(at, ZoneInfo(self.ctx.timezone)).date().isoformat()
-        out = []
+        out: list[tuple[str, float]] = []
+        day, limit = "", 0.0
         for name, value in samples.items():
             if not name.endswith(CERT_SAMPLE_SUFFIX):
                 continue
+            if not day:
+                # only now: most results (every http one) have samples but no certificate,
+                # and a zoned datetime per result would cost more than the whole loop
+                limit = at + self.ctx.settings.cert_warn_days * 86400
+                day = datetime.fromtimestamp(at, ZoneInfo(self.ctx.timezone)).date().isoformat()
             values = value.items() if isinstance(value, dict) else [("", value)]
             for label, expiry in values:
                 key = f"{name}{'/' + str(label) if label else ''}"

@@ -157,6 +157,8 @@ class OutboxWorker:
         short after a write).
     :param call_timeout: seconds a plugin may take for one delivery (then it counts as a
         failure and is retried).
+    :param write_sessions: sessions for recording outcomes (``store.write_session``: on
+        SQLite they begin with ``BEGIN IMMEDIATE``); default ``sessions``.
     """
 
     def __init__(self, sessions: Callable[[], Session], pm: pluggy.PluginManager, *,
@@ -164,8 +166,10 @@ class OutboxWorker:
                  max_backoff: float = 3600.0, poll_interval: float = 1.0,
                  batch: int = 50, call_timeout: float = 120.0,
                  stats: DeliveryStats | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 write_sessions: Callable[[], Session] | None = None) -> None:
         self.sessions = sessions
+        self.write_sessions = write_sessions or sessions
         self.pm = pm
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
@@ -306,7 +310,7 @@ class OutboxWorker:
         from monitor.incidents.emit import attach_links
 
         now = self.clock()
-        with self.sessions() as session, session.begin():
+        with self.write_sessions() as session, session.begin():
             session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id).values(
                 status="delivered", delivered_at=now, last_attempt_at=now,
                 attempts=job.attempts + 1, last_error=None))
@@ -325,7 +329,7 @@ class OutboxWorker:
         else:
             values.update(attempts=job.attempts + 1,
                           next_attempt_at=now + self.backoff(job.attempts + 1))
-        with self.sessions() as session, session.begin():
+        with self.write_sessions() as session, session.begin():
             session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id).values(**values))
 
 

@@ -67,15 +67,18 @@ class IncidentSystem:
                                          status_of=self._status_of)
         self.stats = DeliveryStats()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="vigie-incidents")
-        self.engine = IncidentEngine(runtime.store.session, self.ctx,
-                                     on_written=self._wake_threadsafe)
-        self.ticker = MaintenanceTicker(runtime.store.session, self.ctx)
+        # the engine, the ticker and the watch read then write in each transaction: write
+        # sessions (BEGIN IMMEDIATE on SQLite) so a result batch committed in between
+        # cannot fail them with "database is locked"
+        writes = runtime.store.write_session
+        self.engine = IncidentEngine(writes, self.ctx, on_written=self._wake_threadsafe)
+        self.ticker = MaintenanceTicker(writes, self.ctx)
         self.worker = OutboxWorker(
-            runtime.store.session, runtime.plugin_manager,
+            runtime.store.session, runtime.plugin_manager, write_sessions=writes,
             max_attempts=settings.outbox.max_attempts,
             initial_backoff=settings.outbox.initial_backoff,
             max_backoff=settings.outbox.max_backoff, stats=self.stats)
-        self.watch = SystemWatch(runtime.store.session, self.ctx, settings.outbox, self.stats)
+        self.watch = SystemWatch(writes, self.ctx, settings.outbox, self.stats)
         #: services in maintenance now (read by the metrics collector)
         self.in_maintenance: set[str] = set()
         self.open_incidents = 0
@@ -164,7 +167,7 @@ class IncidentSystem:
     # Background -------------------------------------------------------------------------
 
     def _sync_windows(self) -> None:
-        with self.runtime.store.session() as session, session.begin():
+        with self.runtime.store.write_session() as session, session.begin():
             sync_config_windows(session, self.runtime.config, time.time())
 
     async def _maintenance_tick(self) -> None:
@@ -218,7 +221,7 @@ class IncidentSystem:
             self.worker.wake()
 
     def _prune(self, older_than: float) -> None:
-        with self.runtime.store.session() as session, session.begin():
+        with self.runtime.store.write_session() as session, session.begin():
             removed = outbox.prune(session, older_than)
         if removed:
             log.info("outbox: pruned %d delivered entries", removed)

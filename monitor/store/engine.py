@@ -2,7 +2,8 @@
 
 SQLite gets the settings a long-running writer plus concurrent readers need: WAL journal,
 foreign keys enforced, a busy timeout, and real ``BEGIN`` statements (the documented
-SQLAlchemy recipe, so that reads are consistent and DDL is transactional).
+SQLAlchemy recipe, so that reads are consistent and DDL is transactional). Transactions
+that write begin with ``BEGIN IMMEDIATE`` when opened through :func:`writing`.
 PostgreSQL always goes through psycopg 3, the driver Vigie depends on.
 """
 
@@ -22,6 +23,9 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 POSTGRES_CONNECT_TIMEOUT = 10
 
 SUPPORTED = ("sqlite", "postgresql")
+
+#: execution option of the connections of :func:`writing`
+WRITE_OPTION = "vigie_write"
 
 
 class UnsupportedDatabase(ValueError):
@@ -99,7 +103,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def writing(engine: Engine) -> Engine:
+    """The same engine (same pool) for transactions that will write.
+
+    On SQLite they begin with ``BEGIN IMMEDIATE``: the write lock is taken at once, waiting
+    up to the busy timeout. A deferred ``BEGIN`` that reads first, then writes, fails at
+    once with "database is locked" when another connection committed in between
+    (``SQLITE_BUSY_SNAPSHOT``, which no timeout can wait out). Reads keep the deferred
+    ``BEGIN`` and never block the writer. PostgreSQL needs nothing: the option is unused.
+    """
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def dialect_insert(engine: Engine, table: Table) -> Insert:

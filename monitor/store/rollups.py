@@ -8,8 +8,18 @@ Definitions, documented here because the status page shows them:
   status changes (the status at midnight is the last change before it); time with an
   unknown status, or before the first status ever, is not observed;
 - latency p50/p95: over the runs that got an answer (up or degraded), percentiles with
-  linear interpolation between closest ranks (numpy's default method);
+  linear interpolation between closest ranks (numpy's default method); a service's are
+  over the answered runs of all its checks together;
 - a service's worst status of the day ranks statuses by :data:`SEVERITY`.
+
+The database does the counting and the percentiles (:mod:`monitor.store.rollup_sql`),
+one slice of services at a time: Python memory follows the number of checks of a slice,
+never the number of results. Each slice is read in its own read transaction and written in
+a short write transaction, so the result writer is never held up by a pass.
+
+With a :class:`~monitor.store.rollup_ledger.RollupLedger` (the store keeps one), a pass
+skips the days already final and refreshes the latency percentiles of today at most
+hourly; counts, uptime and worst status are refreshed at every pass.
 
 Raw results are pruned after the retention period: a day whose results are gone is left
 as it was, never overwritten with zeros.
@@ -17,27 +27,25 @@ as it was, never overwritten with zeros.
 
 from __future__ import annotations
 
-import math
 import time
-from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
-from monitor.probe import Status
 from monitor.state import ServiceStatus
-from monitor.store.engine import dialect_insert
+from monitor.store.engine import dialect_insert, writing
 from monitor.store.models import (
     CheckRow,
     DailyCheckRollup,
     DailyServiceRollup,
-    ResultRow,
+    ServiceRow,
     ServiceStatusChange,
 )
+from monitor.store.rollup_ledger import SETTLE, RollupLedger
+from monitor.store.rollup_sql import check_counts, interpolate, latency_percentiles
 
 #: how bad a service status is, to pick the worst of a day (higher is worse)
 SEVERITY: dict[ServiceStatus, int] = {
@@ -49,21 +57,13 @@ SEVERITY: dict[ServiceStatus, int] = {
     ServiceStatus.MAJOR_OUTAGE: 5,
 }
 _BY_CODE = {s.code: s for s in ServiceStatus}
-_COUNTED = {Status.UP: "up", Status.DEGRADED: "degraded", Status.DOWN: "down",
-            Status.UNKNOWN: "unknown", Status.MAINTENANCE: "maintenance"}
-#: the same by stored code, and the codes of runs that got an answer (read once per row)
-_COUNTED_BY_CODE = {int(status): name for status, name in _COUNTED.items()}
-_ANSWERED = frozenset({int(Status.UP), int(Status.DEGRADED)})
+#: checks per slice of services read and written together (a service is never split)
+SLICE_CHECKS = 2000
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
     """The ``q`` quantile (0–1) of sorted values, linearly interpolated; None when empty."""
-    if not ordered:
-        return None
-    pos = (len(ordered) - 1) * q
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+    return interpolate(len(ordered), q, ordered.__getitem__)
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[float, float]:
@@ -80,36 +80,6 @@ def days(start: date, end: date) -> Iterator[date]:
     while day <= end:
         yield day
         day += timedelta(days=1)
-
-
-@dataclass(slots=True)
-class CheckDay:
-    """Counts and answered latencies of one check over one day.
-
-    Latencies are kept in an ``array`` (8 bytes each, not a 32-byte float in a list):
-    a day of a check run every 5 minutes is 288 of them, times every check.
-    """
-
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED.values(), 0))
-    latencies: array = field(default_factory=lambda: array("d"))
-
-    def add(self, status: int, duration: float) -> None:
-        """Count one result."""
-        self.counts[_COUNTED_BY_CODE[status]] += 1
-        if status in _ANSWERED:
-            self.latencies.append(duration)
-
-    @property
-    def runs(self) -> int:
-        """Results that day."""
-        return sum(self.counts.values())
-
-    def uptime(self) -> float | None:
-        """``(up + maintenance) / (runs - unknown)``, None when nothing was judged."""
-        judged = self.runs - self.counts["unknown"]
-        if judged == 0:
-            return None
-        return (self.counts["up"] + self.counts["maintenance"]) / judged
 
 
 def service_uptime(
@@ -138,11 +108,13 @@ def service_uptime(
 
 
 def compute_rollups(engine: Engine, start: date, end: date, tz: str,
-                    now: float | None = None) -> int:
+                    now: float | None = None, ledger: RollupLedger | None = None) -> int:
     """Recompute the rollups of every day from ``start`` to ``end`` (included) in ``tz``.
 
-    Each day is one transaction of upserts, so running it again gives the same rows.
-    ``now`` (default: the current time) ends the observed period of today.
+    Upserts, so running it again gives the same rows. ``now`` (default: the current time)
+    ends the observed period of today. With ``ledger``, days already final are skipped,
+    the latency of a day not final is recomputed only when due, and the ledger is kept up
+    to date; without, everything is recomputed.
 
     :return: the number of rollup rows written.
     """
@@ -153,69 +125,123 @@ def compute_rollups(engine: Engine, start: date, end: date, tz: str,
         low, high = day_bounds(day, zone)
         if low >= now:
             break
-        with engine.begin() as conn:
-            written += _rollup_day(conn, engine, day, low, min(high, now))
+        final = now >= high + SETTLE
+        if ledger is None:
+            written += _rollup_day(engine, day, low, min(high, now), latency=True)
+            continue
+        if ledger.is_final(tz, day):
+            continue
+        late_writes = ledger.late_writes()
+        latency = final or ledger.latency_due(tz, day, now)
+        written += _rollup_day(engine, day, low, min(high, now), latency)
+        if final:
+            ledger.mark(tz, day, high, late_writes)
+        elif latency:
+            ledger.latency_done(tz, day, now)
     return written
 
 
-def _rollup_day(conn: Connection, engine: Engine, day: date, low: float, high: float) -> int:
-    per_check: dict[int, CheckDay] = defaultdict(CheckDay)
-    rows = conn.execute(
-        select(ResultRow.check_id, ResultRow.status, ResultRow.duration)
-        .where(ResultRow.started_at >= low, ResultRow.started_at < high))
-    for check_id, status, duration in rows:
-        per_check[check_id].add(status, duration)
-    if not per_check:
-        return 0
-    service_of = dict(conn.execute(
-        select(CheckRow.id, CheckRow.service_id).where(CheckRow.id.in_(list(per_check)))).all())
+def service_slices(conn: Connection, size: int | None = None) -> list[tuple[str, str]]:
+    """``(first, last)`` service ids of consecutive services holding at most ``size``
+    checks together (default :data:`SLICE_CHECKS`; a bigger service is a slice alone)."""
+    size = size or SLICE_CHECKS
+    slices: list[tuple[str, str]] = []
+    first, count = None, 0
+    rows = conn.execute(select(CheckRow.service_id, func.count())
+                        .group_by(CheckRow.service_id).order_by(CheckRow.service_id))
+    for service_id, checks in rows:
+        if first is not None and count + checks > size:
+            slices.append((first, previous))
+            first, count = None, 0
+        if first is None:
+            first = service_id
+        count += checks
+        previous = service_id
+    if first is not None:
+        slices.append((first, previous))
+    return slices
 
-    check_rows = []
-    for check_id, stats in per_check.items():
-        ordered = sorted(stats.latencies)
-        check_rows.append({
-            "check_id": check_id, "day": day, "runs": stats.runs, **stats.counts,
-            "uptime": stats.uptime(), "latency_p50": percentile(ordered, 0.5),
-            "latency_p95": percentile(ordered, 0.95)})
-    _upsert(conn, engine, DailyCheckRollup, check_rows, ("check_id", "day"))
 
-    per_service: dict[str, list[CheckDay]] = defaultdict(list)
-    for check_id, stats in per_check.items():
-        per_service[service_of[check_id]].append(stats)
-    service_rows = []
-    for service_id, checks in per_service.items():
-        initial, changes = _service_changes(conn, service_id, low, high)
-        uptime, observed, worst = service_uptime(initial, changes, low, high)
-        latencies = sorted(x for c in checks for x in c.latencies)
-        service_rows.append({
-            "service_id": service_id, "day": day, "runs": sum(c.runs for c in checks),
-            "uptime": uptime, "observed": observed,
-            "worst_status": worst.code if worst is not None else None,
-            "latency_p50": percentile(latencies, 0.5),
-            "latency_p95": percentile(latencies, 0.95)})
-    _upsert(conn, engine, DailyServiceRollup, service_rows, ("service_id", "day"))
+def _rollup_day(engine: Engine, day: date, low: float, high: float, latency: bool) -> int:
+    with engine.connect() as conn:
+        slices = service_slices(conn)
+    written = 0
+    for first, last in slices:
+        written += _rollup_slice(engine, day, first, last, low, high, latency)
+    return written
+
+
+def _rollup_slice(engine: Engine, day: date, first: str, last: str, low: float,
+                  high: float, latency: bool) -> int:
+    """One slice of services: read in one (deferred) read transaction, then upserted in a
+    short write transaction. Without ``latency`` the stored percentiles are left as they
+    are (NULL for a row that did not exist)."""
+    with engine.connect() as conn:
+        counts = check_counts(conn, first, last, low, high)
+        if not counts:
+            return 0
+        if latency:
+            check_latency = latency_percentiles(conn, "check", first, last, low, high)
+            service_latency = latency_percentiles(conn, "service", first, last, low, high)
+        runs: dict[str, int] = defaultdict(int)
+        for c in counts:
+            runs[c.service_id] += c.runs
+        changes = _service_changes(conn, first, last, low, high)
+        services = {sid: service_uptime(*changes.get(sid, (None, [])), low, high)
+                    for sid in runs}
+    check_rows = [{
+        "check_id": c.check_id, "day": day, "runs": c.runs, "up": c.up,
+        "degraded": c.degraded, "down": c.down, "unknown": c.unknown,
+        "maintenance": c.maintenance, "uptime": c.uptime()} for c in counts]
+    service_rows = [{
+        "service_id": sid, "day": day, "runs": runs[sid], "uptime": uptime,
+        "observed": observed, "worst_status": worst.code if worst is not None else None}
+        for sid, (uptime, observed, worst) in services.items()]
+    if latency:
+        _add_latency(check_rows, "check_id", check_latency)
+        _add_latency(service_rows, "service_id", service_latency)
+    with writing(engine).begin() as conn:
+        _upsert(conn, DailyCheckRollup, check_rows, ("check_id", "day"))
+        _upsert(conn, DailyServiceRollup, service_rows, ("service_id", "day"))
     return len(check_rows) + len(service_rows)
 
 
-def _service_changes(conn: Connection, service_id: str, low: float, high: float
-                     ) -> tuple[ServiceStatus | None, list[tuple[float, ServiceStatus]]]:
+def _add_latency(rows: list[dict], key: str, found: dict) -> None:
+    for row in rows:
+        row["latency_p50"], row["latency_p95"] = found.get(row[key], (None, None))
+
+
+def _service_changes(conn: Connection, first: str, last: str, low: float, high: float
+                     ) -> dict[str, tuple[ServiceStatus | None,
+                                          list[tuple[float, ServiceStatus]]]]:
+    """``{service id: (status at low, changes in [low, high))}`` for the services
+    ``first``..``last``, in two statements (not two per service: at 10,000 services the
+    round trips were half of a pass without latency)."""
     table = ServiceStatusChange
-    before = conn.execute(
-        select(table.current).where(table.service_id == service_id, table.at < low)
-        .order_by(table.at.desc(), table.id.desc()).limit(1)).scalar()
-    during = conn.execute(
-        select(table.at, table.current)
-        .where(table.service_id == service_id, table.at >= low, table.at < high)
-        .order_by(table.at, table.id)).all()
-    initial = _BY_CODE.get(before) if before is not None else None
-    return initial, [(at, _BY_CODE[code]) for at, code in during]
+    in_slice = table.service_id.between(first, last)
+    newer = table.__table__.alias("newer")
+    # the status in effect at low: the last change before it (per service, by index)
+    status_at_low = (select(newer.c.current)
+                     .where(newer.c.service_id == ServiceRow.id, newer.c.at < low)
+                     .order_by(newer.c.at.desc(), newer.c.id.desc()).limit(1)
+                     .correlate(ServiceRow.__table__).scalar_subquery())
+    out: dict[str, tuple[ServiceStatus | None, list[tuple[float, ServiceStatus]]]] = {}
+    for service_id, before in conn.execute(
+            select(ServiceRow.id, status_at_low).where(ServiceRow.id.between(first, last))):
+        out[service_id] = (_BY_CODE.get(before) if before is not None else None, [])
+    for service_id, at, code in conn.execute(
+            select(table.service_id, table.at, table.current)
+            .where(in_slice, table.at >= low, table.at < high)
+            .order_by(table.service_id, table.at, table.id)):
+        if service_id in out:
+            out[service_id][1].append((at, _BY_CODE[code]))
+    return out
 
 
-def _upsert(conn: Connection, engine: Engine, model: type, rows: list[dict],
+def _upsert(conn: Connection, model: type, rows: list[dict],
             keys: tuple[str, ...]) -> None:
     if not rows:
         return
-    stmt = dialect_insert(engine, model.__table__)
+    stmt = dialect_insert(conn.engine, model.__table__)
     updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
-

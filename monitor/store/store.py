@@ -21,7 +21,13 @@ from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
 from monitor.store import catalog, migrate, rollups
 from monitor.store.catalog import CatalogSync
-from monitor.store.engine import dialect_insert, make_engine, normalize_url, safe_url
+from monitor.store.engine import (
+    dialect_insert,
+    make_engine,
+    normalize_url,
+    safe_url,
+    writing,
+)
 from monitor.store.models import (
     REASON_LENGTH,
     CheckRow,
@@ -31,6 +37,7 @@ from monitor.store.models import (
     ServiceStatusChange,
 )
 from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChange
+from monitor.store.rollup_ledger import RollupLedger
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +62,12 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, echo=echo)
+        #: the same engine for transactions that write (BEGIN IMMEDIATE on SQLite)
+        self.write_engine = writing(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
+        #: final days and latency refreshes of the rollups (late results reported to it)
+        self.rollup_ledger = RollupLedger()
         # key -> integer id, filled by sync_catalog and on demand by the writer
         self._check_ids: dict[str, int] = {}
         self._service_ids: set[str] = set()
@@ -88,6 +100,13 @@ class Store:
     def session(self) -> Session:
         """A new ORM session (use it as a context manager); objects stay usable after commit."""
         return self._sessions()
+
+    def write_session(self) -> Session:
+        """A new ORM session for a transaction that writes: on SQLite it begins with
+        ``BEGIN IMMEDIATE``, so reading before writing cannot fail with "database is
+        locked" when another connection commits in between. Use it for writes only: it
+        holds the write lock from its first statement to its commit."""
+        return self._write_sessions()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -138,7 +157,7 @@ class Store:
         """
         if not results and not changes:
             return WriteCounts()
-        with self.engine.begin() as conn:
+        with self.write_engine.begin() as conn:
             check_keys = {r.check_key for r in results}
             check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
             ids = self._check_id_map(conn, check_keys)
@@ -158,6 +177,8 @@ class Store:
             inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
             changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
             changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
+        if inserted:
+            self.rollup_ledger.written(min(r["started_at"] for r in result_rows))
         return WriteCounts(inserted, changed)
 
     def write_results(self, records: Sequence[ResultRecord]) -> int:
@@ -219,8 +240,12 @@ class Store:
     def compute_rollups(self, start: date, end: date | None = None, tz: str = "Europe/Paris",
                         now: float | None = None) -> int:
         """Recompute daily rollups from ``start`` to ``end`` (included, default ``start``)
-        in time zone ``tz``; return the rows written. See :mod:`monitor.store.rollups`."""
-        return rollups.compute_rollups(self.engine, start, end or start, tz, now)
+        in time zone ``tz``; return the rows written. A day this store already rolled
+        up once final is skipped; the latency percentiles of a day not final yet are
+        refreshed at most hourly. See :mod:`monitor.store.rollups` and
+        :mod:`monitor.store.rollup_ledger`."""
+        return rollups.compute_rollups(self.engine, start, end or start, tz, now,
+                                       self.rollup_ledger)
 
     def prune(self, older_than: float, chunk: int = 10_000) -> int:
         """Delete results started before ``older_than`` (Unix time); return how many.
@@ -232,7 +257,7 @@ class Store:
         started = time.monotonic()
         while True:
             doomed = select(ResultRow.id).where(ResultRow.started_at < older_than).limit(chunk)
-            with self.engine.begin() as conn:
+            with self.write_engine.begin() as conn:
                 deleted = conn.execute(delete(ResultRow).where(ResultRow.id.in_(doomed))).rowcount
             total += deleted
             if deleted < chunk:

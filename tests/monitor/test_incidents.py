@@ -123,8 +123,9 @@ class Harness:
 
     def __post_init__(self) -> None:
         self.state = StateBook(self.config.services)
-        self.engine = IncidentEngine(self.store.session, self.ctx)
-        self.ticker = MaintenanceTicker(self.store.session, self.ctx)
+        # write sessions, as IncidentSystem gives them (BEGIN IMMEDIATE on SQLite)
+        self.engine = IncidentEngine(self.store.write_session, self.ctx)
+        self.ticker = MaintenanceTicker(self.store.write_session, self.ctx)
         self.ops = Operations(self.ctx)
         with self.store.session() as s, s.begin():
             sync_config_windows(s, self.config, self.clock.now)

@@ -3,6 +3,10 @@ plugin failing repeatedly, the database unreachable; and the metrics collector."
 
 from __future__ import annotations
 
+import dataclasses
+from zoneinfo import ZoneInfoNotFoundError
+
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.incidents.metrics import IncidentCollector
@@ -30,6 +34,19 @@ def test_certificate_expiry_warns_once_per_check_and_day(tmp_path):
     assert alerts[0].severity == "critical" and alerts[1].severity == "warning"
     assert alerts[0].service_id == "mail" and "mail/smtp" in alerts[0].title_en
     assert len(h.engine.cert_warnings("mail/smtp", "mail", samples, now + 86400)) == 2
+    h.store.dispose()
+
+
+def test_results_without_certificate_samples_never_touch_the_time_zone(tmp_path):
+    """The day and limit are computed only for a certificate sample: most results (every
+    http one) have samples and no certificate. A zone that cannot load shows it."""
+    h = build_harness(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path)
+    h.engine.ctx = dataclasses.replace(h.ctx, timezone="No/Such_Zone")
+    samples = {"http_status_code": 200, "http_response_seconds": 0.2}
+    assert h.engine.cert_warnings("mail/smtp", "mail", samples, h.clock.now) == []
+    with pytest.raises(ZoneInfoNotFoundError):
+        h.engine.cert_warnings("mail/smtp", "mail", {
+            **samples, "tls_cert_expiry_timestamp_seconds": h.clock.now + 86400}, h.clock.now)
     h.store.dispose()
 
 

@@ -3,19 +3,22 @@ and PostgreSQL, across the 23-hour day of the spring clock change in Europe/Pari
 
 from __future__ import annotations
 
+import random
 import statistics
 from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from monitor.config_loader import load_config
 from monitor.plugins import ProbeKind, ProbeRegistry
 from monitor.probe import Probe, ProbeResult, Status
 from monitor.state import ServiceStatus
 from monitor.store import ResultRecord, Store
-from monitor.store.models import CheckRow, DailyCheckRollup, DailyServiceRollup
+from monitor.store import rollups
+from monitor.store.models import CheckRow, DailyCheckRollup, DailyServiceRollup, ResultRow
+from monitor.store.rollup_ledger import LATENCY_EVERY, SETTLE, RollupLedger
 from monitor.store.rollups import day_bounds, percentile, service_uptime
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -210,3 +213,137 @@ def test_a_range_of_days_and_pruned_days_are_kept(store):
     assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + 2 * H) == 0
     assert _check_rollups(store, DAY)["web/http"].runs == 9
     assert _service_rollups(store, DAY)["web"].uptime == pytest.approx(21 / 22)
+
+
+# Computed by the database -----------------------------------------------------------------
+
+OTHER_DAY = date(2024, 3, 27)  # a 24-hour day, left empty by _fill
+
+
+def _random_day(store: Store, seed: int) -> dict[str, list[tuple[int, float]]]:
+    """Results of OTHER_DAY with many ties and every status; returns them per check."""
+    rng = random.Random(seed)
+    low, _ = day_bounds(OTHER_DAY, PARIS)
+    sizes = {"web/http": 97, "web/db": 2, "mail/smtp": 1}
+    data: dict[str, list[tuple[int, float]]] = {}
+    for key, size in sizes.items():
+        data[key] = [(rng.choice([0, 0, 0, 1, 2, 3, 4]),
+                      rng.choice([0.1, 0.25, 3.0]) if rng.random() < 0.3
+                      else rng.lognormvariate(-2, 1)) for _ in range(size)]
+    # one check without any answered run: no latency
+    data["mail/smtp"] = [(int(Status.DOWN), 10.0)]
+    store.write_results([ResultRecord(key, low + i * 60.0, Status(status), duration)
+                         for key, rows in data.items() for i, (status, duration) in enumerate(rows)])
+    return data
+
+
+def test_sql_percentiles_equal_the_python_definition_exactly(store):
+    data = _random_day(store, seed=4)
+    store.compute_rollups(OTHER_DAY, OTHER_DAY, "Europe/Paris", now=HI)
+    checks, services = _check_rollups(store, OTHER_DAY), _service_rollups(store, OTHER_DAY)
+    answered = {key: sorted(d for s, d in rows if s in (0, 1)) for key, rows in data.items()}
+    for key, rows in data.items():
+        row = checks[key]
+        assert row.runs == len(rows)
+        assert [row.up, row.degraded, row.down, row.unknown, row.maintenance] == [
+            sum(1 for s, _ in rows if s == code) for code in range(5)]
+        # exact: the same doubles as percentile() on both engines
+        assert (row.latency_p50, row.latency_p95) == (
+            percentile(answered[key], 0.5), percentile(answered[key], 0.95))
+    assert (checks["mail/smtp"].latency_p50, checks["mail/smtp"].latency_p95) == (None, None)
+    web = sorted(answered["web/http"] + answered["web/db"])
+    assert services["web"].runs == len(data["web/http"]) + len(data["web/db"])
+    assert (services["web"].latency_p50, services["web"].latency_p95) == (
+        percentile(web, 0.5), percentile(web, 0.95))
+    assert (services["mail"].latency_p50, services["mail"].latency_p95) == (None, None)
+
+
+def test_slices_of_services_give_the_same_rollups(store, monkeypatch):
+    _random_day(store, seed=5)
+    with store.engine.connect() as conn:
+        assert rollups.service_slices(conn) == [("mail", "web")]
+        # web has two checks: too big for a slice of one, alone anyway
+        assert rollups.service_slices(conn, size=1) == [("mail", "mail"), ("web", "web")]
+    store.compute_rollups(OTHER_DAY, OTHER_DAY, "Europe/Paris", now=HI)
+    whole = {k: _columns(r) for k, r in _check_rollups(store, OTHER_DAY).items()}
+    whole_services = {k: _columns(r) for k, r in _service_rollups(store, OTHER_DAY).items()}
+    monkeypatch.setattr(rollups, "SLICE_CHECKS", 1)
+    store.rollup_ledger = RollupLedger()  # the day is final: forget it was computed
+    with store.engine.begin() as conn:
+        conn.execute(delete(DailyCheckRollup))
+        conn.execute(delete(DailyServiceRollup))
+    assert store.compute_rollups(OTHER_DAY, OTHER_DAY, "Europe/Paris", now=HI) == 5
+    assert {k: _columns(r) for k, r in _check_rollups(store, OTHER_DAY).items()} == whole
+    assert {k: _columns(r)
+            for k, r in _service_rollups(store, OTHER_DAY).items()} == whole_services
+
+
+def _columns(row) -> tuple:
+    return tuple(getattr(row, c.key) for c in row.__table__.columns if c.key != "id")
+
+
+# Final days ---------------------------------------------------------------------------------
+
+def test_a_final_day_is_rolled_up_once_until_late_results_are_written(store):
+    final = HI + SETTLE
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=final) == 5
+    # a row written behind the store's back is not seen: the day is final, not recomputed
+    with store.engine.begin() as conn:
+        check_id = conn.scalar(select(CheckRow.id).where(CheckRow.key == "web/db"))
+        conn.execute(ResultRow.__table__.insert().values(
+            check_id=check_id, started_at=LO + 300, status=int(Status.UP), duration=0.9))
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=final + 600) == 0
+    assert _check_rollups(store, DAY)["web/db"].runs == 2
+    # a late write through the store (a writer flushing its buffer) makes it count again
+    store.write_results([ResultRecord("web/db", LO + 400, Status.UP, 0.8)])
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=final + 1200) == 5
+    assert _check_rollups(store, DAY)["web/db"].runs == 4
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=final + 1800) == 0
+
+
+def test_a_day_that_just_ended_is_recomputed_until_it_settles(store):
+    for now in (LO + 12 * H, HI, HI + SETTLE - 1):
+        assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=now) == 5
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + SETTLE) == 5
+    assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + SETTLE) == 0
+
+
+def test_final_days_are_forgotten_by_late_writes_only():
+    final = RollupLedger()
+    day, end, now = date(2024, 3, 31), HI, HI + 10 * H
+    assert final.mark("Europe/Paris", day, end, final.late_writes())
+    assert final.is_final("Europe/Paris", day)
+    assert not final.is_final("UTC", day)
+    final.written(now - 5, now=now)  # a fresh batch
+    assert final.is_final("Europe/Paris", day)
+    final.written(HI + H, now=now)  # late, but after the day
+    assert final.is_final("Europe/Paris", day)
+    final.written(HI - 1, now=now)  # late, in the day
+    assert not final.is_final("Europe/Paris", day)
+    # a late write while a pass computed the day: the pass does not mark it
+    token = final.late_writes()
+    final.written(LO, now=now)
+    assert not final.mark("Europe/Paris", day, end, token)
+    assert not final.is_final("Europe/Paris", day)
+
+
+def test_todays_latency_is_refreshed_hourly_and_the_rest_at_every_pass(store):
+    now = LO + 5 * H
+    store.compute_rollups(DAY, DAY, "Europe/Paris", now=now)
+    http = _check_rollups(store, DAY)["web/http"]
+    assert (http.runs, http.latency_p50) == (7, pytest.approx(0.3))
+    store.write_results([ResultRecord("web/http", now + 60, Status.UP, 8.0)])
+    store.record_service_change("web", now + 60, ServiceStatus.OPERATIONAL,
+                                ServiceStatus.DEGRADED)
+    # the next pass: counts and the service's day follow, the percentiles wait
+    store.compute_rollups(DAY, DAY, "Europe/Paris", now=now + 600)
+    http = _check_rollups(store, DAY)["web/http"]
+    assert (http.runs, http.up, http.latency_p50) == (8, 5, pytest.approx(0.3))
+    web = _service_rollups(store, DAY)["web"]
+    assert (web.runs, web.worst_status) == (10, ServiceStatus.MAJOR_OUTAGE.code)
+    assert web.observed == pytest.approx(5 * H + 600)
+    assert web.latency_p50 == pytest.approx(0.4)  # 0.1 0.2 0.3 0.4 0.6 0.7 1.0, before
+    # an hour after the last computation: recomputed (answered: 0.1 0.2 0.3 0.4 1.0 8.0)
+    store.compute_rollups(DAY, DAY, "Europe/Paris", now=now + LATENCY_EVERY)
+    assert _check_rollups(store, DAY)["web/http"].latency_p50 == pytest.approx(0.35)
+    assert _service_rollups(store, DAY)["web"].latency_p50 == pytest.approx(0.5)
