@@ -57,7 +57,7 @@ class Admin:
     def change(self) -> Iterator[Any]:
         """A transaction; a user mistake prints its message and exits with 2."""
         try:
-            with self.store.session() as session, session.begin():
+            with self.store.write_session() as session, session.begin():
                 yield session
         except InvalidInput as exc:
             where = f"{exc.field}: " if exc.field else ""

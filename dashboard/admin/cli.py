@@ -34,7 +34,7 @@ def _session(ctx: click.Context) -> Iterator[Session]:
             store.check_schema()
         except SchemaOutOfDate as exc:
             raise click.ClickException(str(exc)) from None
-        with store.session() as session, session.begin():
+        with store.write_session() as session, session.begin():
             yield session
     except AccountError as exc:
         raise click.ClickException(str(exc)) from None

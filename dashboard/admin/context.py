@@ -60,7 +60,7 @@ def transaction(*, publish: bool = True) -> Iterator[Session]:
     ``check_interval``).
     """
     state = vigie_state()
-    with state.store.session() as session, session.begin():
+    with state.store.write_session() as session, session.begin():
         yield session
     cache = getattr(state, "cache", None)
     if publish and hasattr(cache, "invalidate"):

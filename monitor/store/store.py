@@ -120,7 +120,7 @@ class Store:
         Nothing is deleted, so the history of a removed check stays. A check is active
         when it is in the configuration and enabled. See :mod:`monitor.store.catalog`.
         """
-        counts, self._check_ids, self._service_ids = catalog.sync(self.engine, config)
+        counts, self._check_ids, self._service_ids = catalog.sync(self.write_engine, config)
         return counts
 
     def _check_id_map(self, conn: Connection, keys: Iterable[str]) -> dict[str, int]:
