@@ -174,7 +174,7 @@ class WebServer:
             if body:
                 wsgi.set_body(environ, body)
             answer = await self._loop.run_in_executor(self._pool, wsgi.call, self._app, environ)
-        return wsgi.to_response(answer)
+        return await wsgi.respond(request, answer)
 
     # Running --------------------------------------------------------------------------
 

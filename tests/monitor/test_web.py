@@ -174,3 +174,22 @@ def test_stop_before_start_frees_the_port():
     server.stop()
     again = WebServer(router_with(echo), "127.0.0.1", port)
     again.stop()
+
+
+def test_a_large_body_arrives_whole_with_its_length(serve):
+    """Bodies over STREAM_ABOVE (a large /metrics) are sent in slices: every byte arrives,
+    in order, under the announced Content-Length; HEAD still sends none."""
+    from monitor import wsgi
+
+    payload = bytes(range(256)) * ((3 * wsgi.STREAM_ABOVE) // 256 + 7)  # not a whole slice
+    router = Router(metrics=lambda: payload, health=lambda: {"ok": True},
+                    metrics_content_type="text/plain; version=0.0.4")
+    server = serve(router)
+    status, headers, body = request(server.port, path="/metrics")
+    assert status == 200
+    assert int(headers["Content-Length"]) == len(payload)
+    assert "chunked" not in headers.get("Transfer-Encoding", "")
+    assert body == payload
+    assert headers["Server"] == "vigie" and headers["Cache-Control"] == "no-store"
+    status, headers, body = request(server.port, "HEAD", "/metrics")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(payload)
