@@ -1,4 +1,4 @@
-"""Every benchmark, one after the other (``make bench``): about 35 minutes, or 6 with --quick.
+"""Every benchmark, one after the other (``make bench``): about 40 minutes, or 7 with --quick.
 
 Each benchmark prints its own figures (medians [min–max], the ratio against its reference
 tool, the targets met or missed, and how busy the machine was); this runner adds a last
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "memory": ("memory.py", [], ["--runs", "1", "--checks", "0", "10000"]),
     "status_page": ("status_page.py", [], ["--runs", "1", "--duration", "4"]),
     "cycles": ("cycles.py", [], ["--quick"]),
+    "rollups": ("rollups.py", [], ["--runs", "1", "--checks", "2000"]),
 }
 
 
