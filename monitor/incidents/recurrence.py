@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-from dateutil.rrule import rrulestr
 
 #: where an RRULE without an explicit first date starts counting (a Monday, at midnight)
 DEFAULT_ANCHOR = datetime(2024, 1, 1)
@@ -125,7 +124,7 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         if at is not None:
             raise RuleError("'at' does not apply to a cron rule: put the time in the rule")
         expr = " ".join(str(cron).split())
-        if len(expr.split()) != 5 or not croniter.is_valid(expr):
+        if len(expr.split()) != 5 or not _croniter().is_valid(expr):
             raise RuleError(f"invalid cron rule {cron!r} (expected 5 fields, e.g. '0 2 * * 0')")
         return f"CRON:{expr}"
     parts: list[str]
@@ -151,7 +150,7 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         parts += [f"BYHOUR={tod.hour}", f"BYMINUTE={tod.minute}", "BYSECOND=0"]
     rule = "RRULE:" + ";".join(parts)
     try:
-        rrulestr(rule, dtstart=DEFAULT_ANCHOR)
+        _rrulestr()(rule, dtstart=DEFAULT_ANCHOR)
     except (ValueError, TypeError) as exc:
         raise RuleError(f"invalid rrule {rrule or rule!r}: {exc}") from None
     return rule
@@ -209,7 +208,7 @@ def _wall_starts(rule: str, low: datetime, high: datetime,
                  anchor: datetime | None) -> list[datetime]:
     kind, _, body = rule.partition(":")
     if kind == "CRON":
-        it = croniter(body, low - timedelta(seconds=1))
+        it = _croniter()(body, low - timedelta(seconds=1))
         out = []
         while True:
             start = it.get_next(datetime)
@@ -221,5 +220,19 @@ def _wall_starts(rule: str, low: datetime, high: datetime,
     # counting always starts at the same instant, so implicit parts of a rule (weekday of
     # a weekly rule without BYDAY, parity of INTERVAL=2) never depend on when we ask
     dtstart = anchor or DEFAULT_ANCHOR
-    parsed = rrulestr(rule, dtstart=dtstart)
+    parsed = _rrulestr()(rule, dtstart=dtstart)
     return list(parsed.between(low, high, inc=True))
+
+
+# croniter (with pytz) is 3.5 MB of memory: imported by the first recurring window, not
+# by every instance that has none.
+def _croniter() -> Any:
+    from croniter import croniter
+
+    return croniter
+
+
+def _rrulestr() -> Any:
+    from dateutil.rrule import rrulestr
+
+    return rrulestr

@@ -14,7 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-#: modules an idle Vigie without notifications, helpdesk or guides never needs
+#: modules an idle Vigie without notifications, helpdesk, guides or recurring maintenance
+#: never needs
 NOT_WHEN_IDLE = (
     "apprise",
     "plugins.notify_apprise.notifier",
@@ -26,6 +27,8 @@ NOT_WHEN_IDLE = (
     "smtplib",
     "xml.etree.ElementTree",
     "pyexpat",
+    "croniter",
+    "dateutil.rrule",
 )
 
 #: the runtime, started in a fresh interpreter; prints what it loaded once ready
