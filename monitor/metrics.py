@@ -150,13 +150,24 @@ def render(registry: CollectorRegistry) -> bytes:
     if not isinstance(registry, VigieRegistry):
         return generate_latest(registry)
     out = io.BytesIO()  # its getvalue() hands its buffer over: the output is not copied
-    for collector in list(registry.collectors):
-        write_to = getattr(collector, "write_to", None)
-        if write_to is not None:
-            write_to(out)
-        else:
-            out.write(generate_latest(collector))
+    for chunk in render_chunks(registry):
+        out.write(chunk)
     return out.getvalue()
+
+
+def render_chunks(registry: CollectorRegistry) -> Iterator[bytes]:
+    """:func:`render`'s output in pieces of at most a few hundred KB, made as they are
+    asked for: a server sending each piece before asking for the next never holds the
+    whole exposition (43 MB at 100,000 checks)."""
+    if not isinstance(registry, VigieRegistry):
+        yield generate_latest(registry)
+        return
+    for collector in list(registry.collectors):
+        chunks = getattr(collector, "chunks", None)
+        if chunks is not None:
+            yield from chunks()
+        else:
+            yield generate_latest(collector)
 
 
 def _version() -> str:
@@ -248,9 +259,9 @@ class _Rows:
             family.add_metric(values, value)
         return family
 
-    def write(self, out: io.BytesIO, escaped: _Escaped) -> None:
-        """Write the family in the text format to ``out``, a batch of lines at a time;
-        ``escaped`` maps label values to their escaped form."""
+    def chunks(self, escaped: _Escaped) -> Iterator[bytes]:
+        """The family in the text format, :data:`_BATCH` lines at a time; ``escaped`` maps
+        label values to their escaped form."""
         name, pick, template = self.name, self._pick, self._template
         escape, formatted = escaped.__getitem__, _FORMATTED.get
         batch = [f"# HELP {name} {_escape_help(self.help)}\n# TYPE {name} gauge\n"]
@@ -259,9 +270,9 @@ class _Rows:
             line = template % tuple(map(escape, pick(values)))
             append(f"{line}{formatted(value) or _go_float(value)}\n")
             if len(batch) >= _BATCH:
-                out.write("".join(batch).encode())
+                yield "".join(batch).encode()
                 batch.clear()
-        out.write("".join(batch).encode())
+        yield "".join(batch).encode()
 
 
 #: CheckRef attribute of each per-check label
@@ -334,16 +345,18 @@ class VigieCollector(Collector):
     def expose(self) -> bytes:
         """Every Vigie metric family in the text format."""
         out = io.BytesIO()
-        self.write_to(out)
+        for chunk in self.chunks():
+            out.write(chunk)
         return out.getvalue()
 
-    def write_to(self, out: io.BytesIO) -> None:
-        """Write :meth:`expose`'s text to ``out`` (what :func:`render` uses): one family
-        at a time, so a scrape of 100,000 checks never holds much more than its output."""
+    def chunks(self) -> Iterator[bytes]:
+        """:meth:`expose`'s text in pieces (what :func:`render_chunks` uses): the families
+        are built from the state first (values in arrays), then written a batch of lines
+        at a time, so a scrape of 100,000 checks holds little more than the piece sent."""
         checks = list(self.view.state.checks.values())
         for rows in self._row_families(checks):
-            rows.write(out, self._escaped)
-        out.write(generate_latest(_Listed(list(self._global_families(len(checks))))))
+            yield from rows.chunks(self._escaped)
+        yield generate_latest(_Listed(list(self._global_families(len(checks)))))
 
     def _row_families(self, checks: list[CheckState]) -> list[_Rows]:
         # the families with one series per check or per service, written by _Rows.text

@@ -28,7 +28,7 @@ from monitor.config_loader import blocked_plugins, load_config
 from monitor.events import fire
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
-from monitor.metrics import build_registry, render
+from monitor.metrics import build_registry, render, render_chunks
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import ProbeResult, Status
 from monitor.scheduler import Scheduler
@@ -169,7 +169,8 @@ class Runtime:
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
         self.router = Router(lambda: render(self.metrics_registry), self.health,
-                             "text/plain; version=0.0.4; charset=utf-8")
+                             "text/plain; version=0.0.4; charset=utf-8",
+                             metrics_chunks=lambda: render_chunks(self.metrics_registry))
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
         self._events: asyncio.Queue[Transition] | None = None

@@ -56,11 +56,20 @@ class Router:
     """
 
     def __init__(self, metrics: Callable[[], bytes], health: Callable[[], dict[str, Any]],
-                 metrics_content_type: str) -> None:
+                 metrics_content_type: str, *,
+                 metrics_chunks: Callable[[], Iterable[bytes]] | None = None) -> None:
         self._metrics = metrics
         self._health = health
         self._metrics_type = metrics_content_type
+        #: the exposition in pieces, for a server that can send each before the next is
+        #: made (:class:`WebServer` does, for ``GET /metrics``)
+        self.metrics_chunks = metrics_chunks
         self._mounts: list[tuple[str, WSGIApp]] = []
+
+    @property
+    def metrics_content_type(self) -> str:
+        """The ``Content-Type`` of ``/metrics``."""
+        return self._metrics_type
 
     def mount(self, prefix: str, app: WSGIApp) -> None:
         """Serve ``app`` for every path under ``prefix`` (``/`` for the catch-all)."""
@@ -167,6 +176,9 @@ class WebServer:
         return status, headers, body
 
     async def _handle(self, request: BaseRequest) -> StreamResponse:
+        if (request.method == "GET" and request.path == "/metrics"
+                and getattr(self._app, "metrics_chunks", None) is not None):
+            return await self._stream_metrics(request)
         environ = wsgi.environ_of(request, self._server_name, self.port)
         answer = self._front_answer(environ)
         if answer is None:
@@ -175,6 +187,29 @@ class WebServer:
                 wsgi.set_body(environ, body)
             answer = await self._loop.run_in_executor(self._pool, wsgi.call, self._app, environ)
         return await wsgi.respond(request, answer)
+
+    async def _stream_metrics(self, request: BaseRequest) -> StreamResponse:
+        """``/metrics`` sent piece by piece as the worker threads make them (chunked), so
+        a large exposition is never held whole: each piece is made once the socket took
+        the previous one."""
+        pieces = iter(self._app.metrics_chunks())  # type: ignore[attr-defined]
+        run = self._loop.run_in_executor
+        try:
+            first = await run(self._pool, next, pieces, None)
+        except Exception:
+            log.exception("error while rendering /metrics")
+            return wsgi.to_response(wsgi.error_answer())
+        response = StreamResponse(headers={
+            "Content-Type": self._app.metrics_content_type,  # type: ignore[attr-defined]
+            "Cache-Control": "no-store", "Server": wsgi.SERVER_NAME})
+        await response.prepare(request)
+        piece = first
+        while piece is not None:
+            if piece:
+                await response.write(piece)
+            piece = await run(self._pool, next, pieces, None)  # an error aborts the reply
+        await response.write_eof()
+        return response
 
     # Running --------------------------------------------------------------------------
 
@@ -247,3 +282,4 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
         return uvloop.new_event_loop()
     return asyncio.new_event_loop()
+

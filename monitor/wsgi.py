@@ -99,10 +99,15 @@ def call(app: Callable, environ: dict) -> Answer:
     except Exception:
         log.exception("error while serving %s %s", environ.get("REQUEST_METHOD"),
                       environ.get("PATH_INFO"))
-        return ("500 Internal Server Error",
-                [("Content-Type", "text/plain; charset=utf-8"),
-                 ("Content-Length", str(len(_ERROR_BODY)))], _ERROR_BODY)
+        return error_answer()
     return status, headers, body
+
+
+def error_answer() -> Answer:
+    """The answer to a request whose application failed (a 500 saying nothing more)."""
+    return ("500 Internal Server Error",
+            [("Content-Type", "text/plain; charset=utf-8"),
+             ("Content-Length", str(len(_ERROR_BODY)))], _ERROR_BODY)
 
 
 def _no_write(data: bytes) -> None:

@@ -193,3 +193,42 @@ def test_a_large_body_arrives_whole_with_its_length(serve):
     assert headers["Server"] == "vigie" and headers["Cache-Control"] == "no-store"
     status, headers, body = request(server.port, "HEAD", "/metrics")
     assert status == 200 and body == b"" and int(headers["Content-Length"]) == len(payload)
+
+
+def test_metrics_in_pieces_are_streamed_whole_and_in_order(serve):
+    """With ``metrics_chunks``, GET /metrics is sent piece by piece (chunked), each piece
+    made by a worker thread: the body is every piece, in order."""
+    made = []
+
+    def pieces():
+        for i in range(40):
+            made.append(threading.current_thread().name)
+            yield f"piece {i}\n".encode() * 20_000
+
+    router = Router(metrics=lambda: b"unused", health=lambda: {"ok": True},
+                    metrics_content_type="text/plain; version=0.0.4", metrics_chunks=pieces)
+    server = serve(router)
+    status, headers, body = request(server.port, path="/metrics")
+    assert status == 200
+    assert headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers
+    assert headers["Content-Type"] == "text/plain; version=0.0.4"
+    assert headers["Cache-Control"] == "no-store" and headers["Server"] == "vigie"
+    assert body == b"".join(f"piece {i}\n".encode() * 20_000 for i in range(40))
+    assert len(made) == 40 and all(name.startswith("vigie-web") for name in made)
+    # HEAD is not streamed: the whole-body path still gives its length
+    status, headers, body = request(server.port, "HEAD", "/metrics")
+    assert status == 200 and body == b"" and headers["Content-Length"] == str(len(b"unused"))
+
+
+def test_metrics_failing_before_the_first_piece_is_a_500(serve, caplog):
+    def pieces():
+        raise RuntimeError("state unreadable")
+        yield b""  # a generator
+
+    router = Router(metrics=lambda: b"", health=lambda: {"ok": True},
+                    metrics_content_type="text/plain", metrics_chunks=pieces)
+    server = serve(router)
+    with caplog.at_level(logging.ERROR, logger="monitor.web"):
+        status, _, body = request(server.port, path="/metrics")
+    assert status == 500 and b"state unreadable" not in body
+    assert "error while rendering /metrics" in caplog.text
