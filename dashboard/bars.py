@@ -77,8 +77,8 @@ def bar_summary(days: Sequence[DayView], lang: str) -> str:
     """The bar in one sentence: every day not fully available (date and value), and the
     number of days without data."""
     full, nodata = _defaults(lang)
-    marked = [f"{fmt_day(d.day, lang, DAY_FORMAT)} : {value}" for d in days
-              if (value := day_value(d, lang)) not in (full, nodata)]
+    marked = [gettext("%(day)s: %(value)s", day=fmt_day(d.day, lang, DAY_FORMAT), value=value)
+              for d in days if (value := day_value(d, lang)) not in (full, nodata)]
     missing = sum(1 for d in days if d.uptime is None and not d.incidents)
     if marked:
         text = gettext("Days not fully available over the last %(count)d: %(days)s.",

@@ -94,6 +94,11 @@ def test_bar_summary_when_every_day_was_perfect(app):
         assert bar_summary(days, "fr") == (
             "Jours pas entièrement disponibles sur les 4 derniers : "
             "dim. 1 mars : pas de données, 2 incidents. 1 jour sans données.")
+    with app.test_request_context("/", headers=EN):
+        # the day and its value are joined the English way (no space before the colon)
+        assert bar_summary(days, "en") == (
+            "Days not fully available over the last 4: Sun, Mar 1: no data, 2 incidents."
+            " 1 day without data.")
 
 
 def test_overview_in_english_from_accept_language(client):
