@@ -108,15 +108,12 @@ def _db_size(store) -> int:
 async def _child(config_path: Path, duration: float) -> dict:
     import psutil
 
-    from monitor.config_loader import blocked_plugins, load_config
-    from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+    from monitor.config_loader import load_with_plugins
     from monitor.runtime import Runtime
 
     process = psutil.Process()
     t0 = time.perf_counter()
-    pm = build_plugin_manager(blocked=blocked_plugins(config_path))
-    registry = ProbeRegistry.from_plugin_manager(pm)
-    config = load_config(config_path, registry, config_sections(pm))
+    pm, registry, config = load_with_plugins(config_path)
     load_seconds = time.perf_counter() - t0
     runtime = Runtime(config, pm, registry)
     runtime.scheduler_stats = stats = _lag_stats_class()()

@@ -46,15 +46,12 @@ TARGET_AT = 10_000
 def _child(config_path: Path, renders: int) -> dict:
     import random
 
-    from monitor.config_loader import blocked_plugins, load_config
+    from monitor.config_loader import load_with_plugins
     from monitor.metrics import render
-    from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
     from monitor.probe import ProbeResult, Status, reason
     from monitor.runtime import Runtime
 
-    pm = build_plugin_manager(blocked=blocked_plugins(config_path))
-    registry = ProbeRegistry.from_plugin_manager(pm)
-    config = load_config(config_path, registry, config_sections(pm))
+    pm, registry, config = load_with_plugins(config_path)
     runtime = Runtime(config, pm, registry)
     rng = random.Random(8)
     now = time.time()

@@ -18,12 +18,11 @@ import click
 
 from monitor import __version__
 from monitor.checkonce import EXIT_CODES, format_table, run_checks_once, worst_exit_code
-from monitor.config_loader import ConfigError, blocked_plugins, load_config
+from monitor.config_loader import ConfigError, blocked_plugins, load_with_plugins
 from monitor.plugins import (
     PluginError,
     ProbeRegistry,
     build_plugin_manager,
-    config_sections,
     plugin_commands,
 )
 
@@ -63,9 +62,7 @@ def _config_path(ctx: click.Context) -> Path:
 def load_or_exit(path: Path):
     """Build plugins and load the configuration, or print the errors and exit with 2."""
     try:
-        pm = build_plugin_manager(blocked=blocked_plugins(path))
-        registry = ProbeRegistry.from_plugin_manager(pm)
-        return pm, registry, load_config(path, registry, config_sections(pm))
+        return load_with_plugins(path)
     except ConfigError as exc:
         click.echo(f"Invalid configuration ({len(exc.issues)} problem"
                    f"{'s' if len(exc.issues) > 1 else ''}):\n{exc}", err=True)

@@ -17,6 +17,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import pluggy
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -38,7 +39,7 @@ from monitor.config_source import (
     format_loc,
     read_top_level,
 )
-from monitor.plugins import ProbeRegistry
+from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import CheckRef
 from monitor.schema import holds_secret, redact
 
@@ -445,6 +446,19 @@ def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
                                     f"unknown key {issue.loc[-1]!r}{hint}")
             issues.append(issue)
         return None
+
+
+def load_with_plugins(path: str | Path, plugin_manager: pluggy.PluginManager | None = None
+                      ) -> tuple[pluggy.PluginManager, ProbeRegistry, Config]:
+    """What ``vigie run`` does first: the plugin manager (without the plugins the file
+    blocks, unless one is given), its probe registry, and the configuration at ``path``
+    validated against both.
+
+    :raises ConfigError: the configuration is invalid.
+    """
+    pm = plugin_manager or build_plugin_manager(blocked=blocked_plugins(path))
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    return pm, registry, load_config(path, registry, config_sections(pm))
 
 
 def blocked_plugins(path: str | Path) -> list[str]:

@@ -24,12 +24,12 @@ import pluggy
 
 from monitor import __version__, malloc
 from monitor.config import Check, Config
-from monitor.config_loader import blocked_plugins, load_config
+from monitor.config_loader import load_with_plugins
 from monitor.events import fire
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.metrics import build_registry, render, render_chunks
-from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+from monitor.plugins import ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.scheduler import Scheduler
 from monitor.state import CheckTransition, ServiceTransition, StateBook, Transition
@@ -458,7 +458,6 @@ async def run_from_path(path: Path, *, data_dir: Path | None = None, listen: str
 
     :raises monitor.config_loader.ConfigError: the configuration is invalid.
     """
-    pm = plugin_manager or build_plugin_manager(blocked=blocked_plugins(path))
-    registry = ProbeRegistry.from_plugin_manager(pm)
-    config = apply_overrides(load_config(path, registry, config_sections(pm)), data_dir, listen)
+    pm, registry, config = load_with_plugins(path, plugin_manager)
+    config = apply_overrides(config, data_dir, listen)
     await serve(config, pm, registry, ready=ready, stop=stop)
