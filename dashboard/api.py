@@ -223,3 +223,11 @@ def incident(incident_id: int):
     return cached_response(("api-incident", incident_id),
                            lambda: _json(incident_doc(found, select_language())),
                            "application/json")
+
+
+@bp.route("/openapi.json")
+def openapi():
+    """This description: the status page's API and the volunteers' one, in OpenAPI 3.1."""
+    from dashboard.openapi import response  # it reads this module's tables
+
+    return response()
