@@ -24,6 +24,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 
 from dashboard.openapi import admin, public
+from monitor import __version__
 from dashboard.openapi.schema import (
     Operation,
     listener_responses,
@@ -46,7 +47,7 @@ TAGS = [
                                       "monitoring)."},
     {"name": "heartbeats", "description": "Jobs (backups, cron tasks) telling Vigie they "
                                           "ran; present when `heartbeat` checks are "
-                                          "configured (see docs/plugins.md)."},
+                                          "configured (see docs/probes/heartbeat.md)."},
     {"name": "admin", "description": "The volunteers' API, for scripts: a token from "
                                      "`vigie token add`, sent as `Authorization: Bearer` "
                                      "(see docs/admin.md)."},
@@ -76,8 +77,8 @@ def _operation(app: Flask, endpoint: str, described: Operation, operation_id: st
     return out
 
 
-def _paths(app: Flask) -> dict[str, dict[str, Any]]:
-    tables = {**public.OPERATIONS, **(admin.OPERATIONS if "admin" in app.blueprints else {})}
+def _paths(app: Flask, with_admin: bool) -> dict[str, dict[str, Any]]:
+    tables = {**public.OPERATIONS, **(admin.OPERATIONS if with_admin else {})}
     paths: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -103,12 +104,9 @@ def _paths(app: Flask) -> dict[str, dict[str, Any]]:
 
 
 def document(app: Flask) -> dict[str, Any]:
-    """The OpenAPI 3.1 description of ``app``'s APIs."""
-    from monitor import __version__
-
-    site = app.config.get("PUBLIC_URL") or "/"
-    schemas = {**public.components(),
-               **(admin.components() if "admin" in app.blueprints else {})}
+    """The OpenAPI 3.1 description of ``app``'s APIs (the admin API's when installed)."""
+    with_admin = "admin" in app.blueprints
+    schemas = {**public.components(), **(admin.components() if with_admin else {})}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -119,13 +117,13 @@ def document(app: Flask) -> dict[str, Any]:
                            "seconds. See docs/dashboard.md and docs/admin.md.",
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
-        "servers": [{"url": site}],
-        "tags": TAGS if "admin" in app.blueprints else TAGS[:-1],
-        "paths": _paths(app),
+        "servers": [{"url": app.config.get("PUBLIC_URL") or "/"}],
+        "tags": [tag for tag in TAGS if with_admin or tag["name"] != "admin"],
+        "paths": _paths(app, with_admin),
         "components": {
             "schemas": dict(sorted(schemas.items())),
             "responses": {**listener_responses(),
-                          **(admin.responses() if "admin" in app.blueprints else {})},
+                          **(admin.responses() if with_admin else {})},
             "securitySchemes": {"bearer": {
                 "type": "http", "scheme": "bearer",
                 "description": "A token made by `vigie token add` (`vigie_…`); it acts as "
