@@ -23,6 +23,12 @@ from dashboard.views import IncidentView, MaintenanceView, PageData, ServiceView
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+#: the largest id a route accepts: the database's BIGINT. A larger number is answered 404
+#: by the router (the database could not even compare it: a 500)
+MAX_ID = 2**63 - 1
+#: the URL converter of ids, ``<{ID}:incident_id>``
+ID = f"int(max={MAX_ID})"
+
 #: Vigie service status → Statuspage component status
 COMPONENT_STATUS = {
     "operational": "operational",
@@ -205,7 +211,7 @@ def incidents():
     return cached_response(("api-incidents",), render, "application/json")
 
 
-@bp.route("/incidents/<int:incident_id>")
+@bp.route(f"/incidents/<{ID}:incident_id>")
 def incident(incident_id: int):
     """One incident with its full public timeline."""
     snap = snapshot()
@@ -217,3 +223,11 @@ def incident(incident_id: int):
     return cached_response(("api-incident", incident_id),
                            lambda: _json(incident_doc(found, select_language())),
                            "application/json")
+
+
+@bp.route("/openapi.json")
+def openapi():
+    """This description: the status page's API and the volunteers' one, in OpenAPI 3.1."""
+    from dashboard.openapi import response  # it reads this module's tables
+
+    return response()

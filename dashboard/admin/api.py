@@ -22,11 +22,13 @@ import logging
 from typing import Any
 
 from flask import current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
 
 from dashboard.admin import accounts, bodies
 from dashboard.admin.blueprint import api_bp
 from dashboard.admin.context import operations, reading, transaction
+from dashboard.api import ID
 from monitor.incidents import queries
 from monitor.incidents.models import MaintenanceWindow, Notice
 from monitor.incidents.service import InvalidInput, NotFound
@@ -82,15 +84,23 @@ def _http(exc: HTTPException):
                    "Request too large (1 MB at most).")}
     error, fr, en = words.get(exc.code or 400, ("bad_request", "Requête invalide.",
                                                   "Bad request."))
-    return _error(exc.code or 400, error, fr, en)
+    response = _error(exc.code or 400, error, fr, en)
+    allow = dict(exc.get_headers()).get("Allow")
+    if allow:  # a 405 says which methods the address takes (RFC 9110)
+        response.headers["Allow"] = allow
+    return response
 
 
-@api_bp.app_errorhandler(405)
-def _method_not_allowed(exc: HTTPException):
-    # raised while routing, before any blueprint is chosen: decide by the path
-    if request.path.startswith("/admin/api/"):
-        return _http(exc)
-    return exc
+@api_bp.before_app_request
+def _unrouted():
+    """An address under the API that matches no route (404) or not with this method (405):
+    routing failed before any blueprint was chosen, so decide by the path, and answer with
+    the API's error body rather than the status page's."""
+    failure = request.routing_exception
+    if isinstance(failure, (RouteNotFound, MethodNotAllowed)) and request.path.startswith(
+            "/admin/api/"):
+        return _http(failure)
+    return None
 
 
 @api_bp.before_request
@@ -175,7 +185,7 @@ def notice_create():
     return _json(out, 201)
 
 
-@api_bp.route("/notices/<int:notice_id>", methods=["PATCH"])
+@api_bp.route(f"/notices/<{ID}:notice_id>", methods=["PATCH"])
 def notice_edit(notice_id: int):
     """Change some fields of a notice."""
     args = _body(bodies.NoticeChange)
@@ -184,7 +194,7 @@ def notice_edit(notice_id: int):
     return _json(out)
 
 
-@api_bp.route("/notices/<int:notice_id>/end", methods=["POST"])
+@api_bp.route(f"/notices/<{ID}:notice_id>/end", methods=["POST"])
 def notice_end(notice_id: int):
     """Take a notice off the page now."""
     with transaction() as session:
@@ -223,7 +233,7 @@ def maintenance_create():
     return _json(_window_json(window_id), 201)
 
 
-@api_bp.route("/maintenance/<int:window_id>", methods=["PATCH"])
+@api_bp.route(f"/maintenance/<{ID}:window_id>", methods=["PATCH"])
 def maintenance_edit(window_id: int):
     """Change some fields of a window created at run time."""
     args = _body(bodies.MaintenanceChange)
@@ -232,7 +242,7 @@ def maintenance_edit(window_id: int):
     return _json(_window_json(window_id))
 
 
-@api_bp.route("/maintenance/<int:window_id>/cancel", methods=["POST"])
+@api_bp.route(f"/maintenance/<{ID}:window_id>/cancel", methods=["POST"])
 def maintenance_cancel(window_id: int):
     """Cancel a window."""
     with transaction() as session:
@@ -240,7 +250,7 @@ def maintenance_cancel(window_id: int):
     return _json(_window_json(window_id))
 
 
-@api_bp.route("/maintenance/<int:window_id>/end", methods=["POST"])
+@api_bp.route(f"/maintenance/<{ID}:window_id>/end", methods=["POST"])
 def maintenance_end(window_id: int):
     """End a running window now."""
     with transaction() as session:
@@ -268,7 +278,7 @@ def incidents():
         return _json(queries.open_incidents(session, public_only=False))
 
 
-@api_bp.route("/incidents/<int:incident_id>")
+@api_bp.route(f"/incidents/<{ID}:incident_id>")
 def incident(incident_id: int):
     """One incident with its whole timeline and every link (private ones too)."""
     return _incident_json(incident_id)
@@ -284,7 +294,7 @@ def incident_create():
     return _incident_json(incident_id, 201)
 
 
-@api_bp.route("/incidents/<int:incident_id>/updates", methods=["POST"])
+@api_bp.route(f"/incidents/<{ID}:incident_id>/updates", methods=["POST"])
 def incident_update(incident_id: int):
     """Post an update: ``phase``, ``message_fr``, optional ``message_en``, ``impact``,
     ``public`` (default true)."""
@@ -294,7 +304,7 @@ def incident_update(incident_id: int):
     return _incident_json(incident_id, 201)
 
 
-@api_bp.route("/incidents/<int:incident_id>/impact", methods=["POST"])
+@api_bp.route(f"/incidents/<{ID}:incident_id>/impact", methods=["POST"])
 def incident_impact(incident_id: int):
     """Change the impact: ``impact``, optional messages."""
     args = _body(bodies.IncidentImpact)
@@ -304,7 +314,7 @@ def incident_impact(incident_id: int):
     return _incident_json(incident_id)
 
 
-@api_bp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
+@api_bp.route(f"/incidents/<{ID}:incident_id>/resolve", methods=["POST"])
 def incident_resolve(incident_id: int):
     """Resolve now, with optional messages."""
     args = _body(bodies.IncidentResolve) if request.content_length else {}
@@ -313,7 +323,7 @@ def incident_resolve(incident_id: int):
     return _incident_json(incident_id)
 
 
-@api_bp.route("/incidents/<int:incident_id>/postmortem", methods=["PUT"])
+@api_bp.route(f"/incidents/<{ID}:incident_id>/postmortem", methods=["PUT"])
 def incident_postmortem(incident_id: int):
     """Publish or replace the post-mortem: ``text_fr``, optional ``text_en``."""
     args = _body(bodies.Postmortem)
@@ -339,7 +349,7 @@ def outbox():
                   "entries": [dataclasses.asdict(e) for e in entries]})
 
 
-@api_bp.route("/outbox/<int:outbox_id>/retry", methods=["POST"])
+@api_bp.route(f"/outbox/<{ID}:outbox_id>/retry", methods=["POST"])
 def outbox_retry(outbox_id: int):
     """Queue a failed delivery again, now."""
     with transaction() as session:

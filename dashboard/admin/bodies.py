@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from dashboard.admin.forms import refuse_active_markup
+from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, PHASES
 from monitor.incidents.service import InvalidInput
 
 #: Unix times outside [2000, 2100) are refused: a number that small is a mistake (seconds
@@ -53,9 +54,21 @@ RequiredText = Annotated[str, _TEXT]
 """Text that must be given (the operation also refuses it empty)."""
 _WORD = Expect("un des mots permis (voir docs/admin.md)",
                "one of the allowed words (see docs/admin.md)")
-Word = Annotated[str, _WORD]
-"""A choice (phase, impact, level): the operation checks the word itself."""
-OptionalWord = Annotated[str | None, _WORD]
+
+
+def _words(*choices: str | None) -> Any:
+    """The words a choice allows, for the API's description (``/api/v1/openapi.json``):
+    the operation checks the word itself, with a message that lists them."""
+    return Field(json_schema_extra={"enum": list(choices)})
+
+
+Impact = Annotated[str, _WORD, _words(*IMPACTS)]
+"""A choice: the operation checks the word itself."""
+OptionalImpact = Annotated[str | None, _WORD, _words(*IMPACTS, None)]
+Phase = Annotated[str, _WORD, _words(*PHASES)]
+#: an incident opened by hand cannot start resolved (see Operations.open_incident)
+OpeningPhase = Annotated[str, _WORD, _words(*PHASES[:-1])]
+Level = Annotated[str, _WORD, _words(*NOTICE_LEVELS)]
 Flag = Annotated[bool, Expect("true ou false", "true or false")]
 ServiceIds = Annotated[list[str], Expect("une liste d'identifiants de services (ex. "
                                          "[\"web\"])",
@@ -133,7 +146,7 @@ class NoticeChange(Body):
     title_en: Text = None
     text_fr: Text = None
     text_en: Text = None
-    level: Word = "info"
+    level: Level = "info"
     starts_at: When = None
     ends_at: When = None
 
@@ -187,24 +200,24 @@ class IncidentCreate(Body):
     message_fr: RequiredText
     title_en: Text = None
     message_en: Text = None
-    impact: Word = "major_outage"
-    phase: Word = "investigating"
+    impact: Impact = "major_outage"
+    phase: OpeningPhase = "investigating"
 
 
 class IncidentUpdate(Body):
     """``POST /incidents/<id>/updates``."""
 
-    phase: Word
+    phase: Phase
     message_fr: RequiredText
     message_en: Text = None
-    impact: OptionalWord = None
+    impact: OptionalImpact = None
     public: Flag = True
 
 
 class IncidentImpact(Body):
     """``POST /incidents/<id>/impact``."""
 
-    impact: Word
+    impact: Impact
     message_fr: Text = None
     message_en: Text = None
 
