@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from werkzeug.routing import IntegerConverter
 
 from dashboard.settings import DashboardSettings, settings_of
+
+#: the largest id a row can have (BIGINT on PostgreSQL, INTEGER on SQLite)
+MAX_DATABASE_ID = 2**63 - 1
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,14 @@ def load_secret_key(settings: DashboardSettings, data_dir: Path) -> str:
     return key
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """Flask's ``int`` converter bounded by the largest id a database row can have."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_DATABASE_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
                store: Any = None) -> Flask:
     """Build the dashboard application.
@@ -110,6 +122,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
     settings = settings_of(config.sections)
     site = config.file.site
     app = Flask(__name__)
+    # every <int:…> of every blueprint stops at the database's largest id: a larger one is
+    # a 404, never a 500 from the driver (BIGINT overflow)
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.update(
         SECRET_KEY=None,
         DEFAULT_LANGUAGE=site.language,

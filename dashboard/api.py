@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, url_for
 
+from dashboard import MAX_DATABASE_ID
 from dashboard.i18n import BANNERS, STATUS_LABELS, iso, select_language
 from dashboard.pages import UPDATED_ISO, cached_response, snapshot, state
 from dashboard.status import _load_incident
@@ -23,11 +24,10 @@ from dashboard.views import IncidentView, MaintenanceView, PageData, ServiceView
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-#: the largest id a route accepts: the database's BIGINT. A larger number is answered 404
-#: by the router (the database could not even compare it: a 500)
-MAX_ID = 2**63 - 1
-#: the URL converter of ids, ``<{ID}:incident_id>``
-ID = f"int(max={MAX_ID})"
+#: the largest id (the app's ``int`` converter stops there: a larger one is a 404)
+MAX_ID = MAX_DATABASE_ID
+#: the URL converter of ids, ``<{ID}:incident_id>`` (bounded app-wide, see create_app)
+ID = "int"
 
 #: Vigie service status → Statuspage component status
 COMPONENT_STATUS = {

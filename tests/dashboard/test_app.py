@@ -86,3 +86,20 @@ def test_plugin_is_registered_and_its_command_exists():
 
     result = CliRunner().invoke(dashboard_command, ["--help"])
     assert result.exit_code == 0 and "Vigie's listener" in result.output
+
+
+
+def test_an_id_past_the_database_range_is_a_404_on_every_route(app):
+    """Every ``<int:…>`` route of the app, admin area included, stops at the largest
+    database id: a larger number is answered 404 by the router, never a 500 from the
+    database driver."""
+    from dashboard import MAX_DATABASE_ID
+
+    id_routes = [r for r in app.url_map.iter_rules()
+                 if any(getattr(c, "max", None) == MAX_DATABASE_ID
+                        for c in r._converters.values())]
+    every_int_route = [r for r in app.url_map.iter_rules() if "<int" in r.rule]
+    assert every_int_route and len(id_routes) == len(every_int_route)
+    client = app.test_client()
+    assert client.get(f"/incidents/{MAX_DATABASE_ID + 1}").status_code == 404
+    assert client.get(f"/api/v1/incidents/{MAX_DATABASE_ID + 1}").status_code == 404
