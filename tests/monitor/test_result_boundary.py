@@ -18,7 +18,7 @@ from sqlalchemy import select
 import plugins.tcp
 from monitor.config_loader import load_config
 from monitor.incidents.models import Incident
-from monitor.plugins import ProbeRegistry, build_plugin_manager
+from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeFailed, ProbeResult, Reason, Status, reason
 from monitor.runner import clean_result, run_check
 from monitor.runtime import Runtime
@@ -104,6 +104,77 @@ services:
             assert "Call me" in row.reason_en and "now" in row.reason_en
             assert not any(ord(c) < 0x20 for c in row.reason_en + row.reason_fr)
             assert row.reason_public is False
+    finally:
+        store.dispose()
+
+
+class PushedProbe(Probe):
+    """A push check's probe (like heartbeat's): up when run; results come from outside."""
+
+    kind = "pushed"
+    Config = ProbeConfig
+
+    async def check(self, config, ctx):
+        return ProbeResult.up()
+
+
+class PushPlugin:
+    """A third-party plugin receiving results from outside (a job, a webhook)."""
+
+    runtime = None
+
+    @hookimpl
+    def vigie_register_probes(self):
+        return [PushedProbe]
+
+    @hookimpl
+    def vigie_startup(self, runtime):
+        PushPlugin.runtime = runtime
+
+
+async def test_a_pushed_result_crosses_the_same_boundary(tmp_path, postgres_schema_url):
+    store = Store(postgres_schema_url)
+    store.upgrade()
+    path = tmp_path / "vigie.yaml"
+    path.write_text(f"""\
+data_dir: data
+server: {{listen: '127.0.0.1:{free_port()}'}}
+scheduler: {{spread_first_runs: false}}
+store: {{url: '{postgres_schema_url}', flush_interval: 0.1s}}
+services:
+  - id: backup
+    name: Sauvegardes
+    checks:
+      - {{id: nightly, kind: pushed, interval: 1h, confirm: 1}}
+""")
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("push", PushPlugin())])
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    runtime = Runtime(load_config(path, registry), pm, registry)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+
+    def incidents() -> list[Incident]:
+        with store.session() as s:
+            return list(s.scalars(select(Incident)))
+
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        await wait_until(lambda: runtime.state.checks["backup/nightly"].status == Status.UP)
+        with pytest.raises(TypeError):
+            runtime.submit_result("backup/nightly", ProbeResult(Status.DOWN, "failed"))
+        job_said = Reason("job.failed", "Échec : \x00disque\x07 plein", "Failed: \x00disk\x07 full")
+        # from another thread, as an HTTP receiver would
+        await asyncio.to_thread(runtime.submit_result, "backup/nightly",
+                                ProbeResult(Status.DOWN, job_said))
+        await wait_until(lambda: incidents() != [])
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    try:
+        with store.session() as s:
+            [change] = [c for c in s.scalars(select(CheckStatusChange))
+                        if c.current == Status.DOWN]
+        assert (change.reason_en, change.reason_public) == ("Failed: disk full", False)
     finally:
         store.dispose()
 
