@@ -209,6 +209,15 @@ def test_clean_result_cleans_reason_info_and_sample_labels():
     assert cleaned.info["edition"] == "42"
 
 
+def test_clean_result_caps_codes_names_and_labels():
+    result = clean_result(ProbeResult(Status.DOWN, Reason("c" * 300, "fr", "en"),
+                                      {"s" * 300: {"l" * 300: 1.0}}, {"k" * 300: "v"}))
+    assert len(result.reason.code) == 100 and not result.reason.public
+    [(name, labels)] = result.samples.items()
+    assert len(name) == 120 and [len(label) for label in labels] == [120]
+    assert [len(key) for key in result.info] == [120]
+
+
 def test_clean_result_never_changes_the_shared_empty_mappings():
     result = clean_result(ProbeResult(Status.UP))
     assert result.samples == {} and result.info == {}

@@ -50,7 +50,7 @@ def feed_titles(client) -> list[str]:
 def test_control_characters_in_an_incident_title_keep_the_feed_valid(admin_app, token):
     api = caller(admin_app, token)
     answer = api("POST", "/incidents", {
-        "services": ["mail"], "title_fr": "Courrier\u0000\u0008 en panne",
+        "services": ["mail"], "title_fr": "Courrier\u0000\u0008 en\r\npanne",
         "message_fr": "Nous\u0007 regardons.\r\nDeuxième ligne\u001b[31m."})
     assert answer.status_code == 201, answer.get_json()
     incident = answer.get_json()
@@ -63,7 +63,7 @@ def test_control_characters_in_an_incident_title_keep_the_feed_valid(admin_app, 
 
 def test_bidi_overrides_never_reach_a_title(admin_app, token, store):
     api = caller(admin_app, token)
-    answer = api("POST", "/notices", {"title_fr": "Facture\u202egpj.exe",
+    answer = api("POST", "/notices", {"title_fr": "Facture\u202egpj.exe\r\n  ",
                                       "text_fr": "Voir\u2066 la page\u2069."})
     assert answer.status_code == 201, answer.get_json()
     with store.session() as session:
