@@ -175,13 +175,17 @@ def clean_result(result: ProbeResult) -> ProbeResult:
         if not isinstance(why, Reason):
             raise TypeError(f"reason must be a Reason or None, got {type(why).__name__}")
         result.reason = _clean_reason(why)
-    if not isinstance(result.samples, Mapping) or not isinstance(result.info, Mapping):
-        raise TypeError("samples and info must be mappings")
     if result.samples:
-        result.samples = _clean_samples(result.samples)
+        result.samples = _clean_samples(_mapping(result.samples))
     if result.info:
-        result.info = _clean_info(result.info)
+        result.info = _clean_info(_mapping(result.info))
     return result
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    if isinstance(value, (dict, Mapping)):
+        return value
+    raise TypeError(f"samples and info must be mappings, got {type(value).__name__}")
 
 
 def _clean_reason(why: Reason) -> Reason:
@@ -194,21 +198,33 @@ def _clean_reason(why: Reason) -> Reason:
 
 
 def _name(value: object) -> str:
+    # names repeat on every run of a check: remember the short ones (a few hundred)
+    if type(value) is str and len(value) <= NAME_LIMIT:
+        return _short_name(value)
+    return clean_line(value, NAME_LIMIT)
+
+
+@lru_cache(maxsize=1024)
+def _short_name(value: str) -> str:
     return clean_line(value, NAME_LIMIT)
 
 
 def _clean_samples(samples: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    changed = False
-    out: dict[str, Any] = {}
     for name, value in samples.items():
-        key = _name(name)
-        changed = changed or key != name
-        if isinstance(value, Mapping):
-            labels = {_name(label): number for label, number in value.items()}
-            changed = changed or labels.keys() != value.keys()
-            value = labels
-        out[key] = value
-    return out if changed else samples
+        if _name(name) != name or (isinstance(value, dict) and _unclean_labels(value)):
+            break
+    else:  # the usual case, every name and label already clean: nothing allocated
+        return samples
+    return {_name(name): ({_name(label): number for label, number in value.items()}
+                          if isinstance(value, dict) else value)
+            for name, value in samples.items()}
+
+
+def _unclean_labels(labels: dict[Any, Any]) -> bool:
+    for label in labels:
+        if _name(label) != label:
+            return True
+    return False
 
 
 def _clean_info(info: Mapping[Any, Any]) -> Mapping[Any, Any]:
