@@ -167,8 +167,8 @@ def test_upgrade_hides_the_reasons_written_earlier_that_may_quote_outside_text(s
 def test_upgrade_hides_the_reasons_of_the_codes_found_later_to_quote_targets(store_url,
                                                                             tmp_path):
     # issue 12, point 10: these reasons quote what a target sent, and were public
-    codes = ("tcp.unexpected", "nextcloud.old_version", "dns.unexpected",
-             "sympa.smtp.mail.greeting", "http.status")
+    codes = ("tcp.unexpected", "nextcloud.old_version", "nextcloud.not_nextcloud",
+             "dns.unexpected", "sympa.smtp.mail.greeting", "sympa.web.not_html", "http.status")
     store = Store(store_url)
     try:
         upgrade_engine(store.engine, "0004_reason_public")
@@ -188,7 +188,8 @@ def test_upgrade_hides_the_reasons_of_the_codes_found_later_to_quote_targets(sto
     finally:
         store.dispose()
     assert flags == {"tcp.unexpected": False, "nextcloud.old_version": False,
-                     "dns.unexpected": False, "sympa.smtp.mail.greeting": False,
+                     "nextcloud.not_nextcloud": False, "dns.unexpected": False,
+                     "sympa.smtp.mail.greeting": False, "sympa.web.not_html": False,
                      "http.status": True}
 
 

@@ -26,11 +26,14 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("results", "check_status_changes", "service_status_changes")
 
 #: ``LIKE`` patterns of the reason codes whose sentences may quote outside text and that
-#: 0004 did not list (the core names no service-specific probe elsewhere: a one-off list)
+#: 0004 did not list: a target's answer (tcp, dns), an application's version
+#: (``*.old_version``), product name or web page's media type (``*.not_*``), a SOAP
+#: fault, a mail server's line quoted by another probe (``*.smtp.mail.*``), a database's
+#: replication state. The core names no service-specific probe, hence the patterns; a few
+#: codes they match quote nothing (``*.not_installed``): hiding those is harmless.
 FREE_TEXT_CODES = (
-    "tcp.unexpected", "dns.unexpected", "nextcloud.old_version", "nextcloud.not_nextcloud",
-    "sympa.web.not_html", "sympa.soap.fault", "sympa.soap.unexpected", "sympa.smtp.%",
-    "mysql.replication_stopped",
+    "tcp.unexpected", "dns.unexpected", "mysql.replication_stopped", "%.old_version",
+    "%.not_%", "%.soap.fault", "%.soap.unexpected", "%.smtp.mail.%",
 )
 
 
