@@ -3,9 +3,15 @@
 One entry per incident (updated with each timeline entry) and one per maintenance
 occurrence; feed readers and forum bots follow the status page through it. Addresses are
 absolute: the site's ``public_url`` when configured, else the address the request used.
+
+Texts are made safe when they are written (:mod:`monitor.safetext`); the feed still drops
+every character XML 1.0 forbids when it is rendered, so a row stored by an older version
+cannot make the feed unreadable for every subscriber.
 """
 
 from __future__ import annotations
+
+import re
 
 from flask import Blueprint, current_app, render_template, request
 
@@ -16,6 +22,8 @@ bp = Blueprint("feeds", __name__)
 
 #: entries of each kind in the feed
 MAX_ENTRIES = 50
+#: a character XML 1.0 forbids (one of them breaks the whole document)
+NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @bp.route("/feed.atom")
@@ -33,6 +41,7 @@ def atom():
         stamps = [i.updated_at for i in incidents]
         stamps += [w.starts_at for w in windows if w.starts_at <= data.built_at]
         updated = max(stamps, default=data.built_at)
-        return render_template("feeds/atom.xml", data=data, base=base, incidents=incidents,
-                               windows=windows, updated=updated, lang=select_language())
+        return NOT_XML.sub("", render_template(
+            "feeds/atom.xml", data=data, base=base, incidents=incidents, windows=windows,
+            updated=updated, lang=select_language()))
     return cached_response(("atom", base), render, "application/atom+xml")

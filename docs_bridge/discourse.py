@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
 from docs_bridge.httpcall import call
 from docs_bridge.settings import ForumSettings
 from monitor.notifications import PermanentFailure
+from monitor.safetext import clean_line
 
 SERVICE = "Discourse"
 
@@ -55,8 +57,10 @@ class DiscourseClient:
                           secrets=(self.settings.api_key.get_secret_value(),), **kwargs)
 
     def topic_url(self, slug: str, topic_id: int) -> str:
-        """The topic's public address."""
-        return f"{self.base}/t/{slug or 'topic'}/{topic_id}"
+        """The topic's public address; ``slug`` comes from the forum, so it is made safe
+        (:mod:`monitor.safetext`) and quoted as one path segment."""
+        slug = quote(clean_line(slug, 200), safe="-_.~%") or "topic"
+        return f"{self.base}/t/{slug}/{topic_id}"
 
     async def create_topic(self, title: str, raw: str, external_id: str) -> Topic:
         """Create a topic in the configured category, with its first post."""
@@ -99,7 +103,7 @@ class DiscourseClient:
             return None
         topic_id = int(data["id"])
         slug = str(data.get("slug") or "")
-        return Topic(topic_id, slug, str(data.get("title") or ""), self.topic_url(slug, topic_id))
+        return Topic(topic_id, slug, _title(data.get("title")), self.topic_url(slug, topic_id))
 
     async def search_topics(self, query: str) -> list[Topic]:
         """Topics found by Discourse's search (``q`` may hold ``after:``, ``#category``…).
@@ -112,10 +116,15 @@ class DiscourseClient:
             if isinstance(item, dict) and "id" in item:
                 slug = str(item.get("slug") or "")
                 category = item.get("category_id")
-                topics.append(Topic(int(item["id"]), slug, str(item.get("title") or ""),
+                topics.append(Topic(int(item["id"]), slug, _title(item.get("title")),
                                     self.topic_url(slug, int(item["id"])),
                                     category if isinstance(category, int) else None))
         return topics
+
+
+def _title(value: Any) -> str:
+    """A topic title from the forum: outside text, made safe (:mod:`monitor.safetext`)."""
+    return clean_line(value, 300)
 
 
 def public_search(terms: str, categories: tuple[int, ...] | list[int] = ()) -> str:

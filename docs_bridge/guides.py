@@ -7,11 +7,14 @@ from typing import Any
 
 from docs_bridge.text import fold
 from monitor.notifications import Link
+from monitor.safetext import clean_line
 
 #: Link.kind of a guide
 GUIDE_LINK_KIND = "guide"
 #: how much of a guide's text is kept (ranking needs words, not whole books)
 MAX_TEXT = 8000
+#: longest guide title kept (what an incident's link can store)
+MAX_TITLE = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,6 @@ class Guide:
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` with collapsed whitespace, cut to ``limit`` characters."""
-    text = " ".join(text.split())
-    return text[:limit]
+    """A guide site's ``text`` made safe (one line, see :mod:`monitor.safetext`), cut to
+    ``limit`` characters."""
+    return clean_line(text, limit)

@@ -53,6 +53,10 @@ class Reason:
     sets ``public=False``. Public places (the status page, the JSON API, forum posts,
     automatic incident updates) then show :meth:`for_public`, a generic sentence for the
     check's status; volunteers keep the full sentence (alerts, tickets, ``vigie check``).
+
+    The runner cleans every reason (``monitor.runner.clean_result``): one that needed
+    cleaning (a control character, a line break, a double space, too long) quoted outside
+    text, and becomes ``public=False`` whatever the probe said.
     """
 
     code: str

@@ -4,6 +4,11 @@
 :class:`asyncio.CancelledError` when its caller is cancelled), so a buggy probe or an
 unexpected network error can only ever produce a ``down`` or ``unknown`` result.
 
+Every result then crosses :func:`clean_result`, the one boundary between what probes
+report and the rest of Vigie (also for push checks, see ``Runtime.submit_result``): the
+text a target sent (a banner, a version, a job's message) may hold NUL bytes, control
+characters or megabytes, and leaves here made safe by :mod:`monitor.safetext`.
+
 Network errors a probe lets escape (refused connection, unknown host, TLS failure…) are
 turned into ``down`` results with a plain reason, so every probe kind gets them right
 without writing the same ``except`` clauses. Any other exception is a bug in the probe:
@@ -21,7 +26,9 @@ import socket
 import ssl
 import time
 import traceback
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import aiohttp
 
@@ -36,6 +43,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from monitor.schema import redact
 
 log = logging.getLogger(__name__)
@@ -68,6 +76,15 @@ DNS_FAILED = reason("dns.error", "Nom de domaine introuvable (DNS)",
 TLS_FAILED = reason("tls.error", "Échec de la connexion chiffrée (TLS)",
                     "Encrypted connection failed (TLS)")
 BAD_HTTP = reason("http.protocol", "Réponse HTTP invalide", "Invalid HTTP response")
+
+#: longest reason code kept (the store's column)
+CODE_LIMIT = 100
+#: longest reason sentence kept, per language (the store's column)
+REASON_LIMIT = 500
+#: longest sample name, sample label value or info key kept
+NAME_LIMIT = 120
+#: longest info value kept (a version, a certificate subject…)
+INFO_LIMIT = 200
 
 _UNREACHABLE_ERRNOS = frozenset(
     getattr(errno, name) for name in ("EHOSTUNREACH", "ENETUNREACH", "EHOSTDOWN", "ENETDOWN")
@@ -120,9 +137,99 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
             result = ProbeResult(Status.DOWN, known)
         else:
             result = _unexpected(check, exc, PROBE_ERROR)
+    try:
+        result = clean_result(result)
+    except TypeError as exc:
+        result = _unexpected(check, exc, BAD_RESULT)
     result.started_at = started_at
     result.duration = time.perf_counter() - start
     return result
+
+
+def clean_result(result: ProbeResult) -> ProbeResult:
+    """``result`` made safe for the store, the incident engine, alerts and pages; the one
+    boundary every result crosses, from a built-in or a third-party probe.
+
+    The reason's code and sentences, the info keys and values, the sample names and label
+    values go through :func:`monitor.safetext.clean_line` (control and bidirectional
+    characters removed, length capped); a reason that needed cleaning quoted outside text,
+    so it is kept for volunteers (``public=False``). Sample values stay as given (the store
+    keeps the finite numbers). A clean result comes back unchanged, without a copy;
+    otherwise its fields are replaced (the mappings it was given are never changed).
+
+    :raises TypeError: the result does not have the shape of a :class:`ProbeResult` (a
+        status that is not a :class:`Status`, a reason that is not a :class:`Reason`,
+        samples or info that are not mappings): a bug in the probe.
+    """
+    if not isinstance(result, ProbeResult):
+        raise TypeError(f"expected a ProbeResult, got {type(result).__name__}")
+    if type(result.status) is not Status:
+        if isinstance(result.status, bool) or not isinstance(result.status, int):
+            raise TypeError(f"status must be a Status, got {result.status!r}")
+        try:
+            result.status = Status(result.status)
+        except ValueError:
+            raise TypeError(f"status must be a Status, got {result.status!r}") from None
+    why = result.reason
+    if why is not None:
+        if not isinstance(why, Reason):
+            raise TypeError(f"reason must be a Reason or None, got {type(why).__name__}")
+        result.reason = _clean_reason(why)
+    if result.samples:
+        result.samples = _clean_samples(_mapping(result.samples))
+    if result.info:
+        result.info = _clean_info(_mapping(result.info))
+    return result
+
+
+def _mapping(value: Any) -> Mapping[Any, Any]:
+    if isinstance(value, (dict, Mapping)):
+        return value
+    raise TypeError(f"samples and info must be mappings, got {type(value).__name__}")
+
+
+def _clean_reason(why: Reason) -> Reason:
+    code = clean_line(why.code, CODE_LIMIT)
+    fr = clean_line(why.fr, REASON_LIMIT)
+    en = clean_line(why.en, REASON_LIMIT)
+    if code == why.code and fr == why.fr and en == why.en:
+        return why
+    return Reason(code, fr, en, public=False)
+
+
+def _name(value: object) -> str:
+    # names repeat on every run of a check: remember the short ones (a few hundred)
+    if type(value) is str and len(value) <= NAME_LIMIT:
+        return _short_name(value)
+    return clean_line(value, NAME_LIMIT)
+
+
+@lru_cache(maxsize=1024)
+def _short_name(value: str) -> str:
+    return clean_line(value, NAME_LIMIT)
+
+
+def _clean_samples(samples: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    for name, value in samples.items():
+        if _name(name) != name or (isinstance(value, dict) and _unclean_labels(value)):
+            break
+    else:  # the usual case, every name and label already clean: nothing allocated
+        return samples
+    return {_name(name): ({_name(label): number for label, number in value.items()}
+                          if isinstance(value, dict) else value)
+            for name, value in samples.items()}
+
+
+def _unclean_labels(labels: dict[Any, Any]) -> bool:
+    for label in labels:
+        if _name(label) != label:
+            return True
+    return False
+
+
+def _clean_info(info: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    out = {_name(key): clean_line(value, INFO_LIMIT) for key, value in info.items()}
+    return info if out == info else out
 
 
 def network_reason(exc: BaseException) -> Reason | None:

@@ -31,6 +31,7 @@ from monitor.incidents.system import IncidentSystem
 from monitor.metrics import build_registry, render, render_chunks
 from monitor.plugins import ProbeRegistry
 from monitor.probe import ProbeResult, Status
+from monitor.runner import clean_result
 from monitor.scheduler import Scheduler
 from monitor.state import CheckTransition, ServiceTransition, StateBook, Transition
 from monitor.stats import SchedulerStats, WriterStats
@@ -188,10 +189,17 @@ class Runtime:
         self.router.mount(prefix, app)
 
     def submit_result(self, check_key: str, result: ProbeResult) -> None:
-        """Record a result obtained outside the scheduler (push checks). Thread-safe."""
+        """Record a result obtained outside the scheduler (push checks). Thread-safe.
+
+        The result crosses the same boundary as a probed one (:func:`clean_result`).
+
+        :raises KeyError: no enabled check has this key.
+        :raises TypeError: ``result`` does not have the shape of a :class:`ProbeResult`.
+        """
         check = self._checks.get(check_key)
         if check is None:
             raise KeyError(f"unknown check {check_key!r}")
+        result = clean_result(result)
         if not result.started_at:
             result.started_at = time.time()
         assert self._loop is not None, "submit_result() called before the runtime started"

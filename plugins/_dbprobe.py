@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from monitor.probe import ProbeConfig, ProbeFailed, Reason, Status, reason
+from monitor.safetext import clean_line
 from monitor.schema import Duration
 
 #: which verdict wins when several apply (the first one among equals)
@@ -56,8 +57,9 @@ def fr_num(value: float) -> str:
 
 
 def short(text: str, size: int = 80) -> str:
-    """``text`` cut to ``size`` characters, with an ellipsis when cut."""
-    return text if len(text) <= size else text[: size - 1] + "…"
+    """``text`` made safe to quote (one line, see :mod:`monitor.safetext`), cut to ``size``
+    characters with an ellipsis when cut."""
+    return clean_line(text, size)
 
 
 def fail(code: str, fr: str, en: str, status: Status = Status.DOWN, *, public: bool = True,

@@ -32,6 +32,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from plugins._tlsinfo import (
     TLSSettings,
     cert_info_fields,
@@ -101,8 +102,7 @@ def connect_failure_reason(host: str, port: int, exc: OSError) -> Reason:
 
 def shown(line: str, limit: int = 80) -> str:
     """A server line made safe to quote in a reason: printable and short."""
-    text = "".join(ch if ch.isprintable() else " " for ch in line).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_line(line, limit)
 
 
 def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:

@@ -30,6 +30,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from plugins._lazy import LazyModule
 
 # dnspython is imported when a dns check is configured, not by every Vigie (plugins._lazy)
@@ -301,7 +302,8 @@ class DNSProbe(Probe):
                 "dns.unexpected",
                 "Enregistrements {type} de {name} inattendus : {got} (attendu : {want})",
                 "Unexpected {type} records for {name}: {got} (expected: {want})",
-                type=config.record_type, name=config.query_name, got=got[:200], want=want[:200]),
+                type=config.record_type, name=config.query_name, got=clean_line(got, 200),
+                want=want[:200], public=False),  # the server's records: volunteers only
                 samples=samples)
 
     def _judge_serials(self, zone: str, servers: list[tuple[str, int]], outcomes: list,

@@ -29,7 +29,6 @@ import logging
 import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from monitor.schema import Duration, format_duration
 
 log = logging.getLogger(__name__)
@@ -103,9 +103,7 @@ def clean_message(text: str) -> str:
     Markup is kept as text (``<script>`` stays ``<script>``): escaping is the job of
     whatever displays it.
     """
-    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+    return clean_line(text, MAX_MESSAGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ from plugins._dbprobe import (
     fail,
     lag_reason,
     query_timeout,
+    short,
     worst,
 )
 from plugins._lazy import LazyModule
@@ -105,8 +106,7 @@ def connect_error(exc: aiomysql.MySQLError, limit: float) -> ProbeFailed:
 def _detail(exc: BaseException) -> str:
     """The server's own message, short (it never contains the password)."""
     text = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-    text = " ".join(text.split())
-    return text if len(text) <= 160 else text[:159] + "…"
+    return short(text, 160)
 
 
 async def _connect(config: MysqlConfig, limit: float) -> aiomysql.Connection:
@@ -207,7 +207,9 @@ def replication_state(
             return Status.DOWN, reason(
                 "mysql.replication_stopped",
                 "La réplication est arrêtée (réception : {io}, application : {sql})",
-                "Replication is stopped (receiving: {io}, applying: {sql})", io=io, sql=sql,
+                "Replication is stopped (receiving: {io}, applying: {sql})",
+                io=short(str(io), 40), sql=short(str(sql), 40),
+                public=False,  # the server's words: volunteers only
             ), None
         if lag is None:
             return Status.DOWN, reason(

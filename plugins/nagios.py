@@ -36,6 +36,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 
 #: output kept from each of stdout and stderr; the rest is read and dropped so a chatty
 #: plugin never blocks on a full pipe
@@ -229,8 +230,8 @@ def _perf_item(label: str, spec: str) -> PerfItem | None:
 
 
 def _first_line(text: str) -> str:
-    line = next((each.strip() for each in text.splitlines() if each.strip()), "")
-    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
+    line = next((each for each in text.splitlines() if each.strip()), "")
+    return clean_line(line, MAX_REASON)
 
 
 def _decode(data: bytes) -> str | None:

@@ -36,6 +36,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
@@ -189,7 +190,8 @@ class NextcloudProbe(Probe):
             verdicts.append((Status.DEGRADED, reason(
                 "nextcloud.old_version", "Nextcloud {got} est plus ancien que la version minimale {min}",
                 "Nextcloud {got} is older than the minimum version {min}",
-                got=info["versionstring"] or info["version"], min=config.min_version)))
+                got=clean_line(info["versionstring"] or info["version"], 40),
+                min=config.min_version, public=False)))  # the server's words: volunteers only
         samples: dict[str, Any] = {}
         if config.webdav_user is not None:
             verdicts.append(await self._webdav(config, ctx, deadline, info))
@@ -240,7 +242,8 @@ class NextcloudProbe(Probe):
                 "nextcloud.not_nextcloud",
                 "Cette adresse ne renvoie pas une page d'état Nextcloud (produit « {got} »)",
                 "This is not a Nextcloud status page (product \"{got}\")",
-                got="".join(ch for ch in str(data["productname"])[:40] if ch.isprintable())))
+                got=clean_line(data["productname"], 40),
+                public=False))  # the server's words: volunteers only
         return data
 
     async def _webdav(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,

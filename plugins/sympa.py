@@ -40,6 +40,7 @@ from monitor.probe import (
     SampleSpec,
     reason,
 )
+from monitor.safetext import clean_line
 from plugins import _mailproto
 from plugins._lazy import LazyModule
 
@@ -159,8 +160,7 @@ class _Deadline:
 
 def _shown(text: str, limit: int = 80) -> str:
     """Text from the server made safe to quote in a reason: printable and short."""
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_line(text, limit)
 
 
 def _lower_first(sentence: str) -> str:
@@ -265,7 +265,8 @@ class SympaProbe(Probe):
                         "answered {got} instead of 200", got=status)
         if content_type != "text/html":
             raise _fail("web", "not_html", "la page n'est pas du HTML ({got})",
-                        "the page is not HTML ({got})", got=_shown(content_type or "?", 40))
+                        "the page is not HTML ({got})", got=_shown(content_type or "?", 40),
+                        public=False)  # the server's words: volunteers only
         match = _GENERATOR.search(body)
         if config.home_keyword is not None:
             looks_right = config.home_keyword.encode() in body
@@ -327,7 +328,8 @@ class SympaProbe(Probe):
                         "unexpected fault “{fault}”", fault=_shown(f"{code}: {text}"),
                         public=False)  # the server's words: volunteers only
         raise _fail("soap", "unexpected", "réponse SOAP inattendue ({tag})",
-                    "unexpected SOAP answer ({tag})", tag=_shown(payload.tag, 60))
+                    "unexpected SOAP answer ({tag})", tag=_shown(payload.tag, 60),
+                    public=False)  # the server's words: volunteers only
 
     async def _smtp(self, config: SympaConfig, deadline: _Deadline) -> None:
         """Greeting, EHLO and QUIT on the list robot's mail server."""

@@ -27,6 +27,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.safetext import clean_line
 from plugins import _tlsinfo
 
 _ESCAPE = re.compile(r"\\(r|n|t|0|\\|x[0-9A-Fa-f]{2})")
@@ -213,10 +214,12 @@ async def _read_until(reader: asyncio.StreamReader, matcher: re.Pattern[bytes], 
 
 
 def _unexpected(data: bytes) -> Reason:
+    # line ends shown as written (\r\n), the rest made safe; the target's words:
+    # volunteers only (see monitor.probe.Reason)
     shown = data[:60].decode("utf-8", errors="replace").strip()
-    shown = shown.replace("\r", "\\r").replace("\n", "\\n")
+    shown = clean_line(shown.replace("\r", "\\r").replace("\n", "\\n"), 80)
     return reason("tcp.unexpected", "Réponse inattendue : « {got} »",
-                  "Unexpected answer: “{got}”", got=shown)
+                  "Unexpected answer: “{got}”", got=shown, public=False)
 
 
 def _budget(timeout: float) -> float:

@@ -5,26 +5,45 @@ the operations' own (:mod:`monitor.incidents.service`, which raises
 :class:`~monitor.incidents.service.InvalidInput`); this module only reads the HTML forms
 into keyword arguments (the API's JSON bodies are read by :mod:`dashboard.admin.bodies`),
 and adds one rule of its own, shared by both: text meant for the status page may not carry
-active HTML (``<script>``, ``<iframe>``, event handlers, ``javascript:`` links). Such text
-is refused with a message rather than silently cleaned, so the volunteer knows what was
-published. (Other HTML is harmless: the page renders Markdown and cleans the HTML with an
+active HTML (``<script>``, ``<iframe>``, event handlers, ``javascript:`` links, also
+written with character references or white space inside). Such text is refused with a
+message rather than silently cleaned, so the volunteer knows what was published. (Other HTML is harmless: the page renders Markdown and cleans the HTML with an
 allow-list.)
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from monitor.incidents.service import InvalidInput
+from monitor.safetext import clean_text
 
-#: HTML that would run code or load things if it ever reached a page unescaped
+#: HTML that would run code or load things if it ever reached a page unescaped. Browsers
+#: take a slash or a quote as well as white space before an attribute
+#: (``<img/src=x/onerror=…>``, ``<img src="x"onerror=…>``); ``[^<>]*`` stops at the next
+#: bracket, so a text full of ``<`` costs linear time, not quadratic.
 ACTIVE_MARKUP = re.compile(
     r"<\s*/?\s*(script|iframe|frame|object|embed|style|link|meta|base|form|svg|math)\b"
-    r"|<[^>]*\son[a-z]+\s*="
+    r"|<[^<>]*[\s/\"'`]on[a-z]+\s*="
     r"|javascript\s*:|vbscript\s*:|data\s*:\s*text/html",
     re.IGNORECASE)
+#: a script address once character references are decoded and the white space and
+#: control characters browsers skip in a URL are gone (``jav&#x09;ascript:``,
+#: ``&#106;avascript:``, ``javascript&colon;``)
+HIDDEN_SCRIPT_URL = re.compile(r"(?:java|vb)script:|data:text/html", re.IGNORECASE)
+_SKIPPED_IN_URLS = re.compile(r"[\s\x00-\x1f\x7f]+")
+
+
+def holds_active_markup(text: str) -> bool:
+    """Whether ``text`` holds active HTML: as written, as stored (the text boundary turns
+    a control character into the space an event handler needs), or hidden behind
+    character references and white space."""
+    if ACTIVE_MARKUP.search(text) or ACTIVE_MARKUP.search(clean_text(text, len(text) + 1)):
+        return True
+    return HIDDEN_SCRIPT_URL.search(_SKIPPED_IN_URLS.sub("", html.unescape(text))) is not None
 
 NOTICE_FIELDS = ("title_fr", "title_en", "text_fr", "text_en", "level", "starts_at", "ends_at")
 MAINTENANCE_TEXT = ("title_fr", "title_en", "message_fr", "message_en")
@@ -38,7 +57,7 @@ def refuse_active_markup(values: Mapping[str, Any], fields: Iterable[str]) -> No
         value = values.get(name)
         texts = value if isinstance(value, (list, tuple)) else [value]
         for text in texts:
-            if isinstance(text, str) and ACTIVE_MARKUP.search(text):
+            if isinstance(text, str) and holds_active_markup(text):
                 raise InvalidInput(
                     name,
                     "Ce texte contient du HTML actif (<script>, <iframe>, « onclick= », "

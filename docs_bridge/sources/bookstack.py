@@ -17,12 +17,14 @@ from typing import Any
 
 import aiohttp
 
-from docs_bridge.guides import Guide, clip
+from docs_bridge.guides import MAX_TITLE, Guide, clip
 from docs_bridge.httpcall import call
 from docs_bridge.matcher import ServiceInfo
 from docs_bridge.settings import BookStackSource
 from docs_bridge.text import STOP_WORDS, strip_html, tokens
 from docs_bridge.vocabulary import expand, merged
+from monitor.incidents.emit import web_address
+from monitor.safetext import clean_line
 
 #: searches per refresh, at most (one refresh must stay light on the guide site)
 MAX_SEARCHES = 40
@@ -49,17 +51,22 @@ def search_terms(services: list[ServiceInfo], tag: str,
 
 
 def guide_from_result(item: dict[str, Any], source_id: str) -> Guide | None:
-    """A guide for one search result, None for what is not a page."""
+    """A guide for one search result, None for what is not a page (or has no web
+    address). The site's text is outside text: made safe here (:mod:`monitor.safetext`)."""
     if item.get("type") != "page" or "id" not in item or not item.get("url"):
+        return None
+    url = web_address(str(item["url"]))
+    if url is None:
         return None
     preview = item.get("preview_html") or {}
     book = (item.get("book") or {}).get("name", "")
-    tags = tuple(f"{t.get('name', '')}={t.get('value', '')}".rstrip("=")
-                 for t in item.get("tags") or () if isinstance(t, dict) and t.get("name"))
+    tags = tuple(f"{clean_line(t.get('name'), 100)}={clean_line(t.get('value'), 100)}"
+                 .rstrip("=") for t in item.get("tags") or ()
+                 if isinstance(t, dict) and clean_line(t.get("name"), 100))
     text = " ".join([strip_html(str(preview.get("content") or "")), str(book)])
-    return Guide(id=f"{source_id}:{item['id']}", source=source_id,
-                 title=str(item.get("name") or ""), url=str(item["url"]),
-                 slug=str(item.get("slug") or ""), text=clip(text), tags=tags)
+    return Guide(id=f"{source_id}:{clean_line(item['id'], 100)}", source=source_id,
+                 title=clean_line(item.get("name"), MAX_TITLE), url=url,
+                 slug=clean_line(item.get("slug"), 200), text=clip(text), tags=tags)
 
 
 class BookStackReader:

@@ -19,7 +19,8 @@ from typing import Any
 import aiohttp
 import yaml
 
-from docs_bridge.guides import Guide, clip
+from docs_bridge.guides import MAX_TITLE, Guide, clip
+from monitor.safetext import clean_line
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ def parse_page(text: str, slug: str) -> MarkdownPage:
     raw_tags = meta.get("tags") or []
     if isinstance(raw_tags, str):
         raw_tags = [t.strip() for t in raw_tags.split(",")]
-    tags = tuple(str(t) for t in raw_tags if str(t).strip())
-    return MarkdownPage(slug, title.strip(), text, tags)
+    tags = tuple(clean_line(t, 100) for t in raw_tags if clean_line(t, 100))
+    return MarkdownPage(slug, clean_line(title, MAX_TITLE), text, tags)
 
 
 def plain_text(markdown: str) -> str:

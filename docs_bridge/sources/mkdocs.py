@@ -13,10 +13,12 @@ from typing import Any
 
 import aiohttp
 
-from docs_bridge.guides import Guide, clip
+from docs_bridge.guides import MAX_TITLE, Guide, clip
 from docs_bridge.httpcall import call
 from docs_bridge.settings import MkDocsSource
 from docs_bridge.text import strip_html
+from monitor.incidents.emit import web_address
+from monitor.safetext import clean_line
 
 
 def guides_from_index(data: Any, source_id: str, site_url: str) -> list[Guide]:
@@ -39,17 +41,22 @@ def guides_from_index(data: Any, source_id: str, site_url: str) -> list[Guide]:
             page["section_title"] = str(entry.get("title") or "")
         page["texts"].append(strip_html(str(entry.get("text") or "")))
         for tag in entry.get("tags") or ():
-            if str(tag) not in page["tags"]:
-                page["tags"].append(str(tag))
+            tag = clean_line(tag, 100)
+            if tag and tag not in page["tags"]:
+                page["tags"].append(tag)
     guides = []
     for location, page in pages.items():
-        title = strip_html(page["title"] or page.get("section_title", ""))
-        if not title:
+        # the index is outside text: made safe here (monitor.safetext); a page whose
+        # location does not make a web address is left out
+        title = clean_line(strip_html(page["title"] or page.get("section_title", "")),
+                           MAX_TITLE)
+        url = web_address(f"{site_url}/{location}")
+        if not title or url is None:
             continue
         slug = location.strip("/") or "index"
         guides.append(Guide(id=f"{source_id}:{slug}", source=source_id, title=title,
-                            url=f"{site_url}/{location}", slug=slug,
-                            text=clip(" ".join(page["texts"])), tags=tuple(page["tags"])))
+                            url=url, slug=slug, text=clip(" ".join(page["texts"])),
+                            tags=tuple(page["tags"])))
     return guides
 
 

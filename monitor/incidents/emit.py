@@ -8,13 +8,15 @@ carries its own idempotency key (and, for incidents, the links that plugin attac
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.incidents.context import IncidentContext
-from monitor.incidents.models import Incident, IncidentLink, MaintenanceWindow
+from monitor.incidents.models import URL_LENGTH, Incident, IncidentLink, MaintenanceWindow
 from monitor.incidents.outbox import enqueue
 from monitor.notifications import (
     CheckSnapshot,
@@ -25,8 +27,11 @@ from monitor.notifications import (
     SystemAlert,
     to_json,
 )
+from monitor.safetext import clean_line, is_clean_line
 from monitor.state import ServiceStatus
 from monitor.store.models import ServiceRow, ServiceStatusChange
+
+log = logging.getLogger(__name__)
 
 #: incident event kind → durable hook
 INCIDENT_HOOKS = {"opened": "vigie_incident_opened", "updated": "vigie_incident_updated",
@@ -76,22 +81,53 @@ def incident_links(session: Session, incident_id: int) -> list[Link]:
 
 def attach_links(session: Session, incident_id: int, links: Iterable[Link], at: float) -> int:
     """Store ``links`` on the incident, ignoring one already there (same plugin and URL);
-    return how many were added."""
+    return how many were added.
+
+    A link is a plugin's answer, often built from what a forum or a guide site said: its
+    texts are made safe here (:mod:`monitor.safetext`), and a URL that is not a web
+    address (``https://…``, ``http://…`` or a path on this site) is left out, since
+    pages put it in an ``href``.
+    """
     existing = {(r.plugin, r.url) for r in session.scalars(
         select(IncidentLink).where(IncidentLink.incident_id == incident_id))}
     added = 0
     for link in links:
-        if not isinstance(link, Link) or not link.url or (link.plugin, link.url) in existing:
+        if not isinstance(link, Link) or not link.url:
             continue
-        existing.add((link.plugin, link.url))
-        session.add(IncidentLink(incident_id=incident_id, plugin=link.plugin[:100],
-                                 kind=(link.kind or "link")[:50], title=(link.title or link.url)[:300],
-                                 url=link.url[:2000], public=bool(link.public),
-                                 external_id=link.external_id, created_at=at))
+        plugin = clean_line(link.plugin, 100)
+        url = web_address(link.url)
+        if url is None:
+            log.warning("incident %s: a link from plugin %r was left out: not a web address",
+                        incident_id, plugin)
+            continue
+        if (plugin, url) in existing:
+            continue
+        existing.add((plugin, url))
+        session.add(IncidentLink(incident_id=incident_id, plugin=plugin,
+                                 kind=clean_line(link.kind, 50) or "link",
+                                 title=clean_line(link.title, 300) or clean_line(url, 300),
+                                 url=url, public=bool(link.public),
+                                 external_id=clean_line(link.external_id, 200) or None,
+                                 created_at=at))
         added += 1
     if added:
         session.flush()
     return added
+
+
+def web_address(url: object) -> str | None:
+    """``url`` when it is an ``http``/``https`` address with a host, or a path on this
+    site (``/guides/…``), at most :data:`URL_LENGTH` characters; else None."""
+    if not isinstance(url, str) or not url or len(url) > URL_LENGTH \
+            or not is_clean_line(url, URL_LENGTH) or any(c.isspace() for c in url):
+        return None
+    if url.startswith("/"):
+        return url if not url.startswith(("//", "/\\")) else None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def emit_incident(session: Session, ctx: IncidentContext, incident: Incident, kind: str, *,

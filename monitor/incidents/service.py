@@ -37,6 +37,7 @@ from monitor.incidents.models import (
     OutboxEntry,
 )
 from monitor.incidents.recurrence import RuleError, build_rule, parse_datetime, zone
+from monitor.safetext import clean_line, clean_text
 from monitor.schema import parse_duration
 from monitor.store.models import ServiceRow
 
@@ -68,14 +69,19 @@ class NotFound(InvalidInput):
 
 
 def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
-        return None
-    text = str(value).strip()
+    """A volunteer's text made safe (:mod:`monitor.safetext`), the one place where the
+    forms, the API and the CLI meet: a title (``title_*``) is one line, control and
+    bidirectional characters removed; a message keeps its lines. Too long is refused
+    rather than cut, so the volunteer knows what is published."""
+    text = "" if value is None else str(value).strip()
     if len(text) > limit:
         raise InvalidInput(field, f"Texte trop long ({len(text)} caractères, {limit} au plus).",
                            f"Text too long ({len(text)} characters, at most {limit}).")
+    text = clean_line(text, limit) if field.startswith("title") else clean_text(text, limit)
+    if not text:
+        if required:
+            raise InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
+        return None
     return text
 
 

@@ -11,13 +11,14 @@ import aiohttp
 from yarl import URL
 
 from monitor.probe import Reason, reason
+from monitor.safetext import clean_line
 from plugins import _tlsinfo
 from plugins.http.config import JsonCondition, Plan, format_status_ranges
 from plugins.http.jsonpath import MISSING, lookup, same_value
 
 
 def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_line(text, limit)
 
 
 def _limit(seconds: float) -> dict[str, str]:
@@ -82,9 +83,10 @@ def judge_json(conditions: tuple[JsonCondition, ...], body: bytes) -> Reason | N
                           "{path} is {got} instead of {expected}", path=cond.path,
                           got=_show(value), expected=_show(cond.equals), public=False)
         if "not_equals" in given and same_value(value, cond.not_equals):
+            # quotes the configured value (the answer equals it): nothing from outside
             return reason("http.json", "{path} vaut {got}, signe d'un problème",
                           "{path} is {got}, a sign of trouble", path=cond.path,
-                          got=_show(value))
+                          got=_show(cond.not_equals))
     return None
 
 

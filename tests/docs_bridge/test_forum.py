@@ -229,3 +229,13 @@ async def test_the_topic_never_quotes_a_reason_marked_non_public(forum, http):
     assert "db01.interne" not in body and "vigie_ro" not in body
     assert f"- db : {PUBLIC_SENTENCES[Status.DOWN][0]}" in body
     assert "- status : Nextcloud est en mode maintenance" in body  # a public reason stays
+
+
+async def test_hostile_topic_titles_and_slugs_from_the_search_are_made_safe(forum, http):
+    topic = forum.add_topic("Nextcloud\x00 en\u202e panne\x08", category=5)
+    topic.slug = "nextcloud/../../evil page"
+    delivery = await deliver(plugin_for(forum, http).vigie_incident_opened, make_event())
+    _topic, *discussions = delivery.result
+    [found] = discussions
+    assert found.title == "Nextcloud en panne"
+    assert found.url == f"{forum.url}/t/nextcloud%2F..%2F..%2Fevil%20page/{topic.id}"

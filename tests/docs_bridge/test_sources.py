@@ -204,3 +204,33 @@ def test_an_unreadable_cache_is_ignored(tmp_path):
     cache.write_text("{not json", encoding="utf-8")
     library = GuideLibrary([MarkdownReader("g", GUIDES, "https://x.coop")], cache)
     assert library.load_cache() == 0 and len(library.index) == 0
+
+
+# Hostile guide sites: their text is outside text, made safe where it enters -----------
+
+
+def test_bookstack_text_is_made_safe_and_odd_addresses_left_out():
+    from docs_bridge.sources.bookstack import guide_from_result
+
+    item = {"type": "page", "id": 7, "name": "Thunderbird\x00\u202e\r\nIMAP" + "x" * 500,
+            "slug": "thunderbird\x1b", "url": "https://docs.example.coop/books/mail/page/7",
+            "preview_html": {"content": "<p>Ouvrez\x00 les\x08 paramètres</p>"},
+            "book": {"name": "Courriel\x07"}, "tags": [{"name": "service\x00", "value": "mail"}]}
+    guide = guide_from_result(item, "docs")
+    assert guide.title.startswith("Thunderbird IMAPxx") and len(guide.title) <= 300
+    assert guide.slug == "thunderbird" and guide.tags == ("service=mail",)
+    assert guide.text == "Ouvrez les paramètres Courriel"
+    for url in ("javascript:alert(1)", "https://docs.example.coop/a b", "//evil.example/x"):
+        assert guide_from_result({**item, "url": url}, "docs") is None
+
+
+def test_mkdocs_index_text_is_made_safe():
+    index = {"docs": [
+        {"location": "mail/imap/", "title": "IMAP\x00 et\u202e Thunderbird", "text": "a\x00b"},
+        {"location": "mail/imap/#reglages", "title": "Réglages", "text": "c\x1bd"},
+        {"location": "bad path/\x00", "title": "Ailleurs", "text": "x"},
+    ]}
+    [guide] = guides_from_index(index, "mk", "https://docs.example.coop")
+    assert guide.title == "IMAP et Thunderbird"
+    assert guide.text == "a b c d"
+    assert guide.url == "https://docs.example.coop/mail/imap/"

@@ -94,3 +94,12 @@ def test_outbox_commands(vigie, tmp_path):
     vigie("outbox", "retry", "1")
     assert "pending" in vigie("outbox", "list")
     assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=2)
+
+
+def test_the_cli_cleans_text_like_the_forms_and_the_api(vigie):
+    # the same boundary (monitor.incidents.service): an escape sequence pasted from a
+    # terminal and a bidi override never reach the database
+    out = vigie("incident", "open", "Panne\x1b[31m du\u202e courrier", "--service", "mail",
+                "--message", "On\x07 regarde")
+    assert "Panne [31m du courrier" in vigie("incident", "list")
+    assert "\x1b" not in out

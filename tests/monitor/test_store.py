@@ -164,6 +164,35 @@ def test_upgrade_hides_the_reasons_written_earlier_that_may_quote_outside_text(s
                      "postgresql.query": False, "http.status": True}
 
 
+def test_upgrade_hides_the_reasons_of_the_codes_found_later_to_quote_targets(store_url,
+                                                                            tmp_path):
+    # issue 12, point 10: these reasons quote what a target sent, and were public
+    codes = ("tcp.unexpected", "nextcloud.old_version", "nextcloud.not_nextcloud",
+             "dns.unexpected", "sympa.smtp.mail.greeting", "sympa.web.not_html", "http.status")
+    store = Store(store_url)
+    try:
+        upgrade_engine(store.engine, "0004_reason_public")
+        store.sync_catalog(load(tmp_path))
+        with store.engine.begin() as conn:
+            check_id = conn.scalar(sa.text("SELECT id FROM checks WHERE key = 'web/http'"))
+            for at, code in enumerate(codes):
+                conn.execute(sa.text(
+                    "INSERT INTO results (check_id, started_at, status, duration, reason_code, "
+                    "reason_fr, reason_en, reason_public) "
+                    "VALUES (:c, :at, 2, 0.1, :code, 'x', 'x', :public)"),
+                    {"c": check_id, "at": T0 + at, "code": code, "public": True})
+        store.upgrade()
+        with store.session() as session:
+            flags = dict(session.execute(select(ResultRow.reason_code,
+                                                ResultRow.reason_public)).all())
+    finally:
+        store.dispose()
+    assert flags == {"tcp.unexpected": False, "nextcloud.old_version": False,
+                     "nextcloud.not_nextcloud": False, "dns.unexpected": False,
+                     "sympa.smtp.mail.greeting": False, "sympa.web.not_html": False,
+                     "http.status": True}
+
+
 def test_migrations_render_offline_sql_for_a_dba():
     # `alembic upgrade --sql`: no connection, the SQL is written out for review
     cfg = alembic_config("postgresql://vigie@127.0.0.1:1/vigie")
