@@ -350,6 +350,14 @@ def test_a_flood_stores_at_most_two_beats_per_period(runtime, client):
     assert runtime.probe.board.last_beat("backups/nightly").ok  # the last word counts
 
 
+def test_refused_beats_are_logged_once_a_minute(runtime, client, caplog):
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        client.post(f"/push/{TOKEN}")
+    assert caplog.text.count("too many beats for backups/nightly") == 1
+    assert TOKEN not in caplog.text
+
+
 def test_the_limiter_keeps_no_state_per_unknown_token(runtime, client):
     board = runtime.probe.board
     before = len(board._watches)
