@@ -110,13 +110,14 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         ``vigie.yaml``), a loaded :class:`monitor.config.Config`, or a running
         :class:`monitor.runtime.Runtime` (its configuration and store are used).
     :param test_config: Flask settings overriding the computed ones (``REFRESH_INTERVAL``,
-        ``CHECK_INTERVAL``, ``CLOCK``…).
+        ``CHECK_INTERVAL``, ``CLOCK``…, and the waits of :class:`SnapshotCache`:
+        ``FIRST_WAIT``, ``DETAIL_WAIT``, ``STUCK_AFTER``).
     :param store: a :class:`monitor.store.Store` to read (default: one opened on the
         configuration's database).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
-    from dashboard.snapshot import SnapshotCache
+    from dashboard import snapshot
 
     config, store = _resolve(config_path_or_obj, store)
     settings = settings_of(config.sections)
@@ -136,6 +137,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         MAX_AGE=settings.max_age,
         CLOCK=time.time,
         FREEZE_GC=settings.freeze_gc,
+        FIRST_WAIT=snapshot.FIRST_WAIT,
+        DETAIL_WAIT=snapshot.DETAIL_WAIT,
+        STUCK_AFTER=snapshot.STUCK_AFTER,
         JSON_SORT_KEYS=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -154,9 +158,12 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         app.config["ADMIN_OPERATIONS"] = Operations(incidents.ctx)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_secret_key(settings, config.data_dir)
-    cache = SnapshotCache(store, config, check_interval=float(app.config["CHECK_INTERVAL"]),
-                          max_age=float(app.config["MAX_AGE"]), clock=app.config["CLOCK"],
-                          freeze_gc=bool(app.config["FREEZE_GC"]))
+    cfg = app.config
+    cache = snapshot.SnapshotCache(
+        store, config, check_interval=float(cfg["CHECK_INTERVAL"]),
+        max_age=float(cfg["MAX_AGE"]), clock=cfg["CLOCK"], freeze_gc=bool(cfg["FREEZE_GC"]),
+        first_wait=float(cfg["FIRST_WAIT"]), detail_wait=float(cfg["DETAIL_WAIT"]),
+        stuck_after=float(cfg["STUCK_AFTER"]))
     app.extensions["vigie"] = DashboardState(config, store, cache, settings)
 
     i18n.init_app(app)
@@ -178,7 +185,8 @@ def _register_basics(app: Flask) -> None:
 
     @app.route("/healthz")
     def healthz():
-        """Whether the dashboard can read its database (the core answers it when mounted)."""
+        """Whether the dashboard can serve its pages (the core answers it when mounted):
+        once it has a snapshot it can, even while the database does not answer."""
         try:
             app.extensions["vigie"].cache.get()
         except Exception:  # any failure to read is "not healthy", with no detail leaked
@@ -218,6 +226,13 @@ def _register_basics(app: Flask) -> None:
     app.register_error_handler(503, error_page(503, "errors/503.html"))
 
     from sqlalchemy.exc import SQLAlchemyError
+
+    from dashboard.snapshot import SnapshotUnavailable
+
+    @app.errorhandler(SnapshotUnavailable)
+    def _no_snapshot(error):
+        log.error("the status page has no data yet: the database does not answer")
+        return error_page(503, "errors/503.html")(error)
 
     @app.errorhandler(SQLAlchemyError)
     def _database_error(error):

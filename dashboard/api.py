@@ -18,8 +18,8 @@ from flask import Blueprint, abort, current_app, url_for
 
 from dashboard import MAX_DATABASE_ID
 from dashboard.i18n import BANNERS, STATUS_LABELS, iso, select_language
-from dashboard.pages import UPDATED_ISO, cached_response, snapshot, state
-from dashboard.status import _load_incident
+from dashboard.pages import UPDATED_ISO, cached_response, snapshot
+from dashboard.status import find_incident
 from dashboard.views import IncidentView, MaintenanceView, PageData, ServiceView
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -214,12 +214,7 @@ def incidents():
 @bp.route(f"/incidents/<{ID}:incident_id>")
 def incident(incident_id: int):
     """One incident with its full public timeline."""
-    snap = snapshot()
-    if not state().cache.incidents_available:
-        abort(404)
-    found = snap.cached(("incident", incident_id), lambda: _load_incident(incident_id))
-    if not found:
-        abort(404)
+    found = find_incident(incident_id)
     return cached_response(("api-incident", incident_id),
                            lambda: _json(incident_doc(found, select_language())),
                            "application/json")

@@ -11,8 +11,9 @@ errors, static files) always goes through Flask.
 :meth:`FastPath.cached_answer` gives the same answers without calling Flask or waiting
 for anything, so that Vigie's listener (:mod:`monitor.web`) can send them from its event
 loop without a hop to a worker thread; it answers ``None`` (and the request goes to a
-worker, through :meth:`FastPath.__call__`) when the response is not cached yet or the
-snapshot is due for its database check.
+worker, through :meth:`FastPath.__call__`) when the response is not cached yet. A
+snapshot due for its database check is still answered from: the check runs on the
+snapshot's own thread (see :mod:`dashboard.snapshot`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from dashboard.i18n import fmt_datetime, iso, select_language
 from dashboard.settings import DashboardSettings
@@ -63,6 +63,17 @@ def snapshot() -> Snapshot:
     return state().cache.get()
 
 
+def detail(key: Any, read: Callable[[Any], Any]) -> Any:
+    """A value the snapshot does not hold (see :meth:`SnapshotCache.detail`), or None when
+    the database cannot give it now; then the page being rendered is marked incomplete
+    (served, but neither cached nor kept by dashboard.fastpath)."""
+    st = state()
+    value = st.cache.detail(st.cache.get(), key, read)
+    if value is None:
+        g.vigie_incomplete = True
+    return value
+
+
 def _make_body(text: str | bytes) -> Body:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     stamped = _UPDATED_B in raw or _UPDATED_ISO_B in raw
@@ -88,12 +99,19 @@ def cached_response(key: tuple, render: Callable[[], str | bytes], mimetype: str
     """Serve the body cached under ``key`` (+ language) in the current snapshot.
 
     Adds a weak ETag (snapshot, language, last result), answers ``304`` to a matching
-    ``If-None-Match``, and sends the precompressed body to clients accepting gzip.
+    ``If-None-Match``, and sends the precompressed body to clients accepting gzip. A body
+    rendered without some of its details (see :func:`detail`) is served but not kept.
     """
     st = state()
     snap = st.cache.get()
     lang = select_language()
-    body = snap.cached(("body", lang, *key), lambda: _rendered(st.cache, render))
+    body_key = ("body", lang, *key)
+    body = snap.cached(body_key, lambda: None)
+    if body is None:
+        body = _rendered(st.cache, render)
+        if g.get("vigie_incomplete"):
+            return _incomplete(body, status, mimetype)
+        snap.put(body_key, body)
     last = st.cache.last_result_at or 0
     etag = f"{snap.tag}-{lang}-{int(last)}"
     headers = {"Vary": "Accept-Language, Cookie, Accept-Encoding",
@@ -123,6 +141,14 @@ def cached_response(key: tuple, render: Callable[[], str | bytes], mimetype: str
     if status == 200:
         request.environ["vigie.cacheable"] = True  # dashboard.fastpath may keep it whole
     return response
+
+
+def _incomplete(body: Body, status: int, mimetype: str) -> Response:
+    """A page made without some of its details: served as it is, for this request only."""
+    raw = _stamp(body.raw, select_language()) if body.stamped else body.raw
+    return Response(raw, status=status, mimetype=mimetype,
+                    headers={"Vary": "Accept-Language, Cookie, Accept-Encoding",
+                             "Cache-Control": "no-store"})
 
 
 def page_context(current_url: str) -> dict[str, Any]:

@@ -1,16 +1,25 @@
 """The snapshot: what the public pages show, rebuilt only when the database changed.
 
-A request never queries the page's data. :class:`SnapshotCache` asks the database a cheap
-*version* question at most every ``check_interval`` seconds (one row of ``max``/``count``
-over the tables the page reads); only when the answer differs, or when something planned
-happens (a maintenance window starts or ends, a notice expires, midnight, ``max_age`` for
-the response-time charts), does it rebuild the :class:`Snapshot`. Rendered pages, JSON
-documents and badges are then cached on the snapshot per language, so they are built once
-per version and dropped with it.
+A request never queries the page's data, and never waits on the database when a
+snapshot exists. :class:`SnapshotCache` asks the database a cheap *version* question at
+most every ``check_interval`` seconds (one row of ``max``/``count`` over the tables the
+page reads), on a background thread (:class:`dashboard.offpath.Refresher`) that the first
+request finding the check due wakes; only when the answer differs, or when something
+planned happens (a maintenance window starts or ends, a notice expires, midnight,
+``max_age`` for the response-time charts), does that thread rebuild the :class:`Snapshot`.
+Rendered pages, JSON documents and badges are then cached on the snapshot per language,
+so they are built once per version and dropped with it.
 
-While one thread rebuilds, the others keep serving the previous snapshot. When the
-database cannot be reached the last snapshot is served (its "last updated" time says how
-old it is).
+While the thread checks or rebuilds, every request is served the current snapshot at
+once. When the database cannot be read, or does not answer (a hung server, a stalled
+network), the last snapshot goes on being served and its "last updated" time says how old
+it is; the thread tries again at the next due check, and after ``stuck_after`` seconds
+without an answer beside the stuck one. Only the very first request, with no snapshot
+yet, waits for one, at most ``first_wait`` seconds (then :class:`SnapshotUnavailable`).
+
+What the snapshot does not hold (a service's chart and history, an old incident) is read
+by :meth:`SnapshotCache.detail`, off the request path too: the request waits at most
+``detail_wait`` seconds, and not at all while the database is known to be slow.
 """
 
 from __future__ import annotations
@@ -27,8 +36,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboard import reads
-from dashboard.views import GroupView, PageData, ServiceView, Text
+from dashboard.offpath import DetailReads, Refresher
+from dashboard.pagedata import build_page_data
+from dashboard.views import PageData
 from monitor.config import Config
 from monitor.incidents.models import (
     Incident,
@@ -37,7 +47,6 @@ from monitor.incidents.models import (
     MaintenanceWindow,
     Notice,
 )
-from monitor.state import ServiceStatus
 from monitor.store import Store
 from monitor.store.models import (
     CheckRow,
@@ -88,21 +97,37 @@ class Snapshot:
             self._cache[key] = value
 
 
-class SnapshotCache:
-    """Holds the current :class:`Snapshot` and decides when to rebuild it.
+class SnapshotUnavailable(Exception):
+    """No snapshot could be built yet: the database did not answer in time."""
 
-    :param clock: the time source (tests move it forward).
+
+#: seconds the first request waits for the first snapshot
+FIRST_WAIT = 5.0
+#: seconds a request waits for a read the snapshot does not hold (a chart…)
+DETAIL_WAIT = 3.0
+#: seconds without an answer after which a refresh is tried again beside the stuck one
+STUCK_AFTER = 30.0
+
+
+class SnapshotCache:
+    """Holds the current :class:`Snapshot` and keeps it up to date off the request path.
+
+    :param clock: the time source of the page's data (tests move it forward); the waits
+        are in real seconds.
     """
 
     def __init__(self, store: Store, config: Config, *, check_interval: float = 5.0,
                  max_age: float = 300.0, clock: Callable[[], float] = time.time,
-                 freeze_gc: bool = False) -> None:
+                 freeze_gc: bool = False, first_wait: float = FIRST_WAIT,
+                 detail_wait: float = DETAIL_WAIT, stuck_after: float = STUCK_AFTER) -> None:
         self.store = store
         self.config = config
         self.zone = ZoneInfo(config.file.site.timezone)
         self.check_interval = check_interval
         self.max_age = max_age
         self.clock = clock
+        self.first_wait = first_wait
+        self.detail_wait = detail_wait
         #: move long-lived objects out of the garbage collector's reach after each rebuild
         self.freeze_gc = freeze_gc
         #: number of rebuilds so far (tests and logs)
@@ -110,48 +135,59 @@ class SnapshotCache:
         #: start time of the newest stored result: when the data was last refreshed
         self.last_result_at: float | None = None
         self._current: Snapshot | None = None
+        #: number of the refresh run that made the current snapshot
+        self._current_run = 0
         self._next_check = 0.0
         self._lock = threading.Lock()
         self._has_incidents: bool | None = None
+        #: what the last refresh raised (None when it succeeded)
+        self._failure: BaseException | None = None
+        #: a read of details did not come in time since the last good refresh
+        self._reads_slow = False
+        self._refresher = Refresher(self._refresh, stuck_after=stuck_after,
+                                    name="vigie-status-refresh")
+        self._reads = DetailReads(self._with_connection)
 
     def get(self) -> Snapshot:
-        """The current snapshot, checked against the database when the check is due.
+        """The current snapshot, at once; wakes the refresh when the database check is due.
 
-        :raises sqlalchemy.exc.SQLAlchemyError: only when no snapshot could ever be built.
+        :raises SnapshotUnavailable: no snapshot yet, and none built within
+            ``first_wait`` seconds.
+        :raises sqlalchemy.exc.SQLAlchemyError: no snapshot yet, and the database
+            refused the last try.
         """
-        snap, now = self._current, self.clock()
-        if snap is not None and now < self._next_check and now < snap.expires_at:
+        snap = self._current
+        if snap is not None:
+            if self._due(snap):
+                self._refresher.ask()
             return snap
-        # with a snapshot in hand, never wait for another thread's rebuild
-        if not self._lock.acquire(blocking=snap is None):
-            return snap  # type: ignore[return-value]
-        try:
-            snap, now = self._current, self.clock()
-            if snap is not None and now < self._next_check and now < snap.expires_at:
-                return snap
-            try:
-                version, self.last_result_at = self._version()
-                if snap is None or version != snap.version or now >= snap.expires_at:
-                    snap = self._build(version, now)
-                    self._current = snap
-            except SQLAlchemyError:
-                if snap is None:
-                    raise
-                log.warning("the database cannot be read; serving the page of %s",
-                            datetime.fromtimestamp(snap.built_at).isoformat(timespec="seconds"),
-                            exc_info=True)
-            self._next_check = now + self.check_interval
-            return snap
-        finally:
-            self._lock.release()
+        return self._first()
 
     def peek(self) -> Snapshot | None:
-        """The current snapshot when no database check is due, else ``None``; never
-        blocks (for answers given on a server's event loop, see dashboard.fastpath)."""
-        snap, now = self._current, self.clock()
-        if snap is not None and now < self._next_check and now < snap.expires_at:
+        """The current snapshot if there is one, like :meth:`get` but never waiting, even
+        for the first one (for answers given on a server's event loop, see
+        dashboard.fastpath)."""
+        snap = self._current
+        if snap is None or self._due(snap):
+            self._refresher.ask()
+        return snap
+
+    def _due(self, snap: Snapshot) -> bool:
+        now = self.clock()
+        return now >= self._next_check or now >= snap.expires_at
+
+    def _first(self) -> Snapshot:
+        """Wait (bounded) for the first snapshot."""
+        run = self._refresher.ask()
+        waited = self._refresher.busy_for() or 0.0
+        self._refresher.wait(run, max(0.0, self.first_wait - waited))
+        snap = self._current
+        if snap is not None:
             return snap
-        return None
+        failure = self._failure
+        if failure is not None:
+            raise failure
+        raise SnapshotUnavailable("the database did not answer in time")
 
     def settle(self) -> None:
         """After a first rendering: freeze what it loaded (templates, locale data) too.
@@ -162,15 +198,95 @@ class SnapshotCache:
         if self.freeze_gc:
             gc.freeze()
 
-    def invalidate(self) -> None:
-        """Check the database on the next request (called after a volunteer's change)."""
-        self._next_check = 0.0
+    def invalidate(self, wait: float | None = None) -> bool:
+        """Check the database again now (called after a volunteer's change), and wait
+        until that check is done, at most ``wait`` seconds (default ``first_wait``), so
+        the volunteer's next page shows the change; whether it is done."""
+        run = self._refresher.ask(fresh=True)
+        return self._refresher.wait(run, self.first_wait if wait is None else wait)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no refresh is going, at most ``timeout`` seconds; whether none is."""
+        return self._refresher.idle(timeout)
+
+    def database_slow(self) -> bool:
+        """The database is known not to answer promptly: the last refresh failed, the
+        one going has taken longer than ``detail_wait``, or a read of details did not come
+        in time since the last good refresh."""
+        busy = self._refresher.busy_for()
+        return (self._failure is not None or self._reads_slow
+                or (busy is not None and busy > self.detail_wait))
+
+    def detail(self, snap: Snapshot, key: Any, read: Callable[[Connection], T]) -> T | None:
+        """A value the snapshot does not hold, read with a connection and cached on
+        ``snap`` under ``key``; None when it cannot be read now (the database is slow,
+        unreachable, or did not answer within ``detail_wait`` seconds): the page is then
+        made without it, and not cached.
+
+        :raises sqlalchemy.exc.SQLAlchemyError: a mistake in the read (not an outage).
+        """
+        found = snap.cached(key, lambda: None)
+        if found is not None:
+            return found
+        if self.database_slow():
+            return None
+        try:
+            value = self._reads.get((snap.tag, key), read, lambda v: snap.put(key, v),
+                                    self.detail_wait)
+        except SQLAlchemyError as exc:
+            from dashboard import database_unavailable
+
+            if not database_unavailable(exc):
+                raise
+            log.warning("the status page cannot read details: %s",
+                        getattr(exc, "orig", None) or type(exc).__name__)
+            self._reads_slow = True
+            return None
+        if value is None:
+            self._reads_slow = True
+        return value
+
+    def _with_connection(self, read: Callable[[Connection], T]) -> T:
+        with self.store.engine.connect() as conn:
+            return read(conn)
+
+    # The refresh (on the refresher's thread) ---------------------------------------------
+
+    def _refresh(self, run: int) -> None:
+        """Check the version, rebuild when it changed; keep the last snapshot on failure."""
+        now = self.clock()
+        snap = self._current
+        try:
+            version, last_result_at = self._version()
+            if snap is None or version != snap.version or now >= snap.expires_at:
+                snap = self._build(version, now)
+        except Exception as exc:  # noqa: BLE001 - the database's, or a bug: the page stays
+            self._failure = exc
+            if self._current is None:
+                log.warning("the status page cannot read the database: %s",
+                            getattr(exc, "orig", None) or exc)
+            else:
+                log.warning("the database cannot be read; serving the page of %s",
+                            datetime.fromtimestamp(self._current.built_at).isoformat(
+                                timespec="seconds"),
+                            exc_info=not isinstance(exc, SQLAlchemyError))
+        else:
+            with self._lock:
+                # a run left behind (stuck) that comes back late never replaces a newer one
+                if run >= self._current_run:
+                    self._current, self._current_run = snap, run
+                    self.last_result_at = last_result_at
+            self._failure = None
+            self._reads_slow = False
+        finally:
+            self._next_check = now + self.check_interval
 
     # Version -------------------------------------------------------------------------------
 
     def _incident_tables(self) -> bool:
         # the incident tables arrive with their own migration; a database migrated before
-        # it has none, and the page then simply shows no incidents
+        # it has none, and the page then simply shows no incidents (asked at each refresh
+        # until they appear)
         if not self._has_incidents:
             names = set(inspect(self.store.engine).get_table_names())
             self._has_incidents = {"incidents", "notices", "maintenance_windows"} <= names
@@ -217,14 +333,10 @@ class SnapshotCache:
         log.debug("status page snapshot rebuilt in %.0f ms", (time.perf_counter() - started) * 1000)
         return snapshot
 
-    def connect(self) -> Connection:
-        """A connection for lazily loaded details (a service's chart, an old incident)."""
-        return self.store.engine.connect()
-
     @property
     def incidents_available(self) -> bool:
-        """The database holds the incident tables."""
-        return bool(self._incident_tables())
+        """The database holds the incident tables (as the last refresh found)."""
+        return bool(self._has_incidents)
 
 
 def _refreeze() -> None:
@@ -239,72 +351,3 @@ def _refreeze() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
-
-
-def _next_midnight(now: float, zone: ZoneInfo) -> float:
-    today = datetime.fromtimestamp(now, zone).date()
-    return datetime.combine(today + timedelta(days=1), datetime.min.time(), zone).timestamp()
-
-
-def build_page_data(conn: Connection, config: Config, now: float, zone: ZoneInfo, *,
-                    with_incidents: bool = True) -> tuple[PageData, float]:
-    """Read everything the public pages show; return it and the next time it changes by
-    itself (a window starts or ends, a notice appears or expires, a new day)."""
-    statuses = reads.service_statuses(conn)
-    checks = reads.check_views(conn, config)
-    days = reads.bar_days(datetime.fromtimestamp(now, zone).date())
-    rollups = reads.service_rollups(conn, days[0])
-    next_change = _next_midnight(now, zone)
-    if with_incidents:
-        by_day = reads.incident_counts(conn, days, config.file.site.timezone)
-        windows = reads.maintenance(conn, now)
-        notices = reads.notices(conn, now)
-        # open incidents are few: their whole public timeline and links are loaded
-        open_ = [reads.incident(conn, i.id) or i for i in reads.open_incidents(conn)]
-        recent = [i for i in reads.incident_history(conn) if not i.is_open]
-        notice_change = reads.next_notice_change(conn, now)
-        if notice_change is not None:
-            next_change = min(next_change, notice_change)
-    else:
-        by_day, windows, notices, open_, recent = {}, [], [], [], []
-    for window in windows:
-        for moment in (window.starts_at, window.ends_at):
-            if moment > now:
-                next_change = min(next_change, moment)
-    active = tuple(w for w in windows if w.state(now) == "in_progress")
-    services: dict[str, ServiceView] = {}
-    for service in config.services:
-        status, since = statuses.get(service.id, (ServiceStatus.UNKNOWN, None))
-        in_maintenance = any(w.covers(service.id) for w in active)
-        if in_maintenance:
-            status = ServiceStatus.MAINTENANCE
-        bar, uptime = reads.build_days(days, rollups.get(service.id, {}), by_day.get(service.id, {}))
-        services[service.id] = ServiceView(
-            id=service.id, name=Text(service.name.fr, service.name.en), group=service.group,
-            description=(Text(service.description.fr, service.description.en)
-                         if service.description else None),
-            status=status, since=since,
-            checks=tuple(checks[c.key] for c in service.checks if c.key in checks),
-            days=bar, uptime=uptime, in_maintenance=in_maintenance)
-    data = PageData(
-        built_at=now, groups=_groups(config, services), services=services,
-        open_incidents=tuple(open_), recent_incidents=tuple(recent),
-        active_maintenance=active,
-        upcoming_maintenance=tuple(w for w in windows if w.state(now) == "scheduled"),
-        past_maintenance=tuple(reversed([w for w in windows if w.state(now) == "completed"])),
-        notices=tuple(notices))
-    return data, next_change
-
-
-def _groups(config: Config, services: dict[str, ServiceView]) -> tuple[GroupView, ...]:
-    """Groups in file order, then the services without a (known) group."""
-    known = {g.id: g for g in config.file.groups}
-    out = []
-    for group in config.file.groups:
-        members = tuple(s for s in services.values() if s.group == group.id)
-        if members:
-            out.append(GroupView(group.id, Text(group.name.fr, group.name.en), members))
-    loose = tuple(s for s in services.values() if s.group not in known)
-    if loose:
-        out.append(GroupView(None, None, loose))
-    return tuple(out)

@@ -15,7 +15,7 @@ from flask_babel import gettext
 
 from dashboard import bars, charts, reads
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
-from dashboard.pages import cached_response, page_context, snapshot, state
+from dashboard.pages import cached_response, detail, page_context, snapshot, state
 from dashboard.text import render_markdown
 
 bp = Blueprint("status", __name__)
@@ -67,11 +67,14 @@ def service(service_id: str):
 
     def render():
         lang = select_language()
-        chart_series = snap.cached(("series", service_id, selected),
-                                   lambda: _series(view, selected, snap.built_at))
-        incidents = snap.cached(("service-incidents", service_id),
-                                lambda: _service_incidents(service_id))
-        chart = _chart(view, chart_series, selected, snap.built_at, lang)
+        # the reads run on another thread: what they need of the app is taken here
+        zone, with_incidents = state().zone, state().cache.incidents_available
+        chart_series = detail(("series", service_id, selected),
+                              lambda conn: _series(conn, view, selected, snap.built_at, zone))
+        incidents = detail(("service-incidents", service_id),
+                           lambda conn: _service_incidents(conn, service_id, with_incidents))
+        chart = (_chart(view, chart_series, selected, snap.built_at, lang)
+                 if chart_series is not None else (None, None))
         maintenance = [m for m in (*snap.data.active_maintenance,
                                    *snap.data.upcoming_maintenance,
                                    *snap.data.past_maintenance[:10]) if m.covers(service_id)]
@@ -96,11 +99,7 @@ def incidents():
 def incident(incident_id: int):
     """One incident: timeline, affected services, duration, links, post-mortem."""
     snap = snapshot()
-    if not state().cache.incidents_available:
-        abort(404)
-    found = snap.cached(("incident", incident_id), lambda: _load_incident(incident_id))
-    if not found:
-        abort(404)
+    found = find_incident(incident_id)
 
     def render():
         return render_template("status/incident.html", data=snap.data, incident=found,
@@ -121,31 +120,41 @@ def maintenance():
 # Helpers -------------------------------------------------------------------------------------
 
 
-def _load_incident(incident_id: int):
-    with state().cache.connect() as conn:
-        return reads.incident(conn, incident_id) or False  # False: cached "no such incident"
-
-
-def _service_incidents(service_id: str):
+def find_incident(incident_id: int):
+    """An incident's full public view: from the snapshot when it is open, else read (a
+    404 when there is none; a 503 when the database cannot say now)."""
+    snap = snapshot()
     if not state().cache.incidents_available:
+        abort(404)
+    found = next((i for i in snap.data.open_incidents if i.id == incident_id), None)
+    if found is None:
+        # False: cached "no such incident"
+        found = detail(("incident", incident_id),
+                       lambda conn: reads.incident(conn, incident_id) or False)
+    if found is None:
+        abort(503)
+    if not found:
+        abort(404)
+    return found
+
+
+def _service_incidents(conn, service_id: str, with_incidents: bool):
+    if not with_incidents:
         return []
-    with state().cache.connect() as conn:
-        return reads.incident_history(conn, service_id=service_id, limit=20)
+    return reads.incident_history(conn, service_id=service_id, limit=20)
 
 
-def _series(view, selected: str, now: float) -> list[charts.Series]:
+def _series(conn, view, selected: str, now: float, zone) -> list[charts.Series]:
     """Median response time per bucket for each check over the selected range (seconds)."""
     span, bucket = RANGES[selected]
     keys = [c.key for c in view.checks]
-    st = state()
-    with st.cache.connect() as conn:
-        if bucket is None:
-            first = datetime.fromtimestamp(now, st.zone).date() - timedelta(days=89)
-            found = reads.daily_latency(conn, keys, first, st.zone)
-        else:
-            # buckets aligned on the bucket size, so that a rebuild draws the same points
-            start = (now - span) // bucket * bucket
-            found = reads.latency_series(conn, keys, start, now, bucket)
+    if bucket is None:
+        first = datetime.fromtimestamp(now, zone).date() - timedelta(days=89)
+        found = reads.daily_latency(conn, keys, first, zone)
+    else:
+        # buckets aligned on the bucket size, so that a rebuild draws the same points
+        start = (now - span) // bucket * bucket
+        found = reads.latency_series(conn, keys, start, now, bucket)
     return [charts.Series(c.key, found.get(c.key, [])) for c in view.checks]
 
 

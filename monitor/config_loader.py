@@ -12,17 +12,13 @@ All errors of a file are reported at once, in line order.
 from __future__ import annotations
 
 import difflib
-import re
-import typing
 from pathlib import Path
 from typing import Any
 
 import pluggy
 from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
 
 from monitor.config import (
-    IDENT,
     Check,
     CheckConfig,
     Config,
@@ -31,207 +27,21 @@ from monitor.config import (
     Service,
     ServiceConfig,
 )
+from monitor.config_errors import issues_from_validation, without_given_values
 from monitor.config_source import (
     ConfigError,
     ConfigIssue,
     ConfigSource,
     Loc,
     format_loc,
+    quote,
+    read_config_text,
     read_top_level,
 )
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import CheckRef
-from monitor.schema import holds_secret, redact
 
 __all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_config"]
-
-
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that holds the last key of ``loc`` (for 'did you mean')."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _unwrap(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        inner = _unwrap(arg)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation
-
-
-#: what a value of each pydantic type error should have been
-_EXPECTED = {
-    "int_type": "a whole number", "int_parsing": "a whole number",
-    "int_from_float": "a whole number", "float_type": "a number", "float_parsing": "a number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "a text", "list_type": "a list", "dict_type": "a mapping (key: value)",
-    "model_type": "a mapping (key: value)", "model_attributes_type": "a mapping (key: value)",
-}
-#: key names whose value is never repeated in an error message: secrets by name, and
-#: addresses (a URL may carry a password, a token in its path or query)
-_SECRET_KEY = re.compile(r"pass|secret|token|key|credential|auth|url|uri|dsn|webhook|endpoint",
-                         re.IGNORECASE)
-#: under these keys no value is ever repeated (``headers.Authorization``, ``headers.X-Api``…)
-_SECRET_HOLDERS = frozenset({"headers", "env", "environment"})
-#: a StrictModel error about a ``<secret>_file`` key, raised at the level of its mapping
-_SECRET_FILE_ERROR = re.compile(
-    r"^(?:(?P<key>\w+_file): (?P<rest>.*)|give either '\w+' or '(?P<both>\w+_file)', not both)$")
-
-
-def _issues_from_validation(
-    exc: ValidationError, source: ConfigSource, model: type[BaseModel], prefix: Loc = ()
-) -> list[ConfigIssue]:
-    issues = []
-    for err in exc.errors(include_url=False):
-        loc: Loc = (*prefix, *[p for p in err["loc"] if not _is_union_tag(p)])
-        hidden = _hides_value(loc[len(prefix):], err.get("input"), model)
-        loc, message = _message(err, loc, model, prefix, hidden)
-        # a validator's own sentence may still quote a URL with its password
-        issues.append(ConfigIssue(source.line_of(loc), loc, redact(message)))
-    return issues
-
-
-def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc,
-             hidden: bool = False) -> tuple[Loc, str]:
-    """The key path and the sentence for one pydantic error (``hidden``: without the
-    value, see :func:`_hides_value`)."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    value = err.get("input")
-    if kind == "extra_forbidden":
-        holder = _model_at(model, loc[len(prefix):])
-        message = f"unknown key {loc[-1]!r}"
-        if holder is not None:
-            allowed = holder.allowed_keys() if hasattr(holder, "allowed_keys") else []
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message += f" (did you mean {close[0]!r}?)" if close else (
-                f" (allowed here: {', '.join(allowed)})" if allowed else "")
-        return loc, message
-    if kind == "missing":
-        return loc, "required key is missing"
-    if kind == "string_pattern_mismatch" and ctx.get("pattern") == IDENT:
-        return loc, (f"invalid id {value!r}: use lower-case letters, digits, "
-                     "'-' and '_', starting with a letter or digit")
-    if kind == "too_short" and loc and loc[-1] == "checks":
-        return loc, "a service needs at least one check"
-    got = " (value hidden: it may be a secret)" if hidden else f", got {_shorten(value)}"
-    if kind in _EXPECTED:
-        return loc, f"expected {_EXPECTED[kind]}{got}"
-    if kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        word = "at least" if kind == "greater_than_equal" else "more than"
-        return loc, f"must be {word} {bound}{got}"
-    if kind in ("less_than_equal", "less_than"):
-        bound = ctx.get("le", ctx.get("lt"))
-        word = "at most" if kind == "less_than_equal" else "less than"
-        return loc, f"must be {word} {bound}{got}"
-    if kind == "too_short":
-        return loc, f"needs at least {ctx.get('min_length')} item(s)"
-    if kind == "string_too_short":
-        return loc, "must not be empty"
-    if kind == "string_too_long":
-        return loc, f"is too long (at most {ctx.get('max_length')} characters)"
-    if kind == "string_pattern_mismatch":
-        shown = "" if hidden else f" {_shorten(value)}"
-        return loc, f"invalid value{shown}: expected the pattern {ctx.get('pattern')}"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    # a validator's own sentence may quote the value (or, for a mapping, a secret in it)
-    for text in sorted(_secret_texts(value, hidden), key=len, reverse=True):
-        message = message.replace(repr(text), "'***'")
-        if len(text) >= 8:  # shorter ones could be ordinary words of the sentence
-            message = message.replace(text, "***")
-    if isinstance(value, dict) and (match := _SECRET_FILE_ERROR.match(message)):
-        key = match.group("key") or match.group("both")
-        if key in value:  # said at the mapping's level: move it to the key itself
-            return (*loc, key), match.group("rest") or message
-    if message.startswith("Input should be "):
-        message = "expected " + message.removeprefix("Input should be ") + got
-    return loc, message
-
-
-def _shorten(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _hides_value(loc: Loc, value: Any, model: type[BaseModel]) -> bool:
-    """Whether an error at ``loc`` (a path in ``model``) must not repeat its value.
-
-    Hidden: a field typed as a secret (``SecretStr``, a database URL…, at any depth), a
-    key named like a secret or an address (``password``, ``api_key``, ``url``…), anything
-    under ``headers``, and any value holding a URL (it may carry a password or a token).
-    """
-    names = [part for part in loc if isinstance(part, str)]
-    if names and _SECRET_KEY.search(names[-1]):
-        return True
-    if _SECRET_HOLDERS.intersection(n.lower() for n in names):
-        return True
-    if any(holds_secret(field) for field in _fields_on_path(model, loc)):
-        return True
-    return bool(_secret_texts(value, False))
-
-
-def _fields_on_path(model: type[BaseModel], loc: Loc) -> list[FieldInfo]:
-    """The fields ``loc`` goes through, from ``model`` down (several at a level when a
-    union offers several models); list indexes, mapping keys and union tags are skipped."""
-    fields: list[FieldInfo] = []
-    holders = [model]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        here = [f for holder in holders for name, f in holder.model_fields.items()
-                if part in (name, f.alias)]
-        if not here:
-            continue  # a mapping key or a union member's tag: same models one level down
-        fields += here
-        holders = [m for f in here for m in _models_in(f.annotation)]
-    return fields
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
-def _secret_texts(value: Any, hidden: bool, depth: int = 0) -> list[str]:
-    """The strings of a raw value an error must not repeat: every one when the value is
-    ``hidden``, else those holding a URL; in a mapping, those under a secret-looking key
-    (``password``, ``url``, ``headers``…), but never a ``*_file`` path.
-
-    A mapping that is the error's own value (a model's error, e.g. about the whole file)
-    keeps its other strings: its ids and names are what the message is about.
-    """
-    if isinstance(value, str):
-        return [value] if value and (hidden or "://" in value) else []
-    if depth > 5:
-        return []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            name = str(key)
-            secret = ((hidden and depth > 0) or bool(_SECRET_KEY.search(name))
-                      or name.lower() in _SECRET_HOLDERS)
-            if not name.endswith("_file"):
-                found += _secret_texts(item, secret, depth + 1)
-        return found
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [text for item in value for text in _secret_texts(item, hidden, depth + 1)]
-    return []
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts union member names (e.g. 'str', 'function-before[...]') into locs
-    return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
 
 
 def load_config(path: str | Path, registry: ProbeRegistry,
@@ -248,11 +58,7 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     if taken:
         raise ValueError(f"plugin sections shadow core sections: {sorted(taken)}")
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(path, [ConfigIssue(None, (), f"cannot read file: {exc.strerror}")]) from None
-    source = ConfigSource(path, text)
+    source = ConfigSource(path, read_config_text(path))
     if not isinstance(source.data, dict):
         raise ConfigError(path, [ConfigIssue(1, (), "the file must be a mapping of sections")])
     core = {k: v for k, v in source.data.items() if k not in sections}
@@ -269,15 +75,15 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         try:
             plugin_sections[name] = model.model_validate(raw)
         except ValidationError as exc:
-            issues += _issues_from_validation(exc, source, model, (name,))
+            issues += issues_from_validation(exc, source, model, (name,))
     try:
         file = FileConfig.model_validate(core)
     except ValidationError as exc:
-        found = _issues_from_validation(exc, source, FileConfig)
+        found = issues_from_validation(exc, source, FileConfig)
         if sections:
             found = [_with_sections_hint(i, sections) for i in found]
         issues += found + _reference_issues(core, source, registry)
-        raise ConfigError(path, _without_echoes(issues, source)) from None
+        raise ConfigError(path, _final(issues, source)) from None
     # Memory with 100,000 checks: the parsed tree is not needed any more (lines of errors
     # come from the text), and each raw service goes once resolved (Config.services
     # replaces them; they held ~55 MB nobody read). Freed before or while the resolved
@@ -286,10 +92,15 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     source.data = None
     raw_services, file = file.services, file.model_copy(update={"services": []})
     services, resolve_issues = _resolve_services(file, raw_services, source, registry)
-    issues = _without_echoes(issues + resolve_issues, source)
+    issues = _final(issues + resolve_issues, source)
     if issues:
         raise ConfigError(path, issues)
     return Config(path=path, file=file, services=tuple(services), sections=plugin_sections)
+
+
+def _final(issues: list[ConfigIssue], source: ConfigSource) -> list[ConfigIssue]:
+    """The problems to report: no echo of another, no value from the environment."""
+    return without_given_values(_without_echoes(issues, source), source)
 
 
 def _without_echoes(issues: list[ConfigIssue], source: ConfigSource) -> list[ConfigIssue]:
@@ -321,7 +132,7 @@ def _duplicate_ids(data: dict[str, Any], source: ConfigSource) -> list[ConfigIss
                 where = (*loc, first[ident], "id")
                 issues.append(ConfigIssue(
                     source.line_of((*loc, index, "id")), (*loc, index, "id"),
-                    f"{what} id {ident!r} is already used by {format_loc(where[:-1])} "
+                    f"{what} id {quote(ident)} is already used by {format_loc(where[:-1])} "
                     f"(line {source.line_of(where)}); ids must be unique"))
             else:
                 first[ident] = index
@@ -367,7 +178,7 @@ def _unknown_group(group: str, known_ids: set[Any], s_index: int, source: Config
     close = difflib.get_close_matches(group, names, n=1)
     hint = (f"did you mean {close[0]!r}?" if close
             else f"known: {', '.join(names)}" if names else "no group is defined under 'groups'")
-    return ConfigIssue(source.line_of(loc), loc, f"unknown group {group!r} ({hint})")
+    return ConfigIssue(source.line_of(loc), loc, f"unknown group {quote(group)} ({hint})")
 
 
 def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigIssue:
@@ -377,7 +188,7 @@ def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigI
     allowed = sorted({*FileConfig.allowed_keys(), *sections})
     close = difflib.get_close_matches(str(issue.loc[0]), allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed here: {', '.join(allowed)})"
-    return ConfigIssue(issue.line, issue.loc, f"unknown key {issue.loc[0]!r}{hint}")
+    return ConfigIssue(issue.line, issue.loc, f"unknown key {quote(issue.loc[0])}{hint}")
 
 
 def _resolve_services(
@@ -428,13 +239,13 @@ def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
         hint = (f"did you mean {close[0]!r}?" if close
                 else f"known: {', '.join(registry.names()) or 'none'}")
         issues.append(ConfigIssue(source.line_of((*loc, "kind")), (*loc, "kind"),
-                                  f"unknown probe kind {check.kind!r} ({hint})"))
+                                  f"unknown probe kind {quote(check.kind)} ({hint})"))
         return None
     model = kind.probe_class.Config
     try:
         return kind.probe_class.prepare(model.model_validate(check.options()))
     except ValidationError as exc:
-        found = _issues_from_validation(exc, source, model, loc)
+        found = issues_from_validation(exc, source, model, loc)
         for issue in found:
             if issue.message.startswith("unknown key"):
                 common = sorted(CheckConfig.model_fields)
@@ -443,7 +254,7 @@ def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
                 hint = f" (did you mean {close[0]!r}?)" if close else \
                     f" (a {check.kind!r} check accepts: {', '.join(allowed)})"
                 issue = ConfigIssue(issue.line, issue.loc,
-                                    f"unknown key {issue.loc[-1]!r}{hint}")
+                                    f"unknown key {quote(issue.loc[-1])}{hint}")
             issues.append(issue)
         return None
 

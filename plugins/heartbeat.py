@@ -16,6 +16,14 @@ Beats are not persisted: after a restart, until a job's first beat arrives, the 
 time counts as its last beat, so a restart never pages anyone before a full
 ``expected_every`` + ``grace`` has passed without news.
 
+A token in the wrong hands (or a job in a loop) must not write a row per request: a beat
+is *stored* (submitted as a result) at most once per check and :func:`beat_period`, plus
+the first change of status within that period, so a failure following a success is
+never delayed. A later change in the same period is taken on the board, and the next
+scheduled run stores it; any other beat within the period is refused with 429 and a
+``Retry-After``, leaving the board as it was. The limiter is two fields per watched
+check: nothing grows with the requests.
+
 Tokens are secrets: only their SHA-256 digest is kept, compared with
 :func:`hmac.compare_digest`, and never logged or shown.
 """
@@ -26,6 +34,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -115,6 +124,15 @@ class Beat:
     message: str
 
 
+def beat_period(config: HeartbeatConfig, interval: float | None) -> float:
+    """The shortest time between two stored beats of a check: half the time the job
+    declares between its runs (a job beating at its own pace is never refused, even a
+    little early), and at most the check's ``interval`` (the scheduled runs store a result
+    that often anyway)."""
+    half = config.expected_every / 2
+    return min(half, interval) if interval else half
+
+
 @dataclass(slots=True)
 class _Watch:
     check_key: str
@@ -122,7 +140,39 @@ class _Watch:
     config: HeartbeatConfig
     #: when watching started: counts as the last beat until a real one arrives
     since: float
+    #: see :func:`beat_period`
+    period: float
     last: Beat | None = None
+    #: when the current period began (its first beat, stored), and whether a change of
+    #: status was stored since
+    period_start: float | None = None
+    changed: bool = False
+
+    def admit(self, now: float, ok: bool) -> bool | None:
+        """Whether a beat saying ``ok`` now is stored (True), only taken on the board
+        (False), or refused (None)."""
+        start = self.period_start
+        if start is None or not start <= now < start + self.period:
+            self.period_start, self.changed = now, False
+            return True
+        if self.last is not None and self.last.ok != ok:
+            stored = not self.changed
+            self.changed = True
+            return stored
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What became of a beat for one check using its token."""
+
+    check_key: str
+    #: the check's result after the beat; None when the beat was refused
+    result: ProbeResult | None
+    #: the result is to be stored at once (else the next scheduled run stores the state)
+    store: bool = False
+    #: when refused: seconds until this check takes a beat again
+    retry_after: float = 0.0
 
 
 class BeatBoard:
@@ -133,29 +183,45 @@ class BeatBoard:
         self._lock = threading.Lock()
         self._watches: dict[str, _Watch] = {}
 
-    def watch(self, check_key: str, config: HeartbeatConfig) -> None:
-        """Start (or restart, when its token changed) watching a check's beats."""
+    def watch(self, check_key: str, config: HeartbeatConfig,
+              interval: float | None = None) -> None:
+        """Start (or restart, when its token changed) watching a check's beats.
+
+        :param interval: the check's interval (see :func:`beat_period`); kept when None.
+        """
         digest = token_digest(config.token.get_secret_value())
         with self._lock:
             current = self._watches.get(check_key)
             if current is None or current.digest != digest:
-                self._watches[check_key] = _Watch(check_key, digest, config, self.clock())
+                self._watches[check_key] = _Watch(check_key, digest, config, self.clock(),
+                                                  beat_period(config, interval))
             else:
                 current.config = config
+                if interval is not None:
+                    current.period = beat_period(config, interval)
 
-    def record(self, token: str, ok: bool, message: str) -> list[tuple[str, ProbeResult]]:
-        """Record a beat for every check using ``token``; return their new results.
+    def record(self, token: str, ok: bool, message: str) -> list[Admission]:
+        """Offer a beat to every check using ``token``; say what became of it for each
+        (see the module for the rule).
 
         An empty list means the token is unknown.
         """
         digest = token_digest(token)
         now = self.clock()
+        admissions = []
         with self._lock:
             # compare against every watch, without stopping at the first match
             matches = [w for w in self._watches.values() if hmac.compare_digest(w.digest, digest)]
             for found in matches:
+                stored = found.admit(now, ok)
+                if stored is None:
+                    assert found.period_start is not None
+                    admissions.append(Admission(found.check_key, None, retry_after=(
+                        found.period_start + found.period - now)))
+                    continue
                 found.last = Beat(now, ok, message)
-            return [(w.check_key, _judge(w, now)) for w in matches]
+                admissions.append(Admission(found.check_key, _judge(found, now), stored))
+        return admissions
 
     def judge(self, check_key: str, config: HeartbeatConfig) -> ProbeResult:
         """The check's result now (watching it from now on if it was not yet)."""
@@ -258,13 +324,15 @@ class PushApp:
 
     Answers JSON: 200 ``{"ok": true, "status": ...}``; 400 for a bad ``status``; 404 for
     an unknown token; 405 for a method other than GET, POST, HEAD; 413 for a request over
-    MAX_REQUEST_BYTES.
+    MAX_REQUEST_BYTES; 429 with ``Retry-After`` for a beat within the period of a stored
+    one that changes nothing (see the module).
     """
 
     def __init__(self, board: BeatBoard, submit: Submit | None = None) -> None:
         self.board = board
         self.submit = submit
         self._unknown_log = _Throttle(UNKNOWN_TOKEN_LOG_EVERY)
+        self._refused_log = _Throttle(UNKNOWN_TOKEN_LOG_EVERY)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -293,22 +361,42 @@ class PushApp:
         if state not in STATUSES:
             return "400 Bad Request", {"error": "status must be up, down or fail"}, []
         message = clean_message(form.get("msg") or request.args.get("msg") or "")
-        results = self.board.record(token, STATUSES[state], message)
-        if not results:
+        admissions = self.board.record(token, STATUSES[state], message)
+        if not admissions:
             if self._unknown_log.allow():
                 # the token itself is never logged: a typo of a real one is half a secret
                 log.warning("heartbeat: beat with an unknown token from %s",
                             request.remote_addr or "?")
             return "404 Not Found", {"error": "unknown token"}, []
-        for check_key, result in results:
+        if all(a.result is None for a in admissions):
+            return self._refused(admissions)
+        for taken in admissions:
+            if not taken.store or taken.result is None:
+                continue
             log.log(logging.INFO if state != "up" else logging.DEBUG,
-                    "heartbeat: %s reported %s", check_key, state)
+                    "heartbeat: %s reported %s", taken.check_key, state)
             if self.submit is not None:
                 try:
-                    self.submit(check_key, result)
+                    self.submit(taken.check_key, taken.result)
                 except Exception:  # the beat is recorded; the next run will show it
-                    log.exception("heartbeat: could not submit the result of %s", check_key)
+                    log.exception("heartbeat: could not submit the result of %s",
+                                  taken.check_key)
         return "200 OK", {"ok": True, "status": state}, []
+
+    def _refused(self, admissions: list[Admission]
+                 ) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
+        """429: the beat changes nothing a stored one of this period did not say."""
+        wait = max(1, math.ceil(min(a.retry_after for a in admissions)))
+        if self._refused_log.allow():
+            log.warning("heartbeat: too many beats for %s; answered 429 (%d more since "
+                        "the last warning)", ", ".join(a.check_key for a in admissions),
+                        self._refused_log.suppressed)
+            self._refused_log.suppressed = 0
+        return ("429 Too Many Requests",
+                {"error": "too many beats: one is kept per period, and this one changes "
+                          "nothing; send the next one later",
+                 "retry_after": wait},
+                [("Retry-After", str(wait))])
 
 
 def _our_probe(runtime: Any) -> HeartbeatProbe | None:
@@ -334,7 +422,7 @@ def vigie_startup(runtime: Any) -> None:
         return
     board = BeatBoard()
     for check in checks:
-        board.watch(check.key, check.options)
+        board.watch(check.key, check.options, check.interval)
     probe = _our_probe(runtime)
     if probe is None:
         log.warning("heartbeat: the probe instance was not found; heartbeat checks will "

@@ -73,3 +73,10 @@ def ids(seeded):
     """Ids of the seeded open incident, resolved incident and notice."""
     open_incident, resolved_incident, notice = seeded[2]
     return {"open": open_incident, "resolved": resolved_incident, "notice": notice}
+
+
+def refreshed(app, client, path: str = "/") -> None:
+    """Ask ``path`` (which wakes the snapshot's refresh when its database check is due)
+    and wait until the refresh is done, so the next request sees its outcome."""
+    client.get(path)
+    assert app.extensions["vigie"].cache.wait_idle(60), "the refresh never ended"

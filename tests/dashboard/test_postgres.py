@@ -28,6 +28,8 @@ def test_pages_and_snapshot_on_postgresql(postgres_schema_url, tmp_path):
         store.record_service_change("mail", seed.NOW + 1, ServiceStatus.PARTIAL_OUTAGE,
                                     ServiceStatus.MAJOR_OUTAGE)
         now[0] += 10
+        client.get("/api/v1/summary.json")  # wakes the refresh, answered at once
+        assert app.extensions["vigie"].cache.wait_idle(60)
         doc = client.get("/api/v1/summary.json").get_json()
         assert doc["status"]["indicator"] == "major"
         assert app.extensions["vigie"].cache.rebuilds == 2

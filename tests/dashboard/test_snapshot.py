@@ -9,6 +9,7 @@ from monitor.probe import Status
 from monitor.state import ServiceStatus
 from monitor.store import ResultRecord
 from tests.dashboard import seed
+from tests.dashboard.conftest import refreshed
 
 
 def cache_of(app):
@@ -54,6 +55,9 @@ def test_state_change_rebuilds_after_the_check_interval(app, client, clock, seed
     assert 'data-banner="disturbed"' in client.get("/").get_data(as_text=True)
     assert cache.rebuilds == 1
     clock.advance(cache.check_interval)
+    # the request that finds the check due is answered at once; the rebuild follows
+    assert 'data-banner="disturbed"' in client.get("/").get_data(as_text=True)
+    assert cache.wait_idle(60)
     page = client.get("/").get_data(as_text=True)
     assert 'data-banner="operational"' in page
     assert '<span class="banner-text" aria-live="polite">Tous les services fonctionnent normalement' in page
@@ -68,6 +72,7 @@ def test_new_result_updates_the_time_but_not_the_snapshot(app, client, clock, se
     client.get("/")
     store.write_results([ResultRecord("web/web", seed.NOW - 10, Status.UP, 0.1)])
     clock.advance(cache.check_interval)
+    refreshed(app, client)
     page = client.get("/").get_data(as_text=True)
     assert 'datetime="2026-03-12T13:04:50Z"' in page and "14:04" in page
     assert cache.rebuilds == 1
@@ -93,6 +98,7 @@ def test_maintenance_start_rebuilds_without_any_write(app, client, clock, seeded
     doc = client.get("/api/v1/summary.json").get_json()
     assert {c["id"]: c["status"] for c in doc["components"]}["lists"] == "operational"
     clock.advance(601)
+    refreshed(app, client, "/api/v1/summary.json")
     doc = client.get("/api/v1/summary.json").get_json()
     assert {c["id"]: c["status"] for c in doc["components"]}["lists"] == "under_maintenance"
     assert doc["scheduled_maintenances"][0]["status"] == "in_progress"
@@ -176,6 +182,7 @@ def test_rebuild_freezes_long_lived_objects(seeded, clock):
         store.record_service_change("web", seed.NOW + 1, ServiceStatus.OPERATIONAL,
                                     ServiceStatus.MAJOR_OUTAGE)
         clock.advance(10)
+        refreshed(app, app.test_client())
         assert b'data-banner="major"' in app.test_client().get("/").data
         assert gc.get_freeze_count() > 1000
     finally:
@@ -200,13 +207,50 @@ def test_cached_answer_never_waits_for_the_database(app, client, clock):
     assert app.cached_answer(environ(**{"Accept-Language": "en"})) is None
     status, headers, body = app.cached_answer(environ(**{"If-None-Match": made.headers["ETag"]}))
     assert status.startswith("304") and body == b"" and ("ETag", made.headers["ETag"]) in headers
-    # the database check is due: not from memory (the worker checks, then it is again)
+    # the database check is due: still answered from memory, the check runs on the
+    # snapshot's own thread (the version did not change: no rebuild)
     rebuilds = cache.rebuilds
     clock.advance(60)
-    assert app.cached_answer(environ()) is None
-    assert client.get("/api/v1/summary.json").data == made.data
+    status, _, body = app.cached_answer(environ())
+    assert status == "200 OK" and body == made.data
+    assert cache.wait_idle(60)
     assert app.cached_answer(environ()) is not None and cache.rebuilds == rebuilds
     # never for anything but a GET, nor for the volunteers' area
     post = EnvironBuilder(path="/api/v1/summary.json", method="POST").get_environ()
     assert app.cached_answer(post) is None
     assert app.cached_answer(EnvironBuilder(path="/admin/").get_environ()) is None
+
+
+def test_details_are_not_even_asked_for_while_the_database_fails(app, client, clock, seeded,
+                                                                 monkeypatch):
+    from sqlalchemy import text
+
+    from dashboard import status
+
+    _, store, _ = seeded
+    assert client.get("/").status_code == 200
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE service_status_changes RENAME TO broken"))
+    clock.advance(60)
+    refreshed(app, client)  # the check fails: the last snapshot stays
+    assert cache_of(app).database_slow()
+    asked = []
+    monkeypatch.setattr(status, "_series", lambda *a: asked.append(a))
+    page = client.get("/services/web")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    text_ = page.get_data(as_text=True)
+    assert "Le graphique ne peut pas être tracé pour le moment" in text_
+    assert "L'historique de ce service ne peut pas être lu pour le moment" in text_
+    assert asked == []  # no read started: the request did not wait at all
+    english = client.get("/services/web", headers={"Accept-Language": "en"})
+    assert "The chart cannot be drawn right now" in english.get_data(as_text=True)
+    # the database is back: the next check clears it, the full page is served and kept
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE broken RENAME TO service_status_changes"))
+    monkeypatch.undo()
+    clock.advance(60)
+    refreshed(app, client)
+    assert not cache_of(app).database_slow()
+    full = client.get("/services/web")
+    assert "Le graphique ne peut pas" not in full.get_data(as_text=True)
+    assert "no-store" not in full.headers["Cache-Control"]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +28,7 @@ from monitor.plugins import ProbeRegistry, build_plugin_manager
 from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
 from plugins import heartbeat
 from plugins.heartbeat import HeartbeatConfig, HeartbeatProbe
+from tests.conftest import free_port
 
 TOKEN = "Zq3-backup-nightly-7f2c9e41"
 OTHER_TOKEN = "Zq3-disabled-job-00000000"
@@ -277,3 +284,149 @@ def test_registered_through_the_plugin_hooks():
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("heartbeat", heartbeat)])
     assert ProbeRegistry.from_plugin_manager(pm).get("heartbeat").probe_class is HeartbeatProbe
     assert pm.hook.vigie_startup.get_hookimpls() and pm.hook.vigie_shutdown.get_hookimpls()
+
+
+# How often beats are kept (one stored beat per check per period) ----------------------
+
+
+def test_period_is_half_the_expected_rate_at_most_the_interval():
+    config = HeartbeatConfig.model_validate({"token": TOKEN, "expected_every": "1d"})
+    assert heartbeat.beat_period(config, 300.0) == 300.0
+    fast = HeartbeatConfig.model_validate({"token": TOKEN, "expected_every": "1m"})
+    assert heartbeat.beat_period(fast, 300.0) == 30.0
+
+
+async def test_repeated_beats_are_refused_with_retry_after(runtime, client):
+    period = heartbeat.beat_period(runtime.config.checks[0].options, 300.0)
+    assert client.post(f"/push/{TOKEN}").status_code == 200
+    runtime.clock.now += 100
+    again = client.post(f"/push/{TOKEN}")
+    assert again.status_code == 429
+    assert again.headers["Retry-After"] == str(int(period - 100))
+    assert again.json["retry_after"] == int(period - 100)
+    assert "too many beats" in again.json["error"]
+    assert again.headers["Content-Type"] == "application/json"
+    runtime.clock.now += 0.5
+    assert client.post(f"/push/{TOKEN}").headers["Retry-After"] == str(int(period - 100))
+    # only the first beat was stored; the refused ones did not move the last beat either
+    assert len(runtime.submitted) == 1
+    first = runtime.submitted[0][1].samples["heartbeat_last_beat_timestamp_seconds"]
+    assert runtime.probe.board.last_beat("backups/nightly").at == first
+    # a new period: stored again
+    runtime.clock.now += period
+    assert client.post(f"/push/{TOKEN}").status_code == 200
+    assert len(runtime.submitted) == 2
+
+
+async def test_a_change_of_status_within_the_period_is_never_lost(runtime, client):
+    assert client.post(f"/push/{TOKEN}").status_code == 200
+    runtime.clock.now += 1
+    failed = client.post(f"/push/{TOKEN}", data={"status": "fail", "msg": "disk full"})
+    assert failed.status_code == 200  # a change: taken and stored at once
+    assert [r.status for _, r in runtime.submitted] == [Status.UP, Status.DOWN]
+    runtime.clock.now += 1
+    assert client.post(f"/push/{TOKEN}", data={"status": "fail"}).status_code == 429
+    # a second change in the same period is taken (the board, so the next scheduled run
+    # stores it) but not stored at once: a job flapping on purpose writes nothing more
+    runtime.clock.now += 1
+    assert client.post(f"/push/{TOKEN}").status_code == 200
+    assert [r.status for _, r in runtime.submitted] == [Status.UP, Status.DOWN]
+    assert (await judge(runtime)).status == Status.UP
+    runtime.clock.now += 1
+    assert client.post(f"/push/{TOKEN}", data={"status": "fail"}).status_code == 200
+    assert client.post(f"/push/{TOKEN}").status_code == 200
+    assert len(runtime.submitted) == 2
+
+
+def test_a_flood_stores_at_most_two_beats_per_period(runtime, client):
+    # a job flapping on purpose: every change is taken on the board, two are stored
+    statuses = []
+    for i in range(2000):
+        state = "up" if i % 3 else "fail"
+        statuses.append(client.post(f"/push/{TOKEN}", data={"status": state}).status_code)
+        runtime.clock.now += 0.01
+    assert len(runtime.submitted) == 2
+    assert statuses.count(429) == 666  # the repeated "up" of each three
+    assert runtime.probe.board.last_beat("backups/nightly").ok  # the last word counts
+
+
+def test_refused_beats_are_logged_once_a_minute(runtime, client, caplog):
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        client.post(f"/push/{TOKEN}")
+    assert caplog.text.count("too many beats for backups/nightly") == 1
+    assert TOKEN not in caplog.text
+
+
+def test_the_limiter_keeps_no_state_per_unknown_token(runtime, client):
+    board = runtime.probe.board
+    before = len(board._watches)
+    for i in range(500):
+        assert client.post(f"/push/Zq3-flood-{i:08d}-unknown").status_code == 404
+    assert len(board._watches) == before
+
+
+def test_a_flood_of_beats_over_a_real_listener_stores_two_rows(tmp_path):
+    """`vigie run` with its real listener and SQLite store: 200 beats stored at most twice
+    (the first, and the first change of status), the rest answered 429."""
+    port = free_port()
+    config = tmp_path / "vigie.yaml"
+    config.write_text(
+        "scheduler: {spread_first_runs: false}\n"
+        "store: {flush_interval: 0.2s}\n"
+        f"server: {{listen: '127.0.0.1:{port}'}}\n"
+        "plugins: {blocked: [demo]}\n"
+        "services:\n"
+        "  - id: backups\n"
+        "    name: Sauvegardes\n"
+        "    checks:\n"
+        f"      - {{id: nightly, kind: heartbeat, token: {TOKEN}, expected_every: 1d,\n"
+        "          interval: 1h, retry_interval: 1h}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}/push/{TOKEN}"
+    answers: list[tuple[int, str | None]] = []
+    try:
+        wait_until(lambda: _answers(base) != 0)  # the listener is up (this beat is the first)
+        for _ in range(200):
+            answers.append(_post(base, b""))
+        answers.append(_post(base, b"status=fail&msg=disk+full"))
+        answers.append(_post(base, b"status=fail&msg=disk+full"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert {code for code, _ in answers[:200]} == {429}
+    assert all(retry is not None and int(retry) > 3000 for _, retry in answers[:200])
+    assert answers[200][0] == 200  # a change of status: stored at once
+    assert answers[201][0] == 429
+    with sqlite3.connect(tmp_path / "data" / "vigie.sqlite") as db:
+        stored = [row[0] for row in db.execute("SELECT status FROM results ORDER BY id")]
+    # the scheduled run at start, the first beat, the failure: nothing of the flood
+    assert len(stored) == 3, stored
+    assert Status(stored[-1]) == Status.DOWN
+
+
+def _post(url: str, body: bytes) -> tuple[int, str | None]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.headers.get("Retry-After")
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.headers.get("Retry-After")
+
+
+def _answers(url: str) -> int:
+    try:
+        return _post(url, b"")[0]
+    except OSError:
+        return 0
+
+
+def wait_until(predicate, timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until true; fails only when it never becomes true (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met")
+        time.sleep(0.05)

@@ -1,0 +1,82 @@
+"""What the public pages show, read from the database in one go (see dashboard.snapshot)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from dashboard import reads
+from dashboard.views import GroupView, PageData, ServiceView, Text
+from monitor.config import Config
+from monitor.state import ServiceStatus
+
+
+def _next_midnight(now: float, zone: ZoneInfo) -> float:
+    today = datetime.fromtimestamp(now, zone).date()
+    return datetime.combine(today + timedelta(days=1), datetime.min.time(), zone).timestamp()
+
+
+def build_page_data(conn: Connection, config: Config, now: float, zone: ZoneInfo, *,
+                    with_incidents: bool = True) -> tuple[PageData, float]:
+    """Read everything the public pages show; return it and the next time it changes by
+    itself (a window starts or ends, a notice appears or expires, a new day)."""
+    statuses = reads.service_statuses(conn)
+    checks = reads.check_views(conn, config)
+    days = reads.bar_days(datetime.fromtimestamp(now, zone).date())
+    rollups = reads.service_rollups(conn, days[0])
+    next_change = _next_midnight(now, zone)
+    if with_incidents:
+        by_day = reads.incident_counts(conn, days, config.file.site.timezone)
+        windows = reads.maintenance(conn, now)
+        notices = reads.notices(conn, now)
+        # open incidents are few: their whole public timeline and links are loaded
+        open_ = [reads.incident(conn, i.id) or i for i in reads.open_incidents(conn)]
+        recent = [i for i in reads.incident_history(conn) if not i.is_open]
+        notice_change = reads.next_notice_change(conn, now)
+        if notice_change is not None:
+            next_change = min(next_change, notice_change)
+    else:
+        by_day, windows, notices, open_, recent = {}, [], [], [], []
+    for window in windows:
+        for moment in (window.starts_at, window.ends_at):
+            if moment > now:
+                next_change = min(next_change, moment)
+    active = tuple(w for w in windows if w.state(now) == "in_progress")
+    services: dict[str, ServiceView] = {}
+    for service in config.services:
+        status, since = statuses.get(service.id, (ServiceStatus.UNKNOWN, None))
+        in_maintenance = any(w.covers(service.id) for w in active)
+        if in_maintenance:
+            status = ServiceStatus.MAINTENANCE
+        bar, uptime = reads.build_days(days, rollups.get(service.id, {}), by_day.get(service.id, {}))
+        services[service.id] = ServiceView(
+            id=service.id, name=Text(service.name.fr, service.name.en), group=service.group,
+            description=(Text(service.description.fr, service.description.en)
+                         if service.description else None),
+            status=status, since=since,
+            checks=tuple(checks[c.key] for c in service.checks if c.key in checks),
+            days=bar, uptime=uptime, in_maintenance=in_maintenance)
+    data = PageData(
+        built_at=now, groups=_groups(config, services), services=services,
+        open_incidents=tuple(open_), recent_incidents=tuple(recent),
+        active_maintenance=active,
+        upcoming_maintenance=tuple(w for w in windows if w.state(now) == "scheduled"),
+        past_maintenance=tuple(reversed([w for w in windows if w.state(now) == "completed"])),
+        notices=tuple(notices))
+    return data, next_change
+
+
+def _groups(config: Config, services: dict[str, ServiceView]) -> tuple[GroupView, ...]:
+    """Groups in file order, then the services without a (known) group."""
+    known = {g.id: g for g in config.file.groups}
+    out = []
+    for group in config.file.groups:
+        members = tuple(s for s in services.values() if s.group == group.id)
+        if members:
+            out.append(GroupView(group.id, Text(group.name.fr, group.name.en), members))
+    loose = tuple(s for s in services.values() if s.group not in known)
+    if loose:
+        out.append(GroupView(None, None, loose))
+    return tuple(out)
