@@ -1,6 +1,12 @@
 """The volunteers' admin area: blueprint ``bp``, mounted at ``/admin`` by ``create_app``.
 
-- :mod:`~dashboard.admin.auth` — login (argon2, rate limit), logout, sessions;
+- :mod:`~dashboard.admin.auth` — login and logout, who is signed in; with
+  :mod:`~dashboard.admin.sessions` (server-side sessions),
+  :mod:`~dashboard.admin.ratelimit` and :mod:`~dashboard.admin.devices` (login limits),
+  :mod:`~dashboard.admin.hashslots` (bounded password hashing),
+  :mod:`~dashboard.admin.network` (client address, ``Secure`` cookies);
+- :mod:`~dashboard.admin.account_views` — the volunteer's own sessions, "sign out
+  everywhere";
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -18,7 +24,14 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from dashboard.admin import api, auth, csrf, incident_views, views  # noqa: F401 (routes)
+from dashboard.admin import (  # noqa: F401 (routes)
+    account_views,
+    api,
+    auth,
+    csrf,
+    incident_views,
+    views,
+)
 from dashboard.admin.blueprint import api_bp, bp
 from dashboard.text import render_markdown
 

@@ -1,7 +1,8 @@
 """Volunteers' accounts and API tokens: create, check, list, remove, revoke.
 
 Passwords are hashed with argon2id (argon2-cffi's :class:`PasswordHasher`, its default
-parameters, re-hashed on login when they change). API tokens are 32 random bytes shown
+parameters, re-hashed on login when they change), each hash and check in one of the
+process's few hashing slots (:mod:`dashboard.admin.hashslots`). API tokens are 32 random bytes shown
 once (``vigie_…``), stored as their SHA-256. Every function takes a SQLAlchemy session
 and leaves committing to the caller. Nothing here logs a password or a token.
 """
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.accounts import USERNAME_LENGTH, ApiToken, User
+from dashboard.admin import hashslots
+from monitor.safetext import clean_line
+from monitor.store.accounts import USERNAME_LENGTH, AdminSession, ApiToken, User
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -110,8 +113,12 @@ def check_password_strength(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (PHC string)."""
-    return _hasher.hash(password)
+    """An argon2id hash of ``password`` (PHC string), made in a hashing slot.
+
+    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
+    """
+    with hashslots.SLOTS.slot():
+        return _hasher.hash(password)
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -152,22 +159,31 @@ def _require_user(session: Session, username: str) -> User:
 
 def set_password(session: Session, username: str, password: str,
                  now: float | None = None) -> User:
-    """Change a user's password; the sessions opened before end.
+    """Change a user's password; every session of the user ends.
 
     :raises AccountError: unknown user or weak password.
     """
     user = _require_user(session, username)
     check_password_strength(password)
     user.password_hash = hash_password(password)
-    # strictly later, so a session stamped in the same second is still refused
-    user.password_changed_at = max(time.time() if now is None else now,
-                                   user.password_changed_at + 1e-3)
+    user.password_changed_at = time.time() if now is None else now
+    end_sessions(session, user.id, user.password_changed_at)
     session.flush()
     return user
 
 
+def end_sessions(session: Session, user_id: int, now: float | None = None) -> int:
+    """End every open session of a user (every copy of their cookies stops working);
+    how many were open."""
+    result = session.execute(
+        update(AdminSession)
+        .where(AdminSession.user_id == user_id, AdminSession.ended_at.is_(None))
+        .values(ended_at=time.time() if now is None else now))
+    return result.rowcount or 0
+
+
 def remove_user(session: Session, username: str) -> None:
-    """Delete a user and their tokens.
+    """Delete a user, their tokens and their sessions.
 
     :raises AccountError: unknown user.
     """
@@ -181,27 +197,63 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def authenticate(session: Session, username: str, password: str,
-                 now: float | None = None) -> User | None:
-    """The user when ``password`` is theirs, else None (same work either way).
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A password that matched; ``rehash`` is its new hash when the stored one was made
+    with other argon2 parameters (to store at the login), else None."""
 
-    On success, records the login time and re-hashes the password when the hasher's
-    parameters have changed since it was stored.
+    rehash: str | None = None
+
+
+def verify_password(stored_hash: str | None, password: str) -> Verified | None:
+    """Whether ``password`` matches ``stored_hash`` (None: no such user, a dummy hash is
+    checked so that the answer takes as long), holding a hashing slot.
+
+    Call it outside any write transaction: it takes tens of milliseconds.
+
+    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
     """
-    user = get_user(session, username)
     if password is None or len(password) > MAX_PASSWORD_LENGTH:
         password = ""
-    try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
+    with hashslots.SLOTS.slot():
+        try:
+            _hasher.verify(stored_hash or _dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if stored_hash is None:  # the dummy hash's password is random: cannot happen
+            return None
+        if _hasher.check_needs_rehash(stored_hash):
+            return Verified(_hasher.hash(password))
+    return Verified()
+
+
+def record_login(session: Session, user_id: int, verified: Verified,
+                 now: float | None = None) -> User | None:
+    """Note a successful login (time, new hash when needed); None when the user was
+    removed meanwhile."""
+    user = session.get(User, user_id)
+    if user is None:
         return None
-    if user is None:  # the dummy hash's password is random: cannot happen, but be sure
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if verified.rehash is not None:
+        user.password_hash = verified.rehash
     user.last_login_at = time.time() if now is None else now
     session.flush()
     return user
+
+
+def authenticate(session: Session, username: str, password: str,
+                 now: float | None = None) -> User | None:
+    """The user when ``password`` is theirs, else None (same work either way); on
+    success, :func:`record_login`.
+
+    The login page does the same in two transactions, so that no write lock is held
+    while hashing; this one is for scripts and tests.
+    """
+    user = get_user(session, username)
+    verified = verify_password(user.password_hash if user else None, password)
+    if verified is None or user is None:
+        return None
+    return record_login(session, user.id, verified, now)
 
 
 # API tokens ---------------------------------------------------------------------------
@@ -227,7 +279,7 @@ def create_token(session: Session, username: str, name: str,
     :raises AccountError: unknown user, or an empty or too long name.
     """
     user = _require_user(session, username)
-    label = (name or "").strip()
+    label = clean_line(name, TOKEN_NAME_LENGTH * 4)
     if not label:
         raise AccountError("Donnez un nom au jeton (à quoi il sert : « sauvegarde », "
                            "« script de maintenance »…).",
@@ -295,8 +347,9 @@ def count_users(session: Session) -> int:
 
 
 __all__ = [
-    "AccountError", "ApiToken", "NewToken", "User",
+    "AccountError", "ApiToken", "NewToken", "User", "Verified",
     "authenticate", "check_password_strength", "count_users", "create_token", "create_user",
-    "get_user", "hash_password", "list_tokens", "list_users", "normalize_username",
-    "remove_user", "revoke_token", "set_password", "token_digest", "user_for_token",
+    "end_sessions", "get_user", "hash_password", "list_tokens", "list_users",
+    "normalize_username", "record_login", "remove_user", "revoke_token", "set_password",
+    "token_digest", "user_for_token", "verify_password",
 ]

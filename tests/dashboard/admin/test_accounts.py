@@ -130,3 +130,22 @@ def test_revoked_and_malformed_tokens_give_no_user(migrated):
             accounts.revoke_token(session, 424242)
         with pytest.raises(AccountError, match="name"):
             accounts.create_token(session, "camille", "  ")
+
+
+def test_token_names_are_cleaned_of_control_and_bidi_characters(migrated):
+    """Token names are volunteers' text (monitor.safetext): on PostgreSQL a NUL byte was
+    refused by the database."""
+    with migrated.session() as session, session.begin():
+        accounts.create_user(session, "camille", PASSWORD)
+        new = accounts.create_token(session, "camille", "sauve\x00garde\u202e\r\nnuit")
+        assert new.token.name == "sauve garde nuit"
+        with pytest.raises(AccountError, match="name"):
+            accounts.create_token(session, "camille", "\x00\u202e\x08")
+        with pytest.raises(AccountError, match="longer than 100"):
+            accounts.create_token(session, "camille", "x" * 101)
+
+
+@pytest.mark.parametrize("name", ["cam\x00ille", "camille\u202e", "cam\nille"])
+def test_user_names_with_control_characters_are_refused(migrated, name):
+    with migrated.session() as session, session.begin(), pytest.raises(AccountError):
+        accounts.create_user(session, name, PASSWORD)
