@@ -40,12 +40,12 @@ from dashboard.admin.blueprint import bp
 from dashboard.admin.context import admin_state, reading, transaction
 from dashboard.admin.network import client_of, cookie_secure
 from dashboard.admin.ratelimit import Attempt
+from dashboard.admin.roles import PUBLIC, declared, public, requires
+from monitor.access import Permission
 from monitor.safetext import clean_line, is_clean_line
 
 log = logging.getLogger(__name__)
 
-#: endpoints reachable without being signed in
-PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 #: the key of the session id in the signed cookie
 SESSION_KEY = "sid"
 #: longest ``next`` followed after signing in
@@ -107,7 +107,7 @@ def current_session_id() -> int | None:
 
 def require_login():
     """Redirect to the login page unless someone is signed in (before every admin view)."""
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+    if request.endpoint is None or declared(request.endpoint) == PUBLIC:
         return None
     if current_user() is None:
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")), code=303)
@@ -130,6 +130,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 def login():
     """The login form; on success, a fresh session and back to where the volunteer was."""
     if request.method == "GET":
@@ -199,6 +200,7 @@ def _login_page(error: str | None = None, username: str = "", status: int = 200)
 
 
 @bp.route("/logout", methods=["POST"])
+@requires(Permission.READ)
 def logout():
     """End the session, for every copy of the cookie (a POST with the CSRF token, so
     another site cannot sign you out)."""

@@ -2,7 +2,8 @@
 their sessions.
 
 Only the tables live in the core (migrations ``0003_accounts`` and ``0005_admin_sessions``
-create them and the models/migration comparison needs them on the same ``Base``);
+create them, ``0006_roles`` adds the roles, and the models/migration comparison needs
+them on the same ``Base``);
 hashing, checking and the commands are the dashboard's (``dashboard.admin.accounts``,
 ``dashboard.admin.sessions``). No secret is stored in clear: passwords as argon2 hashes,
 tokens and session ids as their SHA-256.
@@ -19,6 +20,8 @@ from monitor.store.models import Base, BigId
 USERNAME_LENGTH = 64
 #: longest client address kept (an IPv6 address with a zone fits)
 ADDRESS_LENGTH = 64
+#: longest role name
+ROLE_LENGTH = 16
 
 
 class User(Base):
@@ -37,6 +40,9 @@ class User(Base):
     created_at: Mapped[float] = mapped_column(Double)
     password_changed_at: Mapped[float] = mapped_column(Double)
     last_login_at: Mapped[float | None] = mapped_column(Double)
+    #: ``admin``, ``editor`` or ``desk`` (:class:`monitor.access.Role`); accounts made
+    #: before roles existed became administrators (migration ``0006_roles``)
+    role: Mapped[str] = mapped_column(String(ROLE_LENGTH), server_default="admin")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
@@ -45,7 +51,8 @@ class User(Base):
 
 
 class ApiToken(Base):
-    """A bearer token of the JSON admin API; acts as its user.
+    """A bearer token of the JSON admin API; acts as its user, with the user's role or a
+    narrower one.
 
     ``token_hash`` is the hex SHA-256 of the whole token (the token itself is shown once
     at creation); ``prefix`` is its first characters, to tell tokens apart in lists.
@@ -62,6 +69,8 @@ class ApiToken(Base):
     created_at: Mapped[float] = mapped_column(Double)
     last_used_at: Mapped[float | None] = mapped_column(Double)
     revoked_at: Mapped[float | None] = mapped_column(Double)
+    #: a role narrower than the user's, or None: the token acts with its user's role
+    role: Mapped[str | None] = mapped_column(String(ROLE_LENGTH))
 
     user: Mapped[User] = relationship(back_populates="tokens", lazy="joined")
 
@@ -94,4 +103,4 @@ class AdminSession(Base):
     user: Mapped[User] = relationship(back_populates="sessions", lazy="joined")
 
 
-__all__ = ["ADDRESS_LENGTH", "USERNAME_LENGTH", "AdminSession", "ApiToken", "User"]
+__all__ = ["ADDRESS_LENGTH", "ROLE_LENGTH", "USERNAME_LENGTH", "AdminSession", "ApiToken", "User"]
