@@ -333,8 +333,10 @@ def outbox_retry(ctx, outbox_id) -> None:
 
 
 def admin_commands() -> list[click.Command]:
-    """The command groups this module adds to ``vigie``."""
-    return [notice_group, maintenance_group, incident_group, outbox_group]
+    """The command groups this module adds to ``vigie`` (and ``vigie audit``)."""
+    from monitor.cli_audit import audit_group
+
+    return [notice_group, maintenance_group, incident_group, outbox_group, audit_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

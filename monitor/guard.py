@@ -1,7 +1,9 @@
 """The entry of every change a person or a token makes: the service layer's operations
 (:class:`monitor.incidents.service.Operations`, the account operations of
-``dashboard.admin.accounts``) are declared with :func:`operation`, which refuses what the
-actor's role does not allow before anything is read or written.
+``dashboard.admin.accounts`` and ``dashboard.admin.tokens``) are declared with
+:func:`operation`, which refuses what the actor's role does not allow before anything is
+read or written, then appends the change to the audit log in the same transaction
+(:mod:`monitor.audit`).
 
 The web pages, the JSON API and the CLI all call those operations with ``actor=``; a
 caller that gives none (Vigie itself, tests) acts as :data:`monitor.access.SYSTEM`.
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from monitor.access import SYSTEM, Actor, Permission
+from monitor.audit.record import audited
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,12 +34,18 @@ def operation(permission: Permission, action: str) -> Callable[[F], F]:
     :data:`monitor.access.SYSTEM`). It is refused with :class:`monitor.access.Forbidden`
     before anything runs when the actor's role does not allow ``permission``. When the
     function has an ``author`` parameter left empty, the actor's name fills it; a function
-    with an ``actor`` parameter receives it. An operation called from inside another
-    (resolving an incident posts its last update) is not checked again.
+    with an ``actor`` parameter receives it. It must have a ``session`` parameter: the
+    audit entry (:func:`monitor.audit.record.audited`) is added to that session, so the
+    caller's commit writes the change and its entry together. An operation called from
+    inside another (resolving an incident posts its last update) is neither checked nor
+    logged again: the outer one is.
     """
     def decorate(fn: F) -> F:
-        parameters = inspect.signature(fn).parameters
+        signature = inspect.signature(fn)
+        parameters = signature.parameters
         takes_author, takes_actor = "author" in parameters, "actor" in parameters
+        if "session" not in parameters:
+            raise TypeError(f"{fn.__qualname__}: an operation takes the session it writes in")
 
         @functools.wraps(fn)
         def run(*args: Any, actor: Actor | None = None, **kwargs: Any) -> Any:
@@ -48,9 +57,11 @@ def operation(permission: Permission, action: str) -> Callable[[F], F]:
             actor.require(permission, action)
             if takes_author and kwargs.get("author") is None:
                 kwargs["author"] = actor.author
+            arguments = signature.bind(*args, **kwargs).arguments
             token = _inside.set(True)
             try:
-                return fn(*args, **kwargs)
+                return audited(action, arguments["session"], arguments, actor,
+                               lambda: fn(*args, **kwargs))
             finally:
                 _inside.reset(token)
 

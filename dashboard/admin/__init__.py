@@ -7,6 +7,7 @@
   :mod:`~dashboard.admin.network` (client address, ``Secure`` cookies);
 - :mod:`~dashboard.admin.account_views` — the volunteer's own sessions, "sign out
   everywhere";
+- :mod:`~dashboard.admin.audit_views` — the audit log and its export (administrators);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -25,6 +26,8 @@ of the admin area is ever cached.
 
 from __future__ import annotations
 
+import json
+
 from flask import render_template, request
 from flask_babel import gettext as _
 
@@ -32,6 +35,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     account_views,
     accounts,
     api,
+    audit_views,
     auth,
     csrf,
     incident_views,
@@ -93,10 +97,15 @@ def _template_globals():
                    ("weekly", _("Every week")), ("monthly", _("Every month")),
                    ("cron", _("Cron rule")), ("rrule", _("RRULE (RFC 5545)"))]
     return {"csrf_token": csrf.token, "current_user": auth.current_user, "md": render_markdown,
-            "may": roles.may, "role_name": accounts.role_name,
+            "may": roles.may, "role_name": accounts.role_name, "pretty_json": _pretty_json,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,
             "LEVEL_CHOICES": list(levels.items()), "RECURRENCE_CHOICES": recurrences}
+
+
+def _pretty_json(value) -> str:
+    """A snapshot of the audit log as indented JSON text (escaped by the template)."""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
 
 
 def _error_page(code: int, message: str):

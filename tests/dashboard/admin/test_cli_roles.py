@@ -36,6 +36,7 @@ EXPECTED: dict[str, Permission] = {
     "user add": P.ACCOUNTS, "user passwd": P.ACCOUNTS, "user role": P.ACCOUNTS,
     "user signout": P.ACCOUNTS, "user remove": P.ACCOUNTS, "user list": P.ACCOUNTS,
     "token add": P.ACCOUNTS, "token list": P.ACCOUNTS, "token revoke": P.ACCOUNTS,
+    "audit export": P.AUDIT,
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -51,7 +52,7 @@ ARGS: dict[str, list[str]] = {
     "user role": ["dominique", "desk"], "user signout": ["dominique"],
     "user remove": ["dominique", "--yes"], "user list": [],
     "token add": ["--user", "dominique", "--name", "script"], "token list": [],
-    "token revoke": ["1"],
+    "token revoke": ["1"], "audit export": [],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}

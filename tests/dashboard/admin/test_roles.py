@@ -37,6 +37,7 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.outbox": P.READ, "admin.outbox_retry": P.DELIVERIES,
     "admin.users": P.ACCOUNTS, "admin.user_role": P.ACCOUNTS,
     "admin.user_signout": P.ACCOUNTS, "admin.token_revoke": P.ACCOUNTS,
+    "admin.audit": P.AUDIT, "admin.audit_export": P.AUDIT,
     "admin.api.whoami": P.READ, "admin.api.notices": P.READ,
     "admin.api.notice_create": P.NOTICES, "admin.api.notice_edit": P.NOTICES,
     "admin.api.notice_end": P.NOTICES, "admin.api.maintenance": P.READ,
@@ -140,10 +141,12 @@ def test_each_api_route_with_each_role(admin_app, store, people, role):
     assert not wrong
 
 
-def test_a_refusal_says_why_in_french_and_english(admin_app, store, people):
+def test_a_refusal_says_why_in_french_and_english(admin_app, store, people, caplog):
     client, _ = signed_in(admin_app, store, "eli")
-    page = client.get("/admin/users")
+    with caplog.at_level("WARNING", logger="monitor.access"):
+        page = client.get("/admin/users")
     assert page.status_code == 403
+    assert "refused: web 'eli' (role editor) may not accounts (admin.users)" in caplog.text
     assert ("Votre rôle (rédaction) ne permet pas de gérer les comptes et les jetons."
             in page.get_data(as_text=True).replace("&#39;", "'"))
     page = client.get("/admin/users", headers={"Accept-Language": "en"})
