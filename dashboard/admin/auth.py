@@ -116,9 +116,10 @@ def require_login():
 
 def _safe_next(target: str | None) -> str:
     """Where to go after signing in: a path of the admin area, never another site, never
-    a control character (a CR/LF cannot go into the ``Location`` header)."""
+    a control character (a CR/LF cannot go into the ``Location`` header) nor a space."""
     if (not target or len(target) > NEXT_LENGTH or not is_clean_line(target, NEXT_LENGTH)
-            or "\\" in target or not target.startswith("/admin")):
+            or any(char.isspace() for char in target) or "\\" in target
+            or not target.startswith("/admin")):
         return url_for("admin.index")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -193,9 +194,10 @@ def _login_page(error: str | None = None, username: str = "", status: int = 200)
     with reading() as db:
         no_user = accounts.count_users(db) == 0
     insecure = cookie_secure(current_app) and not request.is_secure
+    wanted = request.values.get("next")
     body = render_template("admin/login.html", error=error, username=username,
-                           next=clean_line(request.values.get("next"), NEXT_LENGTH),
-                           no_user=no_user, insecure=insecure)
+                           next=_safe_next(wanted) if wanted else "", no_user=no_user,
+                           insecure=insecure)
     return current_app.response_class(body, status=status)
 
 

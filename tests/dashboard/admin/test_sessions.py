@@ -207,3 +207,18 @@ def test_a_control_character_in_next_goes_to_the_overview(admin_app, volunteer, 
         "next": f"/admin/notices{char}Location: https://evil.example/"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/"
+
+
+def test_the_login_form_carries_only_a_safe_next(admin_app, volunteer):
+    """The hidden field holds a checked ``next``: an unsafe one is not carried (even
+    cleaned) into the redirect after signing in."""
+    import re
+
+    client = admin_app.test_client()
+    page = client.get("/admin/login", query_string={
+        "next": "/admin/incidents\r\nSet-Cookie: x=1"}).get_data(as_text=True)
+    carried = re.search(r'name="next" value="([^"]*)"', page).group(1)
+    assert carried == "/admin/"
+    page = client.get("/admin/login?next=/admin/incidents").get_data(as_text=True)
+    assert 'name="next" value="/admin/incidents"' in page
+    assert login(client, next="/admin/incidents here").headers["Location"] == "/admin/"
