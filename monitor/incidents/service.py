@@ -16,8 +16,9 @@ English that can be shown as is next to the form field; an unknown id raises
 
 Each operation is declared with :func:`monitor.guard.operation`: it takes an ``actor``
 keyword (who acts; Vigie itself when left out), is refused with
-:class:`monitor.access.Forbidden` when the actor's role does not allow it, and records
-the actor as the author when ``author`` is not given.
+:class:`monitor.access.Forbidden` when the actor's role does not allow it, records
+the actor as the author when ``author`` is not given, and appends the change (before and
+after) to the audit log in the caller's transaction.
 """
 
 from __future__ import annotations
