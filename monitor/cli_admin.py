@@ -3,14 +3,14 @@
 
 Thin wrappers over :class:`monitor.incidents.service.Operations` (changes) and
 :mod:`monitor.incidents.queries` (lists), against the database of the ``--config`` file.
-A bad value prints the French and English message and exits with 2. Events (alerts,
-tickets) are written to the outbox; the running ``vigie run`` delivers them.
+Each command acts as ``--as USER`` (``$VIGIE_USER``) with that volunteer's role, or as
+the server operator (:mod:`monitor.cli_identity`). A bad value prints the French and
+English message and exits with 2; an action the role does not allow, with 3. Events
+(alerts, tickets) are written to the outbox; the running ``vigie run`` delivers them.
 """
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from monitor.access import Forbidden, Permission
+from monitor.cli_identity import acting, actor_of, refuse
 from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.service import InvalidInput, Operations
@@ -30,7 +32,8 @@ IMPACTS = click.Choice(["degraded", "partial_outage", "major_outage"])
 
 
 class Admin:
-    """The store, operations and time zone for one command."""
+    """The store, operations, time zone and acting person for one command (refused at
+    once when their role does not allow the command)."""
 
     def __init__(self, ctx: click.Context) -> None:
         from monitor.cli import _config_path, load_or_exit
@@ -43,6 +46,12 @@ class Admin:
         except SchemaOutOfDate as exc:
             click.echo(f"Database: {exc}", err=True)
             sys.exit(2)
+        try:
+            with self.store.session() as session:
+                self.actor = actor_of(ctx, session)
+        except Forbidden as exc:
+            self.store.dispose()
+            refuse(exc)
         self.ctx = IncidentContext.build(config, pm)
         self.ops = Operations(self.ctx)
         self.tz = ZoneInfo(config.file.site.timezone)
@@ -55,7 +64,8 @@ class Admin:
 
     @contextmanager
     def change(self) -> Iterator[Any]:
-        """A transaction; a user mistake prints its message and exits with 2."""
+        """A transaction; a user mistake prints its message and exits with 2, a refusal
+        of the role with 3 (nothing is written either way)."""
         try:
             with self.store.write_session() as session, session.begin():
                 yield session
@@ -64,6 +74,8 @@ class Admin:
             click.echo(f"Erreur : {where}{exc.message_fr}\nError: {where}{exc.message_en}",
                        err=True)
             sys.exit(2)
+        except Forbidden as exc:
+            refuse(exc)
         finally:
             self.store.dispose()
 
@@ -77,22 +89,10 @@ class Admin:
             self.store.dispose()
 
 
-def _author(value: str | None) -> str:
-    if value:
-        return value
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in a container: still say it came from the CLI
-        return os.environ.get("USER", "cli")
-
-
 def _table(rows: list[tuple], header: tuple) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
-
-
-author_option = click.option("--author", help="Who does it (default: your user name).")
 
 
 # Notices --------------------------------------------------------------------------------
@@ -111,20 +111,21 @@ def notice_group() -> None:
 @click.option("--level", type=click.Choice(["info", "warning"]), default="info", show_default=True)
 @click.option("--start", help="When it appears (e.g. '2026-04-05 08:00'; default now).")
 @click.option("--end", help="When it disappears (default: until 'vigie notice end').")
-@author_option
+@acting(Permission.NOTICES)
 @click.pass_context
-def notice_add(ctx, title, text, title_en, text_en, level, start, end, author) -> None:
+def notice_add(ctx, title, text, title_en, text_en, level, start, end) -> None:
     """Post a notice titled TITLE (French)."""
     admin = Admin(ctx)
     with admin.change() as s:
         notice = admin.ops.post_notice(s, title_fr=title, text_fr=text, title_en=title_en,
                                        text_en=text_en, level=level, starts_at=start,
-                                       ends_at=end, author=_author(author))
+                                       ends_at=end, actor=admin.actor)
         click.echo(f"notice {notice.id} posted")
 
 
 @notice_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include ended and future notices.")
+@acting(Permission.READ)
 @click.pass_context
 def notice_list(ctx, show_all) -> None:
     """List the notices shown now (or all of them)."""
@@ -137,12 +138,13 @@ def notice_list(ctx, show_all) -> None:
 
 @notice_group.command("end")
 @click.argument("notice_id", type=int)
+@acting(Permission.NOTICES)
 @click.pass_context
 def notice_end(ctx, notice_id) -> None:
     """Take notice NOTICE_ID off the status page now."""
     admin = Admin(ctx)
     with admin.change() as s:
-        admin.ops.end_notice(s, notice_id)
+        admin.ops.end_notice(s, notice_id, actor=admin.actor)
         click.echo(f"notice {notice_id} ended")
 
 
@@ -172,11 +174,11 @@ def maintenance_group() -> None:
 @click.option("--title-en", help="English title.")
 @click.option("--message-en", help="English message.")
 @click.option("--announce-before", help="Announce it this long ahead, e.g. 2d.")
-@author_option
+@acting(Permission.MAINTENANCE)
 @click.pass_context
 def maintenance_add(ctx, title, services, group, all_services, start, end, duration, weekly,
                     monthly, daily, cron, rrule, at_time, message, title_en, message_en,
-                    announce_before, author) -> None:
+                    announce_before) -> None:
     """Plan a maintenance window titled TITLE (French)."""
     admin = Admin(ctx)
     days = [d.strip() for d in weekly.split(",")] if weekly else None
@@ -185,12 +187,13 @@ def maintenance_add(ctx, title, services, group, all_services, start, end, durat
             s, title_fr=title, title_en=title_en, message_fr=message, message_en=message_en,
             services=services, group=group, all_services=all_services, start=start, end=end,
             duration=duration, weekly=days, monthly=monthly, daily=daily, cron=cron,
-            rrule=rrule, at=at_time, announce_before=announce_before, author=_author(author))
+            rrule=rrule, at=at_time, announce_before=announce_before, actor=admin.actor)
         click.echo(f"maintenance {window.id} planned")
 
 
 @maintenance_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include cancelled windows.")
+@acting(Permission.READ)
 @click.pass_context
 def maintenance_list(ctx, show_all) -> None:
     """List the maintenance windows with their next occurrence."""
@@ -204,13 +207,13 @@ def maintenance_list(ctx, show_all) -> None:
 
 @maintenance_group.command("cancel")
 @click.argument("window_id", type=int)
-@author_option
+@acting(Permission.MAINTENANCE)
 @click.pass_context
-def maintenance_cancel(ctx, window_id, author) -> None:
+def maintenance_cancel(ctx, window_id) -> None:
     """Cancel window WINDOW_ID (a running one ends within 15 s)."""
     admin = Admin(ctx)
     with admin.change() as s:
-        admin.ops.cancel_maintenance(s, window_id, author=_author(author))
+        admin.ops.cancel_maintenance(s, window_id, actor=admin.actor)
         click.echo(f"maintenance {window_id} cancelled")
 
 
@@ -230,16 +233,16 @@ def incident_group() -> None:
 @click.option("--impact", type=IMPACTS, default="major_outage", show_default=True)
 @click.option("--title-en", help="English title.")
 @click.option("--message-en", help="English message.")
-@author_option
+@acting(Permission.INCIDENTS)
 @click.pass_context
-def incident_open(ctx, title, services, message, impact, title_en, message_en, author) -> None:
+def incident_open(ctx, title, services, message, impact, title_en, message_en) -> None:
     """Open an incident titled TITLE (French)."""
     admin = Admin(ctx)
     with admin.change() as s:
         incident = admin.ops.open_incident(s, services=services, title_fr=title,
                                            message_fr=message, title_en=title_en,
                                            message_en=message_en, impact=impact,
-                                           author=_author(author))
+                                           actor=admin.actor)
         click.echo(f"incident {incident.reference} opened")
 
 
@@ -250,15 +253,15 @@ def incident_open(ctx, title, services, message, impact, title_en, message_en, a
 @click.option("--message-en", help="English message.")
 @click.option("--impact", type=IMPACTS, help="Change the impact too.")
 @click.option("--private", is_flag=True, help="A note for volunteers only (no alert).")
-@author_option
+@acting(Permission.INCIDENTS)
 @click.pass_context
-def incident_update(ctx, incident, phase, message, message_en, impact, private, author) -> None:
+def incident_update(ctx, incident, phase, message, message_en, impact, private) -> None:
     """Post an update on INCIDENT (id or reference, e.g. INC-2026-0042)."""
     admin = Admin(ctx)
     with admin.change() as s:
         admin.ops.post_update(s, incident, phase=phase, message_fr=message,
                               message_en=message_en, impact=impact, public=not private,
-                              author=_author(author))
+                              actor=admin.actor)
         click.echo(f"incident {incident} updated")
 
 
@@ -266,19 +269,20 @@ def incident_update(ctx, incident, phase, message, message_en, impact, private, 
 @click.argument("incident")
 @click.option("--message", help="Closing message (French).")
 @click.option("--message-en", help="English message.")
-@author_option
+@acting(Permission.INCIDENTS)
 @click.pass_context
-def incident_resolve(ctx, incident, message, message_en, author) -> None:
+def incident_resolve(ctx, incident, message, message_en) -> None:
     """Resolve INCIDENT (id or reference)."""
     admin = Admin(ctx)
     with admin.change() as s:
         admin.ops.resolve_incident(s, incident, message_fr=message, message_en=message_en,
-                                   author=_author(author))
+                                   actor=admin.actor)
         click.echo(f"incident {incident} resolved")
 
 
 @incident_group.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Resolved ones too (the last 50).")
+@acting(Permission.READ)
 @click.pass_context
 def incident_list(ctx, show_all) -> None:
     """List open incidents (or the recent ones)."""
@@ -304,6 +308,7 @@ def outbox_group() -> None:
 @click.option("--status", type=click.Choice(["pending", "delivered", "dead"]),
               help="Only these.")
 @click.option("--limit", type=int, default=50, show_default=True)
+@acting(Permission.READ)
 @click.pass_context
 def outbox_list(ctx, status, limit) -> None:
     """List recent deliveries, newest first."""
@@ -317,18 +322,21 @@ def outbox_list(ctx, status, limit) -> None:
 
 @outbox_group.command("retry")
 @click.argument("outbox_id", type=int)
+@acting(Permission.DELIVERIES)
 @click.pass_context
 def outbox_retry(ctx, outbox_id) -> None:
     """Queue dead delivery OUTBOX_ID again (the running Vigie delivers it)."""
     admin = Admin(ctx)
     with admin.change() as s:
-        admin.ops.retry_outbox(s, outbox_id)
+        admin.ops.retry_outbox(s, outbox_id, actor=admin.actor)
         click.echo(f"outbox entry {outbox_id} queued again")
 
 
 def admin_commands() -> list[click.Command]:
-    """The command groups this module adds to ``vigie``."""
-    return [notice_group, maintenance_group, incident_group, outbox_group]
+    """The command groups this module adds to ``vigie`` (and ``vigie audit``)."""
+    from monitor.cli_audit import audit_group
+
+    return [notice_group, maintenance_group, incident_group, outbox_group, audit_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

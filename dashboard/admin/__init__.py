@@ -1,26 +1,52 @@
 """The volunteers' admin area: blueprint ``bp``, mounted at ``/admin`` by ``create_app``.
 
-- :mod:`~dashboard.admin.auth` — login (argon2, rate limit), logout, sessions;
+- :mod:`~dashboard.admin.auth` — login and logout, who is signed in; with
+  :mod:`~dashboard.admin.sessions` (server-side sessions),
+  :mod:`~dashboard.admin.ratelimit` and :mod:`~dashboard.admin.devices` (login limits),
+  :mod:`~dashboard.admin.hashslots` (bounded password hashing),
+  :mod:`~dashboard.admin.network` (client address, ``Secure`` cookies);
+- :mod:`~dashboard.admin.account_views` — the volunteer's own sessions, "sign out
+  everywhere";
+- :mod:`~dashboard.admin.audit_views` — the audit log and its export (administrators);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
 - :mod:`~dashboard.admin.api` — the bearer-token JSON API at ``/admin/api/v1``;
-- :mod:`~dashboard.admin.accounts` — users and API tokens;
+- :mod:`~dashboard.admin.accounts`, :mod:`~dashboard.admin.tokens` — users (with their
+  role) and API tokens; :mod:`~dashboard.admin.user_views` — their page, for
+  administrators;
 - :mod:`~dashboard.admin.cli` — ``vigie user`` and ``vigie token`` (registered by
   :mod:`~dashboard.admin.plugin`).
 
-Every page except the login form needs a signed-in volunteer; every ``POST`` (login
-included) needs the CSRF token; nothing of the admin area is ever cached.
+Every page except the login form needs a signed-in volunteer whose role allows it
+(:mod:`~dashboard.admin.roles`: each view declares what it needs, a refusal is a 403 in
+the volunteer's language); every ``POST`` (login included) needs the CSRF token; nothing
+of the admin area is ever cached.
 """
 
 from __future__ import annotations
 
+import json
+
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from dashboard.admin import api, auth, csrf, incident_views, views  # noqa: F401 (routes)
+from dashboard.admin import (  # noqa: F401 (routes)
+    account_views,
+    accounts,
+    api,
+    audit_views,
+    auth,
+    csrf,
+    incident_views,
+    roles,
+    user_views,
+    views,
+)
 from dashboard.admin.blueprint import api_bp, bp
+from dashboard.admin.pages import lang
 from dashboard.text import render_markdown
+from monitor.access import Actor, Forbidden
 
 bp.register_blueprint(api_bp)
 
@@ -34,13 +60,22 @@ def _is_api() -> bool:
 
 @bp.before_request
 def _guard():
-    """Size limit, CSRF, then login, for every page of the admin area (not the API)."""
+    """Size limit, CSRF, login, then the role, for every page of the admin area (the API
+    has its own guard)."""
     if _is_api():
         return None
     if request.content_length is not None and request.content_length > MAX_FORM:
         return _error_page(413, _("The form is too large (1 MB at most)."))
     csrf.protect()
-    return auth.require_login()
+    signed_out = auth.require_login()
+    if signed_out is not None:
+        return signed_out
+    user = auth.current_user()
+    if user is not None:
+        roles.set_actor(Actor.user(user.username, user.role, "web",
+                                   address=request.remote_addr))
+    refused = roles.refusal()
+    return _forbidden(refused) if refused is not None else None
 
 
 @bp.after_request
@@ -62,15 +97,31 @@ def _template_globals():
                    ("weekly", _("Every week")), ("monthly", _("Every month")),
                    ("cron", _("Cron rule")), ("rrule", _("RRULE (RFC 5545)"))]
     return {"csrf_token": csrf.token, "current_user": auth.current_user, "md": render_markdown,
+            "may": roles.may, "role_name": accounts.role_name, "pretty_json": _pretty_json,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,
             "LEVEL_CHOICES": list(levels.items()), "RECURRENCE_CHOICES": recurrences}
+
+
+def _pretty_json(value) -> str:
+    """A snapshot of the audit log as indented JSON text (escaped by the template)."""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True)
 
 
 def _error_page(code: int, message: str):
     body = render_template("admin/error.html", code=code, message=message,
                            user=auth.current_user())
     return body, code
+
+
+def _forbidden(exc: Forbidden):
+    return _error_page(403, exc.message(lang()))
+
+
+@bp.errorhandler(Forbidden)
+def _refused(exc: Forbidden):
+    # raised by the service layer inside a page (the API has its own handler)
+    return _forbidden(exc)
 
 
 @bp.errorhandler(csrf.CSRFFailed)

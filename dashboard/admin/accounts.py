@@ -1,15 +1,18 @@
-"""Volunteers' accounts and API tokens: create, check, list, remove, revoke.
+"""Volunteers' accounts: create, check, list, change the password or the role, remove;
+end a volunteer's sessions. (API tokens: :mod:`dashboard.admin.tokens`.)
 
 Passwords are hashed with argon2id (argon2-cffi's :class:`PasswordHasher`, its default
-parameters, re-hashed on login when they change). API tokens are 32 random bytes shown
-once (``vigie_…``), stored as their SHA-256. Every function takes a SQLAlchemy session
-and leaves committing to the caller. Nothing here logs a password or a token.
+parameters, re-hashed on login when they change), each hash and check in one of the
+process's few hashing slots (:mod:`dashboard.admin.hashslots`). Every function takes a
+SQLAlchemy session and leaves committing to the caller. Nothing here logs a password.
+
+The changes are service-layer operations (:func:`monitor.guard.operation`): they take an
+``actor`` keyword and are refused unless its role allows managing accounts (ending one's
+own sessions is allowed to every role).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 import time
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.accounts import USERNAME_LENGTH, ApiToken, User
+from dashboard.admin import hashslots
+from monitor.access import ROLE_NAMES, Actor, Permission, Role, parse_role
+from monitor.guard import operation
+from monitor.store.accounts import USERNAME_LENGTH, AdminSession, User
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -28,13 +34,6 @@ USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 MIN_PASSWORD_LENGTH = 12
 #: longest password accepted (argon2 handles any length; this bounds the work per request)
 MAX_PASSWORD_LENGTH = 1024
-#: every token starts with this, so a leaked one is easy to recognise (secret scanners)
-TOKEN_PREFIX = "vigie_"
-#: random bytes in a token
-TOKEN_BYTES = 32
-#: characters of the token kept in clear to tell tokens apart
-SHOWN_PREFIX = 12
-TOKEN_NAME_LENGTH = 100
 
 _hasher = PasswordHasher()
 _dummy: dict[str, str] = {}
@@ -110,8 +109,12 @@ def check_password_strength(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (PHC string)."""
-    return _hasher.hash(password)
+    """An argon2id hash of ``password`` (PHC string), made in a hashing slot.
+
+    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
+    """
+    with hashslots.SLOTS.slot():
+        return _hasher.hash(password)
 
 
 def get_user(session: Session, username: str) -> User | None:
@@ -123,26 +126,56 @@ def get_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == name)).first()
 
 
-def create_user(session: Session, username: str, password: str,
-                now: float | None = None) -> User:
-    """Add a user.
+def role_of(value: str | None) -> Role:
+    """The role named ``value``.
 
-    :raises AccountError: bad name, weak password, or the name is taken.
+    :raises AccountError: not one of ``admin``, ``editor``, ``desk``.
+    """
+    role = parse_role(value)
+    if role is None:
+        known = ", ".join(r.value for r in Role)
+        raise AccountError(f"Rôle inconnu : « {value} » (possibles : {known}).",
+                           f"Unknown role: '{value}' (one of: {known}).")
+    return role
+
+
+def role_name(role: str, lang: str) -> str:
+    """The role's name for people (``rédaction``, ``editor``…)."""
+    known = parse_role(role)
+    if known is None:
+        return role
+    french, english = ROLE_NAMES[known]
+    return english if lang == "en" else french
+
+
+@operation(Permission.ACCOUNTS, "user.add")
+def create_user(session: Session, username: str, password: str, role: str | None = None,
+                now: float | None = None) -> User:
+    """Add a user with ``role`` (default: ``admin`` for the first account, so that
+    someone can manage the others; ``editor`` afterwards).
+
+    :raises AccountError: bad name or role, weak password, or the name is taken.
     """
     name = normalize_username(username)
+    chosen = role_of(role) if role is not None else (
+        Role.ADMIN if count_users(session) == 0 else Role.EDITOR)
     check_password_strength(password)
     if get_user(session, name) is not None:
         raise AccountError(f"L'utilisateur « {name} » existe déjà.",
                            f"The user '{name}' already exists.")
     at = time.time() if now is None else now
     user = User(username=name, password_hash=hash_password(password), created_at=at,
-                password_changed_at=at)
+                password_changed_at=at, role=chosen.value)
     session.add(user)
     session.flush()
     return user
 
 
-def _require_user(session: Session, username: str) -> User:
+def require_user(session: Session, username: str) -> User:
+    """The user with this name.
+
+    :raises AccountError: no such user.
+    """
     user = get_user(session, username)
     if user is None:
         name = (username or "").strip()
@@ -150,28 +183,90 @@ def _require_user(session: Session, username: str) -> User:
     return user
 
 
+@operation(Permission.ACCOUNTS, "user.password")
 def set_password(session: Session, username: str, password: str,
                  now: float | None = None) -> User:
-    """Change a user's password; the sessions opened before end.
+    """Change a user's password; every session of the user ends.
 
     :raises AccountError: unknown user or weak password.
     """
-    user = _require_user(session, username)
+    user = require_user(session, username)
     check_password_strength(password)
     user.password_hash = hash_password(password)
-    # strictly later, so a session stamped in the same second is still refused
-    user.password_changed_at = max(time.time() if now is None else now,
-                                   user.password_changed_at + 1e-3)
+    user.password_changed_at = time.time() if now is None else now
+    end_sessions(session, user.id, user.password_changed_at)
     session.flush()
     return user
 
 
-def remove_user(session: Session, username: str) -> None:
-    """Delete a user and their tokens.
+def end_sessions(session: Session, user_id: int, now: float | None = None) -> int:
+    """End every open session of a user (every copy of their cookies stops working);
+    how many were open. (A helper of the operations below, not an operation.)"""
+    result = session.execute(
+        update(AdminSession)
+        .where(AdminSession.user_id == user_id, AdminSession.ended_at.is_(None))
+        .values(ended_at=time.time() if now is None else now))
+    return result.rowcount or 0
+
+
+@operation(Permission.ACCOUNTS, "user.signout")
+def sign_out(session: Session, username: str, now: float | None = None) -> int:
+    """End every session of ``username`` (a lost laptop); how many were open.
 
     :raises AccountError: unknown user.
     """
-    user = _require_user(session, username)
+    return end_sessions(session, require_user(session, username).id, now)
+
+
+@operation(Permission.READ, "session.signout")
+def sign_out_everywhere(session: Session, *, actor: Actor, now: float | None = None) -> int:
+    """End every session of the acting volunteer (any role may); how many were open."""
+    user = get_user(session, actor.name)
+    return end_sessions(session, user.id, now) if user is not None else 0
+
+
+def _administrators(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)
+                          .where(User.role == Role.ADMIN.value)) or 0
+
+
+def _keep_an_administrator(session: Session, user: User) -> None:
+    """Refuse to take away the last administrator while other accounts remain (nobody
+    could manage them from the admin area any more)."""
+    if user.role == Role.ADMIN.value and _administrators(session) <= 1 and (
+            count_users(session) > 1):
+        raise AccountError(
+            f"« {user.username} » est la dernière personne de l'administration : donnez "
+            "d'abord ce rôle à quelqu'un d'autre.",
+            f"'{user.username}' is the last administrator: give someone else that role "
+            "first.")
+
+
+@operation(Permission.ACCOUNTS, "user.role")
+def set_role(session: Session, username: str, role: str) -> User:
+    """Change a user's role; their sessions and tokens follow at once (a token narrower
+    than the new role keeps its own limits).
+
+    :raises AccountError: unknown user or role, or the last administrator would go.
+    """
+    user = require_user(session, username)
+    new = role_of(role)
+    if new != Role.ADMIN:
+        _keep_an_administrator(session, user)
+    user.role = new.value
+    session.flush()
+    return user
+
+
+@operation(Permission.ACCOUNTS, "user.remove")
+def remove_user(session: Session, username: str) -> None:
+    """Delete a user, their tokens and their sessions.
+
+    :raises AccountError: unknown user, or the last administrator while other accounts
+        remain.
+    """
+    user = require_user(session, username)
+    _keep_an_administrator(session, user)
     session.delete(user)
     session.flush()
 
@@ -181,112 +276,63 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.username)))
 
 
-def authenticate(session: Session, username: str, password: str,
-                 now: float | None = None) -> User | None:
-    """The user when ``password`` is theirs, else None (same work either way).
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A password that matched; ``rehash`` is its new hash when the stored one was made
+    with other argon2 parameters (to store at the login), else None."""
 
-    On success, records the login time and re-hashes the password when the hasher's
-    parameters have changed since it was stored.
+    rehash: str | None = None
+
+
+def verify_password(stored_hash: str | None, password: str) -> Verified | None:
+    """Whether ``password`` matches ``stored_hash`` (None: no such user, a dummy hash is
+    checked so that the answer takes as long), holding a hashing slot.
+
+    Call it outside any write transaction: it takes tens of milliseconds.
+
+    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
     """
-    user = get_user(session, username)
     if password is None or len(password) > MAX_PASSWORD_LENGTH:
         password = ""
-    try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
-    except (VerificationError, InvalidHashError):
+    with hashslots.SLOTS.slot():
+        try:
+            _hasher.verify(stored_hash or _dummy_hash(), password)
+        except (VerificationError, InvalidHashError):
+            return None
+        if stored_hash is None:  # the dummy hash's password is random: cannot happen
+            return None
+        if _hasher.check_needs_rehash(stored_hash):
+            return Verified(_hasher.hash(password))
+    return Verified()
+
+
+def record_login(session: Session, user_id: int, verified: Verified,
+                 now: float | None = None) -> User | None:
+    """Note a successful login (time, new hash when needed); None when the user was
+    removed meanwhile."""
+    user = session.get(User, user_id)
+    if user is None:
         return None
-    if user is None:  # the dummy hash's password is random: cannot happen, but be sure
-        return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if verified.rehash is not None:
+        user.password_hash = verified.rehash
     user.last_login_at = time.time() if now is None else now
     session.flush()
     return user
 
 
-# API tokens ---------------------------------------------------------------------------
+def authenticate(session: Session, username: str, password: str,
+                 now: float | None = None) -> User | None:
+    """The user when ``password`` is theirs, else None (same work either way); on
+    success, :func:`record_login`.
 
-
-def token_digest(token: str) -> str:
-    """Hex SHA-256 of a token, as stored."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class NewToken:
-    """A token just created: ``secret`` is shown once and never stored."""
-
-    token: ApiToken
-    secret: str
-
-
-def create_token(session: Session, username: str, name: str,
-                 now: float | None = None) -> NewToken:
-    """Create an API token acting as ``username``.
-
-    :raises AccountError: unknown user, or an empty or too long name.
+    The login page does the same in two transactions, so that no write lock is held
+    while hashing; this one is for scripts and tests.
     """
-    user = _require_user(session, username)
-    label = (name or "").strip()
-    if not label:
-        raise AccountError("Donnez un nom au jeton (à quoi il sert : « sauvegarde », "
-                           "« script de maintenance »…).",
-                           "Give the token a name (what it is for: 'backup', "
-                           "'maintenance script'…).")
-    if len(label) > TOKEN_NAME_LENGTH:
-        raise AccountError(f"Le nom du jeton dépasse {TOKEN_NAME_LENGTH} caractères.",
-                           f"The token name is longer than {TOKEN_NAME_LENGTH} characters.")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    token = ApiToken(user=user, name=label, token_hash=token_digest(secret),
-                     prefix=secret[:SHOWN_PREFIX], created_at=time.time() if now is None
-                     else now)
-    session.add(token)
-    session.flush()
-    return NewToken(token, secret)
-
-
-def list_tokens(session: Session, username: str | None = None,
-                include_revoked: bool = False) -> list[ApiToken]:
-    """Tokens (of ``username`` when given), oldest first."""
-    stmt = select(ApiToken).join(User).order_by(ApiToken.id)
-    if username is not None:
-        stmt = stmt.where(User.username == _require_user(session, username).username)
-    if not include_revoked:
-        stmt = stmt.where(ApiToken.revoked_at.is_(None))
-    return list(session.scalars(stmt))
-
-
-def revoke_token(session: Session, token_id: int, now: float | None = None) -> ApiToken:
-    """Revoke a token by id (revoking twice is harmless).
-
-    :raises AccountError: no such token.
-    """
-    token = session.get(ApiToken, token_id)
-    if token is None:
-        raise AccountError(f"Aucun jeton n° {token_id}.", f"No token #{token_id}.")
-    if token.revoked_at is None:
-        token.revoked_at = time.time() if now is None else now
-        session.flush()
-    return token
-
-
-def user_for_token(session: Session, secret: str, now: float | None = None) -> User | None:
-    """The user a presented token acts as, or None (unknown, malformed or revoked).
-
-    The lookup is by digest, so the comparison that matters (of secrets) never happens
-    byte by byte on the secret; the digests are compared again in constant time anyway.
-    """
-    if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+    user = get_user(session, username)
+    verified = verify_password(user.password_hash if user else None, password)
+    if verified is None or user is None:
         return None
-    digest = token_digest(secret)
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
-        return None
-    if token.revoked_at is not None:
-        return None
-    token.last_used_at = time.time() if now is None else now
-    session.flush()
-    return token.user
+    return record_login(session, user.id, verified, now)
 
 
 def count_users(session: Session) -> int:
@@ -295,8 +341,9 @@ def count_users(session: Session) -> int:
 
 
 __all__ = [
-    "AccountError", "ApiToken", "NewToken", "User",
-    "authenticate", "check_password_strength", "count_users", "create_token", "create_user",
-    "get_user", "hash_password", "list_tokens", "list_users", "normalize_username",
-    "remove_user", "revoke_token", "set_password", "token_digest", "user_for_token",
+    "AccountError", "User", "Verified",
+    "authenticate", "check_password_strength", "count_users", "create_user", "end_sessions",
+    "get_user", "hash_password", "list_users", "normalize_username", "record_login",
+    "remove_user", "require_user", "role_name", "role_of", "set_password", "set_role",
+    "sign_out", "sign_out_everywhere", "verify_password",
 ]

@@ -1,13 +1,15 @@
 """The JSON admin API, for scripts: ``/admin/api/v1/…`` with ``Authorization: Bearer``.
 
 Tokens come from ``vigie token add`` and act as their user (who is recorded as the
-author). The same operations as the admin pages, with the same rules; see
-``docs/admin.md`` for every route. Errors are JSON objects::
+author), with the user's role or a narrower one of the token's own. The same operations
+as the admin pages, with the same rules and the same role checks; see ``docs/admin.md``
+for every route. Errors are JSON objects::
 
     {"error": "invalid_input", "field": "title_fr",
      "message_fr": "Ce champ est obligatoire.", "message_en": "This field is required."}
 
 - 401 ``unauthorized``: no token, an unknown or a revoked one (with ``WWW-Authenticate``);
+- 403 ``forbidden``: the token's role does not allow the route;
 - 400 ``bad_json``: the body is not JSON; 413 ``too_large``: over 1 MB;
 - 404 ``not_found``; 405 ``method_not_allowed``;
 - 422 ``invalid_input``: an unknown key, a value of the wrong type (each route's body is
@@ -21,14 +23,15 @@ import dataclasses
 import logging
 from typing import Any
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from dashboard.admin import accounts, bodies
+from dashboard.admin import bodies, tokens
 from dashboard.admin.blueprint import api_bp
 from dashboard.admin.context import operations, reading, transaction
-from dashboard.api import ID
+from dashboard.admin.roles import current_actor, refusal, requires, set_actor
+from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
 from monitor.incidents.models import MaintenanceWindow, Notice
 from monitor.incidents.service import InvalidInput, NotFound
@@ -116,13 +119,24 @@ def _authenticate():
                        "Missing token: send 'Authorization: Bearer <token>' "
                        "(create one with 'vigie token add').")
     with transaction(publish=False) as session:
-        user = accounts.user_for_token(session, secret.strip())
-        name = user.username if user is not None else None
-    if name is None:
+        token = tokens.use_token(session, secret.strip())
+        actor = tokens.token_actor(token, request.remote_addr) if token else None
+    if actor is None:
         log.warning("API request with an unknown or revoked token from %s", request.remote_addr)
         raise ApiError(401, "unauthorized", "Jeton inconnu ou révoqué.",
                        "Unknown or revoked token.")
-    g.api_user = name
+    set_actor(actor)
+    refused = refusal()
+    if refused is not None:
+        raise refused
+
+
+def forbidden(exc: Forbidden):
+    """The JSON answer to a refusal by the role rules (403 ``forbidden``)."""
+    return _error(403, "forbidden", exc.message_fr, exc.message_en)
+
+
+api_bp.register_error_handler(Forbidden, forbidden)
 
 
 def _body(model: type[bodies.Body]) -> dict[str, Any]:
@@ -151,9 +165,12 @@ def _now() -> float:
 
 
 @api_bp.route("/whoami")
+@requires(Permission.READ)
 def whoami():
-    """The user the token acts as."""
-    return _json({"user": g.api_user})
+    """The user the token acts as, the role it acts with and what that allows."""
+    actor = current_actor()
+    return _json({"user": actor.name, "role": actor.role,
+                  "permissions": sorted(p.value for p in actor.permissions)})
 
 
 # Notices --------------------------------------------------------------------------------
@@ -166,6 +183,7 @@ def _notice_json(n: Notice) -> dict[str, Any]:
 
 
 @api_bp.route("/notices")
+@requires(Permission.READ)
 def notices():
     """Every notice, newest first (``?active=1``: only those shown now)."""
     with reading() as session:
@@ -175,30 +193,35 @@ def notices():
 
 
 @api_bp.route("/notices", methods=["POST"])
+@requires(Permission.NOTICES)
 def notice_create():
     """Post a notice: ``title_fr`` (required), ``text_fr``, ``title_en``, ``text_en``,
     ``level`` (info/warning), ``starts_at``, ``ends_at``."""
     args = _body(bodies.NoticeCreate)
     with transaction() as session:
-        notice = operations().post_notice(session, author=g.api_user, **args)
+        notice = operations().post_notice(session, actor=current_actor(), **args)
         out = _notice_json(notice)
     return _json(out, 201)
 
 
-@api_bp.route(f"/notices/<{ID}:notice_id>", methods=["PATCH"])
+@api_bp.route("/notices/<int:notice_id>", methods=["PATCH"])
+@requires(Permission.NOTICES)
 def notice_edit(notice_id: int):
     """Change some fields of a notice."""
     args = _body(bodies.NoticeChange)
     with transaction() as session:
-        out = _notice_json(operations().edit_notice(session, notice_id, **args))
+        out = _notice_json(operations().edit_notice(session, notice_id, actor=current_actor(),
+                                                   **args))
     return _json(out)
 
 
-@api_bp.route(f"/notices/<{ID}:notice_id>/end", methods=["POST"])
+@api_bp.route("/notices/<int:notice_id>/end", methods=["POST"])
+@requires(Permission.NOTICES)
 def notice_end(notice_id: int):
     """Take a notice off the page now."""
     with transaction() as session:
-        out = _notice_json(operations().end_notice(session, notice_id))
+        out = _notice_json(operations().end_notice(session, notice_id,
+                                                  actor=current_actor()))
     return _json(out)
 
 
@@ -214,6 +237,7 @@ def _window_json(window_id: int) -> dict[str, Any]:
 
 
 @api_bp.route("/maintenance")
+@requires(Permission.READ)
 def maintenance():
     """Windows as defined (``?upcoming=1``: the occurrences of the next 14 days)."""
     with reading() as session:
@@ -223,38 +247,42 @@ def maintenance():
 
 
 @api_bp.route("/maintenance", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_create():
     """Plan a window (same fields as ``vigie maintenance add``, see docs/admin.md)."""
     args = _body(bodies.MaintenanceCreate)
     with transaction() as session:
         window: MaintenanceWindow = operations().create_maintenance(
-            session, author=g.api_user, **args)
+            session, actor=current_actor(), **args)
         window_id = window.id
     return _json(_window_json(window_id), 201)
 
 
-@api_bp.route(f"/maintenance/<{ID}:window_id>", methods=["PATCH"])
+@api_bp.route("/maintenance/<int:window_id>", methods=["PATCH"])
+@requires(Permission.MAINTENANCE)
 def maintenance_edit(window_id: int):
     """Change some fields of a window created at run time."""
     args = _body(bodies.MaintenanceChange)
     with transaction() as session:
-        operations().edit_maintenance(session, window_id, **args)
+        operations().edit_maintenance(session, window_id, actor=current_actor(), **args)
     return _json(_window_json(window_id))
 
 
-@api_bp.route(f"/maintenance/<{ID}:window_id>/cancel", methods=["POST"])
+@api_bp.route("/maintenance/<int:window_id>/cancel", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_cancel(window_id: int):
     """Cancel a window."""
     with transaction() as session:
-        operations().cancel_maintenance(session, window_id, author=g.api_user)
+        operations().cancel_maintenance(session, window_id, actor=current_actor())
     return _json(_window_json(window_id))
 
 
-@api_bp.route(f"/maintenance/<{ID}:window_id>/end", methods=["POST"])
+@api_bp.route("/maintenance/<int:window_id>/end", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_end(window_id: int):
     """End a running window now."""
     with transaction() as session:
-        operations().end_maintenance_now(session, window_id)
+        operations().end_maintenance_now(session, window_id, actor=current_actor())
     return _json(_window_json(window_id))
 
 
@@ -270,6 +298,7 @@ def _incident_json(incident_id: int, status: int = 200):
 
 
 @api_bp.route("/incidents")
+@requires(Permission.READ)
 def incidents():
     """Open incidents (``?all=1``: the 50 latest, resolved too), private notes included."""
     with reading() as session:
@@ -278,57 +307,63 @@ def incidents():
         return _json(queries.open_incidents(session, public_only=False))
 
 
-@api_bp.route(f"/incidents/<{ID}:incident_id>")
+@api_bp.route("/incidents/<int:incident_id>")
+@requires(Permission.READ)
 def incident(incident_id: int):
     """One incident with its whole timeline and every link (private ones too)."""
     return _incident_json(incident_id)
 
 
 @api_bp.route("/incidents", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_create():
     """Open an incident by hand: ``services`` (list), ``title_fr``, ``message_fr``,
     ``impact``, ``phase``, and the English texts."""
     args = _body(bodies.IncidentCreate)
     with transaction() as session:
-        incident_id = operations().open_incident(session, author=g.api_user, **args).id
+        incident_id = operations().open_incident(session, actor=current_actor(), **args).id
     return _incident_json(incident_id, 201)
 
 
-@api_bp.route(f"/incidents/<{ID}:incident_id>/updates", methods=["POST"])
+@api_bp.route("/incidents/<int:incident_id>/updates", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_update(incident_id: int):
     """Post an update: ``phase``, ``message_fr``, optional ``message_en``, ``impact``,
     ``public`` (default true)."""
     args = _body(bodies.IncidentUpdate)
     with transaction() as session:
-        operations().post_update(session, incident_id, author=g.api_user, **args)
+        operations().post_update(session, incident_id, actor=current_actor(), **args)
     return _incident_json(incident_id, 201)
 
 
-@api_bp.route(f"/incidents/<{ID}:incident_id>/impact", methods=["POST"])
+@api_bp.route("/incidents/<int:incident_id>/impact", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_impact(incident_id: int):
     """Change the impact: ``impact``, optional messages."""
     args = _body(bodies.IncidentImpact)
     impact = args.pop("impact")
     with transaction() as session:
-        operations().change_impact(session, incident_id, impact, author=g.api_user, **args)
+        operations().change_impact(session, incident_id, impact, actor=current_actor(), **args)
     return _incident_json(incident_id)
 
 
-@api_bp.route(f"/incidents/<{ID}:incident_id>/resolve", methods=["POST"])
+@api_bp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_resolve(incident_id: int):
     """Resolve now, with optional messages."""
     args = _body(bodies.IncidentResolve) if request.content_length else {}
     with transaction() as session:
-        operations().resolve_incident(session, incident_id, author=g.api_user, **args)
+        operations().resolve_incident(session, incident_id, actor=current_actor(), **args)
     return _incident_json(incident_id)
 
 
-@api_bp.route(f"/incidents/<{ID}:incident_id>/postmortem", methods=["PUT"])
+@api_bp.route("/incidents/<int:incident_id>/postmortem", methods=["PUT"])
+@requires(Permission.INCIDENTS)
 def incident_postmortem(incident_id: int):
     """Publish or replace the post-mortem: ``text_fr``, optional ``text_en``."""
     args = _body(bodies.Postmortem)
     with transaction() as session:
-        operations().set_postmortem(session, incident_id, author=g.api_user, **args)
+        operations().set_postmortem(session, incident_id, actor=current_actor(), **args)
     return _incident_json(incident_id)
 
 
@@ -336,6 +371,7 @@ def incident_postmortem(incident_id: int):
 
 
 @api_bp.route("/outbox")
+@requires(Permission.READ)
 def outbox():
     """Deliveries (``?status=dead|pending|delivered``) and the backlog."""
     status = request.args.get("status")
@@ -349,11 +385,12 @@ def outbox():
                   "entries": [dataclasses.asdict(e) for e in entries]})
 
 
-@api_bp.route(f"/outbox/<{ID}:outbox_id>/retry", methods=["POST"])
+@api_bp.route("/outbox/<int:outbox_id>/retry", methods=["POST"])
+@requires(Permission.DELIVERIES)
 def outbox_retry(outbox_id: int):
     """Queue a failed delivery again, now."""
     with transaction() as session:
-        entry = operations().retry_outbox(session, outbox_id)
+        entry = operations().retry_outbox(session, outbox_id, actor=current_actor())
         out = {"id": entry.id, "status": entry.status, "attempts": entry.attempts,
                "next_attempt_at": entry.next_attempt_at}
     return _json(out)

@@ -10,21 +10,19 @@ from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
 
 from dashboard.admin import forms
-from dashboard.admin.auth import current_user
 from dashboard.admin.blueprint import bp
 from dashboard.admin.context import reading
 from dashboard.admin.pages import error_context, render, run
+from dashboard.admin.roles import current_actor, requires
+from monitor.access import Permission
 from monitor.incidents import queries
 
 #: resolved incidents listed under the open ones
 RECENT = 30
 
 
-def _author() -> str:
-    return current_user().username
-
-
 @bp.route("/incidents")
+@requires(Permission.READ)
 def incidents():
     """Open incidents, then the recent ones."""
     with reading() as session:
@@ -40,18 +38,20 @@ def _new_page(status: int = 200, **context):
 
 
 @bp.route("/incidents/new")
+@requires(Permission.INCIDENTS)
 def incident_new():
     """The form to open an incident by hand."""
     return _new_page(form={"services": request.args.getlist("service")})
 
 
 @bp.route("/incidents", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_create():
     """Open an incident by hand (the plugins are told, as for an automatic one)."""
     created: list[int] = []
 
     def action(session, ops):
-        created.append(ops.open_incident(session, author=_author(),
+        created.append(ops.open_incident(session, actor=current_actor(),
                                          **forms.incident_args(request.form)).id)
 
     response = run(action, done=_("The incident is open."), redirect_to="",
@@ -72,6 +72,7 @@ def _incident_page(incident_id: int, status: int = 200, **context):
 
 
 @bp.route("/incidents/<int:incident_id>")
+@requires(Permission.READ)
 def incident(incident_id: int):
     """One incident, as volunteers see it."""
     return _incident_page(incident_id)
@@ -85,15 +86,17 @@ def _incident_action(incident_id: int, form_name: str, done: str, action):
 
 
 @bp.route("/incidents/<int:incident_id>/updates", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_update(incident_id: int):
     """Post an update (moving the incident to a phase; ``resolved`` resolves it)."""
     return _incident_action(
         incident_id, "update", _("The update is posted."),
-        lambda session, ops: ops.post_update(session, incident_id, author=_author(),
+        lambda session, ops: ops.post_update(session, incident_id, actor=current_actor(),
                                              **forms.update_args(request.form)))
 
 
 @bp.route("/incidents/<int:incident_id>/impact", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_impact(incident_id: int):
     """Change the impact by hand."""
     def action(session, ops):
@@ -101,12 +104,13 @@ def incident_impact(incident_id: int):
         ops.change_impact(session, incident_id, request.form.get("impact", ""),
                           message_fr=request.form.get("message_fr") or None,
                           message_en=request.form.get("message_en") or None,
-                          author=_author())
+                          actor=current_actor())
 
     return _incident_action(incident_id, "impact", _("The impact is changed."), action)
 
 
 @bp.route("/incidents/<int:incident_id>/resolve", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_resolve(incident_id: int):
     """Resolve the incident now."""
     def action(session, ops):
@@ -114,15 +118,16 @@ def incident_resolve(incident_id: int):
         ops.resolve_incident(session, incident_id,
                              message_fr=request.form.get("message_fr") or None,
                              message_en=request.form.get("message_en") or None,
-                             author=_author())
+                             actor=current_actor())
 
     return _incident_action(incident_id, "resolve", _("The incident is resolved."), action)
 
 
 @bp.route("/incidents/<int:incident_id>/postmortem", methods=["POST"])
+@requires(Permission.INCIDENTS)
 def incident_postmortem(incident_id: int):
     """Publish (or replace) the post-mortem."""
     return _incident_action(
         incident_id, "postmortem", _("The post-mortem is published."),
-        lambda session, ops: ops.set_postmortem(session, incident_id, author=_author(),
+        lambda session, ops: ops.set_postmortem(session, incident_id, actor=current_actor(),
                                                 **forms.postmortem_args(request.form)))

@@ -12,10 +12,11 @@ from flask import abort, current_app, request, url_for
 from flask_babel import gettext as _
 
 from dashboard.admin import forms, queries_admin
-from dashboard.admin.auth import current_user
 from dashboard.admin.blueprint import bp
 from dashboard.admin.context import reading
 from dashboard.admin.pages import error_context, render, run
+from dashboard.admin.roles import current_actor, requires
+from monitor.access import Permission
 from monitor.incidents import queries
 
 
@@ -23,11 +24,8 @@ def _now() -> float:
     return current_app.config["CLOCK"]()
 
 
-def _author() -> str:
-    return current_user().username
-
-
 @bp.route("/")
+@requires(Permission.READ)
 def index():
     """What needs a volunteer's eye: open incidents, notices, maintenance, failed
     deliveries."""
@@ -51,16 +49,18 @@ def _notices_page(status: int = 200, **context):
 
 
 @bp.route("/notices")
+@requires(Permission.READ)
 def notices():
     """The notices, and the form to post one."""
     return _notices_page()
 
 
 @bp.route("/notices", methods=["POST"])
+@requires(Permission.NOTICES)
 def notice_create():
     """Post a notice."""
     def action(session, ops):
-        ops.post_notice(session, author=_author(), **forms.notice_args(request.form))
+        ops.post_notice(session, actor=current_actor(), **forms.notice_args(request.form))
 
     return run(action, done=_("The notice is published."),
                redirect_to=url_for("admin.notices"),
@@ -68,6 +68,7 @@ def notice_create():
 
 
 @bp.route("/notices/<int:notice_id>")
+@requires(Permission.NOTICES)
 def notice_edit(notice_id: int):
     """The form to change a notice."""
     notice = queries_admin.notice(notice_id)
@@ -77,6 +78,7 @@ def notice_edit(notice_id: int):
 
 
 @bp.route("/notices/<int:notice_id>", methods=["POST"])
+@requires(Permission.NOTICES)
 def notice_save(notice_id: int):
     """Save a changed notice."""
     notice = queries_admin.notice(notice_id)
@@ -84,7 +86,8 @@ def notice_save(notice_id: int):
         abort(404)
 
     def action(session, ops):
-        ops.edit_notice(session, notice_id, **forms.notice_args(request.form))
+        ops.edit_notice(session, notice_id, actor=current_actor(),
+                        **forms.notice_args(request.form))
 
     return run(action, done=_("The notice is saved."), redirect_to=url_for("admin.notices"),
                on_error=lambda exc: render("admin/notice_edit.html", status=422, notice=notice,
@@ -92,9 +95,10 @@ def notice_save(notice_id: int):
 
 
 @bp.route("/notices/<int:notice_id>/end", methods=["POST"])
+@requires(Permission.NOTICES)
 def notice_end(notice_id: int):
     """Take a notice off the status page now."""
-    return run(lambda session, ops: ops.end_notice(session, notice_id),
+    return run(lambda session, ops: ops.end_notice(session, notice_id, actor=current_actor()),
                done=_("The notice is no longer shown."), redirect_to=url_for("admin.notices"),
                on_error=lambda exc: _notices_page(422, **error_context(exc)))
 
@@ -111,16 +115,19 @@ def _maintenance_page(status: int = 200, **context):
 
 
 @bp.route("/maintenance")
+@requires(Permission.READ)
 def maintenance():
     """The maintenance windows, and the form to plan one."""
     return _maintenance_page()
 
 
 @bp.route("/maintenance", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_create():
     """Plan a maintenance window."""
     def action(session, ops):
-        ops.create_maintenance(session, author=_author(), **forms.maintenance_args(request.form))
+        ops.create_maintenance(session, actor=current_actor(),
+                               **forms.maintenance_args(request.form))
 
     return run(action, done=_("The maintenance is planned."),
                redirect_to=url_for("admin.maintenance"),
@@ -129,6 +136,7 @@ def maintenance_create():
 
 
 @bp.route("/maintenance/<int:window_id>")
+@requires(Permission.MAINTENANCE)
 def maintenance_edit(window_id: int):
     """The form to change a window created here."""
     window = queries_admin.window(window_id, _now())
@@ -139,6 +147,7 @@ def maintenance_edit(window_id: int):
 
 
 @bp.route("/maintenance/<int:window_id>", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_save(window_id: int):
     """Save a changed window."""
     window = queries_admin.window(window_id, _now())
@@ -146,7 +155,7 @@ def maintenance_save(window_id: int):
         abort(404)
 
     def action(session, ops):
-        ops.edit_maintenance(session, window_id,
+        ops.edit_maintenance(session, window_id, actor=current_actor(),
                              **forms.maintenance_args(request.form, editing=True))
 
     return run(action, done=_("The maintenance is saved."),
@@ -157,19 +166,22 @@ def maintenance_save(window_id: int):
 
 
 @bp.route("/maintenance/<int:window_id>/cancel", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_cancel(window_id: int):
     """Cancel a window (a recurring one stops recurring)."""
     return run(lambda session, ops: ops.cancel_maintenance(session, window_id,
-                                                           author=_author()),
+                                                           actor=current_actor()),
                done=_("The maintenance is cancelled."),
                redirect_to=url_for("admin.maintenance"),
                on_error=lambda exc: _maintenance_page(422, **error_context(exc)))
 
 
 @bp.route("/maintenance/<int:window_id>/end", methods=["POST"])
+@requires(Permission.MAINTENANCE)
 def maintenance_end(window_id: int):
     """End a running window now (the work finished early)."""
-    return run(lambda session, ops: ops.end_maintenance_now(session, window_id),
+    return run(lambda session, ops: ops.end_maintenance_now(session, window_id,
+                                                            actor=current_actor()),
                done=_("The maintenance is over."), redirect_to=url_for("admin.maintenance"),
                on_error=lambda exc: _maintenance_page(422, **error_context(exc)))
 
@@ -189,15 +201,17 @@ def _outbox_page(status: int = 200, **context):
 
 
 @bp.route("/outbox")
+@requires(Permission.READ)
 def outbox():
     """Deliveries to the plugins (alerts, forum, helpdesk), the failed ones first."""
     return _outbox_page()
 
 
 @bp.route("/outbox/<int:outbox_id>/retry", methods=["POST"])
+@requires(Permission.DELIVERIES)
 def outbox_retry(outbox_id: int):
     """Queue a failed delivery again, now."""
-    return run(lambda session, ops: ops.retry_outbox(session, outbox_id),
+    return run(lambda session, ops: ops.retry_outbox(session, outbox_id, actor=current_actor()),
                done=_("The delivery is queued again."), redirect_to=url_for("admin.outbox"),
                on_error=lambda exc: _outbox_page(422, **error_context(exc)))
 

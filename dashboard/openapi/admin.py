@@ -25,6 +25,7 @@ from dashboard.openapi.schema import (
     obj,
     ref,
 )
+from monitor.access import Permission, Role
 from monitor.incidents import queries
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
@@ -58,7 +59,10 @@ def components() -> dict[str, Schema]:
     if out.keys() & answers.keys():
         raise ValueError(f"bodies and answers share names: {out.keys() & answers.keys()}")
     out.update(answers)
-    out["Whoami"] = obj({"user": TEXT}, description="The user the token acts as.")
+    out["Whoami"] = obj(
+        {"user": TEXT, "role": choice([r.value for r in Role]),
+         "permissions": array(choice([p.value for p in Permission]))},
+        description="The user the token acts as, the role it acts with and what that allows.")
     out["Outbox"] = obj({"backlog": ref("Backlog"), "entries": array(ref("OutboxView"))})
     out["OutboxRetried"] = obj({"id": {"type": "integer"}, "status": choice(OUTBOX_STATUSES),
                                 "attempts": {"type": "integer", "minimum": 0},

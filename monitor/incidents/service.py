@@ -13,6 +13,12 @@ rows of the events it causes, all in that session's transaction; **the caller co
 A bad value raises :class:`InvalidInput` with the field and a message in French and
 English that can be shown as is next to the form field; an unknown id raises
 :class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
+
+Each operation is declared with :func:`monitor.guard.operation`: it takes an ``actor``
+keyword (who acts; Vigie itself when left out), is refused with
+:class:`monitor.access.Forbidden` when the actor's role does not allow it, records
+the actor as the author when ``author`` is not given, and appends the change (before and
+after) to the audit log in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.access import Permission
+from monitor.guard import operation
 from monitor.incidents import lifecycle
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_incident
@@ -100,6 +108,7 @@ class Operations:
 
     # Incidents --------------------------------------------------------------------------
 
+    @operation(Permission.INCIDENTS, "incident.open")
     def open_incident(self, session: Session, *, services: Iterable[str], title_fr: str,
                       message_fr: str, title_en: str | None = None,
                       message_en: str | None = None, impact: str = "major_outage",
@@ -125,6 +134,7 @@ class Operations:
             message_en=_text("message_en", message_en, required=False, limit=MESSAGE_MAX),
             phase=_choice("phase", phase, PHASES[:3]), author=author)
 
+    @operation(Permission.INCIDENTS, "incident.update")
     def post_update(self, session: Session, incident_id: int, *, phase: str,
                     message_fr: str, message_en: str | None = None,
                     impact: str | None = None, public: bool = True,
@@ -163,6 +173,7 @@ class Operations:
         session.flush()
         return update
 
+    @operation(Permission.INCIDENTS, "incident.impact")
     def change_impact(self, session: Session, incident_id: int, impact: str, *,
                       message_fr: str | None = None, message_en: str | None = None,
                       author: str | None = None, at: float | None = None) -> IncidentUpdate:
@@ -189,6 +200,7 @@ class Operations:
         session.flush()
         return update
 
+    @operation(Permission.INCIDENTS, "incident.resolve")
     def resolve_incident(self, session: Session, incident_id: int, *,
                          message_fr: str | None = None, message_en: str | None = None,
                          author: str | None = None, at: float | None = None) -> IncidentUpdate:
@@ -204,6 +216,7 @@ class Operations:
         return self.post_update(session, incident_id, phase="resolved", message_fr=fr,
                                 message_en=en, author=author, at=at)
 
+    @operation(Permission.INCIDENTS, "incident.postmortem")
     def set_postmortem(self, session: Session, incident_id: int, *, text_fr: str,
                        text_en: str | None = None, author: str | None = None,
                        at: float | None = None) -> Incident:
@@ -230,6 +243,7 @@ class Operations:
 
     # Maintenance ------------------------------------------------------------------------
 
+    @operation(Permission.MAINTENANCE, "maintenance.add")
     def create_maintenance(self, session: Session, *, title_fr: str,
                            title_en: str | None = None, message_fr: str | None = None,
                            message_en: str | None = None, services: Iterable[str] = (),
@@ -267,6 +281,7 @@ class Operations:
         session.flush()
         return window
 
+    @operation(Permission.MAINTENANCE, "maintenance.edit")
     def edit_maintenance(self, session: Session, window_id: int, **changes: Any) -> MaintenanceWindow:
         """Change a window created at run time: give the same keywords as
         :meth:`create_maintenance` for the fields to change (the others are kept; the
@@ -296,6 +311,7 @@ class Operations:
         session.flush()
         return window
 
+    @operation(Permission.MAINTENANCE, "maintenance.cancel")
     def cancel_maintenance(self, session: Session, window_id: int, *,
                            author: str | None = None, at: float | None = None) -> MaintenanceWindow:
         """Cancel a window (a running one ends at the next tick; a recurring one stops
@@ -310,6 +326,7 @@ class Operations:
         session.flush()
         return window
 
+    @operation(Permission.MAINTENANCE, "maintenance.end")
     def end_maintenance_now(self, session: Session, window_id: int, *,
                             at: float | None = None) -> MaintenanceWindow:
         """End a running one-off window now (the work finished early); a recurring window
@@ -332,6 +349,7 @@ class Operations:
 
     # Notices ----------------------------------------------------------------------------
 
+    @operation(Permission.NOTICES, "notice.add")
     def post_notice(self, session: Session, *, title_fr: str, text_fr: str | None = None,
                     title_en: str | None = None, text_en: str | None = None,
                     level: str = "info", starts_at: str | float | None = None,
@@ -354,6 +372,7 @@ class Operations:
         session.flush()
         return notice
 
+    @operation(Permission.NOTICES, "notice.edit")
     def edit_notice(self, session: Session, notice_id: int, **changes: Any) -> Notice:
         """Change a notice: same keywords as :meth:`post_notice`.
 
@@ -372,6 +391,7 @@ class Operations:
         session.flush()
         return notice
 
+    @operation(Permission.NOTICES, "notice.end")
     def end_notice(self, session: Session, notice_id: int, *, at: float | None = None) -> Notice:
         """Take a notice off the status page now.
 
@@ -387,6 +407,7 @@ class Operations:
 
     # Outbox -----------------------------------------------------------------------------
 
+    @operation(Permission.DELIVERIES, "delivery.retry")
     def retry_outbox(self, session: Session, outbox_id: int) -> OutboxEntry:
         """Queue a dead-lettered delivery again, now, with its attempts reset.
 

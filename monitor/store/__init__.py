@@ -33,3 +33,4 @@ __all__ = [
 # Base.metadata wherever the store is used (migrations, model/migration comparison).
 import monitor.incidents.models  # noqa: E402,F401  (registers tables)
 import monitor.store.accounts  # noqa: F401 (registers the users and api_tokens tables)
+import monitor.store.audit  # noqa: F401,E402 (registers the audit_log table)

@@ -49,7 +49,7 @@ def vigie(tmp_path):
 
 def test_incident_commands(vigie):
     out = vigie("incident", "open", "Lenteurs", "--service", "mail", "--message", "On regarde",
-                "--impact", "degraded", "--author", "ana")
+                "--impact", "degraded")
     reference = re.search(r"INC-\d{4}-\d{4}", out).group(0)
     vigie("incident", "update", reference, "--phase", "identified", "--message", "Disque plein")
     assert "identified" in vigie("incident", "list")

@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from argon2 import PasswordHasher
 
-from dashboard.admin import accounts
+from dashboard.admin import accounts, tokens
 from dashboard.admin.accounts import AccountError
 from monitor.store import Store
 from monitor.store.migrate import downgrade_engine, head_revision
@@ -49,17 +49,17 @@ def test_users_and_tokens_round_trip(migrated):
     with migrated.session() as session, session.begin():
         user = accounts.create_user(session, "Camille", PASSWORD)
         assert user.username == "camille"
-        new = accounts.create_token(session, "camille", "sauvegarde")
+        new = tokens.create_token(session, "camille", "sauvegarde")
     with migrated.session() as session, session.begin():
         assert accounts.authenticate(session, "CAMILLE", PASSWORD).username == "camille"
         assert accounts.authenticate(session, "camille", PASSWORD + "!") is None
-        assert accounts.user_for_token(session, new.secret).username == "camille"
+        assert tokens.use_token(session, new.secret).user.username == "camille"
     with migrated.session() as session, session.begin():
         accounts.remove_user(session, "camille")
     with migrated.session() as session, session.begin():
         # removing the user removed the token (cascade in the database)
-        assert accounts.user_for_token(session, new.secret) is None
-        assert accounts.list_tokens(session, include_revoked=True) == []
+        assert tokens.use_token(session, new.secret) is None
+        assert tokens.list_tokens(session, include_revoked=True) == []
 
 
 def test_passwords_are_stored_as_argon2id_with_the_default_parameters(migrated):
@@ -102,8 +102,8 @@ def test_short_passwords_and_duplicates_are_refused(migrated):
 def test_tokens_are_random_shown_once_and_stored_as_sha256(migrated):
     with migrated.session() as session, session.begin():
         accounts.create_user(session, "camille", PASSWORD)
-        first = accounts.create_token(session, "camille", "a")
-        second = accounts.create_token(session, "camille", "b")
+        first = tokens.create_token(session, "camille", "a")
+        second = tokens.create_token(session, "camille", "b")
     assert first.secret != second.secret
     assert first.secret.startswith("vigie_") and len(first.secret) >= 6 + 43  # 32 bytes
     with migrated.engine.connect() as conn:
@@ -117,16 +117,79 @@ def test_tokens_are_random_shown_once_and_stored_as_sha256(migrated):
 def test_revoked_and_malformed_tokens_give_no_user(migrated):
     with migrated.session() as session, session.begin():
         accounts.create_user(session, "camille", PASSWORD)
-        new = accounts.create_token(session, "camille", "script")
-        accounts.revoke_token(session, new.token.id)
-        accounts.revoke_token(session, new.token.id)  # twice is harmless
-        assert accounts.user_for_token(session, new.secret) is None
-        assert accounts.user_for_token(session, new.secret[:-1]) is None
-        assert accounts.user_for_token(session, "") is None
-        assert accounts.user_for_token(session, "vigie_" + "a" * 500) is None
-        assert accounts.list_tokens(session) == []
-        assert len(accounts.list_tokens(session, include_revoked=True)) == 1
+        new = tokens.create_token(session, "camille", "script")
+        tokens.revoke_token(session, new.token.id)
+        tokens.revoke_token(session, new.token.id)  # twice is harmless
+        assert tokens.use_token(session, new.secret) is None
+        assert tokens.use_token(session, new.secret[:-1]) is None
+        assert tokens.use_token(session, "") is None
+        assert tokens.use_token(session, "vigie_" + "a" * 500) is None
+        assert tokens.list_tokens(session) == []
+        assert len(tokens.list_tokens(session, include_revoked=True)) == 1
         with pytest.raises(AccountError):
-            accounts.revoke_token(session, 424242)
+            tokens.revoke_token(session, 424242)
         with pytest.raises(AccountError, match="name"):
-            accounts.create_token(session, "camille", "  ")
+            tokens.create_token(session, "camille", "  ")
+
+
+def test_token_names_are_cleaned_of_control_and_bidi_characters(migrated):
+    """Token names are volunteers' text (monitor.safetext): on PostgreSQL a NUL byte was
+    refused by the database."""
+    with migrated.session() as session, session.begin():
+        accounts.create_user(session, "camille", PASSWORD)
+        new = tokens.create_token(session, "camille", "sauve\x00garde\u202e\r\nnuit")
+        assert new.token.name == "sauve garde nuit"
+        with pytest.raises(AccountError, match="name"):
+            tokens.create_token(session, "camille", "\x00\u202e\x08")
+        with pytest.raises(AccountError, match="longer than 100"):
+            tokens.create_token(session, "camille", "x" * 101)
+
+
+@pytest.mark.parametrize("name", ["cam\x00ille", "camille\u202e", "cam\nille"])
+def test_user_names_with_control_characters_are_refused(migrated, name):
+    with migrated.session() as session, session.begin(), pytest.raises(AccountError):
+        accounts.create_user(session, name, PASSWORD)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store(request, tmp_path):
+    """A store with no schema yet: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'vigie.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url")
+    store = Store(url)
+    yield store
+    store.dispose()
+
+
+def test_existing_accounts_become_administrators_on_upgrade(empty_store):
+    from monitor.store.migrate import upgrade_engine
+
+    upgrade_engine(empty_store.engine, "0006_admin_sessions")
+    with empty_store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO users (username, password_hash, created_at, password_changed_at) "
+            "VALUES ('camille', 'x', 1, 1)"))
+        conn.execute(sa.text(
+            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, created_at) "
+            "SELECT id, 'script', 'h', 'vigie_', 1 FROM users"))
+    empty_store.upgrade()
+    with empty_store.session() as session:
+        user = accounts.get_user(session, "camille")
+        assert user.role == "admin"
+        assert [t.role for t in user.tokens] == [None]  # acts with its user's role
+    # and back: the roles go, the accounts and tokens stay
+    downgrade_engine(empty_store.engine, "0006_admin_sessions")
+    with empty_store.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM api_tokens")).scalar() == 1
+        assert "role" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+
+
+def test_the_first_account_is_an_administrator_the_next_ones_editors(migrated):
+    with migrated.session() as session, session.begin():
+        assert accounts.create_user(session, "camille", PASSWORD).role == "admin"
+        assert accounts.create_user(session, "dominique", PASSWORD).role == "editor"
+        assert accounts.create_user(session, "eli", PASSWORD, "desk").role == "desk"
+        with pytest.raises(AccountError, match="Unknown role"):
+            accounts.create_user(session, "fanny", PASSWORD, "boss")

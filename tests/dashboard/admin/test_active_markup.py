@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.admin import accounts
+from dashboard.admin import accounts, tokens
 from dashboard.admin.forms import holds_active_markup
 from monitor.incidents.models import Notice
 
@@ -72,7 +72,7 @@ HARMLESS = [
 def token(store, volunteer) -> str:
     """A valid token of ``camille``."""
     with store.session() as session, session.begin():
-        return accounts.create_token(session, "camille", "tests").secret
+        return tokens.create_token(session, "camille", "tests").secret
 
 
 def notices(store) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.admin import accounts
+from dashboard.admin import tokens
 from monitor.incidents.models import (
     Incident,
     IncidentUpdate,
@@ -22,7 +22,7 @@ API = "/admin/api/v1"
 def token(store, volunteer) -> str:
     """A valid token of ``camille``."""
     with store.session() as session, session.begin():
-        return accounts.create_token(session, "camille", "tests").secret
+        return tokens.create_token(session, "camille", "tests").secret
 
 
 @pytest.fixture
@@ -63,10 +63,10 @@ def test_a_session_cookie_is_not_a_token(admin):
 
 
 def test_a_revoked_token_stops_working_at_once(api, store, token):
-    assert api("GET", "/whoami").get_json() == {"user": "camille"}
+    assert api("GET", "/whoami").get_json()["user"] == "camille"
     with store.session() as session, session.begin():
-        token_id = accounts.list_tokens(session, "camille")[0].id
-        accounts.revoke_token(session, token_id)
+        token_id = tokens.list_tokens(session, "camille")[0].id
+        tokens.revoke_token(session, token_id)
     response = api("GET", "/whoami")
     assert response.status_code == 401
     assert response.get_json()["message_en"] == "Unknown or revoked token."
@@ -75,7 +75,7 @@ def test_a_revoked_token_stops_working_at_once(api, store, token):
 def test_the_token_records_its_last_use(api, store):
     api("GET", "/whoami")
     with store.session() as session:
-        assert accounts.list_tokens(session)[0].last_used_at is not None
+        assert tokens.list_tokens(session)[0].last_used_at is not None
 
 
 def test_posting_a_notice(api, store, admin_app):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.admin import accounts
+from dashboard.admin import accounts, tokens
 
 API = "/admin/api/v1"
 #: one more than the largest BIGINT: SQLite and PostgreSQL cannot even compare with it
@@ -17,7 +17,7 @@ HUGE = str(2**63)
 def bearer(store, volunteer) -> dict[str, str]:
     """The header of a valid token of ``camille``."""
     with store.session() as session, session.begin():
-        return {"Authorization": f"Bearer {accounts.create_token(session, 'camille', 't').secret}"}
+        return {"Authorization": f"Bearer {tokens.create_token(session, 'camille', 't').secret}"}
 
 
 @pytest.mark.parametrize(("method", "path"), [

@@ -134,6 +134,7 @@ def test_the_real_command_creates_a_user_and_a_working_token(config_file):
         app = create_app(_load_config(config), {"TESTING": True}, store=store)
         response = app.test_client().get("/admin/api/v1/whoami",
                                          headers={"Authorization": f"Bearer {secret}"})
-        assert response.get_json() == {"user": "camille"}
+        assert response.get_json()["user"] == "camille"
+        assert response.get_json()["role"] == "admin"  # the first account
     finally:
         store.dispose()

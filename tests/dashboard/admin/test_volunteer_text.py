@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from dashboard import create_app
-from dashboard.admin import accounts
+from dashboard.admin import accounts, tokens
 from monitor.incidents.models import Incident, IncidentUpdate, Notice
 from monitor.plugins import build_plugin_manager
 from tests.dashboard import seed
@@ -25,7 +25,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 def token(store, volunteer) -> str:
     """A valid token of ``camille``."""
     with store.session() as session, session.begin():
-        return accounts.create_token(session, "camille", "tests").secret
+        return tokens.create_token(session, "camille", "tests").secret
 
 
 def caller(app, token: str):
@@ -100,7 +100,7 @@ def test_a_notice_with_a_nul_is_stored_on_postgresql(admin_config, postgres_sche
         seed.seed_all(store, admin_config, now=time.time(), result_hours=0)
         with store.session() as session, session.begin():
             accounts.create_user(session, "camille", "correct horse battery staple")
-            secret = accounts.create_token(session, "camille", "tests").secret
+            secret = tokens.create_token(session, "camille", "tests").secret
         pm = build_plugin_manager(load_entry_points=False,
                                   extra_plugins=[("recorder", Recorder())])
         app = create_app(admin_config, {"TESTING": True, "PLUGIN_MANAGER": pm}, store=store)
