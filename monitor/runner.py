@@ -28,6 +28,7 @@ import aiohttp
 from monitor.config import Check
 from monitor.deadline import deadline
 from monitor.probe import (
+    LOCAL_RESOURCES,
     Probe,
     ProbeContext,
     ProbeFailed,
@@ -36,6 +37,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.resources import is_local_error
 from monitor.schema import redact
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,9 @@ def network_reason(exc: BaseException) -> Reason | None:
     """A plain reason for a common network failure, or None when ``exc`` is not one.
 
     Looks inside aiohttp's connector errors (``os_error``) and one level of ``__cause__``.
+    Vigie's own shortage of a local resource (too many open files…) is
+    :data:`~monitor.probe.LOCAL_RESOURCES`, which the state machine does not count
+    against the target.
     """
     inner = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else None
     for candidate in (inner, exc, exc.__cause__):
@@ -142,7 +147,10 @@ def network_reason(exc: BaseException) -> Reason | None:
 
 
 def _classify(exc: BaseException) -> Reason | None:
-    # order matters: aiohttp's TLS errors are also connector errors, DNS errors OSErrors
+    # order matters: aiohttp's TLS errors are also connector errors, DNS errors OSErrors;
+    # Vigie's own shortage first, whatever operation it struck
+    if is_local_error(exc):
+        return LOCAL_RESOURCES
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = getattr(exc, "verify_message", None)
         if detail:
