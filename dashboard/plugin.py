@@ -54,7 +54,8 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
     click.echo(f"Vigie status page on http://{host}:{port}/ (Ctrl-C to stop)")
     from monitor.web import serve
 
-    serve(app, host.strip("[]"), int(port), threads or server.threads, **server.proxy_options())
+    serve(app, host.strip("[]"), int(port), threads or server.threads,
+          **server.listener_options())
 
 
 @hookimpl

@@ -272,6 +272,8 @@ def _yaml_value(value: Any, duration: bool = False) -> str:
         return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, BaseModel):  # a model inside a default mapping: its keys set
+        return _yaml_value(value.model_dump(exclude_defaults=True))
     return str(value)
 
 

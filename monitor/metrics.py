@@ -37,7 +37,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from monitor import events
+from monitor.connections import ListenerStats
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
+from monitor.shortage import SOURCES, Shortage
 from monitor.state import CheckState, ServiceStatus, StateBook
 from monitor.stats import SchedulerStats, WriterStats
 
@@ -70,6 +72,15 @@ CORE_METRICS = frozenset({
     "vigie_store_last_write_timestamp_seconds", "vigie_plugin_hook_failures_total",
     "vigie_build_info",
 })
+#: families of the HTTP listener and of Vigie's own resources (:class:`ListenerCollector`)
+LISTENER_METRICS = frozenset({
+    "vigie_http_connections", "vigie_http_connections_refused_total",
+    "vigie_http_timeouts_total", "vigie_http_requests_refused_total",
+    "vigie_http_request_body_bytes", "vigie_http_accept_paused",
+    "vigie_http_accept_pauses_total", "vigie_resource_shortages_total",
+})
+#: every name a probe's sample or info may not take
+RESERVED_METRICS = CORE_METRICS | LISTENER_METRICS
 _CHECK_LABELS = ("service", "check", "kind")
 
 
@@ -431,7 +442,7 @@ class VigieCollector(Collector):
         for kind, probe_class in sorted(self.view.probe_kinds.items()):
             for spec in getattr(probe_class, "samples", ()):
                 name = PREFIX + spec.name
-                if not _METRIC_NAME.match(name) or name in CORE_METRICS or (
+                if not _METRIC_NAME.match(name) or name in RESERVED_METRICS or (
                         spec.label is not None and not _valid_label(spec.label)) or (
                         spec.label in ("service", "check")):
                     self._warn_once(f"{kind}:{spec.name}", "probe kind %s: sample %r cannot be "
@@ -453,7 +464,7 @@ class VigieCollector(Collector):
 
     def _info_rows(self, checks: list[CheckState]) -> list[_Rows]:
         plans: dict[str, tuple[_Rows, tuple[str, ...]]] = {}
-        taken = set(CORE_METRICS)
+        taken = set(RESERVED_METRICS)
         for kind, probe_class in sorted(self.view.probe_kinds.items()):
             keys = tuple(k for k in getattr(probe_class, "info_keys", ())
                          if _valid_label(k) and k not in ("service", "check"))
@@ -592,3 +603,51 @@ def _quantile(ordered: list[float], q: float) -> float:
         return math.nan
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
+
+
+class ListenerCollector(Collector):
+    """Exports the HTTP listener's counters (:class:`~monitor.connections.ListenerStats`)
+    and Vigie's resource shortages (:class:`~monitor.shortage.Shortage`)."""
+
+    def __init__(self, stats: ListenerStats, shortage: Shortage) -> None:
+        self.stats = stats
+        self.shortage = shortage
+
+    def collect(self) -> Iterator[Metric]:
+        """The families of :data:`LISTENER_METRICS`."""
+        stats = self.stats
+        yield _gauge("vigie_http_connections", "Connections open on the HTTP listener.",
+                     stats.open)
+        yield _counted("vigie_http_connections_refused",
+                       "Connections answered 503 and closed, by cap reached (total or "
+                       "per address).", "limit", ("total", "address"), stats.refused)
+        yield _counted("vigie_http_timeouts",
+                       "Connections closed for sending a request head or body too slowly.",
+                       "phase", ("head", "body"), stats.timeouts)
+        yield _counted("vigie_http_requests_refused",
+                       "Requests refused: head or body too large, or no memory left for "
+                       "bodies.", "reason", ("head_too_large", "body_too_large",
+                                             "body_memory"), stats.requests_refused)
+        yield _gauge("vigie_http_request_body_bytes",
+                     "Bytes of request bodies held in memory now.", stats.body_bytes)
+        yield _gauge("vigie_http_accept_paused",
+                     "1 while the listener accepts no connection: free file descriptors "
+                     "are under the reserve kept for the checks.",
+                     1.0 if stats.accept_paused else 0.0)
+        yield CounterMetricFamily("vigie_http_accept_pauses",
+                                  "Times the listener stopped accepting for the reserve.",
+                                  value=stats.accept_pauses)
+        yield _counted("vigie_resource_shortages",
+                       "Times Vigie ran short of a local resource (file descriptors, "
+                       "memory): a check run not judged (checks), or the listener not "
+                       "accepting (listener).", "source", SOURCES,
+                       dict(self.shortage.counts))
+
+
+def _counted(name: str, help_text: str, label: str, values: Iterable[str],
+             counts: Any) -> Metric:
+    """A counter family with one series per label value, 0 for those never counted."""
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value in values:
+        family.add_metric([value], counts.get(value, 0))
+    return family

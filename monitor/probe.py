@@ -12,9 +12,11 @@ Probes report failures by raising :class:`ProbeFailed` with a bilingual :class:`
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from monitor.resources import is_local_exhaustion
 from monitor.schema import StrictModel
 
 if TYPE_CHECKING:
@@ -112,6 +114,18 @@ def reason(code: str, fr: str, en: str, *, public: bool = True, **params: Any) -
     return Reason(code=code, fr=fr.format(**params), en=en.format(**params), public=public)
 
 
+#: the reason of a run that failed because Vigie itself ran short of a local resource
+#: (file descriptors, memory): it says nothing about the target, so the state machine
+#: neither confirms nor clears a failure with it (``monitor.state``), and the runtime
+#: stores the run as ``unknown`` and alerts the volunteers
+LOCAL_RESOURCES = reason(
+    "vigie.resources",
+    "Vigie a manqué de ressources pour cette vérification (descripteurs de fichiers ou "
+    "mémoire) : résultat non compté",
+    "Vigie ran short of resources for this check (file descriptors or memory): result "
+    "not counted")
+
+
 class _SharedEmpty(dict):
     """An empty ``dict`` that refuses every change: the one ``samples`` and ``info`` of
     every result that has none (an empty dict per result is 64 bytes, per check kept as
@@ -175,6 +189,11 @@ class ProbeFailed(Exception):
 
     ``status`` defaults to DOWN; use UNKNOWN when the probe could not judge (bad answer
     from a monitoring plugin, say), DEGRADED for a soft failure.
+
+    Raised while handling an error of the OS refusing Vigie a local resource (EMFILE…,
+    see :func:`monitor.resources.is_local_exhaustion`), it becomes UNKNOWN with
+    :data:`LOCAL_RESOURCES`: the probe's words ("could not connect to …") would blame
+    the target for Vigie's own shortage.
     """
 
     def __init__(
@@ -184,6 +203,8 @@ class ProbeFailed(Exception):
         samples: dict[str, float | dict[str, float]] | None = None,
         info: dict[str, str] | None = None,
     ) -> None:
+        if status is not Status.UP and is_local_exhaustion(sys.exc_info()[1]):
+            reason, status = LOCAL_RESOURCES, Status.UNKNOWN
         super().__init__(reason.en)
         self.reason = reason
         self.status = status

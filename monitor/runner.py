@@ -35,6 +35,7 @@ import aiohttp
 from monitor.config import Check
 from monitor.deadline import deadline
 from monitor.probe import (
+    LOCAL_RESOURCES,
     Probe,
     ProbeContext,
     ProbeFailed,
@@ -43,6 +44,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.resources import is_local_error
 from monitor.safetext import clean_line
 from monitor.schema import redact
 
@@ -106,7 +108,8 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
     ``started_at`` (Unix time) and ``duration`` (seconds, monotonic) are set here. A run
     still going at ``check.timeout`` is cancelled (so its sockets are closed by the probe's
     own cleanup) and reported ``down``. :class:`ProbeFailed` keeps its status, reason,
-    samples and info; network errors become ``down``; anything else ``unknown``.
+    samples and info; network errors become ``down`` (``unknown`` when the error is Vigie's
+    own shortage of a local resource); anything else ``unknown``.
     """
     ctx = ProbeContext(check.ref, check.timeout, http)
     started_at = time.time()
@@ -134,7 +137,9 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
             # cut at the deadline, but the probe's cleanup raised something else
             result = ProbeResult(Status.DOWN, timeout_reason(check.timeout))
         elif (known := network_reason(exc)) is not None:
-            result = ProbeResult(Status.DOWN, known)
+            # Vigie short of a descriptor or memory says nothing about the target
+            status = Status.UNKNOWN if known is LOCAL_RESOURCES else Status.DOWN
+            result = ProbeResult(status, known)
         else:
             result = _unexpected(check, exc, PROBE_ERROR)
     try:
@@ -236,6 +241,9 @@ def network_reason(exc: BaseException) -> Reason | None:
     """A plain reason for a common network failure, or None when ``exc`` is not one.
 
     Looks inside aiohttp's connector errors (``os_error``) and one level of ``__cause__``.
+    Vigie's own shortage of a local resource (too many open files…) is
+    :data:`~monitor.probe.LOCAL_RESOURCES`, which the state machine does not count
+    against the target.
     """
     inner = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else None
     for candidate in (inner, exc, exc.__cause__):
@@ -249,7 +257,10 @@ def network_reason(exc: BaseException) -> Reason | None:
 
 
 def _classify(exc: BaseException) -> Reason | None:
-    # order matters: aiohttp's TLS errors are also connector errors, DNS errors OSErrors
+    # order matters: aiohttp's TLS errors are also connector errors, DNS errors OSErrors;
+    # Vigie's own shortage first, whatever operation it struck
+    if is_local_error(exc):
+        return LOCAL_RESOURCES
     if isinstance(exc, ssl.SSLCertVerificationError):
         detail = getattr(exc, "verify_message", None)
         if detail:

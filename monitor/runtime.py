@@ -25,15 +25,24 @@ import pluggy
 from monitor import __version__, malloc
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
+from monitor.connections import ListenerStats
 from monitor.events import fire
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
-from monitor.metrics import build_registry, render, render_chunks
+from monitor.metrics import ListenerCollector, build_registry, render, render_chunks
 from monitor.plugins import ProbeRegistry
 from monitor.probe import ProbeResult, Status
+from monitor.resources import Descriptors, raise_nofile_limit
 from monitor.runner import clean_result
 from monitor.scheduler import Scheduler
-from monitor.state import CheckTransition, ServiceTransition, StateBook, Transition
+from monitor.shortage import Shortage, ShortageTeller
+from monitor.state import (
+    CheckTransition,
+    ServiceTransition,
+    StateBook,
+    Transition,
+    unjudged,
+)
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
@@ -53,6 +62,9 @@ HOUSEKEEPING_FIRST = 60.0
 #: doubles after each failure, up to STORE_RETRY_MAX
 STORE_RETRY_FIRST = 1.0
 STORE_RETRY_MAX = 30.0
+#: free file descriptors kept beyond one per check running at once (database, outbox,
+#: alerts, bridges) when ``server.limits.descriptor_reserve`` is not set
+RESERVE_BEYOND_CHECKS = 64
 
 
 class StartupError(Exception):
@@ -75,6 +87,16 @@ def listen_error(listen: str, exc: OSError) -> str:
         why, todo = exc.strerror or str(exc), "check the address"
     return (f"cannot listen on {listen}: {why}; {todo} "
             "(server.listen in the configuration, or --listen)")
+
+
+def descriptor_reserve(config: Config) -> int:
+    """File descriptors the listener leaves free for the rest of Vigie:
+    ``server.limits.descriptor_reserve``, or one per check running at once plus
+    :data:`RESERVE_BEYOND_CHECKS`."""
+    configured = config.file.server.limits.descriptor_reserve
+    if configured is not None:
+        return configured
+    return config.file.scheduler.concurrency + RESERVE_BEYOND_CHECKS
 
 
 def _first_line(exc: BaseException) -> str:
@@ -169,6 +191,11 @@ class Runtime:
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
+        #: the listener's counters, and Vigie's own resource shortages (told to volunteers)
+        self.listener_stats = ListenerStats()
+        self.shortage = Shortage(Descriptors(), reserve=descriptor_reserve(config))
+        self._teller = ShortageTeller(self)
+        self.metrics_registry.register(ListenerCollector(self.listener_stats, self.shortage))
         self.router = Router(lambda: render(self.metrics_registry), self.health,
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
@@ -223,7 +250,15 @@ class Runtime:
 
     def on_result(self, check: Check, result: ProbeResult) -> float:
         """Take one result: store it, update the state, queue transitions; return the delay
-        until the check's next run."""
+        until the check's next run.
+
+        A run that failed for want of a local resource (:func:`monitor.state.unjudged`) is
+        stored as ``unknown`` whatever the runner made of it, changes no state, and is
+        counted as a shortage (alert, metric).
+        """
+        if result.status is not Status.UP and unjudged(result):
+            result.status = Status.UNKNOWN
+            self.shortage.note("checks")
         self.writer.submit(ResultRecord.from_result(check.key, result))
         self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
@@ -377,10 +412,14 @@ class Runtime:
         self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
         server = self.config.file.server
+        raise_nofile_limit()
         try:
             # bind first: a taken address fails at once, before any database work
             self.web = WebServer(self.router, server.host, server.port, server.threads,
-                                 **server.proxy_options())
+                                 reserve=descriptor_reserve(self.config),
+                                 stats=self.listener_stats,
+                                 on_shortage=lambda: self.shortage.note("listener"),
+                                 **server.listener_options())
         except OSError as exc:
             raise StartupError(listen_error(server.listen, exc)) from None
         try:
@@ -397,7 +436,8 @@ class Runtime:
             await fire(self.plugin_manager, "vigie_startup", runtime=self)
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
-                          asyncio.create_task(self._housekeeping(), name="vigie-housekeeping")]
+                          asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
+                          asyncio.create_task(self._teller.run(), name="vigie-shortages")]
             background += [asyncio.create_task(c) for c in self.incidents.tasks()]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))

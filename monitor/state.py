@@ -12,7 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.config import Check, Service
-from monitor.probe import ProbeResult, Status
+from monitor.probe import LOCAL_RESOURCES, ProbeResult, Status
+
+#: the reason code of a run that could not judge its target because Vigie itself ran
+#: short of a local resource (:data:`monitor.probe.LOCAL_RESOURCES`)
+UNJUDGED = LOCAL_RESOURCES.code
+
+
+def unjudged(result: ProbeResult) -> bool:
+    """Whether ``result`` says nothing about its target (Vigie's own shortage)."""
+    why = result.reason
+    return why is not None and why.code == UNJUDGED
 
 
 class ServiceStatus(enum.Enum):
@@ -86,9 +96,13 @@ class CheckState:
 
         Up (and maintenance announced by the target) is taken at once; down, degraded and
         unknown need ``confirm`` consecutive non-up results, the last of which decides.
+        An :func:`unjudged` run changes nothing, not even ``last``: it neither confirms
+        nor clears a failure, and the reasons shown stay the target's.
         """
-        self.last = result
         raw = result.status
+        if raw is not Status.UP and unjudged(result):  # (up: the fast path, no look)
+            return None
+        self.last = result
         if raw in (Status.UP, Status.MAINTENANCE) or self.check.confirm <= 1:
             self.failures = 0
             return self._become(raw, result.started_at)

@@ -12,22 +12,28 @@ many connections (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 # the server parts only: all of aiohttp.web (router, application…) is 1.3 MB more memory
+from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
-from aiohttp.web_server import Server
 from waitress.proxy_headers import proxy_headers_middleware
 
 from monitor import wsgi
+from monitor.bodies import Body, BodyBudget, BodyRefused, read_body
+from monitor.config import DEFAULT_PATHS, ListenerLimits, PathSettings
+from monitor.connections import FloodTrim, Gate, ListenerStats, accept_loop
+from monitor.heads import GuardedHandler, GuardedServer
+from monitor.resources import Descriptors, raise_nofile_limit
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,14 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 CachedAnswer = Callable[[dict], "wsgi.Answer | None"]
 #: the environ key set when no cached answer was found
 _MISS = "vigie.cache_miss"
+#: the paths with worker threads of their own, and how many
+OPS_PATHS = frozenset({"/metrics", "/healthz"})
+OPS_THREADS = 2
+#: free file descriptors kept when nothing says how many (``vigie dashboard``)
+DEFAULT_RESERVE = 64
+#: seconds a refused request's unread body is read and dropped before the connection
+#: closes, so the client can read the refusal instead of a reset connection
+LINGER = 2.0
 
 
 def _plain(status: str, body: bytes, content_type: str, start_response: Callable) -> list[bytes]:
@@ -123,11 +137,25 @@ class WebServer:
     ``X-Forwarded-Proto`` for that peer only. Proxy headers from any other peer are
     removed, so nobody can pose as a proxy. (This is waitress's own proxy middleware, as
     when waitress served these apps.)
+
+    ``limits`` (``server.limits``) bound what clients may hold: see
+    :mod:`monitor.connections` for connections, :mod:`monitor.heads` for request heads,
+    :mod:`monitor.bodies`
+    for bodies. ``paths`` (``server.paths``) give a path prefix its own body limit and
+    worker threads. ``/metrics`` and ``/healthz`` always have threads of their own
+    (:data:`OPS_THREADS`): no slow page or login can make a scrape wait. ``reserve``
+    overrides ``limits.descriptor_reserve``; ``on_shortage`` is called (from the
+    listener's thread) when the listener stops accepting for want of descriptors.
     """
 
     def __init__(self, router: WSGIApp, host: str, port: int, threads: int = 8, *,
                  trusted_proxy: str | None = None,
-                 trusted_proxy_headers: Iterable[str] = ()) -> None:
+                 trusted_proxy_headers: Iterable[str] = (),
+                 limits: ListenerLimits | None = None,
+                 paths: Mapping[str, PathSettings] | None = None,
+                 reserve: int | None = None, descriptors: Descriptors | None = None,
+                 stats: ListenerStats | None = None,
+                 on_shortage: Callable[[], None] | None = None) -> None:
         self._app = router
         self._lookup: CachedAnswer | None = getattr(router, "cached_answer", None)
         # the proxy headers are read (or removed) before anything else sees the request,
@@ -142,11 +170,47 @@ class WebServer:
         self._socket = socket.create_server((host, port), family=family, backlog=1024)
         self._socket.setblocking(False)
         self._server_name = host or socket.gethostname()
+        self.limits = limits or ListenerLimits()
+        self.stats = stats or ListenerStats()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="vigie-web")
+        self._ops_pool = ThreadPoolExecutor(OPS_THREADS, thread_name_prefix="vigie-web-ops")
+        self._routes = self._make_routes(DEFAULT_PATHS if paths is None else paths)
+        self._trim = FloodTrim(self.stats)
+        if reserve is None:
+            reserve = self.limits.descriptor_reserve
+        self._gate = Gate(self.limits, self.stats, trusted_proxy=trusted_proxy,
+                          descriptors=descriptors,
+                          reserve=DEFAULT_RESERVE if reserve is None else reserve,
+                          on_pause=on_shortage, on_release=self._trim.check)
+        self._on_shortage = on_shortage
+        self._budget = BodyBudget(self.limits.body_memory, self.stats)
         self._loop = _new_loop()
         self._stop_requested = False
         self._stopped: asyncio.Future | None = None
         self._thread = threading.Thread(target=self._serve, name="vigie-web", daemon=True)
+
+    def _make_routes(self, paths: Mapping[str, PathSettings]) -> list[_Route]:
+        """One route per configured prefix (longest first), each with its body limit and
+        its pool (its own threads, or the shared ones)."""
+        routes = []
+        for prefix, settings in paths.items():
+            pool = self._pool
+            if settings.threads:
+                name = "vigie-web-" + (prefix.strip("/").replace("/", "-") or "root")
+                pool = ThreadPoolExecutor(settings.threads, thread_name_prefix=name)
+            max_body = self.limits.max_body if settings.max_body is None else settings.max_body
+            routes.append(_Route("/" + prefix.strip("/"), max_body, pool))
+        return sorted(routes, key=lambda r: len(r.prefix), reverse=True)
+
+    def _route(self, path: str) -> tuple[int, ThreadPoolExecutor]:
+        """The body limit and worker pool of a request for ``path``."""
+        if path in OPS_PATHS:
+            return self.limits.max_body, self._ops_pool
+        for route in self._routes:
+            if route.prefix == "/" or path == route.prefix or path.startswith(
+                    route.prefix + "/"):
+                return route.max_body, route.pool
+        return self.limits.max_body, self._pool
 
     @property
     def port(self) -> int:
@@ -176,17 +240,43 @@ class WebServer:
         return status, headers, body
 
     async def _handle(self, request: BaseRequest) -> StreamResponse:
+        if isinstance(request.protocol, GuardedHandler):
+            request.protocol.request_started()  # a queued (pipelined) request starts now
         if (request.method == "GET" and request.path == "/metrics"
                 and getattr(self._app, "metrics_chunks", None) is not None):
             return await self._stream_metrics(request)
         environ = wsgi.environ_of(request, self._server_name, self.port)
         answer = self._front_answer(environ)
         if answer is None:
-            body = await request.read()
-            if body:
-                wsgi.set_body(environ, body)
-            answer = await self._loop.run_in_executor(self._pool, wsgi.call, self._app, environ)
+            max_body, pool = self._route(environ.get("PATH_INFO") or "/")
+            body = None
+            if request.body_exists:
+                body = await self._read_body(request, max_body)
+                if isinstance(body, StreamResponse):
+                    return body
+            try:
+                if body is not None:
+                    wsgi.set_body(environ, body.stream, body.size)
+                answer = await self._loop.run_in_executor(pool, wsgi.call, self._app, environ)
+            finally:
+                if body is not None:
+                    self._budget.give(body.held)
+                    self._trim.check()
         return await wsgi.respond(request, answer)
+
+    async def _read_body(self, request: BaseRequest, limit: int) -> Body | StreamResponse:
+        """The request's body, or the response refusing it (the connection then closes)."""
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                return await read_body(request, limit, self._budget)
+        except TimeoutError:
+            self.stats.timeouts["body"] += 1
+            return _refuse(408)
+        except BodyRefused as refused:
+            self.stats.requests_refused[refused.kind] += 1
+            return _refuse(refused.status, refused.limit)
+        except (ConnectionError, RequestPayloadError):
+            return _refuse(400)  # the client left, or sent a malformed chunked body
 
     async def _stream_metrics(self, request: BaseRequest) -> StreamResponse:
         """``/metrics`` sent piece by piece as the worker threads make them (chunked), so
@@ -195,19 +285,19 @@ class WebServer:
         pieces = iter(self._app.metrics_chunks())  # type: ignore[attr-defined]
         run = self._loop.run_in_executor
         try:
-            first = await run(self._pool, next, pieces, None)
+            first = await run(self._ops_pool, next, pieces, None)
         except Exception:
             log.exception("error while rendering /metrics")
             return wsgi.to_response(wsgi.error_answer())
         response = StreamResponse(headers={
             "Content-Type": self._app.metrics_content_type,  # type: ignore[attr-defined]
-            "Cache-Control": "no-store", "Server": wsgi.SERVER_NAME})
+            "Cache-Control": "no-store", "Server": wsgi.SERVER_NAME, **wsgi.ALWAYS})
         await response.prepare(request)
         piece = first
         while piece is not None:
             if piece:
                 await response.write(piece)
-            piece = await run(self._pool, next, pieces, None)  # an error aborts the reply
+            piece = await run(self._ops_pool, next, pieces, None)  # an error aborts the reply
         await response.write_eof()
         return response
 
@@ -226,14 +316,21 @@ class WebServer:
         self._stopped = self._loop.create_future()
         if self._stop_requested:
             self._stopped.set_result(None)
-        handler = Server(self._handle, access_log=None)
-        server = await self._loop.create_server(handler, sock=self._socket, backlog=1024)
+        limits = self.limits
+        server = GuardedServer(self._handle, gate=self._gate, head_timeout=limits.head_timeout,
+                               access_log=None, keepalive_timeout=limits.keepalive_timeout,
+                               lingering_time=min(LINGER, limits.body_timeout))
+        accepting = self._loop.create_task(
+            accept_loop(self._socket, self._gate, server, self._on_shortage),
+            name="vigie-web-accept")
         try:
             await self._stopped
         finally:
-            server.close()
-            await handler.shutdown(timeout=2.0)
-            await server.wait_closed()
+            accepting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await accepting
+            self._socket.close()
+            await server.shutdown(timeout=2.0)
 
     def _request_stop(self) -> None:
         self._stop_requested = True
@@ -253,13 +350,28 @@ class WebServer:
             self._socket.close()
             if not self._loop.is_closed():
                 self._loop.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in {self._pool, self._ops_pool, *(r.pool for r in self._routes)}:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
-def serve(app: WSGIApp, host: str, port: int, threads: int = 8, **proxy: Any) -> None:
+class _Route(NamedTuple):
+    prefix: str
+    max_body: int
+    pool: ThreadPoolExecutor
+
+
+def _refuse(status: int, limit: int = 0) -> StreamResponse:
+    """The listener's refusal as a response that closes the connection."""
+    response = wsgi.to_response(wsgi.refusal(status, limit))
+    response.force_close()
+    return response
+
+
+def serve(app: WSGIApp, host: str, port: int, threads: int = 8, **options: Any) -> None:
     """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``vigie dashboard``);
-    ``proxy``: ``trusted_proxy`` and ``trusted_proxy_headers`` (see :class:`WebServer`)."""
-    server = WebServer(app, host, port, threads, **proxy)
+    ``options``: the keyword arguments of :class:`WebServer` (proxy, limits, paths)."""
+    raise_nofile_limit()
+    server = WebServer(app, host, port, threads, **options)
     server.start()
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())

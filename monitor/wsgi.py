@@ -4,7 +4,9 @@
 containing ``_`` dropped so nobody can pose as a CGI variable, repeated headers joined
 with ``, ``, ``PATH_INFO`` decoded as latin-1); :func:`call` runs an application to the
 end and returns its whole response; :func:`to_response` turns that into an aiohttp
-response, and :func:`respond` sends it (a large body in slices). Used by :class:`monitor.web.WebServer`.
+response, and :func:`respond` sends it (a large body in slices); :func:`refusal` is the
+listener's own answer to a request it refuses. Every response carries :data:`ALWAYS`.
+Used by :class:`monitor.web.WebServer`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 import logging
 import sys
 from collections.abc import Callable
+from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
 from aiohttp.web_request import BaseRequest
@@ -27,6 +30,9 @@ SERVER_NAME = "vigie"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                         "proxy-authorization", "te", "trailers", "transfer-encoding",
                         "upgrade"})
+#: headers every response of the listener carries (issue 12: /metrics, /healthz and /push
+#: went without nosniff): the browser must never guess another type than the one given
+ALWAYS = {"X-Content-Type-Options": "nosniff"}
 #: bodies larger than this are streamed in slices of SLICE bytes (see :func:`respond`)
 STREAM_ABOVE = 1 << 20
 SLICE = 256 << 10
@@ -70,10 +76,10 @@ def environ_of(request: BaseRequest, server_name: str, server_port: int) -> dict
     return environ
 
 
-def set_body(environ: dict, body: bytes) -> None:
-    """Give the application the request's body."""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
+def set_body(environ: dict, stream: io.BytesIO, size: int) -> None:
+    """Give the application the request's body (``size`` bytes in ``stream``)."""
+    environ["wsgi.input"] = stream
+    environ["CONTENT_LENGTH"] = str(size)
 
 
 def call(app: Callable, environ: dict) -> Answer:
@@ -108,6 +114,40 @@ def error_answer() -> Answer:
     return ("500 Internal Server Error",
             [("Content-Type", "text/plain; charset=utf-8"),
              ("Content-Length", str(len(_ERROR_BODY)))], _ERROR_BODY)
+
+
+#: what the listener says when it refuses a request, French first
+_REFUSALS = {
+    408: ("Requête trop lente : la connexion est fermée.",
+          "Request too slow: the connection is closed."),
+    413: ("Requête trop volumineuse ({limit} octets au plus).",
+          "Request too large (at most {limit} bytes)."),
+    431: ("En-têtes de la requête trop volumineux.", "Request headers too large."),
+    503: ("Serveur occupé : réessayez dans un instant.", "Server busy: try again in a moment."),
+    400: ("Requête invalide.", "Bad request."),
+}
+#: seconds a client refused with 503 is asked to wait
+RETRY_AFTER = "10"
+
+
+def refusal(status: int, limit: int = 0) -> Answer:
+    """The listener's own answer refusing a request (``limit``: for a 413)."""
+    fr, en = _REFUSALS[status]
+    body = (fr + "\n" + en + "\n").format(limit=limit).encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
+               ("Content-Length", str(len(body)))]
+    if status == 503:
+        headers.append(("Retry-After", RETRY_AFTER))
+    return f"{status} {HTTPStatus(status).phrase}", headers, body
+
+
+def raw_refusal(status: int) -> bytes:
+    """:func:`refusal` as bytes to write on a connection, closing it."""
+    line, headers, body = refusal(status)
+    head = "".join(f"{name}: {value}\r\n" for name, value in
+                   [*headers, ("Connection", "close"), ("Server", SERVER_NAME),
+                    *ALWAYS.items()])
+    return f"HTTP/1.1 {line}\r\n{head}\r\n".encode("latin-1") + body
 
 
 def _no_write(data: bytes) -> None:
@@ -149,4 +189,5 @@ def _head(status: str, headers: list[tuple[str, str]]) -> tuple[int, str | None,
         if name.lower() not in HOP_BY_HOP:
             out.add(name, value)
     out["Server"] = SERVER_NAME
+    out.update(ALWAYS)
     return int(code), reason or None, out

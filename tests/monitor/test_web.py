@@ -232,3 +232,129 @@ def test_metrics_failing_before_the_first_piece_is_a_500(serve, caplog):
         status, _, body = request(server.port, path="/metrics")
     assert status == 500 and b"state unreadable" not in body
     assert "error while rendering /metrics" in caplog.text
+
+
+# Point 7 of issue 12: /metrics and /healthz never queue behind slow WSGI work ----------
+
+
+class Gated:
+    """A WSGI app whose requests all wait on one event, counting those waiting."""
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.waiting = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            self.waiting += 1
+        self.release.wait(30)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = threading.Event()
+    timer = threading.Timer(timeout, deadline.set)
+    timer.start()
+    try:
+        while not predicate():
+            assert not deadline.wait(0.01), "condition not met in time"
+    finally:
+        timer.cancel()
+
+
+def test_metrics_and_healthz_answer_while_every_worker_thread_is_blocked(serve):
+    """16 concurrent logins (argon2 on every WSGI thread) made /metrics take 26-34 s: the
+    scrape and the health check have their own threads now."""
+    app = Gated()
+    router = Router(metrics=lambda: b"whole\n", health=lambda: {"ok": True},
+                    metrics_content_type="text/plain; version=0.0.4",
+                    metrics_chunks=lambda: iter([b"in ", b"pieces\n"]))
+    router.mount("/", app)
+    server = serve(router, threads=2)
+    blocked = [threading.Thread(target=request, args=(server.port, "POST", f"/login{i}"))
+               for i in range(4)]
+    for thread in blocked:
+        thread.start()
+    try:
+        wait_until(lambda: app.waiting == 2)  # both workers taken, two more requests queued
+        assert request(server.port, path="/metrics")[2] == b"in pieces\n"
+        status, headers, _ = request(server.port, "HEAD", "/metrics")
+        assert status == 200 and headers["Content-Length"] == str(len(b"whole\n"))
+        assert json.loads(request(server.port, path="/healthz")[2]) == {"ok": True}
+    finally:
+        app.release.set()
+        for thread in blocked:
+            thread.join(10)
+
+
+def test_a_path_with_its_own_threads_cannot_starve_the_others(serve):
+    """The admin area (logins hash passwords) gets its own threads: blocked, the public
+    pages' cache misses still find a worker."""
+    from monitor.config import PathSettings
+
+    app = Gated()
+
+    def public(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"public page"]
+
+    router = router_with(public)
+    router.mount("/admin", app)
+    server = serve(router, threads=1, paths={"/admin": PathSettings(threads=1)})
+    blocked = [threading.Thread(target=request, args=(server.port, "POST", "/admin/login"))
+               for _ in range(3)]
+    for thread in blocked:
+        thread.start()
+    try:
+        wait_until(lambda: app.waiting == 1)
+        assert request(server.port, path="/")[2] == b"public page"
+    finally:
+        app.release.set()
+        for thread in blocked:
+            thread.join(10)
+
+
+# Point 14 of issue 12: nosniff on every response ------------------------------------
+
+
+def test_every_response_says_nosniff(serve):
+    def plain(environ, start_response):
+        if environ["PATH_INFO"] == "/boom":
+            raise RuntimeError("broken")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"no header of its own"]
+
+    router = Router(metrics=lambda: b"m\n", health=lambda: {"ok": False},
+                    metrics_content_type="text/plain; version=0.0.4",
+                    metrics_chunks=lambda: iter([b"m\n"]))
+    router.mount("/push", plain)
+    app = Blocking()
+    router.mount("/status", app)
+    server = serve(router)
+    for method, path in (("GET", "/metrics"), ("HEAD", "/metrics"), ("GET", "/healthz"),
+                         ("GET", "/push/x"), ("POST", "/push/x"), ("GET", "/push/boom"),
+                         ("GET", "/status/cached"), ("GET", "/nowhere")):
+        _, headers, _ = request(server.port, method, path)
+        assert headers.get_all("X-Content-Type-Options") == ["nosniff"], (method, path)
+    # aiohttp's own answer to a malformed request too
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.split(b" ", 2)[1] == b"400" and b"X-Content-Type-Options: nosniff" in answer
+    assert b"\r\nServer: vigie\r\n" in answer  # no version given away
+
+
+def test_an_app_setting_nosniff_itself_gets_it_once(serve):
+    def careful(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("X-Content-Type-Options", "nosniff")])
+        return [b"x"]
+
+    server = serve(router_with(careful))
+    assert request(server.port)[1].get_all("X-Content-Type-Options") == ["nosniff"]

@@ -1,0 +1,207 @@
+"""Vigie short of its own resources: counted, and told to the volunteers once per episode.
+
+Two sources note a shortage:
+
+- ``checks``: a check run failed because the OS refused Vigie a local resource (too many
+  open files…). The run is not counted against its target (:mod:`monitor.state`), so no
+  outage is declared, but the checks are blind meanwhile: a *critical* alert.
+- ``listener``: the HTTP listener stopped accepting connections to keep its reserve of
+  file descriptors for the checks, or the OS refused it one (a flood of connections,
+  most likely): a *warning*, since the checks go on.
+
+Each source raises one :class:`~monitor.notifications.SystemAlert` (code
+``vigie.resources``) when an episode begins, and nothing more until it has been calm for
+:data:`CALM_AFTER` seconds; then it may raise again. The runtime delivers the alerts
+(:meth:`monitor.runtime.Runtime`), and the counts feed ``vigie_resource_shortages_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from monitor.events import fire
+from monitor.incidents.emit import emit_system_alert
+from monitor.notifications import SystemAlert
+from monitor.resources import Descriptors
+
+if TYPE_CHECKING:
+    from monitor.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CODE = "vigie.resources"
+#: seconds without a shortage that end an episode
+CALM_AFTER = 600.0
+SOURCES = ("checks", "listener")
+#: seconds between two looks for episodes to tell or end (a new one is told at once), and
+#: before an alert that could not be written is tried again
+LOOK_EVERY = 60.0
+RETRY_AFTER = 5.0
+
+
+@dataclass(slots=True)
+class _Episode:
+    first: float
+    last: float
+    count: int = 0
+    raised: bool = False
+
+
+class Shortage:
+    """Counts shortages by source and turns each new episode into one alert.
+
+    ``note`` may be called from any thread (the listener has its own); ``on_new`` is
+    called, from the noting thread, when an episode begins.
+    """
+
+    def __init__(self, descriptors: Descriptors | None = None, *, reserve: int = 0,
+                 calm_after: float = CALM_AFTER, clock: Callable[[], float] = time.time,
+                 on_new: Callable[[], None] | None = None) -> None:
+        self.descriptors = descriptors
+        self.reserve = reserve
+        self.calm_after = calm_after
+        self.clock = clock
+        self.on_new = on_new
+        #: shortages noted since start, by source
+        self.counts: Counter[str] = Counter()
+        self._episodes: dict[str, _Episode] = {}
+        self._lock = threading.Lock()
+
+    def note(self, source: str) -> None:
+        """One more shortage from ``source`` (``checks`` or ``listener``)."""
+        now = self.clock()
+        with self._lock:
+            self.counts[source] += 1
+            episode = self._episodes.get(source)
+            began = episode is None or now - episode.last >= self.calm_after
+            if began:
+                episode = self._episodes[source] = _Episode(now, now)
+            episode.last = now
+            episode.count += 1
+        if began and self.on_new is not None:
+            self.on_new()
+
+    def due(self, now: float | None = None) -> list[SystemAlert]:
+        """The alerts of episodes not told yet (marked told); ends calm episodes."""
+        now = self.clock() if now is None else now
+        alerts = []
+        with self._lock:
+            for source, episode in list(self._episodes.items()):
+                if now - episode.last >= self.calm_after:
+                    del self._episodes[source]
+                elif not episode.raised:
+                    episode.raised = True
+                    alerts.append(self._alert(source, episode, now))
+        return alerts
+
+    def retry(self, alert: SystemAlert) -> None:
+        """``alert`` could not be delivered: :meth:`due` gives it again."""
+        with self._lock:
+            episode = self._episodes.get(alert.details.get("source", ""))
+            if episode is not None:
+                episode.raised = False
+
+    def _alert(self, source: str, episode: _Episode, now: float) -> SystemAlert:
+        fds_fr = fds_en = ""
+        used = self.descriptors.open_count() if self.descriptors is not None else None
+        if used is not None:
+            limit = self.descriptors.limit()
+            fds_fr = f" Descripteurs de fichiers ouverts : {used} sur {limit}."
+            fds_en = f" File descriptors open: {used} of {limit}."
+        details = {"source": source, "count": str(episode.count),
+                   "since": f"{episode.first:.0f}"}
+        key = f"{CODE}:{source}:{int(episode.first)}"
+        if source == "checks":
+            return SystemAlert(
+                code=CODE, idempotency_key=key, severity="critical",
+                title_fr="Vigie manque de ressources : des vérifications n'ont pas été jugées",
+                title_en="Vigie is short of resources: some checks could not be judged",
+                message_fr=f"{episode.count} exécution(s) de vérifications ont échoué faute "
+                           "de ressources locales (descripteurs de fichiers ou mémoire) : "
+                           "elles n'ont pas été jugées, et l'état des services reste celui "
+                           "d'avant (aucune panne déclarée, aucune levée). Tant que cela "
+                           f"dure, Vigie surveille à l'aveugle.{fds_fr}",
+                message_en=f"{episode.count} check run(s) failed for want of local "
+                           "resources (file descriptors or memory): they could not be "
+                           "judged, and the services keep their previous status (no outage "
+                           "declared, none cleared). While this lasts Vigie is blind."
+                           f"{fds_en}",
+                at=now, details=details)
+        if self.reserve:
+            why_fr = (f"a cessé d'accepter des connexions pour garder {self.reserve} "
+                      "descripteurs de fichiers aux vérifications, qui continuent")
+            why_en = (f"stopped accepting connections to keep {self.reserve} file "
+                      "descriptors for the checks, which go on")
+        else:
+            why_fr = "ne peut plus accepter de connexions : aucun descripteur de fichiers libre"
+            why_en = "cannot accept connections: no file descriptor is free"
+        return SystemAlert(
+            code=CODE, idempotency_key=key, severity="warning",
+            title_fr="Vigie refuse des connexions : descripteurs de fichiers presque épuisés",
+            title_en="Vigie is refusing connections: file descriptors nearly exhausted",
+            message_fr=f"L'écoute HTTP {why_fr}. Un afflux de connexions ? Voir « Limites "
+                       f"de l'écoute » dans docs/operations.md.{fds_fr}",
+            message_en=f"The HTTP listener {why_en}. A flood of connections? See \"Limits "
+                       f"of the listener\" in docs/operations.md.{fds_en}",
+            at=now, details=details)
+
+
+class ShortageTeller:
+    """Delivers a running Vigie's shortage alerts: through the outbox (kept and retried
+    like every alert) once the database is prepared, directly and best effort before
+    (as the "database unreachable" alert). Takes over ``runtime.shortage.on_new``."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.shortage = runtime.shortage
+        self.shortage.on_new = self.wake
+        self._news = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """An episode began (any thread): tell it without waiting."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._news.set)
+
+    async def run(self) -> None:
+        """Tell each episode as it begins, until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), LOOK_EVERY)
+            self._news.clear()
+            for alert in self.shortage.due():
+                await self._tell(alert)
+
+    async def _tell(self, alert: SystemAlert) -> None:
+        runtime = self.runtime
+        log.warning("%s", alert.message_en)
+        incidents = runtime.incidents
+        if not incidents.ready:
+            await fire(runtime.plugin_manager, "vigie_system_alert", alert=alert)
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(incidents.executor, self._write,
+                                                             alert)
+        except Exception as exc:  # noqa: BLE001 - the shortage may strike here too
+            log.warning("cannot record the resource alert (%s: %s); retrying in %.0fs",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
+                        RETRY_AFTER)
+            self.shortage.retry(alert)
+            asyncio.get_running_loop().call_later(RETRY_AFTER, self._news.set)
+        else:
+            incidents.worker.wake()
+
+    def _write(self, alert: SystemAlert) -> None:
+        """The outbox rows of ``alert`` (in the incidents' database thread)."""
+        with self.runtime.store.write_session() as session, session.begin():
+            emit_system_alert(session, self.runtime.incidents.ctx, alert, at=alert.at)
