@@ -141,6 +141,9 @@ class WindowView:
     created_by: str | None
     next_start: float | None
     next_end: float | None
+    #: why the stored rule is not evaluated (the window is skipped), in English, French
+    refused: str | None = None
+    refused_fr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,20 +307,21 @@ def services_in_maintenance(session: Session, at: float) -> dict[str, PlannedMai
 def maintenance_windows(session: Session, at: float, *,
                         include_cancelled: bool = False) -> list[WindowView]:
     """Windows as defined (the admin list), newest first, each with its next occurrence
-    (running or future) after ``at``."""
+    (running or future) after ``at``, or why its stored rule is refused."""
     stmt = select(MaintenanceWindow)
     if not include_cancelled:
         stmt = stmt.where(MaintenanceWindow.cancelled_at.is_(None))
     out = []
     for w in session.scalars(stmt.order_by(MaintenanceWindow.created_at.desc(),
                                            MaintenanceWindow.id.desc())):
-        nxt = maintenance.window_occurrences(w, at, at + 400 * 86400)
-        first = nxt[0] if nxt else None
+        first = maintenance.next_window_occurrence(w, at)
+        refused = maintenance.refusal(w)
         out.append(WindowView(
             w.id, w.config_id, w.title_fr, w.title_en, w.message_fr or "", w.message_en,
             w.all_services, w.group_id, tuple(w.service_ids or ()), w.starts_at, w.ends_at,
             w.rule, w.duration, w.timezone, w.announce_before, w.cancelled_at, w.created_by,
-            first.start if first else None, first.end if first else None))
+            first.start if first else None, first.end if first else None,
+            str(refused) if refused else None, refused.fr if refused else None))
     return out
 
 
