@@ -20,7 +20,6 @@ from flask_babel import gettext as _
 
 from dashboard.admin import api, auth, csrf, incident_views, views  # noqa: F401 (routes)
 from dashboard.admin.blueprint import api_bp, bp
-from dashboard.text import render_markdown
 
 bp.register_blueprint(api_bp)
 
@@ -61,7 +60,7 @@ def _template_globals():
     recurrences = [("none", _("Once")), ("daily", _("Every day")),
                    ("weekly", _("Every week")), ("monthly", _("Every month")),
                    ("cron", _("Cron rule")), ("rrule", _("RRULE (RFC 5545)"))]
-    return {"csrf_token": csrf.token, "current_user": auth.current_user, "md": render_markdown,
+    return {"csrf_token": csrf.token, "current_user": auth.current_user,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,
             "LEVEL_CHOICES": list(levels.items()), "RECURRENCE_CHOICES": recurrences}

@@ -38,6 +38,7 @@ from monitor.incidents.recurrence import (
     occurrences,
     parse_datetime,
 )
+from monitor.markup import stored
 from monitor.store.models import ServiceRow
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class PlannedMaintenance:
     recurring: bool
     from_config: bool
     announce_at: float | None = None
+    #: the messages' safe HTML (as stored)
+    message_fr_html: str = ""
+    message_en_html: str = ""
 
     def active(self, at: float) -> bool:
         """Running at ``at``."""
@@ -210,7 +214,10 @@ def planned(session: Session, since: float, until: float,
                 window.message_fr or "", window.message_en or window.message_fr or "",
                 occ.start, occ.end, covered, window.rule is not None,
                 window.config_id is not None,
-                occ.start - window.announce_before if window.announce_before else None))
+                occ.start - window.announce_before if window.announce_before else None,
+                stored(window.message_fr_html, window.message_fr),
+                stored(window.message_en_html, window.message_en)
+                or stored(window.message_fr_html, window.message_fr)))
     out.sort(key=lambda p: (p.start, p.window_id))
     return out
 
