@@ -50,6 +50,9 @@ _SERVICE_STATUS = {s.code: s for s in ServiceStatus}
 BAR_DAYS = 90
 #: resolved incidents kept in the snapshot for the history page
 RECENT_INCIDENTS = 50
+#: occurrences of one window kept in the snapshot on each side of now (an hourly window
+#: has 1,440 in the 60 days ahead)
+PER_WINDOW = 20
 
 
 def _latest_id(model, owner):
@@ -185,9 +188,17 @@ def incident_counts(conn: Connection, days: list[date], tz: str) -> dict[str, di
 def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                 behind: float = 90 * 86400) -> list[MaintenanceView]:
     """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
-    order (recurring windows expanded)."""
+    order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
+    ended and the :data:`PER_WINDOW` next ones)."""
     with Session(conn) as session:
-        planned = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+        found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+    by_window: dict[int, list] = defaultdict(list)
+    for p in found:
+        by_window[p.window_id].append(p)
+    planned = sorted((p for occurrences in by_window.values() for p in (
+        [o for o in occurrences if o.end <= now][-PER_WINDOW:]
+        + [o for o in occurrences if o.end > now][:PER_WINDOW])),
+        key=lambda p: (p.start, p.window_id))
     return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
                             Text(p.message_fr, p.message_en), p.start, p.end,
                             tuple(p.service_ids), p.recurring,

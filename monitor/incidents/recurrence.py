@@ -26,10 +26,12 @@ The friendly forms of the configuration (``weekly: sunday``, ``monthly: first su
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from itertools import islice
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.incidents.walk import FREQS, MAX_OCCURRENCES, croniter, rrulestr, starts
@@ -264,11 +266,12 @@ def _min_gap(rule: str, first: datetime) -> float | RuleError:
     return gap
 
 
-def _shape(rule: str) -> dict[str, str] | str:
-    """The parts of an RRULE (``{"FREQ": "WEEKLY", …}``) or the expression of a cron rule
-    (``"0 2 * * 0"``); :class:`RuleError` when the rule is not one Vigie evaluates: an
-    unknown form, invalid, or more frequent than once an hour by construction (then every
-    two starts are at least an hour apart in wall-clock time)."""
+@lru_cache(maxsize=1024)
+def _shape(rule: str) -> Mapping[str, str] | str:
+    """The parts of an RRULE (``{"FREQ": "WEEKLY", …}``, read-only) or the expression of a
+    cron rule (``"0 2 * * 0"``); :class:`RuleError` when the rule is not one Vigie
+    evaluates: an unknown form, invalid, or more frequent than once an hour by
+    construction (then every two starts are at least an hour apart in wall-clock time)."""
     kind, _, body = str(rule).partition(":")
     if kind == "CRON":
         fields = body.split()
@@ -319,7 +322,7 @@ def _shape(rule: str) -> dict[str, str] | str:
     except (ValueError, TypeError, KeyError) as exc:
         raise RuleError(f"invalid rrule {body!r}: {exc}",
                         f"RRULE {body!r} invalide : {exc}") from None
-    return parts
+    return MappingProxyType(parts)
 
 
 def span(seconds: float) -> str:

@@ -19,7 +19,7 @@ window, not by every instance that has none.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -38,7 +38,7 @@ _PERIOD = {"YEARLY": timedelta(days=365), "MONTHLY": timedelta(days=28),
            "HOURLY": timedelta(hours=1)}
 
 
-def starts(shape: dict[str, str] | str, first: datetime, low: datetime,
+def starts(shape: Mapping[str, str] | str, first: datetime, low: datetime,
            high: datetime) -> Iterator[datetime]:
     """Wall-clock starts from ``low`` to ``high`` of a rule counted from ``first``: an
     RRULE's parts (``{"FREQ": "WEEKLY", …}``, checked) or a cron expression."""
@@ -65,7 +65,7 @@ def starts(shape: dict[str, str] | str, first: datetime, low: datetime,
         return
 
 
-def _rrule(parts: dict[str, str], first: datetime, low: datetime, high: datetime) -> Any:
+def _rrule(parts: Mapping[str, str], first: datetime, low: datetime, high: datetime) -> Any:
     """dateutil's rrule for ``parts``, counting from the beginning of the period (of
     ``INTERVAL`` periods from ``first``) that holds ``low``, up to ``high``: what it
     gives from ``first`` on that range, without going through the years between."""

@@ -119,3 +119,15 @@ def test_the_cli_refuses_it_and_lists_a_stored_one_as_refused(tmp_path, admin_se
     line = next(l for l in listing.output.splitlines() if l.startswith(f"{window_id} "))
     assert "refused" in line
 
+
+
+def test_an_hourly_window_keeps_the_status_page_short(api, store):
+    from dashboard import reads
+
+    response = api("POST", "/maintenance", {"title_fr": "Horaire", "all_services": True,
+                                            "rrule": "FREQ=HOURLY", "duration": "30m"})
+    assert response.status_code == 201, response.get_json()
+    with store.engine.connect() as conn:
+        shown = [v for v in reads.maintenance(conn, time.time()) if v.title.fr == "Horaire"]
+    # 90 days behind and 60 ahead hold 3,600 occurrences
+    assert len(shown) == 2 * reads.PER_WINDOW
