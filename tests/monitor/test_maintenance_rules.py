@@ -145,6 +145,8 @@ def test_the_configuration_file_refuses_them_with_file_line_and_key(tmp_path, ru
 @pytest.mark.parametrize("rule", ["RRULE:FREQ=SECONDLY", "RRULE:FREQ=MINUTELY",
                                   "CRON:* * * * *", "RRULE:FREQ=SOMETIMES", "CRON:0 2 * *",
                                   "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+                                  "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+                                  "CRON:0 2 30 2 *",
                                   "RRULE:FREQ=DAILY;COUNT=3", "WEEKLY", ""])
 def test_check_rule_refuses_what_a_stored_row_may_hold(rule):
     with pytest.raises(RuleError):
@@ -187,6 +189,27 @@ def test_each_evaluation_examines_a_bounded_range(monkeypatch):
     assert len(found) <= recurrence.MAX_OCCURRENCES
     assert found[-1].start - found[0].start <= recurrence.MAX_RANGE
     assert seen[0] <= recurrence.MAX_OCCURRENCES + 100
+
+
+@pytest.mark.parametrize("freq", ["DAILY", "HOURLY", "WEEKLY"])
+def test_the_search_past_the_range_is_bounded_even_for_a_rule_that_never_occurs(
+        monkeypatch, freq):
+    # dateutil checks UNTIL only against the occurrences it finds: unbounded, this
+    # searched every day until the year 9999 (13 s)
+    periods = [0]
+    real = dateutil_rrule._iterinfo.ddayset if freq != "WEEKLY" else (
+        dateutil_rrule._iterinfo.wdayset)
+
+    def counted(self, *args):
+        periods[0] += 1
+        return real(self, *args)
+
+    monkeypatch.setattr(dateutil_rrule._iterinfo,
+                        "ddayset" if freq != "WEEKLY" else "wdayset", counted)
+    rule = f"RRULE:FREQ={freq};BYMONTH=2;BYMONTHDAY=30;BYMINUTE=0"
+    assert occurrences(rule, 600, "UTC", utc(2026, 1, 1), utc(2026, 1, 31)) == []
+    per_day = 24 if freq == "HOURLY" else 1
+    assert 0 < periods[0] <= (30 + 3) * per_day + 10
 
 
 @pytest.mark.parametrize("rule,at", [
