@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from dashboard.views import (
     CheckView,
     DayView,
+    Html,
     IncidentView,
     LinkView,
     MaintenanceView,
@@ -49,6 +50,9 @@ _SERVICE_STATUS = {s.code: s for s in ServiceStatus}
 BAR_DAYS = 90
 #: resolved incidents kept in the snapshot for the history page
 RECENT_INCIDENTS = 50
+#: occurrences of one window kept in the snapshot on each side of now (an hourly window
+#: has 1,440 in the 60 days ahead)
+PER_WINDOW = 20
 
 
 def _latest_id(model, owner):
@@ -128,15 +132,17 @@ def build_days(days: list[date], rollups: dict[date, tuple], incidents: dict[dat
 
 
 def _update(u) -> UpdateView:
-    return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, Text(u.message_fr, u.message_en))
+    return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, Text(u.message_fr, u.message_en),
+                      Html(u.message_fr_html, u.message_en_html))
 
 
 def _incident(summary, updates=None, links=(), detail=None) -> IncidentView:
     if updates is None:
         updates = (summary.latest_update,) if summary.latest_update else ()
-    postmortem = None
+    postmortem = postmortem_html = None
     if detail is not None and detail.postmortem_fr:
         postmortem = Text(detail.postmortem_fr, detail.postmortem_en)
+        postmortem_html = Html(detail.postmortem_fr_html, detail.postmortem_en_html)
     return IncidentView(
         id=summary.id, reference=summary.reference, title=Text(summary.title_fr, summary.title_en),
         impact=summary.impact, worst_impact=summary.worst_impact, phase=summary.phase,
@@ -146,7 +152,8 @@ def _incident(summary, updates=None, links=(), detail=None) -> IncidentView:
         # public links only, and never a javascript: address
         links=tuple(LinkView(link.kind, link.title, link.url) for link in links
                     if link.public and link.url.startswith(("https://", "http://"))),
-        postmortem=postmortem, postmortem_at=detail.postmortem_at if detail else None)
+        postmortem=postmortem, postmortem_at=detail.postmortem_at if detail else None,
+        postmortem_html=postmortem_html)
 
 
 def open_incidents(conn: Connection) -> list[IncidentView]:
@@ -181,12 +188,21 @@ def incident_counts(conn: Connection, days: list[date], tz: str) -> dict[str, di
 def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                 behind: float = 90 * 86400) -> list[MaintenanceView]:
     """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
-    order (recurring windows expanded)."""
+    order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
+    ended and the :data:`PER_WINDOW` next ones)."""
     with Session(conn) as session:
-        planned = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+        found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+    by_window: dict[int, list] = defaultdict(list)
+    for p in found:
+        by_window[p.window_id].append(p)
+    planned = sorted((p for occurrences in by_window.values() for p in (
+        [o for o in occurrences if o.end <= now][-PER_WINDOW:]
+        + [o for o in occurrences if o.end > now][:PER_WINDOW])),
+        key=lambda p: (p.start, p.window_id))
     return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
                             Text(p.message_fr, p.message_en), p.start, p.end,
-                            tuple(p.service_ids), p.recurring) for p in planned]
+                            tuple(p.service_ids), p.recurring,
+                            Html(p.message_fr_html, p.message_en_html)) for p in planned]
 
 
 def notices(conn: Connection, now: float) -> list[NoticeView]:
@@ -194,7 +210,8 @@ def notices(conn: Connection, now: float) -> list[NoticeView]:
     with Session(conn) as session:
         found = queries.active_notices(session, now)
     return [NoticeView(n.id, n.level, Text(n.title_fr, n.title_en), Text(n.text_fr, n.text_en),
-                       n.starts_at, n.ends_at) for n in found]
+                       n.starts_at, n.ends_at, Html(n.text_fr_html, n.text_en_html))
+            for n in found]
 
 
 def next_notice_change(conn: Connection, now: float) -> float | None:

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext
+from markupsafe import Markup
 
 from dashboard import bars, charts, reads
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
 from dashboard.pages import cached_response, detail, page_context, snapshot, state
-from dashboard.text import render_markdown
+from monitor.markup import stored
 
 bp = Blueprint("status", __name__)
 
@@ -24,9 +25,14 @@ bp = Blueprint("status", __name__)
 RANGES = {"24h": (86400, 900), "7d": (7 * 86400, 3600), "90d": (90 * 86400, None)}
 
 
-@bp.app_template_filter("markdown")
-def _markdown(text):
-    return render_markdown(text.text(select_language()) if hasattr(text, "text") else text)
+@bp.app_template_filter("html")
+def _html(html, text=None):
+    """Stored safe HTML (a :class:`~dashboard.views.Html` pair in the page's language, or
+    one string), made safe when the text was saved: never rendered here. A row stored
+    without its HTML (None) shows its ``text`` escaped."""
+    if hasattr(html, "text"):
+        html = html.text(select_language())
+    return Markup(stored(html, text))
 
 
 @bp.app_template_global("bar_segments")

@@ -29,6 +29,12 @@ class Text:
 
 
 @dataclass(frozen=True, slots=True)
+class Html(Text):
+    """A text's safe HTML in French and (optionally) English, as stored when the text was
+    saved (:func:`monitor.markup.render`): the pages insert it as is."""
+
+
+@dataclass(frozen=True, slots=True)
 class CheckView:
     """One check of a service: its confirmed status and the reason given for it."""
 
@@ -106,6 +112,7 @@ class UpdateView:
     phase: str
     impact: str | None
     message: Text
+    message_html: Html = Html("")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +142,7 @@ class IncidentView:
     links: tuple[LinkView, ...] = ()
     postmortem: Text | None = None
     postmortem_at: float | None = None
+    postmortem_html: Html | None = None
 
     @property
     def is_open(self) -> bool:
@@ -163,6 +171,7 @@ class MaintenanceView:
     #: None: every service
     service_ids: tuple[str, ...] | None
     recurring: bool = False
+    message_html: Html = Html("")
 
     def state(self, now: float) -> str:
         """``scheduled``, ``in_progress`` or ``completed`` (Statuspage's words)."""
@@ -185,6 +194,7 @@ class NoticeView:
     text: Text
     starts_at: float | None
     ends_at: float | None
+    text_html: Html = Html("")
 
 
 #: how bad a status is for the banner and summaries (higher is worse)

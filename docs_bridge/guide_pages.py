@@ -7,7 +7,7 @@ no external asset, so it works when everything else is down.
 The pages share the origin of the status page and of the volunteers' area (``/admin``),
 so whoever can write in a guide folder must not be able to run script there: the
 Markdown's HTML is cleaned with ``nh3`` (an allow-list sanitiser, as
-:mod:`dashboard.text` does) and every answer carries a Content-Security-Policy that
+:mod:`monitor.markup` does) and every answer carries a Content-Security-Policy that
 allows no script at all and only this page's own style sheet.
 """
 

@@ -201,8 +201,13 @@ def maintenance_list(ctx, show_all) -> None:
     with admin.read() as s:
         rows = queries.maintenance_windows(s, time.time(), include_cancelled=show_all)
         _table([(w.id, w.config_id or "-", admin.when(w.next_start), admin.when(w.next_end),
-                 "cancelled" if w.cancelled_at else (w.rule or "once"), w.title_fr)
+                 "cancelled" if w.cancelled_at else (
+                     f"refused {w.rule}" if w.refused else (w.rule or "once")), w.title_fr)
                 for w in rows], ("ID", "CONFIG", "NEXT START", "NEXT END", "RULE", "TITLE"))
+        for w in rows:
+            if w.refused and not w.cancelled_at:
+                click.echo(f"window {w.id} is skipped: {w.refused} / {w.refused_fr} "
+                           f"(cancel it, or give it a good rule)", err=True)
 
 
 @maintenance_group.command("cancel")

@@ -431,7 +431,12 @@ class MaintenanceConfig(StrictModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> "MaintenanceConfig":
-        from monitor.incidents.recurrence import RuleError, build_rule, parse_datetime
+        from monitor.incidents.recurrence import (
+            RuleError,
+            build_rule,
+            check_rule,
+            parse_datetime,
+        )
 
         scopes = sum((bool(self.services), self.group is not None, self.all_services))
         if scopes != 1:
@@ -441,12 +446,14 @@ class MaintenanceConfig(StrictModel):
             start = parse_datetime(self.start, tz) if self.start else None
             end = parse_datetime(self.end, tz) if self.end else None
             if self.recurring:
-                build_rule(weekly=self.weekly, monthly=self.monthly, daily=self.daily,
-                           cron=self.cron, rrule=self.rrule, at=self.at)
+                rule = build_rule(weekly=self.weekly, monthly=self.monthly, daily=self.daily,
+                                  cron=self.cron, rrule=self.rrule, at=self.at)
                 if self.duration is None:
                     raise ValueError("a recurring window needs a duration (e.g. 2h)")
                 if end is not None:
                     raise ValueError("a recurring window takes a duration, not an end")
+                # at most once an hour, each occurrence over before the next one
+                check_rule(rule, self.duration, start, tz)
             else:
                 if start is None:
                     raise ValueError("give start (and end or duration), or a recurrence "

@@ -45,7 +45,6 @@ from dashboard.admin import (  # noqa: F401 (routes)
 )
 from dashboard.admin.blueprint import api_bp, bp
 from dashboard.admin.pages import lang
-from dashboard.text import render_markdown
 from monitor.access import Actor, Forbidden
 
 bp.register_blueprint(api_bp)
@@ -96,7 +95,7 @@ def _template_globals():
     recurrences = [("none", _("Once")), ("daily", _("Every day")),
                    ("weekly", _("Every week")), ("monthly", _("Every month")),
                    ("cron", _("Cron rule")), ("rrule", _("RRULE (RFC 5545)"))]
-    return {"csrf_token": csrf.token, "current_user": auth.current_user, "md": render_markdown,
+    return {"csrf_token": csrf.token, "current_user": auth.current_user,
             "may": roles.may, "role_name": accounts.role_name, "pretty_json": _pretty_json,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,

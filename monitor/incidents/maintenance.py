@@ -7,13 +7,19 @@ table whichever way a window was made. The :class:`MaintenanceTicker` (every ~15
 ``vigie run``) computes which services are in maintenance now, tells the state book (the
 service transitions that result go through the same path as check-driven ones) and writes
 the ``announced``/``started``/``ended`` events once per occurrence.
+
+A stored rule Vigie does not evaluate (more frequent than once an hour, occurrences
+running into each other, not a rule at all: written before rules were bounded, or by
+another program) never stops anything: that window is skipped, logged once, counted
+(``vigie_maintenance_windows_refused``) and shown as refused in ``/admin/``, where a
+volunteer can cancel it or give it a good rule; every other window works.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -25,10 +31,14 @@ from monitor.incidents.emit import emit_maintenance, maintenance_key
 from monitor.incidents.models import MaintenanceWindow, OutboxEntry
 from monitor.incidents.recurrence import (
     Occurrence,
+    RuleError,
     build_rule,
+    check_rule,
+    next_occurrence,
     occurrences,
     parse_datetime,
 )
+from monitor.markup import stored
 from monitor.store.models import ServiceRow
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,9 @@ class PlannedMaintenance:
     recurring: bool
     from_config: bool
     announce_at: float | None = None
+    #: the messages' safe HTML (as stored)
+    message_fr_html: str = ""
+    message_en_html: str = ""
 
     def active(self, at: float) -> bool:
         """Running at ``at``."""
@@ -92,8 +105,9 @@ def sync_config_windows(session: Session, config: Config, now: float) -> tuple[i
         if row is None:
             row = MaintenanceWindow(config_id=item.id, created_at=now, updated_at=now)
             session.add(row)
-        changed = any(getattr(row, k, None) != v for k, v in values.items())
-        for key, value in values.items():
+        # only what changed: a message set again would be rendered again
+        changed = {k: v for k, v in values.items() if getattr(row, k, None) != v}
+        for key, value in changed.items():
             setattr(row, key, value)
         if changed:
             row.updated_at = now
@@ -115,10 +129,33 @@ def covered_services(window: MaintenanceWindow, catalog: dict[str, str | None]) 
     return tuple(s for s in (window.service_ids or []) if s in catalog)
 
 
+def refusal(window: MaintenanceWindow) -> RuleError | None:
+    """Why the window's stored rule is not evaluated (None: a good rule, or a one-off
+    window); logged the first time it is seen."""
+    if window.rule is None:
+        return None
+    try:
+        check_rule(window.rule, window.duration or 0.0, window.starts_at, window.timezone)
+    except RuleError as exc:
+        mark = (window.id, window.rule, window.duration, window.timezone)
+        if mark not in _reported:
+            _reported.add(mark)
+            log.warning("maintenance window %s (%s, %s) refused, skipped: %s", window.id,
+                        window.rule, window.title_fr, exc)
+        return exc
+    return None
+
+
+#: refused windows already logged (id, rule, duration, time zone)
+_reported: set[tuple] = set()
+
+
 def window_occurrences(window: MaintenanceWindow, since: float, until: float) -> list[Occurrence]:
     """The window's occurrences overlapping ``[since, until)``; a cancelled window's stop
-    at its cancellation."""
+    at its cancellation; none for a refused rule (:func:`refusal`)."""
     if window.rule is not None:
+        if refusal(window) is not None:
+            return []
         found = occurrences(window.rule, window.duration or 0.0, window.timezone, since,
                             until, anchor=window.starts_at)
     elif window.starts_at is not None and window.ends_at is not None and (
@@ -126,6 +163,25 @@ def window_occurrences(window: MaintenanceWindow, since: float, until: float) ->
         found = [Occurrence(window.starts_at, window.ends_at)]
     else:
         found = []
+    return _cut(window, found)
+
+
+def next_window_occurrence(window: MaintenanceWindow, at: float) -> Occurrence | None:
+    """The window's occurrence running at ``at`` or the next one (looked for up to
+    :data:`~monitor.incidents.recurrence.SAMPLE_SPAN` ahead); None when there is none,
+    or the rule is refused."""
+    if window.rule is None:
+        found = window_occurrences(window, at, float("inf"))
+    elif refusal(window) is not None:
+        return None
+    else:
+        first = next_occurrence(window.rule, window.duration or 0.0, window.timezone, at,
+                                anchor=window.starts_at)
+        found = _cut(window, [first] if first else [])
+    return found[0] if found else None
+
+
+def _cut(window: MaintenanceWindow, found: list[Occurrence]) -> list[Occurrence]:
     if window.cancelled_at is not None:
         cut = window.cancelled_at
         found = [Occurrence(o.start, min(o.end, cut)) for o in found if o.start < cut]
@@ -140,11 +196,15 @@ def catalog(session: Session) -> dict[str, str | None]:
 
 
 def planned(session: Session, since: float, until: float,
-            services: dict[str, str | None] | None = None) -> list[PlannedMaintenance]:
-    """Every occurrence overlapping ``[since, until)``, by start time."""
+            services: dict[str, str | None] | None = None,
+            windows: Sequence[MaintenanceWindow] | None = None) -> list[PlannedMaintenance]:
+    """Every occurrence overlapping ``[since, until)``, by start time (of ``windows``,
+    default all of them)."""
     services = catalog(session) if services is None else services
+    if windows is None:
+        windows = session.scalars(select(MaintenanceWindow)).all()
     out = []
-    for window in session.scalars(select(MaintenanceWindow)):
+    for window in windows:
         covered = covered_services(window, services)
         if not covered:
             continue
@@ -154,7 +214,10 @@ def planned(session: Session, since: float, until: float,
                 window.message_fr or "", window.message_en or window.message_fr or "",
                 occ.start, occ.end, covered, window.rule is not None,
                 window.config_id is not None,
-                occ.start - window.announce_before if window.announce_before else None))
+                occ.start - window.announce_before if window.announce_before else None,
+                stored(window.message_fr_html, window.message_fr),
+                stored(window.message_en_html, window.message_en)
+                or stored(window.message_fr_html, window.message_fr)))
     out.sort(key=lambda p: (p.start, p.window_id))
     return out
 
@@ -177,6 +240,8 @@ class TickResult:
     active: set[str] = field(default_factory=set)
     #: outbox rows written
     events: int = 0
+    #: windows not cancelled whose stored rule is refused (skipped)
+    refused: int = 0
 
 
 class MaintenanceTicker:
@@ -199,9 +264,12 @@ class MaintenanceTicker:
         self._done = {m for m in self._done if m[1] >= now - 2 * ENDED_LOOKBACK}
         with self.sessions() as session, session.begin():
             services = catalog(session)
-            horizon = max((a or 0.0 for a in session.scalars(
-                select(MaintenanceWindow.announce_before))), default=0.0)
-            for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services):
+            windows = session.scalars(select(MaintenanceWindow)).all()
+            result.refused = sum(1 for w in windows
+                                 if w.cancelled_at is None and refusal(w) is not None)
+            horizon = max((w.announce_before or 0.0 for w in windows), default=0.0)
+            for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services,
+                               windows):
                 if occ.active(now):
                     result.active.update(occ.service_ids)
                 result.events += self._events(session, occ, now)

@@ -5,6 +5,8 @@ the numbers come from what the ticker and the worker last saw (every ~15 s).
 
 - ``vigie_incidents_open`` — unresolved incidents;
 - ``vigie_maintenance_active{service}`` — 1 while a window covers the service;
+- ``vigie_maintenance_windows_refused`` — windows skipped because their stored rule is
+  refused (see :mod:`monitor.incidents.maintenance`);
 - ``vigie_outbox_deliveries_total{plugin,result}`` — delivery attempts by outcome
   (``delivered``, ``retry_later``, ``failed``, ``dead``);
 - ``vigie_outbox_backlog`` — pending deliveries;
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
     from monitor.incidents.system import IncidentSystem
 
 METRICS = (
-    "vigie_incidents_open", "vigie_maintenance_active", "vigie_outbox_deliveries_total",
+    "vigie_incidents_open", "vigie_maintenance_active", "vigie_maintenance_windows_refused",
+    "vigie_outbox_deliveries_total",
     "vigie_outbox_backlog", "vigie_outbox_oldest_pending_age_seconds",
     "vigie_outbox_dead_letters",
 )
@@ -49,6 +52,9 @@ class IncidentCollector(Collector):
         for service_id in list(system.runtime.state.services):
             active.add_metric([service_id], 1.0 if service_id in in_maintenance else 0.0)
         yield active
+        yield GaugeMetricFamily("vigie_maintenance_windows_refused",
+                                "Maintenance windows skipped: their stored rule is refused "
+                                "(see /admin/maintenance).", value=system.refused_windows)
         deliveries = CounterMetricFamily(
             "vigie_outbox_deliveries", "Outbox delivery attempts by plugin and result.",
             labels=["plugin", "result"])

@@ -11,6 +11,13 @@ Vocabulary stored as short strings (readable in SQL, stable in the JSON API):
 - phase: ``investigating``, ``identified``, ``monitoring``, ``resolved`` (as Statuspage);
 - notice level: ``info``, ``warning``;
 - outbox status: ``pending``, ``delivered``, ``dead``.
+
+Texts volunteers write in Markdown (update messages, post-mortems, maintenance messages,
+notices) are stored with their safe HTML, in a ``*_html`` column beside each: setting the
+text renders it (:func:`monitor.markup.render`, in bounded time), so pages only read HTML
+and never run the renderer. A row written without it (by another program, or when the
+migration ran offline) has a NULL ``*_html``; readers then show the text escaped
+(:func:`monitor.markup.stored`).
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from monitor import markup
 from monitor.store.models import ID_LENGTH, NAME_LENGTH, Base, BigId
 
 PHASES = ("investigating", "identified", "monitoring", "resolved")
@@ -41,7 +49,16 @@ TITLE_LENGTH = NAME_LENGTH
 URL_LENGTH = 2000
 
 
-class Incident(Base):
+class RendersMarkdown:
+    """For the models' validators: a Markdown column, when set, renders into its
+    ``<name>_html`` column (None stays None)."""
+
+    def _render(self, key: str, value: str | None) -> str | None:
+        setattr(self, f"{key}_html", None if value is None else markup.render(value))
+        return value
+
+
+class Incident(RendersMarkdown, Base):
     """Something members are told is wrong with one or more services.
 
     ``reference`` (``INC-2026-0042``) is stable and human: mail subjects and tickets use it.
@@ -75,6 +92,8 @@ class Incident(Base):
     postmortem_fr: Mapped[str | None] = mapped_column(Text)
     postmortem_en: Mapped[str | None] = mapped_column(Text)
     postmortem_at: Mapped[float | None] = mapped_column(Double)
+    postmortem_fr_html: Mapped[str | None] = mapped_column(Text)
+    postmortem_en_html: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
 
     services: Mapped[list[IncidentService]] = relationship(
@@ -84,6 +103,10 @@ class Incident(Base):
         order_by="IncidentUpdate.id")
     links: Mapped[list[IncidentLink]] = relationship(
         back_populates="incident", cascade="all, delete-orphan", order_by="IncidentLink.id")
+
+    @validates("postmortem_fr", "postmortem_en")
+    def _markdown(self, key: str, value: str | None) -> str | None:
+        return self._render(key, value)
 
     @property
     def service_ids(self) -> list[str]:
@@ -109,7 +132,7 @@ class IncidentService(Base):
     incident: Mapped[Incident] = relationship(back_populates="services")
 
 
-class IncidentUpdate(Base):
+class IncidentUpdate(RendersMarkdown, Base):
     """One entry of an incident's timeline.
 
     ``kind`` says what happened: ``opened``, ``status`` (the service's status changed),
@@ -128,11 +151,17 @@ class IncidentUpdate(Base):
     impact: Mapped[str | None] = mapped_column(String(20))
     message_fr: Mapped[str] = mapped_column(Text, default="")
     message_en: Mapped[str | None] = mapped_column(Text)
+    message_fr_html: Mapped[str | None] = mapped_column(Text)
+    message_en_html: Mapped[str | None] = mapped_column(Text)
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     author: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
 
     incident: Mapped[Incident] = relationship(back_populates="updates")
+
+    @validates("message_fr", "message_en")
+    def _markdown(self, key: str, value: str | None) -> str | None:
+        return self._render(key, value)
 
 
 class IncidentLink(Base):
@@ -157,7 +186,7 @@ class IncidentLink(Base):
     incident: Mapped[Incident] = relationship(back_populates="links")
 
 
-class MaintenanceWindow(Base):
+class MaintenanceWindow(RendersMarkdown, Base):
     """A planned maintenance: one-off (``starts_at``/``ends_at``) or recurring (``rule``).
 
     ``rule`` is ``RRULE:…`` (RFC 5545, evaluated in ``timezone`` wall-clock time, the
@@ -175,6 +204,8 @@ class MaintenanceWindow(Base):
     title_en: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     message_fr: Mapped[str] = mapped_column(Text, default="")
     message_en: Mapped[str | None] = mapped_column(Text)
+    message_fr_html: Mapped[str | None] = mapped_column(Text)
+    message_en_html: Mapped[str | None] = mapped_column(Text)
     all_services: Mapped[bool] = mapped_column(Boolean, default=False)
     group_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     service_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -190,13 +221,17 @@ class MaintenanceWindow(Base):
     cancelled_at: Mapped[float | None] = mapped_column(Double)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
 
+    @validates("message_fr", "message_en")
+    def _markdown(self, key: str, value: str | None) -> str | None:
+        return self._render(key, value)
+
     @property
     def recurring(self) -> bool:
         """Has a recurrence rule."""
         return self.rule is not None
 
 
-class Notice(Base):
+class Notice(RendersMarkdown, Base):
     """An information message on the status page (info or warning), optionally bounded
     in time."""
 
@@ -209,6 +244,8 @@ class Notice(Base):
     title_en: Mapped[str | None] = mapped_column(String(TITLE_LENGTH))
     text_fr: Mapped[str] = mapped_column(Text, default="")
     text_en: Mapped[str | None] = mapped_column(Text)
+    text_fr_html: Mapped[str | None] = mapped_column(Text)
+    text_en_html: Mapped[str | None] = mapped_column(Text)
     #: None: shown from creation
     starts_at: Mapped[float | None] = mapped_column(Double)
     #: None: shown until ended by hand
@@ -216,6 +253,10 @@ class Notice(Base):
     created_at: Mapped[float] = mapped_column(Double)
     updated_at: Mapped[float] = mapped_column(Double)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+
+    @validates("text_fr", "text_en")
+    def _markdown(self, key: str, value: str | None) -> str | None:
+        return self._render(key, value)
 
 
 class OutboxEntry(Base):

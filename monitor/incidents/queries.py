@@ -5,7 +5,8 @@ Every function takes an ORM session (read only: nothing is changed) and returns 
 frozen dataclasses, safe to keep after the session closes and to serialise to JSON
 (``dataclasses.asdict``). Times are Unix seconds; days are dates in the site's time zone.
 ``public_only=True`` (the default) leaves out what only volunteers see: private timeline
-notes and non-public links (helpdesk tickets).
+notes and non-public links (helpdesk tickets). Markdown texts come with their safe HTML
+(``*_html``, as stored when the text was saved: nothing is rendered here).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.incidents import maintenance, notices, outbox
+from monitor.markup import stored
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import (
     Incident,
@@ -46,6 +48,8 @@ class UpdateView:
     public: bool
     automatic: bool
     author: str | None
+    message_fr_html: str = ""
+    message_en_html: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,8 @@ class IncidentDetail:
     postmortem_fr: str | None
     postmortem_en: str | None
     postmortem_at: float | None
+    postmortem_fr_html: str = ""
+    postmortem_en_html: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,8 @@ class NoticeView:
     ends_at: float | None
     created_at: float
     created_by: str | None
+    text_fr_html: str = ""
+    text_en_html: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,11 @@ class WindowView:
     created_by: str | None
     next_start: float | None
     next_end: float | None
+    #: why the stored rule is not evaluated (the window is skipped), in English, French
+    refused: str | None = None
+    refused_fr: str | None = None
+    message_fr_html: str = ""
+    message_en_html: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +179,8 @@ class OutboxView:
 
 def _update_view(u: IncidentUpdate) -> UpdateView:
     return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, u.message_fr or "", u.message_en,
-                      u.public, u.automatic, u.author)
+                      u.public, u.automatic, u.author, stored(u.message_fr_html, u.message_fr),
+                      stored(u.message_en_html, u.message_en))
 
 
 def _summary(i: Incident, latest: IncidentUpdate | None) -> IncidentSummary:
@@ -230,7 +244,9 @@ def incident_detail(session: Session, incident: int | str, *,
         _summary(row, updates[-1] if updates else None),
         tuple(_update_view(u) for u in updates),
         tuple(LinkView(l.kind, l.title, l.url, l.public, l.plugin, l.external_id) for l in links),
-        row.postmortem_fr, row.postmortem_en, row.postmortem_at)
+        row.postmortem_fr, row.postmortem_en, row.postmortem_at,
+        stored(row.postmortem_fr_html, row.postmortem_fr),
+        stored(row.postmortem_en_html, row.postmortem_en))
 
 
 def incident_history(session: Session, *, service_id: str | None = None,
@@ -304,20 +320,22 @@ def services_in_maintenance(session: Session, at: float) -> dict[str, PlannedMai
 def maintenance_windows(session: Session, at: float, *,
                         include_cancelled: bool = False) -> list[WindowView]:
     """Windows as defined (the admin list), newest first, each with its next occurrence
-    (running or future) after ``at``."""
+    (running or future) after ``at``, or why its stored rule is refused."""
     stmt = select(MaintenanceWindow)
     if not include_cancelled:
         stmt = stmt.where(MaintenanceWindow.cancelled_at.is_(None))
     out = []
     for w in session.scalars(stmt.order_by(MaintenanceWindow.created_at.desc(),
                                            MaintenanceWindow.id.desc())):
-        nxt = maintenance.window_occurrences(w, at, at + 400 * 86400)
-        first = nxt[0] if nxt else None
+        first = maintenance.next_window_occurrence(w, at)
+        refused = maintenance.refusal(w)
         out.append(WindowView(
             w.id, w.config_id, w.title_fr, w.title_en, w.message_fr or "", w.message_en,
             w.all_services, w.group_id, tuple(w.service_ids or ()), w.starts_at, w.ends_at,
             w.rule, w.duration, w.timezone, w.announce_before, w.cancelled_at, w.created_by,
-            first.start if first else None, first.end if first else None))
+            first.start if first else None, first.end if first else None,
+            str(refused) if refused else None, refused.fr if refused else None,
+            stored(w.message_fr_html, w.message_fr), stored(w.message_en_html, w.message_en)))
     return out
 
 
@@ -326,7 +344,8 @@ def maintenance_windows(session: Session, at: float, *,
 
 def _notice_view(n: Notice) -> NoticeView:
     return NoticeView(n.id, n.level, n.title_fr, n.title_en, n.text_fr or "", n.text_en,
-                      n.starts_at, n.ends_at, n.created_at, n.created_by)
+                      n.starts_at, n.ends_at, n.created_at, n.created_by,
+                      stored(n.text_fr_html, n.text_fr), stored(n.text_en_html, n.text_en))
 
 
 def active_notices(session: Session, at: float) -> list[NoticeView]:

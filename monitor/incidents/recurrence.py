@@ -1,4 +1,5 @@
-"""Maintenance recurrence rules and their occurrences, correct across daylight saving.
+"""Maintenance recurrence rules and their occurrences, correct across daylight saving, in
+bounded time.
 
 A rule is stored as one string: ``RRULE:FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0``
 (RFC 5545, evaluated by python-dateutil) or ``CRON:0 2 * * 0`` (evaluated by croniter).
@@ -10,19 +11,43 @@ the night they go back (last Sunday of October) it runs 02:00 CEST–04:00 CET (
 
 The friendly forms of the configuration (``weekly: sunday``, ``monthly: first sunday``,
 ``at: "02:00"``) are turned into an RRULE by :func:`build_rule`.
+
+**Bounds** (a ``FREQ=SECONDLY`` rule once made every evaluation run for ever):
+
+- a maintenance window recurs at most once an hour (:data:`MIN_PERIOD`): an RRULE's
+  ``FREQ`` is ``HOURLY`` or less often with one ``BYMINUTE`` and one ``BYSECOND`` at most,
+  a cron rule's minute field is one number; and each occurrence ends before the next one
+  starts. :func:`check_rule` says so, with a message in French and English;
+- one evaluation spans at most :data:`MAX_RANGE` and examines at most
+  :data:`MAX_OCCURRENCES` occurrences, from the asked instant rather than from the rule's
+  first date (how: :mod:`monitor.incidents.walk`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, time, timedelta
+from functools import lru_cache
+from itertools import islice
+from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from monitor.incidents.walk import FREQS, MAX_OCCURRENCES, croniter, rrulestr, starts
 
 #: where an RRULE without an explicit first date starts counting (a Monday, at midnight)
 DEFAULT_ANCHOR = datetime(2024, 1, 1)
+#: shortest time between the starts of two occurrences of a window
+MIN_PERIOD = 3600.0
+#: longest span of time one evaluation looks at
+MAX_RANGE = 400 * 86400.0
+#: how many years from its first date a rule is looked at when checked, and ahead of now
+#: by :func:`next_occurrence`
+SAMPLE_YEARS = 5
+SAMPLE_SPAN = SAMPLE_YEARS * 366 * 86400.0
+#: occurrences looked at when a rule is checked (the shortest gap shows in the first ones)
+SAMPLE_OCCURRENCES = 2_000
 
 _DAYS = {
     "MO": ("monday", "lundi", "mo", "mon", "lun"),
@@ -43,8 +68,20 @@ _TIME = re.compile(r"^([01]?\d|2[0-3])[:h]([0-5]\d)$")
 
 
 class RuleError(ValueError):
-    """A recurrence rule, a date or a time of day that cannot be understood (the message
-    says what was expected)."""
+    """A recurrence rule, a date or a time of day that cannot be understood or is refused.
+
+    ``str(exc)`` says what was expected, in English; :attr:`fr` in French. :attr:`field`
+    is ``"duration"`` when the rule is fine but its occurrences are too long for it.
+    """
+
+    def __init__(self, en: str, fr: str | None = None, *, field: str = "rule") -> None:
+        super().__init__(en)
+        self.fr = fr or en
+        self.field = field
+
+
+_TOO_OFTEN_FR = "une maintenance revient au plus une fois par heure"
+_TOO_OFTEN_EN = "a maintenance window recurs at most once an hour"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +101,16 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleError(f"unknown time zone {name!r} (e.g. Europe/Paris)") from None
+        raise RuleError(f"unknown time zone {name!r} (e.g. Europe/Paris)",
+                        f"fuseau horaire {name!r} inconnu (ex. Europe/Paris)") from None
 
 
 def parse_time_of_day(text: str) -> time:
     """``02:00`` or ``2h00`` → a :class:`datetime.time`."""
     match = _TIME.match(str(text).strip())
     if not match:
-        raise RuleError(f"invalid time of day {text!r} (expected HH:MM, e.g. 02:00)")
+        raise RuleError(f"invalid time of day {text!r} (expected HH:MM, e.g. 02:00)",
+                        f"heure {text!r} invalide (attendu HH:MM, ex. 02:00)")
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -80,14 +119,15 @@ def parse_datetime(value: str | datetime | float, tz: str) -> float:
     an offset), a datetime, or already a number. Without an offset it is wall-clock time
     in ``tz``."""
     if isinstance(value, bool):
-        raise RuleError(f"invalid date {value!r}")
+        raise RuleError(f"invalid date {value!r}", f"date {value!r} invalide")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise RuleError(f"invalid date {value!r} (expected e.g. 2026-03-29 02:00)") from None
+            raise RuleError(f"invalid date {value!r} (expected e.g. 2026-03-29 02:00)",
+                            f"date {value!r} invalide (ex. 2026-03-29 02:00)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone(tz))
     return value.timestamp()
@@ -97,7 +137,8 @@ def day_code(name: str) -> str:
     """``sunday``/``dimanche``/``SU`` → ``SU``."""
     code = _DAY_CODE.get(str(name).strip().lower())
     if code is None:
-        raise RuleError(f"unknown day {name!r} (e.g. sunday or dimanche)")
+        raise RuleError(f"unknown day {name!r} (e.g. sunday or dimanche)",
+                        f"jour {name!r} inconnu (ex. dimanche ou sunday)")
     return code
 
 
@@ -113,20 +154,24 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
     :param cron: a five-field cron expression (minute hour day-of-month month weekday).
     :param rrule: an RFC 5545 RRULE (``FREQ=WEEKLY;BYDAY=SU;BYHOUR=2``).
     :param at: time of day (``02:00``) for weekly, monthly, daily and RRULE forms.
-    :raises RuleError: none or several forms given, or one is invalid.
+    :raises RuleError: none or several forms given, one is invalid, or it recurs more
+        often than once an hour (see :func:`check_rule` for the rest of the bounds).
     """
     given = [n for n, v in (("weekly", weekly), ("monthly", monthly), ("daily", daily or None),
                             ("cron", cron), ("rrule", rrule)) if v not in (None, [], "")]
     if len(given) != 1:
-        raise RuleError("give exactly one of weekly, monthly, daily, cron or rrule"
-                        + (f" (got {', '.join(given)})" if given else ""))
+        got = f" (got {', '.join(given)})" if given else ""
+        raise RuleError("give exactly one of weekly, monthly, daily, cron or rrule" + got,
+                        "indiquez une seule forme : weekly, monthly, daily, cron ou rrule"
+                        + got.replace("got", "reçu"))
     if cron is not None:
         if at is not None:
-            raise RuleError("'at' does not apply to a cron rule: put the time in the rule")
-        expr = " ".join(str(cron).split())
-        if len(expr.split()) != 5 or not _croniter().is_valid(expr):
-            raise RuleError(f"invalid cron rule {cron!r} (expected 5 fields, e.g. '0 2 * * 0')")
-        return f"CRON:{expr}"
+            raise RuleError("'at' does not apply to a cron rule: put the time in the rule",
+                            "« at » ne s'applique pas à une règle cron : mettez l'heure "
+                            "dans la règle")
+        rule = "CRON:" + " ".join(str(cron).split())
+        _shape(rule)
+        return rule
     parts: list[str]
     if weekly is not None:
         days = [weekly] if isinstance(weekly, str) else list(weekly)
@@ -140,19 +185,14 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         if body.upper().startswith("RRULE:"):
             body = body[6:]
         parts = [p for p in body.upper().split(";") if p]
-        if any(p.startswith(("DTSTART", "UNTIL", "COUNT")) for p in parts):
-            raise RuleError("the rrule must not hold DTSTART, UNTIL or COUNT: use 'start' "
-                            "for the first occurrence")
     if at is not None:
         if any(p.startswith(("BYHOUR", "BYMINUTE")) for p in parts):
-            raise RuleError("give the time either in 'at' or in the rrule, not both")
+            raise RuleError("give the time either in 'at' or in the rrule, not both",
+                            "donnez l'heure dans « at » ou dans la règle, pas les deux")
         tod = parse_time_of_day(at)
         parts += [f"BYHOUR={tod.hour}", f"BYMINUTE={tod.minute}", "BYSECOND=0"]
     rule = "RRULE:" + ";".join(parts)
-    try:
-        _rrulestr()(rule, dtstart=DEFAULT_ANCHOR)
-    except (ValueError, TypeError) as exc:
-        raise RuleError(f"invalid rrule {rrule or rule!r}: {exc}") from None
+    _shape(rule)
     return rule
 
 
@@ -160,30 +200,166 @@ def _monthly_part(monthly: str | int) -> str:
     if isinstance(monthly, int) or str(monthly).lstrip("-").isdigit():
         day = int(monthly)
         if not (1 <= day <= 31 or day == -1):
-            raise RuleError(f"invalid day of month {monthly!r} (1 to 31, or -1 for the last)")
+            raise RuleError(f"invalid day of month {monthly!r} (1 to 31, or -1 for the last)",
+                            f"jour du mois {monthly!r} invalide (1 à 31, ou -1 pour le "
+                            "dernier)")
         return f"BYMONTHDAY={day}"
     words = str(monthly).strip().lower().split()
     if len(words) != 2 or words[0] not in _ORDINALS:
         raise RuleError(f"invalid monthly rule {monthly!r} (e.g. 15, 'first sunday', "
-                        "'dernier samedi')")
+                        "'dernier samedi')",
+                        f"règle mensuelle {monthly!r} invalide (ex. 15, « premier lundi », "
+                        "« dernier samedi »)")
     return f"BYDAY={_ORDINALS[words[0]]}{day_code(words[1])}"
+
+
+# Bounds -----------------------------------------------------------------------------------
+
+
+def check_rule(rule: str, duration: float, anchor: float | None = None,
+               tz: str = "UTC") -> None:
+    """Refuse a rule Vigie will not evaluate, with what is wrong: not a rule it knows,
+    more frequent than once an hour (:data:`MIN_PERIOD`), no occurrence within
+    :data:`SAMPLE_SPAN` of its first date, or occurrences of ``duration`` seconds that
+    would run into the next one. Cheap to repeat (the answer is remembered).
+
+    :param anchor: Unix time of the first possible occurrence (the window's ``start``).
+    :raises RuleError: with ``field`` ``"rule"`` or ``"duration"``.
+    """
+    zi = zone(tz)
+    first = _local(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
+    gap = _min_gap(rule, first)
+    if isinstance(gap, RuleError):
+        raise gap
+    if not duration or duration <= 0:
+        raise RuleError("each occurrence needs a duration (e.g. 2h)",
+                        "indiquez la durée de chaque maintenance (ex. 2h)", field="duration")
+    if duration >= gap:
+        raise RuleError(
+            f"each occurrence must end before the next one starts: {span(duration)} is not "
+            f"shorter than the {span(gap)} between two of them",
+            f"chaque maintenance doit finir avant la suivante : {span(duration)} n'est pas "
+            f"plus court que les {span(gap)} qui séparent deux débuts", field="duration")
+
+
+@lru_cache(maxsize=1024)
+def _min_gap(rule: str, first: datetime) -> float | RuleError:
+    """Shortest wall-clock time between two starts of ``rule`` over :data:`SAMPLE_SPAN`
+    from ``first`` (``inf`` for a single one), or why the rule is refused (kept too, so a
+    refused row stored in the database costs nothing at each tick)."""
+    try:
+        shape = _shape(rule)
+    except RuleError as exc:
+        return exc
+    end = first + timedelta(seconds=SAMPLE_SPAN)
+    found = list(islice(starts(shape, first, first, end), SAMPLE_OCCURRENCES))
+    if not found:
+        return RuleError(
+            f"the rule {rule!r} has no occurrence within {SAMPLE_YEARS} years of its start",
+            f"la règle {rule!r} ne revient pas dans les {SAMPLE_YEARS} ans qui suivent son "
+            "début")
+    gap = min(((b - a).total_seconds() for a, b in zip(found, found[1:])),
+              default=float("inf"))
+    if gap < MIN_PERIOD:  # the shape should have said so: a second line of defence
+        return RuleError(f"{_TOO_OFTEN_EN}: {rule!r} recurs every {span(gap)}",
+                         f"{_TOO_OFTEN_FR} : {rule!r} revient toutes les {span(gap)}")
+    return gap
+
+
+@lru_cache(maxsize=1024)
+def _shape(rule: str) -> Mapping[str, str] | str:
+    """The parts of an RRULE (``{"FREQ": "WEEKLY", …}``, read-only) or the expression of a
+    cron rule (``"0 2 * * 0"``); :class:`RuleError` when the rule is not one Vigie
+    evaluates: an unknown form, invalid, or more frequent than once an hour by
+    construction (then every two starts are at least an hour apart in wall-clock time)."""
+    kind, _, body = str(rule).partition(":")
+    if kind == "CRON":
+        fields = body.split()
+        if len(fields) != 5 or not croniter().is_valid(body):
+            raise RuleError(f"invalid cron rule {body!r} (expected 5 fields, e.g. '0 2 * * 0')",
+                            f"règle cron {body!r} invalide (5 champs attendus, ex. "
+                            "« 0 2 * * 0 »)")
+        if not fields[0].isdigit():
+            raise RuleError(
+                f"{_TOO_OFTEN_EN}: the minute field of a cron rule must be one number "
+                f"(e.g. '30 2 * * *'), not {fields[0]!r}",
+                f"{_TOO_OFTEN_FR} : le champ des minutes d'une règle cron doit être un seul "
+                f"nombre (ex. « 30 2 * * * »), pas {fields[0]!r}")
+        return body
+    if kind != "RRULE" or not body:
+        raise RuleError(f"unknown rule {rule!r} (expected RRULE:… or CRON:…)",
+                        f"règle {rule!r} inconnue (attendu RRULE:… ou CRON:…)")
+    parts: dict[str, str] = {}
+    for part in body.upper().split(";"):
+        name, equal, value = part.partition("=")
+        if not equal or not name or not value:
+            raise RuleError(f"invalid rrule {body!r}: {part!r} is not NAME=VALUE",
+                            f"RRULE {body!r} invalide : {part!r} n'est pas NOM=VALEUR")
+        parts[name] = value
+    if any(name in parts for name in ("DTSTART", "UNTIL", "COUNT")):
+        raise RuleError("the rrule must not hold DTSTART, UNTIL or COUNT: use 'start' for "
+                        "the first occurrence",
+                        "la règle ne doit contenir ni DTSTART, ni UNTIL, ni COUNT : "
+                        "utilisez « start » pour la première fois")
+    freq = parts.get("FREQ")
+    if freq in ("MINUTELY", "SECONDLY"):
+        raise RuleError(f"{_TOO_OFTEN_EN}: FREQ={freq} is more frequent (use FREQ=HOURLY, "
+                        "DAILY, WEEKLY, MONTHLY or YEARLY)",
+                        f"{_TOO_OFTEN_FR} : FREQ={freq} est plus fréquent (utilisez "
+                        "FREQ=HOURLY, DAILY, WEEKLY, MONTHLY ou YEARLY)")
+    for name in ("BYMINUTE", "BYSECOND"):
+        if "," in parts.get(name, ""):
+            raise RuleError(f"{_TOO_OFTEN_EN}: {name} must hold one value, not "
+                            f"{parts[name]}",
+                            f"{_TOO_OFTEN_FR} : {name} ne peut avoir qu'une valeur, pas "
+                            f"{parts[name]}")
+    try:
+        if freq not in FREQS:
+            raise ValueError(f"unknown FREQ {freq!r}")
+        if int(parts.get("INTERVAL", "1")) < 1:
+            raise ValueError("INTERVAL must be 1 or more")
+        rrulestr()("RRULE:" + body, dtstart=DEFAULT_ANCHOR)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise RuleError(f"invalid rrule {body!r}: {exc}",
+                        f"RRULE {body!r} invalide : {exc}") from None
+    return MappingProxyType(parts)
+
+
+def span(seconds: float) -> str:
+    """``5400`` → ``1h30m``: a duration as volunteers write it."""
+    if seconds == float("inf"):
+        return "∞"
+    seconds = int(round(seconds))
+    out = ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            out += f"{count}{unit}"
+    return out or "0s"
+
+
+# Occurrences ------------------------------------------------------------------------------
 
 
 def occurrences(rule: str, duration: float, tz: str, since: float, until: float,
                 anchor: float | None = None) -> list[Occurrence]:
-    """Occurrences of ``rule`` overlapping ``[since, until)``, in order.
+    """Occurrences of ``rule`` overlapping ``[since, until)``, in order; ``until`` is
+    brought back to ``since +`` :data:`MAX_RANGE`, and at most :data:`MAX_OCCURRENCES` are
+    examined. The rule is assumed checked (:func:`check_rule`).
 
     :param duration: wall-clock length of each occurrence, seconds.
     :param anchor: Unix time of the first possible occurrence (the window's ``start``).
     """
     zi = zone(tz)
+    until = min(until, since + MAX_RANGE)
     # a margin of a day around the range absorbs any offset change
-    low = _local(max(since - duration, anchor or since - duration), zi) - timedelta(days=1)
+    low = _local(max(since - duration, anchor if anchor is not None else since - duration),
+                 zi) - timedelta(days=1)
     high = _local(until, zi) + timedelta(days=1)
-    starts = _wall_starts(rule, low, high, _local(anchor, zi) if anchor is not None else None)
+    first = _local(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
     out = []
     step = timedelta(seconds=duration)
-    for naive in starts:
+    for naive in starts(_shape(rule), first, low, high):
         start = naive.replace(tzinfo=zi).timestamp()
         end = (naive + step).replace(tzinfo=zi).timestamp()
         if anchor is not None and start < anchor:
@@ -194,45 +370,25 @@ def occurrences(rule: str, duration: float, tz: str, since: float, until: float,
 
 
 def next_occurrence(rule: str, duration: float, tz: str, after: float,
-                    anchor: float | None = None, horizon: float = 400 * 86400) -> Occurrence | None:
-    """The first occurrence ending after ``after`` (the current one if it is running)."""
-    found = occurrences(rule, duration, tz, after, after + horizon, anchor)
-    return found[0] if found else None
+                    anchor: float | None = None,
+                    horizon: float = SAMPLE_SPAN) -> Occurrence | None:
+    """The first occurrence ending after ``after`` (the current one if it is running),
+    looked for up to ``horizon`` ahead, one :data:`MAX_RANGE` at a time."""
+    since = after
+    while since < after + horizon:
+        found = occurrences(rule, duration, tz, since, after + horizon, anchor)
+        if found:
+            return found[0]
+        since += MAX_RANGE
+    return None
 
 
 def _local(at: float, zi: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(at, zi).replace(tzinfo=None)
 
 
-def _wall_starts(rule: str, low: datetime, high: datetime,
-                 anchor: datetime | None) -> list[datetime]:
-    kind, _, body = rule.partition(":")
-    if kind == "CRON":
-        it = _croniter()(body, low - timedelta(seconds=1))
-        out = []
-        while True:
-            start = it.get_next(datetime)
-            if start > high:
-                return out
-            out.append(start)
-    if kind != "RRULE":
-        raise RuleError(f"unknown rule {rule!r}")
-    # counting always starts at the same instant, so implicit parts of a rule (weekday of
-    # a weekly rule without BYDAY, parity of INTERVAL=2) never depend on when we ask
-    dtstart = anchor or DEFAULT_ANCHOR
-    parsed = _rrulestr()(rule, dtstart=dtstart)
-    return list(parsed.between(low, high, inc=True))
-
-
-# croniter (with pytz) is 3.5 MB of memory: imported by the first recurring window, not
-# by every instance that has none.
-def _croniter() -> Any:
-    from croniter import croniter
-
-    return croniter
-
-
-def _rrulestr() -> Any:
-    from dateutil.rrule import rrulestr
-
-    return rrulestr
+__all__ = [
+    "DEFAULT_ANCHOR", "MAX_OCCURRENCES", "MAX_RANGE", "MIN_PERIOD", "Occurrence", "RuleError",
+    "build_rule", "check_rule", "day_code", "next_occurrence", "occurrences", "parse_datetime",
+    "parse_time_of_day", "span", "zone",
+]

@@ -44,7 +44,13 @@ from monitor.incidents.models import (
     Notice,
     OutboxEntry,
 )
-from monitor.incidents.recurrence import RuleError, build_rule, parse_datetime, zone
+from monitor.incidents.recurrence import (
+    RuleError,
+    build_rule,
+    check_rule,
+    parse_datetime,
+    zone,
+)
 from monitor.safetext import clean_line, clean_text
 from monitor.schema import parse_duration
 from monitor.store.models import ServiceRow
@@ -91,6 +97,15 @@ def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
             raise InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
         return None
     return text
+
+
+def _rule_refused(exc: RuleError) -> InvalidInput:
+    """A refused recurrence (``field`` rule) or duration, said in both languages."""
+    if exc.field == "duration":
+        return InvalidInput("duration", f"Durée refusée : {exc.fr}.",
+                            f"Duration refused: {exc}.")
+    return InvalidInput("rule", f"Récurrence invalide : {exc.fr}.",
+                        f"Invalid recurrence: {exc}.")
 
 
 def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
@@ -511,16 +526,18 @@ class Operations:
         window.announce_before = self._duration("announce_before", f.get("announce_before"))
         rule = f.get("rule")
         forms = {k: f.get(k) for k in ("weekly", "monthly", "cron", "rrule")}
-        if any(v not in (None, "", []) for v in forms.values()) or f.get("daily"):
-            try:
+        try:
+            if any(v not in (None, "", []) for v in forms.values()) or f.get("daily"):
                 rule = build_rule(**forms, daily=bool(f.get("daily")), at=f.get("at"))
-            except RuleError as exc:
-                raise InvalidInput("rule", f"Récurrence invalide : {exc}",
-                                   f"Invalid recurrence: {exc}") from None
+            if rule is not None:
+                if duration is None:
+                    raise InvalidInput("duration",
+                                       "Indiquez la durée de chaque maintenance (ex. 2h).",
+                                       "Give the duration of each occurrence (e.g. 2h).")
+                check_rule(rule, duration, start, tz)
+        except RuleError as exc:
+            raise _rule_refused(exc) from None
         if rule is not None:
-            if duration is None:
-                raise InvalidInput("duration", "Indiquez la durée de chaque maintenance (ex. 2h).",
-                                   "Give the duration of each occurrence (e.g. 2h).")
             window.rule, window.duration, window.starts_at, window.ends_at = rule, duration, start, None
             return
         if start is None:

@@ -81,6 +81,8 @@ class IncidentSystem:
         self.watch = SystemWatch(writes, self.ctx, settings.outbox, self.stats)
         #: services in maintenance now (read by the metrics collector)
         self.in_maintenance: set[str] = set()
+        #: windows whose stored rule is refused (skipped), as the last tick saw them
+        self.refused_windows = 0
         self.open_incidents = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._accept: Callable[[list], None] | None = None
@@ -173,6 +175,7 @@ class IncidentSystem:
     async def _maintenance_tick(self) -> None:
         result = await self._run(self.ticker.tick)
         self.in_maintenance = result.active
+        self.refused_windows = result.refused
         if result.events:
             self.worker.wake()
         transitions = apply_maintenance(self.runtime.state, result.active, time.time())

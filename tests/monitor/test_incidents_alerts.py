@@ -85,6 +85,7 @@ class FakeSystem:
         self.runtime = type("R", (), {"state": state})()
         self.stats = stats
         self.in_maintenance = {"mail"}
+        self.refused_windows = 1
         self.open_incidents = 2
 
 
@@ -100,6 +101,7 @@ def test_collector_exports_incident_maintenance_and_outbox_metrics(tmp_path):
     assert "vigie_incidents_open 2.0" in text
     assert 'vigie_maintenance_active{service="mail"} 1.0' in text
     assert 'vigie_maintenance_active{service="web"} 0.0' in text
+    assert "vigie_maintenance_windows_refused 1.0" in text
     assert 'vigie_outbox_deliveries_total{plugin="notifier",result="failed"} 1.0' in text
     assert "vigie_outbox_backlog 7.0" in text and "vigie_outbox_dead_letters 2.0" in text
     assert "vigie_outbox_oldest_pending_age_seconds 0.0" in text

@@ -126,10 +126,11 @@ def test_the_notifier_classes_are_still_importable_from_the_plugin():
 
 
 def test_markdown_is_rendered_once_asked(tmp_path):
-    code = ("import sys\nfrom dashboard.text import render_markdown\n"
+    code = ("import sys\nfrom monitor.markup import render\n"
+            "import monitor.incidents.models\n"
             "print('markdown' in sys.modules, 'nh3' in sys.modules)\n"
-            "print(render_markdown('') == '', 'markdown' in sys.modules)\n"
-            "print(render_markdown('# Hi <script>x</script>'))\n")
+            "print(render('') == '', 'markdown' in sys.modules)\n"
+            "print(render('# Hi <script>x</script>'))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -105,6 +105,15 @@ def volunteer(store):
     return "camille"
 
 
+@pytest.fixture
+def token(store, volunteer) -> str:
+    """A valid API token of ``camille`` (an administrator: the first account)."""
+    from dashboard.admin import tokens
+
+    with store.session() as session, session.begin():
+        return tokens.create_token(session, "camille", "tests").secret
+
+
 def csrf_of(html: str) -> str:
     """The CSRF token of the first form of a page."""
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)

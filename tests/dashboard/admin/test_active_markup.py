@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.admin import accounts, tokens
 from dashboard.admin.forms import holds_active_markup
 from monitor.incidents.models import Notice
 
@@ -66,13 +65,6 @@ HARMLESS = [
     "<b>Important</b> : redémarrez Thunderbird.",
     "x < y et z > 3 (comparaison)",
 ]
-
-
-@pytest.fixture
-def token(store, volunteer) -> str:
-    """A valid token of ``camille``."""
-    with store.session() as session, session.begin():
-        return tokens.create_token(session, "camille", "tests").secret
 
 
 def notices(store) -> int:

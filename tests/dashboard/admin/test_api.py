@@ -19,13 +19,6 @@ API = "/admin/api/v1"
 
 
 @pytest.fixture
-def token(store, volunteer) -> str:
-    """A valid token of ``camille``."""
-    with store.session() as session, session.begin():
-        return tokens.create_token(session, "camille", "tests").secret
-
-
-@pytest.fixture
 def api(admin_app, token):
     """Call the API with the token."""
     client = admin_app.test_client()

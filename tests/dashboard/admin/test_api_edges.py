@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.admin import accounts, tokens
+from dashboard.admin import tokens
 
 API = "/admin/api/v1"
 #: one more than the largest BIGINT: SQLite and PostgreSQL cannot even compare with it

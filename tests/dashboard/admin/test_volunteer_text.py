@@ -21,13 +21,6 @@ API = "/admin/api/v1"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
-@pytest.fixture
-def token(store, volunteer) -> str:
-    """A valid token of ``camille``."""
-    with store.session() as session, session.begin():
-        return tokens.create_token(session, "camille", "tests").secret
-
-
 def caller(app, token: str):
     """Call the admin API of ``app`` with ``token``."""
     client = app.test_client()
