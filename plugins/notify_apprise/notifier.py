@@ -25,7 +25,7 @@ from plugins.notify_apprise.messages import (
 )
 from plugins.notify_apprise.routing import Event, event_name, scope, select
 from plugins.notify_apprise.settings import NotifierSettings
-from plugins.notify_apprise.storm import StormGate
+from plugins.notify_apprise.storm import Clock, StormGate
 from plugins.notify_apprise.targets import (
     Outcome,
     ReceiverConfigError,
@@ -50,13 +50,14 @@ class Notifier:
     def __init__(self, settings: NotifierSettings, targets: Sequence[Target],
                  ctx: MessageContext | None = None,
                  service_groups: Mapping[str, str | None] | None = None,
-                 broken: str | None = None) -> None:
+                 broken: str | None = None, clock: Clock | None = None) -> None:
         """
         :param targets: the receivers (:func:`~plugins.notify_apprise.targets.load_targets`).
         :param ctx: languages, time zone, status page and names for the messages.
         :param service_groups: service id → group id, to route system alerts.
         :param broken: why the receivers could not be built; every delivery then fails
             with it (the outbox keeps the events and shows the reason).
+        :param clock: the storm gate's time source (the event loop's by default).
         """
         self.settings = settings
         self.targets = list(targets)
@@ -66,10 +67,11 @@ class Notifier:
         self.memo = DeliveryMemo()
         self.audience = Audience()
         self.storm = StormGate(settings.storm.window, settings.storm.threshold,
-                               self._deliver_group)
+                               self._deliver_group, clock)
 
     @classmethod
-    def from_config(cls, settings: NotifierSettings, config: Config) -> Notifier:
+    def from_config(cls, settings: NotifierSettings, config: Config, *,
+                    clock: Clock | None = None) -> Notifier:
         """A notifier for a loaded configuration (receivers, site, services and groups)."""
         site = config.file.site
         ctx = MessageContext(
@@ -86,8 +88,8 @@ class Notifier:
             targets = load_targets(settings, config.path.parent, site.public_url)
         except ReceiverConfigError as exc:
             log.error("notifier: %s; alerts are kept in the outbox until this is fixed", exc)
-            return cls(settings, [], ctx, groups, broken=str(exc))
-        return cls(settings, targets, ctx, groups)
+            return cls(settings, [], ctx, groups, broken=str(exc), clock=clock)
+        return cls(settings, targets, ctx, groups, clock=clock)
 
     async def deliver(self, event: Event) -> None:
         """Send ``event`` to its receivers, unless ``events:`` leaves it out.

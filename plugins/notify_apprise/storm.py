@@ -24,6 +24,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from monitor.notifications import IncidentEvent, RetryLater
 
@@ -33,6 +34,28 @@ log = logging.getLogger(__name__)
 SendGroup = Callable[[Sequence[IncidentEvent], Sequence[IncidentEvent]], Awaitable[None]]
 
 _MEMORY = 10_000
+
+
+class Clock(Protocol):
+    """Where the gate reads the time and waits; tests give one they move by hand."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+
+
+class LoopClock:
+    """The event loop's monotonic clock."""
+
+    def now(self) -> float:
+        """The running loop's time."""
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
 
 
 @dataclass(eq=False)
@@ -49,10 +72,13 @@ class _Storm:
 class StormGate:
     """Decides whether an ``opened`` event goes out now or waits to be grouped."""
 
-    def __init__(self, window: float, threshold: int, send_group: SendGroup) -> None:
+    def __init__(self, window: float, threshold: int, send_group: SendGroup,
+                 clock: Clock | None = None) -> None:
         self.window = window
         self.threshold = threshold
         self._send_group = send_group
+        #: the time source of every decision (tests replace it with one they control)
+        self.clock: Clock = clock or LoopClock()
         # the outbox's clock and polling add their own delay: ask for a little more
         self._margin = min(1.0, window / 10)
         #: (arrival, event) of the openings announced alone during the last window
@@ -71,8 +97,7 @@ class StormGate:
 
         :raises RetryLater: held; the outbox calls again once the storm's window closed.
         """
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         storm = self._member.get(event.idempotency_key)
         if storm is not None:
             if storm.sending is None:
@@ -90,7 +115,8 @@ class StormGate:
                 _remember(self._seen, event.idempotency_key, None)
                 return
             storm = self._storm = _Storm(now + self.window, [e for _, e in self._recent])
-            closer = loop.create_task(self._close_later(storm), name="vigie-notify-storm")
+            closer = asyncio.get_running_loop().create_task(self._close_later(storm),
+                                                            name="vigie-notify-storm")
             self._closers[closer] = storm
             closer.add_done_callback(lambda task: self._closers.pop(task, None))
         storm.held.append(event)
@@ -102,11 +128,11 @@ class StormGate:
         return RetryLater(wait, f"held for a grouped alert (storm control), sent in {wait:.0f}s")
 
     async def _close_later(self, storm: _Storm) -> None:
-        await asyncio.sleep(max(0.0, storm.closes_at - asyncio.get_running_loop().time()))
+        await self.clock.sleep(max(0.0, storm.closes_at - self.clock.now()))
         if self._storm is storm:
             self._storm = None
         # a storm that goes on opens the next group at once: its openings count as recent
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         self._recent.extend((now, event) for event in storm.held)
         log.info("notifier: %d incidents opened within %.0fs, sending a grouped alert",
                  len(storm.reported) + len(storm.held), self.window)
