@@ -68,7 +68,7 @@ def test_a_valid_section_is_loaded_with_its_defaults(loader, tmp_path, monkeypat
     assert "p4ss" not in repr(settings)
     assert "syt_secret" in settings.urls[1].url.get_secret_value()
     assert settings.storm.window == 180 and settings.storm.threshold == 3
-    assert settings.storm.hold == 20  # the promise of docs/alerts.md: at most 30 s
+    assert settings.storm.hold == 20  # the default docs/alerts.md gives (issue 13: <= 30 s)
     assert settings.timeout == 15 and settings.default_tags == ["all"]
     assert settings.events[0] == "incident.opened" and len(settings.events) == 8
 
