@@ -57,7 +57,8 @@ def vigie_register_config_sections() -> dict[str, type]:
 
 @hookimpl
 async def vigie_startup(runtime: Any) -> None:
-    """Build the receivers from the loaded configuration."""
+    """Build the receivers from the loaded configuration; messages read the live service
+    states (``runtime.state``) when they are written."""
     settings = runtime.config.sections.get("notifications")
     if settings is None:
         _State.notifier = None
@@ -65,7 +66,8 @@ async def vigie_startup(runtime: Any) -> None:
     from plugins.notify_apprise.notifier import Notifier
 
     # reading an Apprise config file is blocking I/O
-    _State.notifier = await asyncio.to_thread(Notifier.from_config, settings, runtime.config)
+    _State.notifier = await asyncio.to_thread(Notifier.from_config, settings, runtime.config,
+                                              states=runtime.state)
 
 
 @hookimpl

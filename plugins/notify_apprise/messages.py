@@ -4,6 +4,11 @@ A message says which service, what state, since when, why each failing check fai
 where to look: the incident page, the status page, the guides and the ticket. Volunteers
 receive alerts, so private links (the helpdesk ticket) are included, marked as such. The
 body is plain text with bare links (clickable in mail and chat clients alike).
+
+Every time is local to the site's zone and carries its UTC offset (``14 h 05 UTC+1``), so
+it reads right in summer and winter time and from another zone. An incident's state is
+the one at sending time when the notifier knows it (:mod:`~plugins.notify_apprise.live`):
+an alert sent late says that the service recovered meanwhile.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from monitor.notifications import IncidentEvent, Link, MaintenanceEvent, SystemAlert
-from plugins.notify_apprise.routing import IMPACT_SEVERITY, notify_type
+from plugins.notify_apprise.live import StateNow
+from plugins.notify_apprise.routing import IMPACT_SEVERITY, NOTIFY_TYPES, notify_type
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
              "Dec")
@@ -36,8 +42,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "reminder": "toujours en cours depuis {duration}",
         "resolved_title": "rétabli après {duration}",
         "resolved_state": "rétabli (c'était : {impact})",
+        "recovered_title": "{impact}, déjà rétabli",
+        "recovered_since": "rétabli depuis {time} ; c'était : {impact}",
+        "recovered": "rétabli ; c'était : {impact}",
+        "changed": "{now} (c'était : {impact})",
         "period": "Du {start} au {end}, soit {duration}",
         "storm_title": "{count} services en panne en même temps",
+        "storm_recovered_one": ", {count} déjà rétabli",
+        "storm_recovered_other": ", {count} déjà rétablis",
         "storm_intro": "{count} services sont tombés en panne en moins de {window} ; "
                        "ce message les regroupe.",
         "already": " (déjà signalé)",
@@ -63,8 +75,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "reminder": "still going on after {duration}",
         "resolved_title": "back to normal after {duration}",
         "resolved_state": "back to normal (was: {impact})",
+        "recovered_title": "{impact}, already back to normal",
+        "recovered_since": "back to normal since {time}; was: {impact}",
+        "recovered": "back to normal; was: {impact}",
+        "changed": "{now} (was: {impact})",
         "period": "From {start} to {end}, {duration}",
         "storm_title": "{count} services down at once",
+        "storm_recovered_one": ", {count} already back to normal",
+        "storm_recovered_other": ", {count} already back to normal",
         "storm_intro": "{count} services went down within {window}; this message "
                        "groups them.",
         "already": " (already reported)",
@@ -106,11 +124,26 @@ class MessageContext:
 
 
 def format_time(at: float, lang: str, timezone: str) -> str:
-    """``14 h 05 (28/11)`` in French, ``14:05 (28 Nov)`` in English, local time."""
+    """``14 h 05 UTC+1 (28/11)`` in French, ``14:05 UTC+1 (28 Nov)`` in English: local
+    time in ``timezone`` and its offset at that moment (``UTC+2`` in summer time)."""
     local = datetime.fromtimestamp(at, ZoneInfo(timezone))
+    offset = utc_offset(local)
     if lang == "fr":
-        return f"{local.hour} h {local.minute:02d} ({local.day:02d}/{local.month:02d})"
-    return f"{local.hour:02d}:{local.minute:02d} ({local.day} {MONTHS_EN[local.month - 1]})"
+        return (f"{local.hour} h {local.minute:02d} {offset} "
+                f"({local.day:02d}/{local.month:02d})")
+    return (f"{local.hour:02d}:{local.minute:02d} {offset} "
+            f"({local.day} {MONTHS_EN[local.month - 1]})")
+
+
+def utc_offset(local: datetime) -> str:
+    """``UTC+1``, ``UTC+5:30``, ``UTC-5``, or ``UTC`` for an aware ``local`` time."""
+    delta = local.utcoffset()
+    minutes = round(delta.total_seconds() / 60) if delta is not None else 0
+    if not minutes:
+        return "UTC"
+    hours, minutes = divmod(abs(minutes), 60)
+    sign = "+" if delta.total_seconds() > 0 else "-"
+    return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
 
 
 def format_duration(seconds: float, lang: str) -> str:
@@ -169,9 +202,20 @@ class _Writer:
     def status_url(self, url: str | None) -> str | None:
         return url or self.ctx.public_url
 
+    def state(self, event: IncidentEvent, now: StateNow | None) -> str:
+        """The incident's state: its impact, or what it is now and what it was."""
+        impact = self.t.get(event.impact, event.impact)
+        if now is None:
+            return impact
+        if now.recovered:
+            if now.since is None:
+                return self.t["recovered"].format(impact=impact)
+            return self.t["recovered_since"].format(time=self.time(now.since), impact=impact)
+        return self.t["changed"].format(now=self.t.get(now.status, now.status), impact=impact)
+
     # Incidents -------------------------------------------------------------------------
 
-    def incident_title(self, event: IncidentEvent) -> str:
+    def incident_title(self, event: IncidentEvent, now: StateNow | None = None) -> str:
         names = self.service_names(event.services) or self.pick(event.title_fr, event.title_en)
         impact = self.t.get(event.impact, event.impact)
         sep = self.t["sep"]
@@ -179,15 +223,18 @@ class _Writer:
             end = event.resolved_at or event.at
             ended = self.t["resolved_title"].format(duration=self.duration(end - event.opened_at))
             return f"✅ {names}{sep}{ended}"
-        emoji = IMPACT_EMOJI.get(event.impact, "⚪")
+        update = f" ({self.t['update']})" if event.kind == "updated" else ""
+        if now is not None and now.recovered:
+            return f"✅ {names}{sep}{self.t['recovered_title'].format(impact=impact)}{update}"
+        current = now.status if now is not None else event.impact
+        emoji = IMPACT_EMOJI.get(current, "⚪")
+        impact = self.t.get(current, current)
         if event.kind == "reminder":
             still = self.t["reminder"].format(duration=self.duration(event.at - event.opened_at))
             return f"⏰ {names}{sep}{impact}, {still}"
-        if event.kind == "updated":
-            return f"{emoji} {names}{sep}{impact} ({self.t['update']})"
-        return f"{emoji} {names}{sep}{impact}"
+        return f"{emoji} {names}{sep}{impact}{update}"
 
-    def incident_body(self, event: IncidentEvent) -> list[str]:
+    def incident_body(self, event: IncidentEvent, now: StateNow | None = None) -> list[str]:
         lines = []
         title = self.pick(event.title_fr, event.title_en)
         if title:
@@ -202,7 +249,7 @@ class _Writer:
                                                  end=self.time(end),
                                                  duration=self.duration(end - event.opened_at)))
         else:
-            lines.append(self.field("state", impact))
+            lines.append(self.field("state", self.state(event, now)))
             lines.append(self.field("since", self.time(event.opened_at)))
         lines.append(self.field("phase", self.t.get(event.phase, event.phase)))
         if event.reference:
@@ -211,7 +258,8 @@ class _Writer:
         if message:
             lines += ["", self.field("message", message)]
         if event.checks:
-            label = "was_failing" if event.kind == "resolved" else "failing"
+            over = event.kind == "resolved" or (now is not None and now.recovered)
+            label = "was_failing" if over else "failing"
             lines += ["", self.t[label] + self.t["sep"].rstrip()]
             lines += [self.check_line(check, event) for check in event.checks]
         lines += self.links(event.incident_url, event.status_page_url, event.links)
@@ -238,26 +286,38 @@ class _Writer:
 
     # Storms ----------------------------------------------------------------------------
 
-    def storm_title(self, events: Sequence[IncidentEvent]) -> str:
-        worst = min(events, key=lambda e: _SEVERITY_RANK[IMPACT_SEVERITY.get(e.impact,
-                                                                               "warning")])
-        emoji = IMPACT_EMOJI.get(worst.impact, "⚪")
-        return f"{emoji} {self.t['storm_title'].format(count=len(events))}"
+    def storm_title(self, events: Sequence[IncidentEvent],
+                    nows: Mapping[int, StateNow | None]) -> str:
+        title = self.t["storm_title"].format(count=len(events))
+        recovered = sum(1 for e in events if _recovered(nows.get(e.incident_id)))
+        if recovered:
+            key = "storm_recovered_one" if recovered == 1 else "storm_recovered_other"
+            title += self.t[key].format(count=recovered)
+        impacts = [_impact_now(e, nows.get(e.incident_id)) for e in events
+                   if not _recovered(nows.get(e.incident_id))]
+        if not impacts:
+            return f"✅ {title}"
+        worst = min(impacts, key=lambda i: _SEVERITY_RANK[IMPACT_SEVERITY.get(i, "warning")])
+        return f"{IMPACT_EMOJI.get(worst, '⚪')} {title}"
 
     def storm_body(self, events: Sequence[IncidentEvent], reported: set[int],
-                   window: float) -> list[str]:
+                   window: float, nows: Mapping[int, StateNow | None]) -> list[str]:
         lines = [self.t["storm_intro"].format(count=len(events),
                                               window=self.duration(max(window, 60)))]
         status_url = None
         for event in events:
             names = self.service_names(event.services) or self.pick(event.title_fr,
                                                                      event.title_en)
-            impact = self.t.get(event.impact, event.impact)
-            since = f"{self.t['since'].lower()} {self.time(event.opened_at)}"
+            now = nows.get(event.incident_id)
+            state = self.state(event, now)
             ref = f" — {event.reference}" if event.reference else ""
             already = self.t["already"] if event.incident_id in reported else ""
-            lines += ["", f"- {names}{self.t['sep']}{impact}, {since}{ref}{already}"]
-            lines += [f"  {self.check_line(c, event)}" for c in event.checks]
+            if _recovered(now):  # what failed is history: the resolved alert recalls it
+                lines += ["", f"- {names}{self.t['sep']}{state}{ref}{already}"]
+            else:
+                since = f"{self.t['since'].lower()} {self.time(event.opened_at)}"
+                lines += ["", f"- {names}{self.t['sep']}{state}, {since}{ref}{already}"]
+                lines += [f"  {self.check_line(c, event)}" for c in event.checks]
             if event.incident_url:
                 lines.append(f"  {self.field('incident', event.incident_url)}")
             lines += [f"  {self.link(link)}" for link in event.links]
@@ -318,20 +378,42 @@ def _compose(ctx: MessageContext, title, body) -> tuple[str, str]:
     return title(writers[0]), "\n\n———\n\n".join(blocks)
 
 
-def incident_message(event: IncidentEvent, ctx: MessageContext) -> Message:
-    """The alert for an incident opened, updated, still open (reminder) or resolved."""
-    title, body = _compose(ctx, lambda w: w.incident_title(event),
-                           lambda w: w.incident_body(event))
-    return Message(title, body, notify_type(event))
+def _recovered(now: StateNow | None) -> bool:
+    return now is not None and now.recovered
+
+
+def _impact_now(event: IncidentEvent, now: StateNow | None) -> str:
+    return now.status if now is not None else event.impact
+
+
+def _type_now(event: IncidentEvent, now: StateNow | None) -> str:
+    """Apprise's type from the state at sending time (success once recovered)."""
+    if now is None:
+        return notify_type(event)
+    if now.recovered:
+        return "success"
+    return NOTIFY_TYPES[IMPACT_SEVERITY.get(now.status, "warning")]
+
+
+def incident_message(event: IncidentEvent, ctx: MessageContext,
+                     now: StateNow | None = None) -> Message:
+    """The alert for an incident opened, updated, still open (reminder) or resolved;
+    ``now`` is its state at sending time when it differs from the event's impact."""
+    title, body = _compose(ctx, lambda w: w.incident_title(event, now),
+                           lambda w: w.incident_body(event, now))
+    return Message(title, body, _type_now(event, now))
 
 
 def storm_message(events: Sequence[IncidentEvent], reported: set[int], window: float,
-                  ctx: MessageContext) -> Message:
+                  ctx: MessageContext,
+                  nows: Mapping[int, StateNow | None] | None = None) -> Message:
     """One alert for several incidents opened together; ``reported`` holds the incident
-    ids already announced on their own."""
-    title, body = _compose(ctx, lambda w: w.storm_title(events),
-                           lambda w: w.storm_body(events, reported, window))
-    worst = min((notify_type(e) for e in events),
+    ids already announced on their own, ``nows`` the state at sending time of those whose
+    state changed since (by incident id)."""
+    nows = nows or {}
+    title, body = _compose(ctx, lambda w: w.storm_title(events, nows),
+                           lambda w: w.storm_body(events, reported, window, nows))
+    worst = min((_type_now(e, nows.get(e.incident_id)) for e in events),
                 key=lambda t: ("failure", "warning", "info", "success").index(t))
     return Message(title, body, worst)
 
@@ -351,10 +433,11 @@ def system_message(alert: SystemAlert, ctx: MessageContext) -> Message:
 
 
 def message_for(event: IncidentEvent | MaintenanceEvent | SystemAlert,
-                ctx: MessageContext) -> Message:
-    """The message for any event the notifier receives."""
+                ctx: MessageContext, now: StateNow | None = None) -> Message:
+    """The message for any event the notifier receives; ``now``: an incident's state at
+    sending time (see :func:`incident_message`)."""
     if isinstance(event, IncidentEvent):
-        return incident_message(event, ctx)
+        return incident_message(event, ctx, now)
     if isinstance(event, MaintenanceEvent):
         return maintenance_message(event, ctx)
     return system_message(event, ctx)

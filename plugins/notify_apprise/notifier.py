@@ -6,6 +6,10 @@ outbox retries, only those that missed it are tried again. A receiver answering 
 the hook raise :class:`~monitor.notifications.RetryLater`; any other failure raises
 :class:`DeliveryFailed` (retried with backoff). An opening held for a grouped alert
 (:mod:`~plugins.notify_apprise.storm`) raises ``RetryLater`` too, until the group is sent.
+
+A message is written when it is sent, with the incident's state at that moment
+(:mod:`~plugins.notify_apprise.live`): a held or retried alert never reports as broken a
+service that has recovered since.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from monitor.config import Config
 from monitor.notifications import IncidentEvent, RetryLater
+from plugins.notify_apprise.live import StateNow, incident_now
 from plugins.notify_apprise.memo import Audience, DeliveryMemo
 from plugins.notify_apprise.messages import (
     Message,
@@ -25,7 +31,7 @@ from plugins.notify_apprise.messages import (
 )
 from plugins.notify_apprise.routing import Event, event_name, scope, select
 from plugins.notify_apprise.settings import NotifierSettings
-from plugins.notify_apprise.storm import StormGate
+from plugins.notify_apprise.storm import Clock, StormGate
 from plugins.notify_apprise.targets import (
     Outcome,
     ReceiverConfigError,
@@ -33,6 +39,9 @@ from plugins.notify_apprise.targets import (
     load_targets,
     send,
 )
+
+if TYPE_CHECKING:
+    from monitor.state import StateBook
 
 log = logging.getLogger(__name__)
 
@@ -50,27 +59,35 @@ class Notifier:
     def __init__(self, settings: NotifierSettings, targets: Sequence[Target],
                  ctx: MessageContext | None = None,
                  service_groups: Mapping[str, str | None] | None = None,
-                 broken: str | None = None) -> None:
+                 broken: str | None = None, clock: Clock | None = None,
+                 states: StateBook | None = None) -> None:
         """
         :param targets: the receivers (:func:`~plugins.notify_apprise.targets.load_targets`).
         :param ctx: languages, time zone, status page and names for the messages.
         :param service_groups: service id → group id, to route system alerts.
         :param broken: why the receivers could not be built; every delivery then fails
             with it (the outbox keeps the events and shows the reason).
+        :param clock: the storm gate's time source (the event loop's by default).
+        :param states: the live service states (``runtime.state``), read when a message is
+            written; without them a message tells the state its event was written with.
         """
         self.settings = settings
         self.targets = list(targets)
         self.ctx = ctx or MessageContext(languages=tuple(settings.languages))
         self.service_groups = dict(service_groups or {})
         self.broken = broken
+        self.states = states
         self.memo = DeliveryMemo()
         self.audience = Audience()
-        self.storm = StormGate(settings.storm.window, settings.storm.threshold,
-                               self._deliver_group)
+        storm = settings.storm
+        self.storm = StormGate(storm.window, storm.threshold, storm.hold,
+                               self._deliver_group, clock)
 
     @classmethod
-    def from_config(cls, settings: NotifierSettings, config: Config) -> Notifier:
-        """A notifier for a loaded configuration (receivers, site, services and groups)."""
+    def from_config(cls, settings: NotifierSettings, config: Config, *,
+                    states: StateBook | None = None, clock: Clock | None = None) -> Notifier:
+        """A notifier for a loaded configuration (receivers, site, services and groups);
+        ``states`` and ``clock`` as for the constructor."""
         site = config.file.site
         ctx = MessageContext(
             languages=tuple(settings.languages), timezone=site.timezone,
@@ -86,8 +103,8 @@ class Notifier:
             targets = load_targets(settings, config.path.parent, site.public_url)
         except ReceiverConfigError as exc:
             log.error("notifier: %s; alerts are kept in the outbox until this is fixed", exc)
-            return cls(settings, [], ctx, groups, broken=str(exc))
-        return cls(settings, targets, ctx, groups)
+            return cls(settings, [], ctx, groups, broken=str(exc), clock=clock, states=states)
+        return cls(settings, targets, ctx, groups, clock=clock, states=states)
 
     async def deliver(self, event: Event) -> None:
         """Send ``event`` to its receivers, unless ``events:`` leaves it out.
@@ -128,7 +145,7 @@ class Notifier:
                    if not self.memo.done(event.idempotency_key, t.id)]
         if not pending:
             return
-        message = message_for(event, self.ctx)
+        message = message_for(event, self.ctx, self._now(event))
         outcomes = await self._send_all([(t, message) for t in pending])
         for outcome in outcomes:
             if outcome.ok:
@@ -144,7 +161,9 @@ class Notifier:
         """Each receiver gets one message listing the held incidents routed to it, and
         those already announced alone (marked so). What it reached is remembered; the held
         openings' next calls send on their own what it missed."""
-        routed = {e.incident_id: {t.id for t in self.receivers(e)} for e in [*reported, *held]}
+        events = [*reported, *held]
+        routed = {e.incident_id: {t.id for t in self.receivers(e)} for e in events}
+        nows = {e.incident_id: self._now(e) for e in events}  # read once, at sending time
         reported_ids = {e.incident_id for e in reported}
         plan: list[tuple[Target, Message, list[IncidentEvent]]] = []
         for target in self.targets:
@@ -154,10 +173,12 @@ class Notifier:
                 continue
             known = [e for e in reported if target.id in routed[e.incident_id]]
             if len(mine) == 1 and not known:  # no storm for this receiver: the full
-                plan.append((target, message_for(mine[0], self.ctx), mine))  # message
+                plan.append((target, message_for(mine[0], self.ctx,  # message
+                                                 nows[mine[0].incident_id]), mine))
                 continue
             plan.append((target, storm_message([*known, *mine], reported_ids,
-                                               self.settings.storm.window, self.ctx), mine))
+                                               self.settings.storm.window, self.ctx, nows),
+                         mine))
         outcomes = await self._send_all([(target, message) for target, message, _ in plan])
         for outcome, (_, _, events) in zip(outcomes, plan):
             if outcome.ok:
@@ -166,6 +187,10 @@ class Notifier:
         self._error(outcomes)  # logs what failed
 
     # Sending ---------------------------------------------------------------------------
+
+    def _now(self, event: Event) -> StateNow | None:
+        """An incident's state now, when it differs from the event's (else None)."""
+        return incident_now(event, self.states) if isinstance(event, IncidentEvent) else None
 
     async def _send_all(self, plan: Sequence[tuple[Target, Message]]) -> list[Outcome]:
         """Send every (receiver, message) at once; a receiver hung past the deadline counts

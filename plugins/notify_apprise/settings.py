@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from monitor.schema import Duration, StrictModel
+from monitor.schema import Duration, StrictModel, format_duration
 from plugins._lazy import LazyModule
 
 # Apprise and its service modules (about 3 MB) load with the first receiver URL checked:
@@ -123,15 +123,32 @@ class RouteSettings(StrictModel):
 
 
 class StormSettings(StrictModel):
-    """Group the alerts when several services go down together."""
+    """Group the alerts when several services go down together (see docs/alerts.md).
+
+    Openings below ``threshold`` within ``window`` go out at once, each on its own. The
+    opening that makes ``threshold`` starts a group: it and the openings that follow are
+    held, and the group leaves ``hold`` after the first of them. No alert waits longer.
+    """
 
     #: off: one alert per incident, always
     enabled: bool = True
-    #: openings counted together; a storm's alerts are held this long, then grouped
+    #: openings counted together: ``threshold`` of them within ``window`` make a storm
     window: Duration = 120.0
     #: this many incidents opened within ``window`` make a storm (the earlier ones were
     #: sent alone, at once)
     threshold: int = Field(default=3, ge=2, le=1000)
+    #: the longest an opening is held: a grouped alert leaves this long after the first
+    #: opening it holds, whatever comes after (at most ``window``)
+    hold: Duration = 20.0
+
+    @field_validator("hold")
+    @classmethod
+    def _hold_within_window(cls, value: float, info: ValidationInfo) -> float:
+        window = info.data.get("window")
+        if window is not None and value > window:
+            raise ValueError(f"must not be longer than window ({format_duration(window)}), "
+                             f"got {format_duration(value)}")
+        return value
 
 
 class NotifierSettings(StrictModel):

@@ -1,20 +1,29 @@
 """Storm control: one grouped alert when several services go down together.
 
-Incidents opened in a quiet time are announced at once, each on its own. When one more
-opening makes ``threshold`` of them within ``window``, a storm starts: that opening and
-the next ones are held, and when ``window`` has passed since the storm started, one
-grouped alert lists them, with those already announced marked so. Alerts below the
-threshold are never delayed.
+The rule (``notifications.storm``):
+
+- incidents opened in a quiet time are announced at once, each on its own: below
+  ``threshold`` openings within ``window``, nothing is delayed;
+- the opening that makes ``threshold`` starts a group: it and the openings that follow are
+  held, and ``hold`` after the first of them one grouped alert lists them all, with the
+  openings announced alone during the last ``window`` (marked so). No opening waits longer
+  than ``hold``: the first alert of a storm is late by ``hold`` at most;
+- openings after the group left start the next group at once (the storm goes on), held
+  ``hold`` at most too.
+
+The grouped alert is written when it is sent, so it tells each service's state at that
+moment (the notifier reads the live states), not the state the opening was written with.
 
 Holding must neither lose an alert on a crash nor stall the outbox, whose worker delivers
 one entry at a time. So a held opening's call raises
-:class:`~monitor.notifications.RetryLater` until the storm's window has closed: the entry
-stays pending in the outbox (durable) while the worker goes on with the next ones. When
-the outbox calls again, the grouped alert has been sent (the call waits if it is being
-sent), and the delivery memo knows which receivers it reached: the call sends the event on
-its own to any receiver the group missed, and otherwise succeeds without sending anything.
-After a restart the memo is empty, so a held event goes out again, alone or in a new group:
-a duplicate at worst, never a loss.
+:class:`~monitor.notifications.RetryLater` until its group has left: the entry stays
+pending in the outbox (durable) while the worker goes on with the next ones. The group
+leaves on the gate's own timer, whenever the outbox calls again. When the outbox calls
+again, the grouped alert has been sent (the call waits if it is being sent), and the
+delivery memo knows which receivers it reached: the call sends the event on its own to any
+receiver the group missed, and otherwise succeeds without sending anything. After a
+restart the memo is empty, so a held event goes out again, alone or in a new group: a
+duplicate at worst, never a loss.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from monitor.notifications import IncidentEvent, RetryLater
 
@@ -35,26 +45,52 @@ SendGroup = Callable[[Sequence[IncidentEvent], Sequence[IncidentEvent]], Awaitab
 _MEMORY = 10_000
 
 
+class Clock(Protocol):
+    """Where the gate reads the time and waits; tests give one they move by hand."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock."""
+
+
+class LoopClock:
+    """The event loop's monotonic clock."""
+
+    def now(self) -> float:
+        """The running loop's time."""
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep``."""
+        await asyncio.sleep(seconds)
+
+
 @dataclass(eq=False)
 class _Storm:
-    """Openings held until the window closes, then sent as one grouped alert."""
+    """Openings held until ``closes_at``, then sent as one grouped alert."""
 
     closes_at: float
     reported: list[IncidentEvent]
     held: list[IncidentEvent] = field(default_factory=list)
-    #: the task sending the grouped alert, once the window closed
+    #: the task sending the grouped alert, once it closed
     sending: asyncio.Task | None = None
 
 
 class StormGate:
     """Decides whether an ``opened`` event goes out now or waits to be grouped."""
 
-    def __init__(self, window: float, threshold: int, send_group: SendGroup) -> None:
+    def __init__(self, window: float, threshold: int, hold: float, send_group: SendGroup,
+                 clock: Clock | None = None) -> None:
         self.window = window
         self.threshold = threshold
+        self.hold = hold
         self._send_group = send_group
+        #: the time source of every decision (tests replace it with one they control)
+        self.clock: Clock = clock or LoopClock()
         # the outbox's clock and polling add their own delay: ask for a little more
-        self._margin = min(1.0, window / 10)
+        self._margin = min(1.0, hold / 10)
         #: (arrival, event) of the openings announced alone during the last window
         self._recent: deque[tuple[float, IncidentEvent]] = deque()
         self._storm: _Storm | None = None
@@ -62,17 +98,16 @@ class StormGate:
         self._member: OrderedDict[str, _Storm] = OrderedDict()
         #: idempotency keys of the openings announced alone (a retry goes out at once)
         self._seen: OrderedDict[str, None] = OrderedDict()
-        #: the task closing each storm's window
+        #: the task sending each group when its hold is over
         self._closers: dict[asyncio.Task, _Storm] = {}
 
     async def admit(self, event: IncidentEvent) -> None:
         """Return when ``event`` may be delivered now (its receivers not yet reached by a
         grouped alert still need it); raise while it is held for a grouped alert.
 
-        :raises RetryLater: held; the outbox calls again once the storm's window closed.
+        :raises RetryLater: held; the outbox calls again once the group has left.
         """
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         storm = self._member.get(event.idempotency_key)
         if storm is not None:
             if storm.sending is None:
@@ -89,8 +124,9 @@ class StormGate:
                 self._recent.append((now, event))
                 _remember(self._seen, event.idempotency_key, None)
                 return
-            storm = self._storm = _Storm(now + self.window, [e for _, e in self._recent])
-            closer = loop.create_task(self._close_later(storm), name="vigie-notify-storm")
+            storm = self._storm = _Storm(now + self.hold, [e for _, e in self._recent])
+            closer = asyncio.get_running_loop().create_task(self._close_later(storm),
+                                                            name="vigie-notify-storm")
             self._closers[closer] = storm
             closer.add_done_callback(lambda task: self._closers.pop(task, None))
         storm.held.append(event)
@@ -102,14 +138,14 @@ class StormGate:
         return RetryLater(wait, f"held for a grouped alert (storm control), sent in {wait:.0f}s")
 
     async def _close_later(self, storm: _Storm) -> None:
-        await asyncio.sleep(max(0.0, storm.closes_at - asyncio.get_running_loop().time()))
+        await self.clock.sleep(max(0.0, storm.closes_at - self.clock.now()))
         if self._storm is storm:
             self._storm = None
         # a storm that goes on opens the next group at once: its openings count as recent
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         self._recent.extend((now, event) for event in storm.held)
-        log.info("notifier: %d incidents opened within %.0fs, sending a grouped alert",
-                 len(storm.reported) + len(storm.held), self.window)
+        log.info("notifier: %d incidents opened together, sending a grouped alert",
+                 len(storm.reported) + len(storm.held))
         storm.sending = asyncio.create_task(self._send_group(storm.reported, storm.held))
         try:
             await storm.sending

@@ -68,6 +68,7 @@ def test_a_valid_section_is_loaded_with_its_defaults(loader, tmp_path, monkeypat
     assert "p4ss" not in repr(settings)
     assert "syt_secret" in settings.urls[1].url.get_secret_value()
     assert settings.storm.window == 180 and settings.storm.threshold == 3
+    assert settings.storm.hold == 20  # the default docs/alerts.md gives (issue 13: <= 30 s)
     assert settings.timeout == 15 and settings.default_tags == ["all"]
     assert settings.events[0] == "incident.opened" and len(settings.events) == 8
 
@@ -149,6 +150,16 @@ def test_languages_and_storm_settings_are_checked(loader, tmp_path):
     assert f"{path}:12: notifications.languages: a language is listed twice" in text
     assert f"{path}:13: notifications.storm.threshold: must be at least 2, got 1" in text
     assert f"{path}:13: notifications.storm.window: invalid duration 'soon'" in text
+
+
+def test_a_hold_longer_than_the_window_is_refused(loader, tmp_path):
+    text = errors(loader, tmp_path, """\
+        notifications:
+          config_file: apprise.yml
+          storm: {window: 1m, hold: 90s}
+        """)
+    assert (f"{tmp_path / 'vigie.yaml'}:12: notifications.storm.hold: must not be longer "
+            "than window (1m), got 1m30s") in text
 
 
 def test_routes_naming_unknown_services_or_groups_are_reported_at_start(loader, tmp_path,
