@@ -79,8 +79,10 @@ class Targets:
         path = folder / "vigie.yaml"
         path.write_text("data_dir: data\n" + self.servers.config_yaml())
         self.config: Config = load_config(path, self.registry)
-        # the heartbeat probe reads the beats the push receiver records
-        self.board = BeatBoard()
+        # the heartbeat probe reads the beats the push receiver records; each payload's beat
+        # comes a day after the last (a beat per period is kept, the rest answered 429)
+        self.now = time.time()
+        self.board = BeatBoard(clock=lambda: self.now)
         self.registry.get("heartbeat").instance.board = self.board
         for check in self.config.checks:
             if check.ref.kind == "heartbeat":
@@ -103,6 +105,7 @@ class Targets:
         runner), and the heartbeat's result pushed with ``payload`` as its message."""
         self.servers.set_payload(payload)
         self.pushed.clear()
+        self.now += 86400
         hostile.push_beat(self.push_app, payload)
 
         async def run_all():
