@@ -8,7 +8,8 @@ Both serve the test guide set (``tests/docs_bridge/guides``) in the documented s
   a word of the page (BookStack's term matching), ``[name=value]`` filters by tag,
   ``{type:page}`` by type; results ``{"data": [{"id", "name", "slug", "type", "url",
   "book", "preview_html": {"name", "content"}, "tags"}], "total"}``. Each guide's folder
-  becomes its book and its ``service`` tag.
+  becomes its book (and, with ``folder_tags``, its ``service`` tag); front-matter tags
+  ``name=value`` become BookStack's ``{"name", "value"}`` tags.
 - MkDocs ``GET /search/search_index.json``: ``{"config": {...}, "docs": [...]}`` with one
   entry per page and one per ``##`` section, texts in HTML as older MkDocs writes them.
 """
@@ -37,16 +38,18 @@ def _fold(text: str) -> str:
 class FakeBookStack:
     """BookStack's search API over the test guides."""
 
-    def __init__(self, folder: Path = GUIDES) -> None:
+    def __init__(self, folder: Path = GUIDES, folder_tags: bool = True) -> None:
         self.pages = []
         for number, page in enumerate(read_folder(folder), start=1):
             book = page.slug.split("/")[0]
             slug = page.slug.split("/")[-1]
+            tags = [{"name": "service", "value": book}] if folder_tags else []
+            for tag in page.tags:
+                name, _, value = tag.partition("=")
+                tags.append({"name": name, "value": value})
             self.pages.append({
                 "id": number, "name": page.title, "slug": slug, "book": book,
-                "text": plain_text(page.body),
-                "tags": [{"name": "service", "value": book}]
-                + [{"name": t, "value": ""} for t in page.tags]})
+                "text": plain_text(page.body), "tags": tags})
         self.queries: list[str] = []
         self.failing = False
         self.url = ""
