@@ -11,7 +11,8 @@ Both serve the test guide set (``tests/docs_bridge/guides``) in the documented s
   becomes its book (and, with ``folder_tags``, its ``service`` tag); front-matter tags
   ``name=value`` become BookStack's ``{"name", "value"}`` tags.
 - MkDocs ``GET /search/search_index.json``: ``{"config": {...}, "docs": [...]}`` with one
-  entry per page and one per ``##`` section, texts in HTML as older MkDocs writes them.
+  entry per page and one per ``##`` section, texts in HTML as older MkDocs writes them,
+  front-matter tags on the page's entry (Material for MkDocs).
 """
 
 from __future__ import annotations
@@ -106,8 +107,11 @@ def mkdocs_index(folder: Path = GUIDES) -> dict:
         page = parse_page(path.read_text(encoding="utf-8"), slug)
         sections = re.split(r"^## +(.+)$", page.body, flags=re.MULTILINE)
         intro, rest = sections[0], sections[1:]
-        docs.append({"location": f"{slug}/", "title": page.title,
-                     "text": f"<p>{html.escape(plain_text(intro))}</p>"})
+        entry = {"location": f"{slug}/", "title": page.title,
+                 "text": f"<p>{html.escape(plain_text(intro))}</p>"}
+        if page.tags:  # as Material for MkDocs' tags plugin writes them
+            entry["tags"] = list(page.tags)
+        docs.append(entry)
         for heading, body in zip(rest[::2], rest[1::2]):
             anchor = "-".join(re.findall(r"[a-z0-9]+", _fold(heading)))
             docs.append({"location": f"{slug}/#{anchor}", "title": heading.strip(),

@@ -4,14 +4,17 @@ Two guide sets, one rule (docs/bridges.md, "Matching"):
 
 - the project's own guides (``plugins/demo/guides``, with the demo's configuration): a
   precision at 1 of at least 0.9, and never a guide about another service in the top 3;
-- a second set written for this test (``guides_tilleuls``, a fictional cooperative served
-  by the BookStack stand-in, its pages tagged ``service=…`` or sitting in a service's
-  book) whose words the matcher's vocabulary does not contain (checked below): what it
-  gets right comes from the rule, not from the synonym table.
+- a second set written for this test (``guides_tilleuls``: a fictional cooperative, "les
+  Tilleuls"; each folder is a book, front-matter tags ``service=<id>`` are the pages'
+  tags; pages of one service mention others on purpose), served by the BookStack and the
+  MkDocs stand-ins (``fake_docs.py``) and read by the real sources. Its words are not in
+  the matcher's vocabulary (checked below): what it gets right comes from the rule, not
+  from the synonym table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +26,10 @@ from aiohttp.test_utils import TestServer
 from docs_bridge.library import GuideLibrary
 from docs_bridge.matcher import GuideMatcher, ServiceInfo, service_infos
 from docs_bridge.ranking import GuideIndex
-from docs_bridge.settings import BookStackSource
+from docs_bridge.settings import BookStackSource, MkDocsSource
 from docs_bridge.sources.bookstack import BookStackReader
 from docs_bridge.sources.markdown import MarkdownReader, read_folder
+from docs_bridge.sources.mkdocs import MkDocsReader
 from docs_bridge.text import terms
 from docs_bridge.vocabulary import STATES, SYNONYMS
 from monitor.config_loader import load_config
@@ -33,7 +37,7 @@ from monitor.incidents.lifecycle import auto_titles
 from monitor.notifications import CheckSnapshot, IncidentEvent, ServiceSnapshot
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from plugins.demo.democonfig import DEMO_CONFIG, GUIDES_DIR
-from tests.docs_bridge.fake_docs import TOKEN_ID, TOKEN_SECRET, FakeBookStack
+from tests.docs_bridge.fake_docs import TOKEN_ID, TOKEN_SECRET, FakeBookStack, FakeMkDocs
 from tests.docs_bridge.helpers import T0
 
 TILLEULS = Path(__file__).parent / "guides_tilleuls"
@@ -306,32 +310,51 @@ def load_text(text: str):
         return load(path)
 
 
-async def test_the_rule_ranks_a_second_guide_set_from_bookstack_the_same_way():
-    config = load_text(TILLEULS_CONFIG)
-    names, checks = configured(config)
-    infos = service_infos(config.services)
-    fake = FakeBookStack(TILLEULS, folder_tags=False)
+async def read_second_set(kind: str, infos: list[ServiceInfo]) -> GuideIndex:
+    """The second set as the ``bookstack`` or ``mkdocs`` stand-in serves it, read by the
+    real source."""
+    fake = FakeBookStack(TILLEULS, folder_tags=False) if kind == "bookstack" \
+        else FakeMkDocs(TILLEULS)
     server = TestServer(fake.app(), host="127.0.0.1")
     await server.start_server()
     fake.url = str(server.make_url("")).rstrip("/")
     try:
-        source = BookStackSource(type="bookstack", id="doc", url=fake.url, token_id=TOKEN_ID,
-                                 token_secret=TOKEN_SECRET)
-        library = GuideLibrary([BookStackReader(source)], services=infos)
+        if kind == "bookstack":
+            reader = BookStackReader(BookStackSource(
+                type="bookstack", id="doc", url=fake.url, token_id=TOKEN_ID,
+                token_secret=TOKEN_SECRET))
+        else:
+            reader = MkDocsReader(MkDocsSource(type="mkdocs", id="doc", url=fake.url))
+        library = GuideLibrary([reader], services=infos)
         async with aiohttp.ClientSession() as http:
             assert await library.refresh(http)
+        return library.index
     finally:
         await server.close()
-    # every page was found through the search API: the table measures the ranking
-    assert len(library.index) == len(read_folder(TILLEULS))
+
+
+@pytest.mark.parametrize("kind", ["bookstack", "mkdocs"])
+async def test_the_rule_ranks_a_second_guide_set_the_same_way(kind):
+    config = load_text(TILLEULS_CONFIG)
+    names, checks = configured(config)
+    infos = service_infos(config.services)
+    index = await read_second_set(kind, infos)
+    # every page was read (through BookStack's search API): the table measures the ranking
+    assert len(index) == len(read_folder(TILLEULS))
+    # pages are named by their last part (MkDocs slugs hold their folders)
+    index = GuideIndex(dataclasses.replace(g, slug=g.slug.rsplit("/", 1)[-1])
+                       for g in index.guides)
     # what each page is about, as the test set was written: its tag, else its book
     books = {"cartographie": "sextant"}
-    about = {page["slug"]: frozenset(t["value"] for t in page["tags"] if t["name"] == "service")
-             or frozenset({books.get(page["book"], page["book"])}) & set(names)
-             for page in fake.pages}
+    about = {}
+    for page in read_folder(TILLEULS):
+        book = page.slug.split("/")[0]
+        tagged = {t.partition("=")[2] for t in page.tags if t.startswith("service=")}
+        about[page.slug.rsplit("/", 1)[-1]] = frozenset(
+            tagged or {books.get(book, book)} & set(names))
     matcher = GuideMatcher(config.sections["guides"], infos)
-    precision, table, unrelated = evaluate(matcher, library.index, TILLEULS_CASES, names,
-                                           checks, about)
+    precision, table, unrelated = evaluate(matcher, index, TILLEULS_CASES, names, checks,
+                                           about)
     shown = "\n".join(table)
     assert precision >= 0.9, shown
     assert not unrelated, shown
