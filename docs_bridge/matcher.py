@@ -206,12 +206,14 @@ class GuideMatcher:
         wanted = {s.id for s in event.services}
         subjects = self.subjects(index, event)
         skip = {g.id for g in exclude}
-        mine = [g for g in index.guides
-                if g.id not in skip and not subjects.of(g).isdisjoint(wanted)]
-        if not mine:
+        ids = {g.id for g in index.guides
+               if g.id not in skip and not subjects.of(g).isdisjoint(wanted)}
+        if not ids:
             return []
-        ids = {g.id for g in mine}
-        among = lambda g: g.id in ids  # noqa: E731
+
+        def among(guide: Guide) -> bool:
+            return guide.id in ids
+
         ranked = index.rank(query.failure(), among)
         if ranked[0].score <= 0:
             return [s.guide for s in index.rank(query.weights, among)]
