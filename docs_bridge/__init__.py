@@ -2,7 +2,8 @@
 
 - :mod:`docs_bridge.guides_plugin` — links the best guides to each incident, from
   :mod:`docs_bridge.sources` (BookStack, MkDocs, Markdown) through
-  :mod:`docs_bridge.library` (cache) and :mod:`docs_bridge.matcher` (ranking).
+  :mod:`docs_bridge.library` (cache), :mod:`docs_bridge.subjects` (which services each
+  guide is about) and :mod:`docs_bridge.matcher` (the ranking rule).
 - :mod:`docs_bridge.forum_plugin` — a Discourse topic per serious incident
   (:mod:`docs_bridge.discourse`, :mod:`docs_bridge.forum_text`).
 - :mod:`docs_bridge.httpcall` — how any bridge call's outcome maps to the outbox's

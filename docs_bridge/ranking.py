@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from docs_bridge.guides import Guide
@@ -36,14 +36,19 @@ class GuideIndex:
         self.guides: list[Guide] = list(guides)
         self._tf: list[Counter[str]] = []
         self._len: list[float] = []
+        #: terms of each guide's title and tags: what the guide says it is about
+        self._heading: dict[str, frozenset[str]] = {}
         df: Counter[str] = Counter()
         for guide in self.guides:
             tf: Counter[str] = Counter(terms(guide.text))
-            for term in terms(guide.title):
+            heading = terms(guide.title)
+            for term in heading:
                 tf[term] += title_weight
             for tag in guide.tags:
                 for term in terms(tag):
                     tf[term] += tag_weight
+                    heading.append(term)
+            self._heading[guide.id] = frozenset(heading)
             self._tf.append(tf)
             self._len.append(sum(tf.values()))
             df.update(tf.keys())
@@ -57,20 +62,18 @@ class GuideIndex:
     def __len__(self) -> int:
         return len(self.guides)
 
-    def search(self, query: Mapping[str, float], limit: int = 10,
-               required: Iterable[str] = ()) -> list[Scored]:
-        """Guides ranked by BM25 score for ``query`` (term → weight), best first, score > 0.
+    def heading(self, guide: Guide) -> frozenset[str]:
+        """The terms of ``guide``'s title and tags."""
+        return self._heading.get(guide.id, frozenset())
 
-        :param required: when given, only guides holding at least one of these terms are
-            considered (the words of the service itself, so that a guide matching only
-            a generic word of the failure reason is never shown).
-        """
-        if not query or not self.guides:
-            return []
-        needed = set(required)
+    def rank(self, query: Mapping[str, float],
+             among: Callable[[Guide], bool] | None = None) -> list[Scored]:
+        """Every guide ``among`` accepts (all by default) with its BM25 score for ``query``
+        (term → weight), best first; a guide no query term reaches scores 0 and comes
+        last, by title."""
         scored = []
         for i, tf in enumerate(self._tf):
-            if needed and needed.isdisjoint(tf):
+            if among is not None and not among(self.guides[i]):
                 continue
             norm = K1 * (1 - B + B * self._len[i] / self._avg_len)
             score = 0.0
@@ -78,11 +81,6 @@ class GuideIndex:
                 freq = tf.get(term)
                 if freq:
                     score += weight * self._idf[term] * freq * (K1 + 1) / (freq + norm)
-            if score > 0:
-                scored.append(Scored(self.guides[i], score))
+            scored.append(Scored(self.guides[i], score))
         scored.sort(key=lambda s: (-s.score, s.guide.title))
-        return scored[:limit]
-
-    def idf(self, term: str) -> float:
-        """How rare ``term`` is among the guides (0 when absent)."""
-        return self._idf.get(term, 0.0)
+        return scored

@@ -47,7 +47,8 @@ class BookStackSource(StrictModel):
     token_secret: SecretStr
     #: results kept per search
     count: int = Field(default=20, ge=1, le=100)
-    #: tag searched for each service, ``[<tag>=<service id>]``
+    #: tag searched for each service, ``[<tag>=<service id>]``; a page carrying it is about
+    #: that service (its guides come first for the service's incidents)
     service_tag: str = "service"
     timeout: Duration = 15.0
 
@@ -102,7 +103,8 @@ class ServiceGuides(StrictModel):
     guides: list[str] = []
     #: every guide carrying one of these tags
     tags: list[str] = []
-    #: extra words for the ranked search (the cooperative's own names for the service)
+    #: the cooperative's own names for the service: searched for, and a book or folder
+    #: named with them holds the service's guides
     keywords: str = ""
 
 
@@ -114,11 +116,12 @@ class GuidesSettings(StrictModel):
     refresh: Duration = 3600.0
     #: after a failed refresh, try again this soon
     retry: Duration = 300.0
-    #: guides linked to one incident, at most
+    #: guides linked to one incident, at most (an update replaces them)
     limit: int = Field(default=3, ge=1, le=10)
-    #: ranked matches below this score are noise and never shown
+    #: guides about another service (shown only when the incident's service has none)
+    #: scoring below this are noise and never shown
     min_score: float = Field(default=2.0, ge=0)
-    #: ranked matches below this share of the best match's score are dropped too
+    #: ranked guides below this share of the best one's score are dropped
     relative_score: float = Field(default=0.4, ge=0, le=1)
     #: per service id: explicit guides, tags and keywords
     services: dict[str, ServiceGuides] = {}

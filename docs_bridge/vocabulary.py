@@ -52,6 +52,15 @@ SYNONYMS: dict[str, str] = {
     "forum": "discussion entraide",
 }
 
+#: what guides call the state a member sees, per service status / incident impact: a slow
+#: service's guide says "lent", an outage's says "panne"
+STATES: dict[str, str] = {
+    "degraded": "lent lenteur ralenti",
+    "partial_outage": "panne",
+    "major_outage": "panne inaccessible",
+    "maintenance": "maintenance",
+}
+
 
 def merged(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The built-in table with ``extra`` added (an extra entry replaces a built-in one),

@@ -4,7 +4,9 @@ BookStack has no cheap "every page with its text" call, so the source asks its s
 what the cooperative needs: for each configured service, the pages tagged
 ``[<service_tag>=<service id>]``, then a search per word of the services' vocabulary
 (service id, check kinds and their synonyms). The union of the pages found (name,
-preview text, book name and tags) is the local corpus the ranked matcher works on.
+preview text, book name and tags) is the local corpus the ranked matcher works on. A
+page's ``[<service_tag>=<id>]`` tags say which services it is about, and its book where
+it sits (:mod:`docs_bridge.subjects`).
 
 ``GET /api/search?query=<q>&page=1&count=<n>`` with ``Authorization: Token <id>:<secret>``
 answers ``{"data": [{"id", "name", "slug", "type", "url", "book": {...},
@@ -17,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from docs_bridge.guides import MAX_TITLE, Guide, clip
+from docs_bridge.guides import MAX_TITLE, SERVICE_TAG, Guide, clip, tagged_services
 from docs_bridge.httpcall import call
 from docs_bridge.matcher import ServiceInfo
 from docs_bridge.settings import BookStackSource
@@ -50,7 +52,8 @@ def search_terms(services: list[ServiceInfo], tag: str,
     return queries[:MAX_SEARCHES]
 
 
-def guide_from_result(item: dict[str, Any], source_id: str) -> Guide | None:
+def guide_from_result(item: dict[str, Any], source_id: str,
+                      service_tag: str = SERVICE_TAG) -> Guide | None:
     """A guide for one search result, None for what is not a page (or has no web
     address). The site's text is outside text: made safe here (:mod:`monitor.safetext`)."""
     if item.get("type") != "page" or "id" not in item or not item.get("url"):
@@ -59,14 +62,18 @@ def guide_from_result(item: dict[str, Any], source_id: str) -> Guide | None:
     if url is None:
         return None
     preview = item.get("preview_html") or {}
-    book = (item.get("book") or {}).get("name", "")
+    book_item = item.get("book") if isinstance(item.get("book"), dict) else {}
+    book = clean_line(book_item.get("name"), 200)
+    book_slug = clean_line(book_item.get("slug"), 200) or book
     tags = tuple(f"{clean_line(t.get('name'), 100)}={clean_line(t.get('value'), 100)}"
                  .rstrip("=") for t in item.get("tags") or ()
                  if isinstance(t, dict) and clean_line(t.get("name"), 100))
     text = " ".join([strip_html(str(preview.get("content") or "")), str(book)])
     return Guide(id=f"{source_id}:{clean_line(item['id'], 100)}", source=source_id,
                  title=clean_line(item.get("name"), MAX_TITLE), url=url,
-                 slug=clean_line(item.get("slug"), 200), text=clip(text), tags=tags)
+                 slug=clean_line(item.get("slug"), 200), text=clip(text), tags=tags,
+                 services=tagged_services(tags, service_tag),
+                 sections=(book_slug,) if book_slug else ())
 
 
 class BookStackReader:
@@ -101,7 +108,7 @@ class BookStackReader:
         found: dict[str, Guide] = {}
         for query in search_terms(services, self.settings.service_tag, self.synonyms):
             for item in await self.search(session, query):
-                guide = guide_from_result(item, self.id)
+                guide = guide_from_result(item, self.id, self.settings.service_tag)
                 if guide is not None and (guide.id not in found
                                           or len(guide.text) > len(found[guide.id].text)):
                     found[guide.id] = guide

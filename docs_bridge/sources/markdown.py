@@ -4,7 +4,9 @@ Each ``*.md`` file (sub-folders included, ``README.md`` and files starting with 
 left out) is one guide. Its title is the ``title`` of an optional YAML front matter,
 else its first ``#`` heading, else its file name; ``tags`` may be listed in the front
 matter. Its slug is its path without ``.md`` (``nextcloud/maintenance``) and its address
-``<base_url>/<slug>``.
+``<base_url>/<slug>``. The services it is about are the front matter's ``service`` or
+``services`` (and ``service=<id>`` tags); its folders are where it sits
+(:mod:`docs_bridge.subjects`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import aiohttp
 import yaml
 
-from docs_bridge.guides import MAX_TITLE, Guide, clip
+from docs_bridge.guides import MAX_TITLE, Guide, clip, tagged_services
 from monitor.safetext import clean_line
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,12 @@ class MarkdownPage:
     title: str
     body: str
     tags: tuple[str, ...]
+    services: tuple[str, ...] = ()
+
+    @property
+    def folders(self) -> tuple[str, ...]:
+        """The folders the file sits in (``nextcloud/maintenance`` → ``("nextcloud",)``)."""
+        return tuple(self.slug.split("/")[:-1])
 
 
 def parse_page(text: str, slug: str) -> MarkdownPage:
@@ -54,11 +62,19 @@ def parse_page(text: str, slug: str) -> MarkdownPage:
     heading = _HEADING.search(text)
     title = str(meta.get("title") or (heading.group(1) if heading else "")
                 or slug.rsplit("/", 1)[-1].replace("-", " ").capitalize())
-    raw_tags = meta.get("tags") or []
-    if isinstance(raw_tags, str):
-        raw_tags = [t.strip() for t in raw_tags.split(",")]
-    tags = tuple(clean_line(t, 100) for t in raw_tags if clean_line(t, 100))
-    return MarkdownPage(slug, clean_line(title, MAX_TITLE), text, tags)
+    tags = _strings(meta.get("tags"))
+    services = tuple(dict.fromkeys(
+        _strings(meta.get("services") or meta.get("service")) + tagged_services(tags)))
+    return MarkdownPage(slug, clean_line(title, MAX_TITLE), text, tags, services)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A front-matter list (``[a, b]`` or ``"a, b"``) as safe one-line strings."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(item for item in (clean_line(v, 100) for v in value) if item)
 
 
 def plain_text(markdown: str) -> str:
@@ -101,5 +117,6 @@ class MarkdownReader:
         pages = await asyncio.to_thread(read_folder, self.folder)
         return [Guide(id=f"{self.id}:{p.slug}", source=self.id, title=p.title,
                       url=f"{self.base_url}/{p.slug}", slug=p.slug,
-                      text=plain_text(p.body), tags=p.tags)
+                      text=plain_text(p.body), tags=p.tags, services=p.services,
+                      sections=p.folders)
                 for p in pages]

@@ -4,7 +4,9 @@ MkDocs writes ``search/search_index.json``: ``{"config": {...}, "docs": [{"locat
 "title", "text"}]}``, one entry per page (``nextcloud/maintenance/``) and one per section
 (``nextcloud/maintenance/#que-faire``). Sections are folded into their page: a guide is a
 page, with the text of all its sections. Texts may hold HTML (older MkDocs, some themes);
-it is stripped. Material for MkDocs' optional ``tags`` are kept.
+it is stripped. Material for MkDocs' optional ``tags`` are kept (a ``service=<id>`` tag
+says which service the page is about), and the folders of a page's location are where it
+sits (:mod:`docs_bridge.subjects`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from docs_bridge.guides import MAX_TITLE, Guide, clip
+from docs_bridge.guides import MAX_TITLE, Guide, clip, tagged_services
 from docs_bridge.httpcall import call
 from docs_bridge.settings import MkDocsSource
 from docs_bridge.text import strip_html
@@ -56,7 +58,10 @@ def guides_from_index(data: Any, source_id: str, site_url: str) -> list[Guide]:
         slug = location.strip("/") or "index"
         guides.append(Guide(id=f"{source_id}:{slug}", source=source_id, title=title,
                             url=url, slug=slug, text=clip(" ".join(page["texts"])),
-                            tags=tuple(page["tags"])))
+                            tags=tuple(page["tags"]),
+                            services=tagged_services(page["tags"]),
+                            sections=tuple(clean_line(part, 200)
+                                           for part in slug.split("/")[:-1])))
     return guides
 
 

@@ -80,17 +80,23 @@ def incident_links(session: Session, incident_id: int) -> list[Link]:
 
 
 def attach_links(session: Session, incident_id: int, links: Iterable[Link], at: float) -> int:
-    """Store ``links`` on the incident, ignoring one already there (same plugin and URL);
-    return how many were added.
+    """Store a plugin's answer on the incident; return how many links were not there
+    before.
+
+    An answer is the plugin's whole current set for each kind it holds: the plugin's
+    earlier links of a kind present in ``links`` are replaced by the new ones (in their
+    order, so guides stay ranked), while its links of other kinds and other plugins' links
+    are kept. So an update's guides replace the previous guides instead of piling up, and
+    a repeated answer (a retried delivery) changes nothing.
 
     A link is a plugin's answer, often built from what a forum or a guide site said: its
     texts are made safe here (:mod:`monitor.safetext`), and a URL that is not a web
     address (``https://…``, ``http://…`` or a path on this site) is left out, since
     pages put it in an ``href``.
     """
-    existing = {(r.plugin, r.url) for r in session.scalars(
-        select(IncidentLink).where(IncidentLink.incident_id == incident_id))}
-    added = 0
+    answer: dict[tuple[str, str], list[IncidentLink]] = {}  # (plugin, kind) → its links
+    order: list[IncidentLink] = []  # every link, in the answer's order
+    seen: set[tuple[str, str]] = set()
     for link in links:
         if not isinstance(link, Link) or not link.url:
             continue
@@ -100,17 +106,35 @@ def attach_links(session: Session, incident_id: int, links: Iterable[Link], at: 
             log.warning("incident %s: a link from plugin %r was left out: not a web address",
                         incident_id, plugin)
             continue
-        if (plugin, url) in existing:
+        if (plugin, url) in seen:
             continue
-        existing.add((plugin, url))
-        session.add(IncidentLink(incident_id=incident_id, plugin=plugin,
-                                 kind=clean_line(link.kind, 50) or "link",
-                                 title=clean_line(link.title, 300) or clean_line(url, 300),
-                                 url=url, public=bool(link.public),
-                                 external_id=clean_line(link.external_id, 200) or None,
-                                 created_at=at))
-        added += 1
-    if added:
+        seen.add((plugin, url))
+        row = IncidentLink(incident_id=incident_id, plugin=plugin,
+                           kind=clean_line(link.kind, 50) or "link",
+                           title=clean_line(link.title, 300) or clean_line(url, 300), url=url,
+                           public=bool(link.public),
+                           external_id=clean_line(link.external_id, 200) or None, created_at=at)
+        answer.setdefault((plugin, row.kind), []).append(row)
+        order.append(row)
+    if not answer:
+        return 0
+    stored = session.scalars(select(IncidentLink).where(IncidentLink.incident_id == incident_id)
+                             .order_by(IncidentLink.id)).all()
+    added, new_rows = 0, set()
+    for (plugin, kind), fresh in answer.items():
+        earlier = [r for r in stored if r.plugin == plugin and r.kind == kind]
+        # (incident, plugin, url) is unique: a URL the plugin holds under another kind stays
+        taken = {r.url for r in stored if r.plugin == plugin and r.kind != kind}
+        fresh = [r for r in fresh if r.url not in taken]
+        if [r.url for r in earlier] == [r.url for r in fresh]:
+            continue
+        added += len({r.url for r in fresh} - {r.url for r in earlier})
+        new_rows.update(id(r) for r in fresh)
+        for row in earlier:
+            session.delete(row)
+    if new_rows:
+        session.flush()  # the deletions first: a kept URL is inserted again below
+        session.add_all(r for r in order if id(r) in new_rows)
         session.flush()
     return added
 

@@ -8,9 +8,11 @@ Both serve the test guide set (``tests/docs_bridge/guides``) in the documented s
   a word of the page (BookStack's term matching), ``[name=value]`` filters by tag,
   ``{type:page}`` by type; results ``{"data": [{"id", "name", "slug", "type", "url",
   "book", "preview_html": {"name", "content"}, "tags"}], "total"}``. Each guide's folder
-  becomes its book and its ``service`` tag.
+  becomes its book (and, with ``folder_tags``, its ``service`` tag); front-matter tags
+  ``name=value`` become BookStack's ``{"name", "value"}`` tags.
 - MkDocs ``GET /search/search_index.json``: ``{"config": {...}, "docs": [...]}`` with one
-  entry per page and one per ``##`` section, texts in HTML as older MkDocs writes them.
+  entry per page and one per ``##`` section, texts in HTML as older MkDocs writes them,
+  front-matter tags on the page's entry (Material for MkDocs).
 """
 
 from __future__ import annotations
@@ -37,16 +39,18 @@ def _fold(text: str) -> str:
 class FakeBookStack:
     """BookStack's search API over the test guides."""
 
-    def __init__(self, folder: Path = GUIDES) -> None:
+    def __init__(self, folder: Path = GUIDES, folder_tags: bool = True) -> None:
         self.pages = []
         for number, page in enumerate(read_folder(folder), start=1):
             book = page.slug.split("/")[0]
             slug = page.slug.split("/")[-1]
+            tags = [{"name": "service", "value": book}] if folder_tags else []
+            for tag in page.tags:
+                name, _, value = tag.partition("=")
+                tags.append({"name": name, "value": value})
             self.pages.append({
                 "id": number, "name": page.title, "slug": slug, "book": book,
-                "text": plain_text(page.body),
-                "tags": [{"name": "service", "value": book}]
-                + [{"name": t, "value": ""} for t in page.tags]})
+                "text": plain_text(page.body), "tags": tags})
         self.queries: list[str] = []
         self.failing = False
         self.url = ""
@@ -103,8 +107,11 @@ def mkdocs_index(folder: Path = GUIDES) -> dict:
         page = parse_page(path.read_text(encoding="utf-8"), slug)
         sections = re.split(r"^## +(.+)$", page.body, flags=re.MULTILINE)
         intro, rest = sections[0], sections[1:]
-        docs.append({"location": f"{slug}/", "title": page.title,
-                     "text": f"<p>{html.escape(plain_text(intro))}</p>"})
+        entry = {"location": f"{slug}/", "title": page.title,
+                 "text": f"<p>{html.escape(plain_text(intro))}</p>"}
+        if page.tags:  # as Material for MkDocs' tags plugin writes them
+            entry["tags"] = list(page.tags)
+        docs.append(entry)
         for heading, body in zip(rest[::2], rest[1::2]):
             anchor = "-".join(re.findall(r"[a-z0-9]+", _fold(heading)))
             docs.append({"location": f"{slug}/#{anchor}", "title": heading.strip(),

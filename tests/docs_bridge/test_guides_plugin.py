@@ -93,7 +93,7 @@ async def test_startup_serves_links_from_memory_and_mounts_local_guides(tmp_path
         results = pm.hook.vigie_incident_links(event=make_event(title="Nextcloud en maintenance"))
         links = [link for result in results if result for link in result]
         assert links[0].title == "Nextcloud est en maintenance : que faire ?"
-        assert len(links) == 2
+        assert 1 <= len(links) <= 2  # guides.limit
         assert links[0].url == "https://etat.exemple.coop/guides/guides/nextcloud/maintenance"
         assert isinstance(runtime.mounted["/guides"], GuidePages)
         assert cache.exists()

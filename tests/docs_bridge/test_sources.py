@@ -234,3 +234,59 @@ def test_mkdocs_index_text_is_made_safe():
     assert guide.title == "IMAP et Thunderbird"
     assert guide.text == "a b c d"
     assert guide.url == "https://docs.example.coop/mail/imap/"
+
+
+# What a guide is about: each source reads it from its own structure ---------------------
+
+
+def test_bookstack_pages_say_their_services_by_tag_and_sit_in_their_book():
+    from docs_bridge.sources.bookstack import guide_from_result
+
+    item = {"type": "page", "id": 7, "name": "Synchroniser", "slug": "synchroniser",
+            "url": "https://docs.example.coop/books/cloud/page/synchroniser",
+            "book": {"id": 2, "name": "Le cloud", "slug": "le-cloud"},
+            "tags": [{"name": "Service", "value": "nextcloud"},
+                     {"name": "logiciel", "value": "nextcloud"}]}
+    guide = guide_from_result(item, "doc")
+    assert guide.services == ("nextcloud",) and guide.sections == ("le-cloud",)
+    # a site that names its tag otherwise (BookStackSource.service_tag)
+    other = guide_from_result(item, "doc", service_tag="logiciel")
+    assert other.services == ("nextcloud",)
+    assert guide_from_result({**item, "tags": []}, "doc").services == ()
+
+
+def test_markdown_pages_say_their_services_in_front_matter_and_sit_in_folders():
+    page = parse_page("---\nservices: [nextcloud, sites-web]\n---\n# T", "cloud/a/t")
+    assert page.services == ("nextcloud", "sites-web") and page.folders == ("cloud", "a")
+    assert parse_page("---\nservice: nextcloud\n---\n# T", "t").services == ("nextcloud",)
+    assert parse_page("---\ntags: [service=listes, sympa]\n---\n# T", "t").services == (
+        "listes",)
+    assert parse_page("# T", "t").services == () and parse_page("# T", "t").folders == ()
+
+
+async def test_markdown_and_mkdocs_guides_know_where_they_sit(http, mkdocs):
+    for guides in (await MarkdownReader("g", GUIDES, "https://x.coop").fetch(),
+                   await MkDocsReader(MkDocsSource(type="mkdocs", url=mkdocs.url)).fetch(http)):
+        maintenance = next(g for g in guides if g.slug == "nextcloud/maintenance")
+        assert maintenance.sections == ("nextcloud",)
+    index = {"docs": [{"location": "cloud/sync/", "title": "Sync", "text": "x",
+                       "tags": ["service=nextcloud", "client"]}]}
+    [guide] = guides_from_index(index, "mk", "https://docs.example.coop")
+    assert guide.services == ("nextcloud",) and guide.sections == ("cloud",)
+
+
+def test_the_cache_keeps_what_guides_are_about(tmp_path):
+    from docs_bridge.guides import Guide
+
+    guide = Guide("g:a", "g", "A", "https://x.coop/a", services=("nextcloud",),
+                  sections=("cloud",))
+    assert Guide.from_dict(guide.to_dict()) == guide
+    # a cache written before guides knew their services reads as guides declaring none
+    old = {k: v for k, v in guide.to_dict().items() if k not in ("services", "sections")}
+    assert Guide.from_dict(old).services == () and Guide.from_dict(old).sections == ()
+
+
+def test_odd_front_matter_lists_are_ignored_not_fatal():
+    page = parse_page("---\ntags: 12\nservices: {a: b}\n---\n# T", "t")
+    assert page.tags == () and page.services == ()
+    assert parse_page("---\ntags: a, b\nservice: x\n---\n# T", "t").tags == ("a", "b")

@@ -53,3 +53,32 @@ def test_a_link_that_is_not_a_web_address_is_left_out(harness, caplog):  # noqa:
         assert attach_links(s, incident.id, links, harness.clock.now) == 1
     assert [link.url for link in stored_links(harness)] == ["http://docs.example.coop/ok"]
     assert "not a web address" in caplog.text
+
+
+def guide(name: str, plugin: str = "guides") -> Link:
+    return Link(kind="guide", title=name, url=f"https://docs.example.coop/{name}",
+                plugin=plugin)
+
+
+def test_a_plugin_answer_replaces_its_earlier_links_of_the_same_kind(harness):  # noqa: F811
+    harness.confirm("mail/smtp", Status.DOWN)
+    [incident] = harness.open()
+    topic = Link(kind="forum", title="Sujet", url="https://forum.example.coop/t/12",
+                 external_id="12", plugin="forum")
+    with harness.store.session() as s, s.begin():
+        attach_links(s, incident.id, [guide("a"), guide("b"), topic, guide("x", "other")],
+                     harness.clock.now)
+    with harness.store.session() as s, s.begin():
+        # the guides plugin's next answer: its guides are now these, best first
+        assert attach_links(s, incident.id, [guide("c"), guide("a")], harness.clock.now) == 1
+    kept = [(link.plugin, link.url.rsplit("/", 1)[-1]) for link in stored_links(harness)]
+    # another plugin's links, and this plugin's links of another kind, are untouched
+    assert kept == [("forum", "12"), ("other", "x"), ("guides", "c"), ("guides", "a")]
+    with harness.store.session() as s, s.begin():
+        # the same answer again (a retried delivery) changes nothing
+        assert attach_links(s, incident.id, [guide("c"), guide("a")], harness.clock.now) == 0
+    assert [(link.plugin, link.url.rsplit("/", 1)[-1]) for link in stored_links(harness)] == kept
+    with harness.store.session() as s, s.begin():
+        # an answer without links of a kind says nothing about that kind
+        assert attach_links(s, incident.id, [], harness.clock.now) == 0
+    assert len(stored_links(harness)) == 4
