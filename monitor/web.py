@@ -53,6 +53,9 @@ DEFAULT_RESERVE = 64
 LINGER = 2.0
 
 
+_ONLY_GET = b"Only GET and HEAD are answered here\n"
+
+
 def _plain(status: str, body: bytes, content_type: str, start_response: Callable) -> list[bytes]:
     start_response(status, [("Content-Type", content_type),
                             ("Content-Length", str(len(body))),
@@ -95,6 +98,11 @@ class Router:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
+        if path in OPS_PATHS and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [
+                ("Content-Type", "text/plain; charset=utf-8"), ("Allow", "GET, HEAD"),
+                ("Content-Length", str(len(_ONLY_GET))), ("Cache-Control", "no-store")])
+            return [_ONLY_GET]
         if path == "/metrics":
             return _plain("200 OK", self._metrics(), self._metrics_type, start_response)
         if path == "/healthz":

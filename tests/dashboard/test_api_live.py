@@ -278,12 +278,6 @@ groups = {{ values = ["hosting"] }}
 "path.window_id" = {{ dictionary = "ids", probability = 0.5 }}
 "path.outbox_id" = {{ dictionary = "ids", probability = 0.5 }}
 "path.token" = {{ dictionary = "tokens", probability = 0.5 }}
-
-# `vigie run` answers /healthz (monitor/web.py) whatever the method: TRACE /healthz is 200,
-# where RFC 9110 wants 405 (reported; that listener is not part of the dashboard)
-[[operations]]
-include-path = "/healthz"
-checks.unsupported_method.enabled = false
 """, encoding="utf-8")
     return path
 

@@ -358,3 +358,14 @@ def test_an_app_setting_nosniff_itself_gets_it_once(serve):
 
     server = serve(router_with(careful))
     assert request(server.port)[1].get_all("X-Content-Type-Options") == ["nosniff"]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("path", ["/metrics", "/healthz"])
+def test_metrics_and_healthz_answer_only_get_and_head(serve, method, path):
+    """``TRACE /healthz`` was a 200: the built-in paths say which methods they take."""
+    server = serve(router_with(lambda environ, start_response: []))
+    status, headers, _ = request(server.port, method, path)
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    assert request(server.port, "GET", path)[0] == 200
+    assert request(server.port, "HEAD", path)[0] == 200
