@@ -17,6 +17,8 @@ import base64
 import hashlib
 import html
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,6 +26,8 @@ import markdown
 import nh3
 
 from docs_bridge.sources.markdown import parse_page
+from monitor.markup import guard
+from monitor.safetext import clean_text
 
 PREFIX = "/guides"
 _SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")
@@ -41,6 +45,10 @@ ALLOWED_ATTRIBUTES = {
     **{f"h{n}": {"id"} for n in range(1, 7)},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+#: a guide file larger than this is not served (a guide is a page, not a book)
+MAX_GUIDE_BYTES = 512 * 1024
+#: rendered guides kept in memory, keyed by file, modification time and size
+CACHED_PAGES = 128
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
@@ -72,9 +80,12 @@ def render_markdown(text: str) -> str:
     """Safe HTML for a guide's Markdown body: rendered, then cleaned with an allow-list.
 
     Raw HTML in the Markdown is kept only when it is harmless (formatting, links, images);
-    scripts, event handlers, ``javascript:`` links, frames and forms are removed.
+    scripts, event handlers, ``javascript:`` links, frames and forms are removed. The text
+    is made safe and bounded first (:func:`monitor.markup.guard`: the shapes that make
+    Python-Markdown super-linear are neutralised), as for the volunteers' texts.
     """
-    rendered = markdown.markdown(text, extensions=["extra", "sane_lists"])
+    rendered = markdown.markdown(guard(clean_text(text, MAX_GUIDE_BYTES)),
+                                 extensions=["extra", "sane_lists"])
     return nh3.clean(rendered, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow")
 
@@ -84,6 +95,9 @@ class GuidePages:
 
     def __init__(self, folders: Iterable[tuple[str, Path]]) -> None:
         self.folders = {source_id: folder.resolve() for source_id, folder in folders}
+        # rendered once per version of a file: a request never renders an unchanged guide
+        self._pages: OrderedDict[tuple[Path, int, int], tuple[str, str]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def page(self, source_id: str, slug: str) -> tuple[str, str] | None:
         """``(title, html)`` of one guide, or None when there is no such guide."""
@@ -93,8 +107,22 @@ class GuidePages:
         path = (folder / f"{slug.strip('/')}.md").resolve()
         if folder not in path.parents or not path.is_file():
             return None
-        parsed = parse_page(path.read_text(encoding="utf-8"), slug)
-        return parsed.title, render_markdown(parsed.body)
+        stat = path.stat()
+        if stat.st_size > MAX_GUIDE_BYTES:
+            return None
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            found = self._pages.get(key)
+            if found is not None:
+                self._pages.move_to_end(key)
+                return found
+        parsed = parse_page(path.read_text(encoding="utf-8", errors="replace"), slug)
+        found = parsed.title, render_markdown(parsed.body)
+        with self._lock:
+            self._pages[key] = found
+            while len(self._pages) > CACHED_PAGES:
+                self._pages.popitem(last=False)
+        return found
 
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
         source_id, _, slug = environ.get("PATH_INFO", "").strip("/").partition("/")

@@ -143,3 +143,37 @@ def test_served_by_vigies_listener_with_the_policy(folder):
         server.stop()
     assert "script-src 'none'" in policy
     assert ACTIVE.search(main_of(page)) is None
+
+
+def test_a_crafted_guide_is_rendered_bounded_and_once(folder, monkeypatch):
+    """A guide file is outside text: the renderer gets it through the same guard as the
+    volunteers' texts (``[`` ×10,000 rendered in quadratic time before), and an unchanged
+    file is rendered once, not on every request."""
+    import docs_bridge.guide_pages as guide_pages
+    from docs_bridge.sources.markdown import parse_page
+    from monitor.markup import guard
+
+    crafted = "# Piège\n\n" + "[" * 10_000 + "]" * 9_999
+    (folder / "crafted.md").write_text(crafted, encoding="utf-8")
+    seen: list[str] = []
+    real = guide_pages.markdown.markdown
+
+    def spy(text, **kwargs):
+        seen.append(text)
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(guide_pages.markdown, "markdown", spy)
+    pages = GuidePages([("g", folder)])
+    for _ in range(3):
+        status, _, _ = call(pages, "/g/crafted")
+        assert status == "200 OK"
+    assert len(seen) == 1
+    body = parse_page(crafted, "crafted").body
+    assert seen[0] == guard(body) != body
+
+
+def test_an_oversized_guide_file_is_not_served(folder):
+    from docs_bridge.guide_pages import MAX_GUIDE_BYTES
+
+    (folder / "big.md").write_text("# Gros\n\n" + "a" * MAX_GUIDE_BYTES, encoding="utf-8")
+    assert call(GuidePages([("g", folder)]), "/g/big")[0] == "404 Not Found"
