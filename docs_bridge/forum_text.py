@@ -8,6 +8,8 @@ replaced by a generic sentence (:meth:`monitor.notifications.CheckSnapshot.publi
 
 from __future__ import annotations
 
+import re
+
 from docs_bridge import french
 from docs_bridge.guides import GUIDE_LINK_KIND
 from monitor.notifications import IncidentEvent
@@ -42,7 +44,24 @@ def _guides(event: IncidentEvent) -> list[str]:
     guides = [link for link in event.links if link.kind == GUIDE_LINK_KIND and link.public]
     if not guides:
         return []
-    return ["", "**Guides utiles :**", *(f"- [{g.title}]({g.url})" for g in guides)]
+    return ["", "**Guides utiles :**", *(f"- [{_link_text(g.title)}]({_link_url(g.url)})"
+                                         for g in guides)]
+
+
+#: characters that mean something in Markdown (or HTML, which Discourse also reads)
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
+_URL_UNSAFE = {" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"}
+
+
+def _link_text(title: str) -> str:
+    """A guide's title (outside text: a BookStack page's name) as literal link text: its
+    Markdown and HTML characters escaped, so it can neither close the link nor add one."""
+    return _MARKDOWN.sub(r"\\\1", title)
+
+
+def _link_url(url: str) -> str:
+    """A link's address with the characters that would end a Markdown link encoded."""
+    return "".join(_URL_UNSAFE.get(ch, ch) for ch in url)
 
 
 def _follow(event: IncidentEvent) -> list[str]:

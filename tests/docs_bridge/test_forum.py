@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -239,3 +240,21 @@ async def test_hostile_topic_titles_and_slugs_from_the_search_are_made_safe(foru
     [found] = discussions
     assert found.title == "Nextcloud en panne"
     assert found.url == f"{forum.url}/t/nextcloud%2F..%2F..%2Fevil%20page/{topic.id}"
+
+
+def test_a_guide_title_cannot_add_a_link_to_the_forum_post():
+    """A guide's title is outside text (a BookStack page's name): in the public topic it
+    stays literal text, whatever Markdown or HTML it holds."""
+    import markdown
+
+    from docs_bridge.forum_text import topic_body
+
+    hostile = Link(kind="guide", title="Erreur 500](https://evil.example/phish) <img src=x> **x**",
+                   url="https://doc.exemple.coop/a (b)", external_id="g:2", plugin="guides")
+    body = topic_body(make_event(links=[hostile]), "Europe/Paris")
+    html = markdown.markdown(body)
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert len(hrefs) == 3  # the guide, the incident page, the status page
+    assert not any("evil.example" in href for href in hrefs)
+    assert "<img" not in html and "<strong>x</strong>" not in html
+    assert 'href="https://doc.exemple.coop/a%20%28b%29"' in html
