@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "status_page": ("status_page.py", [], ["--runs", "1", "--duration", "4"]),
     "cycles": ("cycles.py", [], ["--quick"]),
     "rollups": ("rollups.py", [], ["--runs", "1", "--checks", "2000"]),
+    "alert_latency": ("alert_latency.py", [], ["--runs", "1", "--services", "4"]),
 }
 
 

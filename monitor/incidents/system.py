@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.incidents import outbox
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
+from monitor.incidents.lifecycle import IMPACT_WORDS
 from monitor.incidents.maintenance import (
     MaintenanceTicker,
     apply_maintenance,
@@ -203,8 +204,11 @@ class IncidentSystem:
         if self._direct:
             await asyncio.gather(*self._direct, return_exceptions=True)
         if self.engine.pending:
-            log.error("incidents: stopping with %d status changes not recorded (the "
-                      "database was unreachable)", self.engine.pending)
+            # an outage among them is lost history: say it loudly; else it is only news
+            lost = sum(w.change.current in IMPACT_WORDS for w in self.engine.backlog)
+            log.log(logging.ERROR if lost else logging.INFO,
+                    "incident engine: stopping with %d status changes not recorded (%d of "
+                    "them failures); the database was unreachable", self.engine.pending, lost)
 
     # Background -------------------------------------------------------------------------
 
