@@ -376,6 +376,14 @@ class OutboxSettings(StrictModel):
     plugin_failing_after: int = Field(default=5, ge=1)
     #: delivered entries are kept this long (then pruned), dead ones until retried or pruned
     keep_delivered: Duration = 30 * 86400.0
+    #: deliveries in progress at once for each plugin (each plugin has its own lane: a
+    #: slow or failing plugin never delays another's); one incident's events still go to
+    #: a plugin one after the other, in order
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: ``concurrency`` for some plugins, by plugin name (e.g. ``{forum: 1}``)
+    plugin_concurrency: dict[str, Annotated[int, Field(ge=1, le=64)]] = {}
+    #: seconds one delivery may take; then it counts as a failure and is retried
+    call_timeout: Duration = Field(default=120.0, gt=0, le=3600)
 
 
 class IncidentSettings(StrictModel):
@@ -390,6 +398,10 @@ class IncidentSettings(StrictModel):
     #: warn when a certificate expires within this many days (``…cert_expiry_timestamp_seconds``
     #: samples of any probe)
     cert_warn_days: float = Field(default=14, gt=0, le=3650)
+    #: status changes kept in memory while the database is unreachable, recorded in order
+    #: when it is back; beyond this the oldest are dropped (logged, counted in
+    #: ``vigie_incident_changes_dropped_total``)
+    buffer_limit: int = Field(default=10_000, ge=100, le=1_000_000)
     outbox: OutboxSettings = OutboxSettings()
 
 

@@ -171,7 +171,9 @@ def vigie_incident_opened(event: "IncidentEvent") -> Any:
 
     Fires from the outbox worker, once per implementing plugin, after the transaction that
     opened the incident committed; retried with exponential backoff until it succeeds or
-    is dead-lettered. ``event.idempotency_key`` is the same on every retry.
+    is dead-lettered. ``event.idempotency_key`` is the same on every retry. Each plugin
+    has its own lane: calls about *different* incidents may run at the same time (up to
+    ``incidents.outbox.concurrency``), one incident's events come one after the other.
 
     :param event: a :class:`monitor.notifications.IncidentEvent` with ``kind="opened"``.
     :return: a list of :class:`monitor.notifications.Link` to attach to the incident
@@ -232,8 +234,10 @@ def vigie_system_alert(alert: "SystemAlert") -> Any:
     unreachable, the outbox backlog grows, a plugin keeps failing, a certificate expires
     soon.
 
-    Fires from the outbox worker (or directly when the database itself is the problem),
-    once per implementing plugin.
+    Fires from the outbox worker, once per implementing plugin; or directly, best effort
+    (no retry), when the database itself is the problem: ``store.unreachable``, and
+    ``unrecorded.down`` / ``unrecorded.up`` for a service failing (or working again) while
+    its change waits for the database.
 
     :param alert: a :class:`monitor.notifications.SystemAlert`.
     :return: nothing; the same exceptions as ``vigie_incident_opened``.

@@ -10,13 +10,24 @@ Rules (see docs/incidents.md):
 - while open, an automatic incident's impact is the service's current status (and
   ``worst_impact`` the worst seen), unless a volunteer set the impact by hand;
 - when the service is operational again the incident enters ``monitoring`` (a timeline
-  entry, no alert) and is resolved once it stayed operational for ``quiet_period``;
+  entry, no alert) and is resolved once it stayed operational for ``quiet_period``: at
+  that moment exactly (``max(recovered, back from maintenance/unknown) + quiet_period``),
+  whether the ticker or the service's next change notices it first;
   ``maintenance`` and ``unknown`` neither open nor resolve anything;
 - an open incident not in maintenance is re-announced every ``reminder_every``.
 
 All methods are synchronous and touch the database: the runtime calls them from one
 worker thread, so they run one at a time and in order. Each change is one transaction:
 incident rows, timeline rows and one outbox row per subscribed plugin.
+
+**The database away.** Every change goes through a bounded backlog
+(:mod:`monitor.incidents.backlog`) and is recorded in order, with its own time; when the
+database cannot be reached the changes wait there, and the next change or tick records
+them. Decisions depend only on the changes and their times (the status each service had
+*as recorded*, never a later one), so the incidents written from a backlog are those the
+engine writes with the database up all along. Changes recorded late say so in their
+timeline entries ("down from 22:14 to 22:15, recorded at 22:40"). A change the database
+refuses (not a connection problem) is logged and skipped, never retried for ever.
 """
 
 from __future__ import annotations
@@ -31,12 +42,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.incidents import lifecycle
+from monitor.incidents.backlog import ChangeBacklog, Waiting
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_incident, emit_system_alert
 from monitor.incidents.models import Incident, IncidentService
+from monitor.incidents.wording import (
+    Late,
+    change_messages,
+    recovered_messages,
+    resolved_messages,
+)
 from monitor.notifications import CheckSnapshot, SystemAlert
 from monitor.probe import Status
 from monitor.state import ServiceState, ServiceStatus, ServiceTransition
+from monitor.store.writer import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -89,63 +108,72 @@ def failing_checks(service: ServiceState) -> tuple[CheckSnapshot, ...]:
     return tuple(out)
 
 
-def _messages(change: StatusChange, kind: str) -> tuple[str, str]:
-    words = lifecycle.IMPACT_WORDS.get(change.current, ("", ""))
-    # the timeline is public: reasons quoting outside text are replaced (Reason.for_public)
-    shown = [(c, *c.public_reason()) for c in change.checks if c.reason_fr]
-    detail_fr = "; ".join(f"{c.name_fr} : {fr}" for c, fr, _ in shown)
-    detail_en = "; ".join(f"{c.name_en}: {en}" for c, _, en in shown if en)
-    if kind == "opened":
-        fr = f"{change.name_fr} : {words[0]} détectée par la surveillance automatique."
-        en = f"{change.name_en}: {words[1]} detected by automatic monitoring."
-    elif kind == "reopened":
-        fr = f"{change.name_fr} est de nouveau en difficulté ({words[0]})."
-        en = f"{change.name_en} is failing again ({words[1]})."
-    else:
-        fr = f"{change.name_fr} : l'état passe à « {words[0]} »."
-        en = f"{change.name_en}: status is now {words[1]}."
-    if detail_fr:
-        fr += f" {detail_fr}"
-    if detail_en:
-        en += f" {detail_en}"
-    return fr, en
-
-
 class IncidentEngine:
     """Turns :class:`StatusChange` values into incidents.
 
     :param sessions: a callable returning a new ORM session (``store.session``).
     :param on_written: called after a transaction that wrote outbox rows (the runtime
         wakes the outbox worker with it).
+    :param on_held: called with a change that could not be recorded when it came (the
+        database is away, or not prepared yet): the runtime tells volunteers directly.
+    :param limit: changes kept while the database is away (default
+        ``incidents.buffer_limit``); beyond it the oldest are dropped, counted, logged.
     """
 
     def __init__(self, sessions: Callable[[], Session], ctx: IncidentContext,
-                 on_written: Callable[[], None] | None = None) -> None:
+                 on_written: Callable[[], None] | None = None, *,
+                 on_held: Callable[[StatusChange], None] | None = None,
+                 limit: int | None = None) -> None:
         self.sessions = sessions
         self.ctx = ctx
         self.on_written = on_written or (lambda: None)
+        self.on_held = on_held or (lambda change: None)
         #: service id → the latest StatusChange seen
         self.current: dict[str, StatusChange] = {}
-        #: services whose last change could not be written (database away): redone on tick
-        self._dirty: set[str] = set()
+        #: service id → the latest StatusChange recorded (what decisions are made on)
+        self.applied: dict[str, StatusChange] = {}
+        #: service id → when its current failure began (recorded changes)
+        self._failing_since: dict[str, float] = {}
+        #: changes not recorded yet, oldest first
+        self.backlog = ChangeBacklog(limit or ctx.settings.buffer_limit)
+        #: changes the database refused (logged and skipped)
+        self.refused = 0
+        #: number of database outages seen (a change kept waiting starts one)
+        self.outages = 0
+        self._away = False
         self._cert_warned: set[tuple[str, str]] = set()
+
+    @property
+    def pending(self) -> int:
+        """Changes waiting for the database."""
+        return len(self.backlog)
+
+    @property
+    def dropped(self) -> int:
+        """Changes dropped because the backlog was full."""
+        return self.backlog.dropped
 
     # Status changes ---------------------------------------------------------------------
 
     def on_change(self, change: StatusChange) -> None:
-        """Apply one service status change (one transaction). A database error is logged
-        and the change redone on the next :meth:`tick`."""
+        """Record one service status change, after any still waiting (one transaction
+        each). When the database is away it waits, with the others, for the next change or
+        :meth:`tick`."""
         self.current[change.service_id] = change
-        try:
-            with self.sessions() as session, session.begin():
-                self._apply(session, change)
-        except Exception:
-            self._dirty.add(change.service_id)
-            log.warning("incident engine: cannot record the change of %s; will retry",
-                        change.service_id, exc_info=True)
-            return
-        self._dirty.discard(change.service_id)
-        self.on_written()
+        waiting = self.backlog.append(change)
+        if not self._record_waiting():
+            waiting.late = True
+            self.on_held(change)
+
+    def hold(self, change: StatusChange) -> None:
+        """Keep a change without trying to record it (the database is not prepared yet);
+        the first :meth:`on_change`, :meth:`restore` or :meth:`tick` records it."""
+        self.current[change.service_id] = change
+        if not self._away:
+            self._away = True
+            self.outages += 1
+        self.backlog.append(change, late=True)
+        self.on_held(change)
 
     def restore(self, changes: Iterable[StatusChange]) -> None:
         """At start: bring incidents in line with the services' current statuses (opens
@@ -154,23 +182,78 @@ class IncidentEngine:
         for change in changes:
             self.on_change(change)
 
-    def _apply(self, session: Session, change: StatusChange) -> None:
+    def _record_waiting(self) -> bool:
+        """Record the waiting changes in order; True when none is left (False: the
+        database is away)."""
+        wrote = 0
+        while len(self.backlog):
+            waiting = self.backlog.first()
+            try:
+                with self.sessions() as session, session.begin():
+                    self._apply(session, waiting)
+            except Exception as exc:
+                if is_transient(exc) or isinstance(exc, OSError):
+                    self._unreachable(exc)
+                    break
+                self.refused += 1
+                change = waiting.change
+                log.error("incident engine: the database refused the change of %s to %s at "
+                          "%.0f; skipped (%s: %s)", change.service_id, change.current,
+                          change.at, type(exc).__name__, _first_line(exc), exc_info=exc)
+            else:
+                self._recorded(waiting.change)
+                wrote += 1
+            self.backlog.pop_first()
+        if wrote:
+            self.on_written()
+        if len(self.backlog):
+            return False
+        if self._away:
+            self._away = False
+            log.info("incident engine: the database is reachable again; status changes "
+                     "recorded in order")
+        return True
+
+    def _unreachable(self, exc: BaseException) -> None:
+        if self._away:
+            return
+        self._away = True
+        self.outages += 1
+        log.warning("incident engine: cannot record status changes (database unreachable? "
+                    "%s: %s); keeping them in memory, in order (at most %d), and retrying",
+                    type(exc).__name__, _first_line(exc), self.backlog.limit)
+
+    def _recorded(self, change: StatusChange) -> None:
+        sid = change.service_id
+        self.applied[sid] = change
+        if change.current in lifecycle.IMPACT_WORDS:
+            self._failing_since.setdefault(sid, change.at)
+        elif change.current != ServiceStatus.UNKNOWN.label:
+            self._failing_since.pop(sid, None)
+
+    def _apply(self, session: Session, waiting: Waiting) -> None:
+        change = waiting.change
         sid, at = change.service_id, change.at
+        late = Late(self.ctx.now(), self.ctx.timezone) if waiting.late else None
         impact = change.current if change.current in lifecycle.IMPACT_WORDS else None
         incident = lifecycle.open_services_incident(session, sid)
+        # an incident whose quiet period ended before this change is resolved first, at
+        # that time: as the ticker would have done had it passed in between
+        if incident is not None and self._resolve_if_quiet(session, incident, at):
+            incident = lifecycle.open_services_incident(session, sid)
         if impact is not None:
             if incident is not None:
-                self._worsen_or_change(session, incident, change, impact)
+                self._worsen_or_change(session, incident, change, impact, late)
                 return
             recent = self._recently_resolved(session, sid, at)
             if recent is not None:
-                fr, en = _messages(change, "reopened")
+                fr, en = change_messages(change, "reopened", late)
                 lifecycle.reopen(session, self.ctx, recent, at=at, impact=impact,
                                  message_fr=fr, message_en=en, checks=change.checks,
                                  statuses={sid: change.current})
                 self._retitle(recent, change)
                 return
-            fr, en = _messages(change, "opened")
+            fr, en = change_messages(change, "opened", late)
             title_fr, title_en = lifecycle.auto_titles(change.name_fr, change.name_en, impact)
             lifecycle.open_incident(session, self.ctx, service_ids=[sid], title_fr=title_fr,
                                     title_en=title_en, impact=impact, at=at, automatic=True,
@@ -180,13 +263,14 @@ class IncidentEngine:
             if incident.automatic and incident.recovered_at is None:
                 incident.recovered_at = at
                 incident.phase = "monitoring"
-                lifecycle.add_update(
-                    session, incident, at=at, kind="recovered",
-                    message_fr=f"{change.name_fr} fonctionne de nouveau ; nous surveillons.",
-                    message_en=f"{change.name_en} is working again; we are monitoring it.")
+                since = max(self._failing_since.get(sid, incident.opened_at), incident.opened_at)
+                fr, en = recovered_messages(change, incident.worst_impact or incident.impact,
+                                             since, late)
+                lifecycle.add_update(session, incident, at=at, kind="recovered",
+                                     message_fr=fr, message_en=en)
 
     def _worsen_or_change(self, session: Session, incident: Incident, change: StatusChange,
-                          impact: str) -> None:
+                          impact: str, late: Late | None = None) -> None:
         """The service of an open incident is (still) failing: follow its status."""
         was_recovering = incident.recovered_at is not None
         incident.recovered_at = None
@@ -200,7 +284,7 @@ class IncidentEngine:
         moved = change.previous in lifecycle.IMPACT_WORDS and change.previous != change.current
         if not (changed or was_recovering or moved):
             return
-        fr, en = _messages(change, "status")
+        fr, en = change_messages(change, "status", late)
         lifecycle.add_update(session, incident, at=change.at, kind="status", message_fr=fr,
                              message_en=en, impact=impact)
         emit_incident(session, self.ctx, incident, "updated", at=change.at, message_fr=fr,
@@ -224,12 +308,12 @@ class IncidentEngine:
     # Time-driven work -------------------------------------------------------------------
 
     def tick(self, now: float | None = None) -> None:
-        """Resolve incidents whose services stayed operational for the quiet period, send
-        reminders, and redo changes a database error left behind."""
+        """Record the changes still waiting; then resolve incidents whose services stayed
+        operational for the quiet period and send reminders. While changes wait (the
+        database is away) nothing else is done: a decision needs every change before it."""
         now = self.ctx.now() if now is None else now
-        for sid in list(self._dirty):
-            if sid in self.current:
-                self.on_change(self.current[sid])
+        if not self._record_waiting():
+            return
         wrote = False
         with self.sessions() as session, session.begin():
             for incident in session.scalars(select(Incident).where(Incident.resolved_at.is_(None))):
@@ -240,25 +324,27 @@ class IncidentEngine:
             self.on_written()
 
     def _statuses(self, incident: Incident) -> list[str | None]:
-        return [self.current[s].current if s in self.current else None
+        return [self.applied[s].current if s in self.applied else None
                 for s in incident.service_ids]
 
     def _resolve_if_quiet(self, session: Session, incident: Incident, now: float) -> bool:
+        """Resolve ``incident`` if its quiet period ended by ``now``, at the time it ended:
+        ``quiet_period`` after its recovery, or the moment its services were last back to
+        operational (from maintenance or unknown) if that is later."""
         if not incident.automatic or incident.recovered_at is None:
-            return False
-        if now - incident.recovered_at < self.ctx.settings.quiet_period:
             return False
         if any(s != ServiceStatus.OPERATIONAL.label for s in self._statuses(incident)):
             return False
-        names = [self.current[s] for s in incident.service_ids if s in self.current]
-        fr_name = ", ".join(c.name_fr for c in names) or incident.title_fr
-        en_name = ", ".join(c.name_en for c in names) or (incident.title_en or incident.title_fr)
+        quiet = self.ctx.settings.quiet_period
+        at = max(incident.recovered_at + quiet,
+                 *(self.applied[s].at for s in incident.service_ids))
+        if at > now:
+            return False
+        names = [self.applied[s] for s in incident.service_ids]
+        fr, en = resolved_messages(", ".join(c.name_fr for c in names),
+                                   ", ".join(c.name_en for c in names), quiet)
         lifecycle.resolve(
-            session, self.ctx, incident, at=now,
-            message_fr=f"{fr_name} fonctionne normalement depuis "
-                       f"{round(self.ctx.settings.quiet_period / 60)} min : incident résolu.",
-            message_en=f"{en_name} has worked normally for "
-                       f"{round(self.ctx.settings.quiet_period / 60)} min: incident resolved.",
+            session, self.ctx, incident, at=at, message_fr=fr, message_en=en,
             statuses={s: ServiceStatus.OPERATIONAL.label for s in incident.service_ids})
         return True
 
@@ -330,3 +416,8 @@ class IncidentEngine:
         if written:
             self.on_written()
         return written
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""

@@ -11,7 +11,9 @@ the numbers come from what the ticker and the worker last saw (every ~15 s).
   (``delivered``, ``retry_later``, ``failed``, ``dead``);
 - ``vigie_outbox_backlog`` — pending deliveries;
 - ``vigie_outbox_oldest_pending_age_seconds`` — age of the oldest pending one (0: none);
-- ``vigie_outbox_dead_letters`` — dead-lettered deliveries waiting for a volunteer.
+- ``vigie_outbox_dead_letters`` — dead-lettered deliveries waiting for a volunteer;
+- ``vigie_incident_changes_pending`` — status changes waiting for the database (live);
+- ``vigie_incident_changes_dropped_total`` — changes dropped because too many waited.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ METRICS = (
     "vigie_incidents_open", "vigie_maintenance_active", "vigie_maintenance_windows_refused",
     "vigie_outbox_deliveries_total",
     "vigie_outbox_backlog", "vigie_outbox_oldest_pending_age_seconds",
-    "vigie_outbox_dead_letters",
+    "vigie_outbox_dead_letters", "vigie_incident_changes_pending",
+    "vigie_incident_changes_dropped_total",
 )
 
 
@@ -71,3 +74,10 @@ class IncidentCollector(Collector):
         yield GaugeMetricFamily("vigie_outbox_dead_letters",
                                 "Dead-lettered deliveries (retry them from the admin area).",
                                 value=backlog.dead)
+        engine = system.engine
+        yield GaugeMetricFamily("vigie_incident_changes_pending",
+                                "Service status changes waiting for the database.",
+                                value=engine.pending)
+        yield CounterMetricFamily("vigie_incident_changes_dropped",
+                                  "Status changes dropped: too many waited for the database.",
+                                  value=engine.dropped)

@@ -2,9 +2,15 @@
 a worker with retries.
 
 Writing (:func:`enqueue`) happens inside the caller's transaction. Delivering
-(:class:`OutboxWorker`) is one asyncio task: it picks due rows in a thread, calls the
-plugin's hookimpl for the row's hook with the deserialised event (awaiting a coroutine),
-and records the outcome in a second short transaction:
+(:class:`OutboxWorker`) gives **each plugin its own lane**: an asyncio task that picks the
+plugin's due rows in a thread, calls its hookimpl for each row's hook with the deserialised
+event (a coroutine is awaited on the loop, a synchronous function runs in the lane's own
+threads), up to the plugin's ``concurrency`` calls at once, and records each outcome in a
+short transaction. A forum that does not answer, or a desk being retried, only ever holds
+its own lane: the volunteers' alert leaves at once. Within a lane the entries of one
+*stream* (an incident, a maintenance window) go one after the other, in order; a row
+belongs to one plugin, so to one lane, and a lane never claims a row it has in flight, so
+no row is delivered twice at once. The outcome of a call:
 
 - success → ``delivered``; returned :class:`~monitor.notifications.Link` objects are stored
   on the incident in the same transaction;
@@ -16,18 +22,19 @@ and records the outcome in a second short transaction:
 
 Delivery is at least once toward the plugin: a row claimed when the process dies is
 simply tried again after restart, with the same idempotency key, so a receiver that honours
-keys (or a plugin that looks before creating) acts once.
+keys (or a plugin that looks before creating) acts once. (One process delivers: the claim
+is kept in memory, not in the row.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +44,7 @@ from sqlalchemy.orm import Session, aliased
 from tenacity import RetryCallState
 from tenacity.wait import wait_random_exponential
 
+from monitor.incidents.lanes import Lane, call_hookimpl
 from monitor.incidents.models import OutboxEntry
 from monitor.notifications import (
     IncidentEvent,
@@ -105,17 +113,31 @@ def backlog(session: Session) -> Backlog:
     return Backlog(rows.get("pending", 0), rows.get("dead", 0), oldest)
 
 
-def due_entries(session: Session, now: float, limit: int) -> list[OutboxEntry]:
+def due_entries(session: Session, now: float, limit: int, *, plugin: str | None = None,
+                exclude: Collection[int] = ()) -> list[OutboxEntry]:
     """Pending entries whose time has come and that no earlier pending entry of the same
-    plugin and stream holds back, oldest first."""
+    plugin and stream holds back, oldest first (so at most one per plugin and stream).
+
+    :param plugin: only this plugin's entries (a lane's).
+    :param exclude: ids not to return (the lane's entries in flight).
+    """
     earlier = aliased(OutboxEntry)
     blocked = exists().where(and_(earlier.plugin == OutboxEntry.plugin,
                                   earlier.stream == OutboxEntry.stream,
                                   earlier.status == "pending", earlier.id < OutboxEntry.id))
-    return list(session.scalars(
-        select(OutboxEntry).where(OutboxEntry.status == "pending",
-                                  OutboxEntry.next_attempt_at <= now, ~blocked)
-        .order_by(OutboxEntry.id).limit(limit)))
+    query = select(OutboxEntry).where(OutboxEntry.status == "pending",
+                                      OutboxEntry.next_attempt_at <= now, ~blocked)
+    if plugin is not None:
+        query = query.where(OutboxEntry.plugin == plugin)
+    if exclude:
+        query = query.where(OutboxEntry.id.not_in(list(exclude)))
+    return list(session.scalars(query.order_by(OutboxEntry.id).limit(limit)))
+
+
+def pending_plugins(session: Session) -> list[str]:
+    """Names of the plugins some pending entry is for."""
+    return list(session.scalars(select(OutboxEntry.plugin).distinct()
+                                .where(OutboxEntry.status == "pending")))
 
 
 def prune(session: Session, older_than: float) -> int:
@@ -134,11 +156,12 @@ class DeliveryStats:
     #: plugin → consecutive failed deliveries (reset by a success)
     failing_streak: Counter[str] = dataclasses.field(default_factory=Counter)
     backlog: Backlog = dataclasses.field(default_factory=lambda: Backlog(0, 0, None))
-    last_run_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class Job:
+    """One entry to deliver, as claimed."""
+
     id: int
     hook: str
     plugin: str
@@ -146,25 +169,34 @@ class _Job:
     payload: str
     attempts: int
     incident_id: int | None
+    stream: str = ""
 
 
 class OutboxWorker:
-    """Delivers outbox entries to plugins until cancelled.
+    """Delivers outbox entries to plugins until cancelled, one lane per plugin.
 
     :param sessions: a callable returning a new ORM session (``store.session``).
     :param pm: the plugin manager whose hookimpls receive the deliveries.
-    :param poll_interval: seconds between scans when nothing is due (``wake()`` cuts it
-        short after a write).
+    :param poll_interval: seconds between scans of a lane with nothing due (``wake()``
+        cuts it short after a write).
+    :param batch: entries one :meth:`run_once` round claims per plugin, at most.
     :param call_timeout: seconds a plugin may take for one delivery (then it counts as a
         failure and is retried).
+    :param concurrency: deliveries in progress at once per plugin…
+    :param plugin_concurrency: …or for these plugins, by name.
     :param write_sessions: sessions for recording outcomes (``store.write_session``: on
         SQLite they begin with ``BEGIN IMMEDIATE``); default ``sessions``.
     """
 
+    #: seconds between two looks for plugins with pending entries but no lane yet (a
+    #: plugin no longer loaded: its entries are dead-lettered)
+    DISCOVER_EVERY = 30.0
+
     def __init__(self, sessions: Callable[[], Session], pm: pluggy.PluginManager, *,
                  max_attempts: int = 10, initial_backoff: float = 5.0,
                  max_backoff: float = 3600.0, poll_interval: float = 1.0,
-                 batch: int = 50, call_timeout: float = 120.0,
+                 batch: int = 50, call_timeout: float = 120.0, concurrency: int = 4,
+                 plugin_concurrency: Mapping[str, int] | None = None,
                  stats: DeliveryStats | None = None,
                  clock: Callable[[], float] = time.time,
                  write_sessions: Callable[[], Session] | None = None) -> None:
@@ -175,16 +207,26 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self.batch = batch
         self.call_timeout = call_timeout
+        self.concurrency = max(1, concurrency)
+        self.plugin_concurrency = dict(plugin_concurrency or {})
         self.stats = stats or DeliveryStats()
         self.clock = clock
         # tenacity computes the delay: exponential from initial_backoff, full jitter, capped
         self._wait = wait_random_exponential(multiplier=initial_backoff, max=max_backoff)
         self._wake: asyncio.Event | None = None
+        self._lanes: dict[str, Lane] = {}
+
+    def concurrency_of(self, plugin: str) -> int:
+        """Deliveries in progress at once for ``plugin``."""
+        return max(1, self.plugin_concurrency.get(plugin, self.concurrency))
 
     def wake(self) -> None:
-        """Look for due entries now (call from the event loop after writing some)."""
+        """Look for due entries now, in every lane (call from the event loop after
+        writing some)."""
         if self._wake is not None:
             self._wake.set()
+        for lane in self._lanes.values():
+            lane.wake.set()
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt."""
@@ -192,65 +234,90 @@ class OutboxWorker:
         state.attempt_number = attempts
         return float(self._wait(state))
 
+    def subscribers(self) -> list[str]:
+        """The plugins implementing a durable hook (each gets a lane at start)."""
+        names: dict[str, None] = {}
+        for hook in HOOK_ARGUMENT:
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                names[self.pm.get_name(impl.plugin) or repr(impl.plugin)] = None
+        return list(names)
+
+    def _lane(self, plugin: str) -> Lane:
+        lane = self._lanes.get(plugin)
+        if lane is None:
+            lane = self._lanes[plugin] = Lane(self, plugin, self.concurrency_of(plugin))
+        return lane
+
     async def run(self) -> None:
-        """Deliver forever (cancel the task to stop)."""
+        """Deliver forever, each plugin in its own lane (cancel the task to stop)."""
         self._wake = asyncio.Event()
-        failing = False
-        while True:
-            try:
-                delivered_any = await self.run_once()
-            except Exception:
-                # logged once per outage, then quietly retried every poll (max 30 s)
-                if not failing:
-                    log.warning("outbox: cannot read the queue (database unreachable?); "
-                                "will retry", exc_info=True)
-                failing, delivered_any = True, False
-            else:
-                if failing:
-                    log.info("outbox: the queue is readable again")
-                failing = False
-            if delivered_any:
-                continue
-            try:
-                wait = min(30.0, self.poll_interval * 10) if failing else self.poll_interval
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        tasks: dict[str, asyncio.Task] = {}
+        try:
+            for plugin in self.subscribers():
+                tasks[plugin] = asyncio.create_task(self._lane(plugin).run(),
+                                                    name=f"vigie-outbox-{plugin}")
+            while True:
+                # a plugin with pending entries but no lane (no longer loaded): give it
+                # one, which dead-letters them; a lane that crashed is started again
+                try:
+                    found = await asyncio.to_thread(self._pending_plugins)
+                except Exception:  # the database is away: the lanes say so, and retry
+                    found = []
+                for plugin in found:
+                    task = tasks.get(plugin)
+                    if task is not None and task.done():
+                        log.error("outbox: the lane of %s stopped (%r); starting it again",
+                                  plugin, task.exception())
+                    if task is None or task.done():
+                        tasks[plugin] = asyncio.create_task(self._lane(plugin).run(),
+                                                            name=f"vigie-outbox-{plugin}")
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.DISCOVER_EVERY)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            for lane in self._lanes.values():
+                lane.close()
+            self._lanes.clear()
 
     async def run_once(self) -> bool:
-        """Deliver every entry due now, in order; return True when there was any."""
-        jobs = await asyncio.to_thread(self._claim)
-        self.stats.last_run_at = self.clock()
-        for job in jobs:
-            await self.deliver(job)
-        if not jobs:
+        """One deterministic round (tests, tools): deliver every entry due now (the first
+        of each stream), the plugins side by side, each plugin's entries one after the
+        other in id order; return True when there was any. :meth:`run` is the service:
+        lanes with their concurrency."""
+        plugins = await asyncio.to_thread(self._pending_plugins)
+        done = await asyncio.gather(*(self._lane(p).round() for p in plugins))
+        if not any(done):
             self.stats.backlog = await asyncio.to_thread(self._backlog)
-        return bool(jobs)
+        return any(done)
+
+    def _pending_plugins(self) -> list[str]:
+        with self.sessions() as session:
+            return pending_plugins(session)
 
     def _backlog(self) -> Backlog:
         with self.sessions() as session:
             return backlog(session)
 
-    def _claim(self) -> list[_Job]:
+    def claim(self, plugin: str, limit: int, exclude: Collection[int] = ()) -> list[Job]:
+        """Up to ``limit`` of ``plugin``'s entries due now, the first of each stream, not
+        those in ``exclude`` (in flight). Blocking: run it in a thread."""
         with self.sessions() as session:
-            rows = due_entries(session, self.clock(), self.batch)
-            jobs, seen = [], set()
-            for r in rows:
-                # one entry per plugin and stream per round: the next waits for this outcome
-                if (r.plugin, r.stream) in seen:
-                    continue
-                seen.add((r.plugin, r.stream))
-                jobs.append(_Job(r.id, r.hook, r.plugin, r.idempotency_key, r.payload,
-                                 r.attempts, r.incident_id))
-            return jobs
+            rows = due_entries(session, self.clock(), limit, plugin=plugin, exclude=exclude)
+            return [Job(r.id, r.hook, r.plugin, r.idempotency_key, r.payload, r.attempts,
+                         r.incident_id, r.stream) for r in rows]
 
-    async def deliver(self, job: _Job) -> str:
+    async def deliver(self, job: Job, executor: Executor | None = None) -> str:
         """Deliver one entry and record the outcome; return it (``delivered``,
-        ``retry_later``, ``failed``, ``dead``)."""
+        ``retry_later``, ``failed``, ``dead``). A synchronous hookimpl runs in
+        ``executor`` (the lane's threads)."""
         try:
             event = await asyncio.to_thread(self._prepare, job)
-            result = await self._call(job, event)
+            result = await self._call(job, event, executor)
         except RetryLater as exc:
             outcome = "retry_later"
             await asyncio.to_thread(self._record, job, outcome, str(exc), exc.seconds)
@@ -272,7 +339,7 @@ class OutboxWorker:
             self.stats.failing_streak[job.plugin] += 1
         return outcome
 
-    def _prepare(self, job: _Job) -> Any:
+    def _prepare(self, job: Job) -> Any:
         """The event of an entry, with the incident's links as they are now (a plugin
         finds the ticket it created on "opened" when "updated" comes)."""
         event = from_json(job.payload)
@@ -286,7 +353,7 @@ class OutboxWorker:
                 own_links=tuple(l for l in links if l.plugin == job.plugin))
         return event
 
-    async def _call(self, job: _Job, event: Any) -> Any:
+    async def _call(self, job: Job, event: Any, executor: Executor | None = None) -> Any:
         plugin = self.pm.get_plugin(job.plugin)
         if plugin is None:
             raise PermanentFailure(f"plugin {job.plugin!r} is not loaded any more")
@@ -294,19 +361,11 @@ class OutboxWorker:
                      if i.plugin is plugin), None)
         if impl is None:
             raise PermanentFailure(f"plugin {job.plugin!r} no longer implements {job.hook}")
-        kwargs = {HOOK_ARGUMENT[job.hook]: event}
-        # a hung receiver must not stop every other delivery: the call has a deadline,
-        # and a synchronous hookimpl (blocking I/O) runs in a thread, off the event loop
-        async with asyncio.timeout(self.call_timeout):
-            if inspect.iscoroutinefunction(impl.function):
-                value = await impl.function(**kwargs)
-            else:
-                value = await asyncio.to_thread(impl.function, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-        return value
+        # a hung receiver must not hold its lane for ever: the call has a deadline
+        return await call_hookimpl(impl, {HOOK_ARGUMENT[job.hook]: event}, self.call_timeout,
+                                   executor)
 
-    def _record_success(self, job: _Job, result: Any) -> None:
+    def _record_success(self, job: Job, result: Any) -> None:
         from monitor.incidents.emit import attach_links
 
         now = self.clock()
@@ -319,7 +378,7 @@ class OutboxWorker:
             if links and job.incident_id is not None:
                 attach_links(session, job.incident_id, links, now)
 
-    def _record(self, job: _Job, outcome: str, error: str, wait: float | None) -> None:
+    def _record(self, job: Job, outcome: str, error: str, wait: float | None) -> None:
         now = self.clock()
         values: dict[str, Any] = {"last_attempt_at": now, "last_error": error[:ERROR_LENGTH]}
         if outcome == "retry_later":

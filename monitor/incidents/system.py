@@ -11,11 +11,17 @@ they happened, and the event loop never waits for the database. Its parts:
 - :meth:`start` — copies the configured windows to the database, applies the current
   maintenance state, then brings incidents in line with the restored statuses. The
   runtime calls it once the database is prepared, which may be long after start when the
-  database was unreachable then: until it runs, transitions and certificate warnings are
-  not queued (``start`` aligns incidents with the statuses of that moment), the outbox
-  worker waits, and the ticker only watches the database (its direct alert needs none);
+  database was unreachable then: until it runs, transitions are kept by the engine (they
+  are recorded, in order, first thing in ``start``), certificate warnings are not queued,
+  the outbox worker waits, and the ticker only watches the database (its direct alert
+  needs none);
 - :meth:`tasks` — the background coroutines: the ticker (every :data:`TICK_EVERY` s:
   maintenance, quiet-period resolution, reminders, system alerts) and the outbox worker.
+
+A change the engine cannot record (the database is away) is told to volunteers at once,
+best effort, when a service starts failing or works again after that
+(:class:`~monitor.incidents.watch.UnrecordedAlerts`); like the "database unreachable"
+alert, it calls ``vigie_system_alert`` directly (:func:`~monitor.incidents.watch.send_directly`).
 """
 
 from __future__ import annotations
@@ -27,17 +33,23 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from monitor.events import fire
 from monitor.incidents import outbox
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
+from monitor.incidents.lifecycle import IMPACT_WORDS
 from monitor.incidents.maintenance import (
     MaintenanceTicker,
     apply_maintenance,
     sync_config_windows,
 )
 from monitor.incidents.outbox import DeliveryStats, OutboxWorker
-from monitor.incidents.watch import SystemWatch, database_alert
+from monitor.incidents.watch import (
+    SystemWatch,
+    UnrecordedAlerts,
+    database_alert,
+    send_directly,
+)
+from monitor.notifications import SystemAlert
 from monitor.state import ServiceTransition
 
 if TYPE_CHECKING:
@@ -71,14 +83,23 @@ class IncidentSystem:
         # sessions (BEGIN IMMEDIATE on SQLite) so a result batch committed in between
         # cannot fail them with "database is locked"
         writes = runtime.store.write_session
-        self.engine = IncidentEngine(writes, self.ctx, on_written=self._wake_threadsafe)
+        self.engine = IncidentEngine(writes, self.ctx, on_written=self._wake_threadsafe,
+                                     on_held=self._on_held)
         self.ticker = MaintenanceTicker(writes, self.ctx)
+        delivery = settings.outbox
         self.worker = OutboxWorker(
             runtime.store.session, runtime.plugin_manager, write_sessions=writes,
-            max_attempts=settings.outbox.max_attempts,
-            initial_backoff=settings.outbox.initial_backoff,
-            max_backoff=settings.outbox.max_backoff, stats=self.stats)
-        self.watch = SystemWatch(writes, self.ctx, settings.outbox, self.stats)
+            max_attempts=delivery.max_attempts, initial_backoff=delivery.initial_backoff,
+            max_backoff=delivery.max_backoff, call_timeout=delivery.call_timeout,
+            concurrency=delivery.concurrency, plugin_concurrency=delivery.plugin_concurrency,
+            stats=self.stats)
+        unknown = sorted(set(delivery.plugin_concurrency) - set(self.worker.subscribers()))
+        if unknown:
+            log.warning("incidents.outbox.plugin_concurrency: %s delivers nothing (plugins "
+                        "that do: %s)", ", ".join(unknown),
+                        ", ".join(self.worker.subscribers()) or "none")
+        self.watch = SystemWatch(writes, self.ctx, delivery, self.stats)
+        self.unrecorded = UnrecordedAlerts(self.ctx.timezone)
         #: services in maintenance now (read by the metrics collector)
         self.in_maintenance: set[str] = set()
         #: windows whose stored rule is refused (skipped), as the last tick saw them
@@ -89,6 +110,8 @@ class IncidentSystem:
         self._db_down_since: float | None = None
         self._db_alerted = False
         self._pruned_at = 0.0
+        #: direct alerts being sent (kept referenced until done)
+        self._direct: set[asyncio.Task] = set()
         #: set by :meth:`start`: the database is prepared and the engine may use it
         self._ready = asyncio.Event()
 
@@ -105,6 +128,19 @@ class IncidentSystem:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.worker.wake)
 
+    def _on_held(self, change: StatusChange) -> None:
+        """The engine could not record ``change`` (its thread): tell volunteers directly
+        when a service starts failing, or works again after they were told."""
+        alert = self.unrecorded.alert_for(change, self.engine.outages)
+        if alert is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._send_directly, alert)
+
+    def _send_directly(self, alert: SystemAlert) -> None:
+        task = asyncio.get_running_loop().create_task(
+            send_directly(self.runtime.plugin_manager, alert), name="vigie-direct-alert")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
         future = self.executor.submit(fn, *args)
         future.add_done_callback(_log_failure)
@@ -115,13 +151,12 @@ class IncidentSystem:
     # Called on the event loop -----------------------------------------------------------
 
     def on_transitions(self, transitions: list) -> None:
-        """Queue the service transitions for the engine (in order); ignored before
-        :meth:`start`, which brings incidents in line with the statuses of its time."""
-        if not self.ready:
-            return
+        """Queue the service transitions for the engine (in order); before :meth:`start`
+        the engine only keeps them (the database is not prepared yet)."""
+        record = self.engine.on_change if self.ready else self.engine.hold
         for t in transitions:
             if isinstance(t, ServiceTransition):
-                self._submit(self.engine.on_change, StatusChange.from_transition(t))
+                self._submit(record, StatusChange.from_transition(t))
 
     def on_result(self, check: Check, result: ProbeResult) -> None:
         """Warn about certificates expiring soon (samples ``…cert_expiry_timestamp_seconds``)."""
@@ -156,6 +191,9 @@ class IncidentSystem:
 
     def tasks(self) -> list[Coroutine[Any, Any, None]]:
         """The background coroutines to run as tasks."""
+        # the engine's thread reaches the loop to wake the outbox and send direct alerts,
+        # also before start() when the database was unreachable then
+        self._loop = asyncio.get_running_loop()
         return [self._deliver_when_ready(), self._tick_loop()]
 
     async def _deliver_when_ready(self) -> None:
@@ -163,8 +201,16 @@ class IncidentSystem:
         await self.worker.run()
 
     async def stop(self) -> None:
-        """Let queued database work finish, then release the thread."""
+        """Let queued database work and direct alerts finish, then release the thread."""
         await asyncio.to_thread(self.executor.shutdown, wait=True)
+        if self._direct:
+            await asyncio.gather(*self._direct, return_exceptions=True)
+        if self.engine.pending:
+            # an outage among them is lost history: say it loudly; else it is only news
+            lost = sum(w.change.current in IMPACT_WORDS for w in self.engine.backlog)
+            log.log(logging.ERROR if lost else logging.INFO,
+                    "incident engine: stopping with %d status changes not recorded (%d of "
+                    "them failures); the database was unreachable", self.engine.pending, lost)
 
     # Background -------------------------------------------------------------------------
 
@@ -245,7 +291,7 @@ class IncidentSystem:
         if not self._db_alerted and now - self._db_down_since >= DATABASE_ALERT_AFTER:
             self._db_alerted = True
             alert = database_alert(now, self.runtime.store.safe_url, self._db_down_since)
-            await fire(self.runtime.plugin_manager, "vigie_system_alert", alert=alert)
+            await send_directly(self.runtime.plugin_manager, alert)
 
 
 def _log_failure(future) -> None:

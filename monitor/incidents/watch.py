@@ -1,28 +1,142 @@
 """Alerts about Vigie itself: outbox backlog growing, a plugin failing repeatedly, the
-database unreachable.
+database unreachable, and outages the database could not record.
 
 Each condition raises one :class:`~monitor.notifications.SystemAlert` when it appears and
 nothing more until it clears (then it may raise again). The first two go through the
-outbox like any alert. "Database unreachable" cannot (the outbox *is* in the database):
-it is delivered directly, best effort, by calling ``vigie_system_alert`` on every plugin
-once, without retries; the runtime does that with :func:`database_alert`.
+outbox like any alert. The others cannot (the outbox *is* in the database): they are
+delivered directly, best effort, by :func:`send_directly` — ``vigie_system_alert`` called
+on every plugin at once, each within :data:`DIRECT_TIMEOUT`, without retries or
+persistence: :func:`database_alert`, and :class:`UnrecordedAlerts` for a service that
+starts failing (or works again) while its change waits for the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
 
+import pluggy
 from sqlalchemy.orm import Session
 
 from monitor.config import OutboxSettings
+from monitor.events import hook_failures
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_system_alert
+from monitor.incidents.engine import StatusChange
+from monitor.incidents.lanes import call_hookimpl
+from monitor.incidents.lifecycle import IMPACT_WORDS
 from monitor.incidents.outbox import Backlog, DeliveryStats
+from monitor.incidents.wording import local_time
 from monitor.notifications import SystemAlert
 
 log = logging.getLogger(__name__)
+
+#: seconds each plugin has to take a direct alert
+DIRECT_TIMEOUT = 30.0
+
+
+async def send_directly(pm: pluggy.PluginManager, alert: SystemAlert,
+                        timeout: float = DIRECT_TIMEOUT) -> int:
+    """Call ``vigie_system_alert`` on every implementing plugin at once, each within
+    ``timeout``, bypassing the outbox; return how many took the alert. Best effort: a
+    failure or a timeout is logged and counted (``vigie_plugin_hook_failures_total``), never
+    retried or stored, and one plugin never delays another."""
+    hook = "vigie_system_alert"
+
+    async def one(impl) -> bool:
+        plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+        try:
+            await call_hookimpl(impl, {"alert": alert}, timeout)
+        except Exception as exc:
+            hook_failures[(plugin, hook)] += 1
+            log.warning("plugin %s could not take the direct alert %s: %s: %s", plugin,
+                        alert.code, type(exc).__name__, exc)
+            return False
+        return True
+
+    impls = reversed(getattr(pm.hook, hook).get_hookimpls())
+    return sum(await asyncio.gather(*(one(impl) for impl in impls)))
+
+
+class UnrecordedAlerts:
+    """Direct alerts for status changes the database could not take.
+
+    A service that starts failing while its change waits is told at once
+    (``unrecorded.down``, critical for a major outage, else warning); if it works again
+    before the database is back, that is told too (``unrecorded.up``, info). The incident
+    itself is recorded, and alerted through the outbox, when the database is back: its
+    messages give the real times and say when they were recorded. Thread-safe enough for
+    its one caller, the engine's thread.
+    """
+
+    def __init__(self, timezone: str) -> None:
+        self.timezone = timezone
+        #: service id → (database outage number, when it was told failing)
+        self._told: dict[str, tuple[int, float]] = {}
+
+    def alert_for(self, change: StatusChange, outage: int) -> SystemAlert | None:
+        """The alert to send for ``change``, held during database outage ``outage``
+        (:attr:`IncidentEngine.outages`), or None."""
+        sid = change.service_id
+        told = self._told.get(sid)
+        if told is not None and told[0] != outage:  # told during an earlier outage
+            del self._told[sid]
+            told = None
+        if change.current in IMPACT_WORDS:
+            if told is not None or change.previous in IMPACT_WORDS:
+                return None  # already told, or failing since before: nothing new
+            self._told[sid] = (outage, change.at)
+            return self._down(change)
+        if change.current == "operational" and told is not None:
+            del self._told[sid]
+            return self._up(change, told[1])
+        return None
+
+    def _time(self, at: float, lang: str) -> str:
+        return local_time(at, self.timezone, lang, time.time())
+
+    def _down(self, change: StatusChange) -> SystemAlert:
+        fr, en = IMPACT_WORDS[change.current]
+        checks_fr = "".join(f"\n- {c.name_fr} : {c.reason_fr}" for c in change.checks
+                            if c.reason_fr)
+        checks_en = "".join(f"\n- {c.name_en}: {c.reason_en or c.reason_fr}"
+                            for c in change.checks if c.reason_fr)
+        return SystemAlert(
+            code="unrecorded.down",
+            idempotency_key=f"unrecorded.down:{change.service_id}:{int(change.at)}",
+            severity="critical" if change.current == "major_outage" else "warning",
+            title_fr=f"{change.name_fr} : {fr} (pas encore enregistrée)",
+            title_en=f"{change.name_en}: {en} (not recorded yet)",
+            message_fr=f"{change.name_fr} : {fr} depuis {self._time(change.at, 'fr')}. La "
+                       "base de données de Vigie est injoignable : l'incident sera "
+                       "enregistré à son retour, et ses alertes habituelles suivront, "
+                       f"marquées « enregistrée à … ».{checks_fr}",
+            message_en=f"{change.name_en}: {en} since {self._time(change.at, 'en')}. "
+                       "Vigie's database is unreachable: the incident will be recorded when "
+                       "it is back, and its usual alerts will follow, marked “recorded at "
+                       f"…”.{checks_en}",
+            at=change.at, service_id=change.service_id,
+            details={"status": change.current, "since": f"{change.at:.0f}"})
+
+    def _up(self, change: StatusChange, since: float) -> SystemAlert:
+        start_fr, start_en = self._time(since, "fr"), self._time(since, "en")
+        end_fr, end_en = self._time(change.at, "fr"), self._time(change.at, "en")
+        return SystemAlert(
+            code="unrecorded.up",
+            idempotency_key=f"unrecorded.up:{change.service_id}:{int(change.at)}",
+            severity="info",
+            title_fr=f"{change.name_fr} fonctionne de nouveau (pas encore enregistré)",
+            title_en=f"{change.name_en} is working again (not recorded yet)",
+            message_fr=f"{change.name_fr} fonctionne de nouveau : en difficulté de {start_fr} "
+                       f"à {end_fr}. La base de données de Vigie est toujours injoignable : "
+                       "l'incident sera enregistré à son retour.",
+            message_en=f"{change.name_en} is working again: failing from {start_en} to "
+                       f"{end_en}. Vigie's database is still unreachable: the incident will "
+                       "be recorded when it is back.",
+            at=change.at, service_id=change.service_id,
+            details={"status": change.current, "failing_since": f"{since:.0f}"})
 
 
 def database_alert(at: float, url: str, since: float) -> SystemAlert:

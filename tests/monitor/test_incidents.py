@@ -379,7 +379,8 @@ def test_restore_opens_for_a_service_already_failing_and_settles_a_recovered_one
     assert len(h.open()) == 1  # restoring twice opens nothing more
 
 
-def test_a_database_error_is_retried_on_the_next_tick(tmp_path):
+def test_a_change_kept_while_the_database_is_away_is_recorded_on_the_next_tick(tmp_path):
+    """(The real database cut and restored: tests/monitor/test_incidents_outage.py.)"""
     h = build_harness(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path)
     real = h.engine.sessions
     broken = {"on": True}
@@ -391,10 +392,10 @@ def test_a_database_error_is_retried_on_the_next_tick(tmp_path):
 
     h.engine.sessions = sessions
     h.confirm("mail/smtp", Status.DOWN)
-    assert h.engine._dirty == {"mail"}
+    assert h.engine.pending == 1
     broken["on"] = False
     h.engine.tick(h.clock.now)
-    assert len(h.open()) == 1 and h.engine._dirty == set()
+    assert len(h.open()) == 1 and h.engine.pending == 0
     h.store.dispose()
 
 

@@ -87,6 +87,7 @@ class FakeSystem:
         self.in_maintenance = {"mail"}
         self.refused_windows = 1
         self.open_incidents = 2
+        self.engine = type("E", (), {"pending": 3, "dropped": 1})()
 
 
 def test_collector_exports_incident_maintenance_and_outbox_metrics(tmp_path):
@@ -105,6 +106,33 @@ def test_collector_exports_incident_maintenance_and_outbox_metrics(tmp_path):
     assert 'vigie_outbox_deliveries_total{plugin="notifier",result="failed"} 1.0' in text
     assert "vigie_outbox_backlog 7.0" in text and "vigie_outbox_dead_letters 2.0" in text
     assert "vigie_outbox_oldest_pending_age_seconds 0.0" in text
+    assert "vigie_incident_changes_pending 3.0" in text
+    assert "vigie_incident_changes_dropped_total 1.0" in text
     assert registry.get_sample_value("vigie_outbox_deliveries_total",
                                      {"plugin": "notifier", "result": "delivered"}) == 4
     h.store.dispose()
+
+
+def test_unrecorded_alerts_tell_a_service_down_once_and_back_once_per_database_outage():
+    from monitor.incidents.engine import StatusChange
+    from monitor.incidents.watch import UnrecordedAlerts
+
+    def change(previous, current, at=1000.0):
+        return StatusChange("mail", "Courriel", "Mail", previous, current, at)
+
+    alerts = UnrecordedAlerts("Europe/Paris")
+    down = alerts.alert_for(change("operational", "partial_outage"), outage=1)
+    assert (down.code, down.severity, down.service_id) == ("unrecorded.down", "warning", "mail")
+    assert down.title_en == "Mail: partial outage (not recorded yet)"
+    # worse, still failing: already told
+    assert alerts.alert_for(change("partial_outage", "major_outage"), outage=1) is None
+    up = alerts.alert_for(change("major_outage", "operational", 1090.0), outage=1)
+    assert (up.code, up.severity) == ("unrecorded.up", "info")
+    assert "failing from" in up.message_en
+    assert alerts.alert_for(change("operational", "maintenance"), outage=1) is None
+    # failing since before the database went away: its incident is recorded, nothing new
+    assert alerts.alert_for(change("major_outage", "degraded"), outage=2) is None
+    assert alerts.alert_for(change("degraded", "operational"), outage=2) is None
+    # told during an earlier outage, back during this one: its incident was recorded since
+    assert alerts.alert_for(change(None, "major_outage"), outage=3).severity == "critical"
+    assert alerts.alert_for(change("major_outage", "operational"), outage=4) is None

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
+from monitor.incidents.engine import IncidentEngine
 from monitor.incidents.models import (
     Incident,
     IncidentLink,
@@ -41,7 +42,7 @@ def reset(h) -> None:
                       MaintenanceWindow):
             s.execute(delete(model))
     h.state = StateBook(h.config.services)
-    h.engine.current.clear()
+    h.engine = IncidentEngine(h.store.write_session, h.ctx)
     h.clock.now = T0
 
 

@@ -429,3 +429,179 @@ async def test_a_hung_plugin_times_out_and_does_not_block_the_others(tmp_path):
     assert status["quick"][0] == "delivered" and delivered
     assert status["hung"] == ("pending", 1, "TimeoutError")
     h.store.dispose()
+
+
+# Lanes: each plugin on its own --------------------------------------------------------------
+
+
+def queue(h, plugin: str, streams: int, events: tuple[str, ...] = ("opened", "resolved")):
+    """Write ``events`` for ``streams`` incidents, for ``plugin``, as the engine would."""
+    from monitor.incidents.outbox import enqueue
+    from monitor.notifications import IncidentEvent
+
+    hooks = {"opened": "vigie_incident_opened", "resolved": "vigie_incident_resolved"}
+    with h.store.session() as s, s.begin():
+        for stream in range(1, streams + 1):
+            for kind in events:
+                key = f"{plugin}:{stream}:{kind}"
+                event = IncidentEvent(kind, key, stream, f"INC-{stream}", "Panne", "Outage",
+                                      "major_outage", "investigating", True, 1.0, 1.0)
+                enqueue(s, hook=hooks[kind], plugin=plugin, key=key,
+                        stream=f"incident:{stream}", payload=to_json(event), at=time.time())
+
+
+class Gated:
+    """Holds every call until :attr:`gate` opens; counts the calls in progress."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.active = 0
+        self.most = 0
+        self.calls: list[str] = []
+
+    async def _call(self, event) -> None:
+        self.active += 1
+        self.most = max(self.most, self.active)
+        try:
+            await self.gate.wait()
+            self.calls.append(event.idempotency_key)
+        finally:
+            self.active -= 1
+
+    @hookimpl
+    async def vigie_incident_opened(self, event):
+        await self._call(event)
+
+    @hookimpl
+    async def vigie_incident_resolved(self, event):
+        await self._call(event)
+
+
+@pytest.fixture
+async def running():
+    """Start ``worker.run()`` as a task; cancelled at the end."""
+    tasks = []
+
+    def start(worker: OutboxWorker) -> asyncio.Task:
+        task = asyncio.create_task(worker.run())
+        tasks.append(task)
+        return task
+
+    yield start
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_lane_delivers_each_entry_once_in_stream_order_up_to_its_concurrency(
+        tmp_path, running):
+    wide, narrow = Gated(), Gated()
+    h, worker = harness_with(tmp_path, [("wide", wide), ("narrow", narrow)],
+                             concurrency=3, plugin_concurrency={"narrow": 1})
+    queue(h, "wide", streams=5)
+    queue(h, "narrow", streams=2)
+    running(worker)
+    # three of wide's five incidents in flight at once, one of narrow's
+    await wait_for(lambda: wide.active == 3 and narrow.active == 1)
+    wide.gate.set()
+    narrow.gate.set()
+    await wait_for(lambda: all(e.status == "delivered" for e in entries(h)))
+    assert (wide.most, narrow.most) == (3, 1)
+    for gated, plugin, streams in ((wide, "wide", 5), (narrow, "narrow", 2)):
+        assert sorted(gated.calls) == sorted(f"{plugin}:{s}:{k}" for s in range(1, streams + 1)
+                                             for k in ("opened", "resolved"))  # each once
+        for stream in range(1, streams + 1):  # and in order within an incident
+            assert gated.calls.index(f"{plugin}:{stream}:opened") < gated.calls.index(
+                f"{plugin}:{stream}:resolved")
+    assert {e.attempts for e in entries(h)} == {1}
+    h.store.dispose()
+
+
+async def test_one_plugin_failing_and_retrying_never_delays_another(tmp_path, running):
+    flaky, quick = Flaky(), Gated()
+    quick.gate.set()
+    h, worker = harness_with(tmp_path, [("flaky", flaky), ("quick", quick)],
+                             initial_backoff=0.001, max_backoff=0.002, max_attempts=1000)
+    queue(h, "flaky", streams=3, events=("opened",))
+    running(worker)
+    await wait_for(lambda: len(flaky.calls) >= 30)  # failing, retried again and again…
+    queue(h, "quick", streams=3)
+    worker.wake()
+    # …while the other plugin's entries all go through
+    await wait_for(lambda: len(quick.calls) == 6)
+    assert all(e.status == "pending" for e in entries(h) if e.plugin == "flaky")
+    h.store.dispose()
+
+
+async def test_a_hung_synchronous_plugin_holds_only_its_own_lanes_threads(tmp_path, running):
+    import threading
+
+    stuck = threading.Event()
+
+    class Blocking:
+        @hookimpl
+        def vigie_incident_opened(self, event):  # blocking I/O that never returns
+            stuck.wait()
+
+    quick = Gated()
+    quick.gate.set()
+    h, worker = harness_with(tmp_path, [("blocking", Blocking()), ("quick", quick)],
+                             call_timeout=0.1, concurrency=2, max_attempts=1000,
+                             initial_backoff=0.001, max_backoff=0.002)
+    queue(h, "blocking", streams=6, events=("opened",))
+    running(worker)
+    try:
+        await wait_for(lambda: worker.stats.deliveries[("blocking", "failed")] >= 12)
+        threads = [t for t in threading.enumerate()
+                   if t.name.startswith("vigie-outbox-blocking")]
+        assert len(threads) == 2  # its concurrency, however many calls timed out
+        queue(h, "quick", streams=4)
+        worker.wake()
+        await wait_for(lambda: len(quick.calls) == 8)
+    finally:
+        stuck.set()
+    h.store.dispose()
+
+
+async def test_a_write_wakes_the_lanes_without_waiting_for_the_next_poll(tmp_path, running):
+    quick = Gated()
+    quick.gate.set()
+    looked = []
+
+    def clock() -> float:  # called by each look at the queue
+        looked.append(True)
+        return time.time()
+
+    h, worker = harness_with(tmp_path, [("quick", quick)], poll_interval=3600, clock=clock)
+    running(worker)
+    # the lane starts, finds nothing, and would look again in an hour
+    await wait_for(lambda: looked)
+    queue(h, "quick", streams=1, events=("opened",))
+    worker.wake()  # what the engine's write does
+    await wait_for(lambda: quick.calls == ["quick:1:opened"])
+    h.store.dispose()
+
+
+async def test_direct_alerts_reach_every_plugin_even_when_one_hangs():
+    from monitor.incidents.watch import send_directly
+    from monitor.notifications import SystemAlert as Alert
+
+    got = []
+
+    class Hung:
+        @hookimpl
+        async def vigie_system_alert(self, alert):
+            await asyncio.Event().wait()
+
+    class Quick:
+        @hookimpl
+        def vigie_system_alert(self, alert):
+            got.append(alert.code)
+
+    pm = build_plugin_manager(load_entry_points=False,
+                              extra_plugins=[("hung", Hung()), ("quick", Quick())])
+    alert = Alert("store.unreachable", "k", "critical", "t", "t", "m", "m", 1.0)
+    task = asyncio.create_task(send_directly(pm, alert, timeout=60))
+    await wait_for(lambda: got == ["store.unreachable"])  # while the other still hangs
+    assert not task.done()
+    task.cancel()
