@@ -232,7 +232,8 @@ def vigie_maintenance_changed(event: "MaintenanceEvent") -> Any:
 def vigie_system_alert(alert: "SystemAlert") -> Any:
     """Deliver an alert about Vigie itself or an early warning: the database is
     unreachable, the outbox backlog grows, a plugin keeps failing, a certificate expires
-    soon.
+    soon, Vigie ran short of file descriptors or memory (``vigie.resources``: runs that
+    could not be judged, or the listener pausing).
 
     Fires from the outbox worker, once per implementing plugin; or directly, best effort
     (no retry), when the database itself is the problem: ``store.unreachable``, and
