@@ -14,10 +14,10 @@ The rule (``notifications.storm``):
 The grouped alert is written when it is sent, so it tells each service's state at that
 moment (the notifier reads the live states), not the state the opening was written with.
 
-Holding must neither lose an alert on a crash nor stall the outbox, whose worker delivers
-one entry at a time. So a held opening's call raises
+Holding must neither lose an alert on a crash nor stall the plugin's outbox lane, which
+keeps each incident's entries in order. So a held opening's call raises
 :class:`~monitor.notifications.RetryLater` until its group has left: the entry stays
-pending in the outbox (durable) while the worker goes on with the next ones. The group
+pending in the outbox (durable) while the lane goes on with the next ones. The group
 leaves on the gate's own timer, whenever the outbox calls again. When the outbox calls
 again, the grouped alert has been sent (the call waits if it is being sent), and the
 delivery memo knows which receivers it reached: the call sends the event on its own to any
