@@ -126,3 +126,50 @@ def test_every_command_has_help(command):
     out = vigie(*command, "--help")
     assert out.returncode == 0, out.stderr
     assert "Usage:" in out.stdout
+
+
+def test_config_check_reports_every_problem_of_the_file_in_one_run(tmp_path):
+    # the common keys, a kind's own keys, maintenance references and the plugins'
+    # sections (a discriminated union among them) in one run, each as file:line: key
+    path = tmp_path / "vigie.yaml"
+    path.write_text("""\
+sitee:
+  name: X
+services:
+  - id: web
+    name: Web
+    checks:
+      - id: home
+        kind: http
+        urll: http://127.0.0.1/
+        interval: 5 minutes
+maintenance:
+  - id: night
+    title: Travaux
+    services: [wbe]
+    start: "2026-04-05 22:00"
+    duration: 2h
+guides:
+  sources:
+    - type: markdown
+      path: /tmp
+      bse_url: http://127.0.0.1/
+  services:
+    web:
+      tagz: [a]
+helpdesk:
+  desk:
+    type: zamad
+    url: https://127.0.0.1/
+""")
+    out = vigie("config", "check", str(path))
+    assert out.stderr.splitlines()[1:] == [f"{path}:{line}" for line in (
+        "1: sitee: unknown key 'sitee' (did you mean 'site'?)",
+        "9: services[0].checks[0].urll: unknown key 'urll' (did you mean 'url'?)",
+        "10: services[0].checks[0].interval: invalid duration '5 minutes' "
+        "(use e.g. 30s, 5m, 1h)",
+        "14: maintenance[0].services[0]: unknown service 'wbe' (did you mean 'web'?)",
+        "21: guides.sources[0].bse_url: unknown key 'bse_url' (did you mean 'base_url'?)",
+        "24: guides.services.web.tagz: unknown key 'tagz' (did you mean 'tags'?)",
+        "27: helpdesk.desk.type: unknown type 'zamad' (did you mean 'zammad'?)",
+    )]
