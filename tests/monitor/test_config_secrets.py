@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.cli import QUIET_LOGGERS, quiet_libraries
+from monitor.logs import SECRET_FLOORS, own_packages, setup_logging
 from monitor.config_loader import ConfigError, load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeResult
@@ -72,7 +72,7 @@ def test_config_check_never_repeats_secrets(tmp_path):
             url: hxxps://hooks.example.coop/WebhookS3cretPath?token=QueryS3cret
         """)
     result = vigie("config", "check", str(path), cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 3, result.stderr
     out = result.stdout + result.stderr
     for secret in ("StoreS3cret", "HttpS3cret", "HeaderS3cret", "AppS3cret", "ForumS3cret",
                    "WebhookS3cretPath", "QueryS3cret"):
@@ -331,7 +331,7 @@ import sys
 import apprise
 from monitor.cli import main
 try:
-    main([f"--log-level={sys.argv[1]}", "probes"])
+    main([f"--log-level={sys.argv[1]}", "--verbose", "probes"])
 except SystemExit:
     pass
 logging.getLogger("vigie.test").debug("debug is on")
@@ -355,16 +355,17 @@ def test_debug_logging_keeps_notification_urls_out(tmp_path, hook_port):
 
 @pytest.fixture
 def library_levels():
-    """Restores the levels :func:`quiet_libraries` sets (they are process-wide)."""
-    saved = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    """Restores the levels :func:`setup_logging` sets (they are process-wide)."""
+    names = ["", *SECRET_FLOORS, *own_packages()]
+    saved = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in saved.items():
         logging.getLogger(name).setLevel(level)
 
 
 def test_a_higher_log_level_applies_to_quiet_libraries_too(library_levels):
-    quiet_libraries(logging.WARNING)
+    setup_logging("warning", verbose=True)
     assert not logging.getLogger("apprise").isEnabledFor(logging.INFO)
-    quiet_libraries(logging.DEBUG)
+    setup_logging("debug", verbose=True)
     assert logging.getLogger("urllib3.connectionpool").getEffectiveLevel() == logging.INFO
     assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
