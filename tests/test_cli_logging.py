@@ -56,6 +56,14 @@ services:
 """
 
 
+def test_every_plugin_s_package_logs_as_vigie():
+    from importlib.metadata import entry_points
+
+    packages = {entry.module.split(".")[0] for entry in entry_points(group="vigie")}
+    assert packages and packages <= own_packages()
+    assert {"monitor", "plugins", "dashboard", "docs_bridge", "tickets_bridge"} <= own_packages()
+
+
 def test_commands_log_no_library_detail_by_default_and_all_of_it_with_verbose(tmp_path):
     (tmp_path / "vigie.yaml").write_text(CONFIG)
     for command in (["db", "upgrade"], ["notice", "add", "Coupure"], ["notice", "list"],

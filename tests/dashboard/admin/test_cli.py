@@ -74,6 +74,8 @@ def test_list_passwd_remove(config_file):
     result = run(config_file, "user", "passwd", "camille", "--password-stdin",
                  input="another pass phrase\n")
     assert result.exit_code == 0
+    result = run(config_file, "user", "remove", "dominique", input="n\n")
+    assert result.exit_code == 3 and "dominique" in run(config_file, "user", "list").output
     result = run(config_file, "user", "remove", "dominique", input="y\n")
     assert result.exit_code == 0 and "removed" in result.output
     assert "dominique" not in run(config_file, "user", "list").output
