@@ -110,7 +110,7 @@ def option_of(field: str | None, ctx: click.Context) -> str | None:
     params = {p.name: p for p in ctx.command.params}
     candidates = [params[n] for n in names if n in params]
     given = [p for p in candidates if ctx.params.get(p.name) not in (None, False, (), "")]
-    chosen = (given or candidates)[:1 if not given else None]
+    chosen = given or candidates[:1]
     return ", ".join(_written(p) for p in chosen) or None
 
 

@@ -149,3 +149,28 @@ def test_notice_list_shows_when_a_notice_started(vigie):
     vigie("notice", "add", "Nouveau forum")
     [row] = [line for line in vigie("notice", "list").splitlines() if "Nouveau forum" in line]
     assert re.match(r"\d+\s+info\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+-\s+Nouveau forum$", row), row
+
+
+def test_every_field_the_service_layer_refuses_is_named_by_an_option():
+    import click
+
+    import monitor.incidents.service as service
+    from monitor.cli_admin import admin_commands, option_of
+
+    source = open(service.__file__, encoding="utf-8").read()
+    fields = set(re.findall(
+        r'(?:InvalidInput|NotFound|_text|_date|_duration|_choice)\(\s*"(\w+)"', source))
+    assert {"starts_at", "title_fr", "services", "rule"} <= fields
+
+    def leaves(command):
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                yield from leaves(sub)
+        else:
+            yield command
+
+    commands = [c for group in admin_commands() for c in leaves(group)]
+    unnamed = {f for f in fields
+               if not any(option_of(f, click.Context(c)) for c in commands)}
+    # the maintenance time zone is the site's: the command line never gives one
+    assert unnamed == {"timezone"}
