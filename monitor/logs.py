@@ -51,20 +51,45 @@ def own_packages() -> set[str]:
     return packages
 
 
+class LibrariesFilter(logging.Filter):
+    """Lets through every record of Vigie's loggers, and the libraries' from ``level``."""
+
+    def __init__(self, own: set[str], level: int) -> None:
+        super().__init__()
+        self.own = frozenset(own)
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is written."""
+        return record.levelno >= self.level or record.name.partition(".")[0] in self.own
+
+
 def setup_logging(level: str | int = "info", verbose: bool = False) -> None:
     """Log Vigie's events at ``level`` on standard error, the libraries' warnings only
     (or at ``level`` too when ``verbose``), never a secret-quoting library below its
-    floor."""
+    floor.
+
+    The libraries are held back by a filter on the handler, not by their loggers' levels,
+    so the loggers keep following the root's level (what ``--log-level`` sets, and what
+    a test's log capture sets). As with :func:`logging.basicConfig`, a root logger that
+    already has handlers (an application embedding Vigie, a test runner) keeps them, and
+    gets no handler of Vigie's.
+    """
     numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
-    libraries = numeric if verbose else max(numeric, LIBRARIES_LEVEL)
-    logging.basicConfig(format=FORMAT)  # a handler on the root, unless one is there
-    # the root's level is the libraries' (any logger without its own level follows it)
-    logging.getLogger().setLevel(libraries)
-    for package in own_packages():
-        logging.getLogger(package).setLevel(numeric)
+    root = logging.getLogger()
+    root.setLevel(numeric)
+    handler = next((h for h in root.handlers if getattr(h, "vigie", False)), None)
+    if handler is None and not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.vigie = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    if handler is not None:
+        libraries = numeric if verbose else max(numeric, LIBRARIES_LEVEL)
+        handler.filters = [LibrariesFilter(own_packages(), libraries)]
     for name, floor in SECRET_FLOORS.items():
-        logging.getLogger(name).setLevel(max(floor, libraries))
+        logging.getLogger(name).setLevel(max(floor, numeric))
 
 
-__all__ = ["FORMAT", "LIBRARIES_LEVEL", "OWN_PACKAGES", "SECRET_FLOORS", "own_packages",
-           "setup_logging"]
+__all__ = ["FORMAT", "LIBRARIES_LEVEL", "OWN_PACKAGES", "SECRET_FLOORS", "LibrariesFilter",
+           "own_packages", "setup_logging"]

@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.logs import SECRET_FLOORS, own_packages, setup_logging
+from monitor.logs import SECRET_FLOORS, setup_logging
 from monitor.config_loader import ConfigError, load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeResult
@@ -356,7 +356,7 @@ def test_debug_logging_keeps_notification_urls_out(tmp_path, hook_port):
 @pytest.fixture
 def library_levels():
     """Restores the levels :func:`setup_logging` sets (they are process-wide)."""
-    names = ["", *SECRET_FLOORS, *own_packages()]
+    names = ["", *SECRET_FLOORS]
     saved = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in saved.items():
