@@ -67,7 +67,7 @@ def cli(ctx: click.Context, config: str, log_level: str, verbose: bool) -> None:
 
     Exit codes, for every command: 0 done (all up), 1 degraded and 2 down (vigie check),
     3 the command could not do what was asked (usage, configuration, value, role).
-    Messages are in French when the locale is (LC_ALL, LC_MESSAGES or LANG), else English.
+    Refusals are in French when the locale is (LC_ALL, LC_MESSAGES or LANG), else English.
     """
     setup_logging(log_level, verbose)
     ctx.ensure_object(dict)

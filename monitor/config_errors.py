@@ -41,7 +41,7 @@ class _Spot:
 def _locate(model: type[BaseModel], parts: Loc, prefix: Loc = ()) -> _Spot:
     """Read pydantic's ``parts`` (a location in ``model``) as a key path in the file.
 
-    pydantic puts a union member's name in the location (``desk.zammad.url``,
+    pydantic puts a union member's name in the location (``desk.alpha.url``,
     ``weekly.list[str]``): the walk knows the types on the way, so such a part is
     recognised as the union's and left out (``desk.url``), and the model holding the last
     key is known whatever the nesting: models, lists, mappings, unions.
@@ -192,7 +192,7 @@ _TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
 
 def _tag_message(kind: str, spot: _Spot, value: Any, hidden: bool,
                  given: list[Interpolated]) -> str:
-    """``unknown type 'zamad' (did you mean 'zammad'?)``, or which key is missing."""
+    """``unknown type 'alhpa' (did you mean 'alpha'?)``, or which key is missing."""
     known = list(spot.tags)
     if kind == "union_tag_not_found":
         return f"required key is missing (one of: {', '.join(known)})"
