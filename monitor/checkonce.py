@@ -10,16 +10,23 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from monitor.cli_common import EXIT_DEGRADED, EXIT_DOWN, EXIT_OK, EXIT_UNKNOWN
 from monitor.config import Check, Service
 from monitor.plugins import ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.runner import run_check
 
 #: exit code for each status (maintenance announced by the target is not a failure)
-EXIT_CODES = {Status.UP: 0, Status.MAINTENANCE: 0, Status.DEGRADED: 1, Status.DOWN: 2,
-              Status.UNKNOWN: 3}
-_SEVERITY = [0, 1, 3, 2]  # order of badness of exit codes: ok < warning < unknown < critical
+EXIT_CODES = {Status.UP: EXIT_OK, Status.MAINTENANCE: EXIT_OK, Status.DEGRADED: EXIT_DEGRADED,
+              Status.DOWN: EXIT_DOWN, Status.UNKNOWN: EXIT_UNKNOWN}
+# order of badness of exit codes: ok < warning < unknown < critical
+_SEVERITY = [EXIT_OK, EXIT_DEGRADED, EXIT_UNKNOWN, EXIT_DOWN]
 
+#: the table's column titles, in each language
+HEADERS = {
+    "fr": ("SERVICE", "CONTRÔLE", "TYPE", "ÉTAT", "DURÉE", "RAISON"),
+    "en": ("SERVICE", "CHECK", "KIND", "STATUS", "TIME", "REASON"),
+}
 STATUS_WORDS = {
     "fr": {Status.UP: "OK", Status.DEGRADED: "DÉGRADÉ", Status.DOWN: "EN PANNE",
            Status.UNKNOWN: "INCONNU", Status.MAINTENANCE: "MAINTENANCE"},
@@ -63,9 +70,10 @@ def worst_exit_code(statuses: Iterable[Status]) -> int:
 
 
 def format_table(rows: Sequence[CheckOutcome], lang: str = "fr") -> str:
-    """A plain-text table: service, check, kind, status, duration, reason."""
-    words = STATUS_WORDS.get(lang, STATUS_WORDS["fr"])
-    header = ("SERVICE", "CHECK", "KIND", "STATUS", "TIME", "REASON")
+    """A plain-text table: service, check, kind, status, duration, reason, every word in
+    ``lang`` (``fr`` or ``en``)."""
+    lang = lang if lang in HEADERS else "fr"
+    words, header = STATUS_WORDS[lang], HEADERS[lang]
     lines = [header]
     for row in rows:
         result = row.result

@@ -3,22 +3,27 @@
 ``vigie run`` starts the service; ``vigie check`` runs checks once and exits like a
 monitoring plugin (0 up, 1 degraded, 2 down, 3 unknown); ``vigie probes`` lists the probe
 kinds; ``vigie config check`` validates a file; ``vigie db upgrade`` migrates the store.
-Plugins add commands through ``vigie_register_commands``.
+Plugins add commands through ``vigie_register_commands``. Every command exits with 3 when
+it cannot do what was asked, and speaks the locale's language
+(:mod:`monitor.cli_common`); the log is set up by :mod:`monitor.logs`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import copy
 import os
 import sys
 from pathlib import Path
 
 import click
+import pluggy
 
 from monitor import __version__
 from monitor.checkonce import EXIT_CODES, format_table, run_checks_once, worst_exit_code
+from monitor.cli_common import EXIT_UNKNOWN, CommandError, VigieGroup, cli_language
 from monitor.config_loader import ConfigError, blocked_plugins, load_with_plugins
+from monitor.logs import setup_logging
 from monitor.plugins import (
     PluginError,
     ProbeRegistry,
@@ -28,62 +33,43 @@ from monitor.plugins import (
 
 DEFAULT_CONFIG = "vigie.yaml"
 
-#: libraries whose debug (or info) messages quote secrets, with the lowest level they may
-#: log at whatever ``--log-level`` says: Apprise and urllib3 print the URLs they post to
-#: (a Telegram bot token is in the path), requests-oauthlib the tokens, httpx every URL at
-#: INFO, SQLAlchemy every statement with its parameters (password hashes, API tokens)
-QUIET_LOGGERS = {
-    "apprise": logging.INFO,
-    "urllib3": logging.INFO,
-    "requests": logging.INFO,
-    "requests_oauthlib": logging.INFO,
-    "oauthlib": logging.INFO,
-    "httpx": logging.WARNING,
-    "httpcore": logging.INFO,
-    "sqlalchemy.engine": logging.WARNING,
-    "sqlalchemy.pool": logging.INFO,
-    "charset_normalizer": logging.INFO,
-    "MARKDOWN": logging.INFO,
-}
-
-
-def quiet_libraries(level: int) -> None:
-    """Keep the libraries of :data:`QUIET_LOGGERS` at their floor even when ``level``
-    (the root logger's) is lower, e.g. with ``--log-level debug``; a higher level applies
-    to them as to everything else."""
-    for name, floor in QUIET_LOGGERS.items():
-        logging.getLogger(name).setLevel(max(floor, level))
-
-
 def _config_path(ctx: click.Context) -> Path:
     return Path(ctx.obj["config"])
 
 
 def load_or_exit(path: Path):
-    """Build plugins and load the configuration, or print the errors and exit with 2."""
+    """Build plugins and load the configuration, or print the errors and exit with 3."""
     try:
         return load_with_plugins(path)
     except ConfigError as exc:
+        # the problems are written in English, like the configuration's keys
         click.echo(f"Invalid configuration ({len(exc.issues)} problem"
                    f"{'s' if len(exc.issues) > 1 else ''}):\n{exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNKNOWN)
     except PluginError as exc:
         click.echo(f"Plugin error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNKNOWN)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=VigieGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "--config", "config", envvar="VIGIE_CONFIG", default=DEFAULT_CONFIG,
               show_default=True, help="Configuration file (or $VIGIE_CONFIG).")
 @click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+              type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Level of Vigie's own log lines.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Let the libraries (SQLAlchemy, Alembic, Apprise…) log at that level "
+                   "too; by default they only log their warnings.")
 @click.version_option(__version__, prog_name="vigie")
 @click.pass_context
-def cli(ctx: click.Context, config: str, log_level: str) -> None:
-    """Vigie: status monitoring for hosting cooperatives."""
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_libraries(logging.getLevelName(log_level.upper()))
+def cli(ctx: click.Context, config: str, log_level: str, verbose: bool) -> None:
+    """Vigie: status monitoring for hosting cooperatives.
+
+    Exit codes, for every command: 0 done (all up), 1 degraded and 2 down (vigie check),
+    3 the command could not do what was asked (usage, configuration, value, role).
+    Refusals are in French when the locale is (LC_ALL, LC_MESSAGES or LANG), else English.
+    """
+    setup_logging(log_level, verbose)
     ctx.ensure_object(dict)
     ctx.obj["config"] = config
 
@@ -95,7 +81,7 @@ def cli(ctx: click.Context, config: str, log_level: str) -> None:
 def run(ctx: click.Context, listen: str | None, data_dir: Path | None) -> None:
     """Run the checks, serve /metrics and the status page, until SIGTERM or Ctrl-C.
 
-    Exits with 2 and one line on stderr when Vigie cannot start for a reason the operator
+    Exits with 3 and one line on stderr when Vigie cannot start for a reason the operator
     can fix (listen address taken, database schema out of date). A database unreachable at
     start is not one: Vigie probes anyway and keeps trying to reach it.
     """
@@ -108,27 +94,31 @@ def run(ctx: click.Context, listen: str | None, data_dir: Path | None) -> None:
         loop.run(serve(apply_overrides(config, data_dir, listen), pm, registry))
     except StartupError as exc:
         click.echo(f"vigie: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_UNKNOWN)
 
 
 @cli.command()
 @click.argument("services", nargs=-1)
 @click.option("--lang", type=click.Choice(["fr", "en"]), default=None,
-              help="Language of the reasons (default: the site's language).")
+              help="Language of the table (default: the locale's, see 'vigie --help').")
 @click.pass_context
 def check(ctx: click.Context, services: tuple[str, ...], lang: str | None) -> None:
     """Run every check of SERVICES (default: all) once and print a table.
 
-    Exit code like a monitoring plugin: 0 all up, 1 degraded, 2 down, 3 unknown.
+    Exit code like a monitoring plugin: 0 all up, 1 degraded, 2 down, 3 unknown (a check
+    could not judge, or the command could not run: an unknown service, a bad file).
     """
     _, registry, config = load_or_exit(_config_path(ctx))
     unknown = [s for s in services if config.service(s) is None]
     if unknown:
+        names = ", ".join(repr(s) for s in unknown)
         known = ", ".join(s.id for s in config.services)
-        raise click.UsageError(f"unknown service {', '.join(unknown)} (known: {known})")
+        raise CommandError(f"service inconnu {', '.join(f'« {s} »' for s in unknown)} "
+                           f"(connus : {known})",
+                           f"unknown service {names} (known: {known})")
     selected = [s for s in config.services if not services or s.id in services]
     rows = asyncio.run(run_checks_once(selected, registry, config.file.scheduler.concurrency))
-    click.echo(format_table(rows, lang or config.file.site.language))
+    click.echo(format_table(rows, lang or cli_language()))
     sys.exit(worst_exit_code(r.result.status for r in rows))
 
 
@@ -138,7 +128,7 @@ def probes() -> None:
     try:
         registry = ProbeRegistry.from_plugin_manager(build_plugin_manager())
     except PluginError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(None, f"plugin error: {exc}") from None
     kinds = list(registry)
     width = max((len(k.kind) for k in kinds), default=4)
     pwidth = max((len(k.plugin) for k in kinds), default=6)
@@ -191,19 +181,29 @@ from monitor.cli_admin import register as _register_admin  # noqa: E402
 _register_admin(cli)
 
 
+def command_line(pm: pluggy.PluginManager) -> click.Group:
+    """The ``vigie`` command: the built-in commands and those the plugins of ``pm`` add.
+
+    :raises PluginError: a plugin's command takes the name of another.
+    """
+    group = copy.copy(cli)
+    group.commands = dict(cli.commands)
+    for plugin, command in plugin_commands(pm):
+        if command.name in group.commands:
+            raise PluginError(
+                f"plugin {plugin!r} registers the command {command.name!r}, already taken")
+        group.add_command(command)
+    return group
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vigie`` script: built-in commands plus plugin commands."""
     try:
-        pm = build_plugin_manager(blocked=_early_blocked(argv))
-        for plugin, command in plugin_commands(pm):
-            if command.name in cli.commands:
-                raise click.ClickException(
-                    f"plugin {plugin!r} registers the command {command.name!r}, already taken")
-            cli.add_command(command)
+        group = command_line(build_plugin_manager(blocked=_early_blocked(argv)))
     except PluginError as exc:
         click.echo(f"Plugin error: {exc}", err=True)
-        sys.exit(2)
-    cli.main(args=argv, prog_name="vigie")
+        sys.exit(EXIT_UNKNOWN)
+    group.main(args=argv, prog_name="vigie")
 
 
 def _early_blocked(argv: list[str] | None) -> list[str]:
@@ -218,4 +218,4 @@ def _early_blocked(argv: list[str] | None) -> list[str]:
     return blocked_plugins(path)
 
 
-__all__ = ["cli", "main", "EXIT_CODES"]
+__all__ = ["cli", "command_line", "main", "EXIT_CODES"]

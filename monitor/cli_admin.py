@@ -4,14 +4,14 @@
 Thin wrappers over :class:`monitor.incidents.service.Operations` (changes) and
 :mod:`monitor.incidents.queries` (lists), against the database of the ``--config`` file.
 Each command acts as ``--as USER`` (``$VIGIE_USER``) with that volunteer's role, or as
-the server operator (:mod:`monitor.cli_identity`). A bad value prints the French and
-English message and exits with 2; an action the role does not allow, with 3. Events
-(alerts, tickets) are written to the outbox; the running ``vigie run`` delivers them.
+the server operator (:mod:`monitor.cli_identity`). A bad value is refused with one
+message naming the option, in the command line's language, an action the role does not
+allow too; both exit with 3 (:mod:`monitor.cli_common`). Events (alerts, tickets) are
+written to the outbox; the running ``vigie run`` delivers them.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from monitor.access import Forbidden, Permission
+from monitor.cli_common import CommandError
 from monitor.cli_identity import acting, actor_of, refuse
 from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
@@ -44,14 +45,18 @@ class Admin:
         try:
             self.store.check_schema()
         except SchemaOutOfDate as exc:
-            click.echo(f"Database: {exc}", err=True)
-            sys.exit(2)
+            self.store.dispose()
+            raise CommandError(None, f"database: {exc}") from None
         try:
             with self.store.session() as session:
                 self.actor = actor_of(ctx, session)
         except Forbidden as exc:
             self.store.dispose()
             refuse(exc)
+        except CommandError:  # --as names nobody
+            self.store.dispose()
+            raise
+        self.click_ctx = ctx
         self.ctx = IncidentContext.build(config, pm)
         self.ops = Operations(self.ctx)
         self.tz = ZoneInfo(config.file.site.timezone)
@@ -64,16 +69,16 @@ class Admin:
 
     @contextmanager
     def change(self) -> Iterator[Any]:
-        """A transaction; a user mistake prints its message and exits with 2, a refusal
-        of the role with 3 (nothing is written either way)."""
+        """A transaction; a user mistake is refused naming the option it came from, and
+        so is an action the role does not allow: exit 3, nothing is written."""
         try:
             with self.store.write_session() as session, session.begin():
                 yield session
         except InvalidInput as exc:
-            where = f"{exc.field}: " if exc.field else ""
-            click.echo(f"Erreur : {where}{exc.message_fr}\nError: {where}{exc.message_en}",
-                       err=True)
-            sys.exit(2)
+            where = option_of(exc.field, self.click_ctx)
+            raise CommandError(f"{where} : {exc.message_fr}" if where else exc.message_fr,
+                               f"{where}: {exc.message_en}" if where else exc.message_en
+                               ) from None
         except Forbidden as exc:
             refuse(exc)
         finally:
@@ -87,6 +92,32 @@ class Admin:
                 yield session
         finally:
             self.store.dispose()
+
+
+#: the service layer's names of fields (:class:`InvalidInput`'s ``field``) that the
+#: commands' parameters spell otherwise; any other field is the parameter of that name
+_FIELD_PARAMS = {
+    "title_fr": ("title",), "text_fr": ("text",), "message_fr": ("message",),
+    "starts_at": ("start",), "ends_at": ("end",), "incident_id": ("incident",),
+    "at": ("at_time",), "rule": ("weekly", "monthly", "daily", "cron", "rrule"),
+}
+
+
+def option_of(field: str | None, ctx: click.Context) -> str | None:
+    """How the user wrote the input ``field`` came from, e.g. ``--start`` or ``TITLE``:
+    the command's parameter for it (those given first, when several could be)."""
+    names = _FIELD_PARAMS.get(field or "", (field,))
+    params = {p.name: p for p in ctx.command.params}
+    candidates = [params[n] for n in names if n in params]
+    given = [p for p in candidates if ctx.params.get(p.name) not in (None, False, (), "")]
+    chosen = given or candidates[:1]
+    return ", ".join(_written(p) for p in chosen) or None
+
+
+def _written(param: click.Parameter) -> str:
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return param.human_readable_name
 
 
 def _table(rows: list[tuple], header: tuple) -> None:
@@ -132,7 +163,9 @@ def notice_list(ctx, show_all) -> None:
     admin = Admin(ctx)
     with admin.read() as s:
         rows = queries.all_notices(s) if show_all else queries.active_notices(s, time.time())
-        _table([(n.id, n.level, admin.when(n.starts_at), admin.when(n.ends_at), n.title_fr)
+        # a notice posted without a start was shown from the moment it was posted
+        _table([(n.id, n.level, admin.when(n.starts_at or n.created_at),
+                 admin.when(n.ends_at), n.title_fr)
                 for n in rows], ("ID", "LEVEL", "START", "END", "TITLE"))
 
 

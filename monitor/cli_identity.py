@@ -5,7 +5,8 @@ Every command that reads or changes the volunteers' data (``vigie notice``,
 needs with :func:`acting`, which also gives it ``--as USER`` (or ``$VIGIE_USER``):
 
 - **with ``--as USER``** the command acts as that volunteer, with their role: what the
-  role does not allow is refused (exit code 3, the message in French and English), and
+  role does not allow is refused (exit code 3, the message in the command line's
+  language, see :mod:`monitor.cli_common`), and
   what is done is recorded under their name;
 - **without it** the command acts as the **server operator** — the Unix account running
   it, recorded as such (``root``, role ``operator``) — with every permission. Whoever
@@ -32,14 +33,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.access import Actor, Forbidden, Permission
+from monitor.cli_common import EXIT_UNKNOWN, CommandError, say
 from monitor.store.accounts import User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: the environment variable ``--as`` reads
 AS_ENV = "VIGIE_USER"
-#: exit code of a command the role does not allow
-EXIT_FORBIDDEN = 3
+#: exit code of a command the role does not allow (like any command that cannot run)
+EXIT_FORBIDDEN = EXIT_UNKNOWN
 _META = "vigie.acting_as"
 
 
@@ -79,7 +81,7 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
     """Who runs the current command (see the module's docstring), refused when their role
     does not allow it.
 
-    :raises click.ClickException: ``--as`` names nobody.
+    :raises monitor.cli_common.CommandError: ``--as`` names nobody.
     :raises monitor.access.Forbidden: the role does not allow the command.
     """
     name = ctx.meta.get(_META)
@@ -89,8 +91,8 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
     wanted = name.strip().lower()
     user = session.scalars(select(User).where(User.username == wanted)).first()
     if user is None:
-        raise click.ClickException(
-            f"--as {name}: aucun utilisateur de ce nom (voir « vigie user list »).\n"
+        raise CommandError(
+            f"--as {name} : aucun utilisateur de ce nom (voir « vigie user list »).",
             f"--as {name}: no user of that name (see 'vigie user list').")
     actor = Actor.user(user.username, user.role, "cli", address=_where(operator().name))
     actor.require(permission, ctx.command_path)
@@ -98,8 +100,9 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
 
 
 def refuse(exc: Forbidden) -> None:
-    """Print a refusal in French and English and exit with :data:`EXIT_FORBIDDEN`."""
-    click.echo(f"Refusé : {exc.message_fr}\nRefused: {exc.message_en}", err=True)
+    """Print a refusal in the command line's language and exit with
+    :data:`EXIT_FORBIDDEN`."""
+    click.echo(say(f"Refusé : {exc.message_fr}", f"Refused: {exc.message_en}"), err=True)
     sys.exit(EXIT_FORBIDDEN)
 
 

@@ -513,21 +513,9 @@ class FileConfig(StrictModel):
             if service.id in seen:
                 raise ValueError(f"service id {service.id!r} is used twice")
             seen.add(service.id)
-        self._maintenance_references(set(group_ids), seen)
+        # what maintenance windows name is checked by monitor.config_loader on the raw
+        # data, each problem at its key, whatever else is wrong in the file
         return self
-
-    def _maintenance_references(self, groups: set[str], services: set[str]) -> None:
-        ids: set[str] = set()
-        for window in self.maintenance:
-            if window.id in ids:
-                raise ValueError(f"maintenance id {window.id!r} is used twice")
-            ids.add(window.id)
-            unknown = [s for s in window.services if s not in services]
-            if unknown:
-                raise ValueError(f"maintenance {window.id!r}: unknown service "
-                                 f"{', '.join(map(repr, unknown))}")
-            if window.group is not None and window.group not in groups:
-                raise ValueError(f"maintenance {window.id!r}: unknown group {window.group!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import UnionType
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -21,27 +24,110 @@ from monitor.config_source import ConfigIssue, ConfigSource, Interpolated, Loc, 
 from monitor.schema import holds_secret, redact
 
 
-def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model class that holds the last key of ``loc`` (for 'did you mean')."""
-    current: Any = model
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        field = current.model_fields.get(str(part))
-        if field is None:
-            return None
-        current = _unwrap(field.annotation)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+@dataclass(frozen=True, slots=True)
+class _Spot:
+    """Where a pydantic error points, read along the model it was validated with."""
+
+    #: the key path in the file (the union members' tags pydantic inserts left out)
+    loc: Loc
+    #: the model holding the last key (for "did you mean"), if the path reached one
+    holder: type[BaseModel] | None
+    #: the key choosing a member when the path ends at a discriminated union
+    discriminator: str | None = None
+    #: that union's members, by their tag
+    tags: dict[str, type[BaseModel]] = field(default_factory=dict)
 
 
-def _unwrap(annotation: Any) -> Any:
-    for arg in getattr(annotation, "__args__", ()) or ():
-        inner = _unwrap(arg)
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            return inner
-    return annotation
+def _locate(model: type[BaseModel], parts: Loc, prefix: Loc = ()) -> _Spot:
+    """Read pydantic's ``parts`` (a location in ``model``) as a key path in the file.
+
+    pydantic puts a union member's name in the location (``desk.alpha.url``,
+    ``weekly.list[str]``): the walk knows the types on the way, so such a part is
+    recognised as the union's and left out (``desk.url``), and the model holding the last
+    key is known whatever the nesting: models, lists, mappings, unions.
+    """
+    loc: list[str | int] = list(prefix)
+    current, disc = _plain(model, None)
+    holder: type[BaseModel] | None = None
+    for part in parts:
+        members = _union_members(current)
+        if members:
+            chosen = _member(members, disc, part)
+            if chosen is not None or _is_union_tag(part):
+                current, disc = _plain(chosen, None) if chosen is not None else (None, None)
+                continue
+        loc.append(part)
+        holder = current if _is_model(current) else None
+        if holder is not None:
+            found = next((f for n, f in holder.model_fields.items() if part in (n, f.alias)),
+                         None)
+            current, disc = _plain(found.annotation, found.discriminator) if found else (
+                None, None)
+        else:
+            args = typing.get_args(current)
+            origin = typing.get_origin(current)
+            inner = (args[-1] if origin in (dict, Mapping) else args[0]) if args else None
+            current, disc = _plain(inner, None)
+    members = _union_members(current)
+    tags = _tags(members, disc) if members and disc else {}
+    return _Spot(tuple(loc), holder, disc if tags else None, tags)
+
+
+def _plain(annotation: Any, disc: Any) -> tuple[Any, str | None]:
+    """``annotation`` without ``Annotated`` and ``None`` (an optional value), with the
+    discriminator its metadata declares (only a key name: a callable one is opaque)."""
+    while typing.get_origin(annotation) is Annotated:
+        for meta in annotation.__metadata__:
+            found = getattr(meta, "discriminator", None)
+            disc = found if found is not None else disc
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) in (Union, UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(rest) == 1:
+            return _plain(rest[0], disc)
+    return annotation, disc if isinstance(disc, str) else None
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (Union, UnionType):
+        return typing.get_args(annotation)
+    return ()
+
+
+def _tags(members: tuple[Any, ...], disc: str) -> dict[str, type[BaseModel]]:
+    """Each member model of a union discriminated by the key ``disc``, by its tag."""
+    tags: dict[str, type[BaseModel]] = {}
+    for member in members:
+        member, _ = _plain(member, None)
+        field_info = member.model_fields.get(disc) if _is_model(member) else None
+        if field_info is not None and typing.get_origin(field_info.annotation) is Literal:
+            for tag in typing.get_args(field_info.annotation):
+                tags.setdefault(str(tag), member)
+    return tags
+
+
+def _member(members: tuple[Any, ...], disc: str | None, part: Any) -> Any:
+    """The member of a union that pydantic names ``part`` in a location, if any."""
+    if not isinstance(part, str):
+        return None
+    if disc is not None and part in (tags := _tags(members, disc)):
+        return tags[part]
+    for member in members:
+        plain, _ = _plain(member, None)
+        if part in (getattr(plain, "__name__", None), str(plain)):
+            return member
+    return None
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _keys_of(holder: type[BaseModel]) -> list[str]:
+    """The keys a model accepts (``<secret>_file`` variants included when it says so)."""
+    if hasattr(holder, "allowed_keys"):
+        return list(holder.allowed_keys())
+    return sorted(f.alias or n for n, f in holder.model_fields.items())
 
 
 #: what a value of each pydantic type error should have been
@@ -66,16 +152,54 @@ _SECRET_FILE_ERROR = re.compile(
 def issues_from_validation(
     exc: ValidationError, source: ConfigSource, model: type[BaseModel], prefix: Loc = ()
 ) -> list[ConfigIssue]:
-    """The problems of a pydantic error on ``model``, validated from the data at ``prefix``."""
-    issues = []
+    """The problems of a pydantic error on ``model``, validated from the data at ``prefix``.
+
+    A required key missing because it is misspelt is said once, by the misspelt key's
+    "did you mean".
+    """
+    issues: list[tuple[str, ConfigIssue]] = []
+    misspelt: set[Loc] = set()  # the keys the misspelt ones were meant to be
     for err in exc.errors(include_url=False):
-        loc: Loc = (*prefix, *[p for p in err["loc"] if not _is_union_tag(p)])
+        spot = _locate(model, err["loc"], prefix)
+        loc, value = spot.loc, err.get("input")
+        tag_error = err["type"] in _TAG_ERRORS and spot.discriminator is not None
+        if tag_error:  # about the key choosing the member: said at that key
+            loc = (*loc, spot.discriminator)
+            value = value.get(spot.discriminator) if isinstance(value, dict) else None
         given = _given_under(source, loc)
-        hidden = bool(given) or _hides_value(loc[len(prefix):], err.get("input"), model)
-        loc, message = _message(err, loc, model, prefix, hidden, given)
+        hidden = bool(given) or _hides_value(loc[len(prefix):], value, model)
+        if tag_error:
+            message = _tag_message(err["type"], spot, value, hidden, given)
+        else:
+            loc, message = _message(err, loc, spot.holder, hidden, given)
+        if err["type"] == "extra_forbidden" and spot.holder is not None:
+            if meant := _closest(str(loc[-1]), _keys_of(spot.holder)):
+                misspelt.add((*loc[:-1], meant))
         # a validator's own sentence may still quote a URL with its password
-        issues.append(ConfigIssue(source.line_of(loc), loc, redact(message)))
-    return issues
+        issues.append((err["type"], ConfigIssue(source.line_of(loc), loc, redact(message))))
+    return [issue for kind, issue in issues if not (kind == "missing" and issue.loc in misspelt)]
+
+
+def _closest(key: str, allowed: list[str]) -> str | None:
+    """The allowed key ``key`` is most likely a misspelling of."""
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return close[0] if close else None
+
+
+#: pydantic's errors about the key that chooses a discriminated union's member
+_TAG_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+def _tag_message(kind: str, spot: _Spot, value: Any, hidden: bool,
+                 given: list[Interpolated]) -> str:
+    """``unknown type 'alhpa' (did you mean 'alpha'?)``, or which key is missing."""
+    known = list(spot.tags)
+    if kind == "union_tag_not_found":
+        return f"required key is missing (one of: {', '.join(known)})"
+    shown = _describe(given) if given else ("a hidden value" if hidden else quote(value))
+    meant = _closest(value, known) if isinstance(value, str) and not hidden else None
+    hint = f"did you mean {meant!r}?" if meant else f"known: {', '.join(known)}"
+    return f"unknown {spot.discriminator} {shown} ({hint})"
 
 
 def _given_under(source: ConfigSource, loc: Loc) -> list[Interpolated]:
@@ -92,22 +216,21 @@ def _describe(given: list[Interpolated]) -> str:
     return "values given by " + " and ".join(f"${{{n}}}" for n in names)
 
 
-def _message(err: Any, loc: Loc, model: type[BaseModel], prefix: Loc,
+def _message(err: Any, loc: Loc, holder: type[BaseModel] | None,
              hidden: bool = False, given: list[Interpolated] | None = None
              ) -> tuple[Loc, str]:
-    """The key path and the sentence for one pydantic error (``hidden``: without the
-    value, see :func:`_hides_value`; ``given``: the values from environment variables
-    in it, whose variables are named instead)."""
+    """The key path and the sentence for one pydantic error (``holder``: the model holding
+    the last key; ``hidden``: without the value, see :func:`_hides_value`; ``given``: the
+    values from environment variables in it, whose variables are named instead)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     value = err.get("input")
     given_by = _describe(given) if given else None
     if kind == "extra_forbidden":
-        holder = _model_at(model, loc[len(prefix):])
         message = f"unknown key {quote(loc[-1])}"
         if holder is not None:
-            allowed = holder.allowed_keys() if hasattr(holder, "allowed_keys") else []
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            message += f" (did you mean {close[0]!r}?)" if close else (
+            allowed = _keys_of(holder)
+            meant = _closest(str(loc[-1]), allowed)
+            message += f" (did you mean {meant!r}?)" if meant else (
                 f" (allowed here: {', '.join(allowed)})" if allowed else "")
         return loc, message
     if kind == "missing":
@@ -221,7 +344,8 @@ def _secret_texts(value: Any, hidden: bool, depth: int = 0) -> list[str]:
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts union member names (e.g. 'str', 'function-before[...]') into locs
+    # a union member's name pydantic puts in a location that no member's name matches
+    # (a member wrapped in a validator: 'function-before[...]')
     return isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool"})
 
 

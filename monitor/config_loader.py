@@ -63,9 +63,12 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         raise ConfigError(path, [ConfigIssue(1, (), "the file must be a mapping of sections")])
     core = {k: v for k, v in source.data.items() if k not in sections}
     # every problem is collected before raising, so one run of `vigie config check` lists
-    # them all: file-level ones (duplicate keys, unset variables), then the schema's, then
-    # the references (groups, probe kinds, kind-specific keys)
-    issues: list[ConfigIssue] = list(source.issues) + _duplicate_ids(core, source)
+    # them all: file-level ones (duplicate keys, unset variables, ids used twice, what
+    # maintenance windows name), then each plugin section's and the schema's, then the
+    # references (groups, probe kinds, kind-specific keys). Whatever needs only the raw
+    # data is checked on it, so that no problem waits for another to be fixed.
+    issues: list[ConfigIssue] = [*source.issues, *_duplicate_ids(core, source),
+                                 *_maintenance_issues(core, source)]
     plugin_sections: dict[str, Any] = {}
     for name, model in sections.items():
         raw = source.data.get(name)
@@ -139,6 +142,7 @@ def _duplicate_ids(data: dict[str, Any], source: ConfigSource) -> list[ConfigIss
 
     scan(data.get("groups"), ("groups",), "group")
     scan(data.get("services"), ("services",), "service")
+    scan(data.get("maintenance"), ("maintenance",), "maintenance")
     for s_index, service in enumerate(data.get("services") or []):
         if isinstance(service, dict):
             scan(service.get("checks"), ("services", s_index, "checks"), "check")
@@ -153,32 +157,58 @@ def _reference_issues(data: dict[str, Any], source: ConfigSource,
     run; a check whose common keys are themselves invalid is left to the schema's errors.
     """
     issues: list[ConfigIssue] = []
-    groups = data.get("groups") if isinstance(data.get("groups"), list) else []
-    group_ids = {g.get("id") for g in groups if isinstance(g, dict)}
-    services = data.get("services") if isinstance(data.get("services"), list) else []
-    for s_index, service in enumerate(services):
-        if not isinstance(service, dict):
-            continue
+    group_ids = _ids(data.get("groups"))
+    common = set(CheckConfig.model_fields)
+    for s_index, service in enumerate(_items(data.get("services"))):
         if isinstance(service.get("group"), str) and service["group"] not in group_ids:
-            issues.append(_unknown_group(service["group"], group_ids, s_index, source))
-        checks = service.get("checks") if isinstance(service.get("checks"), list) else []
-        for c_index, raw in enumerate(checks):
-            try:
-                check = CheckConfig.model_validate(raw)
-            except ValidationError:
-                continue
-            _validate_options(check, ("services", s_index, "checks", c_index), source,
-                              registry, issues)
+            issues.append(_unknown("group", service["group"], group_ids,
+                                   ("services", s_index, "group"), source))
+        for c_index, raw in enumerate(_items(service.get("checks"))):
+            # the kind's own keys are checked even when a common key is wrong (a bad
+            # interval must not hide a misspelt url)
+            if isinstance(raw.get("kind"), str):
+                options = {k: v for k, v in raw.items() if k not in common}
+                _validate_options(raw["kind"], options, ("services", s_index, "checks", c_index),
+                                  source, registry, issues)
     return issues
 
 
-def _unknown_group(group: str, known_ids: set[Any], s_index: int, source: ConfigSource) -> ConfigIssue:
-    loc: Loc = ("services", s_index, "group")
-    names = sorted(str(g) for g in known_ids if g is not None)
-    close = difflib.get_close_matches(group, names, n=1)
+def _maintenance_issues(data: dict[str, Any], source: ConfigSource) -> list[ConfigIssue]:
+    """Services and groups that maintenance windows name but the file does not define,
+    each at its key (checked on the raw data: reported whatever else is wrong)."""
+    services, groups = _ids(data.get("services")), _ids(data.get("groups"))
+    issues = []
+    for index, window in enumerate(_items(data.get("maintenance"))):
+        named = window.get("services")
+        for s_index, service in enumerate(named if isinstance(named, list) else []):
+            if isinstance(service, str) and service not in services:
+                issues.append(_unknown("service", service, services,
+                                       ("maintenance", index, "services", s_index), source))
+        if isinstance(window.get("group"), str) and window["group"] not in groups:
+            issues.append(_unknown("group", window["group"], groups,
+                                   ("maintenance", index, "group"), source))
+    return issues
+
+
+def _items(raw: Any) -> list[dict[str, Any]]:
+    """The mappings of a raw list (anything else is left to the schema's errors)."""
+    return [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+
+
+def _ids(raw: Any) -> set[str]:
+    """The ids of a raw list of mappings."""
+    return {item["id"] for item in _items(raw) if isinstance(item.get("id"), str)}
+
+
+def _unknown(what: str, name: str, known: set[str], loc: Loc, source: ConfigSource
+             ) -> ConfigIssue:
+    """``unknown group 'hostin' (did you mean 'hosting'?)`` at ``loc``."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
     hint = (f"did you mean {close[0]!r}?" if close
-            else f"known: {', '.join(names)}" if names else "no group is defined under 'groups'")
-    return ConfigIssue(source.line_of(loc), loc, f"unknown group {quote(group)} ({hint})")
+            else f"known: {', '.join(names)}" if names
+            else f"no {what} is defined under '{what}s'")
+    return ConfigIssue(source.line_of(loc), loc, f"unknown {what} {quote(name)} ({hint})")
 
 
 def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigIssue:
@@ -208,11 +238,13 @@ def _resolve_services(
         assert service is not None
         raw_services[s_index] = None
         if service.group is not None and service.group not in group_ids:
-            issues.append(_unknown_group(service.group, group_ids, s_index, source))
+            issues.append(_unknown("group", service.group, group_ids,
+                                   ("services", s_index, "group"), source))
         checks = []
         for c_index, check in enumerate(service.checks):
             loc: Loc = ("services", s_index, "checks", c_index)
-            options = _validate_options(check, loc, source, registry, issues)
+            options = _validate_options(check.kind, check.options(), loc, source, registry,
+                                        issues)
             if options is None:
                 continue
             checks.append(Check(
@@ -231,19 +263,22 @@ def _resolve_services(
     return services, issues
 
 
-def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
-                      registry: ProbeRegistry, issues: list[ConfigIssue]) -> Any:
-    kind = registry.get(check.kind)
+def _validate_options(kind_name: str, options: dict[str, Any], loc: Loc,
+                      source: ConfigSource, registry: ProbeRegistry,
+                      issues: list[ConfigIssue]) -> Any:
+    """The prepared kind-specific ``options`` of the check at ``loc``, or None with the
+    problems added to ``issues``."""
+    kind = registry.get(kind_name)
     if kind is None:
-        close = difflib.get_close_matches(check.kind, registry.names(), n=1)
+        close = difflib.get_close_matches(kind_name, registry.names(), n=1)
         hint = (f"did you mean {close[0]!r}?" if close
                 else f"known: {', '.join(registry.names()) or 'none'}")
         issues.append(ConfigIssue(source.line_of((*loc, "kind")), (*loc, "kind"),
-                                  f"unknown probe kind {quote(check.kind)} ({hint})"))
+                                  f"unknown probe kind {quote(kind_name)} ({hint})"))
         return None
     model = kind.probe_class.Config
     try:
-        return kind.probe_class.prepare(model.model_validate(check.options()))
+        return kind.probe_class.prepare(model.model_validate(options))
     except ValidationError as exc:
         found = issues_from_validation(exc, source, model, loc)
         for issue in found:
@@ -252,7 +287,7 @@ def _validate_options(check: CheckConfig, loc: Loc, source: ConfigSource,
                 allowed = sorted({*common, *getattr(model, "allowed_keys", list)()})
                 close = difflib.get_close_matches(str(issue.loc[-1]), allowed, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else \
-                    f" (a {check.kind!r} check accepts: {', '.join(allowed)})"
+                    f" (a {kind_name!r} check accepts: {', '.join(allowed)})"
                 issue = ConfigIssue(issue.line, issue.loc,
                                     f"unknown key {quote(issue.loc[-1])}{hint}")
             issues.append(issue)

@@ -6,8 +6,10 @@ in ``ps``): it is typed at a hidden prompt, or read from standard input with
 (the explanation goes to standard error), so ``TOKEN=$(vigie token add …)`` works.
 
 These commands manage accounts: they act as ``--as USER`` (who must be an administrator)
-or as the server operator (see :mod:`monitor.cli_identity`); a refusal exits with 3
-before anything is asked or written.
+or as the server operator (see :mod:`monitor.cli_identity`). The configuration, the
+database and the role are checked before anything is asked or written; a refusal, like
+a bad value, is one message in the command line's language and exit code 3
+(:mod:`monitor.cli_common`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 from dashboard.admin import accounts, tokens
 from dashboard.admin.accounts import AccountError
 from monitor.access import Actor, Forbidden, Permission, Role
+from monitor.cli_common import CommandError
 from monitor.cli_identity import acting, actor_of, refuse
 
 ROLES = click.Choice([r.value for r in Role])
@@ -31,8 +34,8 @@ ROLES = click.Choice([r.value for r in Role])
 
 @contextmanager
 def _session(ctx: click.Context) -> Iterator[tuple[Session, Actor]]:
-    """A transaction on the configured store and who acts; exits with a message when the
-    store is not ready, the input is refused (1) or the role does not allow it (3)."""
+    """A transaction on the configured store and who acts; exits with a message and 3
+    when the store is not ready, the input is refused or the role does not allow it."""
     from monitor.cli import load_or_exit
     from monitor.store import SchemaOutOfDate, Store
 
@@ -42,11 +45,11 @@ def _session(ctx: click.Context) -> Iterator[tuple[Session, Actor]]:
         try:
             store.check_schema()
         except SchemaOutOfDate as exc:
-            raise click.ClickException(str(exc)) from None
+            raise CommandError(None, str(exc)) from None
         with store.write_session() as session, session.begin():
             yield session, actor_of(ctx, session)
     except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(exc.fr, exc.en) from None
     except Forbidden as exc:
         refuse(exc)
     finally:
@@ -89,7 +92,7 @@ def user_add(ctx: click.Context, username: str, role: str | None,
     try:  # say so before asking for a password
         accounts.normalize_username(username)
     except AccountError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(exc.fr, exc.en) from None
     _allowed(ctx)
     password = _read_password(password_stdin)
     with _session(ctx) as (session, actor):

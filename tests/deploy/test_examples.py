@@ -52,7 +52,7 @@ def test_secrets_come_from_the_environment():
     """Without vigie.env the check fails on the missing variables: no secret is inline."""
     result = CliRunner().invoke(cli, ["config", "check", str(COOPERATIVE)],
                                 env={name: None for name in env_example()})
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "environment variable VIGIE_DB_PASSWORD is not set" in result.output
     used = set(re.findall(r"\$\{(VIGIE_[A-Z0-9_]+)", COOPERATIVE.read_text(encoding="utf-8")))
     assert used == set(env_example()), "vigie.env.example and cooperative.yaml disagree"

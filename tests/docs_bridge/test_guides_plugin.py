@@ -72,10 +72,9 @@ def test_config_errors_name_the_file_line_and_key(tmp_path):
                                                  "      colour: blue"))
     with pytest.raises(ConfigError) as error:
         load(path, GuidesPlugin())
-    # the line of the source entry (pydantic puts the union tag 'markdown' in the key path,
-    # which the loader cannot map to a line; it names the entry instead)
-    assert "vigie.yaml:14: guides.sources[0]" in str(error.value)
-    assert "unknown key 'colour'" in str(error.value)
+    # the key's own line and path (pydantic's union tag 'markdown' is not in the path)
+    assert ("vigie.yaml:17: guides.sources[0].colour: unknown key 'colour'"
+            in str(error.value))
 
 
 async def test_startup_serves_links_from_memory_and_mounts_local_guides(tmp_path):

@@ -128,6 +128,18 @@ INVALID = [
      "{f}:6: services[0].group: unknown group 'nowhere' (no group is defined under 'groups')\n"
      "{f}:9: services[0].checks[0].kind: unknown probe kind 'nope' (known: testprobe)\n"
      "{f}:13: services[0].checks[1].timeout: invalid duration '1 hour' (use e.g. 30s, 5m, 1h)"),
+    # a check's common keys and its kind's own keys are checked in the same run
+    ("misspelt_key_and_bad_duration.yaml",
+     "{f}:8: services[0].checks[0].expected: unknown key 'expected' (did you mean 'expect'?)\n"
+     "{f}:9: services[0].checks[0].interval: invalid duration '5 minutes' "
+     "(use e.g. 30s, 5m, 1h)"),
+    # maintenance windows' references, each at its key, whatever else is wrong
+    ("maintenance_references.yaml",
+     "{f}:2: defaults.interval: invalid duration 'often' (use e.g. 30s, 5m, 1h)\n"
+     "{f}:16: maintenance[0].services[1]: unknown service 'wbe' (did you mean 'web'?)\n"
+     "{f}:19: maintenance[1].id: maintenance id 'upgrade' is already used by "
+     "maintenance[0] (line 14); ids must be unique\n"
+     "{f}:21: maintenance[1].group: unknown group 'hostin' (did you mean 'hosting'?)"),
     # an unset variable or a duplicate key is reported once, not again as a bad value
     ("unset_variable_no_echo.yaml",
      "{f}:2: defaults.interval: environment variable VIGIE_TEST_UNSET_INTERVAL is not set\n"

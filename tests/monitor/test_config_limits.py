@@ -30,8 +30,8 @@ def check(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def refused(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """The problem lines of a refusal; fails unless it is one (exit 2, no traceback)."""
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    """The problem lines of a refusal; fails unless it is one (exit 3, no traceback)."""
+    assert result.returncode == 3, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in result.stderr and "Error:" not in result.stderr.split(":")[0]
     head, *problems = result.stderr.strip().splitlines()
     assert head.startswith("Invalid configuration")

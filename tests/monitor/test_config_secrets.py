@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import pytest
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.cli import QUIET_LOGGERS, quiet_libraries
+from monitor.logs import SECRET_FLOORS, setup_logging
 from monitor.config_loader import ConfigError, load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeResult
@@ -72,7 +72,7 @@ def test_config_check_never_repeats_secrets(tmp_path):
             url: hxxps://hooks.example.coop/WebhookS3cretPath?token=QueryS3cret
         """)
     result = vigie("config", "check", str(path), cwd=tmp_path)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 3, result.stderr
     out = result.stdout + result.stderr
     for secret in ("StoreS3cret", "HttpS3cret", "HeaderS3cret", "AppS3cret", "ForumS3cret",
                    "WebhookS3cretPath", "QueryS3cret"):
@@ -187,12 +187,12 @@ def test_values_of_secret_typed_fields_are_never_repeated(registry, tmp_path):
         # not a secret: the value helps
         f"{path}:9: services[0].checks[0].limit: expected a whole number, got [7]",
         f"{path}:12: services[0].checks[1].phrase: too short: '***'",
-        # (the loc names the union member: vault.backend.remote.seed)
-        f"{path}:14: vault.backend.remote.seed: {hidden}",
+        # (the key path is the file's: the union member's tag is not in it)
+        f"{path}:14: vault.backend.seed: {hidden}",
     ]
 
 
-def test_an_error_about_the_whole_file_keeps_its_ids(registry, tmp_path):
+def test_an_error_about_ids_keeps_them(registry, tmp_path):
     # the file holds secrets, but the message is about ids: only secrets are hidden
     path = write(tmp_path, """\
         store:
@@ -214,7 +214,8 @@ def test_an_error_about_the_whole_file_keeps_its_ids(registry, tmp_path):
         """)
     with pytest.raises(ConfigError) as caught:
         load_config(path, registry)
-    assert str(caught.value) == f"{path}:1: maintenance 'db-night': unknown service 'mail'"
+    assert str(caught.value) == (f"{path}:13: maintenance[0].services[0]: unknown service "
+                                 "'mail' (known: vault)")
 
 
 def test_a_validator_quoting_a_url_has_its_credentials_hidden(registry, tmp_path):
@@ -330,7 +331,7 @@ import sys
 import apprise
 from monitor.cli import main
 try:
-    main([f"--log-level={sys.argv[1]}", "probes"])
+    main([f"--log-level={sys.argv[1]}", "--verbose", "probes"])
 except SystemExit:
     pass
 logging.getLogger("vigie.test").debug("debug is on")
@@ -354,16 +355,17 @@ def test_debug_logging_keeps_notification_urls_out(tmp_path, hook_port):
 
 @pytest.fixture
 def library_levels():
-    """Restores the levels :func:`quiet_libraries` sets (they are process-wide)."""
-    saved = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    """Restores the levels :func:`setup_logging` sets (they are process-wide)."""
+    names = ["", *SECRET_FLOORS]
+    saved = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in saved.items():
         logging.getLogger(name).setLevel(level)
 
 
 def test_a_higher_log_level_applies_to_quiet_libraries_too(library_levels):
-    quiet_libraries(logging.WARNING)
+    setup_logging("warning", verbose=True)
     assert not logging.getLogger("apprise").isEnabledFor(logging.INFO)
-    quiet_libraries(logging.DEBUG)
+    setup_logging("debug", verbose=True)
     assert logging.getLogger("urllib3.connectionpool").getEffectiveLevel() == logging.INFO
     assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)

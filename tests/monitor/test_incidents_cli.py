@@ -32,7 +32,9 @@ def vigie(tmp_path):
     runner = CliRunner()
 
     def run(*args: str, code: int = 0):
-        result = runner.invoke(cli, ["-c", str(path), *args], catch_exceptions=False)
+        # messages in English: the locale is not French
+        result = runner.invoke(cli, ["-c", str(path), *args], catch_exceptions=False,
+                               env={"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None})
         assert result.exit_code == code, result.output
         return result.output
 
@@ -56,8 +58,8 @@ def test_incident_commands(vigie):
     vigie("incident", "resolve", reference)
     assert reference not in vigie("incident", "list")
     assert reference in vigie("incident", "list", "--all")
-    err = vigie("incident", "open", "X", "--service", "nope", "--message", "m", code=2)
-    assert "Service inconnu : nope" in err and "Unknown service: nope" in err
+    err = vigie("incident", "open", "X", "--service", "nope", "--message", "m", code=3)
+    assert err.strip() == "Error: --service: Unknown service: nope."
 
 
 def test_maintenance_and_notice_commands(vigie):
@@ -70,7 +72,7 @@ def test_maintenance_and_notice_commands(vigie):
     assert "Sauvegarde" not in vigie("maintenance", "list")
     assert "cancelled" in vigie("maintenance", "list", "--all")
     assert "duration" in vigie("maintenance", "add", "X", "--all", "--daily", "--at", "03:00",
-                               code=2)
+                               code=3)
 
     nid = re.search(r"notice (\d+) posted",
                     vigie("notice", "add", "Nouveau forum", "--level", "warning")).group(1)
@@ -93,7 +95,7 @@ def test_outbox_commands(vigie, tmp_path):
     assert "notifier" in listing and "HTTP 500" in listing
     vigie("outbox", "retry", "1")
     assert "pending" in vigie("outbox", "list")
-    assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=2)
+    assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=3)
 
 
 def test_the_cli_cleans_text_like_the_forms_and_the_api(vigie):
@@ -103,3 +105,72 @@ def test_the_cli_cleans_text_like_the_forms_and_the_api(vigie):
                 "--message", "On\x07 regarde")
     assert "Panne [31m du courrier" in vigie("incident", "list")
     assert "\x1b" not in out
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("fr_FR.UTF-8", "Erreur : --start : Date invalide : demain 8h (ex. 2026-04-05 22:00)."),
+    ("en_GB.UTF-8", "Error: --start: Invalid date: demain 8h (e.g. 2026-04-05 22:00)."),
+])
+def test_a_bad_value_names_the_option_once_in_the_cli_language(tmp_path, lang, expected):
+    path = tmp_path / "vigie.yaml"
+    path.write_text(CONFIG)
+    runner = CliRunner()
+    env = {"LANG": lang, "LC_ALL": None, "LC_MESSAGES": None}
+    assert runner.invoke(cli, ["-c", str(path), "db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["-c", str(path), "notice", "add", "Coupure", "--start",
+                                 "demain 8h"], env=env)
+    assert result.exit_code == 3
+    assert result.output.strip() == expected
+
+
+@pytest.mark.parametrize("args, option", [
+    (["maintenance", "add", "X", "--all", "--daily", "--at", "03:00"], "--duration"),
+    (["maintenance", "add", "X", "--group", "nope", "--start", "2030-01-01 10:00",
+      "--duration", "1h"], "--group"),
+    (["maintenance", "add", "X", "--all", "--weekly", "someday", "--at", "03:00",
+      "--duration", "1h"], "--weekly"),
+    (["incident", "open", "X", "--service", "nope", "--message", "m"], "--service"),
+    (["incident", "update", "INC-2020-0001", "--phase", "identified", "--message", "m"],
+     "INCIDENT"),
+    (["notice", "add", "X", "--start", "2030-01-02 10:00", "--end", "2030-01-01 10:00"],
+     "--end"),
+    (["notice", "end", "42"], "NOTICE_ID"),
+    (["outbox", "retry", "7"], "OUTBOX_ID"),
+])
+def test_every_refused_value_names_its_option(vigie, args, option):
+    err = vigie(*args, code=3)
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"Error: {option}: "), line
+    for field in ("starts_at", "ends_at", "title_fr", "message_fr", "incident_id", "rule"):
+        assert field not in line
+
+
+def test_notice_list_shows_when_a_notice_started(vigie):
+    vigie("notice", "add", "Nouveau forum")
+    [row] = [line for line in vigie("notice", "list").splitlines() if "Nouveau forum" in line]
+    assert re.match(r"\d+\s+info\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+-\s+Nouveau forum$", row), row
+
+
+def test_every_field_the_service_layer_refuses_is_named_by_an_option():
+    import click
+
+    import monitor.incidents.service as service
+    from monitor.cli_admin import admin_commands, option_of
+
+    source = open(service.__file__, encoding="utf-8").read()
+    fields = set(re.findall(
+        r'(?:InvalidInput|NotFound|_text|_date|_duration|_choice)\(\s*"(\w+)"', source))
+    assert {"starts_at", "title_fr", "services", "rule"} <= fields
+
+    def leaves(command):
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                yield from leaves(sub)
+        else:
+            yield command
+
+    commands = [c for group in admin_commands() for c in leaves(group)]
+    unnamed = {f for f in fields
+               if not any(option_of(f, click.Context(c)) for c in commands)}
+    # the maintenance time zone is the site's: the command line never gives one
+    assert unnamed == {"timezone"}

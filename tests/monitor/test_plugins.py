@@ -219,7 +219,7 @@ def test_vigie_command_lists_and_runs_the_outside_kind(outside_site, tmp_path):
 
     config = write_outside_config(tmp_path)
     run = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "check"],
-                         env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+                         env={**env, "LC_ALL": "fr_FR.UTF-8"}, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 2, run.stdout + run.stderr  # one check down
     assert re.search(r"^backups\s+fresh\s+file_age\s+OK\b", run.stdout, re.M)
     assert re.search(r"^backups\s+stale\s+file_age\s+EN PANNE\b.*n'a pas été modifié depuis 2h",

@@ -147,5 +147,5 @@ def test_invalid_config_refuses_to_start_naming_file_line_key(tmp_path):
     path.write_text("defaults:\n  interval: soon\n")
     proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(path), "run"],
                           capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     assert f"{path}:2: defaults.interval: invalid duration 'soon'" in proc.stderr

@@ -1,5 +1,5 @@
 """`vigie run` when something is wrong at start: the database unreachable (probe anyway,
-catch up when it comes back), the listen address taken (one line, exit code 2)."""
+catch up when it comes back), the listen address taken (one line, exit code 3)."""
 
 from __future__ import annotations
 
@@ -132,13 +132,13 @@ def test_database_back_later_gets_the_results_kept_in_memory(tmp_path, postgres_
     assert services == [("web", 0)]  # operational, recorded once
 
 
-def test_listen_address_taken_is_one_line_and_exit_code_2(tmp_path):
+def test_listen_address_taken_is_one_line_and_exit_code_3(tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         config = write_config(tmp_path, f"sqlite:///{tmp_path / 'vigie.sqlite'}", port)
         proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "run"],
                               capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("vigie:")]
     assert f"cannot listen on 127.0.0.1:{port}" in line and "already in use" in line
@@ -146,13 +146,13 @@ def test_listen_address_taken_is_one_line_and_exit_code_2(tmp_path):
     assert not (tmp_path / "vigie.sqlite").exists()  # refused before touching the database
 
 
-def test_database_without_vigie_tables_is_one_line_and_exit_code_2(tmp_path,
+def test_database_without_vigie_tables_is_one_line_and_exit_code_3(tmp_path,
                                                                    postgres_schema_url):
     port = free_port()
     config = write_config(tmp_path, postgres_schema_url, port)  # an empty schema
     proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(config), "run"],
                           capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr
     [line] = [line for line in proc.stderr.splitlines() if line.startswith("vigie:")]
     assert "no Vigie tables yet" in line and "vigie db upgrade" in line

@@ -338,8 +338,10 @@ def test_the_database_refuses_to_change_or_delete_an_entry(migrated):
 
 
 def test_vigie_audit_export_and_the_operators_entries(tmp_path):
-    from monitor.cli import cli
+    from monitor.cli import command_line
+    from monitor.plugins import build_plugin_manager
 
+    cli = command_line(build_plugin_manager())  # vigie, with the plugins' user commands
     config = tmp_path / "vigie.yaml"
     config.write_text("data_dir: data\nservices: []\n")
     runner = CliRunner()
@@ -349,11 +351,6 @@ def test_vigie_audit_export_and_the_operators_entries(tmp_path):
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    from dashboard.admin.cli import COMMANDS
-
-    for command in COMMANDS:
-        if command.name not in cli.commands:
-            cli.add_command(command)
     vigie("db", "upgrade")
     vigie("user", "add", "ana", "--password-stdin", input=PASSWORD + "\n")
     vigie("notice", "add", "Coupure", "--as", "ana")

@@ -5,29 +5,24 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from dashboard import create_app
 from dashboard.admin import accounts
 from dashboard.admin.cli import token_group, user_group
+from monitor.cli import command_line
+from monitor.plugins import build_plugin_manager
 from monitor.store import Store
 
 PASSWORD = "a long enough pass phrase"
 
 
-@click.group()
-@click.option("-c", "--config", "config")
-@click.pass_context
-def root(ctx: click.Context, config: str) -> None:
-    """Stands for the ``vigie`` group (its ``-c`` option is all these commands use)."""
-    ctx.ensure_object(dict)
-    ctx.obj["config"] = config
-
-
-root.add_command(user_group)
-root.add_command(token_group)
+#: ``vigie`` as installed: the built-in commands and the plugins' (``user``, ``token``)
+root = command_line(build_plugin_manager())
+assert root.commands["user"] is user_group and root.commands["token"] is token_group
+#: messages in English: the locale is not French
+ENGLISH = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
 
 
 @pytest.fixture
@@ -44,7 +39,8 @@ def config_file(tmp_path):
 
 
 def run(config_file, *args, input=None):
-    return CliRunner().invoke(root, ["-c", str(config_file[0]), *args], input=input)
+    return CliRunner().invoke(root, ["-c", str(config_file[0]), *args], input=input,
+                              env=ENGLISH)
 
 
 def test_user_add_asks_the_password_twice_without_echo(config_file):
@@ -60,14 +56,14 @@ def test_user_add_asks_the_password_twice_without_echo(config_file):
 
 def test_user_add_refuses_a_weak_password_and_a_bad_name(config_file):
     result = run(config_file, "user", "add", "camille", "--password-stdin", input="short\n")
-    assert result.exit_code == 1 and "at least 12 characters" in result.output
+    assert result.exit_code == 3 and "at least 12 characters" in result.output
     result = run(config_file, "user", "add", "not valid!", "--password-stdin", input="x\n")
-    assert result.exit_code == 1 and "Invalid user name" in result.output
+    assert result.exit_code == 3 and "Invalid user name" in result.output
 
 
 def test_the_password_is_never_an_argument(config_file):
     result = run(config_file, "user", "add", "camille", PASSWORD)
-    assert result.exit_code == 2  # usage error: no such argument
+    assert result.exit_code == 3  # usage error: no such argument
 
 
 def test_list_passwd_remove(config_file):
@@ -78,11 +74,13 @@ def test_list_passwd_remove(config_file):
     result = run(config_file, "user", "passwd", "camille", "--password-stdin",
                  input="another pass phrase\n")
     assert result.exit_code == 0
+    result = run(config_file, "user", "remove", "dominique", input="n\n")
+    assert result.exit_code == 3 and "dominique" in run(config_file, "user", "list").output
     result = run(config_file, "user", "remove", "dominique", input="y\n")
     assert result.exit_code == 0 and "removed" in result.output
     assert "dominique" not in run(config_file, "user", "list").output
     result = run(config_file, "user", "remove", "nobody", "--yes")
-    assert result.exit_code == 1 and "No user 'nobody'" in result.output
+    assert result.exit_code == 3 and "No user 'nobody'" in result.output
 
 
 def test_token_add_list_revoke(config_file):
@@ -97,9 +95,9 @@ def test_token_add_list_revoke(config_file):
     assert run(config_file, "token", "revoke", "1").exit_code == 0
     assert "no token" in run(config_file, "token", "list").output
     assert "revoked" in run(config_file, "token", "list", "--all").output
-    assert run(config_file, "token", "revoke", "42").exit_code == 1
+    assert run(config_file, "token", "revoke", "42").exit_code == 3
     result = run(config_file, "token", "add", "--user", "nobody", "--name", "x")
-    assert result.exit_code == 1 and "No user 'nobody'" in result.output
+    assert result.exit_code == 3 and "No user 'nobody'" in result.output
 
 
 def test_a_store_not_migrated_says_what_to_do(tmp_path):
@@ -107,7 +105,7 @@ def test_a_store_not_migrated_says_what_to_do(tmp_path):
     path.write_text(f"store:\n  url: sqlite:///{tmp_path / 'empty.sqlite'}\nservices: []\n",
                     encoding="utf-8")
     result = CliRunner().invoke(root, ["-c", str(path), "user", "list"])
-    assert result.exit_code == 1 and "vigie db upgrade" in result.output
+    assert result.exit_code == 3 and "vigie db upgrade" in result.output
 
 
 def vigie(*args: str, input: str | None = None) -> subprocess.CompletedProcess:

@@ -94,14 +94,17 @@ def test_the_cli_refuses_it_and_lists_a_stored_one_as_refused(tmp_path, admin_se
     path = seed.write_config(tmp_path / "cli", f"sqlite:///{tmp_path / 'vigie.sqlite'}")
     runner = CliRunner()
 
-    def vigie(*args: str):
+    def vigie(*args: str, lang: str = "C.UTF-8"):
+        env = {"LANG": lang, "LC_ALL": None, "LC_MESSAGES": None}
         return within(lambda: runner.invoke(cli, ["-c", str(path), *args],
-                                            catch_exceptions=False))
+                                            catch_exceptions=False, env=env))
 
-    result = vigie("maintenance", "add", "Boucle", "--all", "--rrule", "FREQ=SECONDLY",
-                   "--duration", "1s")
-    assert result.exit_code == 2, result.output
-    assert "au plus une fois par heure" in result.output and "once an hour" in result.output
+    for lang, words in (("fr_FR.UTF-8", "au plus une fois par heure"),
+                        ("C.UTF-8", "once an hour")):
+        result = vigie("maintenance", "add", "Boucle", "--all", "--rrule", "FREQ=SECONDLY",
+                       "--duration", "1s", lang=lang)
+        assert result.exit_code == 3, result.output
+        assert words in result.output and "--rrule" in result.output
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(MaintenanceWindow)
                               .where(MaintenanceWindow.title_fr == "Boucle")) == 0

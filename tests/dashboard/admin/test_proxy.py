@@ -158,7 +158,7 @@ async def test_without_a_trusted_proxy_made_up_names_lock_nobody_out(tmp_path, c
 def test_config_check_refuses_bad_proxy_settings(tmp_path, server_extra, message):
     config = write_config(tmp_path, 8080, server_extra)
     result = CliRunner().invoke(cli, ["config", "check", str(config)])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output
     assert message in result.output
     assert f"{config}:" in result.output
 
