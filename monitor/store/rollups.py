@@ -162,8 +162,11 @@ def service_days(conn: Connection, first: date, last: date, zone: ZoneInfo, now:
     """``{service id: {day: tally}}`` of every service from ``first`` to ``last`` (days
     in ``zone``), computed now from the status changes, the way a rollup pass computes
     a day; a day is observed until ``now`` at most, a day starting after it is left out.
-    What the status page shows of the days a pass may not have finished (today)."""
-    low, high = day_bounds(first, zone)[0], min(day_bounds(last, zone)[1], now)
+    What the status page shows of the days a pass may not have finished (today).
+
+    A change stamped at ``now`` or later (another machine's clock a little ahead) counts
+    from ``now``: the last day's colour is always that of the status shown beside it."""
+    low = day_bounds(first, zone)[0]
     spans = []
     for day in days(first, last):
         start, end = day_bounds(day, zone)
@@ -171,12 +174,14 @@ def service_days(conn: Connection, first: date, last: date, zone: ZoneInfo, now:
             break
         spans.append((day, start, min(end, now)))
     out: dict[str, dict[date, Tally]] = {}
-    for service_id, (current, found) in service_changes(conn, low, high).items():
+    for service_id, (current, found) in service_changes(conn, low, None).items():
         per_day, index = {}, 0
-        for day, start, end in spans:
+        for number, (day, start, end) in enumerate(spans):
             within = []
-            while index < len(found) and found[index][0] < end:
-                within.append(found[index])
+            last_span = number == len(spans) - 1
+            while index < len(found) and (last_span or found[index][0] < end):
+                at, status = found[index]
+                within.append((min(at, end), status))
                 index += 1
             per_day[day] = availability.over_period(current, within, start, end)
             if within:
@@ -260,13 +265,14 @@ def _availability_values(tally: Tally) -> dict:
             "availability_rule": availability.RULE}
 
 
-def service_changes(conn: Connection, low: float, high: float, first: str | None = None,
-                    last: str | None = None
+def service_changes(conn: Connection, low: float, high: float | None,
+                    first: str | None = None, last: str | None = None
                     ) -> dict[str, tuple[ServiceStatus | None,
                                          list[tuple[float, ServiceStatus]]]]:
-    """``{service id: (status at low, changes in [low, high))}`` for the services
-    ``first``..``last`` (default: all), in two statements (not two per service: at 10,000
-    services the round trips were half of a pass without latency)."""
+    """``{service id: (status at low, changes in [low, high))}`` (``high`` None: every
+    change since ``low``) for the services ``first``..``last`` (default: all), in two
+    statements (not two per service: at 10,000 services the round trips were half of a
+    pass without latency)."""
     table = ServiceStatusChange
     if first is None or last is None:
         in_slice, known = sa_true(), sa_true()
@@ -285,7 +291,8 @@ def service_changes(conn: Connection, low: float, high: float, first: str | None
         out[service_id] = (_BY_CODE.get(before) if before is not None else None, [])
     for service_id, at, code in conn.execute(
             select(table.service_id, table.at, table.current)
-            .where(in_slice, table.at >= low, table.at < high)
+            .where(in_slice, table.at >= low,
+                   table.at < high if high is not None else sa_true())
             .order_by(table.service_id, table.at, table.id)):
         if service_id in out:
             out[service_id][1].append((at, _BY_CODE[code]))

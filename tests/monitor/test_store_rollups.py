@@ -390,3 +390,14 @@ def test_rows_of_an_older_rule_are_computed_again(store):
     assert left == [date(2024, 3, 30)]
     assert rollups.refresh_outdated(store.engine, "Europe/Paris", HI + 2 * H) == 1
     assert rollups.refresh_outdated(store.engine, "Europe/Paris", HI + 2 * H) == 0
+
+
+def test_a_change_stamped_at_now_or_later_colours_today(store):
+    """A status change written with a clock a little ahead of the page's still gives
+    today the colour of the status shown beside it."""
+    store.record_service_change("mail", LO + 12 * H + 5, ServiceStatus.OPERATIONAL,
+                                ServiceStatus.MAJOR_OUTAGE)
+    with store.engine.connect() as conn:
+        live = rollups.service_days(conn, DAY, DAY, PARIS, now=LO + 12 * H)
+    assert live["mail"][DAY].worst == ServiceStatus.MAJOR_OUTAGE
+    assert live["mail"][DAY].ratio == 1.0  # not a second of it counted yet
