@@ -32,7 +32,8 @@ from monitor import availability
 from monitor.availability import NOTHING, Tally
 from monitor.config import Config
 from monitor.incidents import queries
-from monitor.incidents.models import Notice
+from monitor.incidents.models import MaintenanceWindow, Notice
+from monitor.incidents.recurrence import Pattern, RuleError, describe
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
 from monitor.store.models import (
@@ -208,9 +209,11 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                 behind: float = 90 * 86400) -> list[MaintenanceView]:
     """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
     order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
-    ended and the :data:`PER_WINDOW` next ones)."""
+    ended and the :data:`PER_WINDOW` next ones), a recurring one with its rule's
+    :class:`~monitor.incidents.recurrence.Pattern`."""
     with Session(conn) as session:
         found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+        rules = _patterns(session, {p.window_id for p in found if p.recurring})
     by_window: dict[int, list] = defaultdict(list)
     for p in found:
         by_window[p.window_id].append(p)
@@ -221,8 +224,22 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
     return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
                             Text(p.message_fr, p.message_en), p.start, p.end,
                             tuple(p.service_ids), p.recurring,
-                            Html(p.message_fr_html, p.message_en_html), p.pattern,
-                            p.timezone) for p in planned]
+                            Html(p.message_fr_html, p.message_en_html),
+                            *rules.get(p.window_id, (None, None))) for p in planned]
+
+
+def _patterns(session: Session, ids: set[int]) -> dict[int, tuple[Pattern | None, str]]:
+    """``{window id: (its rule's pattern, its time zone)}`` of recurring windows."""
+    out = {}
+    for wid, rule, duration, tz, first in session.execute(
+            select(MaintenanceWindow.id, MaintenanceWindow.rule, MaintenanceWindow.duration,
+                   MaintenanceWindow.timezone, MaintenanceWindow.starts_at)
+            .where(MaintenanceWindow.id.in_(ids), MaintenanceWindow.rule.is_not(None))):
+        try:
+            out[wid] = (describe(rule, duration or 0.0, tz, first), tz)
+        except RuleError:  # changed since its occurrences were read: words next time
+            out[wid] = (None, tz)
+    return out
 
 
 def notices(conn: Connection, now: float) -> list[NoticeView]:

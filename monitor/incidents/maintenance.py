@@ -31,11 +31,9 @@ from monitor.incidents.emit import emit_maintenance, maintenance_key
 from monitor.incidents.models import MaintenanceWindow, OutboxEntry
 from monitor.incidents.recurrence import (
     Occurrence,
-    Pattern,
     RuleError,
     build_rule,
     check_rule,
-    describe,
     next_occurrence,
     occurrences,
     parse_datetime,
@@ -67,10 +65,6 @@ class PlannedMaintenance:
     #: the messages' safe HTML (as stored)
     message_fr_html: str = ""
     message_en_html: str = ""
-    #: a recurring window's rule, to be put in words (None: a one-off window)
-    pattern: Pattern | None = None
-    #: the window's time zone (the rule's times are wall-clock times there)
-    timezone: str = "UTC"
 
     def active(self, at: float) -> bool:
         """Running at ``at``."""
@@ -214,10 +208,7 @@ def planned(session: Session, since: float, until: float,
         covered = covered_services(window, services)
         if not covered:
             continue
-        found = window_occurrences(window, since, until)
-        pattern = (describe(window.rule, window.duration or 0.0, window.timezone,
-                            window.starts_at) if window.rule is not None and found else None)
-        for occ in found:
+        for occ in window_occurrences(window, since, until):
             out.append(PlannedMaintenance(
                 window.id, window.title_fr, window.title_en or window.title_fr,
                 window.message_fr or "", window.message_en or window.message_fr or "",
@@ -226,8 +217,7 @@ def planned(session: Session, since: float, until: float,
                 occ.start - window.announce_before if window.announce_before else None,
                 stored(window.message_fr_html, window.message_fr),
                 stored(window.message_en_html, window.message_en)
-                or stored(window.message_fr_html, window.message_fr), pattern,
-                window.timezone))
+                or stored(window.message_fr_html, window.message_fr)))
     out.sort(key=lambda p: (p.start, p.window_id))
     return out
 
