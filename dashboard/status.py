@@ -50,6 +50,14 @@ def _bar_labels(days):
     return bars.bar_labels(days, select_language())
 
 
+@bp.app_template_global("same_day")
+def _same_day(a: float, b: float) -> bool:
+    """Two moments fall on the same day in the site's time zone (the second then needs
+    no date: "5 avr. 2026, 06:00 → 06:30")."""
+    zone = state().zone
+    return datetime.fromtimestamp(a, zone).date() == datetime.fromtimestamp(b, zone).date()
+
+
 @bp.app_template_global("rule_words")
 def _rule_words(window):
     """A recurring window's rule in words (empty for a one-off window)."""

@@ -268,7 +268,8 @@ def test_a_recurring_window_is_shown_once_with_its_rule(monthly, client):
     planned = html.split('id="upcoming-title"')[1].split('id="past-title"')[0]
     assert planned.count("Sauvegarde mensuelle") == 1
     assert "chaque premier dimanche du mois, de 6 h à 6 h 30" in planned
-    assert "5 avr. 2026, 06:00" in planned  # the next occurrence
+    assert "5 avr. 2026, 06:00</time> → <time" in planned  # the next occurrence
+    assert ">06:30</time>" in planned  # its end, the date not said twice
     past = html.split('id="past-title"')[1]
     assert past.count("Sauvegarde mensuelle") == 1  # its latest, once
     english = client.get("/maintenance?lang=en").get_data(as_text=True)
