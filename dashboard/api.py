@@ -1,5 +1,6 @@
 """The JSON API: ``/api/v1/summary.json`` in the shape Statuspage clients know, and
-``/api/v1/services``, ``/api/v1/incidents`` (plus one service or incident by id).
+``/api/v1/services``, ``/api/v1/incidents`` (plus one service or incident by id),
+``/api/v1/maintenance``.
 
 Statuspage's vocabulary is used where one exists (component statuses
 ``operational``/``degraded_performance``/``partial_outage``/``major_outage``/
@@ -17,10 +18,19 @@ from typing import Any
 from flask import Blueprint, abort, current_app, url_for
 
 from dashboard import MAX_DATABASE_ID
-from dashboard.i18n import BANNERS, STATUS_LABELS, iso, select_language
+from dashboard.bars import day_value
+from dashboard.i18n import BANNERS, STATUS_LABELS, fmt_percent, iso, select_language
 from dashboard.pages import UPDATED_ISO, cached_response, snapshot
+from dashboard.rulewords import rule_words
 from dashboard.status import find_incident
-from dashboard.views import IncidentView, MaintenanceView, PageData, ServiceView
+from dashboard.views import (
+    DayView,
+    DetectedMaintenanceView,
+    IncidentView,
+    MaintenanceView,
+    PageData,
+    ServiceView,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -68,8 +78,23 @@ def _page(data: PageData, lang: str) -> dict[str, Any]:
     }
 
 
+def day_doc(day: DayView) -> dict[str, Any]:
+    """One day of a service's bar: its availability (monitor.availability) and colour."""
+    return {"date": day.day.isoformat(),
+            "uptime": round(day.uptime, 6) if day.uptime is not None else None,
+            "worst_status": day.worst.label if day.worst else None,
+            "incidents": day.incidents}
+
+
+def _maintenance_kind(service: ServiceView) -> str | None:
+    if service.in_maintenance:
+        return "planned"
+    return "detected" if service.maintenance_detected else None
+
+
 def component(service: ServiceView, lang: str, position: int) -> dict[str, Any]:
     """A service as a Statuspage component (plus Vigie's fields)."""
+    today = service.days[-1] if service.days else None
     return {
         "id": service.id,
         "name": service.name.text(lang),
@@ -82,6 +107,11 @@ def component(service: ServiceView, lang: str, position: int) -> dict[str, Any]:
         "vigie_status": service.status.label,
         "vigie_status_text": str(STATUS_LABELS[service.status]),
         "uptime_90d": round(service.uptime, 6) if service.uptime is not None else None,
+        # the words the page shows (the page updates itself from these)
+        "vigie_uptime_text": fmt_percent(service.uptime, lang),
+        "vigie_today": ({**day_doc(today), "text": day_value(today, lang)}
+                        if today is not None else None),
+        "vigie_maintenance": _maintenance_kind(service),
         "url": _url("status.service", service_id=service.id),
     }
 
@@ -122,6 +152,22 @@ def maintenance_doc(window: MaintenanceView, lang: str, now: float) -> dict[str,
         "incident_updates": ([{"body": window.message.text(lang), "status": window.state(now)}]
                              if window.message else []),
         "recurring": window.recurring,
+        "vigie_rule": (rule_words(window.rule, lang, window.timezone)
+                       if window.rule is not None else None),
+    }
+
+
+def detected_doc(detected: DetectedMaintenanceView, data: PageData, lang: str
+                 ) -> dict[str, Any]:
+    """Maintenance a service announces itself: since when it was seen, no end."""
+    service = data.services.get(detected.service_id)
+    return {
+        "name": service.name.text(lang) if service else detected.service_id,
+        "status": "in_progress",
+        "detected": True,
+        "detected_at": iso(detected.since) or None,
+        "components": [detected.service_id],
+        "checks": [name.text(lang) for name in detected.checks],
     }
 
 
@@ -155,8 +201,27 @@ def summary():
             "scheduled_maintenances": [
                 maintenance_doc(m, lang, data.built_at)
                 for m in (*data.active_maintenance, *data.upcoming_maintenance)],
+            "vigie_detected": [detected_doc(d, data, lang)
+                                            for d in data.detected_maintenance],
         })
     return cached_response(("api-summary",), render, "application/json")
+
+
+@bp.route("/maintenance")
+def maintenance():
+    """Maintenance in progress (windows, and services announcing it themselves), planned
+    and past; a recurring window once, with its rule in words and its next occurrence."""
+    def render():
+        data, lang = snapshot().data, select_language()
+        now = data.built_at
+        return _json({
+            "page": _page(data, lang),
+            "in_progress": [maintenance_doc(m, lang, now) for m in data.active_maintenance],
+            "detected": [detected_doc(d, data, lang) for d in data.detected_maintenance],
+            "planned": [maintenance_doc(m, lang, now) for m in data.upcoming_maintenance],
+            "past": [maintenance_doc(m, lang, now) for m in data.past_maintenance],
+        })
+    return cached_response(("api-maintenance",), render, "application/json")
 
 
 @bp.route("/services")
@@ -192,10 +257,7 @@ def service(service_id: str):
         lang = select_language()
         doc = component(view, lang, list(data.services).index(service_id) + 1)
         doc["checks"] = [_check(c, lang) for c in view.checks]
-        doc["days"] = [{"date": d.day.isoformat(),
-                        "uptime": round(d.uptime, 6) if d.uptime is not None else None,
-                        "worst_status": d.worst.label if d.worst else None,
-                        "incidents": d.incidents} for d in view.days]
+        doc["days"] = [day_doc(d) for d in view.days]
         return _json(doc)
     return cached_response(("api-service", service_id), render, "application/json")
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from flask_babel import gettext, ngettext
 from markupsafe import Markup, escape
 
-from dashboard.i18n import fmt_day, fmt_percent
-from dashboard.views import DayView
+from dashboard.i18n import STATUS_LABELS, fmt_day, fmt_percent
+from dashboard.views import DAY_CLASSES, DayView
 
 #: the format of the dates written in the segments and in the summary
 DAY_FORMAT = "MMMEd"
@@ -31,8 +31,14 @@ IMPLIED_CLASS = "o"
 
 
 def day_value(day: DayView, lang: str) -> str:
-    """What a day of the bar says after its date: ``98,50 %, 1 incident``."""
-    text = gettext("no data") if day.uptime is None else fmt_percent(day.uptime, lang)
+    """What a day of the bar says after its date: ``98,50 %, 1 incident``; a day with no
+    figure says why (``Maintenance``: not counted, see monitor.availability)."""
+    if day.uptime is not None:
+        text = fmt_percent(day.uptime, lang)
+    elif day.worst is not None:
+        text = str(STATUS_LABELS[day.worst])
+    else:
+        text = gettext("no data")
     if day.incidents:
         text += ", " + ngettext("%(num)d incident", "%(num)d incidents", day.incidents)
     return text
@@ -67,10 +73,15 @@ def bar_segments(days: Sequence[DayView], lang: str) -> Markup:
 
 def bar_labels(days: Sequence[DayView], lang: str) -> dict[str, object]:
     """What ``vigie.js`` needs to write the segments' text: the 90 dates, once per page
-    (every bar has the same days), and the two default values."""
+    (every bar has the same days), and the two default values; and to follow today from
+    the summary it fetches (``vigie_today``, ``vigie_uptime_text``): the class of each
+    status and the sentence of the figure."""
     full, nodata = _defaults(lang)
     return {"days": [fmt_day(d.day, lang, DAY_FORMAT) for d in days],
-            "full": full, "nodata": nodata}
+            "full": full, "nodata": nodata,
+            "classes": {(status.label if status else ""): css
+                        for status, css in DAY_CLASSES.items()},
+            "available": gettext("%(percent)s available", percent="%s")}
 
 
 def bar_summary(days: Sequence[DayView], lang: str) -> str:
@@ -79,7 +90,7 @@ def bar_summary(days: Sequence[DayView], lang: str) -> str:
     full, nodata = _defaults(lang)
     marked = [gettext("%(day)s: %(value)s", day=fmt_day(d.day, lang, DAY_FORMAT), value=value)
               for d in days if (value := day_value(d, lang)) not in (full, nodata)]
-    missing = sum(1 for d in days if d.uptime is None and not d.incidents)
+    missing = sum(1 for d in days if d.worst is None and not d.incidents)
     if marked:
         text = gettext("Days not fully available over the last %(count)d: %(days)s.",
                        count=len(days), days="; ".join(marked))

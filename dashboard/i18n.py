@@ -212,18 +212,24 @@ def _percent_pattern(lang: str) -> str:
     return Locale.parse(lang).percent_formats[None].pattern.replace("0", "0.00", 1)
 
 
+#: the smallest and largest values written with decimals (0,01 % and 99,99 %)
+_LOWEST, _HIGHEST = 0.0001, 0.9999
+
+
 @lru_cache(maxsize=4096)
 def fmt_percent(value: float | None, lang: str) -> str:
-    """Uptime as a percentage with two decimals (``99,87 %``); a dash when unknown.
+    """A share (0 to 1) as a percentage: the one format of every figure Vigie shows.
 
-    Never rounds up to 100 % an uptime that is not perfect.
+    The rule: the two exact ends without decimals (``100 %``, ``0 %``), every value
+    between with two decimals (``99,87 %``), never rounded to either end (``99,99 %``,
+    ``0,01 %``), in the language's own way (French: comma, a non-breaking space before
+    ``%``; English: ``99.87%``); a dash when unknown.
     """
     if value is None:
         return "—"
-    if value >= 1:
-        return format_percent(1, locale=lang)
-    if value < 1:
-        value = min(value, 0.9999)
+    if value >= 1 or value <= 0:
+        return format_percent(1 if value >= 1 else 0, locale=lang)
+    value = min(max(value, _LOWEST), _HIGHEST)
     return format_percent(value, _percent_pattern(lang), locale=lang)
 
 

@@ -8,8 +8,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from dashboard import reads
-from dashboard.views import GroupView, PageData, ServiceView, Text
+from dashboard.views import (
+    CheckView,
+    DetectedMaintenanceView,
+    GroupView,
+    PageData,
+    ServiceView,
+    Text,
+)
 from monitor.config import Config
+from monitor.probe import Status
 from monitor.state import ServiceStatus
 
 
@@ -25,7 +33,7 @@ def build_page_data(conn: Connection, config: Config, now: float, zone: ZoneInfo
     statuses = reads.service_statuses(conn)
     checks = reads.check_views(conn, config)
     days = reads.bar_days(datetime.fromtimestamp(now, zone).date())
-    rollups = reads.service_rollups(conn, days[0])
+    tallies = reads.service_days(conn, days, zone, now)
     next_change = _next_midnight(now, zone)
     if with_incidents:
         by_day = reads.incident_counts(conn, days, config.file.site.timezone)
@@ -45,27 +53,42 @@ def build_page_data(conn: Connection, config: Config, now: float, zone: ZoneInfo
                 next_change = min(next_change, moment)
     active = tuple(w for w in windows if w.state(now) == "in_progress")
     services: dict[str, ServiceView] = {}
+    detected = []
     for service in config.services:
         status, since = statuses.get(service.id, (ServiceStatus.UNKNOWN, None))
+        own = tuple(checks[c.key] for c in service.checks if c.key in checks)
         in_maintenance = any(w.covers(service.id) for w in active)
         if in_maintenance:
             status = ServiceStatus.MAINTENANCE
-        bar, uptime = reads.build_days(days, rollups.get(service.id, {}), by_day.get(service.id, {}))
+        found = None if in_maintenance else _detected(service.id, status, since, own)
+        if found is not None:
+            detected.append(found)
+        bar, uptime = reads.build_days(days, tallies.get(service.id, {}),
+                                       by_day.get(service.id, {}))
         services[service.id] = ServiceView(
             id=service.id, name=Text(service.name.fr, service.name.en), group=service.group,
             description=(Text(service.description.fr, service.description.en)
                          if service.description else None),
-            status=status, since=since,
-            checks=tuple(checks[c.key] for c in service.checks if c.key in checks),
-            days=bar, uptime=uptime, in_maintenance=in_maintenance)
+            status=status, since=since, checks=own, days=bar, uptime=uptime,
+            in_maintenance=in_maintenance, maintenance_detected=found is not None)
     data = PageData(
         built_at=now, groups=_groups(config, services), services=services,
         open_incidents=tuple(open_), recent_incidents=tuple(recent),
         active_maintenance=active,
         upcoming_maintenance=tuple(w for w in windows if w.state(now) == "scheduled"),
         past_maintenance=tuple(reversed([w for w in windows if w.state(now) == "completed"])),
-        notices=tuple(notices))
+        notices=tuple(notices), detected_maintenance=tuple(detected))
     return data, next_change
+
+
+def _detected(service_id: str, status: ServiceStatus, since: float | None,
+              checks: tuple[CheckView, ...]) -> DetectedMaintenanceView | None:
+    """The maintenance a service announces itself: its status is maintenance, no window
+    covers it, and some of its checks report the ``maintenance`` status."""
+    if status != ServiceStatus.MAINTENANCE:
+        return None
+    announcing = tuple(c.name for c in checks if c.status == Status.MAINTENANCE)
+    return DetectedMaintenanceView(service_id, since, announcing) if announcing else None
 
 
 def _groups(config: Config, services: dict[str, ServiceView]) -> tuple[GroupView, ...]:

@@ -28,9 +28,12 @@ from dashboard.views import (
     Text,
     UpdateView,
 )
+from monitor import availability
+from monitor.availability import NOTHING, Tally
 from monitor.config import Config
 from monitor.incidents import queries
-from monitor.incidents.models import Notice
+from monitor.incidents.models import MaintenanceWindow, Notice
+from monitor.incidents.recurrence import Pattern, RuleError, describe
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
 from monitor.store.models import (
@@ -41,6 +44,7 @@ from monitor.store.models import (
     ResultRow,
     ServiceStatusChange,
 )
+from monitor.store import rollups
 from monitor.store.rollups import day_bounds
 
 log = logging.getLogger(__name__)
@@ -48,11 +52,17 @@ log = logging.getLogger(__name__)
 _SERVICE_STATUS = {s.code: s for s in ServiceStatus}
 #: days in the uptime bars
 BAR_DAYS = 90
+#: the last days of the bars computed from the status changes at every snapshot rather
+#: than read from the rollups: today and yesterday, the days a rollup pass may not have
+#: finished (it runs every few minutes, and a day is final a while after it ends)
+LIVE_DAYS = 2
 #: resolved incidents kept in the snapshot for the history page
 RECENT_INCIDENTS = 50
-#: occurrences of one window kept in the snapshot on each side of now (an hourly window
-#: has 1,440 in the 60 days ahead)
-PER_WINDOW = 20
+#: occurrences of one window kept in the snapshot on each side of now: a recurring
+#: window is shown once, by its running or next occurrence (and once among the past ones,
+#: by its latest), with its rule in words; the next occurrence is read again when that
+#: one ends (an hourly window has 1,440 in the 60 days ahead)
+PER_WINDOW = 1
 
 
 def _latest_id(model, owner):
@@ -104,28 +114,38 @@ def bar_days(today: date, count: int = BAR_DAYS) -> list[date]:
     return [today - timedelta(days=count - 1 - i) for i in range(count)]
 
 
-def service_rollups(conn: Connection, first: date) -> dict[str, dict[date, tuple]]:
-    """``{service: {day: (uptime, observed, worst status)}}`` since ``first``."""
-    out: dict[str, dict[date, tuple]] = defaultdict(dict)
+def service_rollups(conn: Connection, first: date) -> dict[str, dict[date, Tally]]:
+    """``{service: {day: tally}}`` of the daily rollups since ``first``."""
+    out: dict[str, dict[date, Tally]] = defaultdict(dict)
     query = (select(DailyServiceRollup.service_id, DailyServiceRollup.day,
                     DailyServiceRollup.uptime, DailyServiceRollup.observed,
                     DailyServiceRollup.worst_status)
              .where(DailyServiceRollup.day >= first))
     for sid, day, uptime, observed, worst in conn.execute(query):
-        out[sid][day] = (uptime, observed, _SERVICE_STATUS.get(worst))
+        out[sid][day] = Tally.of(uptime, observed, _SERVICE_STATUS.get(worst))
     return out
 
 
-def build_days(days: list[date], rollups: dict[date, tuple], incidents: dict[date, int]) -> tuple[tuple[DayView, ...], float | None]:
-    """A service's bar segments and its uptime over them (weighted by observed time)."""
-    out, good, seen = [], 0.0, 0.0
-    for day in days:
-        uptime, observed, worst = rollups.get(day, (None, 0.0, None))
-        if uptime is not None and observed:
-            good += uptime * observed
-            seen += observed
-        out.append(DayView(day, uptime, worst, incidents.get(day, 0)))
-    return tuple(out), (good / seen if seen else None)
+def service_days(conn: Connection, days: list[date], zone: ZoneInfo, now: float
+                 ) -> dict[str, dict[date, Tally]]:
+    """``{service: {day: tally}}`` over ``days``: the last :data:`LIVE_DAYS` computed now
+    from the status changes up to ``now`` (so today agrees with the status shown beside
+    it, whenever the rollup pass last ran), the days before from the daily rollups."""
+    out = service_rollups(conn, days[0])
+    live = rollups.service_days(conn, days[-LIVE_DAYS], days[-1], zone, now)
+    for sid, per_day in live.items():
+        out[sid].update(per_day)
+    return out
+
+
+def build_days(days: list[date], tallies: dict[date, Tally], incidents: dict[date, int]
+               ) -> tuple[tuple[DayView, ...], float | None]:
+    """A service's bar segments and its availability over them (each day weighted by
+    the time observed in it: :func:`monitor.availability.combine`)."""
+    found = [tallies.get(day, NOTHING) for day in days]
+    bar = tuple(DayView(day, tally.ratio, tally.worst, incidents.get(day, 0))
+                for day, tally in zip(days, found))
+    return bar, availability.combine(found).ratio
 
 
 # Incidents, maintenance, notices (through monitor.incidents.queries) --------------------------
@@ -189,9 +209,11 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                 behind: float = 90 * 86400) -> list[MaintenanceView]:
     """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
     order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
-    ended and the :data:`PER_WINDOW` next ones)."""
+    ended and the :data:`PER_WINDOW` next ones), a recurring one with its rule's
+    :class:`~monitor.incidents.recurrence.Pattern`."""
     with Session(conn) as session:
         found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
+        rules = _patterns(session, {p.window_id for p in found if p.recurring})
     by_window: dict[int, list] = defaultdict(list)
     for p in found:
         by_window[p.window_id].append(p)
@@ -202,7 +224,22 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
     return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
                             Text(p.message_fr, p.message_en), p.start, p.end,
                             tuple(p.service_ids), p.recurring,
-                            Html(p.message_fr_html, p.message_en_html)) for p in planned]
+                            Html(p.message_fr_html, p.message_en_html),
+                            *rules.get(p.window_id, (None, None))) for p in planned]
+
+
+def _patterns(session: Session, ids: set[int]) -> dict[int, tuple[Pattern | None, str]]:
+    """``{window id: (its rule's pattern, its time zone)}`` of recurring windows."""
+    out = {}
+    for wid, rule, duration, tz, first in session.execute(
+            select(MaintenanceWindow.id, MaintenanceWindow.rule, MaintenanceWindow.duration,
+                   MaintenanceWindow.timezone, MaintenanceWindow.starts_at)
+            .where(MaintenanceWindow.id.in_(ids), MaintenanceWindow.rule.is_not(None))):
+        try:
+            out[wid] = (describe(rule, duration or 0.0, tz, first), tz)
+        except RuleError:  # changed since its occurrences were read: words next time
+            out[wid] = (None, tz)
+    return out
 
 
 def notices(conn: Connection, now: float) -> list[NoticeView]:
@@ -271,5 +308,6 @@ def daily_latency(conn: Connection, check_keys: Iterable[str], first: date, zone
 __all__ = [
     "BAR_DAYS", "bar_days", "build_days", "check_views", "daily_latency", "incident",
     "incident_counts", "incident_history", "latency_series", "maintenance",
-    "next_notice_change", "notices", "open_incidents", "service_rollups", "service_statuses",
+    "next_notice_change", "notices", "open_incidents", "service_days", "service_rollups",
+    "service_statuses",
 ]

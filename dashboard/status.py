@@ -14,7 +14,7 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext
 from markupsafe import Markup
 
-from dashboard import bars, charts, reads
+from dashboard import bars, charts, reads, rulewords
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
 from dashboard.pages import cached_response, detail, page_context, snapshot, state
 from monitor.markup import stored
@@ -48,6 +48,22 @@ def _bar_summary(days):
 @bp.app_template_global("bar_labels")
 def _bar_labels(days):
     return bars.bar_labels(days, select_language())
+
+
+@bp.app_template_global("same_day")
+def _same_day(a: float, b: float) -> bool:
+    """Two moments fall on the same day in the site's time zone (the second then needs
+    no date: "5 avr. 2026, 06:00 → 06:30")."""
+    zone = state().zone
+    return datetime.fromtimestamp(a, zone).date() == datetime.fromtimestamp(b, zone).date()
+
+
+@bp.app_template_global("rule_words")
+def _rule_words(window):
+    """A recurring window's rule in words (empty for a one-off window)."""
+    if window.rule is None:
+        return ""
+    return rulewords.rule_words(window.rule, select_language(), window.timezone)
 
 
 @bp.route("/")
@@ -116,7 +132,8 @@ def incident(incident_id: int):
 
 @bp.route("/maintenance")
 def maintenance():
-    """Maintenance in progress, upcoming and past."""
+    """Maintenance in progress (windows, and services announcing it themselves), upcoming
+    and past; a recurring window once, with its rule in words."""
     def render():
         return render_template("status/maintenance.html", data=snapshot().data,
                                **page_context(url_for("status.maintenance")))

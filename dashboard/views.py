@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from monitor.incidents.recurrence import Pattern
 from monitor.probe import Status
 from monitor.state import ServiceStatus
 
@@ -59,6 +60,8 @@ class DayView:
     """One day of a service's 90-day bar."""
 
     day: date
+    #: availability (monitor.availability); None when no time was counted (no data, or
+    #: maintenance all day: then :attr:`worst` says which)
     uptime: float | None
     worst: ServiceStatus | None
     #: incidents touching that day
@@ -82,10 +85,13 @@ class ServiceView:
     since: float | None
     checks: tuple[CheckView, ...]
     days: tuple[DayView, ...]
-    #: uptime over the days of the bar, weighted by observed time
+    #: availability over the days of the bar (monitor.availability), weighted by the time
+    #: observed each day
     uptime: float | None
     #: a maintenance window covers it right now
     in_maintenance: bool = False
+    #: it announces maintenance itself, no window covering it (DetectedMaintenanceView)
+    maintenance_detected: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +167,8 @@ class IncidentView:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceView:
-    """One occurrence of a maintenance window."""
+    """A maintenance window, by one of its occurrences: the running one, the next one, or
+    the latest (a recurring window is shown once, with its rule in words)."""
 
     id: int
     title: Text
@@ -172,6 +179,10 @@ class MaintenanceView:
     service_ids: tuple[str, ...] | None
     recurring: bool = False
     message_html: Html = Html("")
+    #: a recurring window's rule, to be put in words (dashboard.rulewords)
+    rule: Pattern | None = None
+    #: the time zone of the rule's times
+    timezone: str | None = None
 
     def state(self, now: float) -> str:
         """``scheduled``, ``in_progress`` or ``completed`` (Statuspage's words)."""
@@ -182,6 +193,19 @@ class MaintenanceView:
     def covers(self, service_id: str) -> bool:
         """The window concerns this service."""
         return self.service_ids is None or service_id in self.service_ids
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedMaintenanceView:
+    """A service that announces maintenance itself (its checks report the
+    ``maintenance`` status, as an application's status endpoint does) while no window
+    covers it: Vigie knows since when it has seen it, never when it will end."""
+
+    service_id: str
+    #: when the service's status became maintenance
+    since: float | None
+    #: the checks announcing it
+    checks: tuple[Text, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +268,8 @@ class PageData:
     upcoming_maintenance: tuple[MaintenanceView, ...]
     past_maintenance: tuple[MaintenanceView, ...]
     notices: tuple[NoticeView, ...]
+    #: services in maintenance that no window explains (they announce it themselves)
+    detected_maintenance: tuple[DetectedMaintenanceView, ...] = ()
     banner: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -36,7 +36,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from monitor import events
+from monitor import availability, events
 from monitor.connections import ListenerStats
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
 from monitor.shortage import SOURCES, Shortage
@@ -62,7 +62,8 @@ _NOT_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_]")
 CORE_METRICS = frozenset({
     "vigie_check_up", "vigie_check_status", "vigie_check_duration_seconds",
     "vigie_check_last_run_timestamp_seconds", "vigie_check_runs_total",
-    "vigie_service_status", "vigie_service_up", "vigie_service_maintenance",
+    "vigie_service_status", "vigie_service_up", "vigie_service_availability_ratio",
+    "vigie_service_maintenance",
     "vigie_scheduler_lag_seconds", "vigie_scheduler_last_cycle_timestamp_seconds",
     "vigie_scheduler_cycle_duration_seconds", "vigie_scheduler_cycles_total",
     "vigie_scheduler_queued_checks", "vigie_scheduler_in_flight_checks",
@@ -498,6 +499,12 @@ class VigieCollector(Collector):
         up = _Rows("vigie_service_up",
                    "1 when the service is usable (operational or degraded), else 0.",
                    ("service",))
+        available = _Rows(
+            "vigie_service_availability_ratio",
+            "Share of the current status counted as available, as the status page counts "
+            "it (1 operational or degraded, 0.7 partial outage, 0 major outage); no sample "
+            "while not counted (maintenance, unknown), so avg_over_time gives the page's "
+            "availability over a range.", ("service",))
         maintenance = _Rows("vigie_service_maintenance",
                             "1 while a maintenance window is active.", ("service",))
         usable = (ServiceStatus.OPERATIONAL, ServiceStatus.DEGRADED)
@@ -507,8 +514,11 @@ class VigieCollector(Collector):
             for member in ServiceStatus:
                 status.add((service.id, group, member.label), 1.0 if member is current else 0.0)
             up.add((service.id,), 1.0 if current in usable else 0.0)
+            share = availability.weight(current)
+            if share is not None:
+                available.add((service.id,), share)
             maintenance.add((service.id,), 1.0 if service.maintenance else 0.0)
-        return [status, up, maintenance]
+        return [status, up, available, maintenance]
 
     # Scheduler, writer, plugins -------------------------------------------------------
 

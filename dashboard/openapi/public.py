@@ -31,6 +31,8 @@ from monitor.state import ServiceStatus
 
 #: a maintenance occurrence's state (``MaintenanceView.state``, Statuspage's words)
 MAINTENANCE_STATES = ("scheduled", "in_progress", "completed")
+#: why a service is in maintenance (``vigie_maintenance``, dashboard.api)
+MAINTENANCE_KINDS = ("planned", "detected", None)
 #: what a job may report to ``/push/<token>`` (plugins/heartbeat.py)
 BEAT_STATUSES = ("up", "down", "fail")
 
@@ -45,6 +47,10 @@ def _unique(words) -> list[str]:
 def components() -> dict[str, Schema]:
     """The component schemas of the public documents."""
     component_status = choice(_unique(COMPONENT_STATUS.values()))
+    day = {"date": DATE,
+           "uptime": nullable(RATIO),
+           "worst_status": choice([*(s.label for s in ServiceStatus), None]),
+           "incidents": {"type": "integer", "minimum": 0}}
     service = {
         "id": TEXT, "name": TEXT, "status": component_status,
         "description": nullable(TEXT), "group_id": nullable(TEXT),
@@ -52,6 +58,8 @@ def components() -> dict[str, Schema]:
         "updated_at": nullable(DATE_TIME),
         "vigie_status": choice(s.label for s in ServiceStatus),
         "vigie_status_text": TEXT, "uptime_90d": nullable(RATIO),
+        "vigie_uptime_text": TEXT, "vigie_today": nullable(ref("Today")),
+        "vigie_maintenance": choice(MAINTENANCE_KINDS),
         "url": TEXT,
     }
     checks = {"checks": array(ref("Check"))}
@@ -72,10 +80,13 @@ def components() -> dict[str, Schema]:
                       "status": choice([*(s.label for s in Status), None]),
                       "since": nullable(DATE_TIME), "reason": nullable(TEXT)}),
         "Service": obj({**service, **checks}),
-        "Day": obj({"date": DATE,
-                    "uptime": nullable(RATIO),
-                    "worst_status": choice([*(s.label for s in ServiceStatus), None]),
-                    "incidents": {"type": "integer", "minimum": 0}}),
+        "Day": obj(day, description="A day of the 90-day bar: `uptime` is the availability "
+                                    "of the day (degraded counts as available, a partial "
+                                    "outage 70 %, maintenance not counted: null when "
+                                    "nothing was counted), `worst_status` its colour."),
+        "Today": obj({**day, "text": TEXT},
+                     description="Today as the page shows it, computed from the status "
+                                 "history up to the snapshot (`text`: the day's words)."),
         "ServiceDetail": obj({**service, **checks, "days": array(ref("Day"))}),
         "PublicIncidentUpdate": obj({"id": {"type": "integer"}, "status": choice(PHASES),
                                      "body": TEXT, "created_at": DATE_TIME, "kind": TEXT}),
@@ -94,12 +105,28 @@ def components() -> dict[str, Schema]:
             "components": {"anyOf": [array(TEXT), {"const": "all"}]},
             "incident_updates": array(obj({"body": TEXT,
                                            "status": choice(MAINTENANCE_STATES)})),
-            "recurring": {"type": "boolean"}}),
+            "recurring": {"type": "boolean"},
+            "vigie_rule": nullable(TEXT)},
+            description="A maintenance window by one occurrence (the running one, else the "
+                        "next, or the latest among past ones); a recurring window's rule in "
+                        "words in `vigie_rule`."),
+        "DetectedMaintenance": obj({
+            "name": TEXT, "status": {"const": "in_progress"}, "detected": {"const": True},
+            "detected_at": nullable(DATE_TIME), "components": array(TEXT),
+            "checks": array(TEXT)},
+            description="A service announcing maintenance itself (its checks report it), "
+                        "with no window covering it: since when it was seen, no end."),
         "Summary": obj({
             "page": ref("Page"), "status": ref("PageStatus"),
             "components": array({"oneOf": [ref("GroupComponent"), ref("Component")]}),
             "incidents": array(ref("PublicIncident")),
-            "scheduled_maintenances": array(ref("ScheduledMaintenance"))}),
+            "scheduled_maintenances": array(ref("ScheduledMaintenance")),
+            "vigie_detected": array(ref("DetectedMaintenance"))}),
+        "MaintenanceList": obj({
+            "page": ref("Page"), "in_progress": array(ref("ScheduledMaintenance")),
+            "detected": array(ref("DetectedMaintenance")),
+            "planned": array(ref("ScheduledMaintenance")),
+            "past": array(ref("ScheduledMaintenance"))}),
         "ServiceList": obj({"page": ref("Page"), "services": array(ref("Service"))}),
         "IncidentList": obj({"page": ref("Page"), "incidents": array(ref("PublicIncident"))}),
         "PublicError": obj({"error": TEXT, "status": {"type": "integer"}}),
@@ -157,6 +184,8 @@ OPERATIONS: dict[str, Operation] = {
                                         **_not_found("service")}, [LANG]),
     "api.incidents": Operation("status", _document(ref("IncidentList"), "The incidents."),
                                [LANG]),
+    "api.maintenance": Operation("status", _document(ref("MaintenanceList"),
+                                                     "The maintenance."), [LANG]),
     "api.incident": Operation("status", {**_document(ref("PublicIncident"), "The incident."),
                                          **_not_found("incident (or not public)")}, [LANG]),
     "api.openapi": Operation("status", {"200": json_body(ref("OpenAPIDocument"),

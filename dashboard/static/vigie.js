@@ -1,7 +1,8 @@
 /* Vigie status page: progressive enhancement only (everything works without it).
    - each day of a 90-day bar gets its text back (sent once per page, see dashboard/bars.py),
      and the arrow keys move between the days of a bar (one tab stop per bar);
-   - the summary is fetched every refresh interval and the statuses updated in place. */
+   - the summary is fetched every refresh interval and the statuses updated in place, with
+     today's segment and the figure beside them. */
 (function () {
   "use strict";
   var labelsNode = document.getElementById("vigie-labels");
@@ -19,10 +20,12 @@
     return (info.days[index] || "") + " : " + value;
   }
 
+  var barInfo = null;
+
   function setupBars() {
     var daysNode = document.getElementById("vigie-days");
     if (!daysNode) { return; }
-    var info = JSON.parse(daysNode.textContent);
+    var info = barInfo = JSON.parse(daysNode.textContent);
     Array.prototype.forEach.call(document.querySelectorAll("ol.bars"), function (bar) {
       // every day gets its text and becomes focusable by script; only today's stays in
       // the tab order. The bar was hidden from screen readers until it had words.
@@ -73,6 +76,24 @@
     return true;
   }
 
+  function updateBar(node, component) {
+    // today's segment and the figure follow the status (dashboard/bars.py, bar_labels)
+    var today = component.vigie_today;
+    var bar = node.querySelector("ol.bars");
+    if (!barInfo || !bar || !today || !bar.children.length) { return; }
+    var last = bar.children.length - 1;
+    var li = bar.children[last];
+    var css = barInfo.classes[today.worst_status || ""] || "n";
+    if (css === "o") { li.removeAttribute("class"); } else { li.className = css; }
+    li.setAttribute("data-t", today.text);
+    var span = li.querySelector("span");
+    if (span) { span.textContent = dayText(barInfo, li, last); }
+    var figure = node.querySelector(".bar-legend .uptime");
+    if (figure && component.vigie_uptime_text) {
+      figure.textContent = barInfo.available.replace("%s", component.vigie_uptime_text);
+    }
+  }
+
   var knownIncidents = null;
 
   function apply(summary) {
@@ -81,7 +102,9 @@
     summary.components.forEach(function (c) { if (!c.group) { byId[c.id] = c; } });
     Array.prototype.forEach.call(document.querySelectorAll("[data-service]"), function (node) {
       var component = byId[node.getAttribute("data-service")];
-      if (component && updateService(node, component)) { changed = true; }
+      if (!component) { return; }
+      if (updateService(node, component)) { changed = true; }
+      updateBar(node, component);
     });
     var banner = document.getElementById("banner");
     var state = summary.status.vigie_banner;

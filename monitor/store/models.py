@@ -200,11 +200,16 @@ class DailyServiceRollup(Base):
     day: Mapped[date] = mapped_column(Date)
     #: runs of the service's checks that day
     runs: Mapped[int] = mapped_column(Integer)
-    #: time operational or in maintenance / time observed; NULL when nothing was observed
+    #: availability (monitor.availability): time available / time observed; NULL when
+    #: nothing was observed
     uptime: Mapped[float | None] = mapped_column(Double)
-    #: seconds of the day with a known status (neither unknown nor before the first one)
+    #: seconds of the day counted (neither maintenance, nor unknown, nor before the first
+    #: status)
     observed: Mapped[float] = mapped_column(Double)
-    #: worst ServiceStatus code of the day (see monitor.store.rollups.SEVERITY)
+    #: worst ServiceStatus code of the day (see monitor.availability.SEVERITY)
     worst_status: Mapped[int | None] = mapped_column(SmallInteger)
+    #: version of the availability rule ``uptime`` was computed with
+    #: (monitor.availability.RULE); NULL: before the rule was versioned
+    availability_rule: Mapped[int | None] = mapped_column(SmallInteger)
     latency_p50: Mapped[float | None] = mapped_column(Double)
     latency_p95: Mapped[float | None] = mapped_column(Double)

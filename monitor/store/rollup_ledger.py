@@ -8,7 +8,8 @@
   costly part of a pass, while counts, uptime and worst status are cheap and refreshed at
   every pass. A day's first pass, and its final one, always compute them.
 
-Nothing is stored: after a restart the first pass recomputes everything once.
+Nothing is stored: after a restart the first pass recomputes everything once, and looks
+once for service rows computed under an older availability rule.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class RollupLedger:
         self._final: dict[tuple[str, date], float] = {}  # (zone, day) -> end of the day
         self._latency_at: dict[tuple[str, date], float] = {}
         self._late_writes = 0
+        #: no service row computed under an older availability rule is left (set once a
+        #: pass found fewer than it may recompute; see rollups.refresh_outdated)
+        self.rule_current = False
 
     def is_final(self, zone: str, day: date) -> bool:
         """The day was rolled up once final and nothing was written in it since."""

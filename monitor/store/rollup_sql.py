@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from monitor.availability import run_weight
 from monitor.probe import Status
 
 #: the quantiles stored (latency_p50, latency_p95)
@@ -56,11 +57,17 @@ class CheckCounts:
         return self.up + self.degraded + self.down + self.unknown + self.maintenance
 
     def uptime(self) -> float | None:
-        """``(up + maintenance) / (runs - unknown)``, None when nothing was judged."""
-        judged = self.runs - self.unknown
-        if judged == 0:
-            return None
-        return (self.up + self.maintenance) / judged
+        """Availability of the day's runs (:func:`monitor.availability.run_weight`):
+        ``(up + degraded) / (runs - unknown - maintenance)``; None when none counts."""
+        counted = available = 0.0
+        for status, runs in ((Status.UP, self.up), (Status.DEGRADED, self.degraded),
+                             (Status.DOWN, self.down), (Status.UNKNOWN, self.unknown),
+                             (Status.MAINTENANCE, self.maintenance)):
+            share = run_weight(status)
+            if share is not None:
+                counted += runs
+                available += share * runs
+        return available / counted if counted else None
 
 
 def _join(dialect: str) -> str:

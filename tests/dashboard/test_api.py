@@ -19,7 +19,8 @@ def test_summary_has_the_statuspage_shape(client):
     assert response.status_code == 200
     assert response.mimetype == "application/json"
     doc = response.get_json()
-    assert set(doc) == {"page", "status", "components", "incidents", "scheduled_maintenances"}
+    assert set(doc) == {"page", "status", "components", "incidents", "scheduled_maintenances",
+                        "vigie_detected"}
     assert doc["page"]["name"] == "Coopérative Exemple — état des services"
     assert doc["page"]["time_zone"] == "Europe/Paris"
     assert doc["page"]["updated_at"] == "2026-03-12T13:00:00Z"

@@ -209,7 +209,7 @@ def made(call):
 def test_every_operation_succeeds_as_described(schema, call, made):
     incident, window = {"incident_id": made["incident"]}, {"window_id": made["windows"][0]}
     for path in ("/api/v1/summary.json", "/api/v1/services", "/api/v1/incidents",
-                 "/api/v1/openapi.json", "/feed.atom", "/history.atom", "/badges/status.svg",
+                 "/api/v1/maintenance", "/api/v1/openapi.json", "/feed.atom", "/history.atom", "/badges/status.svg",
                  "/healthz", "/admin/api/v1/whoami", "/admin/api/v1/notices",
                  "/admin/api/v1/incidents"):
         call("GET", path)

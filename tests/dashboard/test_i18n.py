@@ -81,3 +81,18 @@ def test_percentages_never_round_up_to_perfect():
     assert i18n.fmt_percent(0.99999, "en") == "99.99%"
     assert i18n.fmt_percent(1.0, "en") == "100%"
     assert i18n.fmt_percent(None, "fr") == "—"
+
+
+@pytest.mark.parametrize(("value", "fr", "en"), [
+    (1.0, "100\xa0%", "100%"),
+    (0.0, "0\xa0%", "0%"),           # exact: no decimals, like 100 %
+    (0.5, "50,00\xa0%", "50.00%"),
+    (0.9995, "99,95\xa0%", "99.95%"),
+    (0.00001, "0,01\xa0%", "0.01%"),  # not nothing: never written as 0
+    (0.999999, "99,99\xa0%", "99.99%"),
+])
+def test_one_rule_for_every_percentage(value, fr, en):
+    """The two exact ends without decimals, every value between with two, never rounded
+    to either end; French with a comma and a non-breaking space before %."""
+    assert i18n.fmt_percent(value, "fr") == fr
+    assert i18n.fmt_percent(value, "en") == en

@@ -17,7 +17,8 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "vigie.json"
 REQUIRED = {
     "service states": "vigie_service_status",
     "check latency": "vigie_check_duration_seconds",
-    "uptime": "vigie_service_up",
+    # availability as the status page defines it (monitor/availability.py)
+    "availability": "vigie_service_availability_ratio",
     "open incidents": "vigie_incidents_open",
     "scheduler lag": "vigie_scheduler_lag_seconds",
     "deliveries": "vigie_outbox_deliveries_total",

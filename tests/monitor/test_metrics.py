@@ -162,6 +162,30 @@ def test_service_status_is_one_hot_with_group_and_up_and_maintenance():
     assert get("vigie_service_maintenance", {"service": "web"}) == 0.0
 
 
+def test_service_availability_follows_the_one_definition():
+    """``vigie_service_availability_ratio`` is the weight of the current status
+    (monitor.availability); no sample while it is not counted (maintenance, unknown), so
+    ``avg_over_time`` gives the availability of the page over any range."""
+    view = make_view({"web": [make_check("web", "a", confirm=1), make_check("web", "b", confirm=1)],
+                      "mail": [make_check("mail", "smtp", kind="mail", confirm=1)],
+                      "down": [make_check("down", "x", confirm=1)],
+                      "idle": [make_check("idle", "x")],
+                      "never": [make_check("never", "x")]})
+    book = view.state
+    book.apply("web/a", result(Status.UP))
+    book.apply("web/b", result(Status.DOWN))
+    book.apply("mail/smtp", result(Status.DEGRADED))
+    book.apply("down/x", result(Status.DOWN))
+    book.set_maintenance("idle", True, at=1.0)
+    get = build_registry(view, process=False).get_sample_value
+    name = "vigie_service_availability_ratio"
+    assert get(name, {"service": "web"}) == 0.7  # partial outage
+    assert get(name, {"service": "mail"}) == 1.0  # only slow: available
+    assert get(name, {"service": "down"}) == 0.0
+    assert get(name, {"service": "idle"}) is None  # maintenance: not counted
+    assert get(name, {"service": "never"}) is None  # unknown: not counted
+
+
 def test_service_never_derived_is_unknown():
     view = make_view({"web": [make_check("web", "a")]})
     get = build_registry(view, process=False).get_sample_value

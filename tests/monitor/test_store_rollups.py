@@ -9,8 +9,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
+from monitor import availability
 from monitor.config_loader import load_config
 from monitor.plugins import ProbeKind, ProbeRegistry
 from monitor.probe import Probe, ProbeResult, Status
@@ -19,7 +20,7 @@ from monitor.store import ResultRecord, Store
 from monitor.store import rollups
 from monitor.store.models import CheckRow, DailyCheckRollup, DailyServiceRollup, ResultRow
 from monitor.store.rollup_ledger import LATENCY_EVERY, SETTLE, RollupLedger
-from monitor.store.rollups import day_bounds, percentile, service_uptime
+from monitor.store.rollups import day_bounds, percentile
 
 PARIS = ZoneInfo("Europe/Paris")
 DAY = date(2024, 3, 31)  # clocks go from 02:00 to 03:00: 23 hours
@@ -135,14 +136,6 @@ def test_percentiles_interpolate_like_the_inclusive_method():
     assert percentile([], 0.5) is None
 
 
-def test_service_uptime_counts_time_not_changes():
-    uptime, observed, worst = service_uptime(
-        None, [(10.0, ServiceStatus.OPERATIONAL), (40.0, ServiceStatus.DEGRADED),
-               (70.0, ServiceStatus.OPERATIONAL)], 0.0, 100.0)
-    assert (uptime, observed, worst) == (60 / 90, 90.0, ServiceStatus.DEGRADED)
-    assert service_uptime(None, [], 0.0, 100.0) == (None, 0.0, None)
-
-
 def test_check_rollups_of_a_23_hour_day(store):
     assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + 2 * H) == 5
     rows = _check_rollups(store, DAY)
@@ -150,7 +143,8 @@ def test_check_rollups_of_a_23_hour_day(store):
     # the results at LO-1 and HI belong to the neighbouring days
     counts = (http.runs, http.up, http.degraded, http.down, http.unknown, http.maintenance)
     assert counts == (9, 4, 1, 2, 1, 1)
-    assert http.uptime == pytest.approx(5 / 8)  # (up + maintenance) / (runs - unknown)
+    # availability (monitor.availability): (up + degraded) / (runs - unknown - maintenance)
+    assert http.uptime == pytest.approx(5 / 7)
     # latencies of answered runs: 0.1 0.2 0.3 0.4 1.0
     assert http.latency_p50 == pytest.approx(0.3)
     assert http.latency_p95 == pytest.approx(0.88)  # 0.4 + 0.8 * (1.0 - 0.4)
@@ -164,9 +158,10 @@ def test_service_rollups_of_a_23_hour_day(store):
     store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + 2 * H)
     rows = _service_rollups(store, DAY)
     web = rows["web"]
-    # 23 h observed minus 1 h unknown; 1 h of major outage; maintenance counts as up
-    assert web.observed == pytest.approx(22 * H)
-    assert web.uptime == pytest.approx(21 / 22)
+    # 23 h minus 1 h unknown and 1 h of maintenance (not counted); 1 h of major outage
+    assert web.observed == pytest.approx(21 * H)
+    assert web.uptime == pytest.approx(20 / 21)
+    assert web.availability_rule == availability.RULE
     assert web.worst_status == ServiceStatus.MAJOR_OUTAGE.code
     assert web.runs == 11
     # both checks' answered latencies: 0.1 0.2 0.3 0.4 0.6 0.7 1.0
@@ -184,14 +179,14 @@ def test_today_is_observed_until_now_and_recomputing_replaces_rows(store):
     http = _check_rollups(store, DAY)["web/http"]
     assert (http.runs, http.down, http.unknown, http.maintenance) == (7, 2, 0, 0)
     web = _service_rollups(store, DAY)["web"]
-    assert web.observed == pytest.approx(12 * H)
-    assert web.uptime == pytest.approx(11 / 12)
+    assert web.observed == pytest.approx(11 * H)  # the hour of maintenance is not counted
+    assert web.uptime == pytest.approx(10 / 11)
 
     # later the same day, then once more: the same rows are updated, never duplicated
     for _ in range(2):
         store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + H)
         assert _check_rollups(store, DAY)["web/http"].runs == 9
-        assert _service_rollups(store, DAY)["web"].uptime == pytest.approx(21 / 22)
+        assert _service_rollups(store, DAY)["web"].uptime == pytest.approx(20 / 21)
         with store.session() as session:
             assert session.scalar(select(func.count()).select_from(DailyCheckRollup)) == 3
             assert session.scalar(select(func.count()).select_from(DailyServiceRollup)) == 2
@@ -212,7 +207,7 @@ def test_a_range_of_days_and_pruned_days_are_kept(store):
     assert store.prune(HI + 10 * H) == 14
     assert store.compute_rollups(DAY, DAY, "Europe/Paris", now=HI + 2 * H) == 0
     assert _check_rollups(store, DAY)["web/http"].runs == 9
-    assert _service_rollups(store, DAY)["web"].uptime == pytest.approx(21 / 22)
+    assert _service_rollups(store, DAY)["web"].uptime == pytest.approx(20 / 21)
 
 
 # Computed by the database -----------------------------------------------------------------
@@ -347,3 +342,62 @@ def test_todays_latency_is_refreshed_hourly_and_the_rest_at_every_pass(store):
     store.compute_rollups(DAY, DAY, "Europe/Paris", now=now + LATENCY_EVERY)
     assert _check_rollups(store, DAY)["web/http"].latency_p50 == pytest.approx(0.35)
     assert _service_rollups(store, DAY)["web"].latency_p50 == pytest.approx(0.5)
+
+
+# Availability computed live, and again under a newer rule -------------------------------------
+
+
+def test_days_computed_live_equal_the_rollups(store):
+    """What the status page shows of today (rollups.service_days) is what a pass would
+    write, whenever the pass last ran."""
+    with store.engine.connect() as conn:
+        live = rollups.service_days(conn, DAY, date(2024, 4, 1), PARIS, now=LO + 12 * H)
+    assert list(live["web"]) == [DAY]  # the next day has not begun
+    store.compute_rollups(DAY, DAY, "Europe/Paris", now=LO + 12 * H)
+    row = _service_rollups(store, DAY)["web"]
+    tally = live["web"][DAY]
+    assert (tally.ratio, tally.observed, tally.worst.code) == (
+        pytest.approx(row.uptime), pytest.approx(row.observed), row.worst_status)
+    with store.engine.connect() as conn:
+        live = rollups.service_days(conn, DAY, date(2024, 4, 1), PARIS, now=HI + 2 * H)
+    after = live["web"][date(2024, 4, 1)]
+    # operational until 01:00, then only slow: fully available, coloured as slow
+    assert (after.ratio, after.observed, after.worst) == (1.0, 2 * H, ServiceStatus.DEGRADED)
+    assert live["mail"][DAY].ratio == 1.0
+
+
+def test_rows_of_an_older_rule_are_computed_again(store):
+    store.compute_rollups(date(2024, 3, 30), date(2024, 4, 1), "Europe/Paris", now=HI + 2 * H)
+    table = DailyServiceRollup.__table__
+    with store.engine.begin() as conn:  # as written before the rule was versioned
+        conn.execute(update(table).values(uptime=0.25, observed=1.0, worst_status=None,
+                                          availability_rule=None))
+    store.rollup_ledger = RollupLedger()  # a restart
+    store.compute_rollups(date(2024, 4, 2), None, "Europe/Paris", now=HI + 2 * H)
+    web = _service_rollups(store, DAY)["web"]
+    assert (web.uptime, web.observed) == (pytest.approx(20 / 21), pytest.approx(21 * H))
+    assert (web.worst_status, web.availability_rule) == (
+        ServiceStatus.MAJOR_OUTAGE.code, availability.RULE)
+    assert web.runs == 11 and web.latency_p50 == pytest.approx(0.4)  # left as they were
+    assert store.rollup_ledger.rule_current
+    # newest days first, a bounded number per pass
+    with store.engine.begin() as conn:
+        conn.execute(update(table).values(availability_rule=None))
+    assert rollups.refresh_outdated(store.engine, "Europe/Paris", HI + 2 * H, limit=2) == 2
+    with store.session() as session:
+        left = session.scalars(select(DailyServiceRollup.day)
+                               .where(DailyServiceRollup.availability_rule.is_(None))).all()
+    assert left == [date(2024, 3, 30)]
+    assert rollups.refresh_outdated(store.engine, "Europe/Paris", HI + 2 * H) == 1
+    assert rollups.refresh_outdated(store.engine, "Europe/Paris", HI + 2 * H) == 0
+
+
+def test_a_change_stamped_at_now_or_later_colours_today(store):
+    """A status change written with a clock a little ahead of the page's still gives
+    today the colour of the status shown beside it."""
+    store.record_service_change("mail", LO + 12 * H + 5, ServiceStatus.OPERATIONAL,
+                                ServiceStatus.MAJOR_OUTAGE)
+    with store.engine.connect() as conn:
+        live = rollups.service_days(conn, DAY, DAY, PARIS, now=LO + 12 * H)
+    assert live["mail"][DAY].worst == ServiceStatus.MAJOR_OUTAGE
+    assert live["mail"][DAY].ratio == 1.0  # not a second of it counted yet
