@@ -69,6 +69,23 @@ def served(tmp_path_factory, tmp_path):
     store.dispose()
 
 
+def set_statuses(store, statuses: dict) -> None:
+    """Give services a new current status (a change ten minutes before the seed's "now")."""
+    for service_id, (previous, current) in statuses.items():
+        store.record_service_change(service_id, seed.NOW - 600, previous, current)
+
+
+@pytest.fixture
+def outage(served):
+    """The seeded page with the mail service down (Nextcloud still slow, three services
+    working): the outage of one service the issue describes."""
+    from monitor.state import ServiceStatus
+
+    base, store = served
+    set_statuses(store, {"mail": (ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.MAJOR_OUTAGE)})
+    return base, store
+
+
 @pytest.fixture
 def page(browser):
     """A fresh page (French, desktop size)."""
