@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, render_template, request, send_from_directory
 from werkzeug.routing import IntegerConverter
 
 from dashboard.settings import DashboardSettings, settings_of
@@ -181,7 +181,7 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
 
 
 def _register_basics(app: Flask) -> None:
-    """Health check, security headers, error pages, template globals."""
+    """Health check, icon, security headers, error pages, template globals."""
 
     @app.route("/healthz")
     def healthz():
@@ -192,6 +192,12 @@ def _register_basics(app: Flask) -> None:
         except Exception:  # any failure to read is "not healthy", with no detail leaked
             return jsonify(ok=False), 503
         return jsonify(ok=True)
+
+    @app.route("/favicon.ico")
+    def favicon():
+        """The site's icon: browsers ask for it on every page, whatever the page says."""
+        return send_from_directory(app.static_folder, "favicon.ico", max_age=86400,
+                                   mimetype="image/vnd.microsoft.icon")
 
     @app.context_processor
     def _site() -> dict[str, Any]:

@@ -42,23 +42,14 @@ STATUS_LABELS = {
     ServiceStatus.MAINTENANCE: lazy_gettext("Maintenance"),
     ServiceStatus.UNKNOWN: lazy_gettext("Status unknown"),
 }
-#: the banner, by :func:`dashboard.views.overall`
+#: the overall status in a few words (:func:`dashboard.views.overall`), for the JSON API's
+#: description and the status badge; the page's banner says more (dashboard.banner)
 BANNERS = {
     "operational": lazy_gettext("All services are working normally"),
     "disturbed": lazy_gettext("Some services are disturbed"),
     "major": lazy_gettext("Major outage"),
     "maintenance": lazy_gettext("Maintenance in progress"),
     "unknown": lazy_gettext("Status not known yet"),
-}
-#: what the banner adds, to answer "is it me or is it you?"
-BANNER_HINTS = {
-    "operational": lazy_gettext("If something does not work for you, the problem is probably "
-                                "on your side: the guides and the forum can help."),
-    "disturbed": lazy_gettext("We know about it. The details and what is being done are below."),
-    "major": lazy_gettext("We know about it and are working on it. The details are below."),
-    "maintenance": lazy_gettext("Planned work is in progress; some services may be "
-                                "unavailable for a while."),
-    "unknown": lazy_gettext("The monitoring has no results yet."),
 }
 #: incident phases (Statuspage's words)
 PHASES = {
@@ -124,9 +115,12 @@ def init_app(app: Flask) -> None:
         duration=lambda s: fmt_duration(s, select_language()),
         percent=lambda v: fmt_percent(v, select_language()),
         isodate=iso,
+        # to say a date once: compare moments by their local day, or to the minute shown
+        localday=lambda t: datetime.fromtimestamp(t, zone).date(),
+        minute=lambda t: int(t // 60),
     )
     app.jinja_env.globals.update(
-        STATUS_LABELS=STATUS_LABELS, BANNERS=BANNERS, BANNER_HINTS=BANNER_HINTS,
+        STATUS_LABELS=STATUS_LABELS,
         PHASES=PHASES, CHECK_LABELS=CHECK_LABELS, SYMBOLS=SYMBOLS, LANGUAGES=LANGUAGES,
         STATUS=ServiceStatus,
         current_language=select_language)

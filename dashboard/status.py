@@ -15,6 +15,7 @@ from flask_babel import gettext
 from markupsafe import Markup
 
 from dashboard import bars, charts, reads, rulewords
+from dashboard.banner import banner
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
 from dashboard.pages import cached_response, detail, page_context, snapshot, state
 from monitor.markup import stored
@@ -43,6 +44,11 @@ def _bar_segments(days):
 @bp.app_template_global("bar_summary")
 def _bar_summary(days):
     return bars.bar_summary(days, select_language())
+
+
+@bp.app_template_global("banner")
+def _banner(data):
+    return banner(data, select_language())
 
 
 @bp.app_template_global("bar_labels")

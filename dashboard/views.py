@@ -238,10 +238,13 @@ def worst_status(statuses) -> ServiceStatus:
 
 
 def overall(services: list[ServiceView]) -> str:
-    """The banner: ``major``, ``disturbed``, ``maintenance``, ``operational`` or ``unknown``.
+    """The overall status, Statuspage's way (the JSON API's ``vigie_banner`` and
+    indicator, the status badge): ``major``, ``disturbed``, ``maintenance``,
+    ``operational`` or ``unknown``.
 
     Any service in major outage makes a major outage; any other trouble, a disturbance;
-    then maintenance; ``unknown`` only when no service has a known status.
+    then maintenance; ``unknown`` only when no service has a known status. The page's
+    banner says more, in a tone scaled to what is affected: :mod:`dashboard.banner`.
     """
     statuses = {s.status for s in services}
     if ServiceStatus.MAJOR_OUTAGE in statuses:

@@ -1,21 +1,22 @@
 """Serving a Markdown guide folder on Vigie's own listener (``/guides/<source>/<slug>``).
 
 For a cooperative (or the demo) whose guides are a folder of Markdown files not published
-anywhere else: the guide links then point here. The page is plain HTML with inline style,
-no external asset, so it works when everything else is down.
+anywhere else: the guide links then point here. A guide wears the status site's header
+(its name, the main menu, the French/English switch) and style, rendered by
+:mod:`dashboard.frame` without the dashboard's app or database; the style sheet is inline,
+no external asset, so the page works when everything else is down. The menu follows the
+visitor's language (``?lang=``, the ``lang`` cookie of the status page's switch, the
+browser's languages); the guide's own text is in the site's language.
 
 The pages share the origin of the status page and of the volunteers' area (``/admin``),
 so whoever can write in a guide folder must not be able to run script there: the
 Markdown's HTML is cleaned with ``nh3`` (an allow-list sanitiser, as
 :mod:`monitor.markup` does) and every answer carries a Content-Security-Policy that
-allows no script at all and only this page's own style sheet.
+allows no script at all and only the page's own style sheet.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import html
 import re
 import threading
 from collections import OrderedDict
@@ -24,8 +25,13 @@ from pathlib import Path
 
 import markdown
 import nh3
+from markupsafe import Markup
+from werkzeug.wrappers import Request
 
+from dashboard import frame
+from dashboard.i18n import choose_language
 from docs_bridge.sources.markdown import parse_page
+from monitor.config import SiteSettings
 from monitor.markup import guard
 from monitor.safetext import clean_text
 
@@ -50,30 +56,13 @@ MAX_GUIDE_BYTES = 512 * 1024
 #: rendered guides kept in memory, keyed by file, modification time and size
 CACHED_PAGES = 128
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;
-line-height:1.55;color:#1b1b1b;background:#fff}
-@media (prefers-color-scheme:dark){body{color:#eee;background:#161616}a{color:#8cf}}
-pre,code{background:rgba(127,127,127,.15);padding:.1em .3em;border-radius:3px}
-pre{padding:.8em;overflow-x:auto}
-img{max-width:100%}
-"""
-
-#: no script at all; the inline style sheet above is allowed by its hash, nothing else
+#: no script at all; the inline style sheet (the status page's) is allowed by its hash,
+#: nothing else
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; "
-    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()}'; "
+    f"style-src {frame.stylesheet()[1]}; "
     "script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'")
-
-_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>{style}</style></head>
-<body><main>{body}</main>
-<p><a href="/">← État des services</a></p></body></html>
-"""
 
 
 def render_markdown(text: str) -> str:
@@ -93,8 +82,11 @@ def render_markdown(text: str) -> str:
 class GuidePages:
     """WSGI application serving the Markdown files of the given folders."""
 
-    def __init__(self, folders: Iterable[tuple[str, Path]]) -> None:
+    def __init__(self, folders: Iterable[tuple[str, Path]],
+                 site: SiteSettings | None = None) -> None:
         self.folders = {source_id: folder.resolve() for source_id, folder in folders}
+        #: the site's name, default language (that of the guides' text) for the header
+        self.site = site or SiteSettings()
         # rendered once per version of a file: a request never renders an unchanged guide
         self._pages: OrderedDict[tuple[Path, int, int], tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -125,21 +117,25 @@ class GuidePages:
         return found
 
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
-        source_id, _, slug = environ.get("PATH_INFO", "").strip("/").partition("/")
-        found = self.page(source_id, slug) if environ.get("REQUEST_METHOD") in ("GET", "HEAD") else None
-        if found is None:
-            body = _PAGE.format(title="Guide introuvable", style=_STYLE,
-                                body="<h1>Guide introuvable</h1><p>Ce guide n'existe pas "
-                                     "(ou plus).</p>").encode()
-            status = "404 Not Found"
-        else:
-            title, content = found
-            body = _PAGE.format(title=html.escape(title), style=_STYLE, body=content).encode()
-            status = "200 OK"
+        request = Request(environ)
+        source_id, _, slug = request.path.strip("/").partition("/")
+        found = self.page(source_id, slug) if request.method in ("GET", "HEAD") else None
+        lang = choose_language(request.args.get("lang"), request.cookies.get("lang"),
+                               request.headers.get("Accept-Language"), self.site.language)
+        # the site's root: where this app is mounted, less its own prefix
+        root = request.root_path.removesuffix(PREFIX)
+        title, content = found if found is not None else ("", None)
+        body = frame.render(
+            "guide.html", lang, title=title, body=Markup(content) if content is not None else None,
+            content_lang=self.site.language,
+            header=frame.header(lang, self.site.title.text(lang), root,
+                                request.root_path + request.path)).encode()
+        status = "200 OK" if found is not None else "404 Not Found"
         start_response(status, [("Content-Type", "text/html; charset=utf-8"),
                                 ("Content-Length", str(len(body))),
                                 ("Cache-Control", "max-age=300"),
+                                ("Vary", "Cookie, Accept-Language"),
                                 ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
                                 ("X-Content-Type-Options", "nosniff"),
                                 ("Referrer-Policy", "same-origin")])
-        return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+        return [body] if request.method != "HEAD" else [b""]

@@ -99,7 +99,7 @@ class GuidesPlugin:
         if folders:
             from docs_bridge.guide_pages import PREFIX, GuidePages
 
-            runtime.mount(PREFIX, GuidePages(folders))
+            runtime.mount(PREFIX, GuidePages(folders, runtime.config.file.site))
         self._session = aiohttp.ClientSession(
             headers={"User-Agent": "Vigie guides"},
             timeout=aiohttp.ClientTimeout(total=60))

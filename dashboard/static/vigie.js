@@ -2,7 +2,8 @@
    - each day of a 90-day bar gets its text back (sent once per page, see dashboard/bars.py),
      and the arrow keys move between the days of a bar (one tab stop per bar);
    - the summary is fetched every refresh interval and the statuses updated in place, with
-     today's segment and the figure beside them. */
+     today's segment and the figure beside them; when what is broken changes, the banner's
+     sentence is taken from the page as served now. */
 (function () {
   "use strict";
   var labelsNode = document.getElementById("vigie-labels");
@@ -94,6 +95,34 @@
     }
   }
 
+  // the services not operational, as the page writes them in the banner's data-state
+  // (dashboard/banner.py: state_key)
+  function bannerState(summary) {
+    return summary.components.filter(function (c) {
+      return !c.group && c.vigie_status !== "operational";
+    }).map(function (c) { return c.id + ":" + c.vigie_status; }).sort().join(",");
+  }
+
+  // the banner's sentence is written by the server (plural forms, lists of names, in the
+  // page's language): take it from the page as it is now, as text only
+  function refreshBanner(banner) {
+    fetch(window.location.href, {headers: {"Accept": "text/html"}, cache: "no-store"})
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("banner");
+        if (!fresh) { return; }
+        ["class", "data-banner", "data-tone", "data-state"].forEach(function (name) {
+          banner.setAttribute(name, fresh.getAttribute(name) || "");
+        });
+        [".symbol", ".banner-text", ".banner-hint"].forEach(function (selector) {
+          var from = fresh.querySelector(selector), to = banner.querySelector(selector);
+          if (from && to && to.textContent !== from.textContent) { to.textContent = from.textContent; }
+        });
+      })
+      .catch(function () { /* offline: the next summary tries again */ });
+  }
+
   var knownIncidents = null;
 
   function apply(summary) {
@@ -107,15 +136,8 @@
       updateBar(node, component);
     });
     var banner = document.getElementById("banner");
-    var state = summary.status.vigie_banner;
-    if (banner && banner.getAttribute("data-banner") !== state) {
-      banner.className = "banner banner-" + state;
-      banner.setAttribute("data-banner", state);
-      banner.querySelector(".banner-text").textContent = labels.banners[state];
-      banner.querySelector(".banner-hint").textContent = labels.hints[state];
-      banner.querySelector(".symbol").textContent =
-        {operational: "✓", disturbed: "!", major: "✕", maintenance: "⚙", unknown: "?"}[state];
-    }
+    var state = bannerState(summary);
+    if (banner && banner.getAttribute("data-state") !== state) { refreshBanner(banner); }
     var updated = document.getElementById("updated");
     if (updated && summary.page.updated_at) {
       updated.setAttribute("datetime", summary.page.updated_at);

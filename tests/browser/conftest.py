@@ -16,6 +16,8 @@ from tests.conftest import which_or_require
 from tests.dashboard import seed
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: the Markdown guides of the bridge's tests (served by Vigie itself in the guide tests)
+GUIDES = Path(__file__).resolve().parents[1] / "docs_bridge" / "guides"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 #: the page fetches the summary this often in the browser tests (seconds)
@@ -43,11 +45,11 @@ def browser(chromium_path):
 
 
 @pytest.fixture
-def served(tmp_path_factory, tmp_path):
-    """``(base URL, store)``: the dashboard on waitress, on a fresh copy of the seeded data."""
+def dashboard_app(tmp_path_factory, tmp_path):
+    """``(app, store)``: the dashboard on a fresh copy of the seeded data, at the seed's
+    "now", fetching the summary every :data:`REFRESH` seconds."""
     from dashboard import _load_config, create_app
     from monitor.store import Store
-    from monitor.web import WebServer
 
     folder = tmp_path_factory.getbasetemp() / "browser-seed"
     if not (folder / "vigie.sqlite").exists():
@@ -62,11 +64,54 @@ def served(tmp_path_factory, tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'vigie.sqlite'}")
     app = create_app(config, {"REFRESH_INTERVAL": REFRESH, "CHECK_INTERVAL": 0.0,
                               "CLOCK": lambda: seed.NOW}, store=store)
+    yield app, store
+    store.dispose()
+
+
+@pytest.fixture
+def served(dashboard_app):
+    """``(base URL, store)``: the dashboard on waitress, on a fresh copy of the seeded data."""
+    from monitor.web import WebServer
+
+    app, store = dashboard_app
     server = WebServer(app, "127.0.0.1", 0, threads=4)
     server.start()
     yield f"http://127.0.0.1:{server.port}", store
     server.stop()
-    store.dispose()
+
+
+@pytest.fixture
+def served_with_guides(dashboard_app):
+    """The base URL of one listener serving the dashboard at ``/`` and the test guide folder
+    at ``/guides/g/``, as ``vigie run`` mounts them."""
+    from docs_bridge.guide_pages import PREFIX, GuidePages
+    from monitor.web import Router, WebServer
+
+    app, _ = dashboard_app
+    router = Router(lambda: b"", lambda: {"ok": True}, "text/plain")
+    router.mount("/", app)
+    router.mount(PREFIX, GuidePages([("g", GUIDES)], app.extensions["vigie"].config.file.site))
+    server = WebServer(router, "127.0.0.1", 0, threads=4)
+    server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def set_statuses(store, statuses: dict) -> None:
+    """Give services a new current status (a change ten minutes before the seed's "now")."""
+    for service_id, (previous, current) in statuses.items():
+        store.record_service_change(service_id, seed.NOW - 600, previous, current)
+
+
+@pytest.fixture
+def outage(served):
+    """The seeded page with the mail service down (Nextcloud still slow, three services
+    working): the outage of one service the issue describes."""
+    from monitor.state import ServiceStatus
+
+    base, store = served
+    set_statuses(store, {"mail": (ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.MAJOR_OUTAGE)})
+    return base, store
 
 
 @pytest.fixture

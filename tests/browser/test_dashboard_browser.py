@@ -20,7 +20,8 @@ def test_overview_fits_the_screen(browser, served, width):
     context = browser.new_context(locale="fr-FR", viewport={"width": width, "height": 800})
     page = context.new_page()
     page.goto(base + "/")
-    assert "Certains services sont perturbés" in page.inner_text("#banner")
+    assert ("Le service Messagerie est en partie en panne et le service Nextcloud est ralenti ; "
+            "les autres services fonctionnent.") in page.inner_text("#banner")
     assert page.evaluate(NO_SCROLL), "the page scrolls horizontally"
     visible = page.locator("ol.bars").first.evaluate(
         "bar => Array.from(bar.children).filter(li => li.offsetParent !== null).length")
@@ -62,7 +63,8 @@ def test_page_works_without_javascript(browser, served):
     context = browser.new_context(locale="en-GB", java_script_enabled=False)
     page = context.new_page()
     page.goto(base + "/")
-    assert "Some services are disturbed" in page.inner_text("#banner")
+    assert ("The Mail service is partly down and the Nextcloud service is slow; "
+            "the other services work.") in page.inner_text("#banner")
     assert page.locator("[data-service=mail] .status-text").inner_text() == "Partial outage"
     assert page.locator("noscript").count() >= 1
     page.goto(base + "/services/mail?range=7d")

@@ -133,7 +133,7 @@ def test_database_outage_serves_the_last_snapshot(app, client, clock, seeded):
     clock.advance(60)
     response = client.get("/")
     assert response.status_code == 200
-    assert "Certains services sont perturbés" in response.get_data(as_text=True)
+    assert "le service Nextcloud est ralenti" in response.get_data(as_text=True)
 
 
 def test_repeated_requests_are_answered_without_entering_flask(app, client, clock):

@@ -81,7 +81,7 @@ def folder(tmp_path):
 
 
 def main_of(page: str) -> str:
-    return page.split("<main>", 1)[1].split("</main>", 1)[0]
+    return re.split(r"<main\b[^>]*>", page, maxsplit=1)[1].split("</main>", 1)[0]
 
 
 def test_active_html_in_a_guide_never_reaches_the_page(folder):
@@ -177,3 +177,49 @@ def test_an_oversized_guide_file_is_not_served(folder):
 
     (folder / "big.md").write_text("# Gros\n\n" + "a" * MAX_GUIDE_BYTES, encoding="utf-8")
     assert call(GuidePages([("g", folder)]), "/g/big")[0] == "404 Not Found"
+
+
+def call_as(app, path: str, **headers: str) -> tuple[str, dict[str, str], str]:
+    seen: dict = {}
+
+    def start_response(status, response_headers):
+        seen["status"], seen["headers"] = status, dict(response_headers)
+
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "SCRIPT_NAME": "/guides",
+               **{f"HTTP_{k.upper()}": v for k, v in headers.items()}}
+    body = b"".join(app(environ, start_response))
+    return seen["status"], seen["headers"], body.decode()
+
+
+@pytest.mark.parametrize("path", ["/g/bon", "/g/absent"])
+def test_a_guide_wears_the_status_sites_header(folder, path):
+    """The site's name, the main menu and the language switch (back to this guide), as on
+    the status page; from the guide folder alone (no dashboard app, no database)."""
+    from monitor.config import LocalizedText, SiteSettings
+
+    site = SiteSettings(title=LocalizedText(fr="Coop — état des services", en="Coop — status"))
+    status, headers, page = call_as(GuidePages([("g", folder)], site), path)
+    assert status.startswith(("200", "404"))
+    assert '<html lang="fr"' in page
+    assert '<header class="site-header">' in page and '<a class="skip-link" href="#main">' in page
+    assert '<p class="site-name"><a href="/">Coop — état des services</a></p>' in page
+    nav = re.search(r'<nav class="main-nav" aria-label="Menu principal">(.*?)</nav>', page,
+                    re.DOTALL).group(1)
+    assert re.findall(r'<a href="([^"]+)"', nav) == ["/", "/incidents", "/maintenance"]
+    assert (f'<a class="lang-switch" href="/lang/en?next=%2Fguides{path.replace("/", "%2F")}" '
+            'lang="en" hreflang="en">English</a>') in page
+    assert "Vary" in headers and "Cookie" in headers["Vary"]
+
+
+def test_the_header_follows_the_visitors_language(folder):
+    """The switch's cookie (or the browser's languages) chooses the menu's language; the
+    guide's text stays marked as French."""
+    app = GuidePages([("g", folder)])
+    for how in ({"cookie": "lang=en"}, {"accept_language": "en-GB,en;q=0.9"}):
+        _, _, page = call_as(app, "/g/bon", **how)
+        assert '<html lang="en"' in page and ">Overview</a>" in page and ">Français</a>" in page
+        assert re.search(r'<main\b[^>]*\blang="fr"', page)
+    _, _, missing = call_as(app, "/g/absent", cookie="lang=en")
+    assert "<h1 class=\"page-title\">Guide not found</h1>" in missing
+    _, _, missing = call_as(app, "/g/absent")
+    assert "<h1 class=\"page-title\">Guide introuvable</h1>" in missing
