@@ -2,7 +2,7 @@
 
 The guide pages (:mod:`docs_bridge.guide_pages`) wear the status page's header (the
 site's name, the main menu, the language switch) and style. They are rendered here with
-plain Jinja and the dashboard's gettext catalogues, from the same ``_header.html`` the
+plain Jinja and Vigie's gettext catalogues, from the same ``_header.html`` the
 status pages include, so they need neither the dashboard's app nor its database: they
 work while the database is away, and even where the dashboard is not mounted (then the
 menu's links lead nowhere, the guide still reads).
@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from dashboard.i18n import LANGUAGES
+from monitor import words
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,7 +31,7 @@ def environment(lang: str) -> Environment:
     """A Jinja environment on the dashboard's templates speaking ``lang``."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
                       extensions=["jinja2.ext.i18n"])
-    env.install_gettext_translations(Translations.load(HERE / "translations", [lang]),
+    env.install_gettext_translations(Translations.load(words.LOCALES, [lang], words.DOMAIN),
                                      newstyle=True)
     return env
 

@@ -2,7 +2,7 @@
 
 The language of a request is, in order: ``?lang=`` (links from the feed and badges), the
 ``lang`` cookie set by the language switch, the browser's ``Accept-Language``, the site's
-default language. Gettext catalogs live in ``dashboard/translations`` (Flask-Babel);
+default language. Gettext catalogs are Vigie's own (:mod:`monitor.words`, read by Flask-Babel);
 dates, times, durations and percentages are formatted with Babel for the language, in the
 site's time zone.
 """
@@ -24,6 +24,7 @@ from flask_babel import Babel, lazy_gettext
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
+from monitor import words
 from monitor.state import ServiceStatus
 
 LANGUAGES = ("fr", "en")
@@ -104,7 +105,9 @@ def select_language() -> str:
 def init_app(app: Flask) -> None:
     """Set up Flask-Babel, the template filters and the language switch."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "fr"))
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    # one set of catalogues for every text of Vigie (monitor.words)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(words.LOCALES))
+    app.config.setdefault("BABEL_DOMAIN", words.DOMAIN)
     Babel(app, locale_selector=select_language)
     zone = ZoneInfo(app.config.get("TIMEZONE", "Europe/Paris"))
     app.jinja_env.filters.update(

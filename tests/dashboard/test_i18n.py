@@ -13,14 +13,15 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from dashboard import i18n
+from monitor import words
 
 ROOT = Path(__import__("dashboard").__file__).parent
-CATALOGS = ROOT / "translations"
+CATALOGS = words.LOCALES
 PARIS = ZoneInfo("Europe/Paris")
 
 
 def load_po(lang: str):
-    with open(CATALOGS / lang / "LC_MESSAGES" / "messages.po", "rb") as handle:
+    with open(CATALOGS / lang / "LC_MESSAGES" / "vigie.po", "rb") as handle:
         return read_po(handle, locale=lang)
 
 
@@ -28,7 +29,7 @@ def load_po(lang: str):
 def test_compiled_catalogs_match_the_po_files(lang):
     po = {m.id: m.string for m in load_po(lang) if m.id and not m.fuzzy
           and (all(m.string) if isinstance(m.string, tuple) else m.string)}
-    path = CATALOGS / lang / "LC_MESSAGES" / "messages.mo"
+    path = CATALOGS / lang / "LC_MESSAGES" / "vigie.mo"
     with open(path, "rb") as handle:
         mo = gettext.GNUTranslations(handle)
     for msgid, msgstr in po.items():

@@ -7,6 +7,8 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from monitor import words
+
 ROOT = Path(__import__("dashboard").__file__).parent
 
 
@@ -19,7 +21,7 @@ def admin_strings() -> set[str]:
 
 
 def catalog(lang: str) -> dict[str, object]:
-    with open(ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po", "rb") as handle:
+    with open(words.LOCALES / lang / "LC_MESSAGES" / "vigie.po", "rb") as handle:
         return {(m.id if isinstance(m.id, str) else m.id[0]): m.string
                 for m in read_po(handle, locale=lang) if m.id and not m.fuzzy}
 
