@@ -3,8 +3,10 @@
 A body announced larger than its path's limit is refused before a byte of it is read; a
 body without a length (chunked) is read in the pieces the connection delivers and refused
 as soon as it passes the limit. Every byte held is first reserved in the
-:class:`BodyBudget`, so however many clients stall in the middle of their bodies, the
-listener never holds more than ``server.limits.body_memory`` of them.
+:class:`BodyBudget`, a piece (:data:`CHUNK`) ahead of what arrived, so however many
+clients stall in the middle of their bodies, the listener never holds more than
+``server.limits.body_memory`` of them, and a client holds only what it actually sent
+(plus a piece), not what it announced.
 """
 
 from __future__ import annotations
@@ -69,7 +71,11 @@ async def read_body(request: BaseRequest, limit: int, budget: BodyBudget) -> Bod
     length = request.content_length
     if length is not None and length > limit:
         raise BodyRefused(413, "body_too_large", limit)
-    held = length if length is not None else min(limit, CHUNK)
+    # reserved as the bytes arrive, a piece ahead: a client announcing a large body and
+    # sending little of it holds little (stalled bodies must not starve the small ones, a
+    # job's heartbeat, of the budget)
+    most = length if length is not None else limit
+    held = min(most, CHUNK)
     if held and not budget.take(held):
         raise BodyRefused(503, "body_memory")
     stream, size = io.BytesIO(), 0
@@ -78,8 +84,8 @@ async def read_body(request: BaseRequest, limit: int, budget: BodyBudget) -> Bod
             size += len(chunk)
             if size > limit:
                 raise BodyRefused(413, "body_too_large", limit)
-            if size > held:  # a body of unknown length: reserve the next piece first
-                more = min(max(size - held, CHUNK), limit - held)
+            if size > held:  # reserve the next piece first
+                more = min(max(size - held, CHUNK), most - held)
                 if not budget.take(more):
                     raise BodyRefused(503, "body_memory")
                 held += more

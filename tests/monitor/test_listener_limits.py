@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from monitor import connections, heads
+from monitor import bodies, connections, heads
 from monitor.config import ListenerLimits, PathSettings
 from monitor.resources import Descriptors
 from monitor.web import Router, WebServer
@@ -246,12 +246,32 @@ def test_stalled_large_bodies_do_not_keep_memory(serve, monkeypatch):
         sock.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 100000\r\n\r\n"
                      + b"y" * 60_000)
     answers = [until_closed(sock) for sock in socks]
-    assert sorted(status_of(a) for a in answers) == [408] * 4 + [503] * 8
+    fits = 400_000 // bodies.CHUNK  # each holds what it sent, a piece ahead
+    assert sorted(status_of(a) for a in answers) == [408] * fits + [503] * (12 - fits)
     assert all(b"\r\nRetry-After: 10\r\n" in a for a in answers if status_of(a) == 503)
     assert server.stats.body_bytes_peak <= 400_000
     wait_for(lambda: server.stats.body_bytes == 0, "every body released")
     wait_for(lambda: server.stats.trims >= 1, "memory handed back after the flood")
-    assert server.stats.requests_refused["body_memory"] == 8
+    assert server.stats.requests_refused["body_memory"] == 12 - fits
+
+
+def test_bodies_announced_large_but_stalled_leave_room_for_small_ones(serve):
+    """The soak benchmark's finding: stalled bodies announcing 1 MB each took the whole
+    budget before sending it, so every heartbeat and login got a 503. A body holds what
+    it sent (and a piece ahead), so a small POST still goes through."""
+    server = serve(echo, max_body=1_000_000, body_memory=2_000_000, body_timeout=30,
+                   head_timeout=5)
+    stalled = [connect(server.port, source=f"127.0.1.{i + 1}") for i in range(10)]
+    for sock in stalled:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 1000000\r\n\r\n"
+                     + b"y" * 1000)
+    wait_for(lambda: server.stats.body_bytes >= 10 * bodies.CHUNK, "the stalled bodies read")
+    small = connect(server.port, source="127.0.2.1")
+    small.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 2\r\n"
+                  b"Connection: close\r\n\r\nok")
+    assert status_of(until_closed(small)) == 200
+    for sock in stalled:
+        sock.close()
 
 
 # Connection caps -----------------------------------------------------------------------
