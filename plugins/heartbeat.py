@@ -46,6 +46,7 @@ from pydantic import SecretStr, field_validator
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
+from monitor.logthrottle import LogThrottle, left_out
 from monitor.plugins import hookimpl
 from monitor.probe import (
     Probe,
@@ -296,26 +297,6 @@ class HeartbeatProbe(Probe):
         return self.board.judge(ctx.check.key, config)
 
 
-class _Throttle:
-    """Lets one event through per period (for log lines)."""
-
-    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.period = period
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self.suppressed = 0
-
-    def allow(self) -> bool:
-        with self._lock:
-            now = self.clock()
-            if now >= self._next:
-                self._next = now + self.period
-                return True
-            self.suppressed += 1
-            return False
-
-
 Submit = Callable[[str, ProbeResult], None]
 
 
@@ -331,8 +312,8 @@ class PushApp:
     def __init__(self, board: BeatBoard, submit: Submit | None = None) -> None:
         self.board = board
         self.submit = submit
-        self._unknown_log = _Throttle(UNKNOWN_TOKEN_LOG_EVERY)
-        self._refused_log = _Throttle(UNKNOWN_TOKEN_LOG_EVERY)
+        self._unknown_log = LogThrottle(UNKNOWN_TOKEN_LOG_EVERY)
+        self._refused_log = LogThrottle(UNKNOWN_TOKEN_LOG_EVERY)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
@@ -363,10 +344,10 @@ class PushApp:
         message = clean_message(form.get("msg") or request.args.get("msg") or "")
         admissions = self.board.record(token, STATUSES[state], message)
         if not admissions:
-            if self._unknown_log.allow():
+            if (skipped := self._unknown_log.allow()) is not None:
                 # the token itself is never logged: a typo of a real one is half a secret
-                log.warning("heartbeat: beat with an unknown token from %s",
-                            request.remote_addr or "?")
+                log.warning("heartbeat: beat with an unknown token from %s%s",
+                            request.remote_addr or "?", left_out(skipped))
             return "404 Not Found", {"error": "unknown token"}, []
         if all(a.result is None for a in admissions):
             return self._refused(admissions)
@@ -387,11 +368,9 @@ class PushApp:
                  ) -> tuple[str, dict[str, Any], list[tuple[str, str]]]:
         """429: the beat changes nothing a stored one of this period did not say."""
         wait = max(1, math.ceil(min(a.retry_after for a in admissions)))
-        if self._refused_log.allow():
-            log.warning("heartbeat: too many beats for %s; answered 429 (%d more since "
-                        "the last warning)", ", ".join(a.check_key for a in admissions),
-                        self._refused_log.suppressed)
-            self._refused_log.suppressed = 0
+        if (skipped := self._refused_log.allow()) is not None:
+            log.warning("heartbeat: too many beats for %s; answered 429%s",
+                        ", ".join(a.check_key for a in admissions), left_out(skipped))
         return ("429 Too Many Requests",
                 {"error": "too many beats: one is kept per period, and this one changes "
                           "nothing; send the next one later",

@@ -42,9 +42,13 @@ from dashboard.admin.network import client_of, cookie_secure
 from dashboard.admin.ratelimit import Attempt
 from dashboard.admin.roles import PUBLIC, declared, public, requires
 from monitor.access import Permission
+from monitor.logthrottle import LogThrottle, left_out
 from monitor.safetext import clean_line, is_clean_line
 
 log = logging.getLogger(__name__)
+#: a login flood writes a line per address and minute (and per name for failures), not
+#: one per attempt
+_refusals = LogThrottle(60.0)
 
 #: the key of the session id in the signed cookie
 SESSION_KEY = "sid"
@@ -145,8 +149,9 @@ def login():
     limiter = admin_state().limiter
     wait = limiter.admit(attempt, username)
     if wait > 0:
-        log.warning("login refused (too many attempts): user %r from %s", username[:64],
-                    address)
+        if (skipped := _refusals.allow(("limit", address))) is not None:
+            log.warning("login refused (too many attempts): user %r from %s%s",
+                        username[:64], address, left_out(skipped))
         minutes = max(1, math.ceil(wait / 60))
         return _refused(429, wait, username, _(
             "Too many failed attempts. Wait %(minutes)d minutes before trying again.",
@@ -157,8 +162,9 @@ def login():
     try:
         verified = accounts.verify_password(stored, password)
     except hashslots.HashingBusy:
-        log.warning("login refused (every hashing slot busy): user %r from %s",
-                    username[:64], address)
+        if (skipped := _refusals.allow(("busy", address))) is not None:
+            log.warning("login refused (every hashing slot busy): user %r from %s%s",
+                        username[:64], address, left_out(skipped))
         return _refused(503, hashslots.RETRY_AFTER, username, _(
             "Too many sign-ins at the same moment. Try again in a few seconds."))
     now = _now()
@@ -171,7 +177,9 @@ def login():
                 sessions.purge(db, now)
     if verified is None or uid is None or user is None:
         limiter.failed(attempt, username)
-        log.warning("failed login: user %r from %s", username[:64], address)
+        if (skipped := _refusals.allow(("failed", address, username.lower()))) is not None:
+            log.warning("failed login: user %r from %s%s", username[:64], address,
+                        left_out(skipped))
         return _login_page(error=_("Wrong user name or password."), username=username,
                            status=401)
     limiter.succeeded(attempt, username)
