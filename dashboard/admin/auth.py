@@ -42,13 +42,10 @@ from dashboard.admin.network import client_of, cookie_secure
 from dashboard.admin.ratelimit import Attempt
 from dashboard.admin.roles import PUBLIC, declared, public, requires
 from monitor.access import Permission
-from monitor.logthrottle import LogThrottle, left_out
+from monitor.logthrottle import left_out
 from monitor.safetext import clean_line, is_clean_line
 
 log = logging.getLogger(__name__)
-#: a login flood writes a line per address and minute (and per name for failures), not
-#: one per attempt
-_refusals = LogThrottle(60.0)
 
 #: the key of the session id in the signed cookie
 SESSION_KEY = "sid"
@@ -149,7 +146,7 @@ def login():
     limiter = admin_state().limiter
     wait = limiter.admit(attempt, username)
     if wait > 0:
-        if (skipped := _refusals.allow(("limit", address))) is not None:
+        if (skipped := admin_state().login_log.allow(("limit", address))) is not None:
             log.warning("login refused (too many attempts): user %r from %s%s",
                         username[:64], address, left_out(skipped))
         minutes = max(1, math.ceil(wait / 60))
@@ -162,7 +159,7 @@ def login():
     try:
         verified = accounts.verify_password(stored, password)
     except hashslots.HashingBusy:
-        if (skipped := _refusals.allow(("busy", address))) is not None:
+        if (skipped := admin_state().login_log.allow(("busy", address))) is not None:
             log.warning("login refused (every hashing slot busy): user %r from %s%s",
                         username[:64], address, left_out(skipped))
         return _refused(503, hashslots.RETRY_AFTER, username, _(
@@ -177,7 +174,7 @@ def login():
                 sessions.purge(db, now)
     if verified is None or uid is None or user is None:
         limiter.failed(attempt, username)
-        if (skipped := _refusals.allow(("failed", address, username.lower()))) is not None:
+        if (skipped := admin_state().login_log.allow(("failed", address, username.lower()))) is not None:
             log.warning("failed login: user %r from %s%s", username[:64], address,
                         left_out(skipped))
         return _login_page(error=_("Wrong user name or password."), username=username,

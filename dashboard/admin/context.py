@@ -6,7 +6,7 @@ The dashboard's ``create_app`` keeps its configuration and store in
 :class:`monitor.incidents.service.Operations` bound to an
 :class:`monitor.incidents.context.IncidentContext` (so that an incident opened by hand
 reaches the same plugins — alerts, forum, helpdesk — as an automatic one) and the login
-limiter, in ``app.extensions["vigie_admin"]``.
+limiter and its log throttle, in ``app.extensions["vigie_admin"]``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
 from dashboard.admin.ratelimit import LoginLimiter
+from monitor.logthrottle import LogThrottle
 
 
 @dataclass
@@ -28,6 +29,9 @@ class AdminState:
     """Per-application state of the admin area."""
 
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    #: a login flood writes a line per address and minute (and per name for failures),
+    #: not one per attempt; per application, so one app's flood hides nothing of another's
+    login_log: LogThrottle = field(default_factory=lambda: LogThrottle(60.0))
     operations: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
