@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import malloc, wsgi
 from monitor.config import ListenerLimits
 from monitor.resources import Descriptors, is_local_error
+from monitor.waits import wait_event
 
 if TYPE_CHECKING:
     from monitor.heads import GuardedServer
@@ -247,10 +248,7 @@ class Gate:
         if self._released is None:
             self._released = asyncio.Event()
         self._released.clear()
-        try:
-            await asyncio.wait_for(self._released.wait(), ACCEPT_RETRY)
-        except TimeoutError:
-            pass
+        await wait_event(self._released, ACCEPT_RETRY)
 
 
 async def accept_loop(sock: socket.socket, gate: Gate, server: GuardedServer,

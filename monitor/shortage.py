@@ -18,7 +18,6 @@ Each source raises one :class:`~monitor.notifications.SystemAlert` (code
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from monitor.events import fire
 from monitor.incidents.emit import emit_system_alert
 from monitor.notifications import SystemAlert
 from monitor.resources import Descriptors
+from monitor.waits import wait_event
 
 if TYPE_CHECKING:
     from monitor.runtime import Runtime
@@ -176,8 +176,7 @@ class ShortageTeller:
         """Tell each episode as it begins, until cancelled."""
         self._loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._news.wait(), LOOK_EVERY)
+            await wait_event(self._news, LOOK_EVERY)
             self._news.clear()
             for alert in self.shortage.due():
                 await self._tell(alert)

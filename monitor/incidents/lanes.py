@@ -16,6 +16,8 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from monitor.waits import wait_event
+
 if TYPE_CHECKING:
     from monitor.incidents.outbox import Job, OutboxWorker
 
@@ -83,10 +85,7 @@ class Lane:
                         self._start(job)
                 wait = min(30.0, self.worker.poll_interval * 10) if failing else (
                     self.worker.poll_interval)
-                try:
-                    await asyncio.wait_for(self.wake.wait(), wait)
-                except TimeoutError:
-                    pass
+                await wait_event(self.wake, wait)
         finally:
             tasks = list(self.in_flight.values())
             for task in tasks:

@@ -54,6 +54,7 @@ from monitor.notifications import (
     from_json,
 )
 from monitor.store.engine import dialect_insert
+from monitor.waits import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -271,10 +272,7 @@ class OutboxWorker:
                     if task is None or task.done():
                         tasks[plugin] = asyncio.create_task(self._lane(plugin).run(),
                                                             name=f"vigie-outbox-{plugin}")
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.DISCOVER_EVERY)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, self.DISCOVER_EVERY)
                 self._wake.clear()
         finally:
             for task in tasks.values():
