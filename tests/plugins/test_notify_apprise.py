@@ -410,7 +410,7 @@ async def test_reminder_and_resolved_texts(tmp_path, registry, receiver):
     assert "Le serveur a répondu 503" in reminder["message"]
     assert resolved["title"] == "✅ Nextcloud : rétabli après 1 heure 5 minutes"
     assert resolved["type"] == "success"
-    assert "Du 14 h 05 UTC+1 (28/11) au 15 h 10 UTC+1 (28/11), soit 1 h 05" in resolved["message"]
+    assert "Du 14 h 05 UTC+1 (28/11) au 15 h 10 UTC+1 (28/11), soit 1 heure 5 minutes" in resolved["message"]
     assert "Suivi : résolu" in resolved["message"]
 
 
