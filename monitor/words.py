@@ -180,7 +180,7 @@ def elide(text: str, params: Mapping[str, Any], lang: str) -> str:
 
 
 def of_name(name: str) -> str:
-    """``de Nextcloud``, ``d'Hébergement web``: French "de" before a name."""
+    """``de Messagerie``, ``d'Hébergement web``: French "de" before a name."""
     return f"d'{name}" if vowel_sound(name) else f"de {name}"
 
 
