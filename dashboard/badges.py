@@ -8,7 +8,7 @@ language, and the SVG names itself (``role="img"``, ``<title>``) for screen read
 from __future__ import annotations
 
 from flask import Blueprint, abort
-from flask_babel import gettext
+from dashboard.i18n import gettext
 from markupsafe import escape
 
 from dashboard.i18n import BANNERS, STATUS_LABELS, fmt_percent, select_language

@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from babel.lists import format_list
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import lazy_gettext
+
+from dashboard.i18n import gettext, ngettext
 
 from dashboard.views import PageData, ServiceView
 from monitor.state import ServiceStatus

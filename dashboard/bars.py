@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask_babel import gettext, ngettext
+from dashboard.i18n import gettext, ngettext
 from markupsafe import Markup, escape
 
 from dashboard.i18n import STATUS_LABELS, fmt_day, fmt_percent

@@ -20,11 +20,14 @@ from babel.lists import format_list
 from babel.numbers import format_decimal, format_percent
 from babel.units import format_unit
 from flask import Blueprint, Flask, current_app, g, redirect, request
-from flask_babel import Babel, lazy_gettext
+from flask_babel import Babel, get_translations, lazy_gettext
+from flask_babel.speaklater import LazyString
+from jinja2 import pass_context
+from markupsafe import Markup
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from monitor import words
+from monitor import terms, words
 from monitor.state import ServiceStatus
 
 LANGUAGES = ("fr", "en")
@@ -33,6 +36,42 @@ COOKIE = "lang"
 COOKIE_AGE = 365 * 86400
 
 bp = Blueprint("i18n", __name__)
+
+def gettext(message: str, /, **variables) -> str:
+    """Flask-Babel's ``gettext`` with French elision ("Temps de réponse d'Hébergement
+    web"): what the dashboard's Python code calls."""
+    text = get_translations().ugettext(message)
+    return words.elide(text, variables, select_language()) % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, /, **variables) -> str:
+    """Flask-Babel's ``ngettext`` with French elision."""
+    variables.setdefault("num", num)
+    text = get_translations().ungettext(singular, plural, num)
+    return words.elide(text, variables, select_language()) % variables
+
+
+@pass_context
+def _gettext(context, message: str, /, **variables):
+    """Flask-Babel's ``gettext`` for templates, with French elision (monitor.words.elide)."""
+    text = get_translations().ugettext(message)
+    return _formatted(context, text, variables)
+
+
+@pass_context
+def _ngettext(context, singular: str, plural: str, num: int, /, **variables):
+    """Flask-Babel's ``ngettext`` for templates, with French elision."""
+    variables.setdefault("num", num)
+    text = get_translations().ungettext(singular, plural, num)
+    return _formatted(context, text, variables)
+
+
+def _formatted(context, text: str, variables: dict):
+    text = words.elide(text, variables, select_language())
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
+
 
 #: member-facing words for each service status
 STATUS_LABELS = {
@@ -52,13 +91,10 @@ BANNERS = {
     "maintenance": lazy_gettext("Maintenance in progress"),
     "unknown": lazy_gettext("Status not known yet"),
 }
-#: incident phases (Statuspage's words)
-PHASES = {
-    "investigating": lazy_gettext("Investigating"),
-    "identified": lazy_gettext("Identified"),
-    "monitoring": lazy_gettext("Monitoring"),
-    "resolved": lazy_gettext("Resolved"),
-}
+#: incident phases, as a label: the words of the alerts, the forum and the tickets
+#: (monitor.terms.PHASES)
+PHASES = {label: LazyString(lambda said=said: terms.sentence_case(said.say(select_language())))
+          for label, said in terms.PHASES.items()}
 #: check statuses (monitor.probe.Status labels)
 CHECK_LABELS = {
     "up": lazy_gettext("Working"),
@@ -109,6 +145,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(words.LOCALES))
     app.config.setdefault("BABEL_DOMAIN", words.DOMAIN)
     Babel(app, locale_selector=select_language)
+    # the templates' messages elide French "de"/"que"/"le"/"la" before a name starting
+    # with a vowel sound ("Disponibilité d'Hébergement web"), as the core's do
+    app.jinja_env.globals.update(gettext=_gettext, ngettext=_ngettext)
     zone = ZoneInfo(app.config.get("TIMEZONE", "Europe/Paris"))
     app.jinja_env.filters.update(
         tr=lambda text: text.text(select_language()) if text else "",

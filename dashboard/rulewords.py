@@ -14,7 +14,9 @@ from datetime import datetime, time, timedelta
 from babel import Locale
 from babel.lists import format_list
 from flask import current_app
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import lazy_gettext
+
+from dashboard.i18n import gettext, ngettext
 
 from dashboard.i18n import fmt_duration
 from monitor.incidents.recurrence import Pattern

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import Blueprint, abort, render_template, request, url_for
-from flask_babel import gettext
+from dashboard.i18n import gettext
 from markupsafe import Markup
 
 from dashboard import bars, charts, reads, rulewords

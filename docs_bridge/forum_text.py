@@ -1,4 +1,5 @@
-"""The French texts Vigie posts on the forum: a topic per incident, its updates, its end.
+"""The texts Vigie posts on the forum: a topic per incident, its updates, its end, in the
+forum's language (French unless told otherwise), from the catalogues (:mod:`monitor.words`).
 
 Written for members: what is affected, since when, what is known, where to look (the
 status page, the guides). Markdown, as Discourse expects in ``raw``. The forum is public:
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 
 from docs_bridge import french
+from monitor import terms
+from monitor.words import Both, Words, _, duration, say, say_n
 from docs_bridge.guides import GUIDE_LINK_KIND
 from monitor.notifications import IncidentEvent
 
@@ -19,33 +22,49 @@ MIN_TITLE = 15
 MAX_TITLE = 200
 
 
-def topic_title(event: IncidentEvent) -> str:
+def topic_title(event: IncidentEvent, lang: str = "fr") -> str:
     """``[INC-2026-0042] Nextcloud indisponible``: the reference keeps titles unique (a
     Discourse rule) and lets volunteers search for it."""
-    title = f"[{event.reference}] {event.title_fr}".strip()
+    title = f"[{event.reference}] {Both(event.title_fr, event.title_en).say(lang)}".strip()
     if len(title) < MIN_TITLE:
-        title = f"{title} — incident en cours"
+        title = say(lang, "{title} — incident in progress", title=title)
     return title[:MAX_TITLE]
 
 
-def _services(event: IncidentEvent) -> list[str]:
-    return [f"- **{s.name_fr}** : {french.impact(s.status)}" for s in event.services]
+def _field(lang: str, label: str, value: str) -> str:
+    return say(lang, "{label}: {value}", label=label, value=value)
 
 
-def _known(event: IncidentEvent, zone: str) -> list[str]:
+def _heading(lang: str, label: Words) -> str:
+    return f"**{say(lang, '{label}:', label=label)}**"
+
+
+def _services(event: IncidentEvent, lang: str) -> list[str]:
     lines = []
-    for check in event.checks:
-        since = f" (depuis le {french.when(check.since, zone)})" if check.since else ""
-        lines.append(f"- {check.name_fr} : {check.public_reason()[0]}{since}")
+    for service in event.services:
+        name = f"**{Both(service.name_fr, service.name_en).say(lang)}**"
+        lines.append(f"- {_field(lang, name, _said(terms.impact(service.status), lang))}")
     return lines
 
 
-def _guides(event: IncidentEvent) -> list[str]:
+def _known(event: IncidentEvent, zone: str, lang: str) -> list[str]:
+    lines = []
+    for check in event.checks:
+        public_fr, public_en = check.public_reason()
+        reason = Both(public_fr, public_en).say(lang)
+        if check.since:
+            reason = say(lang, "{reason} (since {when})", reason=reason,
+                         when=french.when(check.since, zone, lang))
+        lines.append(f"- {_field(lang, Both(check.name_fr, check.name_en).say(lang), reason)}")
+    return lines
+
+
+def _guides(event: IncidentEvent, lang: str) -> list[str]:
     guides = [link for link in event.links if link.kind == GUIDE_LINK_KIND and link.public]
     if not guides:
         return []
-    return ["", "**Guides utiles :**", *(f"- [{_link_text(g.title)}]({_link_url(g.url)})"
-                                         for g in guides)]
+    return ["", _heading(lang, _("Useful guides")),
+            *(f"- [{_link_text(g.title)}]({_link_url(g.url)})" for g in guides)]
 
 
 #: characters that mean something in Markdown (or HTML, which Discourse also reads)
@@ -64,56 +83,77 @@ def _link_url(url: str) -> str:
     return "".join(_URL_UNSAFE.get(ch, ch) for ch in url)
 
 
-def _follow(event: IncidentEvent) -> list[str]:
+def _follow(event: IncidentEvent, lang: str) -> list[str]:
     where = []
     if event.incident_url:
-        where.append(f"[la page de l'incident]({event.incident_url})")
+        where.append("[{}]({})".format(say(lang, "the incident page"), event.incident_url))
     if event.status_page_url:
-        where.append(f"[la page d'état des services]({event.status_page_url})")
-    return ["", f"Suivez l'évolution sur {' et '.join(where)}."] if where else []
+        where.append("[{}]({})".format(say(lang, "the status page"), event.status_page_url))
+    if not where:
+        return []
+    pages = where[0] if len(where) == 1 else say(lang, "{first} and {second}", first=where[0],
+                                                 second=where[1])
+    return ["", say(lang, "Follow its progress on {pages}.", pages=pages)]
 
 
-def _footer(event: IncidentEvent) -> list[str]:
-    return ["", f"<small>Sujet tenu à jour automatiquement par Vigie — réf. "
-                f"{event.reference}.</small>"]
+def _footer(event: IncidentEvent, lang: str) -> list[str]:
+    kept = say(lang, "Topic kept up to date automatically by Vigie — ref. {reference}.",
+               reference=event.reference)
+    return ["", f"<small>{kept}</small>"]
 
 
-def topic_body(event: IncidentEvent, zone: str) -> str:
+def _message(event: IncidentEvent, lang: str) -> str:
+    return Both(event.message_fr, event.message_en).say(lang) if event.message_fr else ""
+
+
+def topic_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
     """The first post of an incident's topic."""
-    lines = [f"**{french.impact(event.impact).capitalize()}** depuis le "
-             f"{french.when(event.opened_at, zone)} — {french.phase(event.phase)}.", "",
-             "**Services touchés :**", *_services(event)]
-    known = _known(event, zone)
-    if known or event.message_fr:
-        lines += ["", "**Ce que nous savons :**", *known]
-        if event.message_fr:
-            lines += ["", event.message_fr]
-    lines += _guides(event) + _follow(event) + _footer(event)
+    impact = terms.sentence_case(_said(terms.impact(event.impact), lang))
+    lines = [say(lang, "**{impact}** since {when} — {phase}.", impact=impact,
+                 when=french.when(event.opened_at, zone, lang), phase=terms.phase(event.phase)),
+             "", _heading(lang, _("Affected services")), *_services(event, lang)]
+    known = _known(event, zone, lang)
+    message = _message(event, lang)
+    if known or message:
+        lines += ["", _heading(lang, _("What we know")), *known]
+        if message:
+            lines += ["", message]
+    lines += _guides(event, lang) + _follow(event, lang) + _footer(event, lang)
     return "\n".join(lines)
 
 
-def update_body(event: IncidentEvent, zone: str) -> str:
+def update_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
     """A reply for an update of the incident."""
-    lines = [f"**Mise à jour du {french.when(event.at, zone)}** — {french.phase(event.phase)}, "
-             f"{french.impact(event.impact)}.", ""]
-    if event.message_fr:
-        lines += [event.message_fr, ""]
-    lines += ["**Services :**", *_services(event)]
-    known = _known(event, zone)
+    lines = [say(lang, "**Update of {when}** — {phase}, {impact}.",
+                 when=french.when(event.at, zone, lang), phase=terms.phase(event.phase),
+                 impact=terms.impact(event.impact)), ""]
+    message = _message(event, lang)
+    if message:
+        lines += [message, ""]
+    lines += [_heading(lang, _("Services")), *_services(event, lang)]
+    known = _known(event, zone, lang)
     if known:
         lines += ["", *known]
-    return "\n".join(lines + _follow(event) + _footer(event))
+    return "\n".join(lines + _follow(event, lang) + _footer(event, lang))
 
 
-def resolution_body(event: IncidentEvent, zone: str) -> str:
+def resolution_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
     """The last reply, when the incident is resolved."""
     ended = event.resolved_at or event.at
-    names = ", ".join(s.name_fr for s in event.services) or "Les services"
-    lines = [f"**Résolu le {french.when(ended, zone)}** : {names} "
-             f"{'fonctionne' if len(event.services) == 1 else 'fonctionnent'} de nouveau "
-             f"normalement (durée de l'incident : {french.duration(ended - event.opened_at)}).",
-             ""]
-    if event.message_fr:
-        lines += [event.message_fr, ""]
-    lines.append("Si le problème persiste de votre côté, dites-le ici.")
-    return "\n".join(lines + _follow(event) + _footer(event))
+    names = ", ".join(Both(s.name_fr, s.name_en).say(lang) for s in event.services)
+    count = len(event.services) if names else 2
+    lines = [say_n(lang, "**Resolved on {when}**: {names} is working normally again (the "
+                   "incident lasted {duration}).", "**Resolved on {when}**: {names} are working "
+                   "normally again (the incident lasted {duration}).", count,
+                   when=french.when(ended, zone, lang),
+                   names=names or say(lang, "The services"),
+                   duration=duration(ended - event.opened_at)), ""]
+    message = _message(event, lang)
+    if message:
+        lines += [message, ""]
+    lines.append(say(lang, "If the problem persists on your side, say so here."))
+    return "\n".join(lines + _follow(event, lang) + _footer(event, lang))
+
+
+def _said(words: Words | str, lang: str) -> str:
+    return words.say(lang) if isinstance(words, Words) else words

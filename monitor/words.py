@@ -27,6 +27,8 @@ messages use ``{name}`` placeholders (``str.format``); the dashboard's Flask-Bab
 from __future__ import annotations
 
 import gettext as _gettext
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,13 +58,14 @@ def catalogue(lang: str) -> _gettext.NullTranslations:
 
 
 def _said(value: Any, lang: str) -> Any:
-    return value.say(lang) if isinstance(value, Words) else value
+    return value.say(lang) if isinstance(value, (Words, Both)) else value
 
 
 def _format(text: str, lang: str, params: Mapping[str, Any]) -> str:
     if not params:
         return text
-    return text.format(**{name: _said(value, lang) for name, value in params.items()})
+    said = {name: _said(value, lang) for name, value in params.items()}
+    return elide(text, said, lang).format(**said)
 
 
 def say(lang: str, msgid: str, /, **params: Any) -> str:
@@ -105,6 +108,24 @@ class Words:
     def __str__(self) -> str:
         return self.say(LANGUAGES[0])
 
+    def with_params(self, **params: Any) -> Words:
+        """The same message with ``params`` added (a table's words given their values)."""
+        return Words(self.msgid, self.plural, self.n, (*self.params, *params.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Both:
+    """A text that is data, given in French and maybe English (a service's name, a
+    volunteer's message, a time written each language's way): a parameter of
+    :class:`Words` said in the reader's language, French when English is missing."""
+
+    fr: str
+    en: str | None = None
+
+    def say(self, lang: str) -> str:
+        """The text in ``lang`` (French when there is no English)."""
+        return self.en if lang == "en" and self.en else self.fr
+
 
 def _(msgid: str, /, **params: Any) -> Words:
     """Mark ``msgid`` for the catalogues and make it :class:`Words`."""
@@ -114,3 +135,99 @@ def _(msgid: str, /, **params: Any) -> Words:
 def n_(singular: str, plural: str, n: int, /, **params: Any) -> Words:
     """Mark a message with a plural form and make it :class:`Words` for ``n``."""
     return Words(singular, plural, n, tuple(params.items()))
+
+
+# French elision ----------------------------------------------------------------------------
+
+#: how words starting with an aspirated h begin; they take no elision ("de Hauteville")
+ASPIRATED_H = (
+    "hache", "haie", "haine", "hall ", "halte", "hameau", "hamac", "hanche", "handicap",
+    "hangar", "hareng", "haricot", "hasard", "haut", "héros", "hibou", "hiérarchie", "hockey",
+    "homard", "honte", "hors", "hotline", "housse", "hublot", "hutte",
+)
+#: the short words elided before a vowel sound, followed by a placeholder
+_ELIDED = re.compile(r"(?<![\w'’])(de|De|que|Que|le|Le|la|La|jusque|Jusque) "
+                     r"(\{(\w+)[^{}]*\}|%\((\w+)\)[sd])")
+
+
+def vowel_sound(text: str) -> bool:
+    """Whether French elides before ``text``: it starts with a vowel or a mute h
+    (``Hébergement web``, ``IMAP``), not with a consonant, a digit, a y or an aspirated h."""
+    word = text.lstrip(" «“\"'").split(" ", 1)[0]
+    if not word:
+        return False
+    first = unicodedata.normalize("NFD", word[0].lower())[0]
+    if first == "h":
+        return not (word.lower() + " ").startswith(ASPIRATED_H)
+    return first in "aeiou"
+
+
+def elide(text: str, params: Mapping[str, Any], lang: str) -> str:
+    """``text`` (a translation, before formatting) with ``de {name}`` written ``d'{name}``
+    (also ``que``, ``le``, ``la``, ``jusque``) where ``params[name]`` starts with a vowel
+    sound, in French; unchanged in other languages. Both placeholder styles
+    (``{name}``, ``%(name)s``) are understood."""
+    if lang != "fr" or not params:
+        return text
+
+    def one(match: re.Match) -> str:
+        value = params.get(match[3] or match[4])
+        if isinstance(value, str) and vowel_sound(value):
+            return f"{match[1][:-1]}'{match[2]}"
+        return match[0]
+
+    return _ELIDED.sub(one, text)
+
+
+def of_name(name: str) -> str:
+    """``de Messagerie``, ``d'Hébergement web``: French "de" before a name."""
+    return f"d'{name}" if vowel_sound(name) else f"de {name}"
+
+
+# Durations -----------------------------------------------------------------------------------
+
+#: the units of a duration in words, largest first: seconds, and the words for ``n`` of them
+_UNITS = (
+    (86400, lambda n: n_("{n} day", "{n} days", n)),
+    (3600, lambda n: n_("{n} hour", "{n} hours", n)),
+    (60, lambda n: n_("{n} minute", "{n} minutes", n)),
+    (1, lambda n: n_("{n} second", "{n} seconds", n)),
+)
+
+
+def duration(seconds: float, smallest: int = 60) -> Words:
+    """A duration in words, in its two largest units: ``2 minutes 20 secondes``, ``1 heure``,
+    ``3 jours 4 heures``; below ``smallest`` (a unit's size: 60 or 1) ``moins d'une
+    minute`` (or ``moins d'une seconde``), never "0 min"."""
+    rest = int(max(0.0, seconds))
+    if rest < smallest:
+        return _("less than a minute") if smallest >= 60 else _("less than a second")
+    parts: list[Words] = []
+    for size, words in _UNITS:
+        if size < smallest or len(parts) == 2:
+            break
+        if rest >= size:
+            parts.append(words(rest // size))
+            rest %= size
+        elif parts:  # "2 heures" rather than "2 heures 0 minute"
+            break
+    if len(parts) == 1:
+        return parts[0]
+    return _("{larger} {smaller}", larger=parts[0], smaller=parts[1])
+
+
+def every(seconds: float) -> Words:
+    """How often something happens: ``toutes les minutes``, ``toutes les 5 minutes``,
+    ``toutes les 90 secondes``, ``tous les jours`` / ``every minute``…"""
+    period = max(1, round(seconds))
+    if period % 86400 == 0:
+        n = period // 86400
+        return _("every day") if n == 1 else n_("every {n} day", "every {n} days", n)
+    if period % 3600 == 0:
+        n = period // 3600
+        return _("every hour") if n == 1 else n_("every {n} hour", "every {n} hours", n)
+    if period % 60 == 0:
+        n = period // 60
+        return _("every minute") if n == 1 else n_("every {n} minute", "every {n} minutes", n)
+    return _("every second") if period == 1 else n_("every {n} second", "every {n} seconds",
+                                                      period)

@@ -56,6 +56,7 @@ from monitor.notifications import CheckSnapshot, SystemAlert
 from monitor.probe import Status
 from monitor.state import ServiceState, ServiceStatus, ServiceTransition
 from monitor.store.writer import is_transient
+from monitor.words import Both, _, duration
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class IncidentEngine:
     def _recorded(self, change: StatusChange) -> None:
         sid = change.service_id
         self.applied[sid] = change
-        if change.current in lifecycle.IMPACT_WORDS:
+        if change.current in lifecycle.OUTAGE_IMPACTS:
             self._failing_since.setdefault(sid, change.at)
         elif change.current != ServiceStatus.UNKNOWN.label:
             self._failing_since.pop(sid, None)
@@ -235,7 +236,7 @@ class IncidentEngine:
         change = waiting.change
         sid, at = change.service_id, change.at
         late = Late(self.ctx.now(), self.ctx.timezone) if waiting.late else None
-        impact = change.current if change.current in lifecycle.IMPACT_WORDS else None
+        impact = change.current if change.current in lifecycle.OUTAGE_IMPACTS else None
         incident = lifecycle.open_services_incident(session, sid)
         # an incident whose quiet period ended before this change is resolved first, at
         # that time: as the ticker would have done had it passed in between
@@ -281,7 +282,7 @@ class IncidentEngine:
             changed = lifecycle.set_impact(incident, impact)
             self._retitle(incident, change)
         # back from maintenance or unknown in the same state: nothing new to say
-        moved = change.previous in lifecycle.IMPACT_WORDS and change.previous != change.current
+        moved = change.previous in lifecycle.OUTAGE_IMPACTS and change.previous != change.current
         if not (changed or was_recovering or moved):
             return
         fr, en = change_messages(change, "status", late)
@@ -341,8 +342,7 @@ class IncidentEngine:
         if at > now:
             return False
         names = [self.applied[s] for s in incident.service_ids]
-        fr, en = resolved_messages(", ".join(c.name_fr for c in names),
-                                   ", ".join(c.name_en for c in names), quiet)
+        fr, en = resolved_messages([Both(c.name_fr, c.name_en) for c in names], quiet)
         lifecycle.resolve(
             session, self.ctx, incident, at=at, message_fr=fr, message_en=en,
             statuses={s: ServiceStatus.OPERATIONAL.label for s in incident.service_ids})
@@ -357,10 +357,10 @@ class IncidentEngine:
             return False
         if now - (incident.last_notified_at or incident.opened_at) < every:
             return False
-        hours = (now - incident.opened_at) / 3600
+        still = _("The incident is still open ({duration} so far).",
+                  duration=duration(now - incident.opened_at))
         emit_incident(session, self.ctx, incident, "reminder", at=now,
-                      message_fr=f"L'incident est toujours ouvert (depuis {hours:.1f} h).",
-                      message_en=f"The incident is still open ({hours:.1f} h so far).")
+                      message_fr=still.fr, message_en=still.en)
         return True
 
     # Certificates -----------------------------------------------------------------------

@@ -14,18 +14,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor import terms
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_incident
 from monitor.incidents.models import Incident, IncidentService, IncidentUpdate
 from monitor.notifications import CheckSnapshot
 from monitor.state import ServiceStatus
+from monitor.words import Both, _
 
-#: impact label → (French, English) words used in automatic titles and messages
-IMPACT_WORDS = {
-    "degraded": ("performances dégradées", "degraded performance"),
-    "partial_outage": ("panne partielle", "partial outage"),
-    "major_outage": ("panne majeure", "major outage"),
-}
+#: the impacts a failing service gives its incident (their words: monitor.terms.IMPACTS)
+OUTAGE_IMPACTS = frozenset({"degraded", "partial_outage", "major_outage"})
 _SEVERITY = {"degraded": 1, "partial_outage": 2, "major_outage": 3}
 
 
@@ -36,8 +34,9 @@ def worse(a: str, b: str) -> str:
 
 def auto_titles(name_fr: str, name_en: str, impact: str) -> tuple[str, str]:
     """``("Fichiers : panne majeure", "Files: major outage")``."""
-    fr, en = IMPACT_WORDS.get(impact, ("incident", "incident"))
-    return f"{name_fr} : {fr}"[:200], f"{name_en}: {en}"[:200]
+    title = _("{service}: {impact}", service=Both(name_fr, name_en),
+              impact=terms.IMPACTS.get(impact, _("incident")))
+    return title.fr[:200], title.en[:200]
 
 
 def reference_for(incident_id: int, opened_at: float, tz: str) -> str:

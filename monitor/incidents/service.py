@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from monitor.access import Permission
 from monitor.guard import operation
+from monitor import terms
 from monitor.incidents import lifecycle
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_incident
@@ -52,6 +53,7 @@ from monitor.incidents.recurrence import (
     zone,
 )
 from monitor.safetext import clean_line, clean_text
+from monitor.words import _
 from monitor.schema import parse_duration
 from monitor.store.models import ServiceRow
 
@@ -203,10 +205,9 @@ class Operations:
         at = self._at(at)
         lifecycle.set_impact(incident, impact)
         incident.impact_manual = True
-        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or (
-            f"Impact : {lifecycle.IMPACT_WORDS[impact][0]}.")
-        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or (
-            f"Impact: {lifecycle.IMPACT_WORDS[impact][1]}.")
+        said = _("Impact: {impact}.", impact=terms.impact(impact))
+        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
+        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
         update = lifecycle.add_update(session, incident, at=at, kind="impact", message_fr=fr,
                                       message_en=en, impact=impact, automatic=False,
                                       author=author)
@@ -224,10 +225,9 @@ class Operations:
         :raises InvalidInput: the incident is already resolved.
         :raises NotFound: no such incident.
         """
-        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or (
-            "L'incident est résolu.")
-        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or (
-            "The incident is resolved.")
+        said = _("The incident is resolved.")
+        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
+        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
         return self.post_update(session, incident_id, phase="resolved", message_fr=fr,
                                 message_en=en, author=author, at=at)
 
@@ -246,13 +246,12 @@ class Operations:
         en = _text("text_en", text_en, required=False, limit=100_000)
         at = self._at(at)
         incident.postmortem_fr, incident.postmortem_en, incident.postmortem_at = fr, en, at
+        published = _("The post-mortem is published.")
         lifecycle.add_update(session, incident, at=at, kind="postmortem",
-                             message_fr="Le compte rendu de l'incident est publié.",
-                             message_en="The post-mortem is published.", automatic=False,
-                             author=author)
+                             message_fr=published.fr, message_en=published.en,
+                             automatic=False, author=author)
         emit_incident(session, self.ctx, incident, "updated", at=at,
-                      message_fr="Le compte rendu de l'incident est publié.",
-                      message_en="The post-mortem is published.")
+                      message_fr=published.fr, message_en=published.en)
         session.flush()
         return incident
 

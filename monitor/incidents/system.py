@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.incidents import outbox
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
-from monitor.incidents.lifecycle import IMPACT_WORDS
+from monitor.incidents.lifecycle import OUTAGE_IMPACTS
 from monitor.incidents.maintenance import (
     MaintenanceTicker,
     apply_maintenance,
@@ -207,7 +207,7 @@ class IncidentSystem:
             await asyncio.gather(*self._direct, return_exceptions=True)
         if self.engine.pending:
             # an outage among them is lost history: say it loudly; else it is only news
-            lost = sum(w.change.current in IMPACT_WORDS for w in self.engine.backlog)
+            lost = sum(w.change.current in OUTAGE_IMPACTS for w in self.engine.backlog)
             log.log(logging.ERROR if lost else logging.INFO,
                     "incident engine: stopping with %d status changes not recorded (%d of "
                     "them failures); the database was unreachable", self.engine.pending, lost)

@@ -20,16 +20,18 @@ from collections.abc import Callable
 import pluggy
 from sqlalchemy.orm import Session
 
+from monitor import terms
 from monitor.config import OutboxSettings
 from monitor.events import hook_failures
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_system_alert
 from monitor.incidents.engine import StatusChange
 from monitor.incidents.lanes import call_hookimpl
-from monitor.incidents.lifecycle import IMPACT_WORDS
+from monitor.incidents.lifecycle import OUTAGE_IMPACTS
 from monitor.incidents.outbox import Backlog, DeliveryStats
 from monitor.incidents.wording import local_time
 from monitor.notifications import SystemAlert
+from monitor.words import Both, _, duration, n_
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,8 @@ class UnrecordedAlerts:
         if told is not None and told[0] != outage:  # told during an earlier outage
             del self._told[sid]
             told = None
-        if change.current in IMPACT_WORDS:
-            if told is not None or change.previous in IMPACT_WORDS:
+        if change.current in OUTAGE_IMPACTS:
+            if told is not None or change.previous in OUTAGE_IMPACTS:
                 return None  # already told, or failing since before: nothing new
             self._told[sid] = (outage, change.at)
             return self._down(change)
@@ -97,60 +99,55 @@ class UnrecordedAlerts:
     def _time(self, at: float, lang: str) -> str:
         return local_time(at, self.timezone, lang, time.time())
 
+    def _times(self, at: float) -> Both:
+        return Both(self._time(at, "fr"), self._time(at, "en"))
+
     def _down(self, change: StatusChange) -> SystemAlert:
-        fr, en = IMPACT_WORDS[change.current]
-        checks_fr = "".join(f"\n- {c.name_fr} : {c.reason_fr}" for c in change.checks
-                            if c.reason_fr)
-        checks_en = "".join(f"\n- {c.name_en}: {c.reason_en or c.reason_fr}"
-                            for c in change.checks if c.reason_fr)
+        service = Both(change.name_fr, change.name_en)
+        impact = terms.impact(change.current)
+        checks = [_("{check}: {reason}", check=Both(c.name_fr, c.name_en),
+                    reason=Both(c.reason_fr, c.reason_en)) for c in change.checks if c.reason_fr]
+        title = _("{service}: {impact} (not recorded yet)", service=service, impact=impact)
+        message = _("{service}: {impact} since {time}. Vigie's database is unreachable: the "
+                    "incident will be recorded when it is back, and its usual alerts will "
+                    "follow, marked “recorded at …”.", service=service, impact=impact,
+                    time=self._times(change.at))
         return SystemAlert(
             code="unrecorded.down",
             idempotency_key=f"unrecorded.down:{change.service_id}:{int(change.at)}",
             severity="critical" if change.current == "major_outage" else "warning",
-            title_fr=f"{change.name_fr} : {fr} (pas encore enregistrée)",
-            title_en=f"{change.name_en}: {en} (not recorded yet)",
-            message_fr=f"{change.name_fr} : {fr} depuis {self._time(change.at, 'fr')}. La "
-                       "base de données de Vigie est injoignable : l'incident sera "
-                       "enregistré à son retour, et ses alertes habituelles suivront, "
-                       f"marquées « enregistrée à … ».{checks_fr}",
-            message_en=f"{change.name_en}: {en} since {self._time(change.at, 'en')}. "
-                       "Vigie's database is unreachable: the incident will be recorded when "
-                       "it is back, and its usual alerts will follow, marked “recorded at "
-                       f"…”.{checks_en}",
+            title_fr=title.fr, title_en=title.en,
+            message_fr=message.fr + "".join(f"\n- {c.fr}" for c in checks),
+            message_en=message.en + "".join(f"\n- {c.en}" for c in checks),
             at=change.at, service_id=change.service_id,
             details={"status": change.current, "since": f"{change.at:.0f}"})
 
     def _up(self, change: StatusChange, since: float) -> SystemAlert:
-        start_fr, start_en = self._time(since, "fr"), self._time(since, "en")
-        end_fr, end_en = self._time(change.at, "fr"), self._time(change.at, "en")
+        service = Both(change.name_fr, change.name_en)
+        title = _("{service} is working again (not recorded yet)", service=service)
+        message = _("{service} is working again: failing from {start} to {end}. Vigie's "
+                    "database is still unreachable: the incident will be recorded when it "
+                    "is back.", service=service, start=self._times(since),
+                    end=self._times(change.at))
         return SystemAlert(
             code="unrecorded.up",
             idempotency_key=f"unrecorded.up:{change.service_id}:{int(change.at)}",
             severity="info",
-            title_fr=f"{change.name_fr} fonctionne de nouveau (pas encore enregistré)",
-            title_en=f"{change.name_en} is working again (not recorded yet)",
-            message_fr=f"{change.name_fr} fonctionne de nouveau : en difficulté de {start_fr} "
-                       f"à {end_fr}. La base de données de Vigie est toujours injoignable : "
-                       "l'incident sera enregistré à son retour.",
-            message_en=f"{change.name_en} is working again: failing from {start_en} to "
-                       f"{end_en}. Vigie's database is still unreachable: the incident will "
-                       "be recorded when it is back.",
+            title_fr=title.fr, title_en=title.en, message_fr=message.fr, message_en=message.en,
             at=change.at, service_id=change.service_id,
             details={"status": change.current, "failing_since": f"{since:.0f}"})
 
 
 def database_alert(at: float, url: str, since: float) -> SystemAlert:
     """The alert sent directly when the database has been unreachable since ``since``."""
-    minutes = max(0, round((at - since) / 60))
+    title = _("Vigie cannot reach its database")
+    message = _("The database {url} has been unreachable for {duration}. Results are kept "
+                "in memory; incidents and alerts wait for it to come back.", url=url,
+                duration=duration(at - since))
     return SystemAlert(
         code="store.unreachable", idempotency_key=f"store.unreachable:{int(since)}",
-        severity="critical",
-        title_fr="Vigie ne joint plus sa base de données",
-        title_en="Vigie cannot reach its database",
-        message_fr=f"La base {url} est injoignable depuis {minutes} min. Les résultats sont "
-                   "gardés en mémoire ; incidents et alertes attendent son retour.",
-        message_en=f"The database {url} has been unreachable for {minutes} min. Results are "
-                   "kept in memory; incidents and alerts wait for it to come back.",
+        severity="critical", title_fr=title.fr, title_en=title.en,
+        message_fr=message.fr, message_en=message.en,
         at=at, details={"since": f"{since:.0f}"})
 
 
@@ -175,29 +172,27 @@ class SystemWatch:
         backlog_bad = (backlog.pending >= self.settings.backlog_alert
                        or oldest_age >= self.settings.oldest_pending_alert)
         if self._edge("outbox.backlog", backlog_bad, now):
+            title = _("Alerts are waiting to be delivered")
+            message = n_("{n} delivery pending, for {duration}.",
+                         "{n} deliveries pending, the oldest for {duration}.", backlog.pending,
+                         duration=duration(oldest_age))
             alerts.append(SystemAlert(
                 code="outbox.backlog", idempotency_key=f"outbox.backlog:{int(now)}",
-                severity="warning",
-                title_fr="Des alertes attendent d'être envoyées",
-                title_en="Alerts are waiting to be delivered",
-                message_fr=f"{backlog.pending} envois en attente, le plus ancien depuis "
-                           f"{oldest_age / 60:.0f} min.",
-                message_en=f"{backlog.pending} deliveries pending, the oldest for "
-                           f"{oldest_age / 60:.0f} min.",
+                severity="warning", title_fr=title.fr, title_en=title.en,
+                message_fr=message.fr, message_en=message.en,
                 at=now, details={"pending": str(backlog.pending),
                                  "oldest_age_seconds": f"{oldest_age:.0f}"}))
         for plugin, streak in list(self.stats.failing_streak.items()):
             bad = streak >= self.settings.plugin_failing_after
             if self._edge(f"plugin.failing:{plugin}", bad, now):
+                title = _("Plugin {plugin} keeps failing", plugin=plugin)
+                message = n_("{n} delivery failed for {plugin}; see the admin area (failed "
+                             "deliveries).", "{n} deliveries in a row failed for {plugin}; see "
+                             "the admin area (failed deliveries).", streak, plugin=plugin)
                 alerts.append(SystemAlert(
                     code="plugin.failing", idempotency_key=f"plugin.failing:{plugin}:{int(now)}",
-                    severity="warning",
-                    title_fr=f"Le greffon {plugin} échoue",
-                    title_en=f"Plugin {plugin} keeps failing",
-                    message_fr=f"{streak} envois de suite ont échoué pour {plugin} ; voir "
-                               "l'administration (envois en échec).",
-                    message_en=f"{streak} deliveries in a row failed for {plugin}; see the "
-                               "admin area (failed deliveries).",
+                    severity="warning", title_fr=title.fr, title_en=title.en,
+                    message_fr=message.fr, message_en=message.en,
                     at=now, details={"plugin": plugin, "failures": str(streak)}))
         if alerts:
             with self.sessions() as session, session.begin():

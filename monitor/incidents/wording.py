@@ -1,6 +1,7 @@
 """The words of automatic incidents' timelines, in French and English.
 
-The engine writes them; they are public (the status page, the feed) and go to plugins in
+The engine writes them, from the catalogues (:mod:`monitor.words`, :mod:`monitor.terms`),
+in both languages; they are public (the status page, the feed) and go to plugins in
 the events' messages. A change recorded late (the database was away) gives its real times
 in the site's time zone and says when it was recorded: "Mail was down from 22:14 to 22:15
 and is working again; we are monitoring it (recorded at 22:40: Vigie's database was
@@ -9,12 +10,14 @@ unreachable)".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from monitor.incidents.lifecycle import IMPACT_WORDS
+from monitor import terms
+from monitor.words import Both, Words, _, duration, n_, say
 
 if TYPE_CHECKING:
     from monitor.incidents.engine import StatusChange
@@ -44,71 +47,99 @@ class Late:
         """``at`` as the timeline writes it."""
         return local_time(at, self.timezone, lang, self.recorded_at)
 
-    def note(self, lang: str, feminine: bool = False) -> str:
-        """`` (recorded at 22:40: Vigie's database was unreachable)``."""
-        recorded = self.time(self.recorded_at, lang)
-        if lang == "fr":
-            done = "enregistrée" if feminine else "enregistré"
-            return f" ({done} à {recorded}, la base de données de Vigie étant injoignable)"
-        return f" (recorded at {recorded}: Vigie's database was unreachable)"
+    def times(self, at: float) -> Both:
+        """``at`` as the timeline writes it, in each language."""
+        return Both(self.time(at, "fr"), self.time(at, "en"))
+
+
+def _name(change: StatusChange) -> Both:
+    return Both(change.name_fr, change.name_en)
+
+
+def _details(change: StatusChange) -> tuple[str, str]:
+    """``Web: connection refused; DNS: …`` in each language: the reasons members may read
+    (the timeline is public: reasons quoting outside text are replaced, Reason.for_public)."""
+    shown = [(c, *c.public_reason()) for c in change.checks if c.reason_fr]
+    fr = "; ".join(say("fr", "{check}: {reason}", check=c.name_fr, reason=r) for c, r, _e in shown)
+    en = "; ".join(say("en", "{check}: {reason}", check=c.name_en or c.name_fr, reason=e)
+                   for c, _r, e in shown if e)
+    return fr, en
+
+
+def change_words(change: StatusChange, kind: str, late: Late | None = None) -> Words:
+    """The first sentence of a service failing: ``opened``, ``reopened`` or ``status``
+    (its status changed), whole sentences per impact so that French agrees."""
+    impact = terms.impact(change.current)
+    service = _name(change)
+    if late is None:
+        if kind == "opened":
+            return terms.DETECTED.get(change.current, _("{service}: {impact}.")).with_params(
+                service=service, impact=impact)
+        if kind == "reopened":
+            return _("{service} is failing again ({impact}).", service=service, impact=impact)
+        return _("{service}: status is now {impact}.", service=service, impact=impact)
+    at, recorded = late.times(change.at), late.times(late.recorded_at)
+    if kind == "opened" and change.current in terms.DETECTED_LATE:
+        return terms.DETECTED_LATE[change.current].with_params(
+            service=service, time=at, recorded=recorded)
+    if kind == "reopened":
+        return _("{service} is failing again ({impact}) since {time} (recorded at {recorded}: "
+                 "Vigie's database was unreachable).", service=service, impact=impact, time=at,
+                 recorded=recorded)
+    return _("{service}: status changed to {impact} at {time} (recorded at {recorded}: "
+             "Vigie's database was unreachable).", service=service, impact=impact, time=at,
+             recorded=recorded)
 
 
 def change_messages(change: StatusChange, kind: str,
                     late: Late | None = None) -> tuple[str, str]:
-    """The timeline entry of a service failing: ``opened``, ``reopened`` or ``status``
-    (its status changed), with the reasons members may read."""
-    words = IMPACT_WORDS.get(change.current, ("", ""))
-    # the timeline is public: reasons quoting outside text are replaced (Reason.for_public)
-    shown = [(c, *c.public_reason()) for c in change.checks if c.reason_fr]
-    detail_fr = "; ".join(f"{c.name_fr} : {fr}" for c, fr, _ in shown)
-    detail_en = "; ".join(f"{c.name_en}: {en}" for c, _, en in shown if en)
-    at_fr = f" à {late.time(change.at, 'fr')}" if late else ""
-    at_en = f" at {late.time(change.at, 'en')}" if late else ""
-    since_fr = f" depuis {late.time(change.at, 'fr')}" if late else ""
-    since_en = f" since {late.time(change.at, 'en')}" if late else ""
-    note_fr = late.note("fr", feminine=kind == "opened") if late else ""
-    note_en = late.note("en") if late else ""
-    if kind == "opened":
-        fr = (f"{change.name_fr} : {words[0]} détectée par la surveillance automatique"
-              f"{at_fr}{note_fr}.")
-        en = f"{change.name_en}: {words[1]} detected by automatic monitoring{at_en}{note_en}."
-    elif kind == "reopened":
-        fr = f"{change.name_fr} est de nouveau en difficulté ({words[0]}){since_fr}{note_fr}."
-        en = f"{change.name_en} is failing again ({words[1]}){since_en}{note_en}."
-    elif late:
-        fr = f"{change.name_fr} : l'état passe à « {words[0]} »{at_fr}{note_fr}."
-        en = f"{change.name_en}: status changed to {words[1]}{at_en}{note_en}."
-    else:
-        fr = f"{change.name_fr} : l'état passe à « {words[0]} »."
-        en = f"{change.name_en}: status is now {words[1]}."
-    if detail_fr:
-        fr += f" {detail_fr}"
-    if detail_en:
-        en += f" {detail_en}"
-    return fr, en
+    """The timeline entry of a service failing (see :func:`change_words`), with the
+    reasons members may read, in French and English."""
+    words = change_words(change, kind, late)
+    detail_fr, detail_en = _details(change)
+    fr, en = words.fr, words.en
+    return (f"{fr} {detail_fr}" if detail_fr else fr, f"{en} {detail_en}" if detail_en else en)
+
+
+def recovered_words(change: StatusChange, impact: str, since: float,
+                    late: Late | None) -> Words:
+    """A service working again; with the times when recorded late ("was down from 22:14
+    to 22:15")."""
+    service = _name(change)
+    if late is None:
+        return _("{service} is working again; we are monitoring it.", service=service)
+    times = dict(service=service, start=late.times(since), end=late.times(change.at),
+                 recorded=late.times(late.recorded_at))
+    if impact == "degraded":
+        return _("{service} was degraded from {start} to {end} and is working again; we are "
+                 "monitoring it (recorded at {recorded}: Vigie's database was unreachable).",
+                 **times)
+    return _("{service} was down from {start} to {end} and is working again; we are "
+             "monitoring it (recorded at {recorded}: Vigie's database was unreachable).",
+             **times)
 
 
 def recovered_messages(change: StatusChange, impact: str, since: float,
-                        late: Late | None) -> tuple[str, str]:
-    """The timeline entry of a service working again; with the times when recorded late
-    ("was down from 22:14 to 22:15")."""
-    if late is None:
-        return (f"{change.name_fr} fonctionne de nouveau ; nous surveillons.",
-                f"{change.name_en} is working again; we are monitoring it.")
-    start_fr, end_fr = late.time(since, "fr"), late.time(change.at, "fr")
-    start_en, end_en = late.time(since, "en"), late.time(change.at, "en")
-    if impact == "degraded":
-        fr = f"{change.name_fr} a eu des performances dégradées de {start_fr} à {end_fr}"
-        en = f"{change.name_en} was degraded from {start_en} to {end_en}"
-    else:
-        fr = f"{change.name_fr} a été en panne de {start_fr} à {end_fr}"
-        en = f"{change.name_en} was down from {start_en} to {end_en}"
-    return (f"{fr} et fonctionne de nouveau ; nous surveillons{late.note('fr')}.",
-            f"{en} and is working again; we are monitoring it{late.note('en')}.")
+                       late: Late | None) -> tuple[str, str]:
+    """The timeline entry of a service working again, in French and English."""
+    words = recovered_words(change, impact, since, late)
+    return words.fr, words.en
 
 
-def resolved_messages(names_fr: str, names_en: str, quiet_period: float) -> tuple[str, str]:
+def resolved_words(names: Sequence[Both], quiet_period: float) -> Words:
+    """An incident resolved after the quiet period: "Mail has worked normally for 10
+    minutes", never "for 0 min"."""
+    listed = Both(", ".join(n.fr for n in names), ", ".join(n.say("en") for n in names))
+    if quiet_period < 60:
+        return n_("{services} is working normally again: incident resolved.",
+                  "{services} are working normally again: incident resolved.", len(names),
+                  services=listed)
+    return n_("{services} has worked normally for {duration}: incident resolved.",
+              "{services} have worked normally for {duration}: incident resolved.",
+              len(names), services=listed, duration=duration(quiet_period))
+
+
+def resolved_messages(names: Sequence[Both], quiet_period: float) -> tuple[str, str]:
     """The timeline entry of an incident resolved after the quiet period."""
-    minutes = round(quiet_period / 60)
-    return (f"{names_fr} fonctionne normalement depuis {minutes} min : incident résolu.",
-            f"{names_en} has worked normally for {minutes} min: incident resolved.")
+    words = resolved_words(names, quiet_period)
+    return words.fr, words.en

@@ -19,80 +19,19 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from monitor.notifications import IncidentEvent, Link, MaintenanceEvent, SystemAlert
+from monitor import terms
+from monitor.words import Words, _, duration, n_
 from plugins.notify_apprise.live import StateNow
 from plugins.notify_apprise.routing import IMPACT_SEVERITY, NOTIFY_TYPES, notify_type
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
              "Dec")
 
-TEXTS: dict[str, dict[str, str]] = {
-    "fr": {
-        "degraded": "dégradé", "partial_outage": "panne partielle",
-        "major_outage": "panne majeure", "maintenance": "en maintenance",
-        "operational": "opérationnel", "unknown": "état inconnu",
-        "investigating": "recherche de la cause", "identified": "cause identifiée",
-        "monitoring": "correctif appliqué, sous surveillance", "resolved": "résolu",
-        "sep": " : ", "service": "Service", "services": "Services", "group": "groupe",
-        "state": "État", "since": "Depuis", "phase": "Suivi", "reference": "Référence",
-        "failing": "Vérifications en échec", "was_failing": "Ce qui échouait",
-        "links": "Liens", "message": "Message",
-        "incident": "Page de l'incident", "status_page": "Page d'état",
-        "private": " (réservé aux bénévoles)", "guide": "Guide", "forum": "Forum",
-        "ticket": "Ticket", "update": "mise à jour",
-        "reminder": "toujours en cours depuis {duration}",
-        "resolved_title": "rétabli après {duration}",
-        "resolved_state": "rétabli (c'était : {impact})",
-        "recovered_title": "{impact}, déjà rétabli",
-        "recovered_since": "rétabli depuis {time} ; c'était : {impact}",
-        "recovered": "rétabli ; c'était : {impact}",
-        "changed": "{now} (c'était : {impact})",
-        "period": "Du {start} au {end}, soit {duration}",
-        "storm_title": "{count} services en panne en même temps",
-        "storm_recovered_one": ", {count} déjà rétabli",
-        "storm_recovered_other": ", {count} déjà rétablis",
-        "storm_intro": "{count} services sont tombés en panne en moins de {window} ; "
-                       "ce message les regroupe.",
-        "already": " (déjà signalé)",
-        "m.announced": "Maintenance prévue", "m.started": "Maintenance en cours",
-        "m.ended": "Maintenance terminée", "starts": "Début", "ends": "Fin prévue",
-        "ended": "Fin", "when": "Quand", "details": "Détails", "code": "Code",
-        "system": "Alerte de Vigie",
-        "lt_minute": "moins d'une minute",
-    },
-    "en": {
-        "degraded": "degraded", "partial_outage": "partial outage",
-        "major_outage": "major outage", "maintenance": "under maintenance",
-        "operational": "operational", "unknown": "unknown state",
-        "investigating": "investigating", "identified": "cause identified",
-        "monitoring": "fix applied, monitoring", "resolved": "resolved",
-        "sep": ": ", "service": "Service", "services": "Services", "group": "group",
-        "state": "State", "since": "Since", "phase": "Progress", "reference": "Reference",
-        "failing": "Failing checks", "was_failing": "What was failing",
-        "links": "Links", "message": "Message",
-        "incident": "Incident page", "status_page": "Status page",
-        "private": " (volunteers only)", "guide": "Guide", "forum": "Forum",
-        "ticket": "Ticket", "update": "update",
-        "reminder": "still going on after {duration}",
-        "resolved_title": "back to normal after {duration}",
-        "resolved_state": "back to normal (was: {impact})",
-        "recovered_title": "{impact}, already back to normal",
-        "recovered_since": "back to normal since {time}; was: {impact}",
-        "recovered": "back to normal; was: {impact}",
-        "changed": "{now} (was: {impact})",
-        "period": "From {start} to {end}, {duration}",
-        "storm_title": "{count} services down at once",
-        "storm_recovered_one": ", {count} already back to normal",
-        "storm_recovered_other": ", {count} already back to normal",
-        "storm_intro": "{count} services went down within {window}; this message "
-                       "groups them.",
-        "already": " (already reported)",
-        "m.announced": "Maintenance planned", "m.started": "Maintenance started",
-        "m.ended": "Maintenance over", "starts": "Start", "ends": "Planned end",
-        "ended": "End", "when": "When", "details": "Details", "code": "Code",
-        "system": "Vigie alert",
-        "lt_minute": "less than a minute",
-    },
-}
+#: a link's kind → its words (other kinds are written as they are, capitalised)
+LINK_KINDS = {"guide": _("Guide"), "forum": _("Forum"), "ticket": _("Ticket")}
+#: a maintenance event's kind → its words
+MAINTENANCE_KINDS = {"announced": _("Maintenance planned"), "started": _("Maintenance started"),
+                     "ended": _("Maintenance over")}
 
 IMPACT_EMOJI = {"major_outage": "🔴", "partial_outage": "🟠", "degraded": "🟡",
                 "maintenance": "🔧", "unknown": "⚪"}
@@ -147,27 +86,21 @@ def utc_offset(local: datetime) -> str:
 
 
 def format_duration(seconds: float, lang: str) -> str:
-    """``45 min``, ``2 h 05`` (``2 h 5 min``), ``3 j 4 h`` (``3 d 4 h``)."""
-    minutes = int(max(0.0, seconds) // 60)
-    if minutes < 1:
-        return TEXTS[lang]["lt_minute"]
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        if not minutes:
-            return f"{hours} h"
-        return f"{hours} h {minutes:02d}" if lang == "fr" else f"{hours} h {minutes} min"
-    days, hours = divmod(hours, 24)
-    day = "j" if lang == "fr" else "d"
-    return f"{days} {day} {hours} h" if hours else f"{days} {day}"
+    """``45 minutes``, ``2 heures 5 minutes``, ``3 jours 4 heures``, ``moins d'une
+    minute`` (:func:`monitor.words.duration`)."""
+    return duration(seconds).say(lang)
 
 
 class _Writer:
     """Builds one language's block of a message."""
 
     def __init__(self, lang: str, ctx: MessageContext) -> None:
-        self.lang, self.ctx, self.t = lang, ctx, TEXTS[lang]
+        self.lang, self.ctx = lang, ctx
+
+    def say(self, words: Words | str) -> str:
+        """``words`` in this block's language (a label that is not a catalogue's is
+        written as it is)."""
+        return words if isinstance(words, str) else words.say(self.lang)
 
     def time(self, at: float) -> str:
         return format_time(at, self.lang, self.ctx.timezone)
@@ -175,8 +108,14 @@ class _Writer:
     def duration(self, seconds: float) -> str:
         return format_duration(seconds, self.lang)
 
-    def field(self, label: str, value: str) -> str:
-        return f"{self.t[label]}{self.t['sep']}{value}"
+    def impact(self, label: str) -> str:
+        return self.say(terms.impact(label))
+
+    def field(self, label: Words, value: str) -> str:
+        return self.say(_("{label}: {value}", label=label, value=value))
+
+    def heading(self, label: Words) -> str:
+        return self.say(_("{label}:", label=label))
 
     def pick(self, fr: str, en: str) -> str:
         return en if self.lang == "en" and en else fr
@@ -189,50 +128,55 @@ class _Writer:
         for s in services:
             name = self.pick(s.name_fr, s.name_en)
             group = self.ctx.group_names.get(s.group or "", {}).get(self.lang) or s.group
-            parts.append(f"{name} ({self.t['group']} {group})" if group else name)
-        return self.field("services" if len(services) > 1 else "service", ", ".join(parts))
+            parts.append(self.say(_("{service} (group {group})", service=name, group=group))
+                         if group else name)
+        label = _("Services") if len(services) > 1 else _("Service")
+        return self.field(label, ", ".join(parts))
 
     def link(self, link: Link) -> str:
-        kind = self.t[link.kind] if link.kind in ("guide", "forum", "ticket") \
+        kind = self.say(LINK_KINDS[link.kind]) if link.kind in LINK_KINDS \
             else link.kind.capitalize()
-        title = f"« {link.title} »" if self.lang == "fr" else f"“{link.title}”"
-        private = "" if link.public else self.t["private"]
-        return f"{kind} {title}{private}{self.t['sep']}{link.url}"
+        title = self.say(_("“{title}”", title=link.title))
+        private = "" if link.public else self.say(_(" (volunteers only)"))
+        return self.field(f"{kind} {title}{private}", link.url)
 
     def status_url(self, url: str | None) -> str | None:
         return url or self.ctx.public_url
 
     def state(self, event: IncidentEvent, now: StateNow | None) -> str:
         """The incident's state: its impact, or what it is now and what it was."""
-        impact = self.t.get(event.impact, event.impact)
+        impact = self.impact(event.impact)
         if now is None:
             return impact
         if now.recovered:
             if now.since is None:
-                return self.t["recovered"].format(impact=impact)
-            return self.t["recovered_since"].format(time=self.time(now.since), impact=impact)
-        return self.t["changed"].format(now=self.t.get(now.status, now.status), impact=impact)
+                return self.say(_("back to normal; was: {impact}", impact=impact))
+            return self.say(_("back to normal since {time}; was: {impact}",
+                            time=self.time(now.since), impact=impact))
+        return self.say(_("{now} (was: {impact})", now=self.impact(now.status), impact=impact))
 
     # Incidents -------------------------------------------------------------------------
 
     def incident_title(self, event: IncidentEvent, now: StateNow | None = None) -> str:
         names = self.service_names(event.services) or self.pick(event.title_fr, event.title_en)
-        impact = self.t.get(event.impact, event.impact)
-        sep = self.t["sep"]
+        impact = self.impact(event.impact)
         if event.kind == "resolved":
             end = event.resolved_at or event.at
-            ended = self.t["resolved_title"].format(duration=self.duration(end - event.opened_at))
-            return f"✅ {names}{sep}{ended}"
-        update = f" ({self.t['update']})" if event.kind == "updated" else ""
+            ended = self.say(_("back to normal after {duration}",
+                             duration=self.duration(end - event.opened_at)))
+            return f"✅ {self.field(names, ended)}"
+        update = self.say(_(" (update)")) if event.kind == "updated" else ""
         if now is not None and now.recovered:
-            return f"✅ {names}{sep}{self.t['recovered_title'].format(impact=impact)}{update}"
+            recovered = self.say(_("{impact}, already back to normal", impact=impact))
+            return f"✅ {self.field(names, recovered)}{update}"
         current = now.status if now is not None else event.impact
         emoji = IMPACT_EMOJI.get(current, "⚪")
-        impact = self.t.get(current, current)
+        impact = self.impact(current)
         if event.kind == "reminder":
-            still = self.t["reminder"].format(duration=self.duration(event.at - event.opened_at))
-            return f"⏰ {names}{sep}{impact}, {still}"
-        return f"{emoji} {names}{sep}{impact}{update}"
+            still = self.say(_("{impact}, still going on after {duration}", impact=impact,
+                             duration=self.duration(event.at - event.opened_at)))
+            return f"⏰ {self.field(names, still)}"
+        return f"{emoji} {self.field(names, impact)}{update}"
 
     def incident_body(self, event: IncidentEvent, now: StateNow | None = None) -> list[str]:
         lines = []
@@ -241,26 +185,26 @@ class _Writer:
             lines.append(title)
         if event.services:
             lines.append(self.service_line(event.services))
-        impact = self.t.get(event.impact, event.impact)
+        impact = self.impact(event.impact)
         if event.kind == "resolved":
             end = event.resolved_at or event.at
-            lines.append(self.field("state", self.t["resolved_state"].format(impact=impact)))
-            lines.append(self.t["period"].format(start=self.time(event.opened_at),
-                                                 end=self.time(end),
-                                                 duration=self.duration(end - event.opened_at)))
+            lines.append(self.field(_("State"),
+                                    self.say(_("back to normal (was: {impact})", impact=impact))))
+            lines.append(self.say(_("From {start} to {end}, {duration}",
+                                  start=self.time(event.opened_at), end=self.time(end),
+                                  duration=self.duration(end - event.opened_at))))
         else:
-            lines.append(self.field("state", self.state(event, now)))
-            lines.append(self.field("since", self.time(event.opened_at)))
-        lines.append(self.field("phase", self.t.get(event.phase, event.phase)))
+            lines.append(self.field(_("State"), self.state(event, now)))
+            lines.append(self.field(_("Since"), self.time(event.opened_at)))
+        lines.append(self.field(_("Progress"), self.say(terms.phase(event.phase))))
         if event.reference:
-            lines.append(self.field("reference", event.reference))
+            lines.append(self.field(_("Reference"), event.reference))
         message = self.pick(event.message_fr, event.message_en)
         if message:
-            lines += ["", self.field("message", message)]
+            lines += ["", self.field(_("Message"), message)]
         if event.checks:
             over = event.kind == "resolved" or (now is not None and now.recovered)
-            label = "was_failing" if over else "failing"
-            lines += ["", self.t[label] + self.t["sep"].rstrip()]
+            lines += ["", self.heading(_("What was failing") if over else _("Failing checks"))]
             lines += [self.check_line(check, event) for check in event.checks]
         lines += self.links(event.incident_url, event.status_page_url, event.links)
         return lines
@@ -271,28 +215,32 @@ class _Writer:
             owner = next((s for s in event.services if s.id == check.service_id), None)
             name = f"{self.pick(owner.name_fr, owner.name_en) if owner else check.service_id}" \
                    f" › {name}"
-        since = f", {self.t['since'].lower()} {self.time(check.since)}" if check.since else ""
-        return f"- {name}{self.t['sep']}{self.pick(check.reason_fr, check.reason_en)}{since}"
+        reason = self.pick(check.reason_fr, check.reason_en)
+        if check.since:
+            reason = self.say(_("{reason}, since {time}", reason=reason,
+                              time=self.time(check.since)))
+        return f"- {self.field(name, reason)}"
 
     def links(self, incident_url: str | None, status_url: str | None,
               links: Sequence[Link]) -> list[str]:
         out = []
         if incident_url:
-            out.append(f"- {self.field('incident', incident_url)}")
+            out.append("- " + self.field(_("Incident page"), incident_url))
         if self.status_url(status_url):
-            out.append(f"- {self.field('status_page', self.status_url(status_url))}")
+            out.append("- " + self.field(_("Status page"), self.status_url(status_url)))
         out += [f"- {self.link(link)}" for link in links]
-        return ["", self.t["links"] + self.t["sep"].rstrip(), *out] if out else []
+        return ["", self.heading(_("Links")), *out] if out else []
 
     # Storms ----------------------------------------------------------------------------
 
     def storm_title(self, events: Sequence[IncidentEvent],
                     nows: Mapping[int, StateNow | None]) -> str:
-        title = self.t["storm_title"].format(count=len(events))
+        title = self.say(n_("{n} service down at once", "{n} services down at once",
+                            len(events)))
         recovered = sum(1 for e in events if _recovered(nows.get(e.incident_id)))
         if recovered:
-            key = "storm_recovered_one" if recovered == 1 else "storm_recovered_other"
-            title += self.t[key].format(count=recovered)
+            title += self.say(n_(", {n} already back to normal",
+                                 ", {n} already back to normal", recovered))
         impacts = [_impact_now(e, nows.get(e.incident_id)) for e in events
                    if not _recovered(nows.get(e.incident_id))]
         if not impacts:
@@ -302,8 +250,9 @@ class _Writer:
 
     def storm_body(self, events: Sequence[IncidentEvent], reported: set[int],
                    window: float, nows: Mapping[int, StateNow | None]) -> list[str]:
-        lines = [self.t["storm_intro"].format(count=len(events),
-                                              window=self.duration(max(window, 60)))]
+        lines = [self.say(n_("{n} service went down within {window}; this message groups "
+                             "them.", "{n} services went down within {window}; this message "
+                             "groups them.", len(events), window=self.duration(max(window, 60))))]
         status_url = None
         for event in events:
             names = self.service_names(event.services) or self.pick(event.title_fr,
@@ -311,58 +260,60 @@ class _Writer:
             now = nows.get(event.incident_id)
             state = self.state(event, now)
             ref = f" — {event.reference}" if event.reference else ""
-            already = self.t["already"] if event.incident_id in reported else ""
+            already = self.say(_(" (already reported)")) if event.incident_id in reported else ""
             if _recovered(now):  # what failed is history: the resolved alert recalls it
-                lines += ["", f"- {names}{self.t['sep']}{state}{ref}{already}"]
+                lines += ["", f"- {self.field(names, state)}{ref}{already}"]
             else:
-                since = f"{self.t['since'].lower()} {self.time(event.opened_at)}"
-                lines += ["", f"- {names}{self.t['sep']}{state}, {since}{ref}{already}"]
+                state = self.say(_("{state}, since {time}", state=state,
+                                 time=self.time(event.opened_at)))
+                lines += ["", f"- {self.field(names, state)}{ref}{already}"]
                 lines += [f"  {self.check_line(c, event)}" for c in event.checks]
             if event.incident_url:
-                lines.append(f"  {self.field('incident', event.incident_url)}")
+                lines.append("  " + self.field(_("Incident page"), event.incident_url))
             lines += [f"  {self.link(link)}" for link in event.links]
             status_url = status_url or event.status_page_url
         if self.status_url(status_url):
-            lines += ["", self.field("status_page", self.status_url(status_url))]
+            lines += ["", self.field(_("Status page"), self.status_url(status_url))]
         return lines
 
     # Maintenance and system alerts -----------------------------------------------------
 
     def maintenance_title(self, event: MaintenanceEvent) -> str:
         emoji = {"announced": "📅", "started": "🔧", "ended": "✅"}.get(event.kind, "🔧")
-        what = self.t.get(f"m.{event.kind}", self.t["m.started"])
-        return f"{emoji} {what}{self.t['sep']}{self.pick(event.title_fr, event.title_en)}"
+        what = self.say(MAINTENANCE_KINDS.get(event.kind, MAINTENANCE_KINDS["started"]))
+        return f"{emoji} {self.field(what, self.pick(event.title_fr, event.title_en))}"
 
     def maintenance_body(self, event: MaintenanceEvent) -> list[str]:
         lines = []
         if event.services:
             lines.append(self.service_line(event.services))
-        lines.append(self.field("starts", self.time(event.starts_at)))
-        lines.append(self.field("ended" if event.kind == "ended" else "ends",
+        lines.append(self.field(_("Start"), self.time(event.starts_at)))
+        lines.append(self.field(_("End") if event.kind == "ended" else _("Planned end"),
                                 self.time(event.ends_at)))
         message = self.pick(event.message_fr, event.message_en)
         if message:
             lines += ["", message]
         if self.status_url(event.status_page_url):
-            lines += ["", self.field("status_page", self.status_url(event.status_page_url))]
+            lines += ["", self.field(_("Status page"), self.status_url(event.status_page_url))]
         return lines
 
     def system_title(self, alert: SystemAlert) -> str:
         emoji = SEVERITY_EMOJI.get(alert.severity, "🟠")
-        return f"{emoji} {self.pick(alert.title_fr, alert.title_en) or self.t['system']}"
+        title = self.pick(alert.title_fr, alert.title_en) or self.say(_("Vigie alert"))
+        return f"{emoji} {title}"
 
     def system_body(self, alert: SystemAlert) -> list[str]:
         lines = [self.pick(alert.message_fr, alert.message_en)] if alert.message_fr else []
         if alert.service_id:
             names = self.ctx.service_names.get(alert.service_id, {})
-            lines.append(self.field("service", names.get(self.lang) or alert.service_id))
-        lines.append(self.field("when", self.time(alert.at)))
+            lines.append(self.field(_("Service"), names.get(self.lang) or alert.service_id))
+        lines.append(self.field(_("When"), self.time(alert.at)))
         if alert.details:
-            lines += ["", self.t["details"] + self.t["sep"].rstrip()]
-            lines += [f"- {key}{self.t['sep']}{value}" for key, value in alert.details.items()]
-        lines += ["", self.field("code", alert.code)]
+            lines += ["", self.heading(_("Details"))]
+            lines += [f"- {self.field(key, value)}" for key, value in alert.details.items()]
+        lines += ["", self.field(_("Code"), alert.code)]
         if self.ctx.public_url:
-            lines.append(self.field("status_page", self.ctx.public_url))
+            lines.append(self.field(_("Status page"), self.ctx.public_url))
         return lines
 
 

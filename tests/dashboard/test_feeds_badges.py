@@ -31,7 +31,7 @@ def test_atom_feed_is_valid_xml_with_entries(client):
 def test_atom_feed_in_english_and_history_alias(client):
     feed = ET.fromstring(client.get("/history.atom?lang=en").data)
     titles = [e.find(f"{ATOM}title").text for e in feed.findall(f"{ATOM}entry")]
-    assert "Incoming mail disrupted — Identified" in titles
+    assert "Incoming mail disrupted — Cause identified" in titles
     assert feed.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"
 
 

@@ -186,8 +186,8 @@ def test_incident_page_with_timeline_links_and_postmortem(client, ids):
     page = text(client.get(f"/incidents/{ids['open']}"))
     assert "Réception du courrier perturbée" in page
     assert "INC-2026-0007" in page
-    assert "Recherche en cours" in page and "Cause identifiée" in page
-    assert page.index("Cause identifiée</span> <time") < page.index("Recherche en cours</span> <time")
+    assert "Recherche de la cause" in page and "Cause identifiée" in page
+    assert page.index("Cause identifiée</span> <time") < page.index("Recherche de la cause</span> <time")
     # public links only
     assert "Configurer Thunderbird" in page and "https://forum.example.coop/t/imap/42" in page
     assert "Ticket #991" not in page and "desk.example.coop" not in page

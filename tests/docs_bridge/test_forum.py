@@ -106,7 +106,7 @@ async def test_topic_created_once_then_replies_on_update_and_resolution(forum, h
 
     assert len(topic.posts) == 3
     assert "cause identifiée" in topic.posts[1] and "retour prévu à 15 h" in topic.posts[1]
-    assert "Résolu le" in topic.posts[2] and "1 h 05 min" in topic.posts[2]
+    assert "Résolu le" in topic.posts[2] and "1 heure 5 minutes" in topic.posts[2]
     assert topic.closed
     assert len(our_topics(forum)) == 1
 

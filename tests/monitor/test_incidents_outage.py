@@ -303,7 +303,7 @@ services:
         await wait_for(lambda: [a.code for a in told.alerts] == ["unrecorded.down"])
         down = told.alerts[0]
         assert down.service_id == "files" and down.severity == "critical"
-        assert down.title_fr == "Fichiers : panne majeure (pas encore enregistrée)"
+        assert down.title_fr == "Fichiers : panne majeure (incident pas encore enregistré)"
         since = datetime.fromtimestamp(down.at, PARIS).strftime("%H:%M")
         assert f"depuis {since}" in down.message_fr and f"since {since}" in down.message_en
         assert "injoignable" in down.message_fr and "unreachable" in down.message_en

@@ -290,7 +290,7 @@ async def test_routes_send_each_incident_to_the_people_who_run_it(tmp_path, regi
     titles = {name: [p["title"] for p in got] for name, got in receiver.received.items()}
     assert titles == {
         "dba": ["🟠 Bases PostgreSQL : panne partielle", "🔴 Nextcloud : panne majeure"],
-        "web": ["🟡 Hébergement web : dégradé", "🔴 Nextcloud : panne majeure"],
+        "web": ["🟡 Hébergement web : performances dégradées", "🔴 Nextcloud : panne majeure"],
     }
 
 
@@ -332,8 +332,8 @@ async def test_the_end_of_an_incident_reaches_everyone_who_heard_of_it(tmp_path,
                                     at=T0 + 3900, resolved_at=T0 + 3900))
 
     titles = [p["title"] for p in receiver.received["astreinte"]]
-    assert titles == ["🔴 Nextcloud : panne majeure", "🟡 Nextcloud : dégradé (mise à jour)",
-                      "✅ Nextcloud : rétabli après 1 h 05"]
+    assert titles == ["🔴 Nextcloud : panne majeure", "🟡 Nextcloud : performances dégradées (mise à jour)",
+                      "✅ Nextcloud : rétabli après 1 heure 5 minutes"]
     assert receiver.received["astreinte"][2]["type"] == "success"
     assert len(receiver.received["ops"]) == 2  # routed by default since it was degraded
 
@@ -405,12 +405,12 @@ async def test_reminder_and_resolved_texts(tmp_path, registry, receiver):
                                     at=T0 + 3_900, resolved_at=T0 + 3_900))
 
     reminder, resolved = receiver.received["a"]
-    assert reminder["title"] == "⏰ Nextcloud : panne majeure, toujours en cours depuis 2 h 10"
+    assert reminder["title"] == "⏰ Nextcloud : panne majeure, toujours en cours depuis 2 heures 10 minutes"
     assert reminder["type"] == "failure"
     assert "Le serveur a répondu 503" in reminder["message"]
-    assert resolved["title"] == "✅ Nextcloud : rétabli après 1 h 05"
+    assert resolved["title"] == "✅ Nextcloud : rétabli après 1 heure 5 minutes"
     assert resolved["type"] == "success"
-    assert "Du 14 h 05 UTC+1 (28/11) au 15 h 10 UTC+1 (28/11), soit 1 h 05" in resolved["message"]
+    assert "Du 14 h 05 UTC+1 (28/11) au 15 h 10 UTC+1 (28/11), soit 1 heure 5 minutes" in resolved["message"]
     assert "Suivi : résolu" in resolved["message"]
 
 

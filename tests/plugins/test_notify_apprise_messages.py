@@ -67,8 +67,8 @@ def test_a_period_across_the_change_to_winter_time_gives_both_offsets():
 
     message = message_for(event, MessageContext(languages=("fr", "en")))
 
-    assert "Du 1 h 30 UTC+2 (25/10) au 2 h 30 UTC+1 (25/10), soit 2 h" in message.body
-    assert "From 01:30 UTC+2 (25 Oct) to 02:30 UTC+1 (25 Oct), 2 h" in message.body
+    assert "Du 1 h 30 UTC+2 (25/10) au 2 h 30 UTC+1 (25/10), soit 2 heures" in message.body
+    assert "From 01:30 UTC+2 (25 Oct) to 02:30 UTC+1 (25 Oct), 2 hours" in message.body
 
 
 #: a clock time (``22 h 14``, ``22:14``) not followed by its offset
@@ -104,11 +104,11 @@ def test_every_time_in_an_alert_carries_its_offset(when, offset, fr, en):
 
 @pytest.mark.parametrize(("seconds", "fr", "en"), [
     (30, "moins d'une minute", "less than a minute"),
-    (45 * 60, "45 min", "45 min"),
-    (2 * 3600, "2 h", "2 h"),
-    (2 * 3600 + 5 * 60, "2 h 05", "2 h 5 min"),
-    (3 * 86400 + 4 * 3600, "3 j 4 h", "3 d 4 h"),
-    (86400, "1 j", "1 d"),
+    (45 * 60, "45 minutes", "45 minutes"),
+    (2 * 3600, "2 heures", "2 hours"),
+    (2 * 3600 + 5 * 60, "2 heures 5 minutes", "2 hours 5 minutes"),
+    (3 * 86400 + 4 * 3600, "3 jours 4 heures", "3 days 4 hours"),
+    (86400, "1 jour", "1 day"),
 ])
 def test_durations(seconds, fr, en):
     assert format_duration(seconds, "fr") == fr
@@ -155,7 +155,7 @@ def test_a_resolved_incident_recalls_what_was_failing():
     message = message_for(incident(kind="resolved", phase="resolved", resolved_at=T0 + 600),
                           MessageContext())
 
-    assert message.title == "✅ Nextcloud : rétabli après 10 min"
+    assert message.title == "✅ Nextcloud : rétabli après 10 minutes"
     assert message.notify_type == "success"
     assert "État : rétabli (c'était : panne majeure)" in message.body
     assert "Ce qui échouait :" in message.body
@@ -202,8 +202,8 @@ def test_a_storm_message_puts_the_worst_first_in_its_title_and_type():
 
     assert message.title == "🔴 2 services en panne en même temps"
     assert message.notify_type == "failure"
-    assert "en moins de 2 min" in message.body
-    assert "- Hébergement web : dégradé, depuis 14 h 05 UTC+1 (28/11) — INC-1 (déjà signalé)" \
+    assert "en moins de 2 minutes" in message.body
+    assert "- Hébergement web : performances dégradées, depuis 14 h 05 UTC+1 (28/11) — INC-1 (déjà signalé)" \
         in message.body
 
 
@@ -301,8 +301,8 @@ def test_an_alert_whose_incident_changed_since_says_what_it_is_now():
     over = message_for(incident(kind="reminder"), ctx, StateNow("operational", T0 + 600))
 
     assert (worse.title, worse.notify_type) == ("🔴 Nextcloud : panne majeure", "failure")
-    assert "État : panne majeure (c'était : dégradé)" in worse.body
-    assert "State: major outage (was: degraded)" in worse.body
+    assert "État : panne majeure (c'était : performances dégradées)" in worse.body
+    assert "State: major outage (was: degraded performance)" in worse.body
     assert (better.title, better.notify_type) == (
         "🟠 Nextcloud : panne partielle (mise à jour)", "warning")
     assert (over.title, over.notify_type) == ("✅ Nextcloud : panne majeure, déjà rétabli",
@@ -324,7 +324,7 @@ def test_a_storm_message_tells_each_state_now():
     assert message.notify_type == "failure"
     assert "- Forum : rétabli depuis 14 h 06 UTC+1 (28/11) ; c'était : panne majeure — INC-2\n" \
         in message.body
-    assert "- Bases MySQL : dégradé (c'était : panne majeure), depuis 14 h 05 UTC+1 (28/11)" \
+    assert "- Bases MySQL : performances dégradées (c'était : panne majeure), depuis 14 h 05 UTC+1 (28/11)" \
         in message.body
     assert "Forum › status.php" not in message.body  # a recovered service's checks: history
     assert (calm.title, calm.notify_type) == (

@@ -173,7 +173,7 @@ async def test_four_services_down_give_the_first_alert_then_one_grouped_alert(
     assert grouped["title"] == "🔴 4 services en panne en même temps"
     assert grouped["type"] == "failure"
     body = grouped["message"]
-    assert "4 services sont tombés en panne en moins de 1 min ;" in body
+    assert "4 services sont tombés en panne en moins de 1 minute ;" in body
     assert "- Nextcloud : panne majeure, depuis 14 h 05 UTC+1 (28/11) — INC-1 (déjà signalé)" \
         in body
     assert "- Bases MySQL : panne majeure, depuis 14 h 05 UTC+1 (28/11) — INC-2\n" in body

@@ -41,10 +41,11 @@ async def test_ticket_opened_with_evidence_updated_and_closed(zammad, http):
     note = ticket.articles[0]
     assert note["internal"] and note["type"] == "note"
     for evidence in ("panne majeure", "nextcloud/status (nextcloud)",
-                     "Nextcloud est en mode maintenance", "Nextcloud is in maintenance mode",
+                     "Nextcloud est en mode maintenance",
                      "12 mars 2026 à 13 h 58", GUIDE.url, TOPIC.url,
                      "https://etat.exemple.coop/incidents/42", opened.idempotency_key):
         assert evidence in note["body"], evidence
+    assert "Nextcloud is in maintenance mode" not in note["body"]  # one language per note
 
     updated = follow(opened, "updated", delivery.result, phase="identified",
                      message="Disque plein sur le serveur de fichiers.")
