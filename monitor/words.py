@@ -14,7 +14,8 @@ Two ways to use it:
   "Connection refused")``;
 - :func:`_` / :func:`n_` to make a :class:`Words`, a text to be said later in whatever
   language the reader needs (a reason is stored in both, an alert is sent in one).
-  Parameters may be :class:`Words` themselves: they are said in the same language.
+  Parameters may be :class:`Words` themselves: they are said in the same language, and
+  so is a :class:`Number` (``2,5`` in French, ``2.5`` in English).
 
 ``pybabel extract -F babel.cfg`` finds the messages (:data:`KEYWORDS`: ``_``, ``n_:1,2``,
 ``say:2``, ``say_n:2,3``, and Flask-Babel's ``gettext``, ``ngettext``, ``lazy_gettext`` in
@@ -56,7 +57,7 @@ def catalogue(lang: str) -> _gettext.NullTranslations:
 
 
 def _said(value: Any, lang: str) -> Any:
-    return value.say(lang) if isinstance(value, Words) else value
+    return value.say(lang) if isinstance(value, (Words, Number)) else value
 
 
 def _format(text: str, lang: str, params: Mapping[str, Any]) -> str:
@@ -114,3 +115,20 @@ def _(msgid: str, /, **params: Any) -> Words:
 def n_(singular: str, plural: str, n: int, /, **params: Any) -> Words:
     """Mark a message with a plural form and make it :class:`Words` for ``n``."""
     return Words(singular, plural, n, tuple(params.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A decimal number as a parameter, written as each language writes it (``2,5`` in
+    French, ``2.5`` in English); ``spec`` is a ``format`` spec (``g`` by default)."""
+
+    value: float
+    spec: str = "g"
+
+    def say(self, lang: str) -> str:
+        """The number in ``lang``."""
+        text = format(self.value, self.spec)
+        return text.replace(".", ",") if lang == "fr" else text
+
+    def __str__(self) -> str:
+        return self.say(LANGUAGES[0])
