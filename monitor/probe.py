@@ -91,10 +91,18 @@ class Reason:
         return Reason(self.code, words.fr, words.en)
 
 
-def reason(code: str, words: Words, *, public: bool = True) -> Reason:
-    """Build a :class:`Reason` from its code and its volunteers' sentence, one English
-    message of the catalogues (``monitor.words._`` or ``n_``, parameters included),
-    rendered in every language.
+def reason(code: str, words: Words | str, en: str | None = None, /, *, public: bool = True,
+           **params: Any) -> Reason:
+    """Build a :class:`Reason` from its code and its volunteers' sentence.
+
+    Vigie's own probes give one English message of the catalogues (``monitor.words._``
+    or ``n_``, parameters included), rendered in every language::
+
+        reason("http.status", _("HTTP status {got}", got=503))
+
+    A plugin outside Vigie's catalogues may give the French and the English templates
+    instead, formatted with ``params``: ``reason("x.y", "Disque plein à {p} %",
+    "Disk {p} % full", p=97)``.
 
     Give ``public=False`` when a parameter is text from outside Vigie (see :class:`Reason`).
     The members' words for ``code`` are declared apart (:attr:`Probe.public_words`).
@@ -102,7 +110,13 @@ def reason(code: str, words: Words, *, public: bool = True) -> Reason:
     >>> reason("http.status", _("HTTP status {got}", got=503)).en
     'HTTP status 503'
     """
-    return Reason(code=code, fr=words.fr, en=words.en, public=public)
+    if isinstance(words, Words):
+        if en is not None or params:
+            raise TypeError("give the parameters to the message (_(msgid, **params)), "
+                            "not to reason()")
+        return Reason(code=code, fr=words.fr, en=words.en, public=public)
+    return Reason(code=code, fr=words.format(**params), en=(en or words).format(**params),
+                  public=public)
 
 
 #: the reason of a run that failed because Vigie itself ran short of a local resource
