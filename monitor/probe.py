@@ -279,7 +279,7 @@ class Probe:
     #: values only, such as a version; undeclared keys are never exported)
     info_keys: ClassVar[tuple[str, ...]] = ()
     #: what members read for each reason code this kind emits (or a code family:
-    #: ``"sympa.web"`` covers ``sympa.web.down``), plain words with no address, port,
+    #: ``"mail.tls"`` covers ``mail.tls.expired``), plain words with no address, port,
     #: code or counter; the core's words cover the shared families (``connection``,
     #: ``dns``, ``tls``, ``http``, ``timeout``…), see :mod:`monitor.reasonwords`
     public_words: ClassVar[Mapping[str, Words]] = {}

@@ -7,8 +7,8 @@ badges, the feed, forum posts, automatic incident updates): what does not work, 
 words, with no address, port, host name, code, counter or quoted outside text.
 
 Those words are chosen by the reason's **code** (a contract: stored rows, metrics and
-tests use it), most precise first: ``sympa.web.down``, then ``sympa.web``, then
-``sympa``; a code nobody gave words for gets a sentence for the check's status
+tests use it), most precise first: ``lists.web.down``, then ``lists.web``, then
+``lists``; a code nobody gave words for gets a sentence for the check's status
 (:data:`PUBLIC_SENTENCES`). The core gives the words of the families it emits itself
 (:data:`CORE_WORDS`: ``connection``, ``dns``, ``tls``, ``http``, ``timeout``, ``probe``,
 ``vigie``); each probe kind declares those of its own codes (``Probe.public_words``),

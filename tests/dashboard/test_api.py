@@ -68,7 +68,7 @@ def test_services_with_checks_and_reasons(client):
     assert mail["checks"][0] == {
         "id": "mail/web", "name": "Home page", "kind": "tcp", "status": "down",
         "since": "2026-03-12T11:05:00Z",
-        "reason": "The server refuses connections on port 993"}
+        "reason": "The service refuses connections"}
     assert mail["checks"][1]["status"] == "up" and mail["checks"][1]["reason"] is None
 
 
