@@ -83,9 +83,10 @@ def service_statuses(conn: Connection) -> dict[str, tuple[ServiceStatus, float]]
 
 
 def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
-    """Every configured check with its confirmed status and the reason of that change, as
-    public places show it (a reason quoting outside text becomes a generic sentence:
-    :meth:`monitor.probe.Reason.for_public`)."""
+    """Every configured check with its confirmed status and the reason of that change:
+    the members' words for its code as public places show it
+    (:meth:`monitor.probe.Reason.for_public`), and the probe's sentence as ``detail``
+    for volunteers."""
     query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at,
                     CheckStatusChange.reason_code, CheckStatusChange.reason_fr,
                     CheckStatusChange.reason_en, CheckStatusChange.reason_public)
@@ -98,14 +99,16 @@ def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
         if not check.enabled:
             continue
         current, at, code, reason_fr, reason_en, public = latest.get(check.key, (None,) * 6)
-        shown = None
+        shown = detail = None
         if reason_fr:
             why = Reason(code or "", reason_fr, reason_en or reason_fr, public is not False)
+            detail = Text(why.fr, why.en)
             why = why.for_public(current)
             shown = Text(why.fr, why.en)
         out[check.key] = CheckView(
             key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
-            status=Status(current) if current is not None else None, since=at, reason=shown)
+            status=Status(current) if current is not None else None, since=at, reason=shown,
+            detail=detail)
     return out
 
 

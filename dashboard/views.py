@@ -44,7 +44,11 @@ class CheckView:
     kind: str
     status: Status | None
     since: float | None
+    #: the members' words for the reason (:meth:`monitor.probe.Reason.for_public`)
     reason: Text | None
+    #: the probe's own sentence, for volunteers only (addresses, codes, counters): the
+    #: admin API shows it, public places never do
+    detail: Text | None = None
 
 
 #: one-letter classes of the bar segments, by the day's worst status (None: no data)

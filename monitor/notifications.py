@@ -73,19 +73,22 @@ class CheckSnapshot:
     reason_fr: str
     reason_en: str
     since: float | None
-    #: False when the reason quotes outside text (see :class:`monitor.probe.Reason`):
-    #: alerts and tickets show it, public places show :meth:`public_reason`
+    #: False when the reason quotes outside text (see :class:`monitor.probe.Reason`)
     reason_public: bool = True
+    #: the reason's code (``connection.refused``…), which chooses the members' words
+    reason_code: str = ""
 
     def public_reason(self) -> tuple[str, str]:
-        """``(fr, en)`` as public places (forum posts, incident updates) show the reason."""
+        """``(fr, en)`` as public places (forum posts, incident updates) show the reason:
+        the members' words for its code, never the volunteers' sentence (alerts and
+        tickets show ``reason_fr``/``reason_en``)."""
         if not self.reason_fr:
             return "", ""
         try:
             status: Status | None = Status[self.status.upper()]
         except KeyError:
             status = None
-        shown = Reason("", self.reason_fr, self.reason_en or self.reason_fr,
+        shown = Reason(self.reason_code, self.reason_fr, self.reason_en or self.reason_fr,
                        self.reason_public).for_public(status)
         return shown.fr, shown.en
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 
-from monitor import hookspecs
+from monitor import hookspecs, reasonwords
 from monitor.probe import Probe
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,8 @@ class ProbeRegistry:
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> "ProbeRegistry":
-        """Collect ``vigie_register_probes`` from every plugin, refusing duplicate kinds."""
+        """Collect ``vigie_register_probes`` from every plugin, refusing duplicate kinds,
+        and learn each kind's members' words for its reasons (:mod:`monitor.reasonwords`)."""
         kinds: dict[str, ProbeKind] = {}
         for impl in pm.hook.vigie_register_probes.get_hookimpls():
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -115,6 +116,10 @@ class ProbeRegistry:
                         f"{kinds[kind].plugin!r} and plugin {plugin_name!r}; "
                         "block one of them with 'plugins: {blocked: [...]}'"
                     )
+                try:
+                    reasonwords.learn(getattr(probe_class, "public_words", {}), kind)
+                except reasonwords.WordsConflict as exc:
+                    raise PluginError(f"plugin {plugin_name!r}: {exc}") from None
                 kinds[kind] = ProbeKind(kind, probe_class, probe_class(), plugin_name)
         return cls(kinds)
 

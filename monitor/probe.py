@@ -4,7 +4,8 @@ A probe kind is a class with a ``kind`` name, a typed ``Config`` model (the keys
 that kind accepts besides the common ones) and one ``async def check(config, ctx)``. One
 instance serves every check of its kind, so a probe keeps no per-check state.
 
-Probes report failures by raising :class:`ProbeFailed` with a bilingual :class:`Reason`
+Probes report failures by raising :class:`ProbeFailed` with a :class:`Reason` (a code and
+the volunteers' sentence, one message of the catalogues)
 (the runner turns it into a ``down`` result, or the status given), or by returning a
 :class:`ProbeResult` themselves. They never retry: the state machine's confirmation does.
 """
@@ -14,10 +15,12 @@ from __future__ import annotations
 import enum
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.resources import is_local_exhaustion
 from monitor.schema import StrictModel
+from monitor.words import Words, _
 
 if TYPE_CHECKING:
     import aiohttp
@@ -45,26 +48,30 @@ class Status(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """A short human explanation of a result, in French and English.
+    """A short human explanation of a result, for volunteers, in French and English.
 
     ``code`` is a stable machine identifier (``http.status``, ``timeout``…) used for
-    grouping and tests; ``fr`` and ``en`` are the rendered sentences shown to people.
+    grouping, tests and the members' words; ``fr`` and ``en`` are the technical sentences
+    volunteers read (alerts, tickets, ``vigie check``, the admin API), rendered from the
+    catalogues when the probe built the reason (:func:`reason`).
 
-    The public rule: a probe whose sentence quotes text that came from outside Vigie (a
-    monitoring plugin's output, a job's message, a server's error or a value it answered)
-    sets ``public=False``. Public places (the status page, the JSON API, forum posts,
-    automatic incident updates) then show :meth:`for_public`, a generic sentence for the
-    check's status; volunteers keep the full sentence (alerts, tickets, ``vigie check``).
+    Members never read ``fr``/``en``: public places (the status page, the JSON API
+    without a token, badges, the feed, forum posts, automatic incident updates) show
+    :meth:`for_public`, the members' words for the code
+    (:func:`monitor.reasonwords.public_words`), which name no address, port, code or
+    counter.
 
-    The runner cleans every reason (``monitor.runner.clean_result``): one that needed
-    cleaning (a control character, a line break, a double space, too long) quoted outside
-    text, and becomes ``public=False`` whatever the probe said.
+    ``public`` says whether the sentence quotes text that came from outside Vigie (a
+    monitoring plugin's output, a job's message, a server's error or a value it
+    answered). It is stored with the reason and kept for the volunteers' places that
+    want to know; the runner (``monitor.runner.clean_result``) sets it to False for a
+    sentence that needed cleaning (a control character, a line break, too long).
     """
 
     code: str
     fr: str
     en: str
-    #: False when ``fr``/``en`` quote outside text (see the public rule above)
+    #: False when ``fr``/``en`` quote outside text (see above)
     public: bool = True
 
     def text(self, lang: str = "fr") -> str:
@@ -72,46 +79,44 @@ class Reason:
         return self.en if lang == "en" else self.fr
 
     def for_public(self, status: Status | int | None = None) -> Reason:
-        """What a public place shows: this reason, or, when it quotes outside text, a
-        generic sentence for the check's ``status`` (same code)."""
-        if self.public:
-            return self
+        """What a public place shows: the members' words for this reason's code (or,
+        for a code without words, a sentence for the check's ``status``), same code."""
+        from monitor.reasonwords import public_words
+
         try:
             key = Status(status) if status is not None else None
         except ValueError:
             key = None
-        fr, en = PUBLIC_SENTENCES.get(key, PUBLIC_SENTENCES[None])
-        return Reason(self.code, fr, en)
+        words = public_words(self.code, key)
+        return Reason(self.code, words.fr, words.en)
 
 
-#: the sentences public places show instead of a reason quoting outside text, by status
-PUBLIC_SENTENCES: dict[Status | None, tuple[str, str]] = {
-    Status.UP: ("La vérification a réussi", "The check passed"),
-    Status.DEGRADED: ("Fonctionnement dégradé (le détail technique est transmis à l'équipe "
-                      "bénévole)",
-                      "Degraded service (the technical details went to the volunteers)"),
-    Status.DOWN: ("La vérification a échoué (le détail technique est transmis à l'équipe "
-                  "bénévole)",
-                  "The check failed (the technical details went to the volunteers)"),
-    Status.UNKNOWN: ("La vérification n'a pas pu conclure (le détail technique est transmis "
-                     "à l'équipe bénévole)",
-                     "The check could not conclude (the technical details went to the "
-                     "volunteers)"),
-    Status.MAINTENANCE: ("Le service annonce une maintenance", "The service announces maintenance"),
-    None: ("Le détail technique est réservé à l'équipe bénévole",
-           "The technical details are kept for the volunteers"),
-}
+def reason(code: str, words: Words | str, en: str | None = None, /, *, public: bool = True,
+           **params: Any) -> Reason:
+    """Build a :class:`Reason` from its code and its volunteers' sentence.
 
+    Vigie's own probes give one English message of the catalogues (``monitor.words._``
+    or ``n_``, parameters included), rendered in every language::
 
-def reason(code: str, fr: str, en: str, *, public: bool = True, **params: Any) -> Reason:
-    """Build a :class:`Reason`, formatting both templates with ``params``.
+        reason("http.status", _("HTTP status {got}", got=503))
+
+    A plugin outside Vigie's catalogues may give the French and the English templates
+    instead, formatted with ``params``: ``reason("x.y", "Disque plein à {p} %",
+    "Disk {p} % full", p=97)``.
 
     Give ``public=False`` when a parameter is text from outside Vigie (see :class:`Reason`).
+    The members' words for ``code`` are declared apart (:attr:`Probe.public_words`).
 
-    >>> reason("http.status", "Code HTTP {got}", "HTTP status {got}", got=503).fr
-    'Code HTTP 503'
+    >>> reason("http.status", _("HTTP status {got}", got=503)).en
+    'HTTP status 503'
     """
-    return Reason(code=code, fr=fr.format(**params), en=en.format(**params), public=public)
+    if isinstance(words, Words):
+        if en is not None or params:
+            raise TypeError("give the parameters to the message (_(msgid, **params)), "
+                            "not to reason()")
+        return Reason(code=code, fr=words.fr, en=words.en, public=public)
+    return Reason(code=code, fr=words.format(**params), en=(en or words).format(**params),
+                  public=public)
 
 
 #: the reason of a run that failed because Vigie itself ran short of a local resource
@@ -120,10 +125,8 @@ def reason(code: str, fr: str, en: str, *, public: bool = True, **params: Any) -
 #: stores the run as ``unknown`` and alerts the volunteers
 LOCAL_RESOURCES = reason(
     "vigie.resources",
-    "Vigie a manqué de ressources pour cette vérification (descripteurs de fichiers ou "
-    "mémoire) : résultat non compté",
-    "Vigie ran short of resources for this check (file descriptors or memory): result "
-    "not counted")
+    _("Vigie ran short of resources for this check (file descriptors or memory): result "
+      "not counted"))
 
 
 class _SharedEmpty(dict):
@@ -275,6 +278,11 @@ class Probe:
     #: keys of ``ProbeResult.info`` exported as labels of ``vigie_<kind>_info`` (bounded
     #: values only, such as a version; undeclared keys are never exported)
     info_keys: ClassVar[tuple[str, ...]] = ()
+    #: what members read for each reason code this kind emits (or a code family:
+    #: ``"mail.tls"`` covers ``mail.tls.expired``), plain words with no address, port,
+    #: code or counter; the core's words cover the shared families (``connection``,
+    #: ``dns``, ``tls``, ``http``, ``timeout``…), see :mod:`monitor.reasonwords`
+    public_words: ClassVar[Mapping[str, Words]] = {}
 
     @classmethod
     def prepare(cls, config: ProbeConfig) -> Any:

@@ -47,6 +47,7 @@ from monitor.probe import (
 from monitor.resources import is_local_error
 from monitor.safetext import clean_line
 from monitor.schema import redact
+from monitor.words import Number, _
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +55,17 @@ log = logging.getLogger(__name__)
 #: check runs cleanly again, so a recurring bug is logged once per episode, not per run
 _logged_errors: dict[str, str] = {}
 
-PROBE_ERROR = reason(
-    "probe.error",
-    "La sonde n'a pas pu juger (erreur interne)",
-    "The probe could not judge (internal error)",
-)
-BAD_RESULT = reason(
-    "probe.error",
-    "La sonde n'a pas rendu de résultat",
-    "The probe returned no result",
-)
-LATE_TIMEOUT = reason("timeout", "Pas de réponse à temps", "No answer in time")
-REFUSED = reason("connection.refused", "Connexion refusée", "Connection refused")
-RESET = reason("connection.reset", "Connexion coupée par le serveur",
-               "Connection reset by the server")
-CLOSED = reason("connection.closed", "Le serveur a fermé la connexion sans répondre",
-                "The server closed the connection without answering")
-UNREACHABLE = reason("connection.unreachable", "Serveur injoignable (réseau)",
-                     "Server unreachable (network)")
-CONNECT_FAILED = reason("connection.error", "Connexion impossible", "Could not connect")
-DNS_FAILED = reason("dns.error", "Nom de domaine introuvable (DNS)",
-                    "Domain name not found (DNS)")
-TLS_FAILED = reason("tls.error", "Échec de la connexion chiffrée (TLS)",
-                    "Encrypted connection failed (TLS)")
-BAD_HTTP = reason("http.protocol", "Réponse HTTP invalide", "Invalid HTTP response")
+PROBE_ERROR = reason("probe.error", _("The probe could not judge (internal error)"))
+BAD_RESULT = reason("probe.error", _("The probe returned no result"))
+LATE_TIMEOUT = reason("timeout", _("No answer in time"))
+REFUSED = reason("connection.refused", _("Connection refused"))
+RESET = reason("connection.reset", _("Connection reset by the server"))
+CLOSED = reason("connection.closed", _("The server closed the connection without answering"))
+UNREACHABLE = reason("connection.unreachable", _("Server unreachable (network)"))
+CONNECT_FAILED = reason("connection.error", _("Could not connect"))
+DNS_FAILED = reason("dns.error", _("Domain name not found (DNS)"))
+TLS_FAILED = reason("tls.error", _("Encrypted connection failed (TLS)"))
+BAD_HTTP = reason("http.protocol", _("Invalid HTTP response"))
 
 #: longest reason code kept (the store's column)
 CODE_LIMIT = 100
@@ -96,10 +84,8 @@ _UNREACHABLE_ERRNOS = frozenset(
 
 @lru_cache(maxsize=256)
 def timeout_reason(seconds: float) -> Reason:
-    """The reason of a run cut at its deadline: ``Pas de réponse en 10 s``."""
-    text = f"{seconds:g}"
-    return Reason("timeout", f"Pas de réponse en {text.replace('.', ',')} s",
-                  f"No answer within {text} s")
+    """The reason of a run cut at its deadline: ``No answer within 10 s``."""
+    return reason("timeout", _("No answer within {s} s", s=Number(seconds)))
 
 
 async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> ProbeResult:
@@ -265,9 +251,8 @@ def _classify(exc: BaseException) -> Reason | None:
         detail = getattr(exc, "verify_message", None)
         if detail:
             # OpenSSL's fixed vocabulary ("certificate has expired"): safe and useful
-            return reason("tls.verify", "Certificat TLS refusé ({d})",
-                          "TLS certificate rejected ({d})", d=detail)
-        return reason("tls.verify", "Certificat TLS refusé", "TLS certificate rejected")
+            return reason("tls.verify", _("TLS certificate rejected ({detail})", detail=detail))
+        return reason("tls.verify", _("TLS certificate rejected"))
     if isinstance(exc, (ssl.SSLError, aiohttp.ClientSSLError)):
         return TLS_FAILED
     if isinstance(exc, (socket.gaierror, aiohttp.ClientConnectorDNSError)):
@@ -280,7 +265,7 @@ def _classify(exc: BaseException) -> Reason | None:
                         ConnectionAbortedError, asyncio.IncompleteReadError)):
         return CLOSED
     if isinstance(exc, aiohttp.ClientResponseError) and exc.status >= 400:
-        return reason("http.status", "Code HTTP {got}", "HTTP status {got}", got=exc.status)
+        return reason("http.status", _("HTTP status {got}", got=exc.status))
     if isinstance(exc, (aiohttp.ClientResponseError, aiohttp.ClientPayloadError)):
         return BAD_HTTP
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:

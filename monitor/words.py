@@ -14,7 +14,8 @@ Two ways to use it:
   "Connection refused")``;
 - :func:`_` / :func:`n_` to make a :class:`Words`, a text to be said later in whatever
   language the reader needs (a reason is stored in both, an alert is sent in one).
-  Parameters may be :class:`Words` themselves: they are said in the same language.
+  Parameters may be :class:`Words` themselves: they are said in the same language, and
+  so is a :class:`Number` (``2,5`` in French, ``2.5`` in English).
 
 ``pybabel extract -F babel.cfg`` finds the messages (:data:`KEYWORDS`: ``_``, ``n_:1,2``,
 ``say:2``, ``say_n:2,3``, and Flask-Babel's ``gettext``, ``ngettext``, ``lazy_gettext`` in
@@ -58,7 +59,7 @@ def catalogue(lang: str) -> _gettext.NullTranslations:
 
 
 def _said(value: Any, lang: str) -> Any:
-    return value.say(lang) if isinstance(value, (Words, Both)) else value
+    return value.say(lang) if isinstance(value, (Words, Both, Number)) else value
 
 
 def _format(text: str, lang: str, params: Mapping[str, Any]) -> str:
@@ -231,3 +232,20 @@ def every(seconds: float) -> Words:
         return _("every minute") if n == 1 else n_("every {n} minute", "every {n} minutes", n)
     return _("every second") if period == 1 else n_("every {n} second", "every {n} seconds",
                                                       period)
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A decimal number as a parameter, written as each language writes it (``2,5`` in
+    French, ``2.5`` in English); ``spec`` is a ``format`` spec (``g`` by default)."""
+
+    value: float
+    spec: str = "g"
+
+    def say(self, lang: str) -> str:
+        """The number in ``lang``."""
+        text = format(self.value, self.spec)
+        return text.replace(".", ",") if lang == "fr" else text
+
+    def __str__(self) -> str:
+        return self.say(LANGUAGES[0])

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from monitor.probe import ProbeConfig, ProbeFailed, Reason, Status, reason
 from monitor.safetext import clean_line
 from monitor.schema import Duration
+from monitor.words import Number, Words, _, n_
 
 #: which verdict wins when several apply (the first one among equals)
 SEVERITY = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.DOWN: 3}
@@ -46,27 +47,43 @@ class Clock:
         return left if wanted is None else min(wanted, left)
 
 
-def num(value: float) -> str:
-    """A number as English writes it (``1.5``)."""
-    return f"{value:g}"
-
-
-def fr_num(value: float) -> str:
-    """A number as French writes it (``1,5``)."""
-    return f"{value:g}".replace(".", ",")
-
-
 def short(text: str, size: int = 80) -> str:
     """``text`` made safe to quote (one line, see :mod:`monitor.safetext`), cut to ``size``
     characters with an ellipsis when cut."""
     return clean_line(text, size)
 
 
-def fail(code: str, fr: str, en: str, status: Status = Status.DOWN, *, public: bool = True,
-         **params: Any) -> ProbeFailed:
-    """A :class:`ProbeFailed` with a reason built from the templates; ``public=False`` when
-    a parameter is the server's own text (see :class:`monitor.probe.Reason`)."""
-    return ProbeFailed(reason(code, fr, en, public=public, **params), status=status)
+def fail(code: str, words: Words, status: Status = Status.DOWN, *,
+         public: bool = True) -> ProbeFailed:
+    """A :class:`ProbeFailed` with a reason; ``public=False`` when a parameter is the
+    server's own text (see :class:`monitor.probe.Reason`)."""
+    return ProbeFailed(reason(code, words, public=public), status=status)
+
+
+def database_words(kind: str) -> dict[str, Words]:
+    """What members read for the reasons of the database probe ``kind`` (its codes are
+    ``<kind>.<problem>``, the shared ones built here and its own)."""
+    unreachable = _("The database server cannot be reached")
+    busy = _("The database server is overloaded: sites may be slow")
+    replica = _("The backup copy of the databases is not up to date")
+    stopped = _("The backup copy of the databases has stopped")
+    odd = _("The database server gives unexpected answers")
+    unchecked = _("Vigie could not check the databases; the volunteers know")
+    return {
+        kind: _("The database server does not work as it should"),
+        **{f"{kind}.{code}": unreachable for code in (
+            "connect", "connect_timeout", "host_refused", "unreachable")},
+        **{f"{kind}.{code}": busy for code in ("connections", "too_many_connections")},
+        f"{kind}.query_timeout": _("The database server answers too slowly"),
+        f"{kind}.unavailable": _("The database server is restarting"),
+        **{f"{kind}.{code}": odd for code in ("no_rows", "unexpected", "query")},
+        **{f"{kind}.{code}": unchecked for code in (
+            "auth", "database", "privilege", "replica_format")},
+        **{f"{kind}.{code}": replica for code in ("replication_lag", "missing_replicas")},
+        **{f"{kind}.{code}": stopped for code in (
+            "replication_stopped", "replication_broken", "no_replicas", "not_standby",
+            "not_replica")},
+    }
 
 
 class DatabaseConfig(ProbeConfig):
@@ -109,15 +126,14 @@ class DatabaseConfig(ProbeConfig):
 def connect_timeout(kind: str, server: str, limit: float) -> ProbeFailed:
     """The server did not let us in within ``limit`` seconds."""
     return fail(f"{kind}.connect_timeout",
-                "Le serveur {server} n'a pas accepté la connexion en {s_fr} s",
-                "The {server} server did not accept the connection within {s} s",
-                server=server, s=num(limit), s_fr=fr_num(limit))
+                _("The {server} server did not accept the connection within {s} s",
+                  server=server, s=Number(limit)))
 
 
 def query_timeout(kind: str, limit: float) -> ProbeFailed:
     """A query did not answer within ``limit`` seconds."""
-    return fail(f"{kind}.query_timeout", "La requête n'a pas répondu en {s_fr} s",
-                "The query did not answer within {s} s", s=num(limit), s_fr=fr_num(limit))
+    return fail(f"{kind}.query_timeout", _("The query did not answer within {s} s",
+                                           s=Number(limit)))
 
 
 def expectation(kind: str, expect: str | None, rows: list,
@@ -127,16 +143,14 @@ def expectation(kind: str, expect: str | None, rows: list,
         return Status.UP, None
     if not rows:
         return Status.DOWN, reason(f"{kind}.no_rows",
-                                   "La requête n'a renvoyé aucune ligne (attendu : {expected})",
-                                   "The query returned no rows (expected: {expected})",
-                                   expected=short(expect))
+                                   _("The query returned no rows (expected: {expected})",
+                                     expected=short(expect)))
     got = value_text(rows[0][0])
     if got != expect:
         # ``got`` is data from the database: volunteers only
         return Status.DOWN, reason(f"{kind}.unexpected",
-                                   "La requête a renvoyé « {got} » au lieu de « {expected} »",
-                                   "The query returned '{got}' instead of '{expected}'",
-                                   got=short(got), expected=short(expect), public=False)
+                                   _("The query returned “{got}” instead of “{expected}”",
+                                     got=short(got), expected=short(expect)), public=False)
     return Status.UP, None
 
 
@@ -146,15 +160,14 @@ def connections_state(kind: str, used: int, maximum: int, ratio: float) -> Reaso
         return None
     pct = ratio * 100
     return reason(f"{kind}.connections",
-                  "{used} connexions ouvertes sur {max} possibles (seuil {pct_fr} %)",
-                  "{used} connections open out of {max} allowed (threshold {pct} %)",
-                  used=used, max=maximum, pct=num(pct), pct_fr=fr_num(pct))
+                  n_("{n} connection open out of {max} allowed (threshold {pct} %)",
+                     "{n} connections open out of {max} allowed (threshold {pct} %)",
+                     used, max=maximum, pct=Number(pct)))
 
 
 def lag_reason(kind: str, lag: float, max_lag: float) -> Reason:
     """Replication is ``lag`` seconds behind, more than ``max_lag``."""
     lag = round(lag, 1)
     return reason(f"{kind}.replication_lag",
-                  "La réplication a {lag_fr} s de retard (maximum {max_fr} s)",
-                  "Replication is {lag} s behind (maximum {max} s)",
-                  lag=num(lag), max=num(max_lag), lag_fr=fr_num(lag), max_fr=fr_num(max_lag))
+                  _("Replication is {lag} s behind (maximum {max} s)", lag=Number(lag),
+                    max=Number(max_lag)))

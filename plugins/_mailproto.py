@@ -17,7 +17,6 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pydantic import Field, FilePath, SecretStr, model_validator
@@ -33,7 +32,9 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, Words, _
 from plugins._tlsinfo import (
+    PUBLIC_WORDS,
     TLSSettings,
     cert_info_fields,
     expiry_verdict,
@@ -41,22 +42,28 @@ from plugins._tlsinfo import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What the probe was waiting for, in French and English (for timeout reasons)."""
+#: what the probe was waiting for (named in timeout reasons): catalogue words
+Step = Words
 
-    fr: str
-    en: str
+CONNECT = _("the connection")
+GREETING = _("the server greeting")
+HANDSHAKE = _("the TLS handshake")
 
-
-CONNECT = Step("la connexion", "the connection")
-GREETING = Step("l'accueil du serveur", "the server greeting")
-HANDSHAKE = Step("la négociation TLS", "the TLS handshake")
-
-
-def _seconds(value: float) -> tuple[str, str]:
-    text = f"{value:.3g}"
-    return text.replace(".", ","), text
+#: what members read for the mail protocols' reasons (smtp, imap, pop3 and the tls
+#: probe's STARTTLS), with the certificate words of :mod:`plugins._tlsinfo`
+MAIL_WORDS: dict[str, Words] = {
+    "imap": _("The mail server does not work as it should"),
+    "mail": _("The mail server does not work as it should"),
+    "mail.auth_unavailable": _("The mail server does not accept logins"),
+    "mail.greeting": _("The mail server refuses connections"),
+    "mail.login_refused": _("The mail server does not accept logins"),
+    "mail.starttls_missing": _("The mail server does not offer encryption"),
+    "mail.starttls_refused": _("The mail server does not offer encryption"),
+    "pop3": _("The mail server does not work as it should"),
+    "smtp": _("The mail server does not work as it should"),
+    "smtp.auth_missing": _("The mail server does not accept logins"),
+    **PUBLIC_WORDS,
+}
 
 
 class Deadline:
@@ -82,22 +89,19 @@ class Deadline:
 
     def timeout_reason(self, step: Step) -> Reason:
         """Reason of a run that ran out of time while waiting for ``step``."""
-        s_fr, s_en = _seconds(self.shown_seconds)
-        return reason("timeout", "Pas de réponse en {s_fr} s (en attendant {step_fr})",
-                      "No answer within {s_en} s (waiting for {step_en})",
-                      s_fr=s_fr, s_en=s_en, step_fr=step.fr, step_en=step.en)
+        return reason("timeout", _("No answer within {s} s (waiting for {step})",
+                                   s=Number(self.shown_seconds, ".3g"), step=step))
 
 
 def connect_failure_reason(host: str, port: int, exc: OSError) -> Reason:
     """Plain reason for a failed TCP connection to ``host:port``."""
     if isinstance(exc, socket.gaierror):
-        return reason("dns.error", "Nom de serveur introuvable : {host}",
-                      "Server name not found: {host}", host=host)
+        return reason("dns.error", _("Server name not found: {host}", host=host))
     if isinstance(exc, ConnectionRefusedError):
-        return reason("connection.refused", "Connexion refusée par {host}:{port}",
-                      "Connection refused by {host}:{port}", host=host, port=port)
-    return reason("connection.error", "Connexion impossible à {host}:{port}",
-                  "Could not connect to {host}:{port}", host=host, port=port)
+        where = f"{host}:{port}"
+        return reason("connection.refused", _("Connection refused by {where}", where=where))
+    return reason("connection.error", _("Could not connect to {host}:{port}", host=host,
+                                        port=port))
 
 
 def shown(line: str, limit: int = 80) -> str:
@@ -108,9 +112,8 @@ def shown(line: str, limit: int = 80) -> str:
 def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:
     """The server answered something the protocol does not allow at ``step``."""
     return ProbeFailed(reason(
-        "mail.protocol", "Réponse {protocol} inattendue (en attendant {step_fr}) : « {line} »",
-        "Unexpected {protocol} answer (while waiting for {step_en}): “{line}”",
-        protocol=protocol, step_fr=step.fr, step_en=step.en, line=shown(line), public=False))
+        "mail.protocol", _("Unexpected {protocol} answer (while waiting for {step}): “{line}”",
+                           protocol=protocol, step=step, line=shown(line)), public=False))
 
 
 class LineStream:
@@ -138,9 +141,8 @@ class LineStream:
 
     def _closed(self, step: Step) -> ProbeFailed:
         return ProbeFailed(reason(
-            "connection.closed", "Le serveur a fermé la connexion (en attendant {step_fr})",
-            "The server closed the connection (while waiting for {step_en})",
-            step_fr=step.fr, step_en=step.en))
+            "connection.closed", _("The server closed the connection (while waiting for {step})",
+                                   step=step)))
 
     async def read_line(self, step: Step) -> str:
         """The next line without its end of line; raise on timeout, close or garbage."""
@@ -151,9 +153,8 @@ class LineStream:
             raise ProbeFailed(self.deadline.timeout_reason(step)) from None
         except (ValueError, asyncio.LimitOverrunError):
             raise ProbeFailed(reason(
-                "mail.protocol", "Ligne trop longue reçue du serveur ({step_fr})",
-                "Overlong line received from the server ({step_en})",
-                step_fr=step.fr, step_en=step.en)) from None
+                "mail.protocol", _("Overlong line received from the server ({step})",
+                                   step=step))) from None
         except OSError:
             raise self._closed(step) from None
         if not raw.endswith(b"\n"):
@@ -217,8 +218,8 @@ class LineStream:
 
 # SMTP (RFC 5321, STARTTLS RFC 3207) -----------------------------------------------------
 
-EHLO_STEP = Step("la réponse à EHLO", "the EHLO answer")
-STARTTLS_STEP = Step("la réponse à STARTTLS", "the STARTTLS answer")
+EHLO_STEP = _("the EHLO answer")
+STARTTLS_STEP = _("the STARTTLS answer")
 
 
 async def smtp_reply(stream: LineStream, step: Step) -> tuple[int, list[str]]:
@@ -246,12 +247,11 @@ async def smtp_ehlo(stream: LineStream, name: str) -> dict[str, str]:
     code, lines = await smtp_reply(stream, EHLO_STEP)
     if code != 250:
         raise ProbeFailed(reason(
-            "smtp.ehlo", "Le serveur SMTP a refusé EHLO : « {line} »",
-            "The SMTP server refused EHLO: “{line}”", line=shown(f"{code} {lines[0]}"),
-            public=False))
+            "smtp.ehlo", _("The SMTP server refused EHLO: “{line}”",
+                           line=shown(f"{code} {lines[0]}")), public=False))
     extensions = {}
     for line in lines[1:]:  # the first line is the server's name
-        keyword, _, params = line.strip().partition(" ")
+        keyword, _unused, params = line.strip().partition(" ")
         if keyword.upper().startswith("AUTH="):  # pre-RFC 4954 form "AUTH=PLAIN LOGIN"
             keyword, params = "AUTH", f"{keyword[5:]} {params}".strip()
         extensions.setdefault(keyword.upper(), params)
@@ -280,7 +280,7 @@ async def smtp_prelude(stream: LineStream, ehlo_name: str) -> None:
 async def imap_greeting(stream: LineStream) -> str:
     """Wait for ``* OK`` (or ``* PREAUTH``); return its text. ``* BYE`` is a refusal."""
     line = await stream.read_line(GREETING)
-    status, _, text = line[2:].partition(" ") if line.startswith("* ") else ("", "", "")
+    status, _unused, text = line[2:].partition(" ") if line.startswith("* ") else ("", "", "")
     if status.upper() in ("OK", "PREAUTH"):
         return text
     if status.upper() == "BYE":
@@ -316,8 +316,8 @@ async def imap_command(stream: LineStream, tag: str, command: str | list[str | b
 
 
 def _imap_tagged(tag: str, line: str, step: Step, untagged: list[str]) -> tuple[str, str, list[str]]:
-    got_tag, _, rest = line.partition(" ")
-    status, _, text = rest.partition(" ")
+    got_tag, _unused, rest = line.partition(" ")
+    status, _unused, text = rest.partition(" ")
     if got_tag != tag or status.upper() not in ("OK", "NO", "BAD"):
         raise unexpected("IMAP", line, step)
     return status.upper(), text, untagged
@@ -325,7 +325,7 @@ def _imap_tagged(tag: str, line: str, step: Step, untagged: list[str]) -> tuple[
 
 async def imap_starttls(stream: LineStream, tag: str = "v1") -> None:
     """Send STARTTLS and require ``OK`` (the caller checked the capability if it wanted)."""
-    status, text, _ = await imap_command(stream, tag, "STARTTLS", STARTTLS_STEP)
+    status, text, _unused = await imap_command(stream, tag, "STARTTLS", STARTTLS_STEP)
     if status != "OK":
         raise starttls_refused("IMAP", f"{status} {text}")
 
@@ -387,24 +387,22 @@ async def pop3_prelude(stream: LineStream) -> None:
 def greeting_refused(protocol: str, line: str) -> ProbeFailed:
     """The server greeted with a refusal (SMTP 421/554, IMAP BYE, POP3 -ERR)."""
     return ProbeFailed(reason(
-        "mail.greeting", "Le serveur {protocol} refuse les connexions : « {line} »",
-        "The {protocol} server refuses connections: “{line}”",
-        protocol=protocol, line=shown(line), public=False))
+        "mail.greeting", _("The {protocol} server refuses connections: “{line}”",
+                           protocol=protocol, line=shown(line)), public=False))
 
 
 def starttls_missing(protocol: str) -> ProbeFailed:
     """STARTTLS is not among the capabilities the server announced."""
     return ProbeFailed(reason(
-        "mail.starttls_missing", "Le serveur {protocol} ne propose pas le chiffrement (STARTTLS)",
-        "The {protocol} server does not offer encryption (STARTTLS)", protocol=protocol))
+        "mail.starttls_missing", _("The {protocol} server does not offer encryption (STARTTLS)",
+                                   protocol=protocol)))
 
 
 def starttls_refused(protocol: str, line: str) -> ProbeFailed:
     """The server answered STARTTLS with an error."""
     return ProbeFailed(reason(
-        "mail.starttls_refused", "Le serveur {protocol} refuse STARTTLS : « {line} »",
-        "The {protocol} server refuses STARTTLS: “{line}”", protocol=protocol, line=shown(line),
-        public=False))
+        "mail.starttls_refused", _("The {protocol} server refuses STARTTLS: “{line}”",
+                                   protocol=protocol, line=shown(line)), public=False))
 
 
 def login_refused(protocol: str, username: str, detail: str, password: str) -> ProbeFailed:
@@ -413,16 +411,15 @@ def login_refused(protocol: str, username: str, detail: str, password: str) -> P
         detail = detail.replace(password, "***")
     return ProbeFailed(reason(
         "mail.login_refused",
-        "Connexion {protocol} du compte de supervision {user} refusée : « {detail} »",
-        "{protocol} login of the monitoring account {user} refused: “{detail}”",
-        protocol=protocol, user=username, detail=shown(detail), public=False))
+        _("{protocol} login of the monitoring account {user} refused: “{detail}”",
+          protocol=protocol, user=username, detail=shown(detail)), public=False))
 
 
-def auth_unavailable(protocol: str, why_fr: str, why_en: str) -> ProbeFailed:
+def auth_unavailable(protocol: str, why: Words) -> ProbeFailed:
     """Logging in is impossible (no mechanism offered, login disabled…)."""
     return ProbeFailed(reason(
-        "mail.auth_unavailable", "Connexion {protocol} impossible : {why_fr}",
-        "{protocol} login impossible: {why_en}", protocol=protocol, why_fr=why_fr, why_en=why_en))
+        "mail.auth_unavailable", _("{protocol} login impossible: {why}", protocol=protocol,
+                                   why=why)))
 
 
 async def farewell(stream: LineStream, command: str) -> None:

@@ -18,11 +18,24 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from monitor.probe import ProbeFailed, Reason, Status, reason
+from monitor.words import Words, _, n_
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from plugins._mailproto import LineStream
+
+#: what members read for the certificate reasons (``tls.error`` and ``tls.verify`` are
+#: the core's words); every probe that judges certificates declares these
+PUBLIC_WORDS: dict[str, Words] = {
+    "tls.expired": _("The service's security certificate has expired"),
+    "tls.expiring": _("The service's security certificate expires soon"),
+    "tls.hostname": _("The service's security certificate is refused"),
+    "tls.no_certificate": _("The service's secure connection fails"),
+    "tls.not_yet_valid": _("The service's security certificate is refused"),
+    "tls.revoked": _("The service's security certificate is refused"),
+    "tls.untrusted": _("The service's security certificate is refused"),
+}
 
 # OpenSSL X509_V_ERR_* codes we explain in plain words (see openssl-verify(1))
 _NOT_YET_VALID = 9
@@ -126,17 +139,17 @@ def client_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-def _dates(timestamp: float) -> dict[str, str]:
-    """``date_fr`` (23/11/2026) and ``date_en`` (2026-11-23) parameters for a reason."""
+def _date(timestamp: float) -> Words:
+    """A day as each language writes it (23/11/2026, 2026-11-23), a reason's parameter."""
     day = datetime.fromtimestamp(timestamp, UTC)
-    return {"date_fr": day.strftime("%d/%m/%Y"), "date_en": day.strftime("%Y-%m-%d")}
+    return _("{year}-{month}-{day}", year=day.strftime("%Y"), month=day.strftime("%m"),
+             day=day.strftime("%d"))
 
 
 def expired_reason(server_name: str, cert: CertInfo) -> Reason:
     """The certificate of ``server_name`` is past its end date."""
-    return reason("tls.expired", "Le certificat TLS de {name} a expiré le {date_fr}",
-                  "The TLS certificate of {name} expired on {date_en}",
-                  name=server_name, **_dates(cert.not_after))
+    return reason("tls.expired", _("The TLS certificate of {name} expired on {date}",
+                                   name=server_name, date=_date(cert.not_after)))
 
 
 def verify_failure_reason(
@@ -153,35 +166,38 @@ def verify_failure_reason(
         # OpenSSL reports one error; an expired leaf is the one to fix first, whatever else
         return expired_reason(name, cert)
     if code == _EXPIRED:
-        return reason("tls.expired", "Un certificat de la chaîne TLS de {name} a expiré",
-                      "A certificate in the TLS chain of {name} has expired", name=name)
+        return reason("tls.expired", _("A certificate in the TLS chain of {name} has expired",
+                                       name=name))
     if code == _NOT_YET_VALID:
-        return reason("tls.not_yet_valid", "Le certificat TLS de {name} n'est pas encore valide",
-                      "The TLS certificate of {name} is not valid yet", name=name)
+        return _not_yet_valid(name)
     if code in _NAME_MISMATCH:
-        return reason("tls.hostname", "Le certificat TLS n'est pas au nom de {name}",
-                      "The TLS certificate is not issued for {name}", name=name)
+        return reason("tls.hostname", _("The TLS certificate is not issued for {name}",
+                                        name=name))
     if code == _SELF_SIGNED:
-        return reason("tls.untrusted", "Le certificat TLS de {name} est auto-signé",
-                      "The TLS certificate of {name} is self-signed", name=name)
+        return reason("tls.untrusted", _("The TLS certificate of {name} is self-signed",
+                                         name=name))
     if code in _UNTRUSTED:
         return reason("tls.untrusted",
-                      "Le certificat TLS de {name} n'est pas signé par une autorité reconnue",
-                      "The TLS certificate of {name} is not signed by a trusted authority",
-                      name=name)
+                      _("The TLS certificate of {name} is not signed by a trusted authority",
+                        name=name))
     if code == _REVOKED:
-        return reason("tls.revoked", "Le certificat TLS de {name} a été révoqué",
-                      "The TLS certificate of {name} has been revoked", name=name)
+        return reason("tls.revoked", _("The TLS certificate of {name} has been revoked",
+                                       name=name))
     # OpenSSL's own message comes from a fixed vocabulary: safe to show
     detail = getattr(exc, "verify_message", None) or "?"
-    return reason("tls.verify", "Certificat TLS de {name} refusé ({detail})",
-                  "TLS certificate of {name} rejected ({detail})", name=name, detail=detail)
+    return reason("tls.verify", _("TLS certificate of {name} rejected ({detail})", name=name,
+                                  detail=detail))
+
+
+def _not_yet_valid(name: str) -> Reason:
+    return reason("tls.not_yet_valid", _("The TLS certificate of {name} is not valid yet",
+                                         name=name))
 
 
 def handshake_failure_reason(host: str, port: int) -> Reason:
     """The TLS handshake itself failed (no common protocol, not TLS at all, reset…)."""
-    return reason("tls.error", "Échec de la négociation TLS avec {host}:{port}",
-                  "TLS handshake with {host}:{port} failed", host=host, port=port)
+    return reason("tls.error", _("TLS handshake with {host}:{port} failed", host=host,
+                                 port=port))
 
 
 def expiry_verdict(
@@ -193,16 +209,14 @@ def expiry_verdict(
     if now >= cert.not_after:
         return Status.DOWN, expired_reason(name, cert)
     if now < cert.not_before:
-        return Status.DOWN, reason(
-            "tls.not_yet_valid", "Le certificat TLS de {name} n'est pas encore valide",
-            "The TLS certificate of {name} is not valid yet", name=name)
+        return Status.DOWN, _not_yet_valid(name)
     left = cert.not_after - now
     if left < settings.warn_days * DAY:
         days = int(left // DAY)
         return Status.DEGRADED, reason(
-            "tls.expiring", "Le certificat TLS de {name} expire dans {days} jour(s), le {date_fr}",
-            "The TLS certificate of {name} expires in {days} day(s), on {date_en}",
-            name=name, days=days, **_dates(cert.not_after))
+            "tls.expiring", n_("The TLS certificate of {name} expires in {n} day, on {date}",
+                               "The TLS certificate of {name} expires in {n} days, on {date}",
+                               days, name=name, date=_date(cert.not_after)))
     return None
 
 

@@ -23,6 +23,8 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.words import _
+from plugins.php_fpm import UNREADABLE, busy_count, idle_count
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin (about 8 MB with
@@ -58,9 +60,8 @@ class ApacheStatusConfig(ProbeConfig):
 
 def _not_status_page() -> ProbeFailed:
     return ProbeFailed(reason(
-        "apache.not_status",
-        "Cette page n'est pas une page d'état Apache (mod_status, ?auto)",
-        "This page is not an Apache status page (mod_status, ?auto)"), status=Status.UNKNOWN)
+        "apache.not_status", _("This page is not an Apache status page (mod_status, ?auto)")),
+        status=Status.UNKNOWN)
 
 
 def parse_status(body: bytes) -> dict[str, str]:
@@ -105,6 +106,11 @@ class ApacheStatusProbe(Probe):
 
     kind = "apache_status"
     Config = ApacheStatusConfig
+    public_words = {
+        "apache": _("The web hosting is overloaded: sites may be slow"),
+        "apache.http_status": UNREADABLE,
+        "apache.not_status": UNREADABLE,
+    }
     description = "Apache mod_status (?auto): busy and idle workers, requests per second"
     samples = (
         SampleSpec("apache_busy_workers", "Apache workers serving a request"),
@@ -122,9 +128,8 @@ class ApacheStatusProbe(Probe):
             if response.status != 200:
                 raise ProbeFailed(reason(
                     "apache.http_status",
-                    "La page d'état Apache a répondu {got} au lieu de 200",
-                    "The Apache status page answered {got} instead of 200",
-                    got=response.status))
+                    _("The Apache status page answered {got} instead of 200",
+                      got=response.status)))
             body = await read_body(response)
         fields = parse_status(body)
         busy, idle = int(fields["BusyWorkers"]), int(fields["IdleWorkers"])
@@ -141,10 +146,8 @@ class ApacheStatusProbe(Probe):
                 (("version", "ServerVersion"), ("mpm", "ServerMPM")) if fields.get(field)}
         if idle < config.min_idle_workers:
             why = reason("apache.no_idle",
-                         "Plus assez de processus Apache libres ({idle} libre(s), "
-                         "{busy} occupé(s))",
-                         "Not enough free Apache workers ({idle} idle, {busy} busy)",
-                         idle=idle, busy=busy)
+                         _("Not enough free Apache workers ({idle}, {busy})",
+                           idle=idle_count(idle), busy=busy_count(busy)))
             return ProbeResult.degraded(why, samples=samples, info=info)
         return ProbeResult.up(samples=samples, info=info)
 

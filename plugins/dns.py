@@ -31,6 +31,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, _
 from plugins._lazy import LazyModule
 
 # dnspython is imported when a dns check is configured, not by every Vigie (plugins._lazy)
@@ -46,13 +47,13 @@ def _parse_server(value: str, default_port: int = 53) -> tuple[str, int]:
     text = value.strip()
     host, port = text, default_port
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
+        host, _unused, rest = text[1:].partition("]")
         if rest:
             if not rest.startswith(":") or not rest[1:].isdigit():
                 raise ValueError(f"invalid name server {value!r}")
             port = int(rest[1:])
     elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
+        host, _unused, port_text = text.partition(":")
         if not port_text.isdigit():
             raise ValueError(f"invalid name server {value!r}")
         port = int(port_text)
@@ -165,23 +166,20 @@ async def _query(qname: str, rdtype: str, host: str, port: int, protocol: str,
     async with asyncio.timeout(timeout):
         if protocol == "tcp":
             return await dns.asyncquery.tcp(query, host, timeout=timeout, port=port)
-        response, _ = await dns.asyncquery.udp_with_fallback(query, host, timeout=timeout,
-                                                             port=port)
+        response, _unused = await dns.asyncquery.udp_with_fallback(
+            query, host, timeout=timeout, port=port)
         return response
 
 
 def _failure(exc: Exception, server: str, seconds: float) -> Reason:
     """Reason for a query that got no usable answer."""
     if isinstance(exc, (dns.exception.Timeout, TimeoutError)):
-        text = f"{seconds:.3g}"
-        return reason("timeout", "Pas de réponse du serveur DNS {server} en {s_fr} s",
-                      "No answer from the DNS server {server} within {s_en} s",
-                      server=server, s_fr=text.replace(".", ","), s_en=text)
+        return reason("timeout", _("No answer from the DNS server {server} within {s} s",
+                                   server=server, s=Number(seconds, ".3g")))
     if isinstance(exc, OSError):
-        return reason("dns.unreachable", "Serveur DNS {server} injoignable",
-                      "DNS server {server} unreachable", server=server)
-    return reason("dns.bad_answer", "Réponse invalide du serveur DNS {server}",
-                  "Invalid answer from the DNS server {server}", server=server)
+        return reason("dns.unreachable", _("DNS server {server} unreachable", server=server))
+    return reason("dns.bad_answer", _("Invalid answer from the DNS server {server}",
+                                      server=server))
 
 
 def _rcode_failure(response: dns.message.Message, name: str, server: str) -> Reason | None:
@@ -189,16 +187,13 @@ def _rcode_failure(response: dns.message.Message, name: str, server: str) -> Rea
     if rcode == dns.rcode.NOERROR:
         return None
     if rcode == dns.rcode.NXDOMAIN:
-        return reason("dns.nxdomain", "Le nom {name} n'existe pas (NXDOMAIN) selon {server}",
-                      "The name {name} does not exist (NXDOMAIN) according to {server}",
-                      name=name, server=server)
+        return reason("dns.nxdomain", _("The name {name} does not exist (NXDOMAIN) according "
+                                        "to {server}", name=name, server=server))
     if rcode == dns.rcode.SERVFAIL:
-        return reason("dns.servfail", "Le serveur DNS {server} n'a pas pu répondre pour {name} (SERVFAIL)",
-                      "The DNS server {server} failed to answer for {name} (SERVFAIL)",
-                      name=name, server=server)
-    return reason("dns.rcode", "Le serveur DNS {server} a répondu {rcode} pour {name}",
-                  "The DNS server {server} answered {rcode} for {name}",
-                  name=name, server=server, rcode=dns.rcode.to_text(rcode))
+        return reason("dns.servfail", _("The DNS server {server} failed to answer for {name} "
+                                        "(SERVFAIL)", name=name, server=server))
+    return reason("dns.rcode", _("The DNS server {server} answered {rcode} for {name}",
+                                 name=name, server=server, rcode=dns.rcode.to_text(rcode)))
 
 
 def _answer_records(response: dns.message.Message, rdtype: int) -> list[dns.rdata.Rdata]:
@@ -235,6 +230,18 @@ class DNSProbe(Probe):
 
     kind = "dns"
     Config = DNSConfig
+    public_words = {
+        "dns.bad_answer": _("The name servers give wrong answers"),
+        "dns.no_answer": _("A name is missing from the name servers"),
+        "dns.no_server": _("Vigie could not check the name servers; the volunteers know"),
+        "dns.nxdomain": _("A name is missing from the name servers"),
+        "dns.rcode": _("The name servers give wrong answers"),
+        "dns.serial_missing": _("The name servers are not all up to date"),
+        "dns.serial_mismatch": _("The name servers are not all up to date"),
+        "dns.servfail": _("The name servers give wrong answers"),
+        "dns.unexpected": _("The name servers give wrong answers"),
+        "dns.unreachable": _("The name servers cannot be reached"),
+    }
     description = "DNS: resolve a name on a given server, expected records, SOA serial agreement"
     samples = (
         SampleSpec("dns_lookup_seconds", "Duration of the DNS lookup"),
@@ -280,8 +287,7 @@ class DNSProbe(Probe):
             return await asyncio.to_thread(_system_nameserver, RESOLV_CONF)
         except (LookupError, OSError, dns.exception.DNSException):
             raise ProbeFailed(reason(
-                "dns.no_server", "Aucun serveur DNS à interroger (ni 'server', ni /etc/resolv.conf)",
-                "No DNS server to ask (neither 'server' nor /etc/resolv.conf)"),
+                "dns.no_server", _("No DNS server to ask (neither 'server' nor /etc/resolv.conf)")),
                 status=Status.UNKNOWN) from None
 
     def _judge_answer(self, config: DNSConfig, response: dns.message.Message, server: str,
@@ -292,18 +298,18 @@ class DNSProbe(Probe):
         records = _answer_records(response, dns.rdatatype.from_text(config.record_type))
         if not records:
             raise ProbeFailed(reason(
-                "dns.no_answer", "Aucun enregistrement {type} pour {name} sur {server}",
-                "No {type} record for {name} on {server}",
-                type=config.record_type, name=config.query_name, server=server), samples=samples)
+                "dns.no_answer", _("No {type} record for {name} on {server}",
+                                   type=config.record_type, name=config.query_name,
+                                   server=server)), samples=samples)
         if config.expected and not _matches(config, records):
             got = ", ".join(sorted(_as_text(rd) for rd in records))
             want = ", ".join(config.expected)
             raise ProbeFailed(reason(
                 "dns.unexpected",
-                "Enregistrements {type} de {name} inattendus : {got} (attendu : {want})",
-                "Unexpected {type} records for {name}: {got} (expected: {want})",
-                type=config.record_type, name=config.query_name, got=clean_line(got, 200),
-                want=want[:200], public=False),  # the server's records: volunteers only
+                _("Unexpected {type} records for {name}: {got} (expected: {want})",
+                  type=config.record_type, name=config.query_name, got=clean_line(got, 200),
+                  want=want[:200]),
+                public=False),  # the server's records: volunteers only
                 samples=samples)
 
     def _judge_serials(self, zone: str, servers: list[tuple[str, int]], outcomes: list,
@@ -325,13 +331,12 @@ class DNSProbe(Probe):
             detail = ", ".join(f"{name} = {int(value)}" for name, value in serials.items())
             return reason(
                 "dns.serial_mismatch",
-                "Les serveurs de noms ne sont pas d'accord sur le numéro de série de {zone} : {detail}",
-                "The name servers disagree on the serial of {zone}: {detail}",
-                zone=zone, detail=detail)
+                _("The name servers disagree on the serial of {zone}: {detail}", zone=zone,
+                  detail=detail))
         if missing:
             return reason(
-                "dns.serial_missing", "Pas de numéro de série de {zone} depuis {servers}",
-                "No serial for {zone} from {servers}", zone=zone, servers=", ".join(missing))
+                "dns.serial_missing", _("No serial for {zone} from {servers}", zone=zone,
+                                        servers=", ".join(missing)))
         return None
 
 

@@ -59,7 +59,8 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
-from monitor.schema import Duration, format_duration
+from monitor.schema import Duration
+from monitor.words import _, duration, every
 
 log = logging.getLogger(__name__)
 
@@ -243,31 +244,27 @@ def _judge(watch: _Watch, now: float) -> ProbeResult:
     if last is not None and not last.ok:
         if last.message:
             # the job's own words: volunteers only (see monitor.probe.Reason)
-            why = reason("heartbeat.failed", "La tâche a signalé un échec : {msg}",
-                         "The job reported a failure: {msg}", msg=last.message, public=False)
+            why = reason("heartbeat.failed", _("The job reported a failure: {msg}",
+                                               msg=last.message), public=False)
         else:
-            why = reason("heartbeat.failed", "La tâche a signalé un échec (sans message)",
-                         "The job reported a failure (no message)")
+            why = reason("heartbeat.failed", _("The job reported a failure (no message)"))
         return ProbeResult.down(why, samples=samples)
     reference = last.at if last else watch.since
     silent = now - reference
     if silent > config.expected_every + config.grace:
-        params = {"ago": format_duration(silent), "every": format_duration(config.expected_every)}
+        # durations in words ("2 minutes 20 secondes", "toutes les minutes"), as everywhere
+        params = {"ago": duration(silent, smallest=1), "every": every(config.expected_every)}
         if last is None:
             why = reason("heartbeat.never",
-                         "Aucun signal de la tâche depuis le démarrage de Vigie il y a {ago} "
-                         "(attendu toutes les {every})",
-                         "No beat from the job since Vigie started {ago} ago (expected every {every})",
-                         **params)
+                         _("No beat from the job since Vigie started {ago} ago (expected "
+                           "{every})", **params))
         else:
             why = reason("heartbeat.late",
-                         "Aucun signal de la tâche depuis {ago} (attendu toutes les {every})",
-                         "No beat from the job for {ago} (expected every {every})", **params)
+                         _("No beat from the job for {ago} (expected {every})", **params))
         return ProbeResult.down(why, samples=samples)
     if last is None:
         return ProbeResult.up(reason("heartbeat.waiting",
-                                     "En attente du premier signal depuis le démarrage de Vigie",
-                                     "Waiting for the first beat since Vigie started"))
+                                     _("Waiting for the first beat since Vigie started")))
     return ProbeResult.up(samples=samples)
 
 
@@ -275,6 +272,13 @@ class HeartbeatProbe(Probe):
     """Judges push checks from the beats the receiver recorded."""
 
     kind = "heartbeat"
+    public_words = {
+        "heartbeat": _("A scheduled task (backups, updates…) did not run as planned; "
+                       "the volunteers know"),
+        "heartbeat.failed": _("A scheduled task (backups, updates…) failed; the volunteers know"),
+        "heartbeat.no_receiver": _("Vigie could not check the service; the volunteers know"),
+        "heartbeat.waiting": _("The task has not reported yet"),
+    }
     Config = HeartbeatConfig
     description = "Push check: a job calls /push/<token>; down when it reports a failure or goes silent"
     samples = (
@@ -291,8 +295,7 @@ class HeartbeatProbe(Probe):
         if self.board is None:
             raise ProbeFailed(reason(
                 "heartbeat.no_receiver",
-                "Le récepteur des signaux ne tourne pas (il ne fonctionne que dans « vigie run »)",
-                "The beat receiver is not running (it only works inside `vigie run`)"),
+                _("The beat receiver is not running (it only works inside “vigie run”)")),
                 status=Status.UNKNOWN)
         return self.board.judge(ctx.check.key, config)
 

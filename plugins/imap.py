@@ -13,11 +13,12 @@ from typing import ClassVar
 
 from monitor.plugins import hookimpl
 from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, reason
+from monitor.words import _
 from plugins._mailproto import (
     LineStream,
     MailCheck,
     MailConfig,
-    Step,
+    MAIL_WORDS,
     auth_unavailable,
     farewell,
     imap_command,
@@ -31,8 +32,8 @@ from plugins._mailproto import (
 )
 from plugins._tlsinfo import INFO_KEYS
 
-CAPABILITY_STEP = Step("la réponse à CAPABILITY", "the CAPABILITY answer")
-LOGIN_STEP = Step("la réponse à LOGIN", "the LOGIN answer")
+CAPABILITY_STEP = _("the CAPABILITY answer")
+LOGIN_STEP = _("the LOGIN answer")
 
 
 class IMAPConfig(MailConfig):
@@ -55,7 +56,7 @@ async def capabilities(stream: LineStream, tag: str) -> set[str]:
         raise unexpected("IMAP", f"{tag} {status} {text}", CAPABILITY_STEP)
     found: set[str] = set()
     for line in untagged:
-        name, _, rest = line.partition(" ")
+        name, _unused, rest = line.partition(" ")
         if name.upper() == "CAPABILITY":
             found.update(word.upper() for word in rest.split())
     return found
@@ -66,6 +67,7 @@ class IMAPProbe(Probe):
 
     kind = "imap"
     Config = IMAPConfig
+    public_words = MAIL_WORDS
     description = "IMAP server: greeting, capabilities, STARTTLS or implicit TLS, certificate, optional login"
     samples = mail_samples("imap", "IMAP")
     info_keys = INFO_KEYS
@@ -88,14 +90,12 @@ class IMAPProbe(Probe):
             caps = await capabilities(stream, "v3")
         if not caps & {"IMAP4REV1", "IMAP4REV2"}:
             raise ProbeFailed(reason(
-                "imap.capability", "Le serveur IMAP n'annonce ni IMAP4rev1 ni IMAP4rev2",
-                "The IMAP server announces neither IMAP4rev1 nor IMAP4rev2"))
+                "imap.capability", _("The IMAP server announces neither IMAP4rev1 nor IMAP4rev2")))
         if config.username is not None and config.password is not None:
             if "LOGINDISABLED" in caps:
-                raise auth_unavailable("IMAP", "le serveur a désactivé LOGIN (LOGINDISABLED)",
-                                       "the server disabled LOGIN (LOGINDISABLED)")
+                raise auth_unavailable("IMAP", _("the server disabled LOGIN (LOGINDISABLED)"))
             password = config.password.get_secret_value()
-            status, text, _ = await imap_command(
+            status, text, _unused = await imap_command(
                 stream, "v4", ["LOGIN ", astring(config.username), " ", astring(password)],
                 LOGIN_STEP)
             if status != "OK":

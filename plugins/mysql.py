@@ -27,6 +27,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.words import _
 from plugins._dbprobe import (
     Clock,
     DatabaseConfig,
@@ -36,6 +37,7 @@ from plugins._dbprobe import (
     expectation,
     fail,
     lag_reason,
+    database_words,
     query_timeout,
     short,
     worst,
@@ -81,26 +83,20 @@ def connect_error(exc: aiomysql.MySQLError, limit: float) -> ProbeFailed:
     if code == _CANT_CONNECT:
         if isinstance(exc.__cause__, TimeoutError):
             return connect_timeout(KIND, "MySQL/MariaDB", limit)
-        return fail("mysql.unreachable", "Impossible de joindre le serveur MySQL/MariaDB",
-                    "Cannot reach the MySQL/MariaDB server")
+        return fail("mysql.unreachable", _("Cannot reach the MySQL/MariaDB server"))
     if code == _ACCESS_DENIED:
-        return fail("mysql.auth", "Le serveur a refusé l'identifiant ou le mot de passe",
-                    "The server refused the user name or password")
+        return fail("mysql.auth", _("The server refused the user name or password"))
     if code in (_HOST_NOT_ALLOWED, _HOST_BLOCKED):
         return fail("mysql.host_refused",
-                    "Le serveur refuse les connexions venant de la machine de supervision",
-                    "The server refuses connections from the monitoring host")
+                    _("The server refuses connections from the monitoring host"))
     if code in (_BAD_DB, _DB_ACCESS_DENIED):
-        return fail("mysql.database", "La base de données n'existe pas ou n'est pas accessible",
-                    "The database does not exist or is not accessible")
+        return fail("mysql.database", _("The database does not exist or is not accessible"))
     if code in (_TOO_MANY_CONNECTIONS, _TOO_MANY_USER_CONNECTIONS):
         return fail("mysql.too_many_connections",
-                    "Le serveur refuse les connexions : trop de connexions ouvertes",
-                    "The server refuses connections: too many connections are open")
+                    _("The server refuses connections: too many connections are open"))
     # the server's message may name users and hosts: volunteers only (monitor.probe.Reason)
-    return fail("mysql.connect", "Connexion impossible au serveur MySQL/MariaDB ({detail})",
-                "Could not connect to the MySQL/MariaDB server ({detail})", detail=_detail(exc),
-                public=False)
+    return fail("mysql.connect", _("Could not connect to the MySQL/MariaDB server ({detail})",
+                                   detail=_detail(exc)), public=False)
 
 
 def _detail(exc: BaseException) -> str:
@@ -188,8 +184,7 @@ def replication_state(
     if not rows:
         return Status.DOWN, reason(
             "mysql.not_replica",
-            "Ce serveur n'est pas un réplica : aucune réplication n'y est configurée",
-            "This server is not a replica: no replication is configured on it"), None
+            _("This server is not a replica: no replication is configured on it")), None
     verdict: tuple[Status, Reason | None] = (Status.UP, None)
     lags: list[float] = []
     for row in rows:
@@ -199,23 +194,20 @@ def replication_state(
         if _MISSING in (io, sql, lag):
             return Status.UNKNOWN, reason(
                 "mysql.replica_format",
-                "L'état de la réplication n'a pas la forme attendue (colonnes inconnues)",
-                "The replication status does not have the expected shape (unknown columns)",
+                _("The replication status does not have the expected shape (unknown columns)"),
             ), None
         io, sql = value_text(io), value_text(sql)
         if io != "Yes" or sql != "Yes":
             return Status.DOWN, reason(
                 "mysql.replication_stopped",
-                "La réplication est arrêtée (réception : {io}, application : {sql})",
-                "Replication is stopped (receiving: {io}, applying: {sql})",
-                io=short(str(io), 40), sql=short(str(sql), 40),
+                _("Replication is stopped (receiving: {io}, applying: {sql})",
+                  io=short(str(io), 40), sql=short(str(sql), 40)),
                 public=False,  # the server's words: volunteers only
             ), None
         if lag is None:
             return Status.DOWN, reason(
                 "mysql.replication_broken",
-                "La réplication ne fonctionne pas : son retard est inconnu",
-                "Replication is not working: its lag is unknown"), None
+                _("Replication is not working: its lag is unknown")), None
         lags.append(float(lag))
         if lags[-1] > max_lag and verdict[0] is Status.UP:
             verdict = (Status.DEGRADED, lag_reason(KIND, lags[-1], max_lag))
@@ -227,6 +219,7 @@ class MysqlProbe(Probe):
 
     kind = KIND
     Config = MysqlConfig
+    public_words = database_words(KIND)
     description = "MySQL/MariaDB: connection, query and its value, replication, connections"
     samples = (
         SampleSpec("mysql_replication_lag_seconds", "Seconds the replica is behind its source"),
@@ -261,7 +254,7 @@ class MysqlProbe(Probe):
             ((version, maximum),) = await _fetch(conn, "SELECT VERSION(), @@max_connections",
                                                  clock.left(config.query_timeout))
             info["version"] = str(version)
-            ((_, used),) = await _fetch(conn, "SHOW GLOBAL STATUS LIKE 'Threads_connected'",
+            ((_unused, used),) = await _fetch(conn, "SHOW GLOBAL STATUS LIKE 'Threads_connected'",
                                         clock.left(config.query_timeout))
             samples["mysql_connections"] = float(used)
             samples["mysql_max_connections"] = float(maximum)
@@ -282,9 +275,8 @@ class MysqlProbe(Probe):
             exc.info = {**info, **exc.info}
             raise
         except aiomysql.MySQLError as exc:
-            raise ProbeFailed(reason("mysql.query", "La requête a échoué : {detail}",
-                                     "The query failed: {detail}", detail=_detail(exc),
-                                     public=False),
+            raise ProbeFailed(reason("mysql.query", _("The query failed: {detail}",
+                                                      detail=_detail(exc)), public=False),
                               samples=samples, info=info) from None
         status, why = worst(verdicts)
         return ProbeResult(status, why, samples=samples, info=info)
@@ -304,10 +296,8 @@ async def _replication(conn: aiomysql.Connection, config: MysqlConfig, clock: Cl
     except aiomysql.MySQLError as exc:
         if exc.args and exc.args[0] == _PRIVILEGE_NEEDED:
             raise fail("mysql.privilege",
-                       "L'utilisateur de supervision n'a pas le droit de lire l'état de la "
-                       "réplication (privilège REPLICATION CLIENT ou REPLICA MONITOR)",
-                       "The monitoring user may not read the replication status "
-                       "(privilege REPLICATION CLIENT or REPLICA MONITOR)",
+                       _("The monitoring user may not read the replication status "
+                         "(privilege REPLICATION CLIENT or REPLICA MONITOR)"),
                        status=Status.UNKNOWN) from None
         raise
     return replication_state(rows, config.max_lag)

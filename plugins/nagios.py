@@ -37,6 +37,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, Words, _
 
 #: output kept from each of stdout and stderr; the rest is read and dropped so a chatty
 #: plugin never blocks on a full pipe
@@ -158,7 +159,7 @@ def parse_output(output: str) -> PluginOutput:
         if in_perf:
             perf_parts.append(line)
         elif "|" in line:
-            before, _, after = line.partition("|")
+            before, _unused, after = line.partition("|")
             long_lines.append(before)
             perf_parts.append(after)
             in_perf = True
@@ -280,7 +281,7 @@ async def _exited(proc: asyncio.subprocess.Process) -> None:
 async def _reaped(proc: asyncio.subprocess.Process) -> None:
     """Give asyncio's child watcher a moment to reap the killed plugin (SIGKILL cannot be
     ignored), so no process or transport is left behind. Bounded: never hangs a run."""
-    for _ in range(200):
+    for _unused in range(200):
         if proc.returncode is not None:
             return
         await asyncio.sleep(0.005)
@@ -293,9 +294,19 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _fail(code: str, fr: str, en: str, status: Status = Status.UNKNOWN,
-          **params: Any) -> ProbeFailed:
-    return ProbeFailed(reason(code, fr, en, **params), status=status)
+def _fail(code: str, words: Words, status: Status = Status.UNKNOWN) -> ProbeFailed:
+    return ProbeFailed(reason(code, words), status=status)
+
+
+#: what members read for the nagios kind's reasons: a plugin checks anything, so the
+#: words say how it went, not what was checked
+PUBLIC_WORDS: dict[str, Words] = {
+    "nagios": _("Vigie could not check the service; the volunteers know"),
+    "nagios.critical": _("The service does not work; the volunteers know"),
+    "nagios.ok": _("The service works"),
+    "nagios.timeout": _("The service does not answer in time"),
+    "nagios.warning": _("The service works, but not fully; the volunteers know"),
+}
 
 
 async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, bytes]:
@@ -315,15 +326,15 @@ async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, by
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise _fail("nagios.not_found", "Sonde introuvable : {program}",
-                    "Plugin not found: {program}", program=program) from None
+        raise _fail("nagios.not_found", _("Plugin not found: {program}",
+                                          program=program)) from None
     except PermissionError:
-        raise _fail("nagios.not_executable", "La sonde n'est pas exécutable : {program}",
-                    "The plugin is not executable: {program}", program=program) from None
+        raise _fail("nagios.not_executable", _("The plugin is not executable: {program}",
+                                               program=program)) from None
     except OSError as exc:
-        raise _fail("nagios.exec", "La sonde ne peut pas démarrer : {program} ({error})",
-                    "The plugin cannot start: {program} ({error})", program=program,
-                    error=exc.strerror or type(exc).__name__) from None
+        raise _fail("nagios.exec", _("The plugin cannot start: {program} ({error})",
+                                     program=program,
+                                     error=exc.strerror or type(exc).__name__)) from None
     try:
         async with asyncio.timeout(limit):
             reading = asyncio.gather(_read_capped(proc.stdout), _read_capped(proc.stderr))
@@ -341,9 +352,8 @@ async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, by
                 exited.cancel()
                 await asyncio.gather(reading, exited, return_exceptions=True)
     except TimeoutError:
-        raise _fail("nagios.timeout", "La sonde n'a pas terminé en {s_fr} s (arrêtée)",
-                    "The plugin did not finish within {s} s (killed)", status=Status.DOWN,
-                    s=f"{limit:g}", s_fr=f"{limit:g}".replace(".", ",")) from None
+        raise _fail("nagios.timeout", _("The plugin did not finish within {s} s (killed)",
+                                        s=Number(limit)), status=Status.DOWN) from None
     finally:
         _kill_group(proc.pid)
         await _reaped(proc)
@@ -355,34 +365,30 @@ def judge(code: int, stdout: bytes, stderr: bytes) -> ProbeResult:
     text = _decode(stdout)
     if text is None:
         raise _fail("nagios.garbage",
-                    "La sonde a renvoyé autre chose que du texte (code de sortie {rc})",
-                    "The plugin printed something that is not text (exit code {rc})",
-                    rc=code)
+                    _("The plugin printed something that is not text (exit code {rc})",
+                      rc=code))
     parsed = parse_output(text)
     samples: dict[str, float | dict[str, float]] = {}
     if parsed.perfdata:
         samples["nagios_perfdata"] = {item.label: item.value for item in parsed.perfdata}
     if not parsed.text:
         error = _first_line(_decode(stderr) or "")
-        fr = "La sonde n'a rien affiché (code de sortie {rc})"
-        en = "The plugin printed nothing (exit code {rc})"
+        said = _("The plugin printed nothing (exit code {rc})", rc=code)
         if error:  # most often the interpreter's complaint
-            fr, en = fr + " : {error}", en + ": {error}"
-        # stderr is the plugin's own text: kept off public places (see monitor.probe.Reason)
-        raise ProbeFailed(reason("nagios.no_output", fr, en, rc=code, error=error,
-                                 public=not error),
+            said = _("The plugin printed nothing (exit code {rc}): {error}", rc=code,
+                     error=error)
+        # stderr is the plugin's own text (see monitor.probe.Reason)
+        raise ProbeFailed(reason("nagios.no_output", said, public=not error),
                           status=Status.UNKNOWN, samples=samples)
     line = _first_line(parsed.text)
     if code not in _STATUSES:
         why = (f"signal {-code}" if code < 0 else f"{code}")
         raise ProbeFailed(reason(
             "nagios.exit_code",
-            "Sonde : code de sortie inattendu ({why}) : {line}",
-            "Plugin: unexpected exit code ({why}): {line}", why=why, line=line, public=False),
+            _("Plugin: unexpected exit code ({why}): {line}", why=why, line=line), public=False),
             status=Status.UNKNOWN, samples=samples)
     # the plugin's output may name internal hosts, users, paths: volunteers only
-    why = reason(f"nagios.{_STATE_NAMES[code]}", "Sonde : {line}", "Plugin: {line}", line=line,
-                 public=False)
+    why = reason(f"nagios.{_STATE_NAMES[code]}", _("Plugin: {line}", line=line), public=False)
     return ProbeResult(_STATUSES[code], why, samples=samples)
 
 
@@ -390,6 +396,7 @@ class NagiosProbe(Probe):
     """Runs a Nagios-compatible plugin and maps its exit code and output."""
 
     kind = "nagios"
+    public_words = PUBLIC_WORDS
     Config = NagiosConfig
     description = "Any Nagios/monitoring-plugins command: exit code, first line, perfdata"
     samples = (

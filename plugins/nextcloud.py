@@ -37,6 +37,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, Words, _
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
@@ -134,22 +135,36 @@ class _Deadline:
         return aiohttp.ClientTimeout(total=max(0.05, self._end - time.monotonic()))
 
 
-def _transport_reason(exc: BaseException, what_fr: str, what_en: str, seconds: float) -> Reason:
+def _transport_reason(exc: BaseException, what: Words, seconds: float) -> Reason:
     """A reason for a request that got no HTTP answer at all."""
     if isinstance(exc, TimeoutError):
-        return reason("nextcloud.timeout", "{what_fr} : pas de réponse en {s:.0f} s",
-                      "{what_en}: no answer within {s:.0f} s",
-                      what_fr=what_fr, what_en=what_en, s=max(seconds, 1))
+        return reason("nextcloud.timeout", _("{what}: no answer within {s} s", what=what,
+                                             s=Number(max(seconds, 1), ".0f")))
     if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
-        return reason("nextcloud.tls", "{what_fr} : erreur TLS (certificat refusé)",
-                      "{what_en}: TLS error (certificate refused)",
-                      what_fr=what_fr, what_en=what_en)
+        return reason("nextcloud.tls", _("{what}: TLS error (certificate refused)", what=what))
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return reason("nextcloud.connect", "{what_fr} : connexion impossible au serveur",
-                      "{what_en}: cannot connect to the server",
-                      what_fr=what_fr, what_en=what_en)
-    return reason("nextcloud.connection", "{what_fr} : la connexion a échoué",
-                  "{what_en}: the connection failed", what_fr=what_fr, what_en=what_en)
+        return reason("nextcloud.connect", _("{what}: cannot connect to the server", what=what))
+    return reason("nextcloud.connection", _("{what}: the connection failed", what=what))
+
+
+#: what members read for the nextcloud kind's reasons
+PUBLIC_WORDS: dict[str, Words] = {
+    "nextcloud": _("Nextcloud does not work as it should"),
+    "nextcloud.connect": _("Nextcloud cannot be reached"),
+    "nextcloud.connection": _("Nextcloud cannot be reached"),
+    "nextcloud.internal_error": _("Nextcloud has an internal error"),
+    "nextcloud.maintenance": _("Nextcloud is in maintenance"),
+    "nextcloud.needs_upgrade": _("Nextcloud is waiting for an update to finish"),
+    "nextcloud.not_installed": _("Nextcloud does not work as it should"),
+    "nextcloud.old_version": _("Nextcloud needs an update"),
+    "nextcloud.serverinfo_token": _("Vigie could not read Nextcloud's figures; the volunteers know"),
+    "nextcloud.serverinfo_unreadable": _("Vigie could not read Nextcloud's figures; the volunteers know"),
+    "nextcloud.timeout": _("Nextcloud does not answer in time"),
+    "nextcloud.tls": _("Nextcloud's security certificate is refused"),
+    "nextcloud.webdav_auth": _("Logging in to Nextcloud fails"),
+    "nextcloud.webdav_body": _("Access to files through WebDAV does not work"),
+    "nextcloud.webdav_status": _("Access to files through WebDAV does not work"),
+}
 
 
 class NextcloudProbe(Probe):
@@ -157,6 +172,7 @@ class NextcloudProbe(Probe):
 
     kind = "nextcloud"
     Config = NextcloudConfig
+    public_words = PUBLIC_WORDS
     description = ("Nextcloud: status.php (maintenance aware), optional WebDAV login "
                    "and serverinfo numbers")
     samples = (
@@ -175,8 +191,7 @@ class NextcloudProbe(Probe):
         info = {"version": str(data["version"]), "versionstring": str(data["versionstring"])}
         if not data["installed"]:
             raise ProbeFailed(reason("nextcloud.not_installed",
-                                     "Nextcloud répond mais n'est pas installé",
-                                     "Nextcloud answers but is not installed"), info=info)
+                                     _("Nextcloud answers but is not installed")), info=info)
         if data["maintenance"]:
             return ProbeResult(Status.MAINTENANCE, _MAINTENANCE, info=info)
 
@@ -184,14 +199,14 @@ class NextcloudProbe(Probe):
         if data["needsDbUpgrade"]:
             verdicts.append((Status.DEGRADED, reason(
                 "nextcloud.needs_upgrade",
-                "Nextcloud attend la mise à jour de sa base de données (occ upgrade)",
-                "Nextcloud waits for its database upgrade (occ upgrade)")))
+                _("Nextcloud waits for its database upgrade (occ upgrade)"))))
         if config.min_version and _version_tuple(info["version"]) < _version_tuple(config.min_version):
             verdicts.append((Status.DEGRADED, reason(
-                "nextcloud.old_version", "Nextcloud {got} est plus ancien que la version minimale {min}",
-                "Nextcloud {got} is older than the minimum version {min}",
-                got=clean_line(info["versionstring"] or info["version"], 40),
-                min=config.min_version, public=False)))  # the server's words: volunteers only
+                "nextcloud.old_version",
+                _("Nextcloud {got} is older than the minimum version {min}",
+                  got=clean_line(info["versionstring"] or info["version"], 40),
+                  min=config.min_version),
+                public=False)))  # the server's words: volunteers only
         samples: dict[str, Any] = {}
         if config.webdav_user is not None:
             verdicts.append(await self._webdav(config, ctx, deadline, info))
@@ -202,7 +217,7 @@ class NextcloudProbe(Probe):
         return ProbeResult(status, why, samples=samples, info=info)
 
     async def _fetch(self, ctx: ProbeContext, deadline: _Deadline, method: str, url: str,
-                     what: tuple[str, str], verify_tls: bool, **kwargs: Any,
+                     what: Words, verify_tls: bool, **kwargs: Any,
                      ) -> tuple[int, Any, bytes]:
         """One request → (status, headers, body); no answer at all → ProbeFailed (down)."""
         try:
@@ -210,25 +225,23 @@ class NextcloudProbe(Probe):
                                         ssl=verify_tls, **kwargs) as resp:
                 return resp.status, resp.headers, await resp.content.read(MAX_BODY)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProbeFailed(_transport_reason(exc, *what, deadline.seconds)) from None
+            raise ProbeFailed(_transport_reason(exc, what, deadline.seconds)) from None
 
     async def _status_php(self, config: NextcloudConfig, ctx: ProbeContext,
                           deadline: _Deadline) -> dict[str, Any]:
         status, _headers, body = await self._fetch(
             ctx, deadline, "GET", f"{config.url}/status.php",
-            ("La page d'état de Nextcloud", "Nextcloud's status page"), config.verify_tls,
+            _("Nextcloud's status page"), config.verify_tls,
             headers={"Accept": "application/json"})
         if status == 500 and not body.strip():
             raise ProbeFailed(reason(
                 "nextcloud.internal_error",
-                "Nextcloud a une erreur interne (status.php répond 500 sans contenu ; "
-                "voir nextcloud.log)",
-                "Nextcloud has an internal error (status.php answers 500 with an empty body; "
-                "see nextcloud.log)"))
+                _("Nextcloud has an internal error (status.php answers 500 with an empty body; "
+                  "see nextcloud.log)")))
         if status != 200:
             raise ProbeFailed(reason(
-                "nextcloud.status", "La page d'état de Nextcloud a répondu {got} au lieu de 200",
-                "Nextcloud's status page answered {got} instead of 200", got=status))
+                "nextcloud.status", _("Nextcloud's status page answered {got} instead of 200",
+                                      got=status)))
         try:
             data = json.loads(body)
         except ValueError:
@@ -240,9 +253,8 @@ class NextcloudProbe(Probe):
         if config.productname is not None and data["productname"] != config.productname:
             raise ProbeFailed(reason(
                 "nextcloud.not_nextcloud",
-                "Cette adresse ne renvoie pas une page d'état Nextcloud (produit « {got} »)",
-                "This is not a Nextcloud status page (product \"{got}\")",
-                got=clean_line(data["productname"], 40),
+                _("This is not a Nextcloud status page (product “{got}”)",
+                  got=clean_line(data["productname"], 40)),
                 public=False))  # the server's words: volunteers only
         return data
 
@@ -252,7 +264,7 @@ class NextcloudProbe(Probe):
         assert config.webdav_password is not None  # the config validator pairs them
         status, headers, body = await self._fetch(
             ctx, deadline, "PROPFIND", f"{config.url}/remote.php/dav/files/{quote(user, safe='')}/",
-            ("WebDAV", "WebDAV"), config.verify_tls,
+            _("WebDAV"), config.verify_tls,
             headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8",
                      "Authorization": _basic_auth(user, config.webdav_password)},
             data=PROPFIND_BODY, allow_redirects=False)
@@ -263,23 +275,22 @@ class NextcloudProbe(Probe):
         if status == 401:
             raise ProbeFailed(reason(
                 "nextcloud.webdav_auth",
-                "WebDAV refuse le compte de test {user} (mot de passe d'application faux ou révoqué)",
-                "WebDAV refuses the test account {user} (bad or revoked app password)", user=user),
-                info=info)
+                _("WebDAV refuses the test account {user} (bad or revoked app password)",
+                  user=user)), info=info)
         if status == 207:
             raise ProbeFailed(reason(
-                "nextcloud.webdav_body", "WebDAV a répondu 207 sans document multistatus",
-                "WebDAV answered 207 without a multistatus document"), info=info)
+                "nextcloud.webdav_body", _("WebDAV answered 207 without a multistatus document")),
+                info=info)
         raise ProbeFailed(reason(
-            "nextcloud.webdav_status", "WebDAV a répondu {got} au lieu de 207 (multistatus)",
-            "WebDAV answered {got} instead of 207 (multistatus)", got=status), info=info)
+            "nextcloud.webdav_status", _("WebDAV answered {got} instead of 207 (multistatus)",
+                                         got=status)), info=info)
 
     async def _serverinfo(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,
                           ) -> tuple[tuple[Status, Reason | None], dict[str, Any]]:
         assert config.serverinfo_token is not None
         try:
             status, _headers, body = await self._fetch(
-                ctx, deadline, "GET", config.url + SERVERINFO_PATH, ("serverinfo", "serverinfo"),
+                ctx, deadline, "GET", config.url + SERVERINFO_PATH, _("serverinfo"),
                 config.verify_tls,
                 headers={"NC-Token": config.serverinfo_token.get_secret_value(),
                          "OCS-APIRequest": "true", "Accept": "application/json"},
@@ -290,22 +301,18 @@ class NextcloudProbe(Probe):
             return (Status.UNKNOWN, failed.reason), {}
         if status == 401:
             return (Status.UNKNOWN, reason(
-                "nextcloud.serverinfo_token", "Le jeton serverinfo a été refusé (serverinfo_token)",
-                "The serverinfo token was refused (serverinfo_token)")), {}
+                "nextcloud.serverinfo_token",
+                _("The serverinfo token was refused (serverinfo_token)"))), {}
         samples = _serverinfo_samples(body) if status == 200 else None
         if samples is None:
             return (Status.UNKNOWN, reason(
                 "nextcloud.serverinfo_unreadable",
-                "Les chiffres de serverinfo sont illisibles (réponse {got})",
-                "serverinfo's numbers cannot be read (answer {got})", got=status)), {}
+                _("serverinfo's numbers cannot be read (answer {got})", got=status))), {}
         return (Status.UP, None), samples
 
 
-_MAINTENANCE = reason("nextcloud.maintenance", "Nextcloud est en mode maintenance",
-                      "Nextcloud is in maintenance mode")
-_NOT_NEXTCLOUD = reason("nextcloud.not_nextcloud",
-                        "Cette adresse ne renvoie pas une page d'état Nextcloud",
-                        "This is not a Nextcloud status page")
+_MAINTENANCE = reason("nextcloud.maintenance", _("Nextcloud is in maintenance mode"))
+_NOT_NEXTCLOUD = reason("nextcloud.not_nextcloud", _("This is not a Nextcloud status page"))
 
 
 def _basic_auth(user: str, password: SecretStr) -> str:

@@ -31,6 +31,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.words import Words, _, n_
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin (about 8 MB with
@@ -72,9 +73,19 @@ class PhpFpmConfig(ProbeConfig):
 
 def _not_status_page() -> ProbeFailed:
     return ProbeFailed(reason(
-        "php_fpm.not_status",
-        "Cette page n'est pas une page d'état PHP-FPM (pm.status_path)",
-        "This page is not a PHP-FPM status page (pm.status_path)"), status=Status.UNKNOWN)
+        "php_fpm.not_status", _("This page is not a PHP-FPM status page (pm.status_path)")),
+        status=Status.UNKNOWN)
+
+
+#: the members' words when a status page cannot be read (shared with apache_status)
+UNREADABLE = _("Vigie could not read the web servers' state; the volunteers know")
+#: what members read for the php_fpm kind's reasons
+PUBLIC_WORDS: dict[str, Words] = {
+    "php_fpm": _("The web hosting is overloaded: sites may be slow"),
+    "php_fpm.http_status": UNREADABLE,
+    "php_fpm.not_status": UNREADABLE,
+    "php_fpm.too_large": UNREADABLE,
+}
 
 
 def parse_status(body: bytes) -> dict[str, Any]:
@@ -107,6 +118,16 @@ def _parse_text(text: str) -> dict[str, str]:
     return fields
 
 
+def idle_count(n: int) -> Words:
+    """``3 idle`` (``3 libres``): a count of idle processes or workers in a reason."""
+    return n_("{n} idle", "{n} idle", n)
+
+
+def busy_count(n: int) -> Words:
+    """``150 busy`` (``150 occupés``): a count of busy processes or workers in a reason."""
+    return n_("{n} busy", "{n} busy", n)
+
+
 def saturation(status: dict[str, Any], config: PhpFpmConfig,
                previous: tuple[Any, int] | None) -> Reason | None:
     """Why the pool is saturated, or None. ``previous`` is ``(start time, max children
@@ -114,24 +135,22 @@ def saturation(status: dict[str, Any], config: PhpFpmConfig,
     queue = status.get("listen queue")
     if queue is not None and queue > config.max_listen_queue:
         return reason("php_fpm.listen_queue",
-                      "{n} requête(s) attendent un processus PHP libre",
-                      "{n} request(s) are waiting for a free PHP process", n=queue)
+                      n_("{n} request is waiting for a free PHP process",
+                         "{n} requests are waiting for a free PHP process", queue))
     reached = status.get("max children reached")
     if previous is not None and reached is not None:
         started, before = previous
         if started == status.get("start time") and reached > before:
             return reason("php_fpm.max_children",
-                          "Le nombre maximal de processus PHP a été atteint "
-                          "({n} fois depuis la dernière vérification)",
-                          "The maximum number of PHP processes was reached "
-                          "({n} times since the last check)", n=reached - before)
+                          n_("The maximum number of PHP processes was reached "
+                             "({n} time since the last check)",
+                             "The maximum number of PHP processes was reached "
+                             "({n} times since the last check)", reached - before))
     idle = status["idle processes"]
     if idle < config.min_idle_processes:
         return reason("php_fpm.no_idle",
-                      "Plus assez de processus PHP libres ({idle} libre(s), "
-                      "{active} occupé(s))",
-                      "Not enough free PHP processes ({idle} idle, {active} busy)",
-                      idle=idle, active=status["active processes"])
+                      _("Not enough free PHP processes ({idle}, {busy})", idle=idle_count(idle),
+                        busy=busy_count(status["active processes"])))
     return None
 
 
@@ -142,8 +161,7 @@ async def read_body(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -> 
         size += len(chunk)
         if size > limit:
             raise ProbeFailed(reason("php_fpm.too_large",
-                                     "La page d'état est trop grande pour en être une",
-                                     "The status page is too large to be one"),
+                                     _("The status page is too large to be one")),
                               status=Status.UNKNOWN)
         chunks.append(chunk)
     return b"".join(chunks)
@@ -153,6 +171,7 @@ class PhpFpmProbe(Probe):
     """Reads a PHP-FPM pool's status page and judges its saturation."""
 
     kind = "php_fpm"
+    public_words = PUBLIC_WORDS
     Config = PhpFpmConfig
     description = "PHP-FPM pool status page: listen queue, idle processes, max children"
     samples = (
@@ -178,9 +197,8 @@ class PhpFpmProbe(Probe):
             if response.status != 200:
                 raise ProbeFailed(reason(
                     "php_fpm.http_status",
-                    "La page d'état PHP-FPM a répondu {got} au lieu de 200",
-                    "The PHP-FPM status page answered {got} instead of 200",
-                    got=response.status))
+                    _("The PHP-FPM status page answered {got} instead of 200",
+                      got=response.status)))
             body = await read_body(response)
         status = parse_status(body)
         samples = {

@@ -13,11 +13,12 @@ from typing import ClassVar
 
 from monitor.plugins import hookimpl
 from monitor.probe import Probe, ProbeContext, ProbeResult
+from monitor.words import _
 from plugins._mailproto import (
     LineStream,
     MailCheck,
     MailConfig,
-    Step,
+    MAIL_WORDS,
     auth_unavailable,
     farewell,
     login_refused,
@@ -31,9 +32,9 @@ from plugins._mailproto import (
 )
 from plugins._tlsinfo import INFO_KEYS
 
-CAPA_STEP = Step("la réponse à CAPA", "the CAPA answer")
-USER_STEP = Step("la réponse à USER", "the USER answer")
-PASS_STEP = Step("la réponse au mot de passe", "the password answer")
+CAPA_STEP = _("the CAPA answer")
+USER_STEP = _("the USER answer")
+PASS_STEP = _("the password answer")
 
 
 class POP3Config(MailConfig):
@@ -44,7 +45,7 @@ class POP3Config(MailConfig):
 
 async def capa(stream: LineStream) -> set[str] | None:
     """Capabilities from CAPA (RFC 2449), upper-case; None for an old server without CAPA."""
-    ok, _ = await pop3_command(stream, "CAPA", CAPA_STEP)
+    ok, _unused = await pop3_command(stream, "CAPA", CAPA_STEP)
     if not ok:
         return None
     return {line.split(" ", 1)[0].upper() for line in await pop3_multiline(stream, CAPA_STEP)}
@@ -55,6 +56,7 @@ class POP3Probe(Probe):
 
     kind = "pop3"
     Config = POP3Config
+    public_words = MAIL_WORDS
     description = "POP3 server: greeting, STLS or implicit TLS, certificate, optional login"
     samples = mail_samples("pop3", "POP3")
     info_keys = INFO_KEYS
@@ -77,8 +79,7 @@ class POP3Probe(Probe):
             caps = await capa(stream)
         if config.username is not None and config.password is not None:
             if caps is not None and "USER" not in caps:
-                raise auth_unavailable("POP3", "le serveur ne propose pas USER/PASS",
-                                       "the server does not offer USER/PASS")
+                raise auth_unavailable("POP3", _("the server does not offer USER/PASS"))
             password = config.password.get_secret_value()
             ok, text = await pop3_command(stream, f"USER {config.username}", USER_STEP)
             if ok:

@@ -35,6 +35,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.words import Words, _, n_
 from plugins._dbprobe import (
     Clock,
     DatabaseConfig,
@@ -44,6 +45,7 @@ from plugins._dbprobe import (
     expectation,
     fail,
     lag_reason,
+    database_words,
     query_timeout,
     short,
     worst,
@@ -100,30 +102,24 @@ class PostgresqlConfig(DatabaseConfig):
 
 # libpq reports connection failures as text only (no SQLSTATE); these are its words and
 # the server's (lc_messages in English, the default of Debian's packages)
-_CONNECT_ERRORS: tuple[tuple[re.Pattern[str], tuple[str, str, str]], ...] = tuple(
+_CONNECT_ERRORS: tuple[tuple[re.Pattern[str], tuple[str, Words]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), texts) for pattern, texts in (
         (r"password authentication failed|role \".*\" does not exist|no password supplied"
          r"|password is required|authentication failed",
-         ("postgresql.auth", "Le serveur a refusé l'identifiant ou le mot de passe",
-          "The server refused the user name or password")),
+         ("postgresql.auth", _("The server refused the user name or password"))),
         (r"database \".*\" does not exist",
-         ("postgresql.database", "La base de données n'existe pas",
-          "The database does not exist")),
+         ("postgresql.database", _("The database does not exist"))),
         (r"no pg_hba\.conf entry",
          ("postgresql.host_refused",
-          "Le serveur refuse les connexions venant de la machine de supervision (pg_hba.conf)",
-          "The server refuses connections from the monitoring host (pg_hba.conf)")),
+          _("The server refuses connections from the monitoring host (pg_hba.conf)"))),
         (r"too many clients|remaining connection slots are reserved",
          ("postgresql.too_many_connections",
-          "Le serveur refuse les connexions : trop de connexions ouvertes",
-          "The server refuses connections: too many connections are open")),
+          _("The server refuses connections: too many connections are open"))),
         (r"starting up|shutting down|in recovery mode|not yet accepting connections",
-         ("postgresql.unavailable", "Le serveur PostgreSQL démarre ou s'arrête",
-          "The PostgreSQL server is starting or stopping")),
+         ("postgresql.unavailable", _("The PostgreSQL server is starting or stopping"))),
         (r"connection refused|could not translate host name|no route to host"
          r"|network is unreachable|no such file or directory",
-         ("postgresql.unreachable", "Impossible de joindre le serveur PostgreSQL",
-          "Cannot reach the PostgreSQL server")),
+         ("postgresql.unreachable", _("Cannot reach the PostgreSQL server"))),
     )
 )
 
@@ -133,13 +129,12 @@ def connect_error(exc: psycopg.Error, limit: float) -> ProbeFailed:
     if isinstance(exc, psycopg.errors.ConnectionTimeout):
         return connect_timeout(KIND, "PostgreSQL", limit)
     text = str(exc)
-    for pattern, (code, fr, en) in _CONNECT_ERRORS:
+    for pattern, (code, words) in _CONNECT_ERRORS:
         if pattern.search(text):
-            return fail(code, fr, en)
+            return fail(code, words)
     # libpq's message may name users and hosts: volunteers only (monitor.probe.Reason)
-    return fail("postgresql.connect", "Connexion impossible au serveur PostgreSQL ({detail})",
-                "Could not connect to the PostgreSQL server ({detail})", detail=_detail(text),
-                public=False)
+    return fail("postgresql.connect", _("Could not connect to the PostgreSQL server ({detail})",
+                                        detail=_detail(text)), public=False)
 
 
 def _detail(text: str) -> str:
@@ -230,18 +225,15 @@ def standby_state(in_recovery: bool, lag: float | None, receivers: int,
     if not in_recovery:
         return Status.DOWN, reason(
             "postgresql.not_standby",
-            "Ce serveur n'est pas un réplica : c'est un serveur principal",
-            "This server is not a replica (standby): it is a primary")
+            _("This server is not a replica (standby): it is a primary"))
     if receivers == 0:
         return Status.DOWN, reason(
             "postgresql.replication_stopped",
-            "La réplication est arrêtée : le réplica ne reçoit rien du serveur principal",
-            "Replication is stopped: the standby receives nothing from its primary")
+            _("Replication is stopped: the standby receives nothing from its primary"))
     if lag is None:
         return Status.DOWN, reason(
             "postgresql.replication_broken",
-            "La réplication ne fonctionne pas : rien n'a encore été rejoué",
-            "Replication is not working: nothing has been replayed yet")
+            _("Replication is not working: nothing has been replayed yet"))
     if lag > max_lag:
         return Status.DEGRADED, lag_reason(KIND, lag, max_lag)
     return Status.UP, None
@@ -257,22 +249,19 @@ def primary_state(rows: list[tuple[str, str | None, float | None]], expected: in
     if any(state is None for _, state, _ in rows):
         return Status.UNKNOWN, reason(
             "postgresql.privilege",
-            "L'utilisateur de supervision n'a pas le droit de lire l'état de la réplication "
-            "(rôle pg_monitor)",
-            "The monitoring user may not read the replication status (role pg_monitor)"), None
+            _("The monitoring user may not read the replication status (role pg_monitor)")), None
     lags = [float(lag or 0) for _, state, lag in rows if state == "streaming"]
     slowest = max(lags) if lags else None
     if len(lags) < expected:
         if not lags:
             return Status.DOWN, reason(
                 "postgresql.no_replicas",
-                "Aucun réplica n'est connecté ({expected} attendu(s))",
-                "No replica is connected ({expected} expected)", expected=expected), None
+                _("No replica is connected ({expected} expected)", expected=expected)), None
         return Status.DEGRADED, reason(
             "postgresql.missing_replicas",
-            "{got} réplica(s) connecté(s) sur {expected} attendu(s)",
-            "{got} replica(s) connected out of {expected} expected",
-            got=len(lags), expected=expected), slowest
+            n_("{n} replica connected out of {expected} expected",
+               "{n} replicas connected out of {expected} expected",
+               len(lags), expected=expected)), slowest
     if slowest is not None and slowest > max_lag:
         return Status.DEGRADED, lag_reason(KIND, slowest, max_lag), slowest
     return Status.UP, None, slowest
@@ -283,6 +272,7 @@ class PostgresqlProbe(Probe):
 
     kind = KIND
     Config = PostgresqlConfig
+    public_words = database_words(KIND)
     description = "PostgreSQL: connection, query and its value, replication, connections"
     samples = (
         SampleSpec("postgresql_replication_lag_seconds",
@@ -335,8 +325,8 @@ class PostgresqlProbe(Probe):
             raise
         except psycopg.Error as exc:
             detail = exc.diag.message_primary or _detail(str(exc))
-            raise ProbeFailed(reason("postgresql.query", "La requête a échoué : {detail}",
-                                     "The query failed: {detail}", detail=short(detail, 160),
+            raise ProbeFailed(reason("postgresql.query", _("The query failed: {detail}",
+                                                           detail=short(detail, 160)),
                                      public=False),
                               samples=samples, info=info) from None
         status, why = worst(verdicts)

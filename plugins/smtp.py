@@ -18,11 +18,12 @@ from pydantic import Field
 
 from monitor.plugins import hookimpl
 from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, reason
+from monitor.words import _
 from plugins._mailproto import (
     LineStream,
     MailCheck,
     MailConfig,
-    Step,
+    MAIL_WORDS,
     auth_unavailable,
     farewell,
     login_refused,
@@ -37,7 +38,7 @@ from plugins._mailproto import (
 )
 from plugins._tlsinfo import INFO_KEYS
 
-AUTH_STEP = Step("la réponse à l'authentification", "the authentication answer")
+AUTH_STEP = _("the authentication answer")
 
 
 class SMTPConfig(MailConfig):
@@ -60,8 +61,7 @@ async def authenticate(stream: LineStream, config: SMTPConfig, extensions: dict[
     assert config.username is not None and config.password is not None
     user, password = config.username, config.password.get_secret_value()
     if "AUTH" not in extensions:
-        raise auth_unavailable("SMTP", "le serveur ne propose pas AUTH",
-                               "the server does not offer AUTH")
+        raise auth_unavailable("SMTP", _("the server does not offer AUTH"))
     mechanisms = extensions["AUTH"].upper().split()
     if "PLAIN" in mechanisms:
         token = _b64(b"\0" + user.encode() + b"\0" + password.encode())
@@ -79,8 +79,8 @@ async def authenticate(stream: LineStream, config: SMTPConfig, extensions: dict[
     else:
         offered = shown(extensions["AUTH"], 60)
         raise auth_unavailable(
-            "SMTP", f"aucun mécanisme pris en charge (PLAIN, LOGIN) parmi « {offered} »",
-            f"no supported mechanism (PLAIN, LOGIN) among “{offered}”")
+            "SMTP", _("no supported mechanism (PLAIN, LOGIN) among “{offered}”",
+                      offered=offered))
     if code == 235:
         return
     if code == 334:  # the server asks for more than PLAIN/LOGIN ever send
@@ -93,6 +93,7 @@ class SMTPProbe(Probe):
 
     kind = "smtp"
     Config = SMTPConfig
+    public_words = MAIL_WORDS
     description = "SMTP server: greeting, EHLO, STARTTLS or implicit TLS, certificate, optional login"
     samples = mail_samples("smtp", "SMTP")
     info_keys = INFO_KEYS
@@ -115,8 +116,7 @@ class SMTPProbe(Probe):
             await authenticate(stream, config, extensions)
         elif config.require_auth and "AUTH" not in extensions:
             raise ProbeFailed(reason(
-                "smtp.auth_missing", "Le serveur SMTP ne propose pas l'authentification (AUTH)",
-                "The SMTP server does not offer authentication (AUTH)"))
+                "smtp.auth_missing", _("The SMTP server does not offer authentication (AUTH)")))
         await farewell(stream, "QUIT")
 
 

@@ -41,6 +41,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, Words, _, say
 from plugins import _mailproto
 from plugins._lazy import LazyModule
 
@@ -77,10 +78,20 @@ _GENERATOR = re.compile(
 
 #: layer → (French name, English name), in reporting order
 LAYERS = {
-    "web": ("Interface web des listes", "Lists web interface"),
-    "wsdl": ("Description SOAP (WSDL)", "SOAP description (WSDL)"),
-    "soap": ("Serveur SOAP de Sympa", "Sympa SOAP server"),
-    "smtp": ("Serveur de messagerie des listes", "Lists mail server"),
+    "web": _("Lists web interface"),
+    "wsdl": _("SOAP description (WSDL)"),
+    "soap": _("Sympa SOAP server"),
+    "smtp": _("Lists mail server"),
+}
+
+#: what members read for the sympa kind's reasons, by layer (``sympa.<layer>.<problem>``)
+PUBLIC_WORDS: dict[str, Words] = {
+    "sympa": _("The mailing lists do not work as they should"),
+    "sympa.smtp": _("The mailing lists' mail server does not work: messages to the lists "
+                    "may be delayed"),
+    "sympa.soap": _("The mailing lists' service for other applications does not work"),
+    "sympa.web": _("The mailing lists' web interface does not work"),
+    "sympa.wsdl": _("The mailing lists' service for other applications does not work"),
 }
 
 
@@ -139,11 +150,11 @@ class _Outcome:
     value: Any = None
 
 
-def _fail(layer: str, problem: str, fr: str, en: str, **params: Any) -> _LayerFailed:
+def _fail(layer: str, problem: str, words: Words, *, public: bool = True) -> _LayerFailed:
     """A layer failure whose sentences start with the layer's name."""
-    name_fr, name_en = LAYERS[layer]
-    return _LayerFailed(reason(f"sympa.{layer}.{problem}", "{layer_fr} : " + fr,
-                               "{layer_en}: " + en, layer_fr=name_fr, layer_en=name_en, **params))
+    return _LayerFailed(reason(f"sympa.{layer}.{problem}",
+                               _("{layer}: {problem}", layer=LAYERS[layer], problem=words),
+                               public=public))
 
 
 class _Deadline:
@@ -183,6 +194,7 @@ class SympaProbe(Probe):
 
     kind = "sympa"
     Config = SympaConfig
+    public_words = PUBLIC_WORDS
     description = "Sympa mailing lists: web interface, WSDL, SOAP daemon, optional SMTP greeting"
     samples = (
         SampleSpec("sympa_layer_seconds", "Response time of each layer that answered correctly",
@@ -243,17 +255,14 @@ class SympaProbe(Probe):
                                         **kwargs) as resp:
                 return resp.status, resp.content_type, await resp.content.read(MAX_BODY)
         except TimeoutError:
-            raise _fail(layer, "timeout", "pas de réponse en {s:g} s", "no answer within {s:g} s",
-                        s=deadline.seconds) from None
+            raise _fail(layer, "timeout", _("no answer within {s} s",
+                                            s=Number(deadline.seconds))) from None
         except (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError):
-            raise _fail(layer, "tls", "erreur TLS (certificat refusé)",
-                        "TLS error (certificate refused)") from None
+            raise _fail(layer, "tls", _("TLS error (certificate refused)")) from None
         except aiohttp.ClientConnectorError:
-            raise _fail(layer, "connect", "connexion impossible au serveur",
-                        "cannot connect to the server") from None
+            raise _fail(layer, "connect", _("cannot connect to the server")) from None
         except aiohttp.ClientError:
-            raise _fail(layer, "connection", "la connexion a échoué",
-                        "the connection failed") from None
+            raise _fail(layer, "connection", _("the connection failed")) from None
 
     async def _web(self, config: SympaConfig, ctx: ProbeContext, deadline: _Deadline) -> str | None:
         """The home page; returns Sympa's version when the page gives it."""
@@ -261,11 +270,10 @@ class SympaProbe(Probe):
             "web", ctx, deadline, "GET", config.url, config.verify_tls,
             headers={"Accept": "text/html"})
         if status != 200:
-            raise _fail("web", "status", "réponse {got} au lieu de 200",
-                        "answered {got} instead of 200", got=status)
+            raise _fail("web", "status", _("answered {got} instead of 200", got=status))
         if content_type != "text/html":
-            raise _fail("web", "not_html", "la page n'est pas du HTML ({got})",
-                        "the page is not HTML ({got})", got=_shown(content_type or "?", 40),
+            raise _fail("web", "not_html", _("the page is not HTML ({got})",
+                                             got=_shown(content_type or "?", 40)),
                         public=False)  # the server's words: volunteers only
         match = _GENERATOR.search(body)
         if config.home_keyword is not None:
@@ -273,8 +281,7 @@ class SympaProbe(Probe):
         else:
             looks_right = match is not None or b"sympa" in body.lower()
         if not looks_right:
-            raise _fail("web", "not_sympa", "la page ne ressemble pas à Sympa",
-                        "the page does not look like Sympa")
+            raise _fail("web", "not_sympa", _("the page does not look like Sympa"))
         if match is None:
             return None
         return _shown(match.group(1).decode("utf-8", "replace"), 20) or None
@@ -285,21 +292,18 @@ class SympaProbe(Probe):
         status, _type, body = await self._request("wsdl", ctx, deadline, "GET", wsdl_url,
                                                   config.verify_tls)
         if status == 404:
-            raise _fail("wsdl", "missing", "absente (404)", "missing (404)")
+            raise _fail("wsdl", "missing", _("missing (404)"))
         if status != 200:
-            raise _fail("wsdl", "status", "réponse {got} au lieu de 200",
-                        "answered {got} instead of 200", got=status)
+            raise _fail("wsdl", "status", _("answered {got} instead of 200", got=status))
         root = _xml(body)
         if root is None or root.tag != f"{{{WSDL_NS}}}definitions":
-            raise _fail("wsdl", "invalid", "ce n'est pas un document WSDL",
-                        "this is not a WSDL document")
+            raise _fail("wsdl", "invalid", _("this is not a WSDL document"))
         address = root.find(f".//{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{{WSDL_SOAP_NS}}}address")
         location = (address.get("location") or "").strip() if address is not None else ""
         if not location:
             if config.soap_url or not config.soap:
                 return None
-            raise _fail("wsdl", "no_address", "pas d'adresse SOAP (soap:address) ; réglez soap_url",
-                        "no SOAP address (soap:address); set soap_url")
+            raise _fail("wsdl", "no_address", _("no SOAP address (soap:address); set soap_url"))
         return urljoin(wsdl_url, location)
 
     async def _soap(self, soap_url: str, config: SympaConfig, ctx: ProbeContext,
@@ -315,8 +319,7 @@ class SympaProbe(Probe):
             soap_body = root.find(f"{{{SOAP_ENV}}}Body")
             payload = soap_body[0] if soap_body is not None and len(soap_body) else None
         if payload is None:
-            raise _fail("soap", "not_soap", "réponse {got} qui n'est pas du SOAP",
-                        "answered {got}, which is not SOAP", got=status)
+            raise _fail("soap", "not_soap", _("answered {got}, which is not SOAP", got=status))
         if payload.tag == f"{{{SYMPA_NS}}}checkCookieResponse":
             return
         if payload.tag == f"{{{SOAP_ENV}}}Fault":
@@ -324,11 +327,11 @@ class SympaProbe(Probe):
             text = (payload.findtext("faultstring") or "").strip()
             if code == "Client" and text == "User not authenticated":
                 return
-            raise _fail("soap", "fault", "erreur inattendue « {fault} »",
-                        "unexpected fault “{fault}”", fault=_shown(f"{code}: {text}"),
+            raise _fail("soap", "fault", _("unexpected fault “{fault}”",
+                                           fault=_shown(f"{code}: {text}")),
                         public=False)  # the server's words: volunteers only
-        raise _fail("soap", "unexpected", "réponse SOAP inattendue ({tag})",
-                    "unexpected SOAP answer ({tag})", tag=_shown(payload.tag, 60),
+        raise _fail("soap", "unexpected", _("unexpected SOAP answer ({tag})",
+                                            tag=_shown(payload.tag, 60)),
                     public=False)  # the server's words: volunteers only
 
     async def _smtp(self, config: SympaConfig, deadline: _Deadline) -> None:
@@ -345,12 +348,12 @@ class SympaProbe(Probe):
             finally:
                 await stream.close()
         except ProbeFailed as failed:
-            name_fr, name_en = LAYERS["smtp"]
-            inner = failed.reason
-            raise _LayerFailed(Reason(f"sympa.smtp.{inner.code}",
-                                      f"{name_fr} : {_lower_first(inner.fr)}",
-                                      f"{name_en}: {_lower_first(inner.en)}",
-                                      inner.public)) from None
+            inner, layer = failed.reason, LAYERS["smtp"]
+            raise _LayerFailed(Reason(
+                f"sympa.smtp.{inner.code}",
+                say("fr", "{layer}: {problem}", layer=layer, problem=_lower_first(inner.fr)),
+                say("en", "{layer}: {problem}", layer=layer, problem=_lower_first(inner.en)),
+                inner.public)) from None
 
 
 @hookimpl

@@ -28,6 +28,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.words import Number, _
 from plugins import _tlsinfo
 
 _ESCAPE = re.compile(r"\\(r|n|t|0|\\|x[0-9A-Fa-f]{2})")
@@ -90,7 +91,7 @@ class TcpConfig(ProbeConfig):
             raise ValueError("ca_file has no effect with verify_tls: false; remove one of them")
         if self.tls:
             try:
-                _ = self.ssl_context  # loaded now, so a bad ca_file is reported at load
+                _unused = self.ssl_context  # loaded now, so a bad ca_file is reported at load
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(f"ca_file: cannot load {str(self.ca_file)!r}: {exc}") from None
         return self
@@ -125,17 +126,13 @@ def connect_failure_reason(exc: OSError, host: str, port: int) -> Reason:
     if isinstance(exc, ssl.SSLError):
         return _tlsinfo.handshake_failure_reason(host, port)
     if isinstance(exc, ConnectionRefusedError):
-        return reason("connection.refused", "Connexion refusée par {where}",
-                      "Connection refused by {where}", where=where)
+        return reason("connection.refused", _("Connection refused by {where}", where=where))
     if isinstance(exc, ConnectionResetError):
-        return reason("connection.reset", "{where} a coupé la connexion",
-                      "{where} reset the connection", where=where)
+        return reason("connection.reset", _("{host} reset the connection", host=where))
     if isinstance(exc, socket.gaierror):
-        return reason("dns.error", "Le nom {host} est introuvable (DNS)",
-                      "The name {host} could not be resolved (DNS)", host=host)
-    return reason("connection.error", "Impossible de se connecter à {where} ({err})",
-                  "Could not connect to {where} ({err})", where=where,
-                  err=exc.strerror or type(exc).__name__)
+        return reason("dns.error", _("The name {host} could not be resolved (DNS)", host=host))
+    return reason("connection.error", _("Could not connect to {where} ({err})", where=where,
+                                        err=exc.strerror or type(exc).__name__))
 
 
 class TcpProbe(Probe):
@@ -143,6 +140,8 @@ class TcpProbe(Probe):
 
     kind = "tcp"
     Config = TcpConfig
+    public_words = {"tcp.unexpected": _("The service answers with something unexpected"),
+                    **_tlsinfo.PUBLIC_WORDS}
     description = "Connect to a TCP port (optionally TLS), send a line and check the answer"
     samples = (
         SampleSpec("tcp_connect_seconds",
@@ -204,8 +203,8 @@ async def _read_until(reader: asyncio.StreamReader, matcher: re.Pattern[bytes], 
         if not chunk:
             if not data:
                 raise ProbeFailed(reason(
-                    "connection.closed", "Le serveur a fermé la connexion sans répondre",
-                    "The server closed the connection without answering"), samples=samples)
+                    "connection.closed", _("The server closed the connection without answering")),
+                    samples=samples)
             break
         data += chunk
         if matcher.search(data) is not None:
@@ -218,8 +217,7 @@ def _unexpected(data: bytes) -> Reason:
     # volunteers only (see monitor.probe.Reason)
     shown = data[:60].decode("utf-8", errors="replace").strip()
     shown = clean_line(shown.replace("\r", "\\r").replace("\n", "\\n"), 80)
-    return reason("tcp.unexpected", "Réponse inattendue : « {got} »",
-                  "Unexpected answer: “{got}”", got=shown, public=False)
+    return reason("tcp.unexpected", _("Unexpected answer: “{got}”", got=shown), public=False)
 
 
 def _budget(timeout: float) -> float:
@@ -228,17 +226,14 @@ def _budget(timeout: float) -> float:
 
 
 def _timeout_reason(config: TcpConfig, timeout: float, stage: str, data: bytes) -> Reason:
-    limit = f"{timeout:g}"
+    limit = Number(timeout)
     where = f"{config.host}:{config.port}"
     if stage == "answer" and data:
         return _unexpected(data)
     if stage == "connect":
-        return reason("timeout", "Pas de connexion à {where} en {s_fr} s",
-                      "Could not connect to {where} within {s_en} s", where=where,
-                      s_fr=limit.replace(".", ","), s_en=limit)
-    return reason("timeout", "Pas de réponse de {where} en {s_fr} s",
-                  "No answer from {where} within {s_en} s", where=where,
-                  s_fr=limit.replace(".", ","), s_en=limit)
+        return reason("timeout", _("Could not connect to {where} within {s} s", where=where,
+                                   s=limit))
+    return reason("timeout", _("No answer from {host} within {s} s", host=where, s=limit))
 
 
 @hookimpl

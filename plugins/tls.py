@@ -24,7 +24,9 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.words import _
 from plugins._mailproto import (
+    MAIL_WORDS,
     Deadline,
     LineStream,
     imap_prelude,
@@ -33,6 +35,7 @@ from plugins._mailproto import (
 )
 from plugins._tlsinfo import (
     INFO_KEYS,
+    PUBLIC_WORDS,
     TLSSettings,
     cert_info_fields,
     expiry_verdict,
@@ -83,6 +86,7 @@ class TLSProbe(Probe):
         SampleSpec(HANDSHAKE, "Duration of the TLS handshake"),
     )
     info_keys = INFO_KEYS
+    public_words = {**MAIL_WORDS, **PUBLIC_WORDS}
 
     async def check(self, config: TLSConfig, ctx: ProbeContext) -> ProbeResult:
         """Connect, run the STARTTLS prelude if any, shake hands, judge the certificate."""
@@ -107,8 +111,7 @@ class TLSProbe(Probe):
             await stream.close()
         info = cert_info_fields(report)
         if report.cert is None:
-            raise ProbeFailed(reason("tls.no_certificate", "Le serveur n'a présenté aucun certificat",
-                                     "The server presented no certificate"),
+            raise ProbeFailed(reason("tls.no_certificate", _("The server presented no certificate")),
                               status=Status.UNKNOWN, info=info)
         samples: dict = {EXPIRY: report.cert.not_after, HANDSHAKE: report.handshake_seconds}
         verdict = expiry_verdict(report.cert, settings)

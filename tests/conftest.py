@@ -83,3 +83,13 @@ def which_or_require(program: str, reason: str) -> str:
     path = shutil.which(program)
     require(path is not None, reason)
     return path  # type: ignore[return-value]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _members_words_of_the_built_in_probes():
+    """Every process that renders reasons builds the probe registry when it loads its
+    configuration, which teaches ``monitor.reasonwords`` the built-in probes' words; do it
+    once here, so a test's public text never depends on which test built one first."""
+    from monitor.plugins import ProbeRegistry, build_plugin_manager
+
+    ProbeRegistry.from_plugin_manager(build_plugin_manager())

@@ -31,6 +31,7 @@ from dashboard.admin import bodies, tokens
 from dashboard.admin.blueprint import api_bp
 from dashboard.admin.context import operations, reading, transaction
 from dashboard.admin.roles import current_actor, refusal, requires, set_actor
+from dashboard.pages import snapshot
 from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
 from monitor.incidents.models import MaintenanceWindow, Notice
@@ -295,6 +296,28 @@ def _incident_json(incident_id: int, status: int = 200):
     if detail is None:
         raise ApiError(404, "not_found", "Incident introuvable.", "Incident not found.")
     return _json(detail, status)
+
+
+def _texts(text: Any) -> dict[str, str] | None:
+    return {"fr": text.fr, "en": text.en or text.fr} if text else None
+
+
+@api_bp.route("/checks")
+@requires(Permission.READ)
+def checks():
+    """Every check as the status page last read it, with the members' words for its
+    reason (``reason``) and the probe's own sentence for volunteers (``detail``:
+    addresses, ports, codes, counters, which public places never show)."""
+    out = []
+    for service in snapshot().data.services.values():
+        for check in service.checks:
+            out.append({
+                "id": check.key, "service": service.id, "kind": check.kind,
+                "name": _texts(check.name),
+                "status": check.status.label if check.status is not None else None,
+                "since": check.since, "reason": _texts(check.reason),
+                "detail": _texts(check.detail)})
+    return _json(out)
 
 
 @api_bp.route("/incidents")

@@ -22,6 +22,7 @@ from dashboard.openapi.schema import (
     derived,
     header,
     json_body,
+    nullable,
     obj,
     ref,
 )
@@ -30,6 +31,7 @@ from monitor.incidents import queries
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
 from monitor.incidents.outbox import Backlog
+from monitor.probe import Status
 
 TEXT: Schema = {"type": "string"}
 #: the request bodies, one strict model per route
@@ -63,6 +65,14 @@ def components() -> dict[str, Schema]:
         {"user": TEXT, "role": choice([r.value for r in Role]),
          "permissions": array(choice([p.value for p in Permission]))},
         description="The user the token acts as, the role it acts with and what that allows.")
+    texts = nullable(obj({"fr": TEXT, "en": TEXT}))
+    out["CheckState"] = obj(
+        {"id": TEXT, "service": TEXT, "kind": TEXT, "name": texts,
+         "status": choice([*(s.label for s in Status), None]), "since": nullable(UNIX_TIME),
+         "reason": texts, "detail": texts},
+        description="A check as the status page last read it: ``reason`` is what members "
+                    "read (plain words, no address, port, code or counter), ``detail`` the "
+                    "probe's own sentence for volunteers.")
     out["Outbox"] = obj({"backlog": ref("Backlog"), "entries": array(ref("OutboxView"))})
     out["OutboxRetried"] = obj({"id": {"type": "integer"}, "status": choice(OUTBOX_STATUSES),
                                 "attempts": {"type": "integer", "minimum": 0},
@@ -167,6 +177,9 @@ OPERATIONS: dict[str, Operation] = {
                                         _NOT_FOUND, _REFUSED),
     "admin.api.maintenance_end": _op(_answer(200, WINDOW, "The window, ended."), _NOT_FOUND,
                                      _REFUSED),
+    # checks
+    "admin.api.checks": _op(_answer(200, array(ref("CheckState")),
+                                    "Every check, its members' words and its detail.")),
     # incidents
     "admin.api.incidents": _op(
         _answer(200, array(ref("IncidentSummary")), "Incidents, newest first."),

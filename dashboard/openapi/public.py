@@ -78,7 +78,11 @@ def components() -> dict[str, Schema]:
         "Component": obj(service, description="A service as a Statuspage component."),
         "Check": obj({"id": TEXT, "name": TEXT, "kind": TEXT,
                       "status": choice([*(s.label for s in Status), None]),
-                      "since": nullable(DATE_TIME), "reason": nullable(TEXT)}),
+                      "since": nullable(DATE_TIME), "reason": nullable(TEXT)},
+                     description="A check: `reason` says what does not work in members' "
+                                 "words (no address, port, code or counter); volunteers "
+                                 "read the probe's own sentence in the admin API "
+                                 "(`GET /admin/api/v1/checks`, `detail`)."),
         "Service": obj({**service, **checks}),
         "Day": obj(day, description="A day of the 90-day bar: `uptime` is the availability "
                                     "of the day (degraded counts as available, a partial "

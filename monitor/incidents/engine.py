@@ -105,7 +105,8 @@ def failing_checks(service: ServiceState) -> tuple[CheckSnapshot, ...]:
         out.append(CheckSnapshot(
             service.id, c.ref.check_id, c.ref.kind, name.fr, name.en or name.fr,
             Status(c.status).name.lower(), reason.fr if reason else "",
-            reason.en if reason else "", c.since, reason.public if reason else True))
+            reason.en if reason else "", c.since, reason.public if reason else True,
+            reason.code if reason else ""))
     return tuple(out)
 
 

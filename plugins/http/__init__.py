@@ -31,7 +31,8 @@ from monitor.probe import (
     SampleSpec,
     Status,
 )
-from plugins.http import fastpath
+from plugins import _tlsinfo
+from plugins.http import fastpath, verdict
 from plugins.http.config import HttpCheckOptions, HttpConfig, Plan
 from plugins.http.phases import Phases, attach_tracing
 from plugins.http.verdict import (
@@ -89,6 +90,7 @@ class HttpProbe(Probe):
 
     kind = "http"
     Config = HttpConfig
+    public_words = {**verdict.PUBLIC_WORDS, **_tlsinfo.PUBLIC_WORDS}
     description = "Fetch a URL and check its status code, content and response time"
     samples = (
         SampleSpec("http_status_code", "HTTP status code of the final answer"),
@@ -153,7 +155,7 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
     first = 0
     if plan.target is not None and run.phases is None:
         # the common case, the plain-HTTP fast path: bytes prepared once, no URL object
-        host, port, _ = plan.origin  # type: ignore[misc]
+        host, port, _unused = plan.origin  # type: ignore[misc]
         answer = await fastpath.exchange_prepared(
             host, port, plan.request(session.headers.get("User-Agent", "Vigie")), method,
             plan.max_body if plan.read_body else None, run)

@@ -116,8 +116,8 @@ def seed_states(store: Store, config: Config, statuses: dict[str, ServiceStatus]
             if status in (ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.MAJOR_OUTAGE) and (
                     index == 0 or status == ServiceStatus.MAJOR_OUTAGE):
                 changes.append(CheckChange(check.key, since, Status.UP, Status.DOWN, Reason(
-                    "tcp.refused", "Le serveur refuse les connexions sur le port 993",
-                    "The server refuses connections on port 993")))
+                    "connection.refused", "Connexion refusée par 127.0.0.1:993",
+                    "Connection refused by 127.0.0.1:993")))
             elif status == ServiceStatus.DEGRADED and index == 0:
                 changes.append(CheckChange(check.key, since, Status.UP, Status.DEGRADED, Reason(
                     "http.slow", "Le serveur a mis 4,2 s à répondre",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from monitor.probe import PUBLIC_SENTENCES, Reason, Status
+from monitor.probe import Reason, Status
+from monitor.reasonwords import public_words
 from monitor.store import CheckChange
 from monitor.store.models import CheckStatusChange
 from tests.dashboard import seed
@@ -67,7 +68,7 @@ def test_services_with_checks_and_reasons(client):
     assert mail["checks"][0] == {
         "id": "mail/web", "name": "Home page", "kind": "tcp", "status": "down",
         "since": "2026-03-12T11:05:00Z",
-        "reason": "The server refuses connections on port 993"}
+        "reason": "The service refuses connections"}
     assert mail["checks"][1]["status"] == "up" and mail["checks"][1]["reason"] is None
 
 
@@ -107,16 +108,16 @@ def test_reasons_quoting_outside_text_are_replaced_on_public_places(seeded, app,
 
     doc = client.get("/api/v1/services", headers={"Accept-Language": "en"}).get_json()
     mail = {s["id"]: s for s in doc["services"]}["mail"]
-    assert mail["checks"][0]["reason"] == PUBLIC_SENTENCES[Status.DOWN][1]
+    member = public_words("nagios.critical")
+    assert mail["checks"][0]["reason"] == member.en
     french = client.get("/api/v1/services").get_json()
-    assert {s["id"]: s for s in french["services"]}["mail"]["checks"][0]["reason"] == (
-        PUBLIC_SENTENCES[Status.DOWN][0])
+    assert {s["id"]: s for s in french["services"]}["mail"]["checks"][0]["reason"] == member.fr
     page = client.get("/services/mail").get_data(as_text=True)
     assert "db01.interne" not in page and "vigie_ro" not in page
-    assert "le détail technique est transmis" in page
-    # the public reasons of the seed are untouched
+    assert member.fr.replace("'", "&#39;") in page
+    # a reason quoting nothing from outside is not shown as the probe said it either
     nextcloud = {s["id"]: s for s in doc["services"]}["nextcloud"]
-    assert nextcloud["checks"][0]["reason"] == "The server took 4.2 s to answer"
+    assert nextcloud["checks"][0]["reason"] == "The site is slow: pages may take a while to load"
     with store.engine.connect() as conn:
         kept = conn.execute(select(CheckStatusChange.reason_fr, CheckStatusChange.reason_public)
                             .where(CheckStatusChange.at == seed.NOW - 60)).one()

@@ -139,7 +139,8 @@ def test_service_page_in_french(client):
     assert response.status_code == 200
     page = text(response)
     assert "<h1 class=\"page-title\">Messagerie</h1>" in page
-    assert "Le serveur refuse les connexions sur le port 993" in page
+    assert "Le service refuse les connexions" in page  # the members' words
+    assert "127.0.0.1" not in page and "993" not in page
     assert "Ne fonctionne pas" in page and "Fonctionne" in page
     # the chart is drawn on the server with a text alternative
     svg = re.search(r"<svg class=\"chart\".*?</svg>", page, re.DOTALL).group(0)

@@ -27,7 +27,7 @@ T0 = 1_773_320_400.0  # 12 March 2026, 14:00 Paris time
 def make_event(kind: str = "opened", *, reference: str = "INC-2026-0042",
                incident_id: int = 42, services=(("nextcloud", "Nextcloud (fichiers et agendas)"),),
                checks=(("nextcloud", "status", "nextcloud", "Nextcloud est en mode maintenance",
-                        "Nextcloud is in maintenance mode"),),
+                        "Nextcloud is in maintenance mode", "nextcloud.maintenance"),),
                impact: str = "major_outage", phase: str = "investigating",
                title: str = "Nextcloud indisponible", message: str = "",
                at: float | None = None, links=(), own_links=(), key: str | None = None,
@@ -39,8 +39,9 @@ def make_event(kind: str = "opened", *, reference: str = "INC-2026-0042",
         impact=impact, phase=phase, automatic=True, opened_at=T0, at=at or T0,
         resolved_at=resolved_at, message_fr=message, message_en=message,
         services=tuple(ServiceSnapshot(sid, name, name, None, impact) for sid, name in services),
-        checks=tuple(CheckSnapshot(sid, cid, kind_, cid, cid, "down", fr, en, T0 - 120)
-                     for sid, cid, kind_, fr, en in checks),
+        checks=tuple(CheckSnapshot(sid, cid, kind_, cid, cid, "down", fr, en, T0 - 120,
+                                   reason_code=code[0] if code else "")
+                     for sid, cid, kind_, fr, en, *code in checks),
         links=tuple(links), own_links=tuple(own_links),
         incident_url="https://etat.exemple.coop/incidents/42",
         status_page_url="https://etat.exemple.coop/")

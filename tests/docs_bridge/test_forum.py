@@ -20,7 +20,7 @@ from docs_bridge.forum_plugin import (
 )
 from docs_bridge.settings import ForumSettings
 from monitor.notifications import Link
-from monitor.probe import PUBLIC_SENTENCES, Status
+from monitor.reasonwords import public_words
 from tests.docs_bridge.fake_discourse import API_KEY, API_USER, FakeDiscourse
 from tests.docs_bridge.helpers import deliver, follow, make_event
 
@@ -81,7 +81,8 @@ async def test_topic_created_once_then_replies_on_update_and_resolution(forum, h
     assert topic.external_id == external_id("vigie", "INC-2026-0042") == "vigie-INC-2026-0042"
     body = topic.posts[0]
     assert "Panne majeure" in body and "12 mars 2026 à 14 h 00" in body
-    assert "Nextcloud est en mode maintenance" in body
+    assert "Nextcloud est en maintenance" in body  # the members' words for the reason
+    assert "mode maintenance" not in body
     assert f"[{GUIDE.title}]({GUIDE.url})" in body
     assert "https://etat.exemple.coop/" in body
     assert (topic_link.kind, topic_link.public, topic_link.external_id) == (
@@ -216,10 +217,11 @@ async def test_the_topic_never_quotes_a_reason_marked_non_public(forum, http):
     # a nagios plugin's output names an internal host and a database user
     event = make_event(checks=(("nextcloud", "db", "nagios",
                                 "Sonde : CRITICAL - db01.interne refuse vigie_ro",
-                                "Plugin: CRITICAL - db01.interne refuses vigie_ro"),
+                                "Plugin: CRITICAL - db01.interne refuses vigie_ro",
+                                "nagios.critical"),
                                ("nextcloud", "status", "nextcloud",
                                 "Nextcloud est en mode maintenance",
-                                "Nextcloud is in maintenance mode")))
+                                "Nextcloud is in maintenance mode", "nextcloud.maintenance")))
     private, public = event.checks
     event = dataclasses.replace(event, checks=(
         dataclasses.replace(private, reason_public=False), public))
@@ -228,8 +230,9 @@ async def test_the_topic_never_quotes_a_reason_marked_non_public(forum, http):
     [topic] = our_topics(forum)
     body = topic.posts[0]
     assert "db01.interne" not in body and "vigie_ro" not in body
-    assert f"- db : {PUBLIC_SENTENCES[Status.DOWN][0]}" in body
-    assert "- status : Nextcloud est en mode maintenance" in body  # a public reason stays
+    assert f"- db : {public_words('nagios.critical').fr}" in body
+    # the forum is public: members' words for every reason, the public ones too
+    assert "- status : Nextcloud est en maintenance" in body
 
 
 async def test_hostile_topic_titles_and_slugs_from_the_search_are_made_safe(forum, http):

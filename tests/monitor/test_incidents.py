@@ -25,7 +25,8 @@ from monitor.incidents.models import Incident, IncidentUpdate, OutboxEntry
 from monitor.incidents.service import InvalidInput, NotFound, Operations
 from monitor.notifications import from_json
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
-from monitor.probe import PUBLIC_SENTENCES, Probe, ProbeConfig, ProbeResult, Status, reason
+from monitor.probe import Probe, ProbeConfig, ProbeResult, Status, reason
+from monitor.reasonwords import public_words
 from monitor.state import ServiceTransition, StateBook
 from monitor.store import Store
 
@@ -256,12 +257,14 @@ def test_the_public_timeline_never_quotes_a_reason_marked_non_public(sqlite_harn
         [update] = s.scalars(select(IncidentUpdate)
                              .where(IncidentUpdate.incident_id == incident.id))
     assert "mx2.interne" not in update.message_fr + update.message_en
-    assert PUBLIC_SENTENCES[Status.DOWN][0] in update.message_fr
-    assert PUBLIC_SENTENCES[Status.DOWN][1] in update.message_en
+    member = public_words("mail.greeting", Status.DOWN)
+    assert member.fr in update.message_fr and member.en in update.message_en
+    assert "554" not in update.message_fr + update.message_en
     # alerts and tickets keep the detail, with the flag that keeps it off public places
     [opened] = h.events("vigie_incident_opened")
     assert opened.checks[0].reason_fr == leak.fr and opened.checks[0].reason_public is False
-    assert opened.checks[0].public_reason() == PUBLIC_SENTENCES[Status.DOWN]
+    assert opened.checks[0].reason_code == "mail.greeting"
+    assert opened.checks[0].public_reason() == (member.fr, member.en)
 
 
 def test_a_blip_raises_nothing_and_a_flap_within_the_cooldown_reopens(harness):

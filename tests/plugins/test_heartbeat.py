@@ -138,7 +138,8 @@ async def test_restart_counts_as_a_beat_until_the_first_one(runtime):
     never = await judge(runtime)
     assert never.status == Status.DOWN
     assert never.reason.code == "heartbeat.never"
-    assert "expected every 1d" in never.reason.en
+    assert never.reason.en.endswith("(expected every day)")
+    assert never.reason.fr.endswith("(attendu tous les jours)")
 
 
 async def test_no_beat_past_grace_is_down(runtime, client):
@@ -149,7 +150,8 @@ async def test_no_beat_past_grace_is_down(runtime, client):
     late = await judge(runtime)
     assert late.status == Status.DOWN
     assert late.reason.code == "heartbeat.late"
-    assert late.reason.en == "No beat from the job for 1d1h1s (expected every 1d)"
+    assert late.reason.en == "No beat from the job for 1 day 1 hour (expected every day)"
+    assert late.reason.fr == "Aucun signal de la tâche depuis 1 jour 1 heure (attendu tous les jours)"
     # the next beat brings it back at once
     client.post(f"/push/{TOKEN}")
     assert (await judge(runtime)).status == Status.UP
@@ -430,3 +432,17 @@ def wait_until(predicate, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met")
         time.sleep(0.05)
+
+
+def test_a_late_job_is_said_in_words_in_both_languages():
+    """Issue 13: "il y a 2m20s (attendu toutes les 1m)" — durations now read as words."""
+    from plugins.heartbeat import Beat, HeartbeatConfig, _judge, _Watch
+
+    config = HeartbeatConfig(token="t" * 24, expected_every=60, grace=30)
+    watch = _Watch(check_key="job", digest=b"", config=config, since=0.0, period=60.0,
+                   last=Beat(at=1000.0, ok=True, message=""))
+    late = _judge(watch, 1140.0)
+    assert late.reason.fr == ("Aucun signal de la tâche depuis 2 minutes 20 secondes "
+                              "(attendu toutes les minutes)")
+    assert late.reason.en == ("No beat from the job for 2 minutes 20 seconds "
+                              "(expected every minute)")

@@ -80,7 +80,7 @@ async def test_query_with_unexpected_value(base):
     result = await run({**base, "query": "SELECT 'lecture seule'", "expect": "ok"})
     assert result.status is Status.DOWN
     assert result.reason.code == "mysql.unexpected"
-    assert "lecture seule" in result.reason.fr and "'ok'" in result.reason.en
+    assert "lecture seule" in result.reason.fr and "“ok”" in result.reason.en
     assert not result.reason.public  # data from the database: volunteers only
 
 

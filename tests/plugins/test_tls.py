@@ -72,7 +72,8 @@ async def test_expiring_certificate_is_degraded(pki, tmp_path, http):
         quiet = await run(config(srv.port, pki.ca_file(tmp_path), warn_days=3), http)
     assert result.status == Status.DEGRADED
     assert result.reason.code == "tls.expiring"
-    assert "4 day(s)" in result.reason.en and "4 jour(s)" in result.reason.fr
+    assert "in 4 days, on " in result.reason.en and "dans 4 jours, le " in result.reason.fr
+    assert "(s)" not in result.reason.en + result.reason.fr
     assert quiet.status == Status.UP
 
 

@@ -43,7 +43,7 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.api.notice_end": P.NOTICES, "admin.api.maintenance": P.READ,
     "admin.api.maintenance_create": P.MAINTENANCE, "admin.api.maintenance_edit": P.MAINTENANCE,
     "admin.api.maintenance_cancel": P.MAINTENANCE, "admin.api.maintenance_end": P.MAINTENANCE,
-    "admin.api.incidents": P.READ, "admin.api.incident": P.READ,
+    "admin.api.checks": P.READ, "admin.api.incidents": P.READ, "admin.api.incident": P.READ,
     "admin.api.incident_create": P.INCIDENTS, "admin.api.incident_update": P.INCIDENTS,
     "admin.api.incident_impact": P.INCIDENTS, "admin.api.incident_resolve": P.INCIDENTS,
     "admin.api.incident_postmortem": P.INCIDENTS, "admin.api.outbox": P.READ,
