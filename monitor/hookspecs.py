@@ -6,8 +6,11 @@ guide is generated from these docstrings, and a test fails when one is missing.
 
 Registration hooks are synchronous and called once when the plugin manager is built.
 Event hooks are called by :func:`monitor.events.fire`, which calls every implementation
-separately, awaits coroutine results, and logs and counts an implementation that raises
-without stopping the others.
+separately through pluggy's hook caller (:func:`monitor.plugins.call_each`), awaits
+coroutine results, and logs and counts an implementation that raises without stopping the
+others. Durable hooks are called by the outbox worker, one plugin per row. No hook is
+``firstresult`` or ``historic``; wrapper implementations are refused (see
+:mod:`monitor.plugins`).
 """
 
 from __future__ import annotations

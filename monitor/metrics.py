@@ -25,6 +25,7 @@ import os
 import platform
 import re
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from operator import attrgetter, itemgetter
@@ -36,7 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from monitor import availability, events
+from monitor import availability
 from monitor.connections import ListenerStats
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
 from monitor.shortage import SOURCES, Shortage
@@ -93,6 +94,8 @@ class MetricsView(Protocol):
     writer_stats: WriterStats
     #: kind -> probe class, for the samples and info keys each kind declares
     probe_kinds: dict[str, type[Probe]]
+    #: (plugin, hook) -> failures counted by :func:`monitor.events.fire`
+    hook_failures: Counter[tuple[str, str]]
 
 
 class VigieRegistry(CollectorRegistry):
@@ -568,7 +571,7 @@ class VigieCollector(Collector):
             "vigie_plugin_hook_failures",
             "Plugin hook implementations that raised, by plugin and hook.",
             labels=["plugin", "hook"])
-        for (plugin, hook), count in sorted(list(events.hook_failures.items())):
+        for (plugin, hook), count in sorted(list(self.view.hook_failures.items())):
             family.add_metric([_cut(plugin), hook], count)
         return family
 

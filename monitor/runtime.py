@@ -13,6 +13,7 @@ import errno
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from monitor.events import fire
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.metrics import ListenerCollector, build_registry, render, render_chunks
-from monitor.plugins import ProbeRegistry
+from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit
 from monitor.runner import clean_result
@@ -180,6 +181,8 @@ class Runtime:
         self.scheduler_stats = SchedulerStats()
         self.writer_stats = WriterStats()
         self.probe_kinds = {k.kind: k.probe_class for k in registry}
+        #: (plugin, hook) -> failures of event hooks (``vigie_plugin_hook_failures_total``)
+        self.hook_failures: HookFailures = Counter()
         self.store = Store(config.database_url)
         self.writer = ResultWriter(
             self.store, self.writer_stats,
@@ -279,12 +282,14 @@ class Runtime:
             transition = await self._events.get()
             try:
                 if isinstance(transition, CheckTransition):
-                    await fire(pm, "vigie_check_status_changed", check=transition.check,
+                    await fire(pm, "vigie_check_status_changed", failures=self.hook_failures,
+                               check=transition.check,
                                previous=transition.previous, current=transition.current,
                                result=transition.result)
                 elif isinstance(transition, ServiceTransition):
                     self._log_service(transition)
-                    await fire(pm, "vigie_service_status_changed", service=transition.service,
+                    await fire(pm, "vigie_service_status_changed", failures=self.hook_failures,
+                               service=transition.service,
                                previous=transition.previous, current=transition.current,
                                at=transition.at)
             finally:
@@ -296,8 +301,8 @@ class Runtime:
         log.info("service %s: %s -> %s", t.service.id, previous, t.current.label)
 
     async def _on_cycle(self, at: float, checks: int, duration: float) -> None:
-        await fire(self.plugin_manager, "vigie_cycle_completed", at=at, checks=checks,
-                   duration=duration)
+        await fire(self.plugin_manager, "vigie_cycle_completed", failures=self.hook_failures,
+                   at=at, checks=checks, duration=duration)
 
     # Start-up and housekeeping --------------------------------------------------------
 
