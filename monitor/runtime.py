@@ -37,6 +37,7 @@ from monitor.resources import Descriptors, raise_nofile_limit
 from monitor.runner import clean_result
 from monitor.scheduler import Scheduler
 from monitor.shortage import Shortage, ShortageTeller
+from monitor.startup import StartupContext
 from monitor.state import (
     CheckTransition,
     ServiceTransition,
@@ -170,7 +171,9 @@ class LazyHttpSession:
 
 
 class Runtime:
-    """A running Vigie instance; plugins receive it in ``vigie_startup``."""
+    """A running Vigie instance; plugins receive its :meth:`startup_context` in
+    ``vigie_startup`` (the whole runtime only if they still ask for the deprecated
+    ``runtime`` argument)."""
 
     def __init__(self, config: Config, plugin_manager: pluggy.PluginManager,
                  registry: ProbeRegistry) -> None:
@@ -211,8 +214,28 @@ class Runtime:
         #: the database was prepared (catalog synced, statuses restored); until then
         #: results wait in the writer's memory and the incident engine waits too
         self.store_ready = False
+        self._startup_context: StartupContext | None = None
 
     # Interface for plugins ------------------------------------------------------------
+
+    def startup_context(self) -> StartupContext:
+        """What ``vigie_startup`` and ``vigie_shutdown`` give plugins (built once)."""
+        if self._startup_context is None:
+            pm = self.plugin_manager
+            self._startup_context = StartupContext(
+                config=self.config, state=self.state, store=self.store,
+                probes=self.registry, incidents=self.incidents.ctx, mount=self.mount,
+                submit_result=self.submit_result,
+                add_plugin=lambda plugin, name: pm.register(plugin, name=name),
+                remove_plugin=self._remove_plugin,
+                database_up=lambda: self.writer_stats.database_up)
+        return self._startup_context
+
+    def _remove_plugin(self, name: str) -> object | None:
+        plugin = self.plugin_manager.get_plugin(name)
+        if plugin is not None:
+            self.plugin_manager.unregister(plugin)
+        return plugin
 
     def mount(self, prefix: str, app: Callable) -> None:
         """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
@@ -438,7 +461,8 @@ class Runtime:
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
                 spread_first_runs=self.config.file.scheduler.spread_first_runs,
                 stats=self.scheduler_stats, on_cycle=self._on_cycle)
-            await fire(self.plugin_manager, "vigie_startup", runtime=self)
+            await fire(self.plugin_manager, "vigie_startup", failures=self.hook_failures,
+                       ctx=self.startup_context(), runtime=self)
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
@@ -462,7 +486,8 @@ class Runtime:
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
-                await fire(self.plugin_manager, "vigie_shutdown", runtime=self)
+                await fire(self.plugin_manager, "vigie_shutdown", failures=self.hook_failures,
+                           ctx=self.startup_context(), runtime=self)
                 self.web.stop()
                 await self.incidents.stop()
                 if not self.store_ready and self.writer_stats.buffered:

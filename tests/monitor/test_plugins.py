@@ -34,6 +34,7 @@ from monitor.plugins import (
 )
 from monitor.probe import Probe, Status
 from monitor.runner import run_check
+from monitor.startup import StartupContext
 
 OUTSIDE = Path(__file__).resolve().parents[1] / "fixtures" / "outside_plugin"
 
@@ -377,6 +378,44 @@ def test_no_code_calls_hook_implementations_by_hand():
                     "get_hookimpls" in text and relative != "monitor/plugins.py"):
                 offenders.append(relative)
     assert offenders == []
+
+
+# What start-up gives plugins ---------------------------------------------------------------
+
+
+async def test_startup_gives_the_context_and_the_runtime_argument_is_deprecated():
+    got = {}
+
+    class Current:
+        @hookimpl
+        def vigie_startup(self, ctx):
+            got["current"] = ctx
+
+    class Old:
+        @hookimpl
+        def vigie_shutdown(self, runtime):
+            got["old"] = runtime
+
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("current", Current())])
+    with pytest.warns(DeprecationWarning, match="'runtime' argument of vigie_startup and "
+                                                "vigie_shutdown is deprecated: take 'ctx'"):
+        pm.register(Old(), name="old")
+    ctx, runtime = StartupContext(config=None, state=None), object()
+    await fire(pm, "vigie_startup", ctx=ctx, runtime=runtime)
+    await fire(pm, "vigie_shutdown", ctx=ctx, runtime=runtime)
+    assert got == {"current": ctx, "old": runtime}  # the old plugin still works
+    with pytest.raises(RuntimeError, match=r"mount\(\) is only available inside `vigie run`"):
+        ctx.mount("/x", None)
+
+
+def test_no_in_repo_plugin_asks_for_the_whole_runtime():
+    root = Path(__file__).resolve().parents[2]
+    askers = [path.relative_to(root).as_posix()
+              for package in ("plugins", "docs_bridge", "tickets_bridge", "dashboard")
+              for path in (root / package).rglob("*.py")
+              if re.search(r"def vigie_(startup|shutdown)\((self, )?runtime",
+                           path.read_text(encoding="utf-8"))]
+    assert askers == []
 
 
 # Hookspec documentation -----------------------------------------------------------------
