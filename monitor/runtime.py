@@ -441,6 +441,7 @@ class Runtime:
         self._events = asyncio.Queue()
         server = self.config.file.server
         raise_nofile_limit()
+        malloc.configure()
         try:
             # bind first: a taken address fails at once, before any database work
             self.web = WebServer(self.router, server.host, server.port, server.threads,
