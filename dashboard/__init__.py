@@ -103,7 +103,7 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
-               store: Any = None) -> Flask:
+               store: Any = None, incidents: Any = None) -> Flask:
     """Build the dashboard application.
 
     :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
@@ -114,6 +114,8 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         ``FIRST_WAIT``, ``DETAIL_WAIT``, ``STUCK_AFTER``).
     :param store: a :class:`monitor.store.Store` to read (default: one opened on the
         configuration's database).
+    :param incidents: the running :class:`monitor.incidents.context.IncidentContext`
+        (inside ``vigie run``: volunteers' actions go through it).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -149,13 +151,14 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         if app.testing and "FREEZE_GC" not in test_config:
             # a test process runs many apps: leave its garbage collector alone
             app.config["FREEZE_GC"] = False
-    incidents = getattr(config_path_or_obj, "incidents", None)
+    if incidents is None:  # a running Runtime given whole
+        incidents = getattr(getattr(config_path_or_obj, "incidents", None), "ctx", None)
     if incidents is not None and "ADMIN_OPERATIONS" not in app.config:
         # inside `vigie run`: volunteers' actions go through the running incident context,
         # so their effects (and the outbox) are live at once
         from monitor.incidents.service import Operations
 
-        app.config["ADMIN_OPERATIONS"] = Operations(incidents.ctx)
+        app.config["ADMIN_OPERATIONS"] = Operations(incidents)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = load_secret_key(settings, config.data_dir)
     cfg = app.config

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from dashboard.settings import DashboardSettings
 from monitor.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +25,11 @@ def vigie_register_config_sections() -> dict[str, type]:
 
 
 @hookimpl
-def vigie_startup(runtime: Any) -> None:
+def vigie_startup(ctx: StartupContext) -> None:
     """Serve the status page at ``/`` on Vigie's listener, reading the runtime's store."""
     from dashboard import create_app
 
-    runtime.mount("/", create_app(runtime))
+    ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents))
 
 
 @click.command("dashboard")

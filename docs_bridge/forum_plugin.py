@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -31,6 +31,9 @@ from docs_bridge.discourse import DiscourseClient, Topic, is_public, public_sear
 from docs_bridge.settings import ForumSettings, impact_reaches
 from monitor.notifications import IncidentEvent, Link
 from monitor.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +134,16 @@ class ForumPlugin:
         return {"forum": ForumSettings}
 
     @hookimpl
-    async def vigie_startup(self, runtime: Any) -> None:
+    async def vigie_startup(self, ctx: StartupContext) -> None:
         """Open the HTTP session when a ``forum:`` section is configured."""
-        settings = runtime.config.sections.get("forum")
+        settings = ctx.config.sections.get("forum")
         if settings is None:
             return
         self._session = aiohttp.ClientSession(headers={"User-Agent": "Vigie forum"})
-        self.configure(settings, self._session, runtime.config.file.site.timezone)
+        self.configure(settings, self._session, ctx.config.file.site.timezone)
 
     @hookimpl
-    async def vigie_shutdown(self, runtime: Any) -> None:
+    async def vigie_shutdown(self, ctx: StartupContext) -> None:
         """Close the HTTP session."""
         if self._session is not None:
             await self._session.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -25,6 +25,9 @@ from docs_bridge.settings import GuidesSettings, MarkdownSource
 from docs_bridge.sources import make_source
 from monitor.notifications import IncidentEvent, Link
 from monitor.plugins import hookimpl
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +89,21 @@ class GuidesPlugin:
         return {"guides": GuidesSettings}
 
     @hookimpl
-    async def vigie_startup(self, runtime: Any) -> None:
+    async def vigie_startup(self, ctx: StartupContext) -> None:
         """Load the cache, serve local guide folders, start refreshing the sources."""
-        settings = runtime.config.sections.get("guides")
+        config = ctx.config
+        settings = config.sections.get("guides")
         if settings is None:
             return
-        base_dir = Path(runtime.config.path).parent
-        library = self.configure(settings, services=runtime.config.services,
-                                 data_dir=runtime.config.data_dir, base_dir=base_dir,
-                                 public_url=runtime.config.file.site.public_url)
+        base_dir = Path(config.path).parent
+        library = self.configure(settings, services=config.services,
+                                 data_dir=config.data_dir, base_dir=base_dir,
+                                 public_url=config.file.site.public_url)
         folders = self.served_folders(base_dir)
         if folders:
             from docs_bridge.guide_pages import PREFIX, GuidePages
 
-            runtime.mount(PREFIX, GuidePages(folders, runtime.config.file.site))
+            ctx.mount(PREFIX, GuidePages(folders, config.file.site))
         self._session = aiohttp.ClientSession(
             headers={"User-Agent": "Vigie guides"},
             timeout=aiohttp.ClientTimeout(total=60))
@@ -107,7 +111,7 @@ class GuidesPlugin:
             library.run(self._session, settings.refresh, settings.retry), name="vigie-guides")
 
     @hookimpl
-    async def vigie_shutdown(self, runtime: Any) -> None:
+    async def vigie_shutdown(self, ctx: StartupContext) -> None:
         """Stop the refresh task and close the HTTP session."""
         if self._task is not None:
             self._task.cancel()

@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from monitor.config import FileConfig, LocalizedText
-from monitor.plugins import ProbeRegistry, build_plugin_manager
+from monitor.plugins import ProbeRegistry, build_plugin_manager, plugin_callers
 from monitor.schema import format_duration, parse_duration
 
 #: the distribution whose plugins are documented by default
@@ -351,12 +351,12 @@ def own_plugins(pm: Any) -> set[str]:
 def plugin_sections(pm: Any, include: set[str] | None) -> list[SectionDoc]:
     """The top-level sections registered by plugins, by section name."""
     found: list[tuple[str, str, type[BaseModel]]] = []
-    for impl in pm.hook.vigie_register_config_sections.get_hookimpls():
-        plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+    for plugin, caller in plugin_callers(pm, "vigie_register_config_sections"):
         if include is not None and plugin not in include:
             continue
-        for name, model in (impl.function() or {}).items():
-            found.append((name, plugin, model))
+        for sections in caller():
+            for name, model in sections.items():
+                found.append((name, plugin, model))
     out: list[SectionDoc] = []
     for name, plugin, model in sorted(found, key=lambda f: f[0]):
         intro = f"From the `{plugin}` plugin. {_sentence(first_paragraph(model))}"

@@ -15,9 +15,15 @@ HEADER = """# Hook reference
 Generated from `monitor/hookspecs.py` by `python -m monitor.hookdoc > docs/hooks.md`;
 do not edit by hand. How to write and package a plugin: [plugins.md](plugins.md).
 
-Every hook is called with keyword arguments; an implementation may accept any subset of
-them. Event hooks are called one implementation at a time: one that raises is logged and
-counted in `vigie_plugin_hook_failures_total` and never stops the others.
+Every hook is called with keyword arguments, through pluggy's hook caller; an
+implementation may accept any subset of them. Vigie calls each plugin's implementation on
+its own (pluggy's caller restricted to that plugin, `monitor.plugins.plugin_callers`): an
+event hook implementation that raises is logged and counted in
+`vigie_plugin_hook_failures_total` and never stops the others (`monitor.plugins.call_each`),
+and a durable delivery reaches exactly the plugin its outbox row is for. No hook is
+`firstresult` or `historic`, and wrapper implementations (`wrapper=True`,
+`hookwrapper=True`) are refused at start, naming the plugin and the hook: each call
+involves one plugin, so there would be nothing for a wrapper to wrap.
 """
 
 

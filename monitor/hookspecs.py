@@ -6,8 +6,11 @@ guide is generated from these docstrings, and a test fails when one is missing.
 
 Registration hooks are synchronous and called once when the plugin manager is built.
 Event hooks are called by :func:`monitor.events.fire`, which calls every implementation
-separately, awaits coroutine results, and logs and counts an implementation that raises
-without stopping the others.
+separately through pluggy's hook caller (:func:`monitor.plugins.call_each`), awaits
+coroutine results, and logs and counts an implementation that raises without stopping the
+others. Durable hooks are called by the outbox worker, one plugin per row. No hook is
+``firstresult`` or ``historic``; wrapper implementations are refused (see
+:mod:`monitor.plugins`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,17 @@ if TYPE_CHECKING:
     from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
     from monitor.probe import Probe, ProbeResult
     from monitor.runtime import Runtime
+    from monitor.startup import StartupContext
     from monitor.state import CheckState, ServiceState
 
 PROJECT = "vigie"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
+
+#: a plugin asking for the whole runtime is told once, when it is registered
+RUNTIME_DEPRECATED = DeprecationWarning(
+    "the 'runtime' argument of vigie_startup and vigie_shutdown is deprecated: take 'ctx' "
+    "(a monitor.startup.StartupContext with what plugins use) instead")
 
 
 # Registration phase ---------------------------------------------------------------------
@@ -62,30 +71,36 @@ def vigie_register_commands() -> list["click.Command"]:
 # Run phase ------------------------------------------------------------------------------
 
 
-@hookspec
-def vigie_startup(runtime: "Runtime") -> Any:
+@hookspec(warn_on_impl_args={"runtime": RUNTIME_DEPRECATED})
+def vigie_startup(ctx: "StartupContext", runtime: "Runtime") -> Any:
     """Called once when ``vigie run`` has loaded its configuration and store, before the
     first check runs.
 
-    :param runtime: the running :class:`monitor.runtime.Runtime`. A plugin may keep it and
-        use ``runtime.config`` (the loaded configuration, ``config.sections`` included),
-        ``runtime.registry`` (probe kinds and their shared instances), ``runtime.state``
-        (live check and service states, read only), ``runtime.store`` (the database),
-        ``runtime.mount(prefix, wsgi_app)`` to serve a WSGI application under a path
-        prefix, and ``runtime.submit_result(check_key, result)`` (thread-safe) to record
-        the result of a push-based check.
+    :param ctx: a :class:`monitor.startup.StartupContext`, what a plugin may use:
+        ``ctx.config`` (the loaded configuration, ``config.sections`` included),
+        ``ctx.state`` (live check and service states, read only), ``ctx.store`` (the
+        database), ``ctx.probes`` (probe kinds and their shared instances),
+        ``ctx.incidents`` (the running incident context), ``ctx.mount(prefix, wsgi_app)``
+        to serve a WSGI application under a path prefix, ``ctx.submit_result(check_key,
+        result)`` (thread-safe) to record the result of a push-based check,
+        ``ctx.add_plugin(obj, name)`` / ``ctx.remove_plugin(name)`` for a per-run object
+        carrying event hookimpls, and ``ctx.database_up()``.
+    :param runtime: deprecated: the whole :class:`monitor.runtime.Runtime`; asking for it
+        gives a ``DeprecationWarning`` when the plugin is registered. Take ``ctx``.
     :return: nothing.
 
     May be a coroutine function.
     """
 
 
-@hookspec
-def vigie_shutdown(runtime: "Runtime") -> Any:
+@hookspec(warn_on_impl_args={"runtime": RUNTIME_DEPRECATED})
+def vigie_shutdown(ctx: "StartupContext", runtime: "Runtime") -> Any:
     """Called once when ``vigie run`` stops (SIGTERM, SIGINT), after the last results are
     saved. Release what ``vigie_startup`` acquired.
 
-    :param runtime: the :class:`monitor.runtime.Runtime` that is stopping.
+    :param ctx: the same :class:`monitor.startup.StartupContext` ``vigie_startup`` got.
+    :param runtime: deprecated: the :class:`monitor.runtime.Runtime` that is stopping;
+        take ``ctx``.
     :return: nothing.
 
     May be a coroutine function.

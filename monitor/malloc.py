@@ -34,6 +34,29 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_MMAP_THRESHOLD = 1024 * 1024
+
+
+def configure() -> bool:
+    """Set Vigie's malloc policy (the runtime calls it at start); True when applied.
+
+    Large blocks go back to the system as soon as they are freed: a scrape builds its
+    output (megabytes with thousands of checks) in a web server thread; glibc serves a
+    block that large from the system (mmap) and returns it when freed, but then raises
+    that threshold to the freed size, so the next scrapes take their blocks from
+    per-thread heaps that never shrink (measured: RSS grew by 60 MB over a dozen scrapes
+    of 20,000 checks). A fixed threshold keeps the first behaviour. Elsewhere than glibc
+    this does nothing.
+    """
+    if _LIBC is None:
+        return False
+    try:
+        return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 def available() -> bool:
     """Whether :func:`trim` can do anything here (glibc)."""
     return _LIBC is not None

@@ -17,14 +17,13 @@ each check's fields are read once, so a scrape never sees a container change und
 
 from __future__ import annotations
 
-import ctypes
 import io
 import logging
 import math
-import os
 import platform
 import re
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from importlib import metadata
 from operator import attrgetter, itemgetter
@@ -36,7 +35,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from monitor import availability, events
+from monitor import availability
 from monitor.connections import ListenerStats
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
 from monitor.shortage import SOURCES, Shortage
@@ -93,6 +92,8 @@ class MetricsView(Protocol):
     writer_stats: WriterStats
     #: kind -> probe class, for the samples and info keys each kind declares
     probe_kinds: dict[str, type[Probe]]
+    #: (plugin, hook) -> failures counted by :func:`monitor.events.fire`
+    hook_failures: Counter[tuple[str, str]]
 
 
 class VigieRegistry(CollectorRegistry):
@@ -112,32 +113,6 @@ class VigieRegistry(CollectorRegistry):
         """Unregister ``collector`` and forget it."""
         super().unregister(collector)
         self.collectors.remove(collector)
-
-
-def _return_large_blocks_to_the_system() -> None:
-    """Make glibc give large memory blocks back to the system as soon as they are freed.
-
-    A scrape builds its output (megabytes with thousands of checks) in a web server
-    thread. glibc serves a block that large from the system (mmap) and returns it when
-    freed, but then raises that threshold to the freed size, so the next scrapes take
-    their blocks from per-thread heaps that never shrink: measured, RSS grew by 60 MB
-    over a dozen scrapes of 20,000 checks. A fixed threshold keeps the first behaviour.
-    Elsewhere than glibc this does nothing.
-    """
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return
-    except (AttributeError, ValueError, OSError):  # not glibc
-        return
-    try:
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        pass
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-_MMAP_THRESHOLD = 1024 * 1024
-_return_large_blocks_to_the_system()
 
 
 def build_registry(view: MetricsView, process: bool = True) -> VigieRegistry:
@@ -568,7 +543,7 @@ class VigieCollector(Collector):
             "vigie_plugin_hook_failures",
             "Plugin hook implementations that raised, by plugin and hook.",
             labels=["plugin", "hook"])
-        for (plugin, hook), count in sorted(list(events.hook_failures.items())):
+        for (plugin, hook), count in sorted(list(self.view.hook_failures.items())):
             family.add_metric([_cut(plugin), hook], count)
         return family
 

@@ -51,9 +51,29 @@ from monitor.words import Number, _
 
 log = logging.getLogger(__name__)
 
-#: check key → name of the unexpected exception type last logged for it; cleared when the
-#: check runs cleanly again, so a recurring bug is logged once per episode, not per run
-_logged_errors: dict[str, str] = {}
+
+class ProbeErrorLog:
+    """Which unexpected exception type was last logged for each check, so that a
+    recurring probe bug is logged once per episode, not per run. The scheduler owns one
+    (so the runtime does); a one-off run gets its own."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        #: check key → name of the exception type last logged; cleared by a clean run
+        self._last: dict[str, str] = {}
+
+    def clear(self, check_key: str) -> None:
+        """The check ran cleanly: the next failure is a new episode."""
+        if self._last:
+            self._last.pop(check_key, None)
+
+    def first(self, check_key: str, name: str) -> bool:
+        """Whether ``name`` is new for this check (then it is remembered)."""
+        if self._last.get(check_key) == name:
+            return False
+        self._last[check_key] = name
+        return True
 
 PROBE_ERROR = reason("probe.error", _("The probe could not judge (internal error)"))
 BAD_RESULT = reason("probe.error", _("The probe returned no result"))
@@ -88,15 +108,19 @@ def timeout_reason(seconds: float) -> Reason:
     return reason("timeout", _("No answer within {s} s", s=Number(seconds)))
 
 
-async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> ProbeResult:
+async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession,
+                    errors: ProbeErrorLog | None = None) -> ProbeResult:
     """Run ``check`` once with ``probe`` under its hard deadline; always return a result.
 
     ``started_at`` (Unix time) and ``duration`` (seconds, monotonic) are set here. A run
     still going at ``check.timeout`` is cancelled (so its sockets are closed by the probe's
     own cleanup) and reported ``down``. :class:`ProbeFailed` keeps its status, reason,
     samples and info; network errors become ``down`` (``unknown`` when the error is Vigie's
-    own shortage of a local resource); anything else ``unknown``.
+    own shortage of a local resource); anything else ``unknown``, logged once per episode
+    as ``errors`` remembers (the scheduler's; default: this run's own).
     """
+    if errors is None:
+        errors = ProbeErrorLog()
     ctx = ProbeContext(check.ref, check.timeout, http)
     started_at = time.time()
     start = time.perf_counter()
@@ -106,13 +130,12 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
             result = await probe.check(check.options, ctx)
         if not isinstance(result, ProbeResult):
             result = _unexpected(check, TypeError(f"check() returned {type(result).__name__}"),
-                                 BAD_RESULT)
-        elif _logged_errors:
-            _logged_errors.pop(check.key, None)
+                                 BAD_RESULT, errors)
+        else:
+            errors.clear(check.key)
     except ProbeFailed as exc:
         result = ProbeResult(exc.status, exc.reason, exc.samples, exc.info)
-        if _logged_errors:
-            _logged_errors.pop(check.key, None)
+        errors.clear(check.key)
     except TimeoutError:
         # our own deadline, or a socket timeout the probe let escape (aiohttp's
         # ServerTimeoutError is a TimeoutError too): both mean the target did not answer
@@ -127,11 +150,11 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession) -> 
             status = Status.UNKNOWN if known is LOCAL_RESOURCES else Status.DOWN
             result = ProbeResult(status, known)
         else:
-            result = _unexpected(check, exc, PROBE_ERROR)
+            result = _unexpected(check, exc, PROBE_ERROR, errors)
     try:
         result = clean_result(result)
     except TypeError as exc:
-        result = _unexpected(check, exc, BAD_RESULT)
+        result = _unexpected(check, exc, BAD_RESULT, errors)
     result.started_at = started_at
     result.duration = time.perf_counter() - start
     return result
@@ -273,11 +296,11 @@ def _classify(exc: BaseException) -> Reason | None:
     return None
 
 
-def _unexpected(check: Check, exc: BaseException, why: Reason) -> ProbeResult:
+def _unexpected(check: Check, exc: BaseException, why: Reason,
+                errors: ProbeErrorLog) -> ProbeResult:
     """UNKNOWN for a probe bug; log it once per check and exception type."""
     name = type(exc).__name__
-    if _logged_errors.get(check.key) != name:
-        _logged_errors[check.key] = name
+    if errors.first(check.key, name):
         # no exc_info: the handlers would print the exception's own text, which may hold a
         # URL with its password; the traceback goes in the message, credentials hidden
         log.error("check %s (kind %s): the probe failed with %s; reporting 'unknown' "

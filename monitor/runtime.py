@@ -13,6 +13,7 @@ import errno
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,12 +31,13 @@ from monitor.events import fire
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.metrics import ListenerCollector, build_registry, render, render_chunks
-from monitor.plugins import ProbeRegistry
+from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit
 from monitor.runner import clean_result
 from monitor.scheduler import Scheduler
 from monitor.shortage import Shortage, ShortageTeller
+from monitor.startup import StartupContext
 from monitor.state import (
     CheckTransition,
     ServiceTransition,
@@ -169,7 +171,9 @@ class LazyHttpSession:
 
 
 class Runtime:
-    """A running Vigie instance; plugins receive it in ``vigie_startup``."""
+    """A running Vigie instance; plugins receive its :meth:`startup_context` in
+    ``vigie_startup`` (the whole runtime only if they still ask for the deprecated
+    ``runtime`` argument)."""
 
     def __init__(self, config: Config, plugin_manager: pluggy.PluginManager,
                  registry: ProbeRegistry) -> None:
@@ -180,6 +184,8 @@ class Runtime:
         self.scheduler_stats = SchedulerStats()
         self.writer_stats = WriterStats()
         self.probe_kinds = {k.kind: k.probe_class for k in registry}
+        #: (plugin, hook) -> failures of event hooks (``vigie_plugin_hook_failures_total``)
+        self.hook_failures: HookFailures = Counter()
         self.store = Store(config.database_url)
         self.writer = ResultWriter(
             self.store, self.writer_stats,
@@ -208,8 +214,28 @@ class Runtime:
         #: the database was prepared (catalog synced, statuses restored); until then
         #: results wait in the writer's memory and the incident engine waits too
         self.store_ready = False
+        self._startup_context: StartupContext | None = None
 
     # Interface for plugins ------------------------------------------------------------
+
+    def startup_context(self) -> StartupContext:
+        """What ``vigie_startup`` and ``vigie_shutdown`` give plugins (built once)."""
+        if self._startup_context is None:
+            pm = self.plugin_manager
+            self._startup_context = StartupContext(
+                config=self.config, state=self.state, store=self.store,
+                probes=self.registry, incidents=self.incidents.ctx, mount=self.mount,
+                submit_result=self.submit_result,
+                add_plugin=lambda plugin, name: pm.register(plugin, name=name),
+                remove_plugin=self._remove_plugin,
+                database_up=lambda: self.writer_stats.database_up)
+        return self._startup_context
+
+    def _remove_plugin(self, name: str) -> object | None:
+        plugin = self.plugin_manager.get_plugin(name)
+        if plugin is not None:
+            self.plugin_manager.unregister(plugin)
+        return plugin
 
     def mount(self, prefix: str, app: Callable) -> None:
         """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
@@ -279,12 +305,14 @@ class Runtime:
             transition = await self._events.get()
             try:
                 if isinstance(transition, CheckTransition):
-                    await fire(pm, "vigie_check_status_changed", check=transition.check,
+                    await fire(pm, "vigie_check_status_changed", failures=self.hook_failures,
+                               check=transition.check,
                                previous=transition.previous, current=transition.current,
                                result=transition.result)
                 elif isinstance(transition, ServiceTransition):
                     self._log_service(transition)
-                    await fire(pm, "vigie_service_status_changed", service=transition.service,
+                    await fire(pm, "vigie_service_status_changed", failures=self.hook_failures,
+                               service=transition.service,
                                previous=transition.previous, current=transition.current,
                                at=transition.at)
             finally:
@@ -296,8 +324,8 @@ class Runtime:
         log.info("service %s: %s -> %s", t.service.id, previous, t.current.label)
 
     async def _on_cycle(self, at: float, checks: int, duration: float) -> None:
-        await fire(self.plugin_manager, "vigie_cycle_completed", at=at, checks=checks,
-                   duration=duration)
+        await fire(self.plugin_manager, "vigie_cycle_completed", failures=self.hook_failures,
+                   at=at, checks=checks, duration=duration)
 
     # Start-up and housekeeping --------------------------------------------------------
 
@@ -413,6 +441,7 @@ class Runtime:
         self._events = asyncio.Queue()
         server = self.config.file.server
         raise_nofile_limit()
+        malloc.configure()
         try:
             # bind first: a taken address fails at once, before any database work
             self.web = WebServer(self.router, server.host, server.port, server.threads,
@@ -433,7 +462,8 @@ class Runtime:
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
                 spread_first_runs=self.config.file.scheduler.spread_first_runs,
                 stats=self.scheduler_stats, on_cycle=self._on_cycle)
-            await fire(self.plugin_manager, "vigie_startup", runtime=self)
+            await fire(self.plugin_manager, "vigie_startup", failures=self.hook_failures,
+                       ctx=self.startup_context(), runtime=self)
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
@@ -457,7 +487,8 @@ class Runtime:
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
-                await fire(self.plugin_manager, "vigie_shutdown", runtime=self)
+                await fire(self.plugin_manager, "vigie_shutdown", failures=self.hook_failures,
+                           ctx=self.startup_context(), runtime=self)
                 self.web.stop()
                 await self.incidents.stop()
                 if not self.store_ready and self.writer_stats.buffered:

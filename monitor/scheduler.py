@@ -26,7 +26,7 @@ import aiohttp
 from monitor.config import Check
 from monitor.plugins import ProbeRegistry
 from monitor.probe import ProbeResult
-from monitor.runner import run_check
+from monitor.runner import ProbeErrorLog, run_check
 from monitor.stats import SchedulerStats
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ class Scheduler:
         self._clock = clock
         self._workers = min(concurrency, len(self._entries)) or 1
         self.stats = stats if stats is not None else SchedulerStats()
+        #: unexpected probe errors already logged, per check (logged once per episode)
+        self.probe_errors = ProbeErrorLog()
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = 0
         self._queue: asyncio.Queue[tuple[_Entry, float] | None] | None = None
@@ -282,7 +284,7 @@ class Scheduler:
         entry.state = _RUNNING
         stats.in_flight += 1
         try:
-            result = await run_check(entry.check, entry.probe, self._http)
+            result = await run_check(entry.check, entry.probe, self._http, self.probe_errors)
         finally:
             stats.in_flight -= 1
         stats.runs[(entry.kind, result.status.label)] += 1

@@ -186,7 +186,8 @@ class ShortageTeller:
         log.warning("%s", alert.message_en)
         incidents = runtime.incidents
         if not incidents.ready:
-            await fire(runtime.plugin_manager, "vigie_system_alert", alert=alert)
+            await fire(runtime.plugin_manager, "vigie_system_alert",
+                       failures=runtime.hook_failures, alert=alert)
             return
         try:
             await asyncio.get_running_loop().run_in_executor(incidents.executor, self._write,

@@ -13,7 +13,7 @@ Configuration (top-level section ``deadman``, absent = off)::
       method: GET                        # GET, POST (a short text body) or HEAD
       timeout: 10s
 
-``vigie_startup`` registers a :class:`DeadmanPinger` with the plugin manager; its
+``vigie_startup`` registers a :class:`DeadmanPinger` (``ctx.add_plugin``); its
 ``vigie_cycle_completed`` hookimpl calls the URL each time every check has run once
 more. It never raises and never retries (the next cycle is the retry): a failing ping is
 logged once, and once again when it works again. The URLs are secrets (the address is
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from yarl import URL
@@ -32,6 +32,9 @@ from yarl import URL
 from monitor.plugins import hookimpl
 from monitor.schema import Duration, StrictModel
 from plugins._lazy import LazyModule
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 # imported by the first ping, not by loading the plugin (about 8 MB with its SSL
 # contexts, once no other module imports aiohttp at start)
@@ -176,23 +179,20 @@ def vigie_register_config_sections() -> dict[str, type[StrictModel]]:
 
 
 @hookimpl
-def vigie_startup(runtime: Any) -> None:
+def vigie_startup(ctx: StartupContext) -> None:
     """Start pinging after each cycle when the ``deadman`` section is present."""
-    settings = runtime.config.sections.get("deadman")
+    settings = ctx.config.sections.get("deadman")
     if settings is None:
         return
-    writer_stats = getattr(runtime, "writer_stats", None)
-    pinger = DeadmanPinger(settings, lambda: writer_stats is None or writer_stats.database_up)
-    runtime.plugin_manager.register(pinger, name=PINGER_NAME)
+    pinger = DeadmanPinger(settings, ctx.database_up)
+    ctx.add_plugin(pinger, PINGER_NAME)
     log.info("dead-man: calling the configured URL (%s) after each completed cycle",
              settings.method)
 
 
 @hookimpl
-async def vigie_shutdown(runtime: Any) -> None:
+async def vigie_shutdown(ctx: StartupContext) -> None:
     """Stop pinging and close the HTTP session."""
-    pm = runtime.plugin_manager
-    pinger = pm.get_plugin(PINGER_NAME)
+    pinger = ctx.remove_plugin(PINGER_NAME)
     if pinger is not None:
-        pm.unregister(pinger)
         await pinger.aclose()

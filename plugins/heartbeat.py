@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, field_validator
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -61,6 +61,9 @@ from monitor.probe import (
 from monitor.safetext import clean_line
 from monitor.schema import Duration
 from monitor.words import _, duration, every
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 log = logging.getLogger(__name__)
 
@@ -381,9 +384,9 @@ class PushApp:
                 [("Retry-After", str(wait))])
 
 
-def _our_probe(runtime: Any) -> HeartbeatProbe | None:
-    """This plugin's probe instance, found through the runtime's probe registry."""
-    registry = getattr(runtime, "registry", None)
+def _our_probe(ctx: StartupContext) -> HeartbeatProbe | None:
+    """This plugin's probe instance, found through the probe registry."""
+    registry = ctx.probes
     kind = registry.get(HeartbeatProbe.kind) if registry is not None else None
     instance = getattr(kind, "instance", None)
     return instance if isinstance(instance, HeartbeatProbe) else None
@@ -396,28 +399,28 @@ def vigie_register_probes() -> list[type[Probe]]:
 
 
 @hookimpl
-def vigie_startup(runtime: Any) -> None:
+def vigie_startup(ctx: StartupContext) -> None:
     """Watch the enabled heartbeat checks and mount the receiver under ``/push``."""
-    checks = [c for c in runtime.config.checks
+    checks = [c for c in ctx.config.checks
               if c.enabled and isinstance(c.options, HeartbeatConfig)]
     if not checks:
         return
     board = BeatBoard()
     for check in checks:
         board.watch(check.key, check.options, check.interval)
-    probe = _our_probe(runtime)
+    probe = _our_probe(ctx)
     if probe is None:
         log.warning("heartbeat: the probe instance was not found; heartbeat checks will "
                     "report 'unknown' between beats")
     else:
         probe.board = board
-    runtime.mount(PUSH_PREFIX, PushApp(board, runtime.submit_result))
+    ctx.mount(PUSH_PREFIX, PushApp(board, ctx.submit_result))
     log.info("heartbeat: receiving beats for %d check(s) under %s/<token>", len(checks), PUSH_PREFIX)
 
 
 @hookimpl
-def vigie_shutdown(runtime: Any) -> None:
+def vigie_shutdown(ctx: StartupContext) -> None:
     """Forget the board (beats are not kept across restarts)."""
-    probe = _our_probe(runtime)
+    probe = _our_probe(ctx)
     if probe is not None:
         probe.board = None

@@ -19,7 +19,7 @@ with a message asking a volunteer to check, rather than risking a second ticket.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -36,6 +36,9 @@ from tickets_bridge.settings import (
     WebhookDesk,
     ZammadDesk,
 )
+
+if TYPE_CHECKING:
+    from monitor.startup import StartupContext
 
 log = logging.getLogger(__name__)
 
@@ -183,18 +186,18 @@ class TicketsPlugin:
         return {"helpdesk": HelpdeskSettings}
 
     @hookimpl
-    async def vigie_startup(self, runtime: Any) -> None:
+    async def vigie_startup(self, ctx: StartupContext) -> None:
         """Build the desk adapter and read the journal when ``helpdesk:`` is configured."""
-        settings = runtime.config.sections.get("helpdesk")
+        config = ctx.config
+        settings = config.sections.get("helpdesk")
         if settings is None:
             return
         self._session = aiohttp.ClientSession(headers={"User-Agent": "Vigie tickets"})
-        desk = make_desk(settings, self._session, runtime.config.file.site.timezone)
-        self.configure(settings, desk,
-                       Journal(runtime.config.data_dir / JOURNAL_FILE, settings.keep))
+        desk = make_desk(settings, self._session, config.file.site.timezone)
+        self.configure(settings, desk, Journal(config.data_dir / JOURNAL_FILE, settings.keep))
 
     @hookimpl
-    async def vigie_shutdown(self, runtime: Any) -> None:
+    async def vigie_shutdown(self, ctx: StartupContext) -> None:
         """Close the HTTP session."""
         if self._session is not None:
             await self._session.close()

@@ -34,14 +34,16 @@ class IncidentContext:
 
     :param subscribers: durable hook name → names of the plugins implementing it (one
         outbox row is written per name).
-    :param link_providers: ``(plugin name, function)`` pairs of ``vigie_incident_links``.
+    :param plugins: the plugin manager ``vigie_incident_links`` is called through.
+    :param link_providers: names of the plugins implementing ``vigie_incident_links``.
     :param status_of: live status label of a service (the runtime's state book), or None
         to read the latest stored status.
     """
 
     settings: IncidentSettings = field(default_factory=IncidentSettings)
     subscribers: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    link_providers: tuple[tuple[str, Callable[..., Any]], ...] = ()
+    plugins: pluggy.PluginManager | None = None
+    link_providers: tuple[str, ...] = ()
     public_url: str | None = None
     timezone: str = "Europe/Paris"
     status_of: Callable[[str], str | None] | None = None
@@ -51,18 +53,18 @@ class IncidentContext:
     def build(cls, config: Config, pm: pluggy.PluginManager | None = None,
               **overrides: Any) -> IncidentContext:
         """The context for ``config`` with the subscribers found in ``pm``."""
+        from monitor.plugins import implementers
+
         subscribers: dict[str, tuple[str, ...]] = {}
-        providers: list[tuple[str, Callable[..., Any]]] = []
+        providers: tuple[str, ...] = ()
         if pm is not None:
             for hook in DURABLE_HOOKS:
-                impls = reversed(getattr(pm.hook, hook).get_hookimpls())
-                subscribers[hook] = tuple(pm.get_name(i.plugin) or repr(i.plugin) for i in impls)
-            for impl in reversed(pm.hook.vigie_incident_links.get_hookimpls()):
-                providers.append((pm.get_name(impl.plugin) or repr(impl.plugin), impl.function))
+                subscribers[hook] = tuple(implementers(pm, hook))
+            providers = tuple(implementers(pm, "vigie_incident_links"))
         site = config.file.site
         values: dict[str, Any] = {
             "settings": config.file.incidents, "subscribers": subscribers,
-            "link_providers": tuple(providers),
+            "plugins": pm, "link_providers": providers,
             "public_url": site.public_url.rstrip("/") if site.public_url else None,
             "timezone": site.timezone,
         }
@@ -86,14 +88,12 @@ class IncidentContext:
         import dataclasses
 
         from monitor.notifications import Link
+        from monitor.plugins import call_each
 
         out: list[Link] = []
-        for plugin, function in self.link_providers:
-            try:
-                found = function(event=event) or ()
-            except Exception:
-                log.exception("plugin %s failed in vigie_incident_links", plugin)
-                continue
+        if self.plugins is None:
+            return out
+        for plugin, found in call_each(self.plugins, "vigie_incident_links", {"event": event}):
             for link in found:
                 if isinstance(link, Link):
                     out.append(dataclasses.replace(link, plugin=link.plugin or plugin))

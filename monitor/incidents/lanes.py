@@ -16,6 +16,9 @@ import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import pluggy
+
+from monitor.plugins import is_coroutine_hook
 from monitor.waits import wait_event
 
 if TYPE_CHECKING:
@@ -24,9 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("monitor.incidents.outbox")
 
 
-async def call_hookimpl(impl: Any, kwargs: dict[str, Any], timeout: float,
-                        executor: Executor | None = None) -> Any:
-    """Call one plugin's implementation of a hook, within ``timeout`` seconds.
+async def call_hook(caller: pluggy.HookCaller, kwargs: dict[str, Any], timeout: float,
+                    executor: Executor | None = None) -> Any:
+    """Call one plugin's implementation of a hook through its one-plugin hook caller
+    (:func:`monitor.plugins.plugin_caller`), within ``timeout`` seconds; return its value
+    (None when it returned None).
 
     A coroutine function is awaited on the loop; a synchronous one (blocking I/O) runs in
     ``executor`` (default: asyncio's), off the loop; an awaitable result is awaited.
@@ -35,12 +40,12 @@ async def call_hookimpl(impl: Any, kwargs: dict[str, Any], timeout: float,
         synchronous call keeps its thread, so give each caller its own bounded executor).
     """
     async with asyncio.timeout(timeout):
-        if inspect.iscoroutinefunction(impl.function):
-            value = await impl.function(**kwargs)
+        if is_coroutine_hook(caller):
+            values = caller(**kwargs)
         else:
             loop = asyncio.get_running_loop()
-            value = await loop.run_in_executor(executor,
-                                               functools.partial(impl.function, **kwargs))
+            values = await loop.run_in_executor(executor, functools.partial(caller, **kwargs))
+        value = values[0] if values else None
         if inspect.isawaitable(value):
             value = await value
     return value

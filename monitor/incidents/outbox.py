@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session, aliased
 from tenacity import RetryCallState
 from tenacity.wait import wait_random_exponential
 
-from monitor.incidents.lanes import Lane, call_hookimpl
+from monitor.incidents.lanes import Lane, call_hook
 from monitor.incidents.models import OutboxEntry
 from monitor.notifications import (
     IncidentEvent,
@@ -53,6 +53,7 @@ from monitor.notifications import (
     RetryLater,
     from_json,
 )
+from monitor.plugins import implementers, plugin_caller
 from monitor.store.engine import dialect_insert
 from monitor.waits import wait_event
 
@@ -239,8 +240,7 @@ class OutboxWorker:
         """The plugins implementing a durable hook (each gets a lane at start)."""
         names: dict[str, None] = {}
         for hook in HOOK_ARGUMENT:
-            for impl in getattr(self.pm.hook, hook).get_hookimpls():
-                names[self.pm.get_name(impl.plugin) or repr(impl.plugin)] = None
+            names.update(dict.fromkeys(reversed(implementers(self.pm, hook))))
         return list(names)
 
     def _lane(self, plugin: str) -> Lane:
@@ -352,16 +352,16 @@ class OutboxWorker:
         return event
 
     async def _call(self, job: Job, event: Any, executor: Executor | None = None) -> Any:
-        plugin = self.pm.get_plugin(job.plugin)
-        if plugin is None:
+        # a row is for one plugin: call that plugin's implementation only, through
+        # pluggy's hook caller with every other plugin removed
+        if self.pm.get_plugin(job.plugin) is None:
             raise PermanentFailure(f"plugin {job.plugin!r} is not loaded any more")
-        impl = next((i for i in getattr(self.pm.hook, job.hook).get_hookimpls()
-                     if i.plugin is plugin), None)
-        if impl is None:
+        caller = plugin_caller(self.pm, job.hook, job.plugin)
+        if caller is None:
             raise PermanentFailure(f"plugin {job.plugin!r} no longer implements {job.hook}")
         # a hung receiver must not hold its lane for ever: the call has a deadline
-        return await call_hookimpl(impl, {HOOK_ARGUMENT[job.hook]: event}, self.call_timeout,
-                                   executor)
+        return await call_hook(caller, {HOOK_ARGUMENT[job.hook]: event}, self.call_timeout,
+                               executor)
 
     def _record_success(self, job: Job, result: Any) -> None:
         from monitor.incidents.emit import attach_links

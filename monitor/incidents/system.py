@@ -137,7 +137,8 @@ class IncidentSystem:
 
     def _send_directly(self, alert: SystemAlert) -> None:
         task = asyncio.get_running_loop().create_task(
-            send_directly(self.runtime.plugin_manager, alert), name="vigie-direct-alert")
+            send_directly(self.runtime.plugin_manager, alert,
+                          failures=self.runtime.hook_failures), name="vigie-direct-alert")
         self._direct.add(task)
         task.add_done_callback(self._direct.discard)
 
@@ -291,7 +292,8 @@ class IncidentSystem:
         if not self._db_alerted and now - self._db_down_since >= DATABASE_ALERT_AFTER:
             self._db_alerted = True
             alert = database_alert(now, self.runtime.store.safe_url, self._db_down_since)
-            await send_directly(self.runtime.plugin_manager, alert)
+            await send_directly(self.runtime.plugin_manager, alert,
+                                failures=self.runtime.hook_failures)
 
 
 def _log_failure(future) -> None:

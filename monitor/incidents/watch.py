@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 
 from monitor import terms
 from monitor.config import OutboxSettings
-from monitor.events import hook_failures
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_system_alert
 from monitor.incidents.engine import StatusChange
-from monitor.incidents.lanes import call_hookimpl
+from monitor.incidents.lanes import call_hook
 from monitor.incidents.lifecycle import OUTAGE_IMPACTS
 from monitor.incidents.outbox import Backlog, DeliveryStats
 from monitor.incidents.wording import local_time
 from monitor.notifications import SystemAlert
+from monitor.plugins import HookFailures, plugin_callers
 from monitor.words import Both, _, duration, n_
 
 log = logging.getLogger(__name__)
@@ -40,26 +40,28 @@ DIRECT_TIMEOUT = 30.0
 
 
 async def send_directly(pm: pluggy.PluginManager, alert: SystemAlert,
-                        timeout: float = DIRECT_TIMEOUT) -> int:
+                        timeout: float = DIRECT_TIMEOUT, *,
+                        failures: HookFailures | None = None) -> int:
     """Call ``vigie_system_alert`` on every implementing plugin at once, each within
     ``timeout``, bypassing the outbox; return how many took the alert. Best effort: a
-    failure or a timeout is logged and counted (``vigie_plugin_hook_failures_total``), never
-    retried or stored, and one plugin never delays another."""
+    failure or a timeout is logged and counted in ``failures``
+    (``vigie_plugin_hook_failures_total``), never retried or stored, and one plugin never
+    delays another: each is called through its own one-plugin hook caller, side by side."""
     hook = "vigie_system_alert"
 
-    async def one(impl) -> bool:
-        plugin = pm.get_name(impl.plugin) or repr(impl.plugin)
+    async def one(plugin: str, caller: pluggy.HookCaller) -> bool:
         try:
-            await call_hookimpl(impl, {"alert": alert}, timeout)
+            await call_hook(caller, {"alert": alert}, timeout)
         except Exception as exc:
-            hook_failures[(plugin, hook)] += 1
+            if failures is not None:
+                failures[(plugin, hook)] += 1
             log.warning("plugin %s could not take the direct alert %s: %s: %s", plugin,
                         alert.code, type(exc).__name__, exc)
             return False
         return True
 
-    impls = reversed(getattr(pm.hook, hook).get_hookimpls())
-    return sum(await asyncio.gather(*(one(impl) for impl in impls)))
+    callers = plugin_callers(pm, hook)
+    return sum(await asyncio.gather(*(one(plugin, caller) for plugin, caller in callers)))
 
 
 class UnrecordedAlerts:

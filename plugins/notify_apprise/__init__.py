@@ -18,9 +18,10 @@ from monitor.plugins import hookimpl
 from plugins.notify_apprise.settings import NotifierSettings
 
 if TYPE_CHECKING:
+    from monitor.startup import StartupContext
     from plugins.notify_apprise.notifier import DeliveryFailed, Notifier
 
-__all__ = ["DeliveryFailed", "Notifier", "NotifierSettings", "current"]
+__all__ = ["ApprisePlugin", "DeliveryFailed", "Notifier", "NotifierSettings", "plugin"]
 
 #: names read from the notifier module on first use (PEP 562): it imports Apprise, which
 #: a Vigie without a ``notifications:`` section never needs
@@ -36,79 +37,71 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _State:
-    """The notifier of the running Vigie (pluggy registers this module, so the hook
-    functions find it here); None when alerts are not configured."""
+class ApprisePlugin:
+    """The plugin (the ``apprise`` entry point is :data:`plugin`): it holds the notifier
+    of the Vigie it was started in, None before start-up or when alerts are not
+    configured. A test registers a fresh instance of its own."""
 
-    notifier: Notifier | None = None
+    def __init__(self) -> None:
+        self.notifier: Notifier | None = None
 
+    @hookimpl
+    def vigie_register_config_sections(self) -> dict[str, type]:
+        """The ``notifications:`` section."""
+        return {"notifications": NotifierSettings}
 
-def current() -> Notifier | None:
-    """The running notifier, or None before start-up or without a ``notifications:``
-    section."""
-    return _State.notifier
+    @hookimpl
+    async def vigie_startup(self, ctx: StartupContext) -> None:
+        """Build the receivers from the loaded configuration; messages read the live
+        service states (``ctx.state``) when they are written."""
+        settings = ctx.config.sections.get("notifications")
+        if settings is None:
+            self.notifier = None
+            return
+        from plugins.notify_apprise.notifier import Notifier
 
+        # reading an Apprise config file is blocking I/O
+        self.notifier = await asyncio.to_thread(Notifier.from_config, settings, ctx.config,
+                                                states=ctx.state)
 
-@hookimpl
-def vigie_register_config_sections() -> dict[str, type]:
-    """The ``notifications:`` section."""
-    return {"notifications": NotifierSettings}
+    @hookimpl
+    async def vigie_shutdown(self, ctx: StartupContext) -> None:
+        """Let a grouped alert being sent finish, then forget the notifier."""
+        notifier, self.notifier = self.notifier, None
+        if notifier is not None:
+            await notifier.aclose()
 
+    async def _deliver(self, event: IncidentEvent | MaintenanceEvent | SystemAlert) -> None:
+        notifier = self.notifier
+        if notifier is not None:
+            await notifier.deliver(event)
 
-@hookimpl
-async def vigie_startup(runtime: Any) -> None:
-    """Build the receivers from the loaded configuration; messages read the live service
-    states (``runtime.state``) when they are written."""
-    settings = runtime.config.sections.get("notifications")
-    if settings is None:
-        _State.notifier = None
-        return
-    from plugins.notify_apprise.notifier import Notifier
+    @hookimpl
+    async def vigie_incident_opened(self, event: IncidentEvent) -> None:
+        """Alert the volunteers routed to this incident (grouped during a storm)."""
+        await self._deliver(event)
 
-    # reading an Apprise config file is blocking I/O
-    _State.notifier = await asyncio.to_thread(Notifier.from_config, settings, runtime.config,
-                                              states=runtime.state)
+    @hookimpl
+    async def vigie_incident_updated(self, event: IncidentEvent) -> None:
+        """Tell of an update or, for ``kind == "reminder"``, that the incident is still
+        open."""
+        await self._deliver(event)
 
+    @hookimpl
+    async def vigie_incident_resolved(self, event: IncidentEvent) -> None:
+        """Tell everyone who heard of the incident that it is over."""
+        await self._deliver(event)
 
-@hookimpl
-async def vigie_shutdown(runtime: Any) -> None:
-    """Let a grouped alert being sent finish, then forget the notifier."""
-    notifier, _State.notifier = _State.notifier, None
-    if notifier is not None:
-        await notifier.aclose()
+    @hookimpl
+    async def vigie_maintenance_changed(self, event: MaintenanceEvent) -> None:
+        """Tell of a maintenance window announced, started or ended."""
+        await self._deliver(event)
 
-
-async def _deliver(event: IncidentEvent | MaintenanceEvent | SystemAlert) -> None:
-    notifier = _State.notifier
-    if notifier is not None:
-        await notifier.deliver(event)
-
-
-@hookimpl
-async def vigie_incident_opened(event: IncidentEvent) -> None:
-    """Alert the volunteers routed to this incident (grouped during a storm)."""
-    await _deliver(event)
-
-
-@hookimpl
-async def vigie_incident_updated(event: IncidentEvent) -> None:
-    """Tell of an update or, for ``kind == "reminder"``, that the incident is still open."""
-    await _deliver(event)
-
-
-@hookimpl
-async def vigie_incident_resolved(event: IncidentEvent) -> None:
-    """Tell everyone who heard of the incident that it is over."""
-    await _deliver(event)
-
-
-@hookimpl
-async def vigie_maintenance_changed(event: MaintenanceEvent) -> None:
-    """Tell of a maintenance window announced, started or ended."""
-    await _deliver(event)
+    @hookimpl
+    async def vigie_system_alert(self, alert: SystemAlert) -> None:
+        """Tell of trouble in Vigie itself or an early warning (a certificate expiring)."""
+        await self._deliver(alert)
 
 
-@hookimpl
-async def vigie_system_alert(alert: SystemAlert) -> None:
-    """Tell of trouble in Vigie itself or an early warning (a certificate expiring)."""
-    await _deliver(alert)
+#: the instance the ``apprise`` entry point registers
+plugin = ApprisePlugin()

@@ -52,23 +52,17 @@ def test_create_app_on_a_new_embedded_database_migrates_it(tmp_path):
     assert app.test_client().get("/api/v1/summary.json").status_code == 200
 
 
-class FakeRuntime:
-    """What vigie_startup uses of monitor.runtime.Runtime: config, store, mount()."""
-
-    def __init__(self, config, store) -> None:
-        self.config, self.store, self.mounted = config, store, []
-
-    def mount(self, prefix, app) -> None:
-        self.mounted.append((prefix, app))
-
-
 def test_plugin_mounts_the_app_on_the_runtime_store(seeded):
     from dashboard import plugin
+    from monitor.startup import StartupContext
+    from monitor.state import StateBook
 
     config, store, _ = seeded
-    runtime = FakeRuntime(config, store)
-    plugin.vigie_startup(runtime)
-    [(prefix, app)] = runtime.mounted
+    mounted = []
+    ctx = StartupContext(config=config, state=StateBook(config.services), store=store,
+                         mount=lambda prefix, app: mounted.append((prefix, app)))
+    plugin.vigie_startup(ctx)
+    [(prefix, app)] = mounted
     assert prefix == "/"
     assert app.extensions["vigie"].store is store
     assert plugin.vigie_register_config_sections() == {"dashboard": DashboardSettings}

@@ -55,7 +55,7 @@ def load(path: Path, plugin: GuidesPlugin):
 
 
 class Runtime(SimpleNamespace):
-    """The part of monitor.runtime.Runtime plugins use here."""
+    """The part of monitor.startup.StartupContext plugins use here."""
 
     def mount(self, prefix, app):
         self.mounted[prefix] = app

@@ -18,7 +18,6 @@ import pytest
 from prometheus_client import generate_latest
 from pydantic import SecretStr
 
-from monitor import events
 from monitor.config import Check, LocalizedText, Service
 from monitor.events import fire
 from monitor.metrics import CORE_METRICS, build_registry, render
@@ -64,6 +63,7 @@ class View:
     writer_stats: WriterStats = field(default_factory=WriterStats)
     probe_kinds: dict[str, type[Probe]] = field(
         default_factory=lambda: {"web": WebProbe, "mail": MailProbe})
+    hook_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def make_check(service: str, check: str, kind: str = "web", confirm: int = 2,
@@ -235,8 +235,8 @@ def test_lag_quantiles_are_nan_before_any_run():
     assert get("vigie_scheduler_lag_seconds_count") == 0
 
 
-async def test_hook_failures_counted_by_fire_are_exported(monkeypatch):
-    monkeypatch.setattr(events, "hook_failures", Counter())
+async def test_hook_failures_counted_by_fire_are_exported():
+    view = make_view({})
 
     class Broken:
         @hookimpl
@@ -244,9 +244,11 @@ async def test_hook_failures_counted_by_fire_are_exported(monkeypatch):
             raise RuntimeError("boom")
 
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("broken", Broken())])
-    await fire(pm, "vigie_cycle_completed", at=1.0, checks=1, duration=1.0)
-    await fire(pm, "vigie_cycle_completed", at=2.0, checks=1, duration=1.0)
-    get = build_registry(make_view({}), process=False).get_sample_value
+    await fire(pm, "vigie_cycle_completed", failures=view.hook_failures, at=1.0, checks=1,
+               duration=1.0)
+    await fire(pm, "vigie_cycle_completed", failures=view.hook_failures, at=2.0, checks=1,
+               duration=1.0)
+    get = build_registry(view, process=False).get_sample_value
     assert get("vigie_plugin_hook_failures_total",
                {"plugin": "broken", "hook": "vigie_cycle_completed"}) == 2
 
@@ -364,7 +366,7 @@ def test_promtool_accepts_the_rendered_output(tmp_path):
     view.state.apply("mail/smtp", result(Status.DOWN))
     view.scheduler_stats.runs[("web", "up")] = 3
     view.scheduler_stats.record_lag(0.2)
-    events.hook_failures[("some-plugin", "vigie_startup")] += 0  # a zero-valued series
+    view.hook_failures[("some-plugin", "vigie_startup")] += 0  # a zero-valued series
     output = render(build_registry(view))  # with the process collector, as served
 
     checked = subprocess.run([promtool, "check", "metrics"], input=output,

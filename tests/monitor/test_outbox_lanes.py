@@ -129,7 +129,7 @@ async def test_the_alert_leaves_while_the_forum_and_the_desk_do_not_answer(
     path.write_text(config_text(port, forum, desk, receiver.url("volunteers")))
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
         ("lever", LeverPlugin()), ("forum", ForumPlugin()), ("tickets", TicketsPlugin()),
-        ("apprise", notify_apprise)])
+        ("apprise", notify_apprise.ApprisePlugin())])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry, config_sections(pm)), pm, registry)
     stop, ready = asyncio.Event(), asyncio.Event()

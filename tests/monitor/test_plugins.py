@@ -21,12 +21,20 @@ import aiohttp
 import pluggy
 import pytest
 
-from monitor import events, hookspecs
+from monitor import hookspecs
 from monitor.config_loader import ConfigError, load_config
 from monitor.events import fire
-from monitor.plugins import PluginError, ProbeRegistry, build_plugin_manager, hookimpl
+from monitor.plugins import (
+    PluginError,
+    ProbeRegistry,
+    build_plugin_manager,
+    call_each,
+    hookimpl,
+    plugin_caller,
+)
 from monitor.probe import Probe, Status
 from monitor.runner import run_check
+from monitor.startup import StartupContext
 
 OUTSIDE = Path(__file__).resolve().parents[1] / "fixtures" / "outside_plugin"
 
@@ -226,6 +234,190 @@ def test_vigie_command_lists_and_runs_the_outside_kind(outside_site, tmp_path):
                      run.stdout, re.M)
 
 
+# Wrapper hookimpls -----------------------------------------------------------------------
+
+WRAPPING_PLUGIN = textwrap.dedent("""\
+    import pluggy
+
+    hookimpl = pluggy.HookimplMarker("vigie")
+
+
+    @hookimpl(wrapper=True)
+    def vigie_incident_opened(event):
+        links = yield
+        return links
+    """)
+
+
+@pytest.fixture
+def wrapping_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A third-party plugin, installed as pip would (dist-info with a ``vigie`` entry
+    point), that declares a new-style wrapper."""
+    site = tmp_path / "site"
+    (site / "vigie_wrapping").mkdir(parents=True)
+    (site / "vigie_wrapping" / "__init__.py").write_text(WRAPPING_PLUGIN, encoding="utf-8")
+    dist = site / "vigie_wrapping-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vigie-wrapping\n"
+                                   "Version: 0.1.0\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text("[vigie]\nwrapping = vigie_wrapping\n",
+                                           encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    sys.modules.pop("vigie_wrapping", None)
+
+
+def test_an_outside_plugin_declaring_a_wrapper_is_refused_at_start(wrapping_site):
+    with pytest.raises(PluginError) as refused:
+        build_plugin_manager()
+    message = str(refused.value)
+    assert message.startswith("plugin 'wrapping': hook 'vigie_incident_opened' is declared "
+                              "as a wrapper (wrapper=True or hookwrapper=True)")
+    assert "plain @hookimpl" in message
+    # blocking it by name is the way out, as for any plugin
+    assert build_plugin_manager(blocked=["wrapping"]).get_plugin("wrapping") is None
+
+
+def test_vigie_names_the_wrapping_plugin_instead_of_starting(wrapping_site, tmp_path):
+    config = tmp_path / "vigie.yaml"
+    config.write_text("services: []\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(wrapping_site), "VIGIE_CONFIG": str(config)}
+    answer = subprocess.run([sys.executable, "-m", "monitor", "probes"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert answer.returncode != 0
+    assert "plugin 'wrapping': hook 'vigie_incident_opened' is declared as a wrapper" in (
+        answer.stderr)
+    assert "Traceback" not in answer.stderr
+
+
+def test_an_old_style_hookwrapper_is_refused_too():
+    class Timing:
+        @hookimpl(hookwrapper=True)
+        def vigie_cycle_completed(self, at):
+            yield
+
+    with pytest.raises(PluginError, match="plugin 'timing': hook 'vigie_cycle_completed' is "
+                                          "declared as a wrapper"):
+        build_plugin_manager(load_entry_points=False, extra_plugins=[("timing", Timing())])
+
+
+def test_a_wrapper_registered_at_run_time_is_refused_and_leaves_the_manager_unchanged():
+    pm = build_plugin_manager(load_entry_points=False)
+
+    class Late:
+        @hookimpl(wrapper=True)
+        def vigie_system_alert(self, alert):
+            return (yield)
+
+    with pytest.raises(PluginError, match="plugin 'late'"):
+        pm.register(Late(), name="late")
+    assert pm.get_plugin("late") is None and not pm.hook.vigie_system_alert.get_hookimpls()
+
+
+# Calling hooks through pluggy --------------------------------------------------------------
+
+
+def test_call_each_goes_on_past_a_failing_plugin_in_pluggy_order(caplog):
+    calls = []
+
+    def plugin(name: str, fails: bool = False, **opts) -> object:
+        class Plugin:
+            @hookimpl(**opts)
+            def vigie_register_config_sections(self):
+                calls.append(name)
+                if fails:
+                    raise RuntimeError(f"{name} broke")
+                return {name: object}
+
+        return Plugin()
+
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
+        ("first", plugin("first")), ("broken", plugin("broken", fails=True)),
+        ("last", plugin("last")), ("eager", plugin("eager", tryfirst=True))])
+    failures: Counter[tuple[str, str]] = Counter()
+    answers = list(call_each(pm, "vigie_register_config_sections", {}, failures=failures))
+    # pluggy's order: tryfirst, then the last registered first
+    assert calls == ["eager", "last", "broken", "first"]
+    assert answers == [("eager", {"eager": object}), ("last", {"last": object}),
+                       ("first", {"first": object})]
+    assert failures == Counter({("broken", "vigie_register_config_sections"): 1})
+    assert "plugin broken failed in vigie_register_config_sections" in caplog.text
+
+
+def test_one_plugin_caller_calls_that_plugin_only():
+    heard = []
+
+    def listener(name: str) -> object:
+        class Listener:
+            @hookimpl
+            def vigie_system_alert(self, alert):
+                heard.append(name)
+                return name
+
+        return Listener()
+
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
+        ("a", listener("a")), ("b", listener("b")), ("c", listener("c"))])
+    caller = plugin_caller(pm, "vigie_system_alert", "b")
+    assert isinstance(caller, pluggy.HookCaller)
+    assert caller(alert=None) == ["b"] and heard == ["b"]
+    assert plugin_caller(pm, "vigie_system_alert", "nobody") is None
+    assert plugin_caller(pm, "vigie_incident_opened", "a") is None
+
+
+def test_no_code_calls_hook_implementations_by_hand():
+    """Hooks are called through pluggy's hook callers: only monitor/plugins.py reads
+    hookimpls (to name the implementers), and nothing calls ``impl.function``."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for package in ("monitor", "plugins", "docs_bridge", "tickets_bridge", "dashboard"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            relative = path.relative_to(root).as_posix()
+            if re.search(r"\.function\s*\(", text) or (
+                    "get_hookimpls" in text and relative != "monitor/plugins.py"):
+                offenders.append(relative)
+    assert offenders == []
+
+
+# What start-up gives plugins ---------------------------------------------------------------
+
+
+async def test_startup_gives_the_context_and_the_runtime_argument_is_deprecated():
+    got = {}
+
+    class Current:
+        @hookimpl
+        def vigie_startup(self, ctx):
+            got["current"] = ctx
+
+    class Old:
+        @hookimpl
+        def vigie_shutdown(self, runtime):
+            got["old"] = runtime
+
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("current", Current())])
+    with pytest.warns(DeprecationWarning, match="'runtime' argument of vigie_startup and "
+                                                "vigie_shutdown is deprecated: take 'ctx'"):
+        pm.register(Old(), name="old")
+    ctx, runtime = StartupContext(config=None, state=None), object()
+    await fire(pm, "vigie_startup", ctx=ctx, runtime=runtime)
+    await fire(pm, "vigie_shutdown", ctx=ctx, runtime=runtime)
+    assert got == {"current": ctx, "old": runtime}  # the old plugin still works
+    with pytest.raises(RuntimeError, match=r"mount\(\) is only available inside `vigie run`"):
+        ctx.mount("/x", None)
+
+
+def test_no_in_repo_plugin_asks_for_the_whole_runtime():
+    root = Path(__file__).resolve().parents[2]
+    askers = [path.relative_to(root).as_posix()
+              for package in ("plugins", "docs_bridge", "tickets_bridge", "dashboard")
+              for path in (root / package).rglob("*.py")
+              if re.search(r"def vigie_(startup|shutdown)\((self, )?runtime",
+                           path.read_text(encoding="utf-8"))]
+    assert askers == []
+
+
 # Hookspec documentation -----------------------------------------------------------------
 
 
@@ -284,8 +476,8 @@ def test_hookspec_doc_check_catches_an_undocumented_hook():
 # Event dispatch -------------------------------------------------------------------------
 
 
-async def test_fire_calls_every_impl_awaits_async_and_counts_failures(monkeypatch, caplog):
-    monkeypatch.setattr(events, "hook_failures", Counter())
+async def test_fire_calls_every_impl_awaits_async_and_counts_failures(caplog):
+    failures: Counter[tuple[str, str]] = Counter()
     calls = []
 
     class Broken:
@@ -317,12 +509,13 @@ async def test_fire_calls_every_impl_awaits_async_and_counts_failures(monkeypatc
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
         ("broken", Broken()), ("sync-ok", SyncOk()), ("async-broken", AsyncBroken()),
         ("async-ok", AsyncOk())])
-    results = await fire(pm, "vigie_cycle_completed", at=5.0, checks=3, duration=1.5)
+    results = await fire(pm, "vigie_cycle_completed", failures=failures, at=5.0, checks=3,
+                         duration=1.5)
 
     assert sorted(calls) == ["async", "async-broken", "broken", "sync"]
     assert sorted(results) == [("async", 5.0, 1.5), ("sync", 3)]
-    assert events.hook_failures == Counter({("broken", "vigie_cycle_completed"): 1,
-                                            ("async-broken", "vigie_cycle_completed"): 1})
+    assert failures == Counter({("broken", "vigie_cycle_completed"): 1,
+                                     ("async-broken", "vigie_cycle_completed"): 1})
     assert "plugin broken failed in vigie_cycle_completed" in caplog.text
     assert "plugin async-broken failed in vigie_cycle_completed" in caplog.text
 

@@ -121,15 +121,15 @@ class PushedProbe(Probe):
 class PushPlugin:
     """A third-party plugin receiving results from outside (a job, a webhook)."""
 
-    runtime = None
+    ctx = None
 
     @hookimpl
     def vigie_register_probes(self):
         return [PushedProbe]
 
     @hookimpl
-    def vigie_startup(self, runtime):
-        PushPlugin.runtime = runtime
+    def vigie_startup(self, ctx):
+        PushPlugin.ctx = ctx
 
 
 async def test_a_pushed_result_crosses_the_same_boundary(tmp_path, postgres_schema_url):
@@ -164,7 +164,7 @@ services:
             runtime.submit_result("backup/nightly", ProbeResult(Status.DOWN, "failed"))
         job_said = Reason("job.failed", "Échec : \x00disque\x07 plein", "Failed: \x00disk\x07 full")
         # from another thread, as an HTTP receiver would
-        await asyncio.to_thread(runtime.submit_result, "backup/nightly",
+        await asyncio.to_thread(PushPlugin.ctx.submit_result, "backup/nightly",
                                 ProbeResult(Status.DOWN, job_said))
         await wait_until(lambda: incidents() != [])
     finally:

@@ -72,3 +72,15 @@ def test_the_heap_trim_is_glibcs_and_returns_freed_pages():
     del blocks
     assert malloc.trim() is True
     assert len(last) == 64 * 1024
+
+
+def test_the_malloc_policy_is_set_by_the_runtime_not_by_importing_metrics():
+    # importing the metrics module sets nothing (it used to call mallopt at import)
+    source = (Path(__file__).resolve().parents[2] / "monitor" / "metrics.py").read_text(
+        encoding="utf-8")
+    assert "mallopt" not in source and "ctypes" not in source
+    # the runtime calls configure() at start; it applies on glibc only
+    assert malloc.configure() is _is_glibc()
+    runtime_source = (Path(__file__).resolve().parents[2] / "monitor" / "runtime.py").read_text(
+        encoding="utf-8")
+    assert "malloc.configure()" in runtime_source

@@ -26,7 +26,7 @@ from monitor.probe import (
     Status,
     reason,
 )
-from monitor.runner import run_check, timeout_reason
+from monitor.runner import ProbeErrorLog, run_check, timeout_reason
 from tests.conftest import free_port
 
 
@@ -226,9 +226,10 @@ async def test_http_failure_reported_by_probe(http, web_server):
 
 async def test_unexpected_exception_is_unknown_without_secret_and_logged_once(http, caplog):
     check = make_check("t_buggy", check_id="buggy")
+    errors = ProbeErrorLog()  # the scheduler's, in `vigie run`
     with caplog.at_level(logging.ERROR, logger="monitor.runner"):
-        first = await run_check(check, Buggy(), http)
-        second = await run_check(check, Buggy(), http)
+        first = await run_check(check, Buggy(), http, errors)
+        second = await run_check(check, Buggy(), http, errors)
     for result in (first, second):
         assert result.status is Status.UNKNOWN
         assert result.reason.code == "probe.error"
@@ -240,11 +241,21 @@ async def test_unexpected_exception_is_unknown_without_secret_and_logged_once(ht
 
 async def test_logging_resumes_after_a_clean_run(http, caplog):
     check = make_check("t_buggy", check_id="flappy")
+    errors = ProbeErrorLog()
     with caplog.at_level(logging.ERROR, logger="monitor.runner"):
-        await run_check(check, Buggy(), http)
-        await run_check(check, Fails(), http)  # a judged result ends the episode
-        await run_check(check, Buggy(), http)
+        await run_check(check, Buggy(), http, errors)
+        await run_check(check, Fails(), http, errors)  # a judged result ends the episode
+        await run_check(check, Buggy(), http, errors)
     assert len([r for r in caplog.records if "svc/flappy" in r.getMessage()]) == 2
+
+
+async def test_each_scheduler_remembers_its_own_logged_errors(http, caplog):
+    """Two runtimes (or a test after another) do not share which errors were logged."""
+    check = make_check("t_buggy", check_id="shared")
+    with caplog.at_level(logging.ERROR, logger="monitor.runner"):
+        await run_check(check, Buggy(), http, ProbeErrorLog())
+        await run_check(check, Buggy(), http, ProbeErrorLog())
+    assert len([r for r in caplog.records if "svc/shared" in r.getMessage()]) == 2
 
 
 async def test_probe_returning_nothing_is_unknown(http):

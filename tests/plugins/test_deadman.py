@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from monitor.config_loader import ConfigError, load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.runtime import run_from_path
+from monitor.startup import StartupContext
 from plugins import deadman
 from plugins.deadman import DeadmanPinger, DeadmanSettings
 from tests.conftest import free_port
@@ -236,13 +237,9 @@ async def test_vigie_run_pings_after_each_cycle(receiver, tmp_path: Path):
 
 
 async def test_without_the_section_nothing_is_registered(tmp_path: Path):
-    class StandIn:
-        def __init__(self) -> None:
-            self.plugin_manager = build_plugin_manager(load_entry_points=False,
-                                                       extra_plugins=[("deadman", deadman)])
-            self.config = type("C", (), {"sections": {"deadman": None}})()
-
-    runtime = StandIn()
-    deadman.vigie_startup(runtime)
-    assert runtime.plugin_manager.get_plugin(deadman.PINGER_NAME) is None
-    await deadman.vigie_shutdown(runtime)  # nothing to stop: must not fail
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("deadman", deadman)])
+    config = type("C", (), {"sections": {"deadman": None}})()
+    ctx = StartupContext(config=config, state=None, remove_plugin=lambda name: None)
+    deadman.vigie_startup(ctx)  # add_plugin() would raise: it is not called
+    assert pm.get_plugin(deadman.PINGER_NAME) is None
+    await deadman.vigie_shutdown(ctx)  # nothing to stop: must not fail

@@ -44,13 +44,14 @@ def make_check(check_id: str, token: str, enabled: bool = True) -> Check:
 
 
 class StandInRuntime:
-    """What the plugin uses of monitor.runtime.Runtime: config, registry, mount, submit_result."""
+    """What the plugin uses of monitor.startup.StartupContext: config, probes, mount,
+    submit_result."""
 
     def __init__(self, checks: list[Check]) -> None:
         service = Service("backups", LocalizedText(fr="Sauvegardes"), None, None, tuple(checks))
         self.config = Config(path=Path("vigie.yaml"), file=FileConfig(), services=(service,))
         pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("heartbeat", heartbeat)])
-        self.registry = ProbeRegistry.from_plugin_manager(pm)
+        self.probes = ProbeRegistry.from_plugin_manager(pm)
         self.mounts: dict[str, object] = {}
         self.submitted: list[tuple[str, ProbeResult]] = []
 
@@ -62,7 +63,7 @@ class StandInRuntime:
 
     @property
     def probe(self) -> HeartbeatProbe:
-        return self.registry.get("heartbeat").instance
+        return self.probes.get("heartbeat").instance
 
 
 class Clock:

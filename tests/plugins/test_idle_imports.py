@@ -49,8 +49,7 @@ async def main(path):
     if task.done():
         task.result()  # start-up failed: show why
     assert ready.is_set(), "not ready within 60 s"
-    from plugins import notify_apprise
-    notifier = notify_apprise.current()
+    notifier = pm.get_plugin("apprise").notifier
     out = {"modules": sorted(sys.modules),
            "notifier": type(notifier).__name__ if notifier else None,
            "receivers": len(notifier.targets) if notifier else 0}

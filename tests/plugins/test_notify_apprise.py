@@ -14,7 +14,6 @@ import email.policy
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +34,7 @@ from monitor.notifications import (
     SystemAlert,
 )
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+from monitor.startup import StartupContext
 from monitor.state import StateBook
 from plugins import notify_apprise
 from plugins.notify_apprise import DeliveryFailed, Notifier
@@ -497,13 +497,12 @@ async def test_hooks_deliver_with_the_settings_loaded_at_startup(tmp_path, regis
                                                                  receiver, monkeypatch):
     monkeypatch.setenv("VIGIE_TEST_ALERT_URL", receiver.url("hook"))
     path = write_config(tmp_path, {"urls": [{"url": "${VIGIE_TEST_ALERT_URL}"}]})
-    pm = build_plugin_manager(load_entry_points=False,
-                              extra_plugins=[("apprise", notify_apprise)])
+    plugin = notify_apprise.ApprisePlugin()
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("apprise", plugin)])
     config = load_config(path, registry, config_sections(pm))
-    # the part of Runtime the plugin reads
-    runtime = SimpleNamespace(config=config, state=StateBook(config.services))
+    ctx = StartupContext(config=config, state=StateBook(config.services))
 
-    [started] = pm.hook.vigie_startup(runtime=runtime)
+    [started] = pm.hook.vigie_startup(ctx=ctx, runtime=None)
     await started
     try:
         for hook, event in (("vigie_incident_opened", {"event": incident()}),
@@ -514,29 +513,29 @@ async def test_hooks_deliver_with_the_settings_loaded_at_startup(tmp_path, regis
             [call] = getattr(pm.hook, hook)(**event)
             assert await call is None
     finally:
-        [stopped] = pm.hook.vigie_shutdown(runtime=runtime)
+        [stopped] = pm.hook.vigie_shutdown(ctx=ctx, runtime=None)
         await stopped
     assert len(receiver.received["hook"]) == 5
-    assert notify_apprise.current() is None
+    assert plugin.notifier is None
 
     receiver.reply("hook", 500)  # a failing receiver: the hook raises, for the outbox
-    await pm.hook.vigie_startup(runtime=runtime)[0]
+    await pm.hook.vigie_startup(ctx=ctx, runtime=None)[0]
     try:
         with pytest.raises(DeliveryFailed):
             await pm.hook.vigie_incident_opened(event=incident(incident_id=9))[0]
     finally:
-        await pm.hook.vigie_shutdown(runtime=runtime)[0]
+        await pm.hook.vigie_shutdown(ctx=ctx, runtime=None)[0]
 
 
 async def test_without_a_notifications_section_the_hooks_do_nothing(tmp_path, registry,
                                                                      receiver):
-    pm = build_plugin_manager(load_entry_points=False,
-                              extra_plugins=[("apprise", notify_apprise)])
+    plugin = notify_apprise.ApprisePlugin()
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("apprise", plugin)])
     config = load_config(write_config(tmp_path, None), registry, config_sections(pm))
-    runtime = SimpleNamespace(config=config, state=StateBook(config.services))
+    ctx = StartupContext(config=config, state=StateBook(config.services))
 
-    await pm.hook.vigie_startup(runtime=runtime)[0]
+    await pm.hook.vigie_startup(ctx=ctx, runtime=None)[0]
     assert config.sections["notifications"] is None
-    assert notify_apprise.current() is None
+    assert plugin.notifier is None
     assert await pm.hook.vigie_incident_opened(event=incident())[0] is None
-    await pm.hook.vigie_shutdown(runtime=runtime)[0]
+    await pm.hook.vigie_shutdown(ctx=ctx, runtime=None)[0]

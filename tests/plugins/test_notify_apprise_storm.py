@@ -15,7 +15,6 @@ import itertools
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -26,6 +25,7 @@ from monitor.incidents.outbox import OutboxWorker, enqueue
 from monitor.notifications import RetryLater, to_json
 from monitor.plugins import build_plugin_manager, config_sections
 from monitor.probe import ProbeResult, Status
+from monitor.startup import StartupContext
 from monitor.state import StateBook
 from monitor.store import Store
 from plugins import notify_apprise
@@ -82,26 +82,27 @@ class Vigie:
     """The parts of a running Vigie these tests use."""
 
     worker: OutboxWorker
-    #: the live states the notifier reads (``runtime.state``)
+    #: the live states the notifier reads (``ctx.state``)
     state: StateBook
+    plugin: notify_apprise.ApprisePlugin
 
 
 @asynccontextmanager
 async def vigie(tmp_path, registry, store, clock, **notifications):
     """The apprise plugin started on a configuration, and an outbox worker feeding it,
     both on ``clock``."""
-    pm = build_plugin_manager(load_entry_points=False,
-                              extra_plugins=[("apprise", notify_apprise)])
+    plugin = notify_apprise.ApprisePlugin()
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("apprise", plugin)])
     config = load_config(write_config(tmp_path, notifications), registry, config_sections(pm))
-    runtime = SimpleNamespace(config=config, state=StateBook(config.services))
-    await pm.hook.vigie_startup(runtime=runtime)[0]
-    notify_apprise.current().storm.clock = clock
+    ctx = StartupContext(config=config, state=StateBook(config.services))
+    await pm.hook.vigie_startup(ctx=ctx, runtime=None)[0]
+    plugin.notifier.storm.clock = clock
     worker = OutboxWorker(store.session, pm, initial_backoff=0.01, max_backoff=0.05,
                           clock=clock.now)
     try:
-        yield Vigie(worker, runtime.state)
+        yield Vigie(worker, ctx.state, plugin)
     finally:
-        await pm.hook.vigie_shutdown(runtime=runtime)[0]
+        await pm.hook.vigie_shutdown(ctx=ctx, runtime=None)[0]
 
 
 def write(store, clock, *events) -> None:
@@ -268,8 +269,8 @@ async def test_a_storm_open_at_shutdown_is_not_lost(tmp_path, registry, receiver
 async def test_a_held_opening_asked_again_too_early_is_held_again(tmp_path, registry,
                                                                    receiver, store, clock):
     async with vigie(tmp_path, registry, store, clock, urls=[{"url": receiver.url("a")}],
-                     storm={"window": "1m", "threshold": 2, "hold": "10s"}):
-        notifier = notify_apprise.current()
+                     storm={"window": "1m", "threshold": 2, "hold": "10s"}) as running:
+        notifier = running.plugin.notifier
         await notifier.deliver(incident("nextcloud", incident_id=1))
         with pytest.raises(RetryLater) as first:
             await notifier.deliver(incident("mysql", incident_id=2))
