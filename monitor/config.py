@@ -498,6 +498,10 @@ class FileConfig(StrictModel):
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     plugins: PluginSettings = PluginSettings()
+    #: keys given to every check of a probe kind that does not set its own, by kind
+    #: (``probes: {http: {fast_client: false}}``): how to probe, said once for the whole
+    #: file. The keys are the kind's own (see its page under docs/probes/)
+    probes: dict[str, dict[str, Any]] = {}
     groups: list[GroupConfig] = []
     services: list[ServiceConfig] = []
     incidents: IncidentSettings = IncidentSettings()
