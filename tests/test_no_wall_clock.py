@@ -30,7 +30,6 @@ PENDING = frozenset({
     "tests/monitor/test_runner.py:207",
     "tests/monitor/test_runner.py:267",
     "tests/monitor/test_runner.py:268",
-    "tests/monitor/test_scheduler.py:425",
     "tests/monitor/test_store_writer.py:113",
     "tests/monitor/test_store_writer.py:316",
     "tests/plugins/test_deadman.py:187",
