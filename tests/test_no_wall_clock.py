@@ -27,13 +27,11 @@ PENDING = frozenset({
     "tests/monitor/test_deadline.py:21",
     "tests/monitor/test_metrics.py:398",
     "tests/monitor/test_outbox.py:427",
-    "tests/monitor/test_runner.py:207",
     "tests/monitor/test_runner.py:267",
     "tests/monitor/test_runner.py:268",
     "tests/monitor/test_store_writer.py:113",
     "tests/monitor/test_store_writer.py:316",
     "tests/plugins/test_deadman.py:187",
-    "tests/plugins/test_http.py:397",
     "tests/plugins/test_mysql.py:149",
     "tests/plugins/test_mysql.py:163",
     "tests/plugins/test_mysql.py:175",
@@ -47,8 +45,6 @@ PENDING = frozenset({
     "tests/plugins/test_postgresql.py:320",
     "tests/plugins/test_sympa.py:181",
     "tests/plugins/test_sympa.py:233",
-    "tests/plugins/test_tcp.py:137",
-    "tests/plugins/test_tcp.py:145",
 })
 
 
