@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -162,6 +162,12 @@ class ServerSettings(StrictModel):
     listen: str = "127.0.0.1:8080"
     #: HTTP worker threads (scrapes, status page, push receivers)
     threads: int = Field(default=8, ge=1, le=256)
+    #: ``vigie``: Vigie's own listener (aiohttp's server parts; the fast one, with every
+    #: limit of ``limits`` and ``paths``); ``waitress``: the same pages served by waitress,
+    #: which honours ``threads``, the proxy settings, ``limits.max_body``,
+    #: ``limits.max_connections`` and ``limits.keepalive_timeout`` only (see
+    #: docs/configuration.md)
+    engine: Literal["vigie", "waitress"] = "vigie"
     #: address of the reverse proxy in front of Vigie (``127.0.0.1`` for nginx on the same
     #: machine), whose ``X-Forwarded-*`` headers are then believed: visitors' real
     #: addresses (logs, login limits) and ``https`` (the ``Secure`` cookie). ``*`` trusts
@@ -235,9 +241,10 @@ class ServerSettings(StrictModel):
                 "trusted_proxy_headers": set(self.trusted_proxy_headers)}
 
     def listener_options(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`monitor.web.WebServer`: the proxy, the limits and
-        the path settings."""
-        return {"limits": self.limits, "paths": self.paths, **self.proxy_options()}
+        """Keyword arguments of :func:`monitor.web.make_listener`: the engine, the proxy,
+        the limits and the path settings."""
+        return {"engine": self.engine, "limits": self.limits, "paths": self.paths,
+                **self.proxy_options()}
 
     @field_validator("listen")
     @classmethod
@@ -498,6 +505,10 @@ class FileConfig(StrictModel):
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     plugins: PluginSettings = PluginSettings()
+    #: keys given to every check of a probe kind that does not set its own, by kind
+    #: (``probes: {http: {fast_client: false}}``): how to probe, said once for the whole
+    #: file. The keys are the kind's own (see its page under docs/probes/)
+    probes: dict[str, dict[str, Any]] = {}
     groups: list[GroupConfig] = []
     services: list[ServiceConfig] = []
     incidents: IncidentSettings = IncidentSettings()

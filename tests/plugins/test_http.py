@@ -394,7 +394,7 @@ async def test_timeout_waiting_for_the_answer_closes_the_connection(session):
         assert result.reason.code == "timeout"
         assert result.reason.en == "No answer from 127.0.0.1 within 0.5 s"
         assert result.reason.fr == "Pas de réponse de 127.0.0.1 en 0,5 s"
-        assert result.duration < 0.5  # the probe's own limit fired before the runner's
+        # the probe's own limit fired before the runner's: the runner's reason names no host
         await asyncio.wait_for(closed.wait(), 1)
 
 
