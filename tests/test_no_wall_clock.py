@@ -19,33 +19,25 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 #: clock functions, as ``module.function`` or ``anything.function``
 CLOCKS = {"monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns"}
-#: ``path:line`` → why that assert may stay (none today)
-ALLOWED: dict[str, str] = {}
-#: asserts found when this scan came, not converted yet (to a controlled clock, an event,
-#: or the reason that names which deadline fired); the list may only shrink
-PENDING = frozenset({
-    "tests/monitor/test_deadline.py:21",
-    "tests/monitor/test_metrics.py:398",
-    "tests/monitor/test_outbox.py:427",
-    "tests/monitor/test_runner.py:267",
-    "tests/monitor/test_runner.py:268",
-    "tests/monitor/test_store_writer.py:113",
-    "tests/monitor/test_store_writer.py:316",
-    "tests/plugins/test_deadman.py:187",
-    "tests/plugins/test_mysql.py:149",
-    "tests/plugins/test_mysql.py:163",
-    "tests/plugins/test_mysql.py:175",
-    "tests/plugins/test_mysql.py:294",
-    "tests/plugins/test_nagios.py:189",
-    "tests/plugins/test_nagios.py:206",
-    "tests/plugins/test_nagios.py:362",
-    "tests/plugins/test_nextcloud.py:216",
-    "tests/plugins/test_postgresql.py:148",
-    "tests/plugins/test_postgresql.py:161",
-    "tests/plugins/test_postgresql.py:320",
-    "tests/plugins/test_sympa.py:181",
-    "tests/plugins/test_sympa.py:233",
-})
+#: test file → (how many such asserts may stay, why); none today
+ALLOWED: dict[str, tuple[int, str]] = {}
+#: test file → how many asserts this scan found there when it came, not converted yet (to a
+#: controlled clock, an event, or the reason that names which deadline fired). Counted per
+#: file, not by line, so an edit above them does not break the scan; the counts may only
+#: shrink (lower one when you convert an assert)
+PENDING: dict[str, int] = {
+    "tests/monitor/test_deadline.py": 1,
+    "tests/monitor/test_metrics.py": 1,
+    "tests/monitor/test_outbox.py": 1,
+    "tests/monitor/test_runner.py": 2,
+    "tests/monitor/test_store_writer.py": 2,
+    "tests/plugins/test_deadman.py": 1,
+    "tests/plugins/test_mysql.py": 4,
+    "tests/plugins/test_nagios.py": 3,
+    "tests/plugins/test_nextcloud.py": 1,
+    "tests/plugins/test_postgresql.py": 3,
+    "tests/plugins/test_sympa.py": 2,
+}
 
 
 def _is_clock_call(node: ast.AST) -> bool:
@@ -116,24 +108,28 @@ def wall_clock_asserts(source: str, filename: str = "<test>") -> list[int]:
     return sorted(lines)
 
 
+def _found() -> dict[str, list[int]]:
+    found = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        lines = wall_clock_asserts(path.read_text(encoding="utf-8"), str(path))
+        if lines:
+            found[str(path.relative_to(TESTS.parent))] = lines
+    return found
+
+
 def test_no_test_asserts_a_wall_clock_bound():
-    found = []
-    for path in sorted(TESTS.rglob("*.py")):
-        where = path.relative_to(TESTS.parent)
-        for line in wall_clock_asserts(path.read_text(encoding="utf-8"), str(path)):
-            if f"{where}:{line}" not in ALLOWED and f"{where}:{line}" not in PENDING:
-                found.append(f"{where}:{line}")
-    assert found == [], "assert on elapsed wall-clock time (use a controlled clock or bench/)"
+    over = {}
+    for where, lines in _found().items():
+        allowed = ALLOWED.get(where, (0, ""))[0] + PENDING.get(where, 0)
+        if len(lines) > allowed:
+            over[where] = lines
+    assert over == {}, "assert on elapsed wall-clock time (use a controlled clock or bench/)"
 
 
-def test_the_pending_list_only_shrinks():
-    """A converted assert leaves the list (so a line number cannot be reused silently)."""
-    still = set()
-    for path in sorted(TESTS.rglob("*.py")):
-        where = path.relative_to(TESTS.parent)
-        still |= {f"{where}:{line}" for line in
-                  wall_clock_asserts(path.read_text(encoding="utf-8"), str(path))}
-    assert sorted(PENDING - still) == []
+def test_the_pending_counts_only_shrink():
+    """A converted assert lowers its file's count (so a new one cannot take its place)."""
+    found = _found()
+    assert {where: len(found.get(where, [])) for where in PENDING} == PENDING
 
 
 @pytest.mark.parametrize("source, lines", [
