@@ -1,8 +1,10 @@
-"""French text normalisation for guide matching: accents, case, stop words, light stemming.
+"""French text normalisation for guide matching: accents, case, stop words, stemming.
 
 Members and guide writers do not agree on accents ("données", "donnees"), plurals
 ("courriels", "courriel") or verb forms ("synchroniser", "synchronisation"); both the
-guides and the queries go through :func:`terms`, so they meet on the same forms.
+guides and the queries go through :func:`terms`, so they meet on the same forms. Words
+are stemmed by Snowball's French stemmer (PyStemmer) after accents are folded, so a word
+typed with or without its accents gets one stem.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import html
 import re
 import unicodedata
 
+import Stemmer
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 #: words that say nothing about which guide fits (articles, pronouns, auxiliaries…)
 STOP_WORDS = frozenset("""
 a afin ai aie ainsi alors apres au aucun aussi autre aux avant avec avez avoir avons
 bien c ca car ce ceci cela celle celles celui cependant ces cet cette ceux chaque chez
-ci comme comment d dans de depuis des deux deja doit donc dont du elle elles en encore
+ci comme comment d dans de dela depuis des deux deja doit donc dont du elle elles en encore
 entre est et etaient etait ete etre eu eux fait faire faut il ils j je jusqu l la le
 les leur leurs lors lorsque lui m ma mais me meme mes moi mon n ne ni nos notre nous
 on ont ou par parce pas peu peut peuvent plus pour pourquoi qu quand que quel quelle
@@ -27,10 +31,7 @@ y
 the of and or to in on for is are be it this that with an as at by from
 """.split())
 
-# Longest first: the first ending that leaves a long enough stem wins.
-_SUFFIXES = ("issement", "ements", "ement", "ations", "ation", "atrice", "ateur",
-             "euses", "euse", "eurs", "eur", "ees", "ee", "er", "ez", "es", "e")
-_MIN_STEM = 4
+_FRENCH = Stemmer.Stemmer("french")
 
 
 def fold(text: str) -> str:
@@ -42,20 +43,8 @@ def fold(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light French stemmer: plural, then one common derivational or verbal ending.
-
-    Deliberately gentle (a few rules, a minimum stem length): it only has to make
-    "synchroniser" meet "synchronisation" and "courriels" meet "courriel", never to
-    merge unrelated words.
-    """
-    if len(word) > 4 and word.endswith("aux"):
-        word = word[:-3] + "al"
-    elif len(word) > 3 and word[-1] in "sx" and not word.endswith("ss"):
-        word = word[:-1]
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
-            return word[: -len(suffix)]
-    return word
+    """The Snowball French stem of a folded word ("synchronisation" → "synchronis")."""
+    return _FRENCH.stemWord(word)
 
 
 def tokens(text: str) -> list[str]:

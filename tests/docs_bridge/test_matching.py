@@ -57,6 +57,16 @@ def test_normalisation_meets_accents_plurals_and_verb_forms():
     assert fold("Œuvre Élève") == "oeuvre eleve"
 
 
+def test_words_are_stemmed_by_snowball_french_after_folding():
+    import Stemmer
+
+    french = Stemmer.Stemmer("french")
+    for word in ("hebergement", "sauvegardes", "parametres", "expiration"):
+        assert stem(word) == french.stemWord(word)
+    # folded first, so a word typed without its accents gets the same stem
+    assert terms("réception") == terms("reception") == ["recept"]
+
+
 def test_nextcloud_maintenance_links_the_maintenance_guide_and_nothing_else(index):
     event = make_event(title="Nextcloud en maintenance")
     found = slugs(matcher().match(index, event))
