@@ -23,6 +23,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.schema import http_url_problem
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin (about 8 MB with
@@ -45,8 +46,7 @@ class ApacheStatusConfig(ProbeConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        url = URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
+        if http_url_problem(value) is not None:
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
 
