@@ -57,12 +57,20 @@ def terms(text: str) -> list[str]:
     return [stem(word) for word in tokens(text) if word not in STOP_WORDS and len(word) > 1]
 
 
-_TAG = re.compile(r"<[^>]+>")
+#: a tag of nh3's output: it keeps no attribute and escapes every ``<`` of the text
+_CLEAN_TAG = re.compile(r"</?[a-z0-9]+/?>")
 
 
 def strip_html(fragment: str) -> str:
-    """Plain text of an HTML fragment (tags dropped, entities decoded)."""
-    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+    """Plain text of an HTML fragment: parsed by nh3 (as a browser would), comments,
+    scripts and styles dropped, every tag a word break, entities decoded."""
+    import nh3  # with the first guide read, not at start
+
+    # the parser drops a NUL where the text boundary (monitor.safetext) makes any control
+    # character a word break: keep it a break
+    clean = nh3.clean(fragment.replace("\x00", " "), tags=nh3.ALLOWED_TAGS, attributes={},
+                      link_rel=None)
+    return " ".join(html.unescape(_CLEAN_TAG.sub(" ", clean)).split())
 
 
 def slugify(text: str) -> str:
