@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
-
-import Stemmer
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -31,7 +30,9 @@ y
 the of and or to in on for is are be it this that with an as at by from
 """.split())
 
-_FRENCH = Stemmer.Stemmer("french")
+#: one Snowball stemmer per thread (a PyStemmer object is not thread-safe), made with the
+#: first word to stem, not at start
+_stemmers = threading.local()
 
 
 def fold(text: str) -> str:
@@ -44,7 +45,13 @@ def fold(text: str) -> str:
 
 def stem(word: str) -> str:
     """The Snowball French stem of a folded word ("synchronisation" → "synchronis")."""
-    return _FRENCH.stemWord(word)
+    try:
+        french = _stemmers.french
+    except AttributeError:
+        import Stemmer
+
+        french = _stemmers.french = Stemmer.Stemmer("french")
+    return french.stemWord(word)
 
 
 def tokens(text: str) -> list[str]:
