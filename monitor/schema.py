@@ -8,6 +8,7 @@ fields; :data:`Duration` accepts ``30s``, ``5m``, ``1h30m``, ``2d`` or a number 
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from pathlib import Path
@@ -72,7 +73,10 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A positive duration in seconds, written ``30s``, ``5m``… in the configuration."""
 
 
-_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+@functools.cache
+def _http_url_adapter() -> TypeAdapter[AnyHttpUrl]:
+    """pydantic's reader of http(s) URLs, built with the first address to check."""
+    return TypeAdapter(AnyHttpUrl)
 
 
 def http_url_problem(value: str) -> str | None:
@@ -87,7 +91,7 @@ def http_url_problem(value: str) -> str | None:
     operator wrote.
     """
     try:
-        _HTTP_URL.validate_python(value)
+        _http_url_adapter().validate_python(value)
     except ValidationError as exc:
         error = exc.errors()[0]
         if error["type"] != "url_parsing":
