@@ -15,7 +15,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 
 from monitor.config import LocalizedText
-from monitor.schema import Duration, StrictModel
+from monitor.schema import Duration, StrictModel, http_url_problem
 
 
 class HelpLink(StrictModel):
@@ -27,9 +27,9 @@ class HelpLink(StrictModel):
     @field_validator("url")
     @classmethod
     def _web_address(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "/")):
-            raise ValueError("expected a web address starting with https:// (or a path)")
-        return value
+        if value.startswith("/") or http_url_problem(value) is None:
+            return value
+        raise ValueError("expected a web address starting with https:// (or a path)")
 
 
 class DashboardSettings(StrictModel):

@@ -6,6 +6,7 @@
   guide is about) and :mod:`docs_bridge.matcher` (the ranking rule).
 - :mod:`docs_bridge.forum_plugin` — a Discourse topic per serious incident
   (:mod:`docs_bridge.discourse`, :mod:`docs_bridge.forum_text`).
-- :mod:`docs_bridge.httpcall` — how any bridge call's outcome maps to the outbox's
-  RetryLater / PermanentFailure / retry (also used by :mod:`tickets_bridge`).
+
+Every HTTP call goes through :mod:`monitor.httpcall` (how a call's outcome maps to the
+outbox's RetryLater / PermanentFailure / retry), shared with :mod:`tickets_bridge`.
 """

@@ -7,7 +7,7 @@ Shapes (see REFERENCE.md, "Discourse"): ``Api-Key`` and ``Api-Username`` headers
 the topic's JSON or answers 404; ``PUT /t/{id}/status.json`` closes a topic;
 ``GET /search.json?q=`` answers ``topics[]`` (each with its ``category_id``; search filters
 such as ``status:public`` and ``categories:=5,=7`` narrow it). Every error is mapped by
-:mod:`docs_bridge.httpcall` (429 → retry later, 422 → dead letter, …).
+:mod:`monitor.httpcall` (429 → retry later, 422 → dead letter, …).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from docs_bridge.httpcall import call
+from monitor.httpcall import call
 from docs_bridge.settings import ForumSettings
 from monitor.notifications import PermanentFailure
 from monitor.safetext import clean_line

@@ -11,7 +11,7 @@
   serious enough only now gets its topic now. Reminders are not posted.
 - **resolved**: a last reply, then the topic is closed when ``close_on_resolve``.
 
-Errors are mapped by :mod:`docs_bridge.httpcall`: the outbox retries, honours
+Errors are mapped by :mod:`monitor.httpcall`: the outbox retries, honours
 ``Retry-After`` and dead-letters a 4xx with Discourse's message.
 """
 

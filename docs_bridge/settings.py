@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from monitor.config import IDENT
-from monitor.schema import Duration, StrictModel
+from monitor.schema import Duration, StrictModel, http_url
 
 #: impacts that may open a forum topic or a ticket, from mildest to worst
 IMPACTS = ("degraded", "partial_outage", "major_outage")
@@ -18,20 +18,6 @@ _IMPACT_RANK = {"degraded": 1, "unknown": 1, "partial_outage": 2, "major_outage"
 def impact_reaches(impact: str, threshold: str) -> bool:
     """True when an incident of ``impact`` is at least as bad as ``threshold``."""
     return _IMPACT_RANK.get(impact, 0) >= _IMPACT_RANK[threshold]
-
-
-def http_url(value: str) -> str:
-    """Validate an http(s) base URL and drop its trailing slash.
-
-    The error never repeats the value: a webhook's address may hold a secret path or token.
-    """
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("expected an http:// or https:// address (e.g. "
-                         "https://forum.example.coop)")
-    if len(value) < 10:
-        raise ValueError("the address has no host name: expected an http:// or https:// "
-                         "address (e.g. https://forum.example.coop)")
-    return value.rstrip("/")
 
 
 class BookStackSource(StrictModel):

@@ -1,14 +1,17 @@
-"""French text normalisation for guide matching: accents, case, stop words, light stemming.
+"""French text normalisation for guide matching: accents, case, stop words, stemming.
 
 Members and guide writers do not agree on accents ("données", "donnees"), plurals
 ("courriels", "courriel") or verb forms ("synchroniser", "synchronisation"); both the
-guides and the queries go through :func:`terms`, so they meet on the same forms.
+guides and the queries go through :func:`terms`, so they meet on the same forms. Words
+are stemmed by Snowball's French stemmer (PyStemmer) after accents are folded, so a word
+typed with or without its accents gets one stem.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -17,7 +20,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 STOP_WORDS = frozenset("""
 a afin ai aie ainsi alors apres au aucun aussi autre aux avant avec avez avoir avons
 bien c ca car ce ceci cela celle celles celui cependant ces cet cette ceux chaque chez
-ci comme comment d dans de depuis des deux deja doit donc dont du elle elles en encore
+ci comme comment d dans de dela depuis des deux deja doit donc dont du elle elles en encore
 entre est et etaient etait ete etre eu eux fait faire faut il ils j je jusqu l la le
 les leur leurs lors lorsque lui m ma mais me meme mes moi mon n ne ni nos notre nous
 on ont ou par parce pas peu peut peuvent plus pour pourquoi qu quand que quel quelle
@@ -27,10 +30,9 @@ y
 the of and or to in on for is are be it this that with an as at by from
 """.split())
 
-# Longest first: the first ending that leaves a long enough stem wins.
-_SUFFIXES = ("issement", "ements", "ement", "ations", "ation", "atrice", "ateur",
-             "euses", "euse", "eurs", "eur", "ees", "ee", "er", "ez", "es", "e")
-_MIN_STEM = 4
+#: one Snowball stemmer per thread (a PyStemmer object is not thread-safe), made with the
+#: first word to stem, not at start
+_stemmers = threading.local()
 
 
 def fold(text: str) -> str:
@@ -42,20 +44,14 @@ def fold(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light French stemmer: plural, then one common derivational or verbal ending.
+    """The Snowball French stem of a folded word ("synchronisation" → "synchronis")."""
+    try:
+        french = _stemmers.french
+    except AttributeError:
+        import Stemmer
 
-    Deliberately gentle (a few rules, a minimum stem length): it only has to make
-    "synchroniser" meet "synchronisation" and "courriels" meet "courriel", never to
-    merge unrelated words.
-    """
-    if len(word) > 4 and word.endswith("aux"):
-        word = word[:-3] + "al"
-    elif len(word) > 3 and word[-1] in "sx" and not word.endswith("ss"):
-        word = word[:-1]
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= _MIN_STEM:
-            return word[: -len(suffix)]
-    return word
+        french = _stemmers.french = Stemmer.Stemmer("french")
+    return french.stemWord(word)
 
 
 def tokens(text: str) -> list[str]:
@@ -68,12 +64,20 @@ def terms(text: str) -> list[str]:
     return [stem(word) for word in tokens(text) if word not in STOP_WORDS and len(word) > 1]
 
 
-_TAG = re.compile(r"<[^>]+>")
+#: a tag of nh3's output: it keeps no attribute and escapes every ``<`` of the text
+_CLEAN_TAG = re.compile(r"</?[a-z0-9]+/?>")
 
 
 def strip_html(fragment: str) -> str:
-    """Plain text of an HTML fragment (tags dropped, entities decoded)."""
-    return " ".join(html.unescape(_TAG.sub(" ", fragment)).split())
+    """Plain text of an HTML fragment: parsed by nh3 (as a browser would), comments,
+    scripts and styles dropped, every tag a word break, entities decoded."""
+    import nh3  # with the first guide read, not at start
+
+    # the parser drops a NUL where the text boundary (monitor.safetext) makes any control
+    # character a word break: keep it a break
+    clean = nh3.clean(fragment.replace("\x00", " "), tags=nh3.ALLOWED_TAGS, attributes={},
+                      link_rel=None)
+    return " ".join(html.unescape(_CLEAN_TAG.sub(" ", clean)).split())
 
 
 def slugify(text: str) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pluggy
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from monitor import __version__, malloc
 from monitor.config import Check, Config
@@ -53,6 +54,7 @@ from monitor.web import Listener, Router, make_listener
 
 if TYPE_CHECKING:
     import aiohttp
+    from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
 
@@ -395,22 +397,29 @@ class Runtime:
         """Prepare the database unreachable at start, retrying (with a growing wait) until
         it works; then write the buffered results and start the incident engine."""
         down_since = time.monotonic()
-        delay, said = STORE_RETRY_FIRST, ""
-        while True:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, STORE_RETRY_MAX)
-            try:
+        said = ""
+
+        def tell(state: RetryCallState) -> None:
+            nonlocal said
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None or is_transient(exc):
+                return  # still away: the start-up warning said so once
+            # reachable but not usable (schema out of date…): say it once per problem
+            problem = str(exc) if isinstance(exc, SchemaOutOfDate) else (
+                f"{type(exc).__name__}: {_first_line(exc)}")
+            if problem != said:
+                said = problem
+                log.error("database %s: %s; retrying", self.store.safe_url, problem)
+
+        # the attempt at start was the first failure: wait STORE_RETRY_FIRST, then twice
+        # as long after each new failure, up to STORE_RETRY_MAX
+        await asyncio.sleep(STORE_RETRY_FIRST)
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=2 * STORE_RETRY_FIRST, max=STORE_RETRY_MAX),
+            retry=retry_if_exception_type(Exception), before_sleep=tell, reraise=True)
+        async for attempt in retrying:
+            with attempt:
                 stored = await asyncio.to_thread(self._open_store)
-                break
-            except Exception as exc:
-                if is_transient(exc):
-                    continue  # still away: the start-up warning said so once
-                # reachable but not usable (schema out of date…): say it once per problem
-                problem = str(exc) if isinstance(exc, SchemaOutOfDate) else (
-                    f"{type(exc).__name__}: {_first_line(exc)}")
-                if problem != said:
-                    said = problem
-                    log.error("database %s: %s; retrying", self.store.safe_url, problem)
         log.info("database %s reachable after %.0fs: catalog synced, statuses restored; "
                  "writing the %d results kept in memory", self.store.safe_url,
                  time.monotonic() - down_since, self.writer_stats.buffered)

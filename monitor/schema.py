@@ -8,6 +8,7 @@ fields; :data:`Duration` accepts ``30s``, ``5m``, ``1h30m``, ``2d`` or a number 
 
 from __future__ import annotations
 
+import functools
 import re
 import typing
 from pathlib import Path
@@ -15,10 +16,13 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AnyHttpUrl,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     SecretStr,
+    TypeAdapter,
+    ValidationError,
     model_validator,
 )
 from pydantic.fields import FieldInfo
@@ -67,6 +71,56 @@ def format_duration(seconds: float) -> str:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 """A positive duration in seconds, written ``30s``, ``5m``… in the configuration."""
+
+
+@functools.cache
+def _http_url_adapter() -> TypeAdapter[AnyHttpUrl]:
+    """pydantic's reader of http(s) URLs, built with the first address to check."""
+    return TypeAdapter(AnyHttpUrl)
+
+
+def http_url_problem(value: str) -> str | None:
+    """What keeps ``value`` from being an ``http``/``https`` URL with a host, as pydantic's
+    :class:`~pydantic.AnyHttpUrl` reads it: ``"scheme"`` (another scheme, or no URL at
+    all), ``"host"`` (no host name) or ``"invalid"`` (a bad port, IPv6 address…); None
+    when it is one.
+
+    Each configuration key words its own error from this, in the file:line:key style of
+    config errors, and never quotes the value where it may hold a secret. The text is
+    kept as written (not pydantic's normalised form), so a check asks for the URL the
+    operator wrote.
+    """
+    try:
+        _http_url_adapter().validate_python(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] != "url_parsing":
+            return "scheme"
+        reason = str((error.get("ctx") or {}).get("error", ""))
+        if reason == "empty host":
+            return "host"
+        return "scheme" if reason == "relative URL without a base" else "invalid"
+    # the parser repairs ``http:/host``, ``http:host`` and ``http:///host`` as a browser
+    # does; the HTTP clients that will use the text do not: the host must follow ``//``
+    rest = value.partition(":")[2]
+    if not rest.startswith("//") or rest[2:3] in ("/", "\\"):
+        return "host"
+    return None
+
+
+def http_url(value: str) -> str:
+    """Validate an http(s) base URL (a bridge's service) and drop its trailing slash.
+
+    The error never repeats the value: a webhook's address may hold a secret path or token.
+    """
+    problem = http_url_problem(value)
+    if problem == "host":
+        raise ValueError("the address has no host name: expected an http:// or https:// "
+                         "address (e.g. https://forum.example.coop)")
+    if problem is not None:
+        raise ValueError("expected an http:// or https:// address (e.g. "
+                         "https://forum.example.coop)")
+    return value.rstrip("/")
 
 
 #: ``scheme://user:password@`` (or ``scheme://token@``) at the start of a URL; the user

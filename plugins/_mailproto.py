@@ -195,6 +195,9 @@ class LineStream:
             # Python 3.11: when the peer hangs up right after the handshake, loop.start_tls
             # returns None and StreamWriter.start_tls fails on it. Put the old transport
             # back so the stream can still be closed, and report the lost connection.
+            # (A private attribute, for want of a public way: the writer's own __del__
+            # reads it too, so keeping the old transport aside is not enough. Goes with
+            # Python 3.11; tests/plugins/test_mailproto.py shows the case.)
             self.writer._transport = raw
             raise ConnectionResetError("connection lost right after the TLS handshake") from None
         return self.writer.get_extra_info("ssl_object")

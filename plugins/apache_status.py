@@ -23,6 +23,7 @@ from monitor.probe import (
     Status,
     reason,
 )
+from monitor.schema import http_url_problem
 from monitor.words import _
 from plugins.php_fpm import UNREADABLE, busy_count, idle_count
 from plugins._lazy import LazyModule
@@ -47,8 +48,7 @@ class ApacheStatusConfig(ProbeConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        url = URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
+        if http_url_problem(value) is not None:
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
 

@@ -27,10 +27,9 @@ import logging
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from yarl import URL
 
 from monitor.plugins import hookimpl
-from monitor.schema import Duration, StrictModel
+from monitor.schema import Duration, StrictModel, http_url_problem
 from plugins._lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -50,12 +49,8 @@ def check_http_url(value: SecretStr | None) -> SecretStr | None:
     """Accept an http(s) address with a host; the error never repeats the value."""
     if value is None:
         return value
-    try:
-        url = URL(value.get_secret_value())
-    except (ValueError, TypeError):
-        url = None
     # the message never repeats the value: the address is the secret
-    if url is None or url.scheme not in ("http", "https") or not url.raw_host:
+    if http_url_problem(value.get_secret_value()) is not None:
         raise ValueError("expected an http:// or https:// address with a host "
                          "(e.g. https://hc-ping.com/<uuid>)")
     return value

@@ -106,32 +106,25 @@ def _detail(exc: BaseException) -> str:
 
 
 async def _connect(config: MysqlConfig, limit: float) -> aiomysql.Connection:
-    # aiomysql.connect() leaks its socket when cancelled during the handshake (it cleans
-    # up on Exception only), so the connection object is built here and closed on every
-    # way out; its connect_timeout covers only the TCP connect, not the handshake.
-    conn = aiomysql.Connection(
-        host=config.host,
-        port=config.port,
-        user=config.user,
-        password=config.password.get_secret_value() if config.password else "",
-        db=config.database,
-        connect_timeout=limit,
-        autocommit=True,
-        program_name="vigie",
-    )
+    # connect_timeout covers only the TCP connect: the whole handshake runs under our own
+    # deadline. Cancelled there, aiomysql closes the socket itself (its packet reads close
+    # the connection on cancellation; a failed handshake closes it too).
     try:
         async with asyncio.timeout(limit):
-            await conn._connect()
+            return await aiomysql.connect(
+                host=config.host,
+                port=config.port,
+                user=config.user,
+                password=config.password.get_secret_value() if config.password else "",
+                db=config.database,
+                connect_timeout=limit,
+                autocommit=True,
+                program_name="vigie",
+            )
     except TimeoutError:
-        conn.close()
         raise connect_timeout(KIND, "MySQL/MariaDB", limit) from None
     except aiomysql.MySQLError as exc:
-        conn.close()
         raise connect_error(exc, limit) from None
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 async def _fetch(conn: aiomysql.Connection, sql: str, limit: float,

@@ -20,7 +20,7 @@ import base64
 import json
 import time
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from pydantic import SecretStr, field_validator, model_validator
 
@@ -37,6 +37,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.schema import http_url_problem
 from monitor.words import Number, Words, _
 from plugins._lazy import LazyModule
 
@@ -90,8 +91,7 @@ class NextcloudConfig(ProbeConfig):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if http_url_problem(value) is not None:
             raise ValueError("expected an http(s) address, e.g. https://cloud.example.coop, "
                              f"got {value!r}")
         return value.rstrip("/")

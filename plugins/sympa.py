@@ -25,7 +25,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
 
@@ -41,6 +41,7 @@ from monitor.probe import (
     reason,
 )
 from monitor.safetext import clean_line
+from monitor.schema import http_url_problem
 from monitor.words import Number, Words, _, say
 from plugins import _mailproto
 from plugins._lazy import LazyModule
@@ -121,8 +122,7 @@ class SympaConfig(ProbeConfig):
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if http_url_problem(value) is not None:
             raise ValueError("expected an http(s) address, e.g. https://listes.example.coop/sympa, "
                              f"got {value!r}")
         return value.rstrip("/")

@@ -11,7 +11,7 @@ from tickets_bridge.journal import Ticket
 class DeskAdapter:
     """One helpdesk. Subclasses set the class flags and override what the desk allows.
 
-    Methods raise what :mod:`docs_bridge.httpcall` raises (RetryLater, PermanentFailure,
+    Methods raise what :mod:`monitor.httpcall` raises (RetryLater, PermanentFailure,
     DeliveryError with ``sent``), so the outbox and the plugin know what happened.
     """
 

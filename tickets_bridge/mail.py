@@ -22,7 +22,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from docs_bridge.httpcall import DeliveryError, redact
+from monitor.httpcall import DeliveryError, redact
 from monitor.notifications import IncidentEvent, PermanentFailure
 from tickets_bridge import evidence
 from tickets_bridge.desk import DeskAdapter
@@ -93,7 +93,7 @@ class EmailAdapter(DeskAdapter):
             client.send_message(msg)
 
     async def send(self, msg: EmailMessage) -> None:
-        """Send ``msg``, mapping SMTP failures like HTTP ones (see docs_bridge.httpcall)."""
+        """Send ``msg``, mapping SMTP failures like HTTP ones (see monitor.httpcall)."""
         secrets = (self.settings.password.get_secret_value(),) if self.settings.password else ()
         try:
             await asyncio.to_thread(self._send_sync, msg)

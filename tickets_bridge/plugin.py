@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from docs_bridge.httpcall import DeliveryError
+from monitor.httpcall import DeliveryError
 from docs_bridge.settings import impact_reaches
 from monitor.notifications import IncidentEvent, Link, PermanentFailure, RetryLater
 from monitor.plugins import hookimpl

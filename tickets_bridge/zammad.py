@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from docs_bridge.httpcall import call
+from monitor.httpcall import call
 from monitor.notifications import IncidentEvent
 from tickets_bridge import evidence
 from tickets_bridge.desk import DeskAdapter

@@ -21,7 +21,12 @@ from typing import Any
 from monitor.incidents.service import InvalidInput
 from monitor.safetext import clean_text
 
-#: HTML that would run code or load things if it ever reached a page unescaped. Browsers
+#: HTML that would run code or load things if it ever reached a page unescaped, wherever
+#: the text lands (a page, a forum post, a mail, inside another element). A pattern, not
+#: an HTML parser: a parser (nh3's, as the page uses to clean) reads a fragment in one
+#: context, and there ``<body onload=…>`` is dropped and ``<img/src=x/onerror=…>`` is an
+#: image whose ``src`` is ``x/onerror=…``, both harmless, while elsewhere they run; nh3
+#: only cleans and cannot tell what it removed. Browsers
 #: take a slash or a quote as well as white space before an attribute
 #: (``<img/src=x/onerror=…>``, ``<img src="x"onerror=…>``); ``[^<>]*`` stops at the next
 #: bracket, so a text full of ``<`` costs linear time, not quadratic.

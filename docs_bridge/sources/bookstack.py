@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from docs_bridge.guides import MAX_TITLE, SERVICE_TAG, Guide, clip, tagged_services
-from docs_bridge.httpcall import call
+from monitor.httpcall import call
 from docs_bridge.matcher import ServiceInfo
 from docs_bridge.settings import BookStackSource
 from docs_bridge.text import STOP_WORDS, strip_html, tokens

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from docs_bridge.guides import MAX_TITLE, Guide, clip, tagged_services
-from docs_bridge.httpcall import call
+from monitor.httpcall import call
 from docs_bridge.settings import MkDocsSource
 from docs_bridge.text import strip_html
 from monitor.incidents.emit import web_address

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from monitor.notifications import (
     to_json,
 )
 from monitor.safetext import clean_line, is_clean_line
+from monitor.schema import http_url_problem
 from monitor.state import ServiceStatus
 from monitor.store.models import ServiceRow, ServiceStatusChange
 
@@ -147,11 +147,7 @@ def web_address(url: object) -> str | None:
         return None
     if url.startswith("/"):
         return url if not url.startswith(("//", "/\\")) else None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    return url if parts.scheme in ("http", "https") and parts.hostname else None
+    return url if http_url_problem(url) is None else None
 
 
 def emit_incident(session: Session, ctx: IncidentContext, incident: Incident, kind: str, *,

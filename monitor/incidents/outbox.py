@@ -41,8 +41,7 @@ from typing import Any
 import pluggy
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
-from tenacity import RetryCallState
-from tenacity.wait import wait_random_exponential
+from tenacity import Retrying, wait_random_exponential
 
 from monitor.incidents.lanes import Lane, call_hook
 from monitor.incidents.models import OutboxEntry
@@ -231,10 +230,19 @@ class OutboxWorker:
             lane.wake.set()
 
     def backoff(self, attempts: int) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt."""
-        state = RetryCallState(None, None, (), {})
-        state.attempt_number = attempts
-        return float(self._wait(state))
+        """Seconds to wait after the ``attempts``-th failed attempt.
+
+        The schedule is durable (the count is in the row, the time of the next attempt
+        too), so no retry loop lives in memory to ask. The wait is what tenacity's own
+        loop gives after that many failures: a :class:`~tenacity.Retrying` with the
+        outbox's wait strategy replays them, its ``sleep`` only noting each wait.
+        """
+        waits: list[float] = []
+        for attempt in Retrying(wait=self._wait, sleep=waits.append, reraise=True):
+            with attempt:
+                if len(waits) < attempts:
+                    raise _Replayed
+        return float(waits[-1]) if waits else 0.0
 
     def subscribers(self) -> list[str]:
         """The plugins implementing a durable hook (each gets a lane at start)."""
@@ -388,6 +396,10 @@ class OutboxWorker:
                           next_attempt_at=now + self.backoff(job.attempts + 1))
         with self.write_sessions() as session, session.begin():
             session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id).values(**values))
+
+
+class _Replayed(Exception):
+    """A failure replayed by :meth:`OutboxWorker.backoff`."""
 
 
 def _error(exc: BaseException) -> str:

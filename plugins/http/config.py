@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from yarl import URL
 
 from monitor.probe import ProbeConfig
-from monitor.schema import Duration, StrictModel, redact
+from monitor.schema import Duration, StrictModel, http_url_problem, redact
 from plugins import _tlsinfo
 from plugins.http import fastpath
 from plugins.http.jsonpath import compile_path
@@ -150,14 +150,13 @@ class HttpConfig(ProbeConfig):
     @classmethod
     def _http_url(cls, value: str) -> str:
         # the messages never repeat the URL: it may hold a password or a token
-        try:
-            url = URL(value)
-        except (ValueError, TypeError):
-            raise ValueError("not a valid URL (e.g. https://www.example.coop/)") from None
-        if url.scheme not in ("http", "https"):
+        problem = http_url_problem(value)
+        if problem == "invalid":
+            raise ValueError("not a valid URL (e.g. https://www.example.coop/)")
+        if problem == "scheme":
             raise ValueError("expected an http:// or https:// URL "
                              "(e.g. https://www.example.coop/)")
-        if not url.raw_host:
+        if problem == "host":
             raise ValueError("the URL has no host name: expected an http:// or https:// URL "
                              "with a host (e.g. https://www.example.coop/)")
         return value

@@ -57,6 +57,16 @@ def test_normalisation_meets_accents_plurals_and_verb_forms():
     assert fold("Œuvre Élève") == "oeuvre eleve"
 
 
+def test_words_are_stemmed_by_snowball_french_after_folding():
+    import Stemmer
+
+    french = Stemmer.Stemmer("french")
+    for word in ("hebergement", "sauvegardes", "parametres", "expiration"):
+        assert stem(word) == french.stemWord(word)
+    # folded first, so a word typed without its accents gets the same stem
+    assert terms("réception") == terms("reception") == ["recept"]
+
+
 def test_nextcloud_maintenance_links_the_maintenance_guide_and_nothing_else(index):
     event = make_event(title="Nextcloud en maintenance")
     found = slugs(matcher().match(index, event))
@@ -159,3 +169,14 @@ def test_configured_keywords_and_synonyms_reach_guides_the_name_does_not(index):
     assert slugs(with_keywords.match(index, event))[0].startswith("sauvegardes/")
     with_synonyms = matcher(synonyms={"calcul": "sauvegardes restauration"})
     assert slugs(with_synonyms.match(index, event))[0].startswith("sauvegardes/")
+
+
+def test_html_from_a_guide_source_becomes_plain_words():
+    from docs_bridge.text import strip_html
+
+    assert strip_html("<p>Pour <strong>configurer</strong></p><ul><li>un</li>"
+                      "<li>deux&nbsp;&amp; trois</li></ul>") == "Pour configurer un deux & trois"
+    assert strip_html("a<br>b") == "a b"
+    # a browser's reading: a '>' inside an attribute, comments and scripts are not text
+    assert strip_html('<a href="x>y">lien</a><!-- note --><script>f()</script>') == "lien"
+    assert strip_html("x < y &lt;z&gt;") == "x < y <z>"

@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from docs_bridge.guides import GUIDE_LINK_KIND
-from docs_bridge.httpcall import DeliveryError
+from monitor.httpcall import DeliveryError
 from docs_bridge.library import GuideLibrary
 from docs_bridge.matcher import GuideMatcher, ServiceInfo
 from docs_bridge.settings import BookStackSource, GuidesSettings, MkDocsSource

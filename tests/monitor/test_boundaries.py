@@ -92,6 +92,31 @@ def test_the_import_check_itself(source, expected):
     assert forbidden_imports(source) == expected
 
 
+#: what tickets_bridge still takes from docs_bridge, none of it about HTTP: the impact
+#: threshold (goes with the typed impact of the core) and the French dates and names
+STILL_SHARED = {"docs_bridge.settings", "docs_bridge.french", "docs_bridge"}
+
+
+def bridge_imports(package: str, other: str) -> set[str]:
+    """Modules of ``other`` imported by the files of ``package``."""
+    found = set()
+    for path in (MONITOR.parent / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.split(".")[0] == other}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                    and node.module.split(".")[0] == other:
+                found.add(node.module)
+    return found
+
+
+def test_the_bridges_share_their_http_layer_through_the_core_not_each_other():
+    assert bridge_imports("docs_bridge", "tickets_bridge") == set()
+    assert bridge_imports("tickets_bridge", "docs_bridge") <= STILL_SHARED
+    for package in ("docs_bridge", "tickets_bridge"):
+        assert "monitor.httpcall" in bridge_imports(package, "monitor")
+
+
 def test_the_word_check_itself():
     assert FORBIDDEN_WORDS.search("# as Nextcloud's status.php does")
     assert FORBIDDEN_WORDS.search("ZAMMAD_URL")

@@ -230,6 +230,18 @@ async def test_after_max_attempts_an_entry_is_dead_and_backoff_grows_to_its_cap(
     h.store.dispose()
 
 
+def test_the_backoff_is_the_wait_tenacity_gives_after_that_many_failures():
+    from tenacity import wait_exponential
+
+    worker = OutboxWorker(None, None, initial_backoff=5, max_backoff=3600)
+    for attempts in (1, 3, 8):  # full jitter: between 0 and the exponential's bound
+        assert all(0 <= worker.backoff(attempts) <= min(3600, 5 * 2 ** (attempts - 1))
+                   for _ in range(50))
+    worker._wait = wait_exponential(multiplier=5, max=3600)  # no jitter: exact figures
+    assert [worker.backoff(n) for n in range(1, 6)] == [5, 10, 20, 40, 80]
+    assert worker.backoff(20) == 3600
+
+
 async def test_deliveries_to_one_plugin_keep_their_order_while_others_proceed(tmp_path, receiver_factory):
     slow = await receiver_factory(script=[500, 500])
     fast = await receiver_factory()

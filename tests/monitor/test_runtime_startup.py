@@ -224,3 +224,46 @@ services:
     noisy = [r for r in caplog.records if r.name.startswith("monitor.incidents")
              and r.levelno >= logging.WARNING]
     assert noisy == [], [r.getMessage() for r in noisy]
+
+
+async def test_the_store_is_tried_again_with_a_doubling_wait_and_a_problem_said_once(
+        monkeypatch, caplog):
+    """The reconnect loop (tenacity): waits 1, 2, 4… s up to the cap; a transient error is
+    silent, a lasting problem is logged once; the buffered results are then written."""
+    from types import SimpleNamespace
+
+    from sqlalchemy.exc import OperationalError
+
+    import monitor.runtime as runtime_module
+
+    monkeypatch.setattr(runtime_module, "STORE_RETRY_MAX", 5.0)
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float, *args, **kwargs):
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    outcomes = [OperationalError("SELECT 1", {}, Exception("refused"))] * 3 + [
+        RuntimeError("no table"), RuntimeError("no table"), {"web/home": "kept"}]
+    opened = []
+
+    def open_store():
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def store_opened(stored, late):
+        opened.append((stored, late))
+
+    fake = SimpleNamespace(_open_store=open_store, _store_opened=store_opened,
+                           store=SimpleNamespace(safe_url="sqlite:///x"),
+                           writer_stats=SimpleNamespace(buffered=3))
+    with caplog.at_level(logging.ERROR, logger="monitor.runtime"):
+        await Runtime._retry_store(fake)
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert opened == [({"web/home": "kept"}, True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "database sqlite:///x: RuntimeError: no table; retrying"]

@@ -22,6 +22,7 @@ NOT_WHEN_IDLE = (
     "plugins.notify_apprise.targets",
     "markdown",
     "nh3",
+    "Stemmer",
     "docs_bridge.guide_pages",
     "tickets_bridge.mail",
     "smtplib",

@@ -131,6 +131,7 @@ async def test_unreachable_port():
     assert result.reason.code == "mysql.unreachable"
 
 
+@pytest.mark.filterwarnings("error::ResourceWarning")  # closed by the probe, not by __del__
 async def test_silent_server_times_out_and_the_socket_is_closed():
     # accepts TCP but never sends the MySQL greeting: only our own deadline can end it
     closed = asyncio.Event()

@@ -2,11 +2,11 @@
 
 Bridges never loop on errors themselves: the outbox retries. What a bridge must do is say
 precisely what happened, and this module is where that is decided for every bridge
-(guides, forum, helpdesks):
+(guides, forum, helpdesks; it lives in the core so that no bridge imports another):
 
 - a 2xx answer is returned;
 - 429, or 503 with ``Retry-After``: :class:`monitor.notifications.RetryLater` with the
-  delay asked for (``Retry-After`` in seconds or as a date, else Discourse's
+  delay asked for (``Retry-After`` in seconds or as a date, else the forum's
   ``extras.wait_seconds``);
 - another 4xx (validation, authentication, unknown group…): the request will never
   succeed as it is, :class:`monitor.notifications.PermanentFailure` with the service's
@@ -90,8 +90,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def remote_message(answer: Answer) -> str:
     """The error message a service put in its answer, whatever its shape.
 
-    Knows Discourse (``errors``), Zammad (``error_human``, ``error``), BookStack
-    (``error.message``) and plain-text bodies (osTicket).
+    Knows the shapes the bridges' services use: a list of ``errors`` (the forum),
+    ``error_human`` or ``error`` (a helpdesk), ``error.message`` (a guide site),
+    ``message``, and plain-text bodies.
     """
     data = answer.json()
     message = ""
@@ -115,7 +116,7 @@ def remote_message(answer: Answer) -> str:
 
 def retry_after(answer: Answer, default: float = DEFAULT_RETRY_AFTER) -> float:
     """Seconds to wait before retrying, from ``Retry-After`` (seconds or HTTP date) or
-    Discourse's ``extras.wait_seconds``; ``default`` when neither says."""
+    the forum's ``extras.wait_seconds``; ``default`` when neither says."""
     value = (answer.header("Retry-After") or "").strip()
     if value:
         try:
@@ -138,7 +139,7 @@ async def call(session: aiohttp.ClientSession, method: str, url: str, *, service
                **kwargs: Any) -> Answer:
     """Make one request and read the answer, mapping every failure as the module says.
 
-    :param service: the remote service's name in messages ("Zammad", "Discourse").
+    :param service: the remote service's name in messages (the helpdesk's, the forum's).
     :param timeout: seconds for the whole call.
     :param secrets: values never to let into a message.
     :param accept: error statuses returned as answers instead of raising (e.g. 404 for

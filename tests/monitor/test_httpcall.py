@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from docs_bridge.httpcall import (
+from monitor.httpcall import (
     Answer,
     DeliveryError,
     call,
