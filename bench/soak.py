@@ -112,13 +112,33 @@ async def _child(config_path: Path) -> None:
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     await ready.wait()
+    trace = os.environ.get("VIGIE_SOAK_TRACEMALLOC")  # a file: what the load left behind
+    if trace:
+        import tracemalloc
+        tracemalloc.start(12)
+        before = tracemalloc.take_snapshot()
     print(json.dumps({"event": "ready", "port": runtime.web.port}), flush=True)
     # the parent closes our stdin to stop us
     await asyncio.to_thread(sys.stdin.read)
+    if trace:
+        _write_retained(trace, before, tracemalloc.take_snapshot())
     stop.set()
     await task
     print(json.dumps({"event": "result", "lags": list(stats.lags),
                       "times": list(stats.times)}), flush=True)
+
+
+def _write_retained(path: str, before, after) -> None:
+    """The 25 places holding the most memory allocated since ``before`` and still live."""
+    import gc
+
+    gc.collect()
+    stats = after.compare_to(before, "traceback")
+    with open(path, "w") as out:
+        out.write(f"live since the load began: {sum(s.size_diff for s in stats) / 2**20:.1f} MiB\n")
+        for stat in stats[:25]:
+            out.write(f"\n{stat.size_diff / 1024:.0f} KiB in {stat.count_diff} blocks\n")
+            out.write("\n".join(stat.traceback.format()[-16:]) + "\n")
 
 
 # The load -------------------------------------------------------------------------------
