@@ -95,7 +95,7 @@ def test_outbox_commands(vigie, tmp_path):
     assert "notifier" in listing and "HTTP 500" in listing
     vigie("outbox", "retry", "1")
     assert "pending" in vigie("outbox", "list")
-    assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=3)
+    assert "No delivery number 7" in vigie("outbox", "retry", "7", code=3)
 
 
 def test_the_cli_cleans_text_like_the_forms_and_the_api(vigie):
