@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from monitor.access import Forbidden, Permission
-from monitor.cli_common import CommandError
+from monitor.cli_common import CommandError, tell
+from monitor.words import Both, _
 from monitor.cli_identity import acting, actor_of, refuse
 from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
@@ -40,7 +41,7 @@ class Admin:
         from monitor.cli import _config_path, load_or_exit
         from monitor.store import SchemaOutOfDate, Store
 
-        pm, _, config = load_or_exit(_config_path(ctx.find_root()))
+        pm, _found, config = load_or_exit(_config_path(ctx.find_root()))
         self.store = Store(config.database_url)
         try:
             self.store.check_schema()
@@ -76,9 +77,8 @@ class Admin:
                 yield session
         except InvalidInput as exc:
             where = option_of(exc.field, self.click_ctx)
-            raise CommandError(f"{where} : {exc.message_fr}" if where else exc.message_fr,
-                               f"{where}: {exc.message_en}" if where else exc.message_en
-                               ) from None
+            raise CommandError(_("{option}: {message}", option=where, message=exc.words)
+                               if where else exc.words) from None
         except Forbidden as exc:
             refuse(exc)
         finally:
@@ -151,7 +151,7 @@ def notice_add(ctx, title, text, title_en, text_en, level, start, end) -> None:
         notice = admin.ops.post_notice(s, title_fr=title, text_fr=text, title_en=title_en,
                                        text_en=text_en, level=level, starts_at=start,
                                        ends_at=end, actor=admin.actor)
-        click.echo(f"notice {notice.id} posted")
+        click.echo(tell(_("Notice {id} posted.", id=notice.id)))
 
 
 @notice_group.command("list")
@@ -178,7 +178,7 @@ def notice_end(ctx, notice_id) -> None:
     admin = Admin(ctx)
     with admin.change() as s:
         admin.ops.end_notice(s, notice_id, actor=admin.actor)
-        click.echo(f"notice {notice_id} ended")
+        click.echo(tell(_("Notice {id} ended.", id=notice_id)))
 
 
 # Maintenance ----------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def maintenance_add(ctx, title, services, group, all_services, start, end, durat
             services=services, group=group, all_services=all_services, start=start, end=end,
             duration=duration, weekly=days, monthly=monthly, daily=daily, cron=cron,
             rrule=rrule, at=at_time, announce_before=announce_before, actor=admin.actor)
-        click.echo(f"maintenance {window.id} planned")
+        click.echo(tell(_("Maintenance window {id} planned.", id=window.id)))
 
 
 @maintenance_group.command("list")
@@ -239,8 +239,9 @@ def maintenance_list(ctx, show_all) -> None:
                 for w in rows], ("ID", "CONFIG", "NEXT START", "NEXT END", "RULE", "TITLE"))
         for w in rows:
             if w.refused and not w.cancelled_at:
-                click.echo(f"window {w.id} is skipped: {w.refused} / {w.refused_fr} "
-                           f"(cancel it, or give it a good rule)", err=True)
+                why = Both(w.refused_fr or w.refused, w.refused)
+                click.echo(tell(_("Window {id} is skipped: {why} (cancel it, or give it a "
+                                  "good rule).", id=w.id, why=why)), err=True)
 
 
 @maintenance_group.command("cancel")
@@ -252,7 +253,7 @@ def maintenance_cancel(ctx, window_id) -> None:
     admin = Admin(ctx)
     with admin.change() as s:
         admin.ops.cancel_maintenance(s, window_id, actor=admin.actor)
-        click.echo(f"maintenance {window_id} cancelled")
+        click.echo(tell(_("Maintenance window {id} cancelled.", id=window_id)))
 
 
 # Incidents ------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def incident_open(ctx, title, services, message, impact, title_en, message_en) -
                                            message_fr=message, title_en=title_en,
                                            message_en=message_en, impact=impact,
                                            actor=admin.actor)
-        click.echo(f"incident {incident.reference} opened")
+        click.echo(tell(_("Incident {reference} opened.", reference=incident.reference)))
 
 
 @incident_group.command("update")
@@ -300,7 +301,7 @@ def incident_update(ctx, incident, phase, message, message_en, impact, private) 
         admin.ops.post_update(s, incident, phase=phase, message_fr=message,
                               message_en=message_en, impact=impact, public=not private,
                               actor=admin.actor)
-        click.echo(f"incident {incident} updated")
+        click.echo(tell(_("Incident {id} updated.", id=incident)))
 
 
 @incident_group.command("resolve")
@@ -315,7 +316,7 @@ def incident_resolve(ctx, incident, message, message_en) -> None:
     with admin.change() as s:
         admin.ops.resolve_incident(s, incident, message_fr=message, message_en=message_en,
                                    actor=admin.actor)
-        click.echo(f"incident {incident} resolved")
+        click.echo(tell(_("Incident {id} resolved.", id=incident)))
 
 
 @incident_group.command("list")
@@ -367,7 +368,7 @@ def outbox_retry(ctx, outbox_id) -> None:
     admin = Admin(ctx)
     with admin.change() as s:
         admin.ops.retry_outbox(s, outbox_id, actor=admin.actor)
-        click.echo(f"outbox entry {outbox_id} queued again")
+        click.echo(tell(_("Delivery number {id} queued again.", id=outbox_id)))
 
 
 def admin_commands() -> list[click.Command]:

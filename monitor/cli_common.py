@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from monitor.words import Words
+
 #: exit code: done; every check up
 EXIT_OK = 0
 #: exit code of ``vigie check``: a check is degraded
@@ -49,8 +51,14 @@ def cli_language(environ: Mapping[str, str] | None = None) -> str:
 
 
 def say(fr: str, en: str) -> str:
-    """The text in the command line's language."""
+    """The text in the command line's language (texts not in the catalogues yet; prefer
+    :func:`tell`)."""
     return fr if cli_language() == "fr" else en
+
+
+def tell(words: Words) -> str:
+    """Catalogue words (:mod:`monitor.words`) in the command line's language."""
+    return words.say(cli_language())
 
 
 class CommandError(click.ClickException):
@@ -59,9 +67,13 @@ class CommandError(click.ClickException):
 
     exit_code = EXIT_UNKNOWN
 
-    def __init__(self, fr: str | None, en: str) -> None:
+    def __init__(self, fr: str | Words | None, en: str | None = None) -> None:
+        if isinstance(fr, Words):  # catalogue words (monitor.words): said in the language
+            self.lang = cli_language()
+            super().__init__(fr.say(self.lang))
+            return
         self.lang = cli_language() if fr is not None else "en"
-        super().__init__(fr if self.lang == "fr" and fr is not None else en)
+        super().__init__(fr if self.lang == "fr" and fr is not None else (en or ""))
 
     def show(self, file: Any = None) -> None:
         """``Erreur : …`` or ``Error: …`` on standard error."""
@@ -103,4 +115,4 @@ def _unknown_on_error() -> Iterator[None]:
 
 
 __all__ = ["EXIT_DEGRADED", "EXIT_DOWN", "EXIT_OK", "EXIT_UNKNOWN", "LOCALE_VARIABLES",
-           "CommandError", "VigieGroup", "cli_language", "say"]
+           "CommandError", "VigieGroup", "cli_language", "say", "tell"]

@@ -33,7 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.access import Actor, Forbidden, Permission
-from monitor.cli_common import EXIT_UNKNOWN, CommandError, say
+from monitor.cli_common import EXIT_UNKNOWN, CommandError, tell
+from monitor.words import Both, _
 from monitor.store.accounts import User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +103,8 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
 def refuse(exc: Forbidden) -> None:
     """Print a refusal in the command line's language and exit with
     :data:`EXIT_FORBIDDEN`."""
-    click.echo(say(f"Refusé : {exc.message_fr}", f"Refused: {exc.message_en}"), err=True)
+    click.echo(tell(_("Refused: {message}", message=Both(exc.message_fr, exc.message_en))),
+               err=True)
     sys.exit(EXIT_FORBIDDEN)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.probe import Reason, Status
+from monitor.words import Words
 
 
 class RetryLater(Exception):
@@ -160,6 +161,14 @@ class SystemAlert:
     at: float
     service_id: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def worded(cls, code: str, idempotency_key: str, severity: str, title: Words,
+               message: Words, at: float, **rest: Any) -> SystemAlert:
+        """An alert whose title and message are catalogue words (:mod:`monitor.words`),
+        said in each language: the one way Vigie writes its own alerts."""
+        return cls(code, idempotency_key, severity, title.fr, title.en, message.fr,
+                   message.en, at, **rest)
 
 
 _TYPES = {cls.__name__: cls for cls in (IncidentEvent, MaintenanceEvent, SystemAlert)}

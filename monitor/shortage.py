@@ -31,6 +31,7 @@ from monitor.incidents.emit import emit_system_alert
 from monitor.notifications import SystemAlert
 from monitor.resources import Descriptors
 from monitor.waits import wait_event
+from monitor.words import Words, _, load, n_
 
 if TYPE_CHECKING:
     from monitor.runtime import Runtime
@@ -67,6 +68,7 @@ class Shortage:
                  on_new: Callable[[], None] | None = None) -> None:
         self.descriptors = descriptors
         self.reserve = reserve
+        load()  # the alerts are worded when descriptors are short: no catalogue opens then
         self.calm_after = calm_after
         self.clock = clock
         self.on_new = on_new
@@ -110,48 +112,46 @@ class Shortage:
                 episode.raised = False
 
     def _alert(self, source: str, episode: _Episode, now: float) -> SystemAlert:
-        fds_fr = fds_en = ""
-        used = self.descriptors.open_count() if self.descriptors is not None else None
-        if used is not None:
-            limit = self.descriptors.limit()
-            fds_fr = f" Descripteurs de fichiers ouverts : {used} sur {limit}."
-            fds_en = f" File descriptors open: {used} of {limit}."
         details = {"source": source, "count": str(episode.count),
                    "since": f"{episode.first:.0f}"}
         key = f"{CODE}:{source}:{int(episode.first)}"
         if source == "checks":
-            return SystemAlert(
-                code=CODE, idempotency_key=key, severity="critical",
-                title_fr="Vigie manque de ressources : des vérifications n'ont pas été jugées",
-                title_en="Vigie is short of resources: some checks could not be judged",
-                message_fr=f"{episode.count} exécution(s) de vérifications ont échoué faute "
-                           "de ressources locales (descripteurs de fichiers ou mémoire) : "
-                           "elles n'ont pas été jugées, et l'état des services reste celui "
-                           "d'avant (aucune panne déclarée, aucune levée). Tant que cela "
-                           f"dure, Vigie surveille à l'aveugle.{fds_fr}",
-                message_en=f"{episode.count} check run(s) failed for want of local "
-                           "resources (file descriptors or memory): they could not be "
-                           "judged, and the services keep their previous status (no outage "
-                           "declared, none cleared). While this lasts Vigie is blind."
-                           f"{fds_en}",
-                at=now, details=details)
+            return SystemAlert.worded(
+                CODE, key, "critical",
+                _("Vigie is short of resources: some checks could not be judged"),
+                self._with_descriptors(n_(
+                    "{n} check run failed for want of local resources (file descriptors or "
+                    "memory): it could not be judged, and the services keep their previous "
+                    "status (no outage declared, none cleared). While this lasts Vigie is "
+                    "blind.",
+                    "{n} check runs failed for want of local resources (file descriptors or "
+                    "memory): they could not be judged, and the services keep their previous "
+                    "status (no outage declared, none cleared). While this lasts Vigie is "
+                    "blind.", episode.count)),
+                now, details=details)
         if self.reserve:
-            why_fr = (f"a cessé d'accepter des connexions pour garder {self.reserve} "
-                      "descripteurs de fichiers aux vérifications, qui continuent")
-            why_en = (f"stopped accepting connections to keep {self.reserve} file "
-                      "descriptors for the checks, which go on")
+            why = n_("The HTTP listener stopped accepting connections to keep {n} file "
+                     "descriptor for the checks, which go on. A flood of connections? See "
+                     "the limits of the listener in docs/operations.md.",
+                     "The HTTP listener stopped accepting connections to keep {n} file "
+                     "descriptors for the checks, which go on. A flood of connections? See "
+                     "the limits of the listener in docs/operations.md.", self.reserve)
         else:
-            why_fr = "ne peut plus accepter de connexions : aucun descripteur de fichiers libre"
-            why_en = "cannot accept connections: no file descriptor is free"
-        return SystemAlert(
-            code=CODE, idempotency_key=key, severity="warning",
-            title_fr="Vigie refuse des connexions : descripteurs de fichiers presque épuisés",
-            title_en="Vigie is refusing connections: file descriptors nearly exhausted",
-            message_fr=f"L'écoute HTTP {why_fr}. Un afflux de connexions ? Voir « Limites "
-                       f"de l'écoute » dans docs/operations.md.{fds_fr}",
-            message_en=f"The HTTP listener {why_en}. A flood of connections? See \"Limits "
-                       f"of the listener\" in docs/operations.md.{fds_en}",
-            at=now, details=details)
+            why = _("The HTTP listener cannot accept connections: no file descriptor is "
+                    "free. A flood of connections? See the limits of the listener in "
+                    "docs/operations.md.")
+        return SystemAlert.worded(
+            CODE, key, "warning",
+            _("Vigie is refusing connections: file descriptors nearly exhausted"),
+            self._with_descriptors(why), now, details=details)
+
+    def _with_descriptors(self, message: Words) -> Words:
+        """``message`` followed by how many file descriptors are open, when known."""
+        used = self.descriptors.open_count() if self.descriptors is not None else None
+        if used is None:
+            return message
+        return _("{message} File descriptors open: {used} of {limit}.", message=message,
+                 used=used, limit=self.descriptors.limit())
 
 
 class ShortageTeller:

@@ -58,6 +58,13 @@ def catalogue(lang: str) -> _gettext.NullTranslations:
         return _gettext.NullTranslations()
 
 
+def load() -> None:
+    """Read every catalogue now, once: a process that may later run short of file
+    descriptors (when its resource alerts are worded) still has its words."""
+    for lang in LANGUAGES:
+        catalogue(lang)
+
+
 def _said(value: Any, lang: str) -> Any:
     return value.say(lang) if isinstance(value, (Words, Both, Number)) else value
 

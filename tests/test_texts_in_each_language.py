@@ -273,3 +273,91 @@ def test_the_detector_finds_the_other_language():
         ["depuis", "panne"]
     assert foreign_words("Nextcloud is down since 14:05", "fr") == ["down", "is", "since"]
     assert not foreign_words("Service : Nextcloud — https://the.example.org/is/down", "fr")
+
+
+# Texts converted in the second pass ------------------------------------------------------
+
+
+def test_a_shortage_alert_counts_in_words_not_with_parentheses():
+    # was "1 exécution(s) de vérifications ont échoué"
+    shortage = Shortage(clock=lambda: T0)
+    shortage.note("checks")
+    one = shortage.due(T0)[0]
+    assert one.message_fr.startswith("1 exécution de vérification a échoué")
+    assert one.message_en.startswith("1 check run failed")
+    shortage = Shortage(clock=lambda: T0)
+    for _ in range(3):
+        shortage.note("checks")
+    many = shortage.due(T0)[0]
+    assert many.message_fr.startswith("3 exécutions de vérifications ont échoué")
+    assert "(s)" not in many.message_fr + one.message_fr
+    for alert in (one, many):
+        assert_in_language(f"{alert.title_fr}\n{alert.message_fr}", "fr", "shortage")
+        assert_in_language(f"{alert.title_en}\n{alert.message_en}", "en", "shortage")
+
+
+@pytest.mark.parametrize("days", [-2, 10])
+def test_a_certificate_alert_says_when_in_words(days):
+    # was "expire le … (-2 jours)" for an expired certificate
+    from types import SimpleNamespace
+
+    from monitor.incidents.engine import IncidentEngine
+    import monitor.incidents.engine as module
+
+    sent = []
+    engine = IncidentEngine.__new__(IncidentEngine)
+    engine.ctx = SimpleNamespace(timezone="Europe/Paris")
+    engine.sessions = lambda: _NoSession()
+    engine.on_written = lambda: None
+    original = module.emit_system_alert
+    module.emit_system_alert = lambda _s, _c, alert, at: sent.append(alert) or 1
+    try:
+        engine.warn_certificates("web/https", "web", [("tls_expiry", T0 + days * 86400)], T0)
+    finally:
+        module.emit_system_alert = original
+    alert = sent[0]
+    assert "-" not in alert.message_fr.split("le ")[-1].split(",")[-1]
+    if days < 0:
+        assert "a expiré" in alert.message_fr and "il y a 2 jours" in alert.message_fr
+        assert "expired" in alert.title_en and "2 days ago" in alert.message_en
+    else:
+        assert "dans 10 jours" in alert.message_fr and "in 10 days" in alert.message_en
+    assert_in_language(f"{alert.title_fr}\n{alert.message_fr}", "fr", "certificate")
+    assert_in_language(f"{alert.title_en}\n{alert.message_en}", "en", "certificate")
+
+
+def input_errors():
+    """A refusal of each kind the operations, the API bodies and the rules give."""
+    from dashboard.admin import bodies
+    from monitor.incidents import recurrence
+    from monitor.incidents.service import InvalidInput, _choice, _text
+
+    found = {}
+    for name, call in {
+        "too long": lambda: _text("title_fr", "x" * 300, required=True, limit=200),
+        "required": lambda: _text("message_fr", "", required=True, limit=200),
+        "choice": lambda: _choice("impact", "loud", ("degraded", "major_outage")),
+        "body type": lambda: bodies.MaintenanceChange.read({"weekly": 3}),
+        "body unknown": lambda: bodies.NoticeChange.read({"colour": "red"}),
+        "unix time": lambda: bodies.NoticeChange.read({"title_fr": "x", "starts_at": 12.0}),
+    }.items():
+        with pytest.raises(InvalidInput) as exc:
+            call()
+        found[name] = exc.value.words
+    for name, call in {
+        "rule frequency": lambda: recurrence.build_rule(rrule="FREQ=MINUTELY"),
+        "rule day": lambda: recurrence.build_rule(weekly="caturday"),
+        "rule duration": lambda: recurrence.check_rule("RRULE:FREQ=DAILY;BYHOUR=2", 2 * 86400),
+    }.items():
+        with pytest.raises(recurrence.RuleError) as exc:
+            call()
+        found[name] = exc.value.words
+    return found
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", sorted(input_errors()))
+def test_every_input_error_speaks_one_language(name, lang):
+    # the words a field allows are identifiers (degraded, starts_at), not a language
+    text = re.sub(r"\((possibles :|allowed:|one of:) [^)]*\)", "", input_errors()[name].say(lang))
+    assert_in_language(text, lang, name)

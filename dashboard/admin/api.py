@@ -31,29 +31,36 @@ from dashboard.admin import bodies, tokens
 from dashboard.admin.blueprint import api_bp
 from dashboard.admin.context import operations, reading, transaction
 from dashboard.admin.roles import current_actor, refusal, requires, set_actor
+from dashboard.i18n import select_language
 from dashboard.pages import snapshot
 from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
 from monitor.incidents.models import MaintenanceWindow, Notice
 from monitor.incidents.service import InvalidInput, NotFound
+from monitor.words import Both, Words, _
 
 log = logging.getLogger(__name__)
 
 #: largest request body accepted
 MAX_BODY = 1024 * 1024
+_TOO_LARGE = _("Request too large (1 MB at most).")
 
 
 class ApiError(Exception):
-    """An API answer other than success."""
+    """An API answer other than success, its message from the catalogues."""
 
-    def __init__(self, status: int, error: str, fr: str, en: str,
+    def __init__(self, status: int, error: str, words: Words,
                  field: str | None = None) -> None:
-        super().__init__(en)
-        self.status, self.error, self.fr, self.en, self.field = status, error, fr, en, field
+        super().__init__(words.en)
+        self.status, self.error, self.words, self.field = status, error, words, field
 
 
-def _error(status: int, error: str, fr: str, en: str, field: str | None = None):
-    body: dict[str, Any] = {"error": error, "message_fr": fr, "message_en": en}
+def _error(status: int, error: str, words: Words, field: str | None = None):
+    """The error body: ``message`` in the request's language (``?lang=``, the cookie,
+    ``Accept-Language``, as the pages choose it), and both languages for clients written
+    before it (``message_fr``, ``message_en``)."""
+    body: dict[str, Any] = {"error": error, "message": words.say(select_language()),
+                            "message_fr": words.fr, "message_en": words.en}
     if field is not None:
         body["field"] = field
     response = jsonify(body)
@@ -66,29 +73,26 @@ def _error(status: int, error: str, fr: str, en: str, field: str | None = None):
 
 @api_bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
-    return _error(exc.status, exc.error, exc.fr, exc.en, exc.field)
+    return _error(exc.status, exc.error, exc.words, exc.field)
 
 
 @api_bp.errorhandler(NotFound)
 def _not_found(exc: NotFound):
-    return _error(404, "not_found", exc.message_fr, exc.message_en, exc.field)
+    return _error(404, "not_found", exc.words, exc.field)
 
 
 @api_bp.errorhandler(InvalidInput)
 def _invalid(exc: InvalidInput):
-    return _error(422, "invalid_input", exc.message_fr, exc.message_en, exc.field)
+    return _error(422, "invalid_input", exc.words, exc.field)
 
 
 @api_bp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
-    words = {404: ("not_found", "Rien à cette adresse.", "Nothing at this address."),
-             405: ("method_not_allowed", "Méthode non permise ici.",
-                   "Method not allowed here."),
-             413: ("too_large", "Requête trop grosse (1 Mo au plus).",
-                   "Request too large (1 MB at most).")}
-    error, fr, en = words.get(exc.code or 400, ("bad_request", "Requête invalide.",
-                                                  "Bad request."))
-    response = _error(exc.code or 400, error, fr, en)
+    said = {404: ("not_found", _("Nothing at this address.")),
+            405: ("method_not_allowed", _("Method not allowed here.")),
+            413: ("too_large", _TOO_LARGE)}
+    error, words = said.get(exc.code or 400, ("bad_request", _("Bad request.")))
+    response = _error(exc.code or 400, error, words)
     allow = dict(exc.get_headers()).get("Allow")
     if allow:  # a 405 says which methods the address takes (RFC 9110)
         response.headers["Allow"] = allow
@@ -110,22 +114,18 @@ def _unrouted():
 @api_bp.before_request
 def _authenticate():
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, "too_large", "Requête trop grosse (1 Mo au plus).",
-                       "Request too large (1 MB at most).")
-    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        raise ApiError(413, "too_large", _TOO_LARGE)
+    scheme, _space, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "unauthorized",
-                       "Jeton manquant : envoyez « Authorization: Bearer <jeton> » "
-                       "(créez-en un avec « vigie token add »).",
-                       "Missing token: send 'Authorization: Bearer <token>' "
-                       "(create one with 'vigie token add').")
+                       _("Missing token: send “Authorization: Bearer <token>” (create one "
+                         "with “vigie token add”)."))
     with transaction(publish=False) as session:
         token = tokens.use_token(session, secret.strip())
         actor = tokens.token_actor(token, request.remote_addr) if token else None
     if actor is None:
         log.warning("API request with an unknown or revoked token from %s", request.remote_addr)
-        raise ApiError(401, "unauthorized", "Jeton inconnu ou révoqué.",
-                       "Unknown or revoked token.")
+        raise ApiError(401, "unauthorized", _("Unknown or revoked token."))
     set_actor(actor)
     refused = refusal()
     if refused is not None:
@@ -134,7 +134,7 @@ def _authenticate():
 
 def forbidden(exc: Forbidden):
     """The JSON answer to a refusal by the role rules (403 ``forbidden``)."""
-    return _error(403, "forbidden", exc.message_fr, exc.message_en)
+    return _error(403, "forbidden", Both(exc.message_fr, exc.message_en))
 
 
 api_bp.register_error_handler(Forbidden, forbidden)
@@ -144,9 +144,8 @@ def _body(model: type[bodies.Body]) -> dict[str, Any]:
     """The operation's arguments from the JSON body, read with the route's ``model``."""
     data = request.get_json(silent=True)
     if data is None:
-        raise ApiError(400, "bad_json", "Le corps doit être du JSON (Content-Type: "
-                       "application/json).", "The body must be JSON (Content-Type: "
-                       "application/json).")
+        raise ApiError(400, "bad_json",
+                       _("The body must be JSON (Content-Type: application/json)."))
     return model.read(data)
 
 
@@ -234,7 +233,7 @@ def _window_json(window_id: int) -> dict[str, Any]:
         for w in queries.maintenance_windows(session, _now(), include_cancelled=True):
             if w.id == window_id:
                 return dataclasses.asdict(w)
-    raise ApiError(404, "not_found", "Maintenance introuvable.", "Maintenance not found.")
+    raise ApiError(404, "not_found", _("Maintenance not found."))
 
 
 @api_bp.route("/maintenance")
@@ -294,7 +293,7 @@ def _incident_json(incident_id: int, status: int = 200):
     with reading() as session:
         detail = queries.incident_detail(session, incident_id, public_only=False)
     if detail is None:
-        raise ApiError(404, "not_found", "Incident introuvable.", "Incident not found.")
+        raise ApiError(404, "not_found", _("Incident not found."))
     return _json(detail, status)
 
 
@@ -399,8 +398,8 @@ def outbox():
     """Deliveries (``?status=dead|pending|delivered``) and the backlog."""
     status = request.args.get("status")
     if status not in (None, "dead", "pending", "delivered"):
-        raise ApiError(422, "invalid_input", "Statut inconnu (dead, pending, delivered).",
-                       "Unknown status (dead, pending, delivered).", "status")
+        raise ApiError(422, "invalid_input", _("Unknown status (dead, pending, delivered)."),
+                       "status")
     with reading() as session:
         entries = queries.outbox_entries(session, status=status)
         backlog = queries.outbox_backlog(session)

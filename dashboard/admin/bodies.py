@@ -21,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from dashboard.admin.forms import refuse_active_markup
 from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, PHASES
 from monitor.incidents.service import InvalidInput
+from monitor.words import Words, _, n_
 
 #: Unix times outside [2000, 2100) are refused: a number that small is a mistake (seconds
 #: counted from 1970), and one that large is milliseconds
@@ -32,28 +33,23 @@ LATEST = 4_102_444_800.0
 class Expect:
     """What a field holds, said to the person whose value did not fit."""
 
-    fr: str
-    en: str
+    words: Words
 
 
 def _plausible_time(value: str | float | None) -> str | float | None:
     if isinstance(value, float) and not EARLIEST <= value < LATEST:
-        raise InvalidInput(None, "Un temps Unix compte les secondes depuis 1970 : celui-ci "
-                           "tombe avant 2000 ou après 2100. Donnez plutôt une date comme "
-                           "« 2026-04-05 22:00 ».",
-                           "A Unix time counts seconds since 1970: this one falls before "
-                           "2000 or after 2100. Give a date such as \"2026-04-05 22:00\" "
-                           "instead.")
+        raise InvalidInput(None, _("A Unix time counts seconds since 1970: this one falls "
+                                   "before 2000 or after 2100. Give a date such as "
+                                   "“2026-04-05 22:00” instead."))
     return value
 
 
-_TEXT = Expect("du texte", "text")
+_TEXT = Expect(_("text"))
 Text = Annotated[str | None, _TEXT]
 """Optional text (``null`` leaves it empty)."""
 RequiredText = Annotated[str, _TEXT]
 """Text that must be given (the operation also refuses it empty)."""
-_WORD = Expect("un des mots permis (voir docs/admin.md)",
-               "one of the allowed words (see docs/admin.md)")
+_WORD = Expect(_("one of the allowed words (see docs/admin.md)"))
 
 
 def _words(*choices: str | None) -> Any:
@@ -69,22 +65,16 @@ Phase = Annotated[str, _WORD, _words(*PHASES)]
 #: an incident opened by hand cannot start resolved (see Operations.open_incident)
 OpeningPhase = Annotated[str, _WORD, _words(*PHASES[:-1])]
 Level = Annotated[str, _WORD, _words(*NOTICE_LEVELS)]
-Flag = Annotated[bool, Expect("true ou false", "true or false")]
-ServiceIds = Annotated[list[str], Expect("une liste d'identifiants de services (ex. "
-                                         "[\"web\"])",
-                                         "a list of service ids (e.g. [\"web\"])")]
+Flag = Annotated[bool, Expect(_("true or false"))]
+ServiceIds = Annotated[list[str], Expect(_("a list of service ids (e.g. [\"web\"])"))]
 When = Annotated[str | float | None, AfterValidator(_plausible_time),
-                 Expect("une date ISO 8601 (ex. « 2026-04-05 22:00 ») ou un temps Unix",
-                        "an ISO 8601 date (e.g. \"2026-04-05 22:00\") or a Unix time")]
+                 Expect(_("an ISO 8601 date (e.g. “2026-04-05 22:00”) or a Unix time"))]
 Span = Annotated[str | float | None,
-                 Expect("une durée (ex. « 30m », « 2h », « 2d ») ou un nombre de secondes",
-                        "a duration (e.g. \"30m\", \"2h\", \"2d\") or a number of seconds")]
+                 Expect(_("a duration (e.g. “30m”, “2h”, “2d”) or a number of seconds"))]
 Days = Annotated[str | list[str] | None,
-                 Expect("un jour (ex. « sunday ») ou une liste de jours",
-                        "a day (e.g. \"sunday\") or a list of days")]
+                 Expect(_("a day (e.g. “sunday”) or a list of days"))]
 DayOfMonth = Annotated[str | int | None,
-                       Expect("un jour du mois (ex. 15) ou un texte (ex. « first sunday »)",
-                              "a day of the month (e.g. 15) or text (e.g. \"first sunday\")")]
+                       Expect(_("a day of the month (e.g. 15) or text (e.g. “first sunday”)"))]
 
 
 class Body(BaseModel):
@@ -104,8 +94,7 @@ class Body(BaseModel):
         :raises InvalidInput: not an object, an unknown key, a wrong type, active HTML.
         """
         if not isinstance(data, dict):
-            raise InvalidInput(None, "Le corps de la requête doit être un objet JSON.",
-                               "The request body must be a JSON object.")
+            raise InvalidInput(None, _("The request body must be a JSON object."))
         try:
             body = cls.model_validate(data)
         except ValidationError as exc:
@@ -120,20 +109,21 @@ class Body(BaseModel):
         unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
         if unknown:
             allowed = ", ".join(cls.model_fields)
-            return InvalidInput(unknown[0],
-                                f"Champ inconnu : {', '.join(unknown)} (possibles : {allowed}).",
-                                f"Unknown field: {', '.join(unknown)} (allowed: {allowed}).")
+            return InvalidInput(unknown[0], n_(
+                "Unknown field: {fields} (allowed: {allowed}).",
+                "Unknown fields: {fields} (allowed: {allowed}).", len(unknown),
+                fields=", ".join(unknown), allowed=allowed))
         error = next((e for e in errors if e["type"] == "missing"), errors[0])
         field = str(error["loc"][0]) if error["loc"] else None
         if error["type"] == "missing":
-            return InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
+            return InvalidInput(field, _("This field is required."))
         given = (error.get("ctx") or {}).get("error")
         if isinstance(given, InvalidInput):
-            return InvalidInput(field, given.message_fr, given.message_en)
+            return InvalidInput(field, given.words)
         expect = next((m for m in cls.model_fields[field].metadata if isinstance(m, Expect)),
                       _TEXT) if field in cls.model_fields else _TEXT
-        return InvalidInput(field, f"« {field} » doit être {expect.fr}.",
-                            f"'{field}' must be {expect.en}.")
+        return InvalidInput(field, _("“{field}” must be {expected}.", field=field,
+                                     expected=expect.words))
 
 
 # Notices --------------------------------------------------------------------------------

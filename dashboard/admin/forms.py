@@ -20,6 +20,7 @@ from typing import Any
 
 from monitor.incidents.service import InvalidInput
 from monitor.safetext import clean_text
+from monitor.words import _
 
 #: HTML that would run code or load things if it ever reached a page unescaped, wherever
 #: the text lands (a page, a forum post, a mail, inside another element). A pattern, not
@@ -63,14 +64,10 @@ def refuse_active_markup(values: Mapping[str, Any], fields: Iterable[str]) -> No
         texts = value if isinstance(value, (list, tuple)) else [value]
         for text in texts:
             if isinstance(text, str) and holds_active_markup(text):
-                raise InvalidInput(
-                    name,
-                    "Ce texte contient du HTML actif (<script>, <iframe>, « onclick= », "
-                    "« javascript: »…), refusé sur la page d'état. Écrivez en Markdown : "
-                    "**gras**, *italique*, [lien](https://…).",
-                    "This text holds active HTML (<script>, <iframe>, 'onclick=', "
-                    "'javascript:'…), which the status page refuses. Write Markdown: "
-                    "**bold**, *italic*, [link](https://…).")
+                raise InvalidInput(name, _(
+                    "This text holds active HTML (<script>, <iframe>, “onclick=”, "
+                    "“javascript:”…), which the status page refuses. Write Markdown: "
+                    "**bold**, *italic*, [link](https://…)."))
 
 
 def _get(form: Mapping[str, Any], name: str) -> str | None:
@@ -121,12 +118,11 @@ def maintenance_args(form: Any, *, editing: bool = False) -> dict[str, Any]:
     elif scope == "group":
         args["group"] = _get(form, "group")
         if args["group"] is None:
-            raise InvalidInput("group", "Choisissez un groupe.", "Choose a group.")
+            raise InvalidInput("group", _("Choose a group."))
     else:
         args["services"] = _service_list(form)
         if not args["services"]:
-            raise InvalidInput("services", "Choisissez au moins un service.",
-                               "Choose at least one service.")
+            raise InvalidInput("services", _("Choose at least one service."))
     args["announce_before"] = _get(form, "announce_before")
     if _get(form, "timezone"):  # else the site's (new window) or the window's own (edit)
         args["timezone"] = _get(form, "timezone")
@@ -135,8 +131,8 @@ def maintenance_args(form: Any, *, editing: bool = False) -> dict[str, Any]:
         args.update(start=_get(form, "start"), duration=_get(form, "duration"))
         return args
     if recurrence not in RECURRENCES:
-        raise InvalidInput("recurrence", f"Récurrence inconnue : {recurrence}.",
-                           f"Unknown recurrence: {recurrence}.")
+        raise InvalidInput("recurrence", _("Unknown recurrence: {recurrence}.",
+                                           recurrence=recurrence))
     args.update(start=_get(form, "start"), duration=_get(form, "duration"))
     if recurrence == "none":
         args["end"] = _get(form, "end")
@@ -146,8 +142,7 @@ def maintenance_args(form: Any, *, editing: bool = False) -> dict[str, Any]:
     value = _get(form, "recurrence_value")
     if recurrence != "daily" and value is None:
         raise InvalidInput("recurrence_value",
-                           "Précisez la récurrence (jour, règle cron ou RRULE).",
-                           "Give the recurrence (day, cron rule or RRULE).")
+                           _("Give the recurrence (day, cron rule or RRULE)."))
     args.update(weekly=None, monthly=None, daily=recurrence == "daily", cron=None, rrule=None,
                 at=None if recurrence == "cron" else _get(form, "at"))
     if recurrence != "daily":

@@ -78,10 +78,12 @@ def components() -> dict[str, Schema]:
                                 "attempts": {"type": "integer", "minimum": 0},
                                 "next_attempt_at": UNIX_TIME})
     out["AdminError"] = obj(
-        {"error": TEXT, "field": TEXT, "message_fr": TEXT, "message_en": TEXT},
+        {"error": TEXT, "field": TEXT, "message": TEXT, "message_fr": TEXT,
+         "message_en": TEXT},
         optional=("field",),
-        description="Every refusal of the admin API: a word for programs, a sentence in "
-                    "French and in English for people, and the field at fault if any.")
+        description="Every refusal of the admin API: a word for programs, a sentence for "
+                    "people in the request's language (message) and in French and English, "
+                    "and the field at fault if any.")
     return out
 
 

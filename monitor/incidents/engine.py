@@ -401,17 +401,20 @@ class IncidentEngine:
             for key, expiry in found:
                 days = (expiry - at) / 86400
                 when = datetime.fromtimestamp(expiry, zi).strftime("%Y-%m-%d %H:%M")
-                expired = days < 0
-                alert = SystemAlert(
-                    code="tls.expiring", idempotency_key=f"tls.expiring:{check_key}:{key}:{day}",
-                    severity="critical" if days < 3 else "warning",
-                    title_fr=f"Certificat {'expiré' if expired else 'bientôt expiré'} : {check_key}",
-                    title_en=f"Certificate {'expired' if expired else 'expiring soon'}: {check_key}",
-                    message_fr=f"Le certificat vérifié par {check_key} expire le {when} "
-                               f"({days:.0f} jours).",
-                    message_en=f"The certificate checked by {check_key} expires on {when} "
-                               f"({days:.0f} days).",
-                    at=at, service_id=service_id,
+                if expiry < at:
+                    title = _("Certificate expired: {check}", check=check_key)
+                    message = _("The certificate checked by {check} expired on {when}, "
+                                "{duration} ago.", check=check_key, when=when,
+                                duration=duration(at - expiry))
+                else:
+                    title = _("Certificate expiring soon: {check}", check=check_key)
+                    message = _("The certificate checked by {check} expires on {when}, in "
+                                "{duration}.", check=check_key, when=when,
+                                duration=duration(expiry - at))
+                alert = SystemAlert.worded(
+                    "tls.expiring", f"tls.expiring:{check_key}:{key}:{day}",
+                    "critical" if days < 3 else "warning", title, message, at,
+                    service_id=service_id,
                     details={"check": check_key, "sample": key, "expires_at": f"{expiry:.0f}"})
                 written += emit_system_alert(session, self.ctx, alert, at=at)
         if written:

@@ -35,6 +35,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitor.incidents.walk import FREQS, MAX_OCCURRENCES, croniter, rrulestr, starts
+from monitor.words import Words, _, n_
 
 #: where an RRULE without an explicit first date starts counting (a Monday, at midnight)
 DEFAULT_ANCHOR = datetime(2024, 1, 1)
@@ -70,18 +71,31 @@ _TIME = re.compile(r"^([01]?\d|2[0-3])[:h]([0-5]\d)$")
 class RuleError(ValueError):
     """A recurrence rule, a date or a time of day that cannot be understood or is refused.
 
-    ``str(exc)`` says what was expected, in English; :attr:`fr` in French. :attr:`field`
-    is ``"duration"`` when the rule is fine but its occurrences are too long for it.
+    :attr:`words` say what was expected, from the catalogues (:mod:`monitor.words`);
+    ``str(exc)`` in English (the configuration's errors), :attr:`fr` in French.
+    :attr:`field` is ``"duration"`` when the rule is fine but its occurrences are too long
+    for it.
     """
 
-    def __init__(self, en: str, fr: str | None = None, *, field: str = "rule") -> None:
-        super().__init__(en)
-        self.fr = fr or en
+    def __init__(self, words: Words, *, field: str = "rule") -> None:
+        super().__init__(words.en)
+        self.words = words
         self.field = field
 
+    @property
+    def fr(self) -> str:
+        """What is wrong, in French."""
+        return self.words.fr
 
-_TOO_OFTEN_FR = "une maintenance revient au plus une fois par heure"
-_TOO_OFTEN_EN = "a maintenance window recurs at most once an hour"
+    @property
+    def en(self) -> str:
+        """What is wrong, in English."""
+        return self.words.en
+
+
+def _too_often(why: Words) -> Words:
+    """``a maintenance window recurs at most once an hour: {why}``."""
+    return _("a maintenance window recurs at most once an hour: {why}", why=why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +115,16 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise RuleError(f"unknown time zone {name!r} (e.g. Europe/Paris)",
-                        f"fuseau horaire {name!r} inconnu (ex. Europe/Paris)") from None
+        raise RuleError(_("unknown time zone “{zone}” (e.g. Europe/Paris)",
+                          zone=name)) from None
 
 
 def parse_time_of_day(text: str) -> time:
     """``02:00`` or ``2h00`` → a :class:`datetime.time`."""
     match = _TIME.match(str(text).strip())
     if not match:
-        raise RuleError(f"invalid time of day {text!r} (expected HH:MM, e.g. 02:00)",
-                        f"heure {text!r} invalide (attendu HH:MM, ex. 02:00)")
+        raise RuleError(_("invalid time of day “{value}” (expected HH:MM, e.g. 02:00)",
+                          value=text))
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -119,15 +133,15 @@ def parse_datetime(value: str | datetime | float, tz: str) -> float:
     an offset), a datetime, or already a number. Without an offset it is wall-clock time
     in ``tz``."""
     if isinstance(value, bool):
-        raise RuleError(f"invalid date {value!r}", f"date {value!r} invalide")
+        raise RuleError(_("invalid date “{value}”", value=value))
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
-            raise RuleError(f"invalid date {value!r} (expected e.g. 2026-03-29 02:00)",
-                            f"date {value!r} invalide (ex. 2026-03-29 02:00)") from None
+            raise RuleError(_("invalid date “{value}” (expected e.g. 2026-03-29 02:00)",
+                              value=value)) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone(tz))
     return value.timestamp()
@@ -137,8 +151,7 @@ def day_code(name: str) -> str:
     """``sunday``/``dimanche``/``SU`` → ``SU``."""
     code = _DAY_CODE.get(str(name).strip().lower())
     if code is None:
-        raise RuleError(f"unknown day {name!r} (e.g. sunday or dimanche)",
-                        f"jour {name!r} inconnu (ex. dimanche ou sunday)")
+        raise RuleError(_("unknown day “{day}” (e.g. sunday or dimanche)", day=name))
     return code
 
 
@@ -160,15 +173,13 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
     given = [n for n, v in (("weekly", weekly), ("monthly", monthly), ("daily", daily or None),
                             ("cron", cron), ("rrule", rrule)) if v not in (None, [], "")]
     if len(given) != 1:
-        got = f" (got {', '.join(given)})" if given else ""
-        raise RuleError("give exactly one of weekly, monthly, daily, cron or rrule" + got,
-                        "indiquez une seule forme : weekly, monthly, daily, cron ou rrule"
-                        + got.replace("got", "reçu"))
+        if given:
+            raise RuleError(_("give exactly one of weekly, monthly, daily, cron or rrule "
+                              "(got {forms})", forms=", ".join(given)))
+        raise RuleError(_("give exactly one of weekly, monthly, daily, cron or rrule"))
     if cron is not None:
         if at is not None:
-            raise RuleError("'at' does not apply to a cron rule: put the time in the rule",
-                            "« at » ne s'applique pas à une règle cron : mettez l'heure "
-                            "dans la règle")
+            raise RuleError(_("“at” does not apply to a cron rule: put the time in the rule"))
         rule = "CRON:" + " ".join(str(cron).split())
         _shape(rule)
         return rule
@@ -187,8 +198,7 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         parts = [p for p in body.upper().split(";") if p]
     if at is not None:
         if any(p.startswith(("BYHOUR", "BYMINUTE")) for p in parts):
-            raise RuleError("give the time either in 'at' or in the rrule, not both",
-                            "donnez l'heure dans « at » ou dans la règle, pas les deux")
+            raise RuleError(_("give the time either in “at” or in the rrule, not both"))
         tod = parse_time_of_day(at)
         parts += [f"BYHOUR={tod.hour}", f"BYMINUTE={tod.minute}", "BYSECOND=0"]
     rule = "RRULE:" + ";".join(parts)
@@ -200,16 +210,13 @@ def _monthly_part(monthly: str | int) -> str:
     if isinstance(monthly, int) or str(monthly).lstrip("-").isdigit():
         day = int(monthly)
         if not (1 <= day <= 31 or day == -1):
-            raise RuleError(f"invalid day of month {monthly!r} (1 to 31, or -1 for the last)",
-                            f"jour du mois {monthly!r} invalide (1 à 31, ou -1 pour le "
-                            "dernier)")
+            raise RuleError(_("invalid day of month “{value}” (1 to 31, or -1 for the last)",
+                              value=monthly))
         return f"BYMONTHDAY={day}"
     words = str(monthly).strip().lower().split()
     if len(words) != 2 or words[0] not in _ORDINALS:
-        raise RuleError(f"invalid monthly rule {monthly!r} (e.g. 15, 'first sunday', "
-                        "'dernier samedi')",
-                        f"règle mensuelle {monthly!r} invalide (ex. 15, « premier lundi », "
-                        "« dernier samedi »)")
+        raise RuleError(_("invalid monthly rule “{value}” (e.g. 15, “first sunday”, "
+                          "“dernier samedi”)", value=monthly))
     return f"BYDAY={_ORDINALS[words[0]]}{day_code(words[1])}"
 
 
@@ -232,14 +239,11 @@ def check_rule(rule: str, duration: float, anchor: float | None = None,
     if isinstance(gap, RuleError):
         raise gap
     if not duration or duration <= 0:
-        raise RuleError("each occurrence needs a duration (e.g. 2h)",
-                        "indiquez la durée de chaque maintenance (ex. 2h)", field="duration")
+        raise RuleError(_("each occurrence needs a duration (e.g. 2h)"), field="duration")
     if duration >= gap:
-        raise RuleError(
-            f"each occurrence must end before the next one starts: {span(duration)} is not "
-            f"shorter than the {span(gap)} between two of them",
-            f"chaque maintenance doit finir avant la suivante : {span(duration)} n'est pas "
-            f"plus court que les {span(gap)} qui séparent deux débuts", field="duration")
+        raise RuleError(_("each occurrence must end before the next one starts: {duration} "
+                          "is not shorter than the {gap} between two of them",
+                          duration=span(duration), gap=span(gap)), field="duration")
 
 
 @lru_cache(maxsize=1024)
@@ -254,15 +258,14 @@ def _min_gap(rule: str, first: datetime) -> float | RuleError:
     end = first + timedelta(seconds=SAMPLE_SPAN)
     found = list(islice(starts(shape, first, first, end), SAMPLE_OCCURRENCES))
     if not found:
-        return RuleError(
-            f"the rule {rule!r} has no occurrence within {SAMPLE_YEARS} years of its start",
-            f"la règle {rule!r} ne revient pas dans les {SAMPLE_YEARS} ans qui suivent son "
-            "début")
+        return RuleError(n_("the rule “{rule}” has no occurrence within {n} year of its start",
+                            "the rule “{rule}” has no occurrence within {n} years of its start",
+                            SAMPLE_YEARS, rule=rule))
     gap = min(((b - a).total_seconds() for a, b in zip(found, found[1:])),
               default=float("inf"))
     if gap < MIN_PERIOD:  # the shape should have said so: a second line of defence
-        return RuleError(f"{_TOO_OFTEN_EN}: {rule!r} recurs every {span(gap)}",
-                         f"{_TOO_OFTEN_FR} : {rule!r} revient toutes les {span(gap)}")
+        return RuleError(_too_often(_("“{rule}” recurs every {gap}", rule=rule,
+                                      gap=span(gap))))
     return gap
 
 
@@ -272,47 +275,37 @@ def _shape(rule: str) -> Mapping[str, str] | str:
     cron rule (``"0 2 * * 0"``); :class:`RuleError` when the rule is not one Vigie
     evaluates: an unknown form, invalid, or more frequent than once an hour by
     construction (then every two starts are at least an hour apart in wall-clock time)."""
-    kind, _, body = str(rule).partition(":")
+    kind, _colon, body = str(rule).partition(":")
     if kind == "CRON":
         fields = body.split()
         if len(fields) != 5 or not croniter().is_valid(body):
-            raise RuleError(f"invalid cron rule {body!r} (expected 5 fields, e.g. '0 2 * * 0')",
-                            f"règle cron {body!r} invalide (5 champs attendus, ex. "
-                            "« 0 2 * * 0 »)")
+            raise RuleError(_("invalid cron rule “{rule}” (expected 5 fields, e.g. "
+                              "“0 2 * * 0”)", rule=body))
         if not fields[0].isdigit():
-            raise RuleError(
-                f"{_TOO_OFTEN_EN}: the minute field of a cron rule must be one number "
-                f"(e.g. '30 2 * * *'), not {fields[0]!r}",
-                f"{_TOO_OFTEN_FR} : le champ des minutes d'une règle cron doit être un seul "
-                f"nombre (ex. « 30 2 * * * »), pas {fields[0]!r}")
+            raise RuleError(_too_often(_(
+                "the minute field of a cron rule must be one number (e.g. “30 2 * * *”), "
+                "not “{value}”", value=fields[0])))
         return body
     if kind != "RRULE" or not body:
-        raise RuleError(f"unknown rule {rule!r} (expected RRULE:… or CRON:…)",
-                        f"règle {rule!r} inconnue (attendu RRULE:… ou CRON:…)")
+        raise RuleError(_("unknown rule “{rule}” (expected RRULE:… or CRON:…)", rule=rule))
     parts: dict[str, str] = {}
     for part in body.upper().split(";"):
         name, equal, value = part.partition("=")
         if not equal or not name or not value:
-            raise RuleError(f"invalid rrule {body!r}: {part!r} is not NAME=VALUE",
-                            f"RRULE {body!r} invalide : {part!r} n'est pas NOM=VALEUR")
+            raise RuleError(_("invalid rrule “{rule}”: “{part}” is not NAME=VALUE",
+                              rule=body, part=part))
         parts[name] = value
     if any(name in parts for name in ("DTSTART", "UNTIL", "COUNT")):
-        raise RuleError("the rrule must not hold DTSTART, UNTIL or COUNT: use 'start' for "
-                        "the first occurrence",
-                        "la règle ne doit contenir ni DTSTART, ni UNTIL, ni COUNT : "
-                        "utilisez « start » pour la première fois")
+        raise RuleError(_("the rrule must not hold DTSTART, UNTIL or COUNT: use “start” for "
+                          "the first occurrence"))
     freq = parts.get("FREQ")
     if freq in ("MINUTELY", "SECONDLY"):
-        raise RuleError(f"{_TOO_OFTEN_EN}: FREQ={freq} is more frequent (use FREQ=HOURLY, "
-                        "DAILY, WEEKLY, MONTHLY or YEARLY)",
-                        f"{_TOO_OFTEN_FR} : FREQ={freq} est plus fréquent (utilisez "
-                        "FREQ=HOURLY, DAILY, WEEKLY, MONTHLY ou YEARLY)")
+        raise RuleError(_too_often(_("FREQ={freq} is more frequent (use FREQ=HOURLY, DAILY, "
+                                     "WEEKLY, MONTHLY or YEARLY)", freq=freq)))
     for name in ("BYMINUTE", "BYSECOND"):
         if "," in parts.get(name, ""):
-            raise RuleError(f"{_TOO_OFTEN_EN}: {name} must hold one value, not "
-                            f"{parts[name]}",
-                            f"{_TOO_OFTEN_FR} : {name} ne peut avoir qu'une valeur, pas "
-                            f"{parts[name]}")
+            raise RuleError(_too_often(_("{name} must hold one value, not {value}",
+                                         name=name, value=parts[name])))
     try:
         if freq not in FREQS:
             raise ValueError(f"unknown FREQ {freq!r}")
@@ -320,8 +313,7 @@ def _shape(rule: str) -> Mapping[str, str] | str:
             raise ValueError("INTERVAL must be 1 or more")
         rrulestr()("RRULE:" + body, dtstart=DEFAULT_ANCHOR)
     except (ValueError, TypeError, KeyError) as exc:
-        raise RuleError(f"invalid rrule {body!r}: {exc}",
-                        f"RRULE {body!r} invalide : {exc}") from None
+        raise RuleError(_("invalid rrule “{rule}”: {why}", rule=body, why=str(exc))) from None
     return MappingProxyType(parts)
 
 
@@ -496,7 +488,7 @@ def _cron_pattern(fields: list[str], duration: float) -> Pattern:
     if monthday == "*" and weekday == "*":
         return Pattern("day", at=at, duration=duration)
     if monthday == "*":
-        day, _, nth = weekday.partition("#")
+        day, _hash, nth = weekday.partition("#")
         code = _cron_day(day)
         if nth:
             if code is None or nth not in ("1", "2", "3", "4", "5"):

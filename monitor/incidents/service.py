@@ -10,8 +10,8 @@ rows of the events it causes, all in that session's transaction; **the caller co
         incident = ops.open_incident(session, services=["mail"], title_fr="Lenteurs",
                                      message_fr="Nous regardons.", author="camille")
 
-A bad value raises :class:`InvalidInput` with the field and a message in French and
-English that can be shown as is next to the form field; an unknown id raises
+A bad value raises :class:`InvalidInput` with the field and a message from the
+catalogues, said in the reader's language next to the form field or in the API's answer; an unknown id raises
 :class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
 
 Each operation is declared with :func:`monitor.guard.operation`: it takes an ``actor``
@@ -53,7 +53,7 @@ from monitor.incidents.recurrence import (
     zone,
 )
 from monitor.safetext import clean_line, clean_text
-from monitor.words import _
+from monitor.words import Words, _, n_
 from monitor.schema import parse_duration
 from monitor.store.models import ServiceRow
 
@@ -65,19 +65,29 @@ class InvalidInput(ValueError):
     """A value a volunteer gave is not acceptable.
 
     :ivar field: the input's name (``title_fr``, ``services``…), None for the whole form.
-    :ivar message_fr: what to tell the volunteer, in French.
-    :ivar message_en: the same in English (also ``str(exc)``).
+    :ivar words: what to tell the volunteer, from the catalogues (:mod:`monitor.words`),
+        said in the language of the form, the API request or the command line;
+        ``str(exc)`` is the English.
     """
 
-    def __init__(self, field: str | None, message_fr: str, message_en: str) -> None:
-        super().__init__(message_en)
+    def __init__(self, field: str | None, words: Words) -> None:
+        super().__init__(words.en)
         self.field = field
-        self.message_fr = message_fr
-        self.message_en = message_en
+        self.words = words
 
     def message(self, lang: str = "fr") -> str:
         """The message in ``lang`` (``fr`` or ``en``)."""
-        return self.message_en if lang == "en" else self.message_fr
+        return self.words.say(lang)
+
+    @property
+    def message_fr(self) -> str:
+        """The message in French."""
+        return self.words.fr
+
+    @property
+    def message_en(self) -> str:
+        """The message in English."""
+        return self.words.en
 
 
 class NotFound(InvalidInput):
@@ -91,12 +101,12 @@ def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
     rather than cut, so the volunteer knows what is published."""
     text = "" if value is None else str(value).strip()
     if len(text) > limit:
-        raise InvalidInput(field, f"Texte trop long ({len(text)} caractères, {limit} au plus).",
-                           f"Text too long ({len(text)} characters, at most {limit}).")
+        raise InvalidInput(field, _("Text too long ({length} characters, at most {limit}).",
+                                    length=len(text), limit=limit))
     text = clean_line(text, limit) if field.startswith("title") else clean_text(text, limit)
     if not text:
         if required:
-            raise InvalidInput(field, "Ce champ est obligatoire.", "This field is required.")
+            raise InvalidInput(field, _("This field is required."))
         return None
     return text
 
@@ -104,16 +114,14 @@ def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
 def _rule_refused(exc: RuleError) -> InvalidInput:
     """A refused recurrence (``field`` rule) or duration, said in both languages."""
     if exc.field == "duration":
-        return InvalidInput("duration", f"Durée refusée : {exc.fr}.",
-                            f"Duration refused: {exc}.")
-    return InvalidInput("rule", f"Récurrence invalide : {exc.fr}.",
-                        f"Invalid recurrence: {exc}.")
+        return InvalidInput("duration", _("Duration refused: {why}.", why=exc.words))
+    return InvalidInput("rule", _("Invalid recurrence: {why}.", why=exc.words))
 
 
 def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
-        raise InvalidInput(field, f"Valeur « {value} » inconnue (possibles : {', '.join(allowed)}).",
-                           f"Unknown value {value!r} (one of: {', '.join(allowed)}).")
+        raise InvalidInput(field, _("Unknown value “{value}” (one of: {allowed}).",
+                                    value=value, allowed=", ".join(allowed)))
     return value
 
 
@@ -311,8 +319,8 @@ class Operations:
                    "cron", "rrule", "at", "timezone", "announce_before"}
         unknown = set(changes) - allowed
         if unknown:
-            raise InvalidInput(None, f"Champ inconnu : {', '.join(sorted(unknown))}.",
-                               f"Unknown field: {', '.join(sorted(unknown))}.")
+            raise InvalidInput(None, n_("Unknown field: {fields}.", "Unknown fields: {fields}.",
+                                        len(unknown), fields=", ".join(sorted(unknown))))
         current = self._window_fields(window)
         if {"services", "group", "all_services"} & set(changes):
             current.update(services=[], group=None, all_services=False)
@@ -354,8 +362,7 @@ class Operations:
         if window.rule is not None:
             return self.cancel_maintenance(session, window_id, at=now)
         if window.starts_at is not None and window.starts_at > now:
-            raise InvalidInput(None, "Cette maintenance n'a pas commencé : annulez-la plutôt.",
-                               "This window has not started: cancel it instead.")
+            raise InvalidInput(None, _("This window has not started: cancel it instead."))
         window.ends_at = min(window.ends_at or now, now)
         window.updated_at = now
         session.flush()
@@ -396,8 +403,8 @@ class Operations:
         allowed = {"title_fr", "title_en", "text_fr", "text_en", "level", "starts_at", "ends_at"}
         unknown = set(changes) - allowed
         if unknown:
-            raise InvalidInput(None, f"Champ inconnu : {', '.join(sorted(unknown))}.",
-                               f"Unknown field: {', '.join(sorted(unknown))}.")
+            raise InvalidInput(None, n_("Unknown field: {fields}.", "Unknown fields: {fields}.",
+                                        len(unknown), fields=", ".join(sorted(unknown))))
         fields = {k: getattr(notice, k) for k in allowed}
         fields.update(changes)
         self._fill_notice(notice, fields)
@@ -433,11 +440,10 @@ class Operations:
         try:
             return outbox.retry(session, outbox_id, self.ctx.now())
         except KeyError:
-            raise NotFound("outbox_id", f"Aucun envoi n°{outbox_id}.",
-                           f"No outbox entry {outbox_id}.") from None
+            raise NotFound("outbox_id", _("No delivery number {id}.", id=outbox_id)) from None
         except ValueError:
-            raise InvalidInput("outbox_id", f"L'envoi n°{outbox_id} a déjà été remis.",
-                               f"Outbox entry {outbox_id} was already delivered.") from None
+            raise InvalidInput("outbox_id", _("Delivery number {id} was already delivered.",
+                                              id=outbox_id)) from None
 
     # Helpers ----------------------------------------------------------------------------
 
@@ -448,49 +454,43 @@ class Operations:
         ids = [s.strip() for s in services if s and s.strip()] if not isinstance(
             services, str) else [services]
         if not ids:
-            raise InvalidInput("services", "Choisissez au moins un service.",
-                               "Choose at least one service.")
+            raise InvalidInput("services", _("Choose at least one service."))
         known = set(session.scalars(select(ServiceRow.id).where(ServiceRow.id.in_(ids))))
         unknown = [s for s in ids if s not in known]
         if unknown:
-            raise InvalidInput("services", f"Service inconnu : {', '.join(unknown)}.",
-                               f"Unknown service: {', '.join(unknown)}.")
+            raise InvalidInput("services", n_("Unknown service: {services}.",
+                                              "Unknown services: {services}.", len(unknown),
+                                              services=", ".join(unknown)))
         return list(dict.fromkeys(ids))
 
     def _incident(self, session: Session, incident_id: int) -> Incident:
         incident = session.get(Incident, int(incident_id)) if str(incident_id).isdigit() else (
             session.scalars(select(Incident).where(Incident.reference == str(incident_id))).first())
         if incident is None:
-            raise NotFound("incident_id", f"Aucun incident {incident_id}.",
-                           f"No incident {incident_id}.")
+            raise NotFound("incident_id", _("No incident number {id}.", id=incident_id))
         return incident
 
     def _open(self, session: Session, incident_id: int) -> Incident:
         incident = self._incident(session, incident_id)
         if incident.resolved_at is not None:
-            raise InvalidInput(None, "Cet incident est déjà résolu.",
-                               "This incident is already resolved.")
+            raise InvalidInput(None, _("This incident is already resolved."))
         return incident
 
     def _window(self, session: Session, window_id: int) -> MaintenanceWindow:
         window = session.get(MaintenanceWindow, int(window_id))
         if window is None:
-            raise NotFound("window_id", f"Aucune maintenance n°{window_id}.",
-                           f"No maintenance window {window_id}.")
+            raise NotFound("window_id", _("No maintenance window number {id}.", id=window_id))
         if window.config_id is not None:
-            raise InvalidInput(None, "Cette maintenance vient du fichier de configuration : "
-                               "modifiez-la dans le fichier.",
-                               "This window comes from the configuration file: change it there.")
+            raise InvalidInput(None, _("This window comes from the configuration file: "
+                                       "change it there."))
         if window.cancelled_at is not None:
-            raise InvalidInput(None, "Cette maintenance est annulée.",
-                               "This window is cancelled.")
+            raise InvalidInput(None, _("This window is cancelled."))
         return window
 
     def _notice(self, session: Session, notice_id: int) -> Notice:
         notice = session.get(Notice, int(notice_id))
         if notice is None:
-            raise NotFound("notice_id", f"Aucun message n°{notice_id}.",
-                           f"No notice {notice_id}.")
+            raise NotFound("notice_id", _("No notice number {id}.", id=notice_id))
         return notice
 
     @staticmethod
@@ -515,8 +515,7 @@ class Operations:
         try:
             zone(tz)
         except RuleError:
-            raise InvalidInput("timezone", f"Fuseau horaire inconnu : {tz}.",
-                               f"Unknown time zone: {tz}.") from None
+            raise InvalidInput("timezone", _("Unknown time zone: {zone}.", zone=tz)) from None
         window.timezone = tz
         self._fill_scope(session, window, f)
         start = self._date("start", f.get("start"), tz)
@@ -531,8 +530,7 @@ class Operations:
             if rule is not None:
                 if duration is None:
                     raise InvalidInput("duration",
-                                       "Indiquez la durée de chaque maintenance (ex. 2h).",
-                                       "Give the duration of each occurrence (e.g. 2h).")
+                                       _("Give the duration of each occurrence (e.g. 2h)."))
                 check_rule(rule, duration, start, tz)
         except RuleError as exc:
             raise _rule_refused(exc) from None
@@ -540,16 +538,13 @@ class Operations:
             window.rule, window.duration, window.starts_at, window.ends_at = rule, duration, start, None
             return
         if start is None:
-            raise InvalidInput("start", "Indiquez le début de la maintenance.",
-                               "Give the start of the window.")
+            raise InvalidInput("start", _("Give the start of the window."))
         if end is None and duration is not None:
             end = start + duration
         if end is None:
-            raise InvalidInput("end", "Indiquez la fin ou la durée de la maintenance.",
-                               "Give the end or the duration of the window.")
+            raise InvalidInput("end", _("Give the end or the duration of the window."))
         if end <= start:
-            raise InvalidInput("end", "La fin doit être après le début.",
-                               "The end must be after the start.")
+            raise InvalidInput("end", _("The end must be after the start."))
         window.rule, window.duration, window.starts_at, window.ends_at = None, None, start, end
 
     def _fill_scope(self, session: Session, window: MaintenanceWindow, f: dict[str, Any]) -> None:
@@ -557,13 +552,12 @@ class Operations:
         group = f.get("group") or None
         everything = bool(f.get("all_services"))
         if sum((bool(services), group is not None, everything)) != 1:
-            raise InvalidInput("services", "Choisissez des services, un groupe, ou tous les services.",
-                               "Choose services, a group, or all services.")
+            raise InvalidInput("services", _("Choose services, a group, or all services."))
         if services:
             services = self._services(session, services)
         if group is not None and session.scalar(
                 select(ServiceRow.id).where(ServiceRow.group_id == group).limit(1)) is None:
-            raise InvalidInput("group", f"Groupe inconnu : {group}.", f"Unknown group: {group}.")
+            raise InvalidInput("group", _("Unknown group: {group}.", group=group))
         window.service_ids, window.group_id, window.all_services = services, group, everything
 
     @staticmethod
@@ -573,8 +567,8 @@ class Operations:
         try:
             return parse_datetime(value, tz)
         except RuleError:
-            raise InvalidInput(field, f"Date invalide : {value} (ex. 2026-04-05 22:00).",
-                               f"Invalid date: {value} (e.g. 2026-04-05 22:00).") from None
+            raise InvalidInput(field, _("Invalid date: {value} (e.g. 2026-04-05 22:00).",
+                                        value=value)) from None
 
     @staticmethod
     def _duration(field: str, value: Any) -> float | None:
@@ -583,8 +577,8 @@ class Operations:
         try:
             return parse_duration(value)
         except ValueError:
-            raise InvalidInput(field, f"Durée invalide : {value} (ex. 30m, 2h, 2d).",
-                               f"Invalid duration: {value} (e.g. 30m, 2h, 2d).") from None
+            raise InvalidInput(field, _("Invalid duration: {value} (e.g. 30m, 2h, 2d).",
+                                        value=value)) from None
 
     def _fill_notice(self, notice: Notice, f: dict[str, Any]) -> None:
         notice.title_fr = _text("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
@@ -596,8 +590,7 @@ class Operations:
         notice.ends_at = self._date("ends_at", f.get("ends_at"), self.ctx.timezone)
         if notice.starts_at is not None and notice.ends_at is not None and (
                 notice.ends_at <= notice.starts_at):
-            raise InvalidInput("ends_at", "La fin doit être après le début.",
-                               "The end must be after the start.")
+            raise InvalidInput("ends_at", _("The end must be after the start."))
 
 
 __all__ = ["InvalidInput", "NotFound", "Operations"]

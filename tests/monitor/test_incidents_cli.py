@@ -65,7 +65,7 @@ def test_incident_commands(vigie):
 def test_maintenance_and_notice_commands(vigie):
     out = vigie("maintenance", "add", "Sauvegarde", "--group", "hosting", "--weekly", "sunday",
                 "--at", "02:00", "--duration", "2h")
-    wid = re.search(r"maintenance (\d+) planned", out).group(1)
+    wid = re.search(r"Maintenance window (\d+) planned", out).group(1)
     listing = vigie("maintenance", "list")
     assert "Sauvegarde" in listing and "FREQ=WEEKLY" in listing
     vigie("maintenance", "cancel", wid)
@@ -74,7 +74,7 @@ def test_maintenance_and_notice_commands(vigie):
     assert "duration" in vigie("maintenance", "add", "X", "--all", "--daily", "--at", "03:00",
                                code=3)
 
-    nid = re.search(r"notice (\d+) posted",
+    nid = re.search(r"Notice (\d+) posted",
                     vigie("notice", "add", "Nouveau forum", "--level", "warning")).group(1)
     assert "Nouveau forum" in vigie("notice", "list")
     vigie("notice", "end", nid)
@@ -95,7 +95,7 @@ def test_outbox_commands(vigie, tmp_path):
     assert "notifier" in listing and "HTTP 500" in listing
     vigie("outbox", "retry", "1")
     assert "pending" in vigie("outbox", "list")
-    assert "No outbox entry 7" in vigie("outbox", "retry", "7", code=3)
+    assert "No delivery number 7" in vigie("outbox", "retry", "7", code=3)
 
 
 def test_the_cli_cleans_text_like_the_forms_and_the_api(vigie):
@@ -174,3 +174,19 @@ def test_every_field_the_service_layer_refuses_is_named_by_an_option():
                if not any(option_of(f, click.Context(c)) for c in commands)}
     # the maintenance time zone is the site's: the command line never gives one
     assert unnamed == {"timezone"}
+
+
+@pytest.mark.parametrize(("lang", "said"), [
+    ("fr_FR.UTF-8", (r"Message \d+ publié\.", "Erreur : --service : Service inconnu : nope.")),
+    ("C.UTF-8", (r"Notice \d+ posted\.", "Error: --service: Unknown service: nope."))])
+def test_the_commands_speak_the_users_language(vigie, tmp_path, lang, said):
+    # was: "notice 3 posted" in English whatever the locale, errors in both
+    path = tmp_path / "vigie.yaml"  # the database made by the fixture
+    runner = CliRunner()
+    env = {"LANG": lang, "LC_ALL": None, "LC_MESSAGES": None}
+    out = runner.invoke(cli, ["-c", str(path), "notice", "add", "Forum", "--level", "info"],
+                        env=env, catch_exceptions=False).output
+    assert re.fullmatch(said[0] + "\n", out), out
+    result = runner.invoke(cli, ["-c", str(path), "incident", "open", "X", "--service",
+                                 "nope", "--message", "m"], env=env, catch_exceptions=False)
+    assert result.exit_code == 3 and result.output.strip() == said[1]

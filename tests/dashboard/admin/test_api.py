@@ -256,7 +256,7 @@ def test_type_messages_say_what_is_expected_without_repeating_the_value(api):
     error = api("POST", "/maintenance", {"title_fr": "x", "services": ["web"],
                                          "weekly": 31337, "at": "02:00",
                                          "duration": "1h"}).get_json()
-    assert error["message_en"] == "'weekly' must be a day (e.g. \"sunday\") or a list of days."
+    assert error["message_en"] == "“weekly” must be a day (e.g. “sunday”) or a list of days."
     assert error["message_fr"] == ("« weekly » doit être un jour (ex. « sunday ») ou une "
                                    "liste de jours.")
     assert "31337" not in error["message_fr"] + error["message_en"]
@@ -290,3 +290,28 @@ def test_right_types_still_pass(api, store, seeded_ids):
     assert not response.get_json()["updates"][-1]["public"]
     response = api("PATCH", f"/notices/{seeded_ids['notice']}", {"ends_at": None})
     assert response.status_code == 200 and response.get_json()["ends_at"] is None
+
+
+@pytest.mark.parametrize(("lang", "expected"), [
+    ("fr", "Services inconnus : nope, nada."), ("en", "Unknown services: nope, nada.")])
+def test_an_error_is_said_in_the_requests_language(api, lang, expected):
+    # was: only message_fr and message_en, the client choosing; now also "message", in the
+    # language the request asks for (?lang=, the cookie, Accept-Language), plural included
+    response = api("POST", "/notices", {"title_fr": "x", "level": "loud"},
+                   headers={"Accept-Language": lang})
+    assert response.status_code == 422
+    other = "fr" if lang == "en" else "en"
+    assert response.get_json()["message"] == response.get_json()[f"message_{lang}"]
+    assert response.get_json()["message"] != response.get_json()[f"message_{other}"]
+    response = api("POST", "/maintenance", {"title_fr": "x", "services": ["nope", "nada"],
+                                            "start": "2030-06-01 22:00", "duration": "1h"},
+                   headers={"Accept-Language": lang})
+    assert response.get_json()["message"] == expected
+
+
+def test_a_token_refusal_follows_the_lang_parameter(admin_app):
+    client = admin_app.test_client()
+    body = client.get(API + "/notices?lang=en", headers={"Accept-Language": "fr"}).get_json()
+    assert body["message"].startswith("Missing token")
+    body = client.get(API + "/notices?lang=fr").get_json()
+    assert body["message"].startswith("Jeton manquant")

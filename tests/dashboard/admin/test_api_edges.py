@@ -52,7 +52,8 @@ def test_a_wrong_method_says_which_are_allowed(admin_app, bearer):
 def test_an_unknown_address_of_the_admin_api_has_the_api_error_body(admin_app, bearer, path):
     response = admin_app.test_client().get(path, headers=bearer)
     assert response.status_code == 404
-    assert response.get_json() == {"error": "not_found", "message_fr": "Rien à cette adresse.",
+    assert response.get_json() == {"error": "not_found", "message": "Rien à cette adresse.",
+                                   "message_fr": "Rien à cette adresse.",
                                    "message_en": "Nothing at this address."}
     assert response.headers["Cache-Control"] == "no-store"
 
