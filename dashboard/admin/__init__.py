@@ -45,6 +45,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
 )
 from dashboard.admin.blueprint import api_bp, bp
 from dashboard.admin.pages import lang
+from dashboard.i18n import PHASES
 from monitor.access import Actor, Forbidden
 
 bp.register_blueprint(api_bp)
@@ -89,8 +90,9 @@ def _no_store(response):
 def _template_globals():
     impacts = {"major_outage": _("Outage"), "partial_outage": _("Partial outage"),
                "degraded": _("Slowed down")}
-    phases = {"investigating": _("Investigating"), "identified": _("Identified"),
-              "monitoring": _("Monitoring"), "resolved": _("Resolved")}
+    # the phases in the words members, alerts, forum and tickets read (monitor.terms)
+    phases = {label: PHASES[label] for label in ("investigating", "identified", "monitoring",
+                                                  "resolved")}
     levels = {"info": _("Information"), "warning": _("Warning")}
     recurrences = [("none", _("Once")), ("daily", _("Every day")),
                    ("weekly", _("Every week")), ("monthly", _("Every month")),

@@ -243,13 +243,18 @@ class Operations:
     def set_postmortem(self, session: Session, incident_id: int, *, text_fr: str,
                        text_en: str | None = None, author: str | None = None,
                        at: float | None = None) -> Incident:
-        """Attach (or replace) the post-mortem of an incident, open or resolved; a public
-        timeline entry and ``updated`` events say it was published.
+        """Attach (or replace) the post-mortem of a resolved incident; a public timeline
+        entry and ``updated`` events say it was published.
 
-        :raises InvalidInput: empty text.
+        :raises InvalidInput: empty text, or the incident is not resolved yet (a review
+            comes after the facts: the form is offered on resolved incidents only, and the
+            API and the CLI refuse the same way).
         :raises NotFound: no such incident.
         """
         incident = self._incident(session, incident_id)
+        if incident.resolved_at is None:
+            raise InvalidInput(None, _("This incident is not resolved yet: publish its "
+                                       "post-mortem once it is resolved."))
         fr = _text("text_fr", text_fr, required=True, limit=100_000)
         en = _text("text_en", text_en, required=False, limit=100_000)
         at = self._at(at)

@@ -145,6 +145,10 @@ def test_an_incident_through_the_api(api, store, admin_app):
     assert response.status_code == 201
     assert api("POST", f"/incidents/{incident_id}/impact",
                {"impact": "major_outage"}).get_json()["summary"]["impact"] == "major_outage"
+    # a post-mortem comes after the facts: refused on the open incident (as the form is
+    # offered only on resolved ones), accepted once it is resolved
+    early = api("PUT", f"/incidents/{incident_id}/postmortem", {"text_fr": "Trop tôt."})
+    assert early.status_code == 422 and "resolved" in early.get_json()["message_en"]
     assert api("POST", f"/incidents/{incident_id}/resolve").get_json()["summary"]["phase"] == (
         "resolved")
     response = api("PUT", f"/incidents/{incident_id}/postmortem", {"text_fr": "Compte rendu."})

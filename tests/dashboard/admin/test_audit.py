@@ -57,8 +57,8 @@ def world(store, admin_seeded):
         session.add_all([running, dead])
         session.flush()
         ids = {"window": running.id, "delivery": dead.id, "token": token.token.id}
-    open_incident, _resolved, notice = admin_seeded[2]
-    ids.update(incident=open_incident, notice=notice)
+    open_incident, resolved, notice = admin_seeded[2]
+    ids.update(incident=open_incident, resolved=resolved, notice=notice)
     return ids
 
 
@@ -86,9 +86,9 @@ CASES = {
         lambda o, s, i: o.resolve_incident(s, i["incident"], actor=ANA),
         lambda b, a: b["resolved_at"] is None and a["resolved_at"] is not None),
     "incident.postmortem": (
-        lambda o, s, i: o.set_postmortem(s, i["incident"], text_fr="Cause : un disque.",
+        lambda o, s, i: o.set_postmortem(s, i["resolved"], text_fr="Cause : un disque.",
                                          actor=ANA),
-        lambda b, a: b["postmortem_fr"] is None and a["postmortem_fr"] == "Cause : un disque."),
+        lambda b, a: b["postmortem_fr"] != a["postmortem_fr"] and a["postmortem_fr"] == "Cause : un disque."),
     "maintenance.add": (
         lambda o, s, i: o.create_maintenance(s, title_fr="Travaux", all_services=True,
                                              start="2031-01-01 10:00", duration="1h",
