@@ -19,7 +19,8 @@ from flask import Blueprint, abort, current_app, url_for
 
 from dashboard import MAX_DATABASE_ID
 from dashboard.bars import day_value
-from dashboard.i18n import BANNERS, STATUS_LABELS, fmt_percent, iso, select_language
+from dashboard.banner import overall_words
+from dashboard.i18n import STATUS_LABELS, fmt_percent, iso, select_language
 from dashboard.pages import UPDATED_ISO, cached_response, snapshot
 from dashboard.rulewords import rule_words
 from dashboard.status import find_incident
@@ -194,7 +195,7 @@ def summary():
         return _json({
             "page": _page(data, lang),
             "status": {"indicator": INDICATOR[data.banner],
-                       "description": str(BANNERS[data.banner]),
+                       "description": overall_words(list(data.services.values())),
                        "vigie_banner": data.banner},
             "components": _components(data, lang),
             "incidents": [incident_doc(i, lang) for i in data.open_incidents],

@@ -11,7 +11,8 @@ from flask import Blueprint, abort
 from dashboard.i18n import gettext
 from markupsafe import escape
 
-from dashboard.i18n import BANNERS, STATUS_LABELS, fmt_percent, select_language
+from dashboard.banner import overall_words
+from dashboard.i18n import STATUS_LABELS, fmt_percent, select_language
 from dashboard.pages import cached_response, snapshot
 
 bp = Blueprint("badges", __name__, url_prefix="/badges")
@@ -96,6 +97,7 @@ def uptime(service_id: str):
 def overall():
     """The overall status of the page."""
     def render():
-        banner = snapshot().data.banner
-        return badge(gettext("status"), str(BANNERS[banner]), BANNER_COLOURS[banner])
+        data = snapshot().data
+        words = overall_words(list(data.services.values()))
+        return badge(gettext("status"), words, BANNER_COLOURS[data.banner])
     return cached_response(("badge-overall",), render, "image/svg+xml", max_age=60)

@@ -74,6 +74,22 @@ def tone(services: list[ServiceView]) -> str:
     return "operational"
 
 
+def overall_words(services: list[ServiceView]) -> str:
+    """The overall state in a few words, for the JSON API's description and the status
+    badge, in the banner's tone: "Major outage" only when most services are out, "Some
+    services are down" when a few are (the machine indicator keeps Statuspage's values)."""
+    from dashboard.i18n import BANNERS
+
+    said = tone(services)
+    if said == "major":
+        return str(BANNERS["major"])
+    if said == "partial" and any(s.status == ServiceStatus.MAJOR_OUTAGE for s in services):
+        return gettext("Some services are down")
+    if said in ("partial", "minor"):
+        return str(BANNERS["disturbed"])
+    return str(BANNERS[said])
+
+
 def state_key(services: list[ServiceView]) -> str:
     """``id:status`` of every service not operational, sorted and joined by commas."""
     return ",".join(sorted(f"{s.id}:{s.status.label}" for s in services

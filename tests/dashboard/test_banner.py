@@ -126,3 +126,20 @@ def test_the_overview_names_the_seeded_trouble(client):
     assert 'data-state="mail:partial_outage,nextcloud:degraded"' in page
     assert ("Le service Messagerie est en partie en panne et le service Nextcloud est "
             "ralenti ; les autres services fonctionnent.") in page
+
+
+@pytest.mark.parametrize("statuses, fr, en", [
+    ({"webmail": S.MAJOR_OUTAGE}, "Certains services sont en panne", "Some services are down"),
+    ({"nextcloud": S.DEGRADED}, "Certains services sont perturbés",
+     "Some services are disturbed"),
+    ({i: S.MAJOR_OUTAGE for i, _, _ in NINE[:5]}, "Panne majeure", "Major outage"),
+    ({}, "Tous les services fonctionnent normalement", "All services are working normally"),
+])
+def test_the_api_and_badge_words_follow_the_banners_tone(app, statuses, fr, en):
+    """Issue 13: one webmail down of nine made the badge and the API say "Panne majeure"."""
+    from dashboard.banner import overall_words
+
+    found = services(statuses)
+    for lang, expected in (("fr", fr), ("en", en)):
+        with app.test_request_context(f"/?lang={lang}"):
+            assert overall_words(found) == expected
