@@ -28,8 +28,8 @@ from dashboard.admin import hashslots
 from monitor.access import ROLE_NAMES, Actor, Permission, Role, parse_role
 from monitor.guard import operation
 from monitor.accounts import store
+from monitor.accounts.store import USERNAME_LENGTH
 from monitor.accounts.store import UserRecord as User
-from monitor.store.accounts import USERNAME_LENGTH
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.accounts import ADDRESS_LENGTH, AdminSession, ApiToken, User
+from monitor.store.accounts import (
+    ADDRESS_LENGTH,
+    ROLE_LENGTH,
+    USERNAME_LENGTH,
+    AdminSession,
+    ApiToken,
+    User,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +283,7 @@ def set_token_times(db: Session, token_id: int, *, revoked_at: float | None = No
 
 
 __all__ = [
+    "ADDRESS_LENGTH", "ROLE_LENGTH", "USERNAME_LENGTH",
     "SessionRecord", "TokenRecord", "UserRecord",
     "add_session", "add_token", "add_user", "count_users", "delete_user", "end_session",
     "end_user_sessions", "find_user", "list_tokens", "list_users", "open_session_counts",
