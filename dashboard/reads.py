@@ -2,8 +2,9 @@
 
 Every function takes an open SQLAlchemy ``Connection`` and returns plain views
 (:mod:`dashboard.views`); :mod:`dashboard.snapshot` calls them when the database changed.
-Incidents, maintenance windows and notices come from :mod:`monitor.incidents.queries`,
-turned into the page's views.
+The reads themselves are the core's read API (:mod:`monitor.reads`,
+:mod:`monitor.incidents.queries`): this module only turns its records into the page's
+views and knows no table.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from dashboard.views import (
     CheckView,
@@ -32,24 +32,12 @@ from monitor import availability
 from monitor.availability import NOTHING, Tally
 from monitor.config import Config
 from monitor.incidents import queries
-from monitor.incidents.models import MaintenanceWindow, Notice
-from monitor.incidents.recurrence import Pattern, RuleError, describe
-from monitor.probe import Reason, Status
+from monitor.reads import page, status
+from monitor.reads.page import session_on
 from monitor.state import ServiceStatus
-from monitor.store.models import (
-    CheckRow,
-    CheckStatusChange,
-    DailyCheckRollup,
-    DailyServiceRollup,
-    ResultRow,
-    ServiceStatusChange,
-)
-from monitor.store import rollups
-from monitor.store.rollups import day_bounds
 
 log = logging.getLogger(__name__)
 
-_SERVICE_STATUS = {s.code: s for s in ServiceStatus}
 #: days in the uptime bars
 BAR_DAYS = 90
 #: the last days of the bars computed from the status changes at every snapshot rather
@@ -65,21 +53,9 @@ RECENT_INCIDENTS = 50
 PER_WINDOW = 1
 
 
-def _latest_id(model, owner):
-    """Correlated subquery: id of the newest change of the same owner."""
-    newer = model.__table__.alias("newer")
-    return (select(newer.c.id).where(newer.c[owner.key] == owner)
-            .order_by(newer.c.at.desc(), newer.c.id.desc()).limit(1)
-            .correlate(model.__table__).scalar_subquery())
-
-
 def service_statuses(conn: Connection) -> dict[str, tuple[ServiceStatus, float]]:
     """``{service id: (status, since)}`` from each service's newest status change."""
-    query = (select(ServiceStatusChange.service_id, ServiceStatusChange.current,
-                    ServiceStatusChange.at)
-             .where(ServiceStatusChange.id == _latest_id(
-                 ServiceStatusChange, ServiceStatusChange.service_id)))
-    return {sid: (_SERVICE_STATUS[code], at) for sid, code, at in conn.execute(query)}
+    return {sid: (s.status, s.since) for sid, s in status.service_states(conn).items()}
 
 
 def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
@@ -87,28 +63,22 @@ def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
     the members' words for its code as public places show it
     (:meth:`monitor.probe.Reason.for_public`), and the probe's sentence as ``detail``
     for volunteers."""
-    query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at,
-                    CheckStatusChange.reason_code, CheckStatusChange.reason_fr,
-                    CheckStatusChange.reason_en, CheckStatusChange.reason_public)
-             .join(CheckRow, CheckRow.id == CheckStatusChange.check_id)
-             .where(CheckStatusChange.id == _latest_id(
-                 CheckStatusChange, CheckStatusChange.check_id)))
-    latest = {key: rest for key, *rest in conn.execute(query)}
+    latest = status.check_states(conn)
     out = {}
     for check in config.checks:
         if not check.enabled:
             continue
-        current, at, code, reason_fr, reason_en, public = latest.get(check.key, (None,) * 6)
+        state = latest.get(check.key)
         shown = detail = None
-        if reason_fr:
-            why = Reason(code or "", reason_fr, reason_en or reason_fr, public is not False)
+        if state is not None and state.reason is not None:
+            why = state.reason
             detail = Text(why.fr, why.en)
-            why = why.for_public(current)
+            why = why.for_public(state.status)
             shown = Text(why.fr, why.en)
         out[check.key] = CheckView(
             key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
-            status=Status(current) if current is not None else None, since=at, reason=shown,
-            detail=detail)
+            status=state.status if state is not None else None,
+            since=state.since if state is not None else None, reason=shown, detail=detail)
     return out
 
 
@@ -119,14 +89,7 @@ def bar_days(today: date, count: int = BAR_DAYS) -> list[date]:
 
 def service_rollups(conn: Connection, first: date) -> dict[str, dict[date, Tally]]:
     """``{service: {day: tally}}`` of the daily rollups since ``first``."""
-    out: dict[str, dict[date, Tally]] = defaultdict(dict)
-    query = (select(DailyServiceRollup.service_id, DailyServiceRollup.day,
-                    DailyServiceRollup.uptime, DailyServiceRollup.observed,
-                    DailyServiceRollup.worst_status)
-             .where(DailyServiceRollup.day >= first))
-    for sid, day, uptime, observed, worst in conn.execute(query):
-        out[sid][day] = Tally.of(uptime, observed, _SERVICE_STATUS.get(worst))
-    return out
+    return status.service_rollups(conn, first)
 
 
 def service_days(conn: Connection, days: list[date], zone: ZoneInfo, now: float
@@ -134,11 +97,7 @@ def service_days(conn: Connection, days: list[date], zone: ZoneInfo, now: float
     """``{service: {day: tally}}`` over ``days``: the last :data:`LIVE_DAYS` computed now
     from the status changes up to ``now`` (so today agrees with the status shown beside
     it, whenever the rollup pass last ran), the days before from the daily rollups."""
-    out = service_rollups(conn, days[0])
-    live = rollups.service_days(conn, days[-LIVE_DAYS], days[-1], zone, now)
-    for sid, per_day in live.items():
-        out[sid].update(per_day)
-    return out
+    return status.service_days(conn, days, zone, now, live=LIVE_DAYS)
 
 
 def build_days(days: list[date], tallies: dict[date, Tally], incidents: dict[date, int]
@@ -181,21 +140,21 @@ def _incident(summary, updates=None, links=(), detail=None) -> IncidentView:
 
 def open_incidents(conn: Connection) -> list[IncidentView]:
     """Unresolved incidents, most severe then newest first, with their latest public update."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         return [_incident(s) for s in queries.open_incidents(session)]
 
 
 def incident_history(conn: Connection, *, service_id: str | None = None,
                      limit: int = RECENT_INCIDENTS, offset: int = 0) -> list[IncidentView]:
     """Incidents newest first (open and resolved), optionally of one service."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         return [_incident(s) for s in queries.incident_history(
             session, service_id=service_id, limit=limit, offset=offset)]
 
 
 def incident(conn: Connection, incident_id: int) -> IncidentView | None:
     """One incident with its public timeline, links and post-mortem, or None."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         detail = queries.incident_detail(session, incident_id)
     if detail is None:
         return None
@@ -204,7 +163,7 @@ def incident(conn: Connection, incident_id: int) -> IncidentView | None:
 
 def incident_counts(conn: Connection, days: list[date], tz: str) -> dict[str, dict[date, int]]:
     """``{service: {day: incidents touching that day}}`` over ``days``."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         return queries.daily_incident_counts(session, days=len(days), today=days[-1], tz=tz)
 
 
@@ -214,9 +173,9 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
     order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
     ended and the :data:`PER_WINDOW` next ones), a recurring one with its rule's
     :class:`~monitor.incidents.recurrence.Pattern`."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
-        rules = _patterns(session, {p.window_id for p in found if p.recurring})
+        rules = page.window_rules(session, {p.window_id for p in found if p.recurring})
     by_window: dict[int, list] = defaultdict(list)
     for p in found:
         by_window[p.window_id].append(p)
@@ -228,26 +187,18 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                             Text(p.message_fr, p.message_en), p.start, p.end,
                             tuple(p.service_ids), p.recurring,
                             Html(p.message_fr_html, p.message_en_html),
-                            *rules.get(p.window_id, (None, None))) for p in planned]
+                            *_rule(rules.get(p.window_id))) for p in planned]
 
 
-def _patterns(session: Session, ids: set[int]) -> dict[int, tuple[Pattern | None, str]]:
-    """``{window id: (its rule's pattern, its time zone)}`` of recurring windows."""
-    out = {}
-    for wid, rule, duration, tz, first in session.execute(
-            select(MaintenanceWindow.id, MaintenanceWindow.rule, MaintenanceWindow.duration,
-                   MaintenanceWindow.timezone, MaintenanceWindow.starts_at)
-            .where(MaintenanceWindow.id.in_(ids), MaintenanceWindow.rule.is_not(None))):
-        try:
-            out[wid] = (describe(rule, duration or 0.0, tz, first), tz)
-        except RuleError:  # changed since its occurrences were read: words next time
-            out[wid] = (None, tz)
-    return out
+def _rule(rule: page.WindowRule | None) -> tuple:
+    """A window's rule in words and its time zone as the view holds them (a rule that
+    no longer reads has no words until the next snapshot)."""
+    return (None, None) if rule is None else (rule.pattern, rule.timezone)
 
 
 def notices(conn: Connection, now: float) -> list[NoticeView]:
     """Notices shown right now, warnings first, newest first."""
-    with Session(conn) as session:
+    with session_on(conn) as session:
         found = queries.active_notices(session, now)
     return [NoticeView(n.id, n.level, Text(n.title_fr, n.title_en), Text(n.text_fr, n.text_en),
                        n.starts_at, n.ends_at, Html(n.text_fr_html, n.text_en_html))
@@ -256,9 +207,7 @@ def notices(conn: Connection, now: float) -> list[NoticeView]:
 
 def next_notice_change(conn: Connection, now: float) -> float | None:
     """The next time a notice starts or ends (the page must change then)."""
-    starts = conn.scalar(select(func.min(Notice.starts_at)).where(Notice.starts_at > now))
-    ends = conn.scalar(select(func.min(Notice.ends_at)).where(Notice.ends_at > now))
-    return min((t for t in (starts, ends) if t is not None), default=None)
+    return page.next_notice_change(conn, now)
 
 
 # Response times -----------------------------------------------------------------------------
@@ -271,41 +220,13 @@ def latency_series(conn: Connection, check_keys: Iterable[str], since: float, un
     :return: ``{check key: [(bucket start, median seconds)]}``; buckets without an answered
         run are left out (the chart draws a gap).
     """
-    keys = list(check_keys)
-    ids = dict(conn.execute(select(CheckRow.id, CheckRow.key).where(CheckRow.key.in_(keys))).all())
-    if not ids:
-        return {}
-    rows = conn.execute(
-        select(ResultRow.check_id, ResultRow.started_at, ResultRow.duration)
-        .where(ResultRow.check_id.in_(list(ids)), ResultRow.started_at >= since,
-               ResultRow.started_at < until,
-               ResultRow.status.in_([int(Status.UP), int(Status.DEGRADED)])))
-    buckets: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for check_id, started, duration in rows:
-        buckets[ids[check_id]][int((started - since) // bucket)].append(duration)
-    out = {}
-    for key, per in buckets.items():
-        series = []
-        for index in sorted(per):
-            values = sorted(per[index])
-            series.append((since + index * bucket, values[len(values) // 2]))
-        out[key] = series
-    return out
+    return status.latency_series(conn, check_keys, since, until, bucket)
 
 
 def daily_latency(conn: Connection, check_keys: Iterable[str], first: date, zone: ZoneInfo
                   ) -> dict[str, list[tuple[float, float]]]:
     """Daily median response time per check since ``first`` (from the rollups, kept for ever)."""
-    keys = list(check_keys)
-    query = (select(CheckRow.key, DailyCheckRollup.day, DailyCheckRollup.latency_p50)
-             .join(CheckRow, CheckRow.id == DailyCheckRollup.check_id)
-             .where(CheckRow.key.in_(keys), DailyCheckRollup.day >= first,
-                    DailyCheckRollup.latency_p50.is_not(None))
-             .order_by(DailyCheckRollup.day))
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for key, day, p50 in conn.execute(query):
-        out[key].append((day_bounds(day, zone)[0], p50))
-    return dict(out)
+    return status.daily_latency(conn, check_keys, first, zone)
 
 
 __all__ = [

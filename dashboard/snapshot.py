@@ -33,28 +33,15 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from dashboard.offpath import DetailReads, Refresher
 from dashboard.pagedata import build_page_data
 from dashboard.views import PageData
 from monitor.config import Config
-from monitor.incidents.models import (
-    Incident,
-    IncidentLink,
-    IncidentUpdate,
-    MaintenanceWindow,
-    Notice,
-)
+from monitor.reads import page
 from monitor.store import Store
-from monitor.store.models import (
-    CheckRow,
-    CheckStatusChange,
-    DailyServiceRollup,
-    ResultRow,
-    ServiceStatusChange,
-)
 
 log = logging.getLogger(__name__)
 
@@ -288,35 +275,16 @@ class SnapshotCache:
         # it has none, and the page then simply shows no incidents (asked at each refresh
         # until they appear)
         if not self._has_incidents:
-            names = set(inspect(self.store.engine).get_table_names())
-            self._has_incidents = {"incidents", "notices", "maintenance_windows"} <= names
+            self._has_incidents = page.incident_tables_present(self.store.engine)
         return self._has_incidents
 
     def _version(self) -> tuple[tuple, float | None]:
         """``(version, last result time)``: the version changes whenever anything the page
         shows was written; the last result time does not make a new version."""
         yesterday = datetime.fromtimestamp(self.clock(), self.zone).date() - timedelta(days=1)
-        columns = [
-            select(func.max(ServiceStatusChange.id)).scalar_subquery(),
-            select(func.max(CheckStatusChange.id)).scalar_subquery(),
-            select(func.count(CheckRow.id)).where(CheckRow.active).scalar_subquery(),
-            select(func.coalesce(func.sum(DailyServiceRollup.runs), 0))
-            .where(DailyServiceRollup.day >= yesterday).scalar_subquery(),
-            select(func.count(DailyServiceRollup.id)).scalar_subquery(),
-        ]
-        if self._incident_tables():
-            for model, column in ((Incident, Incident.updated_at),
-                                  (IncidentUpdate, IncidentUpdate.id),
-                                  (IncidentLink, IncidentLink.id),
-                                  (MaintenanceWindow, MaintenanceWindow.updated_at),
-                                  (Notice, Notice.updated_at)):
-                columns.append(select(func.count()).select_from(model).scalar_subquery())
-                columns.append(select(func.max(column)).scalar_subquery())
-            columns.append(select(func.max(Incident.postmortem_at)).scalar_subquery())
-        columns.append(select(func.max(ResultRow.started_at)).scalar_subquery())
+        with_incidents = self._incident_tables()
         with self.store.engine.connect() as conn:
-            row = tuple(conn.execute(select(*columns)).one())
-        return row[:-1], row[-1]
+            return page.page_version(conn, since_day=yesterday, with_incidents=with_incidents)
 
     # Building ------------------------------------------------------------------------------
 

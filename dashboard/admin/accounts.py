@@ -4,7 +4,9 @@ end a volunteer's sessions. (API tokens: :mod:`dashboard.admin.tokens`.)
 Passwords are hashed with argon2id (argon2-cffi's :class:`PasswordHasher`, its default
 parameters, re-hashed on login when they change), each hash and check in one of the
 process's few hashing slots (:mod:`dashboard.admin.hashslots`). Every function takes a
-SQLAlchemy session and leaves committing to the caller. Nothing here logs a password.
+SQLAlchemy session and leaves committing to the caller; the queries are the core's
+(:mod:`monitor.accounts.store`), and users come back as its plain records. Nothing here
+logs a password.
 
 The changes are service-layer operations (:func:`monitor.guard.operation`): they take an
 ``actor`` keyword and are refused unless its role allows managing accounts (ending one's
@@ -20,13 +22,14 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.admin import hashslots
 from monitor.access import ROLE_NAMES, Actor, Permission, Role, parse_role
 from monitor.guard import operation
-from monitor.store.accounts import USERNAME_LENGTH, AdminSession, User
+from monitor.accounts import store
+from monitor.accounts.store import USERNAME_LENGTH
+from monitor.accounts.store import UserRecord as User
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -123,7 +126,7 @@ def get_user(session: Session, username: str) -> User | None:
         name = normalize_username(username)
     except AccountError:
         return None
-    return session.scalars(select(User).where(User.username == name)).first()
+    return store.find_user(session, name)
 
 
 def role_of(value: str | None) -> Role:
@@ -164,11 +167,8 @@ def create_user(session: Session, username: str, password: str, role: str | None
         raise AccountError(f"L'utilisateur « {name} » existe déjà.",
                            f"The user '{name}' already exists.")
     at = time.time() if now is None else now
-    user = User(username=name, password_hash=hash_password(password), created_at=at,
-                password_changed_at=at, role=chosen.value)
-    session.add(user)
-    session.flush()
-    return user
+    return store.add_user(session, username=name, password_hash=hash_password(password),
+                          role=chosen.value, at=at)
 
 
 def require_user(session: Session, username: str) -> User:
@@ -192,21 +192,17 @@ def set_password(session: Session, username: str, password: str,
     """
     user = require_user(session, username)
     check_password_strength(password)
-    user.password_hash = hash_password(password)
-    user.password_changed_at = time.time() if now is None else now
-    end_sessions(session, user.id, user.password_changed_at)
-    session.flush()
-    return user
+    at = time.time() if now is None else now
+    changed = store.update_user(session, user.id, password_hash=hash_password(password),
+                                password_changed_at=at)
+    end_sessions(session, user.id, at)
+    return changed or user
 
 
 def end_sessions(session: Session, user_id: int, now: float | None = None) -> int:
     """End every open session of a user (every copy of their cookies stops working);
     how many were open. (A helper of the operations below, not an operation.)"""
-    result = session.execute(
-        update(AdminSession)
-        .where(AdminSession.user_id == user_id, AdminSession.ended_at.is_(None))
-        .values(ended_at=time.time() if now is None else now))
-    return result.rowcount or 0
+    return store.end_user_sessions(session, user_id, time.time() if now is None else now)
 
 
 @operation(Permission.ACCOUNTS, "user.signout")
@@ -226,8 +222,7 @@ def sign_out_everywhere(session: Session, *, actor: Actor, now: float | None = N
 
 
 def _administrators(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User)
-                          .where(User.role == Role.ADMIN.value)) or 0
+    return store.count_users(session, role=Role.ADMIN.value)
 
 
 def _keep_an_administrator(session: Session, user: User) -> None:
@@ -253,9 +248,7 @@ def set_role(session: Session, username: str, role: str) -> User:
     new = role_of(role)
     if new != Role.ADMIN:
         _keep_an_administrator(session, user)
-    user.role = new.value
-    session.flush()
-    return user
+    return store.update_user(session, user.id, role=new.value) or user
 
 
 @operation(Permission.ACCOUNTS, "user.remove")
@@ -267,13 +260,12 @@ def remove_user(session: Session, username: str) -> None:
     """
     user = require_user(session, username)
     _keep_an_administrator(session, user)
-    session.delete(user)
-    session.flush()
+    store.delete_user(session, user.id)
 
 
 def list_users(session: Session) -> list[User]:
     """Every user, by name."""
-    return list(session.scalars(select(User).order_by(User.username)))
+    return store.list_users(session)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,14 +302,8 @@ def record_login(session: Session, user_id: int, verified: Verified,
                  now: float | None = None) -> User | None:
     """Note a successful login (time, new hash when needed); None when the user was
     removed meanwhile."""
-    user = session.get(User, user_id)
-    if user is None:
-        return None
-    if verified.rehash is not None:
-        user.password_hash = verified.rehash
-    user.last_login_at = time.time() if now is None else now
-    session.flush()
-    return user
+    return store.update_user(session, user_id, password_hash=verified.rehash,
+                             last_login_at=time.time() if now is None else now)
 
 
 def authenticate(session: Session, username: str, password: str,
@@ -337,7 +323,7 @@ def authenticate(session: Session, username: str, password: str,
 
 def count_users(session: Session) -> int:
     """How many users exist (the login page says so when there are none)."""
-    return session.scalar(select(func.count()).select_from(User)) or 0
+    return store.count_users(session)
 
 
 __all__ = [

@@ -35,7 +35,6 @@ from dashboard.i18n import select_language
 from dashboard.pages import snapshot
 from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
-from monitor.incidents.models import MaintenanceWindow, Notice
 from monitor.incidents.service import InvalidInput, NotFound
 from monitor.words import Both, Words, _
 
@@ -176,7 +175,7 @@ def whoami():
 # Notices --------------------------------------------------------------------------------
 
 
-def _notice_json(n: Notice) -> dict[str, Any]:
+def _notice_json(n: Any) -> dict[str, Any]:
     return {"id": n.id, "level": n.level, "title_fr": n.title_fr, "title_en": n.title_en,
             "text_fr": n.text_fr, "text_en": n.text_en, "starts_at": n.starts_at,
             "ends_at": n.ends_at, "created_at": n.created_at, "created_by": n.created_by}
@@ -252,7 +251,7 @@ def maintenance_create():
     """Plan a window (same fields as ``vigie maintenance add``, see docs/admin.md)."""
     args = _body(bodies.MaintenanceCreate)
     with transaction() as session:
-        window: MaintenanceWindow = operations().create_maintenance(
+        window = operations().create_maintenance(
             session, actor=current_actor(), **args)
         window_id = window.id
     return _json(_window_json(window_id), 201)

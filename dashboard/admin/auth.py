@@ -92,7 +92,6 @@ def current_user() -> accounts.User | None:
             session.pop(SESSION_KEY, None)
             return None
         user, session_id, touch = row.user, row.id, sessions.needs_touch(row, now)
-        db.expunge(user)
     if touch:
         with transaction(publish=False) as db:
             sessions.touch(db, session_id, now)

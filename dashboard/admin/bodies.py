@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from dashboard.admin.forms import refuse_active_markup
-from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, PHASES
+from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, PHASES
 from monitor.incidents.service import InvalidInput
 from monitor.words import Words, _, n_
 

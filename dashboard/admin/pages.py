@@ -10,14 +10,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.admin.auth import current_user
 from dashboard.admin.context import config, operations, reading, transaction
 from dashboard.i18n import select_language
 from monitor.incidents.service import InvalidInput, NotFound
-from monitor.store.models import ServiceRow
+from monitor.reads import status
 
 
 def lang() -> str:
@@ -39,8 +38,7 @@ def local_input(timestamp: float | None) -> str:
 
 def services(session: Session) -> list[tuple[str, str, str | None]]:
     """``(id, name, group)`` of the active services, in the configuration's order."""
-    rows = session.scalars(select(ServiceRow).where(ServiceRow.active.is_(True))
-                           .order_by(ServiceRow.position, ServiceRow.id))
+    rows = status.active_services(session)
     english = lang() == "en"
     return [(r.id, (r.name_en if english and r.name_en else r.name_fr), r.group_id)
             for r in rows]

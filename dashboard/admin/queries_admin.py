@@ -8,19 +8,15 @@ from typing import Any
 from dashboard.admin.context import reading
 from dashboard.admin.pages import local_input
 from monitor.incidents import queries
-from monitor.incidents.models import Notice
 
 
-def notice(notice_id: int) -> Notice | None:
-    """The notice with this id (detached from its session), or None."""
+def notice(notice_id: int) -> queries.NoticeView | None:
+    """The notice with this id, or None."""
     with reading() as session:
-        row = session.get(Notice, notice_id)
-        if row is not None:
-            session.expunge(row)
-        return row
+        return queries.notice(session, notice_id)
 
 
-def notice_form(row: Notice) -> dict[str, Any]:
+def notice_form(row: queries.NoticeView) -> dict[str, Any]:
     """The edit form's values for a notice."""
     return {"title_fr": row.title_fr, "title_en": row.title_en or "",
             "text_fr": row.text_fr or "", "text_en": row.text_en or "", "level": row.level,

@@ -7,7 +7,8 @@ used, and when it ended. A session is live while it has not ended, was used with
 "sign out everywhere", a password change — see
 :func:`dashboard.admin.accounts.end_sessions`) ends it for every copy of the cookie.
 
-Every function takes an ORM session and leaves committing to the caller.
+Every function takes an ORM session and leaves committing to the caller; the queries are
+the core's (:mod:`monitor.accounts.store`), sessions come back as its plain records.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from monitor.store.accounts import ADDRESS_LENGTH, AdminSession
+from monitor.accounts import store
+from monitor.accounts.store import SessionRecord as AdminSession
 
 #: a session nobody used for this long ends
 IDLE_TIMEOUT = 2 * 3600.0
@@ -44,10 +45,8 @@ def open_session(db: Session, user_id: int, now: float, address: str | None) -> 
     """Open a session for ``user_id``; returns the id to put in the cookie (stored only
     as its digest)."""
     secret = secrets.token_urlsafe(32)
-    db.add(AdminSession(token_hash=_digest(secret), user_id=user_id, created_at=now,
-                        last_seen_at=now, address=(address or None) and
-                        address[:ADDRESS_LENGTH]))
-    db.flush()
+    store.add_session(db, token_hash=_digest(secret), user_id=user_id, at=now,
+                      address=address)
     return secret
 
 
@@ -55,8 +54,7 @@ def find(db: Session, secret: str | None, now: float) -> AdminSession | None:
     """The live session whose cookie holds ``secret``, with its user; None otherwise."""
     if not isinstance(secret, str) or not secret or len(secret) > 100:
         return None
-    row = db.scalars(select(AdminSession)
-                     .where(AdminSession.token_hash == _digest(secret))).first()
+    row = store.session_by_digest(db, _digest(secret))
     return row if row is not None and is_live(row, now) else None
 
 
@@ -67,30 +65,27 @@ def needs_touch(row: AdminSession, now: float) -> bool:
 
 def touch(db: Session, session_id: int, now: float) -> None:
     """Note that the session is used now (keeps it from the idle timeout)."""
-    db.execute(update(AdminSession)
-               .where(AdminSession.id == session_id, AdminSession.ended_at.is_(None))
-               .values(last_seen_at=now))
+    store.touch_session(db, session_id, now)
 
 
 def end(db: Session, secret: str | None, now: float) -> None:
     """End the session whose cookie holds ``secret`` (nothing when there is none)."""
     if isinstance(secret, str) and secret:
-        db.execute(update(AdminSession)
-                   .where(AdminSession.token_hash == _digest(secret),
-                          AdminSession.ended_at.is_(None))
-                   .values(ended_at=now))
+        store.end_session(db, _digest(secret), now)
 
 
 def open_sessions(db: Session, user_id: int, now: float) -> list[AdminSession]:
     """The user's live sessions, most recently used first."""
-    rows = db.scalars(select(AdminSession)
-                      .where(AdminSession.user_id == user_id, AdminSession.ended_at.is_(None))
-                      .order_by(AdminSession.last_seen_at.desc()))
-    return [row for row in rows if is_live(row, now)]
+    return [row for row in store.unended_sessions(db, user_id) if is_live(row, now)]
 
 
 def purge(db: Session, now: float) -> None:
     """Delete the sessions that ended (or expired) more than :data:`KEEP` ago."""
-    db.execute(delete(AdminSession).where(or_(
-        AdminSession.ended_at < now - KEEP,
-        AdminSession.created_at < now - ABSOLUTE_TIMEOUT - KEEP)))
+    store.purge_sessions(db, ended_before=now - KEEP,
+                         created_before=now - ABSOLUTE_TIMEOUT - KEEP)
+
+
+def open_counts(db: Session, now: float) -> dict[int, int]:
+    """``{user id: live sessions}`` (users without any are absent)."""
+    return store.open_session_counts(db, seen_after=now - IDLE_TIMEOUT,
+                                     created_after=now - ABSOLUTE_TIMEOUT)

@@ -5,7 +5,8 @@ first characters, to tell tokens apart). It acts as its user, with the user's ro
 narrower one of its own (:func:`monitor.access.is_narrower`): its permissions are those
 both roles have, so lowering the user's role lowers the token's too. Creating and
 revoking are account operations (administrators only, see :mod:`monitor.access`).
-Nothing here logs a token.
+The queries are the core's (:mod:`monitor.accounts.store`); tokens come back as its plain
+records. Nothing here logs a token.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dashboard.admin.accounts import AccountError, require_user, role_of
 from monitor.access import Actor, Permission, is_narrower
 from monitor.guard import operation
 from monitor.safetext import clean_line
-from monitor.store.accounts import ApiToken, User
+from monitor.accounts import store
+from monitor.accounts.store import TokenRecord as ApiToken
 
 #: every token starts with this, so a leaked one is easy to recognise (secret scanners)
 TOKEN_PREFIX = "vigie_"
@@ -77,23 +78,17 @@ def create_token(session: Session, username: str, name: str, role: str | None = 
                 f"the role {user.role}).")
         narrowed = None if narrowed.value == user.role else narrowed.value
     secret = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
-    token = ApiToken(user=user, name=label, token_hash=token_digest(secret),
-                     prefix=secret[:SHOWN_PREFIX], role=narrowed,
-                     created_at=time.time() if now is None else now)
-    session.add(token)
-    session.flush()
+    token = store.add_token(session, user_id=user.id, name=label,
+                            token_hash=token_digest(secret), prefix=secret[:SHOWN_PREFIX],
+                            role=narrowed, at=time.time() if now is None else now)
     return NewToken(token, secret)
 
 
 def list_tokens(session: Session, username: str | None = None,
                 include_revoked: bool = False) -> list[ApiToken]:
     """Tokens (of ``username`` when given), oldest first."""
-    stmt = select(ApiToken).join(User).order_by(ApiToken.id)
-    if username is not None:
-        stmt = stmt.where(User.username == require_user(session, username).username)
-    if not include_revoked:
-        stmt = stmt.where(ApiToken.revoked_at.is_(None))
-    return list(session.scalars(stmt))
+    name = require_user(session, username).username if username is not None else None
+    return store.list_tokens(session, username=name, include_revoked=include_revoked)
 
 
 @operation(Permission.ACCOUNTS, "token.revoke")
@@ -102,12 +97,12 @@ def revoke_token(session: Session, token_id: int, now: float | None = None) -> A
 
     :raises AccountError: no such token.
     """
-    token = session.get(ApiToken, token_id)
+    token = store.token_by_id(session, token_id)
     if token is None:
         raise AccountError(f"Aucun jeton n° {token_id}.", f"No token #{token_id}.")
     if token.revoked_at is None:
-        token.revoked_at = time.time() if now is None else now
-        session.flush()
+        token = store.set_token_times(session, token_id,
+                                      revoked_at=time.time() if now is None else now) or token
     return token
 
 
@@ -121,14 +116,13 @@ def use_token(session: Session, secret: str, now: float | None = None) -> ApiTok
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
     digest = token_digest(secret)
-    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
+    token = store.token_by_digest(session, digest)
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     if token.revoked_at is not None:
         return None
-    token.last_used_at = time.time() if now is None else now
-    session.flush()
-    return token
+    return store.set_token_times(session, token.id,
+                                 last_used_at=time.time() if now is None else now)
 
 
 def token_actor(token: ApiToken, address: str | None) -> Actor:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
 from dashboard.admin import accounts, sessions, tokens
 from dashboard.admin.accounts import AccountError
@@ -18,7 +17,6 @@ from dashboard.admin.context import reading, transaction
 from dashboard.admin.pages import lang, render
 from dashboard.admin.roles import current_actor, requires
 from monitor.access import Permission, Role
-from monitor.store.accounts import AdminSession
 
 
 def _now() -> float:
@@ -29,13 +27,7 @@ def _users_page(status: int = 200, **context):
     now = _now()
     with reading() as db:
         users = accounts.list_users(db)
-        open_rows = db.execute(
-            select(AdminSession.user_id, func.count())
-            .where(AdminSession.ended_at.is_(None),
-                   AdminSession.last_seen_at > now - sessions.IDLE_TIMEOUT,
-                   AdminSession.created_at > now - sessions.ABSOLUTE_TIMEOUT)
-            .group_by(AdminSession.user_id))
-        open_sessions = dict(open_rows.all())
+        open_sessions = sessions.open_counts(db, now)
         token_rows = tokens.list_tokens(db, include_revoked=True)
     return render("admin/users.html", status=status, users=users, tokens=token_rows,
                   open_sessions=open_sessions, roles=[r.value for r in Role], **context)

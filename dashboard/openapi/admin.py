@@ -29,8 +29,8 @@ from dashboard.openapi.schema import (
 from monitor.access import Permission, Role
 from monitor.incidents import queries
 from monitor.incidents.maintenance import PlannedMaintenance
-from monitor.incidents.models import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
 from monitor.incidents.outbox import Backlog
+from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
 from monitor.probe import Status
 
 TEXT: Schema = {"type": "string"}

@@ -25,7 +25,7 @@ from dashboard.openapi.schema import (
     obj,
     ref,
 )
-from monitor.incidents.models import IMPACTS, PHASES
+from monitor.incidents.queries import IMPACTS, PHASES
 from monitor.probe import Status
 from monitor.state import ServiceStatus
 

@@ -52,7 +52,7 @@ def audited(action: str, session: Session, arguments: Mapping[str, Any], actor: 
     found = None if creation else locate(action, session, arguments, actor)
     before = kind.snapshot(found) if found is not None else None
     result = change()
-    row = kind.created(result) if creation else locate(action, session, arguments, actor)
+    row = kind.created(session, result) if creation else locate(action, session, arguments, actor)
     after = kind.snapshot(row) if row is not None else None
     append(session, actor, action, kind.name, target_id(row if row is not None else found),
            before, after)

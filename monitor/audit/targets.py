@@ -93,8 +93,9 @@ class Kind:
     argument: str | None
     find: Callable[[Session, Any], Any]
     snapshot: Callable[[Any], dict[str, Any]]
-    #: the target from the operation's result, for the creations
-    created: Callable[[Any], Any] = lambda result: result
+    #: the target from the operation's result, for the creations (an account operation
+    #: returns a plain record: its row is loaded again)
+    created: Callable[[Session, Any], Any] = lambda session, result: result
 
 
 KINDS: dict[str, Kind] = {
@@ -102,9 +103,10 @@ KINDS: dict[str, Kind] = {
     "maintenance": Kind("maintenance", "window_id", _by_id(MaintenanceWindow), _columns),
     "notice": Kind("notice", "notice_id", _by_id(Notice), _columns),
     "delivery": Kind("delivery", "outbox_id", _by_id(OutboxEntry), _columns),
-    "user": Kind("user", "username", _user_by_name, _user),
+    "user": Kind("user", "username", _user_by_name, _user,
+                 created=lambda session, result: session.get(User, result.id)),
     "token": Kind("token", "token_id", _by_id(ApiToken), _token,
-                  created=lambda result: result.token),
+                  created=lambda session, result: session.get(ApiToken, result.token.id)),
     # "sign out everywhere": the acting volunteer's own account
     "session": Kind("user", None, _user_by_name, _user),
 }

@@ -1,5 +1,7 @@
 """What the dashboard reads: open incidents, incident pages, history, maintenance, notices,
-the daily incident counts of the 90-day bars, and the outbox for the admin area.
+the daily incident counts of the 90-day bars, and the outbox for the admin area (part of
+the core's read API, :mod:`monitor.reads`; the vocabularies of the fields, ``PHASES``,
+``IMPACTS``, ``NOTICE_LEVELS`` and ``OUTBOX_STATUSES``, are exported here too).
 
 Every function takes an ORM session (read only: nothing is changed) and returns plain
 frozen dataclasses, safe to keep after the session closes and to serialise to JSON
@@ -24,6 +26,10 @@ from monitor.incidents import maintenance, notices, outbox
 from monitor.markup import stored
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import (
+    IMPACTS,
+    NOTICE_LEVELS,
+    OUTBOX_STATUSES,
+    PHASES,
     Incident,
     IncidentLink,
     IncidentService,
@@ -353,6 +359,12 @@ def active_notices(session: Session, at: float) -> list[NoticeView]:
     return [_notice_view(n) for n in notices.active_notices(session, at)]
 
 
+def notice(session: Session, notice_id: int) -> NoticeView | None:
+    """One notice by id (ended ones too), or None."""
+    row = session.get(Notice, notice_id)
+    return _notice_view(row) if row is not None else None
+
+
 def all_notices(session: Session, *, limit: int = 200) -> list[NoticeView]:
     """Every notice, newest first (the admin list)."""
     return [_notice_view(n) for n in notices.all_notices(session, limit=limit)]
@@ -389,10 +401,11 @@ def incident_links(session: Session, incident_id: int, *,
 
 
 __all__ = [
+    "IMPACTS", "NOTICE_LEVELS", "OUTBOX_STATUSES", "PHASES",
     "IncidentDetail", "IncidentSummary", "LinkView", "NoticeView", "OutboxView",
     "PlannedMaintenance", "UpdateView", "WindowView",
     "active_maintenance", "active_notices", "all_notices", "daily_incident_counts",
-    "incident_detail", "incident_history", "incident_links", "maintenance_windows",
+    "incident_detail", "incident_history", "incident_links", "maintenance_windows", "notice",
     "open_incidents", "outbox_backlog", "outbox_entries", "services_in_maintenance",
     "upcoming_maintenance",
 ]

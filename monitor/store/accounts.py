@@ -1,9 +1,9 @@
 """Tables of the volunteers' accounts: users of the admin area, their API tokens and
 their sessions.
 
-Only the tables live in the core (migrations ``0003_accounts`` and ``0006_admin_sessions``
+The tables live in the core (migrations ``0003_accounts`` and ``0006_admin_sessions``
 create them, ``0007_roles`` adds the roles, and the models/migration comparison needs
-them on the same ``Base``);
+them on the same ``Base``), and so do the queries (:mod:`monitor.accounts.store`);
 hashing, checking and the commands are the dashboard's (``dashboard.admin.accounts``,
 ``dashboard.admin.sessions``). No secret is stored in clear: passwords as argon2 hashes,
 tokens and session ids as their SHA-256.
