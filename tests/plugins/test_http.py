@@ -22,8 +22,8 @@ from aiohttp.abc import AbstractResolver
 from pydantic import ValidationError
 
 from monitor.config import Check, LocalizedText
-from monitor.probe import CheckRef, ProbeContext, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, Status
+from monitor.runner import probe_context, run_check
 from plugins.http import HttpConfig, HttpProbe
 from plugins.http.jsonpath import MISSING, compile_path, lookup
 from plugins.http.phases import TRACE_CONFIG
@@ -425,7 +425,7 @@ async def test_cancelled_check_closes_its_connection(session):
     port = server.sockets[0].getsockname()[1]
     async with server:
         config = HttpConfig(url=f"http://127.0.0.1:{port}/")
-        ctx = ProbeContext(CheckRef("s", "c", "http"), 30.0, session)
+        ctx = probe_context(CheckRef("s", "c", "http"), 30.0, session)
         task = asyncio.create_task(PROBE.check(config, ctx))
         await asyncio.sleep(0.1)
         task.cancel()

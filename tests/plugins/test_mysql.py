@@ -14,8 +14,8 @@ import pytest
 import plugins.mysql as mysql_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins._dbprobe import connections_state
 from plugins.mysql import MysqlProbe, replication_state
 from tests.conftest import free_port
@@ -25,7 +25,7 @@ async def run(options: dict, timeout: float = 5.0) -> ProbeResult:
     """Validate ``options`` and run the probe once, as the runner would."""
     config = MysqlProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("db", "mysql", "mysql"), timeout, http)
+        ctx = probe_context(CheckRef("db", "mysql", "mysql"), timeout, http)
         try:
             return await MysqlProbe().check(config, ctx)
         except ProbeFailed as exc:

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context
 from plugins import nextcloud
 from plugins.nextcloud import NextcloudConfig, NextcloudProbe
 from tests.conftest import free_port
@@ -38,7 +39,7 @@ async def cloud():
 async def run(http: aiohttp.ClientSession, timeout: float = 5.0, **options) -> ProbeResult:
     """Run the probe once, turning ProbeFailed into a result as the runner does."""
     config = NextcloudConfig.model_validate(options)
-    ctx = ProbeContext(CheckRef("cloud", "status", "nextcloud"), timeout, http)
+    ctx = probe_context(CheckRef("cloud", "status", "nextcloud"), timeout, http)
     try:
         return await NextcloudProbe().check(config, ctx)
     except ProbeFailed as failed:

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 import plugins.postgresql as postgresql_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins._dbprobe import connections_state
 from plugins.postgresql import PostgresqlProbe, primary_state, standby_state
 from tests.conftest import free_port
@@ -31,7 +31,7 @@ async def run(options: dict, timeout: float = 5.0) -> ProbeResult:
     """Validate ``options`` and run the probe once, as the runner would."""
     config = PostgresqlProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("db", "pg", "postgresql"), timeout, http)
+        ctx = probe_context(CheckRef("db", "pg", "postgresql"), timeout, http)
         try:
             return await PostgresqlProbe().check(config, ctx)
         except ProbeFailed as exc:

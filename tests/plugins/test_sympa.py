@@ -12,7 +12,8 @@ from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context
 from plugins import sympa
 from plugins.sympa import SympaConfig, SympaProbe
 from tests.conftest import free_port
@@ -64,7 +65,7 @@ async def raw_server(greeting: bytes | None):
 async def run(http: aiohttp.ClientSession, timeout: float = 5.0, **options) -> ProbeResult:
     """Run the probe once, turning ProbeFailed into a result as the runner does."""
     config = SympaConfig.model_validate(options)
-    ctx = ProbeContext(CheckRef("lists", "sympa", "sympa"), timeout, http)
+    ctx = probe_context(CheckRef("lists", "sympa", "sympa"), timeout, http)
     try:
         return await SympaProbe().check(config, ctx)
     except ProbeFailed as failed:
