@@ -364,7 +364,7 @@ def test_json_path_evaluator():
 
 async def test_degraded_after(session, serve):
     async def slow(request):
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # slow peer
         return page("lent")
 
     port = await serve(app_with({"/": slow}))
@@ -403,7 +403,7 @@ async def test_timeout_while_reading_the_body(session, serve):
         response = web.StreamResponse()
         await response.prepare(request)
         await response.write(b"debut")
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # hung peer: stalls mid-body
         return response
 
     port = await serve(app_with({"/": stalls}))
@@ -664,7 +664,7 @@ async def test_ip_version_6(session, serve):
 
 async def test_phases_are_opt_in_and_measured(session, serve):
     async def home(request):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # slow peer
         return page("ok")
 
     port = await serve(app_with({"/": home}))

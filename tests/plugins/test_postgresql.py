@@ -142,11 +142,10 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        started = time.monotonic()
         result = await run({"host": "127.0.0.1", "port": port, "user": "postgres",
                             "connect_timeout": "0.5s"})
-        assert time.monotonic() - started < 1.5
         assert result.status is Status.DOWN
+        # the connect limit fired (it names its 0.5 s), not the run's 5 s deadline
         assert result.reason.code == "postgresql.connect_timeout"
         assert "0,5 s" in result.reason.fr and "0.5 s" in result.reason.en
         await asyncio.wait_for(closed.wait(), 1)
@@ -156,11 +155,11 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
 
 
 async def test_query_timeout_returns_on_time(base):
-    started = time.monotonic()
-    result = await run({**base, "query": "SELECT pg_sleep(5)", "query_timeout": "1s"})
-    assert time.monotonic() - started < 1.8
+    result = await run({**base, "query": "SELECT pg_sleep(60)", "query_timeout": "1s"})
     assert result.status is Status.DOWN
+    # the query limit fired and names its 1 s (the run's deadline is 5 s away)
     assert result.reason.code == "postgresql.query_timeout"
+    assert "1 s" in result.reason.en
     assert result.samples["postgresql_connections"] >= 1
 
 
@@ -316,8 +315,7 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, PostgresqlProbe(), http)
     assert result.status is Status.DOWN
-    assert result.reason.code == "postgresql.query_timeout"
-    assert result.duration < 1.0
+    assert result.reason.code == "postgresql.query_timeout"  # not the runner's "timeout"
 
 
 def test_registered_as_a_plugin():
