@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import sys
 from dataclasses import dataclass, field
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.resources import is_local_exhaustion
@@ -253,15 +253,33 @@ class CheckRef:
 class ProbeContext:
     """What the runner hands to a probe for one run.
 
-    ``http`` is the process-wide aiohttp session (never create another one); ``timeout``
-    is the hard deadline in seconds the runner enforces around ``check`` (a probe can use
-    it to set its own, slightly shorter, socket timeouts so it can report a precise reason).
+    ``http`` is the process-wide aiohttp session (never create another one). ``timeout``
+    is the check's configured timeout in seconds: the hard deadline the runner enforces
+    around ``check``, the figure to name in a timeout reason. ``deadline`` is the instant
+    (of ``clock``, a monotonic clock) by which the probe must have finished its network
+    work: a little before the runner's hard deadline, so that the probe, not the runner,
+    says what it was waiting for. Probes bound their waits with :meth:`remaining`
+    (``async with asyncio.timeout(ctx.remaining()):``) and never compute a budget of their
+    own; :func:`monitor.runner.probe_context` builds a context by the runner's one rule.
     """
 
     check: CheckRef
     timeout: float
     http: "aiohttp.ClientSession"
+    #: the instant (of ``clock``) the probe's network work must be over
+    deadline: float
+    #: the monotonic clock ``deadline`` is read on (the runner's; a test's manual clock)
+    clock: Callable[[], float]
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def remaining(self) -> float:
+        """Seconds left until :attr:`deadline` (0 when past)."""
+        left = self.deadline - self.clock()
+        return left if left > 0.0 else 0.0
+
+    def expired(self) -> bool:
+        """The probe's time is up."""
+        return self.clock() >= self.deadline
 
 
 class Probe:

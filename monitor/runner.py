@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,7 @@ from monitor.config import Check
 from monitor.deadline import deadline
 from monitor.probe import (
     LOCAL_RESOURCES,
+    CheckRef,
     Probe,
     ProbeContext,
     ProbeFailed,
@@ -102,6 +103,30 @@ _UNREACHABLE_ERRNOS = frozenset(
 )
 
 
+#: most seconds of a check's timeout the runner keeps for itself (see :func:`probe_budget`)
+MARGIN = 0.5
+#: largest share of a check's timeout the runner keeps for itself
+MARGIN_SHARE = 0.1
+
+
+def probe_budget(timeout: float) -> float:
+    """Seconds of a check's ``timeout`` its probe gets: the one rule for every probe kind.
+
+    The runner keeps a margin of a tenth of the timeout, at most half a second, between
+    the probe's deadline and its own hard one: the probe's own timeout fires first and
+    says what it was waiting for; the runner's fires only for a probe that overran it.
+    """
+    return timeout - min(MARGIN, timeout * MARGIN_SHARE)
+
+
+def probe_context(check: CheckRef, timeout: float, http: aiohttp.ClientSession,
+                  clock: Callable[[], float] = time.monotonic) -> ProbeContext:
+    """The context of one run starting now (by ``clock``): its deadline
+    :func:`probe_budget` seconds away. Tests pass a manual clock to control
+    :meth:`ProbeContext.remaining`."""
+    return ProbeContext(check, timeout, http, clock() + probe_budget(timeout), clock)
+
+
 @lru_cache(maxsize=256)
 def timeout_reason(seconds: float) -> Reason:
     """The reason of a run cut at its deadline: ``No answer within 10 s``."""
@@ -109,7 +134,8 @@ def timeout_reason(seconds: float) -> Reason:
 
 
 async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession,
-                    errors: ProbeErrorLog | None = None) -> ProbeResult:
+                    errors: ProbeErrorLog | None = None,
+                    clock: Callable[[], float] = time.monotonic) -> ProbeResult:
     """Run ``check`` once with ``probe`` under its hard deadline; always return a result.
 
     ``started_at`` (Unix time) and ``duration`` (seconds, monotonic) are set here. A run
@@ -117,11 +143,12 @@ async def run_check(check: Check, probe: Probe, http: aiohttp.ClientSession,
     own cleanup) and reported ``down``. :class:`ProbeFailed` keeps its status, reason,
     samples and info; network errors become ``down`` (``unknown`` when the error is Vigie's
     own shortage of a local resource); anything else ``unknown``, logged once per episode
-    as ``errors`` remembers (the scheduler's; default: this run's own).
+    as ``errors`` remembers (the scheduler's; default: this run's own). The probe gets
+    its deadline in its :class:`ProbeContext`, read on ``clock`` (see :func:`probe_context`).
     """
     if errors is None:
         errors = ProbeErrorLog()
-    ctx = ProbeContext(check.ref, check.timeout, http)
+    ctx = probe_context(check.ref, check.timeout, http, clock)
     started_at = time.time()
     start = time.perf_counter()
     run_deadline = deadline(check.timeout)  # asyncio.timeout's semantics, cheaper

@@ -94,7 +94,8 @@ class Scheduler:
     :param stats: counters updated for the metrics (a fresh one when None).
     :param on_cycle: called with ``(unix time, checks, duration)`` each time every check
         has completed a run since the previous cycle; may return an awaitable.
-    :param clock: monotonic clock used for due times (tests may pass their own).
+    :param clock: monotonic clock used for due times and the probes' deadlines (tests may
+        pass their own).
     :param call_later: ``call_later(delay, callback)`` starts the timer that wakes the
         dispatcher ``delay`` seconds of ``clock`` from now and returns something with
         ``cancel()``; the event loop's own by default. A test passes its clock's, so that
@@ -297,7 +298,8 @@ class Scheduler:
         entry.state = _RUNNING
         stats.in_flight += 1
         try:
-            result = await run_check(entry.check, entry.probe, self._http, self.probe_errors)
+            result = await run_check(entry.check, entry.probe, self._http, self.probe_errors,
+                                   clock)
         finally:
             stats.in_flight -= 1
         stats.runs[(entry.kind, result.status.label)] += 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.probe import ProbeConfig, ProbeFailed, Reason, Status, reason
+from monitor.probe import ProbeConfig, ProbeContext, ProbeFailed, Reason, Status, reason
 from monitor.safetext import clean_line
 from monitor.schema import Duration
 from monitor.words import Number, Words, _, n_
@@ -28,23 +28,11 @@ def worst(verdicts: list[tuple[Status, Reason | None]]) -> tuple[Status, Reason 
     return max(verdicts, key=lambda verdict: SEVERITY[verdict[0]])
 
 
-def budget(timeout: float) -> float:
-    """Seconds a run allows itself: a little under the runner's hard deadline, so the
-    probe can say which step was too slow instead of being cut off without a word."""
-    return max(timeout - 0.5, timeout * 0.8)
-
-
-class Clock:
-    """Remaining time of one run."""
-
-    def __init__(self, seconds: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._deadline = self._loop.time() + seconds
-
-    def left(self, wanted: float | None = None) -> float:
-        """Seconds left (at least a few milliseconds), or ``wanted`` when that is less."""
-        left = max(0.05, self._deadline - self._loop.time())
-        return left if wanted is None else min(wanted, left)
+def left(ctx: ProbeContext, wanted: float | None = None) -> float:
+    """Seconds left of the run's time (at least a few milliseconds, so a step still gets
+    its own timeout and reason), or ``wanted`` when that is less."""
+    seconds = max(0.05, ctx.remaining())
+    return seconds if wanted is None else min(wanted, seconds)
 
 
 def short(text: str, size: int = 80) -> str:

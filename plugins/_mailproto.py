@@ -1,10 +1,10 @@
 """Line-based conversations with mail servers (SMTP, IMAP, POP3) over asyncio streams.
 
 Shared by the ``smtp``, ``imap``, ``pop3`` and ``tls`` probes: a :class:`LineStream`
-whose every read and write is bounded by the run's :class:`Deadline`, the greeting and
-STARTTLS steps of each protocol (``tls`` uses them to reach the certificate behind
-STARTTLS), the config keys the mail kinds share and :class:`MailCheck`, the skeleton of
-one mail probe run.
+whose every read and write is bounded by the run's deadline (``ctx.remaining()``), the
+greeting and STARTTLS steps of each protocol (``tls`` uses them to reach the certificate
+behind STARTTLS), the config keys the mail kinds share and :class:`MailCheck`, the
+skeleton of one mail probe run.
 
 Every failure becomes :class:`ProbeFailed` with a bilingual reason naming the step, and a
 stream is always closed, also when the run is cancelled at its hard deadline.
@@ -66,31 +66,11 @@ MAIL_WORDS: dict[str, Words] = {
 }
 
 
-class Deadline:
-    """The moment a probe run must have finished its network work.
-
-    Set a little before the runner's hard deadline so the probe can still say *what* it
-    was waiting for instead of being cut off silently.
-    """
-
-    def __init__(self, seconds: float, shown_seconds: float | None = None) -> None:
-        self.at = asyncio.get_running_loop().time() + seconds
-        #: the time limit named in reasons: the check's timeout, which people configured
-        self.shown_seconds = seconds if shown_seconds is None else shown_seconds
-
-    @classmethod
-    def for_timeout(cls, timeout: float) -> Deadline:
-        """A deadline for a run whose hard timeout is ``timeout`` seconds."""
-        return cls(max(timeout * 0.9, timeout - 1.0), shown_seconds=timeout)
-
-    def remaining(self) -> float:
-        """Seconds left (0 when past)."""
-        return max(0.0, self.at - asyncio.get_running_loop().time())
-
-    def timeout_reason(self, step: Step) -> Reason:
-        """Reason of a run that ran out of time while waiting for ``step``."""
-        return reason("timeout", _("No answer within {s} s (waiting for {step})",
-                                   s=Number(self.shown_seconds, ".3g"), step=step))
+def timeout_reason(ctx: ProbeContext, step: Step) -> Reason:
+    """Reason of a run that ran out of time while waiting for ``step``; it names the
+    check's timeout, which people configured."""
+    return reason("timeout", _("No answer within {s} s (waiting for {step})",
+                               s=Number(ctx.timeout, ".3g"), step=step))
 
 
 def connect_failure_reason(host: str, port: int, exc: OSError) -> Reason:
@@ -117,27 +97,28 @@ def unexpected(protocol: str, line: str, step: Step) -> ProbeFailed:
 
 
 class LineStream:
-    """A TCP (then possibly TLS) connection read line by line under a :class:`Deadline`."""
+    """A TCP (then possibly TLS) connection read line by line, every step bounded by the
+    run's deadline (``ctx``'s)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 deadline: Deadline, host: str, port: int) -> None:
+                 ctx: ProbeContext, host: str, port: int) -> None:
         self.reader = reader
         self.writer = writer
-        self.deadline = deadline
+        self.ctx = ctx
         self.host = host
         self.port = port
 
     @classmethod
-    async def open(cls, host: str, port: int, deadline: Deadline) -> LineStream:
+    async def open(cls, host: str, port: int, ctx: ProbeContext) -> LineStream:
         """Connect to ``host:port``; raise :class:`ProbeFailed` when that fails."""
         try:
-            async with asyncio.timeout_at(deadline.at):
+            async with asyncio.timeout(ctx.remaining()):
                 reader, writer = await asyncio.open_connection(host, port)
         except TimeoutError:
-            raise ProbeFailed(deadline.timeout_reason(CONNECT)) from None
+            raise ProbeFailed(timeout_reason(ctx, CONNECT)) from None
         except OSError as exc:
             raise ProbeFailed(connect_failure_reason(host, port, exc)) from None
-        return cls(reader, writer, deadline, host, port)
+        return cls(reader, writer, ctx, host, port)
 
     def _closed(self, step: Step) -> ProbeFailed:
         return ProbeFailed(reason(
@@ -147,10 +128,10 @@ class LineStream:
     async def read_line(self, step: Step) -> str:
         """The next line without its end of line; raise on timeout, close or garbage."""
         try:
-            async with asyncio.timeout_at(self.deadline.at):
+            async with asyncio.timeout(self.ctx.remaining()):
                 raw = await self.reader.readline()
         except TimeoutError:
-            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+            raise ProbeFailed(timeout_reason(self.ctx, step)) from None
         except (ValueError, asyncio.LimitOverrunError):
             raise ProbeFailed(reason(
                 "mail.protocol", _("Overlong line received from the server ({step})",
@@ -164,10 +145,10 @@ class LineStream:
     async def read_exactly(self, size: int, step: Step) -> bytes:
         """Exactly ``size`` bytes (an IMAP literal)."""
         try:
-            async with asyncio.timeout_at(self.deadline.at):
+            async with asyncio.timeout(self.ctx.remaining()):
                 return await self.reader.readexactly(size)
         except TimeoutError:
-            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+            raise ProbeFailed(timeout_reason(self.ctx, step)) from None
         except (asyncio.IncompleteReadError, OSError):
             raise self._closed(step) from None
 
@@ -175,11 +156,11 @@ class LineStream:
         """Send ``data`` (a str gets CRLF appended) and wait until it is handed to the OS."""
         payload = data if isinstance(data, bytes) else data.encode("utf-8") + b"\r\n"
         try:
-            async with asyncio.timeout_at(self.deadline.at):
+            async with asyncio.timeout(self.ctx.remaining()):
                 self.writer.write(payload)
                 await self.writer.drain()
         except TimeoutError:
-            raise ProbeFailed(self.deadline.timeout_reason(step)) from None
+            raise ProbeFailed(timeout_reason(self.ctx, step)) from None
         except OSError:
             raise self._closed(step) from None
 
@@ -187,10 +168,10 @@ class LineStream:
         """Upgrade to TLS. SSL and socket errors are left to the caller, timeouts are not."""
         raw = self.writer.transport
         try:
-            async with asyncio.timeout_at(self.deadline.at):
+            async with asyncio.timeout(self.ctx.remaining()):
                 await self.writer.start_tls(context, server_hostname=server_name)
         except TimeoutError:
-            raise ProbeFailed(self.deadline.timeout_reason(HANDSHAKE)) from None
+            raise ProbeFailed(timeout_reason(self.ctx, HANDSHAKE)) from None
         except AttributeError:
             # Python 3.11: when the peer hangs up right after the handshake, loop.start_tls
             # returns None and StreamWriter.start_tls fails on it. Put the old transport
@@ -428,7 +409,7 @@ def auth_unavailable(protocol: str, why: Words) -> ProbeFailed:
 async def farewell(stream: LineStream, command: str) -> None:
     """Say goodbye politely (QUIT, LOGOUT) without letting a mute server fail the run."""
     try:
-        async with asyncio.timeout(min(0.5, stream.deadline.remaining())):
+        async with asyncio.timeout(min(0.5, stream.ctx.remaining())):
             stream.writer.write(command.encode("ascii") + b"\r\n")
             await stream.writer.drain()
             await stream.reader.readline()
@@ -499,7 +480,7 @@ class MailCheck:
         self.kind = kind
         self.config = config
         self.prelude = prelude
-        self.deadline = Deadline.for_timeout(ctx.timeout)
+        self.ctx = ctx
         self.settings = config.tls_settings()
         self.samples: dict[str, float | dict[str, float]] = {}
         self.info: dict[str, str] = {}
@@ -525,7 +506,7 @@ class MailCheck:
         return ProbeResult.up(samples=self.samples, info=self.info)
 
     async def _open(self) -> LineStream:
-        return await LineStream.open(self.config.host, self.config.effective_port, self.deadline)
+        return await LineStream.open(self.config.host, self.config.effective_port, self.ctx)
 
     async def _reconnect(self) -> LineStream:
         """A second connection brought to the point of the handshake (to read the cert)."""

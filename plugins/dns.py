@@ -251,9 +251,9 @@ class DNSProbe(Probe):
 
     async def check(self, config: DNSConfig, ctx: ProbeContext) -> ProbeResult:
         """Query the name (and the SOA serials, at the same time) and judge the answers."""
-        # a little before the runner's hard deadline, so the reason can name the server
-        budget = max(ctx.timeout * 0.9, ctx.timeout - 1.0)
         host = config.server or await self._system_server()
+        # the run's own deadline, a little before the runner's: the reason names the server
+        budget = ctx.remaining()
         soa_servers = [_parse_server(item) for item in config.soa_serial_agreement]
         zone = config.zone or config.query_name
         started = time.perf_counter()

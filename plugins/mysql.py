@@ -29,9 +29,8 @@ from monitor.probe import (
 )
 from monitor.words import _
 from plugins._dbprobe import (
-    Clock,
     DatabaseConfig,
-    budget,
+    left,
     connect_timeout,
     connections_state,
     expectation,
@@ -224,10 +223,9 @@ class MysqlProbe(Probe):
 
     async def check(self, config: MysqlConfig, ctx: ProbeContext) -> ProbeResult:
         """One connection, one query, the connection counts and (optionally) replication."""
-        clock = Clock(budget(ctx.timeout))
-        conn = await _connect(config, clock.left(config.connect_timeout))
+        conn = await _connect(config, left(ctx, config.connect_timeout))
         try:
-            result = await self._inspect(conn, config, clock)
+            result = await self._inspect(conn, config, ctx)
         except ProbeFailed:
             await _quit(conn)
             raise
@@ -238,26 +236,26 @@ class MysqlProbe(Probe):
         return result
 
     async def _inspect(self, conn: aiomysql.Connection, config: MysqlConfig,
-                       clock: Clock) -> ProbeResult:
+                       ctx: ProbeContext) -> ProbeResult:
         samples: dict[str, float | dict[str, float]] = {}
         info: dict[str, str] = {}
         loop = asyncio.get_running_loop()
         try:
-            await _server_limit(conn, config, clock)
+            await _server_limit(conn, config, ctx)
             ((version, maximum),) = await _fetch(conn, "SELECT VERSION(), @@max_connections",
-                                                 clock.left(config.query_timeout))
+                                                 left(ctx, config.query_timeout))
             info["version"] = str(version)
             ((_unused, used),) = await _fetch(conn, "SHOW GLOBAL STATUS LIKE 'Threads_connected'",
-                                        clock.left(config.query_timeout))
+                                        left(ctx, config.query_timeout))
             samples["mysql_connections"] = float(used)
             samples["mysql_max_connections"] = float(maximum)
 
             started = loop.time()
-            rows = await _fetch(conn, config.query or "SELECT 1", clock.left(config.query_timeout))
+            rows = await _fetch(conn, config.query or "SELECT 1", left(ctx, config.query_timeout))
             samples["mysql_query_seconds"] = loop.time() - started
             verdicts = [expectation(KIND, config.expect, rows, value_text)]
             if config.replication:
-                status, why, lag = await _replication(conn, config, clock)
+                status, why, lag = await _replication(conn, config, ctx)
                 if lag is not None:
                     samples["mysql_replication_lag_seconds"] = lag
                 verdicts.append((status, why))
@@ -275,16 +273,16 @@ class MysqlProbe(Probe):
         return ProbeResult(status, why, samples=samples, info=info)
 
 
-async def _replication(conn: aiomysql.Connection, config: MysqlConfig, clock: Clock):
+async def _replication(conn: aiomysql.Connection, config: MysqlConfig, ctx: ProbeContext):
     try:
         try:
-            rows = await _fetch(conn, "SHOW REPLICA STATUS", clock.left(config.query_timeout),
+            rows = await _fetch(conn, "SHOW REPLICA STATUS", left(ctx, config.query_timeout),
                                 dict_rows=True)
         except aiomysql.ProgrammingError as exc:
             if exc.args[0] != _SYNTAX_ERROR:
                 raise
             # MySQL before 8.0.22, MariaDB before 10.5.1
-            rows = await _fetch(conn, "SHOW SLAVE STATUS", clock.left(config.query_timeout),
+            rows = await _fetch(conn, "SHOW SLAVE STATUS", left(ctx, config.query_timeout),
                                 dict_rows=True)
     except aiomysql.MySQLError as exc:
         if exc.args and exc.args[0] == _PRIVILEGE_NEEDED:
@@ -296,15 +294,15 @@ async def _replication(conn: aiomysql.Connection, config: MysqlConfig, clock: Cl
     return replication_state(rows, config.max_lag)
 
 
-async def _server_limit(conn: aiomysql.Connection, config: MysqlConfig, clock: Clock) -> None:
+async def _server_limit(conn: aiomysql.Connection, config: MysqlConfig, ctx: ProbeContext) -> None:
     """Ask the server to stop any statement of this session that outlives our own limit."""
-    seconds = clock.left(config.query_timeout) + _SERVER_LIMIT_GRACE
+    seconds = left(ctx, config.query_timeout) + _SERVER_LIMIT_GRACE
     if "mariadb" in conn.get_server_info().lower():
         sql = f"SET SESSION max_statement_time = {seconds:.3f}"
     else:  # MySQL ≥ 5.7.8, SELECT statements only
         sql = f"SET SESSION max_execution_time = {int(seconds * 1000)}"
     try:
-        await _fetch(conn, sql, clock.left(config.query_timeout))
+        await _fetch(conn, sql, left(ctx, config.query_timeout))
     except aiomysql.MySQLError as exc:
         # an older server without the variable: our own limit still applies
         if not (exc.args and exc.args[0] in (_UNKNOWN_VARIABLE, _PRIVILEGE_NEEDED)):

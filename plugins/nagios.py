@@ -62,12 +62,6 @@ _VALUE = re.compile(r"^([-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?)([^\d;
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def budget(timeout: float) -> float:
-    """Seconds a plugin may run: a little under the runner's hard deadline, so the probe
-    can still kill the process group, reap it and say why."""
-    return max(timeout - 0.5, timeout * 0.8)
-
-
 class NagiosConfig(ProbeConfig):
     """Keys of a ``kind: nagios`` check."""
 
@@ -309,8 +303,10 @@ PUBLIC_WORDS: dict[str, Words] = {
 }
 
 
-async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, bytes]:
+async def run_plugin(config: NagiosConfig, limit: float,
+                     shown: float | None = None) -> tuple[int, bytes, bytes]:
     """Run the plugin for at most ``limit`` seconds; its exit code, stdout and stderr.
+    ``shown`` is the time limit a timeout reason names (``limit`` by default).
 
     :raises ProbeFailed: the program cannot be started (UNKNOWN) or overran (DOWN).
     """
@@ -353,7 +349,8 @@ async def run_plugin(config: NagiosConfig, limit: float) -> tuple[int, bytes, by
                 await asyncio.gather(reading, exited, return_exceptions=True)
     except TimeoutError:
         raise _fail("nagios.timeout", _("The plugin did not finish within {s} s (killed)",
-                                        s=Number(limit)), status=Status.DOWN) from None
+                                        s=Number(limit if shown is None else shown)),
+                    status=Status.DOWN) from None
     finally:
         _kill_group(proc.pid)
         await _reaped(proc)
@@ -406,7 +403,9 @@ class NagiosProbe(Probe):
 
     async def check(self, config: NagiosConfig, ctx: ProbeContext) -> ProbeResult:
         """Run the plugin once within the check's timeout."""
-        code, out, err = await run_plugin(config, budget(ctx.timeout))
+        # the run's time ends a little before the runner's hard deadline, leaving the
+        # probe time to kill the process group, reap it and say why
+        code, out, err = await run_plugin(config, ctx.remaining(), ctx.timeout)
         return judge(code, out, err)
 
 

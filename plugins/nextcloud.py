@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -58,8 +57,6 @@ SERVERINFO_PATH = ("/ocs/v2.php/apps/serverinfo/api/v1/info"
 ACTIVE_WINDOWS = {"last5minutes": "5m", "last1hour": "1h", "last24hours": "24h"}
 PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                  b'<d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>')
-#: share of ctx.timeout the probe uses, so its own precise reason beats the runner's deadline
-TIME_BUDGET = 0.9
 
 # How a verdict ranks when combining status.php, WebDAV and serverinfo: any real
 # judgement outranks "could not read serverinfo".
@@ -123,16 +120,10 @@ def _version_tuple(text: str, strict: bool = False) -> tuple[int, ...]:
     return tuple(out)
 
 
-class _Deadline:
-    """Shares one time budget between the probe's successive requests."""
-
-    def __init__(self, seconds: float) -> None:
-        #: the check's timeout, as said in reasons
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds * TIME_BUDGET
-
-    def timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=max(0.05, self._end - time.monotonic()))
+def _time_left(ctx: ProbeContext) -> aiohttp.ClientTimeout:
+    """The run's remaining time, shared by its successive requests (a few milliseconds at
+    least, so a late request still ends with its own reason)."""
+    return aiohttp.ClientTimeout(total=max(0.05, ctx.remaining()))
 
 
 def _transport_reason(exc: BaseException, what: Words, seconds: float) -> Reason:
@@ -186,8 +177,7 @@ class NextcloudProbe(Probe):
 
     async def check(self, config: NextcloudConfig, ctx: ProbeContext) -> ProbeResult:
         """Read status.php, then WebDAV and serverinfo when configured; combine the verdicts."""
-        deadline = _Deadline(ctx.timeout)
-        data = await self._status_php(config, ctx, deadline)
+        data = await self._status_php(config, ctx)
         info = {"version": str(data["version"]), "versionstring": str(data["versionstring"])}
         if not data["installed"]:
             raise ProbeFailed(reason("nextcloud.not_installed",
@@ -209,28 +199,27 @@ class NextcloudProbe(Probe):
                 public=False)))  # the server's words: volunteers only
         samples: dict[str, Any] = {}
         if config.webdav_user is not None:
-            verdicts.append(await self._webdav(config, ctx, deadline, info))
+            verdicts.append(await self._webdav(config, ctx, info))
         if config.serverinfo_token is not None:
-            verdict, samples = await self._serverinfo(config, ctx, deadline)
+            verdict, samples = await self._serverinfo(config, ctx)
             verdicts.append(verdict)
         status, why = max(verdicts, key=lambda v: _RANK[v[0]])
         return ProbeResult(status, why, samples=samples, info=info)
 
-    async def _fetch(self, ctx: ProbeContext, deadline: _Deadline, method: str, url: str,
+    async def _fetch(self, ctx: ProbeContext, method: str, url: str,
                      what: Words, verify_tls: bool, **kwargs: Any,
                      ) -> tuple[int, Any, bytes]:
         """One request → (status, headers, body); no answer at all → ProbeFailed (down)."""
         try:
-            async with ctx.http.request(method, url, timeout=deadline.timeout(),
+            async with ctx.http.request(method, url, timeout=_time_left(ctx),
                                         ssl=verify_tls, **kwargs) as resp:
                 return resp.status, resp.headers, await resp.content.read(MAX_BODY)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ProbeFailed(_transport_reason(exc, what, deadline.seconds)) from None
+            raise ProbeFailed(_transport_reason(exc, what, ctx.timeout)) from None
 
-    async def _status_php(self, config: NextcloudConfig, ctx: ProbeContext,
-                          deadline: _Deadline) -> dict[str, Any]:
+    async def _status_php(self, config: NextcloudConfig, ctx: ProbeContext) -> dict[str, Any]:
         status, _headers, body = await self._fetch(
-            ctx, deadline, "GET", f"{config.url}/status.php",
+            ctx, "GET", f"{config.url}/status.php",
             _("Nextcloud's status page"), config.verify_tls,
             headers={"Accept": "application/json"})
         if status == 500 and not body.strip():
@@ -258,12 +247,12 @@ class NextcloudProbe(Probe):
                 public=False))  # the server's words: volunteers only
         return data
 
-    async def _webdav(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,
+    async def _webdav(self, config: NextcloudConfig, ctx: ProbeContext,
                       info: dict[str, str]) -> tuple[Status, Reason | None]:
         user = config.webdav_user or ""
         assert config.webdav_password is not None  # the config validator pairs them
         status, headers, body = await self._fetch(
-            ctx, deadline, "PROPFIND", f"{config.url}/remote.php/dav/files/{quote(user, safe='')}/",
+            ctx, "PROPFIND", f"{config.url}/remote.php/dav/files/{quote(user, safe='')}/",
             _("WebDAV"), config.verify_tls,
             headers={"Depth": "0", "Content-Type": "application/xml; charset=utf-8",
                      "Authorization": _basic_auth(user, config.webdav_password)},
@@ -285,12 +274,12 @@ class NextcloudProbe(Probe):
             "nextcloud.webdav_status", _("WebDAV answered {got} instead of 207 (multistatus)",
                                          got=status)), info=info)
 
-    async def _serverinfo(self, config: NextcloudConfig, ctx: ProbeContext, deadline: _Deadline,
+    async def _serverinfo(self, config: NextcloudConfig, ctx: ProbeContext,
                           ) -> tuple[tuple[Status, Reason | None], dict[str, Any]]:
         assert config.serverinfo_token is not None
         try:
             status, _headers, body = await self._fetch(
-                ctx, deadline, "GET", config.url + SERVERINFO_PATH, _("serverinfo"),
+                ctx, "GET", config.url + SERVERINFO_PATH, _("serverinfo"),
                 config.verify_tls,
                 headers={"NC-Token": config.serverinfo_token.get_secret_value(),
                          "OCS-APIRequest": "true", "Accept": "application/json"},

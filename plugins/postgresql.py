@@ -37,9 +37,8 @@ from monitor.probe import (
 )
 from monitor.words import Words, _, n_
 from plugins._dbprobe import (
-    Clock,
     DatabaseConfig,
-    budget,
+    left,
     connect_timeout,
     connections_state,
     expectation,
@@ -183,7 +182,7 @@ def _hang_up(conn: psycopg.AsyncConnection) -> None:
 
 
 async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float,
-                 clock: Clock) -> list[tuple]:
+                 ctx: ProbeContext) -> list[tuple]:
     """Rows of ``sql`` (none for a command). The server cancels it at ``limit`` (the
     session's statement_timeout); if it cannot, the socket is shut a moment later, and
     always before the run's own deadline (the runner would cancel psycopg otherwise)."""
@@ -194,7 +193,7 @@ async def _fetch(conn: psycopg.AsyncConnection, sql: str, limit: float,
         hung_up = True
         _hang_up(conn)
 
-    timer = asyncio.get_running_loop().call_later(clock.left(limit + _HANG_UP_GRACE), hang_up)
+    timer = asyncio.get_running_loop().call_later(left(ctx, limit + _HANG_UP_GRACE), hang_up)
     try:
         cur = await conn.execute(sql)
         return await cur.fetchall() if cur.description is not None else []
@@ -285,35 +284,34 @@ class PostgresqlProbe(Probe):
 
     async def check(self, config: PostgresqlConfig, ctx: ProbeContext) -> ProbeResult:
         """One connection, one query, the connection counts and (optionally) replication."""
-        clock = Clock(budget(ctx.timeout))
-        conn = await _connect(config, clock.left(config.connect_timeout))
+        conn = await _connect(config, left(ctx, config.connect_timeout))
         try:
-            return await self._inspect(conn, config, clock)
+            return await self._inspect(conn, config, ctx)
         finally:
             await conn.close()
 
     async def _inspect(self, conn: psycopg.AsyncConnection, config: PostgresqlConfig,
-                       clock: Clock) -> ProbeResult:
+                       ctx: ProbeContext) -> ProbeResult:
         samples: dict[str, float | dict[str, float]] = {}
         info: dict[str, str] = {}
         loop = asyncio.get_running_loop()
         try:
-            limit = clock.left(config.query_timeout)
+            limit = left(ctx, config.query_timeout)
             await _fetch(conn, f"SET statement_timeout = {max(1, int(limit * 1000))}", limit,
-                         clock)
+                         ctx)
             ((version, maximum, used),) = await _fetch(conn, _CONNECTIONS_SQL,
-                                                       clock.left(config.query_timeout), clock)
+                                                       left(ctx, config.query_timeout), ctx)
             info["version"] = str(version)
             samples["postgresql_connections"] = float(used)
             samples["postgresql_max_connections"] = float(maximum)
 
             started = loop.time()
             rows = await _fetch(conn, config.query or "SELECT 1",
-                                clock.left(config.query_timeout), clock)
+                                left(ctx, config.query_timeout), ctx)
             samples["postgresql_query_seconds"] = loop.time() - started
             verdicts = [expectation(KIND, config.expect, rows, value_text)]
             if config.replication is not None:
-                status, why, lag = await _replication(conn, config, clock)
+                status, why, lag = await _replication(conn, config, ctx)
                 if lag is not None:
                     samples["postgresql_replication_lag_seconds"] = lag
                 verdicts.append((status, why))
@@ -333,14 +331,14 @@ class PostgresqlProbe(Probe):
         return ProbeResult(status, why, samples=samples, info=info)
 
 
-async def _replication(conn: psycopg.AsyncConnection, config: PostgresqlConfig, clock: Clock):
-    limit = clock.left(config.query_timeout)
+async def _replication(conn: psycopg.AsyncConnection, config: PostgresqlConfig, ctx: ProbeContext):
+    limit = left(ctx, config.query_timeout)
     if config.replication == "standby":
-        ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit, clock)
+        ((in_recovery, lag, receivers),) = await _fetch(conn, _STANDBY_SQL, limit, ctx)
         lag = None if lag is None else float(lag)
         status, why = standby_state(bool(in_recovery), lag, int(receivers), config.max_lag)
         return status, why, lag if in_recovery else None
-    rows = await _fetch(conn, _PRIMARY_SQL, limit, clock)
+    rows = await _fetch(conn, _PRIMARY_SQL, limit, ctx)
     return primary_state([tuple(row) for row in rows], config.expected_replicas, config.max_lag)
 
 

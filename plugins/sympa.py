@@ -54,8 +54,6 @@ ElementTree = LazyModule("xml.etree.ElementTree")
 
 #: read at most this much of any answer (the WSDL is ~22 KiB)
 MAX_BODY = 1 << 20
-#: share of ctx.timeout the probe uses, so its own precise reason beats the runner's deadline
-TIME_BUDGET = 0.9
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
@@ -157,18 +155,6 @@ def _fail(layer: str, problem: str, words: Words, *, public: bool = True) -> _La
                                public=public))
 
 
-class _Deadline:
-    """One time budget shared by the layers."""
-
-    def __init__(self, seconds: float) -> None:
-        #: the check's timeout, as said in reasons
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds * TIME_BUDGET
-
-    def remaining(self) -> float:
-        return max(0.05, self._end - time.monotonic())
-
-
 def _shown(text: str, limit: int = 80) -> str:
     """Text from the server made safe to quote in a reason: printable and short."""
     return clean_line(text, limit)
@@ -204,11 +190,10 @@ class SympaProbe(Probe):
 
     async def check(self, config: SympaConfig, ctx: ProbeContext) -> ProbeResult:
         """Check every configured layer; down when any fails, naming each failed layer."""
-        deadline = _Deadline(ctx.timeout)
         async with asyncio.TaskGroup() as group:
-            web = group.create_task(self._layer("web", self._web(config, ctx, deadline)))
-            chain = group.create_task(self._soap_chain(config, ctx, deadline))
-            smtp = (group.create_task(self._layer("smtp", self._smtp(config, deadline)))
+            web = group.create_task(self._layer("web", self._web(config, ctx)))
+            chain = group.create_task(self._soap_chain(config, ctx))
+            smtp = (group.create_task(self._layer("smtp", self._smtp(config, ctx)))
                     if config.smtp_host else None)
         outcomes = [web.result(), *chain.result(), *([smtp.result()] if smtp else [])]
         samples: dict[str, Any] = {}
@@ -233,30 +218,30 @@ class SympaProbe(Probe):
             return _Outcome(layer, failure=failed.reason)
         return _Outcome(layer, time.perf_counter() - started, value=value)
 
-    async def _soap_chain(self, config: SympaConfig, ctx: ProbeContext,
-                          deadline: _Deadline) -> list[_Outcome]:
+    async def _soap_chain(self, config: SympaConfig, ctx: ProbeContext) -> list[_Outcome]:
         """The WSDL, then the SOAP daemon at the address it gives (or ``soap_url``)."""
         outcomes = []
         soap_url = config.soap_url
         if config.wsdl:
-            wsdl = await self._layer("wsdl", self._wsdl(config, ctx, deadline))
+            wsdl = await self._layer("wsdl", self._wsdl(config, ctx))
             outcomes.append(wsdl)
             soap_url = soap_url or wsdl.value
         if config.soap and soap_url:
-            outcomes.append(await self._layer("soap", self._soap(soap_url, config, ctx, deadline)))
+            outcomes.append(await self._layer("soap", self._soap(soap_url, config, ctx)))
         return outcomes
 
-    async def _request(self, layer: str, ctx: ProbeContext, deadline: _Deadline, method: str,
+    async def _request(self, layer: str, ctx: ProbeContext, method: str,
                        url: str, verify_tls: bool, **kwargs: Any) -> tuple[int, str, bytes]:
         """One request → (status, content type, body); no answer → the layer fails."""
         try:
-            async with ctx.http.request(method, url, ssl=verify_tls,
-                                        timeout=aiohttp.ClientTimeout(total=deadline.remaining()),
+            # a few milliseconds at least, so a late layer still ends with its own reason
+            left = aiohttp.ClientTimeout(total=max(0.05, ctx.remaining()))
+            async with ctx.http.request(method, url, ssl=verify_tls, timeout=left,
                                         **kwargs) as resp:
                 return resp.status, resp.content_type, await resp.content.read(MAX_BODY)
         except TimeoutError:
             raise _fail(layer, "timeout", _("no answer within {s} s",
-                                            s=Number(deadline.seconds))) from None
+                                            s=Number(ctx.timeout))) from None
         except (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError):
             raise _fail(layer, "tls", _("TLS error (certificate refused)")) from None
         except aiohttp.ClientConnectorError:
@@ -264,10 +249,10 @@ class SympaProbe(Probe):
         except aiohttp.ClientError:
             raise _fail(layer, "connection", _("the connection failed")) from None
 
-    async def _web(self, config: SympaConfig, ctx: ProbeContext, deadline: _Deadline) -> str | None:
+    async def _web(self, config: SympaConfig, ctx: ProbeContext) -> str | None:
         """The home page; returns Sympa's version when the page gives it."""
         status, content_type, body = await self._request(
-            "web", ctx, deadline, "GET", config.url, config.verify_tls,
+            "web", ctx, "GET", config.url, config.verify_tls,
             headers={"Accept": "text/html"})
         if status != 200:
             raise _fail("web", "status", _("answered {got} instead of 200", got=status))
@@ -286,10 +271,10 @@ class SympaProbe(Probe):
             return None
         return _shown(match.group(1).decode("utf-8", "replace"), 20) or None
 
-    async def _wsdl(self, config: SympaConfig, ctx: ProbeContext, deadline: _Deadline) -> str | None:
+    async def _wsdl(self, config: SympaConfig, ctx: ProbeContext) -> str | None:
         """The WSDL; returns the absolute SOAP address it gives, or None."""
         wsdl_url = config.url + "/wsdl"
-        status, _type, body = await self._request("wsdl", ctx, deadline, "GET", wsdl_url,
+        status, _type, body = await self._request("wsdl", ctx, "GET", wsdl_url,
                                                   config.verify_tls)
         if status == 404:
             raise _fail("wsdl", "missing", _("missing (404)"))
@@ -306,11 +291,10 @@ class SympaProbe(Probe):
             raise _fail("wsdl", "no_address", _("no SOAP address (soap:address); set soap_url"))
         return urljoin(wsdl_url, location)
 
-    async def _soap(self, soap_url: str, config: SympaConfig, ctx: ProbeContext,
-                    deadline: _Deadline) -> None:
+    async def _soap(self, soap_url: str, config: SympaConfig, ctx: ProbeContext) -> None:
         """Call checkCookie; the 'not authenticated' fault or a real answer means alive."""
         status, _type, body = await self._request(
-            "soap", ctx, deadline, "POST", soap_url, config.verify_tls, data=CHECK_COOKIE,
+            "soap", ctx, "POST", soap_url, config.verify_tls, data=CHECK_COOKIE,
             allow_redirects=False,
             headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SOAP_ACTION})
         root = _xml(body)
@@ -334,13 +318,12 @@ class SympaProbe(Probe):
                                             tag=_shown(payload.tag, 60)),
                     public=False)  # the server's words: volunteers only
 
-    async def _smtp(self, config: SympaConfig, deadline: _Deadline) -> None:
+    async def _smtp(self, config: SympaConfig, ctx: ProbeContext) -> None:
         """Greeting, EHLO and QUIT on the list robot's mail server."""
         assert config.smtp_host is not None
-        mail_deadline = _mailproto.Deadline(deadline.remaining())
         try:
             stream = await _mailproto.LineStream.open(config.smtp_host, config.smtp_port,
-                                                      mail_deadline)
+                                                      ctx)
             try:
                 await _mailproto.smtp_greeting(stream)
                 await _mailproto.smtp_ehlo(stream, config.smtp_ehlo_name)

@@ -158,7 +158,7 @@ class TcpProbe(Probe):
         received = bytearray()
         clean = False
         try:
-            async with asyncio.timeout(_budget(ctx.timeout)):
+            async with asyncio.timeout(ctx.remaining()):
                 try:
                     tls = config.ssl_context
                     reader, writer = await asyncio.open_connection(
@@ -218,11 +218,6 @@ def _unexpected(data: bytes) -> Reason:
     shown = data[:60].decode("utf-8", errors="replace").strip()
     shown = clean_line(shown.replace("\r", "\\r").replace("\n", "\\n"), 80)
     return reason("tcp.unexpected", _("Unexpected answer: “{got}”", got=shown), public=False)
-
-
-def _budget(timeout: float) -> float:
-    # end a little before the runner's hard deadline, to report what was waited for
-    return timeout - min(0.5, timeout * 0.1)
 
 
 def _timeout_reason(config: TcpConfig, timeout: float, stage: str, data: bytes) -> Reason:

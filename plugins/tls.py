@@ -27,7 +27,6 @@ from monitor.probe import (
 from monitor.words import _
 from plugins._mailproto import (
     MAIL_WORDS,
-    Deadline,
     LineStream,
     imap_prelude,
     pop3_prelude,
@@ -90,12 +89,11 @@ class TLSProbe(Probe):
 
     async def check(self, config: TLSConfig, ctx: ProbeContext) -> ProbeResult:
         """Connect, run the STARTTLS prelude if any, shake hands, judge the certificate."""
-        deadline = Deadline.for_timeout(ctx.timeout)
         settings = config.tls_settings()
         prelude = _PRELUDES.get(config.starttls)
 
         async def connect() -> LineStream:
-            stream = await LineStream.open(config.host, config.port, deadline)
+            stream = await LineStream.open(config.host, config.port, ctx)
             if prelude is not None:
                 try:
                     await prelude(stream)

@@ -93,3 +93,27 @@ def _members_words_of_the_built_in_probes():
     from monitor.plugins import ProbeRegistry, build_plugin_manager
 
     ProbeRegistry.from_plugin_manager(build_plugin_manager())
+
+
+
+class ProbeClock:
+    """A monotonic clock the test moves, for :func:`monitor.runner.probe_context` and
+    ``run_check(clock=…)``: a probe's ``ctx.remaining()`` changes only when the test
+    calls :meth:`advance`. A ``spent`` clock reads ``now`` once (the runner setting the
+    deadline), then a day later: the probe's time is up as soon as it looks, so a test
+    sees which deadline fires without waiting for it."""
+
+    def __init__(self, now: float = 1000.0, *, spent: bool = False) -> None:
+        self.now = now
+        self._spent = spent
+
+    def __call__(self) -> float:
+        now = self.now
+        if self._spent:
+            self.now += 86400.0
+            self._spent = False
+        return now
+
+    def advance(self, seconds: float) -> None:
+        """Move the time on by ``seconds``."""
+        self.now += seconds

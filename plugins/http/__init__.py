@@ -119,7 +119,7 @@ class HttpProbe(Probe):
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
-            async with deadline(_budget(ctx.timeout)):
+            async with deadline(ctx.remaining()):
                 status, body, charset = await _fetch(plan, ctx.http, run)
         except TimeoutError:
             raise ProbeFailed(timeout_reason(run.url, ctx.timeout, run.reading_body),
@@ -141,11 +141,6 @@ class HttpProbe(Probe):
             return ProbeResult(Status.DEGRADED, slow_reason(end - start, plan.degraded_after),
                                samples)
         return ProbeResult(Status.UP, None, samples)
-
-
-def _budget(timeout: float) -> float:
-    # end a little before the runner's hard deadline, to say what was being waited for
-    return timeout - min(0.5, timeout * 0.1)
 
 
 async def _fetch(plan: Plan, session: aiohttp.ClientSession,

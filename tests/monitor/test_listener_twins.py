@@ -99,7 +99,7 @@ def exchange(port: int, pieces: list[bytes], half_close: bool = False) -> list[A
         for piece in pieces:
             sock.sendall(piece)
             if len(pieces) > 1:
-                time.sleep(0.001)  # its own segment: the server reads it alone
+                time.sleep(0.001)  # slow peer: its own segment: the server reads it alone
         if half_close:
             sock.shutdown(socket.SHUT_WR)
         data = b""

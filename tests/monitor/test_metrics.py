@@ -380,7 +380,9 @@ def test_promtool_accepts_the_rendered_output(tmp_path):
     assert rejected.returncode != 0
 
 
-def test_ten_thousand_checks_render_quickly():
+def test_ten_thousand_checks_render_every_check():
+    # how fast (under 300 ms at 10,000 checks, docs/performance.md) is measured by
+    # bench/metrics_render.py, on a quiet machine; this test keeps the output right
     services = {}
     for s in range(500):
         services[f"svc-{s}"] = [make_check(f"svc-{s}", f"check-{c}", confirm=1) for c in range(20)]
@@ -391,13 +393,9 @@ def test_ten_thousand_checks_render_quickly():
             "tls_cert_expiry_timestamp_seconds": now + 3e6}, info={"version": "2.4.62"}))
     registry = build_registry(view, process=False)
     render(registry)  # warm the label cache, as every scrape after the first finds it
-    started = time.perf_counter()
     output = render(registry)
-    elapsed = time.perf_counter() - started
     assert output.count(b"\nvigie_check_up{") == 10_000
-    # the target is well under 300 ms (about 100 ms measured here, generate_latest about
-    # 500 ms); the margin absorbs a busy CI host
-    assert elapsed < 1.0, f"render took {elapsed * 1000:.0f} ms for 10,000 checks"
+    assert output == render(registry)  # the warm label cache changes nothing
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"

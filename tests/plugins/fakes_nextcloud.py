@@ -119,7 +119,7 @@ class FakeNextcloud:
     async def _record(self, request: web.Request, handler):
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
         if self.delay:
-            await asyncio.sleep(self.delay)
+            await asyncio.sleep(self.delay)  # slow peer
         return await handler(request)
 
     async def _status(self, request: web.Request) -> web.StreamResponse:

@@ -237,7 +237,7 @@ class FakeSympa:
         body = await request.read()
         xml = {"content_type": "text/xml", "charset": "utf-8"}
         if self.soap == "hang":
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # hung peer
         if self.soap == "html500":
             return web.Response(status=500, text=APACHE_500, content_type="text/html")
         if self.soap == "bad_gateway":

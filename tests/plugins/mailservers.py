@@ -27,6 +27,7 @@ import aiohttp
 import trustme
 
 from monitor.probe import CheckRef, ProbeContext
+from monitor.runner import probe_context
 
 HOSTNAME = "mail.vigie.test"
 USERS = {"probe": "s3cret pass"}
@@ -36,7 +37,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 def make_ctx(http: aiohttp.ClientSession, kind: str, timeout: float = 3.0) -> ProbeContext:
     """A ProbeContext as the runner builds it."""
-    return ProbeContext(CheckRef("mail", f"{kind}-check", kind), timeout, http)
+    return probe_context(CheckRef("mail", f"{kind}-check", kind), timeout, http)
 
 
 class PKI:

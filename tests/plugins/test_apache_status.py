@@ -15,8 +15,8 @@ from aiohttp import web
 import plugins.apache_status as apache_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins.apache_status import ApacheStatusProbe
 from tests.conftest import free_port
 
@@ -116,7 +116,7 @@ async def run(options: dict) -> ProbeResult:
     """Validate ``options`` and run the probe once."""
     config = ApacheStatusProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("web", "apache", "apache_status"), 5.0, http)
+        ctx = probe_context(CheckRef("web", "apache", "apache_status"), 5.0, http)
         try:
             return await ApacheStatusProbe().check(config, ctx)
         except ProbeFailed as exc:

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, Status
+from monitor.runner import probe_context, run_check
 from plugins.dns import DNSConfig, DNSProbe
 from tests.conftest import free_port
 
@@ -162,7 +162,7 @@ def config(server: ZoneServer | None, name: str, **extra) -> DNSConfig:
 
 
 async def run(cfg: DNSConfig, http, timeout: float = 3.0):
-    ctx = ProbeContext(CheckRef("dns", "lookup", "dns"), timeout, http)
+    ctx = probe_context(CheckRef("dns", "lookup", "dns"), timeout, http)
     return await DNSProbe().check(cfg, ctx)
 
 

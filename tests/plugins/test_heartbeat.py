@@ -25,7 +25,8 @@ from werkzeug.test import Client
 
 from monitor.config import Check, Config, FileConfig, LocalizedText, Service
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context
 from plugins import heartbeat
 from plugins.heartbeat import HeartbeatConfig, HeartbeatProbe
 from tests.conftest import free_port
@@ -98,7 +99,7 @@ async def judge(rt: StandInRuntime) -> ProbeResult:
     """Run the probe for the ``nightly`` check as the scheduler would."""
     check = rt.config.checks[0]
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(check.ref, check.timeout, http)
+        ctx = probe_context(check.ref, check.timeout, http)
         try:
             return await rt.probe.check(check.options, ctx)
         except ProbeFailed as failed:
@@ -248,7 +249,7 @@ async def test_outside_vigie_run_the_probe_cannot_judge():
     check = make_check("nightly", TOKEN)
     async with aiohttp.ClientSession() as http:
         with pytest.raises(ProbeFailed) as failed:
-            await HeartbeatProbe().check(check.options, ProbeContext(check.ref, 10.0, http))
+            await HeartbeatProbe().check(check.options, probe_context(check.ref, 10.0, http))
     assert failed.value.status == Status.UNKNOWN
     assert failed.value.reason.code == "heartbeat.no_receiver"
 
@@ -271,7 +272,7 @@ async def test_real_http_server_with_real_timing(runtime):
                 assert json.loads(await answer.read()) == {"ok": True, "status": "up"}
             async with http.get(f"{base}/not-a-real-token-at-all") as answer:
                 assert answer.status == 404
-            ctx = ProbeContext(check.ref, 1.0, http)
+            ctx = probe_context(check.ref, 1.0, http)
             assert (await runtime.probe.check(short, ctx)).status == Status.UP
             await asyncio.sleep(0.35)
             late = await runtime.probe.check(short, ctx)

@@ -22,8 +22,8 @@ from aiohttp.abc import AbstractResolver
 from pydantic import ValidationError
 
 from monitor.config import Check, LocalizedText
-from monitor.probe import CheckRef, ProbeContext, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, Status
+from monitor.runner import probe_context, run_check
 from plugins.http import HttpConfig, HttpProbe
 from plugins.http.jsonpath import MISSING, compile_path, lookup
 from plugins.http.phases import TRACE_CONFIG
@@ -364,7 +364,7 @@ def test_json_path_evaluator():
 
 async def test_degraded_after(session, serve):
     async def slow(request):
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # slow peer
         return page("lent")
 
     port = await serve(app_with({"/": slow}))
@@ -403,7 +403,7 @@ async def test_timeout_while_reading_the_body(session, serve):
         response = web.StreamResponse()
         await response.prepare(request)
         await response.write(b"debut")
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # hung peer: stalls mid-body
         return response
 
     port = await serve(app_with({"/": stalls}))
@@ -425,7 +425,7 @@ async def test_cancelled_check_closes_its_connection(session):
     port = server.sockets[0].getsockname()[1]
     async with server:
         config = HttpConfig(url=f"http://127.0.0.1:{port}/")
-        ctx = ProbeContext(CheckRef("s", "c", "http"), 30.0, session)
+        ctx = probe_context(CheckRef("s", "c", "http"), 30.0, session)
         task = asyncio.create_task(PROBE.check(config, ctx))
         await asyncio.sleep(0.1)
         task.cancel()
@@ -664,7 +664,7 @@ async def test_ip_version_6(session, serve):
 
 async def test_phases_are_opt_in_and_measured(session, serve):
     async def home(request):
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # slow peer
         return page("ok")
 
     port = await serve(app_with({"/": home}))

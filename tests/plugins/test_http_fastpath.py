@@ -24,7 +24,7 @@ async def serve_bytes(answer: bytes, seen: list[bytes] | None = None, close: boo
         if close:
             writer.close()
         else:
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # hung peer: keeps the connection open
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]

@@ -162,7 +162,7 @@ async def serve(case: Case) -> asyncio.Server:
                 writer.write(piece)
                 await writer.drain()
                 if not isinstance(answer, bytes):
-                    await asyncio.sleep(0.001)  # its own segment: the client reads it alone
+                    await asyncio.sleep(0.001)  # slow peer: its own segment: the client reads it alone
             if case.after == KEEP_OPEN:
                 while await reader.read(4096):
                     pass

@@ -14,8 +14,8 @@ import pytest
 import plugins.mysql as mysql_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins._dbprobe import connections_state
 from plugins.mysql import MysqlProbe, replication_state
 from tests.conftest import free_port
@@ -25,7 +25,7 @@ async def run(options: dict, timeout: float = 5.0) -> ProbeResult:
     """Validate ``options`` and run the probe once, as the runner would."""
     config = MysqlProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("db", "mysql", "mysql"), timeout, http)
+        ctx = probe_context(CheckRef("db", "mysql", "mysql"), timeout, http)
         try:
             return await MysqlProbe().check(config, ctx)
         except ProbeFailed as exc:
@@ -144,11 +144,10 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        started = time.monotonic()
         result = await run({"host": "127.0.0.1", "port": port, "user": "root",
                             "connect_timeout": "0.5s"})
-        assert time.monotonic() - started < 1.5
         assert result.status is Status.DOWN
+        # the connect limit fired (it names its 0.5 s), not the run's 5 s deadline
         assert result.reason.code == "mysql.connect_timeout"
         assert "0,5 s" in result.reason.fr and "0.5 s" in result.reason.en
         await asyncio.wait_for(closed.wait(), 1)
@@ -159,21 +158,22 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
 
 async def test_query_timeout_returns_on_time_and_the_server_stops_the_query(base, mariadb):
     marker = f"vg_{uuid.uuid4().hex[:10]}"
-    started = time.monotonic()
-    result = await run({**base, "query": f"SELECT SLEEP(5) AS {marker}", "query_timeout": "1s"})
-    assert time.monotonic() - started < 1.8
+    result = await run({**base, "query": f"SELECT SLEEP(60) AS {marker}", "query_timeout": "1s"})
     assert result.status is Status.DOWN
+    # the query limit fired (the run's deadline is 5 s away, the query's own end 60 s)
     assert result.reason.code == "mysql.query_timeout"
     assert result.samples["mysql_connections"] >= 1  # what was measured before is kept
     # MariaDB does not notice a closed client during SLEEP(); the session's
-    # max_statement_time must stop it well before its 5 s
-    while time.monotonic() - started < 4:
+    # max_statement_time must stop it long before its 60 s (the server's own timer: no
+    # event to wait on, so look until it is gone, for at most half of that)
+    give_up = time.monotonic() + 30
+    while True:
         rows = await admin(mariadb, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                                     f"WHERE INFO LIKE '%{marker}%' AND ID <> CONNECTION_ID()")
-        if rows[0][0] == 0:
+        if rows[0][0] == 0 or time.monotonic() > give_up:
             break
-        await asyncio.sleep(0.1)
-    assert time.monotonic() - started < 3.5
+        await asyncio.sleep(0.1)  # polling the server
+    assert rows[0][0] == 0, "the server did not stop the query"
 
 
 async def test_replication_on_a_server_that_is_not_a_replica(base):
@@ -291,8 +291,7 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, MysqlProbe(), http)
     assert result.status is Status.DOWN
-    assert result.reason.code == "mysql.query_timeout"
-    assert result.duration < 1.0
+    assert result.reason.code == "mysql.query_timeout"  # not the runner's "timeout"
 
 
 def test_registered_as_a_plugin():

@@ -16,8 +16,8 @@ from aiohttp import web
 import plugins.php_fpm as php_fpm_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins.php_fpm import PhpFpmProbe
 from tests.conftest import free_port
 
@@ -69,7 +69,7 @@ async def run(probe: PhpFpmProbe, options: dict, check: str = "fpm") -> ProbeRes
     """Validate ``options`` and run ``probe`` once for check ``check``."""
     config = PhpFpmProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("web", check, "php_fpm"), 5.0, http)
+        ctx = probe_context(CheckRef("web", check, "php_fpm"), 5.0, http)
         try:
             return await probe.check(config, ctx)
         except ProbeFailed as exc:

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 import plugins.postgresql as postgresql_plugin
 from monitor.config import Check, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager
-from monitor.probe import CheckRef, ProbeContext, ProbeFailed, ProbeResult, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, ProbeFailed, ProbeResult, Status
+from monitor.runner import probe_context, run_check
 from plugins._dbprobe import connections_state
 from plugins.postgresql import PostgresqlProbe, primary_state, standby_state
 from tests.conftest import free_port
@@ -31,7 +31,7 @@ async def run(options: dict, timeout: float = 5.0) -> ProbeResult:
     """Validate ``options`` and run the probe once, as the runner would."""
     config = PostgresqlProbe.Config.model_validate(options)
     async with aiohttp.ClientSession() as http:
-        ctx = ProbeContext(CheckRef("db", "pg", "postgresql"), timeout, http)
+        ctx = probe_context(CheckRef("db", "pg", "postgresql"), timeout, http)
         try:
             return await PostgresqlProbe().check(config, ctx)
         except ProbeFailed as exc:
@@ -142,11 +142,10 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        started = time.monotonic()
         result = await run({"host": "127.0.0.1", "port": port, "user": "postgres",
                             "connect_timeout": "0.5s"})
-        assert time.monotonic() - started < 1.5
         assert result.status is Status.DOWN
+        # the connect limit fired (it names its 0.5 s), not the run's 5 s deadline
         assert result.reason.code == "postgresql.connect_timeout"
         assert "0,5 s" in result.reason.fr and "0.5 s" in result.reason.en
         await asyncio.wait_for(closed.wait(), 1)
@@ -156,11 +155,11 @@ async def test_silent_server_times_out_and_the_socket_is_closed():
 
 
 async def test_query_timeout_returns_on_time(base):
-    started = time.monotonic()
-    result = await run({**base, "query": "SELECT pg_sleep(5)", "query_timeout": "1s"})
-    assert time.monotonic() - started < 1.8
+    result = await run({**base, "query": "SELECT pg_sleep(60)", "query_timeout": "1s"})
     assert result.status is Status.DOWN
+    # the query limit fired and names its 1 s (the run's deadline is 5 s away)
     assert result.reason.code == "postgresql.query_timeout"
+    assert "1 s" in result.reason.en
     assert result.samples["postgresql_connections"] >= 1
 
 
@@ -316,8 +315,7 @@ async def test_the_probe_explains_a_timeout_before_the_runner_cuts_it(base):
     async with aiohttp.ClientSession() as http:
         result = await run_check(check, PostgresqlProbe(), http)
     assert result.status is Status.DOWN
-    assert result.reason.code == "postgresql.query_timeout"
-    assert result.duration < 1.0
+    assert result.reason.code == "postgresql.query_timeout"  # not the runner's "timeout"
 
 
 def test_registered_as_a_plugin():

@@ -12,8 +12,8 @@ import trustme
 from pydantic import ValidationError
 
 from monitor.config import Check, LocalizedText
-from monitor.probe import CheckRef, ProbeContext, Status
-from monitor.runner import run_check
+from monitor.probe import CheckRef, Status
+from monitor.runner import probe_context, run_check
 from plugins.tcp import TcpConfig, TcpProbe, unescape
 from tests.conftest import free_port
 
@@ -194,7 +194,7 @@ async def test_cancelled_check_closes_its_connection(session, serve):
 
     port = await serve(silent)
     config = TcpConfig(host="127.0.0.1", port=port, expect="220")
-    task = asyncio.create_task(PROBE.check(config, ProbeContext(CheckRef("s", "c", "tcp"),
+    task = asyncio.create_task(PROBE.check(config, probe_context(CheckRef("s", "c", "tcp"),
                                                                 30.0, session)))
     await asyncio.sleep(0.1)
     task.cancel()
