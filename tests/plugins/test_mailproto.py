@@ -7,7 +7,9 @@ import ssl
 
 import pytest
 
-from plugins._mailproto import Deadline, LineStream
+from monitor.probe import CheckRef
+from monitor.runner import probe_context
+from plugins._mailproto import LineStream
 
 
 async def test_an_upgrade_that_loses_the_connection_is_reported_and_closed(monkeypatch):
@@ -24,7 +26,8 @@ async def test_an_upgrade_that_loses_the_connection_is_reported_and_closed(monke
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        stream = await LineStream.open("127.0.0.1", port, Deadline(5))
+        ctx = probe_context(CheckRef("mail", "smtp", "smtp"), 5, None)
+        stream = await LineStream.open("127.0.0.1", port, ctx)
         loop = asyncio.get_running_loop()
 
         async def peer_left(*args, **kwargs):
