@@ -233,9 +233,10 @@ def test_every_operation_succeeds_as_described(schema, call, made):
          body={"phase": "identified", "message_fr": "Un disque plein.", "public": False})
     call("POST", "/admin/api/v1/incidents/{incident_id}/impact", path_parameters=incident,
          body={"impact": "partial_outage"})
+    call("POST", "/admin/api/v1/incidents/{incident_id}/resolve", path_parameters=incident)
+    # a post-mortem comes once the incident is resolved
     call("PUT", "/admin/api/v1/incidents/{incident_id}/postmortem", path_parameters=incident,
          body={"text_fr": "Le disque est remplacé."})
-    call("POST", "/admin/api/v1/incidents/{incident_id}/resolve", path_parameters=incident)
     call("POST", "/admin/api/v1/outbox/{outbox_id}/retry",
          path_parameters={"outbox_id": made["outbox"]})
     described = {result.ok().label for result in schema.get_all_operations()}
