@@ -4,7 +4,7 @@ The file is read by :mod:`monitor.config_source` (YAML, ``${ENV}`` variables, li
 
 Every error names the file, the line and the key path, e.g.::
 
-    vigie.yaml:12: services[0].checks[1].interval: invalid duration '5 minutes' (use e.g. 30s, 5m, 1h)
+    vigie.yaml:12: services[0].checks[1].interval: invalid duration '5min' (use e.g. 30s, 5m, 1h)
 
 All errors of a file are reported at once, in line order.
 """

@@ -561,8 +561,8 @@ class _NodeReader:
                 child = (*loc, key)
                 if key in out:
                     self._issue(key_node.start_mark.line + 1, child,
-                                f"duplicate key {quote(key)} (first given on line {self.lines[child]}; "
-                                "only one value is allowed)")
+                                f"duplicate key {quote(key)} (first given on line "
+                                f"{self.lines[child]}; only one value is allowed)")
                     self._unreliable.add(child)
                     continue
                 self.lines[child] = key_node.start_mark.line + 1

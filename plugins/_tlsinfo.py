@@ -220,7 +220,8 @@ def expiry_verdict(
     return None
 
 
-def cert_info_fields(report: TLSReport | None = None, cert: CertInfo | None = None) -> dict[str, str]:
+def cert_info_fields(report: TLSReport | None = None,
+                     cert: CertInfo | None = None) -> dict[str, str]:
     """The ``info`` entries the TLS-aware probes report (see their ``info_keys``)."""
     cert = cert if cert is not None else (report.cert if report else None)
     info: dict[str, str] = {}

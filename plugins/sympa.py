@@ -197,7 +197,8 @@ class SympaProbe(Probe):
                     if config.smtp_host else None)
         outcomes = [web.result(), *chain.result(), *([smtp.result()] if smtp else [])]
         samples: dict[str, Any] = {}
-        timings = {o.layer: o.seconds for o in outcomes if o.failure is None and o.seconds is not None}
+        timings = {o.layer: o.seconds for o in outcomes
+                   if o.failure is None and o.seconds is not None}
         if timings:
             samples["sympa_layer_seconds"] = timings
         version = outcomes[0].value

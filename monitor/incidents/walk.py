@@ -21,7 +21,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from itertools import islice
 from typing import Any
 
@@ -126,7 +126,7 @@ class _Exhausted(Exception):
     """A search ran out of its budget of periods."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bounded_rrule() -> type:
     """dateutil's rrule whose search stops after ``budget[0]`` periods.
 

@@ -141,7 +141,7 @@ def entries(h) -> list[OutboxEntry]:
 
 
 async def test_a_receiver_failing_three_times_gets_the_alert_exactly_once(
-        tmp_path, receiver_factory, store_url):  # noqa: F811 (the fixture)
+        tmp_path, receiver_factory, store_url):
     receiver = await receiver_factory(script=[500, 500, 500])
     h, worker = harness_with(tmp_path, [("poster", Poster(receiver.url))], store_url)
     h.confirm("mail/smtp", Status.DOWN)
