@@ -177,7 +177,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 # volunteers' commands: vigie notice / maintenance / incident / outbox
-from monitor.cli_admin import register as _register_admin  # noqa: E402
+from monitor.cli_admin import register as _register_admin  # noqa: E402 (after cli is defined)
 
 _register_admin(cli)
 

@@ -115,11 +115,11 @@ class Deadline:
                         exc_value: BaseException | None,
                         traceback: TracebackType | None) -> None:
         if self._state == _ENTERED:
-            self._slots.discard(self, self._slot)  # type: ignore[union-attr]
+            self._slots.discard(self, self._slot)  # type: ignore[union-attr]  # set on entry
             self._state = _EXITED
         elif self._state == _EXPIRING:
             self._state = _EXPIRED
-            if (self._task.uncancel() <= self._cancelling  # type: ignore[union-attr]
+            if (self._task.uncancel() <= self._cancelling  # type: ignore[union-attr]  # set on entry
                     and exc_type is asyncio.CancelledError):
                 raise TimeoutError from exc_value  # the cancellation was ours
 
@@ -129,7 +129,7 @@ class Deadline:
 
     def _expire(self) -> None:
         if self._state == _ENTERED:
-            self._task.cancel()  # type: ignore[union-attr]
+            self._task.cancel()  # type: ignore[union-attr]  # set on entry
             self._state = _EXPIRING
 
 

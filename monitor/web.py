@@ -290,7 +290,7 @@ class WebServer:
         """``/metrics`` sent piece by piece as the worker threads make them (chunked), so
         a large exposition is never held whole: each piece is made once the socket took
         the previous one."""
-        pieces = iter(self._app.metrics_chunks())  # type: ignore[attr-defined]
+        pieces = iter(self._app.metrics_chunks())  # type: ignore[attr-defined]  # the metrics app
         run = self._loop.run_in_executor
         try:
             first = await run(self._ops_pool, next, pieces, None)
@@ -298,7 +298,7 @@ class WebServer:
             log.exception("error while rendering /metrics")
             return wsgi.to_response(wsgi.error_answer())
         response = StreamResponse(headers={
-            "Content-Type": self._app.metrics_content_type,  # type: ignore[attr-defined]
+            "Content-Type": self._app.metrics_content_type,  # type: ignore[attr-defined]  # the metrics app
             "Cache-Control": "no-store", "Server": wsgi.SERVER_NAME, **wsgi.ALWAYS})
         await response.prepare(request)
         piece = first

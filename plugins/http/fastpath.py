@@ -169,7 +169,7 @@ class _Exchange(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the request."""
-        transport.write(self._request)  # type: ignore[attr-defined]
+        transport.write(self._request)  # type: ignore[attr-defined]  # a stream transport
 
     def data_received(self, data: bytes) -> None:
         """Keep the bytes; answer once the head and the wanted body are there."""

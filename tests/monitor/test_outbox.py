@@ -22,7 +22,7 @@ from monitor.incidents.service import InvalidInput
 from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import Status
-from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401
+from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401 (store_url: a fixture)
 
 
 class Receiver:
