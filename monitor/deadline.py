@@ -7,7 +7,8 @@ enough to put around every run of tens of thousands of checks:
 
 - deadlines are grouped in slots of :data:`RESOLUTION` seconds, one loop timer waking
   for the earliest slot, so a run costs a set insertion and removal instead of a timer
-  handle created and cancelled (asyncio.timeout costs about 5 µs a run, this about 1);
+  handle created and cancelled (several times cheaper than asyncio.timeout: the
+  figures are in docs/performance.md);
 - a deadline fires up to one slot (10 ms) late (and, like any loop timer, up to a
   millisecond early).
 """

@@ -94,7 +94,8 @@ def parse_certificate(der: bytes) -> CertInfo:
 
     :raises ValueError: the bytes are not a certificate.
     """
-    # imported by the first certificate parsed rather than by every Vigie at start (~7 MB)
+    # imported by the first certificate parsed rather than by every Vigie at start
+    # (megabytes: docs/performance.md)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 

@@ -41,8 +41,8 @@ from monitor.words import Number, Words, _
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
-# (pyexpat, about 1 MB) and aiohttp (about 8 MB with its SSL contexts, once no other
-# module imports it at start)
+# (pyexpat) and aiohttp (megabytes with its SSL contexts, once no other module imports
+# it at start; figures in docs/performance.md)
 aiohttp = LazyModule("aiohttp")
 ElementTree = LazyModule("xml.etree.ElementTree")
 

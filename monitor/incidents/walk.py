@@ -132,7 +132,7 @@ def _bounded_rrule() -> type:
 
     dateutil compares UNTIL only with the occurrences it finds: a rule with none left in
     the range (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`` has none ever) is searched period
-    by period until the year 9999 (13 s). Its ``_iter`` takes the days of each period from
+    by period until the year 9999 (seconds of CPU). Its ``_iter`` takes the days of each period from
     an ``_iterinfo``; this class runs the same ``_iter`` code with an ``_iterinfo`` that
     counts the periods and raises :class:`_Exhausted` past the budget.
     """
