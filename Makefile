@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+LINT_STAMP := $(VENV)/.lint-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test install bench clean lint
 
@@ -17,6 +18,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+$(LINT_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	rm -f $(VENV)/.lint-installed-*
+	touch $(LINT_STAMP)
+
 ## Start Vigie on its bundled demo configuration (demo targets served on 127.0.0.1).
 run: install
 	$(BIN)/vigie demo
@@ -24,6 +30,12 @@ run: install
 ## Install the test extras and run the whole suite.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Install the lint extras and run ruff on the tree and mypy on monitor/ (settings in
+## pyproject.toml).
+lint: $(LINT_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Install the benchmark extras (py-spy) and run every benchmark (about 35 minutes).
 bench: install

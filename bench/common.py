@@ -192,7 +192,9 @@ def write_checks_config(path: Path, targets: Sequence[Target], checks: int, *,
     picker = _picker(targets)
     if grouped:
         by_check = picker
-        picker = lambda i: by_check(i // per_service)
+
+        def picker(i: int) -> str:
+            return by_check(i // per_service)
     counts: dict[str, int] = {}
     lines = [
         "data_dir: data",

@@ -227,7 +227,7 @@ def run_engine(engine: str, args: argparse.Namespace, targets: list[Target],
         result = None
         load = MachineLoad()
         try:
-            for line in proc.stdout:  # type: ignore[union-attr]
+            for line in proc.stdout:  # type: ignore[union-attr]  # stdout=PIPE
                 message = json.loads(line) if line.startswith("{") else {}
                 if message.get("event") == "ready":
                     load.start()

@@ -372,7 +372,7 @@ def run(args: argparse.Namespace) -> bool:
         stopping = threading.Event()
         tally, quiet = Tally(), Tally()
         try:
-            ready = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+            ready = json.loads(proc.stdout.readline())  # type: ignore[union-attr]  # stdout=PIPE
             port = ready["port"]
             sampler = threading.Thread(target=_rss_sampler, args=(proc.pid, rss, stopping),
                                        daemon=True)
@@ -393,9 +393,9 @@ def run(args: argparse.Namespace) -> bool:
             end = time.monotonic()
         finally:
             stopping.set()
-            proc.stdin.close()  # type: ignore[union-attr]
+            proc.stdin.close()  # type: ignore[union-attr]  # stdin=PIPE
             result = None
-            for line in proc.stdout:  # type: ignore[union-attr]
+            for line in proc.stdout:  # type: ignore[union-attr]  # stdout=PIPE
                 if line.startswith("{"):
                     result = json.loads(line)
             proc.wait(timeout=60)

@@ -114,9 +114,9 @@ def choose_language(asked: str | None, cookie: str | None, accept_language: str 
                     default: str) -> str:
     """The language from ``?lang=``, the cookie, ``Accept-Language``, else ``default``."""
     if asked in LANGUAGES:
-        return asked  # type: ignore[return-value]
+        return asked  # type: ignore[return-value]  # checked just above
     if cookie in LANGUAGES:
-        return cookie  # type: ignore[return-value]
+        return cookie  # type: ignore[return-value]  # checked just above
     return _best_accepted(accept_language or "") or default
 
 

@@ -208,7 +208,8 @@ def _chart(view, series: list[charts.Series], selected: str, now: float, lang: s
         moment = local.replace(minute=0, second=0, microsecond=0)
         while moment.timestamp() <= now:
             if moment.timestamp() >= since and moment.hour % 4 == 0:
-                ticks.append((moment.timestamp(), fmt_datetime(moment.timestamp(), lang, zone, "Hm")))
+                ticks.append((moment.timestamp(),
+                              fmt_datetime(moment.timestamp(), lang, zone, "Hm")))
             moment += timedelta(hours=1)
     else:
         step = 1 if selected == "7d" else 15

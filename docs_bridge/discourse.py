@@ -1,6 +1,6 @@
 """A small Discourse API client: create a topic, reply, close, find by external id, search.
 
-Shapes (see REFERENCE.md, "Discourse"): ``Api-Key`` and ``Api-Username`` headers;
+Shapes (Discourse's API documentation): ``Api-Key`` and ``Api-Username`` headers;
 ``POST /posts.json`` creates a topic (``title``, ``raw``, ``category``, ``tags``,
 ``external_id``) or a reply (``topic_id``, ``raw``) and answers a post object
 (``id``, ``topic_id``, ``topic_slug``…); ``GET /t/external_id/{id}.json`` redirects to

@@ -55,7 +55,7 @@ async def run_checks_once(services: Sequence[Service], registry: ProbeRegistry,
     async with make_http_session() as http:
         async def one(service: Service, check: Check) -> CheckOutcome:
             async with limit:
-                probe = registry.get(check.ref.kind).instance  # type: ignore[union-attr]
+                probe = registry.get(check.ref.kind).instance  # type: ignore[union-attr]  # config checked the kind
                 return CheckOutcome(service, check, await run_check(check, probe, http))
 
         outcomes = await asyncio.gather(*(one(s, c) for s, c in pairs))

@@ -76,7 +76,8 @@ def cli(ctx: click.Context, config: str, log_level: str, verbose: bool) -> None:
 
 @cli.command()
 @click.option("--listen", help="host:port for /metrics and the dashboard (overrides the file).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory (overrides the file).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Data directory (overrides the file).")
 @click.pass_context
 def run(ctx: click.Context, listen: str | None, data_dir: Path | None) -> None:
     """Run the checks, serve /metrics and the status page, until SIGTERM or Ctrl-C.
@@ -176,7 +177,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 # volunteers' commands: vigie notice / maintenance / incident / outbox
-from monitor.cli_admin import register as _register_admin  # noqa: E402
+from monitor.cli_admin import register as _register_admin  # noqa: E402 (after cli is defined)
 
 _register_admin(cli)
 

@@ -55,12 +55,12 @@ def acting(permission: Permission) -> Callable[[F], F]:
             click.get_current_context().meta[_META] = acting_as
             return fn(*args, **kwargs)
 
-        run.vigie_permission = permission  # type: ignore[attr-defined]
+        run.vigie_permission = permission  # type: ignore[attr-defined]  # a mark
         option = click.option(
             "--as", "acting_as", envvar=AS_ENV, metavar="USER",
             help=f"Act as this volunteer, with their role (or ${AS_ENV}); default: the "
                  "server operator, with every right.")
-        return option(run)  # type: ignore[return-value]
+        return option(run)  # type: ignore[return-value]  # click's option
 
     return decorate
 
@@ -86,7 +86,7 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
     :raises monitor.access.Forbidden: the role does not allow the command.
     """
     name = ctx.meta.get(_META)
-    permission: Permission = ctx.command.callback.vigie_permission  # type: ignore[union-attr]
+    permission: Permission = ctx.command.callback.vigie_permission  # type: ignore[union-attr]  # marked
     if not name:
         return operator()
     wanted = name.strip().lower()

@@ -4,7 +4,7 @@ The file is read by :mod:`monitor.config_source` (YAML, ``${ENV}`` variables, li
 
 Every error names the file, the line and the key path, e.g.::
 
-    vigie.yaml:12: services[0].checks[1].interval: invalid duration '5 minutes' (use e.g. 30s, 5m, 1h)
+    vigie.yaml:12: services[0].checks[1].interval: invalid duration '5min' (use e.g. 30s, 5m, 1h)
 
 All errors of a file are reported at once, in line order.
 """
@@ -94,7 +94,7 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         raise ConfigError(path, _final(issues, source)) from None
     # Memory with 100,000 checks: the parsed tree is not needed any more (lines of errors
     # come from the text), and each raw service goes once resolved (Config.services
-    # replaces them; they held ~55 MB nobody read). Freed before or while the resolved
+    # replaces them; they held tens of MB nobody read). Freed before or while the resolved
     # objects are made, so those reuse its memory rather than new arenas that would stay.
     del core
     source.data = None
@@ -290,7 +290,7 @@ def _resolve_services(
     group_ids = {g.id for g in file.groups}
     defaults = file.defaults
     # a check without a name is named by its id: one shared (frozen) text per id, not one
-    # per check (with 100,000 checks, ~50 MB)
+    # per check (tens of MB with 100,000 checks)
     default_names: dict[str, LocalizedText] = {}
     for s_index, service in enumerate(raw_services):
         assert service is not None

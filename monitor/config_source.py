@@ -33,7 +33,7 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: texts up to this length are interned (shared) when read
 _INTERN_UP_TO = 24
 
-#: a larger file is refused unread (100,000 checks take about 7 MiB)
+#: a larger file is refused unread (far above 100,000 checks; sizes in docs/performance.md)
 MAX_FILE_BYTES = 32 * 2**20
 #: lists and mappings nested deeper are refused (a real configuration stays under 10)
 MAX_DEPTH = 64
@@ -561,8 +561,8 @@ class _NodeReader:
                 child = (*loc, key)
                 if key in out:
                     self._issue(key_node.start_mark.line + 1, child,
-                                f"duplicate key {quote(key)} (first given on line {self.lines[child]}; "
-                                "only one value is allowed)")
+                                f"duplicate key {quote(key)} (first given on line "
+                                f"{self.lines[child]}; only one value is allowed)")
                     self._unreliable.add(child)
                     continue
                 self.lines[child] = key_node.start_mark.line + 1

@@ -252,7 +252,8 @@ def describe_default(field: FieldInfo) -> str:
 
 def _is_duration_union(field: FieldInfo) -> bool:
     for arg in typing.get_args(field.annotation):
-        if typing.get_origin(arg) is typing.Annotated and _is_duration(list(typing.get_args(arg)[1:])):
+        if (typing.get_origin(arg) is typing.Annotated
+                and _is_duration(list(typing.get_args(arg)[1:]))):
             return True
     return False
 
@@ -263,7 +264,8 @@ def _yaml_value(value: Any, duration: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, LocalizedText):
-        return "{" + ", ".join(f"{k}: {v}" for k, v in (("fr", value.fr), ("en", value.en)) if v) + "}"
+        pairs = (("fr", value.fr), ("en", value.en))
+        return "{" + ", ".join(f"{k}: {v}" for k, v in pairs if v) + "}"
     if isinstance(value, enum.Enum):
         return str(value.value)
     if isinstance(value, float) and value.is_integer():

@@ -7,7 +7,8 @@ enough to put around every run of tens of thousands of checks:
 
 - deadlines are grouped in slots of :data:`RESOLUTION` seconds, one loop timer waking
   for the earliest slot, so a run costs a set insertion and removal instead of a timer
-  handle created and cancelled (asyncio.timeout costs about 5 µs a run, this about 1);
+  handle created and cancelled (several times cheaper than asyncio.timeout: the
+  figures are in docs/performance.md);
 - a deadline fires up to one slot (10 ms) late (and, like any loop timer, up to a
   millisecond early).
 """
@@ -115,11 +116,11 @@ class Deadline:
                         exc_value: BaseException | None,
                         traceback: TracebackType | None) -> None:
         if self._state == _ENTERED:
-            self._slots.discard(self, self._slot)  # type: ignore[union-attr]
+            self._slots.discard(self, self._slot)  # type: ignore[union-attr]  # set on entry
             self._state = _EXITED
         elif self._state == _EXPIRING:
             self._state = _EXPIRED
-            if (self._task.uncancel() <= self._cancelling  # type: ignore[union-attr]
+            if (self._task.uncancel() <= self._cancelling  # type: ignore[union-attr]  # set on entry
                     and exc_type is asyncio.CancelledError):
                 raise TimeoutError from exc_value  # the cancellation was ours
 
@@ -129,7 +130,7 @@ class Deadline:
 
     def _expire(self) -> None:
         if self._state == _ENTERED:
-            self._task.cancel()  # type: ignore[union-attr]
+            self._task.cancel()  # type: ignore[union-attr]  # set on entry
             self._state = _EXPIRING
 
 

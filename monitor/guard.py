@@ -65,9 +65,9 @@ def operation(permission: Permission, action: str) -> Callable[[F], F]:
             finally:
                 _inside.reset(token)
 
-        run.permission = permission  # type: ignore[attr-defined]
-        run.action = action  # type: ignore[attr-defined]
-        return run  # type: ignore[return-value]
+        run.permission = permission  # type: ignore[attr-defined]  # a mark for the CLI
+        run.action = action  # type: ignore[attr-defined]  # a mark for the CLI
+        return run  # type: ignore[return-value]  # F plus `actor`
 
     return decorate
 

@@ -82,7 +82,7 @@ def setup_logging(level: str | int = "info", verbose: bool = False) -> None:
     if handler is None and not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
-        handler.vigie = True  # type: ignore[attr-defined]
+        handler.vigie = True  # type: ignore[attr-defined]  # our handler's mark
         root.addHandler(handler)
     if handler is not None:
         libraries = numeric if verbose else max(numeric, LIBRARIES_LEVEL)

@@ -19,7 +19,7 @@ def loop_name() -> str:
     if os.environ.get("VIGIE_EVENT_LOOP", "uvloop") == "asyncio":
         return "asyncio"
     try:
-        import uvloop  # noqa: F401
+        import uvloop  # noqa: F401 (only whether it is installed)
     except ImportError:
         return "asyncio"
     return "uvloop"

@@ -45,8 +45,8 @@ def configure() -> bool:
     output (megabytes with thousands of checks) in a web server thread; glibc serves a
     block that large from the system (mmap) and returns it when freed, but then raises
     that threshold to the freed size, so the next scrapes take their blocks from
-    per-thread heaps that never shrink (measured: RSS grew by 60 MB over a dozen scrapes
-    of 20,000 checks). A fixed threshold keeps the first behaviour. Elsewhere than glibc
+    per-thread heaps that never shrink (RSS grew scrape after scrape; the figures are in
+    docs/performance.md). A fixed threshold keeps the first behaviour. Elsewhere than glibc
     this does nothing.
     """
     if _LIBC is None:

@@ -223,7 +223,7 @@ def _bounded_links() -> Any:
 
         md: Any
         #: ``[id]`` of a reference, at most LINK_SPAN characters
-        RE_LINK = re.compile(r"\s?\[([^\]]{0,%d})\]" % LINK_SPAN, re.DOTALL)
+        RE_LINK = re.compile(rf"\s?\[([^\]]{{0,{LINK_SPAN}}})\]", re.DOTALL)
 
         def getText(self, data: str, index: int) -> tuple[str, int, bool]:
             if self.md.bracket_budget <= 0:

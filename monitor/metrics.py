@@ -145,7 +145,7 @@ def render(registry: CollectorRegistry) -> bytes:
 def render_chunks(registry: CollectorRegistry) -> Iterator[bytes]:
     """:func:`render`'s output in pieces of at most a few hundred KB, made as they are
     asked for: a server sending each piece before asking for the next never holds the
-    whole exposition (43 MB at 100,000 checks)."""
+    whole exposition (tens of MB at 100,000 checks: docs/performance.md)."""
     if not isinstance(registry, VigieRegistry):
         yield generate_latest(registry)
         return
@@ -188,7 +188,7 @@ def _go_float(value: float) -> str:
     return text
 
 
-#: lines joined and encoded together while writing the exposition (about 200 KB)
+#: lines joined and encoded together while writing the exposition (a few hundred KB)
 _BATCH = 2048
 
 

@@ -141,7 +141,7 @@ class _SharedEmpty(dict):
                         "a dict of its own instead")
 
     __setitem__ = __delitem__ = __ior__ = _refuse
-    update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+    update = setdefault = pop = popitem = clear = _refuse
 
 
 #: the shared empty mapping (see :class:`_SharedEmpty`)

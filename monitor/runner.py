@@ -262,10 +262,7 @@ def _clean_samples(samples: Mapping[Any, Any]) -> Mapping[Any, Any]:
 
 
 def _unclean_labels(labels: dict[Any, Any]) -> bool:
-    for label in labels:
-        if _name(label) != label:
-            return True
-    return False
+    return any(_name(label) != label for label in labels)
 
 
 def _clean_info(info: Mapping[Any, Any]) -> Mapping[Any, Any]:

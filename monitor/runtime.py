@@ -374,7 +374,8 @@ class Runtime:
 
     async def _open_store_at_start(self) -> bool:
         """Prepare the database; False when it is unreachable: probing starts anyway,
-        results wait in memory and :meth:`_retry_store` keeps trying (DESIGN §6).
+        results wait in memory and :meth:`_retry_store` keeps trying, so an outage of the
+        database stops neither the probes nor the alerts.
 
         :raises StartupError: the schema is not the one this version needs.
         """

@@ -178,7 +178,7 @@ class Scheduler:
                 await asyncio.wait([dispatcher])
                 self._drop_queued()
                 for _ in workers:  # the queue is empty and holds one per worker
-                    self._queue.put_nowait(None)  # type: ignore[union-attr]
+                    self._queue.put_nowait(None)  # type: ignore[union-attr]  # set by run()
             if self._cycle_calls:
                 await asyncio.wait(self._cycle_calls, timeout=CYCLE_CALL_GRACE)
         finally:
@@ -293,7 +293,7 @@ class Scheduler:
 
     async def _run(self, entry: _Entry, due: float) -> None:
         stats, clock = self.stats, self._clock
-        stats.queued = self._queue.qsize()  # type: ignore[union-attr]
+        stats.queued = self._queue.qsize()  # type: ignore[union-attr]  # set by run()
         stats.record_lag(max(0.0, clock() - due))
         entry.state = _RUNNING
         stats.in_flight += 1
@@ -359,7 +359,7 @@ class Scheduler:
 
     def _notify_cycle(self, at: float, checks: int, duration: float) -> None:
         try:
-            value = self._on_cycle(at, checks, duration)  # type: ignore[misc]
+            value = self._on_cycle(at, checks, duration)  # type: ignore[misc]  # checked by the caller
         except Exception:
             log.exception("on_cycle failed")
             return

@@ -30,8 +30,8 @@ SERVER_NAME = "vigie"
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
                         "proxy-authorization", "te", "trailers", "transfer-encoding",
                         "upgrade"})
-#: headers every response of the listener carries (issue 12: /metrics, /healthz and /push
-#: went without nosniff): the browser must never guess another type than the one given
+#: headers every response of the listener carries (/metrics, /healthz and /push too): the
+#: browser must never guess another type than the one given
 ALWAYS = {"X-Content-Type-Options": "nosniff"}
 #: bodies larger than this are streamed in slices of SLICE bytes (see :func:`respond`)
 STREAM_ABOVE = 1 << 20
@@ -164,8 +164,8 @@ def to_response(answer: Answer) -> Response:
 async def respond(request: BaseRequest, answer: Answer) -> StreamResponse:
     """Send ``answer`` to ``request``'s client.
 
-    A body over :data:`STREAM_ABOVE` (``/metrics`` of a large configuration: 40 MB at
-    100,000 checks) is sent in slices of :data:`SLICE`, each written once the socket took
+    A body over :data:`STREAM_ABOVE` (``/metrics`` of a large configuration: tens of MB
+    at 100,000 checks) is sent in slices of :data:`SLICE`, each written once the socket took
     the previous ones, so the transport never holds a second copy of it.
     """
     status, headers, body = answer

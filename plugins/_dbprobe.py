@@ -8,7 +8,6 @@ same for both servers (expected value, connections, lag, timeouts), so both spea
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 

@@ -299,7 +299,8 @@ async def imap_command(stream: LineStream, tag: str, command: str | list[str | b
     return _imap_tagged(tag, line, step, untagged)
 
 
-def _imap_tagged(tag: str, line: str, step: Step, untagged: list[str]) -> tuple[str, str, list[str]]:
+def _imap_tagged(tag: str, line: str, step: Step,
+                 untagged: list[str]) -> tuple[str, str, list[str]]:
     got_tag, _unused, rest = line.partition(" ")
     status, _unused, text = rest.partition(" ")
     if got_tag != tag or status.upper() not in ("OK", "NO", "BAD"):
@@ -446,8 +447,8 @@ class MailConfig(ProbeConfig):
     def _credentials(self) -> MailConfig:
         if (self.username is None) != (self.password is None):
             raise ValueError("give both 'username' and 'password' (or 'password_file'), or neither")
-        for name, value in (("username", self.username),
-                            ("password", self.password.get_secret_value() if self.password else None)):
+        password = self.password.get_secret_value() if self.password else None
+        for name, value in (("username", self.username), ("password", password)):
             if value is not None and any(ch in value for ch in "\r\n\0"):
                 raise ValueError(f"'{name}' must not contain line breaks or NUL characters")
         return self

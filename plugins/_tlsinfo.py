@@ -94,7 +94,8 @@ def parse_certificate(der: bytes) -> CertInfo:
 
     :raises ValueError: the bytes are not a certificate.
     """
-    # imported by the first certificate parsed rather than by every Vigie at start (~7 MB)
+    # imported by the first certificate parsed rather than by every Vigie at start
+    # (megabytes: docs/performance.md)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
@@ -220,7 +221,8 @@ def expiry_verdict(
     return None
 
 
-def cert_info_fields(report: TLSReport | None = None, cert: CertInfo | None = None) -> dict[str, str]:
+def cert_info_fields(report: TLSReport | None = None,
+                     cert: CertInfo | None = None) -> dict[str, str]:
     """The ``info`` entries the TLS-aware probes report (see their ``info_keys``)."""
     cert = cert if cert is not None else (report.cert if report else None)
     info: dict[str, str] = {}

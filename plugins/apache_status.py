@@ -28,7 +28,7 @@ from monitor.words import _
 from plugins.php_fpm import UNREADABLE, busy_count, idle_count
 from plugins._lazy import LazyModule
 
-# imported by the first check of this kind, not by loading the plugin (about 8 MB with
+# imported by the first check of this kind, not by loading the plugin (megabytes with
 # its SSL contexts, once no other module imports aiohttp at start)
 aiohttp = LazyModule("aiohttp")
 

@@ -35,7 +35,7 @@ from plugins._lazy import LazyModule
 if TYPE_CHECKING:
     from monitor.startup import StartupContext
 
-# imported by the first ping, not by loading the plugin (about 8 MB with its SSL
+# imported by the first ping, not by loading the plugin (megabytes with its SSL
 # contexts, once no other module imports aiohttp at start)
 aiohttp = LazyModule("aiohttp")
 

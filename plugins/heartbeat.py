@@ -283,7 +283,8 @@ class HeartbeatProbe(Probe):
         "heartbeat.waiting": _("The task has not reported yet"),
     }
     Config = HeartbeatConfig
-    description = "Push check: a job calls /push/<token>; down when it reports a failure or goes silent"
+    description = ("Push check: a job calls /push/<token>; down when it reports a failure "
+                   "or goes silent")
     samples = (
         SampleSpec("heartbeat_last_beat_timestamp_seconds",
                    "Unix time of the last beat received since Vigie started"),
@@ -415,7 +416,8 @@ def vigie_startup(ctx: StartupContext) -> None:
     else:
         probe.board = board
     ctx.mount(PUSH_PREFIX, PushApp(board, ctx.submit_result))
-    log.info("heartbeat: receiving beats for %d check(s) under %s/<token>", len(checks), PUSH_PREFIX)
+    log.info("heartbeat: receiving beats for %d check(s) under %s/<token>",
+             len(checks), PUSH_PREFIX)
 
 
 @hookimpl

@@ -68,7 +68,8 @@ class IMAPProbe(Probe):
     kind = "imap"
     Config = IMAPConfig
     public_words = MAIL_WORDS
-    description = "IMAP server: greeting, capabilities, STARTTLS or implicit TLS, certificate, optional login"
+    description = ("IMAP server: greeting, capabilities, STARTTLS or implicit TLS, certificate, "
+                   "optional login")
     samples = mail_samples("imap", "IMAP")
     info_keys = INFO_KEYS
 

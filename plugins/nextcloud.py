@@ -41,8 +41,8 @@ from monitor.words import Number, Words, _
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
-# (pyexpat, about 1 MB) and aiohttp (about 8 MB with its SSL contexts, once no other
-# module imports it at start)
+# (pyexpat) and aiohttp (megabytes with its SSL contexts, once no other module imports
+# it at start; figures in docs/performance.md)
 aiohttp = LazyModule("aiohttp")
 ElementTree = LazyModule("xml.etree.ElementTree")
 
@@ -148,8 +148,10 @@ PUBLIC_WORDS: dict[str, Words] = {
     "nextcloud.needs_upgrade": _("Nextcloud is waiting for an update to finish"),
     "nextcloud.not_installed": _("Nextcloud does not work as it should"),
     "nextcloud.old_version": _("Nextcloud needs an update"),
-    "nextcloud.serverinfo_token": _("Vigie could not read Nextcloud's figures; the volunteers know"),
-    "nextcloud.serverinfo_unreadable": _("Vigie could not read Nextcloud's figures; the volunteers know"),
+    "nextcloud.serverinfo_token":
+        _("Vigie could not read Nextcloud's figures; the volunteers know"),
+    "nextcloud.serverinfo_unreadable":
+        _("Vigie could not read Nextcloud's figures; the volunteers know"),
     "nextcloud.timeout": _("Nextcloud does not answer in time"),
     "nextcloud.tls": _("Nextcloud's security certificate is refused"),
     "nextcloud.webdav_auth": _("Logging in to Nextcloud fails"),
@@ -190,7 +192,8 @@ class NextcloudProbe(Probe):
             verdicts.append((Status.DEGRADED, reason(
                 "nextcloud.needs_upgrade",
                 _("Nextcloud waits for its database upgrade (occ upgrade)"))))
-        if config.min_version and _version_tuple(info["version"]) < _version_tuple(config.min_version):
+        if (config.min_version
+                and _version_tuple(info["version"]) < _version_tuple(config.min_version)):
             verdicts.append((Status.DEGRADED, reason(
                 "nextcloud.old_version",
                 _("Nextcloud {got} is older than the minimum version {min}",

@@ -34,7 +34,7 @@ from monitor.probe import (
 from monitor.words import Words, _, n_
 from plugins._lazy import LazyModule
 
-# imported by the first check of this kind, not by loading the plugin (about 8 MB with
+# imported by the first check of this kind, not by loading the plugin (megabytes with
 # its SSL contexts, once no other module imports aiohttp at start)
 aiohttp = LazyModule("aiohttp")
 

@@ -51,7 +51,8 @@ from plugins._dbprobe import (
 )
 from plugins._lazy import LazyModule
 
-# psycopg (~10 MB) is imported when a postgresql check first runs (see plugins._lazy)
+# psycopg (megabytes: docs/performance.md) is imported when a postgresql check first runs
+# (see plugins._lazy)
 psycopg = LazyModule("psycopg")
 
 KIND = "postgresql"
@@ -66,7 +67,8 @@ _CONNECTIONS_SQL = (
     "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
     "OR (backend_type IS NULL AND datid IS NOT NULL))"
 )
-# REFERENCE.md: standby lag in seconds, 0 when everything received is replayed
+# standby lag in seconds, 0 when everything received is replayed (a standby that is
+# caught up replays nothing new, so the age of its last replay says nothing)
 _STANDBY_SQL = (
     "SELECT pg_is_in_recovery(), "
     "CASE WHEN NOT pg_is_in_recovery() THEN 0 "
@@ -220,7 +222,7 @@ def value_text(value: Any) -> str:
 
 def standby_state(in_recovery: bool, lag: float | None, receivers: int,
                   max_lag: float) -> tuple[Status, Reason | None]:
-    """Judge a standby from the REFERENCE.md lag query and its WAL receiver count."""
+    """Judge a standby from its lag (:data:`_STANDBY_SQL`) and its WAL receiver count."""
     if not in_recovery:
         return Status.DOWN, reason(
             "postgresql.not_standby",

@@ -94,7 +94,8 @@ class SMTPProbe(Probe):
     kind = "smtp"
     Config = SMTPConfig
     public_words = MAIL_WORDS
-    description = "SMTP server: greeting, EHLO, STARTTLS or implicit TLS, certificate, optional login"
+    description = ("SMTP server: greeting, EHLO, STARTTLS or implicit TLS, certificate, "
+                   "optional login")
     samples = mail_samples("smtp", "SMTP")
     info_keys = INFO_KEYS
 

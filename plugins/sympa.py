@@ -47,8 +47,8 @@ from plugins import _mailproto
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
-# (pyexpat, about 1 MB) and aiohttp (about 8 MB with its SSL contexts, once no other
-# module imports it at start)
+# (pyexpat) and aiohttp (megabytes with its SSL contexts, once no other module imports
+# it at start; figures in docs/performance.md)
 aiohttp = LazyModule("aiohttp")
 ElementTree = LazyModule("xml.etree.ElementTree")
 
@@ -197,7 +197,8 @@ class SympaProbe(Probe):
                     if config.smtp_host else None)
         outcomes = [web.result(), *chain.result(), *([smtp.result()] if smtp else [])]
         samples: dict[str, Any] = {}
-        timings = {o.layer: o.seconds for o in outcomes if o.failure is None and o.seconds is not None}
+        timings = {o.layer: o.seconds for o in outcomes
+                   if o.failure is None and o.seconds is not None}
         if timings:
             samples["sympa_layer_seconds"] = timings
         version = outcomes[0].value

@@ -79,7 +79,8 @@ class TLSProbe(Probe):
 
     kind = "tls"
     Config = TLSConfig
-    description = "TLS certificate: chain, name and expiry, on any port (also SMTP/IMAP/POP3 STARTTLS)"
+    description = ("TLS certificate: chain, name and expiry, on any port "
+                   "(also SMTP/IMAP/POP3 STARTTLS)")
     samples = (
         SampleSpec(EXPIRY, "Expiry time (Unix) of the server's TLS certificate"),
         SampleSpec(HANDSHAKE, "Duration of the TLS handshake"),
@@ -109,8 +110,9 @@ class TLSProbe(Probe):
             await stream.close()
         info = cert_info_fields(report)
         if report.cert is None:
-            raise ProbeFailed(reason("tls.no_certificate", _("The server presented no certificate")),
-                              status=Status.UNKNOWN, info=info)
+            raise ProbeFailed(
+                reason("tls.no_certificate", _("The server presented no certificate")),
+                status=Status.UNKNOWN, info=info)
         samples: dict = {EXPIRY: report.cert.not_after, HANDSHAKE: report.handshake_seconds}
         verdict = expiry_verdict(report.cert, settings)
         if verdict is None:

@@ -82,7 +82,7 @@ def which_or_require(program: str, reason: str) -> str:
     """Path of ``program`` on PATH, or skip/fail with ``reason``."""
     path = shutil.which(program)
     require(path is not None, reason)
-    return path  # type: ignore[return-value]
+    return path  # type: ignore[return-value]  # required just above
 
 
 @pytest.fixture(autouse=True, scope="session")

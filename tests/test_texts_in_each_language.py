@@ -25,7 +25,7 @@ from monitor.words import Both, duration, every, of_name, say
 from plugins.notify_apprise.live import StateNow
 from plugins.notify_apprise.messages import MessageContext, message_for, storm_message
 from tests.language import assert_in_language, foreign_words
-from tests.plugins.test_notify_apprise import T0, incident, maintenance, service, system_alert
+from tests.plugins.test_notify_apprise import T0, incident, maintenance, system_alert
 from tickets_bridge import evidence
 
 LANGS = ("fr", "en")

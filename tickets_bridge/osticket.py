@@ -50,5 +50,5 @@ class OsTicketAdapter(DeskAdapter):
         number = answer.text.strip()
         if not number or len(number) > 40 or not number.replace("-", "").isalnum():
             raise ValueError("osTicket: the answer to a ticket creation is not a ticket number")
-        return Ticket(number, number, f"{self.settings.url}/scp/tickets.php?a=search&query={quote(number)}",
-                      evidence.ticket_title(event))
+        url = f"{self.settings.url}/scp/tickets.php?a=search&query={quote(number)}"
+        return Ticket(number, number, url, evidence.ticket_title(event))

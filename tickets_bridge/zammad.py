@@ -1,6 +1,6 @@
 """Zammad adapter: create with an internal note, add a note per update, close.
 
-Shapes (REFERENCE.md, "Helpdesks"): ``Authorization: Token token=<t>``;
+Shapes (Zammad's REST API documentation): ``Authorization: Token token=<t>``;
 ``POST /api/v1/tickets`` → 201 ``{"id", "number", …}``; ``POST /api/v1/ticket_articles``;
 ``PUT /api/v1/tickets/{id}`` ``{"state": "closed"}``; ``GET /api/v1/tickets/search?query=``
 → ``{"tickets": [ids], "tickets_count", "assets": {"Ticket": {"<id>": {...}}}}``;

@@ -173,7 +173,8 @@ def login():
                 sessions.purge(db, now)
     if verified is None or uid is None or user is None:
         limiter.failed(attempt, username)
-        if (skipped := admin_state().login_log.allow(("failed", address, username.lower()))) is not None:
+        skipped = admin_state().login_log.allow(("failed", address, username.lower()))
+        if skipped is not None:
             log.warning("failed login: user %r from %s%s", username[:64], address,
                         left_out(skipped))
         return _login_page(error=_("Wrong user name or password."), username=username,

@@ -7,8 +7,8 @@ into keyword arguments (the API's JSON bodies are read by :mod:`dashboard.admin.
 and adds one rule of its own, shared by both: text meant for the status page may not carry
 active HTML (``<script>``, ``<iframe>``, event handlers, ``javascript:`` links, also
 written with character references or white space inside). Such text is refused with a
-message rather than silently cleaned, so the volunteer knows what was published. (Other HTML is harmless: the page renders Markdown and cleans the HTML with an
-allow-list.)
+message rather than silently cleaned, so the volunteer knows what was published. (Other
+HTML is harmless: the page renders Markdown and cleans the HTML with an allow-list.)
 """
 
 from __future__ import annotations

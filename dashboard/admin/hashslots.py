@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-#: hashes running at once at most (2 × 64 MiB; a login takes one for ~50 ms)
+#: hashes running at once at most (each holds argon2's 64 MiB while a login hashes)
 DEFAULT_SLOTS = 2
 #: seconds a refused login is told to wait (``Retry-After``)
 RETRY_AFTER = 2

@@ -30,14 +30,14 @@ STATIC_ENDPOINTS = frozenset({"admin.static"})
 def requires(permission: Permission) -> Callable[[V], V]:
     """Declare that a view needs ``permission`` (put it under ``@bp.route``)."""
     def mark(view: V) -> V:
-        view.vigie_permission = permission  # type: ignore[attr-defined]
+        view.vigie_permission = permission  # type: ignore[attr-defined]  # a mark on the view
         return view
     return mark
 
 
 def public(view: V) -> V:
     """Declare that a view is reachable without being signed in (the login form)."""
-    view.vigie_permission = PUBLIC  # type: ignore[attr-defined]
+    view.vigie_permission = PUBLIC  # type: ignore[attr-defined]  # a mark on the view
     return view
 
 

@@ -134,7 +134,7 @@ def document(app: Flask) -> dict[str, Any]:
 
 def response() -> Response:
     """The description as a cacheable JSON response (built once per application)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's proxy
     cached = app.extensions.get(_EXTENSION)
     if cached is None:
         body = json.dumps(document(app), ensure_ascii=False, separators=(",", ":")).encode()

@@ -93,7 +93,8 @@ def read_folder(folder: Path) -> list[MarkdownPage]:
     pages = []
     for path in sorted(folder.rglob("*.md")):
         relative = path.relative_to(folder)
-        if path.name.lower() == "readme.md" or any(p.startswith(("_", ".")) for p in relative.parts):
+        if (path.name.lower() == "readme.md"
+                or any(p.startswith(("_", ".")) for p in relative.parts)):
             continue
         slug = relative.with_suffix("").as_posix()
         try:

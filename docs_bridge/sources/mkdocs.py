@@ -73,7 +73,8 @@ class MkDocsReader:
         self.settings = settings
         self.index_url = settings.index_url or f"{settings.url}/search/search_index.json"
 
-    async def fetch(self, session: aiohttp.ClientSession, services: list | None = None) -> list[Guide]:
+    async def fetch(self, session: aiohttp.ClientSession,
+                    services: list | None = None) -> list[Guide]:
         """Download and read the index."""
         answer = await call(session, "GET", self.index_url, service=f"MkDocs {self.id}",
                             timeout=self.settings.timeout)

@@ -1,4 +1,4 @@
-"""Incidents, maintenance windows, notices and the durable outbox (issue 5).
+"""Incidents, maintenance windows, notices and the durable outbox.
 
 - :mod:`monitor.incidents.models` — the tables (on the store's ``Base``);
 - :mod:`monitor.incidents.engine` — opens, updates and resolves incidents from service

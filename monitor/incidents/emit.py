@@ -120,7 +120,7 @@ def attach_links(session: Session, incident_id: int, links: Iterable[Link], at: 
         return 0
     stored = session.scalars(select(IncidentLink).where(IncidentLink.incident_id == incident_id)
                              .order_by(IncidentLink.id)).all()
-    added, new_rows = 0, set()
+    added, new_rows = 0, set[int]()
     for (plugin, kind), fresh in answer.items():
         earlier = [r for r in stored if r.plugin == plugin and r.kind == kind]
         # (incident, plugin, url) is unique: a URL the plugin holds under another kind stays

@@ -197,7 +197,8 @@ def _summary(i: Incident, latest: IncidentUpdate | None) -> IncidentSummary:
         i.postmortem_fr is not None)
 
 
-def _latest_updates(session: Session, ids: list[int], public_only: bool) -> dict[int, IncidentUpdate]:
+def _latest_updates(session: Session, ids: list[int],
+                    public_only: bool) -> dict[int, IncidentUpdate]:
     if not ids:
         return {}
     stmt = select(IncidentUpdate).where(IncidentUpdate.incident_id.in_(ids))
@@ -209,7 +210,8 @@ def _latest_updates(session: Session, ids: list[int], public_only: bool) -> dict
     return latest
 
 
-def _summaries(session: Session, incidents: list[Incident], public_only: bool) -> list[IncidentSummary]:
+def _summaries(session: Session, incidents: list[Incident],
+               public_only: bool) -> list[IncidentSummary]:
     latest = _latest_updates(session, [i.id for i in incidents], public_only)
     return [_summary(i, latest.get(i.id)) for i in incidents]
 

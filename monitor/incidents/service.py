@@ -11,8 +11,8 @@ rows of the events it causes, all in that session's transaction; **the caller co
                                      message_fr="Nous regardons.", author="camille")
 
 A bad value raises :class:`InvalidInput` with the field and a message from the
-catalogues, said in the reader's language next to the form field or in the API's answer; an unknown id raises
-:class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
+catalogues, said in the reader's language next to the form field or in the API's answer;
+an unknown id raises :class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
 
 Each operation is declared with :func:`monitor.guard.operation`: it takes an ``actor``
 keyword (who acts; Vigie itself when left out), is refused with
@@ -309,7 +309,8 @@ class Operations:
         return window
 
     @operation(Permission.MAINTENANCE, "maintenance.edit")
-    def edit_maintenance(self, session: Session, window_id: int, **changes: Any) -> MaintenanceWindow:
+    def edit_maintenance(self, session: Session, window_id: int,
+                         **changes: Any) -> MaintenanceWindow:
         """Change a window created at run time: give the same keywords as
         :meth:`create_maintenance` for the fields to change (the others are kept; the
         recurrence and the scope are replaced as a whole when one of their keys is given).
@@ -540,7 +541,8 @@ class Operations:
         except RuleError as exc:
             raise _rule_refused(exc) from None
         if rule is not None:
-            window.rule, window.duration, window.starts_at, window.ends_at = rule, duration, start, None
+            window.rule, window.duration = rule, duration
+            window.starts_at, window.ends_at = start, None
             return
         if start is None:
             raise InvalidInput("start", _("Give the start of the window."))

@@ -263,7 +263,8 @@ class IncidentSystem:
         now = time.time()
         if now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
-            await self._run(self._prune, now - self.runtime.config.file.incidents.outbox.keep_delivered)
+            keep = self.runtime.config.file.incidents.outbox.keep_delivered
+            await self._run(self._prune, now - keep)
         backlog = await self._run(self._backlog)
         self.stats.backlog = backlog
         alerts = await self._run(self.watch.check, backlog)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from itertools import islice
 from typing import Any
 
@@ -126,13 +126,13 @@ class _Exhausted(Exception):
     """A search ran out of its budget of periods."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bounded_rrule() -> type:
     """dateutil's rrule whose search stops after ``budget[0]`` periods.
 
     dateutil compares UNTIL only with the occurrences it finds: a rule with none left in
     the range (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30`` has none ever) is searched period
-    by period until the year 9999 (13 s). Its ``_iter`` takes the days of each period from
+    by period until the year 9999 (seconds of CPU). Its ``_iter`` takes the days of each period from
     an ``_iterinfo``; this class runs the same ``_iter`` code with an ``_iterinfo`` that
     counts the periods and raises :class:`_Exhausted` past the budget.
     """

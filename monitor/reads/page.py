@@ -45,7 +45,7 @@ def session_on(conn: Connection) -> Iterator[Session]:
 
 def incident_tables_present(engine: Engine) -> bool:
     """Whether the database holds the incident tables (see :data:`INCIDENT_TABLES`)."""
-    return INCIDENT_TABLES <= set(inspect(engine).get_table_names())
+    return set(inspect(engine).get_table_names()) >= INCIDENT_TABLES
 
 
 def page_version(conn: Connection, *, since_day: date, with_incidents: bool

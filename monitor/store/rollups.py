@@ -195,7 +195,7 @@ def service_slices(conn: Connection, size: int | None = None) -> list[tuple[str,
     checks together (default :data:`SLICE_CHECKS`; a bigger service is a slice alone)."""
     size = size or SLICE_CHECKS
     slices: list[tuple[str, str]] = []
-    first, count = None, 0
+    first, count, previous = None, 0, ""
     rows = conn.execute(select(CheckRow.service_id, func.count())
                         .group_by(CheckRow.service_id).order_by(CheckRow.service_id))
     for service_id, checks in rows:

@@ -1,8 +1,8 @@
 """Demo web servers' status pages: PHP-FPM's ``pm.status_path`` and Apache's
 ``/server-status``, for one healthy server and one saturated server.
 
-Shapes as PHP-FPM 8.2 and Apache 2.4 (event MPM) print them (see ../shared/REFERENCE.md,
-"Web hosting"): ``/fpm-status?json`` (or the plain-text ``key: value`` form without
+Shapes as PHP-FPM 8.2 and Apache 2.4 (event MPM) print them (their documented status
+pages): ``/fpm-status?json`` (or the plain-text ``key: value`` form without
 ``json``) and ``/server-status?auto`` (the first line is the server's name, then
 ``Key: value`` lines).
 """

@@ -48,7 +48,7 @@ class StreamTarget:
         self._server = await asyncio.start_server(self._serve, host, port)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients[writer] = asyncio.current_task()  # type: ignore[assignment]
+        self._clients[writer] = asyncio.current_task()  # type: ignore[assignment]  # called inside a task
         try:
             await self._handler(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):

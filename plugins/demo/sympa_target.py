@@ -1,6 +1,6 @@
 """A demo Sympa 6.2: WWSympa's home page, its WSDL and its SOAP daemon (aiohttp).
 
-Shapes from ../shared/REFERENCE.md ("Sympa (6.2)"):
+Shapes as Sympa 6.2 documents and serves them:
 
 - ``GET /sympa``: the home page (HTML 200, ``<meta name="generator" content="Sympa …">``,
   ``/static-sympa/`` assets);

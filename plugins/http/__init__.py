@@ -150,7 +150,7 @@ async def _fetch(plan: Plan, session: aiohttp.ClientSession,
     first = 0
     if plan.target is not None and run.phases is None:
         # the common case, the plain-HTTP fast path: bytes prepared once, no URL object
-        host, port, _unused = plan.origin  # type: ignore[misc]
+        host, port, _unused = plan.origin  # type: ignore[misc]  # set with the target
         answer = await fastpath.exchange_prepared(
             host, port, plan.request(session.headers.get("User-Agent", "Vigie")), method,
             plan.max_body if plan.read_body else None, run)

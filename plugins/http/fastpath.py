@@ -1,10 +1,10 @@
 """A lean HTTP/1.1 exchange for the most common check: plain ``http://``, one connection.
 
-aiohttp's client machinery (connector, happy eyeballs, response objects) costs about
-200 µs of CPU per request on this project's reference machine, more than the whole rest of
-the pipeline; a monitoring probe that opens one connection, sends one request with
-``Connection: close`` and reads a bounded body needs little of it. This module does just
-that with a plain asyncio protocol (not even asyncio's streams, about 20 µs more), and
+aiohttp's client machinery (connector, happy eyeballs, response objects) costs more CPU
+per request than the whole rest of the pipeline (figures in docs/performance.md); a
+monitoring probe that opens one connection, sends one request with ``Connection: close``
+and reads a bounded body needs little of it. This module does just
+that with a plain asyncio protocol (not even asyncio's streams, which cost more), and
 raises the same exception types as aiohttp so reasons stay identical. HTTPS, phases
 tracing, ``backend``/``host_header``/``ip_version`` routing keep using aiohttp (see
 :func:`plugins.http._fetch`).
@@ -135,7 +135,7 @@ async def exchange_prepared(host: str, port: int, request: bytes, method: str,
     """:func:`exchange` with the request already made (:func:`build_request`'s bytes).
 
     Same errors as :func:`exchange`. The answer is gathered by a plain protocol as its
-    bytes arrive (asyncio's stream reader and writer cost about 20 µs more per check).
+    bytes arrive (asyncio's stream reader and writer cost more per check).
     """
     loop = asyncio.get_running_loop()
     answer: asyncio.Future[Answer] = loop.create_future()
@@ -169,7 +169,7 @@ class _Exchange(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send the request."""
-        transport.write(self._request)  # type: ignore[attr-defined]
+        transport.write(self._request)  # type: ignore[attr-defined]  # a stream transport
 
     def data_received(self, data: bytes) -> None:
         """Keep the bytes; answer once the head and the wanted body are there."""

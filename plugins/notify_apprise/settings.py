@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from monitor.schema import Duration, StrictModel, format_duration
 from plugins._lazy import LazyModule
 
-# Apprise and its service modules (about 3 MB) load with the first receiver URL checked:
+# Apprise and its service modules (megabytes) load with the first receiver URL checked:
 # a Vigie without a ``notifications:`` section never needs them
 apprise = LazyModule("apprise")
 

@@ -69,7 +69,7 @@ def test_plugin_mounts_the_app_on_the_runtime_store(seeded):
 
 
 def test_plugin_is_registered_and_its_command_exists():
-    from monitor.cli import cli, main  # noqa: F401
+    from monitor.cli import cli, main  # noqa: F401 (the import is the test)
     from monitor.plugins import build_plugin_manager, plugin_commands
 
     pm = build_plugin_manager()

@@ -121,7 +121,7 @@ def test_a_read_that_comes_late_is_kept_for_the_next_request():
 def test_reads_going_at_once_are_limited():
     gate = threading.Event()
     reads = DetailReads(lambda read: read(None), limit=2)
-    blocked = lambda conn: gate.wait(LONG)  # noqa: E731
+    blocked = lambda conn: gate.wait(LONG)  # noqa: E731 (a one-line stand-in)
     assert reads.get(1, blocked, lambda v: None, wait=0) is None
     assert reads.get(2, blocked, lambda v: None, wait=0) is None
     ran = []

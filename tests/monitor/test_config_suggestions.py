@@ -9,7 +9,7 @@ import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import pytest
 import yaml

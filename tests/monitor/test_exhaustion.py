@@ -217,7 +217,7 @@ asyncio.run(main())
 class Ok(BaseHTTPRequestHandler):
     """A healthy target."""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):  # noqa: N802 - http.server's naming
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -392,7 +392,7 @@ class Hook(BaseHTTPRequestHandler):
 
     received: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         Hook.received.append(json.loads(body))
         self.send_response(204)

@@ -19,7 +19,7 @@ def stored_links(h) -> list[IncidentLink]:
         return list(s.scalars(select(IncidentLink).order_by(IncidentLink.id)))
 
 
-def test_hostile_link_text_is_stored_safe(harness):  # noqa: F811
+def test_hostile_link_text_is_stored_safe(harness):
     harness.confirm("mail/smtp", Status.DOWN)
     [incident] = harness.open()
     links = [
@@ -38,7 +38,7 @@ def test_hostile_link_text_is_stored_safe(harness):  # noqa: F811
     assert local.url == "/guides/mail/imap"
 
 
-def test_a_link_that_is_not_a_web_address_is_left_out(harness, caplog):  # noqa: F811
+def test_a_link_that_is_not_a_web_address_is_left_out(harness, caplog):
     harness.confirm("mail/smtp", Status.DOWN)
     [incident] = harness.open()
     hostile = ["javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,<script>",
@@ -60,7 +60,7 @@ def guide(name: str, plugin: str = "guides") -> Link:
                 plugin=plugin)
 
 
-def test_a_plugin_answer_replaces_its_earlier_links_of_the_same_kind(harness):  # noqa: F811
+def test_a_plugin_answer_replaces_its_earlier_links_of_the_same_kind(harness):
     harness.confirm("mail/smtp", Status.DOWN)
     [incident] = harness.open()
     topic = Link(kind="forum", title="Sujet", url="https://forum.example.coop/t/12",

@@ -157,7 +157,8 @@ def test_every_field_the_service_layer_refuses_is_named_by_an_option():
     import monitor.incidents.service as service
     from monitor.cli_admin import admin_commands, option_of
 
-    source = open(service.__file__, encoding="utf-8").read()
+    with open(service.__file__, encoding="utf-8") as file:
+        source = file.read()
     fields = set(re.findall(
         r'(?:InvalidInput|NotFound|_text|_date|_duration|_choice)\(\s*"(\w+)"', source))
     assert {"starts_at", "title_fr", "services", "rule"} <= fields

@@ -63,7 +63,7 @@ def tick_while_away(h) -> None:
 
 
 def test_a_short_outage_while_postgres_is_away_is_recorded_with_its_real_times(
-        proxied_postgres, tmp_path):  # noqa: F811 (the fixture)
+        proxied_postgres, tmp_path):
     url, proxy = proxied_postgres
     h = build_harness(url, tmp_path)
     try:
@@ -182,7 +182,7 @@ def history(h) -> tuple[list, list, list]:
 
 
 def test_a_database_outage_changes_no_incident_for_any_sequence(
-        proxied_postgres, tmp_path):  # noqa: F811 (the fixture)
+        proxied_postgres, tmp_path):
     url, proxy = proxied_postgres
     (tmp_path / "up").mkdir()
     (tmp_path / "cut").mkdir()
@@ -266,7 +266,7 @@ class Told:
 
 
 async def test_volunteers_are_told_directly_then_the_incident_is_recorded_when_back(
-        proxied_postgres, tmp_path, monkeypatch):  # noqa: F811 (the fixture)
+        proxied_postgres, tmp_path, monkeypatch):
     url, proxy = proxied_postgres
     monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
     store = Store(url)
@@ -328,7 +328,7 @@ services:
 
 
 async def test_an_outage_while_the_database_was_never_reached_is_told_then_recorded(
-        proxied_postgres, tmp_path, monkeypatch):  # noqa: F811 (the fixture)
+        proxied_postgres, tmp_path, monkeypatch):
     """Unreachable at start: the engine is not started yet, the changes wait all the same."""
     url, proxy = proxied_postgres
     monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
@@ -383,7 +383,7 @@ services:
 
 
 def test_reminders_due_while_away_are_not_sent_late_one_is_sent_when_back(
-        proxied_postgres, tmp_path):  # noqa: F811 (the fixture)
+        proxied_postgres, tmp_path):
     url, proxy = proxied_postgres
     h = build_harness(url, tmp_path)  # reminder_every: 2h
     try:

@@ -56,7 +56,7 @@ async def wait_for(condition, timeout: float = 15.0) -> None:
 
 
 async def test_first_failed_check_to_alert_received_with_retry_interval_lowered(
-        tmp_path, receiver_factory, monkeypatch):  # noqa: F811
+        tmp_path, receiver_factory, monkeypatch):
     monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
     Switch.failing, Switch.first_failure_at = False, None
     receiver = await receiver_factory()

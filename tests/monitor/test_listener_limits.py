@@ -90,7 +90,8 @@ def until_closed(sock: socket.socket) -> bytes:
     except ConnectionResetError:
         pass
     except TimeoutError:
-        raise AssertionError(f"the server kept the connection open; got {received[:200]!r}")
+        raise AssertionError(
+            f"the server kept the connection open; got {received[:200]!r}") from None
     finally:
         sock.close()
     return received

@@ -168,7 +168,9 @@ def test_bad_config_windows_are_refused_with_file_line_and_reason(tmp_path, wind
 def test_the_ticker_announces_starts_and_ends_each_occurrence_once(tmp_path):
     h = build_harness(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path, WINDOWS)
     sunday_2am = parse_datetime("2026-06-07 02:00", "Europe/Paris")
-    kinds = lambda: [(e.kind, e.starts_at) for e in h.events("vigie_maintenance_changed")]
+
+    def kinds():
+        return [(e.kind, e.starts_at) for e in h.events("vigie_maintenance_changed")]
 
     h.clock.now = sunday_2am - 3 * 86400
     assert h.ticker.tick(h.clock.now).active == set()

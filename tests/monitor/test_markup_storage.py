@@ -31,7 +31,7 @@ def test_setting_a_text_stores_its_html_and_none_stays_none():
     assert window.message_fr_html.startswith("<ol>")
 
 
-def test_upgrade_renders_the_rows_written_before(store_url, tmp_path):  # noqa: F811
+def test_upgrade_renders_the_rows_written_before(store_url, tmp_path):
     store = Store(store_url)
     try:
         upgrade_engine(store.engine, "0008_audit_log")

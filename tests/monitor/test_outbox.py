@@ -22,7 +22,7 @@ from monitor.incidents.service import InvalidInput
 from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import Status
-from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401
+from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401 (store_url: a fixture)
 
 
 class Receiver:
@@ -141,7 +141,7 @@ def entries(h) -> list[OutboxEntry]:
 
 
 async def test_a_receiver_failing_three_times_gets_the_alert_exactly_once(
-        tmp_path, receiver_factory, store_url):  # noqa: F811 (the fixture)
+        tmp_path, receiver_factory, store_url):
     receiver = await receiver_factory(script=[500, 500, 500])
     h, worker = harness_with(tmp_path, [("poster", Poster(receiver.url))], store_url)
     h.confirm("mail/smtp", Status.DOWN)

@@ -120,7 +120,7 @@ def rows(runtime: Runtime, plugin: str) -> list[OutboxEntry]:
 
 
 async def test_the_alert_leaves_while_the_forum_and_the_desk_do_not_answer(
-        tmp_path, receiver, forum_and_desk, monkeypatch):  # noqa: F811 (the fixture)
+        tmp_path, receiver, forum_and_desk, monkeypatch):
     monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
     forum, desk = forum_and_desk
     Levers.down = set()

@@ -224,10 +224,10 @@ def test_clean_result_never_changes_the_shared_empty_mappings():
 
 
 @pytest.mark.parametrize("bad", [
-    ProbeResult("down"),  # type: ignore[arg-type]
-    ProbeResult(Status.DOWN, "a plain string"),  # type: ignore[arg-type]
-    ProbeResult(Status.DOWN, None, ["not", "a", "mapping"]),  # type: ignore[arg-type]
-    ProbeResult(Status.DOWN, None, {}, "nope"),  # type: ignore[arg-type]
+    ProbeResult("down"),  # type: ignore[arg-type]  # wrong on purpose
+    ProbeResult(Status.DOWN, "a plain string"),  # type: ignore[arg-type]  # wrong on purpose
+    ProbeResult(Status.DOWN, None, ["not", "a", "mapping"]),  # type: ignore[arg-type]  # wrong on purpose
+    ProbeResult(Status.DOWN, None, {}, "nope"),  # type: ignore[arg-type]  # wrong on purpose
 ])
 def test_clean_result_refuses_a_result_of_the_wrong_shape(bad):
     with pytest.raises(TypeError):
@@ -264,5 +264,5 @@ async def test_run_check_cleans_what_a_third_party_probe_raises():
 
 
 async def test_run_check_reports_a_malformed_result_as_a_probe_bug():
-    result = await run(ProbeResult(Status.DOWN, "it broke"))  # type: ignore[arg-type]
+    result = await run(ProbeResult(Status.DOWN, "it broke"))  # type: ignore[arg-type]  # wrong on purpose
     assert result.status == Status.UNKNOWN and result.reason.code == "probe.error"

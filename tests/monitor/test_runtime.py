@@ -24,7 +24,7 @@ class CountingHandler(BaseHTTPRequestHandler):
     served = 0
     lock = threading.Lock()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):  # noqa: N802 - http.server's naming
         with CountingHandler.lock:
             CountingHandler.served += 1
         self.send_response(200)

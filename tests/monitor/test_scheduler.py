@@ -372,7 +372,7 @@ async def test_runs_keep_their_phase_without_drift(registry, http, web_server):
                           clock=clock, call_later=clock.call_later)
     stop, task = await start(scheduler)
     for runs in range(1, 5):
-        await recorder.wait_for(lambda: len(recorder.rows) == runs, within=10)
+        await recorder.wait_for(lambda runs=runs: len(recorder.rows) == runs, within=10)
         await until(lambda: clock.next_timer() is not None)
         clock.advance_to_next_timer()
     await recorder.wait_for(lambda: len(recorder.rows) == 5, within=10)
@@ -407,7 +407,7 @@ async def test_cycles_complete_when_every_check_has_run(registry, http, web_serv
 
     assert 2 <= len(cycles) <= runs["svc/slow"]
     assert stats.cycles == len(cycles)
-    for number, (at, count, duration, fewest_runs) in enumerate(cycles, start=1):
+    for number, (_at, count, duration, fewest_runs) in enumerate(cycles, start=1):
         assert count == 20
         assert fewest_runs >= number  # every check ran at least once per cycle
         assert 0 < duration < 1

@@ -167,7 +167,7 @@ def test_a_refused_row_is_dropped_and_the_rest_written(store_url, tmp_path):
     stats = WriterStats()
     writer = ResultWriter(store, stats, batch_size=100, flush_interval=0.05)
     rows = [record(i) for i in range(10)]
-    rows[6] = ResultRecord("web/http", T0 + 6, Status.UP, "slow")  # type: ignore[arg-type]
+    rows[6] = ResultRecord("web/http", T0 + 6, Status.UP, "slow")  # type: ignore[arg-type]  # wrong on purpose
     writer.start()
     for row in rows:
         writer.submit(row)

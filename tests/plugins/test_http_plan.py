@@ -105,7 +105,7 @@ def test_prepared_options_read_every_key_as_the_model_does():
     for name in HttpConfig.model_fields:
         assert getattr(options, name) == getattr(config, name), name
     with pytest.raises(AttributeError):
-        options.no_such_key  # noqa: B018
+        options.no_such_key  # noqa: B018 (the read must raise)
     assert getattr(options, "port", None) is None
 
 
@@ -115,17 +115,17 @@ def test_shared_rules_cannot_be_changed():
     options = _options(url="http://127.0.0.1:8080/", headers={"X-Probe": "1"})
     rules = options.plan.rules
     with pytest.raises(dataclasses.FrozenInstanceError):
-        rules.keyword = "changed"  # type: ignore[misc]
+        rules.keyword = "changed"  # type: ignore[misc]  # frozen: the test
     with pytest.raises(TypeError):
-        rules.headers["X-Probe"] = "2"  # type: ignore[index]
+        rules.headers["X-Probe"] = "2"  # type: ignore[index]  # frozen: the test
     with pytest.raises(TypeError):
         _options(url="http://127.0.0.1:8080/").plan.headers["Connection"] = "keep-alive"
     with pytest.raises(AttributeError):
-        options.url = "http://elsewhere/"  # type: ignore[misc]
+        options.url = "http://elsewhere/"  # type: ignore[misc]  # frozen: the test
     with pytest.raises(AttributeError):
         options.keyword = "changed"
     with pytest.raises(dataclasses.FrozenInstanceError):
-        options.plan.rules = rules  # type: ignore[misc]
+        options.plan.rules = rules  # type: ignore[misc]  # frozen: the test
     assert rules.options.url == ""  # the shared options hold no check's URL
 
 

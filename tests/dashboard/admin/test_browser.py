@@ -26,7 +26,7 @@ def served(admin_seeded, volunteer):
     server.stop()
 
 
-def test_a_volunteer_signs_in_and_posts_a_notice_members_see(browser, served):  # noqa: F811
+def test_a_volunteer_signs_in_and_posts_a_notice_members_see(browser, served):
     context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     try:

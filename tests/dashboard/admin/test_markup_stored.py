@@ -50,7 +50,7 @@ def test_the_crafted_notice_is_rendered_when_saved_not_on_each_page(api, admin, 
     for path in (*PAGES, f"/incidents/{seeded_ids['open']}",
                  f"/incidents/{seeded_ids['resolved']}",
                  f"/admin/incidents/{seeded_ids['open']}", f"/admin/notices/{notice_id}"):
-        response = within(lambda: admin.get(path))
+        response = within(lambda path=path: admin.get(path))
         assert response.status_code == 200, (path, response.status_code)
 
 

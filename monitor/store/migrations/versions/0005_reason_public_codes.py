@@ -4,7 +4,7 @@ Revision ID: 0005_reason_public_codes
 Revises: 0004_reason_public
 Create Date: 2026-12-05
 
-Written by hand. Issue 12 (point 10) found more reasons quoting what a target sent
+Written by hand. A review found more reasons quoting what a target sent
 (a banner, a version, a DNS record, an XML element): the probes now mark them
 ``public=False``; the rows written before keep ``reason_public`` true unless this one-off
 backfill, like the one of 0004, sets it false for their codes (:data:`FREE_TEXT_CODES`).

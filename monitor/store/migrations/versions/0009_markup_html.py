@@ -5,7 +5,7 @@ Revises: 0008_audit_log
 Create Date: 2026-12-05
 
 Written by hand. Pages used to render Markdown on request, and a crafted text took
-seconds each time (issue 12, point 5); now each text is rendered once, when it is saved
+seconds each time; now each text is rendered once, when it is saved
 (monitor.markup.render, in bounded time), and pages read the ``*_html`` column.
 
 Rows written before this revision are rendered here, each distinct text once. Offline

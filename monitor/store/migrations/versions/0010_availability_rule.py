@@ -4,7 +4,7 @@ Revision ID: 0010_availability_rule
 Revises: 0009_markup_html
 Create Date: 2026-12-07
 
-Written by hand. Availability is now defined once (monitor.availability, issue 13):
+Written by hand. Availability is now defined once (monitor.availability):
 degraded counts as available, a partial outage is weighted, maintenance is left out of
 the count. Rows written before carry NULL; the rollup pass computes their uptime,
 observed time and worst status again from the status changes, kept for ever
