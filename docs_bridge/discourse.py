@@ -18,10 +18,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from monitor.httpcall import call
+from monitor.api import PermanentFailure, call, clean_line
 from docs_bridge.settings import ForumSettings
-from monitor.notifications import PermanentFailure
-from monitor.safetext import clean_line
 
 SERVICE = "Discourse"
 

@@ -29,11 +29,10 @@ import aiohttp
 from docs_bridge import forum_text
 from docs_bridge.discourse import DiscourseClient, Topic, is_public, public_search
 from docs_bridge.settings import ForumSettings, impact_reaches
-from monitor.notifications import IncidentEvent, Link
-from monitor.plugins import hookimpl
+from monitor.api import IncidentEvent, Link, hookimpl
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,8 @@ from __future__ import annotations
 import re
 
 from docs_bridge import french
-from monitor import terms
-from monitor.words import Both, Words, _, duration, say, say_n
+from monitor.api import Both, IncidentEvent, Words, _, duration, say, say_n, terms
 from docs_bridge.guides import GUIDE_LINK_KIND
-from monitor.notifications import IncidentEvent
 
 #: Discourse's default minimum title length
 MIN_TITLE = 15

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 
-from monitor.words import say
+from monitor.api import say
 
 
 def when(timestamp: float, zone: str = "Europe/Paris", lang: str = "fr") -> str:

@@ -31,9 +31,7 @@ from werkzeug.wrappers import Request
 from dashboard import frame
 from dashboard.i18n import choose_language
 from docs_bridge.sources.markdown import parse_page
-from monitor.config import SiteSettings
-from monitor.markup import guard
-from monitor.safetext import clean_text
+from monitor.api import SiteSettings, clean_text, guard
 
 PREFIX = "/guides"
 _SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,200}$")

@@ -7,8 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from docs_bridge.text import fold
-from monitor.notifications import Link
-from monitor.safetext import clean_line
+from monitor.api import Link, clean_line
 
 #: Link.kind of a guide
 GUIDE_LINK_KIND = "guide"

@@ -23,11 +23,10 @@ from docs_bridge.library import GuideLibrary
 from docs_bridge.matcher import GuideMatcher, service_infos
 from docs_bridge.settings import GuidesSettings, MarkdownSource
 from docs_bridge.sources import make_source
-from monitor.notifications import IncidentEvent, Link
-from monitor.plugins import hookimpl
+from monitor.api import IncidentEvent, Link, hookimpl
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from docs_bridge.settings import GuidesSettings
 from docs_bridge.subjects import Subjects
 from docs_bridge.text import terms
 from docs_bridge.vocabulary import STATES, expand, merged
-from monitor.notifications import IncidentEvent, ServiceSnapshot
+from monitor.api import IncidentEvent, ServiceSnapshot
 
 #: weight of each kind of word in the query
 SERVICE_WEIGHT = 3.0

@@ -6,8 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.config import IDENT
-from monitor.schema import Duration, StrictModel, http_url
+from monitor.api import IDENT, Duration, StrictModel, http_url
 
 #: impacts that may open a forum topic or a ticket, from mildest to worst
 IMPACTS = ("degraded", "partial_outage", "major_outage")

@@ -13,10 +13,20 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.probe import ProbeConfig, ProbeContext, ProbeFailed, Reason, Status, reason
-from monitor.safetext import clean_line
-from monitor.schema import Duration
-from monitor.words import Number, Words, _, n_
+from monitor.api import (
+    Duration,
+    Number,
+    ProbeConfig,
+    ProbeContext,
+    ProbeFailed,
+    Reason,
+    Status,
+    Words,
+    _,
+    clean_line,
+    n_,
+    reason,
+)
 
 #: which verdict wins when several apply (the first one among equals)
 SEVERITY = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.DOWN: 3}

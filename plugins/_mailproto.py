@@ -21,7 +21,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, FilePath, SecretStr, model_validator
 
-from monitor.probe import (
+from monitor.api import (
+    Number,
     ProbeConfig,
     ProbeContext,
     ProbeFailed,
@@ -29,10 +30,11 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    Words,
+    _,
+    clean_line,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.words import Number, Words, _
 from plugins._tlsinfo import (
     PUBLIC_WORDS,
     TLSSettings,

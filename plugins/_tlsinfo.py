@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from monitor.probe import ProbeFailed, Reason, Status, reason
-from monitor.words import Words, _, n_
+from monitor.api import ProbeFailed, Reason, Status, Words, _, n_, reason
 
 if TYPE_CHECKING:
     from cryptography import x509

@@ -12,8 +12,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from yarl import URL
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -21,10 +20,11 @@ from monitor.probe import (
     ProbeResult,
     SampleSpec,
     Status,
+    _,
+    hookimpl,
+    http_url_problem,
     reason,
 )
-from monitor.schema import http_url_problem
-from monitor.words import _
 from plugins.php_fpm import UNREADABLE, busy_count, idle_count
 from plugins._lazy import LazyModule
 

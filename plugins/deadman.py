@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from monitor.plugins import hookimpl
-from monitor.schema import Duration, StrictModel, http_url_problem
+from monitor.api import Duration, StrictModel, hookimpl, http_url_problem
 from plugins._lazy import LazyModule
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
 
 # imported by the first ping, not by loading the plugin (megabytes with its SSL
 # contexts, once no other module imports aiohttp at start)

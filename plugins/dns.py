@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Number,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -28,10 +28,11 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    _,
+    clean_line,
+    hookimpl,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.words import Number, _
 from plugins._lazy import LazyModule
 
 # dnspython is imported when a dns check is configured, not by every Vigie (plugins._lazy)

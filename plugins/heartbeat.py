@@ -46,9 +46,9 @@ from pydantic import SecretStr, field_validator
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
-from monitor.logthrottle import LogThrottle, left_out
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Duration,
+    LogThrottle,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -56,14 +56,17 @@ from monitor.probe import (
     ProbeResult,
     SampleSpec,
     Status,
+    _,
+    clean_line,
+    duration,
+    every,
+    hookimpl,
+    left_out,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.schema import Duration
-from monitor.words import _, duration, every
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import ClassVar
 
-from monitor.plugins import hookimpl
-from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, reason
-from monitor.words import _
+from monitor.api import Probe, ProbeContext, ProbeFailed, ProbeResult, _, hookimpl, reason
 from plugins._mailproto import (
     LineStream,
     MailCheck,

@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeContext,
     ProbeFailed,
@@ -25,9 +24,10 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    _,
+    hookimpl,
     reason,
 )
-from monitor.words import _
 from plugins._dbprobe import (
     DatabaseConfig,
     left,

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Number,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -34,10 +34,12 @@ from monitor.probe import (
     ProbeResult,
     SampleSpec,
     Status,
+    Words,
+    _,
+    clean_line,
+    hookimpl,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.words import Number, Words, _
 
 #: output kept from each of stdout and stderr; the rest is read and dropped so a chatty
 #: plugin never blocks on a full pipe

@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 from pydantic import SecretStr, field_validator, model_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Number,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -33,11 +33,13 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    Words,
+    _,
+    clean_line,
+    hookimpl,
+    http_url_problem,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.schema import http_url_problem
-from monitor.words import Number, Words, _
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser

@@ -19,8 +19,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from yarl import URL
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -29,9 +28,12 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    Words,
+    _,
+    hookimpl,
+    n_,
     reason,
 )
-from monitor.words import Words, _, n_
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin (megabytes with

@@ -11,9 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import ClassVar
 
-from monitor.plugins import hookimpl
-from monitor.probe import Probe, ProbeContext, ProbeResult
-from monitor.words import _
+from monitor.api import Probe, ProbeContext, ProbeResult, _, hookimpl
 from plugins._mailproto import (
     LineStream,
     MailCheck,

@@ -24,8 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeContext,
     ProbeFailed,
@@ -33,9 +32,12 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    Words,
+    _,
+    hookimpl,
+    n_,
     reason,
 )
-from monitor.words import Words, _, n_
 from plugins._dbprobe import (
     DatabaseConfig,
     left,

@@ -16,9 +16,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from monitor.plugins import hookimpl
-from monitor.probe import Probe, ProbeContext, ProbeFailed, ProbeResult, reason
-from monitor.words import _
+from monitor.api import Probe, ProbeContext, ProbeFailed, ProbeResult, _, hookimpl, reason
 from plugins._mailproto import (
     LineStream,
     MailCheck,

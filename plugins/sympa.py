@@ -29,8 +29,8 @@ from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Number,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -38,11 +38,14 @@ from monitor.probe import (
     ProbeResult,
     Reason,
     SampleSpec,
+    Words,
+    _,
+    clean_line,
+    hookimpl,
+    http_url_problem,
     reason,
+    say,
 )
-from monitor.safetext import clean_line
-from monitor.schema import http_url_problem
-from monitor.words import Number, Words, _, say
 from plugins import _mailproto
 from plugins._lazy import LazyModule
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
+    Number,
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -25,10 +25,11 @@ from monitor.probe import (
     Reason,
     SampleSpec,
     Status,
+    _,
+    clean_line,
+    hookimpl,
     reason,
 )
-from monitor.safetext import clean_line
-from monitor.words import Number, _
 from plugins import _tlsinfo
 
 _ESCAPE = re.compile(r"\\(r|n|t|0|\\|x[0-9A-Fa-f]{2})")

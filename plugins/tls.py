@@ -13,8 +13,7 @@ from typing import Literal
 
 from pydantic import Field, FilePath
 
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeConfig,
     ProbeContext,
@@ -22,9 +21,10 @@ from monitor.probe import (
     ProbeResult,
     SampleSpec,
     Status,
+    _,
+    hookimpl,
     reason,
 )
-from monitor.words import _
 from plugins._mailproto import (
     MAIL_WORDS,
     LineStream,

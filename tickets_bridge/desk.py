@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from monitor.notifications import IncidentEvent
+from monitor.api import IncidentEvent
 from tickets_bridge.journal import Ticket
 
 

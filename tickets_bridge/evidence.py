@@ -11,9 +11,7 @@ key, so that an adapter can recognise a note it already posted.
 from __future__ import annotations
 
 from docs_bridge import french
-from monitor import terms
-from monitor.words import Both, Words, _, duration, say
-from monitor.notifications import IncidentEvent
+from monitor.api import Both, IncidentEvent, Words, _, duration, say, terms
 
 MAX_TITLE = 200
 

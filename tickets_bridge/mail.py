@@ -22,8 +22,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from monitor.httpcall import DeliveryError, redact
-from monitor.notifications import IncidentEvent, PermanentFailure
+from monitor.api import DeliveryError, IncidentEvent, PermanentFailure, redact_secrets
 from tickets_bridge import evidence
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Ticket
@@ -98,8 +97,9 @@ class EmailAdapter(DeskAdapter):
         try:
             await asyncio.to_thread(self._send_sync, msg)
         except smtplib.SMTPResponseException as exc:
-            text = redact(str(exc.smtp_error.decode(errors="replace")
-                              if isinstance(exc.smtp_error, bytes) else exc.smtp_error), secrets)
+            said = (exc.smtp_error.decode(errors="replace")
+                    if isinstance(exc.smtp_error, bytes) else exc.smtp_error)
+            text = redact_secrets(str(said), secrets)
             if 500 <= exc.smtp_code < 600:
                 raise PermanentFailure(f"Le serveur de courriel a refusé le message "
                                        f"({exc.smtp_code}) : {text}") from None
@@ -116,8 +116,8 @@ class EmailAdapter(DeskAdapter):
         except (OSError, smtplib.SMTPException) as exc:
             # timeouts and dropped connections: the message may have been accepted; the
             # same Message-ID makes a re-send harmless
-            raise DeliveryError(f"SMTP: {type(exc).__name__}: {redact(str(exc), secrets)}",
-                                sent=None) from None
+            said = redact_secrets(str(exc), secrets)
+            raise DeliveryError(f"SMTP: {type(exc).__name__}: {said}", sent=None) from None
 
     async def create(self, event: IncidentEvent) -> Ticket:
         """Send the opening message."""

@@ -18,8 +18,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from monitor.httpcall import call
-from monitor.notifications import IncidentEvent
+from monitor.api import IncidentEvent, call
 from tickets_bridge import evidence
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Ticket

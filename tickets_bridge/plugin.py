@@ -23,10 +23,8 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from monitor.httpcall import DeliveryError
+from monitor.api import DeliveryError, IncidentEvent, Link, PermanentFailure, RetryLater, hookimpl
 from docs_bridge.settings import impact_reaches
-from monitor.notifications import IncidentEvent, Link, PermanentFailure, RetryLater
-from monitor.plugins import hookimpl
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Journal, Ticket
 from tickets_bridge.settings import (
@@ -38,7 +36,7 @@ from tickets_bridge.settings import (
 )
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 
 from docs_bridge.settings import ImpactLevel
-from monitor.schema import Duration, StrictModel, http_url
+from monitor.api import Duration, StrictModel, http_url
 
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from monitor.httpcall import call
-from monitor.notifications import IncidentEvent
+from monitor.api import IncidentEvent, call
 from tickets_bridge import evidence
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Ticket

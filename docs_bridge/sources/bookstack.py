@@ -20,13 +20,11 @@ from typing import Any
 import aiohttp
 
 from docs_bridge.guides import MAX_TITLE, SERVICE_TAG, Guide, clip, tagged_services
-from monitor.httpcall import call
+from monitor.api import call, clean_line, web_address
 from docs_bridge.matcher import ServiceInfo
 from docs_bridge.settings import BookStackSource
 from docs_bridge.text import STOP_WORDS, strip_html, tokens
 from docs_bridge.vocabulary import expand, merged
-from monitor.incidents.emit import web_address
-from monitor.safetext import clean_line
 
 #: searches per refresh, at most (one refresh must stay light on the guide site)
 MAX_SEARCHES = 40

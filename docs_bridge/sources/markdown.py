@@ -22,7 +22,7 @@ import aiohttp
 import yaml
 
 from docs_bridge.guides import MAX_TITLE, Guide, clip, tagged_services
-from monitor.safetext import clean_line
+from monitor.api import clean_line
 
 log = logging.getLogger(__name__)
 

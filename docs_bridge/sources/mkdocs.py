@@ -16,11 +16,9 @@ from typing import Any
 import aiohttp
 
 from docs_bridge.guides import MAX_TITLE, Guide, clip, tagged_services
-from monitor.httpcall import call
+from monitor.api import call, clean_line, web_address
 from docs_bridge.settings import MkDocsSource
 from docs_bridge.text import strip_html
-from monitor.incidents.emit import web_address
-from monitor.safetext import clean_line
 
 
 def guides_from_index(data: Any, source_id: str, site_url: str) -> list[Guide]:

@@ -7,7 +7,7 @@ configuration.
 
 from __future__ import annotations
 
-from monitor.plugins import hookimpl
+from monitor.api import hookimpl
 
 
 @hookimpl

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.config import Config
+from monitor.api import Config
 from plugins.demo.democonfig import DEMO_CONFIG, render_demo_config
 from plugins.demo.feeder import FED_CHECK, feed_heartbeat
 from plugins.demo.targets import (

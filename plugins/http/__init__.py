@@ -21,15 +21,15 @@ import socket
 import aiohttp
 from yarl import URL
 
-from monitor.deadline import deadline
-from monitor.plugins import hookimpl
-from monitor.probe import (
+from monitor.api import (
     Probe,
     ProbeContext,
     ProbeFailed,
     ProbeResult,
     SampleSpec,
     Status,
+    deadline,
+    hookimpl,
 )
 from plugins import _tlsinfo
 from plugins.http import fastpath, verdict

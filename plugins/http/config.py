@@ -24,8 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from yarl import URL
 
-from monitor.probe import ProbeConfig
-from monitor.schema import Duration, StrictModel, http_url_problem, redact
+from monitor.api import Duration, ProbeConfig, StrictModel, http_url_problem, redact
 from plugins import _tlsinfo
 from plugins.http import fastpath
 from plugins.http.jsonpath import compile_path

@@ -11,9 +11,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from monitor.probe import Reason, reason
-from monitor.safetext import clean_line
-from monitor.words import Number, Words, _
+from monitor.api import Number, Reason, Words, _, clean_line, reason
 from plugins import _tlsinfo
 from plugins.http.config import JsonCondition, Plan, format_status_ranges
 from plugins.http.jsonpath import MISSING, lookup, same_value

@@ -13,12 +13,11 @@ import asyncio
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
-from monitor.plugins import hookimpl
+from monitor.api import IncidentEvent, MaintenanceEvent, SystemAlert, hookimpl
 from plugins.notify_apprise.settings import NotifierSettings
 
 if TYPE_CHECKING:
-    from monitor.startup import StartupContext
+    from monitor.api import StartupContext
     from plugins.notify_apprise.notifier import DeliveryFailed, Notifier
 
 __all__ = ["ApprisePlugin", "DeliveryFailed", "Notifier", "NotifierSettings", "plugin"]

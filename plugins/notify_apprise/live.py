@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.notifications import IncidentEvent
-from monitor.state import ServiceStatus
+from monitor.api import IncidentEvent, ServiceStatus
 
 if TYPE_CHECKING:
-    from monitor.state import StateBook
+    from monitor.api import StateBook
 
 
 @dataclass(frozen=True, slots=True)

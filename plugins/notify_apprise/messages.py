@@ -18,9 +18,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from monitor.notifications import IncidentEvent, Link, MaintenanceEvent, SystemAlert
-from monitor import terms
-from monitor.words import Words, _, duration, n_
+from monitor.api import (
+    IncidentEvent,
+    Link,
+    MaintenanceEvent,
+    SystemAlert,
+    Words,
+    _,
+    duration,
+    n_,
+    terms,
+)
 from plugins.notify_apprise.live import StateNow
 from plugins.notify_apprise.routing import IMPACT_SEVERITY, NOTIFY_TYPES, notify_type
 

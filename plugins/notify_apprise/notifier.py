@@ -19,8 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from monitor.config import Config
-from monitor.notifications import IncidentEvent, RetryLater
+from monitor.api import Config, IncidentEvent, RetryLater
 from plugins.notify_apprise.live import StateNow, incident_now
 from plugins.notify_apprise.memo import Audience, DeliveryMemo
 from plugins.notify_apprise.messages import (
@@ -41,7 +40,7 @@ from plugins.notify_apprise.targets import (
 )
 
 if TYPE_CHECKING:
-    from monitor.state import StateBook
+    from monitor.api import StateBook
 
 log = logging.getLogger(__name__)
 

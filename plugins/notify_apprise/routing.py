@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
+from monitor.api import IncidentEvent, MaintenanceEvent, SystemAlert
 
 if TYPE_CHECKING:
     from plugins.notify_apprise.settings import RouteSettings

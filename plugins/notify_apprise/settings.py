@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
-from monitor.schema import Duration, StrictModel, format_duration
+from monitor.api import Duration, StrictModel, format_duration
 from plugins._lazy import LazyModule
 
 # Apprise and its service modules (megabytes) load with the first receiver URL checked:

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitor.notifications import IncidentEvent, RetryLater
+from monitor.api import IncidentEvent, RetryLater
 
 log = logging.getLogger(__name__)
 

@@ -95,6 +95,17 @@ def test_an_idle_runtime_loads_no_notifier_bridge_markdown_or_xml(tmp_path):
     # the plugins themselves are registered (their sections and hooks are there)
     assert {"plugins.notify_apprise", "tickets_bridge.plugin", "docs_bridge.guides_plugin",
             "dashboard.plugin"} <= loaded
+    # the public plugin API only re-exports what an idle Vigie has loaded anyway
+    assert sorted(_imported_by("monitor.api") - loaded) == []
+
+
+def _imported_by(module: str) -> set[str]:
+    """The modules a fresh interpreter holds after importing ``module``."""
+    code = f"import json, sys, {module}\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
 
 
 def test_a_configured_notifier_loads_apprise_and_builds_its_receivers(tmp_path):
