@@ -17,15 +17,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from monitor.probe import ProbeConfig, ProbeContext, ProbeFailed, Reason, Status, reason
 from monitor.safetext import clean_line
 from monitor.schema import Duration
+from monitor.status import worst as worst_status
 from monitor.words import Number, Words, _, n_
 
-#: which verdict wins when several apply (the first one among equals)
-SEVERITY = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.DOWN: 3}
-
-
 def worst(verdicts: list[tuple[Status, Reason | None]]) -> tuple[Status, Reason | None]:
-    """The verdict that wins: down, then degraded, then unknown, then up."""
-    return max(verdicts, key=lambda verdict: SEVERITY[verdict[0]])
+    """The verdict that wins: down, then degraded, then unknown, then up (the one order of
+    :mod:`monitor.status`; the first one among equals)."""
+    return worst_status(verdicts, key=lambda verdict: verdict[0])
 
 
 def left(ctx: ProbeContext, wanted: float | None = None) -> float:
