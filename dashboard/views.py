@@ -13,21 +13,11 @@ from monitor.incidents.recurrence import Pattern
 from monitor.probe import Status
 from monitor.state import ServiceStatus
 from monitor.status import worst
+from monitor.words import Bilingual
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A member-facing text in French and (optionally) English."""
-
-    fr: str
-    en: str | None = None
-
-    def text(self, lang: str) -> str:
-        """The text in ``lang``, French when there is no English version."""
-        return self.en if lang == "en" and self.en else self.fr
-
-    def __bool__(self) -> bool:
-        return bool(self.fr or self.en)
+#: a member-facing text in French and (optionally) English: the one bilingual type
+Text = Bilingual
 
 
 @dataclass(frozen=True, slots=True)
