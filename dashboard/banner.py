@@ -23,10 +23,10 @@ from dashboard.i18n import gettext, ngettext
 
 from dashboard.views import PageData, ServiceView
 from monitor.state import ServiceStatus
+from monitor.status import SERVICE_ORDER
 
 #: statuses the banner names, most serious first (the order of the sentence)
-NAMED = (ServiceStatus.MAJOR_OUTAGE, ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.DEGRADED,
-         ServiceStatus.MAINTENANCE, ServiceStatus.UNKNOWN)
+NAMED = tuple(s for s in reversed(SERVICE_ORDER) if s is not ServiceStatus.OPERATIONAL)
 #: a text symbol per tone, so that colour is never the only sign
 SYMBOLS = {"operational": "✓", "maintenance": "⚙", "unknown": "?", "minor": "!",
            "partial": "!", "major": "✕"}

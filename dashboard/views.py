@@ -12,21 +12,12 @@ from datetime import date
 from monitor.incidents.recurrence import Pattern
 from monitor.probe import Status
 from monitor.state import ServiceStatus
+from monitor.status import worst
+from monitor.words import Bilingual
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A member-facing text in French and (optionally) English."""
-
-    fr: str
-    en: str | None = None
-
-    def text(self, lang: str) -> str:
-        """The text in ``lang``, French when there is no English version."""
-        return self.en if lang == "en" and self.en else self.fr
-
-    def __bool__(self) -> bool:
-        return bool(self.fr or self.en)
+#: a member-facing text in French and (optionally) English: the one bilingual type
+Text = Bilingual
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,20 +216,10 @@ class NoticeView:
     text_html: Html = Html("")
 
 
-#: how bad a status is for the banner and summaries (higher is worse)
-SEVERITY = {
-    ServiceStatus.OPERATIONAL: 0,
-    ServiceStatus.UNKNOWN: 1,
-    ServiceStatus.MAINTENANCE: 2,
-    ServiceStatus.DEGRADED: 3,
-    ServiceStatus.PARTIAL_OUTAGE: 4,
-    ServiceStatus.MAJOR_OUTAGE: 5,
-}
-
-
 def worst_status(statuses) -> ServiceStatus:
-    """The worst of ``statuses`` (operational when there is none)."""
-    return max(statuses, key=SEVERITY.__getitem__, default=ServiceStatus.OPERATIONAL)
+    """The worst of ``statuses`` by the one order of :mod:`monitor.status` (operational
+    when there is none)."""
+    return worst(statuses, default=ServiceStatus.OPERATIONAL)
 
 
 def overall(services: list[ServiceView]) -> str:

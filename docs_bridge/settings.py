@@ -6,17 +6,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from monitor.api import IDENT, Duration, StrictModel, http_url
+from monitor.api import IDENT, Duration, ServiceStatus, StrictModel, http_url
 
-#: impacts that may open a forum topic or a ticket, from mildest to worst
-IMPACTS = ("degraded", "partial_outage", "major_outage")
+#: impacts that may open a forum topic or a ticket (ranked by :mod:`monitor.status`)
 ImpactLevel = Literal["degraded", "partial_outage", "major_outage"]
-_IMPACT_RANK = {"degraded": 1, "unknown": 1, "partial_outage": 2, "major_outage": 3}
 
 
 def impact_reaches(impact: str, threshold: str) -> bool:
-    """True when an incident of ``impact`` is at least as bad as ``threshold``."""
-    return _IMPACT_RANK.get(impact, 0) >= _IMPACT_RANK[threshold]
+    """True when an incident of ``impact`` is at least as bad as ``threshold`` by the one
+    order of :mod:`monitor.status` (an impact that names no status reaches nothing)."""
+    status = ServiceStatus.of(impact)
+    return status is not None and status >= ServiceStatus.from_label(threshold)
 
 
 class BookStackSource(StrictModel):

@@ -55,7 +55,8 @@ from monitor.schema import (
     redact,
 )
 from monitor.startup import StartupContext
-from monitor.state import ServiceStatus, StateBook
+from monitor.state import StateBook
+from monitor.status import ServiceStatus, worst
 from monitor.words import Both, Number, Words, _, duration, every, n_, say, say_n
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "ProbeFailed",
     "CheckRef",
     "Status",
+    "worst",
     "SampleSpec",
     "Reason",
     "reason",

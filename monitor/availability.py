@@ -28,8 +28,9 @@ from monitor.state import ServiceStatus
 #: share of a second in partial outage counted as available
 PARTIAL_OUTAGE_WEIGHT = 0.7
 #: version of this rule, stored with each daily service rollup: a row computed under an
-#: older rule is computed again (monitor.store.rollups.refresh_outdated)
-RULE = 2
+#: older rule is computed again (monitor.store.rollups.refresh_outdated); 3: a day's worst
+#: status by the one order of monitor.status (maintenance above unknown)
+RULE = 3
 
 _WEIGHTS: dict[ServiceStatus, float | None] = {
     ServiceStatus.OPERATIONAL: 1.0,
@@ -45,17 +46,6 @@ _RUN_WEIGHTS: dict[Status, float | None] = {
     Status.MAINTENANCE: None, Status.UNKNOWN: None,
 }
 
-#: how bad a status is, to give a day the colour of its worst moment (higher is worse)
-SEVERITY: dict[ServiceStatus, int] = {
-    ServiceStatus.OPERATIONAL: 0,
-    ServiceStatus.MAINTENANCE: 1,
-    ServiceStatus.UNKNOWN: 2,
-    ServiceStatus.DEGRADED: 3,
-    ServiceStatus.PARTIAL_OUTAGE: 4,
-    ServiceStatus.MAJOR_OUTAGE: 5,
-}
-
-
 def weight(status: ServiceStatus) -> float | None:
     """Share of each second in ``status`` counted as available; None: not counted."""
     return _WEIGHTS[status]
@@ -67,8 +57,9 @@ def run_weight(status: Status) -> float | None:
 
 
 def worse(a: ServiceStatus | None, b: ServiceStatus | None) -> ServiceStatus | None:
-    """The worse of two statuses by :data:`SEVERITY` (None: nothing known)."""
-    if a is None or (b is not None and SEVERITY[b] > SEVERITY[a]):
+    """The worse of two statuses by the one order (:mod:`monitor.status`; None: nothing
+    known), which gives a day the colour of its worst moment."""
+    if a is None or (b is not None and b > a):
         return b
     return a
 

@@ -30,7 +30,7 @@ from monitor.incidents.context import IncidentContext
 from monitor.incidents.service import InvalidInput, Operations
 
 PHASES = click.Choice(["investigating", "identified", "monitoring", "resolved"])
-IMPACTS = click.Choice(["degraded", "partial_outage", "major_outage"])
+IMPACTS = click.Choice(list(queries.IMPACTS))
 
 
 class Admin:

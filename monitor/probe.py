@@ -12,7 +12,6 @@ the volunteers' sentence, one message of the catalogues)
 
 from __future__ import annotations
 
-import enum
 import sys
 from dataclasses import dataclass, field
 from collections.abc import Callable, Mapping
@@ -20,30 +19,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from monitor.resources import is_local_exhaustion
 from monitor.schema import StrictModel
+from monitor.status import Status
 from monitor.words import Words, _
 
 if TYPE_CHECKING:
     import aiohttp
-
-
-class Status(enum.IntEnum):
-    """Status of one check run, ordered from best to worst for comparisons.
-
-    The integer values are exported as ``vigie_check_status`` and stored in the database:
-    they are a contract and never change.
-    """
-
-    UP = 0
-    DEGRADED = 1
-    DOWN = 2
-    UNKNOWN = 3
-    #: the target itself announces maintenance (e.g. an application's status endpoint)
-    MAINTENANCE = 4
-
-    @property
-    def label(self) -> str:
-        """Lower-case name used in config, JSON and metric labels."""
-        return self.name.lower()
 
 
 @dataclass(frozen=True, slots=True)

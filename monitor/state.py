@@ -6,13 +6,13 @@ the transitions they cause; the runtime turns those into hook calls, metrics and
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from monitor.config import Check, Service
 from monitor.probe import LOCAL_RESOURCES, ProbeResult, Status
+from monitor.status import ServiceStatus
 
 #: the reason code of a run that could not judge its target because Vigie itself ran
 #: short of a local resource (:data:`monitor.probe.LOCAL_RESOURCES`)
@@ -23,36 +23,6 @@ def unjudged(result: ProbeResult) -> bool:
     """Whether ``result`` says nothing about its target (Vigie's own shortage)."""
     why = result.reason
     return why is not None and why.code == UNJUDGED
-
-
-class ServiceStatus(enum.Enum):
-    """What members see for a service; ``label`` is the ``status`` label of ``vigie_service_status``
-    (one series per status, 1 for the current one) and the value stored in the database."""
-
-    OPERATIONAL = ("operational", 0)
-    DEGRADED = ("degraded", 1)
-    PARTIAL_OUTAGE = ("partial_outage", 2)
-    MAJOR_OUTAGE = ("major_outage", 3)
-    MAINTENANCE = ("maintenance", 4)
-    UNKNOWN = ("unknown", 5)
-
-    def __init__(self, label: str, code: int) -> None:
-        self.label = label
-        self.code = code
-
-    @property
-    def is_outage(self) -> bool:
-        """True for the statuses that open an incident outside maintenance."""
-        return self in (ServiceStatus.DEGRADED, ServiceStatus.PARTIAL_OUTAGE,
-                        ServiceStatus.MAJOR_OUTAGE)
-
-    @classmethod
-    def from_label(cls, label: str) -> "ServiceStatus":
-        """The member named ``label`` (``operational``…)."""
-        for member in cls:
-            if member.label == label:
-                return member
-        raise ValueError(f"unknown service status {label!r}")
 
 
 @dataclass(slots=True)

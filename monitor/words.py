@@ -122,10 +122,12 @@ class Words:
 
 
 @dataclass(frozen=True, slots=True)
-class Both:
+class Bilingual:
     """A text that is data, given in French and maybe English (a service's name, a
-    volunteer's message, a time written each language's way): a parameter of
-    :class:`Words` said in the reader's language, French when English is missing."""
+    volunteer's message, a time written each language's way), French when English is
+    missing. The one type for such a pair in code (the dashboard's views, a parameter of
+    :class:`Words` said in the reader's language); texts of the catalogues are
+    :class:`Words`."""
 
     fr: str
     en: str | None = None
@@ -133,6 +135,17 @@ class Both:
     def say(self, lang: str) -> str:
         """The text in ``lang`` (French when there is no English)."""
         return self.en if lang == "en" and self.en else self.fr
+
+    def text(self, lang: str) -> str:
+        """:meth:`say` (the name the templates use)."""
+        return self.en if lang == "en" and self.en else self.fr
+
+    def __bool__(self) -> bool:
+        return bool(self.fr or self.en)
+
+
+#: the former name of :class:`Bilingual`
+Both = Bilingual
 
 
 def _(msgid: str, /, **params: Any) -> Words:

@@ -27,14 +27,12 @@ from monitor.api import (
     n_,
     reason,
 )
-
-#: which verdict wins when several apply (the first one among equals)
-SEVERITY = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.DOWN: 3}
-
+from monitor.api import worst as worst_status
 
 def worst(verdicts: list[tuple[Status, Reason | None]]) -> tuple[Status, Reason | None]:
-    """The verdict that wins: down, then degraded, then unknown, then up."""
-    return max(verdicts, key=lambda verdict: SEVERITY[verdict[0]])
+    """The verdict that wins: down, then degraded, then unknown, then up (the one order of
+    :mod:`monitor.status`; the first one among equals)."""
+    return worst_status(verdicts, key=lambda verdict: verdict[0])
 
 
 def left(ctx: ProbeContext, wanted: float | None = None) -> float:

@@ -39,6 +39,7 @@ from monitor.api import (
     hookimpl,
     http_url_problem,
     reason,
+    worst,
 )
 from plugins._lazy import LazyModule
 
@@ -60,10 +61,6 @@ ACTIVE_WINDOWS = {"last5minutes": "5m", "last1hour": "1h", "last24hours": "24h"}
 PROPFIND_BODY = (b'<?xml version="1.0" encoding="utf-8"?>'
                  b'<d:propfind xmlns:d="DAV:"><d:prop><d:resourcetype/></d:prop></d:propfind>')
 
-# How a verdict ranks when combining status.php, WebDAV and serverinfo: any real
-# judgement outranks "could not read serverinfo".
-_RANK = {Status.UP: 0, Status.UNKNOWN: 1, Status.DEGRADED: 2, Status.MAINTENANCE: 3,
-         Status.DOWN: 4}
 
 
 class NextcloudConfig(ProbeConfig):
@@ -208,7 +205,9 @@ class NextcloudProbe(Probe):
         if config.serverinfo_token is not None:
             verdict, samples = await self._serverinfo(config, ctx)
             verdicts.append(verdict)
-        status, why = max(verdicts, key=lambda v: _RANK[v[0]])
+        # the one order (monitor.status): any real judgement outranks "could not read
+        # serverinfo"; degraded outranks maintenance announced by WebDAV alone
+        status, why = worst(verdicts, key=lambda v: v[0])
         return ProbeResult(status, why, samples=samples, info=info)
 
     async def _fetch(self, ctx: ProbeContext, method: str, url: str,

@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 #: samples whose name ends with this are certificate expiry times (any probe kind)
 CERT_SAMPLE_SUFFIX = "cert_expiry_timestamp_seconds"
 
-_FAILING = (Status.DOWN, Status.DEGRADED, Status.UNKNOWN)
+_FAILING = frozenset({Status.DOWN, Status.DEGRADED, Status.UNKNOWN})
 
 
 @dataclass(frozen=True, slots=True)

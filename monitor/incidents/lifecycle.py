@@ -23,13 +23,13 @@ from monitor.state import ServiceStatus
 from monitor.words import Both, _
 
 #: the impacts a failing service gives its incident (their words: monitor.terms.IMPACTS)
-OUTAGE_IMPACTS = frozenset({"degraded", "partial_outage", "major_outage"})
-_SEVERITY = {"degraded": 1, "partial_outage": 2, "major_outage": 3}
+OUTAGE_IMPACTS = frozenset(s.label for s in ServiceStatus if s.is_outage)
 
 
 def worse(a: str, b: str) -> str:
-    """The more severe of two impacts."""
-    return a if _SEVERITY.get(a, 0) >= _SEVERITY.get(b, 0) else b
+    """The more severe of two impacts (labels of service statuses, ranked by the one order
+    of :mod:`monitor.status`), ``a`` when they are as bad."""
+    return a if ServiceStatus.from_label(a) >= ServiceStatus.from_label(b) else b
 
 
 def auto_titles(name_fr: str, name_en: str, impact: str) -> tuple[str, str]:

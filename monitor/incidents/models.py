@@ -36,10 +36,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from monitor import markup
+from monitor.status import SERVICE_ORDER
 from monitor.store.models import ID_LENGTH, NAME_LENGTH, Base, BigId
 
 PHASES = ("investigating", "identified", "monitoring", "resolved")
-IMPACTS = ("degraded", "partial_outage", "major_outage")
+#: the impacts an incident can have, mildest first (the outage statuses, in the one order)
+IMPACTS = tuple(s.label for s in SERVICE_ORDER if s.is_outage)
 NOTICE_LEVELS = ("info", "warning")
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
 

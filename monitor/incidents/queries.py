@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from monitor.incidents import maintenance, notices, outbox
 from monitor.markup import stored
+from monitor.status import ServiceStatus
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import (
     IMPACTS,
@@ -226,8 +227,9 @@ def open_incidents(session: Session, *, public_only: bool = True,
     if service_id is not None:
         stmt = stmt.join(IncidentService).where(IncidentService.service_id == service_id)
     rows = list(session.scalars(stmt.order_by(Incident.opened_at.desc())))
-    severity = {"major_outage": 0, "partial_outage": 1, "degraded": 2}
-    rows.sort(key=lambda i: severity.get(i.impact, 3))
+    # worst impact first (the one order of monitor.status), newest first among equals
+    rows.sort(key=lambda i: ServiceStatus.of(i.impact) or ServiceStatus.OPERATIONAL,
+              reverse=True)
     return _summaries(session, rows, public_only)
 
 

@@ -206,7 +206,7 @@ class DailyServiceRollup(Base):
     #: seconds of the day counted (neither maintenance, nor unknown, nor before the first
     #: status)
     observed: Mapped[float] = mapped_column(Double)
-    #: worst ServiceStatus code of the day (see monitor.availability.SEVERITY)
+    #: worst ServiceStatus code of the day (by the one order of monitor.status)
     worst_status: Mapped[int | None] = mapped_column(SmallInteger)
     #: version of the availability rule ``uptime`` was computed with
     #: (monitor.availability.RULE); NULL: before the rule was versioned

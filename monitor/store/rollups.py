@@ -14,8 +14,8 @@ Definitions, documented here because the status page shows them:
 - latency p50/p95: over the runs that got an answer (up or degraded), percentiles with
   linear interpolation between closest ranks (numpy's default method); a service's are
   over the answered runs of all its checks together;
-- a service's worst status of the day ranks statuses by
-  :data:`monitor.availability.SEVERITY`.
+- a service's worst status of the day ranks statuses by the one order of
+  :mod:`monitor.status`.
 
 The database does the counting and the percentiles (:mod:`monitor.store.rollup_sql`),
 one slice of services at a time: Python memory follows the number of checks of a slice,

@@ -48,8 +48,7 @@ def incident_now(event: IncidentEvent, states: StateBook | None) -> StateNow | N
         return StateNow(ServiceStatus.OPERATIONAL.label,
                         max((s.since for s in live if s.since is not None), default=None))
     broken = [status for status in statuses if status.is_outage]
-    # the codes of the outage statuses rank them: degraded < partial < major
-    worst = max(broken, key=lambda status: status.code) if broken else ServiceStatus.MAINTENANCE
+    worst = max(broken) if broken else ServiceStatus.MAINTENANCE
     if worst.label == event.impact:
         return None
     return StateNow(worst.label)

@@ -22,6 +22,7 @@ from monitor.api import (
     IncidentEvent,
     Link,
     MaintenanceEvent,
+    ServiceStatus,
     SystemAlert,
     Words,
     _,
@@ -44,7 +45,6 @@ MAINTENANCE_KINDS = {"announced": _("Maintenance planned"), "started": _("Mainte
 IMPACT_EMOJI = {"major_outage": "🔴", "partial_outage": "🟠", "degraded": "🟡",
                 "maintenance": "🔧", "unknown": "⚪"}
 SEVERITY_EMOJI = {"critical": "🔴", "warning": "🟠", "info": "ℹ️", "success": "✅"}
-_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2, "success": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +253,8 @@ class _Writer:
                    if not _recovered(nows.get(e.incident_id))]
         if not impacts:
             return f"✅ {title}"
-        worst = min(impacts, key=lambda i: _SEVERITY_RANK[IMPACT_SEVERITY.get(i, "warning")])
+        # the one order (monitor.status); an impact naming no status ranks lowest
+        worst = max(impacts, key=lambda i: ServiceStatus.of(i) or ServiceStatus.OPERATIONAL)
         return f"{IMPACT_EMOJI.get(worst, '⚪')} {title}"
 
     def storm_body(self, events: Sequence[IncidentEvent], reported: set[int],

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 Event = IncidentEvent | MaintenanceEvent | SystemAlert
 
-#: an incident's severity, from its impact (a ServiceStatus label)
+#: an incident's severity, from its impact (a ServiceStatus label): a mapping to Apprise's
+#: vocabulary, not an order (statuses are ranked by monitor.status)
 IMPACT_SEVERITY = {
     "major_outage": "critical",
     "partial_outage": "warning",

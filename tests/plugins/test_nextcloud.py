@@ -244,3 +244,23 @@ def test_registered_through_the_plugin_hook():
     registry = ProbeRegistry.from_plugin_manager(pm)
     assert registry.get("nextcloud").probe_class is NextcloudProbe
     assert NextcloudProbe.info_keys == ("version",)
+
+
+async def test_a_database_waiting_for_upgrade_outranks_maintenance_announced_by_webdav(
+        http, cloud):
+    # the one order (monitor.status): degraded is worse than maintenance; this probe once
+    # ranked maintenance above degraded
+    cloud.state = "needs_upgrade"
+    cloud.webdav_maintenance = True
+    result = await run(http, url=cloud.url, webdav_user=cloud.webdav_user,
+                       webdav_password=cloud.webdav_password)
+    assert result.status == Status.DEGRADED
+    assert result.reason.code == "nextcloud.needs_upgrade"
+
+
+async def test_maintenance_announced_by_webdav_outranks_unreadable_serverinfo(http, cloud):
+    cloud.webdav_maintenance = True
+    result = await run(http, url=cloud.url, webdav_user=cloud.webdav_user,
+                       webdav_password=cloud.webdav_password,
+                       serverinfo_token="wrong-token-wrong-token")
+    assert result.status == Status.MAINTENANCE

@@ -207,6 +207,17 @@ def test_a_storm_message_puts_the_worst_first_in_its_title_and_type():
         in message.body
 
 
+def test_a_storm_of_equal_severities_names_the_worst_impact_in_its_title():
+    # the one order (monitor.status): a partial outage is worse than a degraded service,
+    # though both were "warning" in the table this title once ranked by
+    events = [incident("web", incident_id=1, impact="degraded"),
+              incident("mysql", incident_id=2, impact="partial_outage")]
+
+    message = storm_message(events, {1}, 120, MessageContext())
+
+    assert message.title.startswith("🟠 ")
+
+
 # Severity and routing -------------------------------------------------------------------
 
 
