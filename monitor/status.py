@@ -155,8 +155,9 @@ def worst(items: Iterable[S], key: Callable[[S], Any] | None = None,
     ``key`` picks the status of an item (e.g. a ``(status, reason)`` verdict); ``default``
     is returned when there is none (ValueError without one).
     """
-    pick = key or (lambda item: item)
-    best_item, found = _NOTHING, None
+    pick: Callable[[S], Any] = key or (lambda item: item)
+    best_item: Any = _NOTHING
+    found: Any = None
     for item in items:
         status = pick(item)
         if found is None or status > found:
