@@ -195,7 +195,7 @@ class ServerSettings(StrictModel):
         return out
 
     @model_validator(mode="after")
-    def _bodies_fit_in_memory(self) -> "ServerSettings":
+    def _bodies_fit_in_memory(self) -> ServerSettings:
         sizes = {"limits.max_body": self.limits.max_body}
         sizes.update((f"paths.{prefix}.max_body", p.max_body)
                      for prefix, p in self.paths.items() if p.max_body is not None)
@@ -449,7 +449,7 @@ class MaintenanceConfig(StrictModel):
         return data
 
     @model_validator(mode="after")
-    def _coherent(self) -> "MaintenanceConfig":
+    def _coherent(self) -> MaintenanceConfig:
         from monitor.incidents.recurrence import (
             RuleError,
             build_rule,
@@ -515,7 +515,7 @@ class FileConfig(StrictModel):
     maintenance: list[MaintenanceConfig] = []
 
     @model_validator(mode="after")
-    def _references(self) -> "FileConfig":
+    def _references(self) -> FileConfig:
         group_ids = [g.id for g in self.groups]
         if len(set(group_ids)) != len(group_ids):
             raise ValueError("a group id is used twice")

@@ -42,7 +42,7 @@ RUNTIME_DEPRECATED = DeprecationWarning(
 
 
 @hookspec
-def vigie_register_probes() -> list[type["Probe"]]:
+def vigie_register_probes() -> list[type[Probe]]:
     """Return the probe classes this plugin provides.
 
     Fires once, when the plugin manager is built (``vigie run``, ``vigie check``,
@@ -56,7 +56,7 @@ def vigie_register_probes() -> list[type["Probe"]]:
 
 
 @hookspec
-def vigie_register_commands() -> list["click.Command"]:
+def vigie_register_commands() -> list[click.Command]:
     """Return extra ``vigie`` sub-commands (click commands) this plugin provides.
 
     Fires once, when the command line is built. A command whose name is already taken
@@ -72,7 +72,7 @@ def vigie_register_commands() -> list["click.Command"]:
 
 
 @hookspec(warn_on_impl_args={"runtime": RUNTIME_DEPRECATED})
-def vigie_startup(ctx: "StartupContext", runtime: "Runtime") -> Any:
+def vigie_startup(ctx: StartupContext, runtime: Runtime) -> Any:
     """Called once when ``vigie run`` has loaded its configuration and store, before the
     first check runs.
 
@@ -94,7 +94,7 @@ def vigie_startup(ctx: "StartupContext", runtime: "Runtime") -> Any:
 
 
 @hookspec(warn_on_impl_args={"runtime": RUNTIME_DEPRECATED})
-def vigie_shutdown(ctx: "StartupContext", runtime: "Runtime") -> Any:
+def vigie_shutdown(ctx: StartupContext, runtime: Runtime) -> Any:
     """Called once when ``vigie run`` stops (SIGTERM, SIGINT), after the last results are
     saved. Release what ``vigie_startup`` acquired.
 
@@ -112,7 +112,7 @@ def vigie_shutdown(ctx: "StartupContext", runtime: "Runtime") -> Any:
 
 @hookspec
 def vigie_check_status_changed(
-    check: "CheckState", previous: Any, current: Any, result: "ProbeResult"
+    check: CheckState, previous: Any, current: Any, result: ProbeResult
 ) -> Any:
     """Fires when a check's *confirmed* status changes (after damping: a check becomes
     ``down`` only after ``confirm`` consecutive failures; it becomes ``up`` on the first
@@ -131,7 +131,7 @@ def vigie_check_status_changed(
 
 @hookspec
 def vigie_service_status_changed(
-    service: "ServiceState", previous: Any, current: Any, at: float
+    service: ServiceState, previous: Any, current: Any, at: float
 ) -> Any:
     """Fires when a service's derived status changes (operational, degraded,
     partial_outage, major_outage, maintenance, unknown).
@@ -164,7 +164,7 @@ def vigie_cycle_completed(at: float, checks: int, duration: float) -> Any:
 
 
 @hookspec
-def vigie_incident_links(event: "IncidentEvent") -> Any:
+def vigie_incident_links(event: IncidentEvent) -> Any:
     """Return links to attach to an incident *before* its events are written, so that
     alerts and forum posts already carry them (guides found in a local, cached index).
 
@@ -180,7 +180,7 @@ def vigie_incident_links(event: "IncidentEvent") -> Any:
 
 
 @hookspec
-def vigie_incident_opened(event: "IncidentEvent") -> Any:
+def vigie_incident_opened(event: IncidentEvent) -> Any:
     """Deliver the news that an incident opened (alert volunteers, create a forum topic,
     open a helpdesk ticket…).
 
@@ -201,7 +201,7 @@ def vigie_incident_opened(event: "IncidentEvent") -> Any:
 
 
 @hookspec
-def vigie_incident_updated(event: "IncidentEvent") -> Any:
+def vigie_incident_updated(event: IncidentEvent) -> Any:
     """Deliver an incident update: impact changed, a volunteer posted an update or a
     post-mortem, or a reminder while it stays open (``event.kind == "reminder"``).
 
@@ -217,7 +217,7 @@ def vigie_incident_updated(event: "IncidentEvent") -> Any:
 
 
 @hookspec
-def vigie_incident_resolved(event: "IncidentEvent") -> Any:
+def vigie_incident_resolved(event: IncidentEvent) -> Any:
     """Deliver the resolution of an incident (close the ticket, reply on the topic, tell
     volunteers it is over).
 
@@ -231,7 +231,7 @@ def vigie_incident_resolved(event: "IncidentEvent") -> Any:
 
 
 @hookspec
-def vigie_maintenance_changed(event: "MaintenanceEvent") -> Any:
+def vigie_maintenance_changed(event: MaintenanceEvent) -> Any:
     """Deliver a maintenance event: a window announced, started or ended.
 
     Fires from the outbox worker, once per implementing plugin, with retries.
@@ -244,7 +244,7 @@ def vigie_maintenance_changed(event: "MaintenanceEvent") -> Any:
 
 
 @hookspec
-def vigie_system_alert(alert: "SystemAlert") -> Any:
+def vigie_system_alert(alert: SystemAlert) -> Any:
     """Deliver an alert about Vigie itself or an early warning: the database is
     unreachable, the outbox backlog grows, a plugin keeps failing, a certificate expires
     soon, Vigie ran short of file descriptors or memory (``vigie.resources``: runs that

@@ -228,7 +228,7 @@ class ProbeRegistry:
         self._kinds = kinds
 
     @classmethod
-    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> "ProbeRegistry":
+    def from_plugin_manager(cls, pm: pluggy.PluginManager) -> ProbeRegistry:
         """Collect ``vigie_register_probes`` from every plugin, refusing duplicate kinds,
         and learn each kind's members' words for its reasons (:mod:`monitor.reasonwords`)."""
         kinds: dict[str, ProbeKind] = {}

@@ -152,17 +152,17 @@ class ProbeResult:
     started_at: float = 0.0
 
     @classmethod
-    def up(cls, reason: Reason | None = None, **kwargs: Any) -> "ProbeResult":
+    def up(cls, reason: Reason | None = None, **kwargs: Any) -> ProbeResult:
         """A passing result."""
         return cls(Status.UP, reason, **kwargs)
 
     @classmethod
-    def degraded(cls, reason: Reason, **kwargs: Any) -> "ProbeResult":
+    def degraded(cls, reason: Reason, **kwargs: Any) -> ProbeResult:
         """A result that works but not well (slow, nearly full, certificate expiring…)."""
         return cls(Status.DEGRADED, reason, **kwargs)
 
     @classmethod
-    def down(cls, reason: Reason, **kwargs: Any) -> "ProbeResult":
+    def down(cls, reason: Reason, **kwargs: Any) -> ProbeResult:
         """A failing result."""
         return cls(Status.DOWN, reason, **kwargs)
 
@@ -245,7 +245,7 @@ class ProbeContext:
 
     check: CheckRef
     timeout: float
-    http: "aiohttp.ClientSession"
+    http: aiohttp.ClientSession
     #: the instant (of ``clock``) the probe's network work must be over
     deadline: float
     #: the monotonic clock ``deadline`` is read on (the runner's; a test's manual clock)

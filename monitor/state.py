@@ -39,7 +39,7 @@ class CheckState:
     #: consecutive raw results that disagree with a non-failing confirmed status
     failures: int = 0
     #: the service whose status counts this check (kept in step by :meth:`set_status`)
-    owner: "ServiceState | None" = None
+    owner: ServiceState | None = None
 
     @property
     def ref(self):

@@ -181,7 +181,7 @@ class ManualClock:
     def __call__(self) -> float:
         return self.now
 
-    def call_later(self, delay: float, callback: Callable[[], None]) -> "_Timer":
+    def call_later(self, delay: float, callback: Callable[[], None]) -> _Timer:
         timer = [self.now + delay, callback, False]
         self._timers.append(timer)
         return _Timer(timer)
