@@ -143,6 +143,9 @@ class IncidentEngine:
         #: number of database outages seen (a change kept waiting starts one)
         self.outages = 0
         self._away = False
+        #: whether this episode was logged as the database being unreachable (a start,
+        #: whose changes are held until the store is prepared, is not)
+        self._said_away = False
         self._cert_warned: set[tuple[str, str]] = set()
 
     @property
@@ -212,15 +215,19 @@ class IncidentEngine:
             return False
         if self._away:
             self._away = False
-            log.info("incident engine: the database is reachable again; status changes "
-                     "recorded in order")
+            if self._said_away:
+                self._said_away = False
+                log.info("incident engine: the database is reachable again; status changes "
+                         "recorded in order")
         return True
 
     def _unreachable(self, exc: BaseException) -> None:
-        if self._away:
+        if self._said_away:
             return
-        self._away = True
-        self.outages += 1
+        if not self._away:
+            self._away = True
+            self.outages += 1
+        self._said_away = True
         log.warning("incident engine: cannot record status changes (database unreachable? "
                     "%s: %s); keeping them in memory, in order (at most %d), and retrying",
                     type(exc).__name__, _first_line(exc), self.backlog.limit)

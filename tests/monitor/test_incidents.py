@@ -459,3 +459,19 @@ def test_operations_refuse_bad_input_with_a_message(sqlite_harness):
             h.ops.post_update(s, incident.id, phase="identified", message_fr="x")
     with h.store.session() as s:
         assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_changes_held_during_a_start_log_no_database_outage(sqlite_harness, caplog):
+    """A start holds the first changes until the store is prepared: that is not the
+    database coming back, and the log must not say it was away (it said so at every
+    `make run`)."""
+    import logging
+
+    h = sqlite_harness
+    change = StatusChange("mail", "Messagerie", "Mail", None, "major_outage", 1000.0)
+    with caplog.at_level(logging.INFO, logger="monitor.incidents.engine"):
+        h.engine.hold(change)
+        h.engine.tick(1001.0)
+    assert h.engine.pending == 0
+    assert "reachable again" not in caplog.text
+    assert "cannot record" not in caplog.text
