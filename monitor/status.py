@@ -121,9 +121,9 @@ class ServiceStatus(_Ordered, enum.Enum):
         return _SERVICE_BY_LABEL.get(label) if label is not None else None
 
 
-def _no(cls: type, label: str) -> Any:
-    raise ValueError(f"unknown {cls.__name__} label {label!r}; one of "
-                     + ", ".join(m.label for m in cls))  # type: ignore[attr-defined]
+def _no(cls: type[Status] | type[ServiceStatus], label: str) -> Any:
+    known = ", ".join(member.label for member in cls)
+    raise ValueError(f"unknown {cls.__name__} label {label!r}; one of {known}")
 
 
 #: the one order of service statuses, best to worst
