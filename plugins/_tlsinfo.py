@@ -22,7 +22,7 @@ from monitor.api import ProbeFailed, Reason, Status, Words, _, n_, reason
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from plugins._mailproto import LineStream
+    from plugins._mailstream import LineStream
 
 #: what members read for the certificate reasons (``tls.error`` and ``tls.verify`` are
 #: the core's words); every probe that judges certificates declares these

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from monitor.api import Probe, ProbeContext, ProbeFailed, ProbeResult, _, hookimpl, reason
 from plugins._mailproto import (
-    LineStream,
     MailCheck,
     MailConfig,
     MAIL_WORDS,
@@ -26,8 +25,8 @@ from plugins._mailproto import (
     login_refused,
     mail_samples,
     starttls_missing,
-    unexpected,
 )
+from plugins._mailstream import LineStream, unexpected
 from plugins._tlsinfo import INFO_KEYS
 
 CAPABILITY_STEP = _("the CAPABILITY answer")

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 from monitor.api import Probe, ProbeContext, ProbeResult, _, hookimpl
 from plugins._mailproto import (
-    LineStream,
     MailCheck,
     MailConfig,
     MAIL_WORDS,
@@ -28,6 +27,7 @@ from plugins._mailproto import (
     pop3_stls,
     starttls_missing,
 )
+from plugins._mailstream import LineStream
 from plugins._tlsinfo import INFO_KEYS
 
 CAPA_STEP = _("the CAPA answer")

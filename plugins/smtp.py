@@ -18,7 +18,6 @@ from pydantic import Field
 
 from monitor.api import Probe, ProbeContext, ProbeFailed, ProbeResult, _, hookimpl, reason
 from plugins._mailproto import (
-    LineStream,
     MailCheck,
     MailConfig,
     MAIL_WORDS,
@@ -26,14 +25,13 @@ from plugins._mailproto import (
     farewell,
     login_refused,
     mail_samples,
-    shown,
     smtp_ehlo,
     smtp_greeting,
     smtp_prelude,
     smtp_reply,
     smtp_starttls,
-    unexpected,
 )
+from plugins._mailstream import LineStream, shown, unexpected
 from plugins._tlsinfo import INFO_KEYS
 
 AUTH_STEP = _("the authentication answer")

@@ -46,7 +46,7 @@ from monitor.api import (
     reason,
     say,
 )
-from plugins import _mailproto
+from plugins import _mailproto, _mailstream
 from plugins._lazy import LazyModule
 
 # imported by the first check of this kind, not by loading the plugin: the XML parser
@@ -326,7 +326,7 @@ class SympaProbe(Probe):
         """Greeting, EHLO and QUIT on the list robot's mail server."""
         assert config.smtp_host is not None
         try:
-            stream = await _mailproto.LineStream.open(config.smtp_host, config.smtp_port,
+            stream = await _mailstream.LineStream.open(config.smtp_host, config.smtp_port,
                                                       ctx)
             try:
                 await _mailproto.smtp_greeting(stream)

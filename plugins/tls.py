@@ -27,11 +27,11 @@ from monitor.api import (
 )
 from plugins._mailproto import (
     MAIL_WORDS,
-    LineStream,
     imap_prelude,
     pop3_prelude,
     smtp_prelude,
 )
+from plugins._mailstream import LineStream
 from plugins._tlsinfo import (
     INFO_KEYS,
     PUBLIC_WORDS,

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.probe import CheckRef
 from monitor.runner import probe_context
-from plugins._mailproto import LineStream
+from plugins._mailstream import LineStream
 
 
 async def test_an_upgrade_that_loses_the_connection_is_reported_and_closed(monkeypatch):
