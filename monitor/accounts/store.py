@@ -9,6 +9,7 @@ modules do that): this module only stores and finds them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -119,6 +120,14 @@ def add_user(db: Session, *, username: str, password_hash: str, role: str,
     return _user(row)
 
 
+def _set_given(db: Session, row: Any, **fields: Any) -> None:
+    """Set the ``fields`` given (not None) on ``row`` and flush: None means unchanged."""
+    for name, value in fields.items():
+        if value is not None:
+            setattr(row, name, value)
+    db.flush()
+
+
 def update_user(db: Session, user_id: int, *, password_hash: str | None = None,
                 password_changed_at: float | None = None, role: str | None = None,
                 last_login_at: float | None = None) -> UserRecord | None:
@@ -127,15 +136,8 @@ def update_user(db: Session, user_id: int, *, password_hash: str | None = None,
     row = db.get(User, user_id)
     if row is None:
         return None
-    if password_hash is not None:
-        row.password_hash = password_hash
-    if password_changed_at is not None:
-        row.password_changed_at = password_changed_at
-    if role is not None:
-        row.role = role
-    if last_login_at is not None:
-        row.last_login_at = last_login_at
-    db.flush()
+    _set_given(db, row, password_hash=password_hash, password_changed_at=password_changed_at,
+               role=role, last_login_at=last_login_at)
     return _user(row)
 
 
@@ -274,11 +276,7 @@ def set_token_times(db: Session, token_id: int, *, revoked_at: float | None = No
     row = db.get(ApiToken, token_id)
     if row is None:
         return None
-    if revoked_at is not None:
-        row.revoked_at = revoked_at
-    if last_used_at is not None:
-        row.last_used_at = last_used_at
-    db.flush()
+    _set_given(db, row, revoked_at=revoked_at, last_used_at=last_used_at)
     return _token(row)
 
 
