@@ -15,6 +15,12 @@ re-exports, so that a change in the core is a change of one line here.
 from __future__ import annotations
 
 from monitor import terms
+from monitor.assistance.request import (
+    AssistanceQuery,
+    AssistanceRequest,
+    Screenshot,
+    Suggestion,
+)
 from monitor.config import IDENT, Config, SiteSettings
 from monitor.deadline import deadline
 from monitor.httpcall import Answer, DeliveryError, call
@@ -120,6 +126,11 @@ __all__ = [
     "Answer",
     "DeliveryError",
     "redact_secrets",
+    # members' assistance
+    "AssistanceQuery",
+    "AssistanceRequest",
+    "Suggestion",
+    "Screenshot",
     # live state and logs
     "StateBook",
     "ServiceStatus",

@@ -22,6 +22,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from monitor.assistance.request import AssistanceQuery, AssistanceRequest
     from monitor.notifications import IncidentEvent, MaintenanceEvent, SystemAlert
     from monitor.probe import Probe, ProbeResult
     from monitor.runtime import Runtime
@@ -257,6 +258,48 @@ def vigie_system_alert(alert: SystemAlert) -> Any:
 
     :param alert: a :class:`monitor.notifications.SystemAlert`.
     :return: nothing; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+# Members' assistance -------------------------------------------------------------------
+
+
+@hookspec
+def vigie_assistance_suggestions(query: AssistanceQuery) -> Any:
+    """Return guides or public forum threads that may answer a member's question, shown on
+    the second step of ``/assistance/`` before the member writes to the volunteers.
+
+    Fires while the member's page is being built, once per implementing plugin (a failing
+    plugin is logged and skipped). A coroutine implementation runs on Vigie's event loop;
+    every implementation has ``assistance.suggest_timeout`` seconds in all, after which its
+    answer is ignored, so a slow forum never holds the member's page. Only public material:
+    never a volunteers' category or a private link.
+
+    :param query: a :class:`monitor.assistance.request.AssistanceQuery` (the member's words,
+        the service and its group, the language).
+    :return: a list of :class:`monitor.assistance.request.Suggestion`, best first, or None.
+
+    May be a coroutine function.
+    """
+
+
+@hookspec
+def vigie_assistance_request(request: AssistanceRequest) -> Any:
+    """Deliver a member's request for help to the helpdesk: one ticket with the member's
+    words and screenshots, and an internal note with the context for volunteers.
+
+    Fires from the outbox worker for the plugin named by ``assistance.desk``, after the
+    transaction that recorded the request committed; retried like
+    :func:`vigie_incident_opened` until it succeeds or is dead-lettered, with the same
+    ``request.idempotency_key`` on every retry: a plugin must create one ticket whatever
+    the number of attempts (look the reference up at the desk, or send with a key the desk
+    deduplicates). The screenshots' files stay readable until the delivery succeeded.
+
+    :param request: a :class:`monitor.assistance.request.AssistanceRequest`.
+    :return: a list of :class:`monitor.notifications.Link` (the ticket, ``public=False``),
+        or None; the same exceptions as ``vigie_incident_opened``.
 
     May be a coroutine function.
     """
