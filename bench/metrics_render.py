@@ -47,7 +47,7 @@ def _child(config_path: Path, renders: int) -> dict:
     import random
 
     from monitor.config_loader import load_with_plugins
-    from monitor.metrics import render
+    from monitor.exposition import render
     from monitor.probe import ProbeResult, Status, reason
     from monitor.runtime import Runtime
 

@@ -58,7 +58,7 @@ async def _child(config_path: Path, checks: int) -> dict:
     import psutil
 
     from monitor.config_loader import load_with_plugins
-    from monitor.metrics import render
+    from monitor.exposition import render
     from monitor.runtime import Runtime
 
     process = psutil.Process()

@@ -3,7 +3,8 @@
 :func:`build_registry` returns a registry holding one :class:`VigieCollector`. The
 collector reads the runtime's live objects (state book, scheduler and writer counters,
 plugin hook failures) when Prometheus scrapes; nothing is updated on the hot path of a
-check run. :func:`render` gives the text exposition.
+check run. :func:`render` (from :mod:`monitor.exposition`, which writes the text) gives
+the text exposition.
 
 Metric names and labels are a contract, listed in ``docs/metrics.md``: labels are bounded
 (service, check, kind, status…), never free error text and never a secret. A probe's
@@ -22,30 +23,28 @@ import logging
 import math
 import platform
 import re
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from importlib import metadata
-from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from monitor import availability
 from monitor.connections import ListenerStats
+# CONTENT_TYPE and render are documented as monitor.metrics' (docs/metrics.md)
+from monitor.exposition import CONTENT_TYPE as CONTENT_TYPE
+from monitor.exposition import Escaped, Listed, Rows, VigieRegistry
+from monitor.exposition import render as render
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
 from monitor.shortage import SOURCES, Shortage
 from monitor.state import CheckState, ServiceStatus, StateBook
 from monitor.stats import SchedulerStats, WriterStats
 
 log = logging.getLogger(__name__)
-
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
-"""Content type of :func:`render`'s output (the Prometheus text format 0.0.4)."""
 
 PREFIX = "vigie_"
 #: quantiles of the recent scheduling lags exported in ``vigie_scheduler_lag_seconds``
@@ -96,25 +95,6 @@ class MetricsView(Protocol):
     hook_failures: Counter[tuple[str, str]]
 
 
-class VigieRegistry(CollectorRegistry):
-    """A registry that remembers its collectors in order, so :func:`render` can let a
-    collector write its own (faster) exposition."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.collectors: list[Collector] = []
-
-    def register(self, collector: Collector) -> None:
-        """Register ``collector`` (as :class:`CollectorRegistry` does) and remember it."""
-        super().register(collector)
-        self.collectors.append(collector)
-
-    def unregister(self, collector: Collector) -> None:
-        """Unregister ``collector`` and forget it."""
-        super().unregister(collector)
-        self.collectors.remove(collector)
-
-
 def build_registry(view: MetricsView, process: bool = True) -> VigieRegistry:
     """A fresh registry exporting ``view`` (plus the standard ``process_*`` metrics).
 
@@ -125,36 +105,6 @@ def build_registry(view: MetricsView, process: bool = True) -> VigieRegistry:
     if process:
         ProcessCollector(registry=registry)
     return registry
-
-
-def render(registry: CollectorRegistry) -> bytes:
-    """The registry in the Prometheus text format (see :data:`CONTENT_TYPE`).
-
-    The output is the one ``prometheus_client.generate_latest`` gives; a
-    :class:`VigieCollector` writes its per-check families directly, which is several
-    times faster with thousands of checks and holds little more memory than the output.
-    """
-    if not isinstance(registry, VigieRegistry):
-        return generate_latest(registry)
-    out = io.BytesIO()  # its getvalue() hands its buffer over: the output is not copied
-    for chunk in render_chunks(registry):
-        out.write(chunk)
-    return out.getvalue()
-
-
-def render_chunks(registry: CollectorRegistry) -> Iterator[bytes]:
-    """:func:`render`'s output in pieces of at most a few hundred KB, made as they are
-    asked for: a server sending each piece before asking for the next never holds the
-    whole exposition (tens of MB at 100,000 checks: docs/performance.md)."""
-    if not isinstance(registry, VigieRegistry):
-        yield generate_latest(registry)
-        return
-    for collector in list(registry.collectors):
-        chunks = getattr(collector, "chunks", None)
-        if chunks is not None:
-            yield from chunks()
-        else:
-            yield generate_latest(collector)
 
 
 def _version() -> str:
@@ -173,154 +123,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-_FORMATTED = {0.0: "0.0", 1.0: "1.0", 2.0: "2.0", 3.0: "3.0", 4.0: "4.0"}
-
-
-def _go_float(value: float) -> str:
-    """``floatToGoString`` for a float, without its checks on the common path."""
-    text = repr(value)
-    if "n" in text:  # inf, nan
-        return floatToGoString(value)
-    dot = text.find(".")
-    if value > 0 and dot > 6:  # Go switches to exponents sooner than Python
-        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1:]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
-    return text
-
-
-#: lines joined and encoded together while writing the exposition (a few hundred KB)
-_BATCH = 2048
-
-
-class _Rows:
-    """A per-check gauge family kept as plain rows.
-
-    It becomes a ``prometheus_client`` family for :meth:`VigieCollector.collect`, or is
-    written straight to text by :meth:`write`, byte for byte what ``generate_latest``
-    would write, without its per-sample objects (the bulk of a large scrape). Values are
-    kept in an ``array`` (8 bytes each, no float object per row) and each row's labels
-    are the caller's own object: a tuple of label values, or (``by_ref``, for labels among
-    service, check and kind) the check's :class:`~monitor.probe.CheckRef` itself, so a
-    scrape of 100,000 checks allocates next to nothing per row but its output.
-    """
-
-    __slots__ = ("_order", "_pick", "_template", "_values", "help", "labelnames", "labels",
-                 "name", "values")
-
-    def __init__(self, name: str, help_text: str, labelnames: Iterable[str],
-                 by_ref: bool = False) -> None:
-        self.name = name
-        self.help = help_text
-        self.labelnames = tuple(labelnames)
-        self.labels: list[Any] = []
-        self.values = array("d")
-        # generate_latest writes labels sorted by name
-        self._order = tuple(sorted(range(len(self.labelnames)), key=self.labelnames.__getitem__))
-        # the label values of a row, in declared order (for prometheus_client) and in the
-        # written order, each as a tuple made in one C call
-        if by_ref:
-            fields = [_REF_FIELDS[label] for label in self.labelnames]
-            self._values = _getter(attrgetter, fields)
-            self._pick = _getter(attrgetter, [fields[i] for i in self._order])
-        else:
-            self._values = tuple
-            self._pick = _getter(itemgetter, list(self._order))
-        inner = ",".join(f'{self.labelnames[i]}="%s"' for i in self._order)
-        self._template = f"{name}{{{inner}}} " if inner else f"{name} "
-
-    def add(self, labels: Any, value: float) -> None:
-        """Add one series: ``labels`` is the tuple of label values, or the CheckRef."""
-        self.labels.append(labels)
-        self.values.append(value)
-
-    @property
-    def rows(self) -> Iterator[tuple[tuple[str, ...], float]]:
-        """Every ``(label values, value)``."""
-        values_of = self._values
-        return ((values_of(labels), value) for labels, value in zip(self.labels, self.values))
-
-    def metric(self) -> GaugeMetricFamily:
-        """The family as a ``prometheus_client`` metric."""
-        family = GaugeMetricFamily(self.name, self.help, labels=self.labelnames)
-        for values, value in self.rows:
-            family.add_metric(values, value)
-        return family
-
-    def chunks(self, escaped: _Escaped) -> Iterator[bytes]:
-        """The family in the text format, :data:`_BATCH` lines at a time; ``escaped`` maps
-        label values to their escaped form."""
-        name, pick, template = self.name, self._pick, self._template
-        escape, formatted = escaped.__getitem__, _FORMATTED.get
-        batch = [f"# HELP {name} {_escape_help(self.help)}\n# TYPE {name} gauge\n"]
-        append = batch.append
-        for values, value in zip(self.labels, self.values):
-            line = template % tuple(map(escape, pick(values)))
-            append(f"{line}{formatted(value) or _go_float(value)}\n")
-            if len(batch) >= _BATCH:
-                yield "".join(batch).encode()
-                batch.clear()
-        yield "".join(batch).encode()
-
-
-#: CheckRef attribute of each per-check label
-_REF_FIELDS = {"service": "service_id", "check": "check_id", "kind": "kind"}
-
-
-def _getter(kind: type, keys: list[Any]) -> Any:
-    """``kind(*keys)`` that always returns a tuple (itemgetter and attrgetter return the
-    bare value for one key)."""
-    if len(keys) > 1:
-        return kind(*keys)
-    if keys:
-        single = kind(keys[0])
-        return lambda obj: (single(obj),)
-    return lambda _obj: ()
-
-
-class _Escaped(dict):
-    """Label value → its escaped form, filled on first sight.
-
-    Label values are few and repeat (service and check ids, kinds, versions): each is
-    escaped once, not once per series and scrape. Cleared past :data:`_ESCAPED_LIMIT`.
-    """
-
-    def __missing__(self, value: str) -> str:
-        if len(self) >= _ESCAPED_LIMIT:
-            self.clear()
-        self[value] = escaped = _escape_value(value)
-        return escaped
-
-
-#: distinct label values remembered by :class:`_Escaped`
-_ESCAPED_LIMIT = 50_000
-
-
-def _escape_value(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", r"\\").replace("\n", r"\n")
-
-
-class _Listed(Collector):
-    """Families already built, as a collector (to hand them to ``generate_latest``)."""
-
-    def __init__(self, metrics: list[Metric]) -> None:
-        self.metrics = metrics
-
-    def collect(self) -> Iterable[Metric]:
-        """The families given at construction."""
-        return self.metrics
-
-
 class VigieCollector(Collector):
     """Exports checks, services, scheduler, writer and plugin health from a :class:`MetricsView`."""
 
     def __init__(self, view: MetricsView) -> None:
         self.view = view
         self._warned: set[str] = set()
-        self._escaped = _Escaped()
+        self._escaped = Escaped()
 
     def collect(self) -> Iterator[Metric]:
         """Every Vigie metric family, read from the view now."""
@@ -343,10 +152,10 @@ class VigieCollector(Collector):
         checks = list(self.view.state.checks.values())
         for rows in self._row_families(checks):
             yield from rows.chunks(self._escaped)
-        yield generate_latest(_Listed(list(self._global_families(len(checks)))))
+        yield generate_latest(Listed(list(self._global_families(len(checks)))))
 
-    def _row_families(self, checks: list[CheckState]) -> list[_Rows]:
-        # the families with one series per check or per service, written by _Rows.text
+    def _row_families(self, checks: list[CheckState]) -> list[Rows]:
+        # the families with one series per check or per service, written by Rows.text
         return [*self._check_rows(checks), *self._sample_rows(checks),
                 *self._info_rows(checks), *self._service_rows(self.view.state)]
 
@@ -359,17 +168,17 @@ class VigieCollector(Collector):
 
     # Checks ---------------------------------------------------------------------------
 
-    def _check_rows(self, checks: list[CheckState]) -> list[_Rows]:
-        up = _Rows("vigie_check_up", "1 when the check's confirmed status is up, else 0.",
+    def _check_rows(self, checks: list[CheckState]) -> list[Rows]:
+        up = Rows("vigie_check_up", "1 when the check's confirmed status is up, else 0.",
                    _CHECK_LABELS, by_ref=True)
-        status = _Rows(
+        status = Rows(
             "vigie_check_status",
             "Confirmed status of the check after damping: 0 up, 1 degraded, 2 down, "
             "3 unknown (or not judged yet), 4 maintenance announced by the target.",
             _CHECK_LABELS, by_ref=True)
-        duration = _Rows("vigie_check_duration_seconds", "Duration of the check's last run.",
+        duration = Rows("vigie_check_duration_seconds", "Duration of the check's last run.",
                          _CHECK_LABELS, by_ref=True)
-        last_run = _Rows("vigie_check_last_run_timestamp_seconds",
+        last_run = Rows("vigie_check_last_run_timestamp_seconds",
                          "Unix time the check's last run started.", _CHECK_LABELS, by_ref=True)
         for cs in checks:
             ref: CheckRef = cs.check.ref
@@ -381,7 +190,7 @@ class VigieCollector(Collector):
                 last_run.add(ref, float(last.started_at))
         return [up, status, duration, last_run]
 
-    def _sample_rows(self, checks: list[CheckState]) -> list[_Rows]:
+    def _sample_rows(self, checks: list[CheckState]) -> list[Rows]:
         families, by_kind = self._sample_plan()
         if not families:
             return []
@@ -404,7 +213,7 @@ class VigieCollector(Collector):
                             family.add((ref.service_id, ref.check_id, _cut(key)), float(number))
         return list(families.values())
 
-    def _sample_plan(self) -> tuple[dict[str, _Rows], dict[str, list[SampleSpec]]]:
+    def _sample_plan(self) -> tuple[dict[str, Rows], dict[str, list[SampleSpec]]]:
         """One gauge family per declared sample name, and the specs each kind may fill.
 
         Two kinds may declare the same sample (e.g. a certificate expiry) if they agree
@@ -412,7 +221,7 @@ class VigieCollector(Collector):
         warning, and so is a declaration whose label differs from the one of the first
         kind (in alphabetical order) declaring that name.
         """
-        families: dict[str, _Rows] = {}
+        families: dict[str, Rows] = {}
         labels_of: dict[str, tuple[str, str | None]] = {}  # name -> (first kind, label)
         by_kind: dict[str, list[SampleSpec]] = {}
         for kind, probe_class in sorted(self.view.probe_kinds.items()):
@@ -432,14 +241,14 @@ class VigieCollector(Collector):
                     continue
                 if spec.name not in families:
                     labels = ("service", "check") + ((spec.label,) if spec.label else ())
-                    families[spec.name] = _Rows(name, spec.help, labels,
+                    families[spec.name] = Rows(name, spec.help, labels,
                                                 by_ref=spec.label is None)
                     labels_of[spec.name] = (kind, spec.label)
                 by_kind.setdefault(kind, []).append(spec)
         return families, by_kind
 
-    def _info_rows(self, checks: list[CheckState]) -> list[_Rows]:
-        plans: dict[str, tuple[_Rows, tuple[str, ...]]] = {}
+    def _info_rows(self, checks: list[CheckState]) -> list[Rows]:
+        plans: dict[str, tuple[Rows, tuple[str, ...]]] = {}
         taken = set(RESERVED_METRICS)
         for kind, probe_class in sorted(self.view.probe_kinds.items()):
             keys = tuple(k for k in getattr(probe_class, "info_keys", ())
@@ -448,7 +257,7 @@ class VigieCollector(Collector):
             if not keys or name in taken:
                 continue
             taken.add(name)
-            plans[kind] = (_Rows(
+            plans[kind] = (Rows(
                 name, f"Information reported by the last run of each {kind} check "
                 "(always 1; the information is in the labels).",
                 ("service", "check", *keys)), keys)
@@ -466,21 +275,21 @@ class VigieCollector(Collector):
 
     # Services -------------------------------------------------------------------------
 
-    def _service_rows(self, state: StateBook) -> list[_Rows]:
-        status = _Rows(
+    def _service_rows(self, state: StateBook) -> list[Rows]:
+        status = Rows(
             "vigie_service_status",
             "Derived status of the service, one series per possible status: 1 for the "
             "current one, 0 for the others.", ("service", "group", "status"))
-        up = _Rows("vigie_service_up",
+        up = Rows("vigie_service_up",
                    "1 when the service is usable (operational or degraded), else 0.",
                    ("service",))
-        available = _Rows(
+        available = Rows(
             "vigie_service_availability_ratio",
             "Share of the current status counted as available, as the status page counts "
             "it (1 operational or degraded, 0.7 partial outage, 0 major outage); no sample "
             "while not counted (maintenance, unknown), so avg_over_time gives the page's "
             "availability over a range.", ("service",))
-        maintenance = _Rows("vigie_service_maintenance",
+        maintenance = Rows("vigie_service_maintenance",
                             "1 while a maintenance window is active.", ("service",))
         usable = (ServiceStatus.OPERATIONAL, ServiceStatus.DEGRADED)
         for service in list(state.services.values()):

@@ -29,9 +29,10 @@ from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
 from monitor.events import fire
+from monitor.exposition import render, render_chunks
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
-from monitor.metrics import ListenerCollector, build_registry, render, render_chunks
+from monitor.metrics import ListenerCollector, build_registry
 from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit

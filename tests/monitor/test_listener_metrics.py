@@ -10,7 +10,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.connections import ListenerStats
-from monitor.metrics import LISTENER_METRICS, ListenerCollector, build_registry, render
+from monitor.exposition import render
+from monitor.metrics import LISTENER_METRICS, ListenerCollector, build_registry
 from monitor.probe import Probe, SampleSpec
 from monitor.shortage import Shortage
 from tests.conftest import which_or_require

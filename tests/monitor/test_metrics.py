@@ -20,7 +20,8 @@ from pydantic import SecretStr
 
 from monitor.config import Check, LocalizedText, Service
 from monitor.events import fire
-from monitor.metrics import CORE_METRICS, build_registry, render
+from monitor.exposition import render
+from monitor.metrics import CORE_METRICS, build_registry
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import CheckRef, Probe, ProbeConfig, ProbeResult, SampleSpec, Status, reason
 from monitor.state import StateBook
