@@ -4,7 +4,7 @@
 collector reads the runtime's live objects (state book, scheduler and writer counters,
 plugin hook failures) when Prometheus scrapes; nothing is updated on the hot path of a
 check run. :func:`render` (from :mod:`monitor.exposition`, which writes the text) gives
-the text exposition.
+the text exposition. The HTTP listener's own metrics are :mod:`monitor.listener_metrics`'.
 
 Metric names and labels are a contract, listed in ``docs/metrics.md``: labels are bounded
 (service, check, kind, status…), never free error text and never a secret. A probe's
@@ -24,9 +24,9 @@ import math
 import platform
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from importlib import metadata
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,13 +34,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from monitor import availability
-from monitor.connections import ListenerStats
 # CONTENT_TYPE and render are documented as monitor.metrics' (docs/metrics.md)
 from monitor.exposition import CONTENT_TYPE as CONTENT_TYPE
 from monitor.exposition import Escaped, Listed, Rows, VigieRegistry
 from monitor.exposition import render as render
+from monitor.listener_metrics import LISTENER_METRICS
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
-from monitor.shortage import SOURCES, Shortage
 from monitor.state import CheckState, ServiceStatus, StateBook
 from monitor.stats import SchedulerStats, WriterStats
 
@@ -70,13 +69,6 @@ CORE_METRICS = frozenset({
     "vigie_result_write_errors_total", "vigie_store_up",
     "vigie_store_last_write_timestamp_seconds", "vigie_plugin_hook_failures_total",
     "vigie_build_info",
-})
-#: families of the HTTP listener and of Vigie's own resources (:class:`ListenerCollector`)
-LISTENER_METRICS = frozenset({
-    "vigie_http_connections", "vigie_http_connections_refused_total",
-    "vigie_http_timeouts_total", "vigie_http_requests_refused_total",
-    "vigie_http_request_body_bytes", "vigie_http_accept_paused",
-    "vigie_http_accept_pauses_total", "vigie_resource_shortages_total",
 })
 #: every name a probe's sample or info may not take
 RESERVED_METRICS = CORE_METRICS | LISTENER_METRICS
@@ -396,52 +388,3 @@ def _quantile(ordered: list[float], q: float) -> float:
     if not ordered:
         return math.nan
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-
-class ListenerCollector(Collector):
-    """Exports the HTTP listener's counters (:class:`~monitor.connections.ListenerStats`)
-    and Vigie's resource shortages (:class:`~monitor.shortage.Shortage`)."""
-
-    def __init__(self, stats: ListenerStats, shortage: Shortage) -> None:
-        self.stats = stats
-        self.shortage = shortage
-
-    def collect(self) -> Iterator[Metric]:
-        """The families of :data:`LISTENER_METRICS`."""
-        stats = self.stats
-        yield _gauge("vigie_http_connections", "Connections open on the HTTP listener.",
-                     stats.open)
-        yield _counted("vigie_http_connections_refused",
-                       "Connections answered 503 and closed, by cap reached (total or "
-                       "per address).", "limit", ("total", "address"), stats.refused)
-        yield _counted("vigie_http_timeouts",
-                       "Connections closed for sending a request head or body too slowly.",
-                       "phase", ("head", "body"), stats.timeouts)
-        yield _counted("vigie_http_requests_refused",
-                       "Requests refused: head or body too large, or no memory left for "
-                       "bodies.", "reason", ("head_too_large", "body_too_large",
-                                             "body_memory"), stats.requests_refused)
-        yield _gauge("vigie_http_request_body_bytes",
-                     "Bytes of request bodies held in memory now.", stats.body_bytes)
-        yield _gauge("vigie_http_accept_paused",
-                     "1 while the listener accepts no connection: free file descriptors "
-                     "are under the reserve kept for the checks.",
-                     1.0 if stats.accept_paused else 0.0)
-        yield CounterMetricFamily("vigie_http_accept_pauses",
-                                  "Times the listener stopped accepting for the reserve.",
-                                  value=stats.accept_pauses)
-        yield _counted("vigie_resource_shortages",
-                       "Times Vigie ran short of a local resource (file descriptors, "
-                       "memory): a check run not judged (checks), or the listener not "
-                       "accepting (listener).", "source", SOURCES,
-                       dict(self.shortage.counts))
-
-
-def _counted(name: str, help_text: str, label: str, values: Iterable[str],
-             counts: Any) -> Metric:
-    """A counter family with one series per label value, 0 for those never counted."""
-    family = CounterMetricFamily(name, help_text, labels=[label])
-    for value in values:
-        family.add_metric([value], counts.get(value, 0))
-    return family

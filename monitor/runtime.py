@@ -32,7 +32,8 @@ from monitor.events import fire
 from monitor.exposition import render, render_chunks
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
-from monitor.metrics import ListenerCollector, build_registry
+from monitor.listener_metrics import ListenerCollector
+from monitor.metrics import build_registry
 from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit

@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from monitor.connections import ListenerStats
 from monitor.exposition import render
-from monitor.metrics import LISTENER_METRICS, ListenerCollector, build_registry
+from monitor.listener_metrics import LISTENER_METRICS, ListenerCollector
+from monitor.metrics import build_registry
 from monitor.probe import Probe, SampleSpec
 from monitor.shortage import Shortage
 from tests.conftest import which_or_require
