@@ -47,7 +47,7 @@ class CheckOutcome:
 async def run_checks_once(services: Sequence[Service], registry: ProbeRegistry,
                           concurrency: int = 64) -> list[CheckOutcome]:
     """Run every enabled check of ``services`` once, at most ``concurrency`` at a time."""
-    from monitor.runtime import make_http_session
+    from monitor.http_session import make_http_session
 
     limit = asyncio.Semaphore(max(1, concurrency))
     pairs = [(s, c) for s in services for c in s.checks if c.enabled]

@@ -14,10 +14,9 @@ import logging
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +29,7 @@ from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
 from monitor.events import fire
 from monitor.exposition import render, render_chunks
+from monitor.http_session import LazyHttpSession
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.listener_metrics import ListenerCollector
@@ -55,7 +55,6 @@ from monitor.store.writer import is_transient
 from monitor.web import Listener, Router, make_listener
 
 if TYPE_CHECKING:
-    import aiohttp
     from tenacity import RetryCallState
 
 log = logging.getLogger(__name__)
@@ -109,69 +108,6 @@ def _first_line(exc: BaseException) -> str:
     """The first line of a database error, without SQLAlchemy's background link."""
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-#: headers of every request the process-wide session makes
-SESSION_HEADERS = MappingProxyType({"User-Agent": f"Vigie/{__version__} (status monitoring)"})
-
-
-def make_http_session() -> aiohttp.ClientSession:
-    """The process-wide HTTP session: a new connection per check, no global limit."""
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=300)
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),  # checks must not carry cookies between runs
-        headers=dict(SESSION_HEADERS),
-        auto_decompress=True,
-    )
-
-
-class LazyHttpSession:
-    """Stands for the process-wide HTTP session (:func:`make_http_session`), created by
-    the first probe that uses it.
-
-    Plain-HTTP checks take the fast path (``plugins.http.fastpath``) and never touch the
-    session; without HTTPS, redirects followed by aiohttp or an HTTP-based probe kind, an
-    instance never needs aiohttp's session, connector and client machinery. Use it as
-    ``async with LazyHttpSession() as http``: leaving closes the session if one was made.
-    """
-
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def created(self) -> bool:
-        """Whether a probe has used the session yet."""
-        return self._session is not None
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        """The session's default headers; the fast path reads its User-Agent here, which
-        must not create the session."""
-        session = self._session
-        return SESSION_HEADERS if session is None else session.headers
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)  # copy/pickle probing must not create a session
-        session = self._session
-        if session is None:
-            session = self._session = make_http_session()
-        return getattr(session, name)
-
-    async def aclose(self) -> None:
-        """Close the session if one was created."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
-
-    async def __aenter__(self) -> LazyHttpSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 class Runtime:

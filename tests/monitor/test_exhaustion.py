@@ -186,7 +186,7 @@ EXHAUSTED_RUN = """
 import asyncio, json, os, resource, sys
 from monitor.config_loader import load_with_plugins
 from monitor.runner import run_check
-from monitor.runtime import LazyHttpSession
+from monitor.http_session import LazyHttpSession
 
 pm, registry, config = load_with_plugins(sys.argv[1])
 

@@ -15,7 +15,7 @@ from monitor.config_loader import load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import Status
 from monitor.runner import run_check
-from monitor.runtime import SESSION_HEADERS, LazyHttpSession
+from monitor.http_session import SESSION_HEADERS, LazyHttpSession
 
 seen_agents: list[str] = []
 
