@@ -15,13 +15,10 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pluggy
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from monitor import __version__, malloc
 from monitor.config import Check, Config
@@ -38,6 +35,7 @@ from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit
 from monitor.runner import clean_result
+from monitor.runtime_store import StoreLifecycle, first_line
 from monitor.scheduler import Scheduler
 from monitor.shortage import Shortage, ShortageTeller
 from monitor.startup import StartupContext
@@ -54,19 +52,8 @@ from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
 from monitor.web import Listener, Router, make_listener
 
-if TYPE_CHECKING:
-    from tenacity import RetryCallState
-
 log = logging.getLogger(__name__)
 
-#: how often daily rollups are recomputed for yesterday and today, and old rows pruned
-HOUSEKEEPING_EVERY = 600.0
-#: the first housekeeping pass comes sooner, so today's uptime bar appears soon after start
-HOUSEKEEPING_FIRST = 60.0
-#: seconds before the first new attempt to open a database unreachable at start; the wait
-#: doubles after each failure, up to STORE_RETRY_MAX
-STORE_RETRY_FIRST = 1.0
-STORE_RETRY_MAX = 30.0
 #: free file descriptors kept beyond one per check running at once (database, outbox,
 #: alerts, bridges) when ``server.limits.descriptor_reserve`` is not set
 RESERVE_BEYOND_CHECKS = 64
@@ -104,13 +91,7 @@ def descriptor_reserve(config: Config) -> int:
     return config.file.scheduler.concurrency + RESERVE_BEYOND_CHECKS
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of a database error, without SQLAlchemy's background link."""
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-class Runtime:
+class Runtime(StoreLifecycle):
     """A running Vigie instance; plugins receive its :meth:`startup_context` in
     ``vigie_startup`` (the whole runtime only if they still ask for the deprecated
     ``runtime`` argument)."""
@@ -267,48 +248,7 @@ class Runtime:
         await fire(self.plugin_manager, "vigie_cycle_completed", failures=self.hook_failures,
                    at=at, checks=checks, duration=duration)
 
-    # Start-up and housekeeping --------------------------------------------------------
-
-    def _open_store(self) -> dict[str, tuple[Status, float]]:
-        """Migrate the embedded default (or check an external database's schema), sync the
-        catalog, and read the confirmed check statuses stored. Blocking: run in a thread."""
-        if self.config.file.store.url is None:
-            self.config.data_dir.mkdir(parents=True, exist_ok=True)
-            self.store.upgrade()
-        else:
-            self.store.check_schema()
-        self.store.sync_catalog(self.config)
-        return self.store.latest_check_statuses()
-
-    def _restore(self, stored: dict[str, tuple[Status, float]], late: bool) -> None:
-        """Seed confirmed statuses from the store (on the loop).
-
-        At start nothing fires. When the database came ``late`` (probing already ran),
-        only checks still without a verdict are seeded, as a live verdict is newer than any
-        stored one, and the services whose status this changes go down the usual path.
-        """
-        for key, (status, since) in stored.items():
-            state = self.state.checks.get(key)
-            if state is not None and state.status is None:
-                self.state.restore(key, status, since)
-        now = time.time()
-        if not late:
-            self.state.restore_services(now)
-            return
-        transitions: list[Transition] = []
-        for service in self.state.services.values():
-            changed = service.refresh(now)
-            if changed is not None:
-                transitions.append(ServiceTransition(service, *changed, now))
-        if transitions:
-            self._accept_transitions(transitions)
-
-    async def _store_opened(self, stored: dict[str, tuple[Status, float]], late: bool) -> None:
-        """The database is prepared: restore, start writing, start the incident engine."""
-        self._restore(stored, late)
-        self.store_ready = True
-        self.writer.start()
-        await self.incidents.start(self._accept_transitions)
+    # Start-up -------------------------------------------------------------------------
 
     async def _open_store_at_start(self) -> bool:
         """Prepare the database; False when it is unreachable: probing starts anyway,
@@ -327,61 +267,10 @@ class Runtime:
             self.writer_stats.database_up = False
             log.warning("database %s unreachable at start (%s); probing anyway, keeping "
                         "results in memory (up to %d) and retrying in the background",
-                        self.store.safe_url, _first_line(exc), self.writer.buffer_limit)
+                        self.store.safe_url, first_line(exc), self.writer.buffer_limit)
             return False
         await self._store_opened(stored, late=False)
         return True
-
-    async def _retry_store(self) -> None:
-        """Prepare the database unreachable at start, retrying (with a growing wait) until
-        it works; then write the buffered results and start the incident engine."""
-        down_since = time.monotonic()
-        said = ""
-
-        def tell(state: RetryCallState) -> None:
-            nonlocal said
-            exc = state.outcome.exception() if state.outcome else None
-            if exc is None or is_transient(exc):
-                return  # still away: the start-up warning said so once
-            # reachable but not usable (schema out of date…): say it once per problem
-            problem = str(exc) if isinstance(exc, SchemaOutOfDate) else (
-                f"{type(exc).__name__}: {_first_line(exc)}")
-            if problem != said:
-                said = problem
-                log.error("database %s: %s; retrying", self.store.safe_url, problem)
-
-        # the attempt at start was the first failure: wait STORE_RETRY_FIRST, then twice
-        # as long after each new failure, up to STORE_RETRY_MAX
-        await asyncio.sleep(STORE_RETRY_FIRST)
-        retrying = AsyncRetrying(
-            wait=wait_exponential(multiplier=2 * STORE_RETRY_FIRST, max=STORE_RETRY_MAX),
-            retry=retry_if_exception_type(Exception), before_sleep=tell, reraise=True)
-        async for attempt in retrying:
-            with attempt:
-                stored = await asyncio.to_thread(self._open_store)
-        log.info("database %s reachable after %.0fs: catalog synced, statuses restored; "
-                 "writing the %d results kept in memory", self.store.safe_url,
-                 time.monotonic() - down_since, self.writer_stats.buffered)
-        await self._store_opened(stored, late=True)
-
-    async def _housekeeping(self) -> None:
-        zone = self.config.file.site.timezone
-        retention = self.config.file.store.retention
-        delay = HOUSEKEEPING_FIRST
-        while True:
-            await asyncio.sleep(delay)
-            delay = HOUSEKEEPING_EVERY
-            if not self.store_ready:
-                continue  # the database has not been reached since start
-            today = datetime.now(ZoneInfo(zone)).date()
-            try:
-                await asyncio.to_thread(self.store.compute_rollups,
-                                        today - timedelta(days=1), today, zone)
-                await asyncio.to_thread(self.store.prune, time.time() - retention)
-            except Exception:
-                log.warning("housekeeping failed (rollups/prune); will retry", exc_info=True)
-            # the pass read many rows for a moment: give their pages back
-            await asyncio.to_thread(malloc.trim)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; save what is in flight before returning."""

@@ -332,7 +332,7 @@ async def test_an_outage_while_the_database_was_never_reached_is_told_then_recor
     """Unreachable at start: the engine is not started yet, the changes wait all the same."""
     url, proxy = proxied_postgres
     monkeypatch.setattr("monitor.incidents.system.TICK_EVERY", 0.2)
-    monkeypatch.setattr("monitor.runtime.STORE_RETRY_MAX", 0.5)
+    monkeypatch.setattr("monitor.runtime_store.STORE_RETRY_MAX", 0.5)
     store = Store(url)
     store.upgrade()
     store.dispose()

@@ -234,9 +234,9 @@ async def test_the_store_is_tried_again_with_a_doubling_wait_and_a_problem_said_
 
     from sqlalchemy.exc import OperationalError
 
-    import monitor.runtime as runtime_module
+    import monitor.runtime_store as store_module
 
-    monkeypatch.setattr(runtime_module, "STORE_RETRY_MAX", 5.0)
+    monkeypatch.setattr(store_module, "STORE_RETRY_MAX", 5.0)
     waits: list[float] = []
     real_sleep = asyncio.sleep
 
@@ -261,7 +261,7 @@ async def test_the_store_is_tried_again_with_a_doubling_wait_and_a_problem_said_
     fake = SimpleNamespace(_open_store=open_store, _store_opened=store_opened,
                            store=SimpleNamespace(safe_url="sqlite:///x"),
                            writer_stats=SimpleNamespace(buffered=3))
-    with caplog.at_level(logging.ERROR, logger="monitor.runtime"):
+    with caplog.at_level(logging.ERROR, logger="monitor.runtime_store"):
         await Runtime._retry_store(fake)
     assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
     assert opened == [({"web/home": "kept"}, True)]
