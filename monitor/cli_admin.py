@@ -27,7 +27,8 @@ from monitor.words import Both, _
 from monitor.cli_identity import acting, actor_of, refuse
 from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
-from monitor.incidents.service import InvalidInput, Operations
+from monitor.incidents.inputs import InvalidInput
+from monitor.incidents.service import Operations
 
 PHASES = click.Choice(["investigating", "identified", "monitoring", "resolved"])
 IMPACTS = click.Choice(list(queries.IMPACTS))

@@ -330,13 +330,13 @@ def input_errors():
     """A refusal of each kind the operations, the API bodies and the rules give."""
     from dashboard.admin import bodies
     from monitor.incidents import recurrence
-    from monitor.incidents.service import InvalidInput, _choice, _text
+    from monitor.incidents.inputs import InvalidInput, choice_field, text_field
 
     found = {}
     for name, call in {
-        "too long": lambda: _text("title_fr", "x" * 300, required=True, limit=200),
-        "required": lambda: _text("message_fr", "", required=True, limit=200),
-        "choice": lambda: _choice("impact", "loud", ("degraded", "major_outage")),
+        "too long": lambda: text_field("title_fr", "x" * 300, required=True, limit=200),
+        "required": lambda: text_field("message_fr", "", required=True, limit=200),
+        "choice": lambda: choice_field("impact", "loud", ("degraded", "major_outage")),
         "body type": lambda: bodies.MaintenanceChange.read({"weekly": 3}),
         "body unknown": lambda: bodies.NoticeChange.read({"colour": "red"}),
         "unix time": lambda: bodies.NoticeChange.read({"title_fr": "x", "starts_at": 12.0}),

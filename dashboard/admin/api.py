@@ -35,7 +35,7 @@ from dashboard.i18n import select_language
 from dashboard.pages import snapshot
 from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
-from monitor.incidents.service import InvalidInput, NotFound
+from monitor.incidents.inputs import InvalidInput, NotFound
 from monitor.words import Both, Words, _
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ expect text where text is meant, lists of service ids, real booleans. Each route
 body with its model here first: an unknown key, a value of the wrong type (``"public":
 "false"``, ``"services": [1]``, ``"weekly": 3``, ``"title_fr": 123``), a ``null`` where
 a value is needed, or a Unix time that cannot be meant (``"start": 5``, in 1970) is
-refused with :class:`~monitor.incidents.service.InvalidInput` naming the field, in French
+refused with :class:`~monitor.incidents.inputs.InvalidInput` naming the field, in French
 and English, and the API answers 422 — nothing reaches the database. Values are never
 repeated in the message. The operations then apply their own rules (required texts,
 lengths, known services, dates in order…), and :func:`forms.refuse_active_markup` its.
@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from dashboard.admin.forms import refuse_active_markup
 from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, PHASES
-from monitor.incidents.service import InvalidInput
+from monitor.incidents.inputs import InvalidInput
 from monitor.words import Words, _, n_
 
 #: Unix times outside [2000, 2100) are refused: a number that small is a mistake (seconds

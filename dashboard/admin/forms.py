@@ -2,7 +2,7 @@
 
 The rules about values (required titles, lengths, dates in order, known services…) are
 the operations' own (:mod:`monitor.incidents.service`, which raises
-:class:`~monitor.incidents.service.InvalidInput`); this module only reads the HTML forms
+:class:`~monitor.incidents.inputs.InvalidInput`); this module only reads the HTML forms
 into keyword arguments (the API's JSON bodies are read by :mod:`dashboard.admin.bodies`),
 and adds one rule of its own, shared by both: text meant for the status page may not carry
 active HTML (``<script>``, ``<iframe>``, event handlers, ``javascript:`` links, also
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitor.incidents.service import InvalidInput
+from monitor.incidents.inputs import InvalidInput
 from monitor.safetext import clean_text
 from monitor.words import _
 

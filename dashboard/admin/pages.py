@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dashboard.admin.auth import current_user
 from dashboard.admin.context import config, operations, reading, transaction
 from dashboard.i18n import select_language
-from monitor.incidents.service import InvalidInput, NotFound
+from monitor.incidents.inputs import InvalidInput, NotFound
 from monitor.reads import status
 
 

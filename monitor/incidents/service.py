@@ -10,9 +10,10 @@ rows of the events it causes, all in that session's transaction; **the caller co
         incident = ops.open_incident(session, services=["mail"], title_fr="Lenteurs",
                                      message_fr="Nous regardons.", author="camille")
 
-A bad value raises :class:`InvalidInput` with the field and a message from the
-catalogues, said in the reader's language next to the form field or in the API's answer;
-an unknown id raises :class:`NotFound` (a subclass). Nothing else is raised for a user mistake.
+A bad value raises :class:`~monitor.incidents.inputs.InvalidInput` with the field and a
+message from the catalogues, said in the reader's language next to the form field or in the
+API's answer; an unknown id raises :class:`~monitor.incidents.inputs.NotFound` (a
+subclass). Nothing else is raised for a user mistake.
 
 Each operation is declared with :func:`monitor.guard.operation`: it takes an ``actor``
 keyword (who acts; Vigie itself when left out), is refused with
@@ -23,7 +24,7 @@ after) to the audit log in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -35,6 +36,18 @@ from monitor import terms
 from monitor.incidents import lifecycle
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.emit import emit_incident
+from monitor.incidents.inputs import (
+    MESSAGE_MAX,
+    TITLE_MAX,
+    InvalidInput,
+    NotFound,
+    choice_field,
+    date_field,
+    duration_field,
+    known_services,
+    rule_refused,
+    text_field,
+)
 from monitor.incidents.models import (
     IMPACTS,
     NOTICE_LEVELS,
@@ -49,81 +62,10 @@ from monitor.incidents.recurrence import (
     RuleError,
     build_rule,
     check_rule,
-    parse_datetime,
     zone,
 )
-from monitor.safetext import clean_line, clean_text
-from monitor.words import Words, _, n_
-from monitor.schema import parse_duration
+from monitor.words import _, n_
 from monitor.store.models import ServiceRow
-
-TITLE_MAX = 200
-MESSAGE_MAX = 20_000
-
-
-class InvalidInput(ValueError):
-    """A value a volunteer gave is not acceptable.
-
-    :ivar field: the input's name (``title_fr``, ``services``…), None for the whole form.
-    :ivar words: what to tell the volunteer, from the catalogues (:mod:`monitor.words`),
-        said in the language of the form, the API request or the command line;
-        ``str(exc)`` is the English.
-    """
-
-    def __init__(self, field: str | None, words: Words) -> None:
-        super().__init__(words.en)
-        self.field = field
-        self.words = words
-
-    def message(self, lang: str = "fr") -> str:
-        """The message in ``lang`` (``fr`` or ``en``)."""
-        return self.words.say(lang)
-
-    @property
-    def message_fr(self) -> str:
-        """The message in French."""
-        return self.words.fr
-
-    @property
-    def message_en(self) -> str:
-        """The message in English."""
-        return self.words.en
-
-
-class NotFound(InvalidInput):
-    """The incident, window, notice or outbox entry does not exist."""
-
-
-def _text(field: str, value: Any, *, required: bool, limit: int) -> str | None:
-    """A volunteer's text made safe (:mod:`monitor.safetext`), the one place where the
-    forms, the API and the CLI meet: a title (``title_*``) is one line, control and
-    bidirectional characters removed; a message keeps its lines. Too long is refused
-    rather than cut, so the volunteer knows what is published."""
-    text = "" if value is None else str(value).strip()
-    if len(text) > limit:
-        raise InvalidInput(field, _("Text too long ({length} characters, at most {limit}).",
-                                    length=len(text), limit=limit))
-    text = clean_line(text, limit) if field.startswith("title") else clean_text(text, limit)
-    if not text:
-        if required:
-            raise InvalidInput(field, _("This field is required."))
-        return None
-    return text
-
-
-def _rule_refused(exc: RuleError) -> InvalidInput:
-    """A refused recurrence (``field`` rule) or duration, said in both languages."""
-    if exc.field == "duration":
-        return InvalidInput("duration", _("Duration refused: {why}.", why=exc.words))
-    return InvalidInput("rule", _("Invalid recurrence: {why}.", why=exc.words))
-
-
-def _choice(field: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise InvalidInput(field, _("Unknown value “{value}” (one of: {allowed}).",
-                                    value=value, allowed=", ".join(allowed)))
-    return value
-
 
 class Operations:
     """The volunteers' operations, bound to one :class:`IncidentContext`."""
@@ -148,16 +90,16 @@ class Operations:
         :param phase: ``investigating`` (default), ``identified`` or ``monitoring``.
         :raises InvalidInput: empty title/message, unknown service, impact or phase.
         """
-        service_ids = self._services(session, services)
+        service_ids = known_services(session, services)
         at = self._at(at)
         return lifecycle.open_incident(
             session, self.ctx, service_ids=service_ids,
-            title_fr=_text("title_fr", title_fr, required=True, limit=TITLE_MAX),
-            title_en=_text("title_en", title_en, required=False, limit=TITLE_MAX),
-            impact=_choice("impact", impact, IMPACTS), at=at, automatic=False,
-            message_fr=_text("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or "",
-            message_en=_text("message_en", message_en, required=False, limit=MESSAGE_MAX),
-            phase=_choice("phase", phase, PHASES[:3]), author=author)
+            title_fr=text_field("title_fr", title_fr, required=True, limit=TITLE_MAX),
+            title_en=text_field("title_en", title_en, required=False, limit=TITLE_MAX),
+            impact=choice_field("impact", impact, IMPACTS), at=at, automatic=False,
+            message_fr=text_field("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or "",
+            message_en=text_field("message_en", message_en, required=False, limit=MESSAGE_MAX),
+            phase=choice_field("phase", phase, PHASES[:3]), author=author)
 
     @operation(Permission.INCIDENTS, "incident.update")
     def post_update(self, session: Session, incident_id: int, *, phase: str,
@@ -173,12 +115,12 @@ class Operations:
         :raises NotFound: no such incident.
         """
         incident = self._open(session, incident_id)
-        phase = _choice("phase", phase, PHASES)
-        fr = _text("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or ""
-        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX)
+        phase = choice_field("phase", phase, PHASES)
+        fr = text_field("message_fr", message_fr, required=True, limit=MESSAGE_MAX) or ""
+        en = text_field("message_en", message_en, required=False, limit=MESSAGE_MAX)
         at = self._at(at)
         if impact is not None:
-            _choice("impact", impact, IMPACTS)
+            choice_field("impact", impact, IMPACTS)
         if phase == "resolved":
             if impact is not None:
                 lifecycle.set_impact(incident, impact)
@@ -209,13 +151,13 @@ class Operations:
         :raises NotFound: no such incident.
         """
         incident = self._open(session, incident_id)
-        impact = _choice("impact", impact, IMPACTS)
+        impact = choice_field("impact", impact, IMPACTS)
         at = self._at(at)
         lifecycle.set_impact(incident, impact)
         incident.impact_manual = True
         said = _("Impact: {impact}.", impact=terms.impact(impact))
-        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
-        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
+        fr = text_field("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
+        en = text_field("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
         update = lifecycle.add_update(session, incident, at=at, kind="impact", message_fr=fr,
                                       message_en=en, impact=impact, automatic=False,
                                       author=author)
@@ -234,8 +176,8 @@ class Operations:
         :raises NotFound: no such incident.
         """
         said = _("The incident is resolved.")
-        fr = _text("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
-        en = _text("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
+        fr = text_field("message_fr", message_fr, required=False, limit=MESSAGE_MAX) or said.fr
+        en = text_field("message_en", message_en, required=False, limit=MESSAGE_MAX) or said.en
         return self.post_update(session, incident_id, phase="resolved", message_fr=fr,
                                 message_en=en, author=author, at=at)
 
@@ -255,8 +197,8 @@ class Operations:
         if incident.resolved_at is None:
             raise InvalidInput(None, _("This incident is not resolved yet: publish its "
                                        "post-mortem once it is resolved."))
-        fr = _text("text_fr", text_fr, required=True, limit=100_000)
-        en = _text("text_en", text_en, required=False, limit=100_000)
+        fr = text_field("text_fr", text_fr, required=True, limit=100_000)
+        en = text_field("text_en", text_en, required=False, limit=100_000)
         at = self._at(at)
         incident.postmortem_fr, incident.postmortem_en, incident.postmortem_at = fr, en, at
         published = _("The post-mortem is published.")
@@ -456,19 +398,6 @@ class Operations:
     def _at(self, at: float | None) -> float:
         return self.ctx.now() if at is None else float(at)
 
-    def _services(self, session: Session, services: Iterable[str]) -> list[str]:
-        ids = [s.strip() for s in services if s and s.strip()] if not isinstance(
-            services, str) else [services]
-        if not ids:
-            raise InvalidInput("services", _("Choose at least one service."))
-        known = set(session.scalars(select(ServiceRow.id).where(ServiceRow.id.in_(ids))))
-        unknown = [s for s in ids if s not in known]
-        if unknown:
-            raise InvalidInput("services", n_("Unknown service: {services}.",
-                                              "Unknown services: {services}.", len(unknown),
-                                              services=", ".join(unknown)))
-        return list(dict.fromkeys(ids))
-
     def _incident(self, session: Session, incident_id: int) -> Incident:
         incident = session.get(Incident, int(incident_id)) if str(incident_id).isdigit() else (
             session.scalars(select(Incident).where(Incident.reference == str(incident_id))).first())
@@ -511,11 +440,11 @@ class Operations:
                     announce_before=window.announce_before)
 
     def _fill_window(self, session: Session, window: MaintenanceWindow, f: dict[str, Any]) -> None:
-        window.title_fr = _text("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
-        window.title_en = _text("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
-        window.message_fr = _text("message_fr", f.get("message_fr"), required=False,
+        window.title_fr = text_field("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
+        window.title_en = text_field("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
+        window.message_fr = text_field("message_fr", f.get("message_fr"), required=False,
                                   limit=MESSAGE_MAX) or ""
-        window.message_en = _text("message_en", f.get("message_en"), required=False,
+        window.message_en = text_field("message_en", f.get("message_en"), required=False,
                                   limit=MESSAGE_MAX)
         tz = f.get("timezone") or self.ctx.timezone
         try:
@@ -524,10 +453,10 @@ class Operations:
             raise InvalidInput("timezone", _("Unknown time zone: {zone}.", zone=tz)) from None
         window.timezone = tz
         self._fill_scope(session, window, f)
-        start = self._date("start", f.get("start"), tz)
-        end = self._date("end", f.get("end"), tz)
-        duration = self._duration("duration", f.get("duration"))
-        window.announce_before = self._duration("announce_before", f.get("announce_before"))
+        start = date_field("start", f.get("start"), tz)
+        end = date_field("end", f.get("end"), tz)
+        duration = duration_field("duration", f.get("duration"))
+        window.announce_before = duration_field("announce_before", f.get("announce_before"))
         rule = f.get("rule")
         forms = {k: f.get(k) for k in ("weekly", "monthly", "cron", "rrule")}
         try:
@@ -539,7 +468,7 @@ class Operations:
                                        _("Give the duration of each occurrence (e.g. 2h)."))
                 check_rule(rule, duration, start, tz)
         except RuleError as exc:
-            raise _rule_refused(exc) from None
+            raise rule_refused(exc) from None
         if rule is not None:
             window.rule, window.duration = rule, duration
             window.starts_at, window.ends_at = start, None
@@ -561,43 +490,24 @@ class Operations:
         if sum((bool(services), group is not None, everything)) != 1:
             raise InvalidInput("services", _("Choose services, a group, or all services."))
         if services:
-            services = self._services(session, services)
+            services = known_services(session, services)
         if group is not None and session.scalar(
                 select(ServiceRow.id).where(ServiceRow.group_id == group).limit(1)) is None:
             raise InvalidInput("group", _("Unknown group: {group}.", group=group))
         window.service_ids, window.group_id, window.all_services = services, group, everything
 
-    @staticmethod
-    def _date(field: str, value: Any, tz: str) -> float | None:
-        if value in (None, ""):
-            return None
-        try:
-            return parse_datetime(value, tz)
-        except RuleError:
-            raise InvalidInput(field, _("Invalid date: {value} (e.g. 2026-04-05 22:00).",
-                                        value=value)) from None
-
-    @staticmethod
-    def _duration(field: str, value: Any) -> float | None:
-        if value in (None, ""):
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError:
-            raise InvalidInput(field, _("Invalid duration: {value} (e.g. 30m, 2h, 2d).",
-                                        value=value)) from None
-
     def _fill_notice(self, notice: Notice, f: dict[str, Any]) -> None:
-        notice.title_fr = _text("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
-        notice.title_en = _text("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
-        notice.text_fr = _text("text_fr", f.get("text_fr"), required=False, limit=MESSAGE_MAX) or ""
-        notice.text_en = _text("text_en", f.get("text_en"), required=False, limit=MESSAGE_MAX)
-        notice.level = _choice("level", f.get("level") or "info", NOTICE_LEVELS)
-        notice.starts_at = self._date("starts_at", f.get("starts_at"), self.ctx.timezone)
-        notice.ends_at = self._date("ends_at", f.get("ends_at"), self.ctx.timezone)
+        notice.title_fr = text_field("title_fr", f.get("title_fr"), required=True, limit=TITLE_MAX)
+        notice.title_en = text_field("title_en", f.get("title_en"), required=False, limit=TITLE_MAX)
+        notice.text_fr = text_field("text_fr", f.get("text_fr"), required=False,
+                                    limit=MESSAGE_MAX) or ""
+        notice.text_en = text_field("text_en", f.get("text_en"), required=False, limit=MESSAGE_MAX)
+        notice.level = choice_field("level", f.get("level") or "info", NOTICE_LEVELS)
+        notice.starts_at = date_field("starts_at", f.get("starts_at"), self.ctx.timezone)
+        notice.ends_at = date_field("ends_at", f.get("ends_at"), self.ctx.timezone)
         if notice.starts_at is not None and notice.ends_at is not None and (
                 notice.ends_at <= notice.starts_at):
             raise InvalidInput("ends_at", _("The end must be after the start."))
 
 
-__all__ = ["InvalidInput", "NotFound", "Operations"]
+__all__ = ["Operations"]

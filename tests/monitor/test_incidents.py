@@ -22,7 +22,8 @@ from monitor.incidents.maintenance import (
     sync_config_windows,
 )
 from monitor.incidents.models import Incident, IncidentUpdate, OutboxEntry
-from monitor.incidents.service import InvalidInput, NotFound, Operations
+from monitor.incidents.inputs import InvalidInput, NotFound
+from monitor.incidents.service import Operations
 from monitor.notifications import from_json
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeResult, Status, reason

@@ -154,13 +154,17 @@ def test_notice_list_shows_when_a_notice_started(vigie):
 def test_every_field_the_service_layer_refuses_is_named_by_an_option():
     import click
 
+    import monitor.incidents.inputs as inputs
     import monitor.incidents.service as service
     from monitor.cli_admin import admin_commands, option_of
 
-    with open(service.__file__, encoding="utf-8") as file:
-        source = file.read()
+    source = ""
+    for module in (service, inputs):
+        with open(module.__file__, encoding="utf-8") as file:
+            source += file.read()
     fields = set(re.findall(
-        r'(?:InvalidInput|NotFound|_text|_date|_duration|_choice)\(\s*"(\w+)"', source))
+        r'(?:InvalidInput|NotFound|text_field|date_field|duration_field|choice_field)'
+        r'\(\s*"(\w+)"', source))
     assert {"starts_at", "title_fr", "services", "rule"} <= fields
 
     def leaves(command):

@@ -18,7 +18,7 @@ from monitor.incidents.recurrence import (
     occurrences,
     parse_datetime,
 )
-from monitor.incidents.service import InvalidInput
+from monitor.incidents.inputs import InvalidInput
 from tests.monitor.test_incidents import build_harness, make_config
 
 

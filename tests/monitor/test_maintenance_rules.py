@@ -23,7 +23,7 @@ from monitor.incidents import queries, recurrence
 from monitor.incidents.maintenance import MaintenanceTicker
 from monitor.incidents.models import MaintenanceWindow
 from monitor.incidents.recurrence import RuleError, build_rule, occurrences
-from monitor.incidents.service import InvalidInput
+from monitor.incidents.inputs import InvalidInput
 from tests.monitor.test_incidents import build_harness, make_config
 
 

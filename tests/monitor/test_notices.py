@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.incidents import queries
-from monitor.incidents.service import InvalidInput, NotFound
+from monitor.incidents.inputs import InvalidInput, NotFound
 from tests.monitor.test_incidents import build_harness
 
 

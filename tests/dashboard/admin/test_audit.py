@@ -20,7 +20,8 @@ from dashboard.admin import accounts, sessions, tokens
 from monitor.access import Actor
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.models import MaintenanceWindow, Notice, OutboxEntry
-from monitor.incidents.service import InvalidInput, Operations
+from monitor.incidents.inputs import InvalidInput
+from monitor.incidents.service import Operations
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
 from monitor.store.audit import AuditEntry
