@@ -7,6 +7,7 @@
 - :mod:`monitor.incidents.notices` — information messages;
 - :mod:`monitor.incidents.outbox` — writing side effects and the delivery worker;
 - :mod:`monitor.incidents.service` — what volunteers do (dashboard, API, CLI call it);
+- :mod:`monitor.incidents.maintenance_ops` — what they do with maintenance windows;
 - :mod:`monitor.incidents.inputs` — their input checked and made safe;
 - :mod:`monitor.incidents.queries` — what the dashboard reads.
 

@@ -155,11 +155,12 @@ def test_every_field_the_service_layer_refuses_is_named_by_an_option():
     import click
 
     import monitor.incidents.inputs as inputs
+    import monitor.incidents.maintenance_ops as maintenance_ops
     import monitor.incidents.service as service
     from monitor.cli_admin import admin_commands, option_of
 
     source = ""
-    for module in (service, inputs):
+    for module in (service, maintenance_ops, inputs):
         with open(module.__file__, encoding="utf-8") as file:
             source += file.read()
     fields = set(re.findall(
