@@ -2,15 +2,16 @@
 
 The workhorse of web hosting checks. A run is one request (plus redirects), one bounded
 body read and a few comparisons; everything else is prepared at load
-(:class:`plugins.http.config.Plan`).
+(:class:`plugins.http.plan.Plan`).
 
 Every run opens a new connection (``Connection: close``, and the response is closed, not
 released to the pool), so a check always measures a real connection. Redirects are
 followed here rather than by aiohttp, so ``backend``, ``host_header`` and ``ip_version``
 apply to every hop on the configured host, and "too many redirects" gets its own reason.
 
-Modules: :mod:`~plugins.http.config` (keys and plan), :mod:`~plugins.http.verdict`
-(judging and reasons), :mod:`~plugins.http.jsonpath`, :mod:`~plugins.http.phases`.
+Modules: :mod:`~plugins.http.config` (keys), :mod:`~plugins.http.plan` (the check
+prepared), :mod:`~plugins.http.verdict` (judging and reasons),
+:mod:`~plugins.http.jsonpath`, :mod:`~plugins.http.phases`.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from monitor.api import (
 )
 from plugins import _tlsinfo
 from plugins.http import fastpath, verdict
-from plugins.http.config import HttpCheckOptions, HttpConfig, Plan
+from plugins.http.config import HttpConfig
 from plugins.http.phases import Phases, attach_tracing
+from plugins.http.plan import HttpCheckOptions, Plan
 from plugins.http.verdict import (
     failure_reason,
     judge,

@@ -13,8 +13,9 @@ from yarl import URL
 
 from monitor.api import Number, Reason, Words, _, clean_line, reason
 from plugins import _tlsinfo
-from plugins.http.config import JsonCondition, Plan, format_status_ranges
+from plugins.http.config import JsonCondition, format_status_ranges
 from plugins.http.jsonpath import MISSING, lookup, same_value
+from plugins.http.plan import Plan
 
 
 def _short(text: str, limit: int = 60) -> str:
