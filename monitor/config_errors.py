@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from monitor.config import IDENT
-from monitor.config_source import ConfigIssue, ConfigSource, Interpolated, Loc, quote
+from monitor.config_issues import ConfigIssue, Interpolated, Loc, quote
+from monitor.config_source import ConfigSource
 from monitor.schema import holds_secret, redact
 
 

@@ -29,16 +29,8 @@ from monitor.config import (
     ServiceConfig,
 )
 from monitor.config_errors import issues_from_validation, without_given_values
-from monitor.config_source import (
-    ConfigError,
-    ConfigIssue,
-    ConfigSource,
-    Loc,
-    format_loc,
-    quote,
-    read_config_text,
-    read_top_level,
-)
+from monitor.config_issues import ConfigError, ConfigIssue, Loc, format_loc, quote
+from monitor.config_source import ConfigSource, read_config_text, read_top_level
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import CheckRef
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config_source import MAX_ALIAS_VALUES, MAX_DEPTH, MAX_FILE_BYTES
+from monitor.config_issues import MAX_ALIAS_VALUES, MAX_DEPTH, MAX_FILE_BYTES
 
 #: runs the real ``vigie`` entry point (plugins from the entry points, as installed)
 VIGIE = [sys.executable, "-c", "import sys; from monitor.cli import main; main(sys.argv[1:])"]

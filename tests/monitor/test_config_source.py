@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.config_source import ConfigError, ConfigSource, _NodeReader, read_top_level
+from monitor.config_issues import ConfigError
+from monitor.config_source import ConfigSource, read_top_level
+from monitor.config_yaml import NodeReader
 
 CASES = Path(__file__).parent / "config_cases"
 
@@ -44,8 +46,8 @@ def reference(text: str) -> tuple:
     issues: list = []
     unreliable: set = set()
     try:
-        data = _NodeReader(yaml.SafeLoader, Path("vigie.yaml"), lines, issues,
-                           unreliable).read(text)
+        data = NodeReader(yaml.SafeLoader, Path("vigie.yaml"), lines, issues,
+                          unreliable).read(text)
     except ConfigError as exc:
         return ("error", str(exc)), None
     return (data, issues, unreliable), lines
