@@ -172,7 +172,7 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
     """Occurrences of maintenance windows from ``now - behind`` to ``now + ahead`` in time
     order (recurring windows expanded; of each window, the :data:`PER_WINDOW` latest
     ended and the :data:`PER_WINDOW` next ones), a recurring one with its rule's
-    :class:`~monitor.incidents.recurrence.Pattern`."""
+    :class:`~monitor.incidents.rulepattern.Pattern`."""
     with session_on(conn) as session:
         found = queries.upcoming_maintenance(session, now - behind, horizon=behind + ahead)
         rules = page.window_rules(session, {p.window_id for p in found if p.recurring})

@@ -1,6 +1,6 @@
 """A recurring maintenance window's rule in words, in the reader's language.
 
-The core says what a rule means (:class:`monitor.incidents.recurrence.Pattern`); the
+The core says what a rule means (:class:`monitor.incidents.rulepattern.Pattern`); the
 sentences are the catalogue's (``chaque premier dimanche du mois, de 6 h à 6 h 30`` /
 ``every first Sunday of the month, 6:00–6:30``), the day names and lists Babel's. A rule
 the pattern cannot word gets a generic sentence, with its hours when it fixes them; the
@@ -19,7 +19,7 @@ from flask_babel import lazy_gettext
 from dashboard.i18n import gettext, ngettext
 
 from dashboard.i18n import fmt_duration
-from monitor.incidents.recurrence import Pattern
+from monitor.incidents.rulepattern import Pattern
 
 #: "every first Sunday of the month"…: one sentence per ordinal (languages agree the
 #: ordinal with the day's gender, or place it elsewhere)

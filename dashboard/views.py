@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from monitor.incidents.recurrence import Pattern
+from monitor.incidents.rulepattern import Pattern
 from monitor.probe import Status
 from monitor.state import ServiceStatus
 from monitor.status import worst

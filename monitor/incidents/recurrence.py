@@ -59,7 +59,8 @@ _DAYS = {
     "SA": ("saturday", "samedi", "sa", "sat", "sam"),
     "SU": ("sunday", "dimanche", "su", "sun", "dim"),
 }
-_DAY_CODE = {name: code for code, names in _DAYS.items() for name in names}
+#: day name (English, French, abbreviated) → its RRULE code
+DAY_CODE = {name: code for code, names in _DAYS.items() for name in names}
 _ORDINALS = {
     "first": 1, "premier": 1, "1st": 1, "second": 2, "deuxième": 2, "deuxieme": 2, "2nd": 2,
     "third": 3, "troisième": 3, "troisieme": 3, "3rd": 3, "fourth": 4, "quatrième": 4,
@@ -149,7 +150,7 @@ def parse_datetime(value: str | datetime | float, tz: str) -> float:
 
 def day_code(name: str) -> str:
     """``sunday``/``dimanche``/``SU`` → ``SU``."""
-    code = _DAY_CODE.get(str(name).strip().lower())
+    code = DAY_CODE.get(str(name).strip().lower())
     if code is None:
         raise RuleError(_("unknown day “{day}” (e.g. sunday or dimanche)", day=name))
     return code
@@ -181,7 +182,7 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         if at is not None:
             raise RuleError(_("“at” does not apply to a cron rule: put the time in the rule"))
         rule = "CRON:" + " ".join(str(cron).split())
-        _shape(rule)
+        parse_rule(rule)
         return rule
     parts: list[str]
     if weekly is not None:
@@ -202,7 +203,7 @@ def build_rule(*, weekly: str | list[str] | None = None, monthly: str | int | No
         tod = parse_time_of_day(at)
         parts += [f"BYHOUR={tod.hour}", f"BYMINUTE={tod.minute}", "BYSECOND=0"]
     rule = "RRULE:" + ";".join(parts)
-    _shape(rule)
+    parse_rule(rule)
     return rule
 
 
@@ -234,7 +235,7 @@ def check_rule(rule: str, duration: float, anchor: float | None = None,
     :raises RuleError: with ``field`` ``"rule"`` or ``"duration"``.
     """
     zi = zone(tz)
-    first = _local(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
+    first = local_time(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
     gap = _min_gap(rule, first)
     if isinstance(gap, RuleError):
         raise gap
@@ -252,7 +253,7 @@ def _min_gap(rule: str, first: datetime) -> float | RuleError:
     from ``first`` (``inf`` for a single one), or why the rule is refused (kept too, so a
     refused row stored in the database costs nothing at each tick)."""
     try:
-        shape = _shape(rule)
+        shape = parse_rule(rule)
     except RuleError as exc:
         return exc
     end = first + timedelta(seconds=SAMPLE_SPAN)
@@ -270,7 +271,7 @@ def _min_gap(rule: str, first: datetime) -> float | RuleError:
 
 
 @lru_cache(maxsize=1024)
-def _shape(rule: str) -> Mapping[str, str] | str:
+def parse_rule(rule: str) -> Mapping[str, str] | str:
     """The parts of an RRULE (``{"FREQ": "WEEKLY", …}``, read-only) or the expression of a
     cron rule (``"0 2 * * 0"``); :class:`RuleError` when the rule is not one Vigie
     evaluates: an unknown form, invalid, or more frequent than once an hour by
@@ -345,13 +346,13 @@ def occurrences(rule: str, duration: float, tz: str, since: float, until: float,
     zi = zone(tz)
     until = min(until, since + MAX_RANGE)
     # a margin of a day around the range absorbs any offset change
-    low = _local(max(since - duration, anchor if anchor is not None else since - duration),
-                 zi) - timedelta(days=1)
-    high = _local(until, zi) + timedelta(days=1)
-    first = _local(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
+    low = local_time(max(since - duration, anchor if anchor is not None else since - duration),
+                     zi) - timedelta(days=1)
+    high = local_time(until, zi) + timedelta(days=1)
+    first = local_time(anchor, zi) if anchor is not None else DEFAULT_ANCHOR
     out = []
     step = timedelta(seconds=duration)
-    for naive in starts(_shape(rule), first, low, high):
+    for naive in starts(parse_rule(rule), first, low, high):
         start = naive.replace(tzinfo=zi).timestamp()
         end = (naive + step).replace(tzinfo=zi).timestamp()
         if anchor is not None and start < anchor:
@@ -375,147 +376,13 @@ def next_occurrence(rule: str, duration: float, tz: str, after: float,
     return None
 
 
-def _local(at: float, zi: ZoneInfo) -> datetime:
+def local_time(at: float, zi: ZoneInfo) -> datetime:
+    """Unix time ``at`` as a naive wall-clock time of ``zi``."""
     return datetime.fromtimestamp(at, zi).replace(tzinfo=None)
 
 
-# What a rule says, for words -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    """What a checked rule says, in the terms a sentence is made of; the dashboard words
-    it in the reader's language (``dashboard/rulewords.py``: "chaque premier dimanche du
-    mois, de 6 h à 6 h 30").
-
-    ``every`` is ``"hour"``, ``"day"``, ``"week"`` or ``"month"`` for the forms Vigie's
-    configuration writes (``daily``, ``weekly``, ``monthly``, ``at``) and the RRULE and
-    cron rules that mean the same; None for any other rule (a generic sentence, with
-    :attr:`at` when the rule fixes the time of day). Times are wall-clock times of the
-    window's time zone.
-    """
-
-    every: str | None
-    interval: int = 1
-    #: weekdays (``MO``…``SU``, in week order): of a weekly rule, or the one day of a
-    #: monthly rule with :attr:`ordinal`
-    days: tuple[str, ...] = ()
-    #: 1 to 5 or -1 (last): "the first Sunday" of a monthly rule
-    ordinal: int | None = None
-    #: 1 to 31 or -1 (the last day): a monthly rule on a day of the month
-    month_day: int | None = None
-    #: when each occurrence starts; None when the rule does not fix one time of day
-    at: time | None = None
-    #: seconds each occurrence lasts
-    duration: float = 0.0
-
-
-_WEEK = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_CRON_DAYS = {"0": "SU", "7": "SU", "1": "MO", "2": "TU", "3": "WE", "4": "TH", "5": "FR",
-              "6": "SA"}
-#: RRULE parts :func:`describe` words (any other makes the generic sentence)
-_WORDED = frozenset({"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYHOUR", "BYMINUTE",
-                     "BYSECOND", "WKST"})
-_ORDINAL_DAY = re.compile(r"^([+-]?[1-5])([A-Z]{2})$")
-
-
-@lru_cache(maxsize=1024)
-def describe(rule: str, duration: float, tz: str = "UTC",
-             anchor: float | None = None) -> Pattern:
-    """The :class:`Pattern` of a checked ``rule`` whose occurrences last ``duration``
-    seconds; ``anchor`` (the window's ``start``, in ``tz``) gives what an RRULE leaves to
-    its first date (the time of day, the weekday of a weekly rule…)."""
-    shape = _shape(rule)
-    if isinstance(shape, str):
-        return _cron_pattern(shape.split(), duration)
-    first = _local(anchor, zone(tz)) if anchor is not None else DEFAULT_ANCHOR
-    return _rrule_pattern(shape, duration, first)
-
-
-def _one(value: str | None, default: int) -> int | None:
-    """One number of a ``BY…`` part (``default`` when absent, None when several)."""
-    if value is None:
-        return default
-    return None if "," in value else int(value)
-
-
-def _rrule_pattern(parts: Mapping[str, str], duration: float, first: datetime) -> Pattern:
-    freq, interval = parts["FREQ"], int(parts.get("INTERVAL", "1"))
-    hour, minute = _one(parts.get("BYHOUR"), first.hour), _one(parts.get("BYMINUTE"),
-                                                                first.minute)
-    at = time(hour, minute) if hour is not None and minute is not None else None
-    generic = Pattern(None, interval, at=at, duration=duration)
-    byday, monthday = parts.get("BYDAY"), parts.get("BYMONTHDAY")
-    if set(parts) - _WORDED:
-        return generic
-    if freq == "HOURLY":
-        if byday or monthday or "BYHOUR" in parts:
-            return generic
-        return Pattern("hour", interval, duration=duration)
-    if at is None or freq not in ("DAILY", "WEEKLY", "MONTHLY"):
-        return generic
-    if freq == "DAILY":
-        return generic if byday or monthday else Pattern("day", interval, at=at,
-                                                         duration=duration)
-    if freq == "WEEKLY":
-        codes = byday.split(",") if byday else [_WEEK[first.weekday()]]
-        if monthday or any(code not in _WEEK for code in codes):
-            return generic
-        return Pattern("week", interval, days=_in_week_order(codes), at=at, duration=duration)
-    if interval != 1 or (byday and monthday):
-        return generic
-    if byday:
-        match = _ORDINAL_DAY.match(byday)
-        if not match:
-            return generic
-        return Pattern("month", days=(match.group(2),), ordinal=int(match.group(1)), at=at,
-                       duration=duration)
-    day = _one(monthday, first.day)
-    return generic if day is None else Pattern("month", month_day=day, at=at,
-                                               duration=duration)
-
-
-def _cron_pattern(fields: list[str], duration: float) -> Pattern:
-    minute, hour, monthday, month, weekday = fields
-    at = time(int(hour), int(minute)) if hour.isdigit() else None
-    generic = Pattern(None, at=at, duration=duration)
-    if month != "*":
-        return generic
-    if hour == "*" and monthday == "*" and weekday == "*":
-        return Pattern("hour", duration=duration)
-    if at is None:
-        return generic
-    if monthday == "*" and weekday == "*":
-        return Pattern("day", at=at, duration=duration)
-    if monthday == "*":
-        day, _hash, nth = weekday.partition("#")
-        code = _cron_day(day)
-        if nth:
-            if code is None or nth not in ("1", "2", "3", "4", "5"):
-                return generic
-            return Pattern("month", days=(code,), ordinal=int(nth), at=at, duration=duration)
-        codes = [_cron_day(d) for d in weekday.split(",")]
-        if None in codes:
-            return generic
-        return Pattern("week", days=_in_week_order(codes), at=at, duration=duration)
-    if weekday == "*" and (monthday.isdigit() or monthday == "L"):
-        return Pattern("month", month_day=-1 if monthday == "L" else int(monthday), at=at,
-                       duration=duration)
-    return generic
-
-
-def _cron_day(text: str) -> str | None:
-    """A cron weekday (``0``–``7``, ``sun``…) as ``SU``…; None for anything else (a range,
-    a step)."""
-    return _CRON_DAYS.get(text) or _DAY_CODE.get(text.lower()) if text else None
-
-
-def _in_week_order(codes) -> tuple[str, ...]:
-    return tuple(sorted(set(codes), key=_WEEK.index))
-
-
 __all__ = [
-    "DEFAULT_ANCHOR", "MAX_OCCURRENCES", "MAX_RANGE", "MIN_PERIOD", "Occurrence", "Pattern",
-    "RuleError", "build_rule", "check_rule", "day_code", "describe", "next_occurrence",
-    "occurrences", "parse_datetime", "parse_time_of_day", "span", "zone",
+    "DAY_CODE", "DEFAULT_ANCHOR", "MAX_OCCURRENCES", "MAX_RANGE", "MIN_PERIOD", "Occurrence",
+    "RuleError", "build_rule", "check_rule", "day_code", "local_time", "next_occurrence",
+    "occurrences", "parse_datetime", "parse_rule", "parse_time_of_day", "span", "zone",
 ]

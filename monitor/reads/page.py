@@ -22,7 +22,8 @@ from monitor.incidents.models import (
     MaintenanceWindow,
     Notice,
 )
-from monitor.incidents.recurrence import Pattern, RuleError, describe
+from monitor.incidents.recurrence import RuleError
+from monitor.incidents.rulepattern import Pattern, describe
 from monitor.store.models import (
     CheckRow,
     CheckStatusChange,

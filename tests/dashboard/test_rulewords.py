@@ -9,7 +9,8 @@ from datetime import time
 import pytest
 
 from dashboard.rulewords import rule_words
-from monitor.incidents.recurrence import Pattern, build_rule, describe
+from monitor.incidents.recurrence import build_rule
+from monitor.incidents.rulepattern import Pattern, describe
 
 H = 3600.0
 
