@@ -34,6 +34,7 @@ from monitor.metrics import build_registry
 from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
 from monitor.resources import Descriptors, raise_nofile_limit
+from monitor.router import Router
 from monitor.runner import clean_result
 from monitor.runtime_store import StoreLifecycle, first_line
 from monitor.scheduler import Scheduler
@@ -50,7 +51,7 @@ from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
-from monitor.web import Listener, Router, make_listener
+from monitor.web import Listener, make_listener
 
 log = logging.getLogger(__name__)
 

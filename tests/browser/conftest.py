@@ -85,7 +85,8 @@ def served_with_guides(dashboard_app):
     """The base URL of one listener serving the dashboard at ``/`` and the test guide folder
     at ``/guides/g/``, as ``vigie run`` mounts them."""
     from docs_bridge.guide_pages import PREFIX, GuidePages
-    from monitor.web import Router, WebServer
+    from monitor.router import Router
+    from monitor.web import WebServer
 
     app, _ = dashboard_app
     router = Router(lambda: b"", lambda: {"ok": True}, "text/plain")

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 
 from docs_bridge.guide_pages import GuidePages, render_markdown
-from monitor.web import Router, WebServer
+from monitor.router import Router
+from monitor.web import WebServer
 
 EVIL = """\
 # Guide piégé

@@ -16,7 +16,8 @@ import pytest
 from monitor import bodies, connections, heads
 from monitor.config import ListenerLimits, PathSettings
 from monitor.resources import Descriptors
-from monitor.web import Router, WebServer
+from monitor.router import Router
+from monitor.web import WebServer
 
 #: how long a test waits for something the server must do (fails only on a hang)
 PATIENCE = 10.0

@@ -18,7 +18,8 @@ import pytest
 from flask import Flask, Response, redirect, request
 
 from monitor.config import ListenerLimits
-from monitor.web import Router, make_listener
+from monitor.router import Router
+from monitor.web import make_listener
 
 #: the headers compared (lower-case); Date and the like differ by nature
 KEY_HEADERS = ("content-type", "content-length", "location", "allow", "cache-control",

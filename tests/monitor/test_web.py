@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from monitor.web import Router, WebServer
+from monitor.router import Router
+from monitor.web import WebServer
 
 
 def echo(environ, start_response):
