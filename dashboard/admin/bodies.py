@@ -19,8 +19,8 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from dashboard.admin.forms import refuse_active_markup
-from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, PHASES
 from monitor.incidents.inputs import InvalidInput
+from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, PHASES
 from monitor.words import Words, _, n_
 
 #: Unix times outside [2000, 2100) are refused: a number that small is a mistake (seconds

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from monitor.config_loader import load_config
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
+from monitor.incidents.inputs import InvalidInput, NotFound
 from monitor.incidents.maintenance import (
     MaintenanceTicker,
     apply_maintenance,
     sync_config_windows,
 )
 from monitor.incidents.models import Incident, IncidentUpdate, OutboxEntry
-from monitor.incidents.inputs import InvalidInput, NotFound
 from monitor.incidents.service import Operations
 from monitor.notifications import from_json
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl

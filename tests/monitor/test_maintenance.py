@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from monitor.config_loader import ConfigError
 from monitor.incidents import queries
+from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.maintenance import MaintenanceTicker, sync_config_windows
 from monitor.incidents.models import MaintenanceWindow
 from monitor.incidents.recurrence import (
@@ -18,7 +19,6 @@ from monitor.incidents.recurrence import (
     occurrences,
     parse_datetime,
 )
-from monitor.incidents.inputs import InvalidInput
 from tests.monitor.test_incidents import build_harness, make_config
 
 

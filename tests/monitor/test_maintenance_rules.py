@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from monitor.config_loader import ConfigError
 from monitor.incidents import queries, recurrence
+from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.maintenance import MaintenanceTicker
 from monitor.incidents.models import MaintenanceWindow
 from monitor.incidents.recurrence import RuleError, build_rule, occurrences
-from monitor.incidents.inputs import InvalidInput
 from tests.monitor.test_incidents import build_harness, make_config
 
 

@@ -16,9 +16,9 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.models import IncidentLink, OutboxEntry
 from monitor.incidents.outbox import OutboxWorker, backlog, prune
-from monitor.incidents.inputs import InvalidInput
 from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import Status

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from dashboard.admin import accounts, sessions, tokens
 from monitor.access import Actor
 from monitor.incidents.context import IncidentContext
-from monitor.incidents.models import MaintenanceWindow, Notice, OutboxEntry
 from monitor.incidents.inputs import InvalidInput
+from monitor.incidents.models import MaintenanceWindow, Notice, OutboxEntry
 from monitor.incidents.service import Operations
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
