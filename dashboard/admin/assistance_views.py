@@ -24,7 +24,6 @@ from dashboard.admin.pages import error_context, render, run
 from dashboard.admin.roles import current_actor, requires
 from monitor.access import Permission
 from monitor.assistance import records
-from monitor.assistance.models import STATES
 from monitor import words
 
 #: requests shown on one page
@@ -33,7 +32,7 @@ SHOWN = 200
 
 def _page(status: int = 200, *, email: str | None = None, **context):
     shown = request.args.get("state") or None
-    if shown not in (None, *STATES):
+    if shown not in (None, *records.STATES):
         shown = None
     with reading() as session:
         found = records.requests(session, state=shown, email=email, limit=SHOWN)
@@ -76,7 +75,7 @@ def assistance_retry(reference: str):
 def assistance_list():
     """Requests (``?state=received|held|delivered|dead``) and the counts by state."""
     state = request.args.get("state")
-    if state not in (None, *STATES):
+    if state not in (None, *records.STATES):
         raise ApiError(422, "invalid_input",
                        words._("Unknown state (received, held, delivered, dead)."), "state")
     with reading() as session:

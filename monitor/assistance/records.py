@@ -23,6 +23,8 @@ from monitor.assistance.limits import email_key
 from monitor.assistance.models import STATES, AssistanceRow
 from monitor.incidents.models import OutboxEntry
 
+__all__ = ["STATES", "Purged", "RequestView", "counts", "desk_outbox_id", "purge", "requests"]
+
 log = logging.getLogger(__name__)
 
 #: requests purged per transaction
