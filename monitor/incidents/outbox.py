@@ -45,6 +45,7 @@ from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 from tenacity import Retrying, wait_random_exponential
 
+from monitor.assistance import delivery as assistance
 from monitor.incidents.lanes import Lane, call_hook
 from monitor.incidents.models import OutboxEntry
 from monitor.notifications import (
@@ -96,9 +97,7 @@ def retry(session: Session, outbox_id: int, at: float | None = None) -> OutboxEn
     entry.status, entry.attempts = "pending", 0
     entry.next_attempt_at = time.time() if at is None else at
     if entry.hook == ASSISTANCE_HOOK:
-        from monitor.assistance import delivery
-
-        delivery.retried(session, entry.id, entry.next_attempt_at)
+        assistance.retried(session, entry.id, entry.next_attempt_at)
     session.flush()
     return entry
 
@@ -357,9 +356,7 @@ class OutboxWorker:
         """The event of an entry, with the incident's links as they are now (a plugin
         finds the ticket it created on "opened" when "updated" comes)."""
         if job.hook == ASSISTANCE_HOOK:
-            from monitor.assistance import delivery
-
-            return delivery.decode(job.payload)
+            return assistance.decode(job.payload)
         event = from_json(job.payload)
         if isinstance(event, IncidentEvent) and job.incident_id is not None:
             from monitor.incidents.emit import incident_links
@@ -395,12 +392,10 @@ class OutboxWorker:
                      for l in (result or ()) if isinstance(l, Link)]
             if links and job.incident_id is not None:
                 attach_links(session, job.incident_id, links, now)
-            desk = job.hook == ASSISTANCE_HOOK and _assistance(session, job, "delivered", now,
-                                                                result=result)
+            desk = job.hook == ASSISTANCE_HOOK and assistance.record(
+                session, job.id, "delivered", now=now, result=result)
         if desk:  # committed: the desk has the screenshots, Vigie keeps no copy
-            from monitor.assistance import delivery
-
-            delivery.after_delivery(job.payload)()
+            assistance.after_delivery(job.payload)()
 
     def _record(self, job: Job, outcome: str, error: str, wait: float | None) -> None:
         now = self.clock()
@@ -415,14 +410,7 @@ class OutboxWorker:
         with self.write_sessions() as session, session.begin():
             session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id).values(**values))
             if job.hook == ASSISTANCE_HOOK:
-                _assistance(session, job, outcome, now, error=error)
-
-
-def _assistance(session: Session, job: Job, outcome: str, now: float, **details: Any) -> bool:
-    """Follow a members' request row's outcome on the request (its state, its ticket)."""
-    from monitor.assistance import delivery
-
-    return delivery.record(session, job.id, outcome, now=now, **details)
+                assistance.record(session, job.id, outcome, now=now, error=error)
 
 
 class _Replayed(Exception):
