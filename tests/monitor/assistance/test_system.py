@@ -116,3 +116,75 @@ def test_a_dashboard_alone_builds_its_own_service(tmp_path):
     assert off.extensions["vigie.assistance"] is None
     service.close()
     store.dispose()
+
+
+class LiveDesk:
+    """Tells when a request reached it; suggests one thread from Vigie's loop."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.got = threading.Event()
+        self.loop_thread = None
+
+    @hookimpl
+    async def vigie_assistance_request(self, request):
+        from monitor.notifications import Link
+
+        self.got.set()
+        return [Link(kind="ticket", title="#7", url="https://desk.example/7", public=False,
+                     external_id="7")]
+
+    @hookimpl
+    async def vigie_assistance_suggestions(self, query):
+        import threading
+
+        self.loop_thread = threading.current_thread().name
+        from monitor.assistance.request import Suggestion
+
+        return [Suggestion("forum", "Fil", "https://forum.example/t/1")]
+
+
+async def test_inside_vigie_run_a_request_reaches_the_desk_and_suggestions_use_its_loop(
+        tmp_path):
+    import asyncio
+    import threading
+
+    from monitor.assistance.request import AssistanceQuery
+    from monitor.runtime import serve
+    from tests.conftest import free_port
+
+    desk = LiveDesk()
+    config = make_config(tmp_path, ASSISTANCE + f"server: {{listen: '127.0.0.1:{free_port()}'}}\n",
+                         base=CONFIG)
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
+        ("fake", FakeProbePlugin()), ("desk", desk)])
+    ready, stop = asyncio.Event(), asyncio.Event()
+    captured = {}
+
+    class Grab:
+        @hookimpl
+        def vigie_startup(self, ctx):
+            captured["service"] = ctx.assistance
+
+    pm.register(Grab(), name="grab")
+    task = asyncio.create_task(serve(config, pm, ProbeRegistry.from_plugin_manager(pm),
+                                     ready=ready, stop=stop))
+    try:
+        await asyncio.wait_for(ready.wait(), timeout=30)
+        service = captured["service"]
+        query = AssistanceQuery("web", "web", "Web", None, "erreur")
+        found = await asyncio.to_thread(service.suggest, query)
+        assert [s.url for s in found] == ["https://forum.example/t/1"]
+        assert desk.loop_thread == threading.current_thread().name  # Vigie's loop
+        receipt = await asyncio.to_thread(service.submit, _draft(service), [])
+        assert await asyncio.to_thread(desk.got.wait, 30)
+        # the outcome is recorded right after the call returns: wait for it on the store
+        for _ in range(3000):
+            if await asyncio.to_thread(service.state, receipt.reference) == "delivered":
+                break
+            await asyncio.to_thread(desk.got.wait, 0.01)
+        assert service.state(receipt.reference) == "delivered"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
