@@ -50,7 +50,7 @@ def core_sections() -> dict[str, type[BaseModel]]:
     models live with the code that uses them): ``assistance`` and ``mail``. Unlike a
     plugin's, an absent one is its defaults, never None."""
     from monitor.assistance.settings import AssistanceSettings
-    from monitor.mailer import MailSettings
+    from monitor.mail_settings import MailSettings
 
     return {"assistance": AssistanceSettings, "mail": MailSettings}
 

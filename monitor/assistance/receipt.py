@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
@@ -67,7 +68,7 @@ def build_receipt(request: AssistanceRequest, sender: str) -> EmailMessage:
     try:
         to = Address(display_name=request.name, addr_spec=request.email)
         message["To"] = formataddr((to.display_name, to.addr_spec))
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:
         raise PermanentFailure(f"not an e-mail address: {exc}") from None
     message["Subject"] = subject
     message["Date"] = formatdate(request.at or None, localtime=False)

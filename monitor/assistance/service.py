@@ -122,8 +122,6 @@ class AssistanceService:
                  status_of: Callable[[str], str | None] | None = None,
                  on_written: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        from monitor.mailer import mail_settings
-
         self.config = config
         self.store = store
         self.settings = settings_of(config)
@@ -132,7 +130,9 @@ class AssistanceService:
         self.on_written = on_written
         self.data_dir = config.data_dir
         #: whether a receipt is mailed to the member with each request
-        self.receipts = self.settings.receipt and mail_settings(config).enabled
+        # (read without importing the mailer: smtplib only in a Vigie that sends mail)
+        self.receipts = self.settings.receipt and bool(
+            getattr(config.sections.get("mail"), "enabled", False))
         limits = self.settings.limits
         self.limiter = RateLimiter(limits.per_address, limits.per_email, clock=clock)
         self.suggester = Suggester(plugins, self.settings.suggest_timeout, loop)

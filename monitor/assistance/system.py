@@ -21,7 +21,6 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.assistance import records
-from monitor.assistance.receipt import ReceiptSender
 from monitor.assistance.service import (
     HOOK,
     OUTCOMES,
@@ -30,10 +29,10 @@ from monitor.assistance.service import (
     settings_of,
 )
 from monitor.assistance.settings import AssistanceSettings
-from monitor.mailer import Mailer, mail_settings
 from monitor.plugins import plugin_caller
 
 if TYPE_CHECKING:
+    from monitor.mailer import Mailer
     from monitor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -89,8 +88,12 @@ class AssistanceSystem:
             from monitor.runtime import StartupError
 
             raise StartupError(problem)
+        # (smtplib and the mail modules are loaded only by a Vigie that sends mail)
+        from monitor.assistance.receipt import ReceiptSender
+        from monitor.mailer import Mailer, mail_settings
+
         mail = mail_settings(config)
-        self.mailer = Mailer(mail) if mail.enabled else None
+        self.mailer: Mailer | None = Mailer(mail) if mail.enabled else None
         if self.mailer is not None and self.settings.receipt:
             if pm.get_plugin(RECEIPT_PLUGIN) is None:
                 pm.register(ReceiptSender(self.mailer), name=RECEIPT_PLUGIN)

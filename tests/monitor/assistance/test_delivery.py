@@ -193,3 +193,16 @@ async def test_an_address_the_server_refuses_dead_letters_the_receipt_only(tmp_p
     finally:
         setup.service.close()
         setup.store.dispose()
+
+
+@pytest.mark.parametrize("address", ["pas-une-adresse", "<a@b>", "a@b,c@d"])
+def test_an_address_that_cannot_be_written_is_refused_for_good(address):
+    from monitor.assistance.receipt import build_receipt
+    from monitor.assistance.request import AssistanceRequest
+
+    request = AssistanceRequest(
+        reference="DEM-20260101-ABCD", idempotency_key="assistance:DEM-20260101-ABCD", at=1.0,
+        language="fr", category="other", service_id=None, service_name="Autre", title="T",
+        description="D", name="N", email=address)
+    with pytest.raises(PermanentFailure, match="not an e-mail address"):
+        build_receipt(request, "support@example.coop")
