@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from monitor import __version__, malloc
+from monitor.assistance.system import AssistanceSystem
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
@@ -119,6 +120,8 @@ class Runtime(StoreLifecycle):
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
+        #: members' requests for help (None unless ``assistance.enabled``)
+        self.assistance = AssistanceSystem.attach(self)
         #: the listener's counters, and Vigie's own resource shortages (told to volunteers)
         self.listener_stats = ListenerStats()
         self.shortage = Shortage(Descriptors(), reserve=descriptor_reserve(config))
@@ -150,7 +153,8 @@ class Runtime(StoreLifecycle):
                 submit_result=self.submit_result,
                 add_plugin=lambda plugin, name: pm.register(plugin, name=name),
                 remove_plugin=self._remove_plugin,
-                database_up=lambda: self.writer_stats.database_up)
+                database_up=lambda: self.writer_stats.database_up,
+                assistance=self.assistance.service if self.assistance else None)
         return self._startup_context
 
     def _remove_plugin(self, name: str) -> object | None:
@@ -306,7 +310,8 @@ class Runtime(StoreLifecycle):
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
-            background += [asyncio.create_task(c) for c in self.incidents.tasks()]
+            background += [asyncio.create_task(c) for c in self.incidents.tasks()
+                           + (self.assistance.tasks() if self.assistance else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,

@@ -27,6 +27,7 @@ from dashboard.openapi.schema import (
     ref,
 )
 from monitor.access import Permission, Role
+from monitor.assistance import records
 from monitor.incidents import queries
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.outbox import Backlog
@@ -53,11 +54,14 @@ def components() -> dict[str, Schema]:
     answers = derived(
         queries.IncidentSummary, queries.IncidentDetail, queries.NoticeView,
         queries.WindowView, queries.OutboxView, PlannedMaintenance, Backlog,
+        records.RequestView,
         enums={"IncidentSummary": {"impact": IMPACTS, "worst_impact": IMPACTS,
                                    "phase": PHASES},
                "UpdateView": {"phase": PHASES, "impact": (*IMPACTS, None)},
                "NoticeView": {"level": NOTICE_LEVELS},
-               "OutboxView": {"status": OUTBOX_STATUSES}})
+               "OutboxView": {"status": OUTBOX_STATUSES},
+               "RequestView": {"state": records.STATES,
+                               "delivery": (*OUTBOX_STATUSES, None)}})
     if out.keys() & answers.keys():
         raise ValueError(f"bodies and answers share names: {out.keys() & answers.keys()}")
     out.update(answers)
@@ -77,6 +81,11 @@ def components() -> dict[str, Schema]:
     out["OutboxRetried"] = obj({"id": {"type": "integer"}, "status": choice(OUTBOX_STATUSES),
                                 "attempts": {"type": "integer", "minimum": 0},
                                 "next_attempt_at": UNIX_TIME})
+    out["Assistance"] = obj(
+        {"counts": obj({state: {"type": "integer", "minimum": 0} for state in records.STATES}),
+         "requests": array(ref("RequestView"))},
+        description="Members' requests for help, newest first, and how many are in each "
+                    "state; no name, no e-mail address.")
     out["AdminError"] = obj(
         {"error": TEXT, "field": TEXT, "message": TEXT, "message_fr": TEXT,
          "message_en": TEXT},
@@ -208,4 +217,11 @@ OPERATIONS: dict[str, Operation] = {
     "admin.api.outbox_retry": _op(_answer(200, ref("OutboxRetried"), "The delivery, queued "
                                                                      "again."),
                                   _NOT_FOUND, _REFUSED),
+    # members' requests for help
+    "admin.api.assistance_list": _op(
+        _answer(200, ref("Assistance"), "Members' requests and their counts by state."),
+        _REFUSED,
+        query=({"name": "state", "in": "query", "required": False,
+                "schema": choice(records.STATES),
+                "description": "Only the requests in this state."},)),
 }

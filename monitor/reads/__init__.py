@@ -12,7 +12,9 @@ API"):
   open connection;
 - :mod:`monitor.incidents.queries` — incidents, their timelines and links, maintenance
   windows and occurrences, notices, the outbox;
-- :mod:`monitor.accounts.store` — the volunteers' accounts, API tokens and sessions.
+- :mod:`monitor.accounts.store` — the volunteers' accounts, API tokens and sessions;
+- :mod:`monitor.assistance.records` — the members' requests for help as volunteers see
+  them (no personal data), and their retention purge.
 
 Every function takes an open connection or session (the caller chooses where a
 transaction starts and ends) and changes nothing, except the account store's writes.
