@@ -1,0 +1,1 @@
+"""Members' requests for help: the ``/assistance/`` pages and their screenshots."""
