@@ -29,7 +29,8 @@ def vigie_startup(ctx: StartupContext) -> None:
     """Serve the status page at ``/`` on Vigie's listener, reading the runtime's store."""
     from dashboard import create_app
 
-    ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents))
+    ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents,
+                              assistance=ctx.assistance))
 
 
 @click.command("dashboard")
@@ -58,7 +59,7 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
     from monitor.web import serve
 
     serve(app, host.strip("[]"), int(port), threads or server.threads,
-          **server.listener_options())
+          spool_dir=config.data_dir / "spool", **server.listener_options())
 
 
 @hookimpl

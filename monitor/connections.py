@@ -67,6 +67,9 @@ class ListenerStats:
     #: request body bytes held in memory now (reserved), and the most at once
     body_bytes: int = 0
     body_bytes_peak: int = 0
+    #: bodies written to a temporary file (``server.paths.<prefix>.spool``), and their bytes
+    spooled: int = 0
+    spooled_bytes: int = 0
     #: the listener is not accepting: free descriptors are under the reserve
     accept_paused: bool = False
     accept_pauses: int = 0
