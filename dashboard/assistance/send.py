@@ -9,8 +9,8 @@ its idempotency token, the proof of work, the fields, the rate limits
 (``service.allowed``), and last the screenshots (decoded and re-encoded,
 :func:`dashboard.assistance.screenshots.accept_all`). A refusal shows the form again with
 what the member wrote (never the files: they are deleted) and a message per field, with a
-4xx status: 400 (form), 403 (another site), 413/415/422 (screenshots), 422 (fields), 429
-(too many requests). The same token sent twice gives the same reference
+4xx status: 400 (form), 403 (another site), 413 (screenshots too large), 422 (a file that
+is not an accepted image, a field), 429 (too many requests). The same token sent twice gives the same reference
 (``service.submit``), so a double click makes one request.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from flask import abort, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.exceptions import BadRequest
 
 from dashboard.assistance import csrf, formstate, pow
 from dashboard.assistance.blueprint import assistance, bp, count, csrf_message, page, refusal
@@ -35,9 +36,6 @@ from monitor.safetext import clean_line
 
 log = logging.getLogger(__name__)
 
-#: status of a refused screenshot, by :class:`~dashboard.assistance.screenshots.Refused` code
-SCREENSHOT_STATUS = {"too_big": 413, "total": 413, "count": 413, "not_image": 415,
-                     "format": 415}
 #: the user agent kept for the volunteers (characters)
 USER_AGENT_LIMIT = 300
 
@@ -55,9 +53,13 @@ def send():
     except Refused as exc:
         # the form could not be read whole: nothing to show again but the message
         count("refused")
-        return refusal(SCREENSHOT_STATUS.get(exc.code, 422), _said(exc) + " " + gettext(
+        return refusal(exc.status, _said(exc) + " " + gettext(
             "Go back with your browser's Back button: what you wrote is still in the form; "
             "choose your screenshots again."), back=url_for("assistance.choose"))
+    except BadRequest:
+        count("refused")
+        return refusal(400, gettext("This form could not be read. Start again from the "
+                                    "assistance page."), back=url_for("assistance.choose"))
     try:
         return _checked(form, files)
     finally:
@@ -134,8 +136,7 @@ def _submit(sit, state, text, sender, files, values):
             problems = Problems()
             problems.add("screenshots", _said(exc) + " " + gettext(
                 "Nothing was kept: choose your screenshots again."))
-            return request_page(sit, state, text, problems,
-                                SCREENSHOT_STATUS.get(exc.code, 422), values=values)
+            return request_page(sit, state, text, problems, exc.status, values=values)
         draft = Draft(
             token=state.token, language=select_language(), category=sit.category,
             title=text.title, description=text.description, name=sender.name,

@@ -17,6 +17,8 @@ Outcomes are counted when the member says so with a button, never on a mere page
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import abort, redirect, request, url_for
 
 from dashboard.assistance import csrf, formstate
@@ -106,7 +108,7 @@ def suggestions(category: str):
         problems.general.append(csrf_message(problem))
     text = read_description(request.form, assistance().settings, problems)
     if problems:
-        return page("assistance/describe.html", 400 if problem else 422, form=text,
+        return page("assistance/describe.html", 400 if problem else 422, form=asdict(text),
                     problems=problems, after_known=sit.known,
                     current_url=url_for("assistance.describe", category=category),
                     **common(sit))
@@ -118,7 +120,7 @@ def suggestions(category: str):
     by_kind: dict[str, list[int]] = {"guide": [], "forum": []}
     for index, found_one in enumerate(state.suggestions):
         by_kind["forum" if found_one.kind == "forum" else "guide"].append(index)
-    return page("assistance/suggestions.html", form=text, state=state,
+    return page("assistance/suggestions.html", form=asdict(text), state=state,
                 state_field=formstate.dumps(state), links=open_links(state), by_kind=by_kind,
                 current_url=url_for("assistance.describe", category=category), **common(sit))
 
