@@ -37,10 +37,10 @@ class Site:
         return dict(self.service.counts)
 
 
-def make_site(seeded_template, folder: Path, clock, extra: str = "") -> Site:
+def make_site(template: Path, folder: Path, clock, extra: str = "",
+              test_config: dict | None = None) -> Site:
     """The seeded page with assistance enabled (``extra``: more of the section, indented
-    two spaces) on a private copy of the seeded database."""
-    _config, template, _ids = seeded_template
+    two spaces) on a private copy of the seeded database ``template``."""
     url = f"sqlite:///{folder / 'vigie.sqlite'}"
     shutil.copyfile(template, folder / "vigie.sqlite")
     path = seed.write_config(folder, url)
@@ -53,15 +53,15 @@ def make_site(seeded_template, folder: Path, clock, extra: str = "") -> Site:
     pm = build_plugin_manager(extra_plugins=[("test-guides", plugin)],
                               load_entry_points=False)
     service = AssistanceService(config, store, plugins=pm, clock=clock)
-    app = create_app(config, {"TESTING": True, "CLOCK": clock}, store=store,
-                     assistance=service)
+    app = create_app(config, {"TESTING": True, "CLOCK": clock, **(test_config or {})},
+                     store=store, assistance=service)
     return Site(app, service, store, plugin, config.data_dir)
 
 
 @pytest.fixture
 def site(seeded_template, tmp_path, clock):
     """The default site (no proof of work, default limits)."""
-    made = make_site(seeded_template, tmp_path, clock)
+    made = make_site(seeded_template[1], tmp_path, clock)
     yield made
     made.service.close()
     made.store.dispose()
@@ -75,7 +75,7 @@ def site_with(seeded_template, tmp_path, clock):
     def build(extra: str) -> Site:
         folder = tmp_path / f"site{len(made)}"
         folder.mkdir()
-        made.append(make_site(seeded_template, folder, clock, extra))
+        made.append(make_site(seeded_template[1], folder, clock, extra))
         return made[-1]
 
     yield build
