@@ -3,9 +3,11 @@
 :func:`register` mounts it on the dashboard when the app holds the core's assistance
 service (``app.extensions["vigie.assistance"]``, set by :func:`dashboard.create_app` when
 ``assistance.enabled``): the only thing the pages call (suggestions, rate limits, counts,
-submission). The views find it and its settings with :func:`assistance`. Every answer is private to its visitor (``no-store``: a page
-holds what the member wrote), carries the CSRF cookie when a form was signed, and an
-``X-Robots-Tag`` keeping the forms out of search engines.
+submission). The views find it and its settings with :func:`assistance`.
+
+Every answer is private to its visitor (``no-store``: a page holds what the member
+wrote), carries the CSRF cookie when a form was signed, and an ``X-Robots-Tag`` keeping
+the forms out of search engines.
 """
 
 from __future__ import annotations
