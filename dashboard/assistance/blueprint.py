@@ -94,8 +94,8 @@ def csrf_message(problem: str) -> str:
     :func:`dashboard.assistance.csrf.problem`)."""
     if problem == "no_cookie":
         return gettext("Your browser did not send back this site's cookie, which protects "
-                       "this form. Allow cookies for this site (it sets one, for this form "
-                       "only), then send the form again.")
+                       "this form. Allow cookies for this site (they only serve this form), "
+                       "then send the form again.")
     if problem == "expired":
         return gettext("This page was opened too long ago. Check what you wrote and send it "
                        "again.")

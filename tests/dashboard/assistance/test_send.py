@@ -245,3 +245,26 @@ def test_the_rate_limit_answers_429_with_the_words_kept(site_with):
     assert "Une seconde demande." in answer.text
     assert len(rows(site)) == 1
     assert site.counts() == {"sent": 1, "refused": 1}
+
+
+def test_the_screenshot_limits_are_said_in_words(site, site_with):
+    words = text_of(main_of(site.client().get("/assistance/web/demande").text))
+    assert ("Jusqu'à 5 images (PNG, JPEG ou WebP), 5 Mo chacune au plus, 15 Mo en tout."
+            in words.replace("\u202f", " ").replace("\xa0", " "))
+    other = site_with("  screenshots: {max_files: 1, max_file_size: 524288, "
+                      "max_total_size: 524288, formats: [png]}\n")
+    english = text_of(main_of(other.client().get("/assistance/web/demande?lang=en").text))
+    assert "At most 1 image (PNG), of 0.5 MB at most." in english
+    none = site_with("  screenshots: {max_files: 0}\n")
+    assert 'type="file"' not in none.client().get("/assistance/web/demande").text
+
+
+def test_the_receipt_mail_is_announced_only_when_mail_is_set(site, site_with):
+    client = site.client()
+    done = client.get(post(client, filled(client)).headers["Location"]).text
+    assert "Vous allez recevoir un e-mail" not in done
+    mailed = site_with("mail: {host: 127.0.0.1, port: 2525, security: none, "
+                       "from_address: \"support@example.coop\"}\n")
+    client = mailed.client()
+    done = client.get(post(client, filled(client)).headers["Location"]).text
+    assert "Vous allez recevoir un e-mail qui la confirme, avec cette référence." in done
