@@ -268,3 +268,32 @@ def test_the_receipt_mail_is_announced_only_when_mail_is_set(site, site_with):
     client = mailed.client()
     done = client.get(post(client, filled(client)).headers["Location"]).text
     assert "Vous allez recevoir un e-mail qui la confirme, avec cette référence." in done
+
+
+def test_a_page_left_open_too_long_is_refused_with_the_words_kept(site, clock):
+    client = site.client()
+    fields = filled(client)
+    clock.advance(12 * 3600 + 60)  # past the CSRF field's half day
+    answer = post(client, fields)
+    assert answer.status_code == 400
+    assert "Cette page a été ouverte il y a trop longtemps" in text_of(answer.text)
+    assert "La page met 30 s" in answer.text
+    again = form_to(answer.text, "/assistance/envoyer")["fields"]
+    assert again["token"] == fields["token"]  # the state is good for a day
+    assert post(client, {**again, **MEMBER}).status_code == 303
+    fields = filled(client)
+    clock.advance(24 * 3600 + 60)  # past the form state's day as well
+    answer = post(client, fields)
+    assert answer.status_code == 400
+    again = form_to(answer.text, "/assistance/envoyer")["fields"]
+    assert again["token"] != fields["token"] and again["title"] == "Mon site est lent"
+    assert post(client, {**again, **MEMBER}).status_code == 303
+    assert len(rows(site)) == 2
+
+
+def test_the_public_address_is_this_site_for_the_origin_check(site):
+    site.app.config["PUBLIC_URL"] = "https://etat.example.coop"
+    client = site.client()
+    fields = filled(client)
+    assert post(client, fields, Origin="https://etat.example.coop.evil.example").status_code == 403
+    assert post(client, fields, Origin="https://etat.example.coop").status_code == 303
