@@ -332,4 +332,4 @@ def test_pillows_guard_is_set_once_to_what_no_configuration_exceeds(dirs):
     for thread in threads:
         thread.join()
     assert results == {f"t{i}": "pixels" if i % 2 else "accepted" for i in range(8)}
-    assert Image.MAX_IMAGE_PIXELS == ceiling
+    assert ceiling == Image.MAX_IMAGE_PIXELS
