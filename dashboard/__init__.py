@@ -103,7 +103,7 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
-               store: Any = None, incidents: Any = None) -> Flask:
+               store: Any = None, incidents: Any = None, assistance: Any = None) -> Flask:
     """Build the dashboard application.
 
     :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
@@ -116,6 +116,10 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         configuration's database).
     :param incidents: the running :class:`monitor.incidents.context.IncidentContext`
         (inside ``vigie run``: volunteers' actions go through it).
+    :param assistance: the running :class:`monitor.assistance.service.AssistanceService`
+        (default: one built on this store when ``assistance.enabled``, without plugin
+        suggestions); the pages find it in ``app.extensions["vigie.assistance"]`` (None
+        when members' assistance is off).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -168,6 +172,14 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         first_wait=float(cfg["FIRST_WAIT"]), detail_wait=float(cfg["DETAIL_WAIT"]),
         stuck_after=float(cfg["STUCK_AFTER"]))
     app.extensions["vigie"] = DashboardState(config, store, cache, settings)
+    if assistance is None:  # a running Runtime given whole
+        assistance = getattr(getattr(config_path_or_obj, "assistance", None), "service", None)
+    if assistance is None:
+        from monitor.assistance.service import AssistanceService, settings_of as helped
+
+        if helped(config).enabled:
+            assistance = AssistanceService(config, store)
+    app.extensions["vigie.assistance"] = assistance
 
     i18n.init_app(app)
     for module in (status, api, feeds, badges):

@@ -29,7 +29,8 @@ def vigie_startup(ctx: StartupContext) -> None:
     """Serve the status page at ``/`` on Vigie's listener, reading the runtime's store."""
     from dashboard import create_app
 
-    ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents))
+    ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents,
+                              assistance=ctx.assistance))
 
 
 @click.command("dashboard")

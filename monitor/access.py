@@ -4,8 +4,8 @@ Three roles (stored on each user, ``users.role``):
 
 - **admin** — everything: accounts, roles, tokens, the audit log, and all of the below;
 - **editor** — incidents, notices, maintenance windows;
-- **desk** — deliveries to the plugins (retry a failed alert, forum post or ticket); later
-  the members' requests.
+- **desk** — deliveries to the plugins (retry a failed alert, forum post or ticket) and
+  the members' requests for help (where each stands; never their screenshots).
 
 Every role may read the volunteers' pages and lists and end its own sessions
 (:attr:`Permission.READ`). An API token acts with its user's role, or with a narrower
@@ -51,6 +51,8 @@ class Permission(StrEnum):
     ACCOUNTS = "accounts"
     #: read and export the audit log
     AUDIT = "audit"
+    #: see the members' requests for help and where their delivery stands
+    ASSISTANCE = "assistance"
 
 
 #: what each role may do
@@ -58,7 +60,7 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.EDITOR: frozenset({Permission.READ, Permission.INCIDENTS, Permission.NOTICES,
                             Permission.MAINTENANCE}),
-    Role.DESK: frozenset({Permission.READ, Permission.DELIVERIES}),
+    Role.DESK: frozenset({Permission.READ, Permission.DELIVERIES, Permission.ASSISTANCE}),
 }
 
 #: the roles' names for people, French and English
@@ -77,6 +79,8 @@ PERMISSION_NAMES: dict[Permission, tuple[str, str]] = {
     Permission.DELIVERIES: ("relancer les envois", "retry deliveries"),
     Permission.ACCOUNTS: ("gérer les comptes et les jetons", "manage accounts and tokens"),
     Permission.AUDIT: ("consulter le journal des modifications", "read the audit log"),
+    Permission.ASSISTANCE: ("voir les demandes d'aide des membres",
+                            "see the members' requests for help"),
 }
 
 

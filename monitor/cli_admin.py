@@ -42,6 +42,7 @@ class Admin:
         from monitor.store import SchemaOutOfDate, Store
 
         pm, _found, config = load_or_exit(_config_path(ctx.find_root()))
+        self.config = config
         self.store = Store(config.database_url)
         try:
             self.store.check_schema()
@@ -373,9 +374,11 @@ def outbox_retry(ctx, outbox_id) -> None:
 
 def admin_commands() -> list[click.Command]:
     """The command groups this module adds to ``vigie`` (and ``vigie audit``)."""
+    from monitor.cli_assistance import assistance_group
     from monitor.cli_audit import audit_group
 
-    return [notice_group, maintenance_group, incident_group, outbox_group, audit_group]
+    return [notice_group, maintenance_group, incident_group, outbox_group, audit_group,
+            assistance_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

@@ -45,6 +45,16 @@ from monitor.probe import CheckRef
 __all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_config"]
 
 
+def core_sections() -> dict[str, type[BaseModel]]:
+    """The core's top-level sections kept in ``config.sections`` beside the plugins' (their
+    models live with the code that uses them): ``assistance`` and ``mail``. Unlike a
+    plugin's, an absent one is its defaults, never None."""
+    from monitor.assistance.settings import AssistanceSettings
+    from monitor.mailer import MailSettings
+
+    return {"assistance": AssistanceSettings, "mail": MailSettings}
+
+
 def load_config(path: str | Path, registry: ProbeRegistry,
                 sections: dict[str, type[BaseModel]] | None = None) -> Config:
     """Read, validate and resolve the configuration at ``path``.
@@ -54,10 +64,11 @@ def load_config(path: str | Path, registry: ProbeRegistry,
         :func:`monitor.plugins.config_sections`.
     :raises ConfigError: listing every problem with file, line and key path.
     """
-    sections = sections or {}
-    taken = set(FileConfig.model_fields) & set(sections)
+    owned = core_sections()
+    taken = (set(FileConfig.model_fields) | set(owned)) & set(sections or {})
     if taken:
         raise ValueError(f"plugin sections shadow core sections: {sorted(taken)}")
+    sections = {**owned, **(sections or {})}
     path = Path(path)
     source = ConfigSource(path, read_config_text(path))
     if not isinstance(source.data, dict):
@@ -74,7 +85,7 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     for name, model in sections.items():
         raw = source.data.get(name)
         if raw is None:
-            plugin_sections[name] = None
+            plugin_sections[name] = model() if name in owned else None
             continue
         try:
             plugin_sections[name] = model.model_validate(raw)

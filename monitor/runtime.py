@@ -25,6 +25,7 @@ import pluggy
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from monitor import __version__, malloc
+from monitor.assistance.system import AssistanceSystem
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
@@ -199,6 +200,8 @@ class Runtime:
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
+        #: members' requests for help (None unless ``assistance.enabled``)
+        self.assistance = AssistanceSystem.attach(self)
         #: the listener's counters, and Vigie's own resource shortages (told to volunteers)
         self.listener_stats = ListenerStats()
         self.shortage = Shortage(Descriptors(), reserve=descriptor_reserve(config))
@@ -230,7 +233,8 @@ class Runtime:
                 submit_result=self.submit_result,
                 add_plugin=lambda plugin, name: pm.register(plugin, name=name),
                 remove_plugin=self._remove_plugin,
-                database_up=lambda: self.writer_stats.database_up)
+                database_up=lambda: self.writer_stats.database_up,
+                assistance=self.assistance.service if self.assistance else None)
         return self._startup_context
 
     def _remove_plugin(self, name: str) -> object | None:
@@ -479,7 +483,8 @@ class Runtime:
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
-            background += [asyncio.create_task(c) for c in self.incidents.tasks()]
+            background += [asyncio.create_task(c) for c in self.incidents.tasks()
+                           + (self.assistance.tasks() if self.assistance else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,

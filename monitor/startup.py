@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from monitor.assistance.service import AssistanceService
     from monitor.config import Config
     from monitor.incidents.context import IncidentContext
     from monitor.plugins import ProbeRegistry
@@ -64,3 +65,6 @@ class StartupContext:
     remove_plugin: Callable[[str], Any] = field(default=_outside_vigie_run("remove_plugin"))
     #: whether the last write to the database succeeded
     database_up: Callable[[], bool] = field(default=lambda: True)
+    #: the members' assistance (:class:`monitor.assistance.service.AssistanceService`)
+    #: when ``assistance.enabled``, else None
+    assistance: AssistanceService | None = None

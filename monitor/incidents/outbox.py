@@ -13,7 +13,9 @@ belongs to one plugin, so to one lane, and a lane never claims a row it has in f
 no row is delivered twice at once. The outcome of a call:
 
 - success → ``delivered``; returned :class:`~monitor.notifications.Link` objects are stored
-  on the incident in the same transaction;
+  on the incident in the same transaction (for a member's request, the ticket is stored
+  on the request, and its screenshots are deleted after the commit:
+  :mod:`monitor.assistance.delivery`);
 - :class:`~monitor.notifications.RetryLater` → tried again after the given seconds, not
   counted as a failure;
 - :class:`~monitor.notifications.PermanentFailure` → ``dead`` at once, with its message;
@@ -63,7 +65,9 @@ ERROR_LENGTH = 1000
 #: hook name → keyword of its single argument
 HOOK_ARGUMENT = {"vigie_incident_opened": "event", "vigie_incident_updated": "event",
                  "vigie_incident_resolved": "event", "vigie_maintenance_changed": "event",
-                 "vigie_system_alert": "alert"}
+                 "vigie_system_alert": "alert", "vigie_assistance_request": "request"}
+#: the hook whose rows are members' requests (their state follows the delivery)
+ASSISTANCE_HOOK = "vigie_assistance_request"
 
 
 def enqueue(session: Session, *, hook: str, plugin: str, key: str, stream: str,
@@ -91,6 +95,10 @@ def retry(session: Session, outbox_id: int, at: float | None = None) -> OutboxEn
         raise ValueError(f"outbox entry {outbox_id} was already delivered")
     entry.status, entry.attempts = "pending", 0
     entry.next_attempt_at = time.time() if at is None else at
+    if entry.hook == ASSISTANCE_HOOK:
+        from monitor.assistance import delivery
+
+        delivery.retried(session, entry.id, entry.next_attempt_at)
     session.flush()
     return entry
 
@@ -348,6 +356,10 @@ class OutboxWorker:
     def _prepare(self, job: Job) -> Any:
         """The event of an entry, with the incident's links as they are now (a plugin
         finds the ticket it created on "opened" when "updated" comes)."""
+        if job.hook == ASSISTANCE_HOOK:
+            from monitor.assistance import delivery
+
+            return delivery.decode(job.payload)
         event = from_json(job.payload)
         if isinstance(event, IncidentEvent) and job.incident_id is not None:
             from monitor.incidents.emit import incident_links
@@ -383,6 +395,12 @@ class OutboxWorker:
                      for l in (result or ()) if isinstance(l, Link)]
             if links and job.incident_id is not None:
                 attach_links(session, job.incident_id, links, now)
+            desk = job.hook == ASSISTANCE_HOOK and _assistance(session, job, "delivered", now,
+                                                                result=result)
+        if desk:  # committed: the desk has the screenshots, Vigie keeps no copy
+            from monitor.assistance import delivery
+
+            delivery.after_delivery(job.payload)()
 
     def _record(self, job: Job, outcome: str, error: str, wait: float | None) -> None:
         now = self.clock()
@@ -396,6 +414,15 @@ class OutboxWorker:
                           next_attempt_at=now + self.backoff(job.attempts + 1))
         with self.write_sessions() as session, session.begin():
             session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id).values(**values))
+            if job.hook == ASSISTANCE_HOOK:
+                _assistance(session, job, outcome, now, error=error)
+
+
+def _assistance(session: Session, job: Job, outcome: str, now: float, **details: Any) -> bool:
+    """Follow a members' request row's outcome on the request (its state, its ticket)."""
+    from monitor.assistance import delivery
+
+    return delivery.record(session, job.id, outcome, now=now, **details)
 
 
 class _Replayed(Exception):

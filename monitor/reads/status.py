@@ -85,16 +85,21 @@ def service_states(db: Reader) -> dict[str, ServiceState]:
             for sid, code, at in db.execute(query)}
 
 
-def check_states(db: Reader) -> dict[str, CheckState]:
+def check_states(db: Reader, keys: Iterable[str] | None = None) -> dict[str, CheckState]:
     """``{check key: state}`` from each check's newest status change; the reason keeps
     the probe's sentence (:meth:`monitor.probe.Reason.for_public` gives the members'
-    words)."""
+    words).
+
+    :param keys: only these checks (default: every check).
+    """
     query = (select(CheckRow.key, CheckStatusChange.current, CheckStatusChange.at,
                     CheckStatusChange.reason_code, CheckStatusChange.reason_fr,
                     CheckStatusChange.reason_en, CheckStatusChange.reason_public)
              .join(CheckRow, CheckRow.id == CheckStatusChange.check_id)
              .where(CheckStatusChange.id == _latest_id(
                  CheckStatusChange, CheckStatusChange.check_id)))
+    if keys is not None:
+        query = query.where(CheckRow.key.in_(list(keys)))
     out = {}
     for key, current, at, code, reason_fr, reason_en, public in db.execute(query):
         reason = (Reason(code or "", reason_fr, reason_en or reason_fr, public is not False)

@@ -37,6 +37,7 @@ EXPECTED: dict[str, Permission] = {
     "user signout": P.ACCOUNTS, "user remove": P.ACCOUNTS, "user list": P.ACCOUNTS,
     "token add": P.ACCOUNTS, "token list": P.ACCOUNTS, "token revoke": P.ACCOUNTS,
     "audit export": P.AUDIT,
+    "assistance list": P.ASSISTANCE, "assistance purge": P.ASSISTANCE,
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -53,6 +54,7 @@ ARGS: dict[str, list[str]] = {
     "user remove": ["dominique", "--yes"], "user list": [],
     "token add": ["--user", "dominique", "--name", "script"], "token list": [],
     "token revoke": ["1"], "audit export": [],
+    "assistance list": [], "assistance purge": [],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}

@@ -178,7 +178,7 @@ def test_a_token_may_act_with_a_narrower_role_than_its_user(admin_app, store, pe
     call = admin_app.test_client()
     headers = {"Authorization": f"Bearer {secret}"}
     assert call.get("/admin/api/v1/whoami", headers=headers).get_json() == {
-        "user": "ana", "role": "admin/desk", "permissions": ["deliveries", "read"]}
+        "user": "ana", "role": "admin/desk", "permissions": ["assistance", "deliveries", "read"]}
     assert call.post("/admin/api/v1/incidents", json={}, headers=headers).status_code == 403
     assert call.post("/admin/api/v1/outbox/1/retry", headers=headers).status_code == 404
 

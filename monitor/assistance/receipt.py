@@ -1,0 +1,107 @@
+"""The member's e-mail receipt: the reference of the request and what happens next, in
+the member's language, delivered through the outbox like the desk's ticket.
+
+:class:`ReceiptSender` is a plugin object the core registers as ``assistance-receipt``
+when ``mail.host`` is set and ``assistance.receipt`` is on; the request's transaction
+writes one outbox row for it (key ``assistance:<reference>:receipt``), so a double click
+sends one receipt, a desk that is down does not delay it, and an SMTP server that is down
+gets it later. A resend after a lost answer carries the same ``Message-ID``.
+
+The receipt names no screenshot and quotes only the request's title: it goes to an address
+the member typed, which may not be theirs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+from monitor.assistance.request import AssistanceRequest
+from monitor.mailer import Mailer, MailError
+from monitor.notifications import PermanentFailure
+from monitor.plugins import hookimpl
+from monitor.words import say
+
+log = logging.getLogger(__name__)
+
+
+def message_id(request: AssistanceRequest, sender: str) -> str:
+    """The receipt's ``Message-ID``: the same for every attempt of one request."""
+    digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:16]
+    domain = sender.rpartition("@")[2] or "vigie.invalid"
+    return f"<vigie.receipt.{request.reference}.{digest}@{domain}>"
+
+
+def receipt_text(request: AssistanceRequest) -> tuple[str, str]:
+    """``(subject, body)`` of the receipt in the request's language."""
+    lang = request.language
+    subject = say(lang, "Your request {reference} has been received",
+                  reference=request.reference)
+    lines = [
+        say(lang, "Hello {name},", name=request.name) if request.name else say(lang, "Hello,"),
+        "",
+        say(lang, "Your request for help “{title}” has been received. Its reference is "
+                  "{reference}.", title=request.title, reference=request.reference),
+        "",
+        say(lang, "The support volunteers will read it and answer you by e-mail as soon as "
+                  "they can (there is no phone support). Please keep the reference: quote "
+                  "it if you write to us about this request."),
+    ]
+    if request.status_page_url:
+        lines += ["", say(lang, "Meanwhile, the status of the services: {url}",
+                          url=request.status_page_url)]
+    lines += ["", say(lang, "This message was sent automatically; please do not answer it.")]
+    return subject, "\n".join(lines) + "\n"
+
+
+def build_receipt(request: AssistanceRequest, sender: str) -> EmailMessage:
+    """The receipt to send to the member.
+
+    :raises PermanentFailure: the member's address cannot be written in a header.
+    """
+    subject, body = receipt_text(request)
+    message = EmailMessage()
+    try:
+        to = Address(display_name=request.name, addr_spec=request.email)
+        message["To"] = formataddr((to.display_name, to.addr_spec))
+    except (ValueError, IndexError) as exc:
+        raise PermanentFailure(f"not an e-mail address: {exc}") from None
+    message["Subject"] = subject
+    message["Date"] = formatdate(request.at or None, localtime=False)
+    message["Message-ID"] = message_id(request, sender)
+    # an automatic message: no vacation reply back, no loop (RFC 3834)
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["Content-Language"] = request.language
+    message["X-Vigie-Reference"] = request.reference
+    message.set_content(body)
+    return message
+
+
+class ReceiptSender:
+    """Mails members the receipt of their request (a plugin object of the core)."""
+
+    def __init__(self, mailer: Mailer) -> None:
+        self.mailer = mailer
+
+    @hookimpl
+    def vigie_assistance_request(self, request: AssistanceRequest) -> None:
+        """Send the receipt (synchronous: the outbox runs it in its lane's threads).
+
+        :raises PermanentFailure: the server refused the message or the address for good.
+        :raises MailError: it could not be sent now (retried with a backoff).
+        """
+        if not request.email:
+            return None
+        message = build_receipt(request, self.mailer.settings.from_address or "")
+        try:
+            self.mailer.send(message)
+        except MailError as exc:
+            if exc.permanent:
+                raise PermanentFailure(str(exc)) from None
+            raise
+        log.info("assistance: receipt of %s sent", request.reference)
+        return None
