@@ -60,9 +60,10 @@ log = logging.getLogger(__name__)
 SAFETY_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = SAFETY_PIXELS
 
-#: images decoded at once in the process: decoding holds the whole bitmap (4 bytes a
-#: pixel), so this bounds the memory uploads cost whatever the number of members
-DECODERS = 2
+#: images decoded at once in the process: decoding holds the whole bitmap (3 or 4 bytes a
+#: pixel: 12 MB for a 5 MB photo), so this bounds the memory uploads cost whatever the
+#: number of members (bench/assistance_upload.py; the others wait their turn)
+DECODERS = 1
 _DECODING = threading.BoundedSemaphore(DECODERS)
 #: re-encoding quality of the lossy formats
 QUALITY = 85

@@ -14,10 +14,17 @@ import tracemalloc
 
 import pytest
 
+from monitor import connections
 from monitor.bodies import SPOOL_MEMORY
 from monitor.config import DEFAULT_PATHS, ListenerLimits, PathSettings, ServerSettings
 from monitor.web import Router, make_listener
-from tests.monitor.test_listener_limits import PATIENCE, connect, status_of, until_closed
+from tests.monitor.test_listener_limits import (
+    PATIENCE,
+    connect,
+    status_of,
+    until_closed,
+    wait_for,
+)
 
 MB = 1000 * 1000
 BLOCK = bytes(range(256)) * 256  # 64 KiB
@@ -155,6 +162,19 @@ def test_spooled_bodies_fit_a_body_memory_smaller_than_one_of_them(listen):
     status, answer = post(server.port, "/assistance/envoyer", 14 * MB)
     assert status == 200 and answer["read"] == 14 * MB
     assert server.stats.body_bytes == 0 and server.stats.requests_refused["body_memory"] == 0
+
+
+def test_freed_memory_is_handed_back_after_uploads(listen, monkeypatch):
+    """Uploads leave no body in memory, but parsing and decoding them in the worker
+    threads frees pages glibc would keep: once enough went to disk and the connections
+    are gone, the listener trims, as after a flood of bodies held."""
+    monkeypatch.setattr(connections, "TRIM_AFTER_SPOOLED_BYTES", 3 * MB)
+    server = listen("vigie", Hashing())
+    assert post(server.port, "/assistance/envoyer", 2 * MB)[0] == 200
+    assert server.stats.flood_spooled == 2 * MB and server.stats.trims == 0
+    assert post(server.port, "/assistance/envoyer", 2 * MB)[0] == 200  # the connection closes
+    wait_for(lambda: server.stats.trims == 1, "a trim after 4 MB spooled")
+    assert server.stats.flood_spooled == 0
 
 
 def test_a_chunked_body_over_the_limit_is_refused_and_its_file_closed(listen, tmp_path):
