@@ -148,6 +148,7 @@ async def spool_body(request: BaseRequest, limit: int, budget: BodyBudget, *,
         raise
     budget.stats.spooled += 1
     budget.stats.spooled_bytes += size
+    budget.stats.flood_spooled += size
     return Body(stream, size, held, spooled=True)
 
 

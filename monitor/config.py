@@ -148,8 +148,8 @@ class PathSettings(StrictModel):
     #: worker threads of its own for this prefix, so its slow requests (password hashing
     #: at login) never hold the threads of the others (default: the shared ``threads``)
     threads: int | None = Field(default=None, ge=1, le=256)
-    #: write the bodies of this prefix to a temporary file in the data folder as they
-    #: arrive (uploads), instead of holding them in memory: each holds 64 KiB of
+    #: write the bodies of this prefix to a temporary file (in ``<data_dir>/spool``) as
+    #: they arrive (uploads), instead of holding them in memory: each holds 64 KiB of
     #: ``limits.body_memory`` at most, whatever its size
     spool: bool = False
 

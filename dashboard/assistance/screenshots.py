@@ -33,7 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (  # the decoders used, registered without loading all of Pillow's
+    BmpImagePlugin,  # noqa: F401
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
 
 from monitor.assistance.request import Screenshot
 from monitor.assistance.settings import MB, ScreenshotLimits
@@ -50,9 +60,10 @@ log = logging.getLogger(__name__)
 SAFETY_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = SAFETY_PIXELS
 
-#: images decoded at once in the process: decoding holds the whole bitmap (4 bytes a
-#: pixel), so this bounds the memory uploads cost whatever the number of members
-DECODERS = 2
+#: images decoded at once in the process: decoding holds the whole bitmap (3 or 4 bytes a
+#: pixel: 12 MB for a 5 MB photo), so this bounds the memory uploads cost whatever the
+#: number of members (bench/assistance_upload.py; the others wait their turn)
+DECODERS = 1
 _DECODING = threading.BoundedSemaphore(DECODERS)
 #: re-encoding quality of the lossy formats
 QUALITY = 85
@@ -63,16 +74,20 @@ BOMB_PIXELS_PER_BYTE = 1000
 #: characters kept of a member's file name (its extension comes from the decoded format)
 NAME_LIMIT = 100
 
-#: the configuration's format names → Pillow's (an MPO is a JPEG with extra pictures)
-PILLOW_FORMATS = {"png": ("PNG",), "jpeg": ("JPEG", "MPO"), "webp": ("WEBP",)}
+#: the configuration's format names → Pillow's decoder
+PILLOW_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+#: what a decoded image's format says → the configuration's name (Pillow's JPEG decoder
+#: gives an MPO, a phone's JPEG holding extra pictures, as such)
+DECODED = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp"}
 #: format → (extension, media type, save options)
 OUTPUT: dict[str, tuple[str, str, dict[str, Any]]] = {
     "png": ("png", "image/png", {"format": "PNG", "compress_level": 6}),
     "jpeg": ("jpg", "image/jpeg", {"format": "JPEG", "quality": QUALITY}),
     "webp": ("webp", "image/webp", {"format": "WEBP", "quality": QUALITY, "method": 4}),
 }
-#: formats only named in a refusal ("a GIF image"): their headers are read, never decoded
-OTHER_FORMATS = ("GIF", "BMP", "TIFF", "ICO", "AVIF", "HEIF", "PPM", "TGA")
+#: formats named in a refusal ("a GIF image") when not accepted: only their headers are
+#: read, never decoded
+KNOWN_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 #: what each format's modes become (the modes the encoder and the desks take)
 _KEPT_MODES = {"png": {"1", "L", "LA", "P", "RGB", "RGBA"}, "jpeg": {"L", "RGB"},
                "webp": {"RGB", "RGBA"}}
@@ -202,8 +217,7 @@ def accept(source: Path, filename: str, limits: ScreenshotLimits, dest_dir: Path
     """
     name = safe_filename(filename)
     try:
-        with _DECODING:
-            kept = _reencode(Path(source), name, limits, Path(dest_dir))
+        kept = _reencode(Path(source), name, limits, Path(dest_dir))
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(source)
@@ -258,7 +272,7 @@ def _reencode(source: Path, name: str, limits: ScreenshotLimits, dest_dir: Path)
         raise refuse_empty(name)
     if size > limits.max_file_size:
         raise refuse_too_big(name, limits)
-    allowed = [p for f in limits.formats for p in PILLOW_FORMATS[f]]
+    allowed = [PILLOW_FORMATS[f] for f in limits.formats]
     try:
         image = Image.open(source, formats=allowed)
     except Image.DecompressionBombError:
@@ -269,7 +283,7 @@ def _reencode(source: Path, name: str, limits: ScreenshotLimits, dest_dir: Path)
         log.debug("screenshot %r not opened: %s", name, exc)
         raise _refuse_not_image(name, limits) from None
     with image:
-        fmt = next(f for f, names in PILLOW_FORMATS.items() if image.format in names)
+        fmt = DECODED[image.format or ""]
         width, height = image.size
         pixels = width * height
         if pixels == 0:
@@ -278,21 +292,23 @@ def _reencode(source: Path, name: str, limits: ScreenshotLimits, dest_dir: Path)
             if pixels > BOMB_PIXELS_PER_BYTE * size:
                 raise _refuse_bomb(name)
             raise _refuse_pixels(name, width, height, limits)
-        try:
-            out = _pixels(image, fmt, limits)
-        except Image.DecompressionBombError:
-            raise _refuse_bomb(name) from None
-        except Exception as exc:  # noqa: BLE001 (truncated, corrupt: damaged)
-            log.debug("screenshot %r not decoded: %s", name, exc)
-            raise _refuse_not_image(name, limits) from None
-    return _write(out, fmt, dest_dir)
+        with _DECODING:  # the header was within the limits: now the pixels
+            try:
+                out = _pixels(image, fmt, limits)
+            except Image.DecompressionBombError:
+                raise _refuse_bomb(name) from None
+            except Exception as exc:  # noqa: BLE001 (truncated, corrupt: damaged)
+                log.debug("screenshot %r not decoded: %s", name, exc)
+                raise _refuse_not_image(name, limits) from None
+            return _write(out, fmt, dest_dir)  # a disk error is no member's fault: raised
 
 
 def _unaccepted(source: Path, name: str, limits: ScreenshotLimits) -> Refused:
     """The refusal of a file no accepted decoder recognised: another image format (its
     header read to name it, nothing decoded), or no image at all."""
+    others = [f for f in KNOWN_FORMATS if DECODED.get(f) not in limits.formats]
     try:
-        with Image.open(source, formats=OTHER_FORMATS) as other:
+        with Image.open(source, formats=others) as other:
             found = other.format or ""
     except Exception:  # noqa: BLE001 (not an image)
         return _refuse_not_image(name, limits)
