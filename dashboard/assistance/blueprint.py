@@ -74,6 +74,8 @@ def _bounded():
 
 @bp.after_request
 def _private(response):
+    if request.endpoint == "assistance.static":  # the proof of work's script: cacheable
+        return response
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return csrf.send_cookie(response)
