@@ -10,7 +10,8 @@ is then shared). Any WSGI server can serve it on its own::
 
 It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
 :mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom), :mod:`dashboard.badges`
-(SVG), and ``dashboard.admin`` when that package exists.
+(SVG), ``dashboard.admin`` when that package exists, and :mod:`dashboard.assistance`
+(members' requests for help) when ``assistance.enabled``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request, send_from_directory
+from flask import Flask, jsonify, render_template, request, send_from_directory, url_for
 from werkzeug.routing import IntegerConverter
 
 from dashboard.settings import DashboardSettings, settings_of
@@ -186,6 +187,10 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         app.register_blueprint(module.bp)
     if importlib.util.find_spec("dashboard.admin") is not None:
         app.register_blueprint(importlib.import_module("dashboard.admin").bp)
+    if app.extensions.get("vigie.assistance") is not None:
+        from dashboard.assistance.blueprint import register
+
+        register(app)
     _register_basics(app)
     from dashboard.fastpath import FastPath
 
@@ -220,6 +225,8 @@ def _register_basics(app: Flask) -> None:
         return {"site_title": app.config["SITE_TITLE"],
                 "help_links": state.settings.help_links,
                 "admin_enabled": "admin" in app.blueprints,
+                "assistance_url": (url_for("assistance.choose") if "assistance" in app.blueprints
+                                   else None),
                 "lang": i18n_lang()}
 
     @app.after_request

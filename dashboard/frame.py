@@ -45,13 +45,16 @@ def stylesheet() -> tuple[Markup, str]:
     return Markup(css), f"'sha256-{digest}'"
 
 
-def header(lang: str, site_name: str, root: str, path: str) -> dict[str, str | None]:
+def header(lang: str, site_name: str, root: str, path: str,
+           assistance: bool = False) -> dict[str, str | None]:
     """What ``_header.html`` needs for a page at ``path`` of a site rooted at ``root``
-    (``""`` when the status page is at ``/``): the language switch comes back to ``path``."""
+    (``""`` when the status page is at ``/``): the language switch comes back to ``path``;
+    ``assistance``: the site offers ``/assistance/`` ("A problem?" in the menu)."""
     other = "en" if lang == "fr" else "fr"
     return {"site_name": site_name, "overview": f"{root}/", "incidents": f"{root}/incidents",
             "maintenance": f"{root}/maintenance", "current": None,
-            "switch": f"{root}/lang/{other}?{urlencode({'next': path})}"}
+            "switch": f"{root}/lang/{other}?{urlencode({'next': path})}",
+            "assistance": f"{root}/assistance/" if assistance else None}
 
 
 def render(template: str, lang: str, **values) -> str:

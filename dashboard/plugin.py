@@ -59,7 +59,7 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
     from monitor.web import serve
 
     serve(app, host.strip("[]"), int(port), threads or server.threads,
-          **server.listener_options())
+          spool_dir=config.data_dir / "spool", **server.listener_options())
 
 
 @hookimpl

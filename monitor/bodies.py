@@ -7,12 +7,23 @@ as soon as it passes the limit. Every byte held is first reserved in the
 clients stall in the middle of their bodies, the listener never holds more than
 ``server.limits.body_memory`` of them, and a client holds only what it actually sent
 (plus a piece), not what it announced.
+
+Under a prefix whose bodies are spooled (``server.paths.<prefix>.spool``: members'
+uploads), :func:`spool_body` writes the body to a temporary file as it arrives: it holds
+:data:`SPOOL_MEMORY` of the budget at most, whatever its size. The file has no name on
+disk (it goes when closed, or when the process dies) and is written by one thread of its
+own, so a slow disk never stalls the listener's loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import tempfile
+from concurrent.futures import Executor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
 from aiohttp.web_request import BaseRequest
 
@@ -20,6 +31,8 @@ from monitor.connections import ListenerStats
 
 #: bytes reserved at a time for a body of unknown length
 CHUNK = 64 * 1024
+#: bytes of a spooled body kept in memory; past them it is in its file
+SPOOL_MEMORY = 64 * 1024
 
 
 class BodyRefused(Exception):
@@ -55,11 +68,13 @@ class BodyBudget:
 
 @dataclass(slots=True)
 class Body:
-    """A body read whole: its bytes, its size, and what it holds of the budget."""
+    """A body read whole: its bytes, its size, and what it holds of the budget;
+    ``spooled`` when ``stream`` is a temporary file (to be closed by :func:`release`)."""
 
-    stream: io.BytesIO
+    stream: IO[bytes]
     size: int
     held: int
+    spooled: bool = False
 
 
 async def read_body(request: BaseRequest, limit: int, budget: BodyBudget) -> Body:
@@ -95,3 +110,51 @@ async def read_body(request: BaseRequest, limit: int, budget: BodyBudget) -> Bod
         raise
     stream.seek(0)
     return Body(stream, size, held)
+
+
+async def spool_body(request: BaseRequest, limit: int, budget: BodyBudget, *,
+                     folder: Path | None, writer: Executor) -> Body:
+    """Read ``request``'s body, at most ``limit`` bytes, into a temporary file in
+    ``folder`` (the system's temporary folder when None): the first
+    :data:`SPOOL_MEMORY` bytes in memory, the rest written by ``writer`` (one thread, so
+    the writes of a body stay in order). The caller gives the body to :func:`release`.
+
+    :raises BodyRefused: too large, or no room in the budget for its first bytes.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BodyRefused(413, "body_too_large", limit)
+    held = min(length if length is not None else limit, SPOOL_MEMORY)
+    if held and not budget.take(held):
+        raise BodyRefused(503, "body_memory")
+    # closed by release(), once the application has read it
+    stream: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+        max_size=SPOOL_MEMORY, dir=None if folder is None else str(folder))
+    loop = asyncio.get_running_loop()
+    size = 0
+    try:
+        while chunk := await request.content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise BodyRefused(413, "body_too_large", limit)
+            if size <= SPOOL_MEMORY:
+                stream.write(chunk)  # still in memory: no disk touched
+            else:  # the file is created (rollover) and written off the loop
+                await loop.run_in_executor(writer, stream.write, chunk)
+        await loop.run_in_executor(writer, stream.seek, 0)
+    except BaseException:
+        budget.give(held)
+        writer.submit(stream.close)  # after a write still running, never beside it
+        raise
+    budget.stats.spooled += 1
+    budget.stats.spooled_bytes += size
+    budget.stats.flood_spooled += size
+    return Body(stream, size, held, spooled=True)
+
+
+def release(body: Body, budget: BodyBudget, writer: Executor) -> None:
+    """Give back what ``body`` holds of the budget; a spooled body's file is closed (and
+    so deleted) by ``writer``, off the loop."""
+    budget.give(body.held)
+    if body.spooled:
+        writer.submit(body.stream.close)

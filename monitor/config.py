@@ -148,10 +148,18 @@ class PathSettings(StrictModel):
     #: worker threads of its own for this prefix, so its slow requests (password hashing
     #: at login) never hold the threads of the others (default: the shared ``threads``)
     threads: int | None = Field(default=None, ge=1, le=256)
+    #: write the bodies of this prefix to a temporary file (in ``<data_dir>/spool``) as
+    #: they arrive (uploads), instead of holding them in memory: each holds 64 KiB of
+    #: ``limits.body_memory`` at most, whatever its size
+    spool: bool = False
 
 
-#: the admin area: forms and API bodies up to 1 MiB, logins on threads of their own
-DEFAULT_PATHS = {"/admin": PathSettings(max_body=1024 * 1024, threads=4)}
+#: the admin area: forms and API bodies up to 1 MiB, logins on threads of their own; the
+#: members' requests for help: the form and its screenshots (15 MiB by default, see
+#: ``assistance.screenshots``) written to disk as they arrive, on threads of their own
+DEFAULT_PATHS = {"/admin": PathSettings(max_body=1024 * 1024, threads=4),
+                 "/assistance": PathSettings(max_body=16 * 1024 * 1024, threads=4,
+                                             spool=True)}
 
 
 class ServerSettings(StrictModel):
@@ -181,7 +189,8 @@ class ServerSettings(StrictModel):
     #: timeouts, connection caps and body sizes of the listener
     limits: ListenerLimits = ListenerLimits()
     #: settings by path prefix (``/admin`` covers ``/admin`` and everything under it; the
-    #: longest prefix wins). Giving ``paths`` replaces the default, so keep ``/admin`` in it
+    #: longest prefix wins). Giving ``paths`` replaces the default, so keep ``/admin`` and
+    #: ``/assistance`` in it
     paths: dict[str, PathSettings] = DEFAULT_PATHS
 
     @field_validator("paths")
@@ -198,7 +207,8 @@ class ServerSettings(StrictModel):
     def _bodies_fit_in_memory(self) -> ServerSettings:
         sizes = {"limits.max_body": self.limits.max_body}
         sizes.update((f"paths.{prefix}.max_body", p.max_body)
-                     for prefix, p in self.paths.items() if p.max_body is not None)
+                     for prefix, p in self.paths.items()
+                     if p.max_body is not None and not p.spool)
         key, largest = max(sizes.items(), key=lambda item: item[1])
         if largest > self.limits.body_memory:
             raise ValueError(f"limits.body_memory ({self.limits.body_memory} bytes) is smaller "

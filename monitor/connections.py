@@ -44,6 +44,9 @@ ACCEPT_RETRY = 1.0
 #: is over (a quarter of the connections left, no body held) freed memory is trimmed
 TRIM_AFTER_CONNECTIONS = 256
 TRIM_AFTER_BODY_BYTES = 8 * 1024 * 1024
+#: or this many bytes of bodies written to disk (uploads: their parsing and decoding in
+#: the worker threads leave freed pages behind, not the listener)
+TRIM_AFTER_SPOOLED_BYTES = 32 * 1024 * 1024
 #: seconds between two warnings that the listener pauses (a flood pauses it again and
 #: again as its connections time out: once is enough for the log)
 WARN_EVERY = 600.0
@@ -67,6 +70,9 @@ class ListenerStats:
     #: request body bytes held in memory now (reserved), and the most at once
     body_bytes: int = 0
     body_bytes_peak: int = 0
+    #: bodies written to a temporary file (``server.paths.<prefix>.spool``), and their bytes
+    spooled: int = 0
+    spooled_bytes: int = 0
     #: the listener is not accepting: free descriptors are under the reserve
     accept_paused: bool = False
     accept_pauses: int = 0
@@ -77,6 +83,8 @@ class ListenerStats:
     #: the most connections and body bytes since the last trim (see :class:`FloodTrim`)
     flood_open: int = 0
     flood_bytes: int = 0
+    #: bytes of bodies spooled since the last trim
+    flood_spooled: int = 0
 
     def opened(self) -> None:
         """A connection was admitted."""
@@ -105,11 +113,12 @@ class FloodTrim:
         stats = self.stats
         if self._running or stats.body_bytes or not (
                 stats.flood_open >= TRIM_AFTER_CONNECTIONS
-                or stats.flood_bytes >= TRIM_AFTER_BODY_BYTES):
+                or stats.flood_bytes >= TRIM_AFTER_BODY_BYTES
+                or stats.flood_spooled >= TRIM_AFTER_SPOOLED_BYTES):
             return
         if stats.open > stats.flood_open // 4:
             return
-        stats.flood_open, stats.flood_bytes = stats.open, 0
+        stats.flood_open, stats.flood_bytes, stats.flood_spooled = stats.open, 0, 0
         self._running = True
         asyncio.get_running_loop().run_in_executor(None, malloc.trim).add_done_callback(
             self._done)

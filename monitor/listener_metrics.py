@@ -22,7 +22,8 @@ from monitor.shortage import SOURCES, Shortage
 LISTENER_METRICS = frozenset({
     "vigie_http_connections", "vigie_http_connections_refused_total",
     "vigie_http_timeouts_total", "vigie_http_requests_refused_total",
-    "vigie_http_request_body_bytes", "vigie_http_accept_paused",
+    "vigie_http_request_body_bytes", "vigie_http_request_body_spooled_bytes_total",
+    "vigie_http_accept_paused",
     "vigie_http_accept_pauses_total", "vigie_resource_shortages_total",
 })
 
@@ -53,6 +54,9 @@ class ListenerCollector(Collector):
         yield GaugeMetricFamily("vigie_http_request_body_bytes",
                                 "Bytes of request bodies held in memory now.",
                                 value=stats.body_bytes)
+        yield CounterMetricFamily("vigie_http_request_body_spooled_bytes",
+                                  "Bytes of request bodies written to a temporary file "
+                                  "instead of memory (uploads).", value=stats.spooled_bytes)
         yield GaugeMetricFamily("vigie_http_accept_paused",
                                 "1 while the listener accepts no connection: free file "
                                 "descriptors are under the reserve kept for the checks.",

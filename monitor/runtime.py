@@ -290,6 +290,7 @@ class Runtime(StoreLifecycle):
                                      reserve=descriptor_reserve(self.config),
                                      stats=self.listener_stats,
                                      on_shortage=lambda: self.shortage.note("listener"),
+                                     spool_dir=self.config.data_dir / "spool",
                                      **server.listener_options())
         except OSError as exc:
             raise StartupError(listen_error(server.listen, exc)) from None

@@ -20,6 +20,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 # the server parts only: all of aiohttp.web (router, application…) costs memory for
@@ -30,7 +31,7 @@ from aiohttp.web_response import StreamResponse
 from waitress.proxy_headers import proxy_headers_middleware
 
 from monitor import wsgi
-from monitor.bodies import Body, BodyBudget, BodyRefused, read_body
+from monitor.bodies import Body, BodyBudget, BodyRefused, read_body, release, spool_body
 from monitor.config import DEFAULT_PATHS, ListenerLimits, PathSettings
 from monitor.connections import FloodTrim, Gate, ListenerStats, accept_loop
 from monitor.heads import GuardedHandler, GuardedServer
@@ -65,7 +66,9 @@ class WebServer:
     :mod:`monitor.connections` for connections, :mod:`monitor.heads` for request heads,
     :mod:`monitor.bodies`
     for bodies. ``paths`` (``server.paths``) give a path prefix its own body limit and
-    worker threads. ``/metrics`` and ``/healthz`` always have threads of their own
+    worker threads, and may have its bodies written to temporary files in ``spool_dir``
+    (the data folder's ``spool``; the system's temporary folder when None) rather than
+    held in memory. ``/metrics`` and ``/healthz`` always have threads of their own
     (:data:`OPS_THREADS`): no slow page or login can make a scrape wait. ``reserve``
     overrides ``limits.descriptor_reserve``; ``on_shortage`` is called (from the
     listener's thread) when the listener stops accepting for want of descriptors.
@@ -78,7 +81,8 @@ class WebServer:
                  paths: Mapping[str, PathSettings] | None = None,
                  reserve: int | None = None, descriptors: Descriptors | None = None,
                  stats: ListenerStats | None = None,
-                 on_shortage: Callable[[], None] | None = None) -> None:
+                 on_shortage: Callable[[], None] | None = None,
+                 spool_dir: Path | None = None) -> None:
         self._app = router
         self._lookup: CachedAnswer | None = getattr(router, "cached_answer", None)
         # the proxy headers are read (or removed) before anything else sees the request,
@@ -97,6 +101,11 @@ class WebServer:
         self.stats = stats or ListenerStats()
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="vigie-web")
         self._ops_pool = ThreadPoolExecutor(OPS_THREADS, thread_name_prefix="vigie-web-ops")
+        #: writes (and closes) the spooled bodies' files, in order, off the loop
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="vigie-web-spool")
+        self._spool_dir = spool_dir
+        if spool_dir is not None:
+            Path(spool_dir).mkdir(parents=True, exist_ok=True)
         self._routes = self._make_routes(DEFAULT_PATHS if paths is None else paths)
         self._trim = FloodTrim(self.stats)
         if reserve is None:
@@ -122,18 +131,19 @@ class WebServer:
                 name = "vigie-web-" + (prefix.strip("/").replace("/", "-") or "root")
                 pool = ThreadPoolExecutor(settings.threads, thread_name_prefix=name)
             max_body = self.limits.max_body if settings.max_body is None else settings.max_body
-            routes.append(_Route("/" + prefix.strip("/"), max_body, pool))
+            routes.append(_Route("/" + prefix.strip("/"), max_body, pool, settings.spool))
         return sorted(routes, key=lambda r: len(r.prefix), reverse=True)
 
-    def _route(self, path: str) -> tuple[int, ThreadPoolExecutor]:
-        """The body limit and worker pool of a request for ``path``."""
+    def _route(self, path: str) -> tuple[int, ThreadPoolExecutor, bool]:
+        """The body limit, the worker pool, and whether bodies are spooled, of a request
+        for ``path``."""
         if path in OPS_PATHS:
-            return self.limits.max_body, self._ops_pool
+            return self.limits.max_body, self._ops_pool, False
         for route in self._routes:
             if route.prefix == "/" or path == route.prefix or path.startswith(
                     route.prefix + "/"):
-                return route.max_body, route.pool
-        return self.limits.max_body, self._pool
+                return route.max_body, route.pool, route.spool
+        return self.limits.max_body, self._pool, False
 
     @property
     def port(self) -> int:
@@ -171,10 +181,10 @@ class WebServer:
         environ = wsgi.environ_of(request, self._server_name, self.port)
         answer = self._front_answer(environ)
         if answer is None:
-            max_body, pool = self._route(environ.get("PATH_INFO") or "/")
+            max_body, pool, spool = self._route(environ.get("PATH_INFO") or "/")
             body = None
             if request.body_exists:
-                body = await self._read_body(request, max_body)
+                body = await self._read_body(request, max_body, spool)
                 if isinstance(body, StreamResponse):
                     return body
             try:
@@ -183,14 +193,19 @@ class WebServer:
                 answer = await self._loop.run_in_executor(pool, wsgi.call, self._app, environ)
             finally:
                 if body is not None:
-                    self._budget.give(body.held)
+                    release(body, self._budget, self._writer)
                     self._trim.check()
         return await wsgi.respond(request, answer)
 
-    async def _read_body(self, request: BaseRequest, limit: int) -> Body | StreamResponse:
-        """The request's body, or the response refusing it (the connection then closes)."""
+    async def _read_body(self, request: BaseRequest, limit: int,
+                         spool: bool) -> Body | StreamResponse:
+        """The request's body (in memory, or ``spool``ed to a file), or the response
+        refusing it (the connection then closes)."""
         try:
             async with asyncio.timeout(self.limits.body_timeout):
+                if spool:
+                    return await spool_body(request, limit, self._budget,
+                                            folder=self._spool_dir, writer=self._writer)
                 return await read_body(request, limit, self._budget)
         except TimeoutError:
             self.stats.timeouts["body"] += 1
@@ -275,12 +290,14 @@ class WebServer:
                 self._loop.close()
         for pool in {self._pool, self._ops_pool, *(r.pool for r in self._routes)}:
             pool.shutdown(wait=False, cancel_futures=True)
+        self._writer.shutdown(wait=False)  # the spooled files still open get closed
 
 
 class _Route(NamedTuple):
     prefix: str
     max_body: int
     pool: ThreadPoolExecutor
+    spool: bool = False
 
 
 def _refuse(status: int, limit: int = 0) -> StreamResponse:

@@ -16,6 +16,7 @@ import logging
 import sys
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import IO
 from urllib.parse import unquote_to_bytes
 
 from aiohttp.web_request import BaseRequest
@@ -76,7 +77,7 @@ def environ_of(request: BaseRequest, server_name: str, server_port: int) -> dict
     return environ
 
 
-def set_body(environ: dict, stream: io.BytesIO, size: int) -> None:
+def set_body(environ: dict, stream: IO[bytes], size: int) -> None:
     """Give the application the request's body (``size`` bytes in ``stream``)."""
     environ["wsgi.input"] = stream
     environ["CONTENT_LENGTH"] = str(size)

@@ -38,7 +38,7 @@ DISTRIBUTIONS = {
     "yaml": "pyyaml", "dns": "dnspython", "dateutil": "python-dateutil",
     "argon2": "argon2-cffi", "flask_babel": "flask-babel", "flask_wtf": "flask-wtf",
     "prometheus_client": "prometheus-client", "pydantic_core": "pydantic-core",
-    "Stemmer": "pystemmer",
+    "Stemmer": "pystemmer", "PIL": "pillow",
 }
 #: calls that import the module named by their first argument (lazily)
 IMPORTING_CALLS = {"import_module", "__import__", "LazyModule"}

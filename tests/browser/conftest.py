@@ -44,12 +44,9 @@ def browser(chromium_path):
         browser.close()
 
 
-@pytest.fixture
-def dashboard_app(tmp_path_factory, tmp_path):
-    """``(app, store)``: the dashboard on a fresh copy of the seeded data, at the seed's
-    "now", fetching the summary every :data:`REFRESH` seconds."""
-    from dashboard import _load_config, create_app
-    from monitor.store import Store
+def seeded_folder(tmp_path_factory) -> Path:
+    """The folder of the seeded data (``vigie.yaml``, ``vigie.sqlite``), made once per run."""
+    from dashboard import _load_config
 
     folder = tmp_path_factory.getbasetemp() / "browser-seed"
     if not (folder / "vigie.sqlite").exists():
@@ -59,6 +56,17 @@ def dashboard_app(tmp_path_factory, tmp_path):
         template = seed.prepare_store(url)
         seed.seed_all(template, config)
         template.dispose()
+    return folder
+
+
+@pytest.fixture
+def dashboard_app(tmp_path_factory, tmp_path):
+    """``(app, store)``: the dashboard on a fresh copy of the seeded data, at the seed's
+    "now", fetching the summary every :data:`REFRESH` seconds."""
+    from dashboard import _load_config, create_app
+    from monitor.store import Store
+
+    folder = seeded_folder(tmp_path_factory)
     config = _load_config(folder / "vigie.yaml")
     shutil.copyfile(folder / "vigie.sqlite", tmp_path / "vigie.sqlite")
     store = Store(f"sqlite:///{tmp_path / 'vigie.sqlite'}")

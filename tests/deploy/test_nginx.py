@@ -116,13 +116,14 @@ class Client:
         self.set_cookies: list[str] = []
 
     def request(self, method: str, path: str, form: dict | None = None,
-                headers: dict | None = None) -> tuple[int, dict[str, str], str]:
+                headers: dict | None = None,
+                raw: bytes | None = None) -> tuple[int, dict[str, str], str]:
         connection = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
                                                  context=self.context)
         sent = {"Host": "etat.example.coop", **(headers or {})}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
+        body: bytes | str | None = raw
         if form is not None:
             body = urllib.parse.urlencode(form)
             sent["Content-Type"] = "application/x-www-form-urlencoded"
@@ -251,6 +252,49 @@ async def test_heartbeat_tokens_stay_out_of_the_access_log(tmp_path, certificate
     logged = access_log.read_text()
     assert '"GET / HTTP/1.1" 200' in logged  # the log works…
     assert token not in logged and "/push/" not in logged  # …and holds no token
+
+
+async def test_assistance_forms_are_never_cached_and_take_15_mb_of_screenshots(tmp_path,
+                                                                             certificate):
+    """``/assistance`` pages hold a one-time token: every visitor gets Vigie's own page.
+    A 15 MiB form reaches Vigie whole; 17 MiB is refused by nginx before Vigie sees it."""
+    nginx = which_or_require("nginx", NGINX_MISSING)
+    ca, cert, key = certificate
+    received: list[tuple[str, int]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        size = 0
+        while chunk := await request.content.readany():
+            size += len(chunk)
+        received.append((request.path, size))
+        return web.Response(text="form", headers={"Cache-Control": "public, max-age=60"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    upstream = web.TCPSite(runner, "127.0.0.1", 0)
+    await upstream.start()
+    https_port = free_port()
+    conf = nginx_setup(tmp_path, local_site(upstream._server.sockets[0].getsockname()[1],
+                                            https_port), cert, key)
+    try:
+        with running_nginx(nginx, conf, tmp_path) as process:
+            client = Client(ca, https_port, process)
+            assert (await asyncio.to_thread(client.wait, "/assistance/"))[0] == 200
+            status, headers, _ = await asyncio.to_thread(client.request, "GET", "/assistance/")
+            assert status == 200 and "X-Cache-Status" not in headers
+            assert [p for p, _ in received].count("/assistance/") == 2
+            for mib, expected in ((15, 200), (17, 413)):
+                body = b"x" * (mib * 1024 * 1024)
+                status, _, _ = await asyncio.to_thread(
+                    client.request, "POST", "/assistance/envoyer", None,
+                    {"Content-Type": "multipart/form-data; boundary=b"}, body)
+                assert status == expected, mib
+            assert received[-1] == ("/assistance/envoyer", 15 * 1024 * 1024)
+            assert len(received) == 3  # the 17 MiB one never reached Vigie
+    finally:
+        await runner.cleanup()
 
 
 # In front of a real Vigie ----------------------------------------------------------------

@@ -29,6 +29,7 @@ def busy_listener() -> tuple[ListenerStats, Shortage]:
     stats.timeouts["head"] += 5
     stats.requests_refused["body_too_large"] += 1
     stats.hold(1234)
+    stats.spooled, stats.spooled_bytes = 2, 14_000_000
     stats.accept_paused, stats.accept_pauses = True, 1
     shortage = Shortage()
     shortage.note("checks")
@@ -46,6 +47,7 @@ def test_the_listener_families_read_the_live_counters():
     assert get("vigie_http_timeouts_total", {"phase": "body"}) == 0
     assert get("vigie_http_requests_refused_total", {"reason": "body_too_large"}) == 1
     assert get("vigie_http_request_body_bytes") == 1234
+    assert get("vigie_http_request_body_spooled_bytes_total") == 14_000_000
     assert get("vigie_http_accept_paused") == 1 and get("vigie_http_accept_pauses_total") == 1
     assert get("vigie_resource_shortages_total", {"source": "checks"}) == 1
     assert get("vigie_resource_shortages_total", {"source": "listener"}) == 0
