@@ -81,10 +81,12 @@ class GuidePages:
     """WSGI application serving the Markdown files of the given folders."""
 
     def __init__(self, folders: Iterable[tuple[str, Path]],
-                 site: SiteSettings | None = None) -> None:
+                 site: SiteSettings | None = None, assistance: bool = False) -> None:
         self.folders = {source_id: folder.resolve() for source_id, folder in folders}
         #: the site's name, default language (that of the guides' text) for the header
         self.site = site or SiteSettings()
+        #: the site offers ``/assistance/``: the header links to it ("Un problème ?")
+        self.assistance = assistance
         # rendered once per version of a file: a request never renders an unchanged guide
         self._pages: OrderedDict[tuple[Path, int, int], tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -127,7 +129,8 @@ class GuidePages:
             "guide.html", lang, title=title, body=Markup(content) if content is not None else None,
             content_lang=self.site.language,
             header=frame.header(lang, self.site.title.text(lang), root,
-                                request.root_path + request.path)).encode()
+                                request.root_path + request.path,
+                                assistance=self.assistance)).encode()
         status = "200 OK" if found is not None else "404 Not Found"
         start_response(status, [("Content-Type", "text/html; charset=utf-8"),
                                 ("Content-Length", str(len(body))),

@@ -102,7 +102,8 @@ class GuidesPlugin:
         if folders:
             from docs_bridge.guide_pages import PREFIX, GuidePages
 
-            ctx.mount(PREFIX, GuidePages(folders, config.file.site))
+            ctx.mount(PREFIX, GuidePages(folders, config.file.site,
+                                         assistance=getattr(ctx, "assistance", None) is not None))
         self._session = aiohttp.ClientSession(
             headers={"User-Agent": "Vigie guides"},
             timeout=aiohttp.ClientTimeout(total=60))

@@ -331,6 +331,10 @@ def core_sections() -> list[SectionDoc]:
         path = name + _container(field.annotation)
         intro = descriptions[name] or first_paragraph(inner[0])
         out.extend(model_sections(inner[0], path, intro=intro))
+    from monitor.config_loader import core_sections as owned
+
+    for name, model in owned().items():  # the core's sections kept beside the plugins'
+        out.extend(model_sections(model, name, intro=first_paragraph(model)))
     out.insert(0, SectionDoc("Top-level keys", first_paragraph(FileConfig), tuple(scalars)))
     return [_with_kinds_note(section) for section in out]
 

@@ -296,6 +296,8 @@ def vigie_assistance_request(request: AssistanceRequest) -> Any:
     ``request.idempotency_key`` on every retry: a plugin must create one ticket whatever
     the number of attempts (look the reference up at the desk, or send with a key the desk
     deduplicates). The screenshots' files stay readable until the delivery succeeded.
+    (Vigie's own ``assistance-receipt`` implements it too, with an outbox row of its own:
+    it mails the member the receipt when ``mail:`` is set.)
 
     :param request: a :class:`monitor.assistance.request.AssistanceRequest`.
     :return: a list of :class:`monitor.notifications.Link` (the ticket, ``public=False``),

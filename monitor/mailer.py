@@ -48,10 +48,12 @@ class MailSettings(StrictModel):
     security: Literal["starttls", "tls", "none"] = "starttls"
     #: login at the server (with ``password``); unset: no login
     username: str | None = None
+    #: its password (give it as ``${ENV_VAR}`` or ``password_file``)
     password: SecretStr | None = None
     #: certificate authorities to trust for the server (PEM file); default the system's
     ca_file: str | None = None
-    #: the sender's address (members can answer it, or not: say so in the texts)
+    #: the sender's address (required with ``host``; the receipt asks members not to
+    #: answer it)
     from_address: str | None = Field(default=None, pattern=_EMAIL)
     #: the name shown with the sender's address
     from_name: str = "Vigie"

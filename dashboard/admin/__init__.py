@@ -8,6 +8,8 @@
 - :mod:`~dashboard.admin.account_views` — the volunteer's own sessions, "sign out
   everywhere";
 - :mod:`~dashboard.admin.audit_views` — the audit log and its export (administrators);
+- :mod:`~dashboard.admin.assistance_views` — the members' requests for help and where
+  their delivery stands (administrators and the desk);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -35,6 +37,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     account_views,
     accounts,
     api,
+    assistance_views,
     audit_views,
     auth,
     csrf,

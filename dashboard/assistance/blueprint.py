@@ -3,9 +3,11 @@
 :func:`register` mounts it on the dashboard when the app holds the core's assistance
 service (``app.extensions["vigie.assistance"]``, set by :func:`dashboard.create_app` when
 ``assistance.enabled``): the only thing the pages call (suggestions, rate limits, counts,
-submission). The views find it and its settings with :func:`assistance`. Every answer is private to its visitor (``no-store``: a page
-holds what the member wrote), carries the CSRF cookie when a form was signed, and an
-``X-Robots-Tag`` keeping the forms out of search engines.
+submission). The views find it and its settings with :func:`assistance`.
+
+Every answer is private to its visitor (``no-store``: a page holds what the member
+wrote), carries the CSRF cookie when a form was signed, and an ``X-Robots-Tag`` keeping
+the forms out of search engines.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ def _bounded():
 
 @bp.after_request
 def _private(response):
+    if request.endpoint == "assistance.static":  # the proof of work's script: cacheable
+        return response
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return csrf.send_cookie(response)
@@ -92,8 +96,8 @@ def csrf_message(problem: str) -> str:
     :func:`dashboard.assistance.csrf.problem`)."""
     if problem == "no_cookie":
         return gettext("Your browser did not send back this site's cookie, which protects "
-                       "this form. Allow cookies for this site (it sets one, for this form "
-                       "only), then send the form again.")
+                       "this form. Allow cookies for this site (they only serve this form), "
+                       "then send the form again.")
     if problem == "expired":
         return gettext("This page was opened too long ago. Check what you wrote and send it "
                        "again.")

@@ -31,8 +31,15 @@ PATH = "/assistance"
 _VALUE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
 
+class ClockedSigner(TimestampSigner):
+    """A time-stamped signature on the dashboard's clock (``CLOCK``: the tests move it)."""
+
+    def get_timestamp(self) -> int:
+        return int(current_app.config["CLOCK"]())
+
+
 def _signer() -> TimestampSigner:
-    return TimestampSigner(current_app.secret_key, salt="vigie.assistance.csrf")
+    return ClockedSigner(current_app.secret_key, salt="vigie.assistance.csrf")
 
 
 def _cookie() -> str | None:

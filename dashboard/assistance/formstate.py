@@ -22,7 +22,7 @@ from typing import Any
 from flask import Response, current_app, request
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
-from dashboard.assistance.csrf import COOKIE_AGE, PATH, secure_cookies
+from dashboard.assistance.csrf import COOKIE_AGE, PATH, ClockedSigner, secure_cookies
 from monitor.assistance.request import Suggestion
 from monitor.safetext import clean_line
 
@@ -56,7 +56,8 @@ def new_token() -> str:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="vigie.assistance.form")
+    return URLSafeTimedSerializer(current_app.secret_key, salt="vigie.assistance.form",
+                                  signer=ClockedSigner)
 
 
 def dumps(state: FormState) -> str:

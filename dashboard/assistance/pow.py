@@ -19,13 +19,15 @@ import re
 from flask import current_app
 from itsdangerous import BadSignature, TimestampSigner
 
+from dashboard.assistance.csrf import ClockedSigner
+
 #: a challenge stays valid as long as the form's state (dashboard.assistance.formstate)
 MAX_AGE = 24 * 3600
 _NONCE = re.compile(r"^[0-9]{1,20}$")
 
 
 def _signer() -> TimestampSigner:
-    return TimestampSigner(current_app.secret_key, salt="vigie.assistance.pow")
+    return ClockedSigner(current_app.secret_key, salt="vigie.assistance.pow")
 
 
 def challenge(token: str, bits: int) -> str:

@@ -10,8 +10,8 @@ its idempotency token, the proof of work, the fields, the rate limits
 :func:`dashboard.assistance.screenshots.accept_all`). A refusal shows the form again with
 what the member wrote (never the files: they are deleted) and a message per field, with a
 4xx status: 400 (form), 403 (another site), 413 (screenshots too large), 422 (a file that
-is not an accepted image, a field), 429 (too many requests). The same token sent twice gives the same reference
-(``service.submit``), so a double click makes one request.
+is not an accepted image, a field), 429 (too many requests). The same token sent twice
+gives the same reference (``service.submit``), so a double click makes one request.
 """
 
 from __future__ import annotations

@@ -37,9 +37,17 @@ def root(data_dir: Path) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and its parents) readable by Vigie only; return it."""
+    """Create ``path`` (and its parents) and make it readable by Vigie only; return it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
+
+
+def incoming(data_dir: Path) -> Path:
+    """The folder of uploads in progress (created, with ``assistance/``, private)."""
+    private_dir(root(data_dir))
+    return private_dir(root(data_dir) / INCOMING)
 
 
 def reserve(data_dir: Path, reference: str) -> Path:

@@ -145,7 +145,7 @@ class AssistanceService:
     def incoming_dir(self) -> Path:
         """Where uploads are spooled (``data_dir/assistance/incoming``, created readable by
         Vigie only; on the same filesystem as the kept screenshots)."""
-        return files.private_dir(files.root(self.data_dir) / files.INCOMING)
+        return files.incoming(self.data_dir)
 
     def submit(self, draft: Draft, screenshots: Sequence[Screenshot]) -> Receipt:
         """Record a request and its delivery (and the member's receipt) in one transaction.

@@ -63,6 +63,8 @@ class RateLimits(StrictModel):
 class Category(StrictModel):
     """A choice on the first step besides the services ("my account", "other"…)."""
 
+    #: its id (lower case letters, digits, ``-`` and ``_``); a service of the same id
+    #: hides it
     id: str = Field(pattern=IDENT)
     #: what members read
     label: LocalizedText

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.runtime import run_from_path
 from tests.conftest import free_port
 
@@ -35,6 +36,14 @@ def names_in_exposition(text: str) -> set[str]:
     return names
 
 
+class _Desk:
+    """A helpdesk plugin, so that the members' assistance runs (and exports its metric)."""
+
+    @hookimpl
+    def vigie_assistance_request(self, request):
+        return None
+
+
 async def _scrape(tmp: Path) -> str:
     """Start ``vigie run`` on a small configuration and return its /metrics."""
     port = free_port()
@@ -44,6 +53,7 @@ async def _scrape(tmp: Path) -> str:
     config.write_text(textwrap.dedent(f"""\
         data_dir: {tmp / "data"}
         server: {{listen: "127.0.0.1:{port}"}}
+        assistance: {{enabled: true, desk: test-desk}}
         services:
           - id: web
             name: Web
@@ -51,7 +61,9 @@ async def _scrape(tmp: Path) -> str:
               - {{id: port, kind: tcp, host: 127.0.0.1, port: {free_port()}}}
         """))
     ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run_from_path(config, ready=ready, stop=stop))
+    pm = build_plugin_manager(extra_plugins=[("test-desk", _Desk())])
+    task = asyncio.create_task(run_from_path(config, ready=ready, stop=stop,
+                                             plugin_manager=pm))
     try:
         await asyncio.wait_for(ready.wait(), timeout=20)
         async with aiohttp.ClientSession() as http:

@@ -22,6 +22,8 @@ REQUIRED = {
     "open incidents": "vigie_incidents_open",
     "scheduler lag": "vigie_scheduler_lag_seconds",
     "deliveries": "vigie_outbox_deliveries_total",
+    # members helped on the way rather than by a ticket
+    "assistance deflection": "vigie_assistance_requests_total",
 }
 #: Grafana's own variables, replaced by example values to check the PromQL
 GRAFANA_VARIABLES = {"$__range": "1h", "$__rate_interval": "2m", "$__interval": "30s"}

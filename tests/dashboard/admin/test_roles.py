@@ -48,6 +48,8 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.api.incident_impact": P.INCIDENTS, "admin.api.incident_resolve": P.INCIDENTS,
     "admin.api.incident_postmortem": P.INCIDENTS, "admin.api.outbox": P.READ,
     "admin.api.outbox_retry": P.DELIVERIES,
+    "admin.assistance": P.ASSISTANCE, "admin.assistance_search": P.ASSISTANCE,
+    "admin.assistance_retry": P.DELIVERIES, "admin.api.assistance_list": P.ASSISTANCE,
 }
 
 #: the volunteer of each role
@@ -72,7 +74,7 @@ def people(store, admin_seeded):
     open_incident = admin_seeded[2][0]
     return {"incident_id": open_incident, "notice_id": admin_seeded[2][2],
             "window_id": window_id, "outbox_id": 1, "token_id": token_id,
-            "username": "dominique", "filename": "admin.css"}
+            "username": "dominique", "filename": "admin.css", "reference": "DEM-20260101-ABCD"}
 
 
 def signed_in(app, store, username: str):

@@ -245,3 +245,55 @@ def test_the_rate_limit_answers_429_with_the_words_kept(site_with):
     assert "Une seconde demande." in answer.text
     assert len(rows(site)) == 1
     assert site.counts() == {"sent": 1, "refused": 1}
+
+
+def test_the_screenshot_limits_are_said_in_words(site, site_with):
+    words = text_of(main_of(site.client().get("/assistance/web/demande").text))
+    assert ("Jusqu'à 5 images (PNG, JPEG ou WebP), 5 Mo chacune au plus, 15 Mo en tout."
+            in words.replace("\u202f", " ").replace("\xa0", " "))
+    other = site_with("  screenshots: {max_files: 1, max_file_size: 524288, "
+                      "max_total_size: 524288, formats: [png]}\n")
+    english = text_of(main_of(other.client().get("/assistance/web/demande?lang=en").text))
+    assert "At most 1 image (PNG), of 0.5 MB at most." in english
+    none = site_with("  screenshots: {max_files: 0}\n")
+    assert 'type="file"' not in none.client().get("/assistance/web/demande").text
+
+
+def test_the_receipt_mail_is_announced_only_when_mail_is_set(site, site_with):
+    client = site.client()
+    done = client.get(post(client, filled(client)).headers["Location"]).text
+    assert "Vous allez recevoir un e-mail" not in done
+    mailed = site_with("mail: {host: 127.0.0.1, port: 2525, security: none, "
+                       "from_address: \"support@example.coop\"}\n")
+    client = mailed.client()
+    done = client.get(post(client, filled(client)).headers["Location"]).text
+    assert "Vous allez recevoir un e-mail qui la confirme, avec cette référence." in done
+
+
+def test_a_page_left_open_too_long_is_refused_with_the_words_kept(site, clock):
+    client = site.client()
+    fields = filled(client)
+    clock.advance(12 * 3600 + 60)  # past the CSRF field's half day
+    answer = post(client, fields)
+    assert answer.status_code == 400
+    assert "Cette page a été ouverte il y a trop longtemps" in text_of(answer.text)
+    assert "La page met 30 s" in answer.text
+    again = form_to(answer.text, "/assistance/envoyer")["fields"]
+    assert again["token"] == fields["token"]  # the state is good for a day
+    assert post(client, {**again, **MEMBER}).status_code == 303
+    fields = filled(client)
+    clock.advance(24 * 3600 + 60)  # past the form state's day as well
+    answer = post(client, fields)
+    assert answer.status_code == 400
+    again = form_to(answer.text, "/assistance/envoyer")["fields"]
+    assert again["token"] != fields["token"] and again["title"] == "Mon site est lent"
+    assert post(client, {**again, **MEMBER}).status_code == 303
+    assert len(rows(site)) == 2
+
+
+def test_the_public_address_is_this_site_for_the_origin_check(site):
+    site.app.config["PUBLIC_URL"] = "https://etat.example.coop"
+    client = site.client()
+    fields = filled(client)
+    assert post(client, fields, Origin="https://etat.example.coop.evil.example").status_code == 403
+    assert post(client, fields, Origin="https://etat.example.coop").status_code == 303

@@ -235,3 +235,19 @@ def test_the_pages_speak_english_when_asked(site):
     assert "We know" in words and "An incident is going on with Mail" in words
     assert form_to(page.text, "/merci")["buttons"] == ["Yes, thanks: I will wait"]
     assert "Which service is it about?" in text_of(client.get("/assistance/?lang=en").text)
+
+
+def test_the_guides_served_by_vigie_link_to_the_assistance_when_it_is_offered(tmp_path):
+    from werkzeug.test import Client
+
+    from docs_bridge.guide_pages import GuidePages
+
+    (tmp_path / "page.md").write_text("# Un guide\n\nDu texte.\n", encoding="utf-8")
+    for offered in (True, False):
+        app = GuidePages([("g", tmp_path)], assistance=offered)
+        page = Client(app).get("/g/page", environ_base={"SCRIPT_NAME": "/guides"}).text
+        link = re.search(r'<a class="assistance-link" href="([^"]+)">([^<]+)</a>', page)
+        if offered:
+            assert link is not None and link.groups() == ("/assistance/", "Un problème ?")
+        else:
+            assert link is None

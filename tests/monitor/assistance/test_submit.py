@@ -51,6 +51,8 @@ def test_a_request_is_one_row_and_one_delivery_to_the_desk(setup):
                                                      str(folder / "2-two.png")]
     assert request.screenshots[0].filename == "écran 1.png"
     assert list(setup.service.incoming_dir().iterdir()) == []
+    for private in (folder, folder.parent, setup.service.incoming_dir()):
+        assert private.stat().st_mode & 0o077 == 0  # Vigie's user only
     assert setup.woken == [True]
     assert setup.service.state(receipt.reference) == "received"
     assert setup.service.counts["sent"] == 1
@@ -185,3 +187,15 @@ def test_references_are_readable_and_dated_in_the_site_time_zone():
     ref = new_reference(1_767_222_000.0, "Europe/Paris")  # 2025-12-31 23:00 UTC
     assert ref.startswith("DEM-20260101-") and len(ref) == len("DEM-20260101-ABCD")
     assert not set(ref[-4:]) & set("01OIL")
+
+
+def test_a_category_named_like_a_service_is_the_service(tmp_path):
+    extra = "  categories: [{id: web, label: Le web}, {id: other, label: Autre}]\n"
+    setup = build(f"sqlite:///{tmp_path / 'vigie.sqlite'}", tmp_path, extra)
+    try:
+        setup.service.submit(setup.draft(category="web"), [])
+        request = request_from_json(outbox(setup)[0].payload)
+        assert (request.service_id, request.service_name) == ("web", "Hébergement web")
+    finally:
+        setup.service.close()
+        setup.store.dispose()
