@@ -178,7 +178,7 @@ def test_freed_memory_is_handed_back_after_uploads(listen, monkeypatch):
 
 
 def test_a_spool_folder_that_cannot_be_written_refuses_with_503(listen, tmp_path, caplog):
-    """A full or vanished disk is Vigie's problem, said once in the log; the member is
+    """A full or vanished disk is Vigie's problem, said in the log; the member is
     asked to come back (503), the body's memory is given back."""
     app = Hashing()
     server = listen("vigie", app)
