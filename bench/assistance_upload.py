@@ -105,13 +105,40 @@ async def _child(config_path: Path) -> None:
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     await ready.wait()
+    trace = os.environ.get("VIGIE_BENCH_TRACEMALLOC")  # a file: Python's heap at its fullest
+    if trace:
+        watching = threading.Event()
+        watcher = threading.Thread(target=_heap_watch, args=(trace, watching), daemon=True)
+        watcher.start()
     print(json.dumps({"event": "ready", "port": runtime.web.port}), flush=True)
     await asyncio.to_thread(sys.stdin.read)  # the parent closes our stdin to stop us
+    if trace:
+        watching.set()
+        watcher.join()
     stop.set()
     await task
     print(json.dumps({"event": "result", "delivered": desk.delivered,
                       "screenshots": desk.screenshots, "bytes": desk.bytes,
                       "bad": desk.bad}), flush=True)
+
+
+def _heap_watch(path: str, stopping: threading.Event) -> None:
+    """Snapshots of Python's heap every second; the fullest one's top lines to ``path``."""
+    import tracemalloc
+
+    tracemalloc.start(8)
+    fullest, most = None, 0
+    while not stopping.wait(1.0):
+        current, _peak = tracemalloc.get_traced_memory()
+        if current > most:
+            fullest, most = tracemalloc.take_snapshot(), current
+    _current, peak = tracemalloc.get_traced_memory()
+    lines = [f"peak {peak / MiB:.1f} MiB, fullest snapshot {most / MiB:.1f} MiB"]
+    if fullest is not None:
+        for stat in fullest.statistics("traceback")[:15]:
+            lines.append(f"{stat.size / MiB:.2f} MiB in {stat.count} blocks")
+            lines.extend("    " + line for line in stat.traceback.format()[-6:])
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def write_config(folder: Path, args: argparse.Namespace) -> Path:

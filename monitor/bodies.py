@@ -133,7 +133,14 @@ async def spool_body(request: BaseRequest, limit: int, budget: BodyBudget, *,
     loop = asyncio.get_running_loop()
     size = 0
     try:
-        while chunk := await request.content.readany():
+        while True:
+            # the pieces as the connection delivered them: readany() would join whatever
+            # is buffered into one more copy, for every client at once
+            chunk, end_of_http_chunk = await request.content.readchunk()
+            if not chunk:
+                if end_of_http_chunk:
+                    continue
+                break
             size += len(chunk)
             if size > limit:
                 raise BodyRefused(413, "body_too_large", limit)

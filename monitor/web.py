@@ -215,6 +215,10 @@ class WebServer:
             return _refuse(refused.status, refused.limit)
         except (ConnectionError, RequestPayloadError):
             return _refuse(400)  # the client left, or sent a malformed chunked body
+        except OSError as exc:  # the spool folder: full, gone, not writable
+            log.warning("a request body could not be written to %s: %s",
+                        self._spool_dir or "the temporary folder", exc)
+            return _refuse(503)
 
     async def _stream_metrics(self, request: BaseRequest) -> StreamResponse:
         """``/metrics`` sent piece by piece as the worker threads make them (chunked), so

@@ -177,6 +177,19 @@ def test_freed_memory_is_handed_back_after_uploads(listen, monkeypatch):
     assert server.stats.flood_spooled == 0
 
 
+def test_a_spool_folder_that_cannot_be_written_refuses_with_503(listen, tmp_path, caplog):
+    """A full or vanished disk is Vigie's problem, said in the log; the member is
+    asked to come back (503), the body's memory is given back."""
+    app = Hashing()
+    server = listen("vigie", app)
+    (tmp_path / "spool").rmdir()
+    (tmp_path / "spool").write_text("not a folder")
+    status, _answer = post(server.port, "/assistance/envoyer", 2 * MB)
+    assert status == 503 and app.calls == 0
+    assert server.stats.body_bytes == 0
+    assert "could not be written" in caplog.text
+
+
 def test_a_chunked_body_over_the_limit_is_refused_and_its_file_closed(listen, tmp_path):
     app = Hashing()
     paths = {"/assistance": PathSettings(max_body=1024 * 1024, spool=True)}
