@@ -12,6 +12,8 @@ from tests.docs_bridge.helpers import deliver
 from tests.tickets_bridge.assistance import AGENT, MEMBER, REFERENCE, has_metadata, make_request
 from tests.tickets_bridge.fake_desks import ZAMMAD_TOKEN
 from tests.tickets_bridge.test_zammad import plugin_for
+from monitor.plugins import build_plugin_manager
+from tickets_bridge import plugin as tickets_module
 from tickets_bridge.journal import Journal
 from tickets_bridge.plugin import TicketsPlugin, make_desk
 from tickets_bridge.settings import HelpdeskSettings
@@ -186,3 +188,17 @@ async def test_the_note_is_in_the_desks_language(zammad, http, tmp_path):
                      "2 screenshots attached"):
         assert expected in note, expected
     assert "Member account" not in note
+
+
+async def test_without_a_helpdesk_the_request_waits_as_a_dead_letter(tmp_path):
+    delivery = await deliver(TicketsPlugin().vigie_assistance_request,
+                             make_request(tmp_path / "shots"))
+    assert delivery.outcome == "dead" and REFERENCE in delivery.result
+    assert "helpdesk:" in delivery.result
+
+
+def test_the_entry_point_implements_the_durable_hook():
+    pm = build_plugin_manager()
+    [impl] = [i for i in pm.hook.vigie_assistance_request.get_hookimpls()
+              if i.plugin_name == "tickets"]
+    assert impl.function.__self__ is tickets_module.plugin
