@@ -13,9 +13,10 @@ for help, never two.
 
 Exactly-once, as far as each desk allows, with the :class:`~tickets_bridge.journal.Journal`:
 the creation of an incident's ticket is keyed by its reference, each note by the event's
-idempotency key, a request's ticket and note by the request's idempotency key. A key left *pending* by an attempt whose outcome is unknown (timeout
-after sending, crash) makes the next attempt look up first: Zammad is searched for the
-reference (and its notes for the event's marker); e-mail and webhook re-send safely (same
+idempotency key, a request's ticket and note by the request's idempotency key. A key left
+*pending* by an attempt whose outcome is unknown (timeout after sending, crash) makes the
+next attempt look up first: Zammad is searched for the reference (and its notes for the
+event's marker); e-mail and webhook re-send safely (same
 Message-ID, same Idempotency-Key); osTicket, which cannot be searched, is dead-lettered
 with a message asking a volunteer to check, rather than risking a second ticket.
 """

@@ -75,7 +75,7 @@ async def test_osticket_refusal_is_dead_lettered_with_its_text(osticket, http, t
 # E-mail ---------------------------------------------------------------------------------
 
 
-async def test_the_intake_address_gets_one_message_with_the_attachments(smtp, tmp_path):  # noqa: F811
+async def test_the_intake_address_gets_one_message_with_the_attachments(smtp, tmp_path):
     request = make_request(tmp_path / "shots")
     delivery = await deliver(mail_plugin(smtp.port).vigie_assistance_request, request)
     assert delivery.outcome == "ok"
@@ -94,7 +94,7 @@ async def test_the_intake_address_gets_one_message_with_the_attachments(smtp, tm
     assert delivery.result[0].external_id == request_message_id(request, SENDER)
 
 
-async def test_a_resent_request_keeps_its_message_id(smtp, tmp_path):  # noqa: F811
+async def test_a_resent_request_keeps_its_message_id(smtp, tmp_path):
     request = make_request(tmp_path / "shots")
     plugin = mail_plugin(smtp.port)
     plugin.journal.begin(f"request:{request.idempotency_key}")  # an attempt's fate unknown
@@ -106,7 +106,7 @@ async def test_a_resent_request_keeps_its_message_id(smtp, tmp_path):  # noqa: F
     assert [m["Message-ID"] for m in smtp.messages] == [request_message_id(request, SENDER)] * 2
 
 
-async def test_requests_may_go_to_their_own_address(smtp, tmp_path):  # noqa: F811
+async def test_requests_may_go_to_their_own_address(smtp, tmp_path):
     plugin = mail_plugin(smtp.port)
     plugin.desk.settings = plugin.desk.settings.model_copy(
         update={"requests_to": "aide@exemple.coop"})
