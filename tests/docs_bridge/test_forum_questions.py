@@ -140,6 +140,14 @@ async def test_a_forum_that_hangs_is_given_up_after_its_timeout(forum, sessions)
     forum.release.set()
 
 
+async def test_at_most_suggestions_threads_are_proposed(forum, sessions):
+    for n in range(5):
+        forum.add_topic(f"Agenda du téléphone numéro {n} : synchronise plus", post=POST)
+    assert len(await plugin_for(forum, sessions).vigie_assistance_suggestions(QUESTION)) == 3
+    assert len(await plugin_for(forum, sessions, suggestions=5)
+               .vigie_assistance_suggestions(QUESTION)) == 5
+
+
 async def test_nothing_is_asked_when_the_words_say_nothing_or_it_is_turned_off(forum, sessions):
     threads(forum)
     empty = AssistanceQuery(category="other", service_id=None, service_name="Autre chose",

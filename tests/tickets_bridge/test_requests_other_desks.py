@@ -6,7 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
+
+from tests.conftest import free_port
 from tests.docs_bridge.helpers import deliver
 from tests.tickets_bridge.assistance import MEMBER, REFERENCE, has_metadata, make_request
 from tests.tickets_bridge.test_mail import INTAKE, smtp  # noqa: F401 (the SMTP fixture)
@@ -152,3 +156,35 @@ async def test_a_webhook_422_is_dead_lettered_with_its_message(webhook, http, tm
     delivery = await deliver(webhook_plugin(webhook, http).vigie_assistance_request,
                              make_request(tmp_path / "shots"))
     assert delivery.outcome == "dead" and "unknown category 'nextcloud'" in delivery.result
+
+
+# Every desk ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("desk", ["osticket", "email", "webhook"])
+async def test_a_desk_that_is_down_holds_the_request_and_twice_is_once(
+        desk, osticket, webhook, smtp, http, tmp_path):
+    def plugin(port: int | None = None):
+        if desk == "email":
+            return mail_plugin(port or smtp.port)
+        made = (osticket_plugin(osticket, http) if desk == "osticket"
+                else webhook_plugin(webhook, http))
+        if port:
+            url = made.desk.settings.url.replace(
+                urlsplit(made.desk.settings.url).netloc, f"127.0.0.1:{port}")
+            made.desk.settings = made.desk.settings.model_copy(update={"url": url})
+        return made
+
+    request = make_request(tmp_path / "shots")
+    down = plugin(free_port())
+    held = await deliver(down.vigie_assistance_request, request, max_attempts=2)
+    assert held.outcome == "gave_up" and "connect" in held.errors[0]
+    assert not down.journal.pending(f"request:{request.idempotency_key}")
+
+    up = plugin()
+    up.journal = down.journal
+    for _ in range(2):
+        assert (await deliver(up.vigie_assistance_request, request)).outcome == "ok"
+    received = {"osticket": osticket.tickets, "email": smtp.messages,
+                "webhook": webhook.received}[desk]
+    assert len(received) == 1
