@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from monitor.assistance.request import request_from_json, request_to_json
+from monitor.notifications import PermanentFailure
 from tests.conftest import free_port
 from tests.docs_bridge.helpers import deliver
 from tests.tickets_bridge.assistance import AGENT, MEMBER, REFERENCE, has_metadata, make_request
@@ -197,8 +200,9 @@ async def test_without_a_helpdesk_the_request_waits_as_a_dead_letter(tmp_path):
     assert "helpdesk:" in delivery.result
 
 
-def test_the_entry_point_implements_the_durable_hook():
+async def test_the_entry_point_answers_the_durable_hook(tmp_path):
     pm = build_plugin_manager()
-    [impl] = [i for i in pm.hook.vigie_assistance_request.get_hookimpls()
-              if i.plugin_name == "tickets"]
-    assert impl.function.__self__ is tickets_module.plugin
+    assert pm.get_plugin("tickets") is tickets_module.plugin
+    [answer] = pm.hook.vigie_assistance_request(request=make_request(tmp_path / "shots"))
+    with pytest.raises(PermanentFailure, match="helpdesk:"):
+        await answer  # registered, and not configured here
