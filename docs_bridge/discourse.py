@@ -6,8 +6,13 @@ Shapes (Discourse's API documentation): ``Api-Key`` and ``Api-Username`` headers
 (``id``, ``topic_id``, ``topic_slug``…); ``GET /t/external_id/{id}.json`` redirects to
 the topic's JSON or answers 404; ``PUT /t/{id}/status.json`` closes a topic;
 ``GET /search.json?q=`` answers ``topics[]`` (each with its ``category_id``; search filters
-such as ``status:public`` and ``categories:=5,=7`` narrow it). Every error is mapped by
+such as ``status:public`` and ``categories:=5,=7`` narrow it) and ``posts[]`` (each with its
+``topic_id`` and a ``blurb``, an excerpt around the words found). Every error is mapped by
 :mod:`monitor.httpcall` (429 → retry later, 422 → dead letter, …).
+
+:func:`anonymous_search` asks the same search as a visitor who is not signed in: no
+``Api-Key``, no ``Api-Username``, and a session that keeps no cookie, so only what anyone
+can read comes back (for members' pages).
 """
 
 from __future__ import annotations
@@ -55,10 +60,8 @@ class DiscourseClient:
                           secrets=(self.settings.api_key.get_secret_value(),), **kwargs)
 
     def topic_url(self, slug: str, topic_id: int) -> str:
-        """The topic's public address; ``slug`` comes from the forum, so it is made safe
-        (:mod:`monitor.safetext`) and quoted as one path segment."""
-        slug = quote(clean_line(slug, 200), safe="-_.~%") or "topic"
-        return f"{self.base}/t/{slug}/{topic_id}"
+        """The topic's public address (:func:`topic_url`)."""
+        return topic_url(self.base, slug, topic_id)
 
     async def create_topic(self, title: str, raw: str, external_id: str) -> Topic:
         """Create a topic in the configured category, with its first post."""
@@ -118,6 +121,49 @@ class DiscourseClient:
                                     self.topic_url(slug, int(item["id"])),
                                     category if isinstance(category, int) else None))
         return topics
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A topic an anonymous search found, with the blurb of its first matching post."""
+
+    topic: Topic
+    blurb: str = ""
+
+
+async def anonymous_search(session: aiohttp.ClientSession, base: str, query: str,
+                           timeout: float) -> list[Found]:
+    """``GET {base}/search.json?q=query`` without credentials (``session`` must send none
+    and keep no cookie): the topics anyone can read, best first, with their blurbs as
+    Discourse wrote them (HTML)."""
+    answer = await call(session, "GET", f"{base}/search.json", service=SERVICE,
+                        timeout=timeout, headers={"Accept": "application/json"},
+                        params={"q": query})
+    data = answer.json()
+    if not isinstance(data, dict):
+        return []
+    blurbs: dict[int, str] = {}
+    for post in data.get("posts") or ():
+        if isinstance(post, dict) and isinstance(post.get("topic_id"), int):
+            blurbs.setdefault(post["topic_id"], str(post.get("blurb") or ""))
+    found = []
+    for item in data.get("topics") or ():
+        if not (isinstance(item, dict) and isinstance(item.get("id"), int)):
+            continue
+        slug = clean_line(item.get("slug"), 200)
+        category = item.get("category_id")
+        topic = Topic(item["id"], slug, _title(item.get("title")),
+                      topic_url(base, slug, item["id"]),
+                      category if isinstance(category, int) else None)
+        found.append(Found(topic, blurbs.get(topic.id, "")))
+    return found
+
+
+def topic_url(base: str, slug: str, topic_id: int) -> str:
+    """A topic's public address ``{base}/t/{slug}/{id}``; ``slug`` comes from the forum,
+    so it is made safe (:mod:`monitor.safetext`) and quoted as one path segment."""
+    slug = quote(clean_line(slug, 200), safe="-_.~%") or "topic"
+    return f"{base}/t/{slug}/{topic_id}"
 
 
 def _title(value: Any) -> str:

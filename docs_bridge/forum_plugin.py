@@ -10,6 +10,9 @@
 - **updated**: reply on the topic found in ``event.own_links``; an incident that becomes
   serious enough only now gets its topic now. Reminders are not posted.
 - **resolved**: a last reply, then the topic is closed when ``close_on_resolve``.
+- **a member's question** (``vigie_assistance_suggestions``): public threads that may
+  answer it, searched as an anonymous visitor (:mod:`docs_bridge.forum_questions`); a
+  failing or slow forum gives nothing, and the member sees the guides.
 
 Errors are mapped by :mod:`monitor.httpcall`: the outbox retries, honours
 ``Retry-After`` and dead-letters a 4xx with Discourse's message.
@@ -28,8 +31,17 @@ import aiohttp
 
 from docs_bridge import forum_text
 from docs_bridge.discourse import DiscourseClient, Topic, is_public, public_search
+from docs_bridge.forum_questions import forum_suggestions
 from docs_bridge.settings import ForumSettings, impact_reaches
-from monitor.api import IncidentEvent, Link, hookimpl
+from monitor.api import (
+    AssistanceQuery,
+    IncidentEvent,
+    Link,
+    LogThrottle,
+    Suggestion,
+    hookimpl,
+    left_out,
+)
 
 if TYPE_CHECKING:
     from monitor.api import StartupContext
@@ -61,13 +73,20 @@ class ForumPlugin:
         self.client: DiscourseClient | None = None
         self.zone = "Europe/Paris"
         self._session: aiohttp.ClientSession | None = None
+        #: the session of anonymous searches: no credentials, no cookie jar
+        self.anonymous: aiohttp.ClientSession | None = None
+        self._failures = LogThrottle(300.0)
 
     def configure(self, settings: ForumSettings, session: aiohttp.ClientSession,
-                  zone: str = "Europe/Paris") -> None:
-        """Use ``settings`` and ``session`` (the caller closes the session)."""
+                  zone: str = "Europe/Paris",
+                  anonymous: aiohttp.ClientSession | None = None) -> None:
+        """Use ``settings`` and ``session`` (the caller closes the sessions);
+        ``anonymous`` (a session that keeps no cookie) searches for members' questions,
+        none without it."""
         self.settings = settings
         self.client = DiscourseClient(settings, session)
         self.zone = zone
+        self.anonymous = anonymous
 
     # The work ---------------------------------------------------------------------------
 
@@ -139,14 +158,20 @@ class ForumPlugin:
         if settings is None:
             return
         self._session = aiohttp.ClientSession(headers={"User-Agent": "Vigie forum"})
-        self.configure(settings, self._session, ctx.config.file.site.timezone)
+        # a cookie set by an answer to the bot's calls must never reach a member's search
+        anonymous = aiohttp.ClientSession(headers={"User-Agent": "Vigie forum"},
+                                          cookie_jar=aiohttp.DummyCookieJar())
+        self.configure(settings, self._session, ctx.config.file.site.timezone, anonymous)
 
     @hookimpl
     async def vigie_shutdown(self, ctx: StartupContext) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP sessions."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.anonymous is not None:
+            await self.anonymous.close()
+            self.anonymous = None
 
     @hookimpl
     async def vigie_incident_opened(self, event: IncidentEvent) -> list[Link] | None:
@@ -182,6 +207,27 @@ class ForumPlugin:
             await self.client.close(topic_id)
         return None
 
+
+    @hookimpl
+    async def vigie_assistance_suggestions(self,
+                                           query: AssistanceQuery) -> list[Suggestion] | None:
+        """Public threads that may answer a member's question (nothing when the forum
+        fails or is slow: the member still gets the guides)."""
+        settings = self.settings
+        if settings is None or self.anonymous is None or not settings.suggestions:
+            return None
+        try:
+            found = await forum_suggestions(self.anonymous, settings.url, query,
+                                            settings.suggestions, settings.suggestions_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # whatever the forum did, the member's page goes on
+            count = self._failures.allow()
+            if count is not None:
+                log.warning("forum: the search for a member's question failed: %s%s", exc,
+                            left_out(count))
+            return None
+        return found or None
 
 #: the object the ``forum`` entry point registers
 plugin = ForumPlugin()

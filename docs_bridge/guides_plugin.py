@@ -4,7 +4,9 @@ Wiring: ``vigie_startup`` builds the :class:`~docs_bridge.library.GuideLibrary` 
 ``guides:`` section, loads the disk cache at once (so matching works even when every
 source is down at start), serves Markdown folders that have no ``base_url`` under
 ``/guides``, and starts the background refresh task; ``vigie_shutdown`` stops it.
-``vigie_incident_links`` answers from memory only: no network, a few milliseconds.
+``vigie_incident_links`` and ``vigie_assistance_suggestions`` (the guides for a member's
+question, :mod:`docs_bridge.questions`) answer from memory only: no network, a few
+milliseconds.
 
 The entry point is the :data:`plugin` object; tests and embedding applications build
 their own :class:`GuidesPlugin`.
@@ -23,7 +25,7 @@ from docs_bridge.library import GuideLibrary
 from docs_bridge.matcher import GuideMatcher, service_infos
 from docs_bridge.settings import GuidesSettings, MarkdownSource
 from docs_bridge.sources import make_source
-from monitor.api import IncidentEvent, Link, hookimpl
+from monitor.api import AssistanceQuery, IncidentEvent, Link, Suggestion, hookimpl
 
 if TYPE_CHECKING:
     from monitor.api import StartupContext
@@ -70,6 +72,15 @@ class GuidesPlugin:
         if self.library is None or self.matcher is None:
             return []
         return [g.link() for g in self.matcher.match(self.library.index, event)]
+
+    def suggestions(self, question: AssistanceQuery) -> list[Suggestion]:
+        """The guides for a member's question (empty before configuration)."""
+        if self.library is None or self.matcher is None:
+            return []
+        from docs_bridge.questions import suggest_guides, suggestion
+
+        return [suggestion(g) for g in suggest_guides(self.matcher, self.library.index,
+                                                      question)]
 
     def served_folders(self, base_dir: Path) -> list[tuple[str, Path]]:
         """Markdown folders without a ``base_url``: Vigie serves them itself."""
@@ -125,6 +136,11 @@ class GuidesPlugin:
     def vigie_incident_links(self, event: IncidentEvent) -> list[Link] | None:
         """The best guides for the incident, from the in-memory index."""
         return self.links(event) or None
+
+    @hookimpl
+    def vigie_assistance_suggestions(self, query: AssistanceQuery) -> list[Suggestion] | None:
+        """The guides that may answer a member's question, from the in-memory index."""
+        return self.suggestions(query) or None
 
 
 #: the object the ``guides`` entry point registers

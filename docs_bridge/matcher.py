@@ -59,6 +59,8 @@ class ServiceInfo:
     id: str
     name: str
     kinds: tuple[str, ...] = ()
+    #: the id of its group on the status page (``services[].group``)
+    group: str | None = None
 
 
 @dataclass(slots=True)
@@ -128,9 +130,13 @@ class GuideMatcher:
 
     def subjects(self, index: GuideIndex, event: IncidentEvent) -> Subjects:
         """The services each guide of ``index`` is about (computed once per index)."""
+        return self.subjects_for(index, {s.id: s.name_fr for s in event.services})
+
+    def subjects_for(self, index: GuideIndex, extra: dict[str, str]) -> Subjects:
+        """:meth:`subjects`, for the configured services and ``extra`` ones (id → name)."""
         names = {sid: info.name for sid, info in self.services.items()}
-        for snapshot in event.services:
-            names.setdefault(snapshot.id, snapshot.name_fr)
+        for service_id, name in extra.items():
+            names.setdefault(service_id, name)
         known = frozenset(names)
         cached = self._subjects
         if cached is not None and cached[0] is index and cached[1] == known:
@@ -147,24 +153,24 @@ class GuideMatcher:
         failing_kinds = {c.kind for c in event.checks}
         for snapshot in event.services:
             query.add(snapshot.name_fr, NAME_WEIGHT, query.service_terms)
-            self._add_word(query, snapshot.id, SERVICE_WEIGHT, query.service_terms)
+            self.add_identifier(query, snapshot.id, SERVICE_WEIGHT, query.service_terms)
             query.add(self.keywords(snapshot.id), SERVICE_WEIGHT, query.service_terms)
             query.add(STATES.get(snapshot.status, ""), STATE_WEIGHT)
             info = self.services.get(snapshot.id)
             if not failing_kinds:
                 # an incident opened by hand names no check: the service's kinds say a little
                 for kind in (info.kinds if info else ()):
-                    self._add_word(query, kind, OTHER_KIND_WEIGHT)
+                    self.add_identifier(query, kind, OTHER_KIND_WEIGHT)
         query.add(STATES.get(event.impact, ""), STATE_WEIGHT)
         for check in event.checks:
-            self._add_word(query, check.kind, KIND_WEIGHT, query.kind_terms)
+            self.add_identifier(query, check.kind, KIND_WEIGHT, query.kind_terms)
             query.add(check.name_fr, TITLE_WEIGHT)
             self._add_reason(query, check.reason_fr)
         query.add(event.title_fr, TITLE_WEIGHT)
         return query
 
-    def _add_word(self, query: Query, word: str, weight: float,
-                  into: set[str] | None = None) -> None:
+    def add_identifier(self, query: Query, word: str, weight: float,
+                       into: set[str] | None = None) -> None:
         """An identifier (``sites-web``, ``php_fpm``), its parts, and their synonyms."""
         parts = [word, *word.replace("_", "-").split("-")]
         query.add(" ".join(parts), weight, into)
@@ -189,9 +195,13 @@ class GuideMatcher:
     def mapped(self, index: GuideIndex, event: IncidentEvent) -> list[Guide]:
         """Rule 1: the guides the configuration names for the event's services, in its
         order."""
+        return self.mapped_for(index, [s.id for s in event.services])
+
+    def mapped_for(self, index: GuideIndex, service_ids: Iterable[str]) -> list[Guide]:
+        """:meth:`mapped` for these service ids."""
         out: list[Guide] = []
-        for snapshot in event.services:
-            wanted = self.settings.services.get(snapshot.id)
+        for service_id in service_ids:
+            wanted = self.settings.services.get(service_id)
             if wanted is None:
                 continue
             for ref in wanted.guides:
@@ -260,5 +270,5 @@ def _unique(guides: list[Guide]) -> list[Guide]:
 
 def service_infos(services: Iterable, lang: str = "fr") -> list[ServiceInfo]:
     """:class:`ServiceInfo` for configured :class:`monitor.config.Service` objects."""
-    return [ServiceInfo(s.id, s.name.text(lang), tuple(dict.fromkeys(c.ref.kind for c in s.checks)))
-            for s in services]
+    return [ServiceInfo(s.id, s.name.text(lang), tuple(dict.fromkeys(c.ref.kind for c in s.checks)),
+                        s.group) for s in services]

@@ -151,6 +151,11 @@ class ForumSettings(StrictModel):
     #: list them too); empty: every category anonymous visitors can read. Topics of
     #: read-restricted categories and private messages are never shown, whatever this says
     related_categories: list[Annotated[int, Field(ge=1)]] = []
+    #: public threads proposed to a member who asks for help (``/assistance/``; 0: none).
+    #: Searched as an anonymous visitor: only what anyone can read comes back
+    suggestions: int = Field(default=3, ge=0, le=5)
+    #: time that search may take (the member's page waits for it)
+    suggestions_timeout: Duration = Field(default=2.0, gt=0, le=10.0)
     #: prefix of the topics' external ids (``<prefix>-<incident reference>``)
     external_id_prefix: str = Field(default="vigie", pattern=r"^[A-Za-z0-9_-]{1,20}$")
     timeout: Duration = 15.0

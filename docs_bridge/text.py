@@ -83,3 +83,11 @@ def strip_html(fragment: str) -> str:
 def slugify(text: str) -> str:
     """A URL-safe, accent-free slug ("Nextcloud en maintenance" → "nextcloud-en-maintenance")."""
     return "-".join(tokens(text))
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word, with "…" when cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-—") + "…"

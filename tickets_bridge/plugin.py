@@ -1,4 +1,5 @@
-"""The ``tickets`` plugin: one helpdesk ticket per incident, never two.
+"""The ``tickets`` plugin: one helpdesk ticket per incident, and one per member's request
+for help, never two.
 
 - **opened** (impact at least ``helpdesk.min_impact``): open the ticket with the evidence;
   return it as a link volunteers see (``public=False``, kind ``ticket``, ``external_id``
@@ -6,12 +7,16 @@
 - **updated**: add a note (an incident that becomes serious enough only now gets its
   ticket now). Reminders add nothing.
 - **resolved**: the closing note, and the ticket is closed where the desk allows.
+- **a member's request** (``vigie_assistance_request``): a ticket with the member's
+  words and screenshots, then the note for volunteers (an internal note where the desk
+  has them); the ticket returned as a volunteers-only link.
 
 Exactly-once, as far as each desk allows, with the :class:`~tickets_bridge.journal.Journal`:
 the creation of an incident's ticket is keyed by its reference, each note by the event's
-idempotency key. A key left *pending* by an attempt whose outcome is unknown (timeout
-after sending, crash) makes the next attempt look up first: Zammad is searched for the
-reference (and its notes for the event's marker); e-mail and webhook re-send safely (same
+idempotency key, a request's ticket and note by the request's idempotency key. A key left
+*pending* by an attempt whose outcome is unknown (timeout after sending, crash) makes the
+next attempt look up first: Zammad is searched for the reference (and its notes for the
+event's marker); e-mail and webhook re-send safely (same
 Message-ID, same Idempotency-Key); osTicket, which cannot be searched, is dead-lettered
 with a message asking a volunteer to check, rather than risking a second ticket.
 """
@@ -19,12 +24,22 @@ with a message asking a volunteer to check, rather than risking a second ticket.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
 
-from monitor.api import DeliveryError, IncidentEvent, Link, PermanentFailure, RetryLater, hookimpl
 from docs_bridge.settings import impact_reaches
+from monitor.api import (
+    AssistanceRequest,
+    DeliveryError,
+    IncidentEvent,
+    Link,
+    PermanentFailure,
+    RetryLater,
+    hookimpl,
+)
+from tickets_bridge import request_text
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Journal, Ticket
 from tickets_bridge.settings import (
@@ -54,15 +69,15 @@ def make_desk(settings: HelpdeskSettings, session: aiohttp.ClientSession,
     from tickets_bridge.webhook import WebhookAdapter
     from tickets_bridge.zammad import ZammadAdapter
 
-    desk = settings.desk
+    desk, lang = settings.desk, settings.language
     if isinstance(desk, ZammadDesk):
-        return ZammadAdapter(desk, session, zone)
+        return ZammadAdapter(desk, session, zone, lang)
     if isinstance(desk, OsTicketDesk):
-        return OsTicketAdapter(desk, session, zone)
+        return OsTicketAdapter(desk, session, zone, lang)
     if isinstance(desk, EmailDesk):
-        return EmailAdapter(desk, zone)
+        return EmailAdapter(desk, zone, lang)
     if isinstance(desk, WebhookDesk):
-        return WebhookAdapter(desk, session, zone)
+        return WebhookAdapter(desk, session, zone, lang)
     raise TypeError(f"unknown desk {desk!r}")
 
 
@@ -81,13 +96,14 @@ class TicketsPlugin:
 
     # The work ---------------------------------------------------------------------------
 
+    def _link(self, ticket: Ticket) -> Link:
+        assert self.desk is not None
+        return Link(kind=TICKET_KIND, title=f"Ticket {self.desk.label} {ticket.number}",
+                    url=ticket.url, public=False, external_id=ticket.id)
+
     def _links(self, ticket: Ticket) -> list[Link] | None:
         """The ticket as a volunteers-only link (none when the desk gave no address)."""
-        assert self.desk is not None
-        if not ticket.url:
-            return None
-        return [Link(kind=TICKET_KIND, title=f"Ticket {self.desk.label} {ticket.number}",
-                     url=ticket.url, public=False, external_id=ticket.id)]
+        return [self._link(ticket)] if ticket.url else None
 
     @staticmethod
     def _own_link(event: IncidentEvent) -> Link | None:
@@ -107,63 +123,68 @@ class TicketsPlugin:
 
     async def open_ticket(self, event: IncidentEvent) -> Ticket:
         """Create the incident's ticket, exactly once (see the module's docstring)."""
+        assert self.desk is not None
+        desk = self.desk
+        return await self.create_once(f"create:{event.reference}", event.reference,
+                                      event.reference, lambda: desk.create(event))
+
+    async def create_once(self, key: str, reference: str, record_as: str,
+                          create: Callable[[], Awaitable[Ticket]]) -> Ticket:
+        """Run ``create`` unless an earlier attempt whose outcome is unknown made the
+        ticket (found at the desk by ``reference``); record the ticket as ``record_as``."""
         assert self.desk is not None and self.journal is not None
-        key = f"create:{event.reference}"
         if self.journal.pending(key):
             if self.desk.can_lookup:
-                found = await self.desk.find(event)
+                found = await self.desk.find(reference)
                 if found is not None:
                     log.info("tickets: %s already had ticket %s (earlier answer lost)",
-                             event.reference, found.number)
-                    return await self._recorded(event, key, found)
+                             reference, found.number)
+                    return await self._recorded(record_as, key, found)
             elif not self.desk.resend_safe:
-                raise self._unsure(event)
+                raise self._unsure(reference)
         self.journal.begin(key)
         await self.journal.flush()
         try:
-            ticket = await self.desk.create(event)
+            ticket = await create()
         except DeliveryError as exc:
             if not exc.ambiguous:
                 self.journal.forget(key)
                 await self.journal.flush()
             elif not (self.desk.can_lookup or self.desk.resend_safe):
-                raise self._unsure(event) from exc
+                raise self._unsure(reference) from exc
             raise
         except (PermanentFailure, RetryLater):
             # the desk answered: it created nothing
             self.journal.forget(key)
             await self.journal.flush()
             raise
-        return await self._recorded(event, key, ticket)
+        return await self._recorded(record_as, key, ticket)
 
-    async def _recorded(self, event: IncidentEvent, key: str, ticket: Ticket) -> Ticket:
+    async def _recorded(self, record_as: str, key: str, ticket: Ticket) -> Ticket:
         assert self.journal is not None
-        self.journal.record_ticket(event.reference, ticket)
+        self.journal.record_ticket(record_as, ticket)
         self.journal.finish(key)
         await self.journal.flush()
         return ticket
 
-    def _unsure(self, event: IncidentEvent) -> PermanentFailure:
+    def _unsure(self, reference: str) -> PermanentFailure:
         assert self.desk is not None
         return PermanentFailure(
             f"{self.desk.label} n'a pas répondu après avoir reçu la demande : le ticket de "
-            f"{event.reference} a peut-être été créé. Vérifiez dans le support avant de "
-            f"relancer (the desk cannot be searched; check it for {event.reference}).")
+            f"{reference} a peut-être été créé. Vérifiez dans le support avant de "
+            f"relancer (the desk cannot be searched; check it for {reference}).")
 
-    async def add_note(self, ticket: Ticket, event: IncidentEvent, resolve: bool) -> None:
-        """Add the update or resolution note, at most once per event."""
-        assert self.desk is not None and self.journal is not None
-        key = event.idempotency_key
+    async def once(self, key: str, action: Callable[[bool], Awaitable[None]]) -> None:
+        """Run ``action`` (a note) at most once for ``key``; it is told to check the desk
+        first when an earlier attempt's outcome is unknown."""
+        assert self.journal is not None
         if self.journal.done(key):
             return
         check_first = self.journal.pending(key)
         self.journal.begin(key)
         await self.journal.flush()
         try:
-            if resolve:
-                await self.desk.resolve(ticket, event, check_first)
-            else:
-                await self.desk.follow_up(ticket, event, check_first)
+            await action(check_first)
         except DeliveryError as exc:
             if not exc.ambiguous:
                 self.journal.forget(key)
@@ -171,6 +192,34 @@ class TicketsPlugin:
             raise
         self.journal.finish(key)
         await self.journal.flush()
+
+    async def add_note(self, ticket: Ticket, event: IncidentEvent, resolve: bool) -> None:
+        """Add the update or resolution note, at most once per event."""
+        assert self.desk is not None
+        step = self.desk.resolve if resolve else self.desk.follow_up
+        await self.once(event.idempotency_key,
+                        lambda check_first: step(ticket, event, check_first))
+
+    async def deliver_request(self, request: AssistanceRequest) -> Ticket:
+        """A member's request as one ticket (and its note for volunteers, once), whatever
+        the number of attempts (see docs/bridges.md, "Members' requests")."""
+        assert self.desk is not None and self.journal is not None
+        desk = self.desk
+        who = request_text.member(request)
+        record = f"request:{request.idempotency_key}"
+        ticket = self.journal.ticket(record)
+        if ticket is None:
+            files, missing = request_text.attachments(request)
+            ticket = await self.create_once(
+                record, request.reference, record,
+                lambda: desk.create_request(request, who, files, missing))
+        if desk.internal_notes:
+            missing = request_text.unreadable(request)
+            made = ticket
+            await self.once(f"request-note:{request.idempotency_key}",
+                            lambda check_first: desk.request_note(made, request, who, missing,
+                                                                  check_first))
+        return ticket
 
     def _serious(self, event: IncidentEvent) -> bool:
         assert self.settings is not None
@@ -232,6 +281,17 @@ class TicketsPlugin:
             await self.add_note(ticket, event, resolve=True)
         return None
 
+
+    @hookimpl
+    async def vigie_assistance_request(self, request: AssistanceRequest) -> list[Link]:
+        """A member's request for help: one ticket with the member's words and screenshots,
+        and the note for volunteers; the ticket as a volunteers-only link."""
+        if self.desk is None:
+            raise PermanentFailure(
+                "Aucun support n'est configuré (section helpdesk:) : la demande "
+                f"{request.reference} attend ; configurez-le puis relancez la livraison "
+                "(no helpdesk: section is configured).")
+        return [self._link(await self.deliver_request(request))]
 
 #: the object the ``tickets`` entry point registers
 plugin = TicketsPlugin()

@@ -1,4 +1,5 @@
-"""The ``helpdesk:`` configuration section: which desk gets one ticket per incident."""
+"""The ``helpdesk:`` configuration section: which desk gets one ticket per incident, and
+one ticket per member's request for help."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class ZammadDesk(StrictModel):
     token: SecretStr
     #: the group tickets are created in (it must exist in Zammad)
     group: str = "Users"
+    #: the group members' requests for help (``/assistance/``) go to; empty: ``group``
+    requests_group: str | None = None
     #: the ticket's customer: an e-mail address (created by Zammad when unknown)
     customer: str = Field(pattern=_EMAIL)
     #: the state set on resolution
@@ -44,6 +47,9 @@ class OsTicketDesk(StrictModel):
     #: name and address the ticket is opened in the name of
     name: str = "Vigie"
     email: str = Field(pattern=_EMAIL)
+    #: the help topic (osTicket's ``topicId``, which picks the department) members'
+    #: requests for help go to; empty: the desk's default topic
+    requests_topic_id: int | None = Field(default=None, ge=1)
     timeout: Duration = 15.0
 
     @field_validator("url")
@@ -58,6 +64,8 @@ class EmailDesk(StrictModel):
     type: Literal["email"]
     #: the desk's intake address
     to: str = Field(pattern=_EMAIL)
+    #: the intake address members' requests for help go to; empty: ``to``
+    requests_to: str | None = Field(default=None, pattern=_EMAIL)
     #: the sender (also the domain of the Message-IDs)
     sender: str = Field(pattern=_EMAIL)
     host: str = "localhost"
@@ -94,5 +102,8 @@ class HelpdeskSettings(StrictModel):
     desk: Desk
     #: incidents at least this bad get a ticket
     min_impact: ImpactLevel = "degraded"
+    #: the language Vigie writes tickets and notes in (volunteers read it; a member's
+    #: own words are kept as written)
+    language: Literal["fr", "en"] = "fr"
     #: journal entries (idempotency keys) are forgotten after this long
     keep: Duration = 90 * 86400.0

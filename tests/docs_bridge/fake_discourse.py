@@ -15,14 +15,23 @@ application answers as it does (REFERENCE.md, "Discourse"):
   that are not read-restricted, ``categories:5,=7``: those category ids) → ``posts``,
   ``topics`` (with ``category_id``), ``grouped_search_result``. Like Discourse, the search
   sees what the API user sees: an admin bot sees the read-restricted categories too;
+- a visitor who sends no ``Api-Key`` and no ``Api-Username`` may search: like an anonymous
+  visitor of Discourse, it sees neither read-restricted categories nor private messages;
+  each post found has a ``blurb`` (HTML: entities, the words found in
+  ``<span class="search-highlight">``); every answer sets a ``_forum_session`` cookie, as
+  Discourse does;
 - scripted failures: :meth:`FakeDiscourse.fail_next` (e.g. 429 with ``Retry-After`` and
-  ``extras.wait_seconds``, 500), and :attr:`FakeDiscourse.hang_after_record` (the request
-  is recorded, then no answer ever comes).
+  ``extras.wait_seconds``, 500), :meth:`FakeDiscourse.fail_search_next` (the same for
+  searches), :attr:`FakeDiscourse.hang_after_record` (the request is recorded, then no
+  answer ever comes) and :attr:`FakeDiscourse.hang_searches` (a search is received,
+  :attr:`FakeDiscourse.search_received` is set, and no answer comes until
+  :attr:`FakeDiscourse.release` is).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import time
 import unicodedata
@@ -74,6 +83,11 @@ class FakeDiscourse:
         self.url = ""
         #: read-restricted categories (Discourse: category security, not "everyone")
         self.restricted: set[int] = set()
+        self.search_scripted: list[tuple[int, dict, dict]] = []
+        self.hang_searches = False
+        self.search_received = asyncio.Event()
+        #: the headers of every search, and whether it was anonymous
+        self.searches: list[tuple[dict, bool]] = []
 
     # Test controls ----------------------------------------------------------------------
 
@@ -81,11 +95,17 @@ class FakeDiscourse:
         """Answer the next write (POST/PUT) with this status instead of acting."""
         self.scripted.append((status, body or {}, headers or {}))
 
-    def add_topic(self, title: str, created_at: float | None = None, category: int = 5) -> FakeTopic:
-        """A topic written by a member."""
+    def fail_search_next(self, status: int, body: dict | None = None,
+                         headers: dict | None = None) -> None:
+        """Answer the next search with this status instead of searching."""
+        self.search_scripted.append((status, body or {}, headers or {}))
+
+    def add_topic(self, title: str, created_at: float | None = None, category: int | None = 5,
+                  post: str = "Message d'un membre du forum.") -> FakeTopic:
+        """A topic written by a member (``category`` None: a private message)."""
         self._next_topic += 1
         topic = FakeTopic(self._next_topic, title, _slug(title), category, None, [],
-                          created_at or time.time(), ["Message d'un membre du forum."])
+                          created_at or time.time(), [post])
         self.topics[topic.id] = topic
         return topic
 
@@ -108,7 +128,15 @@ class FakeDiscourse:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
+        answer = await self._authenticated(request, handler)
+        answer.set_cookie("_forum_session", "c2Vzc2lvbi1vZi10aGUtYm90", httponly=True)
+        return answer
+
+    async def _authenticated(self, request: web.Request, handler):
         self.requests.append((request.method, request.path_qs))
+        if self._anonymous(request) and request.method == "GET" \
+                and request.path == "/search.json":
+            return await handler(request)
         if (request.headers.get("Api-Key") != API_KEY
                 or request.headers.get("Api-Username") != API_USER):
             return web.json_response(
@@ -119,6 +147,10 @@ class FakeDiscourse:
             status, body, headers = self.scripted.pop(0)
             return web.json_response(body, status=status, headers=headers)
         return await handler(request)
+
+    @staticmethod
+    def _anonymous(request: web.Request) -> bool:
+        return "Api-Key" not in request.headers and "Api-Username" not in request.headers
 
     @staticmethod
     def _invalid(*errors: str) -> web.Response:
@@ -204,7 +236,22 @@ class FakeDiscourse:
             topic.closed = str(data.get("enabled")).lower() == "true"
         return web.json_response({"success": "OK", "topic_status_update": None})
 
+    def _blurb(self, topic: FakeTopic, words: list[str]) -> str:
+        text = html.escape(topic.posts[0], quote=False)
+        for word in words:
+            text = re.sub(f"(?i)({re.escape(word)})", r'<span class="search-highlight">\1</span>',
+                          text)
+        return text[:400]
+
     async def search(self, request: web.Request) -> web.Response:
+        anonymous = self._anonymous(request)
+        self.searches.append((dict(request.headers), anonymous))
+        self.search_received.set()
+        if self.search_scripted:
+            status, body, headers = self.search_scripted.pop(0)
+            return web.json_response(body, status=status, headers=headers)
+        if self.hang_searches:
+            await self.release.wait()
         query = request.query.get("q", "")
         after = None
         public_only = False
@@ -225,14 +272,18 @@ class FakeDiscourse:
             text = _fold(topic.title + " " + " ".join(topic.posts))
             if after and date.fromtimestamp(topic.created_at) < after:
                 continue
-            if public_only and (topic.category is None or topic.category in self.restricted):
+            hidden = topic.category is None or topic.category in self.restricted
+            if (public_only or anonymous) and hidden:
                 continue
             if categories is not None and topic.category not in categories:
                 continue
             if words and all(w in text for w in words):
                 topics.append(topic)
         return web.json_response({
-            "posts": [{"id": t.id * 10, "topic_id": t.id, "blurb": t.posts[0][:100]}
+            "posts": [{"id": t.id * 10, "name": "Membre", "username": "membre",
+                       "created_at": "2026-03-01T10:00:00.000Z", "like_count": 0,
+                       "blurb": self._blurb(t, words), "post_number": 1,
+                       "topic_title_headline": html.escape(t.title), "topic_id": t.id}
                       for t in topics],
             "topics": [{"id": t.id, "title": t.title, "fancy_title": t.title, "slug": t.slug,
                         "posts_count": len(t.posts), "category_id": t.category,

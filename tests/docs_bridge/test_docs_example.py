@@ -27,5 +27,6 @@ def test_the_documented_example_loads(tmp_path, monkeypatch):
     assert guides.sources[0].token_secret.get_secret_value() == "bookstack-secret"
     assert guides.services["nextcloud"].guides == ["doc:42"]
     assert forum.api_key.get_secret_value() == "discourse-key" and forum.category == 12
-    assert helpdesk.desk.type == "zammad"
+    assert helpdesk.desk.type == "zammad" and helpdesk.desk.requests_group == "Accueil"
+    assert (forum.suggestions, forum.suggestions_timeout, helpdesk.language) == (3, 2.0, "fr")
     assert helpdesk.desk.token.get_secret_value() == "secret-from-a-file"

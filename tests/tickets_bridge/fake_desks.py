@@ -15,7 +15,13 @@ test; these aiohttp applications answer as they do (REFERENCE.md, "Helpdesks"):
   ``Idempotency-Key`` is acknowledged without acting again.
 
 Each has scripted failures (:meth:`fail_next`) and :attr:`hang_after_record`: the request
-is recorded (the ticket exists), then no answer comes until :attr:`release` is set.
+is recorded (the ticket exists), then no answer comes until :attr:`release` is set (True:
+the first request that records something; a path such as ``/api/v1/ticket_articles``: the
+first request to that path).
+
+Attachments are kept as the desks keep them: Zammad's ``attachments`` of an article
+(``filename``, base64 ``data``, ``mime-type``; a bad base64 is a 422), osTicket's
+``[{"name.png": "data:image/png;base64,…"}]`` (a malformed data URL is a 400).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class ScriptedFailures:
 
     def __init__(self) -> None:
         self.scripted: list[tuple[int, object, dict]] = []
-        self.hang_after_record = False
+        self.hang_after_record: bool | str = False
         self.release = asyncio.Event()
         self.requests: list[tuple[str, str]] = []
 
@@ -55,8 +61,8 @@ class ScriptedFailures:
             return web.Response(status=status, text=body, headers=headers)
         return web.json_response(body, status=status, headers=headers)
 
-    async def maybe_hang(self) -> None:
-        if self.hang_after_record:
+    async def maybe_hang(self, path: str = "") -> None:
+        if self.hang_after_record is True or (path and self.hang_after_record == path):
             self.hang_after_record = False  # only the first request hangs
             await self.release.wait()
 
@@ -107,17 +113,32 @@ class FakeZammad(ScriptedFailures):
                 return scripted
         return await handler(request)
 
+    @staticmethod
+    def _attachments(article: dict) -> list[dict]:
+        """Zammad's stored attachments (raises ValueError for a bad one, answered 422)."""
+        out = []
+        for item in article.get("attachments") or ():
+            data = base64.b64decode(item["data"], validate=True)
+            out.append({"filename": item["filename"], "size": len(data), "data": data,
+                        "preferences": {"Mime-Type": item.get("mime-type", "")}})
+        return out
+
     def _article(self, ticket: ZammadTicket, article: dict) -> dict:
         self._next_article += 1
+        attachments = self._attachments(article)
         stored = {"id": self._next_article, "ticket_id": ticket.id,
                   "subject": article.get("subject"), "body": article.get("body", ""),
                   "type": article.get("type", "note"), "internal": bool(article.get("internal")),
+                  "sender": article.get("sender", "Agent"),
                   "content_type": article.get("content_type", "text/plain"),
-                  "attachments": [{"filename": a["filename"],
-                                   "size": len(base64.b64decode(a["data"]))}
-                                  for a in article.get("attachments") or ()]}
+                  "attachments": attachments}
         ticket.articles.append(stored)
         return stored
+
+    @staticmethod
+    def _article_json(article: dict) -> dict:
+        return {**article, "attachments": [{k: v for k, v in a.items() if k != "data"}
+                                           for a in article["attachments"]]}
 
     def _ticket_json(self, ticket: ZammadTicket) -> dict:
         return {"id": ticket.id, "group_id": 1, "priority_id": 2,
@@ -133,6 +154,10 @@ class FakeZammad(ScriptedFailures):
             return self._error(422, f"No lookup value found for 'group': \"{group}\"")
         if not data.get("title"):
             return self._error(422, "Title can't be blank")
+        try:
+            self._attachments(data.get("article") or {})
+        except (KeyError, ValueError):
+            return self._error(422, "Invalid attachment data")
         ticket_id = len(self.tickets) + 1
         customer = str(data.get("customer_id") or data.get("customer") or "")
         ticket = ZammadTicket(ticket_id, str(31000 + ticket_id), data["title"], group,
@@ -140,7 +165,7 @@ class FakeZammad(ScriptedFailures):
         self.tickets[ticket_id] = ticket
         if data.get("article"):
             self._article(ticket, data["article"])
-        await self.maybe_hang()
+        await self.maybe_hang(request.path)
         return web.json_response(self._ticket_json(ticket), status=201)
 
     async def search(self, request: web.Request) -> web.Response:
@@ -168,14 +193,14 @@ class FakeZammad(ScriptedFailures):
         if ticket is None:
             return self._error(422, "No lookup value found for 'ticket': \"unknown\"")
         article = self._article(ticket, data)
-        await self.maybe_hang()
-        return web.json_response(article, status=201)
+        await self.maybe_hang(request.path)
+        return web.json_response(self._article_json(article), status=201)
 
     async def articles(self, request: web.Request) -> web.Response:
         ticket = self.tickets.get(int(request.match_info["id"]))
         if ticket is None:
             return self._error(404, "Couldn't find Ticket")
-        return web.json_response(ticket.articles)
+        return web.json_response([self._article_json(a) for a in ticket.articles])
 
 
 class FakeOsTicket(ScriptedFailures):
@@ -204,10 +229,20 @@ class FakeOsTicket(ScriptedFailures):
                 return web.Response(status=400, text=f"{key}: Expected field missing")
         message = str(data["message"])
         match = re.match(r"data:text/plain(?:;charset=[\w-]+)?,(.*)", message, re.DOTALL)
+        files = []
+        for item in data.get("attachments") or ():
+            for name, url in item.items():
+                found = re.fullmatch(r"data:([\w.+-]+/[\w.+-]+);base64,([A-Za-z0-9+/=]*)", url)
+                if found is None:
+                    return web.Response(status=400, text=f"{name}: Invalid data")
+                files.append({"name": name, "type": found.group(1),
+                              "data": base64.b64decode(found.group(2))})
         number = str(654321 + len(self.tickets))
         self.tickets.append({"number": number, "subject": data["subject"],
                              "message": unquote(match.group(1)) if match else message,
-                             "email": data["email"], "source": data.get("source")})
+                             "name": data["name"], "email": data["email"],
+                             "source": data.get("source"), "topicId": data.get("topicId"),
+                             "attachments": files})
         await self.maybe_hang()
         return web.Response(status=201, text=number, content_type="text/plain")
 
