@@ -17,7 +17,8 @@ import pytest
 from monitor import connections
 from monitor.bodies import SPOOL_MEMORY
 from monitor.config import DEFAULT_PATHS, ListenerLimits, PathSettings, ServerSettings
-from monitor.web import Router, make_listener
+from monitor.router import Router
+from monitor.web import make_listener
 from tests.monitor.test_listener_limits import (
     PATIENCE,
     connect,

@@ -19,7 +19,8 @@ from dashboard.assistance.uploads import read_upload
 from monitor.assistance.settings import ScreenshotLimits
 from monitor.bodies import SPOOL_MEMORY
 from monitor.config import DEFAULT_PATHS, ListenerLimits
-from monitor.web import Router, WebServer
+from monitor.router import Router
+from monitor.web import WebServer
 from tests.dashboard.assistance import images
 from tests.dashboard.assistance.multipart import multipart
 from tests.dashboard.assistance.test_screenshots import assert_clean
