@@ -76,7 +76,7 @@ def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
             why = why.for_public(state.status)
             shown = Text(why.fr, why.en)
         out[check.key] = CheckView(
-            key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
+            key=check.key, name=check.name, kind=check.ref.kind,
             status=state.status if state is not None else None,
             since=state.since if state is not None else None, reason=shown, detail=detail)
     return out

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
 
 from monitor.probe import CheckRef, ProbeConfig
 from monitor.schema import (
@@ -26,6 +33,7 @@ from monitor.schema import (
     StrictModel,
     parse_duration,
 )
+from monitor.words import Bilingual
 
 IDENT = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 #: headers a trusted reverse proxy may set (waitress's names)
@@ -34,25 +42,53 @@ PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
 _IDENT_RE = re.compile(IDENT)
 
 
-class LocalizedText(StrictModel):
-    """A member-facing text in French (required) and English (optional).
+class LocalizedText(Bilingual):
+    """A member-facing text of the configuration: a :class:`~monitor.words.Bilingual`
+    (French required, English optional) that pydantic checks on reading.
 
-    In the file it is either a plain string (French) or ``{fr: ..., en: ...}``.
+    In the file it is either a plain string (French) or ``{fr: ..., en: ...}``, each text
+    1 to 200 characters; in code, ``LocalizedText(fr=..., en=...)`` or any
+    :class:`~monitor.words.Bilingual`. It equals the Bilingual with the same texts.
     """
 
-    #: the French text (required)
-    fr: str = Field(min_length=1, max_length=200)
-    #: the English text (optional; French is shown when it is missing)
-    en: str | None = Field(default=None, min_length=1, max_length=200)
+    __slots__ = ()
 
-    @model_validator(mode="before")
+    #: the keys of the ``{fr, en}`` form (named in the "did you mean" of a config error)
+    KEYS = ("en", "fr")
+    #: the longest text in either language
+    MAX_LENGTH = 200
+
     @classmethod
-    def _from_string(cls, data: Any) -> Any:
-        return {"fr": data} if isinstance(data, str) else data
+    def allowed_keys(cls) -> list[str]:
+        """The keys of the mapping form (as :meth:`StrictModel.allowed_keys`)."""
+        return list(cls.KEYS)
 
-    def text(self, lang: str = "fr") -> str:
-        """The text in ``lang``, French when no translation exists."""
-        return self.en if lang == "en" and self.en else self.fr
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        text = core_schema.str_schema(min_length=1, max_length=cls.MAX_LENGTH)
+        mapping = core_schema.typed_dict_schema(
+            {"fr": core_schema.typed_dict_field(text),
+             "en": core_schema.typed_dict_field(core_schema.nullable_schema(text),
+                                                required=False)},
+            extra_behavior="forbid")
+        return core_schema.no_info_before_validator_function(
+            cls._as_mapping,
+            core_schema.no_info_after_validator_function(cls._from_mapping, mapping),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda value: {"fr": value.fr, "en": value.en}))
+
+    @staticmethod
+    def _as_mapping(data: Any) -> Any:
+        if isinstance(data, str):
+            return {"fr": data}
+        if isinstance(data, Bilingual):
+            return {"fr": data.fr, "en": data.en}
+        return data
+
+    @classmethod
+    def _from_mapping(cls, data: dict[str, str | None]) -> LocalizedText:
+        return cls(str(data["fr"]), data.get("en"))
 
 
 class CheckDefaults(StrictModel):
