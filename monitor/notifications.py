@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.probe import Reason, Status
-from monitor.words import Words
+from monitor.words import Bilingual, Words
 
 
 class RetryLater(Exception):
@@ -89,7 +89,7 @@ class CheckSnapshot:
             status: Status | None = Status[self.status.upper()]
         except KeyError:
             status = None
-        shown = Reason(self.reason_code, self.reason_fr, self.reason_en or self.reason_fr,
+        shown = Reason(self.reason_code, Bilingual(self.reason_fr, self.reason_en),
                        self.reason_public).for_public(status)
         return shown.fr, shown.en
 

@@ -157,7 +157,8 @@ class Bilingual:
         return bool(self.fr or self.en)
 
 
-#: the former name of :class:`Bilingual`
+#: Deprecated: the former name of :class:`Bilingual`, kept because ``monitor.api`` offered
+#: it to plugins; write ``Bilingual``
 Both = Bilingual
 
 
