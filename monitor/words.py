@@ -66,7 +66,7 @@ def load() -> None:
 
 
 def _said(value: Any, lang: str) -> Any:
-    return value.say(lang) if isinstance(value, (Words, Both, Number)) else value
+    return value.say(lang) if isinstance(value, (Words, Bilingual, Number)) else value
 
 
 def _format(text: str, lang: str, params: Mapping[str, Any]) -> str:

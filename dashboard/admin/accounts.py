@@ -30,6 +30,7 @@ from monitor.guard import operation
 from monitor.accounts import store
 from monitor.accounts.store import USERNAME_LENGTH
 from monitor.accounts.store import UserRecord as User
+from monitor.words import Bilingual
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -63,16 +64,18 @@ def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
 
 
 class AccountError(ValueError):
-    """Bad input for an account or a token, with a message in French and English."""
+    """Bad input for an account or a token, with a message in French and English.
+
+    :ivar words: the message (``str(exc)`` is the English).
+    """
 
     def __init__(self, fr: str, en: str) -> None:
         super().__init__(en)
-        self.fr = fr
-        self.en = en
+        self.words = Bilingual(fr, en)
 
     def message(self, lang: str) -> str:
         """The message in ``lang`` (French unless ``en``)."""
-        return self.en if lang == "en" else self.fr
+        return self.words.say(lang)
 
 
 def normalize_username(username: str) -> str:
@@ -147,8 +150,7 @@ def role_name(role: str, lang: str) -> str:
     known = parse_role(role)
     if known is None:
         return role
-    french, english = ROLE_NAMES[known]
-    return english if lang == "en" else french
+    return ROLE_NAMES[known].say(lang)
 
 
 @operation(Permission.ACCOUNTS, "user.add")

@@ -49,7 +49,7 @@ def _session(ctx: click.Context) -> Iterator[tuple[Session, Actor]]:
         with store.write_session() as session, session.begin():
             yield session, actor_of(ctx, session)
     except AccountError as exc:
-        raise CommandError(exc.fr, exc.en) from None
+        raise CommandError(exc.words) from None
     except Forbidden as exc:
         refuse(exc)
     finally:
@@ -92,7 +92,7 @@ def user_add(ctx: click.Context, username: str, role: str | None,
     try:  # say so before asking for a password
         accounts.normalize_username(username)
     except AccountError as exc:
-        raise CommandError(exc.fr, exc.en) from None
+        raise CommandError(exc.words) from None
     _allowed(ctx)
     password = _read_password(password_stdin)
     with _session(ctx) as (session, actor):

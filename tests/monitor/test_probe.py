@@ -93,11 +93,15 @@ def test_a_check_snapshot_applies_the_same_rule():
                             "The query failed: role vigie_ro", None, reason_public=False,
                             reason_code="postgresql.query")
     expected: Words = public_words("postgresql.query")
-    assert private.public_reason() == (expected.fr, expected.en)
+    assert private.public_reason() == Bilingual(expected.fr, expected.en)
     public = CheckSnapshot("web", "http", "http", "Page", "Page", "down", "Code HTTP 503",
                            "HTTP status 503", None, reason_code="http.status")
-    assert public.public_reason() == ("Le site renvoie une erreur",
-                                      "The site answers with an error")
+    assert public.public_reason() == Bilingual("Le site renvoie une erreur",
+                                               "The site answers with an error")
+    assert public.reason == Bilingual("Code HTTP 503", "HTTP status 503")
+    assert public.name == Bilingual("Page", "Page")
+    assert not CheckSnapshot("web", "http", "http", "Page", "Page", "up", "", "",
+                             None).public_reason()
     assert Reason("x", Bilingual("a", "b")) == Reason("x", Bilingual("a", "b"), True)
 
 

@@ -85,7 +85,7 @@ def test_a_login_rehashes_a_password_stored_with_weaker_parameters(migrated):
 def test_bad_user_names_are_refused(migrated, name):
     with migrated.session() as session, session.begin(), pytest.raises(AccountError) as info:
         accounts.create_user(session, name, PASSWORD)
-    assert info.value.fr and info.value.en
+    assert info.value.words.fr and info.value.words.en
 
 
 def test_short_passwords_and_duplicates_are_refused(migrated):
