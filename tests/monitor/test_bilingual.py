@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import textwrap
 from pathlib import Path
 
@@ -153,3 +154,19 @@ def test_a_text_of_the_configuration_is_checked_key_by_key(tmp_path):
         "{f}:9: groups[5].name.fr: is too long (at most 200 characters)",
         "{f}:10: groups[6].name: expected a mapping (key: value), got None",
     ]
+
+
+def test_an_event_keeps_its_json_shape_and_offers_each_text_as_one():
+    from monitor.notifications import IncidentEvent, ServiceSnapshot, from_json, to_json
+
+    event = IncidentEvent("opened", "k", 1, "INC-2026-0001", "Fichiers : panne", "Files: outage",
+                          "major_outage", "investigating", True, 0.0, 0.0,
+                          message_fr="On cherche.", message_en="Looking into it.",
+                          services=(ServiceSnapshot("files", "Fichiers", "Files", None,
+                                                    "major_outage"),))
+    assert event.title == Bilingual("Fichiers : panne", "Files: outage")
+    assert event.message.say("en") == "Looking into it."
+    assert event.services[0].name.say("en") == "Files"
+    data = json.loads(to_json(event))["data"]
+    assert {"title_fr", "title_en", "message_fr", "message_en"} <= set(data)
+    assert "title" not in data and from_json(to_json(event)) == event
