@@ -14,7 +14,6 @@ from dashboard.views import (
     GroupView,
     PageData,
     ServiceView,
-    Text,
 )
 from monitor.config import Config
 from monitor.probe import Status
@@ -66,9 +65,8 @@ def build_page_data(conn: Connection, config: Config, now: float, zone: ZoneInfo
         bar, uptime = reads.build_days(days, tallies.get(service.id, {}),
                                        by_day.get(service.id, {}))
         services[service.id] = ServiceView(
-            id=service.id, name=Text(service.name.fr, service.name.en), group=service.group,
-            description=(Text(service.description.fr, service.description.en)
-                         if service.description else None),
+            id=service.id, name=service.name, group=service.group,
+            description=service.description,
             status=status, since=since, checks=own, days=bar, uptime=uptime,
             in_maintenance=in_maintenance, maintenance_detected=found is not None)
     data = PageData(
@@ -98,7 +96,7 @@ def _groups(config: Config, services: dict[str, ServiceView]) -> tuple[GroupView
     for group in config.file.groups:
         members = tuple(s for s in services.values() if s.group == group.id)
         if members:
-            out.append(GroupView(group.id, Text(group.name.fr, group.name.en), members))
+            out.append(GroupView(group.id, group.name, members))
     loose = tuple(s for s in services.values() if s.group not in known)
     if loose:
         out.append(GroupView(None, None, loose))

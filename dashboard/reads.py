@@ -25,7 +25,6 @@ from dashboard.views import (
     LinkView,
     MaintenanceView,
     NoticeView,
-    Text,
     UpdateView,
 )
 from monitor import availability
@@ -35,6 +34,7 @@ from monitor.incidents import queries
 from monitor.reads import page, status
 from monitor.reads.page import session_on
 from monitor.state import ServiceStatus
+from monitor.words import Bilingual
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,10 @@ def check_views(conn: Connection, config: Config) -> dict[str, CheckView]:
         state = latest.get(check.key)
         shown = detail = None
         if state is not None and state.reason is not None:
-            why = state.reason
-            detail = Text(why.fr, why.en)
-            why = why.for_public(state.status)
-            shown = Text(why.fr, why.en)
+            detail = state.reason.words
+            shown = state.reason.for_public(state.status).words
         out[check.key] = CheckView(
-            key=check.key, name=Text(check.name.fr, check.name.en), kind=check.ref.kind,
+            key=check.key, name=check.name, kind=check.ref.kind,
             status=state.status if state is not None else None,
             since=state.since if state is not None else None, reason=shown, detail=detail)
     return out
@@ -114,7 +112,7 @@ def build_days(days: list[date], tallies: dict[date, Tally], incidents: dict[dat
 
 
 def _update(u) -> UpdateView:
-    return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, Text(u.message_fr, u.message_en),
+    return UpdateView(u.id, u.at, u.kind, u.phase, u.impact, Bilingual(u.message_fr, u.message_en),
                       Html(u.message_fr_html, u.message_en_html))
 
 
@@ -123,10 +121,11 @@ def _incident(summary, updates=None, links=(), detail=None) -> IncidentView:
         updates = (summary.latest_update,) if summary.latest_update else ()
     postmortem = postmortem_html = None
     if detail is not None and detail.postmortem_fr:
-        postmortem = Text(detail.postmortem_fr, detail.postmortem_en)
+        postmortem = Bilingual(detail.postmortem_fr, detail.postmortem_en)
         postmortem_html = Html(detail.postmortem_fr_html, detail.postmortem_en_html)
     return IncidentView(
-        id=summary.id, reference=summary.reference, title=Text(summary.title_fr, summary.title_en),
+        id=summary.id, reference=summary.reference,
+        title=Bilingual(summary.title_fr, summary.title_en),
         impact=summary.impact, worst_impact=summary.worst_impact, phase=summary.phase,
         opened_at=summary.opened_at, updated_at=summary.updated_at,
         resolved_at=summary.resolved_at, service_ids=tuple(summary.service_ids),
@@ -183,8 +182,8 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
         [o for o in occurrences if o.end <= now][-PER_WINDOW:]
         + [o for o in occurrences if o.end > now][:PER_WINDOW])),
         key=lambda p: (p.start, p.window_id))
-    return [MaintenanceView(p.window_id, Text(p.title_fr, p.title_en),
-                            Text(p.message_fr, p.message_en), p.start, p.end,
+    return [MaintenanceView(p.window_id, Bilingual(p.title_fr, p.title_en),
+                            Bilingual(p.message_fr, p.message_en), p.start, p.end,
                             tuple(p.service_ids), p.recurring,
                             Html(p.message_fr_html, p.message_en_html),
                             *_rule(rules.get(p.window_id))) for p in planned]
@@ -200,8 +199,9 @@ def notices(conn: Connection, now: float) -> list[NoticeView]:
     """Notices shown right now, warnings first, newest first."""
     with session_on(conn) as session:
         found = queries.active_notices(session, now)
-    return [NoticeView(n.id, n.level, Text(n.title_fr, n.title_en), Text(n.text_fr, n.text_en),
-                       n.starts_at, n.ends_at, Html(n.text_fr_html, n.text_en_html))
+    return [NoticeView(n.id, n.level, Bilingual(n.title_fr, n.title_en),
+                       Bilingual(n.text_fr, n.text_en), n.starts_at, n.ends_at,
+                       Html(n.text_fr_html, n.text_en_html))
             for n in found]
 
 

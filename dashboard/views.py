@@ -1,7 +1,8 @@
 """What the status page shows, as plain frozen objects built once per snapshot.
 
 The templates, the JSON API, the feed and the badges all read these; none of them touches
-the database. Member-facing texts are :class:`Text` pairs (French, English).
+the database. Member-facing texts are :class:`~monitor.words.Bilingual` (French, and
+English when given).
 """
 
 from __future__ import annotations
@@ -16,12 +17,8 @@ from monitor.status import worst
 from monitor.words import Bilingual
 
 
-#: a member-facing text in French and (optionally) English: the one bilingual type
-Text = Bilingual
-
-
 @dataclass(frozen=True, slots=True)
-class Html(Text):
+class Html(Bilingual):
     """A text's safe HTML in French and (optionally) English, as stored when the text was
     saved (:func:`monitor.markup.render`): the pages insert it as is."""
 
@@ -31,15 +28,15 @@ class CheckView:
     """One check of a service: its confirmed status and the reason given for it."""
 
     key: str
-    name: Text
+    name: Bilingual
     kind: str
     status: Status | None
     since: float | None
     #: the members' words for the reason (:meth:`monitor.probe.Reason.for_public`)
-    reason: Text | None
+    reason: Bilingual | None
     #: the probe's own sentence, for volunteers only (addresses, codes, counters): the
     #: admin API shows it, public places never do
-    detail: Text | None = None
+    detail: Bilingual | None = None
 
 
 #: one-letter classes of the bar segments, by the day's worst status (None: no data)
@@ -73,9 +70,9 @@ class ServiceView:
     """A service as members see it."""
 
     id: str
-    name: Text
+    name: Bilingual
     group: str | None
-    description: Text | None
+    description: Bilingual | None
     status: ServiceStatus
     since: float | None
     checks: tuple[CheckView, ...]
@@ -94,7 +91,7 @@ class GroupView:
     """A group of services (services without a group form a group with id None)."""
 
     id: str | None
-    name: Text | None
+    name: Bilingual | None
     services: tuple[ServiceView, ...]
 
     @property
@@ -112,7 +109,7 @@ class UpdateView:
     kind: str
     phase: str
     impact: str | None
-    message: Text
+    message: Bilingual
     message_html: Html = Html("")
 
 
@@ -131,7 +128,7 @@ class IncidentView:
 
     id: int
     reference: str | None
-    title: Text
+    title: Bilingual
     impact: str
     worst_impact: str
     phase: str
@@ -141,7 +138,7 @@ class IncidentView:
     service_ids: tuple[str, ...]
     updates: tuple[UpdateView, ...] = ()
     links: tuple[LinkView, ...] = ()
-    postmortem: Text | None = None
+    postmortem: Bilingual | None = None
     postmortem_at: float | None = None
     postmortem_html: Html | None = None
 
@@ -166,8 +163,8 @@ class MaintenanceView:
     the latest (a recurring window is shown once, with its rule in words)."""
 
     id: int
-    title: Text
-    message: Text
+    title: Bilingual
+    message: Bilingual
     starts_at: float
     ends_at: float
     #: None: every service
@@ -200,7 +197,7 @@ class DetectedMaintenanceView:
     #: when the service's status became maintenance
     since: float | None
     #: the checks announcing it
-    checks: tuple[Text, ...] = ()
+    checks: tuple[Bilingual, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +206,8 @@ class NoticeView:
 
     id: int
     level: str
-    title: Text
-    text: Text
+    title: Bilingual
+    text: Bilingual
     starts_at: float | None
     ends_at: float | None
     text_html: Html = Html("")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from docs_bridge import french
-from monitor.api import Both, IncidentEvent, Words, _, duration, say, say_n, terms
+from monitor.api import IncidentEvent, Words, _, duration, say, say_n, terms
 from docs_bridge.guides import GUIDE_LINK_KIND
 
 #: Discourse's default minimum title length
@@ -23,7 +23,7 @@ MAX_TITLE = 200
 def topic_title(event: IncidentEvent, lang: str = "fr") -> str:
     """``[INC-2026-0042] Nextcloud indisponible``: the reference keeps titles unique (a
     Discourse rule) and lets volunteers search for it."""
-    title = f"[{event.reference}] {Both(event.title_fr, event.title_en).say(lang)}".strip()
+    title = f"[{event.reference}] {event.title.say(lang)}".strip()
     if len(title) < MIN_TITLE:
         title = say(lang, "{title} — incident in progress", title=title)
     return title[:MAX_TITLE]
@@ -40,7 +40,7 @@ def _heading(lang: str, label: Words) -> str:
 def _services(event: IncidentEvent, lang: str) -> list[str]:
     lines = []
     for service in event.services:
-        name = f"**{Both(service.name_fr, service.name_en).say(lang)}**"
+        name = f"**{service.name.say(lang)}**"
         lines.append(f"- {_field(lang, name, _said(terms.impact(service.status), lang))}")
     return lines
 
@@ -48,12 +48,11 @@ def _services(event: IncidentEvent, lang: str) -> list[str]:
 def _known(event: IncidentEvent, zone: str, lang: str) -> list[str]:
     lines = []
     for check in event.checks:
-        public_fr, public_en = check.public_reason()
-        reason = Both(public_fr, public_en).say(lang)
+        reason = check.public_reason().say(lang)
         if check.since:
             reason = say(lang, "{reason} (since {when})", reason=reason,
                          when=french.when(check.since, zone, lang))
-        lines.append(f"- {_field(lang, Both(check.name_fr, check.name_en).say(lang), reason)}")
+        lines.append(f"- {_field(lang, check.name.say(lang), reason)}")
     return lines
 
 
@@ -101,7 +100,7 @@ def _footer(event: IncidentEvent, lang: str) -> list[str]:
 
 
 def _message(event: IncidentEvent, lang: str) -> str:
-    return Both(event.message_fr, event.message_en).say(lang) if event.message_fr else ""
+    return event.message.say(lang) if event.message.fr else ""
 
 
 def topic_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
@@ -138,7 +137,7 @@ def update_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
 def resolution_body(event: IncidentEvent, zone: str, lang: str = "fr") -> str:
     """The last reply, when the incident is resolved."""
     ended = event.resolved_at or event.at
-    names = ", ".join(Both(s.name_fr, s.name_en).say(lang) for s in event.services)
+    names = ", ".join(s.name.say(lang) for s in event.services)
     count = len(event.services) if names else 2
     lines = [say_n(lang, "**Resolved on {when}**: {names} is working normally again (the "
                    "incident lasted {duration}).", "**Resolved on {when}**: {names} are working "

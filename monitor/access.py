@@ -23,6 +23,8 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from monitor.words import Bilingual
+
 log = logging.getLogger(__name__)
 
 
@@ -63,24 +65,25 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DESK: frozenset({Permission.READ, Permission.DELIVERIES, Permission.ASSISTANCE}),
 }
 
-#: the roles' names for people, French and English
-ROLE_NAMES: dict[Role, tuple[str, str]] = {
-    Role.ADMIN: ("administration", "administrator"),
-    Role.EDITOR: ("rédaction", "editor"),
-    Role.DESK: ("accueil", "desk"),
+#: the roles' names for people
+ROLE_NAMES: dict[Role, Bilingual] = {
+    Role.ADMIN: Bilingual("administration", "administrator"),
+    Role.EDITOR: Bilingual("rédaction", "editor"),
+    Role.DESK: Bilingual("accueil", "desk"),
 }
 
-#: what each permission allows, French and English (in refusals)
-PERMISSION_NAMES: dict[Permission, tuple[str, str]] = {
-    Permission.READ: ("consulter l'espace bénévoles", "use the volunteers' area"),
-    Permission.INCIDENTS: ("gérer les incidents", "manage incidents"),
-    Permission.NOTICES: ("gérer les messages d'information", "manage notices"),
-    Permission.MAINTENANCE: ("gérer les maintenances", "manage maintenance windows"),
-    Permission.DELIVERIES: ("relancer les envois", "retry deliveries"),
-    Permission.ACCOUNTS: ("gérer les comptes et les jetons", "manage accounts and tokens"),
-    Permission.AUDIT: ("consulter le journal des modifications", "read the audit log"),
-    Permission.ASSISTANCE: ("voir les demandes d'aide des membres",
-                            "see the members' requests for help"),
+#: what each permission allows (in refusals)
+PERMISSION_NAMES: dict[Permission, Bilingual] = {
+    Permission.READ: Bilingual("consulter l'espace bénévoles", "use the volunteers' area"),
+    Permission.INCIDENTS: Bilingual("gérer les incidents", "manage incidents"),
+    Permission.NOTICES: Bilingual("gérer les messages d'information", "manage notices"),
+    Permission.MAINTENANCE: Bilingual("gérer les maintenances", "manage maintenance windows"),
+    Permission.DELIVERIES: Bilingual("relancer les envois", "retry deliveries"),
+    Permission.ACCOUNTS: Bilingual("gérer les comptes et les jetons",
+                                   "manage accounts and tokens"),
+    Permission.AUDIT: Bilingual("consulter le journal des modifications", "read the audit log"),
+    Permission.ASSISTANCE: Bilingual("voir les demandes d'aide des membres",
+                                     "see the members' requests for help"),
 }
 
 
@@ -101,41 +104,38 @@ class Forbidden(PermissionError):
     """The actor's role does not allow the action (HTTP 403, exit code 3).
 
     :ivar permission: what was needed (None: the action declares nothing, a bug).
-    :ivar message_fr: what to tell the volunteer, in French.
-    :ivar message_en: the same in English (also ``str(exc)``).
+    :ivar words: what to tell the volunteer, in French and English (``str(exc)`` is the
+        English).
     """
 
     def __init__(self, permission: Permission | None, role: str) -> None:
         self.permission = permission
         if permission is None:  # a page or command that declares no permission: a bug
-            self.message_fr = ("Cette action n'est ouverte à aucun rôle : c'est une erreur "
-                               "de Vigie, signalez-la.")
-            self.message_en = ("This action is open to no role: it is a bug in Vigie, "
-                               "please report it.")
+            self.words = Bilingual("Cette action n'est ouverte à aucun rôle : c'est une "
+                                   "erreur de Vigie, signalez-la.",
+                                   "This action is open to no role: it is a bug in Vigie, "
+                                   "please report it.")
         else:
-            fr_role, en_role = _role_words(role)
-            fr_what, en_what = PERMISSION_NAMES[permission]
-            self.message_fr = (f"Votre rôle ({fr_role}) ne permet pas de {fr_what}. "
-                               "Demandez à une personne de l'administration si vous en avez "
-                               "besoin.")
-            self.message_en = (f"Your role ({en_role}) does not allow you to {en_what}. Ask "
-                               "an administrator if you need to.")
-        super().__init__(self.message_en)
+            who, what = _role_words(role), PERMISSION_NAMES[permission]
+            self.words = Bilingual(
+                f"Votre rôle ({who.fr}) ne permet pas de {what.fr}. Demandez à une personne "
+                "de l'administration si vous en avez besoin.",
+                f"Your role ({who.say('en')}) does not allow you to {what.say('en')}. Ask an "
+                "administrator if you need to.")
+        super().__init__(self.words.say("en"))
 
     def message(self, lang: str = "fr") -> str:
         """The message in ``lang`` (``fr`` or ``en``)."""
-        return self.message_en if lang == "en" else self.message_fr
+        return self.words.say(lang)
 
 
-def _role_words(role: str) -> tuple[str, str]:
+def _role_words(role: str) -> Bilingual:
     """``admin/desk`` (a narrowed token) as ``administration / accueil``, and in English."""
-    french, english = [], []
+    names = []
     for part in role.split("/"):
         known = parse_role(part)
-        fr, en = ROLE_NAMES[known] if known else (part, part)
-        french.append(fr)
-        english.append(en)
-    return " / ".join(french), " / ".join(english)
+        names.append(ROLE_NAMES[known] if known else Bilingual(part))
+    return Bilingual(" / ".join(n.fr for n in names), " / ".join(n.say("en") for n in names))
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ from monitor.schema import (
 from monitor.startup import StartupContext
 from monitor.state import StateBook
 from monitor.status import ServiceStatus, worst
-from monitor.words import Both, Number, Words, _, duration, every, n_, say, say_n
+from monitor.words import Bilingual, Both, Number, Words, _, duration, every, n_, say, say_n
 
 __all__ = [
     # hooks and start-up
@@ -90,6 +90,8 @@ __all__ = [
     "say",
     "say_n",
     "Words",
+    "Bilingual",
+    #: deprecated: the former name of ``Bilingual``, kept for the plugins that import it
     "Both",
     "Number",
     "duration",

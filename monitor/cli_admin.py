@@ -23,7 +23,7 @@ import click
 
 from monitor.access import Forbidden, Permission
 from monitor.cli_common import CommandError, tell
-from monitor.words import Both, _
+from monitor.words import Bilingual, _
 from monitor.cli_identity import acting, actor_of, refuse
 from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
@@ -241,7 +241,7 @@ def maintenance_list(ctx, show_all) -> None:
                 for w in rows], ("ID", "CONFIG", "NEXT START", "NEXT END", "RULE", "TITLE"))
         for w in rows:
             if w.refused and not w.cancelled_at:
-                why = Both(w.refused_fr or w.refused, w.refused)
+                why = Bilingual(w.refused_fr or w.refused, w.refused)
                 click.echo(tell(_("Window {id} is skipped: {why} (cancel it, or give it a "
                                   "good rule).", id=w.id, why=why)), err=True)
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from monitor.words import Words
+from monitor.words import Bilingual, Words
 
 #: exit code: done; every check up
 EXIT_OK = 0
@@ -63,12 +63,13 @@ def tell(words: Words) -> str:
 
 class CommandError(click.ClickException):
     """The command cannot do what was asked: one message, in the command line's language
-    when it exists in both (``fr`` None: an English-only text, said in English), exit 3."""
+    when it exists in both (catalogue words, a Bilingual text, or ``fr`` and ``en``;
+    ``fr`` None: an English-only text, said in English), exit 3."""
 
     exit_code = EXIT_UNKNOWN
 
-    def __init__(self, fr: str | Words | None, en: str | None = None) -> None:
-        if isinstance(fr, Words):  # catalogue words (monitor.words): said in the language
+    def __init__(self, fr: str | Words | Bilingual | None, en: str | None = None) -> None:
+        if isinstance(fr, (Words, Bilingual)):  # said in the command line's language
             self.lang = cli_language()
             super().__init__(fr.say(self.lang))
             return

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from monitor.access import Actor, Forbidden, Permission
 from monitor.cli_common import EXIT_UNKNOWN, CommandError, tell
-from monitor.words import Both, _
+from monitor.words import _
 from monitor.store.accounts import User
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,8 +103,7 @@ def actor_of(ctx: click.Context, session: Session) -> Actor:
 def refuse(exc: Forbidden) -> None:
     """Print a refusal in the command line's language and exit with
     :data:`EXIT_FORBIDDEN`."""
-    click.echo(tell(_("Refused: {message}", message=Both(exc.message_fr, exc.message_en))),
-               err=True)
+    click.echo(tell(_("Refused: {message}", message=exc.words)), err=True)
     sys.exit(EXIT_FORBIDDEN)
 
 

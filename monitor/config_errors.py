@@ -31,8 +31,9 @@ class _Spot:
 
     #: the key path in the file (the union members' tags pydantic inserts left out)
     loc: Loc
-    #: the model holding the last key (for "did you mean"), if the path reached one
-    holder: type[BaseModel] | None
+    #: the model (or mapping type) holding the last key (for "did you mean"), if the path
+    #: reached one
+    holder: type[Any] | None
     #: the key choosing a member when the path ends at a discriminated union
     discriminator: str | None = None
     #: that union's members, by their tag
@@ -49,7 +50,7 @@ def _locate(model: type[BaseModel], parts: Loc, prefix: Loc = ()) -> _Spot:
     """
     loc: list[str | int] = list(prefix)
     current, disc = _plain(model, None)
-    holder: type[BaseModel] | None = None
+    holder: type[Any] | None = None
     for part in parts:
         members = _union_members(current)
         if members:
@@ -58,10 +59,10 @@ def _locate(model: type[BaseModel], parts: Loc, prefix: Loc = ()) -> _Spot:
                 current, disc = _plain(chosen, None) if chosen is not None else (None, None)
                 continue
         loc.append(part)
-        holder = current if _is_model(current) else None
+        holder = current if _is_model(current) or _names_keys(current) else None
         if holder is not None:
-            found = next((f for n, f in holder.model_fields.items() if part in (n, f.alias)),
-                         None)
+            fields = getattr(holder, "model_fields", {})
+            found = next((f for n, f in fields.items() if part in (n, f.alias)), None)
             current, disc = _plain(found.annotation, found.discriminator) if found else (
                 None, None)
         else:
@@ -124,7 +125,13 @@ def _is_model(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _keys_of(holder: type[BaseModel]) -> list[str]:
+def _names_keys(annotation: Any) -> bool:
+    # a type read from a mapping that is no model (monitor.config.LocalizedText) says
+    # which keys it accepts, for the "did you mean"
+    return isinstance(annotation, type) and callable(getattr(annotation, "allowed_keys", None))
+
+
+def _keys_of(holder: type[Any]) -> list[str]:
     """The keys a model accepts (``<secret>_file`` variants included when it says so)."""
     if hasattr(holder, "allowed_keys"):
         return list(holder.allowed_keys())
@@ -217,7 +224,7 @@ def _describe(given: list[Interpolated]) -> str:
     return "values given by " + " and ".join(f"${{{n}}}" for n in names)
 
 
-def _message(err: Any, loc: Loc, holder: type[BaseModel] | None,
+def _message(err: Any, loc: Loc, holder: type[Any] | None,
              hidden: bool = False, given: list[Interpolated] | None = None
              ) -> tuple[Loc, str]:
     """The key path and the sentence for one pydantic error (``holder``: the model holding

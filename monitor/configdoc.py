@@ -32,6 +32,7 @@ from pydantic_core import PydanticUndefined
 from monitor.config import FileConfig, LocalizedText
 from monitor.plugins import ProbeRegistry, build_plugin_manager, plugin_callers
 from monitor.schema import format_duration, parse_duration
+from monitor.words import Bilingual
 
 #: the distribution whose plugins are documented by default
 OWN_DISTRIBUTION = "vigie"
@@ -143,7 +144,7 @@ def models_in(annotation: Any) -> list[type[BaseModel]]:
     """The configuration models inside ``annotation`` (``X``, ``X | None``, ``list[X]``,
     ``dict[str, X]``, a union of models such as ``A | B`` chosen by a ``type`` key)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [] if annotation is LocalizedText else [annotation]
+        return [annotation]
     found: list[type[BaseModel]] = []
     for arg in typing.get_args(annotation):
         found += [m for m in models_in(arg) if m not in found]
@@ -197,7 +198,7 @@ def describe_type(annotation: Any, metadata: list[Any] | tuple[Any, ...] = ()) -
 
 
 def _simple_type(annotation: Any) -> str:
-    if annotation is LocalizedText:
+    if isinstance(annotation, type) and issubclass(annotation, LocalizedText):
         return "text (fr/en)"
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
@@ -245,7 +246,7 @@ def describe_default(field: FieldInfo) -> str:
         return "—"
     if value == "":
         return '`""`'
-    if isinstance(value, BaseModel) and not isinstance(value, LocalizedText):
+    if isinstance(value, BaseModel):
         return "see below"
     return f"`{_yaml_value(value, _is_duration(field.metadata) or _is_duration_union(field))}`"
 
@@ -263,7 +264,7 @@ def _yaml_value(value: Any, duration: bool = False) -> str:
         return format_duration(float(value))
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, LocalizedText):
+    if isinstance(value, Bilingual):
         pairs = (("fr", value.fr), ("en", value.en))
         return "{" + ", ".join(f"{k}: {v}" for k, v in pairs if v) + "}"
     if isinstance(value, enum.Enum):

@@ -3,7 +3,9 @@
 These frozen dataclasses are the payload of the durable hooks (``vigie_incident_opened``
 and the others): the outbox stores them as JSON (:func:`to_json` / ``from_json``) and the
 worker hands them to each subscribed plugin, so a plugin sees exactly the same event after
-a restart. A plugin signals the outcome of a delivery by returning (links, or nothing) or
+a restart. Their texts are stored as ``<name>_fr``/``<name>_en`` fields, the JSON's shape;
+a plugin reads each as one :class:`~monitor.words.Bilingual` (``event.title``,
+``service.name``…). A plugin signals the outcome of a delivery by returning (links, or nothing) or
 by raising :class:`RetryLater` or :class:`PermanentFailure`; any other exception is retried
 with exponential backoff.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.probe import Reason, Status
-from monitor.words import Words
+from monitor.words import Bilingual, Words
 
 
 class RetryLater(Exception):
@@ -60,6 +62,11 @@ class ServiceSnapshot:
     group: str | None
     status: str
 
+    @property
+    def name(self) -> Bilingual:
+        """The service's name."""
+        return Bilingual(self.name_fr, self.name_en)
+
 
 @dataclass(frozen=True, slots=True)
 class CheckSnapshot:
@@ -79,19 +86,29 @@ class CheckSnapshot:
     #: the reason's code (``connection.refused``…), which chooses the members' words
     reason_code: str = ""
 
-    def public_reason(self) -> tuple[str, str]:
-        """``(fr, en)`` as public places (forum posts, incident updates) show the reason:
-        the members' words for its code, never the volunteers' sentence (alerts and
-        tickets show ``reason_fr``/``reason_en``)."""
+    @property
+    def name(self) -> Bilingual:
+        """The check's name."""
+        return Bilingual(self.name_fr, self.name_en)
+
+    @property
+    def reason(self) -> Bilingual:
+        """The probe's sentence, for volunteers (alerts, tickets); empty (false) when the
+        check gave no reason."""
+        return Bilingual(self.reason_fr, self.reason_en)
+
+    def public_reason(self) -> Bilingual:
+        """The reason as public places (forum posts, incident updates) show it: the
+        members' words for its code, never the volunteers' sentence (alerts and tickets
+        show :attr:`reason`); empty (false) when the check gave no reason."""
         if not self.reason_fr:
-            return "", ""
+            return Bilingual("")
         try:
             status: Status | None = Status[self.status.upper()]
         except KeyError:
             status = None
-        shown = Reason(self.reason_code, self.reason_fr, self.reason_en or self.reason_fr,
-                       self.reason_public).for_public(status)
-        return shown.fr, shown.en
+        why = Reason(self.reason_code, self.reason, self.reason_public)
+        return why.for_public(status).words
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +142,16 @@ class IncidentEvent:
     incident_url: str | None = None
     status_page_url: str | None = None
 
+    @property
+    def title(self) -> Bilingual:
+        """The title."""
+        return Bilingual(self.title_fr, self.title_en)
+
+    @property
+    def message(self) -> Bilingual:
+        """The message (empty, false, when there is none)."""
+        return Bilingual(self.message_fr, self.message_en)
+
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceEvent:
@@ -141,6 +168,16 @@ class MaintenanceEvent:
     message_fr: str = ""
     message_en: str = ""
     status_page_url: str | None = None
+
+    @property
+    def title(self) -> Bilingual:
+        """The title."""
+        return Bilingual(self.title_fr, self.title_en)
+
+    @property
+    def message(self) -> Bilingual:
+        """The message (empty, false, when there is none)."""
+        return Bilingual(self.message_fr, self.message_en)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +199,24 @@ class SystemAlert:
     service_id: str | None = None
     details: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def title(self) -> Bilingual:
+        """The title."""
+        return Bilingual(self.title_fr, self.title_en)
+
+    @property
+    def message(self) -> Bilingual:
+        """The message (empty, false, when there is none)."""
+        return Bilingual(self.message_fr, self.message_en)
+
     @classmethod
-    def worded(cls, code: str, idempotency_key: str, severity: str, title: Words,
-               message: Words, at: float, **rest: Any) -> SystemAlert:
-        """An alert whose title and message are catalogue words (:mod:`monitor.words`),
-        said in each language: the one way Vigie writes its own alerts."""
-        return cls(code, idempotency_key, severity, title.fr, title.en, message.fr,
-                   message.en, at, **rest)
+    def worded(cls, code: str, idempotency_key: str, severity: str, title: Words | Bilingual,
+               message: Words | Bilingual, at: float, **rest: Any) -> SystemAlert:
+        """An alert whose title and message are catalogue words (:mod:`monitor.words`)
+        or texts already in both languages, said in each: the one way Vigie writes its
+        own alerts."""
+        return cls(code, idempotency_key, severity, title.say("fr"), title.say("en"),
+                   message.say("fr"), message.say("en"), at, **rest)
 
 
 _TYPES = {cls.__name__: cls for cls in (IncidentEvent, MaintenanceEvent, SystemAlert)}

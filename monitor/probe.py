@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from monitor.resources import is_local_exhaustion
 from monitor.schema import StrictModel
 from monitor.status import Status
-from monitor.words import Words, _
+from monitor.words import Bilingual, Words, _
 
 if TYPE_CHECKING:
     import aiohttp
@@ -31,12 +31,13 @@ class Reason:
     """A short human explanation of a result, for volunteers, in French and English.
 
     ``code`` is a stable machine identifier (``http.status``, ``timeout``…) used for
-    grouping, tests and the members' words; ``fr`` and ``en`` are the technical sentences
-    volunteers read (alerts, tickets, ``vigie check``, the admin API), rendered from the
-    catalogues when the probe built the reason (:func:`reason`).
+    grouping, tests and the members' words; ``words`` is the technical sentence
+    volunteers read (alerts, tickets, ``vigie check``, the admin API), a
+    :class:`~monitor.words.Bilingual` rendered from the catalogues when the probe built
+    the reason (:func:`reason`); :attr:`fr` and :attr:`en` read it.
 
-    Members never read ``fr``/``en``: public places (the status page, the JSON API
-    without a token, badges, the feed, forum posts, automatic incident updates) show
+    Members never read ``words``: public places (the status page, the JSON API without a
+    token, badges, the feed, forum posts, automatic incident updates) show
     :meth:`for_public`, the members' words for the code
     (:func:`monitor.reasonwords.public_words`), which name no address, port, code or
     counter.
@@ -49,14 +50,23 @@ class Reason:
     """
 
     code: str
-    fr: str
-    en: str
-    #: False when ``fr``/``en`` quote outside text (see above)
+    words: Bilingual
+    #: False when ``words`` quote outside text (see above)
     public: bool = True
+
+    @property
+    def fr(self) -> str:
+        """The sentence in French."""
+        return self.words.fr
+
+    @property
+    def en(self) -> str:
+        """The sentence in English (French when there is none)."""
+        return self.words.say("en")
 
     def text(self, lang: str = "fr") -> str:
         """The sentence in ``lang`` (French when the language is unknown)."""
-        return self.en if lang == "en" else self.fr
+        return self.words.say(lang)
 
     def for_public(self, status: Status | int | None = None) -> Reason:
         """What a public place shows: the members' words for this reason's code (or,
@@ -68,7 +78,7 @@ class Reason:
         except ValueError:
             key = None
         words = public_words(self.code, key)
-        return Reason(self.code, words.fr, words.en)
+        return Reason(self.code, Bilingual(words.fr, words.en))
 
 
 def reason(code: str, words: Words | str, en: str | None = None, /, *, public: bool = True,
@@ -94,9 +104,9 @@ def reason(code: str, words: Words | str, en: str | None = None, /, *, public: b
         if en is not None or params:
             raise TypeError("give the parameters to the message (_(msgid, **params)), "
                             "not to reason()")
-        return Reason(code=code, fr=words.fr, en=words.en, public=public)
-    return Reason(code=code, fr=words.format(**params), en=(en or words).format(**params),
-                  public=public)
+        return Reason(code, Bilingual(words.fr, words.en), public)
+    return Reason(code, Bilingual(words.format(**params), (en or words).format(**params)),
+                  public)
 
 
 #: the reason of a run that failed because Vigie itself ran short of a local resource

@@ -48,7 +48,7 @@ from monitor.probe import (
 from monitor.resources import is_local_error
 from monitor.safetext import clean_line
 from monitor.schema import redact
-from monitor.words import Number, _
+from monitor.words import Bilingual, Number, _
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def _clean_reason(why: Reason) -> Reason:
     en = clean_line(why.en, REASON_LIMIT)
     if code == why.code and fr == why.fr and en == why.en:
         return why
-    return Reason(code, fr, en, public=False)
+    return Reason(code, Bilingual(fr, en), public=False)
 
 
 def _name(value: object) -> str:

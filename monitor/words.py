@@ -66,7 +66,7 @@ def load() -> None:
 
 
 def _said(value: Any, lang: str) -> Any:
-    return value.say(lang) if isinstance(value, (Words, Both, Number)) else value
+    return value.say(lang) if isinstance(value, (Words, Bilingual, Number)) else value
 
 
 def _format(text: str, lang: str, params: Mapping[str, Any]) -> str:
@@ -121,16 +121,29 @@ class Words:
         return Words(self.msgid, self.plural, self.n, (*self.params, *params.items()))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Bilingual:
     """A text that is data, given in French and maybe English (a service's name, a
     volunteer's message, a time written each language's way), French when English is
-    missing. The one type for such a pair in code (the dashboard's views, a parameter of
-    :class:`Words` said in the reader's language); texts of the catalogues are
-    :class:`Words`."""
+    missing. The one type for such a pair in code (the configuration's texts, a probe's
+    reason, the dashboard's views, a parameter of :class:`Words` said in the reader's
+    language); texts of the catalogues are :class:`Words`.
+
+    Two texts are equal when their French and English are, whatever the class of either
+    (:class:`monitor.config.LocalizedText` is a Bilingual checked on reading); a subclass
+    with an equality of its own (a dataclass subclass, such as the dashboard's safe HTML)
+    is only equal to its own kind."""
 
     fr: str
     en: str | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bilingual) or type(other).__eq__ is not Bilingual.__eq__:
+            return NotImplemented
+        return self.fr == other.fr and self.en == other.en
+
+    def __hash__(self) -> int:
+        return hash((self.fr, self.en))
 
     def say(self, lang: str) -> str:
         """The text in ``lang`` (French when there is no English)."""
@@ -144,7 +157,8 @@ class Bilingual:
         return bool(self.fr or self.en)
 
 
-#: the former name of :class:`Bilingual`
+#: Deprecated: the former name of :class:`Bilingual`, kept because ``monitor.api`` offered
+#: it to plugins; write ``Bilingual``
 Both = Bilingual
 
 

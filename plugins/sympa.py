@@ -30,6 +30,7 @@ from urllib.parse import urljoin
 from pydantic import Field, field_validator, model_validator
 
 from monitor.api import (
+    Bilingual,
     Number,
     Probe,
     ProbeConfig,
@@ -44,7 +45,6 @@ from monitor.api import (
     hookimpl,
     http_url_problem,
     reason,
-    say,
 )
 from plugins import _mailproto, _mailstream
 from plugins._lazy import LazyModule
@@ -208,9 +208,9 @@ class SympaProbe(Probe):
         info = {"version": version} if version else {}
         failures = [o.failure for o in outcomes if o.failure is not None]
         if failures:
-            raise ProbeFailed(Reason(failures[0].code, " ; ".join(f.fr for f in failures),
-                                     "; ".join(f.en for f in failures),
-                                     all(f.public for f in failures)),
+            said = Bilingual(" ; ".join(f.fr for f in failures),
+                             "; ".join(f.en for f in failures))
+            raise ProbeFailed(Reason(failures[0].code, said, all(f.public for f in failures)),
                               samples=samples, info=info)
         return ProbeResult.up(samples=samples, info=info)
 
@@ -336,11 +336,10 @@ class SympaProbe(Probe):
                 await stream.close()
         except ProbeFailed as failed:
             inner, layer = failed.reason, LAYERS["smtp"]
-            raise _LayerFailed(Reason(
-                f"sympa.smtp.{inner.code}",
-                say("fr", "{layer}: {problem}", layer=layer, problem=_lower_first(inner.fr)),
-                say("en", "{layer}: {problem}", layer=layer, problem=_lower_first(inner.en)),
-                inner.public)) from None
+            problem = Bilingual(_lower_first(inner.fr), _lower_first(inner.en))
+            raise _LayerFailed(reason(f"sympa.smtp.{inner.code}",
+                                      _("{layer}: {problem}", layer=layer, problem=problem),
+                                      public=inner.public)) from None
 
 
 @hookimpl

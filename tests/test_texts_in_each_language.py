@@ -13,15 +13,10 @@ import pytest
 from docs_bridge import forum_text
 from monitor.incidents.engine import StatusChange
 from monitor.incidents.watch import SystemWatch, UnrecordedAlerts, database_alert
-from monitor.incidents.wording import (
-    Late,
-    change_messages,
-    recovered_messages,
-    resolved_messages,
-)
+from monitor.incidents.wording import Late, change_message, recovered_words, resolved_words
 from monitor.notifications import CheckSnapshot, Link
 from monitor.shortage import Shortage
-from monitor.words import Both, duration, every, of_name, say
+from monitor.words import Bilingual, duration, every, of_name, say
 from plugins.notify_apprise.live import StateNow
 from plugins.notify_apprise.messages import MessageContext, message_for, storm_message
 from tests.language import assert_in_language, foreign_words
@@ -48,7 +43,7 @@ def check(reason_fr="Le serveur a répondu 503", reason_en="The server answered 
 
 
 def change(current="degraded", previous="operational", at=T0):
-    return StatusChange("web", "Hébergement web", "Web hosting", previous, current, at,
+    return StatusChange("web", Bilingual("Hébergement web", "Web hosting"), previous, current, at,
                         (check(),))
 
 
@@ -175,23 +170,23 @@ def timelines():
     found = {}
     for impact in ("degraded", "partial_outage", "major_outage"):
         for kind in ("opened", "reopened", "status"):
-            found[f"{kind}.{impact}"] = change_messages(change(impact), kind)
-            found[f"{kind}.{impact}.late"] = change_messages(change(impact), kind, late)
-        found[f"recovered.{impact}.late"] = recovered_messages(
+            found[f"{kind}.{impact}"] = change_message(change(impact), kind)
+            found[f"{kind}.{impact}.late"] = change_message(change(impact), kind, late)
+        found[f"recovered.{impact}.late"] = recovered_words(
             change("operational", impact, T0 + 60), impact, T0, late)
-    found["recovered"] = recovered_messages(change("operational"), "degraded", T0, None)
-    names = [Both("Hébergement web", "Web hosting"), Both("Messagerie", "Mail")]
+    found["recovered"] = recovered_words(change("operational"), "degraded", T0, None)
+    names = [Bilingual("Hébergement web", "Web hosting"), Bilingual("Messagerie", "Mail")]
     for quiet in (0, 600):
-        found[f"resolved.{quiet}"] = resolved_messages(names[:1], quiet)
-        found[f"resolved.two.{quiet}"] = resolved_messages(names, quiet)
+        found[f"resolved.{quiet}"] = resolved_words(names[:1], quiet)
+        found[f"resolved.two.{quiet}"] = resolved_words(names, quiet)
     return found
 
 
 @pytest.mark.parametrize("name", sorted(timelines()))
 def test_every_timeline_entry_speaks_one_language(name):
-    fr, en = timelines()[name]
-    assert_in_language(fr, "fr", name)
-    assert_in_language(en, "en", name)
+    entry = timelines()[name]
+    assert_in_language(entry.say("fr"), "fr", name)
+    assert_in_language(entry.say("en"), "en", name)
 
 
 # The phrases the issue quoted ----------------------------------------------------------------
@@ -199,20 +194,21 @@ def test_every_timeline_entry_speaks_one_language(name):
 
 def test_french_agrees_with_the_impact_detected():
     # was "performances dégradées détectée"
-    fr, _ = change_messages(change("degraded"), "opened")
+    fr = change_message(change("degraded"), "opened").fr
     assert "performances dégradées détectées par la surveillance" in fr
-    fr, _ = change_messages(change("major_outage"), "opened")
+    fr = change_message(change("major_outage"), "opened").fr
     assert "panne majeure détectée par la surveillance" in fr
-    fr, _ = change_messages(change("degraded"), "opened", Late(T0 + 1_500, "Europe/Paris"))
+    fr = change_message(change("degraded"), "opened", Late(T0 + 1_500, "Europe/Paris")).fr
     assert "détectées par la surveillance automatique à" in fr and "(enregistrées à" in fr
 
 
 def test_no_zero_minutes_and_plural_services():
     # was "fonctionne normalement depuis 0 min"
-    fr, en = resolved_messages([Both("Hébergement web", "Web hosting")], 0)
-    assert "0 min" not in fr and "0 min" not in en
-    assert fr == "Hébergement web fonctionne de nouveau normalement : incident résolu."
-    fr, en = resolved_messages([Both("Messagerie", "Mail"), Both("Forum")], 600)
+    said = resolved_words([Bilingual("Hébergement web", "Web hosting")], 0)
+    assert "0 min" not in said.fr and "0 min" not in said.en
+    assert said.fr == "Hébergement web fonctionne de nouveau normalement : incident résolu."
+    said = resolved_words([Bilingual("Messagerie", "Mail"), Bilingual("Forum")], 600)
+    fr, en = said.fr, said.en
     assert fr.startswith("Messagerie, Forum fonctionnent normalement depuis 10 minutes")
     assert en.startswith("Mail, Forum have worked normally for 10 minutes")
 

@@ -11,14 +11,14 @@ key, so that an adapter can recognise a note it already posted.
 from __future__ import annotations
 
 from docs_bridge import french
-from monitor.api import Both, IncidentEvent, Words, _, duration, say, terms
+from monitor.api import IncidentEvent, Words, _, duration, say, terms
 
 MAX_TITLE = 200
 
 
 def ticket_title(event: IncidentEvent, lang: str = "fr") -> str:
     """``[INC-2026-0042] Nextcloud indisponible``: the reference is what a lookup searches."""
-    return f"[{event.reference}] {Both(event.title_fr, event.title_en).say(lang)}"[:MAX_TITLE]
+    return f"[{event.reference}] {event.title.say(lang)}"[:MAX_TITLE]
 
 
 def marker(event: IncidentEvent) -> str:
@@ -44,7 +44,7 @@ def _checks(event: IncidentEvent, zone: str, lang: str) -> list[str]:
                         time=french.when(check.since, zone, lang))
         name = f"{check.service_id}/{check.check_id} ({check.kind})"
         lines += [f"- {_field(lang, name, state)}",
-                  f"    {Both(check.reason_fr, check.reason_en).say(lang)}"]
+                  f"    {check.reason.say(lang)}"]
     return lines
 
 
@@ -61,13 +61,13 @@ def _links(event: IncidentEvent, lang: str) -> list[str]:
 def _services(event: IncidentEvent, lang: str) -> list[str]:
     lines = []
     for service in event.services:
-        name = f"{Both(service.name_fr, service.name_en).say(lang)} ({service.id})"
+        name = f"{service.name.say(lang)} ({service.id})"
         lines.append(f"- {_field(lang, name, _said(terms.impact(service.status), lang))}")
     return lines
 
 
 def _message(event: IncidentEvent, lang: str) -> str:
-    return Both(event.message_fr, event.message_en).say(lang) if event.message_fr else ""
+    return event.message.say(lang) if event.message.fr else ""
 
 
 def opening_note(event: IncidentEvent, zone: str = "Europe/Paris", lang: str = "fr") -> str:

@@ -47,11 +47,14 @@ from dashboard.admin import (  # noqa: F401 (routes)
     views,
 )
 from dashboard.admin.blueprint import api_bp, bp
+from dashboard.admin.context import setup_passwords
 from dashboard.admin.pages import lang
 from dashboard.i18n import PHASES
 from monitor.access import Actor, Forbidden
 
 bp.register_blueprint(api_bp)
+# each application gets its own password hasher, from its settings, when it mounts the area
+bp.record_once(lambda setup: setup_passwords(setup.app))
 
 #: largest form accepted (a post-mortem is long, but not that long)
 MAX_FORM = 1024 * 1024

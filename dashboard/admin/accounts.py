@@ -1,10 +1,10 @@
 """Volunteers' accounts: create, check, list, change the password or the role, remove;
 end a volunteer's sessions. (API tokens: :mod:`dashboard.admin.tokens`.)
 
-Passwords are hashed with argon2id (argon2-cffi's :class:`PasswordHasher`, its default
-parameters, re-hashed on login when they change), each hash and check in one of the
-process's few hashing slots (:mod:`dashboard.admin.hashslots`). Every function takes a
-SQLAlchemy session and leaves committing to the caller; the queries are the core's
+Passwords are hashed and checked by the caller's
+:class:`~dashboard.admin.passwords.Passwords` (the application's, or the command's): the
+operations that hash take it as ``passwords``. Every function takes a SQLAlchemy session
+and leaves committing to the caller; the queries are the core's
 (:mod:`monitor.accounts.store`), and users come back as its plain records. Nothing here
 logs a password.
 
@@ -16,63 +16,37 @@ own sessions is allowed to every role).
 from __future__ import annotations
 
 import re
-import secrets
 import time
-from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
-from dashboard.admin import hashslots
+from dashboard.admin.passwords import MAX_PASSWORD_LENGTH, Passwords, Verified
 from monitor.access import ROLE_NAMES, Actor, Permission, Role, parse_role
 from monitor.guard import operation
 from monitor.accounts import store
 from monitor.accounts.store import USERNAME_LENGTH
 from monitor.accounts.store import UserRecord as User
+from monitor.words import Bilingual
 
 #: what a user name may be made of (lower-cased before use)
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*")
 #: shortest password accepted (a pass phrase is easier to remember than a short password)
 MIN_PASSWORD_LENGTH = 12
-#: longest password accepted (argon2 handles any length; this bounds the work per request)
-MAX_PASSWORD_LENGTH = 1024
-
-_hasher = PasswordHasher()
-_dummy: dict[str, str] = {}
-
-
-def _dummy_hash() -> str:
-    """A hash verified when the user does not exist, so that a wrong name takes as long
-    as a wrong password (made on first use, with the current parameters)."""
-    params = repr(_hasher)
-    if params not in _dummy:
-        _dummy[params] = _hasher.hash(secrets.token_urlsafe(16))
-    return _dummy[params]
-
-
-def use_hasher(hasher: PasswordHasher) -> PasswordHasher:
-    """Replace the password hasher (other argon2 parameters); returns the previous one.
-
-    Stored hashes keep working whatever the parameters: each hash names its own, and a
-    login re-hashes a password stored with other parameters.
-    """
-    global _hasher
-    previous, _hasher = _hasher, hasher
-    return previous
 
 
 class AccountError(ValueError):
-    """Bad input for an account or a token, with a message in French and English."""
+    """Bad input for an account or a token, with a message in French and English.
+
+    :ivar words: the message (``str(exc)`` is the English).
+    """
 
     def __init__(self, fr: str, en: str) -> None:
         super().__init__(en)
-        self.fr = fr
-        self.en = en
+        self.words = Bilingual(fr, en)
 
     def message(self, lang: str) -> str:
         """The message in ``lang`` (French unless ``en``)."""
-        return self.en if lang == "en" else self.fr
+        return self.words.say(lang)
 
 
 def normalize_username(username: str) -> str:
@@ -111,15 +85,6 @@ def check_password_strength(password: str) -> None:
             f"The password is longer than {MAX_PASSWORD_LENGTH} characters.")
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of ``password`` (PHC string), made in a hashing slot.
-
-    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
-    """
-    with hashslots.SLOTS.slot():
-        return _hasher.hash(password)
-
-
 def get_user(session: Session, username: str) -> User | None:
     """The user with this name (any case), or None."""
     try:
@@ -147,15 +112,15 @@ def role_name(role: str, lang: str) -> str:
     known = parse_role(role)
     if known is None:
         return role
-    french, english = ROLE_NAMES[known]
-    return english if lang == "en" else french
+    return ROLE_NAMES[known].say(lang)
 
 
 @operation(Permission.ACCOUNTS, "user.add")
 def create_user(session: Session, username: str, password: str, role: str | None = None,
-                now: float | None = None) -> User:
+                now: float | None = None, *, passwords: Passwords) -> User:
     """Add a user with ``role`` (default: ``admin`` for the first account, so that
-    someone can manage the others; ``editor`` afterwards).
+    someone can manage the others; ``editor`` afterwards), the password hashed by
+    ``passwords``.
 
     :raises AccountError: bad name or role, weak password, or the name is taken.
     """
@@ -167,7 +132,7 @@ def create_user(session: Session, username: str, password: str, role: str | None
         raise AccountError(f"L'utilisateur « {name} » existe déjà.",
                            f"The user '{name}' already exists.")
     at = time.time() if now is None else now
-    return store.add_user(session, username=name, password_hash=hash_password(password),
+    return store.add_user(session, username=name, password_hash=passwords.hash(password),
                           role=chosen.value, at=at)
 
 
@@ -185,15 +150,15 @@ def require_user(session: Session, username: str) -> User:
 
 @operation(Permission.ACCOUNTS, "user.password")
 def set_password(session: Session, username: str, password: str,
-                 now: float | None = None) -> User:
-    """Change a user's password; every session of the user ends.
+                 now: float | None = None, *, passwords: Passwords) -> User:
+    """Change a user's password (hashed by ``passwords``); every session of the user ends.
 
     :raises AccountError: unknown user or weak password.
     """
     user = require_user(session, username)
     check_password_strength(password)
     at = time.time() if now is None else now
-    changed = store.update_user(session, user.id, password_hash=hash_password(password),
+    changed = store.update_user(session, user.id, password_hash=passwords.hash(password),
                                 password_changed_at=at)
     end_sessions(session, user.id, at)
     return changed or user
@@ -268,36 +233,6 @@ def list_users(session: Session) -> list[User]:
     return store.list_users(session)
 
 
-@dataclass(frozen=True, slots=True)
-class Verified:
-    """A password that matched; ``rehash`` is its new hash when the stored one was made
-    with other argon2 parameters (to store at the login), else None."""
-
-    rehash: str | None = None
-
-
-def verify_password(stored_hash: str | None, password: str) -> Verified | None:
-    """Whether ``password`` matches ``stored_hash`` (None: no such user, a dummy hash is
-    checked so that the answer takes as long), holding a hashing slot.
-
-    Call it outside any write transaction: it takes tens of milliseconds.
-
-    :raises dashboard.admin.hashslots.HashingBusy: every hashing slot is taken.
-    """
-    if password is None or len(password) > MAX_PASSWORD_LENGTH:
-        password = ""
-    with hashslots.SLOTS.slot():
-        try:
-            _hasher.verify(stored_hash or _dummy_hash(), password)
-        except (VerificationError, InvalidHashError):
-            return None
-        if stored_hash is None:  # the dummy hash's password is random: cannot happen
-            return None
-        if _hasher.check_needs_rehash(stored_hash):
-            return Verified(_hasher.hash(password))
-    return Verified()
-
-
 def record_login(session: Session, user_id: int, verified: Verified,
                  now: float | None = None) -> User | None:
     """Note a successful login (time, new hash when needed); None when the user was
@@ -307,15 +242,15 @@ def record_login(session: Session, user_id: int, verified: Verified,
 
 
 def authenticate(session: Session, username: str, password: str,
-                 now: float | None = None) -> User | None:
-    """The user when ``password`` is theirs, else None (same work either way); on
-    success, :func:`record_login`.
+                 now: float | None = None, *, passwords: Passwords) -> User | None:
+    """The user when ``password`` is theirs (checked by ``passwords``), else None (same
+    work either way); on success, :func:`record_login`.
 
     The login page does the same in two transactions, so that no write lock is held
     while hashing; this one is for scripts and tests.
     """
     user = get_user(session, username)
-    verified = verify_password(user.password_hash if user else None, password)
+    verified = passwords.verify(user.password_hash if user else None, password)
     if verified is None or user is None:
         return None
     return record_login(session, user.id, verified, now)
@@ -327,9 +262,9 @@ def count_users(session: Session) -> int:
 
 
 __all__ = [
-    "AccountError", "User", "Verified",
+    "AccountError", "Passwords", "User", "Verified",
     "authenticate", "check_password_strength", "count_users", "create_user", "end_sessions",
-    "get_user", "hash_password", "list_users", "normalize_username", "record_login",
+    "get_user", "list_users", "normalize_username", "record_login",
     "remove_user", "require_user", "role_name", "role_of", "set_password", "set_role",
-    "sign_out", "sign_out_everywhere", "verify_password",
+    "sign_out", "sign_out_everywhere",
 ]

@@ -36,7 +36,7 @@ from dashboard.pages import snapshot
 from monitor.access import Forbidden, Permission
 from monitor.incidents import queries
 from monitor.incidents.inputs import InvalidInput, NotFound
-from monitor.words import Both, Words, _
+from monitor.words import Bilingual, Words, _
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +54,12 @@ class ApiError(Exception):
         self.status, self.error, self.words, self.field = status, error, words, field
 
 
-def _error(status: int, error: str, words: Words, field: str | None = None):
+def _error(status: int, error: str, words: Words | Bilingual, field: str | None = None):
     """The error body: ``message`` in the request's language (``?lang=``, the cookie,
     ``Accept-Language``, as the pages choose it), and both languages for clients written
     before it (``message_fr``, ``message_en``)."""
     body: dict[str, Any] = {"error": error, "message": words.say(select_language()),
-                            "message_fr": words.fr, "message_en": words.en}
+                            "message_fr": words.say("fr"), "message_en": words.say("en")}
     if field is not None:
         body["field"] = field
     response = jsonify(body)
@@ -133,7 +133,7 @@ def _authenticate():
 
 def forbidden(exc: Forbidden):
     """The JSON answer to a refusal by the role rules (403 ``forbidden``)."""
-    return _error(403, "forbidden", Both(exc.message_fr, exc.message_en))
+    return _error(403, "forbidden", exc.words)
 
 
 api_bp.register_error_handler(Forbidden, forbidden)

@@ -1,9 +1,9 @@
 """Signing in and out of the admin area, and who is signed in.
 
-- Passwords are checked by :func:`dashboard.admin.accounts.verify_password` (argon2) in
-  one of the process's few hashing slots, outside any database transaction; when every
-  slot is busy the login answers 503 with ``Retry-After`` at once
-  (:mod:`dashboard.admin.hashslots`).
+- Passwords are checked by the application's own hasher
+  (:func:`dashboard.admin.context.passwords`, argon2) in one of the process's few hashing
+  slots, outside any database transaction; when every slot is busy the login answers 503
+  with ``Retry-After`` at once (:mod:`dashboard.admin.hashslots`).
 - Attempts and failures are limited per address, per user name and per known browser
   (:mod:`dashboard.admin.ratelimit`, :mod:`dashboard.admin.devices`): over a budget the
   login answers 429 with ``Retry-After``.
@@ -37,7 +37,7 @@ from flask_babel import gettext as _
 
 from dashboard.admin import accounts, devices, hashslots, sessions
 from dashboard.admin.blueprint import bp
-from dashboard.admin.context import admin_state, reading, transaction
+from dashboard.admin.context import admin_state, passwords, reading, transaction
 from dashboard.admin.network import client_of, cookie_secure
 from dashboard.admin.ratelimit import Attempt
 from dashboard.admin.roles import PUBLIC, declared, public, requires
@@ -156,7 +156,7 @@ def login():
         user = accounts.get_user(db, username)
         uid, stored = (user.id, user.password_hash) if user is not None else (None, None)
     try:
-        verified = accounts.verify_password(stored, password)
+        verified = passwords().verify(stored, password)
     except hashslots.HashingBusy:
         if (skipped := admin_state().login_log.allow(("busy", address))) is not None:
             log.warning("login refused (every hashing slot busy): user %r from %s%s",

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.admin import accounts, tokens
 from dashboard.admin.accounts import AccountError
+from dashboard.admin.passwords import Passwords
 from monitor.access import Actor, Forbidden, Permission, Role
 from monitor.cli_common import CommandError
 from monitor.cli_identity import acting, actor_of, refuse
@@ -49,7 +50,7 @@ def _session(ctx: click.Context) -> Iterator[tuple[Session, Actor]]:
         with store.write_session() as session, session.begin():
             yield session, actor_of(ctx, session)
     except AccountError as exc:
-        raise CommandError(exc.fr, exc.en) from None
+        raise CommandError(exc.words) from None
     except Forbidden as exc:
         refuse(exc)
     finally:
@@ -92,11 +93,12 @@ def user_add(ctx: click.Context, username: str, role: str | None,
     try:  # say so before asking for a password
         accounts.normalize_username(username)
     except AccountError as exc:
-        raise CommandError(exc.fr, exc.en) from None
+        raise CommandError(exc.words) from None
     _allowed(ctx)
     password = _read_password(password_stdin)
     with _session(ctx) as (session, actor):
-        user = accounts.create_user(session, username, password, role, actor=actor)
+        user = accounts.create_user(session, username, password, role, actor=actor,
+                                   passwords=Passwords())
         click.echo(f"user {user.username} created, role {user.role}")
 
 
@@ -111,7 +113,8 @@ def user_passwd(ctx: click.Context, username: str, password_stdin: bool) -> None
     _allowed(ctx)
     password = _read_password(password_stdin)
     with _session(ctx) as (session, actor):
-        user = accounts.set_password(session, username, password, actor=actor)
+        user = accounts.set_password(session, username, password, actor=actor,
+                                    passwords=Passwords())
         click.echo(f"password of {user.username} changed")
 
 

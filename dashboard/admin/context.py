@@ -6,7 +6,8 @@ The dashboard's ``create_app`` keeps its configuration and store in
 :class:`monitor.incidents.service.Operations` bound to an
 :class:`monitor.incidents.context.IncidentContext` (so that an incident opened by hand
 reaches the same plugins — alerts, forum, helpdesk — as an automatic one) and the login
-limiter and its log throttle, in ``app.extensions["vigie_admin"]``.
+limiter and its log throttle, in ``app.extensions["vigie_admin"]``, with the password
+hasher of the application (:func:`passwords`), made when the admin blueprint is registered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
 
+from dashboard.admin.passwords import Passwords
 from dashboard.admin.ratelimit import LoginLimiter
 from monitor.logthrottle import LogThrottle
 
@@ -34,6 +36,8 @@ class AdminState:
     login_log: LogThrottle = field(default_factory=lambda: LogThrottle(60.0))
     operations: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: how this application hashes and checks passwords (see :func:`setup_passwords`)
+    passwords: Passwords | None = None
 
 
 def admin_state(app: Flask | None = None) -> AdminState:
@@ -42,6 +46,27 @@ def admin_state(app: Flask | None = None) -> AdminState:
     found = app.extensions.get("vigie_admin")
     if found is None:
         found = app.extensions.setdefault("vigie_admin", AdminState())
+    return found
+
+
+def setup_passwords(app: Flask) -> Passwords:
+    """Give ``app`` its password hasher: argon2 with the hasher in its
+    ``PASSWORD_HASHER`` setting (an :class:`argon2.PasswordHasher`; tests give cheaper
+    parameters), argon2's defaults otherwise. Called when the admin blueprint is
+    registered."""
+    state = admin_state(app)
+    state.passwords = Passwords(app.config.get("PASSWORD_HASHER"))
+    return state.passwords
+
+
+def passwords(app: Flask | None = None) -> Passwords:
+    """How ``app`` (the current app by default) hashes and checks passwords.
+
+    :raises RuntimeError: the admin area is not registered on ``app``.
+    """
+    found = admin_state(app).passwords
+    if found is None:
+        raise RuntimeError("the admin area is not registered on this application")
     return found
 
 

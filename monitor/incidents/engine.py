@@ -48,15 +48,15 @@ from monitor.incidents.emit import emit_incident, emit_system_alert
 from monitor.incidents.models import Incident, IncidentService
 from monitor.incidents.wording import (
     Late,
-    change_messages,
-    recovered_messages,
-    resolved_messages,
+    change_message,
+    recovered_words,
+    resolved_words,
 )
 from monitor.notifications import CheckSnapshot, SystemAlert
 from monitor.probe import Status
 from monitor.state import ServiceState, ServiceStatus, ServiceTransition
 from monitor.store.writer import is_transient
-from monitor.words import Both, _, duration
+from monitor.words import Bilingual, _, duration
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ class StatusChange:
     :class:`~monitor.state.ServiceState` keeps changing)."""
 
     service_id: str
-    name_fr: str
-    name_en: str
+    name: Bilingual
     previous: str | None
     current: str
     at: float
@@ -83,10 +82,8 @@ class StatusChange:
     def of(cls, service: ServiceState, previous: ServiceStatus | None,
            current: ServiceStatus, at: float) -> StatusChange:
         """Snapshot of a service and its failing checks."""
-        name = service.service.name
-        return cls(service.id, name.fr, name.en or name.fr,
-                   previous.label if previous else None, current.label, at,
-                   failing_checks(service))
+        return cls(service.id, service.service.name, previous.label if previous else None,
+                   current.label, at, failing_checks(service))
 
     @classmethod
     def from_transition(cls, t: ServiceTransition) -> StatusChange:
@@ -256,27 +253,28 @@ class IncidentEngine:
                 return
             recent = self._recently_resolved(session, sid, at)
             if recent is not None:
-                fr, en = change_messages(change, "reopened", late)
+                said = change_message(change, "reopened", late)
                 lifecycle.reopen(session, self.ctx, recent, at=at, impact=impact,
-                                 message_fr=fr, message_en=en, checks=change.checks,
+                                 message_fr=said.fr, message_en=said.say("en"),
+                                 checks=change.checks,
                                  statuses={sid: change.current})
                 self._retitle(recent, change)
                 return
-            fr, en = change_messages(change, "opened", late)
-            title_fr, title_en = lifecycle.auto_titles(change.name_fr, change.name_en, impact)
-            lifecycle.open_incident(session, self.ctx, service_ids=[sid], title_fr=title_fr,
-                                    title_en=title_en, impact=impact, at=at, automatic=True,
-                                    message_fr=fr, message_en=en, checks=change.checks,
+            said = change_message(change, "opened", late)
+            title = lifecycle.auto_title(change.name, impact)
+            lifecycle.open_incident(session, self.ctx, service_ids=[sid], title_fr=title.fr,
+                                    title_en=title.en, impact=impact, at=at, automatic=True,
+                                    message_fr=said.fr, message_en=said.en, checks=change.checks,
                                     statuses={sid: change.current})
         elif change.current == ServiceStatus.OPERATIONAL.label and incident is not None:
             if incident.automatic and incident.recovered_at is None:
                 incident.recovered_at = at
                 incident.phase = "monitoring"
                 since = max(self._failing_since.get(sid, incident.opened_at), incident.opened_at)
-                fr, en = recovered_messages(change, incident.worst_impact or incident.impact,
-                                             since, late)
+                back = recovered_words(change, incident.worst_impact or incident.impact, since,
+                                       late)
                 lifecycle.add_update(session, incident, at=at, kind="recovered",
-                                     message_fr=fr, message_en=en)
+                                     message_fr=back.fr, message_en=back.en)
 
     def _worsen_or_change(self, session: Session, incident: Incident, change: StatusChange,
                           impact: str, late: Late | None = None) -> None:
@@ -293,18 +291,18 @@ class IncidentEngine:
         moved = change.previous in lifecycle.OUTAGE_IMPACTS and change.previous != change.current
         if not (changed or was_recovering or moved):
             return
-        fr, en = change_messages(change, "status", late)
-        lifecycle.add_update(session, incident, at=change.at, kind="status", message_fr=fr,
-                             message_en=en, impact=impact)
-        emit_incident(session, self.ctx, incident, "updated", at=change.at, message_fr=fr,
-                      message_en=en, checks=change.checks,
+        said = change_message(change, "status", late)
+        lifecycle.add_update(session, incident, at=change.at, kind="status",
+                             message_fr=said.fr, message_en=said.en, impact=impact)
+        emit_incident(session, self.ctx, incident, "updated", at=change.at,
+                      message_fr=said.fr, message_en=said.say("en"), checks=change.checks,
                       statuses={change.service_id: change.current}, ask_links=changed)
 
     @staticmethod
     def _retitle(incident: Incident, change: StatusChange) -> None:
         if incident.automatic and not incident.impact_manual:
-            incident.title_fr, incident.title_en = lifecycle.auto_titles(
-                change.name_fr, change.name_en, incident.impact)
+            title = lifecycle.auto_title(change.name, incident.impact)
+            incident.title_fr, incident.title_en = title.fr, title.en
 
     def _recently_resolved(self, session: Session, service_id: str, at: float) -> Incident | None:
         return session.scalars(
@@ -350,9 +348,9 @@ class IncidentEngine:
         if at > now:
             return False
         names = [self.applied[s] for s in incident.service_ids]
-        fr, en = resolved_messages([Both(c.name_fr, c.name_en) for c in names], quiet)
+        said = resolved_words([c.name for c in names], quiet)
         lifecycle.resolve(
-            session, self.ctx, incident, at=at, message_fr=fr, message_en=en,
+            session, self.ctx, incident, at=at, message_fr=said.fr, message_en=said.en,
             statuses={s: ServiceStatus.OPERATIONAL.label for s in incident.service_ids})
         return True
 

@@ -20,7 +20,7 @@ from monitor.incidents.emit import emit_incident
 from monitor.incidents.models import Incident, IncidentService, IncidentUpdate
 from monitor.notifications import CheckSnapshot
 from monitor.state import ServiceStatus
-from monitor.words import Both, _
+from monitor.words import Bilingual, _
 
 #: the impacts a failing service gives its incident (their words: monitor.terms.IMPACTS)
 OUTAGE_IMPACTS = frozenset(s.label for s in ServiceStatus if s.is_outage)
@@ -32,11 +32,12 @@ def worse(a: str, b: str) -> str:
     return a if ServiceStatus.from_label(a) >= ServiceStatus.from_label(b) else b
 
 
-def auto_titles(name_fr: str, name_en: str, impact: str) -> tuple[str, str]:
-    """``("Fichiers : panne majeure", "Files: major outage")``."""
-    title = _("{service}: {impact}", service=Both(name_fr, name_en),
+def auto_title(name: Bilingual, impact: str) -> Bilingual:
+    """``Fichiers : panne majeure`` / ``Files: major outage``, at most 200 characters
+    (the title's column)."""
+    title = _("{service}: {impact}", service=name,
               impact=terms.IMPACTS.get(impact, _("incident")))
-    return title.fr[:200], title.en[:200]
+    return Bilingual(title.fr[:200], title.en[:200])
 
 
 def reference_for(incident_id: int, opened_at: float, tz: str) -> str:

@@ -31,7 +31,7 @@ from monitor.incidents.outbox import Backlog, DeliveryStats
 from monitor.incidents.wording import local_time
 from monitor.notifications import SystemAlert
 from monitor.plugins import HookFailures, plugin_callers
-from monitor.words import Both, _, duration, n_
+from monitor.words import Bilingual, _, duration, n_
 
 log = logging.getLogger(__name__)
 
@@ -101,42 +101,37 @@ class UnrecordedAlerts:
     def _time(self, at: float, lang: str) -> str:
         return local_time(at, self.timezone, lang, time.time())
 
-    def _times(self, at: float) -> Both:
-        return Both(self._time(at, "fr"), self._time(at, "en"))
+    def _times(self, at: float) -> Bilingual:
+        return Bilingual(self._time(at, "fr"), self._time(at, "en"))
 
     def _down(self, change: StatusChange) -> SystemAlert:
-        service = Both(change.name_fr, change.name_en)
+        service = change.name
         impact = terms.impact(change.current)
-        checks = [_("{check}: {reason}", check=Both(c.name_fr, c.name_en),
-                    reason=Both(c.reason_fr, c.reason_en)) for c in change.checks if c.reason_fr]
+        checks = [_("{check}: {reason}", check=c.name, reason=c.reason)
+                  for c in change.checks if c.reason_fr]
         title = _("{service}: {impact} (not recorded yet)", service=service, impact=impact)
         message = _("{service}: {impact} since {time}. Vigie's database is unreachable: the "
                     "incident will be recorded when it is back, and its usual alerts will "
                     "follow, marked “recorded at …”.", service=service, impact=impact,
                     time=self._times(change.at))
-        return SystemAlert(
-            code="unrecorded.down",
-            idempotency_key=f"unrecorded.down:{change.service_id}:{int(change.at)}",
-            severity="critical" if change.current == "major_outage" else "warning",
-            title_fr=title.fr, title_en=title.en,
-            message_fr=message.fr + "".join(f"\n- {c.fr}" for c in checks),
-            message_en=message.en + "".join(f"\n- {c.en}" for c in checks),
-            at=change.at, service_id=change.service_id,
+        listed = Bilingual(message.fr + "".join(f"\n- {c.fr}" for c in checks),
+                           message.en + "".join(f"\n- {c.en}" for c in checks))
+        return SystemAlert.worded(
+            "unrecorded.down", f"unrecorded.down:{change.service_id}:{int(change.at)}",
+            "critical" if change.current == "major_outage" else "warning", title, listed,
+            change.at, service_id=change.service_id,
             details={"status": change.current, "since": f"{change.at:.0f}"})
 
     def _up(self, change: StatusChange, since: float) -> SystemAlert:
-        service = Both(change.name_fr, change.name_en)
+        service = change.name
         title = _("{service} is working again (not recorded yet)", service=service)
         message = _("{service} is working again: failing from {start} to {end}. Vigie's "
                     "database is still unreachable: the incident will be recorded when it "
                     "is back.", service=service, start=self._times(since),
                     end=self._times(change.at))
-        return SystemAlert(
-            code="unrecorded.up",
-            idempotency_key=f"unrecorded.up:{change.service_id}:{int(change.at)}",
-            severity="info",
-            title_fr=title.fr, title_en=title.en, message_fr=message.fr, message_en=message.en,
-            at=change.at, service_id=change.service_id,
+        return SystemAlert.worded(
+            "unrecorded.up", f"unrecorded.up:{change.service_id}:{int(change.at)}", "info",
+            title, message, change.at, service_id=change.service_id,
             details={"status": change.current, "failing_since": f"{since:.0f}"})
 
 
@@ -146,11 +141,8 @@ def database_alert(at: float, url: str, since: float) -> SystemAlert:
     message = _("The database {url} has been unreachable for {duration}. Results are kept "
                 "in memory; incidents and alerts wait for it to come back.", url=url,
                 duration=duration(at - since))
-    return SystemAlert(
-        code="store.unreachable", idempotency_key=f"store.unreachable:{int(since)}",
-        severity="critical", title_fr=title.fr, title_en=title.en,
-        message_fr=message.fr, message_en=message.en,
-        at=at, details={"since": f"{since:.0f}"})
+    return SystemAlert.worded("store.unreachable", f"store.unreachable:{int(since)}", "critical",
+                              title, message, at, details={"since": f"{since:.0f}"})
 
 
 class SystemWatch:
@@ -178,12 +170,10 @@ class SystemWatch:
             message = n_("{n} delivery pending, for {duration}.",
                          "{n} deliveries pending, the oldest for {duration}.", backlog.pending,
                          duration=duration(oldest_age))
-            alerts.append(SystemAlert(
-                code="outbox.backlog", idempotency_key=f"outbox.backlog:{int(now)}",
-                severity="warning", title_fr=title.fr, title_en=title.en,
-                message_fr=message.fr, message_en=message.en,
-                at=now, details={"pending": str(backlog.pending),
-                                 "oldest_age_seconds": f"{oldest_age:.0f}"}))
+            alerts.append(SystemAlert.worded(
+                "outbox.backlog", f"outbox.backlog:{int(now)}", "warning", title, message, now,
+                details={"pending": str(backlog.pending),
+                         "oldest_age_seconds": f"{oldest_age:.0f}"}))
         for plugin, streak in list(self.stats.failing_streak.items()):
             bad = streak >= self.settings.plugin_failing_after
             if self._edge(f"plugin.failing:{plugin}", bad, now):
@@ -191,11 +181,9 @@ class SystemWatch:
                 message = n_("{n} delivery failed for {plugin}; see the admin area (failed "
                              "deliveries).", "{n} deliveries in a row failed for {plugin}; see "
                              "the admin area (failed deliveries).", streak, plugin=plugin)
-                alerts.append(SystemAlert(
-                    code="plugin.failing", idempotency_key=f"plugin.failing:{plugin}:{int(now)}",
-                    severity="warning", title_fr=title.fr, title_en=title.en,
-                    message_fr=message.fr, message_en=message.en,
-                    at=now, details={"plugin": plugin, "failures": str(streak)}))
+                alerts.append(SystemAlert.worded(
+                    "plugin.failing", f"plugin.failing:{plugin}:{int(now)}", "warning", title,
+                    message, now, details={"plugin": plugin, "failures": str(streak)}))
         if alerts:
             with self.sessions() as session, session.begin():
                 for alert in alerts:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from monitor import terms
-from monitor.words import Both, Words, _, duration, n_, say
+from monitor.words import Bilingual, Words, _, duration, n_, say
 
 if TYPE_CHECKING:
     from monitor.incidents.engine import StatusChange
@@ -47,30 +47,26 @@ class Late:
         """``at`` as the timeline writes it."""
         return local_time(at, self.timezone, lang, self.recorded_at)
 
-    def times(self, at: float) -> Both:
+    def times(self, at: float) -> Bilingual:
         """``at`` as the timeline writes it, in each language."""
-        return Both(self.time(at, "fr"), self.time(at, "en"))
+        return Bilingual(self.time(at, "fr"), self.time(at, "en"))
 
 
-def _name(change: StatusChange) -> Both:
-    return Both(change.name_fr, change.name_en)
-
-
-def _details(change: StatusChange) -> tuple[str, str]:
+def _details(change: StatusChange) -> Bilingual:
     """``Web: connection refused; DNS: …`` in each language: the reasons members may read
     (the timeline is public: reasons quoting outside text are replaced, Reason.for_public)."""
-    shown = [(c, *c.public_reason()) for c in change.checks if c.reason_fr]
-    fr = "; ".join(say("fr", "{check}: {reason}", check=c.name_fr, reason=r) for c, r, _e in shown)
-    en = "; ".join(say("en", "{check}: {reason}", check=c.name_en or c.name_fr, reason=e)
-                   for c, _r, e in shown if e)
-    return fr, en
+    shown = [(c.name, c.public_reason()) for c in change.checks if c.reason_fr]
+    return Bilingual(*("; ".join(say(lang, "{check}: {reason}", check=name.say(lang),
+                                     reason=reason.say(lang))
+                                 for name, reason in shown if reason.say(lang))
+                       for lang in ("fr", "en")))
 
 
 def change_words(change: StatusChange, kind: str, late: Late | None = None) -> Words:
     """The first sentence of a service failing: ``opened``, ``reopened`` or ``status``
     (its status changed), whole sentences per impact so that French agrees."""
     impact = terms.impact(change.current)
-    service = _name(change)
+    service = change.name
     if late is None:
         if kind == "opened":
             return terms.DETECTED.get(change.current, _("{service}: {impact}.")).with_params(
@@ -91,21 +87,19 @@ def change_words(change: StatusChange, kind: str, late: Late | None = None) -> W
              recorded=recorded)
 
 
-def change_messages(change: StatusChange, kind: str,
-                    late: Late | None = None) -> tuple[str, str]:
+def change_message(change: StatusChange, kind: str, late: Late | None = None) -> Bilingual:
     """The timeline entry of a service failing (see :func:`change_words`), with the
     reasons members may read, in French and English."""
-    words = change_words(change, kind, late)
-    detail_fr, detail_en = _details(change)
-    fr, en = words.fr, words.en
-    return (f"{fr} {detail_fr}" if detail_fr else fr, f"{en} {detail_en}" if detail_en else en)
+    words, details = change_words(change, kind, late), _details(change)
+    return Bilingual(*(" ".join(part for part in (words.say(lang), details.say(lang)) if part)
+                       for lang in ("fr", "en")))
 
 
 def recovered_words(change: StatusChange, impact: str, since: float,
                     late: Late | None) -> Words:
     """A service working again; with the times when recorded late ("was down from 22:14
     to 22:15")."""
-    service = _name(change)
+    service = change.name
     if late is None:
         return _("{service} is working again; we are monitoring it.", service=service)
     times = dict(service=service, start=late.times(since), end=late.times(change.at),
@@ -119,17 +113,10 @@ def recovered_words(change: StatusChange, impact: str, since: float,
              **times)
 
 
-def recovered_messages(change: StatusChange, impact: str, since: float,
-                       late: Late | None) -> tuple[str, str]:
-    """The timeline entry of a service working again, in French and English."""
-    words = recovered_words(change, impact, since, late)
-    return words.fr, words.en
-
-
-def resolved_words(names: Sequence[Both], quiet_period: float) -> Words:
+def resolved_words(names: Sequence[Bilingual], quiet_period: float) -> Words:
     """An incident resolved after the quiet period: "Mail has worked normally for 10
     minutes", never "for 0 min"."""
-    listed = Both(", ".join(n.fr for n in names), ", ".join(n.say("en") for n in names))
+    listed = Bilingual(", ".join(n.fr for n in names), ", ".join(n.say("en") for n in names))
     if quiet_period < 60:
         return n_("{services} is working normally again: incident resolved.",
                   "{services} are working normally again: incident resolved.", len(names),
@@ -138,8 +125,3 @@ def resolved_words(names: Sequence[Both], quiet_period: float) -> Words:
               "{services} have worked normally for {duration}: incident resolved.",
               len(names), services=listed, duration=duration(quiet_period))
 
-
-def resolved_messages(names: Sequence[Both], quiet_period: float) -> tuple[str, str]:
-    """The timeline entry of an incident resolved after the quiet period."""
-    words = resolved_words(names, quiet_period)
-    return words.fr, words.en

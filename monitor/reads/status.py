@@ -30,6 +30,7 @@ from monitor.store.models import (
     ServiceStatusChange,
 )
 from monitor.store.rollups import day_bounds
+from monitor.words import Bilingual
 
 #: what the read functions accept: a connection, or an ORM session
 Reader = Connection | Session
@@ -102,7 +103,7 @@ def check_states(db: Reader, keys: Iterable[str] | None = None) -> dict[str, Che
         query = query.where(CheckRow.key.in_(list(keys)))
     out = {}
     for key, current, at, code, reason_fr, reason_en, public in db.execute(query):
-        reason = (Reason(code or "", reason_fr, reason_en or reason_fr, public is not False)
+        reason = (Reason(code or "", Bilingual(reason_fr, reason_en), public is not False)
                   if reason_fr else None)
         out[key] = CheckState(key, Status(current), at, reason)
     return out

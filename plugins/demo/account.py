@@ -28,6 +28,7 @@ def ensure_demo_account(database_url: str, username: str = DEMO_USER) -> str:
     :raises dashboard.admin.accounts.AccountError: the account could not be written.
     """
     from dashboard.admin import accounts
+    from dashboard.admin.passwords import Passwords
     from monitor.store import Store
 
     password = new_password()
@@ -36,9 +37,9 @@ def ensure_demo_account(database_url: str, username: str = DEMO_USER) -> str:
         store.upgrade()  # what `vigie run` does first with the embedded SQLite store
         with store.session() as session, session.begin():
             if accounts.get_user(session, username) is None:
-                accounts.create_user(session, username, password)
+                accounts.create_user(session, username, password, passwords=Passwords())
             else:
-                accounts.set_password(session, username, password)
+                accounts.set_password(session, username, password, passwords=Passwords())
     finally:
         store.dispose()
     return password

@@ -19,6 +19,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from monitor.api import (
+    Bilingual,
     IncidentEvent,
     Link,
     MaintenanceEvent,
@@ -64,10 +65,10 @@ class MessageContext:
     timezone: str = "Europe/Paris"
     #: the status page, when an event carries no link to it
     public_url: str | None = None
-    #: group id → {"fr": name, "en": name}
-    group_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    #: service id → {"fr": name, "en": name} (system alerts carry only the id)
-    service_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: group id → its name
+    group_names: Mapping[str, Bilingual] = field(default_factory=dict)
+    #: service id → its name (system alerts carry only the id)
+    service_names: Mapping[str, Bilingual] = field(default_factory=dict)
 
 
 def format_time(at: float, lang: str, timezone: str) -> str:
@@ -105,9 +106,9 @@ class _Writer:
     def __init__(self, lang: str, ctx: MessageContext) -> None:
         self.lang, self.ctx = lang, ctx
 
-    def say(self, words: Words | str) -> str:
-        """``words`` in this block's language (a label that is not a catalogue's is
-        written as it is)."""
+    def say(self, words: Words | Bilingual | str) -> str:
+        """``words`` in this block's language (a text of the event in its language,
+        French when it has no English; a label that is not a catalogue's as it is)."""
         return words if isinstance(words, str) else words.say(self.lang)
 
     def time(self, at: float) -> str:
@@ -125,17 +126,15 @@ class _Writer:
     def heading(self, label: Words) -> str:
         return self.say(_("{label}:", label=label))
 
-    def pick(self, fr: str, en: str) -> str:
-        return en if self.lang == "en" and en else fr
-
     def service_names(self, services) -> str:
-        return ", ".join(self.pick(s.name_fr, s.name_en) for s in services)
+        return ", ".join(self.say(s.name) for s in services)
 
     def service_line(self, services) -> str:
         parts = []
         for s in services:
-            name = self.pick(s.name_fr, s.name_en)
-            group = self.ctx.group_names.get(s.group or "", {}).get(self.lang) or s.group
+            name = self.say(s.name)
+            known = self.ctx.group_names.get(s.group or "")
+            group = known.say(self.lang) if known else s.group
             parts.append(self.say(_("{service} (group {group})", service=name, group=group))
                          if group else name)
         label = _("Services") if len(services) > 1 else _("Service")
@@ -166,7 +165,7 @@ class _Writer:
     # Incidents -------------------------------------------------------------------------
 
     def incident_title(self, event: IncidentEvent, now: StateNow | None = None) -> str:
-        names = self.service_names(event.services) or self.pick(event.title_fr, event.title_en)
+        names = self.service_names(event.services) or self.say(event.title)
         impact = self.impact(event.impact)
         if event.kind == "resolved":
             end = event.resolved_at or event.at
@@ -188,7 +187,7 @@ class _Writer:
 
     def incident_body(self, event: IncidentEvent, now: StateNow | None = None) -> list[str]:
         lines = []
-        title = self.pick(event.title_fr, event.title_en)
+        title = self.say(event.title)
         if title:
             lines.append(title)
         if event.services:
@@ -207,7 +206,7 @@ class _Writer:
         lines.append(self.field(_("Progress"), self.say(terms.phase(event.phase))))
         if event.reference:
             lines.append(self.field(_("Reference"), event.reference))
-        message = self.pick(event.message_fr, event.message_en)
+        message = self.say(event.message)
         if message:
             lines += ["", self.field(_("Message"), message)]
         if event.checks:
@@ -218,12 +217,12 @@ class _Writer:
         return lines
 
     def check_line(self, check, event: IncidentEvent) -> str:
-        name = self.pick(check.name_fr, check.name_en)
+        name = self.say(check.name)
         if len(event.services) > 1:  # say which service the check belongs to
             owner = next((s for s in event.services if s.id == check.service_id), None)
-            name = f"{self.pick(owner.name_fr, owner.name_en) if owner else check.service_id}" \
+            name = f"{self.say(owner.name) if owner else check.service_id}" \
                    f" › {name}"
-        reason = self.pick(check.reason_fr, check.reason_en)
+        reason = self.say(check.reason)
         if check.since:
             reason = self.say(_("{reason}, since {time}", reason=reason,
                               time=self.time(check.since)))
@@ -264,8 +263,7 @@ class _Writer:
                              "groups them.", len(events), window=self.duration(max(window, 60))))]
         status_url = None
         for event in events:
-            names = self.service_names(event.services) or self.pick(event.title_fr,
-                                                                     event.title_en)
+            names = self.service_names(event.services) or self.say(event.title)
             now = nows.get(event.incident_id)
             state = self.state(event, now)
             ref = f" — {event.reference}" if event.reference else ""
@@ -290,7 +288,7 @@ class _Writer:
     def maintenance_title(self, event: MaintenanceEvent) -> str:
         emoji = {"announced": "📅", "started": "🔧", "ended": "✅"}.get(event.kind, "🔧")
         what = self.say(MAINTENANCE_KINDS.get(event.kind, MAINTENANCE_KINDS["started"]))
-        return f"{emoji} {self.field(what, self.pick(event.title_fr, event.title_en))}"
+        return f"{emoji} {self.field(what, self.say(event.title))}"
 
     def maintenance_body(self, event: MaintenanceEvent) -> list[str]:
         lines = []
@@ -299,7 +297,7 @@ class _Writer:
         lines.append(self.field(_("Start"), self.time(event.starts_at)))
         lines.append(self.field(_("End") if event.kind == "ended" else _("Planned end"),
                                 self.time(event.ends_at)))
-        message = self.pick(event.message_fr, event.message_en)
+        message = self.say(event.message)
         if message:
             lines += ["", message]
         if self.status_url(event.status_page_url):
@@ -308,14 +306,15 @@ class _Writer:
 
     def system_title(self, alert: SystemAlert) -> str:
         emoji = SEVERITY_EMOJI.get(alert.severity, "🟠")
-        title = self.pick(alert.title_fr, alert.title_en) or self.say(_("Vigie alert"))
+        title = self.say(alert.title) or self.say(_("Vigie alert"))
         return f"{emoji} {title}"
 
     def system_body(self, alert: SystemAlert) -> list[str]:
-        lines = [self.pick(alert.message_fr, alert.message_en)] if alert.message_fr else []
+        lines = [self.say(alert.message)] if alert.message.fr else []
         if alert.service_id:
-            names = self.ctx.service_names.get(alert.service_id, {})
-            lines.append(self.field(_("Service"), names.get(self.lang) or alert.service_id))
+            name = self.ctx.service_names.get(alert.service_id)
+            lines.append(self.field(_("Service"), name.say(self.lang) if name else
+                                    alert.service_id))
         lines.append(self.field(_("When"), self.time(alert.at)))
         if alert.details:
             lines += ["", self.heading(_("Details"))]

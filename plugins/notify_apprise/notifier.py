@@ -91,10 +91,8 @@ class Notifier:
         ctx = MessageContext(
             languages=tuple(settings.languages), timezone=site.timezone,
             public_url=site.public_url,
-            group_names={g.id: {"fr": g.name.text("fr"), "en": g.name.text("en")}
-                         for g in config.file.groups},
-            service_names={s.id: {"fr": s.name.text("fr"), "en": s.name.text("en")}
-                           for s in config.services})
+            group_names={g.id: g.name for g in config.file.groups},
+            service_names={s.id: s.name for s in config.services})
         groups = {s.id: s.group for s in config.services}
         for problem in unknown_references(settings, config):
             log.warning("notifier: %s", problem)

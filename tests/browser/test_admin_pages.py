@@ -11,7 +11,7 @@ from tests.dashboard.admin.conftest import (  # noqa: F401 (fixtures)
     PASSWORD,
     admin_config,
     admin_seeded,
-    quick_hashes,
+    quick_hasher,
     seeded_template,
     store,
     volunteer,
@@ -46,7 +46,8 @@ SPLIT_WORDS = """() => {
 def signed_in(browser, admin_seeded, volunteer):
     """``(base URL, page, seeded ids)``: camille signed in, French, 1280 px wide."""
     config, store, ids = admin_seeded
-    app = create_app(config, {"CHECK_INTERVAL": 0.0}, store=store)
+    app = create_app(config, {"CHECK_INTERVAL": 0.0, "PASSWORD_HASHER": quick_hasher()},
+                     store=store)
     server = WebServer(app, "127.0.0.1", 0, threads=4)
     server.start()
     base = f"http://127.0.0.1:{server.port}"

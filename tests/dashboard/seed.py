@@ -19,6 +19,7 @@ from monitor.state import ServiceStatus
 from monitor.store import ResultRecord, Store
 from monitor.store.models import Base, CheckRow, DailyCheckRollup, DailyServiceRollup
 from monitor.store.records import CheckChange, ServiceChange
+from monitor.words import Bilingual
 
 ZONE = ZoneInfo("Europe/Paris")
 #: a fixed "now" (a Thursday afternoon in Paris) so that every run sees the same page
@@ -116,12 +117,12 @@ def seed_states(store: Store, config: Config, statuses: dict[str, ServiceStatus]
             if status in (ServiceStatus.PARTIAL_OUTAGE, ServiceStatus.MAJOR_OUTAGE) and (
                     index == 0 or status == ServiceStatus.MAJOR_OUTAGE):
                 changes.append(CheckChange(check.key, since, Status.UP, Status.DOWN, Reason(
-                    "connection.refused", "Connexion refusée par 127.0.0.1:993",
-                    "Connection refused by 127.0.0.1:993")))
+                    "connection.refused", Bilingual("Connexion refusée par 127.0.0.1:993",
+                                                    "Connection refused by 127.0.0.1:993"))))
             elif status == ServiceStatus.DEGRADED and index == 0:
                 changes.append(CheckChange(check.key, since, Status.UP, Status.DEGRADED, Reason(
-                    "http.slow", "Le serveur a mis 4,2 s à répondre",
-                    "The server took 4.2 s to answer")))
+                    "http.slow", Bilingual("Le serveur a mis 4,2 s à répondre",
+                                           "The server took 4.2 s to answer"))))
     store.write_batch((), changes)
 
 

@@ -8,6 +8,7 @@ from monitor.probe import Reason, Status
 from monitor.reasonwords import public_words
 from monitor.store import CheckChange
 from monitor.store.models import CheckStatusChange
+from monitor.words import Bilingual
 from tests.dashboard import seed
 
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage",
@@ -102,8 +103,9 @@ def test_reasons_quoting_outside_text_are_replaced_on_public_places(seeded, app,
     """A reason a probe marked non-public (a plugin's output, a server's error) never
     reaches the service page or the API; it is still stored for volunteers."""
     _config, store, _ = seeded
-    raw = Reason("nagios.critical", "Sonde : CRITICAL - db01.interne refuse vigie_ro",
-                 "Plugin: CRITICAL - db01.interne refuses vigie_ro", public=False)
+    raw = Reason("nagios.critical", Bilingual("Sonde : CRITICAL - db01.interne refuse vigie_ro",
+                                          "Plugin: CRITICAL - db01.interne refuses vigie_ro"),
+                 public=False)
     store.write_batch((), [CheckChange("mail/web", seed.NOW - 60, Status.DOWN, Status.DOWN, raw)])
 
     doc = client.get("/api/v1/services", headers={"Accept-Language": "en"}).get_json()

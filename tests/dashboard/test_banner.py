@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dashboard.banner import banner, sentence, tone
-from dashboard.views import PageData, ServiceView, Text
+from dashboard.views import PageData, ServiceView
+from monitor.words import Bilingual
 from monitor.state import ServiceStatus as S
 
 #: the demo's nine services
@@ -18,7 +19,7 @@ NINE = [("web", "Hébergement web", "Web hosting"), ("panel", "Espace membre", "
 
 
 def services(statuses: dict[str, S], names=NINE) -> list[ServiceView]:
-    return [ServiceView(id=i, name=Text(fr, en), group=None, description=None,
+    return [ServiceView(id=i, name=Bilingual(fr, en), group=None, description=None,
                         status=statuses.get(i, S.OPERATIONAL), since=None, checks=(), days=(),
                         uptime=None) for i, fr, en in names]
 

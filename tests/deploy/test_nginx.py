@@ -27,6 +27,7 @@ import pytest
 from aiohttp import web
 
 from dashboard.admin import accounts
+from dashboard.admin.passwords import Passwords
 from monitor.runtime import run_from_path
 from monitor.store import Store
 from tests.conftest import free_port, which_or_require
@@ -327,7 +328,7 @@ async def test_a_real_vigie_behind_the_sample_sees_the_visitor_and_https(tmp_pat
     store = Store(f"sqlite:///{data / 'vigie.sqlite'}")
     store.upgrade()
     with store.session() as session, session.begin():
-        accounts.create_user(session, "camille", "a long enough pass phrase")
+        accounts.create_user(session, "camille", "a long enough pass phrase", passwords=Passwords())
     store.dispose()
     conf = nginx_setup(tmp_path, local_site(vigie_port, https_port), cert, key)
 

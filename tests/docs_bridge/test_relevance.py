@@ -33,9 +33,10 @@ from docs_bridge.sources.mkdocs import MkDocsReader
 from docs_bridge.text import terms
 from docs_bridge.vocabulary import STATES, SYNONYMS
 from monitor.config_loader import load_config
-from monitor.incidents.lifecycle import auto_titles
+from monitor.incidents.lifecycle import auto_title
 from monitor.notifications import CheckSnapshot, IncidentEvent, ServiceSnapshot
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
+from monitor.words import Bilingual
 from plugins.demo.democonfig import DEMO_CONFIG, GUIDES_DIR
 from tests.docs_bridge.fake_docs import TOKEN_ID, TOKEN_SECRET, FakeBookStack, FakeMkDocs
 from tests.docs_bridge.helpers import T0
@@ -70,10 +71,10 @@ def incident(case: Case, names: dict[str, str], checks: dict[str, Checked]) -> I
     """The event the incident engine writes when ``case.check`` fails."""
     check = checks[f"{case.service}/{case.check}"]
     name = names[case.service]
-    title_fr, title_en = auto_titles(name, name, case.impact)
+    title = auto_title(Bilingual(name, name), case.impact)
     return IncidentEvent(
         kind="opened", idempotency_key="k", incident_id=1, reference="INC-2026-0001",
-        title_fr=title_fr, title_en=title_en, impact=case.impact, phase="investigating",
+        title_fr=title.fr, title_en=title.say("en"), impact=case.impact, phase="investigating",
         automatic=True, opened_at=T0, at=T0,
         services=(ServiceSnapshot(case.service, name, name, None, case.impact),),
         checks=(CheckSnapshot(case.service, case.check, check.kind, check.name, check.name,

@@ -30,6 +30,7 @@ from monitor.probe import Probe, ProbeConfig, ProbeResult, Status, reason
 from monitor.reasonwords import public_words
 from monitor.state import ServiceTransition, StateBook
 from monitor.store import Store
+from monitor.words import Bilingual
 
 T0 = 1_780_000_000.0  # a fixed instant (2026-05-28), so tests never depend on the clock
 
@@ -265,7 +266,7 @@ def test_the_public_timeline_never_quotes_a_reason_marked_non_public(sqlite_harn
     [opened] = h.events("vigie_incident_opened")
     assert opened.checks[0].reason_fr == leak.fr and opened.checks[0].reason_public is False
     assert opened.checks[0].reason_code == "mail.greeting"
-    assert opened.checks[0].public_reason() == (member.fr, member.en)
+    assert opened.checks[0].public_reason() == Bilingual(member.fr, member.en)
 
 
 def test_a_blip_raises_nothing_and_a_flap_within_the_cooldown_reopens(harness):
@@ -469,7 +470,7 @@ def test_changes_held_during_a_start_log_no_database_outage(sqlite_harness, capl
     import logging
 
     h = sqlite_harness
-    change = StatusChange("mail", "Messagerie", "Mail", None, "major_outage", 1000.0)
+    change = StatusChange("mail", Bilingual("Messagerie", "Mail"), None, "major_outage", 1000.0)
     with caplog.at_level(logging.INFO, logger="monitor.incidents.engine"):
         h.engine.hold(change)
         h.engine.tick(1001.0)

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.outbox import Backlog, DeliveryStats
 from monitor.incidents.watch import SystemWatch, database_alert
+from monitor.words import Bilingual
 from tests.monitor.test_incidents import build_harness
 
 
@@ -118,7 +119,7 @@ def test_unrecorded_alerts_tell_a_service_down_once_and_back_once_per_database_o
     from monitor.incidents.watch import UnrecordedAlerts
 
     def change(previous, current, at=1000.0):
-        return StatusChange("mail", "Courriel", "Mail", previous, current, at)
+        return StatusChange("mail", Bilingual("Courriel", "Mail"), previous, current, at)
 
     alerts = UnrecordedAlerts("Europe/Paris")
     down = alerts.alert_for(change("operational", "partial_outage"), outage=1)

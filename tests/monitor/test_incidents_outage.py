@@ -35,6 +35,7 @@ from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Status
 from monitor.runtime import Runtime
 from monitor.store import Store
+from monitor.words import Bilingual
 from tests.conftest import free_port
 from tests.monitor.test_incidents import T0, build_harness
 from tests.monitor.test_incidents_properties import maintenance, reset, result, wait
@@ -111,7 +112,7 @@ def test_the_changes_kept_are_bounded_the_oldest_dropped_counted_and_logged(tmp_
     h.engine.sessions = lambda: _unreachable()
     changes = []
     for i, status in enumerate(["operational", "major_outage"] * 3):
-        change = StatusChange("mail", "Courriel", "Mail", None, status, T0 + 60 * i)
+        change = StatusChange("mail", Bilingual("Courriel", "Mail"), None, status, T0 + 60 * i)
         changes.append(change)
         h.engine.on_change(change)
     assert h.engine.pending == 3 and h.engine.dropped == 3
@@ -142,7 +143,7 @@ def test_a_change_the_database_refuses_is_logged_and_skipped_not_retried_forever
     h = build_harness(f"sqlite:///{tmp_path / 'v.sqlite'}", tmp_path)
     caplog.set_level(logging.ERROR, logger="monitor.incidents.engine")
     # a service the catalog does not know: the foreign key refuses the incident row
-    h.engine.on_change(StatusChange("ghost", "Fantôme", "Ghost", None, "major_outage", T0))
+    h.engine.on_change(StatusChange("ghost", Bilingual("Fantôme", "Ghost"), None, "major_outage", T0))
     h.confirm("mail/smtp", Status.DOWN)
     assert h.engine.pending == 0 and h.engine.refused == 1
     assert [i.service_ids for i in h.incidents()] == [["mail"]]

@@ -9,7 +9,7 @@ from monitor import reasonwords
 from monitor.notifications import CheckSnapshot
 from monitor.probe import Reason, Status, reason
 from monitor.reasonwords import PUBLIC_SENTENCES, public_words
-from monitor.words import Words, _, n_
+from monitor.words import Bilingual, Words, _, n_
 
 
 def test_a_reason_is_one_catalogue_message_said_in_both_languages():
@@ -60,7 +60,7 @@ def test_a_reason_quoting_outside_text_never_reaches_a_public_place():
 
 
 def test_a_code_without_words_gets_a_sentence_for_the_status():
-    why = Reason("nobody.knows", "Un détail : 10.0.0.7", "A detail: 10.0.0.7")
+    why = Reason("nobody.knows", Bilingual("Un détail : 10.0.0.7", "A detail: 10.0.0.7"))
     for status in Status:
         shown = why.for_public(status)
         assert (shown.fr, shown.en) == (PUBLIC_SENTENCES[status].fr,
@@ -93,9 +93,23 @@ def test_a_check_snapshot_applies_the_same_rule():
                             "The query failed: role vigie_ro", None, reason_public=False,
                             reason_code="postgresql.query")
     expected: Words = public_words("postgresql.query")
-    assert private.public_reason() == (expected.fr, expected.en)
+    assert private.public_reason() == Bilingual(expected.fr, expected.en)
     public = CheckSnapshot("web", "http", "http", "Page", "Page", "down", "Code HTTP 503",
                            "HTTP status 503", None, reason_code="http.status")
-    assert public.public_reason() == ("Le site renvoie une erreur",
-                                      "The site answers with an error")
-    assert Reason("x", "a", "b") == Reason("x", "a", "b", True)
+    assert public.public_reason() == Bilingual("Le site renvoie une erreur",
+                                               "The site answers with an error")
+    assert public.reason == Bilingual("Code HTTP 503", "HTTP status 503")
+    assert public.name == Bilingual("Page", "Page")
+    assert not CheckSnapshot("web", "http", "http", "Page", "Page", "up", "", "",
+                             None).public_reason()
+    assert Reason("x", Bilingual("a", "b")) == Reason("x", Bilingual("a", "b"), True)
+
+
+def test_a_reason_carries_its_sentence_as_one_bilingual_text():
+    why = reason("http.status", _("HTTP status {got}", got=503))
+    assert why.words == Bilingual("Code HTTP 503", "HTTP status 503")
+    assert (why.fr, why.en, why.text("en"), why.text("de")) == (
+        "Code HTTP 503", "HTTP status 503", "HTTP status 503", "Code HTTP 503")
+    french_only = Reason("x", Bilingual("Disque plein"))
+    assert french_only.en == french_only.text("en") == "Disque plein"
+    assert isinstance(why.for_public(Status.DOWN).words, Bilingual)

@@ -11,7 +11,7 @@ import pytest
 
 from monitor import reasonwords
 from monitor.probe import Reason, Status
-from monitor.words import LANGUAGES
+from monitor.words import LANGUAGES, Bilingual
 
 ROOT = Path(__file__).resolve().parents[2]
 #: where reasons are built: the core and the built-in plugins
@@ -118,7 +118,7 @@ def test_the_public_rendering_of_every_code_drops_the_probes_detail(lang):
     detail = "Connexion refusée par web01.exemple.coop:8709 (502, 14 requêtes)"
     for code in emitted_codes():
         for status in Status:
-            shown = Reason(code, detail, detail).for_public(status)
+            shown = Reason(code, Bilingual(detail, detail)).for_public(status)
             _check(shown.text(lang), f"{code} {status.label} ({lang})")
             assert shown.code == code
 

@@ -24,6 +24,7 @@ from monitor.runner import clean_result, run_check
 from monitor.runtime import Runtime
 from monitor.store import Store
 from monitor.store.models import CheckStatusChange, ResultRow
+from monitor.words import Bilingual
 from tests.conftest import free_port
 from tests.monitor.test_runner import make_check
 
@@ -162,7 +163,8 @@ services:
         await wait_until(lambda: runtime.state.checks["backup/nightly"].status == Status.UP)
         with pytest.raises(TypeError):
             runtime.submit_result("backup/nightly", ProbeResult(Status.DOWN, "failed"))
-        job_said = Reason("job.failed", "Échec : \x00disque\x07 plein", "Failed: \x00disk\x07 full")
+        job_said = Reason("job.failed", Bilingual("Échec : \x00disque\x07 plein",
+                                                "Failed: \x00disk\x07 full"))
         # from another thread, as an HTTP receiver would
         await asyncio.to_thread(PushPlugin.ctx.submit_result, "backup/nightly",
                                 ProbeResult(Status.DOWN, job_said))
@@ -194,7 +196,8 @@ def test_clean_result_leaves_a_clean_result_as_it_is():
 def test_clean_result_cleans_reason_info_and_sample_labels():
     result = ProbeResult(
         Status.DOWN,
-        Reason("x.\x00code", "Réponse : \x00\u202eevil\r\n" + "é" * 2000, "Answer: \x00evil"),
+        Reason("x.\x00code", Bilingual("Réponse : \x00\u202eevil\r\n" + "é" * 2000,
+                                         "Answer: \x00evil")),
         {"nagios_perfdata\x00": {"disk\x00/": 1.0, "ok": 2.0}, "plain": 3.0},
         {"version\x07": "25.0\x00.1" + "9" * 1000, "edition": 42})
     cleaned = clean_result(result)
@@ -210,7 +213,7 @@ def test_clean_result_cleans_reason_info_and_sample_labels():
 
 
 def test_clean_result_caps_codes_names_and_labels():
-    result = clean_result(ProbeResult(Status.DOWN, Reason("c" * 300, "fr", "en"),
+    result = clean_result(ProbeResult(Status.DOWN, Reason("c" * 300, Bilingual("fr", "en")),
                                       {"s" * 300: {"l" * 300: 1.0}}, {"k" * 300: "v"}))
     assert len(result.reason.code) == 100 and not result.reason.public
     [(name, labels)] = result.samples.items()
@@ -256,10 +259,11 @@ async def run(answer: object) -> ProbeResult:
 
 async def test_run_check_cleans_what_a_third_party_probe_raises():
     result = await run(ProbeFailed(
-        Reason("job.failed", "Échec : \x00\u202egpj.exe", "Failed: \x00\u202egpj.exe"),
+        Reason("job.failed", Bilingual("Échec : \x00\u202egpj.exe", "Failed: \x00\u202egpj.exe")),
         samples={"perf": {"a\x00b": 1.0}}, info={"v": "1\x002"}))
     assert result.status == Status.DOWN
-    assert result.reason == Reason("job.failed", "Échec : gpj.exe", "Failed: gpj.exe", False)
+    assert result.reason == Reason("job.failed", Bilingual("Échec : gpj.exe", "Failed: gpj.exe"),
+                                   False)
     assert result.samples == {"perf": {"a b": 1.0}} and result.info == {"v": "1 2"}
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from click.testing import CliRunner
 from yarl import URL
 
+from dashboard.admin.passwords import Passwords
 from docs_bridge.sources.markdown import read_folder
 from monitor.config_loader import load_config
 from monitor.plugins import (
@@ -436,8 +437,8 @@ def test_demo_account_gets_a_new_password_at_each_start(tmp_path):
     second = ensure_demo_account(url)
     assert first != second and len(second) >= accounts.MIN_PASSWORD_LENGTH
     with store.session() as session, session.begin():
-        assert accounts.authenticate(session, DEMO_USER, first) is None
-        assert accounts.authenticate(session, DEMO_USER, second) is not None
+        assert accounts.authenticate(session, DEMO_USER, first, passwords=Passwords()) is None
+        assert accounts.authenticate(session, DEMO_USER, second, passwords=Passwords()) is not None
         assert [u.username for u in accounts.list_users(session)] == [DEMO_USER]
     store.dispose()
 
@@ -543,7 +544,7 @@ async def test_run_demo_serves_the_whole_product_until_stopped(tmp_path, session
 
     store = Store(f"sqlite:///{tmp_path / 'data' / 'vigie.sqlite'}")
     with store.session() as db, db.begin():
-        assert accounts.authenticate(db, DEMO_USER, password) is not None
+        assert accounts.authenticate(db, DEMO_USER, password, passwords=Passwords()) is not None
     store.dispose()
     # the configuration rendered for these ports was written to the data directory and used
     assert config_path.read_text() == render_demo_config(base, public_url=f"{vigie}/")

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 
 from dashboard import _load_config, create_app
 from dashboard.admin import accounts
+from dashboard.admin.passwords import Passwords
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.store import Store
 from tests.dashboard import seed
@@ -37,14 +38,14 @@ class Recorder:
         """Subscribed: one outbox row per resolution."""
 
 
-@pytest.fixture(autouse=True)
-def quick_hashes():
+def quick_hasher() -> PasswordHasher:
     """Cheaper argon2 parameters, so each login takes milliseconds (the default ones are
-    checked in test_accounts.py)."""
-    previous = accounts.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024,
-                                                  parallelism=1))
-    yield
-    accounts.use_hasher(previous)
+    checked in test_accounts.py): each test app is given its own (``PASSWORD_HASHER``)."""
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+#: how the tests hash the passwords of the accounts they create themselves
+QUICK = Passwords(quick_hasher())
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +82,8 @@ def admin_app(admin_seeded):
     """The dashboard app (admin area included) on the seeded store."""
     config, store, _ = admin_seeded
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("recorder", Recorder())])
-    return create_app(config, {"TESTING": True, "PLUGIN_MANAGER": pm}, store=store)
+    return create_app(config, {"TESTING": True, "PLUGIN_MANAGER": pm,
+                               "PASSWORD_HASHER": quick_hasher()}, store=store)
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def seeded_ids(admin_seeded):
 def volunteer(store):
     """The user ``camille`` with :data:`PASSWORD`."""
     with store.session() as session, session.begin():
-        accounts.create_user(session, "camille", PASSWORD)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
     return "camille"
 
 

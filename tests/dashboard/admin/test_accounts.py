@@ -14,9 +14,11 @@ from argon2 import PasswordHasher
 
 from dashboard.admin import accounts, tokens
 from dashboard.admin.accounts import AccountError
+from dashboard.admin.passwords import Passwords
 from monitor.store import Store
 from monitor.store.migrate import downgrade_engine, head_revision
 from monitor.store.models import Base
+from tests.dashboard.admin.conftest import QUICK
 
 PASSWORD = "a long enough pass phrase"
 
@@ -47,12 +49,12 @@ def test_the_migration_builds_what_the_models_describe(migrated):
 
 def test_users_and_tokens_round_trip(migrated):
     with migrated.session() as session, session.begin():
-        user = accounts.create_user(session, "Camille", PASSWORD)
+        user = accounts.create_user(session, "Camille", PASSWORD, passwords=QUICK)
         assert user.username == "camille"
         new = tokens.create_token(session, "camille", "sauvegarde")
     with migrated.session() as session, session.begin():
-        assert accounts.authenticate(session, "CAMILLE", PASSWORD).username == "camille"
-        assert accounts.authenticate(session, "camille", PASSWORD + "!") is None
+        assert accounts.authenticate(session, "CAMILLE", PASSWORD, passwords=QUICK).username == "camille"
+        assert accounts.authenticate(session, "camille", PASSWORD + "!", passwords=QUICK) is None
         assert tokens.use_token(session, new.secret).user.username == "camille"
     with migrated.session() as session, session.begin():
         accounts.remove_user(session, "camille")
@@ -63,9 +65,8 @@ def test_users_and_tokens_round_trip(migrated):
 
 
 def test_passwords_are_stored_as_argon2id_with_the_default_parameters(migrated):
-    accounts.use_hasher(PasswordHasher())
     with migrated.session() as session, session.begin():
-        user = accounts.create_user(session, "camille", PASSWORD)
+        user = accounts.create_user(session, "camille", PASSWORD, passwords=Passwords())
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
     assert not PasswordHasher().check_needs_rehash(user.password_hash)
@@ -73,10 +74,10 @@ def test_passwords_are_stored_as_argon2id_with_the_default_parameters(migrated):
 
 def test_a_login_rehashes_a_password_stored_with_weaker_parameters(migrated):
     with migrated.session() as session, session.begin():
-        weak = accounts.create_user(session, "camille", PASSWORD).password_hash
-    accounts.use_hasher(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
+        weak = accounts.create_user(session, "camille", PASSWORD, passwords=QUICK).password_hash
+    stronger = Passwords(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
     with migrated.session() as session, session.begin():
-        user = accounts.authenticate(session, "camille", PASSWORD)
+        user = accounts.authenticate(session, "camille", PASSWORD, passwords=stronger)
         assert user.password_hash != weak and "m=2048" in user.password_hash
 
 
@@ -84,24 +85,24 @@ def test_a_login_rehashes_a_password_stored_with_weaker_parameters(migrated):
                                   "semi;colon"])
 def test_bad_user_names_are_refused(migrated, name):
     with migrated.session() as session, session.begin(), pytest.raises(AccountError) as info:
-        accounts.create_user(session, name, PASSWORD)
-    assert info.value.fr and info.value.en
+        accounts.create_user(session, name, PASSWORD, passwords=QUICK)
+    assert info.value.words.fr and info.value.words.en
 
 
 def test_short_passwords_and_duplicates_are_refused(migrated):
     with migrated.session() as session, session.begin():
         with pytest.raises(AccountError, match="at least 12 characters"):
-            accounts.create_user(session, "camille", "short")
-        accounts.create_user(session, "camille", PASSWORD)
+            accounts.create_user(session, "camille", "short", passwords=QUICK)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
         with pytest.raises(AccountError, match="already exists"):
-            accounts.create_user(session, "Camille", PASSWORD)
+            accounts.create_user(session, "Camille", PASSWORD, passwords=QUICK)
         with pytest.raises(AccountError, match="No user 'nobody'"):
-            accounts.set_password(session, "nobody", PASSWORD)
+            accounts.set_password(session, "nobody", PASSWORD, passwords=QUICK)
 
 
 def test_tokens_are_random_shown_once_and_stored_as_sha256(migrated):
     with migrated.session() as session, session.begin():
-        accounts.create_user(session, "camille", PASSWORD)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
         first = tokens.create_token(session, "camille", "a")
         second = tokens.create_token(session, "camille", "b")
     assert first.secret != second.secret
@@ -116,7 +117,7 @@ def test_tokens_are_random_shown_once_and_stored_as_sha256(migrated):
 
 def test_revoked_and_malformed_tokens_give_no_user(migrated):
     with migrated.session() as session, session.begin():
-        accounts.create_user(session, "camille", PASSWORD)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
         new = tokens.create_token(session, "camille", "script")
         tokens.revoke_token(session, new.token.id)
         tokens.revoke_token(session, new.token.id)  # twice is harmless
@@ -136,7 +137,7 @@ def test_token_names_are_cleaned_of_control_and_bidi_characters(migrated):
     """Token names are volunteers' text (monitor.safetext): on PostgreSQL a NUL byte was
     refused by the database."""
     with migrated.session() as session, session.begin():
-        accounts.create_user(session, "camille", PASSWORD)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
         new = tokens.create_token(session, "camille", "sauve\x00garde\u202e\r\nnuit")
         assert new.token.name == "sauve garde nuit"
         with pytest.raises(AccountError, match="name"):
@@ -148,7 +149,7 @@ def test_token_names_are_cleaned_of_control_and_bidi_characters(migrated):
 @pytest.mark.parametrize("name", ["cam\x00ille", "camille\u202e", "cam\nille"])
 def test_user_names_with_control_characters_are_refused(migrated, name):
     with migrated.session() as session, session.begin(), pytest.raises(AccountError):
-        accounts.create_user(session, name, PASSWORD)
+        accounts.create_user(session, name, PASSWORD, passwords=QUICK)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -188,8 +189,8 @@ def test_existing_accounts_become_administrators_on_upgrade(empty_store):
 
 def test_the_first_account_is_an_administrator_the_next_ones_editors(migrated):
     with migrated.session() as session, session.begin():
-        assert accounts.create_user(session, "camille", PASSWORD).role == "admin"
-        assert accounts.create_user(session, "dominique", PASSWORD).role == "editor"
-        assert accounts.create_user(session, "eli", PASSWORD, "desk").role == "desk"
+        assert accounts.create_user(session, "camille", PASSWORD, passwords=QUICK).role == "admin"
+        assert accounts.create_user(session, "dominique", PASSWORD, passwords=QUICK).role == "editor"
+        assert accounts.create_user(session, "eli", PASSWORD, "desk", passwords=QUICK).role == "desk"
         with pytest.raises(AccountError, match="Unknown role"):
-            accounts.create_user(session, "fanny", PASSWORD, "boss")
+            accounts.create_user(session, "fanny", PASSWORD, "boss", passwords=QUICK)

@@ -15,7 +15,7 @@ from monitor.incidents.models import OutboxEntry
 from monitor.incidents.outbox import OutboxWorker
 from monitor.plugins import build_plugin_manager
 from monitor.store.audit import AuditEntry
-from tests.dashboard.admin.conftest import PASSWORD
+from tests.dashboard.admin.conftest import PASSWORD, QUICK
 from tests.dashboard.admin.test_roles import signed_in
 
 
@@ -89,8 +89,8 @@ def test_only_admin_and_desk_see_requests(admin_app, store, requests_):
     from dashboard.admin import accounts
 
     with store.session() as session, session.begin():
-        accounts.create_user(session, "dan", PASSWORD, "desk")
-        accounts.create_user(session, "eli", PASSWORD, "editor")
+        accounts.create_user(session, "dan", PASSWORD, "desk", passwords=QUICK)
+        accounts.create_user(session, "eli", PASSWORD, "editor", passwords=QUICK)
     desk, _ = signed_in(admin_app, store, "dan")
     assert requests_[0] in desk.get("/admin/assistance").get_data(as_text=True)
     editor, _ = signed_in(admin_app, store, "eli")

@@ -25,7 +25,7 @@ from monitor.incidents.service import Operations
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
 from monitor.store.audit import AuditEntry
-from tests.dashboard.admin.conftest import PASSWORD
+from tests.dashboard.admin.conftest import PASSWORD, QUICK
 from tests.dashboard.admin.test_roles import signed_in
 
 ANA = Actor.user("ana", "admin", "web", address="192.0.2.10")
@@ -42,9 +42,9 @@ def world(store, admin_seeded):
     """Volunteers, a window, a dead delivery; the seeded ids."""
     now = time.time()
     with store.session() as session, session.begin():
-        accounts.create_user(session, "ana", PASSWORD, "admin")
-        accounts.create_user(session, "eli", PASSWORD, "editor")
-        accounts.create_user(session, "dan", PASSWORD, "desk")
+        accounts.create_user(session, "ana", PASSWORD, "admin", passwords=QUICK)
+        accounts.create_user(session, "eli", PASSWORD, "editor", passwords=QUICK)
+        accounts.create_user(session, "dan", PASSWORD, "desk", passwords=QUICK)
         sessions.open_session(session, accounts.get_user(session, "eli").id, now, "192.0.2.2")
         token = tokens.create_token(session, "eli", "script")
         running = MaintenanceWindow(title_fr="Migration", message_fr="", created_at=now,
@@ -118,10 +118,10 @@ CASES = {
         lambda b, a: b["status"] == "dead" and a["status"] == "pending"
         and a["attempts"] == 0),
     "user.add": (
-        lambda o, s, i: accounts.create_user(s, "zoe", PASSWORD, "desk", actor=ANA),
+        lambda o, s, i: accounts.create_user(s, "zoe", PASSWORD, "desk", actor=ANA, passwords=QUICK),
         lambda b, a: b is None and a["username"] == "zoe" and a["role"] == "desk"),
     "user.password": (
-        lambda o, s, i: accounts.set_password(s, "eli", "another pass phrase", actor=ANA),
+        lambda o, s, i: accounts.set_password(s, "eli", "another pass phrase", actor=ANA, passwords=QUICK),
         lambda b, a: a["password_changed_at"] > b["password_changed_at"]
         and b["open_sessions"] == 1 and a["open_sessions"] == 0),
     "user.role": (
@@ -179,8 +179,8 @@ def test_each_change_leaves_one_entry_with_before_and_after(store, world, ops, a
 
 def test_no_secret_is_ever_written_in_the_log(store, world, ops):
     with store.session() as session, session.begin():
-        accounts.create_user(session, "zoe", PASSWORD, actor=ANA)
-        accounts.set_password(session, "zoe", "another pass phrase", actor=ANA)
+        accounts.create_user(session, "zoe", PASSWORD, actor=ANA, passwords=QUICK)
+        accounts.set_password(session, "zoe", "another pass phrase", actor=ANA, passwords=QUICK)
         new = tokens.create_token(session, "zoe", "script", actor=ANA)
         tokens.revoke_token(session, new.token.id, actor=ANA)
         stored = [tokens.list_tokens(session, "zoe", True)[0].token_hash,
@@ -326,7 +326,7 @@ def migrated(request, tmp_path):
 
 def test_the_database_refuses_to_change_or_delete_an_entry(migrated):
     with migrated.session() as session, session.begin():
-        accounts.create_user(session, "ana", PASSWORD, actor=ANA)
+        accounts.create_user(session, "ana", PASSWORD, actor=ANA, passwords=QUICK)
     statements = ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"]
     if migrated.engine.dialect.name == "postgresql":
         statements.append("TRUNCATE audit_log")

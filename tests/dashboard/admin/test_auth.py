@@ -11,7 +11,7 @@ from dashboard.admin import accounts
 from dashboard.admin.context import admin_state
 from dashboard.admin.ratelimit import LoginLimiter
 from monitor.config import ServerSettings
-from tests.dashboard.admin.conftest import PASSWORD, csrf_of, login
+from tests.dashboard.admin.conftest import PASSWORD, QUICK, csrf_of, login
 
 
 class FakeClock:
@@ -104,7 +104,7 @@ def test_five_failures_lock_the_name_for_fifteen_minutes(admin_app, volunteer):
 
 def test_failures_are_counted_per_address_too(admin_app, volunteer, store):
     with store.session() as session, session.begin():
-        accounts.create_user(session, "dominique", PASSWORD)
+        accounts.create_user(session, "dominique", PASSWORD, passwords=QUICK)
     client = client_from(admin_app, "198.51.100.4")
     for name in ("alix", "bao", "cyril", "dana", "eli"):  # guessing names from one address
         assert login(client, username=name, password="guess guess guess").status_code == 401
@@ -171,7 +171,7 @@ def test_logout_needs_the_csrf_token(admin):
 
 def test_changing_the_password_ends_open_sessions(admin, store):
     with store.session() as session, session.begin():
-        accounts.set_password(session, "camille", "another long pass phrase")
+        accounts.set_password(session, "camille", "another long pass phrase", passwords=QUICK)
     assert admin.get("/admin/").status_code == 303
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from argon2 import PasswordHasher
 from click.testing import CliRunner
 
 from dashboard import create_app
@@ -14,6 +15,7 @@ from dashboard.admin.cli import token_group, user_group
 from monitor.cli import command_line
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
+from tests.dashboard.admin.conftest import QUICK
 
 PASSWORD = "a long enough pass phrase"
 
@@ -50,7 +52,9 @@ def test_user_add_asks_the_password_twice_without_echo(config_file):
     assert PASSWORD not in result.output
     store = Store(config_file[1])
     with store.session() as session:
-        assert accounts.authenticate(session, "camille", PASSWORD) is not None
+        stored = accounts.get_user(session, "camille").password_hash
+        assert not PasswordHasher().check_needs_rehash(stored)  # the command: the defaults
+        assert accounts.authenticate(session, "camille", PASSWORD, passwords=QUICK) is not None
     store.dispose()
 
 

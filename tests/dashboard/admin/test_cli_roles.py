@@ -18,6 +18,7 @@ from monitor.cli_identity import EXIT_FORBIDDEN
 from monitor.incidents.models import IncidentUpdate, Notice
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
+from tests.dashboard.admin.conftest import QUICK
 
 P = Permission
 PASSWORD = "a long enough pass phrase"
@@ -111,8 +112,8 @@ def vigie(tmp_path):
     store.sync_catalog(config)
     with store.session() as session, session.begin():
         for role, name in PEOPLE.items():
-            accounts.create_user(session, name, PASSWORD, role.value)
-        accounts.create_user(session, "dominique", PASSWORD, "editor")
+            accounts.create_user(session, name, PASSWORD, role.value, passwords=QUICK)
+        accounts.create_user(session, "dominique", PASSWORD, "editor", passwords=QUICK)
         tokens.create_token(session, "dominique", "first")
     run.store = store
     yield run

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from argon2 import PasswordHasher
 
+from dashboard import create_app
 from dashboard.admin import accounts, hashslots
 from dashboard.admin.context import admin_state
 from dashboard.admin.ratelimit import SHARED_ATTEMPTS, VISITOR_ATTEMPTS, LoginLimiter
-from tests.dashboard.admin.conftest import PASSWORD, csrf_of, login
+from tests.dashboard.admin.conftest import PASSWORD, QUICK, csrf_of, login
 
 GUESS = "guess guess guess"
 
@@ -144,19 +145,19 @@ class HeldHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
-def test_while_every_hashing_slot_is_busy_a_login_is_refused_at_once(admin_app, volunteer,
-                                                                     clock):
-    hasher = HeldHasher()
-    previous = accounts.use_hasher(hasher)
+def test_while_every_hashing_slot_is_busy_a_login_is_refused_at_once(admin_seeded, volunteer):
+    hasher = HeldHasher()  # this app's own: the other apps of the process hash as before
+    config, store, _ = admin_seeded
+    app = create_app(config, {"TESTING": True, "PASSWORD_HASHER": hasher}, store=store)
     slots = hashslots.SLOTS.size
     assert slots == 2  # as docs/admin.md says
     pool = ThreadPoolExecutor(slots + 1)
     try:
-        holders = [pool.submit(login, client_from(admin_app, f"192.0.2.{i}"))
+        holders = [pool.submit(login, client_from(app, f"192.0.2.{i}"))
                    for i in range(slots)]
         for _ in range(slots):  # every slot is taken by a login waiting in verify()
             assert hasher.entered.acquire(timeout=30), "the holding logins never hashed"
-        late = pool.submit(login, client_from(admin_app, "192.0.2.200"))
+        late = pool.submit(login, client_from(app, "192.0.2.200"))
         # a generous bound that only fails when the login waits for a slot
         response = late.result(timeout=30)
         assert response.status_code == 503
@@ -167,10 +168,9 @@ def test_while_every_hashing_slot_is_busy_a_login_is_refused_at_once(admin_app, 
     finally:
         hasher.release.set()
         pool.shutdown(wait=True)
-        accounts.use_hasher(previous)
     assert [h.result().status_code for h in holders] == [303] * slots
     # the slots are free again
-    assert login(client_from(admin_app, "192.0.2.201")).status_code == 303
+    assert login(client_from(app, "192.0.2.201")).status_code == 303
 
 
 def test_the_busy_answer_is_in_english_too(admin_app, volunteer, clock):
@@ -187,7 +187,7 @@ def test_the_busy_answer_is_in_english_too(admin_app, volunteer, clock):
 def test_creating_a_user_waits_for_no_slot_either(store):
     with hashslots.SLOTS.hold_all(), store.session() as session, session.begin(), \
             pytest.raises(hashslots.HashingBusy):
-        accounts.create_user(session, "dominique", PASSWORD)
+        accounts.create_user(session, "dominique", PASSWORD, passwords=QUICK)
 
 
 def test_the_flood_writes_a_line_per_address_and_minute_not_per_attempt(

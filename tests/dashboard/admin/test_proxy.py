@@ -26,7 +26,7 @@ from monitor.cli import cli
 from monitor.runtime import run_from_path
 from monitor.store import Store
 from tests.conftest import free_port
-from tests.dashboard.admin.conftest import PASSWORD
+from tests.dashboard.admin.conftest import PASSWORD, QUICK
 
 GUESS = "not the password at all"
 
@@ -55,7 +55,7 @@ async def running_vigie(tmp_path: Path, server_extra: str = ""):
     store = Store(f"sqlite:///{tmp_path / 'data' / 'vigie.sqlite'}")
     store.upgrade()
     with store.session() as session, session.begin():
-        accounts.create_user(session, "camille", PASSWORD)
+        accounts.create_user(session, "camille", PASSWORD, passwords=QUICK)
     store.dispose()
     ready, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(run_from_path(config, ready=ready, stop=stop))

@@ -14,6 +14,7 @@ from monitor.notifications import CheckSnapshot
 from monitor.probe import CheckRef, Status
 from monitor.runner import run_check
 from monitor.store import CheckChange
+from monitor.words import Bilingual
 from plugins.http import HttpConfig, HttpProbe
 from plugins.tcp import TcpConfig, TcpProbe
 from tests.conftest import free_port
@@ -85,5 +86,5 @@ async def test_members_read_plain_words_and_volunteers_the_detail(admin_app, sto
                              refused.reason.fr, refused.reason.en, None,
                              refused.reason.public, refused.reason.code)
     assert f"127.0.0.1:{refused_port}" in snapshot.reason_fr
-    assert snapshot.public_reason() == ("Le service refuse les connexions",
-                                        "The service refuses connections")
+    assert snapshot.public_reason() == Bilingual("Le service refuse les connexions",
+                                                 "The service refuses connections")

@@ -16,7 +16,7 @@ import pytest
 from dashboard.admin import accounts, roles, sessions, tokens
 from monitor.access import GRANTS, Permission, Role
 from monitor.incidents.models import MaintenanceWindow, Notice
-from tests.dashboard.admin.conftest import PASSWORD
+from tests.dashboard.admin.conftest import PASSWORD, QUICK
 
 P = Permission
 PUBLIC = roles.PUBLIC
@@ -62,8 +62,8 @@ def people(store, admin_seeded):
     and a token to revoke; the values of the URLs' variables."""
     with store.session() as session, session.begin():
         for role, name in PEOPLE.items():
-            accounts.create_user(session, name, PASSWORD, role.value)
-        accounts.create_user(session, "dominique", PASSWORD, "editor")
+            accounts.create_user(session, name, PASSWORD, role.value, passwords=QUICK)
+        accounts.create_user(session, "dominique", PASSWORD, "editor", passwords=QUICK)
         token = tokens.create_token(session, "dominique", "to revoke")
         window = MaintenanceWindow(title_fr="Fenêtre", message_fr="", created_at=1.0,
                                    updated_at=1.0, service_ids=[], all_services=True,

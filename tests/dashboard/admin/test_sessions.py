@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from dashboard.admin import accounts, sessions
 from monitor.store.accounts import AdminSession
-from tests.dashboard.admin.conftest import PASSWORD, csrf_of, login
+from tests.dashboard.admin.conftest import PASSWORD, QUICK, csrf_of, login
 
 
 class Clock:
@@ -89,7 +89,7 @@ def test_a_new_session_at_each_login(admin_app, volunteer, store):
 
 def test_sign_out_everywhere_ends_every_session_of_the_user_only(admin_app, volunteer, store):
     with store.session() as session, session.begin():
-        accounts.create_user(session, "dominique", PASSWORD)
+        accounts.create_user(session, "dominique", PASSWORD, passwords=QUICK)
     laptop, phone = signed_in(admin_app), signed_in(admin_app)
     other = signed_in(admin_app, "dominique")
     page = laptop.get("/admin/account").get_data(as_text=True)
@@ -112,7 +112,7 @@ def test_changing_the_password_ends_every_copy(admin_app, volunteer, store):
     client = signed_in(admin_app)
     thief = copy_of(admin_app, client)
     with store.session() as session, session.begin():
-        accounts.set_password(session, "camille", "another long pass phrase")
+        accounts.set_password(session, "camille", "another long pass phrase", passwords=QUICK)
     assert is_signed_out(client) and is_signed_out(thief)
 
 

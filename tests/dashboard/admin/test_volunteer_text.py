@@ -15,7 +15,7 @@ from dashboard.admin import accounts, tokens
 from monitor.incidents.models import Incident, IncidentUpdate, Notice
 from monitor.plugins import build_plugin_manager
 from tests.dashboard import seed
-from tests.dashboard.admin.conftest import Recorder
+from tests.dashboard.admin.conftest import QUICK, Recorder
 
 API = "/admin/api/v1"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -92,7 +92,7 @@ def test_a_notice_with_a_nul_is_stored_on_postgresql(admin_config, postgres_sche
     try:
         seed.seed_all(store, admin_config, now=time.time(), result_hours=0)
         with store.session() as session, session.begin():
-            accounts.create_user(session, "camille", "correct horse battery staple")
+            accounts.create_user(session, "camille", "correct horse battery staple", passwords=QUICK)
             secret = tokens.create_token(session, "camille", "tests").secret
         pm = build_plugin_manager(load_entry_points=False,
                                   extra_plugins=[("recorder", Recorder())])
