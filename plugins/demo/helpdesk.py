@@ -78,7 +78,7 @@ class HelpdeskInbox:
         mail = await asyncio.to_thread(self._keep, self._count, data, recipients)
         self.mails.append(mail)
         where = f", kept in {mail.path}" if mail.path is not None else ""
-        log.info("demo helpdesk: ticket %s received: %s (%d attachments)%s",
+        log.info("demo helpdesk: ticket %s received: %s (attachments: %d)%s",
                  mail.reference or "?", mail.subject, len(mail.attachments), where)
         async with self._changed:
             self._changed.notify_all()

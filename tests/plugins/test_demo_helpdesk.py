@@ -62,7 +62,7 @@ async def test_the_helpdesk_keeps_each_message_with_its_attachments(tmp_path, ca
     assert (folder / "0001-DEM-20261206-7KQ2" / "capture.png").read_bytes() == png()
     [line] = [r.getMessage() for r in caplog.records if r.name == "plugins.demo.helpdesk"]
     assert line == (f"demo helpdesk: ticket DEM-20261206-7KQ2 received: [DEM-20261206-7KQ2] "
-                    f"Mon site est lent (1 attachments), kept in {mail.path}")
+                    f"Mon site est lent (attachments: 1), kept in {mail.path}")
 
 
 async def test_the_helpdesk_refuses_what_smtp_does_not_allow(monkeypatch):
