@@ -102,8 +102,10 @@ class TicketsPlugin:
                     url=ticket.url, public=False, external_id=ticket.id)
 
     def _links(self, ticket: Ticket) -> list[Link] | None:
-        """The ticket as a volunteers-only link (none when the desk gave no address)."""
-        return [self._link(ticket)] if ticket.url else None
+        """The incident's ticket as a volunteers-only link, when the desk gave a web
+        address (the incident keeps only those; an e-mail desk's ``mailto:`` is not one,
+        and the journal remembers its ticket all the same)."""
+        return [self._link(ticket)] if ticket.url.startswith(("https://", "http://")) else None
 
     @staticmethod
     def _own_link(event: IncidentEvent) -> Link | None:

@@ -5,8 +5,9 @@ The body is streamed to disk while it is read (:func:`dashboard.assistance.uploa
 its size is checked before reading, each file's while streaming). Then, in this order —
 cheapest first, nothing decoded for a sender who will be refused anyway: the CSRF field,
 the honeypot ``website`` (which a person never sees, so never fills), the signed state and
-its idempotency token, the proof of work, the fields, the rate limits
-(``service.allowed``), and last the screenshots (decoded and re-encoded,
+its idempotency token, the proof of work, the fields, a form already sent (its token known:
+``service.receipt_for``, answered with its reference, even at the rate limit), the rate
+limits (``service.allowed``), and last the screenshots (decoded and re-encoded,
 :func:`dashboard.assistance.screenshots.accept_all`). A refusal shows the form again with
 what the member wrote (never the files: they are deleted) and a message per field, with a
 4xx status: 400 (form), 403 (another site), 413 (screenshots too large), 422 (a file that
@@ -111,6 +112,12 @@ def _checked(form, files):
         count("refused")
         return request_page(sit, state, text, problems, status if status != 200 else 422,
                             values=values)
+    known = service.receipt_for(state.token)
+    if known is not None:
+        # sent before (a resend, a form sent again from the history): its reference, not
+        # a refusal because this member is at their limit now
+        count("duplicate")
+        return _to_receipt(known)
     if not service.allowed(request.remote_addr or "unknown", sender.email):
         count("refused")
         problems.general.append(gettext(
@@ -148,6 +155,11 @@ def _submit(sit, state, text, sender, files, values):
         # the service moved the accepted screenshots to the request's folder; anything
         # left (a refusal, a request already sent) goes
         shutil.rmtree(folder, ignore_errors=True)
+    return _to_receipt(receipt)
+
+
+def _to_receipt(receipt):
+    """The redirection to ``receipt``'s page (its reference signed in the address)."""
     signed = _receipts().dumps([receipt.reference, bool(receipt.created), receipt.state])
     return redirect(url_for("assistance.receipt", signed=signed), 303)
 

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from monitor.assistance import files
 from monitor.assistance.context import service_context, service_of
 from monitor.assistance.limits import RateLimiter
-from monitor.assistance.models import AssistanceRow
+from monitor.assistance.models import STATES, AssistanceRow
 from monitor.assistance.request import (
     AssistanceQuery,
     AssistanceRequest,
@@ -87,7 +87,8 @@ class Receipt:
     reference: str
     #: False: the same token was sent before (a double click); nothing new was written
     created: bool
-    #: ``received``, ``delivered`` or ``held`` (the desk is down; it will be retried)
+    #: ``received``, ``held`` (the desk is down; it will be retried), ``delivered`` or
+    #: ``dead`` (the desk refused it for good: the volunteers have it in their list)
     state: str
 
 
@@ -195,6 +196,15 @@ class AssistanceService:
                  request.category, len(moved))
         return Receipt(reference, True, "received")
 
+    def receipt_for(self, token: str) -> Receipt | None:
+        """The receipt of the request sent with form token ``token`` (``created`` False),
+        None when none was (or it was purged). A lookup only: nothing is counted, written
+        or deleted, so the page may ask it before the rate limits (a member resending a
+        form already sent gets its reference, even at their limit)."""
+        token = clean_line(token, 100)
+        known = self._by_token(token) if token else None
+        return Receipt(known[0], False, member_state(known[1])) if known is not None else None
+
     def allowed(self, client_address: str, email: str | None) -> bool:
         """Whether one more request from this address (an IPv6 /64 counts as one) and
         this e-mail address stays within ``assistance.limits`` (only sent requests
@@ -239,8 +249,7 @@ class AssistanceService:
         files.discard(s.path for s in screenshots)
         self.count("duplicate")
         reference, state = known
-        return Receipt(reference, False, state if state in ("received", "delivered")
-                       else "held")
+        return Receipt(reference, False, member_state(state))
 
     def _category_label(self, category: str, language: str, service) -> str:
         if service is not None:
@@ -314,6 +323,12 @@ class AssistanceService:
                         key=f"{request.idempotency_key}:receipt", stream=stream,
                         payload=payload, at=now)
         return True
+
+
+def member_state(state: str | None) -> str:
+    """A request's stored state as the member's page words it (one of
+    :data:`~monitor.assistance.models.STATES`; ``received`` for anything else)."""
+    return state if state in STATES else "received"
 
 
 def select_outbox_id(key: str):

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 Echo = Callable[[str], object]
 
+#: the folder of the data directory where the stand-in helpdesk keeps what it receives
+HELPDESK_DIR = "helpdesk"
+
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
@@ -45,6 +48,8 @@ def _banner(echo: Echo, base: str, config_path: Path, data_dir: Path,
         f"  Métriques Prometheus (metrics)         : {base}/metrics",
         f"  Santé de Vigie (health)                : {base}/healthz",
         f"  Alertes reçues par les bénévoles       : {targets.urls['alerts']}",
+        f"  Un problème ? (members' assistance)    : {base}/assistance/",
+        f"  Tickets du support (helpdesk tickets)  : {targets.helpdesk.folder}",
         f"  Un guide (a guide)                     : {base}/guides/demo/nextcloud-maintenance",
         f"  Configuration                          : {config_path}",
         f"  Données (data directory)               : {data_dir}",
@@ -96,17 +101,21 @@ def _load(config_path: Path, data_dir: Path, listen: str):
 
 async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
                    ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                   echo: Echo = click.echo) -> None:
+                   echo: Echo = click.echo,
+                   started: Callable[[DemoTargets], object] | None = None) -> None:
     """Start the targets, print where to look, run Vigie until Ctrl-C (or ``stop``).
 
-    The configuration is rendered into ``data_dir/vigie-demo.yaml``; before Vigie starts the
-    ``demo`` volunteer account gets a new random password (printed); once Vigie listens, a
-    task posts the demo backup job's heartbeat every minute.
+    The configuration is rendered into ``data_dir/vigie-demo.yaml``; the stand-in
+    helpdesk keeps the tickets it receives in ``data_dir/helpdesk/``; before Vigie starts
+    the ``demo`` volunteer account gets a new random password (printed); once Vigie
+    listens, a task posts the demo backup job's heartbeat every minute. ``started`` is
+    given the running targets (tests watch them).
     """
     from monitor.runtime import serve
 
     try:
-        targets = await start_demo_targets("127.0.0.1", targets_port)
+        targets = await start_demo_targets("127.0.0.1", targets_port,
+                                           helpdesk_dir=data_dir / HELPDESK_DIR)
     except OSError as exc:
         raise click.ClickException(
             f"cannot start the demo targets on ports {targets_port}–"
@@ -120,6 +129,8 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
                                encoding="utf-8")
         pm, registry, config = _load(config_path, data_dir, f"{_url_host(host)}:{port}")
         _banner(echo, base, config_path, data_dir, targets)
+        if started is not None:
+            started(targets)
         await _account(config, base, echo)
         echo("Ctrl-C pour arrêter (press Ctrl-C to stop).")
         ready = ready or asyncio.Event()

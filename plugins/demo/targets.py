@@ -21,6 +21,9 @@ smtp       10     SMTP greeter (plain text): 220, EHLO, QUIT
 imap       11     IMAP greeter (plain text): ``* OK``, CAPABILITY, LOGOUT
 dns        12     DNS (UDP and TCP) authoritative for ``demo.coop.test``
 alerts     13     alert receiver: Apprise ``json://`` posts to ``/alertes``, page at ``/``
+helpdesk   14     SMTP sink standing in for the helpdesk's intake address: keeps every
+                  message (members' requests with their screenshots, incidents' tickets)
+                  under ``helpdesk_dir`` and logs a line for each (:mod:`.helpdesk`)
 ========== ====== ===========================================================================
 """
 
@@ -29,12 +32,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
 
 from plugins.demo.alerts import AlertInbox, alerts_app
 from plugins.demo.dns_target import DNSTarget
+from plugins.demo.helpdesk import HelpdeskInbox, helpdesk_session
 from plugins.demo.hosting_targets import ServerLoad, web_server_app
 from plugins.demo.mail_targets import BANNER, echo_session, imap_session, smtp_session
 from plugins.demo.streams import StreamTarget
@@ -54,13 +59,13 @@ __all__ = ["BANNER", "DEFAULT_BASE_PORT", "NEXTCLOUD_STATUS", "OFFSETS", "DemoTa
 DEFAULT_BASE_PORT = 8701
 OFFSETS = {"site": 0, "slow": 1, "flaky": 2, "down": 3, "nextcloud": 4, "echo": 5,
            "web1": 6, "web2": 7, "closed": 8, "sympa": 9, "smtp": 10, "imap": 11, "dns": 12,
-           "alerts": 13}
+           "alerts": 13, "helpdesk": 14}
 """Port of each target relative to the base port."""
 
 _ADDRESS = {"nextcloud": "http://{a}/status.php", "sympa": "http://{a}/sympa",
             "web1": "http://{a}/server-status", "web2": "http://{a}/server-status",
             "echo": "tcp://{a}", "closed": "tcp://{a}", "smtp": "smtp://{a}",
-            "imap": "imap://{a}", "dns": "dns://{a}"}
+            "imap": "imap://{a}", "dns": "dns://{a}", "helpdesk": "smtp://{a}"}
 
 
 class _Closable(Protocol):
@@ -76,6 +81,8 @@ class DemoTargets:
     urls: dict[str, str]
     #: the alerts received by the ``alerts`` target
     inbox: AlertInbox = field(default_factory=AlertInbox)
+    #: the messages received by the ``helpdesk`` target
+    helpdesk: HelpdeskInbox = field(default_factory=HelpdeskInbox)
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
     _servers: list[_Closable] = field(default_factory=list, repr=False)
     _closed_socket: socket.socket | None = field(default=None, repr=False)
@@ -102,23 +109,27 @@ def _address(host: str, port: int) -> str:
 
 
 async def start_demo_targets(host: str = "127.0.0.1", base_port: int = DEFAULT_BASE_PORT, *,
-                             slow_delay: float = 3.0, flap_period: float = 120.0) -> DemoTargets:
+                             slow_delay: float = 3.0, flap_period: float = 120.0,
+                             helpdesk_dir: Path | None = None) -> DemoTargets:
     """Start every demo target on ``host``, ports ``base_port + OFFSETS[name]``.
 
     :param slow_delay: seconds the ``slow`` target waits before answering.
     :param flap_period: seconds the ``flaky`` target stays up, then down, and so on.
+    :param helpdesk_dir: where the ``helpdesk`` target writes what it receives (None:
+        it keeps the last messages in memory only).
     :raises OSError: a port is already taken (the targets already started are stopped).
     """
     urls = {name: _ADDRESS.get(name, "http://{a}/").format(a=_address(host, base_port + offset))
             for name, offset in OFFSETS.items()}
-    targets = DemoTargets(host, base_port, urls)
+    targets = DemoTargets(host, base_port, urls, helpdesk=HelpdeskInbox(helpdesk_dir))
     apps = {"site": site_app(), "slow": slow_app(slow_delay), "flaky": flaky_app(flap_period),
             "down": down_app(), "nextcloud": nextcloud_app(),
             "web1": web_server_app(ServerLoad.healthy()),
             "web2": web_server_app(ServerLoad.saturated()),
             "sympa": sympa_app(), "alerts": alerts_app(targets.inbox)}
     streams = {"echo": StreamTarget(echo_session), "smtp": StreamTarget(smtp_session),
-               "imap": StreamTarget(imap_session), "dns": DNSTarget()}
+               "imap": StreamTarget(imap_session), "dns": DNSTarget(),
+               "helpdesk": StreamTarget(helpdesk_session(targets.helpdesk))}
     try:
         for name, app in apps.items():
             # handler_cancellation: a probe that gives up on the slow target ends its handler

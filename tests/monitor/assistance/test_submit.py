@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from monitor.access import SYSTEM
 from monitor.assistance.models import AssistanceRow
@@ -68,6 +68,26 @@ def test_the_same_token_again_gives_the_same_reference_and_writes_nothing(setup)
     assert setup.service.counts == {"sent": 1, "duplicate": 1}
     other = setup.service.submit(setup.draft(token="tok-2"), [])
     assert other.created and other.reference != first.reference
+
+
+def test_receipt_for_finds_a_sent_token_and_changes_nothing(setup):
+    assert setup.service.receipt_for("tok-1") is None
+    assert setup.service.receipt_for("") is None
+    first = setup.service.submit(setup.draft(), [setup.screenshot()])
+    found = setup.service.receipt_for("tok-1")
+    assert (found.reference, found.created, found.state) == (first.reference, False, "received")
+    assert setup.service.receipt_for("tok-2") is None
+    # a lookup: nothing counted, written, or taken from the member's limits
+    assert setup.service.counts == {"sent": 1}
+    assert len(rows(setup)) == 1 and len(outbox(setup)) == 1
+    assert setup.woken == [True]
+    # the state as it stands, each of them (a dead delivery is said, not hidden as held)
+    for state in ("held", "delivered", "dead"):
+        with setup.store.write_session() as s, s.begin():
+            s.execute(update(AssistanceRow).values(state=state))
+        assert setup.service.receipt_for("tok-1").state == state
+        assert setup.service.submit(setup.draft(), []).state == state
+    assert setup.service.counts == {"sent": 1, "duplicate": 3}
 
 
 def test_two_racing_submits_of_one_token_give_one_request_and_one_delivery(setup):
