@@ -128,7 +128,7 @@ async def spool_body(request: BaseRequest, limit: int, budget: BodyBudget, *,
     if held and not budget.take(held):
         raise BodyRefused(503, "body_memory")
     # closed by release(), once the application has read it
-    stream: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+    stream: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - outlives this block
         max_size=SPOOL_MEMORY, dir=None if folder is None else str(folder))
     loop = asyncio.get_running_loop()
     size = 0

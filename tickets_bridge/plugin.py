@@ -247,10 +247,12 @@ class TicketsPlugin:
 
     @hookimpl
     async def vigie_shutdown(self, ctx: StartupContext) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session and forget the desk: the plugin object outlives a run
+        (the entry point registers one object), the next run configures it again."""
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self.settings = self.desk = self.journal = None
 
     @hookimpl
     async def vigie_incident_opened(self, event: IncidentEvent) -> list[Link] | None:

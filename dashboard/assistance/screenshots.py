@@ -34,15 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from PIL import (  # the decoders used, registered without loading all of Pillow's
-    BmpImagePlugin,  # noqa: F401
-    GifImagePlugin,  # noqa: F401
+    BmpImagePlugin,  # noqa: F401 - registers its decoder
+    GifImagePlugin,  # noqa: F401 - registers its decoder
     Image,
     ImageOps,
-    JpegImagePlugin,  # noqa: F401
-    PngImagePlugin,  # noqa: F401
-    TiffImagePlugin,  # noqa: F401
+    JpegImagePlugin,  # noqa: F401 - registers its decoder
+    PngImagePlugin,  # noqa: F401 - registers its decoder
+    TiffImagePlugin,  # noqa: F401 - registers its decoder
     UnidentifiedImageError,
-    WebPImagePlugin,  # noqa: F401
+    WebPImagePlugin,  # noqa: F401 - registers its decoder
 )
 
 from monitor.assistance.request import Screenshot

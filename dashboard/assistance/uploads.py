@@ -167,7 +167,7 @@ def read_upload(request: Request, limits: ScreenshotLimits, spool_dir: Path,
                             silent=False, cls=ImmutableMultiDict)
     try:
         body = _Counted(request.stream, spool, limits)
-        _rest, form, files = parser.parse(body, request.mimetype, length,  # type: ignore
+        _rest, form, files = parser.parse(body, request.mimetype, length,  # type: ignore[arg-type] - a counting stream
                                           request.mimetype_params)
     except RequestEntityTooLarge:
         spool.discard()

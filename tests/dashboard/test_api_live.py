@@ -211,7 +211,7 @@ def test_every_operation_succeeds_as_described(schema, call, made):
     for path in ("/api/v1/summary.json", "/api/v1/services", "/api/v1/incidents",
                  "/api/v1/maintenance", "/api/v1/openapi.json", "/feed.atom", "/history.atom", "/badges/status.svg",
                  "/healthz", "/admin/api/v1/whoami", "/admin/api/v1/notices",
-                 "/admin/api/v1/incidents", "/admin/api/v1/checks"):
+                 "/admin/api/v1/incidents", "/admin/api/v1/checks", "/admin/api/v1/assistance"):
         call("GET", path)
     for path in ("/api/v1/services/{service_id}", "/badges/{service_id}/status.svg",
                  "/badges/{service_id}/uptime.svg"):
