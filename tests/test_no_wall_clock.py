@@ -47,7 +47,6 @@ SLEEP_PENDING: dict[str, int] = {
     "tests/monitor/test_listener_limits.py": 1,
     "tests/monitor/test_outbox.py": 2,
     "tests/monitor/test_result_boundary.py": 1,
-    "tests/monitor/test_runner.py": 2,
     "tests/monitor/test_runtime.py": 1,
     "tests/monitor/test_runtime_startup.py": 2,
     "tests/monitor/test_store_writer.py": 2,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Self
 
 import aiohttp
 import psutil
@@ -32,56 +30,7 @@ from monitor.probe import (
 from monitor.scheduler import Scheduler, first_run_offset
 from monitor.state import StateBook
 from monitor.stats import SchedulerStats
-
-
-class HungServer:
-    """A TCP server that accepts connections and never answers; counts those still open."""
-
-    def __init__(self) -> None:
-        self.open = 0
-        self.accepted = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-        #: set while no connection is open
-        self._none_open = asyncio.Event()
-        self._none_open.set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-        await asyncio.sleep(0)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open += 1
-        self.accepted += 1
-        self._none_open.clear()
-        self._writers.add(writer)
-        try:
-            await reader.read()  # until the client closes: never answer
-        except ConnectionError:
-            pass
-        finally:
-            self.open -= 1
-            if not self.open:
-                self._none_open.set()
-            self._writers.discard(writer)
-            writer.close()
-
-    async def wait_closed_connections(self, within: float = 5.0) -> int:
-        """The number of connections still open once all are closed, or after at most
-        ``within`` seconds (the bound only stops a test that would hang)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                await self._none_open.wait()
-        return self.open
+from tests.peers import HungServer
 
 
 class UrlConfig(ProbeConfig):
@@ -207,7 +156,7 @@ async def web_server(gate):
 @pytest.fixture
 async def hung():
     """A server that accepts and never answers."""
-    async with HungServer() as server:
+    async with HungServer(backlog=512) as server:
         yield server
 
 
@@ -570,7 +519,7 @@ async def test_stop_lets_runs_finish_and_leaves_nothing_open(registry, http, web
     scheduler = Scheduler(checks, registry, http, recorder, concurrency=30,
                           spread_first_runs=False)
     stop, task = await start(scheduler)
-    await until(lambda: hung.accepted == 20)
+    await hung.wait_accepted(20)
     stop.set()
     await task
 
@@ -652,7 +601,7 @@ async def test_cancelling_run_cancels_runs_in_flight(registry, http, hung):
     scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval,
                           spread_first_runs=False)
     _, task = await start(scheduler)
-    await until(lambda: hung.accepted == 10)
+    await hung.wait_accepted(10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -1,0 +1,71 @@
+"""Stand-in peers shared by tests: a TCP server that accepts and never answers, which the
+test waits on by events (a connection accepted, every connection closed), never by time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Self
+
+
+class HungServer:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; counts the
+    connections accepted and those still open, and lets a test wait for either."""
+
+    def __init__(self, backlog: int = 100) -> None:
+        self.open = 0
+        self.accepted = 0
+        self.port = 0
+        self._backlog = backlog
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        #: set at each connection accepted or closed
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
+                                                  backlog=self._backlog)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+        await asyncio.sleep(0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        self.accepted += 1
+        self._changed.set()
+        self._writers.add(writer)
+        try:
+            await reader.read()  # until the client closes: never answer
+        except ConnectionError:
+            pass
+        finally:
+            self.open -= 1
+            self._changed.set()
+            self._writers.discard(writer)
+            writer.close()
+
+    async def wait(self, condition: Callable[[HungServer], bool], within: float = 10.0) -> None:
+        """Return once ``condition(self)`` holds, checked at each connection accepted or
+        closed; :class:`TimeoutError` after ``within`` seconds (only stops a hung test)."""
+        async with asyncio.timeout(within):
+            while not condition(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def wait_accepted(self, count: int) -> None:
+        """Return once ``count`` connections have been accepted in all."""
+        await self.wait(lambda server: server.accepted >= count)
+
+    async def wait_closed_connections(self, within: float = 5.0) -> int:
+        """The number of connections still open once none is, or after ``within`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await self.wait(lambda server: server.open == 0, within)
+        return self.open
