@@ -1,5 +1,6 @@
-"""Stand-in peers shared by tests: a TCP server that accepts and never answers, which the
-test waits on by events (a connection accepted, every connection closed), never by time."""
+"""What tests wait on instead of time: :class:`Changes` (a condition re-checked at each
+change the watched thing notes) and stand-in peers built on it, such as a TCP server that
+accepts and never answers (a connection accepted, every connection closed)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,26 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Self
+
+
+class Changes:
+    """An event a watched thing sets at each change (:meth:`note`), and a wait for a
+    condition re-checked at each change: a test waits for what it needs, not for time."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def note(self) -> None:
+        """Something watched changed (call it on the event loop)."""
+        self._event.set()
+
+    async def wait(self, condition: Callable[[], bool], within: float = 10.0) -> None:
+        """Return once ``condition()`` holds; :class:`TimeoutError` after ``within``
+        seconds (only stops a hung test)."""
+        async with asyncio.timeout(within):
+            while not condition():
+                self._event.clear()
+                await self._event.wait()
 
 
 class HungServer:
@@ -20,8 +41,8 @@ class HungServer:
         self._backlog = backlog
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
-        #: set at each connection accepted or closed
-        self._changed = asyncio.Event()
+        #: noted at each connection accepted or closed
+        self.changes = Changes()
 
     async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0,
@@ -40,7 +61,7 @@ class HungServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
         self.accepted += 1
-        self._changed.set()
+        self.changes.note()
         self._writers.add(writer)
         try:
             await reader.read()  # until the client closes: never answer
@@ -48,17 +69,14 @@ class HungServer:
             pass
         finally:
             self.open -= 1
-            self._changed.set()
+            self.changes.note()
             self._writers.discard(writer)
             writer.close()
 
     async def wait(self, condition: Callable[[HungServer], bool], within: float = 10.0) -> None:
         """Return once ``condition(self)`` holds, checked at each connection accepted or
         closed; :class:`TimeoutError` after ``within`` seconds (only stops a hung test)."""
-        async with asyncio.timeout(within):
-            while not condition(self):
-                self._changed.clear()
-                await self._changed.wait()
+        await self.changes.wait(lambda: condition(self), within)
 
     async def wait_accepted(self, count: int) -> None:
         """Return once ``count`` connections have been accepted in all."""

@@ -44,7 +44,6 @@ SLEEP_PENDING: dict[str, int] = {
     "tests/monitor/test_exhaustion.py": 3,
     "tests/monitor/test_incidents_runtime.py": 1,
     "tests/monitor/test_listener_limits.py": 1,
-    "tests/monitor/test_outbox.py": 2,
     "tests/monitor/test_runtime.py": 1,
     "tests/monitor/test_runtime_startup.py": 2,
     "tests/monitor/test_store_writer.py": 2,
