@@ -45,7 +45,6 @@ SLEEP_PENDING: dict[str, int] = {
     "tests/monitor/test_listener_limits.py": 1,
     "tests/monitor/test_runtime.py": 1,
     "tests/monitor/test_runtime_startup.py": 2,
-    "tests/monitor/test_store_writer.py": 2,
     "tests/plugins/test_demo.py": 5,
     "tests/plugins/test_heartbeat.py": 2,
     "tests/plugins/test_hostile_targets.py": 1,
