@@ -1,11 +1,16 @@
 """What tests wait on instead of time: :class:`Changes` (a condition re-checked at each
-change the watched thing notes) and stand-in peers built on it, such as a TCP server that
-accepts and never answers (a connection accepted, every connection closed)."""
+change the watched thing notes, on the event loop) and stand-in peers built on it, such as
+a TCP server that accepts and never answers (a connection accepted, every connection
+closed); for threads, :func:`wait_until` on a :class:`threading.Condition`, and a
+:class:`Process` whose output lines a test waits for."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import threading
 from collections.abc import Callable
 from typing import Self
 
@@ -87,3 +92,46 @@ class HungServer:
         with contextlib.suppress(TimeoutError):
             await self.wait(lambda server: server.open == 0, within)
         return self.open
+
+
+def wait_until(changed: threading.Condition, predicate, what: str, timeout: float = 60.0):
+    """``predicate()``'s value once true, checked each time ``changed`` is notified; fail
+    after ``timeout`` seconds (only stops a hung test)."""
+    with changed:
+        value = changed.wait_for(predicate, timeout)
+    assert value, f"not seen in time: {what}"
+    return value
+
+
+class Process:
+    """A process (``vigie run``…) whose output, logs included (stderr into stdout), is
+    read as it comes, so a test can wait for a line."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+    def wait_line(self, text: str, what: str) -> None:
+        """Return once a line containing ``text`` was written."""
+        wait_until(self.changed, lambda: any(text in line for line in self.lines), what)
+
+    def stop(self) -> str:
+        """Stop it as systemd would (SIGTERM, then SIGKILL); all it wrote."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(10)
+        return "".join(self.lines)

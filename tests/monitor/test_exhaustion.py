@@ -15,7 +15,6 @@ import errno
 import json
 import os
 import resource
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -46,7 +45,7 @@ from monitor.runtime import Runtime
 from monitor.shortage import Shortage
 from monitor.state import CheckState
 from tests.conftest import free_port
-from tests.peers import Changes
+from tests.peers import Changes, Process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EMFILE = OSError(errno.EMFILE, os.strerror(errno.EMFILE))
@@ -225,15 +224,6 @@ class Ok(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def wait_until(changed: threading.Condition, predicate, what: str, timeout: float = 60.0):
-    """``predicate()``'s value once true, checked each time ``changed`` is notified; fail
-    after ``timeout`` seconds (only stops a hung test)."""
-    with changed:
-        value = changed.wait_for(predicate, timeout)
-    assert value, f"not seen in time: {what}"
-    return value
 
 
 class Target(ThreadingHTTPServer):
@@ -477,46 +467,12 @@ def write_flood_config(tmp_path: Path, port: int, hook_port: int, target: Target
     return path
 
 
-class Vigie:
-    """A ``vigie run`` process whose output (logs included) is read as it comes, so a
-    test can wait for a line."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self.changed:
-                self.lines.append(line)
-                self.changed.notify_all()
-
-    def wait_line(self, text: str, what: str) -> None:
-        """Return once a line containing ``text`` was written."""
-        wait_until(self.changed, lambda: any(text in line for line in self.lines), what)
-
-    def stop(self) -> str:
-        """Stop it as systemd would (SIGTERM, then SIGKILL); all it wrote."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.join(10)
-        return "".join(self.lines)
-
-
-def start_limited(config: Path, nofile: int) -> Vigie:
+def start_limited(config: Path, nofile: int) -> Process:
     """``vigie run`` with RLIMIT_NOFILE at ``nofile`` (soft and hard)."""
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    return Vigie(subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
+    return Process(subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   preexec_fn=limit, cwd=ROOT))
 
