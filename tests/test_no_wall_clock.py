@@ -41,7 +41,6 @@ SLEEP_PENDING: dict[str, int] = {
     "tests/deploy/test_nginx.py": 1,
     "tests/docs_bridge/test_bridges_end_to_end.py": 1,
     "tests/docs_bridge/test_guides_plugin.py": 1,
-    "tests/plugins/test_tcp.py": 2,
     "tests/test_cli_logging.py": 1,
 }
 
