@@ -35,7 +35,6 @@ PEER_SLEEP = re.compile(r"#\s*(slow|hung) peer\b")
 #: converted to an event, a condition or a moved clock. Counted per file; the counts may
 #: only shrink (lower one when you convert a sleep)
 SLEEP_PENDING: dict[str, int] = {
-    "tests/dashboard/test_database_hang.py": 1,
     "tests/deploy/test_deploy_files.py": 1,
     "tests/deploy/test_nginx.py": 1,
     "tests/docs_bridge/test_bridges_end_to_end.py": 1,
