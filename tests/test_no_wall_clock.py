@@ -35,7 +35,6 @@ PEER_SLEEP = re.compile(r"#\s*(slow|hung) peer\b")
 #: converted to an event, a condition or a moved clock. Counted per file; the counts may
 #: only shrink (lower one when you convert a sleep)
 SLEEP_PENDING: dict[str, int] = {
-    "tests/docs_bridge/test_guides_plugin.py": 1,
     "tests/test_cli_logging.py": 1,
 }
 
