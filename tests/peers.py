@@ -104,30 +104,42 @@ def wait_until(changed: threading.Condition, predicate, what: str, timeout: floa
 
 
 class Process:
-    """A process (``vigie run``…) whose output, logs included (stderr into stdout), is
-    read as it comes, so a test can wait for a line."""
+    """A process (``vigie run``…) whose output, logs included (stderr into stdout, or
+    ``stream``, a pipe of its own), is read as it comes, so a test can wait for a line."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen, stream=None) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        #: the output has ended (the process closed it, or died)
+        self.ended = False
         self.changed = threading.Condition()
+        self._stream = stream if stream is not None else proc.stdout
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        assert self._stream is not None
+        for line in self._stream:
             with self.changed:
                 self.lines.append(line)
                 self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
 
-    def wait_line(self, text: str, what: str) -> None:
-        """Return once a line containing ``text`` was written."""
-        wait_until(self.changed, lambda: any(text in line for line in self.lines), what)
+    def wait_line(self, text: str, what: str, timeout: float = 60.0) -> None:
+        """Return once a line containing ``text`` was written; fail if the output ends
+        first (the process died) or after ``timeout`` seconds (a hang)."""
+        def seen() -> bool:
+            return any(text in line for line in self.lines)
 
-    def stop(self) -> str:
-        """Stop it as systemd would (SIGTERM, then SIGKILL); all it wrote."""
-        self.proc.send_signal(signal.SIGTERM)
+        wait_until(self.changed, lambda: seen() or self.ended, what, timeout)
+        assert seen(), f"{what}: the process ended first:\n{''.join(self.lines)[-3000:]}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        """Stop it as systemd would (``sig``, SIGTERM by default; SIGKILL if it is still
+        there 30 s later); all it wrote."""
+        self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
