@@ -28,6 +28,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests.peers import Changes
+
 ZAMMAD_TOKEN = "z4mmad-token-for-tests-0123456789"
 OSTICKET_KEY = "0571CKE7-KEY-FOR-TESTS-ABCDEF012345"
 GROUPS = {"Users", "Bénévoles"}
@@ -42,6 +44,8 @@ class ScriptedFailures:
         self.hang_after_record = False
         self.release = asyncio.Event()
         self.requests: list[tuple[str, str]] = []
+        #: noted at each write recorded (just before a hang after record)
+        self.changes = Changes()
 
     def fail_next(self, status: int, body: object = None, headers: dict | None = None) -> None:
         """Answer the next write with this status (JSON body, or text if a str)."""
@@ -56,6 +60,7 @@ class ScriptedFailures:
         return web.json_response(body, status=status, headers=headers)
 
     async def maybe_hang(self) -> None:
+        self.changes.note()
         if self.hang_after_record:
             self.hang_after_record = False  # only the first request hangs
             await self.release.wait()
