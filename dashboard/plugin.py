@@ -55,11 +55,14 @@ def dashboard_command(ctx: click.Context, listen: str | None, threads: int | Non
     if not port.isdigit():
         raise click.UsageError(f"--listen expects host:port, got {listen!r}")
     app = create_app(config)
-    click.echo(f"Vigie status page on http://{host}:{port}/ (Ctrl-C to stop)")
     from monitor.web import serve
 
+    # said once it listens, so that whoever waits for the line can connect at once
     serve(app, host.strip("[]"), int(port), threads or server.threads,
-          spool_dir=config.data_dir / "spool", **server.listener_options())
+          spool_dir=config.data_dir / "spool",
+          on_ready=lambda: click.echo(f"Vigie status page on http://{host}:{port}/ "
+                                      "(Ctrl-C to stop)"),
+          **server.listener_options())
 
 
 @hookimpl

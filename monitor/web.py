@@ -346,13 +346,17 @@ def make_listener(app: WSGIApp, host: str, port: int, threads: int = 8, *,
     return WebServer(app, host, port, threads, **options)
 
 
-def serve(app: WSGIApp, host: str, port: int, threads: int = 8, **options: Any) -> None:
+def serve(app: WSGIApp, host: str, port: int, threads: int = 8, *,
+          on_ready: Callable[[], None] | None = None, **options: Any) -> None:
     """Serve ``app`` in the foreground until Ctrl-C or SIGTERM (``vigie dashboard``);
-    ``options``: the keyword arguments of :func:`make_listener` (engine, proxy, limits,
-    paths)."""
+    ``on_ready`` is called once the listener takes connections (to say so: a line
+    printed then is one a supervisor or a test can wait for); ``options``: the keyword
+    arguments of :func:`make_listener` (engine, proxy, limits, paths)."""
     raise_nofile_limit()
     server = make_listener(app, host, port, threads, **options)
     server.start()
+    if on_ready is not None:
+        on_ready()
     stopping = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:

@@ -7,19 +7,16 @@ Apprise pair beside each alert. ``--verbose`` brings the libraries' detail back.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from monitor.logs import own_packages
-from plugins.demo.targets import OFFSETS
 from tests.conftest import free_port
+from tests.peers import Process
 from tests.plugins.test_demo import free_base_port
 
 VIGIE = [sys.executable, "-m", "monitor"]
@@ -81,40 +78,22 @@ def test_commands_log_no_library_detail_by_default_and_all_of_it_with_verbose(tm
     assert any(name.startswith("sqlalchemy.pool") for name in names)
 
 
-def alerts_received(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return len(json.load(resp))
-
-
 def test_a_demo_run_and_a_command_beside_it_log_no_library_detail(tmp_path):
     base, port = free_base_port(), free_port()
     data = tmp_path / "demo"
-    stderr = tmp_path / "demo.err"
-    with stderr.open("w") as err:
-        demo = subprocess.Popen(
-            [*VIGIE, "demo", "--port", str(port), "--targets-port", str(base),
-             "--data-dir", str(data)], stdout=subprocess.DEVNULL, stderr=err, env=env(),
-            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [*VIGIE, "demo", "--port", str(port), "--targets-port", str(base),
+         "--data-dir", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env(), cwd=tmp_path)
+    demo = Process(proc, stream=proc.stderr)
     try:
-        # until the first alerts reach the demo's receiver (Apprise spoke then), polled
-        # with a bound that only fails on a hang
-        inbox = f"http://127.0.0.1:{base + OFFSETS['alerts']}/alertes.json"
-        deadline = time.monotonic() + 120
-        while True:
-            assert demo.poll() is None, stderr.read_text()
-            try:
-                if alerts_received(inbox) and "listening on" in stderr.read_text():
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, stderr.read_text()
-            time.sleep(0.2)
+        demo.wait_line("listening on", "Vigie listening")
+        # Apprise has spoken once the demo's inbox says an alert came (the webmail is down)
+        demo.wait_line("inbox received an alert", "the first alert", timeout=120)
         beside = vigie("-c", str(data / "vigie-demo.yaml"), "notice", "list", cwd=tmp_path)
         assert beside.returncode == 0, beside.stderr
     finally:
-        demo.send_signal(signal.SIGINT)
-        demo.wait(timeout=60)
-    text = stderr.read_text()
+        text = demo.stop(signal.SIGINT)
     assert "Traceback" not in text
     assert re.search(r"INFO monitor\.runtime: Vigie .*listening on", text)  # Vigie's events
     assert libraries_below_warning(text) == [], text

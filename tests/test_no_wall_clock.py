@@ -31,37 +31,6 @@ CLOCKS = {"monotonic", "perf_counter", "monotonic_ns", "perf_counter_ns"}
 ALLOWED: dict[str, tuple[int, str]] = {}
 #: the comment that marks a sleep playing a slow or hung peer, on the sleep's line
 PEER_SLEEP = re.compile(r"#\s*(slow|hung) peer\b")
-#: test file → sleeps used as waits the second scan found there when it came, not yet
-#: converted to an event, a condition or a moved clock. Counted per file; the counts may
-#: only shrink (lower one when you convert a sleep)
-SLEEP_PENDING: dict[str, int] = {
-    "tests/dashboard/test_api_live.py": 1,
-    "tests/dashboard/test_database_hang.py": 1,
-    "tests/deploy/test_deploy_files.py": 1,
-    "tests/deploy/test_nginx.py": 1,
-    "tests/docs_bridge/test_bridges_end_to_end.py": 1,
-    "tests/docs_bridge/test_guides_plugin.py": 1,
-    "tests/monitor/test_deadline.py": 1,
-    "tests/monitor/test_exhaustion.py": 3,
-    "tests/monitor/test_incidents_runtime.py": 1,
-    "tests/monitor/test_listener_limits.py": 1,
-    "tests/monitor/test_outbox.py": 2,
-    "tests/monitor/test_result_boundary.py": 1,
-    "tests/monitor/test_runner.py": 2,
-    "tests/monitor/test_runtime.py": 1,
-    "tests/monitor/test_runtime_startup.py": 2,
-    "tests/monitor/test_scheduler.py": 7,
-    "tests/monitor/test_store_writer.py": 2,
-    "tests/plugins/test_demo.py": 5,
-    "tests/plugins/test_heartbeat.py": 2,
-    "tests/plugins/test_hostile_targets.py": 1,
-    "tests/plugins/test_http.py": 1,
-    "tests/plugins/test_mysql.py": 1,
-    "tests/plugins/test_nagios.py": 3,
-    "tests/plugins/test_notify_apprise_storm.py": 2,
-    "tests/plugins/test_tcp.py": 2,
-    "tests/test_cli_logging.py": 1,
-}
 
 
 def _is_clock_call(node: ast.AST) -> bool:
@@ -168,16 +137,9 @@ def test_no_test_asserts_a_wall_clock_bound():
 
 
 def test_no_test_sleeps_to_wait():
-    over = {where: lines for where, lines in _found(waiting_sleeps).items()
-            if len(lines) > SLEEP_PENDING.get(where, 0)}
-    assert over == {}, ("a test sleeps to wait: wait on an event or a condition (a sleep "
-                        "playing a slow peer says so: '# slow peer')")
-
-
-def test_the_pending_sleep_counts_only_shrink():
-    """A converted sleep lowers its file's count (so a new one cannot take its place)."""
-    found = _found(waiting_sleeps)
-    assert {where: len(found.get(where, [])) for where in SLEEP_PENDING} == SLEEP_PENDING
+    assert _found(waiting_sleeps) == {}, (
+        "a test sleeps to wait: wait on an event or a condition, or move a clock the code "
+        "takes (a sleep playing a slow peer says so: '# slow peer')")
 
 
 @pytest.mark.parametrize("source, lines", [

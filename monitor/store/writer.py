@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, IntegrityError
@@ -55,17 +56,23 @@ class ResultWriter:
     :param buffer_limit: results (and, separately, changes) queued in memory at most;
         one batch in flight comes on top.
     :param retry_interval: seconds between attempts while the database is unreachable.
+    :param wait: how the thread waits, ``wait(event, seconds)``: for a batch to fill
+        (``flush_interval``) or before retrying (``retry_interval``); True when ``event``
+        was set, False when the time was up. :meth:`threading.Event.wait` by default; a
+        test passes one that also notes each wait, to see why the thread wrote.
     """
 
     def __init__(self, store: Store, stats: WriterStats, batch_size: int = 500,
                  flush_interval: float = 2.0, buffer_limit: int = 100_000,
-                 retry_interval: float = 5.0) -> None:
+                 retry_interval: float = 5.0,
+                 wait: Callable[[threading.Event, float], bool] = threading.Event.wait) -> None:
         self.store = store
         self.stats = stats
         self.batch_size = max(1, batch_size)
         self.flush_interval = flush_interval
         self.buffer_limit = max(1, buffer_limit)
         self.retry_interval = retry_interval
+        self._wait = wait
         self._results: deque[ResultRecord] = deque()
         self._changes: deque[Change] = deque()
         self._lock = threading.Lock()
@@ -153,7 +160,7 @@ class ResultWriter:
             try:
                 if self._batch is None:
                     if not self._stopping.is_set() and not self._backlog():
-                        self._wake.wait(self.flush_interval)
+                        self._wait(self._wake, self.flush_interval)
                     self._wake.clear()
                     self._batch = self._take()
                     if self._batch is None:
@@ -166,10 +173,10 @@ class ResultWriter:
                     self._abandon()
                     return
                 else:
-                    self._stopping.wait(self.retry_interval)
+                    self._wait(self._stopping, self.retry_interval)
             except Exception:  # a bug here must not silently stop all writes
                 log.exception("result writer error; continuing")
-                self._stopping.wait(self.retry_interval)
+                self._wait(self._stopping, self.retry_interval)
                 if self._stopping.is_set() and self._batch is not None:
                     self._abandon()
                     return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
 import time
 from collections import deque
@@ -24,6 +25,8 @@ KEEP = 50
 MAX_BODY = 256 * 1024
 TYPES = ("info", "success", "warning", "failure")
 _URL = re.compile(r"https?://[^\s<>\"']+")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,8 @@ def alerts_app(inbox: AlertInbox) -> web.Application:
             inbox.add(payload)
         except ValueError:
             return refused
+        # one line per alert, as Vigie logs each event: the demo's terminal shows it came
+        log.info("demo: the volunteers' inbox received an alert (%d shown)", len(inbox.alerts))
         return web.json_response({"ok": True})
 
     async def page(_request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -110,20 +111,23 @@ def _address(host: str, port: int) -> str:
 
 async def start_demo_targets(host: str = "127.0.0.1", base_port: int = DEFAULT_BASE_PORT, *,
                              slow_delay: float = 3.0, flap_period: float = 120.0,
-                             helpdesk_dir: Path | None = None) -> DemoTargets:
+                             helpdesk_dir: Path | None = None,
+                             clock: Callable[[], float] | None = None) -> DemoTargets:
     """Start every demo target on ``host``, ports ``base_port + OFFSETS[name]``.
 
     :param slow_delay: seconds the ``slow`` target waits before answering.
     :param flap_period: seconds the ``flaky`` target stays up, then down, and so on.
     :param helpdesk_dir: where the ``helpdesk`` target writes what it receives (None:
         it keeps the last messages in memory only).
+    :param clock: the ``flaky`` target's clock (the event loop's by default).
     :raises OSError: a port is already taken (the targets already started are stopped).
     """
     urls = {name: _ADDRESS.get(name, "http://{a}/").format(a=_address(host, base_port + offset))
             for name, offset in OFFSETS.items()}
     targets = DemoTargets(host, base_port, urls, helpdesk=HelpdeskInbox(helpdesk_dir))
-    apps = {"site": site_app(), "slow": slow_app(slow_delay), "flaky": flaky_app(flap_period),
-            "down": down_app(), "nextcloud": nextcloud_app(),
+    apps = {"site": site_app(), "slow": slow_app(slow_delay),
+            "flaky": flaky_app(flap_period, clock), "down": down_app(),
+            "nextcloud": nextcloud_app(),
             "web1": web_server_app(ServerLoad.healthy()),
             "web2": web_server_app(ServerLoad.saturated()),
             "sympa": sympa_app(), "alerts": alerts_app(targets.inbox)}

@@ -4,6 +4,7 @@ Nextcloud in maintenance (aiohttp applications)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -58,13 +59,14 @@ def slow_app(delay: float) -> web.Application:
     return app
 
 
-def flaky_app(period: float) -> web.Application:
-    """The forum: up for ``period`` seconds, then 502 for as long, and so on."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+def flaky_app(period: float, clock: Callable[[], float] | None = None) -> web.Application:
+    """The forum: up for ``period`` seconds, then 502 for as long, and so on, on ``clock``
+    (the event loop's by default; a test passes one it moves)."""
+    clock = clock or asyncio.get_running_loop().time
+    started = clock()
 
     async def home(_request: web.Request) -> web.Response:
-        if int((loop.time() - started) // period) % 2 == 0:
+        if int((clock() - started) // period) % 2 == 0:
             return html_page("Forum d'entraide", "Posez vos questions à la communauté.")
         return html_page("502 Bad Gateway", "Le forum ne répond plus.", status=502)
 

@@ -20,8 +20,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import pytest
 import schemathesis
 
 from tests.conftest import free_port
+from tests.peers import Process
 
 PASSWORD = "a long enough pass phrase"
 #: one heartbeat check per beat sent by hand (a check may refuse a second beat too soon)
@@ -45,6 +44,8 @@ class Live:
     url: str
     token: str
     folder: Path
+    #: the process, whose log lines a test may wait for
+    vigie: Process
 
     @property
     def auth(self) -> dict[str, str]:
@@ -94,28 +95,6 @@ def _vigie(config: Path, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def _status(url: str) -> int:
-    """The status code of ``GET url`` (0 while nothing listens)."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return 0
-
-
-def _wait_for(predicate, what: str, timeout: float = 90.0):
-    """Poll until ``predicate()`` is true; the timeout only catches a hang."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not seen in {timeout:.0f} s: {what}")
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """``vigie run`` on the configuration above, with a user and an API token."""
@@ -125,23 +104,17 @@ def live(tmp_path_factory):
     _vigie(config, "db", "upgrade")
     _vigie(config, "user", "add", "camille", "--password-stdin", stdin=PASSWORD + "\n")
     token = _vigie(config, "token", "add", "--user", "camille", "--name", "schemathesis")
-    log = (folder / "vigie.log").open("w", encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
-                               stdout=log, stderr=subprocess.STDOUT)
+    vigie = Process(subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(config), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: _status(f"{url}/api/v1/openapi.json") == 200, "Vigie listening")
-        yield Live(url, token.strip(), folder)
+        vigie.wait_line("listening on", "Vigie listening")
+        yield Live(url, token.strip(), folder, vigie)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # stuck: do not leave it behind
-            process.kill()
-            process.wait()
-        log.close()
-    assert process.returncode == 0
-    text = (folder / "vigie.log").read_text(encoding="utf-8")
+        text = vigie.stop()
+    (folder / "vigie.log").write_text(text, encoding="utf-8")  # kept for a post-mortem
+    assert vigie.proc.returncode == 0
     for entry in re.split(r"\n(?=\d{4}-\d\d-\d\d )", text):  # one entry per log record
         # aiohttp logs a whole traceback for each request it cannot parse (schemathesis
         # probes a NUL byte in a header): a listener matter, reported, not the APIs'
@@ -200,8 +173,9 @@ def made(call):
          body={"status": "fail", "msg": "disque plein"},
          media_type="application/x-www-form-urlencoded")
     # the closed port's service goes down: an incident, an alert that cannot be delivered
-    outbox = _wait_for(lambda: call("GET", "/admin/api/v1/outbox")["entries"],
-                       "an alert in the outbox")
+    # (its row is in the outbox once the worker says it failed)
+    call.live.vigie.wait_line("failed vigie_incident_opened", "an alert in the outbox")
+    outbox = call("GET", "/admin/api/v1/outbox")["entries"]
     return {"notice": notice["id"], "windows": windows, "incident": incident,
             "outbox": outbox[0]["id"]}
 

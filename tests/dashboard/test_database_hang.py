@@ -11,7 +11,6 @@ resumes, the page catches up.
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from werkzeug.test import EnvironBuilder
@@ -79,13 +78,10 @@ def answered_while_paused(proxy: HangingProxy, ask):
     return out["value"]
 
 
-def wait_until(predicate, timeout: float = PATIENCE) -> None:
-    """Poll ``predicate``; fails only if it never becomes true (a hang)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.05)
+def caught_up(app) -> None:
+    """Return once the refresh that waited for the database has ended (the proxy
+    resumed): the next page shows what it read."""
+    assert app.extensions["vigie"].cache.wait_idle(PATIENCE), "the refresh never ended"
 
 
 def test_pages_are_served_from_the_snapshot_while_the_database_hangs(hung):
@@ -129,11 +125,11 @@ def test_pages_are_served_from_the_snapshot_while_the_database_hangs(hung):
     assert during["healthz"].status_code == 200  # pages are served: keep it in rotation
 
     # the database answers again: the page catches up with what was written meanwhile
-    wait_until(lambda: 'data-banner="major"' in client.get("/").get_data(as_text=True))
+    caught_up(app)
+    assert 'data-banner="major"' in client.get("/").get_data(as_text=True)
     summary = client.get("/api/v1/summary.json").get_json()
     assert summary["status"]["indicator"] == "major"
-    wait_until(lambda: "Le graphique ne peut pas" not in
-               client.get("/services/web").get_data(as_text=True))
+    assert "Le graphique ne peut pas" not in client.get("/services/web").get_data(as_text=True)
     assert client.get(f"/incidents/{ids[1]}").status_code == 200
 
 
@@ -151,7 +147,8 @@ def test_the_page_says_when_it_was_last_updated(hung):
     clock.advance(app.extensions["vigie"].cache.check_interval)
     during = answered_while_paused(proxy, lambda: client.get("/").get_data(as_text=True))
     assert f'datetime="{stamp}"' in during  # still the time of the data shown
-    wait_until(lambda: f'datetime="{stamp}"' not in client.get("/").get_data(as_text=True))
+    caught_up(app)
+    assert f'datetime="{stamp}"' not in client.get("/").get_data(as_text=True)
 
 
 def test_without_a_snapshot_the_first_request_waits_a_bounded_time(postgres_schema_url,
@@ -173,7 +170,8 @@ def test_without_a_snapshot_the_first_request_waits_a_bounded_time(postgres_sche
             assert page.status_code == 503
             assert "La page d'état ne peut pas lire ses données" in page.get_data(as_text=True)
             assert api.status_code == 503 and api.get_json()["error"] == "unavailable"
-            wait_until(lambda: client.get("/").status_code == 200)
+            caught_up(app)
+            assert client.get("/").status_code == 200
         finally:
             proxy.resume()
             app.extensions["vigie"].cache.wait_idle(PATIENCE)

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -31,6 +30,7 @@ from monitor.cli import cli
 from monitor.runtime import run_from_path
 from tests.conftest import free_port, which_or_require
 from tests.deploy.conftest import DEPLOY, ROOT
+from tests.peers import Process
 
 SYSTEMD = DEPLOY / "systemd"
 CONTAINER = DEPLOY / "container"
@@ -141,23 +141,17 @@ def test_dashboard_unit_command_serves_the_status_page(tmp_path):
               - {{id: port, kind: tcp, host: 127.0.0.1, port: {free_port()}}}
         """))
     env = {**os.environ, "VIGIE_CONFIG": str(config)}
-    process = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    dashboard = Process(subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True))
     try:
-        status, body = None, ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    status, body = response.status, response.read().decode()
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        assert status == 200, process.stdout.read() if process.poll() is not None else "no answer"
+        dashboard.wait_line(f"Vigie status page on http://127.0.0.1:{port}/", "the page up")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            status, body = response.status, response.read().decode()
+        assert status == 200
         assert "Web" in body
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        output = dashboard.stop()
+    assert dashboard.proc.returncode == 0, output
 
 
 # Container image --------------------------------------------------------------------------

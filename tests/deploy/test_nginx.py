@@ -17,7 +17,6 @@ import re
 import ssl
 import subprocess
 import textwrap
-import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from monitor.runtime import run_from_path
 from monitor.store import Store
 from tests.conftest import free_port, which_or_require
 from tests.deploy.conftest import DEPLOY
+from tests.peers import Process
 
 NGINX_SITE = DEPLOY / "nginx" / "vigie.conf"
 NGINX_MISSING = "nginx is missing (Debian package nginx-light)"
@@ -55,6 +55,7 @@ def nginx_setup(tmp_path: Path, site: str, cert: Path, key: Path,
         {user}
         pid {tmp_path}/nginx.pid;
         error_log {tmp_path}/error.log;
+        error_log stderr notice;
         events {{}}
         http {{
             access_log {access_log or "off"};
@@ -93,26 +94,28 @@ def certificate(tmp_path):
 
 
 @contextmanager
-def running_nginx(nginx: str, conf: Path, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """nginx in the foreground on ``conf``; stopped (and its logs flushed) on exit."""
-    process = subprocess.Popen([nginx, "-c", str(conf), "-p", str(tmp_path), "-g",
-                                "daemon off;"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT)
+def running_nginx(nginx: str, conf: Path, tmp_path: Path) -> Iterator[Process]:
+    """nginx in the foreground on ``conf``, once it listens (it starts its workers once
+    its sockets are open, and says so on stderr); stopped (and its logs flushed) on
+    exit."""
+    process = Process(subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     try:
+        process.wait_line("start worker process", "nginx listening")
         yield process
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop()
 
 
 class Client:
     """HTTPS requests to the local nginx for ``etat.example.coop``, trusting the test CA;
     cookies kept by hand (name → value), every ``Set-Cookie`` recorded."""
 
-    def __init__(self, ca, port: int, process: subprocess.Popen) -> None:
+    def __init__(self, ca, port: int) -> None:
         self.context = ssl.create_default_context()
         ca.configure_trust(self.context)
-        self.port, self.process = port, process
+        self.port = port
         self.cookies: dict[str, str] = {}
         self.set_cookies: list[str] = []
 
@@ -139,17 +142,6 @@ class Client:
             name, _, rest = value.partition("=")
             self.cookies[name] = rest.split(";", 1)[0]
         return response.status, dict(response.headers), text
-
-    def wait(self, path: str = "/") -> tuple[int, dict[str, str], str]:
-        """The first answer once nginx accepts connections."""
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                return self.request("GET", path)
-            except (ConnectionError, OSError):
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
-                time.sleep(0.05)
 
 
 async def stand_in_vigie(hits: list[str]) -> tuple[web.AppRunner, int]:
@@ -203,9 +195,9 @@ async def test_nginx_sample_caches_the_page_and_restricts_metrics_and_admin(tmp_
                         .replace("allow ::1;", "").replace("allow 10.0.0.0/8;", ""))
     conf = nginx_setup(tmp_path, site, cert, key)
     try:
-        with running_nginx(nginx, conf, tmp_path) as process:
-            client = Client(ca, https_port, process)
-            status, headers, body = await asyncio.to_thread(client.wait, "/")
+        with running_nginx(nginx, conf, tmp_path):
+            client = Client(ca, https_port)
+            status, headers, body = await asyncio.to_thread(client.request, "GET", "/")
             assert (status, body) == (200, "page /")
             assert headers["X-Cache-Status"] == "MISS"
             assert "max-age=63072000" in headers["Strict-Transport-Security"]
@@ -240,9 +232,9 @@ async def test_heartbeat_tokens_stay_out_of_the_access_log(tmp_path, certificate
                        access_log=access_log)
     token = "hb_7Qx2SecretToken9"
     try:
-        with running_nginx(nginx, conf, tmp_path) as process:
-            client = Client(ca, https_port, process)
-            assert (await asyncio.to_thread(client.wait, "/"))[0] == 200
+        with running_nginx(nginx, conf, tmp_path):
+            client = Client(ca, https_port)
+            assert (await asyncio.to_thread(client.request, "GET", "/"))[0] == 200
             for path in (f"/push/{token}", f"/push/{token}?status=fail&msg=disk+full",
                          f"/push/{token}/fail"):
                 status, _, _ = await asyncio.to_thread(client.request, "POST", path)
@@ -344,15 +336,14 @@ async def test_a_real_vigie_behind_the_sample_sees_the_visitor_and_https(tmp_pat
     task = asyncio.create_task(run_from_path(config, ready=ready, stop=stop))
     try:
         await asyncio.wait_for(ready.wait(), timeout=20)
-        with running_nginx(nginx, conf, tmp_path) as process, \
+        with running_nginx(nginx, conf, tmp_path), \
                 caplog.at_level(logging.WARNING, logger="dashboard.admin.auth"):
-            guesser = Client(ca, https_port, process)
-            await asyncio.to_thread(guesser.wait, "/admin/login")
+            guesser = Client(ca, https_port)
             forged = {"X-Forwarded-For": "203.0.113.9"}
             for name in ("alix", "bao", "cyril", "dana", "eli", "fanny"):
                 assert await asyncio.to_thread(sign_in, guesser, name, "wrong guess",
                                                forged) == 401
-            volunteer = Client(ca, https_port, process)
+            volunteer = Client(ca, https_port)
             assert await asyncio.to_thread(sign_in, volunteer, "camille",
                                            "a long enough pass phrase") == 303
     finally:

@@ -40,6 +40,8 @@ from datetime import date
 
 from aiohttp import web
 
+from tests.peers import Changes
+
 API_KEY = "d1sc0urse-api-key-for-tests-0123456789"
 API_USER = "vigie"
 _EXTERNAL_ID = re.compile(r"^[\w-]{1,50}$")
@@ -78,6 +80,8 @@ class FakeDiscourse:
         self.scripted: list[tuple[int, dict, dict]] = []
         self.hang_after_record = False
         self.release = asyncio.Event()
+        #: noted at each topic created through the API
+        self.changes = Changes()
         self._next_topic = 100
         self._next_post = 1000
         self.url = ""
@@ -198,6 +202,7 @@ class FakeDiscourse:
                           ext, list(data.get("tags") or []), time.time())
         self.topics[topic.id] = topic
         body = self._post(topic, raw)
+        self.changes.note()
         if self.hang_after_record:
             await self.release.wait()
         return web.json_response(body)

@@ -13,6 +13,7 @@ import pytest
 from docs_bridge import guides_plugin
 from docs_bridge.guide_pages import GuidePages
 from docs_bridge.guides_plugin import GuidesPlugin
+from docs_bridge.library import GuideLibrary
 from monitor.config_loader import ConfigError, load_config
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from tests.docs_bridge.helpers import make_event
@@ -77,7 +78,18 @@ def test_config_errors_name_the_file_line_and_key(tmp_path):
             in str(error.value))
 
 
-async def test_startup_serves_links_from_memory_and_mounts_local_guides(tmp_path):
+async def test_startup_serves_links_from_memory_and_mounts_local_guides(tmp_path,
+                                                                        monkeypatch):
+    refreshed = asyncio.Event()
+    read_sources = GuideLibrary.refresh
+
+    async def refresh(self, session):  # the library's own refresh, telling the test
+        try:
+            return await read_sources(self, session)
+        finally:
+            refreshed.set()
+
+    monkeypatch.setattr(GuideLibrary, "refresh", refresh)
     plugin = GuidesPlugin()
     pm, config = load(write_config(tmp_path), plugin)
     runtime = Runtime(config=config, mounted={})
@@ -85,10 +97,8 @@ async def test_startup_serves_links_from_memory_and_mounts_local_guides(tmp_path
     try:
         # the first refresh runs in the background task, then writes the cache
         cache = tmp_path / "data" / "guides-cache.json"
-        for _ in range(250):
-            if len(plugin.library.index) and cache.exists():
-                break
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(refreshed.wait(), 10)
+        assert len(plugin.library.index) and cache.exists()
         results = pm.hook.vigie_incident_links(event=make_event(title="Nextcloud en maintenance"))
         links = [link for result in results if result for link in result]
         assert links[0].title == "Nextcloud est en maintenance : que faire ?"

@@ -33,12 +33,15 @@ async def test_a_block_in_time_is_left_alone():
 
 
 async def test_an_outer_cancellation_is_not_turned_into_a_timeout():
+    entered = asyncio.Event()
+
     async def body():
         async with deadline(5):
-            await asyncio.sleep(5)  # hung peer
+            entered.set()
+            await asyncio.Event().wait()  # hung work: never set
 
     task = asyncio.create_task(body())
-    await asyncio.sleep(0.01)
+    await entered.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -15,14 +15,12 @@ import errno
 import json
 import os
 import resource
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -47,6 +45,7 @@ from monitor.runtime import Runtime
 from monitor.shortage import Shortage
 from monitor.state import CheckState
 from tests.conftest import free_port
+from tests.peers import Changes, Process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EMFILE = OSError(errno.EMFILE, os.strerror(errno.EMFILE))
@@ -227,21 +226,42 @@ class Ok(BaseHTTPRequestHandler):
         pass
 
 
+class Target(ThreadingHTTPServer):
+    """A healthy local target (``url`` for HTTP, ``port`` for TCP) counting the
+    connections it accepts: each run of a check of it opens one."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Ok)
+        self.port = self.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.changed = threading.Condition()
+
+    def verify_request(self, request, client_address) -> bool:
+        with self.changed:
+            self.connections += 1
+            self.changed.notify_all()
+        return True
+
+    def wait_connections(self, count: int, what: str) -> None:
+        """Return once ``count`` connections have been accepted in all."""
+        wait_until(self.changed, lambda: self.connections >= count, what)
+
+
 @pytest.fixture
 def target():
-    """``(http URL, tcp port)`` of a healthy local target."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    """A healthy local :class:`Target`."""
+    server = Target()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    port = server.server_address[1]
-    yield f"http://127.0.0.1:{port}", port
+    yield server
     server.shutdown()
     server.server_close()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="Linux only")
 def test_runs_without_a_descriptor_left_are_unjudged_for_every_kind(tmp_path, target):
-    url, port = target
+    url, port = target.url, target.port
     path = tmp_path / "vigie.yaml"
     path.write_text(textwrap.dedent(f"""\
         services:
@@ -270,9 +290,13 @@ class Flaky(Probe):
     Config = ProbeConfig
     description = "test: runs out of descriptors after the first run"
     runs = 0
+    #: noted at each run (the test's own, set before the run starts)
+    changes: Changes | None = None
 
     async def check(self, config, ctx):
         Flaky.runs += 1
+        if Flaky.changes is not None:
+            Flaky.changes.note()
         if Flaky.runs == 1:
             return ProbeResult.up()
         if Flaky.runs % 2:
@@ -289,14 +313,17 @@ class Catcher:
 
     def __init__(self) -> None:
         self.alerts: list = []
+        #: noted at each alert received
+        self.changes = Changes()
 
     @hookimpl
     def vigie_register_probes(self):
         return [Flaky]
 
     @hookimpl
-    def vigie_system_alert(self, alert):
+    async def vigie_system_alert(self, alert):
         self.alerts.append(alert)
+        self.changes.note()
 
 
 async def test_exhaustion_gives_no_outage_but_an_alert_and_a_metric(tmp_path):
@@ -313,6 +340,7 @@ async def test_exhaustion_gives_no_outage_but_an_alert_and_a_metric(tmp_path):
               - {{id: c, kind: exhausted, interval: 0.05s, confirm: 1, retry_interval: 0.05s}}
     """))
     catcher = Catcher()
+    Flaky.changes = catcher.changes
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("catcher", catcher)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
@@ -320,10 +348,7 @@ async def test_exhaustion_gives_no_outage_but_an_alert_and_a_metric(tmp_path):
     task = asyncio.create_task(runtime.run(stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        deadline = time.monotonic() + 20
-        while not (catcher.alerts and Flaky.runs > 20):
-            assert time.monotonic() < deadline, "no resource alert"
-            await asyncio.sleep(0.02)
+        await catcher.changes.wait(lambda: catcher.alerts and Flaky.runs > 20, within=20)
         service = runtime.state.services["files"]
         assert service.status.label == "operational"
         assert runtime.state.checks["files/c"].status is Status.UP
@@ -364,6 +389,7 @@ async def test_before_the_database_is_reached_the_alert_goes_directly(tmp_path, 
               - {{id: c, kind: exhausted, interval: 0.05s, confirm: 1, retry_interval: 0.05s}}
     """))
     catcher = Catcher()
+    Flaky.changes = catcher.changes
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("catcher", catcher)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
@@ -371,10 +397,7 @@ async def test_before_the_database_is_reached_the_alert_goes_directly(tmp_path, 
     task = asyncio.create_task(runtime.run(stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        deadline = time.monotonic() + 20
-        while not catcher.alerts:
-            assert time.monotonic() < deadline, "no resource alert"
-            await asyncio.sleep(0.02)
+        await catcher.changes.wait(lambda: catcher.alerts, within=20)
         assert not runtime.store_ready
         assert runtime.state.services["files"].status.label == "operational"
     finally:
@@ -388,13 +411,16 @@ async def test_before_the_database_is_reached_the_alert_goes_directly(tmp_path, 
 
 
 class Hook(BaseHTTPRequestHandler):
-    """An Apprise ``json://`` receiver keeping the titles it got."""
+    """An Apprise ``json://`` receiver keeping the titles it got (notifying ``changed``)."""
 
     received: list[dict] = []
+    changed = threading.Condition()
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        Hook.received.append(json.loads(body))
+        with Hook.changed:
+            Hook.received.append(json.loads(body))
+            Hook.changed.notify_all()
         self.send_response(204)
         self.end_headers()
 
@@ -413,11 +439,11 @@ def hook():
     server.server_close()
 
 
-def write_flood_config(tmp_path: Path, port: int, hook_port: int, target: tuple[str, int],
+def write_flood_config(tmp_path: Path, port: int, hook_port: int, target: Target,
                        limits: str | None = None) -> Path:
     """Two checks of a healthy target, confirmed at the first failure, and an Apprise
     receiver; ``limits``: the ``server.limits`` mapping, when given."""
-    url, tport = target
+    url, tport = target.url, target.port
     path = tmp_path / "vigie.yaml"
     limits_line = f"limits: {limits}" if limits else ""
     path.write_text(textwrap.dedent(f"""\
@@ -441,14 +467,14 @@ def write_flood_config(tmp_path: Path, port: int, hook_port: int, target: tuple[
     return path
 
 
-def start_limited(config: Path, nofile: int) -> subprocess.Popen:
+def start_limited(config: Path, nofile: int) -> Process:
     """``vigie run`` with RLIMIT_NOFILE at ``nofile`` (soft and hard)."""
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-    return subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=limit, cwd=ROOT)
+    return Process(subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  preexec_fn=limit, cwd=ROOT))
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -457,14 +483,6 @@ def query(db: Path, sql: str) -> list[tuple]:
             return conn.execute(sql).fetchall()
     except sqlite3.Error:
         return []
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"not seen in time: {what}"
-        time.sleep(0.05)
-    return value
 
 
 def flood(port: int, count: int, addresses: int = 12) -> list[socket.socket]:
@@ -483,16 +501,6 @@ def flood(port: int, count: int, addresses: int = 12) -> list[socket.socket]:
     return socks
 
 
-def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        output, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-    return output
-
-
 def resource_alerts() -> list[dict]:
     return [a for a in Hook.received
             if "descripteurs" in a.get("title", "") or "ressources" in a.get("title", "")]
@@ -508,22 +516,21 @@ def test_a_connection_flood_under_a_low_descriptor_limit_records_no_outage(tmp_p
     port = free_port()
     config = write_flood_config(tmp_path, port, hook, target)
     db = tmp_path / "data" / "vigie.sqlite"
-    proc = start_limited(config, 256)
+    vigie = start_limited(config, 256)
     socks: list[socket.socket] = []
     try:
-        wait_for(lambda: query(db, "SELECT count(*) FROM results WHERE status = 0")
-                 and query(db, "SELECT count(*) FROM results WHERE status = 0")[0][0] >= 4,
-                 "the first results")
+        target.wait_connections(4, "the first runs")
         socks = flood(port, 300)
-        wait_for(resource_alerts, "the alert that Vigie is short of descriptors")
-        [(before,)] = query(db, "SELECT count(*) FROM results")
-        # the checks kept running under the flood, and found the target up
-        wait_for(lambda: query(db, "SELECT count(*) FROM results")[0][0] >= before + 20,
-                 "results during the flood")
+        wait_until(Hook.changed, resource_alerts, "the alert that Vigie is short of descriptors")
+        # the checks keep running under the flood
+        target.wait_connections(target.connections + 20, "runs during the flood")
+        [(during,)] = query(db, "SELECT count(*) FROM results")
     finally:
         for sock in socks:
             sock.close()
-        output = stop(proc)
+        output = vigie.stop()
+    # …and found the target up, every run recorded (the last ones at the stop)
+    assert query(db, "SELECT count(*) FROM results")[0][0] >= max(during, 24), output[-3000:]
     assert query(db, "SELECT count(*) FROM incidents") == [(0,)], output[-3000:]
     assert query(db, "SELECT count(*) FROM results WHERE status != 0") == [(0,)], output[-3000:]
     [alert] = resource_alerts()
@@ -540,23 +547,22 @@ def test_without_a_reserve_exhausted_probes_are_unjudged_not_down(tmp_path, targ
         tmp_path, port, hook, target,
         limits="{descriptor_reserve: 0, max_connections_per_address: 1000}")
     db = tmp_path / "data" / "vigie.sqlite"
-    proc = start_limited(config, 256)
+    vigie = start_limited(config, 256)
     socks: list[socket.socket] = []
     try:
-        wait_for(lambda: query(db, "SELECT count(*) FROM results WHERE status = 0")
-                 and query(db, "SELECT count(*) FROM results WHERE status = 0")[0][0] >= 4,
-                 "the first results")
+        target.wait_connections(4, "the first runs")
         socks = flood(port, 300)
-        wait_for(lambda: query(db, "SELECT count(*) FROM results "
-                                   "WHERE reason_code = 'vigie.resources'")[0][0] >= 4,
-                 "runs recorded as not judged")
+        # Vigie logs the episode when the first run fails for want of descriptors
+        vigie.wait_line("failed for want of local resources", "runs not judged")
     finally:
         for sock in socks:
             sock.close()
     try:
-        wait_for(lambda: any("jugé" in a["message"] for a in resource_alerts()),
-                 "the alert about the checks, once descriptors are back")
+        wait_until(Hook.changed, lambda: any("jugé" in a["message"] for a in resource_alerts()),
+                   "the alert about the checks, once descriptors are back")
     finally:
-        output = stop(proc)
+        output = vigie.stop()
+    assert query(db, "SELECT count(*) FROM results "
+                     "WHERE reason_code = 'vigie.resources'")[0][0] >= 1, output[-3000:]
     assert query(db, "SELECT count(*) FROM incidents") == [(0,)], output[-3000:]
     assert query(db, "SELECT count(*) FROM results WHERE status = 2") == [(0,)], output[-3000:]

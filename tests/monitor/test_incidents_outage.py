@@ -39,8 +39,9 @@ from monitor.words import Bilingual
 from tests.conftest import free_port
 from tests.monitor.test_incidents import T0, build_harness
 from tests.monitor.test_incidents_properties import maintenance, reset, result, wait
-from tests.monitor.test_incidents_runtime import Switch, SwitchPlugin, wait_for
+from tests.monitor.test_incidents_runtime import Switch, SwitchPlugin
 from tests.monitor.test_store_writer import proxied_postgres  # noqa: F401 (fixture)
+from tests.peers import Changes
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -247,23 +248,34 @@ def test_a_database_outage_changes_no_incident_for_any_sequence(
 
 
 class Told:
-    """Gets system alerts (some sent directly) and incident events (through the outbox)."""
+    """Gets system alerts (some sent directly), incident events (through the outbox) and
+    the services' status changes; notes each (the test waits on :attr:`changes`)."""
 
     def __init__(self) -> None:
         self.alerts: list = []
         self.events: list = []
+        self.status: dict[str, str] = {}
+        self.changes = Changes()
 
     @hookimpl
-    def vigie_system_alert(self, alert):
+    async def vigie_system_alert(self, alert):
         self.alerts.append(alert)
+        self.changes.note()
 
     @hookimpl
-    def vigie_incident_opened(self, event):
+    async def vigie_incident_opened(self, event):
         self.events.append(event)
+        self.changes.note()
 
     @hookimpl
-    def vigie_incident_resolved(self, event):
+    async def vigie_incident_resolved(self, event):
         self.events.append(event)
+        self.changes.note()
+
+    @hookimpl
+    async def vigie_service_status_changed(self, service, previous, current, at):
+        self.status[service.id] = current.label
+        self.changes.note()
 
 
 async def test_volunteers_are_told_directly_then_the_incident_is_recorded_when_back(
@@ -296,12 +308,11 @@ services:
     task = asyncio.create_task(runtime.run(stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        files = runtime.state.services["files"]
-        await wait_for(lambda: files.status is not None and files.status.label == "operational"
-                       and runtime.incidents.ready)
+        await told.changes.wait(lambda: told.status.get("files") == "operational")
+        assert runtime.incidents.ready  # prepared at start, before the first run
         proxy.cut()
         Switch.failing = True
-        await wait_for(lambda: [a.code for a in told.alerts] == ["unrecorded.down"])
+        await told.changes.wait(lambda: [a.code for a in told.alerts] == ["unrecorded.down"])
         down = told.alerts[0]
         assert down.service_id == "files" and down.severity == "critical"
         assert down.title_fr == "Fichiers : panne majeure (incident pas encore enregistré)"
@@ -309,11 +320,12 @@ services:
         assert f"depuis {since}" in down.message_fr and f"since {since}" in down.message_en
         assert "injoignable" in down.message_fr and "unreachable" in down.message_en
         Switch.failing = False
-        await wait_for(lambda: [a.code for a in told.alerts][-1:] == ["unrecorded.up"])
+        await told.changes.wait(lambda: [a.code for a in told.alerts][-1:] == ["unrecorded.up"])
         assert told.events == []  # nothing could go through the outbox
 
         proxy.restore()
-        await wait_for(lambda: [e.kind for e in told.events] == ["opened", "resolved"])
+        await told.changes.wait(lambda: [e.kind for e in told.events] == ["opened", "resolved"],
+                                within=30)
         opened, resolved = told.events
         assert opened.opened_at == down.at
         assert "enregistrée à" in opened.message_fr and "recorded at" in opened.message_en
@@ -361,17 +373,17 @@ services:
     task = asyncio.create_task(runtime.run(stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        files = runtime.state.services["files"]
-        await wait_for(lambda: files.status is not None and files.status.label == "operational")
+        await told.changes.wait(lambda: told.status.get("files") == "operational")
         assert not runtime.incidents.ready
         Switch.failing = True
-        await wait_for(lambda: [a.code for a in told.alerts] == ["unrecorded.down"])
+        await told.changes.wait(lambda: [a.code for a in told.alerts] == ["unrecorded.down"])
         Switch.failing = False
-        await wait_for(lambda: [a.code for a in told.alerts][-1:] == ["unrecorded.up"])
+        await told.changes.wait(lambda: [a.code for a in told.alerts][-1:] == ["unrecorded.up"])
         down_at = told.alerts[0].at
 
         proxy.restore()
-        await wait_for(lambda: [e.kind for e in told.events] == ["opened", "resolved"])
+        await told.changes.wait(lambda: [e.kind for e in told.events] == ["opened", "resolved"],
+                                within=30)
         assert told.events[0].opened_at == down_at
         assert "enregistrée à" in told.events[0].message_fr
         assert runtime.incidents.engine.pending == 0

@@ -16,7 +16,8 @@ from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import Probe, ProbeConfig, ProbeResult, reason
 from monitor.runtime import Runtime
 from tests.conftest import free_port
-from tests.monitor.test_outbox import Poster, receiver_factory  # noqa: F401 (fixture)
+from tests.monitor.test_outbox import Outcomes, Poster, receiver_factory  # noqa: F401 (fixture)
+from tests.peers import Changes
 
 
 class Switch:
@@ -48,11 +49,17 @@ class SwitchPlugin:
         return [SwitchProbe]
 
 
-async def wait_for(condition, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.01)
+class Services:
+    """A plugin noting each service's status as the runtime changes it."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}
+        self.changes = Changes()
+
+    @hookimpl
+    async def vigie_service_status_changed(self, service, previous, current, at):
+        self.status[service.id] = current.label
+        self.changes.note()
 
 
 async def test_first_failed_check_to_alert_received_with_retry_interval_lowered(
@@ -76,18 +83,19 @@ services:
     checks:
       - {{id: sw, kind: switch, interval: 1s, retry_interval: 0.2s, confirm: 2}}
 """)
+    services = Services()
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
-        ("switch", SwitchPlugin()), ("poster", Poster(receiver.url))])
+        ("switch", SwitchPlugin()), ("poster", Poster(receiver.url)), ("services", services)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
+    outcomes = runtime.incidents.stats.deliveries = Outcomes()
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        await wait_for(lambda: runtime.state.services["files"].status is not None
-                       and runtime.state.services["files"].status.label == "operational")
+        await services.changes.wait(lambda: services.status.get("files") == "operational")
         Switch.failing = True
-        await wait_for(lambda: receiver.accepted)
+        await receiver.changes.wait(lambda: receiver.accepted)
         latency = receiver.received_at[0] - Switch.first_failure_at
         print(f"\nfirst failed check → alert received: {latency:.3f} s "
               "(interval 1s, retry_interval 0.2s, confirm 2)")
@@ -96,9 +104,11 @@ services:
         [(key, body)] = receiver.requests
         assert body["kind"] == "opened" and key.endswith(":1:poster")
 
-        # the gauges are refreshed by the ticker: wait for a pass after the delivery
-        await wait_for(lambda: runtime.incidents.open_incidents == 1
-                       and runtime.incidents.stats.backlog.pending == 0)
+        # the gauges are refreshed by the ticker: one pass once the delivery is recorded
+        await outcomes.changes.wait(lambda: outcomes[("poster", "delivered")] == 1)
+        await runtime.incidents.tick_once()
+        assert runtime.incidents.open_incidents == 1
+        assert runtime.incidents.stats.backlog.pending == 0
         metrics = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
         assert "vigie_incidents_open 1.0" in metrics
@@ -107,7 +117,8 @@ services:
         assert "vigie_outbox_backlog 0.0" in metrics
 
         Switch.failing = False
-        await wait_for(lambda: [b["kind"] for _, b in receiver.requests][-1:] == ["resolved"])
+        await receiver.changes.wait(
+            lambda: [b["kind"] for _, b in receiver.requests][-1:] == ["resolved"], within=15)
         assert [b["kind"] for _, b in receiver.requests] == ["opened", "resolved"]
     finally:
         stop.set()

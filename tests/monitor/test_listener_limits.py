@@ -9,12 +9,13 @@ import json
 import os
 import socket
 import threading
-import time
+from collections import Counter
 
 import pytest
 
 from monitor import bodies, connections, heads
 from monitor.config import ListenerLimits, PathSettings
+from monitor.connections import ListenerStats
 from monitor.resources import Descriptors
 from monitor.router import Router
 from monitor.web import WebServer
@@ -50,6 +51,35 @@ def router_with(app, prefix="/"):
     return router
 
 
+class _NotingCounter(Counter):
+    """A counter of the listener's that notifies ``changed`` at each change."""
+
+    def __init__(self, changed: threading.Condition) -> None:
+        self._changed = changed
+        super().__init__()
+
+    def __setitem__(self, key, value) -> None:
+        with self._changed:
+            super().__setitem__(key, value)
+            self._changed.notify_all()
+
+
+class WatchedStats(ListenerStats):
+    """The listener's counters, which wake a test waiting on them (:func:`wait_for`) at
+    each change; the listener changes them on its own thread."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "changed", threading.Condition())
+        super().__init__()
+        for name in ("refused", "timeouts", "requests_refused"):
+            setattr(self, name, _NotingCounter(self.changed))
+
+    def __setattr__(self, name: str, value) -> None:
+        with self.changed:
+            super().__setattr__(name, value)
+            self.changed.notify_all()
+
+
 @pytest.fixture
 def serve():
     """``serve(app, **limits)``: a started :class:`WebServer` with those limits."""
@@ -62,7 +92,8 @@ def serve():
         reserve = limits.pop("reserve", None)
         server = WebServer(app, "127.0.0.1", 0, threads=threads,
                            limits=ListenerLimits(**limits), paths=paths or {},
-                           descriptors=descriptors, reserve=reserve, **options)
+                           descriptors=descriptors, reserve=reserve, stats=WatchedStats(),
+                           **options)
         server.start()
         servers.append(server)
         return server
@@ -98,11 +129,11 @@ def until_closed(sock: socket.socket) -> bytes:
     return received
 
 
-def wait_for(predicate, what: str):
-    deadline = time.monotonic() + PATIENCE
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"not seen in time: {what}"
-        time.sleep(0.01)
+def wait_for(server: WebServer, predicate, what: str):
+    """``predicate()``'s value once true, checked at each change of ``server.stats``."""
+    with server.stats.changed:
+        value = server.stats.changed.wait_for(predicate, PATIENCE)
+    assert value, f"not seen in time: {what}"
     return value
 
 
@@ -146,9 +177,9 @@ def test_slow_header_connections_are_closed_after_the_head_timeout(serve, monkey
     finally:
         stop_drip.set()
         dripper.join(PATIENCE)
-    wait_for(lambda: server.stats.timeouts["head"] == 51 and server.stats.open == 0,
+    wait_for(server, lambda: server.stats.timeouts["head"] == 51 and server.stats.open == 0,
              "every slow connection counted and gone")
-    wait_for(lambda: server.stats.trims == 1, "memory handed back after the flood")
+    wait_for(server, lambda: server.stats.trims == 1, "memory handed back after the flood")
 
 
 def test_a_prompt_client_is_served_and_its_idle_keepalive_connection_closed(serve):
@@ -174,7 +205,8 @@ def test_a_head_larger_than_the_cap_is_refused(serve):
     except OSError:
         pass  # refused and closed while we were still sending: fine
     assert status_of(until_closed(sock)) in (431, 0)
-    wait_for(lambda: server.stats.requests_refused["head_too_large"] == 1, "the refusal counted")
+    wait_for(server, lambda: server.stats.requests_refused["head_too_large"] == 1,
+             "the refusal counted")
 
 
 # Request bodies ------------------------------------------------------------------------
@@ -205,7 +237,8 @@ def test_a_chunked_body_is_read_up_to_the_limit_only(serve):
         pass
     assert status_of(until_closed(sock)) in (413, 0)
     assert app.calls == 0
-    wait_for(lambda: server.stats.requests_refused["body_too_large"] == 1, "the refusal counted")
+    wait_for(server, lambda: server.stats.requests_refused["body_too_large"] == 1,
+             "the refusal counted")
     assert server.stats.body_bytes == 0
 
 
@@ -229,9 +262,9 @@ def test_a_stalled_body_times_out_and_its_memory_is_released(serve):
     sock = connect(server.port)
     sock.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 100000\r\n\r\n"
                  + b"y" * 30_000)
-    wait_for(lambda: server.stats.body_bytes > 0, "the body being read")
+    wait_for(server, lambda: server.stats.body_bytes > 0, "the body being read")
     assert status_of(until_closed(sock)) == 408
-    wait_for(lambda: server.stats.body_bytes == 0 and server.stats.timeouts["body"] == 1,
+    wait_for(server, lambda: server.stats.body_bytes == 0 and server.stats.timeouts["body"] == 1,
              "the body released")
 
 
@@ -252,8 +285,8 @@ def test_stalled_large_bodies_do_not_keep_memory(serve, monkeypatch):
     assert sorted(status_of(a) for a in answers) == [408] * fits + [503] * (12 - fits)
     assert all(b"\r\nRetry-After: 10\r\n" in a for a in answers if status_of(a) == 503)
     assert server.stats.body_bytes_peak <= 400_000
-    wait_for(lambda: server.stats.body_bytes == 0, "every body released")
-    wait_for(lambda: server.stats.trims >= 1, "memory handed back after the flood")
+    wait_for(server, lambda: server.stats.body_bytes == 0, "every body released")
+    wait_for(server, lambda: server.stats.trims >= 1, "memory handed back after the flood")
     assert server.stats.requests_refused["body_memory"] == 12 - fits
 
 
@@ -267,7 +300,8 @@ def test_bodies_announced_large_but_stalled_leave_room_for_small_ones(serve):
     for sock in stalled:
         sock.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 1000000\r\n\r\n"
                      + b"y" * 1000)
-    wait_for(lambda: server.stats.body_bytes >= 10 * bodies.CHUNK, "the stalled bodies read")
+    wait_for(server, lambda: server.stats.body_bytes >= 10 * bodies.CHUNK,
+             "the stalled bodies read")
     small = connect(server.port, source="127.0.2.1")
     small.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 2\r\n"
                   b"Connection: close\r\n\r\nok")
@@ -282,7 +316,7 @@ def test_bodies_announced_large_but_stalled_leave_room_for_small_ones(serve):
 def test_connections_per_address_are_capped(serve):
     server = serve(echo, max_connections_per_address=4, head_timeout=5)
     held = [connect(server.port) for _ in range(4)]
-    wait_for(lambda: server.stats.open == 4, "four connections accepted")
+    wait_for(server, lambda: server.stats.open == 4, "four connections accepted")
     excess = connect(server.port)
     assert status_of(until_closed(excess)) == 503
     assert server.stats.refused["address"] == 1
@@ -292,7 +326,7 @@ def test_connections_per_address_are_capped(serve):
     assert status_of(until_closed(other)) == 200
     for sock in held:
         sock.close()
-    wait_for(lambda: server.stats.open == 0, "the held connections gone")
+    wait_for(server, lambda: server.stats.open == 0, "the held connections gone")
     again = connect(server.port)
     again.sendall(b"GET / HTTP/1.1\r\nHost: vigie\r\nConnection: close\r\n\r\n")
     assert status_of(until_closed(again)) == 200
@@ -301,7 +335,7 @@ def test_connections_per_address_are_capped(serve):
 def test_connections_in_total_are_capped(serve):
     server = serve(echo, max_connections=6, max_connections_per_address=100, head_timeout=5)
     held = [connect(server.port, source=f"127.0.0.{i + 1}") for i in range(6)]
-    wait_for(lambda: server.stats.open == 6, "six connections accepted")
+    wait_for(server, lambda: server.stats.open == 6, "six connections accepted")
     assert status_of(until_closed(connect(server.port, source="127.0.0.9"))) == 503
     assert server.stats.refused["total"] == 1
     for sock in held:
@@ -314,7 +348,7 @@ def test_the_trusted_proxy_is_not_capped_per_address(serve):
     server = serve(echo, proxy="127.0.0.1", max_connections=8, max_connections_per_address=2,
                    head_timeout=5)
     held = [connect(server.port) for _ in range(8)]
-    wait_for(lambda: server.stats.open == 8, "eight connections from the proxy accepted")
+    wait_for(server, lambda: server.stats.open == 8, "eight connections from the proxy accepted")
     assert status_of(until_closed(connect(server.port))) == 503
     assert server.stats.refused == {"total": 1}
     for sock in held:
@@ -348,13 +382,13 @@ def test_the_listener_stops_accepting_under_the_descriptor_reserve(serve, monkey
     # a lower limit than the process's own, counted for real: 100 more than open now
     descriptors._limit = Descriptors().open_count() + 100
     clients = [connect(server.port) for _ in range(40)]
-    wait_for(lambda: server.stats.accept_paused, "the listener pausing")
+    wait_for(server, lambda: server.stats.accept_paused, "the listener pausing")
     # here each connection costs two descriptors, the client's and the server's: with 100
     # free and 40 kept, at most 30 of the 40 clients could be accepted
     assert server.stats.open <= 30
     for sock in clients:
         sock.close()
-    wait_for(lambda: server.stats.open == 0 and not server.stats.accept_paused,
+    wait_for(server, lambda: server.stats.open == 0 and not server.stats.accept_paused,
              "the waiting connections taken and closed, accepting again")
     assert server.stats.accept_pauses >= 1
 
@@ -369,7 +403,7 @@ def test_refusals_say_nosniff(serve):
     sock.sendall(b"POST / HTTP/1.1\r\nHost: vigie\r\nContent-Length: 11\r\n\r\n")
     assert b"\r\nX-Content-Type-Options: nosniff\r\n" in until_closed(sock)
     held = connect(server.port)
-    wait_for(lambda: server.stats.open == 1, "one connection held")
+    wait_for(server, lambda: server.stats.open == 1, "one connection held")
     assert b"\r\nX-Content-Type-Options: nosniff\r\n" in until_closed(connect(server.port))
     held.sendall(b"GET / HTTP/1.1\r\n")
     assert b"\r\nX-Content-Type-Options: nosniff\r\n" in until_closed(held)  # the 408

@@ -4,14 +4,13 @@ SIGTERM and keep the database locked until the row was deleted by hand."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
 from monitor.incidents.models import MaintenanceWindow
 from monitor.store import Store
 from tests.conftest import free_port
-from tests.monitor.test_runtime import scrape, start, wait_for
+from tests.monitor.test_runtime import scrape, start
+from tests.peers import Process
 
 BAD_RULES = ("RRULE:FREQ=SECONDLY", "RRULE:FREQ=MINUTELY", "CRON:* * * * *")
 
@@ -43,26 +42,18 @@ services:
                                       created_at=now, updated_at=now))
     store.dispose()
 
-    proc = start(config)
+    vigie = Process(start(config))
     try:
-        # generous timeouts: they only fail on a hang
-        text = wait_for(lambda: (t := _scrape(port)) and
-                        'vigie_maintenance_active{service="web"} 1.0' in t and t, timeout=90)
+        # the windows are read and applied before Vigie says it listens (a generous
+        # timeout: it only fails on a hang, the spin the bad rules used to cause)
+        vigie.wait_line("listening on", "Vigie listening", timeout=90)
+        text = scrape(port)
+        assert 'vigie_maintenance_active{service="web"} 1.0' in text
         assert "vigie_maintenance_windows_refused 3.0" in text
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=90)
-    except (AssertionError, subprocess.TimeoutExpired):
-        proc.kill()
-        proc.communicate()
-        raise
-    assert proc.returncode == 0, output
+    finally:
+        output = vigie.stop()  # SIGTERM: it must be heard, not ignored
+    assert vigie.proc.returncode == 0, output
     assert "Traceback" not in output, output
     for rule in BAD_RULES:
         assert sum(rule in line and "refused" in line for line in output.splitlines()) == 1, output
 
-
-def _scrape(port: int) -> str | None:
-    try:
-        return scrape(port)
-    except OSError:
-        return None

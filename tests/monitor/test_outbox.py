@@ -9,20 +9,23 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections import Counter
 
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.models import IncidentLink, OutboxEntry
-from monitor.incidents.outbox import OutboxWorker, backlog, prune
+from monitor.incidents.outbox import DeliveryStats, OutboxWorker, backlog, prune
 from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import Status
 from tests.monitor.test_incidents import Clock, Subscriber, build_harness, store_url  # noqa: F401 (store_url: a fixture)
+from tests.peers import Changes
 
 
 class Receiver:
@@ -41,11 +44,14 @@ class Receiver:
         self.accepted: dict[str, dict] = {}  # what it acted on, once per key
         self.received_at: list[float] = []
         self.url = ""
+        #: noted at each request received and each one acted on
+        self.changes = Changes()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
         key = request.headers.get("Idempotency-Key", "")
         self.requests.append((key, body))
+        self.changes.note()
         if self.hold is not None:
             await self.hold.wait()
         status = self.script.pop(0) if self.script else 200
@@ -55,6 +61,7 @@ class Receiver:
         if key not in self.accepted:
             self.accepted[key] = body
             self.received_at.append(time.time())
+            self.changes.note()
         return web.json_response({"id": len(self.accepted)})
 
 
@@ -113,7 +120,24 @@ class Poster:
         await self._post(event)
 
 
+class Outcomes(Counter):
+    """The worker's count of outcomes per (plugin, outcome) (``stats.deliveries``), which
+    notes each change: the worker counts an outcome once it is recorded in the store, so
+    a test waiting on :attr:`changes` sees the rows as the worker left them."""
+
+    def __init__(self) -> None:
+        self.changes = Changes()
+        super().__init__()
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.changes.note()
+
+
 def harness_with(tmp_path, plugins, url: str | None = None, **worker_kwargs):
+    """A harness and its outbox worker; the worker's clock is a :class:`Clock` (moved by
+    :func:`drain`) unless the test gives one (``time.time`` for a running worker, whose
+    lanes poll on the machine's clock), its outcomes counted in :class:`Outcomes`."""
     h = build_harness(url or f"sqlite:///{tmp_path / 'vigie.sqlite'}", tmp_path)
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=plugins)
     from monitor.incidents.context import IncidentContext
@@ -121,18 +145,35 @@ def harness_with(tmp_path, plugins, url: str | None = None, **worker_kwargs):
     h.ctx = IncidentContext.build(h.config, pm, clock=h.clock)
     h.engine.ctx = h.ctx
     h.ops.ctx = h.ctx
-    kwargs = {"initial_backoff": 0.01, "max_backoff": 0.05, "clock": time.time}
+    kwargs = {"initial_backoff": 0.01, "max_backoff": 0.05, "clock": Clock(time.time()),
+              "stats": DeliveryStats(deliveries=Outcomes())}
     kwargs.update(worker_kwargs)
     worker = OutboxWorker(h.store.session, pm, **kwargs)
     return h, worker
 
 
-async def drain(worker: OutboxWorker, until, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "the worker did not get there in time"
-        if not await worker.run_once():
-            await asyncio.sleep(0.01)
+async def drain(worker: OutboxWorker, until) -> None:
+    """Run the worker round after round until ``until()`` holds; when nothing is due, move
+    its clock to the next attempt (a backoff passes without waiting for it)."""
+    async with asyncio.timeout(30):  # only stops a hung test
+        while not until():
+            if not await worker.run_once():
+                next_at = await asyncio.to_thread(next_attempt, worker)
+                assert next_at is not None, "nothing left to deliver"
+                worker.clock.now = next_at
+
+
+def next_attempt(worker: OutboxWorker) -> float | None:
+    """The next time, by the worker's clock, some pending entry comes due (None when
+    none is waiting for its time)."""
+    with worker.sessions() as s:
+        return s.scalar(select(func.min(OutboxEntry.next_attempt_at)).where(
+            OutboxEntry.status == "pending", OutboxEntry.next_attempt_at > worker.clock()))
+
+
+async def recorded(worker: OutboxWorker, condition) -> None:
+    """Return once ``condition()`` holds, checked after each outcome the worker records."""
+    await worker.stats.deliveries.changes.wait(condition)
 
 
 def entries(h) -> list[OutboxEntry]:
@@ -284,9 +325,10 @@ async def test_a_resolved_event_carries_the_ticket_the_plugin_attached_on_openin
 
 WORKER_SCRIPT = textwrap.dedent("""
     import asyncio, sys, aiohttp
+    from collections import Counter
     from monitor.plugins import build_plugin_manager, hookimpl
     from monitor.store import Store
-    from monitor.incidents.outbox import OutboxWorker
+    from monitor.incidents.outbox import DeliveryStats, OutboxWorker
 
     url, db = sys.argv[1], sys.argv[2]
 
@@ -298,11 +340,17 @@ WORKER_SCRIPT = textwrap.dedent("""
                                   headers={"Idempotency-Key": event.idempotency_key}) as r:
                     r.raise_for_status()
 
+    class Outcomes(Counter):  # says each outcome, once the worker has recorded it
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            print("recorded", *key, flush=True)
+
     async def main():
         store = Store(db)
         pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("poster", Poster())])
         print("worker ready", flush=True)
-        await OutboxWorker(store.session, pm, poll_interval=0.05, initial_backoff=0.05).run()
+        await OutboxWorker(store.session, pm, poll_interval=0.05, initial_backoff=0.05,
+                           stats=DeliveryStats(deliveries=Outcomes())).run()
 
     asyncio.run(main())
 """)
@@ -316,11 +364,16 @@ def start_worker(url: str, db: str) -> subprocess.Popen:
     return proc
 
 
-async def wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
+async def delivered_by(proc: subprocess.Popen) -> None:
+    """Return once the worker process says it recorded a delivery (it prints each outcome
+    it records); the process ending first, or a hang, fails."""
+    def read() -> None:
+        for line in proc.stdout:
+            if line.split() == ["recorded", "poster", "delivered"]:
+                return
+        raise AssertionError("the worker process ended without delivering")
+
+    await asyncio.wait_for(asyncio.to_thread(read), 30)
 
 
 async def test_sigkill_after_the_state_change_delivers_once_after_restart(tmp_path, receiver_factory):
@@ -330,21 +383,22 @@ async def test_sigkill_after_the_state_change_delivers_once_after_restart(tmp_pa
     receiver.hold = asyncio.Event()  # the first process gets stuck mid-delivery
     first = await asyncio.to_thread(start_worker, receiver.url, db)
     h.confirm("mail/smtp", Status.DOWN)  # state change + outbox row, committed
-    await wait_for(lambda: receiver.requests)  # the request is in flight…
+    await receiver.changes.wait(lambda: receiver.requests)  # the request is in flight…
     first.send_signal(signal.SIGKILL)  # …when the process dies
     first.wait(5)
     assert entries(h)[0].status == "pending" and not receiver.accepted
     # the receiver acts on that first request after all; the answer reaches no one
     receiver.hold.set()
-    await wait_for(lambda: receiver.accepted)
+    await receiver.changes.wait(lambda: receiver.accepted)
     second = await asyncio.to_thread(start_worker, receiver.url, db)
     try:
-        await wait_for(lambda: entries(h)[0].status == "delivered")
+        await delivered_by(second)
     finally:
         second.kill()
         second.wait(5)
     keys = {k for k, _ in receiver.requests}
     assert keys == {entries(h)[0].idempotency_key}  # the same key both times
+    assert entries(h)[0].status == "delivered"
     assert len(receiver.accepted) == 1  # acted on once
     h.store.dispose()
 
@@ -366,11 +420,12 @@ async def test_sigkill_before_any_delivery_attempt_delivers_once_after_restart(t
     assert [e.status for e in entries(h)] == ["pending"] and not receiver.requests
     worker = await asyncio.to_thread(start_worker, receiver.url, db)
     try:
-        await wait_for(lambda: entries(h)[0].status == "delivered")
+        await delivered_by(worker)
     finally:
         worker.kill()
         worker.wait(5)
     assert len(receiver.requests) == 1 and len(receiver.accepted) == 1
+    assert entries(h)[0].status == "delivered"
     h.store.dispose()
 
 
@@ -469,10 +524,13 @@ class Gated:
         self.active = 0
         self.most = 0
         self.calls: list[str] = []
+        #: noted when a call starts
+        self.changes = Changes()
 
     async def _call(self, event) -> None:
         self.active += 1
         self.most = max(self.most, self.active)
+        self.changes.note()
         try:
             await self.gate.wait()
             self.calls.append(event.idempotency_key)
@@ -507,16 +565,18 @@ async def running():
 async def test_a_lane_delivers_each_entry_once_in_stream_order_up_to_its_concurrency(
         tmp_path, running):
     wide, narrow = Gated(), Gated()
-    h, worker = harness_with(tmp_path, [("wide", wide), ("narrow", narrow)],
+    h, worker = harness_with(tmp_path, [("wide", wide), ("narrow", narrow)], clock=time.time,
                              concurrency=3, plugin_concurrency={"narrow": 1})
     queue(h, "wide", streams=5)
     queue(h, "narrow", streams=2)
     running(worker)
     # three of wide's five incidents in flight at once, one of narrow's
-    await wait_for(lambda: wide.active == 3 and narrow.active == 1)
+    await wide.changes.wait(lambda: wide.active == 3)
+    await narrow.changes.wait(lambda: narrow.active == 1)
     wide.gate.set()
     narrow.gate.set()
-    await wait_for(lambda: all(e.status == "delivered" for e in entries(h)))
+    await recorded(worker, lambda: sum(worker.stats.deliveries.values()) == 14)
+    assert all(e.status == "delivered" for e in entries(h))
     assert (wide.most, narrow.most) == (3, 1)
     for gated, plugin, streams in ((wide, "wide", 5), (narrow, "narrow", 2)):
         assert sorted(gated.calls) == sorted(f"{plugin}:{s}:{k}" for s in range(1, streams + 1)
@@ -531,15 +591,15 @@ async def test_a_lane_delivers_each_entry_once_in_stream_order_up_to_its_concurr
 async def test_one_plugin_failing_and_retrying_never_delays_another(tmp_path, running):
     flaky, quick = Flaky(), Gated()
     quick.gate.set()
-    h, worker = harness_with(tmp_path, [("flaky", flaky), ("quick", quick)],
+    h, worker = harness_with(tmp_path, [("flaky", flaky), ("quick", quick)], clock=time.time,
                              initial_backoff=0.001, max_backoff=0.002, max_attempts=1000)
     queue(h, "flaky", streams=3, events=("opened",))
     running(worker)
-    await wait_for(lambda: len(flaky.calls) >= 30)  # failing, retried again and again…
+    await recorded(worker, lambda: len(flaky.calls) >= 30)  # failing, retried again and again…
     queue(h, "quick", streams=3)
     worker.wake()
     # …while the other plugin's entries all go through
-    await wait_for(lambda: len(quick.calls) == 6)
+    await recorded(worker, lambda: len(quick.calls) == 6)
     assert all(e.status == "pending" for e in entries(h) if e.plugin == "flaky")
     h.store.dispose()
 
@@ -557,18 +617,18 @@ async def test_a_hung_synchronous_plugin_holds_only_its_own_lanes_threads(tmp_pa
     quick = Gated()
     quick.gate.set()
     h, worker = harness_with(tmp_path, [("blocking", Blocking()), ("quick", quick)],
-                             call_timeout=0.1, concurrency=2, max_attempts=1000,
+                             clock=time.time, call_timeout=0.1, concurrency=2, max_attempts=1000,
                              initial_backoff=0.001, max_backoff=0.002)
     queue(h, "blocking", streams=6, events=("opened",))
     running(worker)
     try:
-        await wait_for(lambda: worker.stats.deliveries[("blocking", "failed")] >= 12)
+        await recorded(worker, lambda: worker.stats.deliveries[("blocking", "failed")] >= 12)
         threads = [t for t in threading.enumerate()
                    if t.name.startswith("vigie-outbox-blocking")]
         assert len(threads) == 2  # its concurrency, however many calls timed out
         queue(h, "quick", streams=4)
         worker.wake()
-        await wait_for(lambda: len(quick.calls) == 8)
+        await recorded(worker, lambda: len(quick.calls) == 8)
     finally:
         stuck.set()
     h.store.dispose()
@@ -577,19 +637,19 @@ async def test_a_hung_synchronous_plugin_holds_only_its_own_lanes_threads(tmp_pa
 async def test_a_write_wakes_the_lanes_without_waiting_for_the_next_poll(tmp_path, running):
     quick = Gated()
     quick.gate.set()
-    looked = []
+    looked = threading.Event()
 
-    def clock() -> float:  # called by each look at the queue
-        looked.append(True)
+    def clock() -> float:  # called by each look at the queue (in a thread)
+        looked.set()
         return time.time()
 
     h, worker = harness_with(tmp_path, [("quick", quick)], poll_interval=3600, clock=clock)
     running(worker)
     # the lane starts, finds nothing, and would look again in an hour
-    await wait_for(lambda: looked)
+    assert await asyncio.to_thread(looked.wait, 10)
     queue(h, "quick", streams=1, events=("opened",))
     worker.wake()  # what the engine's write does
-    await wait_for(lambda: quick.calls == ["quick:1:opened"])
+    await recorded(worker, lambda: quick.calls == ["quick:1:opened"])
     h.store.dispose()
 
 
@@ -598,6 +658,7 @@ async def test_direct_alerts_reach_every_plugin_even_when_one_hangs():
     from monitor.notifications import SystemAlert as Alert
 
     got = []
+    sent = threading.Event()
 
     class Hung:
         @hookimpl
@@ -608,11 +669,13 @@ async def test_direct_alerts_reach_every_plugin_even_when_one_hangs():
         @hookimpl
         def vigie_system_alert(self, alert):
             got.append(alert.code)
+            sent.set()
 
     pm = build_plugin_manager(load_entry_points=False,
                               extra_plugins=[("hung", Hung()), ("quick", Quick())])
     alert = Alert("store.unreachable", "k", "critical", "t", "t", "m", "m", 1.0)
     task = asyncio.create_task(send_directly(pm, alert, timeout=60))
-    await wait_for(lambda: got == ["store.unreachable"])  # while the other still hangs
+    assert await asyncio.to_thread(sent.wait, 10)  # while the other still hangs
+    assert got == ["store.unreachable"]
     assert not task.done()
     task.cancel()

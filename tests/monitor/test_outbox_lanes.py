@@ -27,7 +27,9 @@ from monitor.runtime import Runtime
 from plugins import notify_apprise
 from tests.conftest import free_port
 from tests.docs_bridge.fake_discourse import API_KEY, API_USER, FakeDiscourse
-from tests.monitor.test_incidents_runtime import wait_for
+from tests.monitor.test_incidents_runtime import Services
+from tests.monitor.test_outbox import Outcomes
+from tests.peers import Changes
 from tests.plugins.test_notify_apprise import receiver  # noqa: F401 (fixture)
 from tests.tickets_bridge.fake_desks import ZAMMAD_TOKEN, FakeZammad
 from tickets_bridge.plugin import TicketsPlugin
@@ -127,27 +129,30 @@ async def test_the_alert_leaves_while_the_forum_and_the_desk_do_not_answer(
     port = free_port()
     path = tmp_path / "vigie.yaml"
     path.write_text(config_text(port, forum, desk, receiver.url("volunteers")))
+    services = Services()
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[
         ("lever", LeverPlugin()), ("forum", ForumPlugin()), ("tickets", TicketsPlugin()),
-        ("apprise", notify_apprise.ApprisePlugin())])
+        ("apprise", notify_apprise.ApprisePlugin()), ("services", services)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry, config_sections(pm)), pm, registry)
+    outcomes = runtime.incidents.stats.deliveries = Outcomes()
+    forum.changes = desk.changes = Changes()  # noted at each topic or ticket written
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
     alerts = receiver.received["volunteers"]
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        services = runtime.state.services
-        await wait_for(lambda: all(s.status is not None and s.status.label == "operational"
-                                   for s in services.values()))
+        await services.changes.wait(lambda: services.status == {
+            "files": "operational", "mail": "operational"})
 
         Levers.down.add("files")
         # a forum topic or a ticket is created on the other side… and no answer comes
-        await wait_for(lambda: forum.topics or desk.tickets, timeout=30)
+        await forum.changes.wait(lambda: forum.topics or desk.tickets, within=30)
         Levers.down.add("mail")
         # the second outage's alert goes out while that call hangs; both calls are made
-        await wait_for(lambda: any("Messagerie" in a["title"] for a in alerts), timeout=30)
-        await wait_for(lambda: forum.topics and desk.tickets, timeout=30)
+        await receiver.changes.wait(lambda: any("Messagerie" in a["title"] for a in alerts),
+                                    within=30)
+        await forum.changes.wait(lambda: forum.topics and desk.tickets, within=30)
         assert not forum.release.is_set() and not desk.release.is_set()
         for plugin in ("forum", "tickets"):
             first = rows(runtime, plugin)[0]
@@ -161,11 +166,12 @@ async def test_the_alert_leaves_while_the_forum_and_the_desk_do_not_answer(
         desk.release.set()
         Levers.down.clear()
         # each plugin gets each incident's events in order: opened, then resolved
-        await wait_for(lambda: len([a for a in alerts if a["title"].startswith("✅")]) == 2,
-                       timeout=30)
-        await wait_for(lambda: all(r.status == "delivered" for p in ("forum", "tickets")
-                                   for r in rows(runtime, p)) and len(rows(runtime, "forum")) == 4,
-                       timeout=30)
+        await receiver.changes.wait(
+            lambda: len([a for a in alerts if a["title"].startswith("✅")]) == 2, within=30)
+        await outcomes.changes.wait(
+            lambda: all(r.status == "delivered" for p in ("forum", "tickets")
+                        for r in rows(runtime, p)) and len(rows(runtime, "forum")) == 4,
+            within=30)
         for plugin in ("forum", "tickets", "apprise"):
             by_incident: dict[int, list[str]] = {}
             for r in rows(runtime, plugin):

@@ -9,7 +9,6 @@ result and status change of the check was dropped: no incident, no alert.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import aiohttp
 import pytest
@@ -49,13 +48,30 @@ async def hostile_tcp():
     await server.wait_closed()
 
 
-async def wait_until(condition, timeout: float = 30.0) -> None:
-    """Poll ``condition`` (a blocking call, run in a thread) until it is true; fail only
-    on a hang."""
-    deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(condition):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+class Watch:
+    """A plugin telling the test what the runtime did, when it did it: a check's
+    confirmed status changed, an incident opened (delivered by the outbox once the
+    transaction that opened it committed)."""
+
+    def __init__(self) -> None:
+        self.statuses: dict[str, Status] = {}
+        self.status_changed = asyncio.Event()
+        self.opened = asyncio.Event()
+
+    @hookimpl
+    async def vigie_check_status_changed(self, check, previous, current, result):
+        self.statuses[check.check.key] = current
+        self.status_changed.set()
+
+    @hookimpl
+    async def vigie_incident_opened(self, event):
+        self.opened.set()
+
+    async def wait_status(self, key: str, status: Status) -> None:
+        """Return once ``key``'s confirmed status is ``status``."""
+        while self.statuses.get(key) != status:
+            self.status_changed.clear()
+            await self.status_changed.wait()
 
 
 async def test_a_nul_byte_from_a_target_still_opens_the_incident_on_postgresql(
@@ -75,7 +91,9 @@ services:
       - {{id: smtp, kind: tcp, host: 127.0.0.1, port: {hostile_tcp}, expect: "220 ",
           interval: 0.5s, retry_interval: 0.1s, confirm: 2, timeout: 5s}}
 """)
-    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("tcp", plugins.tcp)])
+    watch = Watch()
+    pm = build_plugin_manager(load_entry_points=False,
+                              extra_plugins=[("tcp", plugins.tcp), ("watch", watch)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -87,7 +105,7 @@ services:
 
     try:
         await asyncio.wait_for(ready.wait(), 15)
-        await wait_until(lambda: incidents() != [])
+        await asyncio.wait_for(watch.opened.wait(), 30)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -148,19 +166,17 @@ services:
     checks:
       - {{id: nightly, kind: pushed, interval: 1h, confirm: 1}}
 """)
-    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("push", PushPlugin())])
+    watch = Watch()
+    pm = build_plugin_manager(load_entry_points=False,
+                              extra_plugins=[("push", PushPlugin()), ("watch", watch)])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(runtime.run(stop, ready))
 
-    def incidents() -> list[Incident]:
-        with store.session() as s:
-            return list(s.scalars(select(Incident)))
-
     try:
         await asyncio.wait_for(ready.wait(), 15)
-        await wait_until(lambda: runtime.state.checks["backup/nightly"].status == Status.UP)
+        await asyncio.wait_for(watch.wait_status("backup/nightly", Status.UP), 30)
         with pytest.raises(TypeError):
             runtime.submit_result("backup/nightly", ProbeResult(Status.DOWN, "failed"))
         job_said = Reason("job.failed", Bilingual("Échec : \x00disque\x07 plein",
@@ -168,7 +184,7 @@ services:
         # from another thread, as an HTTP receiver would
         await asyncio.to_thread(PushPlugin.ctx.submit_result, "backup/nightly",
                                 ProbeResult(Status.DOWN, job_said))
-        await wait_until(lambda: incidents() != [])
+        await asyncio.wait_for(watch.opened.wait(), 30)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -7,7 +7,6 @@ import logging
 import socket
 import ssl
 import time
-from typing import Self
 
 import aiohttp
 import pytest
@@ -34,49 +33,7 @@ from monitor.runner import (
     timeout_reason,
 )
 from tests.conftest import ProbeClock, free_port
-
-
-class HungServer:
-    """A TCP server that accepts connections and never answers; counts those still open."""
-
-    def __init__(self) -> None:
-        self.open = 0
-        self.accepted = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-        await asyncio.sleep(0)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open += 1
-        self.accepted += 1
-        self._writers.add(writer)
-        try:
-            await reader.read()  # until the client closes: never answer
-        except ConnectionError:
-            pass
-        finally:
-            self.open -= 1
-            self._writers.discard(writer)
-            writer.close()
-
-    async def wait_closed_connections(self, within: float = 1.0) -> int:
-        """The number of connections still open after at most ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while self.open and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return self.open
+from tests.peers import HungServer
 
 
 class UrlConfig(ProbeConfig):
@@ -354,8 +311,7 @@ async def test_cancelled_from_outside_propagates_and_closes_socket(http):
     async with HungServer() as hung:
         task = asyncio.create_task(
             run_check(make_check("t_raw", timeout=5, port=hung.port), RawRead(), http))
-        while hung.accepted == 0:
-            await asyncio.sleep(0.01)
+        await hung.wait_accepted(1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

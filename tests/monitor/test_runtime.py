@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,14 +18,15 @@ from tests.conftest import free_port
 
 
 class CountingHandler(BaseHTTPRequestHandler):
-    """Answers 200 and counts the requests it served."""
+    """Answers 200 and counts the requests it served (notifying ``changed``)."""
 
     served = 0
-    lock = threading.Lock()
+    changed = threading.Condition()
 
     def do_GET(self):  # noqa: N802 - http.server's naming
-        with CountingHandler.lock:
+        with CountingHandler.changed:
             CountingHandler.served += 1
+            CountingHandler.changed.notify_all()
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -79,14 +79,21 @@ def rows(db: Path) -> tuple[int, int]:
     return total, distinct
 
 
-def wait_for(predicate, timeout: float = 20.0, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
+def wait_for(predicate, requests: int = 1000):
+    """``predicate()``'s value once true, checked again each time the target serves a
+    request: the running Vigie's rows and metrics change as its checks run. Fails when
+    the target gets no request for 30 s, or ``requests`` requests went by in vain."""
+    changed = CountingHandler.changed
+    with changed:
+        seen = CountingHandler.served
+    for _ in range(requests):
+        if value := predicate():
             return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+        with changed:
+            if not changed.wait_for(lambda seen=seen: CountingHandler.served > seen, 30):
+                raise AssertionError("the target got no request in time")
+            seen = CountingHandler.served
+    raise AssertionError(f"condition not met within {requests} requests")
 
 
 def scrape(port: int) -> str:

@@ -4,12 +4,13 @@ catch up when it comes back), the listen address taken (one line, exit code 3)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,12 +23,15 @@ from monitor.probe import Probe, ProbeConfig, ProbeResult
 from monitor.runtime import Runtime
 from monitor.store import Store
 from tests.conftest import free_port
-from tests.monitor.test_runtime import scrape, start, wait_for
+from tests.monitor.test_runtime import scrape, start, target, wait_for  # noqa: F401 (target: a fixture)
 from tests.monitor.test_store_writer import TcpProxy
+from tests.peers import Changes, Process, wait_until
 
 
-def write_config(tmp_path: Path, store_url: str, port: int) -> Path:
-    """Two TCP checks of Vigie's own listener (always up while Vigie runs)."""
+def write_config(tmp_path: Path, store_url: str, port: int,
+                 target: str = "http://127.0.0.1:9") -> Path:
+    """Two HTTP checks of ``target`` (the test's, always up: each run it serves is
+    something a test waits on)."""
     path = tmp_path / "vigie.yaml"
     path.write_text(f"""\
 scheduler: {{spread_first_runs: false}}
@@ -37,8 +41,8 @@ services:
   - id: web
     name: Web
     checks:
-      - {{id: a, kind: tcp, host: 127.0.0.1, port: {port}, interval: 0.3s}}
-      - {{id: b, kind: tcp, host: 127.0.0.1, port: {port}, interval: 0.3s}}
+      - {{id: a, kind: http, url: '{target}/a', interval: 0.3s}}
+      - {{id: b, kind: http, url: '{target}/b', interval: 0.3s}}
 """)
     return path
 
@@ -65,29 +69,69 @@ def stop(proc: subprocess.Popen) -> str:
     return output
 
 
-def test_database_closed_at_start_vigie_probes_and_serves_metrics(tmp_path):
+class Dropping:
+    """A database that drops every client: a TCP server on 127.0.0.1 closing each
+    connection as soon as it accepts it, counting them (notifying ``changed``)."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.connections = 0
+        self.changed = threading.Condition()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> Dropping:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)  # wakes accept() (Linux): the thread ends
+        self._thread.join(10)
+        self._socket.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self._socket.accept()
+            except OSError:
+                return
+            client.close()
+            with self.changed:
+                self.connections += 1
+                self.changed.notify_all()
+
+
+def test_database_closed_at_start_vigie_probes_and_serves_metrics(tmp_path, target):
     port = free_port()
-    closed = free_port()
-    proc = start(write_config(
-        tmp_path, f"postgresql+psycopg://postgres@127.0.0.1:{closed}/test", port))
-    try:
-        text = wait_for(lambda: (t := _scrape_or_none(port)) and
-                        'vigie_check_up{check="a",kind="tcp",service="web"} 1.0' in t and t)
-        assert metric(text, "vigie_store_up") == 0.0
-        assert metric(wait_for(lambda: (t := scrape(port)) and
-                               metric(t, "vigie_results_buffered") >= 4 and t),
-                      "vigie_results_written_total") in (0.0, None)
-        # the status page says it cannot read the database, it does not crash
-        assert status_of(f"http://127.0.0.1:{port}/") == 503
-        assert status_of(f"http://127.0.0.1:{port}/healthz") == 200
-        time.sleep(1.0)  # a few background retries
-        assert proc.poll() is None
-    finally:
-        output = stop(proc)
-    assert proc.returncode == 0, output
+    with Dropping() as database:
+        vigie = Process(start(write_config(
+            tmp_path, f"postgresql+psycopg://postgres@127.0.0.1:{database.port}/test", port,
+            target)))
+        try:
+            text = wait_for(lambda: (t := _scrape_or_none(port)) and
+                            'vigie_check_up{check="a",kind="http",service="web"} 1.0' in t
+                            and t)
+            assert metric(text, "vigie_store_up") == 0.0
+            assert metric(wait_for(lambda: (t := scrape(port)) and
+                                   metric(t, "vigie_results_buffered") >= 4 and t),
+                          "vigie_results_written_total") in (0.0, None)
+            # the status page says it cannot read the database, it does not crash
+            assert status_of(f"http://127.0.0.1:{port}/") == 503
+            assert status_of(f"http://127.0.0.1:{port}/healthz") == 200
+            # the attempt at start is over once it is logged: a later connection is a
+            # background retry, which does not stop Vigie either
+            vigie.wait_line("unreachable at start", "the warning at start")
+            tried = database.connections
+            wait_until(database.changed, lambda: database.connections > tried,
+                       "a background retry")
+            assert vigie.proc.poll() is None
+        finally:
+            output = vigie.stop()
+    assert vigie.proc.returncode == 0, output
     assert "Traceback" not in output, output
     assert output.count("unreachable at start") == 1, output
-    assert f"127.0.0.1:{closed}" in output
+    assert f"127.0.0.1:{database.port}" in output
     assert "incident engine job failed" not in output and "incidents:" not in output
 
 
@@ -98,12 +142,14 @@ def _scrape_or_none(port: int) -> str | None:
         return None
 
 
-def test_database_back_later_gets_the_results_kept_in_memory(tmp_path, postgres_schema_url):
+def test_database_back_later_gets_the_results_kept_in_memory(tmp_path, postgres_schema_url,
+                                                              target):
     Store(postgres_schema_url).upgrade()
     proxy = TcpProxy(("127.0.0.1", 5432))  # not listening yet: the database is "down"
     url = sa.engine.make_url(postgres_schema_url).set(port=proxy.port)
     port = free_port()
-    proc = start(write_config(tmp_path, url.render_as_string(hide_password=False), port))
+    proc = start(write_config(tmp_path, url.render_as_string(hide_password=False), port,
+                              target))
     try:
         wait_for(lambda: (t := _scrape_or_none(port)) and
                  metric(t, "vigie_results_buffered") >= 6)
@@ -175,14 +221,17 @@ class Catcher:
 
     def __init__(self) -> None:
         self.alerts: list = []
+        #: noted at each alert received
+        self.changes = Changes()
 
     @hookimpl
     def vigie_register_probes(self):
         return [UpProbe]
 
     @hookimpl
-    def vigie_system_alert(self, alert):
+    async def vigie_system_alert(self, alert):
         self.alerts.append(alert)
+        self.changes.note()
 
 
 async def test_incident_system_waits_for_the_database_and_alerts_directly(
@@ -209,10 +258,7 @@ services:
     task = asyncio.create_task(runtime.run(stop_event, ready))
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        deadline = time.monotonic() + 10
-        while not catcher.alerts:
-            assert time.monotonic() < deadline, "no database alert"
-            await asyncio.sleep(0.02)
+        await catcher.changes.wait(lambda: catcher.alerts)
         assert runtime.state.services["files"].status.label == "operational"
         assert not runtime.store_ready and not runtime.incidents.ready
     finally:

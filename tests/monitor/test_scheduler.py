@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Self
 
 import aiohttp
 import psutil
@@ -30,49 +30,7 @@ from monitor.probe import (
 from monitor.scheduler import Scheduler, first_run_offset
 from monitor.state import StateBook
 from monitor.stats import SchedulerStats
-
-
-class HungServer:
-    """A TCP server that accepts connections and never answers; counts those still open."""
-
-    def __init__(self) -> None:
-        self.open = 0
-        self.accepted = 0
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=512)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-        await asyncio.sleep(0)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.open += 1
-        self.accepted += 1
-        self._writers.add(writer)
-        try:
-            await reader.read()  # until the client closes: never answer
-        except ConnectionError:
-            pass
-        finally:
-            self.open -= 1
-            self._writers.discard(writer)
-            writer.close()
-
-    async def wait_closed_connections(self, within: float = 1.0) -> int:
-        """The number of connections still open after at most ``within`` seconds."""
-        deadline = time.monotonic() + within
-        while self.open and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return self.open
+from tests.peers import HungServer
 
 
 class UrlConfig(ProbeConfig):
@@ -128,16 +86,56 @@ async def http():
         yield session
 
 
+class Gate:
+    """Holds each request to the test server's /gated until the test lets it through,
+    one at a time (:meth:`let_through`) or all from now on (:meth:`open`)."""
+
+    def __init__(self) -> None:
+        #: requests that reached the gate, and those held there now
+        self.arrived = 0
+        self.waiting = 0
+        self._open = False
+        self._tokens = asyncio.Semaphore(0)
+
+    async def wait(self) -> None:
+        """Called by the server for each request: returns when the test allows it."""
+        self.arrived += 1
+        if self._open:
+            return
+        self.waiting += 1
+        try:
+            await self._tokens.acquire()
+        finally:
+            self.waiting -= 1
+
+    def let_through(self, requests: int = 1) -> None:
+        """Let the next ``requests`` requests (held now or to come) through."""
+        for _ in range(requests):
+            self._tokens.release()
+
+    def open(self) -> None:
+        """Let every request through, those held now and all to come."""
+        self._open = True
+        self.let_through(self.waiting)
+
+
 @pytest.fixture
-async def web_server():
-    """/ok answers at once, /slow after 0.1 s, /flaky?n=N fails its first N requests."""
+def gate() -> Gate:
+    """The gate of the test server's /gated answers."""
+    return Gate()
+
+
+@pytest.fixture
+async def web_server(gate):
+    """/ok answers at once, /gated when ``gate`` lets it, /flaky?n=N fails its first N
+    requests."""
     seen: Counter[str] = Counter()
 
     async def ok(request):
         return web.Response(text="ok")
 
-    async def slow(request):
-        await asyncio.sleep(0.1)  # slow peer
+    async def gated(request):
+        await gate.wait()
         return web.Response(text="ok")
 
     async def flaky(request):
@@ -147,7 +145,7 @@ async def web_server():
 
     app = web.Application()
     app.router.add_get("/ok", ok)
-    app.router.add_get("/slow", slow)
+    app.router.add_get("/gated", gated)
     app.router.add_get("/flaky", flaky)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -158,7 +156,7 @@ async def web_server():
 @pytest.fixture
 async def hung():
     """A server that accepts and never answers."""
-    async with HungServer() as server:
+    async with HungServer(backlog=512) as server:
         yield server
 
 
@@ -250,6 +248,23 @@ async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(10):
         while not condition():
             await asyncio.sleep(0)
+
+
+async def settled(scheduler: Scheduler, clock: ManualClock) -> None:
+    """Let the loop run until ``scheduler`` has nothing left to do before ``clock`` moves:
+    no run queued or in flight, the dispatcher asleep on a timer of ``clock``."""
+    stats = scheduler.stats
+
+    def idle() -> bool:
+        return stats.in_flight == 0 and stats.queued == 0 and clock.next_timer() is not None
+
+    while True:
+        await until(idle)
+        # a run that just ended due before every other check has woken the dispatcher,
+        # whose old timer is still pending until it runs: one turn lets it replace it
+        await asyncio.sleep(0)
+        if idle():
+            return
 
 
 async def start(scheduler: Scheduler) -> tuple[asyncio.Event, asyncio.Task]:
@@ -398,20 +413,31 @@ async def test_cycles_complete_when_every_check_has_run(registry, http, web_serv
         cycles.append((at, count, duration, min(runs[c.key] for c in checks)))
         await asyncio.sleep(0)
 
+    clock = ManualClock()
     stats = SchedulerStats()
-    scheduler = Scheduler(checks, registry, http, on_result, stats=stats, on_cycle=on_cycle)
+    scheduler = Scheduler(checks, registry, http, on_result, stats=stats, on_cycle=on_cycle,
+                          clock=clock, call_later=clock.call_later)
+    before = time.time()
     stop, task = await start(scheduler)
-    await asyncio.sleep(0.55)
+    while stats.cycles < 3:
+        await settled(scheduler, clock)
+        clock.advance_to_next_timer()
     stop.set()
     await task
 
-    assert 2 <= len(cycles) <= runs["svc/slow"]
-    assert stats.cycles == len(cycles)
-    for number, (_at, count, duration, fewest_runs) in enumerate(cycles, start=1):
+    assert len(cycles) == stats.cycles == 3
+    assert runs["svc/slow"] == 3
+    for number, (_at, count, _duration, fewest_runs) in enumerate(cycles, start=1):
         assert count == 20
         assert fewest_runs >= number  # every check ran at least once per cycle
-        assert 0 < duration < 1
-    assert abs(stats.last_cycle_at - time.time()) < 1
+    # on the scheduler's clock: the first cycle ends with the last first run (first runs
+    # are spread), each later one with a run of the slow check
+    ends = list(itertools.accumulate(duration for _, _, duration, _ in cycles))
+    slow_start = first_run_offset(checks[-1])
+    assert ends == pytest.approx([max(first_run_offset(c) for c in checks),
+                                  slow_start + 0.2, slow_start + 0.4])
+    # the cycle's time is the Unix time it ended (on the machine's clock)
+    assert before <= stats.last_cycle_at <= time.time()
     assert stats.last_cycle_duration == cycles[-1][2]
     assert stats.checks == 20
 
@@ -442,27 +468,31 @@ async def test_failing_callbacks_do_not_stop_the_scheduler(registry, http, web_s
     assert len([r for r in caplog.records if "svc/c0" in r.getMessage()]) == 1
 
 
-async def test_concurrency_bound_is_respected(registry, http, web_server):
-    checks = [make_check(f"c{i}", str(web_server.make_url("/slow")), interval=0.05)
-              for i in range(60)]
+async def test_concurrency_bound_is_respected(registry, http, web_server, gate):
+    # 60 checks due at once, each held by the server until the test lets it go
+    checks = [make_check(f"c{i}", str(web_server.make_url("/gated")), interval=0.05,
+                         timeout=10) for i in range(60)]
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
     stats = SchedulerStats()
-    scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval, concurrency=7,
-                          spread_first_runs=False, stats=stats)
+    scheduler = Scheduler(checks, registry, http, recorder, concurrency=7,
+                          spread_first_runs=False, stats=stats, clock=clock,
+                          call_later=clock.call_later)
     stop, task = await start(scheduler)
-    seen_in_flight = 0
-    for _ in range(40):
-        await asyncio.sleep(0.01)
-        seen_in_flight = max(seen_in_flight, stats.in_flight)
-        # a fixed pool: one dispatcher and 7 workers, whatever the number of checks
-        assert len(vigie_tasks()) == 8
+    await until(lambda: gate.waiting == 7 and stats.queued == 7)
+    probe = registry.get("t_get").instance
+    assert stats.in_flight == probe.in_flight == 7
+    # a fixed pool: one dispatcher and 7 workers, whatever the number of checks
+    assert len(vigie_tasks()) == 8
+    clock.advance(1.0)  # the held runs take a second: the queued ones start that late
+    gate.open()
+    await recorder.wait_for(lambda: len({key for key, *_ in recorder.rows}) == 60, within=10)
     stop.set()
     await task
 
-    probe = registry.get("t_get").instance
     assert probe.max_in_flight == 7
-    assert seen_in_flight == 7
     assert stats.workers == 7
-    assert stats.lag_count > 0 and max(stats.recent_lags) > 0.1  # saturated: runs wait
+    assert max(stats.recent_lags) == pytest.approx(1.0)  # saturated: runs wait
     assert stats.in_flight == 0 and stats.queued == 0
 
 
@@ -489,8 +519,7 @@ async def test_stop_lets_runs_finish_and_leaves_nothing_open(registry, http, web
     scheduler = Scheduler(checks, registry, http, recorder, concurrency=30,
                           spread_first_runs=False)
     stop, task = await start(scheduler)
-    while hung.accepted < 20:
-        await asyncio.sleep(0.01)
+    await hung.wait_accepted(20)
     stop.set()
     await task
 
@@ -503,24 +532,42 @@ async def test_stop_lets_runs_finish_and_leaves_nothing_open(registry, http, web
     assert not [c for c in connections if c.raddr and c.raddr.port == hung.port]
 
 
-async def test_run_now_makes_a_check_due(registry, http, web_server):
-    check = make_check("c", str(web_server.make_url("/slow")), interval=10)
-    recorder = Recorder()
-    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False)
+async def test_run_now_makes_a_check_due(registry, http, web_server, gate):
+    # each run is held by the server until the test lets it go, and takes 0.1 s of the
+    # scheduler's clock; nothing happens at the 10 s interval unless run_now works
+    check = make_check("c", str(web_server.make_url("/gated")), interval=10, timeout=10)
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
+    scheduler = Scheduler([check], registry, http, recorder, spread_first_runs=False,
+                          clock=clock, call_later=clock.call_later)
     scheduler.run_now(check.key)  # before start: harmless
     stop, task = await start(scheduler)
-    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=1)
+    await until(lambda: gate.waiting == 1)
+    clock.advance(0.1)
+    gate.let_through()
+    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=10)
+    await settled(scheduler, clock)
     scheduler.run_now(check.key)  # idle until t=10 s: runs at once
-    await asyncio.sleep(0.03)
+    await until(lambda: gate.waiting == 1)
     scheduler.run_now(check.key)  # during that run: runs again right after it
-    await recorder.wait_for(lambda: len(recorder.rows) == 3, within=0.6)
-    await asyncio.sleep(0.15)
+    clock.advance(0.1)
+    gate.let_through()
+    await recorder.wait_for(lambda: len(recorder.rows) == 2, within=10)
+    await until(lambda: gate.waiting == 1)  # the run again, after the one in flight
+    assert gate.arrived == 3
+    clock.advance(0.1)
+    gate.let_through()
+    await recorder.wait_for(lambda: len(recorder.rows) == 3, within=10)
+    gate.open()
+    while True:  # then nothing until the interval is over
+        await settled(scheduler, clock)
+        if len(recorder.rows) == 4:
+            break
+        clock.advance_to_next_timer()
     stop.set()
     await task
-    times = recorder.times(check.key)
-    assert len(times) == 3
-    assert times[1] - times[0] < 1  # not the 10 s interval
-    assert 0.09 <= times[2] - times[1] < 0.5  # after the run in flight, not beside it
+    # the last run was due at 0.2 s: the next one keeps that phase
+    assert recorder.times(check.key) == pytest.approx([0.1, 0.2, 0.3, 10.2])
     assert registry.get("t_get").instance.max_in_flight == 1
     with pytest.raises(KeyError):
         scheduler.run_now("svc/nope")
@@ -554,8 +601,7 @@ async def test_cancelling_run_cancels_runs_in_flight(registry, http, hung):
     scheduler = Scheduler(checks, registry, http, lambda c, r: c.interval,
                           spread_first_runs=False)
     _, task = await start(scheduler)
-    while hung.accepted < 10:
-        await asyncio.sleep(0.01)
+    await hung.wait_accepted(10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

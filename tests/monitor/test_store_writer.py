@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -78,23 +77,46 @@ def stored_times(store: Store) -> list[float]:
         return list(conn.scalars(select(ResultRow.started_at).order_by(ResultRow.started_at)))
 
 
-def stored_count(store: Store) -> int:
-    with store.engine.connect() as conn:
-        return conn.scalar(select(func.count()).select_from(ResultRow))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+class WatchedStats(WriterStats):
+    """The writer's counters, which wake a test waiting on them at each change (the writer
+    thread sets them as it goes)."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_changed", threading.Condition())
+        super().__init__()
+
+    def __setattr__(self, name: str, value) -> None:
+        with self._changed:
+            super().__setattr__(name, value)
+            self._changed.notify_all()
+
+    def wait_for(self, condition, what: str, timeout: float = 30.0) -> None:
+        """Return once ``condition()`` holds, checked at each change; fail after
+        ``timeout`` seconds (only stops a hung test)."""
+        with self._changed:
+            if not self._changed.wait_for(condition, timeout):
+                raise AssertionError(f"timed out waiting for {what}")
+
+
+class NotedWaits:
+    """The writer thread's waits (``ResultWriter(wait=…)``), as threading.Event.wait does
+    them, each noted: (seconds, woken by its event rather than the time, rows written
+    when it ended)."""
+
+    def __init__(self, stats: WriterStats) -> None:
+        self.stats = stats
+        self.log: list[tuple[float, bool, int]] = []
+
+    def __call__(self, event: threading.Event, seconds: float) -> bool:
+        woken = event.wait(seconds)
+        self.log.append((seconds, woken, self.stats.written))
+        return woken
 
 
 # Batches ------------------------------------------------------------------------------------
@@ -102,14 +124,14 @@ def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
 
 def test_full_batches_go_at_once(store_url, tmp_path):
     store = open_store(store_url, tmp_path)
-    stats = WriterStats()
+    stats = WatchedStats()
     # an hour's flush interval: only a full batch can be written while the test waits
     writer = ResultWriter(store, stats, batch_size=50, flush_interval=3600.0)
     writer.start()
     try:
         for i in range(100):
             writer.submit(record(i))
-        wait_for(lambda: stats.written == 100, what="two full batches")
+        stats.wait_for(lambda: stats.written == 100, "two full batches")
         assert stats.buffered == 0
     finally:
         writer.stop()
@@ -118,22 +140,22 @@ def test_full_batches_go_at_once(store_url, tmp_path):
 
 def test_a_lone_row_waits_for_the_flush_interval(store_url, tmp_path):
     store = open_store(store_url, tmp_path)
-    stats = WriterStats()
-    writer = ResultWriter(store, stats, batch_size=50, flush_interval=1.0)
+    stats = WatchedStats()
+    waits = NotedWaits(stats)
+    writer = ResultWriter(store, stats, batch_size=50, flush_interval=0.05, wait=waits)
     writer.start()
     try:
-        for i in range(100):
-            writer.submit(record(i))
-        wait_for(lambda: stats.written == 100, what="two full batches")
-        writer.submit(record(100))
-        time.sleep(0.2)
-        assert stats.written == 100 and stats.buffered == 1  # a lone row waits…
-        wait_for(lambda: stats.written == 101, what="the flush")  # …for the interval
+        writer.submit(record(0))
+        stats.wait_for(lambda: stats.written == 1, "the flush")
         assert stats.buffered == 0 and stats.database_up and stats.last_write_at > 0
     finally:
         writer.stop()
         store.dispose()
-    assert stored_times(store) == [T0 + i for i in range(101)]
+    assert stored_times(store) == [T0]
+    # the row did not wake the thread: it went when a wait of the flush interval ran out
+    before_the_write = [(seconds, woken) for seconds, woken, written in waits.log
+                        if written == 0]
+    assert before_the_write[-1] == (0.05, False)
 
 
 def test_stop_flushes_results_and_transitions(store_url, tmp_path):
@@ -164,7 +186,7 @@ def test_stop_flushes_results_and_transitions(store_url, tmp_path):
 
 def test_a_refused_row_is_dropped_and_the_rest_written(store_url, tmp_path):
     store = open_store(store_url, tmp_path)
-    stats = WriterStats()
+    stats = WatchedStats()
     writer = ResultWriter(store, stats, batch_size=100, flush_interval=0.05)
     rows = [record(i) for i in range(10)]
     rows[6] = ResultRecord("web/http", T0 + 6, Status.UP, "slow")  # type: ignore[arg-type]  # wrong on purpose
@@ -173,7 +195,7 @@ def test_a_refused_row_is_dropped_and_the_rest_written(store_url, tmp_path):
         writer.submit(row)
     writer.submit_change(CheckChange("web/http", T0, None, Status.UP))
     try:
-        wait_for(lambda: stats.written == 9, what="the good rows")
+        stats.wait_for(lambda: stats.written == 9, "the good rows")
         assert (stats.dropped, stats.write_errors) == (1, 1)
         assert stored_times(store) == [T0 + i for i in range(10) if i != 6]
         assert store.latest_check_statuses() == {"web/http": (Status.UP, T0)}
@@ -269,18 +291,18 @@ def test_writer_buffers_while_postgres_is_away_and_drops_the_oldest(
     url, proxy = proxied_postgres
     caplog.set_level(logging.INFO, logger="monitor.store.writer")
     store = open_store(url, tmp_path)
-    stats = WriterStats()
+    stats = WatchedStats()
     writer = ResultWriter(store, stats, batch_size=10, flush_interval=0.05,
                           buffer_limit=100, retry_interval=0.05)
     writer.start()
     try:
         for i in range(5):
             writer.submit(record(i))
-        wait_for(lambda: stats.written == 5, what="the first rows")
+        stats.wait_for(lambda: stats.written == 5, "the first rows")
 
         proxy.cut()
         writer.submit(record(5))
-        wait_for(lambda: not stats.database_up, what="the writer to notice")
+        stats.wait_for(lambda: not stats.database_up, "the writer to notice")
         # the writer holds row 5 and retries; 150 more arrive, the queue keeps 100
         for i in range(6, 156):
             writer.submit(record(i))
@@ -288,11 +310,11 @@ def test_writer_buffers_while_postgres_is_away_and_drops_the_oldest(
         assert stats.dropped == 50
         assert stats.buffered == 1 + 100 + 1
         errors = stats.write_errors
-        wait_for(lambda: stats.write_errors >= errors + 3, what="a few retries")
+        stats.wait_for(lambda: stats.write_errors >= errors + 3, "a few retries")
         assert stats.written == 5
 
         proxy.restore()
-        wait_for(lambda: stats.buffered == 0, what="the buffer to drain")
+        stats.wait_for(lambda: stats.buffered == 0, "the buffer to drain")
         assert stats.database_up
         assert stats.written == 5 + 1 + 100
     finally:
@@ -315,14 +337,14 @@ def test_writer_buffers_while_postgres_is_away_and_drops_the_oldest(
 def test_stop_while_the_database_is_away_gives_up_and_counts(proxied_postgres, tmp_path):
     url, proxy = proxied_postgres
     store = open_store(url, tmp_path)
-    stats = WriterStats()
+    stats = WatchedStats()
     writer = ResultWriter(store, stats, batch_size=10, flush_interval=0.05,
                           retry_interval=60)
     writer.start()
     proxy.cut()
     for i in range(25):
         writer.submit(record(i))
-    wait_for(lambda: not stats.database_up, what="the writer to notice")
+    stats.wait_for(lambda: not stats.database_up, "the writer to notice")
     writer.stop(timeout=10)
     try:
         assert not writer.running  # the 60 s retry wait was interrupted, not waited out
@@ -339,9 +361,15 @@ CHILD = textwrap.dedent("""
     from monitor.stats import WriterStats
     from monitor.store import ResultRecord, ResultWriter, Store
 
+    class Said(WriterStats):  # says how many rows are written, after each batch
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if name == "written":
+                print(value, flush=True)
+
     url, total = sys.argv[1], int(sys.argv[2])
     store = Store(url)
-    writer = ResultWriter(store, WriterStats(), batch_size=200, flush_interval=0.01)
+    writer = ResultWriter(store, Said(), batch_size=200, flush_interval=0.01)
     writer.start()
     for i in range(total):
         writer.submit(ResultRecord("web/http", 1_700_000_000.0 + i, Status.UP, 0.01))
@@ -360,11 +388,15 @@ def test_kill_9_mid_writing_then_restart_keeps_history_without_duplicates(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, str(script), store_url, str(total)]
     try:
-        child = subprocess.Popen(command, cwd=ROOT, env=env)
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 text=True)
+        watchdog = threading.Timer(60, child.kill)  # only stops a hung child
+        watchdog.start()
         try:
-            wait_for(lambda: stored_count(store) >= 600, timeout=30,
-                     what="the child to write")
+            # the child says how many rows it has written (committed), batch after batch
+            assert any(int(line) >= 600 for line in child.stdout), "the child to write"
         finally:
+            watchdog.cancel()
             child.send_signal(signal.SIGKILL)
             child.wait(10)
         assert child.returncode == -signal.SIGKILL

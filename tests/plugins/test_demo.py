@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 import re
 import socket
+from collections.abc import Coroutine
 from pathlib import Path
 
 import aiohttp
@@ -45,7 +45,8 @@ from plugins.demo.targets import (
     start_demo_targets,
 )
 from plugins.heartbeat import BeatBoard, HeartbeatProbe
-from tests.conftest import free_port, port_open
+from tests.conftest import ProbeClock, free_port, port_open
+from tests.peers import Changes
 
 HAS_CHECK_TCP = executable(str(CHECK_TCP))
 
@@ -403,10 +404,16 @@ async def test_alert_receiver_records_apprise_posts(session):
 
 async def test_heartbeat_feeder_beats_and_survives_a_refusal():
     beats: list[dict] = []
+    changes = Changes()  # noted at each beat received and each beat's outcome
 
     async def push(request: web.Request) -> web.Response:
         beats.append({"token": request.match_info["token"], **(await request.post())})
+        changes.note()
         return web.json_response({"ok": True, "status": "up"})
+
+    def on_beat(ok: bool) -> None:
+        results.append(ok)
+        changes.note()
 
     app = web.Application()
     app.router.add_post("/push/{token}", push)
@@ -416,15 +423,11 @@ async def test_heartbeat_feeder_beats_and_survives_a_refusal():
     await web.TCPSite(runner, "127.0.0.1", port).start()
     results: list[bool] = []
     feeding = asyncio.create_task(feed_heartbeat(f"http://127.0.0.1:{port}/push/tok-1234",
-                                                 every=0.05, on_beat=results.append))
+                                                 every=0.05, on_beat=on_beat))
     try:
-        async with asyncio.timeout(5):
-            while len(beats) < 3:
-                await asyncio.sleep(0.02)
+        await changes.wait(lambda: len(beats) >= 3)
         await runner.cleanup()  # Vigie stops: the feeder goes on
-        async with asyncio.timeout(5):
-            while results[-1] is not False:
-                await asyncio.sleep(0.02)
+        await changes.wait(lambda: results and results[-1] is False)
         assert not feeding.done()
     finally:
         feeding.cancel()
@@ -451,19 +454,19 @@ def test_demo_account_gets_a_new_password_at_each_start(tmp_path):
 
 
 async def test_flaky_target_alternates(session):
-    targets = await start_demo_targets("127.0.0.1", free_base_port(), flap_period=0.2)
+    clock = ProbeClock()
+    targets = await start_demo_targets("127.0.0.1", free_base_port(), flap_period=0.2,
+                                       clock=clock)
     try:
         statuses = []
         for _ in range(10):
             async with session.get(targets.urls["flaky"]) as resp:
                 statuses.append(resp.status)
-            await asyncio.sleep(0.07)
+            clock.advance(0.07)
     finally:
         await targets.close()
-    assert set(statuses) == {200, 502}
-    assert statuses[0] == 200  # up first, so a fresh demo starts green
-    changes = sum(1 for a, b in itertools.pairwise(statuses) if a != b)
-    assert changes >= 2  # up, down, up again
+    # up first, so a fresh demo starts green; then down and up again, 0.2 s each
+    assert statuses == [200, 200, 200, 502, 502, 502, 200, 200, 200, 502]
 
 
 async def test_echo_target_greets_and_echoes():
@@ -506,25 +509,34 @@ def test_demo_command_is_registered():
         assert option in help_text
 
 
-async def test_run_demo_serves_the_whole_product_until_stopped(tmp_path, session):
+async def test_run_demo_serves_the_whole_product_until_stopped(tmp_path, session, monkeypatch):
     base, port = free_base_port(), free_port()
     ready, stop, lines = asyncio.Event(), asyncio.Event(), []
+    beats, changes = [], Changes()
+
+    def feed(url: str) -> Coroutine:  # the demo's feeder, telling the test each beat
+        def on_beat(ok: bool) -> None:
+            beats.append(ok)
+            changes.note()
+        return feed_heartbeat(url, on_beat=on_beat)
+
+    monkeypatch.setattr("plugins.demo.command.feed_heartbeat", feed)
     vigie = f"http://127.0.0.1:{port}"
     task = asyncio.create_task(run_demo("127.0.0.1", port, tmp_path / "data", base,
                                         ready=ready, stop=stop, echo=lines.append))
     try:
         await asyncio.wait_for(ready.wait(), 15)
         assert port_open("127.0.0.1", base + OFFSETS["site"])
-        async with asyncio.timeout(15):  # the account, then the first beat
-            while not any(line.lstrip().startswith("Autres comptes") for line in lines):
-                await asyncio.sleep(0.05)
-            metrics = ""
-            while 'check="quotidienne"' not in metrics.partition(
-                    "vigie_heartbeat_last_beat_timestamp_seconds{")[2][:200]:
-                await asyncio.sleep(0.1)
-                async with session.get(f"{vigie}/metrics") as resp:
-                    assert resp.status == 200
-                    metrics = await resp.text()
+        # the account is made before Vigie starts, the first beat once it listens; Vigie
+        # has taken the beat's result when it answers it
+        assert any(line.lstrip().startswith("Autres comptes") for line in lines)
+        await changes.wait(lambda: beats, within=15)
+        assert beats == [True]
+        async with session.get(f"{vigie}/metrics") as resp:
+            assert resp.status == 200
+            metrics = await resp.text()
+        assert 'check="quotidienne"' in metrics.partition(
+            "vigie_heartbeat_last_beat_timestamp_seconds{")[2][:200]
         async with session.get(f"{vigie}/") as resp:
             assert resp.status == 200
             status_page = await resp.text()

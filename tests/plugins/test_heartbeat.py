@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +28,7 @@ from monitor.runner import probe_context
 from plugins import heartbeat
 from plugins.heartbeat import HeartbeatConfig, HeartbeatProbe
 from tests.conftest import free_port
+from tests.peers import Process
 
 TOKEN = "Zq3-backup-nightly-7f2c9e41"
 OTHER_TOKEN = "Zq3-disabled-job-00000000"
@@ -254,11 +253,11 @@ async def test_outside_vigie_run_the_probe_cannot_judge():
     assert failed.value.reason.code == "heartbeat.no_receiver"
 
 
-async def test_real_http_server_with_real_timing(runtime):
-    """A waitress server in a thread, beats over real HTTP, and a real (short) deadline."""
+async def test_real_http_server_and_a_short_deadline(runtime):
+    """A waitress server in a thread, beats over real HTTP, and a short deadline passing on
+    the board's clock (the test moves it)."""
     check = make_check("fast", TOKEN)
     short = check.options.model_copy(update={"expected_every": 0.2, "grace": 0.1})
-    runtime.probe.board.clock = time.time
     runtime.probe.board.watch(check.key, short)
     server = create_server(DispatcherMiddleware(NotFound(), dict(runtime.mounts)),
                            host="127.0.0.1", port=0, threads=2)
@@ -274,7 +273,9 @@ async def test_real_http_server_with_real_timing(runtime):
                 assert answer.status == 404
             ctx = probe_context(check.ref, 1.0, http)
             assert (await runtime.probe.check(short, ctx)).status == Status.UP
-            await asyncio.sleep(0.35)
+            runtime.clock.now += 0.29  # within expected_every and its grace: still up
+            assert (await runtime.probe.check(short, ctx)).status == Status.UP
+            runtime.clock.now += 0.02
             late = await runtime.probe.check(short, ctx)
             assert late.status == Status.DOWN
             assert late.reason.code == "heartbeat.late"
@@ -386,20 +387,21 @@ def test_a_flood_of_beats_over_a_real_listener_stores_two_rows(tmp_path):
         "    checks:\n"
         f"      - {{id: nightly, kind: heartbeat, token: {TOKEN}, expected_every: 1d,\n"
         "          interval: 1h, retry_interval: 1h}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "-c", str(config), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    vigie = Process(subprocess.Popen(
+        [sys.executable, "-m", "monitor", "-c", str(config), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     base = f"http://127.0.0.1:{port}/push/{TOKEN}"
     answers: list[tuple[int, str | None]] = []
     try:
-        wait_until(lambda: _answers(base) != 0)  # the listener is up (this beat is the first)
+        vigie.wait_line("listening on", "the listener up")
+        assert _post(base, b"")[0] == 200  # the first beat: stored
         for _ in range(200):
             answers.append(_post(base, b""))
         answers.append(_post(base, b"status=fail&msg=disk+full"))
         answers.append(_post(base, b"status=fail&msg=disk+full"))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, output
+        output = vigie.stop()
+    assert vigie.proc.returncode == 0, output
     assert {code for code, _ in answers[:200]} == {429}
     assert all(retry is not None and int(retry) > 3000 for _, retry in answers[:200])
     assert answers[200][0] == 200  # a change of status: stored at once
@@ -420,20 +422,6 @@ def _post(url: str, body: bytes) -> tuple[int, str | None]:
         return refused.code, refused.headers.get("Retry-After")
 
 
-def _answers(url: str) -> int:
-    try:
-        return _post(url, b"")[0]
-    except OSError:
-        return 0
-
-
-def wait_until(predicate, timeout: float = 60.0) -> None:
-    """Poll ``predicate`` until true; fails only when it never becomes true (a hang)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met")
-        time.sleep(0.05)
 
 
 def test_a_late_job_is_said_in_words_in_both_languages():

@@ -32,10 +32,10 @@ from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
 from monitor.probe import ProbeResult, Status
 from monitor.runner import clean_result, run_check
 from monitor.state import ServiceTransition, StateBook
-from monitor.stats import WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.models import CheckStatusChange, ResultRow
 from plugins.heartbeat import BeatBoard, PushApp
+from tests.monitor.test_store_writer import WatchedStats
 from tests.plugins import hostile
 
 MARKER = "ZQXMARK"
@@ -156,7 +156,7 @@ class Pipeline:
         store.upgrade()
         store.sync_catalog(targets.config)
         self.state = StateBook(targets.config.services)
-        self.stats = WriterStats()
+        self.stats = WatchedStats()
         self.writer = ResultWriter(store, self.stats, flush_interval=0.02)
         self.writer.start()
         self.engine = IncidentEngine(store.write_session,
@@ -175,10 +175,9 @@ class Pipeline:
 
     def flushed(self) -> None:
         """Wait until the writer wrote everything (fails only on a hang)."""
-        deadline = time.monotonic() + 60
-        while self.stats.written + self.stats.dropped < self.results or self.stats.buffered:
-            assert time.monotonic() < deadline, "the writer did not finish"
-            time.sleep(0.01)
+        stats = self.stats
+        stats.wait_for(lambda: stats.written + stats.dropped >= self.results
+                       and not stats.buffered, "the writer to finish", timeout=60)
 
     def count(self, model) -> int:
         with self.store.session() as s:

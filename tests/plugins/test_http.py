@@ -395,7 +395,7 @@ async def test_timeout_waiting_for_the_answer_closes_the_connection(session):
         assert result.reason.en == "No answer from 127.0.0.1 within 0.5 s"
         assert result.reason.fr == "Pas de réponse de 127.0.0.1 en 0,5 s"
         # the probe's own limit fired before the runner's: the runner's reason names no host
-        await asyncio.wait_for(closed.wait(), 1)
+        await asyncio.wait_for(closed.wait(), 10)
 
 
 async def test_timeout_while_reading_the_body(session, serve):
@@ -414,9 +414,11 @@ async def test_timeout_while_reading_the_body(session, serve):
 
 
 async def test_cancelled_check_closes_its_connection(session):
-    closed = asyncio.Event()
+    asked, closed = asyncio.Event(), asyncio.Event()
 
     async def silent(reader, writer):
+        await reader.readuntil(b"\r\n\r\n")  # the request: the check awaits the answer
+        asked.set()
         await reader.read()
         closed.set()
         writer.close()
@@ -427,11 +429,11 @@ async def test_cancelled_check_closes_its_connection(session):
         config = HttpConfig(url=f"http://127.0.0.1:{port}/")
         ctx = probe_context(CheckRef("s", "c", "http"), 30.0, session)
         task = asyncio.create_task(PROBE.check(config, ctx))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(asked.wait(), 10)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.wait_for(closed.wait(), 1)
+        await asyncio.wait_for(closed.wait(), 10)
 
 
 async def test_connection_refused(session):

@@ -145,13 +145,48 @@ async def test_exit_codes_map_to_statuses(monitoring_plugins, state, status, cod
     assert result.reason.en.endswith("tout va bien ici")
 
 
-async def group_gone(pgid: int) -> bool:
-    """True once no live process is left in group ``pgid`` (SIGKILL takes a moment to land)."""
-    for _ in range(50):
-        if not group_members(pgid):
-            return True
-        await asyncio.sleep(0.02)
-    return False
+async def group_gone(pgid: int, within: float = 10.0) -> bool:
+    """True once no live process is left in group ``pgid``: SIGKILL takes a moment to
+    land, so wait for each member's end on its pidfd (readable once the process has
+    ended); False if one outlives ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    for pid in group_members(pgid):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        ended = loop.create_future()
+        loop.add_reader(fd, lambda ended=ended: ended.done() or ended.set_result(None))
+        try:
+            async with asyncio.timeout(within):
+                await ended
+        except TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+    return not group_members(pgid)
+
+
+async def read_fifo(path) -> str:
+    """The first line a process writes to the named pipe ``path``, as it comes (opened
+    for writing too, so the pipe never reads as ended before the process opens it)."""
+    loop = asyncio.get_running_loop()
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    received = b""
+    try:
+        async with asyncio.timeout(10):  # only stops a hung test
+            while b"\n" not in received:
+                readable = loop.create_future()
+                loop.add_reader(fd, lambda r=readable: r.done() or r.set_result(None))
+                try:
+                    await readable
+                finally:
+                    loop.remove_reader(fd)
+                received += os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return received.decode().splitlines()[0]
 
 
 def group_members(pgid: int) -> list[int]:
@@ -172,17 +207,13 @@ def group_members(pgid: int) -> list[int]:
 
 async def test_hanging_plugin_and_its_children_are_killed(tmp_path):
     plugin = script(tmp_path, "check_hang", "#!/bin/sh\n"
-                    'echo $$ > "$1/leader"\n'
                     'sleep 30 &\n'
-                    'echo $! > "$1/child"\n'
+                    'echo "$$ $!" > "$1/pids"\n'
                     "sleep 30\n")
+    os.mkfifo(tmp_path / "pids")
     task = asyncio.create_task(run({"command": [plugin, str(tmp_path)]}, timeout=1.5))
-    while not (tmp_path / "child").exists() or not (tmp_path / "child").read_text():
-        await asyncio.sleep(0.02)
-    leader = int((tmp_path / "leader").read_text())
-    child = int((tmp_path / "child").read_text())
-    await asyncio.sleep(0.1)
-    assert {leader, child} <= set(group_members(leader))  # the shell, its child, its sleep
+    leader, child = map(int, (await read_fifo(tmp_path / "pids")).split())
+    assert {leader, child} <= set(group_members(leader))  # the shell and its child
     result = await task
     assert result.status is Status.DOWN
     # the probe's own deadline fired (the runner's would say "timeout"), a margin before

@@ -39,6 +39,7 @@ from monitor.state import StateBook
 from plugins import notify_apprise
 from plugins.notify_apprise import DeliveryFailed, Notifier
 from tests.conftest import free_port
+from tests.peers import Changes
 
 #: 28 November 2026, 14:05 in Paris (13:05 UTC)
 T0 = datetime(2026, 11, 28, 14, 5, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
@@ -67,6 +68,8 @@ class JsonReceiver:
         self.replies: dict[str, tuple[int, dict[str, str]]] = {}
         self.hung: set[str] = set()
         self.release = asyncio.Event()
+        #: noted at each post answered
+        self.changes = Changes()
 
     def url(self, name: str) -> str:
         """The Apprise URL of the receiver ``name``."""
@@ -85,6 +88,7 @@ class JsonReceiver:
         self.answered.append((name, status))
         if status < 300:
             self.received[name].append(payload)
+        self.changes.note()
         return web.Response(status=status, headers=headers, text="ok")
 
 

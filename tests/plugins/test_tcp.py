@@ -168,14 +168,15 @@ async def test_timeout_connecting(session):
         full.bind(("127.0.0.1", 0))
         full.listen(0)
         port = full.getsockname()[1]
-        fillers = []
+        # the first connection completes (a blocking connect returns once it is queued)
+        # and fills the queue; the SYNs of the others, and the probe's, are dropped
+        fillers = [socket.create_connection(("127.0.0.1", port), timeout=5)]
         try:
-            for _ in range(8):
+            for _ in range(7):
                 filler = socket.socket()
                 filler.setblocking(False)
                 fillers.append(filler)
                 filler.connect_ex(("127.0.0.1", port))
-            await asyncio.sleep(0.05)
             result = await run(session, timeout=0.5, host="127.0.0.1", port=port)
         finally:
             for filler in fillers:
@@ -186,9 +187,10 @@ async def test_timeout_connecting(session):
 
 
 async def test_cancelled_check_closes_its_connection(session, serve):
-    closed = asyncio.Event()
+    connected, closed = asyncio.Event(), asyncio.Event()
 
     async def silent(reader, writer):
+        connected.set()  # the check now waits for the banner
         await reader.read()
         closed.set()
 
@@ -196,11 +198,11 @@ async def test_cancelled_check_closes_its_connection(session, serve):
     config = TcpConfig(host="127.0.0.1", port=port, expect="220")
     task = asyncio.create_task(PROBE.check(config, probe_context(CheckRef("s", "c", "tcp"),
                                                                 30.0, session)))
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(connected.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.wait_for(closed.wait(), 1)
+    await asyncio.wait_for(closed.wait(), 10)
 
 
 async def test_dns_failure_reason():

@@ -34,6 +34,8 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests.peers import Changes
+
 ZAMMAD_TOKEN = "z4mmad-token-for-tests-0123456789"
 OSTICKET_KEY = "0571CKE7-KEY-FOR-TESTS-ABCDEF012345"
 GROUPS = {"Users", "Bénévoles"}
@@ -48,6 +50,8 @@ class ScriptedFailures:
         self.hang_after_record: bool | str = False
         self.release = asyncio.Event()
         self.requests: list[tuple[str, str]] = []
+        #: noted at each write recorded (just before a hang after record)
+        self.changes = Changes()
 
     def fail_next(self, status: int, body: object = None, headers: dict | None = None) -> None:
         """Answer the next write with this status (JSON body, or text if a str)."""
@@ -62,6 +66,7 @@ class ScriptedFailures:
         return web.json_response(body, status=status, headers=headers)
 
     async def maybe_hang(self, path: str = "") -> None:
+        self.changes.note()
         if self.hang_after_record is True or (path and self.hang_after_record == path):
             self.hang_after_record = False  # only the first request hangs
             await self.release.wait()
