@@ -76,9 +76,10 @@ def build_receipt(request: AssistanceRequest, sender: str) -> EmailMessage:
     # an automatic message: no vacation reply back, no loop (RFC 3834)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
-    message["Content-Language"] = request.language
     message["X-Vigie-Reference"] = request.reference
     message.set_content(body)
+    # after set_content, which replaces every Content-* header
+    message["Content-Language"] = request.language
     return message
 
 

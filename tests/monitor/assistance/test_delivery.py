@@ -153,6 +153,7 @@ async def test_the_receipt_is_mailed_once_in_the_members_language(tmp_path, inbo
         message = email.message_from_bytes(content, policy=policy.default)
         assert message["Subject"] == f"Votre demande {receipt.reference} est bien reçue"
         assert message["Auto-Submitted"] == "auto-generated"
+        assert message["Content-Language"] == "fr"
         assert message["From"] == "Support Coop <support@example.coop>"
         assert message["Message-ID"].startswith(f"<vigie.receipt.{receipt.reference}.")
         body = message.get_content()
@@ -162,6 +163,7 @@ async def test_the_receipt_is_mailed_once_in_the_members_language(tmp_path, inbo
         en = email.message_from_bytes(inbox.messages[1][1], policy=policy.default)
         assert en["Subject"] == f"Your request {english.reference} has been received"
         assert "there is no phone support" in en.get_content()
+        assert en["Content-Language"] == "en"
         with setup.store.session() as s:
             statuses = {e.plugin: e.status for e in s.scalars(select(OutboxEntry))}
         assert statuses == {"desk": "delivered", RECEIPT_PLUGIN: "delivered"}
