@@ -204,8 +204,18 @@ class WebServer:
         try:
             async with asyncio.timeout(self.limits.body_timeout):
                 if spool:
-                    return await spool_body(request, limit, self._budget,
-                                            folder=self._spool_dir, writer=self._writer)
+                    try:
+                        return await spool_body(request, limit, self._budget,
+                                                folder=self._spool_dir, writer=self._writer)
+                    except ConnectionError:
+                        raise
+                    except OSError as exc:  # the spool folder: full, gone, not writable
+                        log.warning("a request body could not be written to %s: %s",
+                                    self._spool_dir or "the temporary folder", exc)
+                        # the rest of the body read and dropped (it is within the limit):
+                        # a client still sending would otherwise lose the 503 to a reset
+                        await _drain(request, limit)
+                        return _refuse(503)
                 return await read_body(request, limit, self._budget)
         except TimeoutError:
             self.stats.timeouts["body"] += 1
@@ -215,10 +225,6 @@ class WebServer:
             return _refuse(refused.status, refused.limit)
         except (ConnectionError, RequestPayloadError):
             return _refuse(400)  # the client left, or sent a malformed chunked body
-        except OSError as exc:  # the spool folder: full, gone, not writable
-            log.warning("a request body could not be written to %s: %s",
-                        self._spool_dir or "the temporary folder", exc)
-            return _refuse(503)
 
     async def _stream_metrics(self, request: BaseRequest) -> StreamResponse:
         """``/metrics`` sent piece by piece as the worker threads make them (chunked), so
@@ -303,6 +309,13 @@ class _Route(NamedTuple):
     pool: ThreadPoolExecutor
     spool: bool = False
 
+
+
+async def _drain(request: BaseRequest, limit: int) -> None:
+    """Read and drop what is left of ``request``'s body, ``limit`` bytes at most."""
+    seen = 0
+    while seen <= limit and (chunk := await request.content.readany()):
+        seen += len(chunk)
 
 def _refuse(status: int, limit: int = 0) -> StreamResponse:
     """The listener's refusal as a response that closes the connection."""

@@ -272,9 +272,9 @@ async def test_assistance_forms_are_never_cached_and_take_15_mb_of_screenshots(t
     conf = nginx_setup(tmp_path, local_site(upstream._server.sockets[0].getsockname()[1],
                                             https_port), cert, key)
     try:
-        with running_nginx(nginx, conf, tmp_path) as process:
-            client = Client(ca, https_port, process)
-            assert (await asyncio.to_thread(client.wait, "/assistance/"))[0] == 200
+        with running_nginx(nginx, conf, tmp_path):
+            client = Client(ca, https_port)
+            assert (await asyncio.to_thread(client.request, "GET", "/assistance/"))[0] == 200
             status, headers, _ = await asyncio.to_thread(client.request, "GET", "/assistance/")
             assert status == 200 and "X-Cache-Status" not in headers
             assert [p for p, _ in received].count("/assistance/") == 2

@@ -21,6 +21,7 @@ from monitor.router import Router
 from monitor.web import make_listener
 from tests.monitor.test_listener_limits import (
     PATIENCE,
+    WatchedStats,
     connect,
     status_of,
     until_closed,
@@ -61,7 +62,7 @@ def listen(tmp_path):
         router.mount("/", app)
         server = make_listener(router, "127.0.0.1", 0, 2, engine=engine,
                                limits=ListenerLimits(**limits), paths=paths,
-                               spool_dir=tmp_path / "spool")
+                               spool_dir=tmp_path / "spool", stats=WatchedStats())
         server.start()
         servers.append(server)
         return server
@@ -174,7 +175,7 @@ def test_freed_memory_is_handed_back_after_uploads(listen, monkeypatch):
     assert post(server.port, "/assistance/envoyer", 2 * MB)[0] == 200
     assert server.stats.flood_spooled == 2 * MB and server.stats.trims == 0
     assert post(server.port, "/assistance/envoyer", 2 * MB)[0] == 200  # the connection closes
-    wait_for(lambda: server.stats.trims == 1, "a trim after 4 MB spooled")
+    wait_for(server, lambda: server.stats.trims == 1, "a trim after 4 MB spooled")
     assert server.stats.flood_spooled == 0
 
 
