@@ -128,8 +128,9 @@ class EmailAdapter(DeskAdapter):
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(code >= 500 for code in codes):
+                refused = ", ".join(sorted(str(a) for a in exc.recipients))
                 raise PermanentFailure(f"Le serveur de courriel refuse l'adresse "
-                                       f"{self.settings.to} : {exc.recipients}") from None
+                                       f"{refused} : {exc.recipients}") from None
             raise DeliveryError(f"SMTP: recipient deferred: {exc.recipients}", sent=False) from None
         except (ConnectionRefusedError, socket.gaierror, smtplib.SMTPConnectError) as exc:
             raise DeliveryError(f"SMTP: cannot connect to {self.settings.host}:"

@@ -118,6 +118,19 @@ async def test_requests_may_go_to_their_own_address(smtp, tmp_path):
     assert smtp.messages[0]["To"] == "aide@exemple.coop"
 
 
+async def test_a_refused_request_address_is_named_in_the_dead_letter(smtp, tmp_path):
+    # the requests go to their own address: the dead letter must name that one, not the
+    # incidents' intake, or volunteers fix the wrong setting
+    plugin = mail_plugin(smtp.port)
+    plugin.desk.settings = plugin.desk.settings.model_copy(
+        update={"requests_to": "aide@exemple.coop"})
+    smtp.refuse.add("aide@exemple.coop")
+    delivery = await deliver(plugin.vigie_assistance_request, make_request(tmp_path / "shots"))
+    assert delivery.outcome == "dead"
+    assert "aide@exemple.coop" in delivery.result and INTAKE not in delivery.result
+    assert not smtp.messages
+
+
 # Webhook --------------------------------------------------------------------------------
 
 
