@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 
 from monitor.notifications import PermanentFailure, RetryLater
+from monitor.safetext import clean_line
 
 #: delay asked of the outbox after a 429 that says nothing about when to come back
 DEFAULT_RETRY_AFTER = 60.0
@@ -110,8 +111,9 @@ def remote_message(answer: Answer) -> str:
         elif data.get("message"):
             message = str(data["message"])
     if not message:
-        message = " ".join(answer.text.split())
-    return message[:MAX_MESSAGE]
+        message = answer.text
+    # outside text, kept in dead letters, logs and the admin's pages: made safe here once
+    return clean_line(message, MAX_MESSAGE)
 
 
 def retry_after(answer: Answer, default: float = DEFAULT_RETRY_AFTER) -> float:

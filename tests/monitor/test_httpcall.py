@@ -16,6 +16,7 @@ from monitor.httpcall import (
     DeliveryError,
     call,
     check,
+    MAX_MESSAGE,
     remote_message,
     retry_after,
 )
@@ -60,6 +61,14 @@ def test_remote_messages_of_each_desk_and_secrets_redacted():
     with pytest.raises(PermanentFailure) as failure:
         check(answer(400, "bad key s3cr3t-value"), "osTicket", secrets=["s3cr3t-value"])
     assert "s3cr3t-value" not in str(failure.value) and "***" in str(failure.value)
+
+
+def test_a_services_error_text_is_made_safe_before_it_is_kept():
+    # outside text: the message lands in dead letters, logs and the admin's outbox page
+    said = remote_message(answer(422, '{"error_human":"Groupe\\u0000 inconnu\\u202e\\nsuite"}'))
+    assert said == "Groupe inconnu suite"
+    huge = remote_message(answer(500, "x" * 100_000))
+    assert len(huge) <= MAX_MESSAGE
 
 
 async def test_connection_refused_is_not_ambiguous_a_lost_answer_is():
