@@ -56,6 +56,7 @@ from monitor.notifications import (
     from_json,
 )
 from monitor.plugins import implementers, plugin_caller
+from monitor.safetext import clean_text
 from monitor.store.engine import dialect_insert
 from monitor.waits import wait_event
 
@@ -418,5 +419,8 @@ class _Replayed(Exception):
 
 
 def _error(exc: BaseException) -> str:
-    text = str(exc).strip()
+    """What a failed delivery said, safe to store (a plugin's message often repeats a remote
+    service's words: a NUL byte would make PostgreSQL refuse the row's update, and the
+    entry would be tried again for ever)."""
+    text = clean_text(str(exc).strip(), ERROR_LENGTH)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.models import IncidentLink, OutboxEntry
-from monitor.incidents.outbox import DeliveryStats, OutboxWorker, backlog, prune
+from monitor.incidents.outbox import ERROR_LENGTH, DeliveryStats, OutboxWorker, backlog, prune
 from monitor.notifications import Link, PermanentFailure, RetryLater, to_json
 from monitor.plugins import build_plugin_manager, hookimpl
 from monitor.probe import Status
@@ -241,6 +241,29 @@ async def test_permanent_failure_is_dead_lettered_and_can_be_retried_by_hand(tmp
     with h.store.session() as s, s.begin():
         with pytest.raises(InvalidInput, match="already delivered"):
             h.ops.retry_outbox(s, entry.id)
+    h.store.dispose()
+
+
+class Hostile:
+    """Fails with a message carrying what a remote service may send: NUL, controls, bidi,
+    and far too much of it."""
+
+    @hookimpl
+    def vigie_incident_opened(self, event):
+        raise PermanentFailure("refus\x00 du\x1b[31m service\u202e" + "x" * 50_000)
+
+
+async def test_a_failure_message_is_made_safe_before_the_row_records_it(tmp_path, store_url):
+    # PostgreSQL refuses a NUL byte in text: unrecorded, the row would be retried for ever
+    h, worker = harness_with(tmp_path, [("hostile", Hostile())], url=store_url)
+    h.confirm("mail/smtp", Status.DOWN)
+    await worker.run_once()
+    [entry] = entries(h)
+    assert entry.status == "dead"
+    assert entry.last_error.startswith("PermanentFailure: refus ")
+    assert "service" in entry.last_error
+    assert not {"\x00", "\x1b", "\u202e"} & set(entry.last_error)
+    assert len(entry.last_error) <= ERROR_LENGTH
     h.store.dispose()
 
 
