@@ -38,7 +38,8 @@ from flask_babel import gettext as _
 from dashboard.admin import accounts, devices, hashslots, sessions
 from dashboard.admin.blueprint import bp
 from dashboard.admin.context import admin_state, passwords, reading, transaction
-from dashboard.admin.network import client_of, cookie_secure
+from dashboard.admin.network import cookie_secure
+from dashboard.clients import client_of
 from dashboard.admin.ratelimit import Attempt
 from dashboard.admin.roles import PUBLIC, declared, public, requires
 from monitor.access import Permission

@@ -1,72 +1,14 @@
-"""Where a request of the admin area comes from, and whether its cookies are ``Secure``.
+"""Whether the admin area's cookies are ``Secure`` (:func:`cookie_secure`).
 
-- :func:`client_of` — the address a login is counted against, and whether every visitor
-  shares it (the reverse proxy's own address, when its ``X-Forwarded-For`` is not
-  trusted or not sent);
-- :func:`cookie_secure` — whether the session and device cookies get the ``Secure`` flag.
+Where a request comes from (:func:`dashboard.clients.client_of`) is shared with the
+members' forms.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass
-
 from flask import Flask, request
 
-_LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
-
-
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    # a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d
-    return getattr(address, "ipv4_mapped", None) or address
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (a name or an address) is this machine."""
-    if not host:
-        return False
-    if host in _LOOPBACK_NAMES:
-        return True
-    address = _ip(host)
-    return address is not None and address.is_loopback
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """The address of a request, as the login limits count it.
-
-    :ivar address: the peer's address (``"unknown"`` when the server gave none).
-    :ivar shared: the address is the reverse proxy's own, which every visitor shares.
-    """
-
-    address: str
-    shared: bool
-
-
-def client_of(app: Flask) -> Client:
-    """Where the current request comes from.
-
-    The proxy's address is a loopback address (nginx on the same machine) or
-    ``server.trusted_proxy``. A request still carries it when the proxy's
-    ``X-Forwarded-For`` is not trusted (or not sent): every visitor then shares it. With
-    ``server.trusted_proxy`` set, the listener puts the visitor's own address there.
-    """
-    address = request.remote_addr
-    if not address:
-        return Client("unknown", shared=True)
-    if is_loopback(address):
-        return Client(address, shared=True)
-    state = app.extensions.get("vigie")
-    config = getattr(state, "config", None)
-    proxy = getattr(getattr(getattr(config, "file", None), "server", None),
-                    "trusted_proxy", None)
-    shared = bool(proxy and proxy != "*" and _ip(address) is not None
-                  and _ip(address) == _ip(proxy))
-    return Client(address, shared=shared)
+from dashboard.clients import is_loopback
 
 
 def cookie_secure(app: Flask) -> bool:

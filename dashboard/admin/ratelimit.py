@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from dashboard.admin.network import Client
+from dashboard.clients import Client
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
 
@@ -31,6 +31,7 @@ from dashboard.assistance.blueprint import assistance, bp, count, csrf_message, 
 from dashboard.assistance.forms import Problems, read_description, read_sender
 from dashboard.assistance.situation import find
 from dashboard.assistance.views import request_page
+from dashboard.clients import client_of
 from dashboard.i18n import gettext, select_language
 from dashboard.pages import snapshot
 from monitor.safetext import clean_line
@@ -118,7 +119,7 @@ def _checked(form, files):
         # a refusal because this member is at their limit now
         count("duplicate")
         return _to_receipt(known)
-    if not service.allowed(request.remote_addr or "unknown", sender.email):
+    if not service.allowed(own_address(), sender.email):
         count("refused")
         problems.general.append(gettext(
             "Too many requests were sent from your connection or with this e-mail address "
@@ -149,7 +150,7 @@ def _submit(sit, state, text, sender, files, values):
             title=text.title, description=text.description, name=sender.name,
             email=sender.email, member_id=sender.member_id,
             user_agent=clean_line(request.user_agent.string, USER_AGENT_LIMIT),
-            client_address=request.remote_addr or "unknown", suggestions=state.suggestions)
+            client_address=own_address(), suggestions=state.suggestions)
         receipt = service.submit(draft, shots)
     finally:
         # the service moved the accepted screenshots to the request's folder; anything
@@ -185,3 +186,10 @@ def receipt(signed: str):
 def receipt_mail() -> bool:
     """Whether the member gets an e-mail receipt (``assistance.receipt`` and mail set)."""
     return bool(getattr(assistance().service, "receipts", False))
+
+
+def own_address() -> str | None:
+    """The sender's own address for the per-address limit; None when the request carries
+    the reverse proxy's address, which every member shares."""
+    client = client_of(current_app)
+    return None if client.shared else client.address

@@ -76,19 +76,23 @@ class RateLimiter:
         self._emails = _Window(per_email)
         self._lock = threading.Lock()
 
-    def allowed(self, address: str, email: str | None = None) -> bool:
+    def allowed(self, address: str | None, email: str | None = None) -> bool:
         """Whether one more request from ``address`` (and ``email``, when given) stays
-        within the limits."""
+        within the limits. ``address`` None: the request came through a proxy whose address
+        every visitor shares, so only the e-mail address is counted (counting the proxy
+        would let one sender lock every member out)."""
         now = self.clock()
         with self._lock:
-            if self._addresses.count(address_key(address), now) >= self._addresses.limit:
+            if (address is not None
+                    and self._addresses.count(address_key(address), now) >= self._addresses.limit):
                 return False
             return not email or self._emails.count(email_key(email), now) < self._emails.limit
 
-    def record(self, address: str, email: str | None = None) -> None:
-        """Count one sent request."""
+    def record(self, address: str | None, email: str | None = None) -> None:
+        """Count one sent request (``address`` None: a shared proxy's, not counted)."""
         now = self.clock()
         with self._lock:
-            self._addresses.add(address_key(address), now)
+            if address is not None:
+                self._addresses.add(address_key(address), now)
             if email:
                 self._emails.add(email_key(email), now)

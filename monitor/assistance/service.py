@@ -75,7 +75,9 @@ class Draft:
     member_id: str | None
     user_agent: str
     #: for rate limits only, never stored beyond them
-    client_address: str
+    #: the sender's address; None when the request came through a proxy every visitor
+    #: shares (not counted by the per-address limit)
+    client_address: str | None
     #: proposed on step 2, ``opened`` set for those the member followed
     suggestions: tuple[Suggestion, ...] = ()
 
@@ -205,7 +207,7 @@ class AssistanceService:
         known = self._by_token(token) if token else None
         return Receipt(known[0], False, member_state(known[1])) if known is not None else None
 
-    def allowed(self, client_address: str, email: str | None) -> bool:
+    def allowed(self, client_address: str | None, email: str | None) -> bool:
         """Whether one more request from this address (an IPv6 /64 counts as one) and
         this e-mail address stays within ``assistance.limits`` (only sent requests
         count; asking counts nothing)."""

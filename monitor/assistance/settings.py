@@ -51,7 +51,9 @@ class TextLimits(StrictModel):
 class RateLimits(StrictModel):
     """How many requests one sender may send."""
 
-    #: requests per hour from one address (an IPv6 /64 counts as one)
+    #: requests per hour from one address (an IPv6 /64 counts as one; not counted for the
+    #: reverse proxy's own address, which every member shares when its X-Forwarded-For
+    #: is not trusted: then only per_email applies)
     per_address: int = Field(default=5, ge=1, le=10_000)
     #: requests per hour with one e-mail address
     per_email: int = Field(default=3, ge=1, le=10_000)

@@ -3,7 +3,7 @@ failures per address, per name and per known browser, each a sliding window."""
 
 from __future__ import annotations
 
-from dashboard.admin.network import Client
+from dashboard.clients import Client
 from dashboard.admin.ratelimit import Attempt, Budget, LoginLimiter
 
 

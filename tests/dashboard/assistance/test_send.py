@@ -247,6 +247,23 @@ def test_the_rate_limit_answers_429_with_the_words_kept(site_with):
     assert site.counts() == {"sent": 1, "refused": 1}
 
 
+def test_the_address_limit_counts_a_visitors_own_address_never_a_shared_proxys(site_with):
+    site = site_with("  limits: {per_address: 1}\n")
+    # behind nginx without a trusted X-Forwarded-For every member comes from 127.0.0.1:
+    # counting it would let one sender lock everybody out, so only the e-mail is counted
+    proxied = site.client()
+    assert post(proxied, filled(proxied, email="a@exemple.coop")).status_code == 303
+    assert post(proxied, filled(proxied, email="b@exemple.coop")).status_code == 303
+    # a visitor's own address is counted
+    own = site.app.test_client()
+    own.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert post(own, filled(own, email="c@exemple.coop")).status_code == 303
+    refused = post(own, filled(own, email="d@exemple.coop"))
+    assert refused.status_code == 429
+    assert "Trop de demandes ont été envoyées" in text_of(main_of(refused.text))
+    assert len(rows(site)) == 3
+
+
 def test_the_screenshot_limits_are_said_in_words(site, site_with):
     words = text_of(main_of(site.client().get("/assistance/web/demande").text))
     assert ("Jusqu'à 5 images (PNG, JPEG ou WebP), 5 Mo chacune au plus, 15 Mo en tout."
