@@ -19,15 +19,19 @@ end with a marker naming the event's key, so a note posted by a lost attempt is 
 from __future__ import annotations
 
 import base64
+import re
 
 import aiohttp
 
-from monitor.api import AssistanceRequest, IncidentEvent, call
+from monitor.api import AssistanceRequest, IncidentEvent, call, clean_line
 from tickets_bridge import evidence, request_text
 from tickets_bridge.desk import DeskAdapter
 from tickets_bridge.journal import Ticket
 from tickets_bridge.request_text import Attachment, Member
 from tickets_bridge.settings import ZammadDesk
+
+#: a Zammad ticket id: a number (it goes into request paths and links)
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 class ZammadAdapter(DeskAdapter):
@@ -52,9 +56,15 @@ class ZammadAdapter(DeskAdapter):
                                    "Accept": "application/json"}, **kwargs)
 
     def _ticket(self, data: dict) -> Ticket:
-        ticket_id = str(data["id"])
-        return Ticket(ticket_id, str(data.get("number") or ticket_id),
-                      f"{self.settings.url}/#ticket/zoom/{ticket_id}", str(data.get("title") or ""))
+        # outside text: the id goes into later requests' paths and the volunteers' link
+        raw = data.get("id")
+        if isinstance(raw, bool) or not _ID.fullmatch(str(raw)):
+            raise ValueError(f"Zammad: the ticket id in its answer is not a number: "
+                             f"{clean_line(raw, 40)!r}")
+        ticket_id = str(int(str(raw)))
+        return Ticket(ticket_id, clean_line(data.get("number") or ticket_id, 40),
+                      f"{self.settings.url}/#ticket/zoom/{ticket_id}",
+                      clean_line(data.get("title") or ""))
 
     async def _create(self, body: dict) -> Ticket:
         data = (await self._call("POST", "/api/v1/tickets", json=body)).json()

@@ -133,3 +133,14 @@ async def test_a_mild_incident_gets_its_ticket_when_it_gets_worse(zammad, http):
     worse = follow(opened, "updated", None, impact="partial_outage")
     delivery = await deliver(plugin.vigie_incident_updated, worse)
     assert delivery.result[0].kind == "ticket" and len(zammad.tickets) == 1
+
+
+async def test_a_ticket_id_that_is_not_a_number_is_refused_not_put_in_a_path(zammad, http):
+    # the id goes into the next request's path and the volunteers' link: an answer naming
+    # "../users" must not make Vigie call or link another resource
+    zammad.fail_next(201, {"id": "../../api/v1/users", "number": "1\u202e2", "title": "x"})
+    delivery = await deliver(plugin_for(zammad, http).vigie_incident_opened, make_event(),
+                             max_attempts=1)
+    assert delivery.outcome == "gave_up" and delivery.result is None
+    assert "id" in delivery.errors[0] and "number" in delivery.errors[0]
+    assert not any("users" in path for _, path in zammad.requests)
