@@ -141,7 +141,8 @@ class Subscriptions:
     # Members' side ----------------------------------------------------------------------
 
     def request(self, email: str, language: str, *, everything: bool,
-                services: Sequence[str], groups: Sequence[str], client_address: str) -> None:
+                services: Sequence[str], groups: Sequence[str],
+                client_address: str | None) -> None:
         """Ask for a subscription: the same outcome whether the address is new, pending or
         already confirmed, so the answer tells nobody which addresses subscribe.
 
@@ -153,7 +154,9 @@ class Subscriptions:
 
         :raises InvalidSubscription: a bad address, language or choice.
         :raises TooManyRequests: over ``subscriptions.per_address_per_hour`` for this
-            address or ``per_client_per_hour`` for this client.
+            address or ``per_client_per_hour`` for this client (``client_address`` None:
+            the request came through a proxy every member shares; only the e-mail address
+            is counted).
         :raises SubscriptionsUnavailable: subscriptions are off or Vigie sends no mail.
         """
         if not self.available:
@@ -161,7 +164,8 @@ class Subscriptions:
         address = clean_email(email)
         lang = clean_language(language)
         choice = self._choice(everything, services, groups)
-        client = clean_line(client_address, 100)
+        # None: a reverse proxy's address that every member shares, not counted
+        client = clean_line(client_address, 100) if client_address is not None else None
         if not self.limiter.allowed(client, address):
             log.info("subscriptions: a sign-up refused by the rate limits")
             raise TooManyRequests()

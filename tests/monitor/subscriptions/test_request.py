@@ -139,6 +139,14 @@ def test_the_client_limit_counts_an_ipv6_64_as_one(sqlite_setup):
     setup.ask("other@example.org", client="2001:db8:1:3::1")
 
 
+def test_a_shared_proxy_address_is_never_counted(sqlite_setup):
+    # None: the request came through a proxy every member shares; counting it would let one
+    # sender stop every sign-up
+    setup = sqlite_setup
+    for n in range(25):
+        setup.ask(f"m{n}@example.org", client=None)
+
+
 def test_a_refused_request_counts_nothing(sqlite_setup):
     setup = sqlite_setup
     for _ in range(10):
