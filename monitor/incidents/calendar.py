@@ -13,13 +13,16 @@ the truth:
   ``duration`` of real time: on the nights clocks change the two differ (02:00–04:00 on
   the last Sunday of March is one hour), and Vigie drops an occurrence that the change
   swallows whole. So the occurrences from :data:`KEEP` ago to :data:`AHEAD` ahead are
-  expanded both ways and compared: one whose instants differ is written again
-  (RECURRENCE-ID with its own start and end), one Vigie does not have is excluded
-  (EXDATE). When the rule's starts and the calendar's do not agree (which the parts
-  written out should prevent), the window is expanded instead;
+  expanded both ways and compared where they can differ (around each change of the
+  clocks, and the cancellation) and over their first two weeks: one whose instants
+  differ is written again (RECURRENCE-ID with its own start and end), one Vigie does not
+  have is excluded (EXDATE). When the rule's starts and the calendar's do not agree
+  (which the parts written out should prevent), the window is expanded instead;
 - a cron rule (``CRON:…``), which RFC 5545 cannot say in general, is expanded: its
   occurrences from :data:`KEEP` ago to :data:`AHEAD` ahead, at most
-  :data:`MAX_EXPANDED`, each an :class:`Instance` of its own.
+  :data:`MAX_EXPANDED` (a fifth of them at most before the day), each an
+  :class:`Instance` of its own, collected by number (an hourly rule costs what it
+  gives, not a year of occurrences).
 
 A cancelled window: a one-off one cancelled before it started is marked cancelled; one
 cancelled while it ran ends then (as the page shows it). A recurring one keeps the
@@ -37,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from monitor.incidents.recurrence import (
     DEFAULT_ANCHOR,
@@ -143,18 +147,16 @@ def recurring(rule: str, duration: float, tz: str, *, anchor: float | None,
     return _expanded(rule, duration, tz, anchor, cancelled_at, lower, day)
 
 
+#: the first range looked at when occurrences are collected by number (then 4× longer)
+_FIRST_SPAN = _DAY
+
+
 def _first_from(rule: str, duration: float, tz: str, at: float,
                 anchor: float | None) -> tuple[datetime, Instance] | None:
     """The first occurrence starting at ``at`` or later (looked for up to
     :data:`SAMPLE_SPAN` ahead), with its naive wall-clock start."""
-    since = at
-    while since < at + SAMPLE_SPAN:
-        for naive, occ in wall_clock_occurrences(rule, duration, tz, since,
-                                                 since + MAX_RANGE, anchor):
-            if occ.start >= at:
-                return naive, Instance(occ.start, occ.end)
-        since += MAX_RANGE
-    return None
+    found = _collect(rule, duration, tz, anchor, at, at + SAMPLE_SPAN, 1)
+    return found[0] if found else None
 
 
 def _vigie(rule: str, duration: float, tz: str, anchor: float | None, low: float,
@@ -171,6 +173,27 @@ def _vigie(rule: str, duration: float, tz: str, anchor: float | None, low: float
     return out
 
 
+def _collect(rule: str, duration: float, tz: str, anchor: float | None, low: float,
+             high: float, limit: int, *, last: bool = False) -> list[tuple[datetime, Instance]]:
+    """The first ``limit`` occurrences starting in ``[low, high)`` (the ``last`` ones),
+    looked for in ranges growing from a day: an hourly rule costs what it gives."""
+    found: list[tuple[datetime, Instance]] = []
+    span = _FIRST_SPAN
+    if last:
+        until = high
+        while until > low and len(found) < limit:
+            since = max(low, until - span)
+            found = _vigie(rule, duration, tz, anchor, since, until) + found
+            until, span = since, min(span * 4, MAX_RANGE)
+        return found[max(0, len(found) - limit):]
+    since = low
+    while since < high and len(found) < limit:
+        until = min(high, since + span)
+        found += _vigie(rule, duration, tz, anchor, since, until)
+        since, span = until, min(span * 4, MAX_RANGE)
+    return found[:limit]
+
+
 def _cut(found: list[tuple[datetime, Instance]],
          cancelled_at: float | None) -> list[tuple[datetime, Instance]]:
     """Occurrences as a cancellation leaves them: those started before it, ending then."""
@@ -178,6 +201,30 @@ def _cut(found: list[tuple[datetime, Instance]],
         return found
     return [(naive, Instance(i.start, min(i.end, cancelled_at))) for naive, i in found
             if i.start < cancelled_at]
+
+
+def _compared(tz: str, duration: float, low: float, high: float,
+              cancelled_at: float | None) -> list[tuple[float, float]]:
+    """Where a recurrence and Vigie's occurrences are compared: their first two weeks,
+    and around each change of the clocks (an occurrence's wall-clock length and its real
+    length differ only when it spans one) and the cancellation; merged, within
+    ``[low, high)``."""
+    around = [change[0].timestamp() for change in clock_changes(
+        tz, datetime.fromtimestamp(low, UTC).year, datetime.fromtimestamp(high, UTC).year)]
+    if cancelled_at is not None:
+        around.append(cancelled_at)
+    ranges = sorted([(low, low + 14 * _DAY)] + [
+        (at - duration - _DAY, at + _DAY) for at in around])
+    merged: list[tuple[float, float]] = []
+    for since, until in ranges:
+        since, until = max(since, low), min(until, high)
+        if since >= until:
+            continue
+        if merged and since <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], until))
+        else:
+            merged.append((since, until))
+    return merged
 
 
 @lru_cache(maxsize=256)
@@ -192,6 +239,7 @@ def _recurrence(rule: str, duration: float, tz: str, anchor: float | None,
         return None
     parts = explicit_parts(shape, local_time(anchor, zi) if anchor is not None
                            else DEFAULT_ANCHOR)
+    counted = dict(parts)
     dtstart = first[0]
     low, high = max(lower, day - KEEP), day + _DAY + AHEAD
     stop: tuple[datetime, Instance] | None = None
@@ -200,19 +248,19 @@ def _recurrence(rule: str, duration: float, tz: str, anchor: float | None,
         until = stop[1].start if stop is not None else cancelled_at
         parts["UNTIL"] = datetime.fromtimestamp(until, UTC).strftime("%Y%m%dT%H%M%SZ")
         high = min(high, until + 1)
-    vigie = dict(_cut(_vigie(rule, duration, tz, anchor, low, high), cancelled_at))
-    # the calendar's starts: the rule with its parts written out, counted from DTSTART
+    vigie: dict[datetime, Instance] = {}
     calendar: list[datetime] = []
-    if low < high:
-        counted = {k: v for k, v in parts.items() if k != "UNTIL"}
-        for naive in starts(counted, dtstart, local_time(low, zi) - timedelta(days=1),
-                            local_time(high, zi) + timedelta(days=1)):
-            if low <= naive.replace(tzinfo=zi).timestamp() < high:
+    for since, until in _compared(tz, duration, low, high, cancelled_at):
+        vigie.update(_cut(_vigie(rule, duration, tz, anchor, since, until), cancelled_at))
+        # the calendar's starts: the rule with its parts written out, counted from DTSTART
+        for naive in starts(counted, dtstart, local_time(since, zi) - timedelta(days=1),
+                            local_time(until, zi) + timedelta(days=1)):
+            if since <= naive.replace(tzinfo=zi).timestamp() < until:
                 calendar.append(naive)
     if set(vigie) - set(calendar):
         return None  # the RRULE would miss occurrences: expanded
     cancelled = stop[0] if stop is not None else None
-    exdates = tuple(n for n in calendar if n not in vigie and n != cancelled)
+    exdates = tuple(sorted(n for n in set(calendar) if n not in vigie and n != cancelled))
     overrides = []
     for naive, inst in sorted(vigie.items()):
         exact = naive.replace(tzinfo=zi).timestamp()
@@ -229,19 +277,60 @@ def _recurrence(rule: str, duration: float, tz: str, anchor: float | None,
 def _expanded(rule: str, duration: float, tz: str, anchor: float | None,
               cancelled_at: float | None, lower: float, day: float) -> tuple[Instance, ...]:
     low, high = max(lower, day - KEEP), day + _DAY + AHEAD
-    found = [i for _naive, i in _cut(_vigie(rule, duration, tz, anchor, low, high),
-                                     cancelled_at)]
     if cancelled_at is not None:
+        high = min(high, cancelled_at)  # nothing starting later is kept
+    keep_past = MAX_EXPANDED // 5
+    past = _collect(rule, duration, tz, anchor, low, min(day, high), keep_past, last=True)
+    coming = _collect(rule, duration, tz, anchor, max(day, low), high,
+                      MAX_EXPANDED - len(past))
+    found = [i for _naive, i in _cut(past + coming, cancelled_at)]
+    if cancelled_at is not None and len(found) < MAX_EXPANDED:
         stop = _first_from(rule, duration, tz, cancelled_at, anchor)
-        if stop is not None and stop[1].start < high:
+        if stop is not None and stop[1].start < day + _DAY + AHEAD:
             found.append(Instance(stop[1].start, stop[1].end, cancelled=True))
-    past = [i for i in found if i.end <= day]
-    coming = [i for i in found if i.end > day]
-    keep_past = min(len(past), MAX_EXPANDED // 5)
-    return tuple(past[len(past) - keep_past:] + coming[:MAX_EXPANDED - keep_past])
+    return tuple(found)
+
+
+# Changes of the clocks ----------------------------------------------------------------
+
+
+def _state(zi: ZoneInfo, at: int) -> tuple[timedelta, bool, str]:
+    local = datetime.fromtimestamp(at, zi)
+    return local.utcoffset() or timedelta(), bool(local.dst()), local.tzname() or ""
+
+
+@lru_cache(maxsize=64)
+def clock_changes(tz: str, first_year: int, last_year: int
+                  ) -> tuple[tuple[datetime, timedelta, timedelta, str, bool], ...]:
+    """Every change of the time zone ``tz`` (its offset, name or daylight saving) from
+    ``first_year`` to the end of ``last_year``: ``(instant in UTC, offset before, offset
+    after, name after, daylight saving after)``, found day by day, then to the second
+    (two changes within one day are seen as one)."""
+    zi = zone(tz)
+    at = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp())
+    current = _state(zi, at)
+    out = []
+    while at < end:
+        following = _state(zi, at + 86400)
+        if following == current:
+            at += 86400
+            continue
+        low, high = at, at + 86400  # current at low, something else at high
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _state(zi, middle) == current:
+                low = middle
+            else:
+                high = middle
+        after = _state(zi, high)
+        out.append((datetime.fromtimestamp(high, UTC), current[0], after[0], after[2],
+                    after[1]))
+        current, at = after, high
+    return tuple(out)
 
 
 __all__ = [
-    "AHEAD", "KEEP", "MAX_EXPANDED", "CalendarWindow", "Instance", "Recurrence", "one_off",
-    "recurring",
+    "AHEAD", "KEEP", "MAX_EXPANDED", "CalendarWindow", "Instance", "Recurrence",
+    "clock_changes", "one_off", "recurring",
 ]

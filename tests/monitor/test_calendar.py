@@ -181,3 +181,13 @@ def test_the_sequence_grows_with_each_change():
     assert window.sequence == 0
     later = calendar.CalendarWindow(1, "t", None, "", None, ("web",), PARIS, 1000.0, 1090.5)
     assert later.sequence == 90
+
+
+def test_the_changes_of_the_clocks():
+    hour = timedelta(hours=1)
+    assert calendar.clock_changes(PARIS, 2026, 2026) == (
+        (datetime.fromtimestamp(utc(2026, 3, 29, 1), ZoneInfo("UTC")), hour, 2 * hour,
+         "CEST", True),
+        (datetime.fromtimestamp(utc(2026, 10, 25, 1), ZoneInfo("UTC")), 2 * hour, hour,
+         "CET", False))
+    assert calendar.clock_changes("UTC", 2026, 2030) == ()
