@@ -10,8 +10,9 @@ Texts are made safe when they are written (:mod:`monitor.safetext`); the feed st
 every character XML 1.0 forbids when it is rendered, so a row stored by an older version
 cannot make the feed unreadable for every subscriber.
 
-Calendars (:mod:`dashboard.calendars`): French unless ``?lang=en`` (a subscription's
-address says its language: an app's own language or cookies never change it). They are
+Calendars (:mod:`dashboard.calendars`): in the site's language (French) unless
+``?lang=`` says otherwise (a subscription's address says its language: an app's own
+language or cookies never change it). They are
 read when asked for, off the request path, and never served empty or partial: when the
 database cannot say now, the answer is ``503`` and the app keeps its copy. A service's
 feed and calendars, like the calendars, are served by content (``ETag`` a digest,
@@ -46,14 +47,19 @@ def calendar_address(service_id: str | None = None, *, webcal: bool = False) -> 
     ``webcal`` the ``webcal://`` address that opens the visitor's calendar app (only with
     ``site.public_url``: a cached page never holds the host a request named)."""
     path = "/maintenance.ics" if service_id is None else f"/services/{service_id}.ics"
-    if select_language() == "en":
-        path += "?lang=en"
+    path += _lang_query(select_language())
     if not webcal:
         return path
     public = current_app.config.get("PUBLIC_URL")
     if not public or not public.startswith(("https://", "http://")):
         return None
     return "webcal://" + public.split("://", 1)[1] + path
+
+
+def _lang_query(lang: str) -> str:
+    """``?lang=…`` when ``lang`` is not the site's language (a calendar's address says
+    its language)."""
+    return "" if lang == current_app.config["DEFAULT_LANGUAGE"] else f"?lang={lang}"
 
 
 def _base() -> str:
@@ -161,7 +167,7 @@ def _calendar(service_id: str | None) -> Response:
         description = gettext("Planned maintenance of %(service)s (%(site)s).",
                               service=names[service_id], site=site)
         path = f"/services/{service_id}.ics"
-    source = base + path + ("?lang=en" if lang == "en" else "")
+    source = base + path + _lang_query(lang)
 
     def render() -> bytes:
         return calendars.render(shown, lang=lang, name=name, description=description,

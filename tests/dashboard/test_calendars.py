@@ -430,3 +430,20 @@ def test_the_page_links_to_the_calendars_and_feeds(client, change):
     for path in ("/", "/incidents", "/services/web"):
         footer = client.get(path).get_data(as_text=True).split('class="site-footer"')[1]
         assert 'href="/maintenance.ics"' in footer and "Agenda des maintenances" in footer
+
+
+def test_a_site_in_english_gives_french_on_request(seeded, clock):
+    from dashboard import create_app
+
+    config, store, _ = seeded
+    app = create_app(config, {"TESTING": True, "CLOCK": clock, "DEFAULT_LANGUAGE": "en"},
+                     store=store)
+    client = app.test_client()
+    summaries = [str(e["SUMMARY"]) for e in events(calendar(client))]
+    assert "Maintenance: Nextcloud upgrade" in summaries
+    french = calendar(client, "/maintenance.ics?lang=fr")
+    assert "Maintenance : Mise à jour de Nextcloud" in [str(e["SUMMARY"]) for e in events(french)]
+    assert str(french["SOURCE"]) == "http://localhost/maintenance.ics?lang=fr"
+    assert 'href="/maintenance.ics?lang=fr"' in client.get("/maintenance?lang=fr").get_data(
+        as_text=True)
+    assert 'href="/maintenance.ics"' in client.get("/maintenance").get_data(as_text=True)
