@@ -9,7 +9,7 @@ is then shared). Any WSGI server can serve it on its own::
 (``vigie dashboard`` serves it faster: cached answers are sent without a worker thread.)
 
 It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
-:mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom), :mod:`dashboard.badges`
+:mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom, calendars), :mod:`dashboard.badges`
 (SVG), ``dashboard.admin`` when that package exists, and :mod:`dashboard.assistance`
 (members' requests for help) when ``assistance.enabled``.
 """

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from werkzeug.http import parse_date
+
 from dashboard.i18n import COOKIE, choose_language
 from dashboard.snapshot import Snapshot, SnapshotCache
 
@@ -42,6 +44,23 @@ def _cookie_language(header: str) -> str | None:
     except Exception:  # a malformed cookie header is the client's problem, not ours
         return None
     return morsel.value if morsel else None
+
+
+def _not_modified(environ: dict, etag: str, headers: list) -> bool:
+    """The client has this response: its ``If-None-Match`` names the ETag, or (only when
+    it sends none) its ``If-Modified-Since`` is not older than the ``Last-Modified`` of
+    a response served by content (dashboard.pages.cached_response)."""
+    asked = environ.get("HTTP_IF_NONE_MATCH")
+    if asked:
+        return bool(etag) and etag in asked
+    since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    if not since:
+        return False
+    modified = next((value for name, value in headers if name == "Last-Modified"), None)
+    if modified is None:
+        return False
+    since_at, modified_at = parse_date(since), parse_date(modified)
+    return since_at is not None and modified_at is not None and modified_at <= since_at
 
 
 class FastPath:
@@ -77,7 +96,7 @@ class FastPath:
         if found is None or found[0] != last:
             return None
         _, status, headers, body, etag = found
-        if etag and etag in environ.get("HTTP_IF_NONE_MATCH", ""):
+        if _not_modified(environ, etag, headers):
             return ("304 Not Modified",
                     [h for h in headers if h[0] in ("ETag", "Vary", "Cache-Control")], b"")
         return status, headers, body

@@ -10,8 +10,11 @@ cached body at serving time in place of :data:`UPDATED` and :data:`UPDATED_ISO`.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, current_app, g, request
@@ -27,6 +30,8 @@ _UPDATED_B = UPDATED.encode()
 _UPDATED_ISO_B = UPDATED_ISO.encode()
 #: bodies smaller than this are not worth compressing
 GZIP_MIN = 1024
+#: documents whose first sight is remembered for ``Last-Modified`` (see :class:`Versions`)
+MAX_VERSIONS = 512
 
 
 @dataclass
@@ -36,6 +41,46 @@ class Body:
     raw: bytes
     gzipped: bytes | None
     stamped: bool
+    #: a digest of ``raw`` (made when first asked)
+    digest: str | None = None
+
+    def content_tag(self) -> str:
+        """A digest of the body: the same bytes, the same tag, whatever the snapshot."""
+        if self.digest is None:
+            self.digest = hashlib.blake2b(self.raw, digest_size=12).hexdigest()
+        return self.digest
+
+
+class Versions:
+    """When each document served by its content (calendars, a service's feed) was first
+    seen with its current content: its ``Last-Modified``.
+
+    A new content gets the current second, and always a later second than the content
+    it replaces, so a client's ``If-Modified-Since`` never hides a change. Kept in memory
+    (a restart dates every document anew: clients fetch it once more), for at most
+    :data:`MAX_VERSIONS` documents (the oldest forgotten first).
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._seen: OrderedDict[tuple, tuple[str, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def last_modified(self, key: tuple, tag: str) -> int:
+        """The second the document ``key`` got its content ``tag``."""
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and seen[0] == tag:
+                self._seen.move_to_end(key)
+                return seen[1]
+            at = int(self.clock())
+            if seen is not None:
+                at = max(at, seen[1] + 1)
+            self._seen[key] = (tag, at)
+            self._seen.move_to_end(key)
+            while len(self._seen) > MAX_VERSIONS:
+                self._seen.popitem(last=False)
+            return at
 
 
 @dataclass
@@ -46,6 +91,11 @@ class DashboardState:
     store: Any
     cache: SnapshotCache
     settings: DashboardSettings
+    #: ``Last-Modified`` of the documents served by their content
+    versions: Versions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.versions = Versions(self.cache.clock)
 
     @property
     def zone(self):
@@ -95,12 +145,19 @@ def _stamp(raw: bytes, lang: str) -> bytes:
 
 
 def cached_response(key: tuple, render: Callable[[], str | bytes], mimetype: str = "text/html",
-                    *, status: int = 200, max_age: int = 0) -> Response:
+                    *, status: int = 200, max_age: int = 0,
+                    by_content: bool = False) -> Response:
     """Serve the body cached under ``key`` (+ language) in the current snapshot.
 
     Adds a weak ETag (snapshot, language, last result), answers ``304`` to a matching
     ``If-None-Match``, and sends the precompressed body to clients accepting gzip. A body
     rendered without some of its details (see :func:`detail`) is served but not kept.
+
+    :param by_content: the ETag is a digest of the body, and ``Last-Modified`` the time
+        that body was first served (:class:`Versions`; ``If-Modified-Since`` answered
+        too): for documents apps poll (calendars, feeds), which then stay ``304`` while
+        only other parts of the page change. Not for bodies holding the "last updated"
+        time.
     """
     st = state()
     snap = st.cache.get()
@@ -116,7 +173,11 @@ def cached_response(key: tuple, render: Callable[[], str | bytes], mimetype: str
     etag = f"{snap.tag}-{lang}-{int(last)}"
     headers = {"Vary": "Accept-Language, Cookie, Accept-Encoding",
                "Cache-Control": f"public, max-age={max_age}, must-revalidate"}
-    if status == 200 and request.if_none_match.contains_weak(etag):
+    modified: int | None = None
+    if by_content and not body.stamped:
+        etag = f"{lang}-{body.content_tag()}"
+        modified = st.versions.last_modified(body_key, etag)
+    if status == 200 and _not_modified(etag, modified):
         response = Response(status=304, headers=headers)
         response.set_etag(etag, weak=True)
         return response
@@ -138,9 +199,20 @@ def cached_response(key: tuple, render: Callable[[], str | bytes], mimetype: str
     else:
         response = Response(raw, status=status, mimetype=mimetype, headers=headers)
     response.set_etag(etag, weak=True)
+    if modified is not None:
+        response.last_modified = modified
     if status == 200:
         request.environ["vigie.cacheable"] = True  # dashboard.fastpath may keep it whole
     return response
+
+
+def _not_modified(etag: str, modified: int | None) -> bool:
+    """The client has this version: its ``If-None-Match`` names the ETag, or (only when
+    it sends none) its ``If-Modified-Since`` is not older than ``modified``."""
+    if request.if_none_match:
+        return request.if_none_match.contains_weak(etag)
+    since = request.if_modified_since
+    return modified is not None and since is not None and modified <= since.timestamp()
 
 
 def _incomplete(body: Body, status: int, mimetype: str) -> Response:

@@ -31,6 +31,7 @@ from monitor import availability
 from monitor.availability import NOTHING, Tally
 from monitor.config import Config
 from monitor.incidents import queries
+from monitor.incidents.calendar import CalendarWindow
 from monitor.reads import page, status
 from monitor.reads.page import session_on
 from monitor.state import ServiceStatus
@@ -189,6 +190,13 @@ def maintenance(conn: Connection, now: float, ahead: float = 60 * 86400,
                             *_rule(rules.get(p.window_id))) for p in planned]
 
 
+def calendar_windows(conn: Connection, now: float) -> list[CalendarWindow]:
+    """Maintenance windows as the calendars show them (one-off ones, recurring ones as a
+    recurrence or their occurrences; see :mod:`monitor.incidents.calendar`)."""
+    with session_on(conn) as session:
+        return queries.calendar_windows(session, now)
+
+
 def _rule(rule: page.WindowRule | None) -> tuple:
     """A window's rule in words and its time zone as the view holds them (a rule that
     no longer reads has no words until the next snapshot)."""
@@ -230,8 +238,8 @@ def daily_latency(conn: Connection, check_keys: Iterable[str], first: date, zone
 
 
 __all__ = [
-    "BAR_DAYS", "bar_days", "build_days", "check_views", "daily_latency", "incident",
-    "incident_counts", "incident_history", "latency_series", "maintenance",
+    "BAR_DAYS", "bar_days", "build_days", "calendar_windows", "check_views", "daily_latency",
+    "incident", "incident_counts", "incident_history", "latency_series", "maintenance",
     "next_notice_change", "notices", "open_incidents", "service_days", "service_rollups",
     "service_statuses",
 ]

@@ -100,7 +100,7 @@ def service(service_id: str):
         chart_series = detail(("series", service_id, selected),
                               lambda conn: _series(conn, view, selected, snap.built_at, zone))
         incidents = detail(("service-incidents", service_id),
-                           lambda conn: _service_incidents(conn, service_id, with_incidents))
+                           lambda conn: service_incidents(conn, service_id, with_incidents))
         chart = (_chart(view, chart_series, selected, snap.built_at, lang)
                  if chart_series is not None else (None, None))
         maintenance = [m for m in (*snap.data.active_maintenance,
@@ -167,7 +167,8 @@ def find_incident(incident_id: int):
     return found
 
 
-def _service_incidents(conn, service_id: str, with_incidents: bool):
+def service_incidents(conn, service_id: str, with_incidents: bool):
+    """The 20 latest incidents of a service (its page, its feed), newest first."""
     if not with_incidents:
         return []
     return reads.incident_history(conn, service_id=service_id, limit=20)

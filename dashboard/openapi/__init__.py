@@ -42,7 +42,8 @@ _EXTENSION = "vigie.openapi"
 TAGS = [
     {"name": "status", "description": "The status page's JSON API, in the shape Statuspage "
                                       "clients know (see docs/dashboard.md)."},
-    {"name": "documents", "description": "The Atom feed and the SVG badges."},
+    {"name": "documents", "description": "The Atom feeds, the maintenance calendars and the "
+                                         "SVG badges."},
     {"name": "health", "description": "Whether Vigie runs (for load balancers and "
                                       "monitoring)."},
     {"name": "heartbeats", "description": "Jobs (backups, cron tasks) telling Vigie they "

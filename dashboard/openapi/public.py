@@ -179,6 +179,36 @@ def _media(media_type: str, description: str, *, gone: str | None = None) -> dic
     return out
 
 
+CALENDAR_LANG: dict[str, Any] = {
+    "name": "lang", "in": "query", "required": False, "schema": {"type": "string"},
+    "description": "`en` for English; otherwise the site's language (a subscription's "
+                   "address alone says its language: no cookie, no `Accept-Language`).",
+}
+_BY_CONTENT = {
+    "ETag": header({"type": "string"}, "A digest of the body: changes with what it holds."),
+    "Last-Modified": header({"type": "string"}, "When this body was first served."),
+    "Cache-Control": header({"type": "string"}, "Revalidate before reuse."),
+}
+_BY_CONTENT_NOT_MODIFIED = {"description": "Not modified: `If-None-Match` names the ETag, "
+                                           "or `If-Modified-Since` is not older."}
+
+
+def _by_content(media_type: str, description: str, *, gone: str | None = None,
+                unavailable: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "200": {"description": description, "headers": _BY_CONTENT,
+                "content": {media_type: {"schema": TEXT}}},
+        "304": _BY_CONTENT_NOT_MODIFIED}
+    if gone:
+        out["404"] = {"description": gone, "content": {"text/html": {"schema": TEXT}}}
+    if unavailable:
+        out["503"] = {"description": "The calendar cannot be read now (never served empty); "
+                                     "try again after `Retry-After` seconds.",
+                      "headers": {"Retry-After": header({"type": "string"}, "Seconds.")},
+                      "content": {"text/plain": {"schema": TEXT}}}
+    return out
+
+
 #: endpoint → its description (the path and the summary come from the Flask route)
 OPERATIONS: dict[str, Operation] = {
     "api.summary": Operation("status", _document(ref("Summary"), "The summary."), [LANG]),
@@ -197,6 +227,15 @@ OPERATIONS: dict[str, Operation] = {
                                         "304": NOT_MODIFIED}),
     "feeds.atom": Operation("documents", _media("application/atom+xml", "Incidents and "
                                                 "maintenance as an Atom feed."), [LANG]),
+    "feeds.service_atom": Operation("documents", _by_content(
+        "application/atom+xml", "One service's incidents and maintenance as an Atom feed.",
+        gone="No such service."), [LANG]),
+    "feeds.maintenance_calendar": Operation("documents", _by_content(
+        "text/calendar", "Every maintenance window as an iCalendar (RFC 5545) calendar.",
+        unavailable=True), [CALENDAR_LANG]),
+    "feeds.service_calendar": Operation("documents", _by_content(
+        "text/calendar", "One service's maintenance windows as an iCalendar calendar.",
+        gone="No such service.", unavailable=True), [CALENDAR_LANG]),
     "badges.overall": Operation("documents", _media("image/svg+xml", "A badge."), [LANG]),
     "badges.status": Operation("documents", _media("image/svg+xml", "A badge.",
                                                    gone="No such service."), [LANG]),

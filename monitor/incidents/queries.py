@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.incidents import maintenance, notices, outbox
+from monitor.incidents import calendar, maintenance, notices, outbox
 from monitor.markup import stored
 from monitor.status import ServiceStatus
 from monitor.incidents.maintenance import PlannedMaintenance
@@ -349,6 +349,46 @@ def maintenance_windows(session: Session, at: float, *,
     return out
 
 
+def calendar_windows(session: Session, at: float, *,
+                     keep: float = calendar.KEEP) -> list[calendar.CalendarWindow]:
+    """Windows as calendars show them (:mod:`monitor.incidents.calendar`), by id: every
+    recurring window, and the one-off ones ended (or cancelled) less than ``keep``
+    seconds before ``at``, each with the services it covers (none: left out); public
+    fields only. A window whose stored rule is refused is left out, as the page does."""
+    services = maintenance.catalog(session)
+    since = at - keep
+    stmt = (select(MaintenanceWindow)
+            .where(or_(MaintenanceWindow.cancelled_at.is_(None),
+                       MaintenanceWindow.cancelled_at >= since))
+            .where(or_(MaintenanceWindow.rule.is_not(None), MaintenanceWindow.ends_at >= since))
+            .order_by(MaintenanceWindow.id))
+    out = []
+    for w in session.scalars(stmt):
+        covered = maintenance.covered_services(w, services)
+        if not covered or maintenance.refusal(w) is not None:
+            continue
+        recurrence: calendar.Recurrence | None = None
+        instances: tuple[calendar.Instance, ...] = ()
+        if w.rule is not None:
+            found = calendar.recurring(
+                w.rule, w.duration or 0.0, w.timezone, anchor=w.starts_at,
+                cancelled_at=w.cancelled_at,
+                lower=w.starts_at if w.starts_at is not None else w.created_at, now=at)
+            if isinstance(found, calendar.Recurrence):
+                recurrence = found
+            else:
+                instances = found
+        elif w.starts_at is not None and w.ends_at is not None:
+            instances = (calendar.one_off(w.starts_at, w.ends_at, w.cancelled_at),)
+        if recurrence is None and not instances:
+            continue
+        out.append(calendar.CalendarWindow(
+            w.id, w.title_fr, w.title_en, w.message_fr or "", w.message_en, covered,
+            w.timezone, w.created_at, w.updated_at, recurrence, instances,
+            expanded=w.rule is not None and recurrence is None))
+    return out
+
+
 # Notices --------------------------------------------------------------------------------
 
 
@@ -408,7 +448,8 @@ __all__ = [
     "IMPACTS", "NOTICE_LEVELS", "OUTBOX_STATUSES", "PHASES",
     "IncidentDetail", "IncidentSummary", "LinkView", "NoticeView", "OutboxView",
     "PlannedMaintenance", "UpdateView", "WindowView",
-    "active_maintenance", "active_notices", "all_notices", "daily_incident_counts",
+    "active_maintenance", "active_notices", "all_notices", "calendar_windows",
+    "daily_incident_counts",
     "incident_detail", "incident_history", "incident_links", "maintenance_windows", "notice",
     "open_incidents", "outbox_backlog", "outbox_entries", "services_in_maintenance",
     "upcoming_maintenance",

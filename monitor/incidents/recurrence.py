@@ -343,6 +343,15 @@ def occurrences(rule: str, duration: float, tz: str, since: float, until: float,
     :param duration: wall-clock length of each occurrence, seconds.
     :param anchor: Unix time of the first possible occurrence (the window's ``start``).
     """
+    return [occ for _naive, occ in wall_clock_occurrences(rule, duration, tz, since, until,
+                                                          anchor)]
+
+
+def wall_clock_occurrences(rule: str, duration: float, tz: str, since: float, until: float,
+                           anchor: float | None = None) -> list[tuple[datetime, Occurrence]]:
+    """:func:`occurrences`, each with the naive wall-clock start the rule gave (which may
+    not exist in ``tz``: 02:30 on the night clocks go forward), as a calendar names an
+    occurrence of a recurrence (:mod:`monitor.incidents.calendar`)."""
     zi = zone(tz)
     until = min(until, since + MAX_RANGE)
     # a margin of a day around the range absorbs any offset change
@@ -358,7 +367,7 @@ def occurrences(rule: str, duration: float, tz: str, since: float, until: float,
         if anchor is not None and start < anchor:
             continue
         if end > start and end > since and start < until:
-            out.append(Occurrence(start, end))
+            out.append((naive, Occurrence(start, end)))
     return out
 
 
@@ -384,5 +393,6 @@ def local_time(at: float, zi: ZoneInfo) -> datetime:
 __all__ = [
     "DAY_CODE", "DEFAULT_ANCHOR", "MAX_OCCURRENCES", "MAX_RANGE", "MIN_PERIOD", "Occurrence",
     "RuleError", "build_rule", "check_rule", "day_code", "local_time", "next_occurrence",
-    "occurrences", "parse_datetime", "parse_rule", "parse_time_of_day", "span", "zone",
+    "occurrences", "parse_datetime", "parse_rule", "parse_time_of_day", "span",
+    "wall_clock_occurrences", "zone",
 ]

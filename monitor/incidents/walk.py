@@ -65,13 +65,13 @@ def starts(shape: Mapping[str, str] | str, first: datetime, low: datetime,
         return
 
 
-def _rrule(parts: Mapping[str, str], first: datetime, low: datetime, high: datetime) -> Any:
-    """dateutil's rrule for ``parts``, counting from the beginning of the period (of
-    ``INTERVAL`` periods from ``first``) that holds ``low``, up to ``high``: what it
-    gives from ``first`` on that range, without going through the years between."""
+def explicit_parts(parts: Mapping[str, str], first: datetime) -> dict[str, str]:
+    """An RRULE's parts with what dateutil (and RFC 5545) would take from the first date
+    ``first`` written out: the weekday of a weekly rule without days, the day (and month)
+    of a monthly (yearly) one, the time of day. The rule then gives the same starts
+    counted from any of its occurrences in place of ``first``."""
     parts = dict(parts)
     freq = parts["FREQ"]
-    # what dateutil would take from the first date, written out
     if not any(name in parts for name in _DAY_PARTS):
         if freq == "YEARLY":
             parts.setdefault("BYMONTH", str(first.month))
@@ -84,6 +84,15 @@ def _rrule(parts: Mapping[str, str], first: datetime, low: datetime, high: datet
         parts.setdefault("BYHOUR", str(first.hour))
     parts.setdefault("BYMINUTE", str(first.minute))
     parts.setdefault("BYSECOND", str(first.second))
+    return parts
+
+
+def _rrule(parts: Mapping[str, str], first: datetime, low: datetime, high: datetime) -> Any:
+    """dateutil's rrule for ``parts``, counting from the beginning of the period (of
+    ``INTERVAL`` periods from ``first``) that holds ``low``, up to ``high``: what it
+    gives from ``first`` on that range, without going through the years between."""
+    parts = explicit_parts(parts, first)
+    freq = parts["FREQ"]
     parts["UNTIL"] = high.strftime("%Y%m%dT%H%M%S")
     interval = int(parts.get("INTERVAL", "1"))
     start = _period_start(freq, interval, first, low,

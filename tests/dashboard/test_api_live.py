@@ -183,12 +183,14 @@ def made(call):
 def test_every_operation_succeeds_as_described(schema, call, made):
     incident, window = {"incident_id": made["incident"]}, {"window_id": made["windows"][0]}
     for path in ("/api/v1/summary.json", "/api/v1/services", "/api/v1/incidents",
-                 "/api/v1/maintenance", "/api/v1/openapi.json", "/feed.atom", "/history.atom", "/badges/status.svg",
+                 "/api/v1/maintenance", "/api/v1/openapi.json", "/feed.atom", "/history.atom",
+                 "/maintenance.ics", "/badges/status.svg",
                  "/healthz", "/admin/api/v1/whoami", "/admin/api/v1/notices",
                  "/admin/api/v1/incidents", "/admin/api/v1/checks", "/admin/api/v1/assistance"):
         call("GET", path)
     for path in ("/api/v1/services/{service_id}", "/badges/{service_id}/status.svg",
-                 "/badges/{service_id}/uptime.svg"):
+                 "/badges/{service_id}/uptime.svg", "/services/{service_id}.atom",
+                 "/services/{service_id}.ics"):
         call("GET", path, path_parameters={"service_id": "mail"})
     call("GET", "/api/v1/incidents/{incident_id}", path_parameters=incident)
     call("GET", "/admin/api/v1/incidents/{incident_id}", path_parameters=incident)

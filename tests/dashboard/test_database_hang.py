@@ -177,3 +177,51 @@ def test_without_a_snapshot_the_first_request_waits_a_bounded_time(postgres_sche
             app.extensions["vigie"].cache.wait_idle(PATIENCE)
             proxied.dispose()
             direct.dispose()
+
+
+def test_a_calendar_is_never_served_empty_while_the_database_hangs(hung):
+    """While the database does not answer, calendars and a service's feed are served
+    from what the snapshot already read."""
+    app, clock, proxy, direct, _ = hung
+    client = app.test_client()
+    before = client.get("/maintenance.ics")
+    assert before.status_code == 200 and b"BEGIN:VEVENT" in before.data
+    direct.record_service_change("mail", seed.NOW + 1, ServiceStatus.PARTIAL_OUTAGE,
+                                 ServiceStatus.MAJOR_OUTAGE)
+    cache = app.extensions["vigie"].cache
+    proxy.pause()
+    clock.advance(cache.check_interval)
+    client.get("/")  # the check is due: the refresh starts, and hangs
+
+    def ask():
+        return (client.get("/maintenance.ics"), client.get("/services/mail.ics?lang=en"),
+                client.get("/services/mail.atom"))
+
+    # the snapshot is still the one before the hang: its calendar is served as it was,
+    # and the windows it read make any other calendar (one read serves them all)
+    same, english, feed = answered_while_paused(proxy, ask)
+    assert same.status_code == 200 and same.data == before.data
+    assert english.status_code == 200 and b"BEGIN:VCALENDAR" in english.data
+    # the service's history was never read: its feed is made of the snapshot's incidents
+    assert feed.status_code == 200 and feed.headers["Cache-Control"] == "no-store"
+    assert "Réception du courrier perturbée" in feed.get_data(as_text=True)
+    caught_up(app)
+    assert client.get("/services/mail.ics?lang=en").status_code == 200
+
+
+def test_a_calendar_never_read_is_refused_while_the_database_hangs(hung):
+    """A calendar app that got an empty calendar would delete the member's events: one
+    the snapshot has not read is refused (503, try again later), never served empty."""
+    app, clock, proxy, direct, _ = hung
+    client = app.test_client()
+    client.get("/")  # a snapshot, without the calendars' read
+    direct.record_service_change("mail", seed.NOW + 1, ServiceStatus.PARTIAL_OUTAGE,
+                                 ServiceStatus.MAJOR_OUTAGE)
+    proxy.pause()
+    clock.advance(app.extensions["vigie"].cache.check_interval)
+    client.get("/")  # the refresh starts, and hangs
+    refused = answered_while_paused(proxy, lambda: client.get("/maintenance.ics"))
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "300"
+    assert b"BEGIN:VCALENDAR" not in refused.data
+    caught_up(app)
+    assert client.get("/maintenance.ics").status_code == 200

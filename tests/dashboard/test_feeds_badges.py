@@ -70,3 +70,29 @@ def test_feed_links_follow_the_host_asked_without_leaking_to_others(client):
     feed = ET.fromstring(client.get("/feed.atom").data)
     link = feed.find(f"{ATOM}entry").find(f"{ATOM}link").get("href")
     assert link.startswith("http://localhost/")
+
+
+def test_a_service_has_its_own_feed(client):
+    response = client.get("/services/mail.atom")
+    assert response.status_code == 200 and response.mimetype == "application/atom+xml"
+    feed = ET.fromstring(response.data)
+    assert feed.find(f"{ATOM}id").text == "http://localhost/services/mail.atom"
+    assert feed.find(f"{ATOM}title").text.startswith("Messagerie — ")
+    alternate = [l for l in feed.findall(f"{ATOM}link") if l.get("rel") == "alternate"]
+    assert alternate[0].get("href") == "http://localhost/services/mail"
+    titles = [e.find(f"{ATOM}title").text for e in feed.findall(f"{ATOM}entry")]
+    # its incident and the maintenance over every service; not the web sites' incident
+    assert "Réception du courrier perturbée — Cause identifiée" in titles
+    assert any(t.startswith("Maintenance : Changement de routeur") for t in titles)
+    assert not any("Sites web lents" in t or "Nextcloud" in t for t in titles)
+    web = ET.fromstring(client.get("/services/web.atom?lang=en").data)
+    titles = [e.find(f"{ATOM}title").text for e in web.findall(f"{ATOM}entry")]
+    assert "Slow web sites — Resolved" in titles
+    assert not any("mail" in t.lower() for t in titles)
+
+
+def test_a_service_feed_is_served_by_its_content(client):
+    first = client.get("/services/mail.atom")
+    assert first.headers["Last-Modified"]
+    again = client.get("/services/mail.atom", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304

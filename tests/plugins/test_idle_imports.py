@@ -30,6 +30,7 @@ NOT_WHEN_IDLE = (
     "pyexpat",
     "croniter",
     "dateutil.rrule",
+    "icalendar",
 )
 
 #: the runtime, started in a fresh interpreter; prints what it loaded once ready
