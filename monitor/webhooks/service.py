@@ -271,3 +271,51 @@ class WebhookOperations:
 
 __all__ = ["EndpointRecord", "NewSecret", "WebhookOperations", "deliveries", "endpoint",
            "endpoints", "events_field", "is_loopback", "record_of", "url_field"]
+
+
+# Test ping ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """What a test ping gave: the receiver's status, or why it failed (no address, no
+    secret in it)."""
+
+    ok: bool
+    status: int | None
+    error: str | None
+
+
+def ping(session: Session, endpoint_id: int, settings: WebhookSettings | None = None,
+         clock: Callable[[], float] = time.time) -> PingResult:
+    """POST a signed ``webhook.test`` message to the endpoint now, whatever its filter or
+    state, and say what the receiver answered. Nothing is written: a test counts neither
+    as a failure nor as a success. Blocking (call it from a web thread or the command
+    line, never from the event loop).
+
+    :raises NotFound: no such endpoint.
+    """
+    import asyncio
+
+    from monitor.webhooks.payload import test_body
+    from monitor.webhooks.plugin import Endpoint, Sender
+
+    target = Endpoint.of(_row(session, endpoint_id))
+    sender = Sender(settings or WebhookSettings(), clock=clock)
+    now = clock()
+
+    async def post() -> PingResult:
+        try:
+            answer = await sender.post(target, f"test:{target.id}:{int(now)}",
+                                       test_body(target.id, now))
+        except Exception as exc:  # every failure is the answer to show
+            error = str(exc) or type(exc).__name__
+            for hidden in target.hidden():
+                error = error.replace(hidden, "***")
+            status = getattr(exc, "status", None)
+            return PingResult(False, status if isinstance(status, int) else None, error[:300])
+        finally:
+            await sender.aclose()
+        return PingResult(True, answer.status, None)
+
+    return asyncio.run(post())
