@@ -10,6 +10,7 @@
 - :mod:`~dashboard.admin.audit_views` — the audit log and its export (administrators);
 - :mod:`~dashboard.admin.assistance_views` — the members' requests for help and where
   their delivery stands (administrators and the desk);
+- :mod:`~dashboard.admin.webhook_views` — signed webhook endpoints (administrators);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -45,6 +46,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     roles,
     user_views,
     views,
+    webhook_views,
 )
 from dashboard.admin.blueprint import api_bp, bp
 from dashboard.admin.context import setup_passwords
