@@ -16,13 +16,13 @@ from monitor.webhooks.signing import key_of
 
 
 @pytest.mark.parametrize(("url", "why"), [
-    ("http://partner.example.org/hook", "Only https://"),
-    ("ftp://partner.example.org/hook", "Not a web address"),
+    ("http://leak.example.net/hook", "Only https://"),
+    ("ftp://leak.example.net/hook", "Not a web address"),
     ("javascript:alert(1)", "Not a web address"),
     ("https:///nohost", "Not a web address"),
-    ("https://partner.example.org/a b", "Not a web address"),
-    ("https://partner.example.org/\u202ehook", "Not a web address"),
-    ("https://partner.example.org/" + "a" * 3000, "Text too long"),
+    ("https://leak.example.net/a b", "Not a web address"),
+    ("https://leak.example.net/\u202ehook", "Not a web address"),
+    ("https://leak.example.net/" + "a" * 3000, "Text too long"),
     ("", "required"),
     ("http://10.0.0.5/hook", "Only https://"),
 ])
@@ -30,7 +30,7 @@ def test_a_bad_address_is_refused_without_being_repeated(url, why):
     with pytest.raises(InvalidInput) as refused:
         service.url_field(url)
     assert refused.value.field == "url" and why in refused.value.message_en
-    assert "partner.example.org" not in refused.value.message_en
+    assert "leak.example.net" not in refused.value.message_en
     assert refused.value.message_fr != refused.value.message_en
 
 
