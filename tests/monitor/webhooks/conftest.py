@@ -69,6 +69,8 @@ class SignedReceiver:
                                       verified, status))
         self.changes.note()
         extra = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
+        if 300 <= status < 400:
+            extra["Location"] = "/elsewhere"
         return web.Response(status=status, headers=extra, text="ok" if status == 200 else "no")
 
 

@@ -80,6 +80,7 @@ async def test_retries_carry_the_same_webhook_id_and_a_success_clears_the_failur
     assert [r.status for r in receiver.requests] == [500, 502, 200]
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
     assert all(r.verified_with for r in receiver.requests)  # each attempt signed anew
+    assert len({r.body for r in receiver.requests}) == 1
     [row] = rows(hooks, "webhook-1")
     assert (row.status, row.attempts) == ("delivered", 3)
     assert endpoint_row(hooks, 1).consecutive_failures == 0
@@ -188,3 +189,47 @@ async def test_the_filter_chooses_the_rows_and_a_body_carries_public_fields_only
     assert "Ticket 77" not in text and "desk.example" not in text
     assert "disque de mx2" not in text and "It does not answer" not in text
     assert "Ça ne répond pas" not in text  # a check's technical reason
+
+
+@pytest.mark.parametrize(("status", "outcome", "failures"), [
+    (429, "pending", 0),   # Retry-After honoured, not a failure
+    (302, "pending", 1),   # a redirect is not followed: a failure, retried
+    (400, "dead", 1),      # refused as it is: dead at once
+])
+async def test_what_each_answer_means(hooks, signed_receiver, status, outcome, failures):
+    receiver = await signed_receiver(script=[status], retry_after="120")
+    new = hooks.add_endpoint(receiver.url)
+    receiver.secrets = [new.secret]
+    await hooks.sync()
+    hooks.harness.confirm("mail/smtp", Status.DOWN)
+    assert await hooks.worker.run_once()
+    [row] = rows(hooks, "webhook-1")
+    assert (row.status, row.attempts if status != 429 else 0) == (outcome, failures)
+    assert endpoint_row(hooks, 1).consecutive_failures == failures
+    assert len(receiver.requests) == 1  # the redirect's Location was not requested
+    if status == 429:
+        assert row.next_attempt_at >= hooks.worker.clock() + 119
+
+
+async def test_a_maintenance_window_sends_started_then_ended(hooks, signed_receiver):
+    receiver = await signed_receiver()
+    new = hooks.add_endpoint(receiver.url, events=["maintenance.started", "maintenance.ended"])
+    receiver.secrets = [new.secret]
+    await hooks.sync()
+    h = hooks.harness
+    with h.store.write_session() as s, s.begin():
+        window = h.ops.create_maintenance(s, title_fr="Mise à jour", title_en="Upgrade",
+                                          services=["mail"], start=h.clock.now + 60,
+                                          duration="1h")
+        window_id = window.id
+    h.clock.now += 120
+    h.tick()
+    h.clock.now += 3600
+    h.tick()
+    await drain(hooks.worker, lambda: len(receiver.verified) == 2)
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    assert [b["type"] for b in bodies] == ["maintenance.started", "maintenance.ended"]
+    maintenance = bodies[0]["data"]["maintenance"]
+    assert maintenance["id"] == window_id and maintenance["title"]["en"] == "Upgrade"
+    assert [s["id"] for s in maintenance["services"]] == ["mail"]
+    assert bodies[1]["timestamp"] == maintenance["ends_at"]
