@@ -12,6 +12,8 @@ The running ``vigie run`` picks the changes up within ``webhooks.refresh_every``
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from monitor.access import Permission
@@ -25,7 +27,9 @@ from monitor.webhooks.settings import settings_of
 from monitor.words import _
 
 
-def _ops(admin) -> service.WebhookOperations:
+def _ops(admin) -> Any:
+    """The operations (typed loosely: each also takes the ``actor`` keyword the service
+    layer's decorator adds)."""
     return service.WebhookOperations(settings_of(admin.config))
 
 
@@ -80,7 +84,7 @@ def webhook_list(ctx) -> None:
            ("ID", "STATE", "FAILURES", "EVENTS", "SERVICES", "NAME", "URL"))
 
 
-def _one(ctx, endpoint_id: int, do) -> None:
+def _one(ctx, endpoint_id: int, do) -> Any:
     from monitor.cli_admin import Admin
 
     admin = Admin(ctx)

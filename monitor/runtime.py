@@ -149,7 +149,6 @@ class Runtime(StoreLifecycle):
     def startup_context(self) -> StartupContext:
         """What ``vigie_startup`` and ``vigie_shutdown`` give plugins (built once)."""
         if self._startup_context is None:
-            pm = self.plugin_manager
             self._startup_context = StartupContext(
                 config=self.config, state=self.state, store=self.store,
                 probes=self.registry, incidents=self.incidents.ctx, mount=self.mount,
