@@ -109,9 +109,9 @@ def deliveries(session: Session, endpoint_id: int, limit: int = 20) -> list[quer
     return queries.outbox_entries(session, plugin=plugin_name(endpoint_id), limit=limit)
 
 
-def _row(session: Session, endpoint_id: object) -> WebhookEndpoint:
+def _row(session: Session, endpoint_id: int | str) -> WebhookEndpoint:
     try:
-        row = session.get(WebhookEndpoint, int(endpoint_id))  # type: ignore[call-overload]
+        row = session.get(WebhookEndpoint, int(endpoint_id))
     except (TypeError, ValueError):
         row = None
     if row is None:
