@@ -130,3 +130,20 @@ def test_only_administrators(admin_app, store, volunteer):
                                          headers={"Authorization": f"Bearer {editor}"})
     assert answer.status_code == 403
     assert json.loads(answer.get_data())["error"] == "forbidden"
+
+
+def test_a_dashboard_serving_alone_writes_the_endpoints_rows(api, store):
+    """Not inside `vigie run`: the events it writes have their webhook rows too (the
+    running Vigie delivers them)."""
+    from sqlalchemy import select
+
+    from monitor.incidents.models import OutboxEntry
+
+    assert api("POST", "/webhooks", {"name": "Outil", "url": "https://partner.example.org/h",
+                                     "events": ["incident.opened"]}).status_code == 201
+    opened = api("POST", "/incidents", {"services": ["web"], "title_fr": "Lenteurs",
+                                        "message_fr": "Nous regardons."})
+    assert opened.status_code == 201, opened.get_json()
+    with store.session() as s:
+        plugins = set(s.scalars(select(OutboxEntry.plugin)))
+    assert "webhook-1" in plugins
