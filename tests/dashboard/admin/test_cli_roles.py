@@ -39,6 +39,8 @@ EXPECTED: dict[str, Permission] = {
     "token add": P.ACCOUNTS, "token list": P.ACCOUNTS, "token revoke": P.ACCOUNTS,
     "audit export": P.AUDIT,
     "assistance list": P.ASSISTANCE, "assistance purge": P.ASSISTANCE,
+    **{f"webhook {verb}": P.WEBHOOKS for verb in (
+        "add", "list", "rotate", "disable", "enable", "test", "remove")},
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -56,6 +58,10 @@ ARGS: dict[str, list[str]] = {
     "token add": ["--user", "dominique", "--name", "script"], "token list": [],
     "token revoke": ["1"], "audit export": [],
     "assistance list": [], "assistance purge": [],
+    "webhook add": ["Partenaire", "https://partner.example.org/h"], "webhook list": [],
+    "webhook rotate": ["1"], "webhook disable": ["1"], "webhook enable": ["1"],
+    "webhook test": ["999"],  # no such endpoint: nothing leaves the machine
+    "webhook remove": ["1"],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}
