@@ -84,3 +84,28 @@ def test_hostile_values_get_one_clear_message_and_exit_3(tmp_path):
     missing = run(path, "rotate", "42")
     assert missing.exit_code == 3 and "Webhook not found" in missing.output
     assert len(run(path, "list").output.splitlines()) == 1  # nothing was written
+
+
+def test_an_incident_opened_from_the_command_line_has_the_endpoints_rows(tmp_path):
+    """`vigie run` is not running: the command writes the rows, the service delivers
+    them later."""
+    from sqlalchemy import select
+
+    from monitor.incidents.models import OutboxEntry
+    from monitor.store import Store
+
+    path = config(tmp_path)
+    assert run(path, "add", "Partenaire", "https://partner.example.org/h").exit_code == 0
+    assert run(path, "add", "Autre", "https://partner.example.org/g", "--event",
+               "incident.resolved").exit_code == 0
+    opened = CliRunner().invoke(root, ["-c", str(path), "incident", "open", "Lenteurs",
+                                       "--service", "mail", "--message", "On regarde"],
+                                env=ENGLISH)
+    assert opened.exit_code == 0, opened.output
+    from monitor.config_loader import load_with_plugins
+
+    store = Store(load_with_plugins(path)[2].database_url)
+    with store.session() as s:
+        plugins = sorted(s.scalars(select(OutboxEntry.plugin)))
+    store.dispose()
+    assert "webhook-1" in plugins and "webhook-2" not in plugins
