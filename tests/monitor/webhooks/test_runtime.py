@@ -17,6 +17,7 @@ from monitor.runtime import Runtime
 from monitor.webhooks.service import WebhookOperations
 from tests.conftest import free_port
 from tests.monitor.test_incidents_runtime import SwitchPlugin
+from tests.monitor.test_outbox import Outcomes
 from tests.peers import Changes
 
 
@@ -40,6 +41,7 @@ services:
     pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("switch", SwitchPlugin())])
     registry = ProbeRegistry.from_plugin_manager(pm)
     runtime = Runtime(load_config(path, registry), pm, registry)
+    outcomes = runtime.incidents.stats.deliveries = Outcomes()
     # the test waits for the registry's passes, not for time
     passes = Changes()
     apply = runtime.webhooks.registry.apply
@@ -76,6 +78,8 @@ services:
         assert Webhook(new.secret).verify(request.body, request.headers)["type"] == \
             "incident.opened"
 
+        # the outcome is counted once recorded, after the receiver answered
+        await outcomes.changes.wait(lambda: outcomes[("webhook-1", "delivered")] == 1)
         metrics = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode())
         assert 'vigie_webhook_endpoints{state="enabled"} 1.0' in metrics
