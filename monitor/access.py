@@ -3,7 +3,7 @@
 Three roles (stored on each user, ``users.role``):
 
 - **admin** — everything: accounts, roles, tokens, the audit log, the members'
-  subscription addresses (export, forget), and all of the below;
+  subscription addresses (export, forget), webhook endpoints, and all of the below;
 - **editor** — incidents, notices, maintenance windows;
 - **desk** — deliveries to the plugins (retry a failed alert, forum post or ticket) and
   the members' requests for help (where each stands; never their screenshots).
@@ -59,6 +59,8 @@ class Permission(StrEnum):
     #: see the members' subscription addresses, export and forget them (every role sees
     #: the counts)
     SUBSCRIBERS = "subscribers"
+    #: register, change, rotate and remove webhook endpoints
+    WEBHOOKS = "webhooks"
 
 
 #: what each role may do
@@ -90,6 +92,7 @@ PERMISSION_NAMES: dict[Permission, Bilingual] = {
                                      "see the members' requests for help"),
     Permission.SUBSCRIBERS: Bilingual("voir et effacer les adresses des abonnés",
                                       "see and forget the subscribers' addresses"),
+    Permission.WEBHOOKS: Bilingual("gérer les webhooks", "manage webhooks"),
 }
 
 

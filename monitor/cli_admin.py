@@ -29,6 +29,7 @@ from monitor.incidents import queries
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.inputs import InvalidInput
 from monitor.incidents.service import Operations
+from monitor.webhooks.registry import writer_registry
 
 PHASES = click.Choice(["investigating", "identified", "monitoring", "resolved"])
 IMPACTS = click.Choice(list(queries.IMPACTS))
@@ -61,6 +62,13 @@ class Admin:
             raise
         self.click_ctx = ctx
         self.ctx = IncidentContext.build(config, pm)
+        # the webhook endpoints' plugins, so that an event written here has their rows
+        # too (`vigie run` delivers them)
+        try:
+            with self.store.session() as session:
+                writer_registry(pm, self.ctx).sync(session)
+        finally:
+            self.store.dispose()
         self.ops = Operations(self.ctx)
         self.tz = ZoneInfo(config.file.site.timezone)
 
@@ -378,9 +386,10 @@ def admin_commands() -> list[click.Command]:
     from monitor.cli_assistance import assistance_group
     from monitor.cli_audit import audit_group
     from monitor.cli_subscriptions import subscriber_group
+    from monitor.cli_webhooks import webhook_group
 
     return [notice_group, maintenance_group, incident_group, outbox_group, audit_group,
-            assistance_group, subscriber_group]
+            assistance_group, subscriber_group, webhook_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

@@ -86,7 +86,8 @@ def vigie_startup(ctx: StartupContext, runtime: Runtime) -> Any:
         to serve a WSGI application under a path prefix, ``ctx.submit_result(check_key,
         result)`` (thread-safe) to record the result of a push-based check,
         ``ctx.add_plugin(obj, name)`` / ``ctx.remove_plugin(name)`` for a per-run object
-        carrying event hookimpls, and ``ctx.database_up()``.
+        carrying hookimpls (durable ones too: the subscribers follow), and
+        ``ctx.database_up()``.
     :param runtime: deprecated: the whole :class:`monitor.runtime.Runtime`; asking for it
         gives a ``DeprecationWarning`` when the plugin is registered. Take ``ctx``.
     :return: nothing.

@@ -136,9 +136,21 @@ def retry_after(answer: Answer, default: float = DEFAULT_RETRY_AFTER) -> float:
     return default
 
 
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of a response's body (the rest is left unread: the
+    connection is closed rather than drained)."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await response.content.read(limit - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
 async def call(session: aiohttp.ClientSession, method: str, url: str, *, service: str,
                timeout: float, secrets: Iterable[str] = (), accept: Iterable[int] = (),
-               **kwargs: Any) -> Answer:
+               limit: int | None = None, **kwargs: Any) -> Answer:
     """Make one request and read the answer, mapping every failure as the module says.
 
     :param service: the remote service's name in messages (the helpdesk's, the forum's).
@@ -146,6 +158,7 @@ async def call(session: aiohttp.ClientSession, method: str, url: str, *, service
     :param secrets: values never to let into a message.
     :param accept: error statuses returned as answers instead of raising (e.g. 404 for
         a lookup).
+    :param limit: read at most this many bytes of the answer (default: all of it).
     :param kwargs: passed to :meth:`aiohttp.ClientSession.request` (``json``, ``data``,
         ``headers``, ``params``…).
     :return: the answer, when its status is 2xx, 3xx or in ``accept``.
@@ -154,7 +167,8 @@ async def call(session: aiohttp.ClientSession, method: str, url: str, *, service
     try:
         async with session.request(method, url, timeout=aiohttp.ClientTimeout(total=timeout),
                                    **kwargs) as response:
-            body = await response.read()
+            body = await (response.read() if limit is None
+                          else read_bounded(response, limit))
             answer = Answer(response.status, dict(response.headers),
                             body.decode(response.charset or "utf-8", errors="replace"))
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

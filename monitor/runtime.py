@@ -54,6 +54,7 @@ from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
+from monitor.webhooks.system import WebhookSystem
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class Runtime(StoreLifecycle):
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
+        #: signed webhooks: the endpoints' plugins, their failures (monitor.webhooks)
+        self.webhooks = WebhookSystem.for_runtime(self)
         #: members' requests for help (None unless ``assistance.enabled``)
         self.assistance = AssistanceSystem.attach(self)
         #: members' e-mail subscriptions (None unless ``subscriptions.enabled``)
@@ -149,23 +152,37 @@ class Runtime(StoreLifecycle):
     def startup_context(self) -> StartupContext:
         """What ``vigie_startup`` and ``vigie_shutdown`` give plugins (built once)."""
         if self._startup_context is None:
-            pm = self.plugin_manager
             self._startup_context = StartupContext(
                 config=self.config, state=self.state, store=self.store,
                 probes=self.registry, incidents=self.incidents.ctx, mount=self.mount,
                 submit_result=self.submit_result,
-                add_plugin=lambda plugin, name: pm.register(plugin, name=name),
-                remove_plugin=self._remove_plugin,
+                add_plugin=self.add_plugin, remove_plugin=self.remove_plugin,
                 database_up=lambda: self.writer_stats.database_up,
                 assistance=self.assistance.service if self.assistance else None,
                 subscriptions=self.subscriptions.service if self.subscriptions else None)
         return self._startup_context
 
-    def _remove_plugin(self, name: str) -> object | None:
+    def add_plugin(self, plugin: object, name: str) -> str | None:
+        """Register a plugin object while running; the durable hooks' subscribers follow
+        (its outbox rows are written from the next event on) and the outbox worker gives
+        it a lane."""
+        registered = self.plugin_manager.register(plugin, name=name)
+        self._plugins_changed()
+        return registered
+
+    def remove_plugin(self, name: str) -> object | None:
+        """Unregister the plugin ``name`` (return it, or None); no row is written for it
+        any more, and those still pending are dead-lettered."""
         plugin = self.plugin_manager.get_plugin(name)
         if plugin is not None:
             self.plugin_manager.unregister(plugin)
+            self._plugins_changed()
         return plugin
+
+    def _plugins_changed(self) -> None:
+        self.incidents.ctx.refresh_subscribers()
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.incidents.worker.wake)
 
     def mount(self, prefix: str, app: Callable) -> None:
         """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
@@ -316,6 +333,7 @@ class Runtime(StoreLifecycle):
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
             background += [asyncio.create_task(c) for c in self.incidents.tasks()
+                           + self.webhooks.tasks()
                            + (self.assistance.tasks() if self.assistance else [])
                            + (self.subscriptions.tasks() if self.subscriptions else [])]
             if not store_ok:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from monitor.config import Config
     from monitor.incidents.system import IncidentSystem
+    from monitor.webhooks.system import WebhookSystem
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class StoreLifecycle:
     writer: ResultWriter
     writer_stats: WriterStats
     incidents: IncidentSystem
+    webhooks: WebhookSystem
     #: the database was prepared (catalog synced, statuses restored)
     store_ready: bool
 
@@ -106,6 +108,8 @@ class StoreLifecycle:
         self._restore(stored, late)
         self.store_ready = True
         self.writer.start()
+        # the webhook endpoints' plugins first: the engine's first events reach them too
+        await self.webhooks.sync_once()
         await self.incidents.start(self._accept_transitions)
 
     async def _retry_store(self) -> None:

@@ -59,10 +59,14 @@ class StartupContext:
     #: (thread-safe; the result crosses the same boundary as a probed one)
     submit_result: Callable[[str, ProbeResult], None] = field(
         default=_outside_vigie_run("submit_result"))
-    #: ``add_plugin(plugin, name)``: register a per-run object carrying event hookimpls
-    #: (durable hooks are not delivered to it: their subscribers are fixed at start)
+    #: ``add_plugin(plugin, name)``: register a per-run object carrying hookimpls; the
+    #: durable hooks' subscribers follow (``IncidentContext.refresh_subscribers``): its
+    #: outbox rows are written from the next event on, and the outbox gives it a lane. An
+    #: object may define ``accepts_event(event) -> bool`` to have rows only for the
+    #: events it wants (``IncidentContext.wants``)
     add_plugin: Callable[[object, str], Any] = field(default=_outside_vigie_run("add_plugin"))
-    #: ``remove_plugin(name)``: unregister it again; returns it, or None
+    #: ``remove_plugin(name)``: unregister it again (no row is written for it any more;
+    #: those still pending are dead-lettered); returns it, or None
     remove_plugin: Callable[[str], Any] = field(default=_outside_vigie_run("remove_plugin"))
     #: whether the last write to the database succeeded
     database_up: Callable[[], bool] = field(default=lambda: True)

@@ -12,6 +12,7 @@
   their delivery stands (administrators and the desk);
 - :mod:`~dashboard.admin.subscriber_views` — the members' e-mail subscriptions: counts for
   every role, the addresses (and forget) for administrators;
+- :mod:`~dashboard.admin.webhook_views` — signed webhook endpoints (administrators);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -48,6 +49,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     subscriber_views,
     user_views,
     views,
+    webhook_views,
 )
 from dashboard.admin.blueprint import api_bp, bp
 from dashboard.admin.context import setup_passwords

@@ -224,3 +224,31 @@ class Postmortem(Body):
 
     text_fr: RequiredText
     text_en: Text = None
+
+
+# Webhooks -------------------------------------------------------------------------------
+
+EventTypes = Annotated[list[str] | None,
+                       Expect(_("a list of event types (e.g. [\"incident.opened\"])"))]
+
+
+class WebhookCreate(Body):
+    """``POST /webhooks``."""
+
+    name: RequiredText
+    url: RequiredText
+    events: EventTypes = None
+    services: ServiceIds = []
+    description: Text = None
+
+
+class WebhookRotate(Body):
+    """``POST /webhooks/<id>/rotate``."""
+
+    overlap: Span = None
+
+
+class WebhookDisable(Body):
+    """``POST /webhooks/<id>/disable``."""
+
+    reason: Text = None

@@ -12,6 +12,7 @@ hasher of the application (:func:`passwords`), made when the admin blueprint is 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ from dashboard.admin.passwords import Passwords
 from dashboard.admin.ratelimit import LoginLimiter
 from monitor.logthrottle import LogThrottle
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class AdminState:
@@ -35,6 +38,9 @@ class AdminState:
     #: not one per attempt; per application, so one app's flood hides nothing of another's
     login_log: LogThrottle = field(default_factory=lambda: LogThrottle(60.0))
     operations: Any = None
+    #: the webhook endpoints' plugins of a dashboard serving alone, and when they were read
+    webhooks: Any = None
+    webhooks_read_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: how this application hashes and checks passwords (see :func:`setup_passwords`)
     passwords: Passwords | None = None
@@ -117,6 +123,7 @@ def operations() -> Any:
         if state.operations is None:
             state.operations = _build_operations(config(),
                                                  current_app.config.get("PLUGIN_MANAGER"))
+        _follow_webhooks(state)
         return state.operations
 
 
@@ -128,3 +135,28 @@ def _build_operations(cfg: Any, pm: Any) -> Any:
     if pm is None:
         pm = build_plugin_manager(blocked=cfg.file.plugins.blocked)
     return Operations(IncidentContext.build(cfg, pm))
+
+
+def _follow_webhooks(state: AdminState) -> None:
+    """A dashboard serving alone (not inside ``vigie run``, whose context follows the
+    endpoints itself) writes the webhook endpoints' rows too: their plugins are read
+    again every ``webhooks.refresh_every``."""
+    from monitor.webhooks.registry import writer_registry
+    from monitor.webhooks.settings import settings_of
+
+    ctx = state.operations.ctx
+    if ctx.plugins is None:
+        return
+    now = current_app.config["CLOCK"]()
+    if state.webhooks is not None and now - state.webhooks_read_at < settings_of(
+            config()).refresh_every:
+        return
+    if state.webhooks is None:
+        state.webhooks = writer_registry(ctx.plugins, ctx)
+    try:
+        with reading() as session:
+            state.webhooks.sync(session)
+    except Exception:  # the events are still written, without the endpoints' rows
+        log.warning("webhooks: cannot read the endpoints; will retry", exc_info=True)
+        return
+    state.webhooks_read_at = now

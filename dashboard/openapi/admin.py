@@ -33,12 +33,14 @@ from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.outbox import Backlog
 from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
 from monitor.probe import Status
+from monitor.webhooks import service as webhooks
 
 TEXT: Schema = {"type": "string"}
 #: the request bodies, one strict model per route
 BODIES = (bodies.NoticeCreate, bodies.NoticeChange, bodies.MaintenanceCreate,
           bodies.MaintenanceChange, bodies.IncidentCreate, bodies.IncidentUpdate,
-          bodies.IncidentImpact, bodies.IncidentResolve, bodies.Postmortem)
+          bodies.IncidentImpact, bodies.IncidentResolve, bodies.Postmortem,
+          bodies.WebhookCreate, bodies.WebhookRotate, bodies.WebhookDisable)
 #: ``error`` of each refusal, as dashboard/admin/api.py writes it
 #: (a body over 1 MB, ``too_large``, is one of the listener's answers: it may be refused
 #: before the API sees it)
@@ -54,7 +56,7 @@ def components() -> dict[str, Schema]:
     answers = derived(
         queries.IncidentSummary, queries.IncidentDetail, queries.NoticeView,
         queries.WindowView, queries.OutboxView, PlannedMaintenance, Backlog,
-        records.RequestView,
+        records.RequestView, webhooks.EndpointRecord, webhooks.PingResult,
         enums={"IncidentSummary": {"impact": IMPACTS, "worst_impact": IMPACTS,
                                    "phase": PHASES},
                "UpdateView": {"phase": PHASES, "impact": (*IMPACTS, None)},
@@ -86,6 +88,14 @@ def components() -> dict[str, Schema]:
          "requests": array(ref("RequestView"))},
         description="Members' requests for help, newest first, and how many are in each "
                     "state; no name, no e-mail address.")
+    out["WebhookSecret"] = obj(
+        {"endpoint": ref("EndpointRecord"), "secret": {"type": "string", "pattern": "^whsec_"}},
+        description="An endpoint and its signing secret, in this answer only: it is never "
+                    "shown again.")
+    out["WebhookDetail"] = obj(
+        {"endpoint": ref("EndpointRecord"), "deliveries": array(ref("OutboxView"))},
+        description="An endpoint and its last deliveries, newest first.")
+    out["WebhookRemoved"] = obj({"removed": {"type": "integer"}})
     out["AdminError"] = obj(
         {"error": TEXT, "field": TEXT, "message": TEXT, "message_fr": TEXT,
          "message_en": TEXT},
@@ -217,6 +227,26 @@ OPERATIONS: dict[str, Operation] = {
     "admin.api.outbox_retry": _op(_answer(200, ref("OutboxRetried"), "The delivery, queued "
                                                                      "again."),
                                   _NOT_FOUND, _REFUSED),
+    # webhooks
+    "admin.api.webhook_list": _op(_answer(200, array(ref("EndpointRecord")),
+                                          "Every endpoint (never a secret).")),
+    "admin.api.webhook_create": _op(_answer(201, ref("WebhookSecret"),
+                                            "The endpoint and its secret (shown once)."),
+                                    body=bodies.WebhookCreate),
+    "admin.api.webhook_detail": _op(_answer(200, ref("WebhookDetail"), "The endpoint."),
+                                    _NOT_FOUND),
+    "admin.api.webhook_rotate_api": _op(
+        _answer(200, ref("WebhookSecret"), "The endpoint and its new secret (shown once)."),
+        _NOT_FOUND, body=bodies.WebhookRotate, optional_body=True),
+    "admin.api.webhook_enable_api": _op(_answer(200, ref("EndpointRecord"), "Enabled."),
+                                        _NOT_FOUND),
+    "admin.api.webhook_disable_api": _op(_answer(200, ref("EndpointRecord"), "Disabled."),
+                                         _NOT_FOUND, body=bodies.WebhookDisable,
+                                         optional_body=True),
+    "admin.api.webhook_delete": _op(_answer(200, ref("WebhookRemoved"), "Removed."),
+                                    _NOT_FOUND),
+    "admin.api.webhook_test_api": _op(_answer(200, ref("PingResult"),
+                                              "What the receiver answered."), _NOT_FOUND),
     # members' requests for help
     "admin.api.assistance_list": _op(
         _answer(200, ref("Assistance"), "Members' requests and their counts by state."),

@@ -20,12 +20,15 @@ from monitor.access import Actor
 from monitor.incidents.models import Incident, MaintenanceWindow, Notice, OutboxEntry
 from monitor.store.accounts import AdminSession, ApiToken, User
 from monitor.subscriptions.models import Subscriber
+from monitor.webhooks.models import WebhookEndpoint
 
-#: columns never written in the log: secrets, and the outbox's bulky copy of the event
-LEFT_OUT = frozenset({"password_hash", "token_hash", "prefix", "payload", "idempotency_key"})
+#: columns never written in the log: secrets (a webhook's signing secrets too), and the
+#: outbox's bulky copy of the event
+LEFT_OUT = frozenset({"password_hash", "token_hash", "prefix", "payload", "idempotency_key",
+                      "secret", "previous_secret"})
 #: operations that create their target
 CREATIONS = frozenset({"incident.open", "maintenance.add", "notice.add", "user.add",
-                       "token.add"})
+                       "token.add", "webhook.add"})
 
 
 def _columns(row: Any) -> dict[str, Any]:
@@ -120,6 +123,9 @@ KINDS: dict[str, Kind] = {
     "token": Kind("token", "token_id", _by_id(ApiToken), _token,
                   created=lambda session, result: session.get(ApiToken, result.token.id)),
     "subscriber": Kind("subscriber", "subscriber_id", _by_id(Subscriber), _subscriber),
+    "webhook": Kind("webhook", "endpoint_id", _by_id(WebhookEndpoint), _columns,
+                    created=lambda session, result: session.get(WebhookEndpoint,
+                                                                result.endpoint.id)),
     # "sign out everywhere": the acting volunteer's own account
     "session": Kind("user", None, _user_by_name, _user),
 }

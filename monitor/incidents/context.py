@@ -33,7 +33,9 @@ class IncidentContext:
     """Settings and collaborators of incident, maintenance and outbox operations.
 
     :param subscribers: durable hook name → names of the plugins implementing it (one
-        outbox row is written per name).
+        outbox row is written per name). Read from ``plugins`` when built; a plugin
+        registered or unregistered while Vigie runs (``StartupContext.add_plugin``, a
+        webhook endpoint) is followed by :meth:`refresh_subscribers`.
     :param plugins: the plugin manager ``vigie_incident_links`` is called through.
     :param link_providers: names of the plugins implementing ``vigie_incident_links``.
     :param status_of: live status label of a service (the runtime's state book), or None
@@ -53,14 +55,7 @@ class IncidentContext:
     def build(cls, config: Config, pm: pluggy.PluginManager | None = None,
               **overrides: Any) -> IncidentContext:
         """The context for ``config`` with the subscribers found in ``pm``."""
-        from monitor.plugins import implementers
-
-        subscribers: dict[str, tuple[str, ...]] = {}
-        providers: tuple[str, ...] = ()
-        if pm is not None:
-            for hook in DURABLE_HOOKS:
-                subscribers[hook] = tuple(implementers(pm, hook))
-            providers = tuple(implementers(pm, "vigie_incident_links"))
+        subscribers, providers = _listeners(pm)
         site = config.file.site
         values: dict[str, Any] = {
             "settings": config.file.incidents, "subscribers": subscribers,
@@ -70,6 +65,29 @@ class IncidentContext:
         }
         values.update(overrides)
         return cls(**values)
+
+    def refresh_subscribers(self) -> None:
+        """Read the subscribers and link providers again from :attr:`plugins` (a plugin
+        was registered or unregistered while running). The maps are replaced whole, so a
+        thread writing an event sees either the old ones or the new ones."""
+        if self.plugins is None:
+            return
+        self.subscribers, self.link_providers = _listeners(self.plugins)
+
+    def wants(self, plugin: str, event: Any) -> bool:
+        """Whether ``plugin`` wants an outbox row for ``event``: a plugin object may
+        define ``accepts_event(event) -> bool`` (a webhook endpoint's filter of event
+        types and services); without one, every event of the hooks it implements."""
+        found = self.plugins.get_plugin(plugin) if self.plugins is not None else None
+        accepts = getattr(found, "accepts_event", None)
+        if accepts is None or not callable(accepts):
+            return True
+        try:
+            return bool(accepts(event))
+        except Exception:  # a broken filter must not stop the change being written
+            log.exception("plugin %s failed in accepts_event; the event is written for it",
+                          plugin)
+            return True
 
     def now(self) -> float:
         """The current Unix time (tests replace the clock)."""
@@ -98,3 +116,14 @@ class IncidentContext:
                 if isinstance(link, Link):
                     out.append(dataclasses.replace(link, plugin=link.plugin or plugin))
         return out
+
+
+def _listeners(pm: pluggy.PluginManager | None
+               ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    """The subscribers of each durable hook and the link providers of ``pm``."""
+    from monitor.plugins import implementers
+
+    if pm is None:
+        return {}, ()
+    subscribers = {hook: tuple(implementers(pm, hook)) for hook in DURABLE_HOOKS}
+    return subscribers, tuple(implementers(pm, "vigie_incident_links"))

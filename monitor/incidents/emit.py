@@ -1,8 +1,10 @@
 """Turning incident, maintenance and system changes into outbox rows.
 
 Every function here runs inside the caller's transaction: the change and its outbox rows
-commit together or not at all. One row is written per plugin implementing the hook; each
-carries its own idempotency key (and, for incidents, the links that plugin attached).
+commit together or not at all. One row is written per plugin implementing the hook (as
+:attr:`IncidentContext.subscribers` lists them now, webhook endpoints added while running
+included) and wanting the event (:meth:`IncidentContext.wants`); each carries its own
+idempotency key (and, for incidents, the links that plugin attached).
 """
 
 from __future__ import annotations
@@ -179,6 +181,8 @@ def emit_incident(session: Session, ctx: IncidentContext, incident: Incident, ki
     base = dataclasses.replace(base, links=tuple(links))
     hook = INCIDENT_HOOKS[kind]
     for plugin in ctx.subscribers.get(hook, ()):
+        if not ctx.wants(plugin, base):
+            continue
         event = dataclasses.replace(
             base, idempotency_key=f"{incident.id}:{incident.event_seq}:{plugin}",
             own_links=tuple(l for l in links if l.plugin == plugin))
@@ -203,6 +207,8 @@ def emit_maintenance(session: Session, ctx: IncidentContext, window: Maintenance
         status_page_url=ctx.public_url)
     written = 0
     for plugin in ctx.subscribers.get(hook, ()):
+        if not ctx.wants(plugin, base):
+            continue
         key = maintenance_key(window.id, starts_at, kind, plugin)
         event = dataclasses.replace(base, idempotency_key=key)
         written += enqueue(session, hook=hook, plugin=plugin, key=key,

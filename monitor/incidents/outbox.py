@@ -283,7 +283,9 @@ class OutboxWorker:
                     found = await asyncio.to_thread(self._pending_plugins)
                 except Exception:  # the database is away: the lanes say so, and retry
                     found = []
-                for plugin in found:
+                # and a plugin registered while running (a webhook endpoint) gets its
+                # lane at once
+                for plugin in dict.fromkeys([*found, *self.subscribers()]):
                     task = tasks.get(plugin)
                     if task is not None and task.done():
                         log.error("outbox: the lane of %s stopped (%r); starting it again",
@@ -291,6 +293,7 @@ class OutboxWorker:
                     if task is None or task.done():
                         tasks[plugin] = asyncio.create_task(self._lane(plugin).run(),
                                                             name=f"vigie-outbox-{plugin}")
+                await self._close_unused(tasks, found)
                 await wait_event(self._wake, self.DISCOVER_EVERY)
                 self._wake.clear()
         finally:
@@ -300,6 +303,20 @@ class OutboxWorker:
             for lane in self._lanes.values():
                 lane.close()
             self._lanes.clear()
+
+    async def _close_unused(self, tasks: dict[str, asyncio.Task], pending: list[str]) -> None:
+        """Stop the lanes of plugins unregistered while running (a removed or disabled
+        webhook endpoint) once nothing of theirs is pending."""
+        for plugin in [p for p in tasks if p not in pending and self.pm.get_plugin(p) is None]:
+            lane, task = self._lanes.get(plugin), tasks.pop(plugin)
+            if lane is not None and lane.in_flight:
+                tasks[plugin] = task  # a delivery still running: next time
+                continue
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            if lane is not None:
+                lane.close()
+                self._lanes.pop(plugin, None)
 
     async def run_once(self) -> bool:
         """One deterministic round (tests, tools): deliver every entry due now (the first

@@ -418,11 +418,14 @@ def all_notices(session: Session, *, limit: int = 200) -> list[NoticeView]:
 
 
 def outbox_entries(session: Session, *, status: str | None = None,
-                   limit: int = 100) -> list[OutboxView]:
-    """Deliveries, newest first; ``status`` filters (``pending``, ``delivered``, ``dead``)."""
+                   limit: int = 100, plugin: str | None = None) -> list[OutboxView]:
+    """Deliveries, newest first; ``status`` filters (``pending``, ``delivered``, ``dead``),
+    and so does ``plugin`` (one webhook endpoint's: ``webhook-<id>``)."""
     stmt = select(OutboxEntry)
     if status is not None:
         stmt = stmt.where(OutboxEntry.status == status)
+    if plugin is not None:
+        stmt = stmt.where(OutboxEntry.plugin == plugin)
     return [OutboxView(e.id, e.hook, e.plugin, e.status, e.attempts, e.idempotency_key,
                        e.incident_id, e.created_at, e.next_attempt_at, e.last_attempt_at,
                        e.delivered_at, e.last_error)

@@ -36,3 +36,4 @@ import monitor.incidents.models  # registers the incident tables
 import monitor.store.accounts  # registers the users and api_tokens tables
 import monitor.store.audit  # registers the audit_log table
 import monitor.subscriptions.models  # noqa: F401 (registers the subscribers table)
+import monitor.webhooks.models  # noqa: F401 (registers the webhook_endpoints table)

@@ -94,3 +94,26 @@ async def test_connection_refused_is_not_ambiguous_a_lost_answer_is():
         finally:
             release.set()
             await server.close()
+
+
+async def test_an_answer_is_read_up_to_the_limit_only():
+    async def huge(request):
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(64):  # 4 MB, in chunks
+            await response.write(b"x" * 65536)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/", huge)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            bounded = await call(http, "POST", str(server.make_url("/")), service="X",
+                                 timeout=10, limit=100_000)
+            whole = await call(http, "POST", str(server.make_url("/")), service="X",
+                               timeout=10)
+        assert len(bounded.text) == 100_000 and len(whole.text) == 64 * 65536
+    finally:
+        await server.close()

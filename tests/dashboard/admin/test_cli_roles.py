@@ -41,6 +41,8 @@ EXPECTED: dict[str, Permission] = {
     "assistance list": P.ASSISTANCE, "assistance purge": P.ASSISTANCE,
     "subscriber list": P.SUBSCRIBERS, "subscriber export": P.SUBSCRIBERS,
     "subscriber forget": P.SUBSCRIBERS,
+    **{f"webhook {verb}": P.WEBHOOKS for verb in (
+        "add", "list", "rotate", "disable", "enable", "test", "remove")},
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -60,6 +62,10 @@ ARGS: dict[str, list[str]] = {
     "assistance list": [], "assistance purge": [],
     "subscriber list": [], "subscriber export": ["nobody@example.org"],
     "subscriber forget": ["nobody@example.org"],
+    "webhook add": ["Partenaire", "https://partner.example.org/h"], "webhook list": [],
+    "webhook rotate": ["1"], "webhook disable": ["1"], "webhook enable": ["1"],
+    "webhook test": ["999"],  # no such endpoint: nothing leaves the machine
+    "webhook remove": ["1"],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}

@@ -52,6 +52,12 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.assistance_retry": P.DELIVERIES, "admin.api.assistance_list": P.ASSISTANCE,
     "admin.subscribers": P.READ, "admin.subscribers_forget": P.SUBSCRIBERS,
     "admin.api.subscribers_counts": P.READ,
+    **{f"admin.{name}": P.WEBHOOKS for name in (
+        "webhooks", "webhook_add", "webhook", "webhook_rotate", "webhook_enable",
+        "webhook_disable", "webhook_remove", "webhook_test", "api.webhook_list",
+        "api.webhook_create", "api.webhook_detail", "api.webhook_rotate_api",
+        "api.webhook_enable_api", "api.webhook_disable_api", "api.webhook_delete",
+        "api.webhook_test_api")},
 }
 
 #: the volunteer of each role
@@ -77,7 +83,7 @@ def people(store, admin_seeded):
     return {"incident_id": open_incident, "notice_id": admin_seeded[2][2],
             "window_id": window_id, "outbox_id": 1, "token_id": token_id,
             "username": "dominique", "filename": "admin.css", "reference": "DEM-20260101-ABCD",
-            "subscriber_id": 1}
+            "subscriber_id": 1, "endpoint_id": 999}
 
 
 def signed_in(app, store, username: str):
