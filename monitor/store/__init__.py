@@ -35,5 +35,5 @@ import monitor.assistance.models  # registers the members' requests table
 import monitor.incidents.models  # registers the incident tables
 import monitor.store.accounts  # registers the users and api_tokens tables
 import monitor.store.audit  # registers the audit_log table
-import monitor.subscriptions.models  # noqa: F401 (registers the subscribers table)
-import monitor.webhooks.models  # noqa: F401 (registers the webhook_endpoints table)
+import monitor.subscriptions.models  # registers the subscribers table
+import monitor.webhooks.models  # noqa: F401 (registers the webhook_endpoints table; the last of these imports binds "monitor" unused)
