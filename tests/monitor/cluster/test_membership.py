@@ -4,8 +4,6 @@ two processes never run under one node name."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -13,7 +11,7 @@ from monitor.cluster.clock import Clock
 from monitor.cluster.errors import NodeNameTaken, NodeReplaced
 from monitor.cluster.membership import Membership, new_incarnation
 from monitor.cluster.models import ClusterNodeRow
-from tests.monitor.cluster.conftest import T0
+from tests.monitor.cluster.conftest import T0, race
 
 
 def member(engine, settings, clock, node: str, **kw) -> Membership:
@@ -100,24 +98,10 @@ def test_one_of_processes_joining_at_once_under_one_name_wins(engine, settings, 
     for round_ in range(20):
         clock.advance(settings.detection + 1)  # every earlier one is dead
         contenders = [member(engine, settings, clock, "a") for _ in range(4)]
-        barrier = threading.Barrier(len(contenders))
-        outcomes: list[str] = []
-
-        def join(m: Membership) -> None:
-            barrier.wait()
-            try:
-                m.join()
-                outcomes.append(m.incarnation)
-            except NodeNameTaken:
-                outcomes.append("refused")
-
-        threads = [threading.Thread(target=join, args=(m,)) for m in contenders]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        winners = [o for o in outcomes if o != "refused"]
-        assert len(winners) == 1, (round_, outcomes)
+        results = race(*(m.join for m in contenders))
+        assert all(r is None or isinstance(r, NodeNameTaken) for r in results), results
+        winners = [m.incarnation for m, r in zip(contenders, results) if r is None]
+        assert len(winners) == 1, (round_, results)
         with engine.connect() as conn:
             assert conn.execute(sa.select(ClusterNodeRow.incarnation)).scalar_one() == winners[0]
 
