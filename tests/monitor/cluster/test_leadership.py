@@ -43,6 +43,13 @@ def effect_rows(engine) -> list[tuple[int, int]]:
             "SELECT epoch, seen FROM effects ORDER BY id"))]
 
 
+def test_the_waits_default_to_parts_of_the_lease(engine, clock):
+    bidder = Leadership(engine, "a", "inc-a", 12.0, clock=clock)
+    # a bidder waits a third of the lease for the row; a fenced transaction idle for a
+    # whole lease has its session ended
+    assert (bidder.lock_wait, bidder.hold_limit) == (4.0, 12.0)
+
+
 def test_the_first_bidder_takes_the_lease_with_epoch_1(engine, clock):
     a, b = lead(engine, clock, "a"), lead(engine, clock, "b")
     assert a.try_acquire_or_renew() == Lease(1, T0 + LEASE, T0)

@@ -86,6 +86,11 @@ async def beat_b(b: ClusterNode, time: FakeTime, seconds: float) -> None:
         await b.step()
 
 
+def test_a_running_node_waits_half_a_heartbeat_for_the_lease_row(engine, settings, time):
+    a = node(engine, settings, time, "a", [])
+    assert (a.leadership.lock_wait, a.leadership.hold_limit) == (2.5, 15.0)
+
+
 async def test_two_nodes_share_the_checks_and_one_leads(engine, settings, time, events):
     a, b = await two_nodes(engine, settings, time, events)
     assert events == [("a", "live", ("a",), 0.0), ("a", "leader", 1, 0.0),
