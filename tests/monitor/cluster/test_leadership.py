@@ -43,8 +43,9 @@ def effect_rows(engine) -> list[tuple[int, int]]:
             "SELECT epoch, seen FROM effects ORDER BY id"))]
 
 
-def test_the_waits_default_to_parts_of_the_lease(engine, clock):
-    bidder = Leadership(engine, "a", "inc-a", 12.0, clock=clock)
+def test_the_waits_default_to_parts_of_the_lease(clock):
+    bidder = Leadership(sa.create_engine("postgresql+psycopg://"), "a", "inc-a", 12.0,
+                        clock=clock)
     # a bidder waits a third of the lease for the row; a fenced transaction idle for a
     # whole lease has its session ended
     assert (bidder.lock_wait, bidder.hold_limit) == (4.0, 12.0)

@@ -10,9 +10,11 @@ import logging
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 
 from monitor.cluster.clock import Clock
 from monitor.cluster.errors import Fenced, NodeNameTaken, NodeReplaced
+from monitor.cluster.metrics import ClusterCollector
 from monitor.cluster.node import ClusterNode
 from monitor.cluster.ownership import check_key
 from monitor.cluster.settings import ClusterSettings
@@ -86,8 +88,8 @@ async def beat_b(b: ClusterNode, time: FakeTime, seconds: float) -> None:
         await b.step()
 
 
-def test_a_running_node_waits_half_a_heartbeat_for_the_lease_row(engine, settings, time):
-    a = node(engine, settings, time, "a", [])
+def test_a_running_node_waits_half_a_heartbeat_for_the_lease_row(settings, time):
+    a = node(sa.create_engine("postgresql+psycopg://"), settings, time, "a", [])
     assert (a.leadership.lock_wait, a.leadership.hold_limit) == (2.5, 15.0)
 
 
@@ -154,6 +156,10 @@ async def test_a_node_cut_from_the_database_stands_down_by_its_deadlines(
         await a.step()
         assert events == [("a", "live", (), 15.0), ("a", "leader", None, 15.0)]
         assert a.owned(KEYS) == [] and not a.owns(KEYS[0])
+        registry = CollectorRegistry()
+        registry.register(ClusterCollector(a))
+        assert (registry.get_sample_value("vigie_cluster_nodes"),
+                registry.get_sample_value("vigie_cluster_leader")) == (0, 0)
         await b.step()  # the lease expired at 15: b takes it
         time.advance(5)
         await b.step()  # a's heartbeat is 20 s old: a is dead for b
