@@ -181,6 +181,11 @@ from monitor.cli_admin import register as _register_admin  # noqa: E402 (after c
 
 _register_admin(cli)
 
+# operators' command: vigie cluster status
+from monitor.cluster.cli import cluster_group  # noqa: E402 (after cli is defined)
+
+cli.add_command(cluster_group)
+
 
 def command_line(pm: pluggy.PluginManager) -> click.Group:
     """The ``vigie`` command: the built-in commands and those the plugins of ``pm`` add.

@@ -5,7 +5,7 @@ reads them the same way whatever it runs:
 
 - 0: done (``vigie check``: every check up);
 - 1: ``vigie check`` only, a check is degraded;
-- 2: ``vigie check`` only, a check is down;
+- 2: ``vigie check``, a check is down; ``vigie cluster status``, no node leads;
 - 3: unknown: the command could not do what was asked (a usage error, an invalid
   configuration or value, a refusal of the volunteer's role, a database not ready,
   Vigie unable to start, an aborted prompt). Nothing was changed.
@@ -31,7 +31,7 @@ from monitor.words import Bilingual, Words
 EXIT_OK = 0
 #: exit code of ``vigie check``: a check is degraded
 EXIT_DEGRADED = 1
-#: exit code of ``vigie check``: a check is down
+#: exit code of ``vigie check``: a check is down (``vigie cluster status``: no leader)
 EXIT_DOWN = 2
 #: exit code: the command could not do what was asked, nothing was changed
 EXIT_UNKNOWN = 3

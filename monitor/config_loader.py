@@ -40,15 +40,17 @@ __all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_
 def core_sections() -> dict[str, type[BaseModel]]:
     """The core's top-level sections kept in ``config.sections`` beside the plugins' (their
     models live with the code that uses them): ``assistance``, ``mail``,
-    ``subscriptions`` and ``webhooks``. Unlike a plugin's, an absent one is its defaults,
-    never None."""
+    ``subscriptions``, ``webhooks`` and ``cluster``. Unlike a plugin's, an absent one is its
+    defaults, never None."""
     from monitor.assistance.settings import AssistanceSettings
+    from monitor.cluster.settings import ClusterSettings
     from monitor.mail_settings import MailSettings
     from monitor.subscriptions.settings import SubscriptionSettings
     from monitor.webhooks.settings import WebhookSettings
 
     return {"assistance": AssistanceSettings, "mail": MailSettings,
-            "subscriptions": SubscriptionSettings, "webhooks": WebhookSettings}
+            "subscriptions": SubscriptionSettings, "webhooks": WebhookSettings,
+            "cluster": ClusterSettings}
 
 
 def load_config(path: str | Path, registry: ProbeRegistry,
@@ -87,6 +89,12 @@ def load_config(path: str | Path, registry: ProbeRegistry,
             plugin_sections[name] = model.model_validate(raw)
         except ValidationError as exc:
             issues += issues_from_validation(exc, source, model, (name,))
+    # across sections, on the raw store section: said whatever else is wrong
+    from monitor.cluster.settings import store_issue
+
+    if cluster_issue := store_issue(plugin_sections.get("cluster"), core.get("store"),
+                                    source.line_of):
+        issues.append(cluster_issue)
     try:
         file = FileConfig.model_validate(core)
     except ValidationError as exc:

@@ -32,6 +32,7 @@ __all__ = [
 # The incident tables live on the same Base; importing them here puts them in
 # Base.metadata wherever the store is used (migrations, model/migration comparison).
 import monitor.assistance.models  # registers the members' requests table
+import monitor.cluster.models  # registers the cluster's nodes and lease tables
 import monitor.incidents.models  # registers the incident tables
 import monitor.store.accounts  # registers the users and api_tokens tables
 import monitor.store.audit  # registers the audit_log table

@@ -1,0 +1,54 @@
+"""The cluster's tables: ``cluster_nodes`` (membership) and ``cluster_lease`` (leadership).
+
+Times are Unix epoch seconds read from the database's clock (:mod:`monitor.cluster.clock`),
+never from a node's. Migration ``0015_cluster`` creates them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Double, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from monitor.store.models import Base
+
+#: longest node name (as ``cluster.node`` allows)
+NODE_LENGTH = 63
+#: length of an incarnation id (:func:`monitor.cluster.membership.new_incarnation`)
+INCARNATION_LENGTH = 32
+#: longest listen address kept
+ADDRESS_LENGTH = 255
+
+
+class ClusterNodeRow(Base):
+    """A node of the cluster, as its last heartbeat left it."""
+
+    __tablename__ = "cluster_nodes"
+
+    name: Mapped[str] = mapped_column(String(NODE_LENGTH), primary_key=True)
+    #: random id of the process now running under this name (a new one at each start)
+    incarnation: Mapped[str] = mapped_column(String(INCARNATION_LENGTH))
+    started_at: Mapped[float] = mapped_column(Double)
+    heartbeat_at: Mapped[float] = mapped_column(Double)
+    #: where volunteers reach this node (its listen address)
+    address: Mapped[str] = mapped_column(String(ADDRESS_LENGTH))
+    #: Vigie's version on this node
+    version: Mapped[str] = mapped_column(String(40))
+    #: set when the node left gracefully (the others react at once)
+    left_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ClusterLeaseRow(Base):
+    """A lease: which process holds it, until when, under which fencing epoch."""
+
+    __tablename__ = "cluster_lease"
+
+    #: ``leader`` (one row per lease)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: the node that holds it, or held it last (it is free once ``expires_at`` passed)
+    holder: Mapped[str] = mapped_column(String(NODE_LENGTH))
+    incarnation: Mapped[str] = mapped_column(String(INCARNATION_LENGTH))
+    #: the fencing number: grows by one at each new tenure, never on a renewal
+    epoch: Mapped[int] = mapped_column(BigInteger)
+    #: when this tenure began
+    acquired_at: Mapped[float] = mapped_column(Double)
+    expires_at: Mapped[float] = mapped_column(Double)
