@@ -106,8 +106,25 @@ def _unrouted():
     failure = request.routing_exception
     if isinstance(failure, (RouteNotFound, MethodNotAllowed)) and request.path.startswith(
             "/admin/api/"):
+        if isinstance(failure, MethodNotAllowed) and not _api_route_matches(failure):
+            # only a route outside the API takes this address (an id beyond any row's
+            # falls through to the pages' catch-all): nothing of the API is there
+            return _http(RouteNotFound())
         return _http(failure)
     return None
+
+
+def _api_route_matches(failure: MethodNotAllowed) -> bool:
+    """Whether a route of the API takes the current address with another method."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    for method in failure.valid_methods or ():
+        try:
+            endpoint, _args = adapter.match(method=method)
+        except HTTPException:
+            continue
+        if str(endpoint).startswith(f"{api_bp.name}.") or ".api." in str(endpoint):
+            return True
+    return False
 
 
 @api_bp.before_request

@@ -33,6 +33,7 @@ from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.outbox import Backlog
 from monitor.incidents.queries import IMPACTS, NOTICE_LEVELS, OUTBOX_STATUSES, PHASES
 from monitor.probe import Status
+from monitor.subscriptions import records as subscriber_records
 from monitor.webhooks import service as webhooks
 
 TEXT: Schema = {"type": "string"}
@@ -88,6 +89,16 @@ def components() -> dict[str, Schema]:
          "requests": array(ref("RequestView"))},
         description="Members' requests for help, newest first, and how many are in each "
                     "state; no name, no e-mail address.")
+    by_state = obj({state: {"type": "integer", "minimum": 0}
+                    for state in subscriber_records.STATES})
+    out["Subscribers"] = obj(
+        {"states": by_state,
+         "services": {"type": "object", "additionalProperties": by_state,
+                      "description": "Per configured service (its id), the subscribers whose "
+                                     "choice covers it (everything, the service or its "
+                                     "group), by state."}},
+        description="How many members subscribe by e-mail, by state and per service; never "
+                    "an address.")
     out["WebhookSecret"] = obj(
         {"endpoint": ref("EndpointRecord"), "secret": {"type": "string", "pattern": "^whsec_"}},
         description="An endpoint and its signing secret, in this answer only: it is never "
@@ -247,6 +258,9 @@ OPERATIONS: dict[str, Operation] = {
                                     _NOT_FOUND),
     "admin.api.webhook_test_api": _op(_answer(200, ref("PingResult"),
                                               "What the receiver answered."), _NOT_FOUND),
+    # members' subscriptions
+    "admin.api.subscribers_counts": _op(
+        _answer(200, ref("Subscribers"), "Subscribers by state and per service."), _REFUSED),
     # members' requests for help
     "admin.api.assistance_list": _op(
         _answer(200, ref("Assistance"), "Members' requests and their counts by state."),

@@ -215,6 +215,18 @@ def test_every_operation_succeeds_as_described(schema, call, made):
          body={"text_fr": "Le disque est remplacé."})
     call("POST", "/admin/api/v1/outbox/{outbox_id}/retry",
          path_parameters={"outbox_id": made["outbox"]})
+    call("GET", "/admin/api/v1/subscribers")
+    # a webhook endpoint's whole life; its test ping goes to a closed local port
+    hook = call("POST", "/admin/api/v1/webhooks",
+                body={"name": "Partenaire", "url": "http://127.0.0.1:9/hook"})
+    endpoint = {"endpoint_id": hook["endpoint"]["id"]}
+    call("GET", "/admin/api/v1/webhooks")
+    call("GET", "/admin/api/v1/webhooks/{endpoint_id}", path_parameters=endpoint)
+    call("POST", "/admin/api/v1/webhooks/{endpoint_id}/rotate", path_parameters=endpoint)
+    call("POST", "/admin/api/v1/webhooks/{endpoint_id}/disable", path_parameters=endpoint)
+    call("POST", "/admin/api/v1/webhooks/{endpoint_id}/enable", path_parameters=endpoint)
+    call("POST", "/admin/api/v1/webhooks/{endpoint_id}/test", path_parameters=endpoint)
+    call("DELETE", "/admin/api/v1/webhooks/{endpoint_id}", path_parameters=endpoint)
     described = {result.ok().label for result in schema.get_all_operations()}
     assert described - call.succeeded == set()
 
