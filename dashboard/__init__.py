@@ -104,7 +104,8 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
-               store: Any = None, incidents: Any = None, assistance: Any = None) -> Flask:
+               store: Any = None, incidents: Any = None, assistance: Any = None,
+               subscriptions: Any = None) -> Flask:
     """Build the dashboard application.
 
     :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
@@ -121,6 +122,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         (default: one built on this store when ``assistance.enabled``, without plugin
         suggestions); the pages find it in ``app.extensions["vigie.assistance"]`` (None
         when members' assistance is off).
+    :param subscriptions: the running :class:`monitor.subscriptions.service.Subscriptions`
+        (default: one built on this store when ``subscriptions.enabled``); the pages find
+        it in ``app.extensions["vigie.subscriptions"]`` (None when subscriptions are off).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -181,6 +185,15 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         if helped(config).enabled:
             assistance = AssistanceService(config, store)
     app.extensions["vigie.assistance"] = assistance
+    if subscriptions is None:  # a running Runtime given whole
+        subscriptions = getattr(getattr(config_path_or_obj, "subscriptions", None), "service",
+                                None)
+    if subscriptions is None:
+        from monitor.subscriptions.service import Subscriptions, settings_of as subscribed
+
+        if subscribed(config).enabled:
+            subscriptions = Subscriptions(config, store)
+    app.extensions["vigie.subscriptions"] = subscriptions
 
     i18n.init_app(app)
     for module in (status, api, feeds, badges):
