@@ -223,7 +223,8 @@ class Page:
         if not links:
             return
         self.text.append(heading.say(self.lang))
-        self.text += [f"- {title}: {url}" for title, url in links] + [""]
+        self.text += ["- " + say(self.lang, "{label}: {value}", label=title, value=url)
+                      for title, url in links] + [""]
         items = "".join(f'<li><a href="{escape(url)}">{escape(title)}</a></li>'
                         for title, url in links)
         self.html.append(f"<p>{escape(heading.say(self.lang))}</p><ul>{items}</ul>")

@@ -66,9 +66,15 @@ from monitor.plugins import hookimpl, implementers
 from monitor.subscriptions.jobs import MEMBER_MAIL_HOOK, MEMBER_MAIL_PLUGIN, MemberMailJob
 
 if TYPE_CHECKING:
+    import pluggy
+
+    from monitor.config import Config
+    from monitor.incidents.context import IncidentContext
     from monitor.runtime import Runtime
     from monitor.startup import StartupContext
+    from monitor.store import Store
     from monitor.subscriptions.service import Subscriptions
+    from monitor.subscriptions.settings import SubscriptionSettings
 
 log = logging.getLogger(__name__)
 
@@ -289,10 +295,10 @@ class MemberMailCollector(Collector):
         yield family
 
 
-def site_of(runtime_config: Any, subscriptions: Subscriptions, sender: str) -> Site | None:
+def site_of(config: Config, subscriptions: Subscriptions, sender: str) -> Site | None:
     """Where the mails say they come from; None without ``site.public_url`` (the links
     of a mail need an absolute address)."""
-    site = runtime_config.file.site
+    site = config.file.site
     if not site.public_url:
         return None
     return Site(public_url=site.public_url.rstrip("/"), title=site.title,
@@ -300,15 +306,13 @@ def site_of(runtime_config: Any, subscriptions: Subscriptions, sender: str) -> S
                 confirm_within=subscriptions.settings.confirm_within)
 
 
-def attach(runtime: Runtime, subscriptions: Subscriptions) -> MemberMail | None:
-    """Register the ``member-mail`` plugin object in ``runtime`` (mail is configured):
-    the incident events reach it from now on, the maintenance ticker announces windows
-    to it as soon as they are planned and reminds it ``subscriptions.maintenance_reminder``
-    before each start; ``vigie_member_mails_total`` is exported. None (logged) without
-    ``site.public_url``."""
+def build(config: Config, store: Store, subscriptions: Subscriptions,
+          **overrides: Any) -> MemberMail | None:
+    """The sender for ``config`` (``mail:`` set), or None (logged) without
+    ``site.public_url``; ``overrides`` replace its collaborators (tests: the clocks, the
+    send rate)."""
     from monitor.mailer import mail_settings
 
-    config = runtime.config
     mail = mail_settings(config)
     settings = subscriptions.settings
     site = site_of(config, subscriptions, mail.from_address or "")
@@ -316,23 +320,41 @@ def attach(runtime: Runtime, subscriptions: Subscriptions) -> MemberMail | None:
         log.warning("subscriptions: site.public_url is not set, so members' mails could "
                     "not carry their links; no member mail is sent (set site.public_url)")
         return None
+    values: dict[str, Any] = dict(
+        sessions=store.session, write_sessions=store.write_session, mailer=Mailer(mail),
+        site=site, recipients=subscriptions.recipients, batch_size=settings.batch_size,
+        rate=SendRate(settings.send_rate),
+        budget=config.file.incidents.outbox.call_timeout * BUDGET_SHARE)
+    values.update(overrides)
+    return MemberMail(**values)
+
+
+def register(pm: pluggy.PluginManager, ctx: IncidentContext, plugin: MemberMail,
+             settings: SubscriptionSettings) -> None:
+    """Register ``plugin`` as ``member-mail``: the incident events reach it from now on,
+    the maintenance ticker announces windows to it as soon as they are planned and
+    reminds it ``subscriptions.maintenance_reminder`` before each start."""
+    pm.register(plugin, name=MEMBER_MAIL_PLUGIN)
+    # the context listed the plugins of the durable hooks before this one was registered
+    for hook in DURABLE_HOOKS:
+        ctx.subscribers[hook] = tuple(implementers(pm, hook))
+    if MEMBER_MAIL_PLUGIN not in ctx.announce_planned:
+        ctx.announce_planned = (*ctx.announce_planned, MEMBER_MAIL_PLUGIN)
+    if settings.maintenance_reminder:
+        ctx.reminders_before[MEMBER_MAIL_PLUGIN] = settings.maintenance_reminder
+
+
+def attach(runtime: Runtime, subscriptions: Subscriptions) -> MemberMail | None:
+    """The member-mail sender of ``runtime`` (mail is configured), registered
+    (:func:`register`), with ``vigie_member_mails_total`` exported; None (logged)
+    without ``site.public_url``."""
     pm = runtime.plugin_manager
     found = pm.get_plugin(MEMBER_MAIL_PLUGIN)
     if isinstance(found, MemberMail):
         return found
-    timeout = config.file.incidents.outbox.call_timeout
-    plugin = MemberMail(sessions=runtime.store.session,
-                        write_sessions=runtime.store.write_session, mailer=Mailer(mail),
-                        site=site, recipients=subscriptions.recipients,
-                        batch_size=settings.batch_size, rate=SendRate(settings.send_rate),
-                        budget=timeout * BUDGET_SHARE)
-    pm.register(plugin, name=MEMBER_MAIL_PLUGIN)
-    ctx = runtime.incidents.ctx
-    # the context listed the plugins of the durable hooks before this one was registered
-    for hook in DURABLE_HOOKS:
-        ctx.subscribers[hook] = tuple(implementers(pm, hook))
-    ctx.announce_planned = (*ctx.announce_planned, MEMBER_MAIL_PLUGIN)
-    if settings.maintenance_reminder:
-        ctx.reminders_before[MEMBER_MAIL_PLUGIN] = settings.maintenance_reminder
+    plugin = build(runtime.config, runtime.store, subscriptions)
+    if plugin is None:
+        return None
+    register(pm, runtime.incidents.ctx, plugin, subscriptions.settings)
     runtime.metrics_registry.register(MemberMailCollector(plugin))
     return plugin
