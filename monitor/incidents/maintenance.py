@@ -269,13 +269,14 @@ class MaintenanceTicker:
                                  if w.cancelled_at is None and refusal(w) is not None)
             horizon = max([w.announce_before or 0.0 for w in windows]
                           + list(self.ctx.reminders_before.values()), default=0.0)
+            # announcements first: a reminder due at once is not sent after one
+            result.events += self._planned(session, windows, services, now)
             for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services,
                                windows):
                 if occ.active(now):
                     result.active.update(occ.service_ids)
                 result.events += self._events(session, occ, now)
                 result.events += self._reminders(session, occ, now)
-            result.events += self._planned(session, windows, services, now)
         return result
 
     def _subscribed(self, plugins: Iterable[str]) -> tuple[str, ...]:
@@ -291,8 +292,9 @@ class MaintenanceTicker:
 
     def _planned(self, session: Session, windows: Sequence[MaintenanceWindow],
                  services: dict[str, str | None], now: float) -> int:
-        """``announced`` for the next occurrence of each window planned or changed lately
-        (within :data:`ENDED_LOOKBACK`), to the plugins of ``ctx.announce_planned``."""
+        """``announced`` for the occurrence that came next when a window was planned or
+        changed, lately (within :data:`ENDED_LOOKBACK`) and not started yet, to the
+        plugins of ``ctx.announce_planned``."""
         plugins = self._subscribed(self.ctx.announce_planned)
         if not plugins:
             return 0
@@ -301,7 +303,8 @@ class MaintenanceTicker:
             changed = window.updated_at or window.created_at or 0.0
             if window.cancelled_at is not None or changed < now - ENDED_LOOKBACK:
                 continue
-            occ = next_window_occurrence(window, now)
+            # the occurrence that was next when the window was planned or moved
+            occ = next_window_occurrence(window, changed)
             if occ is None or occ.start <= now:
                 continue
             mark = (window.id, int(occ.start), "planned")

@@ -23,8 +23,8 @@ which many mail systems use to drop a duplicate). The server's answers:
   batch goes on;
 - "try later" for one address (4xx: greylisting, a full mailbox): the batch goes on; the
   row is handed back (:class:`~monitor.notifications.RetryLater`, :data:`RETRY_ADDRESS`)
-  for those addresses, and given up (counted as a refusal) once the event is older than
-  :data:`GIVE_UP_AFTER`;
+  for those addresses, and given up (counted as a refusal) :data:`GIVE_UP_AFTER` after
+  the news (:func:`news_time`);
 - "try later" from the server itself (421, a 4xx to the sender: throttled): the rest of
   the batch is handed back (:data:`RETRY_SERVER`), nothing counted as a failure;
 - no answer (the server is down) or a refusal of the sender: an ordinary failure the
@@ -105,6 +105,14 @@ def thread_of(event: IncidentEvent | MaintenanceEvent) -> tuple[str, str]:
         return thread, thread
     return (f"maintenance:{event.window_id}:{int(event.starts_at)}",
             f"maintenance:{event.window_id}")
+
+
+def news_time(event: IncidentEvent | MaintenanceEvent) -> float:
+    """When an event's news happened, for giving up an address answering "try later":
+    the incident's change, the maintenance's start (its end for ``ended``)."""
+    if isinstance(event, IncidentEvent):
+        return event.at
+    return event.ends_at if event.kind == "ended" else event.starts_at
 
 
 class MemberMail:
@@ -250,7 +258,7 @@ class MemberMail:
             raise PermanentFailure(f"not an incident or maintenance event: {type(event)}")
         mail = EventMail(self.site, event, key=job.idempotency_key,
                          thread=job.thread or thread_of(event)[0])
-        return mail.to, event.kind, event.at
+        return mail.to, event.kind, news_time(event)
 
     def _sent(self, person: Recipient, job: MemberMailJob, kind: str, message_id: str,
               at: float) -> None:
