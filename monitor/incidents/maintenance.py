@@ -285,7 +285,8 @@ class MaintenanceTicker:
 
     def _emit(self, session: Session, occ: PlannedMaintenance, kind: str,
               plugins: Sequence[str], now: float) -> int:
-        sub = dataclasses.replace(self.ctx, subscribers={"vigie_maintenance_changed": plugins})
+        sub = dataclasses.replace(self.ctx,
+                                  subscribers={"vigie_maintenance_changed": tuple(plugins)})
         window = session.get(MaintenanceWindow, occ.window_id)
         return emit_maintenance(session, sub, window, kind, occ.start, occ.end, at=now,
                                 service_ids=occ.service_ids)
@@ -348,7 +349,6 @@ class MaintenanceTicker:
         mark = (occ.window_id, int(occ.start), kind)
         if mark in self._done:
             return 0
-        window = session.get(MaintenanceWindow, occ.window_id)
         plugins = self.ctx.subscribers.get("vigie_maintenance_changed", ())
         if kind == "ended":
             # "ended" only where "started" was written: a window that ended while Vigie was
