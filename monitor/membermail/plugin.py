@@ -211,6 +211,13 @@ class MemberMail:
         if not todo:
             return None
         write, kind, event_at = self._writer(job)
+        with self.write_sessions() as session:  # a short transaction per mail
+            self._send_all(session, job, todo, write, kind, event_at, started)
+        return None
+
+    def _send_all(self, session: Session, job: MemberMailJob, todo: list[Recipient],
+                  write: Callable[[Recipient, float], EmailMessage], kind: str,
+                  event_at: float, started: float) -> None:
         deferred: list[str] = []
         for n, person in enumerate(todo):
             if self.monotonic() - started >= self.budget:
@@ -221,7 +228,7 @@ class MemberMail:
                 message = write(person, now)
                 self.mailer.send(message)
             except PermanentFailure as exc:  # an address no header can carry
-                self._refused(person, job, kind, str(exc), now)
+                self._refused(session, person, job, kind, str(exc), now)
                 continue
             except MailError as exc:
                 if not exc.recipient:
@@ -230,16 +237,15 @@ class MemberMail:
                                          f"({exc}); {len(todo) - n} mails left") from None
                     raise
                 if exc.permanent or now - event_at >= GIVE_UP_AFTER:
-                    self._refused(person, job, kind, str(exc), now)
+                    self._refused(session, person, job, kind, str(exc), now)
                 else:
                     self.counts["deferred"] += 1
                     deferred.append(str(exc))
                 continue
-            self._sent(person, job, kind, message["Message-ID"], now)
+            self._sent(session, person, job, kind, message["Message-ID"], now)
         if deferred:
             raise RetryLater(RETRY_ADDRESS, f"{len(deferred)} addresses to try again later "
                              f"({deferred[-1]})")
-        return None
 
     def _writer(self, job: MemberMailJob) -> tuple[Callable[[Recipient, float], EmailMessage],
                                                    str, float]:
@@ -260,18 +266,18 @@ class MemberMail:
                          thread=job.thread or thread_of(event)[0])
         return mail.to, event.kind, news_time(event)
 
-    def _sent(self, person: Recipient, job: MemberMailJob, kind: str, message_id: str,
-              at: float) -> None:
-        with self.write_sessions() as session, session.begin():
+    def _sent(self, session: Session, person: Recipient, job: MemberMailJob, kind: str,
+              message_id: str, at: float) -> None:
+        with session.begin():
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=message_id)
         self.counts["sent"] += 1
 
-    def _refused(self, person: Recipient, job: MemberMailJob, kind: str, error: str,
-                 at: float) -> None:
+    def _refused(self, session: Session, person: Recipient, job: MemberMailJob, kind: str,
+                 error: str, at: float) -> None:
         log.info("member mail: subscriber %d refused for %s: %s", person.id,
                  job.idempotency_key, error)
-        with self.write_sessions() as session, session.begin():
+        with session.begin():
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=None,
                           outcome="refused")
