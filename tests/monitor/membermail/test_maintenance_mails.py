@@ -124,3 +124,16 @@ async def test_moving_a_window_announces_its_new_time_and_no_reminder_is_configu
     assert kinds(v, "member-mail") == ["announced", "announced"]
     first, second = mailbox.to("alice@example.org")
     assert first["Message-ID"] != second["Message-ID"]  # another occurrence, another thread
+
+
+async def test_announce_before_says_nothing_new_to_members_told_when_it_was_planned(
+        sqlite_vigie):
+    v = sqlite_vigie
+    v.subscribe("alice@example.org", everything=True)
+    start = v.clock.now + 3 * DAY
+    plan(v, start, announce_before="2d")
+    await tick(v, v.clock.now + 1)
+    await tick(v, start - 2 * DAY + 60)  # the volunteers' announcement comes
+    assert kinds(v, "volunteers") == ["announced"]
+    assert kinds(v, "member-mail") == ["announced"]
+    assert len(v.mailbox.to("alice@example.org")) == 1

@@ -130,6 +130,7 @@ async def test_an_address_answered_try_later_is_tried_again_later(vigie):
     assert batch.next_attempt_at == pytest.approx(v.clock.now + member_mail.RETRY_ADDRESS)
     assert "Greylisted" in batch.last_error
     assert v.subscriber("bob@example.org").failures == 0
+    assert v.plugin.counts == {"sent": 2, "deferred": 1}
     v.clock.now += member_mail.RETRY_ADDRESS
     await v.deliver()
     assert sorted(to for _, to in v.mailbox.deliveries) == [
