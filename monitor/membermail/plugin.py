@@ -240,7 +240,9 @@ class MemberMail:
                     self._refused(session, person, job, kind, str(exc), now)
                 else:
                     self.counts["deferred"] += 1
-                    deferred.append(str(exc))
+                    # (the server's words may quote the address: the outbox row shows
+                    # volunteers the code only)
+                    deferred.append(f"SMTP {exc.code}")
                 continue
             self._sent(session, person, job, kind, message["Message-ID"], now)
         if deferred:
@@ -275,8 +277,10 @@ class MemberMail:
 
     def _refused(self, session: Session, person: Recipient, job: MemberMailJob, kind: str,
                  error: str, at: float) -> None:
-        log.info("member mail: subscriber %d refused for %s: %s", person.id,
-                 job.idempotency_key, error)
+        # the log names subscribers by number; the server's words (which may quote the
+        # address) go to the subscriber's own row only
+        log.info("member mail: the address of subscriber %d was refused (%s)", person.id,
+                 job.idempotency_key)
         with session.begin():
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=None,
