@@ -41,7 +41,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -216,7 +216,7 @@ class MemberMail:
         return None
 
     def _send_all(self, session: Session, job: MemberMailJob, todo: list[Recipient],
-                  write: Callable[[Recipient, float], EmailMessage], kind: str,
+                  write: Callable[[Recipient, float], Message], kind: str,
                   event_at: float, started: float) -> None:
         deferred: list[str] = []
         for n, person in enumerate(todo):
@@ -244,18 +244,18 @@ class MemberMail:
                     # volunteers the code only)
                     deferred.append(f"SMTP {exc.code}")
                 continue
-            self._sent(session, person, job, kind, message["Message-ID"], now)
+            self._sent(session, person, job, kind, str(message["Message-ID"]), now)
         if deferred:
             raise RetryLater(RETRY_ADDRESS, f"{len(deferred)} addresses to try again later "
                              f"({deferred[-1]})")
 
-    def _writer(self, job: MemberMailJob) -> tuple[Callable[[Recipient, float], EmailMessage],
+    def _writer(self, job: MemberMailJob) -> tuple[Callable[[Recipient, float], Message],
                                                    str, float]:
         """``(write(recipient, at) -> mail, the kind for the ledger, the event's time)``."""
         if job.kind == "confirm":
             token = job.token or None
 
-            def confirm(person: Recipient, at: float) -> EmailMessage:
+            def confirm(person: Recipient, at: float) -> Message:
                 return confirmation(self.site, person, token, key=job.idempotency_key, at=at)
 
             return confirm, "confirm", self.clock()

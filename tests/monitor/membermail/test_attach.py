@@ -39,7 +39,7 @@ def test_vigie_run_registers_the_sender_with_mail_configured(tmp_path):
 
 
 def test_no_reminder_when_switched_off(tmp_path):
-    run = runtime(tmp_path, MAIL + "subscriptions: {maintenance_reminder: null}\n")
+    run = runtime(tmp_path, MAIL + "subscriptions: {maintenance_reminder: off}\n")
     assert run.incidents.ctx.reminders_before == {}
     assert run.incidents.ctx.announce_planned == (MEMBER_MAIL_PLUGIN,)
 
