@@ -229,3 +229,16 @@ def test_a_refusal_of_the_address_is_recorded_on_the_subscriber(sqlite_setup):
         2, "550 5.1.1 no such user (1)", 101.0)
     with setup.store.write_session() as s, s.begin():
         record_failure(s, 9999, "gone", 1.0)  # a subscriber who left: nothing
+
+
+def test_views_give_the_subscribers_still_there(setup):
+    alice = setup.subscribe()
+    setup.ask("bob@example.org")
+    bob = setup.row("bob@example.org").id
+    carol = setup.subscribe("carol@example.org")
+    setup.service.forget("carol@example.org")
+    with setup.store.session() as s:
+        found = setup.service.views(s, [bob, alice, carol, alice])
+    assert sorted(found) == [alice, bob]
+    assert (found[alice].email, found[alice].state) == ("alice@example.org", "confirmed")
+    assert found[bob].state == "pending" and found[bob].manage_token
