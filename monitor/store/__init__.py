@@ -34,6 +34,7 @@ __all__ = [
 import monitor.assistance.models  # registers the members' requests table
 import monitor.cluster.models  # registers the cluster's nodes and lease tables
 import monitor.incidents.models  # registers the incident tables
+import monitor.membermail.models  # registers the members' mail ledger
 import monitor.store.accounts  # registers the users and api_tokens tables
 import monitor.store.audit  # registers the audit_log table
 import monitor.subscriptions.models  # registers the subscribers table

@@ -1,7 +1,7 @@
 """Signed webhooks: the endpoints volunteers register.
 
 Revision ID: 0014_webhooks
-Revises: 0012_subscribers (0013_member_mails once the members' mail lands)
+Revises: 0013_member_mails
 Create Date: 2026-12-20
 
 Written by hand (model monitor.webhooks.models.WebhookEndpoint). One row per endpoint;
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_webhooks"
-down_revision: str | Sequence[str] | None = "0012_subscribers"
+down_revision: str | Sequence[str] | None = "0013_member_mails"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
