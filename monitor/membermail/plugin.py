@@ -48,7 +48,6 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from monitor.incidents.context import DURABLE_HOOKS
 from monitor.incidents.outbox import enqueue
 from monitor.mailer import Mailer, MailError
 from monitor.membermail import ledger
@@ -62,7 +61,7 @@ from monitor.notifications import (
     from_json,
     to_json,
 )
-from monitor.plugins import hookimpl, implementers
+from monitor.plugins import hookimpl
 from monitor.subscriptions.jobs import MEMBER_MAIL_HOOK, MEMBER_MAIL_PLUGIN, MemberMailJob
 from monitor.subscriptions.service import record_failure
 
@@ -358,8 +357,7 @@ def register(pm: pluggy.PluginManager, ctx: IncidentContext, plugin: MemberMail,
     reminds it ``subscriptions.maintenance_reminder`` before each start."""
     pm.register(plugin, name=MEMBER_MAIL_PLUGIN)
     # the context listed the plugins of the durable hooks before this one was registered
-    for hook in DURABLE_HOOKS:
-        ctx.subscribers[hook] = tuple(implementers(pm, hook))
+    ctx.refresh_subscribers()
     if MEMBER_MAIL_PLUGIN not in ctx.announce_planned:
         ctx.announce_planned = (*ctx.announce_planned, MEMBER_MAIL_PLUGIN)
     if settings.maintenance_reminder:
