@@ -10,8 +10,10 @@ is then shared). Any WSGI server can serve it on its own::
 
 It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
 :mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom), :mod:`dashboard.badges`
-(SVG), ``dashboard.admin`` when that package exists, and :mod:`dashboard.assistance`
-(members' requests for help) when ``assistance.enabled``.
+(SVG), ``dashboard.admin`` when that package exists, :mod:`dashboard.assistance`
+(members' requests for help) when ``assistance.enabled``, and
+:mod:`dashboard.subscriptions` (members' e-mail subscriptions, a page saying they are not
+offered when ``subscriptions.enabled`` is false or no mail is configured).
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
-               store: Any = None, incidents: Any = None, assistance: Any = None) -> Flask:
+               store: Any = None, incidents: Any = None, assistance: Any = None,
+               subscriptions: Any = None) -> Flask:
     """Build the dashboard application.
 
     :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
@@ -121,6 +124,10 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         (default: one built on this store when ``assistance.enabled``, without plugin
         suggestions); the pages find it in ``app.extensions["vigie.assistance"]`` (None
         when members' assistance is off).
+    :param subscriptions: the running :class:`monitor.subscriptions.service.Subscriptions`
+        (default: one built on this store); the pages find it in
+        ``app.extensions["vigie.subscriptions"]``, None when subscriptions are not offered
+        (``subscriptions.enabled`` false, or no ``mail.host``).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -181,6 +188,12 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         if helped(config).enabled:
             assistance = AssistanceService(config, store)
     app.extensions["vigie.assistance"] = assistance
+    if subscriptions is None:  # a running Runtime given whole
+        subscriptions = getattr(getattr(config_path_or_obj, "subscriptions", None), "service",
+                                None)
+    from dashboard.subscriptions import blueprint as subscribing
+
+    app.extensions["vigie.subscriptions"] = subscribing.service_for(config, store, subscriptions)
 
     i18n.init_app(app)
     for module in (status, api, feeds, badges):
@@ -191,6 +204,7 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         from dashboard.assistance.blueprint import register
 
         register(app)
+    subscribing.register(app)
     _register_basics(app)
     from dashboard.fastpath import FastPath
 
@@ -227,6 +241,9 @@ def _register_basics(app: Flask) -> None:
                 "admin_enabled": "admin" in app.blueprints,
                 "assistance_url": (url_for("assistance.choose") if "assistance" in app.blueprints
                                    else None),
+                "subscribe_url": (url_for("subscriptions.subscribe")
+                                  if app.extensions.get("vigie.subscriptions") is not None
+                                  else None),
                 "lang": i18n_lang()}
 
     @app.after_request
