@@ -125,9 +125,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         suggestions); the pages find it in ``app.extensions["vigie.assistance"]`` (None
         when members' assistance is off).
     :param subscriptions: the running :class:`monitor.subscriptions.service.Subscriptions`
-        (default: one built on this store); the pages find it in
-        ``app.extensions["vigie.subscriptions"]``, None when subscriptions are not offered
-        (``subscriptions.enabled`` false, or no ``mail.host``).
+        (default: one built on this store when ``subscriptions.enabled``); the pages find
+        it in ``app.extensions["vigie.subscriptions"]`` (None when subscriptions are off);
+        ``/abonnement/`` is offered when it is there and ``available`` (mail configured).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -191,9 +191,12 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
     if subscriptions is None:  # a running Runtime given whole
         subscriptions = getattr(getattr(config_path_or_obj, "subscriptions", None), "service",
                                 None)
-    from dashboard.subscriptions import blueprint as subscribing
+    if subscriptions is None:
+        from monitor.subscriptions.service import Subscriptions, settings_of as subscribed
 
-    app.extensions["vigie.subscriptions"] = subscribing.service_for(config, store, subscriptions)
+        if subscribed(config).enabled:
+            subscriptions = Subscriptions(config, store)
+    app.extensions["vigie.subscriptions"] = subscriptions
 
     i18n.init_app(app)
     for module in (status, api, feeds, badges):
@@ -204,7 +207,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         from dashboard.assistance.blueprint import register
 
         register(app)
-    subscribing.register(app)
+    from dashboard.subscriptions.blueprint import register as subscribing
+
+    subscribing(app)
     _register_basics(app)
     from dashboard.fastpath import FastPath
 
@@ -233,6 +238,8 @@ def _register_basics(app: Flask) -> None:
         return send_from_directory(app.static_folder, "favicon.ico", max_age=86400,
                                    mimetype="image/vnd.microsoft.icon")
 
+    from dashboard.subscriptions.blueprint import offered_service
+
     @app.context_processor
     def _site() -> dict[str, Any]:
         state = app.extensions["vigie"]
@@ -242,8 +249,7 @@ def _register_basics(app: Flask) -> None:
                 "assistance_url": (url_for("assistance.choose") if "assistance" in app.blueprints
                                    else None),
                 "subscribe_url": (url_for("subscriptions.subscribe")
-                                  if app.extensions.get("vigie.subscriptions") is not None
-                                  else None),
+                                  if offered_service(app) is not None else None),
                 "lang": i18n_lang()}
 
     @app.after_request

@@ -30,7 +30,7 @@ def vigie_startup(ctx: StartupContext) -> None:
     from dashboard import create_app
 
     ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents,
-                              assistance=ctx.assistance))
+                              assistance=ctx.assistance, subscriptions=ctx.subscriptions))
 
 
 @click.command("dashboard")

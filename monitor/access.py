@@ -2,7 +2,8 @@
 
 Three roles (stored on each user, ``users.role``):
 
-- **admin** — everything: accounts, roles, tokens, the audit log, and all of the below;
+- **admin** — everything: accounts, roles, tokens, the audit log, the members'
+  subscription addresses (export, forget), and all of the below;
 - **editor** — incidents, notices, maintenance windows;
 - **desk** — deliveries to the plugins (retry a failed alert, forum post or ticket) and
   the members' requests for help (where each stands; never their screenshots).
@@ -55,6 +56,9 @@ class Permission(StrEnum):
     AUDIT = "audit"
     #: see the members' requests for help and where their delivery stands
     ASSISTANCE = "assistance"
+    #: see the members' subscription addresses, export and forget them (every role sees
+    #: the counts)
+    SUBSCRIBERS = "subscribers"
 
 
 #: what each role may do
@@ -84,6 +88,8 @@ PERMISSION_NAMES: dict[Permission, Bilingual] = {
     Permission.AUDIT: Bilingual("consulter le journal des modifications", "read the audit log"),
     Permission.ASSISTANCE: Bilingual("voir les demandes d'aide des membres",
                                      "see the members' requests for help"),
+    Permission.SUBSCRIBERS: Bilingual("voir et effacer les adresses des abonnés",
+                                      "see and forget the subscribers' addresses"),
 }
 
 

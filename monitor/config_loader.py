@@ -39,12 +39,14 @@ __all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_
 
 def core_sections() -> dict[str, type[BaseModel]]:
     """The core's top-level sections kept in ``config.sections`` beside the plugins' (their
-    models live with the code that uses them): ``assistance`` and ``mail``. Unlike a
-    plugin's, an absent one is its defaults, never None."""
+    models live with the code that uses them): ``assistance``, ``mail`` and
+    ``subscriptions``. Unlike a plugin's, an absent one is its defaults, never None."""
     from monitor.assistance.settings import AssistanceSettings
     from monitor.mail_settings import MailSettings
+    from monitor.subscriptions.settings import SubscriptionSettings
 
-    return {"assistance": AssistanceSettings, "mail": MailSettings}
+    return {"assistance": AssistanceSettings, "mail": MailSettings,
+            "subscriptions": SubscriptionSettings}
 
 
 def load_config(path: str | Path, registry: ProbeRegistry,

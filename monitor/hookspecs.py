@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from monitor.runtime import Runtime
     from monitor.startup import StartupContext
     from monitor.state import CheckState, ServiceState
+    from monitor.subscriptions.jobs import MemberMailJob
 
 PROJECT = "vigie"
 
@@ -302,6 +303,33 @@ def vigie_assistance_request(request: AssistanceRequest) -> Any:
     :param request: a :class:`monitor.assistance.request.AssistanceRequest`.
     :return: a list of :class:`monitor.notifications.Link` (the ticket, ``public=False``),
         or None; the same exceptions as ``vigie_incident_opened``.
+
+    May be a coroutine function.
+    """
+
+
+# Members' subscriptions ----------------------------------------------------------------
+
+
+@hookspec
+def vigie_member_mail(job: MemberMailJob) -> Any:
+    """Send members' subscription mails: the answer to a sign-up (``job.kind ==
+    "confirm"``: the confirmation link, or the manage link of an address already
+    confirmed) or one incident or maintenance event to a batch of subscribers
+    (``"event"``).
+
+    Fires from the outbox worker for the plugin the row names, after the transaction that
+    wrote it committed; retried like :func:`vigie_incident_opened` until it succeeds or is
+    dead-lettered, with the same ``job.idempotency_key``: each subscriber must get the
+    mail once whatever the number of attempts (the sender keeps a ledger per subscriber
+    and key). The job names subscribers by id; their addresses are read when sending, so
+    a subscriber who left is skipped. Vigie's own member-mail implements it (plugin
+    ``member-mail``, registered when ``mail:`` is set); a confirmation row's token is
+    blanked in the outbox once delivered.
+
+    :param job: a :class:`monitor.subscriptions.jobs.MemberMailJob`.
+    :return: nothing; the same exceptions as ``vigie_incident_opened``
+        (:class:`~monitor.notifications.RetryLater` when the mail server asks to wait).
 
     May be a coroutine function.
     """

@@ -52,6 +52,7 @@ from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
 from monitor.store.writer import is_transient
+from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,8 @@ class Runtime(StoreLifecycle):
         self.metrics_registry.register(IncidentCollector(self.incidents))
         #: members' requests for help (None unless ``assistance.enabled``)
         self.assistance = AssistanceSystem.attach(self)
+        #: members' e-mail subscriptions (None unless ``subscriptions.enabled``)
+        self.subscriptions = SubscriptionSystem.attach(self)
         #: the listener's counters, and Vigie's own resource shortages (told to volunteers)
         self.listener_stats = ListenerStats()
         self.shortage = Shortage(Descriptors(), reserve=descriptor_reserve(config))
@@ -154,7 +157,8 @@ class Runtime(StoreLifecycle):
                 add_plugin=lambda plugin, name: pm.register(plugin, name=name),
                 remove_plugin=self._remove_plugin,
                 database_up=lambda: self.writer_stats.database_up,
-                assistance=self.assistance.service if self.assistance else None)
+                assistance=self.assistance.service if self.assistance else None,
+                subscriptions=self.subscriptions.service if self.subscriptions else None)
         return self._startup_context
 
     def _remove_plugin(self, name: str) -> object | None:
@@ -312,7 +316,8 @@ class Runtime(StoreLifecycle):
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
             background += [asyncio.create_task(c) for c in self.incidents.tasks()
-                           + (self.assistance.tasks() if self.assistance else [])]
+                           + (self.assistance.tasks() if self.assistance else [])
+                           + (self.subscriptions.tasks() if self.subscriptions else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,

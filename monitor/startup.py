@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from monitor.probe import ProbeResult
     from monitor.state import StateBook
     from monitor.store import Store
+    from monitor.subscriptions.service import Subscriptions
 
 
 def _outside_vigie_run(name: str) -> Callable[..., Any]:
@@ -68,3 +69,6 @@ class StartupContext:
     #: the members' assistance (:class:`monitor.assistance.service.AssistanceService`)
     #: when ``assistance.enabled``, else None
     assistance: AssistanceService | None = None
+    #: the members' e-mail subscriptions (:class:`monitor.subscriptions.service.Subscriptions`)
+    #: when ``subscriptions.enabled``, else None
+    subscriptions: Subscriptions | None = None

@@ -2,9 +2,9 @@
 
 :func:`register` mounts it on every dashboard. The views find the core's service with
 :func:`service`: ``app.extensions["vigie.subscriptions"]``, set by
-:func:`dashboard.create_app` only when subscriptions are offered (:func:`service_for`:
-``subscriptions.enabled`` and a ``mail.host``). When they are not, every address of the
-blueprint answers one page saying so, with a 404, and the menu has no link to it.
+:func:`dashboard.create_app` when ``subscriptions.enabled``. Subscriptions are offered
+when it is there and can send mail (:func:`offered_service`); when they are not, every
+address of the blueprint answers one page saying so, with a 404, and no page links to it.
 
 Every answer is private to its visitor (``no-store``: a page holds an address or a secret
 link), carries no ``Referer`` onwards (the addresses of the confirmation and manage pages
@@ -36,17 +36,12 @@ MAX_FORM = 64 * 1024
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
 
-def service_for(config: Any, store: Any, given: Any) -> Any:
-    """The service the pages use: ``given`` (the running one), else one built on
-    ``store`` when ``subscriptions.enabled``; None when subscriptions are not offered (off,
-    or no ``mail.host``: the service says, :attr:`Subscriptions.available`)."""
-    if given is None:
-        from monitor.subscriptions.service import Subscriptions, settings_of
-
-        if not settings_of(config).enabled:
-            return None
-        given = Subscriptions(config, store)
-    return given if given.available else None
+def offered_service(app: Flask) -> Any:
+    """The subscription service of ``app`` when subscriptions are offered: the service is
+    there (``subscriptions.enabled``) and says it can send mail (``available``: a
+    ``mail.host``); else None."""
+    found = app.extensions.get("vigie.subscriptions")
+    return found if found is not None and found.available else None
 
 
 def register(app: Flask) -> None:
@@ -58,7 +53,7 @@ def register(app: Flask) -> None:
 
 
 def service() -> Any:
-    """The current app's subscription service (the views run only when there is one)."""
+    """The current app's subscription service (the views run only when it is offered)."""
     return current_app.extensions["vigie.subscriptions"]
 
 
@@ -83,7 +78,7 @@ def page(template: str, status: int = 200, **values: Any):
 @bp.before_request
 def _available():
     """Not offered: one page saying so. Then bodies are bounded before they are read."""
-    if current_app.extensions.get("vigie.subscriptions") is None:
+    if offered_service(current_app) is None:
         return page("subscriptions/unavailable.html", 404)
     if request.method == "POST":
         if request.content_length is not None and request.content_length > MAX_FORM:

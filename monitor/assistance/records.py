@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.assistance import files
-from monitor.assistance.limits import email_key
+from monitor.ratelimit import email_key
 from monitor.assistance.models import STATES, AssistanceRow
 from monitor.incidents.models import OutboxEntry
 

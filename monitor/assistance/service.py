@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 
 from monitor.assistance import files
 from monitor.assistance.context import service_context, service_of
-from monitor.assistance.limits import RateLimiter
+from monitor.ratelimit import RateLimiter
 from monitor.assistance.models import STATES, AssistanceRow
 from monitor.assistance.request import (
     AssistanceQuery,

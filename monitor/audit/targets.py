@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from monitor.access import Actor
 from monitor.incidents.models import Incident, MaintenanceWindow, Notice, OutboxEntry
 from monitor.store.accounts import AdminSession, ApiToken, User
+from monitor.subscriptions.models import Subscriber
 
 #: columns never written in the log: secrets, and the outbox's bulky copy of the event
 LEFT_OUT = frozenset({"password_hash", "token_hash", "prefix", "payload", "idempotency_key"})
@@ -64,6 +65,17 @@ def _token(row: ApiToken) -> dict[str, Any]:
     return out
 
 
+#: what the log keeps of a subscriber: never the address (the log is append-only, and a
+#: forgotten address must be nowhere), nor its secrets
+SUBSCRIBER_COLUMNS = ("id", "state", "language", "everything", "services", "groups",
+                      "created_at", "confirmed_at", "failures")
+
+
+def _subscriber(row: Subscriber) -> dict[str, Any]:
+    return {name: (list(value) if isinstance(value := getattr(row, name), (list, tuple))
+                   else value) for name in SUBSCRIBER_COLUMNS}
+
+
 def _by_id(model: type) -> Callable[[Session, Any], Any]:
     def load(session: Session, value: Any) -> Any:
         try:
@@ -107,6 +119,7 @@ KINDS: dict[str, Kind] = {
                  created=lambda session, result: session.get(User, result.id)),
     "token": Kind("token", "token_id", _by_id(ApiToken), _token,
                   created=lambda session, result: session.get(ApiToken, result.token.id)),
+    "subscriber": Kind("subscriber", "subscriber_id", _by_id(Subscriber), _subscriber),
     # "sign out everywhere": the acting volunteer's own account
     "session": Kind("user", None, _user_by_name, _user),
 }

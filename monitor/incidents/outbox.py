@@ -15,7 +15,8 @@ no row is delivered twice at once. The outcome of a call:
 - success → ``delivered``; returned :class:`~monitor.notifications.Link` objects are stored
   on the incident in the same transaction (for a member's request, the ticket is stored
   on the request, and its screenshots are deleted after the commit:
-  :mod:`monitor.assistance.delivery`);
+  :mod:`monitor.assistance.delivery`; a member's confirmation mail has its token blanked
+  in the row: :func:`monitor.subscriptions.jobs.spent`);
 - :class:`~monitor.notifications.RetryLater` → tried again after the given seconds, not
   counted as a failure;
 - :class:`~monitor.notifications.PermanentFailure` → ``dead`` at once, with its message;
@@ -57,6 +58,7 @@ from monitor.notifications import (
 )
 from monitor.plugins import implementers, plugin_caller
 from monitor.store.engine import dialect_insert
+from monitor.subscriptions import jobs as member_mail
 from monitor.waits import wait_event
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ ERROR_LENGTH = 1000
 #: hook name → keyword of its single argument
 HOOK_ARGUMENT = {"vigie_incident_opened": "event", "vigie_incident_updated": "event",
                  "vigie_incident_resolved": "event", "vigie_maintenance_changed": "event",
-                 "vigie_system_alert": "alert", "vigie_assistance_request": "request"}
+                 "vigie_system_alert": "alert", "vigie_assistance_request": "request",
+                 member_mail.MEMBER_MAIL_HOOK: "job"}
 #: the hook whose rows are members' requests (their state follows the delivery)
 ASSISTANCE_HOOK = "vigie_assistance_request"
 
@@ -357,6 +360,8 @@ class OutboxWorker:
         finds the ticket it created on "opened" when "updated" comes)."""
         if job.hook == ASSISTANCE_HOOK:
             return assistance.decode(job.payload)
+        if job.hook == member_mail.MEMBER_MAIL_HOOK:
+            return member_mail.MemberMailJob.from_json(job.payload)
         event = from_json(job.payload)
         if isinstance(event, IncidentEvent) and job.incident_id is not None:
             from monitor.incidents.emit import incident_links
@@ -394,6 +399,11 @@ class OutboxWorker:
                 attach_links(session, job.incident_id, links, now)
             desk = job.hook == ASSISTANCE_HOOK and assistance.record(
                 session, job.id, "delivered", now=now, result=result)
+            if job.hook == member_mail.MEMBER_MAIL_HOOK:  # the link's secret is mailed:
+                spent = member_mail.spent(job.payload)  # Vigie keeps no copy
+                if spent is not None:
+                    session.execute(update(OutboxEntry).where(OutboxEntry.id == job.id)
+                                    .values(payload=spent))
         if desk:  # committed: the desk has the screenshots, Vigie keeps no copy
             assistance.after_delivery(job.payload)()
 

@@ -34,4 +34,5 @@ __all__ = [
 import monitor.assistance.models  # registers the members' requests table
 import monitor.incidents.models  # registers the incident tables
 import monitor.store.accounts  # registers the users and api_tokens tables
-import monitor.store.audit  # noqa: F401 (registers the audit_log table)
+import monitor.store.audit  # registers the audit_log table
+import monitor.subscriptions.models  # noqa: F401 (registers the subscribers table)

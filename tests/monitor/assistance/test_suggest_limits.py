@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from monitor.assistance.limits import RateLimiter, address_key
+from monitor.ratelimit import RateLimiter, address_key
 from monitor.assistance.request import AssistanceQuery, Suggestion
 from monitor.assistance.suggest import Suggester
 from monitor.plugins import build_plugin_manager, hookimpl

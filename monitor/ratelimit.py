@@ -1,9 +1,12 @@
-"""How many requests one sender may send: per address (an IPv6 /64 counts as one, as a
-home connection gets a whole /64) and per e-mail address, in a sliding hour.
+"""How many requests one sender may send: per client address (an IPv6 /64 counts as one,
+as a home connection gets a whole /64) and per e-mail address, in a sliding hour. Used by
+the members' assistance (``assistance.limits``) and the e-mail subscriptions
+(``subscriptions.per_*_per_hour``).
 
-Only sent requests count (:meth:`RateLimiter.record`, called by the service once a request
-is written); :meth:`RateLimiter.allowed` only asks. Kept in memory, per process, bounded:
-beyond :data:`MAX_KEYS` senders the oldest are forgotten. The clock is injectable.
+Only accepted requests count (:meth:`RateLimiter.record`, called by the service once a
+request is written); :meth:`RateLimiter.allowed` only asks. Kept in memory, per process,
+bounded: beyond :data:`MAX_KEYS` senders the oldest are forgotten. The clock is
+injectable.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ class _Window:
 
 
 class RateLimiter:
-    """The per-address and per-e-mail limits of ``assistance.limits``."""
+    """Per-client-address and per-e-mail limits in a sliding hour."""
 
     def __init__(self, per_address: int, per_email: int, *,
                  clock: Callable[[], float] = time.time) -> None:
