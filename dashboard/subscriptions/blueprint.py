@@ -81,14 +81,17 @@ def _available():
     if offered_service(current_app) is None:
         return page("subscriptions/unavailable.html", 404)
     if request.method == "POST":
+        # a body sent without its length (chunked) is cut at the same size while it is read
+        request.max_content_length = MAX_FORM
         if request.content_length is not None and request.content_length > MAX_FORM:
-            return refusal(413, gettext("This form is too large. Send it again from the "
-                                        "page."))
-        if request.content_length is None and request.endpoint != "subscriptions.unsubscribe":
-            # a mail client's one-click POST may come without a length; a browser's form never
-            return refusal(411, gettext("This form was sent without its length. Send it "
-                                        "again from the page."))
+            return too_large()
     return None
+
+
+@bp.errorhandler(413)
+def too_large(_error=None):
+    """A body larger than :data:`MAX_FORM`: refused with a page, before or while reading."""
+    return refusal(413, gettext("This form is too large. Send it again from the page."))
 
 
 @bp.after_request

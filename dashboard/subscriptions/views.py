@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, request, url_for
+from flask import redirect, request, url_for
 
 from dashboard import visitor_csrf
 from dashboard.formproblems import Problems
@@ -86,10 +86,9 @@ def unknown_link():
                 confirm_within=settings().confirm_within)
 
 
-def _token(token: str) -> str:
-    if not TOKEN.match(token):
-        abort(404)
-    return token
+def well_formed(token: str) -> bool:
+    """Whether a link's secret can be one (anything else is an unknown link at once)."""
+    return TOKEN.match(token) is not None
 
 
 # Sign-up -------------------------------------------------------------------------------------
@@ -148,7 +147,8 @@ def signup_page(fields: forms.Fields, found: Problems, status: int = 200):
 @bp.route("/confirmer/<token>", methods=["GET", "POST"])
 def confirm(token: str):
     """A page with the button that confirms; the button's answer."""
-    token = _token(token)
+    if not well_formed(token):
+        return unknown_link()
     if request.method == "GET":
         return page("subscriptions/confirm.html", action=url_for(
             "subscriptions.confirm", token=token, **keep_language()),
@@ -170,7 +170,8 @@ def confirm(token: str):
 @bp.route("/gerer/<token>", methods=["GET", "POST"])
 def manage(token: str):
     """The subscription's choices, changed; the unsubscribe button."""
-    token = _token(token)
+    if not well_formed(token):
+        return unknown_link()
     view = service().by_manage_token(token)
     if view is None:
         return unknown_link()
@@ -243,7 +244,8 @@ def names_of(view: Any) -> list[str] | None:
 @bp.route("/u/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):
     """One-click unsubscribe (RFC 8058): a page with a button, or the ``POST`` alone."""
-    token = _token(token)
+    if not well_formed(token):
+        return unknown_link()
     if request.method == "GET":
         if service().by_manage_token(token) is None:
             return unknown_link()

@@ -56,7 +56,9 @@ def test_not_offered_no_link_and_one_clear_page(site_with, seeded, extra):
     site = site_with(extra)
     ids = dict(zip(("open", "resolved", "notice"), seeded[2], strict=True))
     client = site.client()
-    assert site.app.extensions["vigie.subscriptions"] is None
+    from dashboard.subscriptions.blueprint import offered_service
+
+    assert offered_service(site.app) is None
     for path in public_pages(ids)[:-1]:
         page = client.get(path).text
         assert "subscribe-link" not in page and "/abonnement/" not in page, path

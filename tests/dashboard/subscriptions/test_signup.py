@@ -169,7 +169,7 @@ def test_hostile_addresses_are_refused_with_a_message(site):
             ("alice\x00@example.org", "caractères invisibles ou de contrôle"),
             ("alice@\u202egro.elpmaxe", "caractères invisibles ou de contrôle"),
             ("a" * 5000 + "@example.org", "trop longue : 254 caractères au plus"),
-            ("pas une adresse", "ne semble pas juste")]:
+            ("pas une adresse", "ne semble pas correcte")]:
         answer = signup(client, email=hostile)
         assert answer.status_code == 400, hostile[:40]
         assert message in words(answer), (hostile[:40], words(answer))
