@@ -377,9 +377,10 @@ def admin_commands() -> list[click.Command]:
     """The command groups this module adds to ``vigie`` (and ``vigie audit``)."""
     from monitor.cli_assistance import assistance_group
     from monitor.cli_audit import audit_group
+    from monitor.cli_subscriptions import subscriber_group
 
     return [notice_group, maintenance_group, incident_group, outbox_group, audit_group,
-            assistance_group]
+            assistance_group, subscriber_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

@@ -10,6 +10,8 @@
 - :mod:`~dashboard.admin.audit_views` — the audit log and its export (administrators);
 - :mod:`~dashboard.admin.assistance_views` — the members' requests for help and where
   their delivery stands (administrators and the desk);
+- :mod:`~dashboard.admin.subscriber_views` — the members' e-mail subscriptions: counts for
+  every role, the addresses (and forget) for administrators;
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -43,6 +45,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     csrf,
     incident_views,
     roles,
+    subscriber_views,
     user_views,
     views,
 )

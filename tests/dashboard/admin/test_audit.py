@@ -25,6 +25,9 @@ from monitor.incidents.service import Operations
 from monitor.plugins import build_plugin_manager
 from monitor.store import Store
 from monitor.store.audit import AuditEntry
+from monitor.subscriptions import service as subscription_service
+from monitor.subscriptions.models import Subscriber
+from monitor.subscriptions.service import forget_subscriber
 from tests.dashboard.admin.conftest import PASSWORD, QUICK
 from tests.dashboard.admin.test_roles import signed_in
 
@@ -55,9 +58,14 @@ def world(store, admin_seeded):
                            plugin="recorder", stream="s", payload="{}", status="dead",
                            attempts=8, created_at=now, next_attempt_at=now,
                            last_error="refused")
-        session.add_all([running, dead])
+        subscriber = Subscriber(email="Alice@Example.org", email_key="alice@example.org",
+                                language="fr", everything=True, services=[], groups=[],
+                                state="confirmed", manage_token="m" * 43, requests=1,
+                                created_at=now, confirmed_at=now, updated_at=now, failures=0)
+        session.add_all([running, dead, subscriber])
         session.flush()
-        ids = {"window": running.id, "delivery": dead.id, "token": token.token.id}
+        ids = {"window": running.id, "delivery": dead.id, "token": token.token.id,
+               "subscriber": subscriber.id}
     open_incident, resolved, notice = admin_seeded[2]
     ids.update(incident=open_incident, resolved=resolved, notice=notice)
     return ids
@@ -144,12 +152,18 @@ CASES = {
     "token.revoke": (
         lambda o, s, i: tokens.revoke_token(s, i["token"], actor=ANA),
         lambda b, a: b["revoked_at"] is None and a["revoked_at"] is not None),
+    # the address is never in the log: it must be forgettable, and the log is append-only
+    "subscriber.forget": (
+        lambda o, s, i: forget_subscriber(s, i["subscriber"], actor=ANA),
+        lambda b, a: b["state"] == "confirmed" and b["everything"] is True and a is None
+        and "example.org" not in json.dumps(b).lower() and "m" * 43 not in json.dumps(b)),
 }
 
 
 def declared_operations() -> set[str]:
     candidates = [getattr(Operations, name) for name in dir(Operations)]
-    candidates += [*vars(accounts).values(), *vars(tokens).values()]
+    candidates += [*vars(accounts).values(), *vars(tokens).values(),
+                   *vars(subscription_service).values()]
     return {value.action for value in candidates
             if callable(value) and isinstance(getattr(value, "action", None), str)}
 

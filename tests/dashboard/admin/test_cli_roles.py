@@ -39,6 +39,8 @@ EXPECTED: dict[str, Permission] = {
     "token add": P.ACCOUNTS, "token list": P.ACCOUNTS, "token revoke": P.ACCOUNTS,
     "audit export": P.AUDIT,
     "assistance list": P.ASSISTANCE, "assistance purge": P.ASSISTANCE,
+    "subscriber list": P.SUBSCRIBERS, "subscriber export": P.SUBSCRIBERS,
+    "subscriber forget": P.SUBSCRIBERS,
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -56,6 +58,8 @@ ARGS: dict[str, list[str]] = {
     "token add": ["--user", "dominique", "--name", "script"], "token list": [],
     "token revoke": ["1"], "audit export": [],
     "assistance list": [], "assistance purge": [],
+    "subscriber list": [], "subscriber export": ["nobody@example.org"],
+    "subscriber forget": ["nobody@example.org"],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}

@@ -50,6 +50,8 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.api.outbox_retry": P.DELIVERIES,
     "admin.assistance": P.ASSISTANCE, "admin.assistance_search": P.ASSISTANCE,
     "admin.assistance_retry": P.DELIVERIES, "admin.api.assistance_list": P.ASSISTANCE,
+    "admin.subscribers": P.READ, "admin.subscribers_forget": P.SUBSCRIBERS,
+    "admin.api.subscribers_counts": P.READ,
 }
 
 #: the volunteer of each role
@@ -74,7 +76,8 @@ def people(store, admin_seeded):
     open_incident = admin_seeded[2][0]
     return {"incident_id": open_incident, "notice_id": admin_seeded[2][2],
             "window_id": window_id, "outbox_id": 1, "token_id": token_id,
-            "username": "dominique", "filename": "admin.css", "reference": "DEM-20260101-ABCD"}
+            "username": "dominique", "filename": "admin.css", "reference": "DEM-20260101-ABCD",
+            "subscriber_id": 1}
 
 
 def signed_in(app, store, username: str):
