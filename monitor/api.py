@@ -63,7 +63,19 @@ from monitor.schema import (
 from monitor.startup import StartupContext
 from monitor.state import StateBook
 from monitor.status import ServiceStatus, worst
-from monitor.words import Bilingual, Both, Number, Words, _, duration, every, n_, say, say_n
+from monitor.words import (
+    Bilingual,
+    Both,
+    Number,
+    Words,
+    _,
+    duration,
+    every,
+    moment,
+    n_,
+    say,
+    say_n,
+)
 
 __all__ = [
     # hooks and start-up
@@ -96,6 +108,7 @@ __all__ = [
     "Number",
     "duration",
     "every",
+    "moment",
     "terms",
     # outside text, made safe once at the boundary
     "clean_line",

@@ -9,8 +9,11 @@ holds it; otherwise a new one is opened); it is closed once unused for ``idle_ti
 when a message fails, and by :meth:`Mailer.close`. Every step is bounded by ``timeout``.
 
 A failure raises :class:`MailError`: ``permanent`` when the server refused the message or
-the address for good (5xx), so the outbox dead-letters it rather than retrying; its text
-never holds the password.
+the address for good (5xx), so the outbox dead-letters it rather than retrying;
+``recipient`` when the answer concerns this one message or address (a refused
+recipient, a refused message body), so a sender of many messages goes on with the next
+ones; its text never holds the password. Such an answer leaves the connection usable
+(smtplib resets the transaction): it is kept, unless the server said it is closing (421).
 """
 
 from __future__ import annotations
@@ -29,13 +32,23 @@ __all__ = ["DEFAULT_PORTS", "MailError", "MailSettings", "Mailer", "mail_setting
 
 log = logging.getLogger(__name__)
 
+#: the reply code of a server closing the connection ("421 too many connections")
+CLOSING = 421
+#: refusals after which smtplib has reset the transaction: the connection stays usable
+_TRANSACTION_ERRORS = (smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
 
 class MailError(Exception):
-    """A message could not be sent; ``permanent`` when sending it again cannot help."""
+    """A message could not be sent; ``permanent`` when sending it again cannot help,
+    ``recipient`` when the server's answer concerns this message or its address only (the
+    next message, to another address, may go), ``code`` the server's reply code."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, recipient: bool = False,
+                 code: int | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.recipient = recipient
+        self.code = code
 
 
 class Mailer:
@@ -72,18 +85,28 @@ class Mailer:
         with self._lock:
             try:
                 client = self._connection()
+                self._used_at = self.clock()  # in use now (kept after a refusal too)
                 client.send_message(message, from_addr=self.settings.from_address)
             except smtplib.SMTPRecipientsRefused as exc:
-                self._drop()
                 codes = [code for code, _ in exc.recipients.values()]
-                raise MailError(f"SMTP: recipient refused ({', '.join(map(str, codes))})",
-                                permanent=bool(codes) and min(codes) >= 500) from None
+                said = "; ".join(f"{code} {self._said(text)}"
+                                 for code, text in exc.recipients.values())
+                closing = CLOSING in codes
+                if closing:
+                    self._drop()
+                raise MailError(f"SMTP: recipient refused ({said})",
+                                permanent=bool(codes) and min(codes) >= 500,
+                                recipient=not closing,
+                                code=min(codes) if codes else None) from None
             except smtplib.SMTPResponseException as exc:
-                self._drop()
-                raise MailError(f"SMTP {exc.smtp_code}: {self._said(exc.smtp_error)}",
-                                permanent=500 <= exc.smtp_code < 600
-                                and not isinstance(exc, smtplib.SMTPAuthenticationError)
-                                ) from None
+                code = exc.smtp_code
+                if code == CLOSING or not isinstance(exc, _TRANSACTION_ERRORS):
+                    self._drop()
+                raise MailError(f"SMTP {code}: {self._said(exc.smtp_error)}",
+                                permanent=500 <= code < 600
+                                and not isinstance(exc, smtplib.SMTPAuthenticationError),
+                                recipient=isinstance(exc, smtplib.SMTPDataError)
+                                and code != CLOSING, code=code) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
                 raise MailError(f"SMTP {self.settings.host}:{self.settings.effective_port}: "

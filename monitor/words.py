@@ -268,6 +268,20 @@ def every(seconds: float) -> Words:
                                                       period)
 
 
+def moment(timestamp: float, zone: str = "Europe/Paris", lang: str = "fr") -> str:
+    """A date and time as members read it, in the time zone ``zone``: ``12 mars 2026 à
+    14 h 05`` / ``March 12, 2026 at 14:05`` (forum posts, tickets, members' mails)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from babel.dates import format_date
+
+    when = datetime.fromtimestamp(timestamp, ZoneInfo(zone))
+    day = format_date(when, "long", locale=lang if lang in LANGUAGES else "en")
+    clock = f"{when.hour} h {when.minute:02d}" if lang == "fr" else f"{when:%H:%M}"
+    return say(lang, "{day} at {time}", day=day, time=clock)
+
+
 @dataclass(frozen=True, slots=True)
 class Number:
     """A decimal number as a parameter, written as each language writes it (``2,5`` in

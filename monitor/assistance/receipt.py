@@ -13,15 +13,13 @@ the member typed, which may not be theirs.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from email.errors import MessageError
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate
 
 from monitor.assistance.request import AssistanceRequest
 from monitor.mailer import Mailer, MailError
+from monitor.mailmessage import automatic_message
+from monitor.mailmessage import message_id as mail_id
 from monitor.notifications import PermanentFailure
 from monitor.plugins import hookimpl
 from monitor.words import say
@@ -31,9 +29,7 @@ log = logging.getLogger(__name__)
 
 def message_id(request: AssistanceRequest, sender: str) -> str:
     """The receipt's ``Message-ID``: the same for every attempt of one request."""
-    digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:16]
-    domain = sender.rpartition("@")[2] or "vigie.invalid"
-    return f"<vigie.receipt.{request.reference}.{digest}@{domain}>"
+    return mail_id(sender, ("receipt", request.reference), request.idempotency_key)
 
 
 def receipt_text(request: AssistanceRequest) -> tuple[str, str]:
@@ -64,23 +60,10 @@ def build_receipt(request: AssistanceRequest, sender: str) -> EmailMessage:
     :raises PermanentFailure: the member's address cannot be written in a header.
     """
     subject, body = receipt_text(request)
-    message = EmailMessage()
-    try:
-        to = Address(display_name=request.name, addr_spec=request.email)
-        message["To"] = formataddr((to.display_name, to.addr_spec))
-    except (ValueError, IndexError, MessageError) as exc:
-        raise PermanentFailure(f"not an e-mail address: {exc}") from None
-    message["Subject"] = subject
-    message["Date"] = formatdate(request.at or None, localtime=False)
-    message["Message-ID"] = message_id(request, sender)
-    # an automatic message: no vacation reply back, no loop (RFC 3834)
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"
-    message["X-Vigie-Reference"] = request.reference
-    message.set_content(body)
-    # after set_content, which replaces every Content-* header
-    message["Content-Language"] = request.language
-    return message
+    return automatic_message(to=request.email, to_name=request.name, subject=subject,
+                             at=request.at, message_id=message_id(request, sender),
+                             language=request.language, text=body,
+                             headers={"X-Vigie-Reference": request.reference})
 
 
 class ReceiptSender:

@@ -38,6 +38,11 @@ class IncidentContext:
     :param link_providers: names of the plugins implementing ``vigie_incident_links``.
     :param status_of: live status label of a service (the runtime's state book), or None
         to read the latest stored status.
+    :param announce_planned: plugins told of a maintenance window as soon as it is
+        planned or moved: an ``announced`` event for its next occurrence, whatever the
+        window's ``announce_before`` (members' mail).
+    :param reminders_before: plugin → seconds before each occurrence of a window when it
+        gets a ``reminder`` event (members' mail).
     """
 
     settings: IncidentSettings = field(default_factory=IncidentSettings)
@@ -48,6 +53,8 @@ class IncidentContext:
     timezone: str = "Europe/Paris"
     status_of: Callable[[str], str | None] | None = None
     clock: Callable[[], float] = time.time
+    announce_planned: tuple[str, ...] = ()
+    reminders_before: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: Config, pm: pluggy.PluginManager | None = None,

@@ -267,13 +267,71 @@ class MaintenanceTicker:
             windows = session.scalars(select(MaintenanceWindow)).all()
             result.refused = sum(1 for w in windows
                                  if w.cancelled_at is None and refusal(w) is not None)
-            horizon = max((w.announce_before or 0.0 for w in windows), default=0.0)
+            horizon = max([w.announce_before or 0.0 for w in windows]
+                          + list(self.ctx.reminders_before.values()), default=0.0)
             for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services,
                                windows):
                 if occ.active(now):
                     result.active.update(occ.service_ids)
                 result.events += self._events(session, occ, now)
+                result.events += self._reminders(session, occ, now)
+            result.events += self._planned(session, windows, services, now)
         return result
+
+    def _subscribed(self, plugins: Iterable[str]) -> tuple[str, ...]:
+        hooked = self.ctx.subscribers.get("vigie_maintenance_changed", ())
+        return tuple(p for p in plugins if p in hooked)
+
+    def _emit(self, session: Session, occ: PlannedMaintenance, kind: str,
+              plugins: Sequence[str], now: float) -> int:
+        sub = dataclasses.replace(self.ctx, subscribers={"vigie_maintenance_changed": plugins})
+        window = session.get(MaintenanceWindow, occ.window_id)
+        return emit_maintenance(session, sub, window, kind, occ.start, occ.end, at=now,
+                                service_ids=occ.service_ids)
+
+    def _planned(self, session: Session, windows: Sequence[MaintenanceWindow],
+                 services: dict[str, str | None], now: float) -> int:
+        """``announced`` for the next occurrence of each window planned or changed lately
+        (within :data:`ENDED_LOOKBACK`), to the plugins of ``ctx.announce_planned``."""
+        plugins = self._subscribed(self.ctx.announce_planned)
+        if not plugins:
+            return 0
+        written = 0
+        for window in windows:
+            changed = window.updated_at or window.created_at or 0.0
+            if window.cancelled_at is not None or changed < now - ENDED_LOOKBACK:
+                continue
+            occ = next_window_occurrence(window, now)
+            if occ is None or occ.start <= now:
+                continue
+            mark = (window.id, int(occ.start), "planned")
+            if mark in self._done:
+                continue
+            covered = covered_services(window, services)
+            if covered:
+                found = planned(session, occ.start, occ.start + 1e-3, services, [window])
+                written += sum(self._emit(session, o, "announced", plugins, now)
+                               for o in found if o.start == occ.start)
+            self._done.add(mark)
+        return written
+
+    def _reminders(self, session: Session, occ: PlannedMaintenance, now: float) -> int:
+        """``reminder`` to each plugin of ``ctx.reminders_before`` once its time before
+        the occurrence has come; not when the occurrence was announced to it after that
+        time (the announcement came late enough to serve as the reminder)."""
+        written = 0
+        for plugin in self._subscribed(self.ctx.reminders_before):
+            before = self.ctx.reminders_before[plugin]
+            mark = (occ.window_id, int(occ.start), f"reminder:{plugin}")
+            if not occ.start - before <= now < occ.start or mark in self._done:
+                continue
+            announced = session.scalar(select(OutboxEntry.created_at).where(
+                OutboxEntry.idempotency_key == maintenance_key(occ.window_id, occ.start,
+                                                               "announced", plugin)))
+            if announced is None or announced <= occ.start - before:
+                written += self._emit(session, occ, "reminder", (plugin,), now)
+            self._done.add(mark)
+        return written
 
     def _events(self, session: Session, occ: PlannedMaintenance, now: float) -> int:
         if occ.active(now):
@@ -297,12 +355,7 @@ class MaintenanceTicker:
                                        .where(OutboxEntry.idempotency_key.in_(started))))
             plugins = tuple(p for p in plugins
                             if maintenance_key(occ.window_id, occ.start, "started", p) in have)
-        written = 0
-        if plugins:
-            sub = dataclasses.replace(self.ctx,
-                                      subscribers={"vigie_maintenance_changed": plugins})
-            written = emit_maintenance(session, sub, window, kind, occ.start, occ.end,
-                                       at=now, service_ids=occ.service_ids)
+        written = self._emit(session, occ, kind, plugins, now) if plugins else 0
         self._done.add(mark)
         return written
 

@@ -33,6 +33,7 @@ __all__ = [
 # Base.metadata wherever the store is used (migrations, model/migration comparison).
 import monitor.assistance.models  # registers the members' requests table
 import monitor.incidents.models  # registers the incident tables
+import monitor.membermail.models  # registers the members' mail ledger
 import monitor.store.accounts  # registers the users and api_tokens tables
 import monitor.store.audit  # registers the audit_log table
 import monitor.subscriptions.models  # noqa: F401 (registers the subscribers table)

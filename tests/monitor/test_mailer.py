@@ -172,12 +172,36 @@ def test_refusals_for_good_and_for_now(smtp):
     mailer = Mailer(settings(port))
     with pytest.raises(MailError) as gone:
         mailer.send(message("gone@example.org"))
-    assert gone.value.permanent
+    assert gone.value.permanent and gone.value.recipient and gone.value.code == 550
+    assert "No such user" in str(gone.value)
     with pytest.raises(MailError) as full:
         mailer.send(message("full@example.org"))
-    assert not full.value.permanent
-    mailer.send(message())  # the next one goes (on a new connection)
+    assert not full.value.permanent and full.value.recipient and full.value.code == 452
+    mailer.send(message())  # the next one goes, on the same connection
     assert [to for _, to, _ in recorder.messages] == ["alice@example.org"]
+    assert mailer.connections == 1
+
+
+class Closing(Recorder):
+    """Answers 421 (closing) to the first message, then accepts."""
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.logins:
+            self.logins.append("closed once")
+            return "421 4.3.2 Too many connections, closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_server_closing_the_connection_is_not_about_the_recipient(smtp):
+    port, recorder, _ = smtp("none", recorder=Closing())
+    mailer = Mailer(settings(port))
+    with pytest.raises(MailError) as closing:
+        mailer.send(message())
+    assert not closing.value.permanent and not closing.value.recipient
+    assert closing.value.code == 421
+    mailer.send(message())  # on a new connection
+    assert len(recorder.messages) == 1 and mailer.connections == 2
+    mailer.close()
 
 
 def test_a_silent_server_fails_within_the_timeout():
