@@ -81,7 +81,7 @@ def _available():
     if offered_service(current_app) is None:
         return page("subscriptions/unavailable.html", 404)
     if request.method == "POST":
-        # a body sent without its length (chunked) is cut at the same size while it is read
+        # a body sent without its length (chunked) is read no further than the same size
         request.max_content_length = MAX_FORM
         if request.content_length is not None and request.content_length > MAX_FORM:
             return too_large()
@@ -90,7 +90,7 @@ def _available():
 
 @bp.errorhandler(413)
 def too_large(_error=None):
-    """A body larger than :data:`MAX_FORM`: refused with a page, before or while reading."""
+    """A body declared larger than :data:`MAX_FORM`: refused with a page before it is read."""
     return refusal(413, gettext("This form is too large. Send it again from the page."))
 
 

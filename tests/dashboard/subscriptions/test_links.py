@@ -167,3 +167,18 @@ def test_the_manage_page_unsubscribes_through_the_one_click_address(site):
     assert client.post(f"/abonnement/u/{manage}",
                        data={"List-Unsubscribe": "One-Click"}).status_code == 200
     assert client.get(f"/abonnement/gerer/{manage}").status_code == 404
+
+
+def test_the_link_of_an_english_mail_keeps_english_and_the_switch_still_works(site):
+    client = site.client()
+    manage = confirmed(site, client, language="en")
+    page = client.get(f"/abonnement/gerer/{manage}?lang=en")
+    assert words(page).startswith("Your subscription")
+    assert page.headers["X-Robots-Tag"] == "noindex"
+    # the form answers in English; the switch goes back to the address without ?lang=
+    assert f'action="/abonnement/gerer/{manage}?lang=en"' in page.text
+    assert f'href="/lang/fr?next=/abonnement/gerer/{manage}"' in page.text
+    saved = client.post(f"/abonnement/gerer/{manage}?lang=en", data={
+        "csrf": csrf_of(page.text), "scope": "all", "language": "en"})
+    assert saved.headers["Location"] == f"/abonnement/gerer/{manage}?saved=1&lang=en"
+    assert "Your changes are saved." in words(client.get(saved.headers["Location"]))

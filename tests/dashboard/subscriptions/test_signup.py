@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.dashboard.subscriptions.helpers import csrf_of, main_of, signup, words
+from tests.dashboard.subscriptions.helpers import csrf_of, main_of, signup, text_of, words
 
 #: the answer's words, whatever the address's state
 SENT_FR = ("Consultez votre messagerie Nous envoyons un message à alice@example.org. Pour "
@@ -194,3 +194,25 @@ def test_what_the_member_typed_is_escaped(site):
     assert refused.status_code == 400
     assert "<script>alert" not in refused.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in refused.text
+
+
+def test_a_body_sent_without_its_length_is_read_no_further_than_the_limit(site):
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    client = site.client()
+    form = client.get("/abonnement/")
+    field = csrf_of(form.text)
+    cookie = client.get_cookie("vigie_subscriptions", path="/abonnement").value
+    body = f"csrf={field}&scope=all&language=fr&email=".encode() + b"x" * 100_000
+    environ = EnvironBuilder(path="/abonnement/", method="POST", data=body, headers={
+        "Cookie": f"vigie_subscriptions={cookie}"},
+        content_type="application/x-www-form-urlencoded").get_environ()
+    # sent in chunks: the length is known to nobody in advance
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    body_parts, status, _headers = run_wsgi_app(site.app, environ, buffered=True)
+    page = b"".join(body_parts).decode()
+    # what was read (64 KiB) ends inside the address: too long, refused
+    assert status.startswith("400")
+    assert "trop longue : 254 caractères au plus" in text_of(main_of(page))
+    assert site.subscriber() is None
