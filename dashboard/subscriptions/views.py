@@ -47,7 +47,7 @@ from dashboard.subscriptions.blueprint import (
 
 #: the one-click unsubscribe's body (RFC 8058, section 3.1)
 ONE_CLICK = ("List-Unsubscribe", "One-Click")
-#: seconds a member is told to wait after the rate limit, when the service does not say
+#: seconds a member is told to wait after the rate limit (the limits count the last hour)
 RETRY_AFTER = 3600
 
 
@@ -76,8 +76,7 @@ def too_many(exc: Any):
     response = page("subscriptions/refused.html", 429, code=429,
                     message=exc.message(select_language()),
                     back=url_for("subscriptions.subscribe"))
-    wait = getattr(exc, "retry_after", None)
-    return (*response, {"Retry-After": str(int(wait if wait else RETRY_AFTER))})
+    return (*response, {"Retry-After": str(RETRY_AFTER)})
 
 
 def unknown_link():
@@ -90,8 +89,6 @@ def well_formed(token: str) -> bool:
     """Whether a link's secret can be one (anything else is an unknown link at once)."""
     return TOKEN.match(token) is not None
 
-
-# Sign-up -------------------------------------------------------------------------------------
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -141,8 +138,6 @@ def signup_page(fields: forms.Fields, found: Problems, status: int = 200):
                 current_url=url_for("subscriptions.subscribe"))
 
 
-# Confirmation --------------------------------------------------------------------------------
-
 
 @bp.route("/confirmer/<token>", methods=["GET", "POST"])
 def confirm(token: str):
@@ -163,8 +158,6 @@ def confirm(token: str):
                                **keep_language()),
                 current_url=url_for("subscriptions.subscribe"))
 
-
-# Managing ------------------------------------------------------------------------------------
 
 
 @bp.route("/gerer/<token>", methods=["GET", "POST"])
@@ -237,8 +230,6 @@ def names_of(view: Any) -> list[str] | None:
                 found.append(s.name.text(lang))
     return found
 
-
-# Unsubscribing -------------------------------------------------------------------------------
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])

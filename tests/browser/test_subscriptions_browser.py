@@ -1,9 +1,11 @@
 """A member subscribes by e-mail in a real browser, on a phone (360 px), without
 JavaScript, against a real ``vigie run`` mailing a real SMTP server (aiosmtpd): the form
-from the header's link, the confirmation link read from the mail, the services changed
-through the manage link of the mail, and the unsubscribe done by a plain one-click POST
-to the mail's ``List-Unsubscribe`` address, as a mail provider sends it (no cookie); the
-same in English. axe-core finds no serious problem on any page of the path."""
+from the header's link (sent once empty: the errors beside their fields), the
+confirmation link read from the mail, the services changed through the manage link of the
+mail, and the unsubscribe done by a plain one-click POST to the mail's
+``List-Unsubscribe`` address, as a mail provider sends it (no cookie); the same in
+English. On every page of the path: no horizontal scrolling, no word of the other
+language, no serious problem for axe-core."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from aiosmtpd.controller import Controller
 
 from tests.browser.conftest import artifact
 from tests.browser.test_assistance_browser import PHONE, axe_problems, fits
+from tests.browser.test_page_languages import visible_text
 from tests.conftest import free_port
+from tests.language import foreign_words
 from tests.monitor.membermail.conftest import Mailbox
 from tests.peers import Process, wait_until
 
@@ -160,6 +164,7 @@ def test_a_member_subscribes_confirms_changes_and_unsubscribes_in_one_click(
 
     def check_page(name: str) -> None:
         assert fits(page), f"{name}: wider than the phone"
+        assert not foreign_words(visible_text(page), lang), name
         copy.set_content(page.content(), wait_until="load")
         serious.extend(f"{name}: {found}" for found in axe_problems(copy))
         page.screenshot(path=str(artifact(f"subscriptions-{lang}-{name}.png")), full_page=True)
@@ -169,8 +174,15 @@ def test_a_member_subscribes_confirms_changes_and_unsubscribes_in_one_click(
         page.goto(live.url + "/")
         page.get_by_role("navigation").get_by_role("link", name=said["link"]).click()
         page.wait_for_url(live.url + "/abonnement/")
-        page.get_by_label(said["email"]).fill(address)
+        # sent without an address nor a service: the page says so beside each field
         page.get_by_label(said["only"]).check()
+        page.get_by_role("button", name=said["send"]).click()
+        summary = page.get_by_role("alert")
+        assert summary.get_by_role("link").count() == 2
+        assert page.get_by_label(said["email"]).get_attribute("aria-invalid") == "true"
+        check_page("errors")
+        summary.get_by_role("link").first.click()
+        page.get_by_label(said["email"]).fill(address)
         page.get_by_label(said["mail"], exact=True).check()
         check_page("form")
         page.get_by_role("button", name=said["send"]).click()
