@@ -20,7 +20,8 @@ from monitor.cli_common import CommandError, tell
 from monitor.cli_identity import acting
 from monitor.ratelimit import email_key
 from monitor.subscriptions import records
-from monitor.subscriptions.models import STATES, Subscriber
+from monitor.subscriptions.models import Subscriber
+from monitor.subscriptions.records import STATES
 from monitor.words import _
 
 

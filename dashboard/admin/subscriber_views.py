@@ -21,7 +21,7 @@ from dashboard.admin.roles import current_actor, requires
 from monitor.access import Permission
 from monitor.incidents.inputs import NotFound
 from monitor.subscriptions import records
-from monitor.subscriptions.models import STATES
+from monitor.subscriptions.records import STATES
 from monitor.subscriptions.service import forget_subscriber
 from monitor import words
 
@@ -43,11 +43,11 @@ def _page(status: int = 200, **context):
     addresses = current_actor().can(Permission.SUBSCRIBERS)
     with reading() as session:
         counts = _counts(session)
-        found = records.by_state(session, shown)[:SHOWN] if addresses else []
+        found = records.by_state(session, shown, SHOWN) if addresses else []
         rows = [{"id": r.id, "email": r.email, "state": r.state, "language": r.language,
-                 "everything": bool(r.everything),
-                 "follows": [names.get(s, s) for s in r.services or ()]
-                 + [group_names.get(g, g) for g in r.groups or ()],
+                 "everything": r.everything,
+                 "follows": [names.get(s, s) for s in r.services]
+                 + [group_names.get(g, g) for g in r.groups],
                  "created_at": r.created_at, "confirmed_at": r.confirmed_at,
                  "failures": r.failures, "last_failure": r.last_failure} for r in found]
     per_service = [(names[s], by) for s, by in counts["services"].items()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select, update
@@ -21,6 +22,9 @@ from monitor.store.models import Base
 from monitor.subscriptions.choice import Choice
 from monitor.subscriptions.jobs import MemberMailJob, stream_of
 from monitor.subscriptions.models import STATES, Subscriber
+
+__all__ = ["STATES", "SubscriberRecord", "by_state", "count_by_state", "counts",
+           "delete_subscribers", "export", "purge", "recipients"]
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +127,38 @@ def recipients(session: Session, service_ids: Sequence[str],
             .covers(wanted, group_of)]
 
 
-def by_state(session: Session, state: str | None = None) -> list[Subscriber]:
-    """Subscribers (all, or in ``state``), oldest first."""
-    stmt = select(Subscriber).order_by(Subscriber.created_at, Subscriber.id)
+@dataclass(frozen=True, slots=True)
+class SubscriberRecord:
+    """One subscriber as the operators' list shows it (no secret)."""
+
+    id: int
+    email: str
+    state: str
+    language: str
+    everything: bool
+    services: tuple[str, ...]
+    groups: tuple[str, ...]
+    created_at: float
+    confirmed_at: float | None
+    failures: int
+    last_failure: str | None
+
+
+def by_state(session: Session, state: str | None = None,
+             limit: int | None = None) -> list[SubscriberRecord]:
+    """Subscribers (all, or in ``state``), oldest first, at most ``limit``.
+
+    :raises ValueError: an unknown state.
+    """
+    stmt = select(Subscriber).order_by(Subscriber.created_at, Subscriber.id).limit(limit)
     if state is not None:
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         stmt = stmt.where(Subscriber.state == state)
-    return list(session.scalars(stmt))
+    return [SubscriberRecord(r.id, r.email, r.state, r.language, bool(r.everything),
+                             tuple(r.services or ()), tuple(r.groups or ()), r.created_at,
+                             r.confirmed_at, r.failures or 0, r.last_failure)
+            for r in session.scalars(stmt)]
 
 
 def purge(store: Any, now: float, forget_after: float) -> int:

@@ -285,6 +285,17 @@ class Subscriptions:
         follow everything."""
         return records.recipients(session, service_ids, self.group_of)
 
+    def views(self, session: Session, ids: Sequence[int]) -> dict[int, SubscriberView]:
+        """The subscribers of ``ids`` still there (any state), by id: what the sender of a
+        batch reads when it sends (one who left is simply absent)."""
+        wanted = sorted({int(i) for i in ids})
+        found: dict[int, SubscriberView] = {}
+        for start in range(0, len(wanted), records.READ_CHUNK):
+            for row in session.scalars(select(Subscriber).where(
+                    Subscriber.id.in_(wanted[start:start + records.READ_CHUNK]))):
+                found[row.id] = SubscriberView.of(row)
+        return found
+
     # Helpers ----------------------------------------------------------------------------
 
     def _choice(self, everything: bool, services: Sequence[str],

@@ -19,10 +19,10 @@ class SubscriptionSettings(StrictModel):
     #: offer ``/abonnement/`` (needs ``mail.host``)
     enabled: bool = True
     #: how long the confirmation link of a sign-up stays valid (it works once)
-    confirm_within: Duration = Field(default=48 * 3600.0, ge=600.0, le=30 * 86400.0)
+    confirm_within: Duration = Field(default=48 * 3600.0, ge=600, le=30 * 86400)
     #: an address never confirmed is deleted this long after its sign-up
-    forget_unconfirmed_after: Duration = Field(default=7 * 86400.0, ge=3600.0,
-                                               le=365 * 86400.0)
+    forget_unconfirmed_after: Duration = Field(default=7 * 86400.0, ge=3600,
+                                               le=365 * 86400)
     #: sign-ups per hour with one e-mail address (a confirmed address asking again
     #: counts too)
     per_address_per_hour: int = Field(default=5, ge=1, le=10_000)
@@ -32,7 +32,7 @@ class SubscriptionSettings(StrictModel):
     #: reminder)
     maintenance_reminder: OptionalDuration = 24 * 3600.0
     #: mails per second at most (mail providers throttle senders)
-    send_rate: float = Field(default=10.0, gt=0.0, le=10_000.0)
+    send_rate: float = Field(default=10.0, gt=0, le=10_000)
     #: subscribers per outbox row (one row per event and batch)
     batch_size: int = Field(default=200, ge=1, le=10_000)
 

@@ -191,3 +191,56 @@ def test_a_subscriber_row_holds_no_token_in_clear(setup):
     with setup.store.session() as s:
         row = s.scalars(select(Subscriber)).one()
         assert token not in {row.confirm_hash, row.manage_token}
+
+
+def test_unsubscribing_deletes_the_record_of_mails_sent_too(setup, ledger):
+    subscriber = setup.subscribe()
+    with setup.store.write_session() as s, s.begin():
+        s.execute(ledger.insert(), [{"subscriber_id": subscriber,
+                                     "event_key": "incident:1:opened", "sent_at": 1.0}])
+    assert setup.service.unsubscribe(setup.row().manage_token)
+    with setup.store.session() as s:
+        assert s.scalar(select(func.count()).select_from(ledger)) == 0
+
+
+def test_the_log_names_subscribers_by_number_only(sqlite_setup, caplog):
+    setup = sqlite_setup
+    with caplog.at_level("DEBUG", "monitor.subscriptions"):
+        setup.subscribe()
+        setup.ask("bob@example.org")
+        setup.service.update(setup.row().manage_token, language="en", everything=True,
+                             services=[], groups=[])
+        setup.service.forget("bob@example.org")
+        setup.service.unsubscribe(setup.row().manage_token)
+        setup.clock.now += 30 * 86400
+        setup.service.purge()
+    assert "subscriber 1 confirmed" in caplog.text
+    assert "example.org" not in caplog.text
+
+
+def test_a_refusal_of_the_address_is_recorded_on_the_subscriber(sqlite_setup):
+    from monitor.subscriptions.service import record_failure
+
+    setup = sqlite_setup
+    subscriber = setup.subscribe()
+    for n in range(2):
+        with setup.store.write_session() as s, s.begin():
+            record_failure(s, subscriber, f"550 5.1.1 no such user ({n})\x00", 100.0 + n)
+    row = setup.row()
+    assert (row.failures, row.last_failure, row.last_failure_at) == (
+        2, "550 5.1.1 no such user (1)", 101.0)
+    with setup.store.write_session() as s, s.begin():
+        record_failure(s, 9999, "gone", 1.0)  # a subscriber who left: nothing
+
+
+def test_views_give_the_subscribers_still_there(setup):
+    alice = setup.subscribe()
+    setup.ask("bob@example.org")
+    bob = setup.row("bob@example.org").id
+    carol = setup.subscribe("carol@example.org")
+    setup.service.forget("carol@example.org")
+    with setup.store.session() as s:
+        found = setup.service.views(s, [bob, alice, carol, alice])
+    assert sorted(found) == [alice, bob]
+    assert (found[alice].email, found[alice].state) == ("alice@example.org", "confirmed")
+    assert found[bob].state == "pending" and found[bob].manage_token

@@ -189,3 +189,31 @@ def test_switched_off_subscriptions_are_unavailable(tmp_path):
     assert not setup.service.available
     with pytest.raises(SubscriptionsUnavailable):
         setup.ask()
+
+
+def test_racing_sign_ups_of_one_address_give_one_subscriber(setup):
+    """Five threads (the address's hourly limit) ask at once for the same new address:
+    one row, five answers, each with its own key (none lost to a conflict)."""
+    import threading
+
+    start = threading.Barrier(5)
+    errors: list[BaseException] = []
+
+    def ask(n: int) -> None:
+        try:
+            start.wait()
+            setup.ask("Race@example.org", client=f"192.0.2.{n}")
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    row = setup.row("race@example.org")
+    keys = sorted(e.idempotency_key for e in setup.outbox())
+    assert row.requests == 5
+    assert keys == sorted(f"subscription:confirm:{row.id}:{n}" for n in range(1, 6))
+    assert {e.stream for e in setup.outbox()} == {f"subscriber:{row.id}"}
