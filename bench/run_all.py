@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "markup": ("markup.py", [], ["--runs", "1", "--random", "2", "--sizes", "20000"]),
     "alert_latency": ("alert_latency.py", [], ["--runs", "1", "--services", "4"]),
     "assistance_upload": ("assistance_upload.py", [], ["--rounds", "1", "--members", "10"]),
+    "member_mail": ("member_mail.py", [], ["--subscribers", "2000", "--engines", "sqlite"]),
 }
 
 

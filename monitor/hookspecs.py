@@ -237,6 +237,11 @@ def vigie_maintenance_changed(event: MaintenanceEvent) -> Any:
     """Deliver a maintenance event: a window announced, started or ended.
 
     Fires from the outbox worker, once per implementing plugin, with retries.
+    ``event.kind`` is ``announced`` (``announce_before`` ahead of an occurrence),
+    ``started`` or ``ended``; a plugin the core registered asking for more (Vigie's own
+    member mail: ``IncidentContext.announce_planned`` and ``reminders_before``) also gets
+    ``announced`` as soon as a window is planned or moved, and ``reminder`` some time
+    before each occurrence; other plugins never see a ``reminder``.
 
     :param event: a :class:`monitor.notifications.MaintenanceEvent`.
     :return: nothing; the same exceptions as ``vigie_incident_opened``.

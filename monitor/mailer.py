@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from email.message import EmailMessage
+from email.message import Message
 
 from monitor.mail_settings import DEFAULT_PORTS, MailSettings, mail_settings
 
@@ -75,7 +75,7 @@ class Mailer:
 
         return formataddr((self.settings.from_name, self.settings.from_address or ""))
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send ``message`` (its ``From`` is set when missing).
 
         :raises MailError: it was not sent (``permanent`` when the server refused it).

@@ -14,7 +14,7 @@ the member typed, which may not be theirs.
 from __future__ import annotations
 
 import logging
-from email.message import EmailMessage
+from email.message import Message
 
 from monitor.assistance.request import AssistanceRequest
 from monitor.mailer import Mailer, MailError
@@ -54,7 +54,7 @@ def receipt_text(request: AssistanceRequest) -> tuple[str, str]:
     return subject, "\n".join(lines) + "\n"
 
 
-def build_receipt(request: AssistanceRequest, sender: str) -> EmailMessage:
+def build_receipt(request: AssistanceRequest, sender: str) -> Message:
     """The receipt to send to the member.
 
     :raises PermanentFailure: the member's address cannot be written in a header.

@@ -269,13 +269,14 @@ class MaintenanceTicker:
                                  if w.cancelled_at is None and refusal(w) is not None)
             horizon = max([w.announce_before or 0.0 for w in windows]
                           + list(self.ctx.reminders_before.values()), default=0.0)
+            # announcements first: a reminder due at once is not sent after one
+            result.events += self._planned(session, windows, services, now)
             for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services,
                                windows):
                 if occ.active(now):
                     result.active.update(occ.service_ids)
                 result.events += self._events(session, occ, now)
                 result.events += self._reminders(session, occ, now)
-            result.events += self._planned(session, windows, services, now)
         return result
 
     def _subscribed(self, plugins: Iterable[str]) -> tuple[str, ...]:
@@ -284,15 +285,17 @@ class MaintenanceTicker:
 
     def _emit(self, session: Session, occ: PlannedMaintenance, kind: str,
               plugins: Sequence[str], now: float) -> int:
-        sub = dataclasses.replace(self.ctx, subscribers={"vigie_maintenance_changed": plugins})
+        sub = dataclasses.replace(self.ctx,
+                                  subscribers={"vigie_maintenance_changed": tuple(plugins)})
         window = session.get(MaintenanceWindow, occ.window_id)
         return emit_maintenance(session, sub, window, kind, occ.start, occ.end, at=now,
                                 service_ids=occ.service_ids)
 
     def _planned(self, session: Session, windows: Sequence[MaintenanceWindow],
                  services: dict[str, str | None], now: float) -> int:
-        """``announced`` for the next occurrence of each window planned or changed lately
-        (within :data:`ENDED_LOOKBACK`), to the plugins of ``ctx.announce_planned``."""
+        """``announced`` for the occurrence that came next when a window was planned or
+        changed, lately (within :data:`ENDED_LOOKBACK`) and not started yet, to the
+        plugins of ``ctx.announce_planned``."""
         plugins = self._subscribed(self.ctx.announce_planned)
         if not plugins:
             return 0
@@ -301,7 +304,8 @@ class MaintenanceTicker:
             changed = window.updated_at or window.created_at or 0.0
             if window.cancelled_at is not None or changed < now - ENDED_LOOKBACK:
                 continue
-            occ = next_window_occurrence(window, now)
+            # the occurrence that was next when the window was planned or moved
+            occ = next_window_occurrence(window, changed)
             if occ is None or occ.start <= now:
                 continue
             mark = (window.id, int(occ.start), "planned")
@@ -345,7 +349,6 @@ class MaintenanceTicker:
         mark = (occ.window_id, int(occ.start), kind)
         if mark in self._done:
             return 0
-        window = session.get(MaintenanceWindow, occ.window_id)
         plugins = self.ctx.subscribers.get("vigie_maintenance_changed", ())
         if kind == "ended":
             # "ended" only where "started" was written: a window that ended while Vigie was

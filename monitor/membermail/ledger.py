@@ -5,6 +5,7 @@ an address. Every function takes the caller's session (the caller commits)."""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -44,7 +45,10 @@ def record(session: Session, *, subscriber_id: int, event_key: str, kind: str,
            thread: str | None, at: float, message_id: str | None,
            outcome: str = "sent") -> None:
     """Write one mail in the ledger (nothing when it is there already)."""
-    stmt = dialect_insert(session.get_bind(), MemberMailRow.__table__).values(
+    # the dialect's INSERT (with on_conflict_*) is chosen at run time
+    insert: Any = dialect_insert(cast(Any, session.get_bind()),
+                                 cast(Any, MemberMailRow.__table__))
+    stmt = insert.values(
         subscriber_id=subscriber_id, event_key=event_key, kind=kind, thread=thread,
         outcome=outcome, sent_at=at, message_id=message_id,
     ).on_conflict_do_nothing(index_elements=["subscriber_id", "event_key"])
@@ -56,12 +60,3 @@ def refused(session: Session, subscriber_id: int, error: str, at: float) -> None
     session.execute(update(Subscriber).where(Subscriber.id == subscriber_id).values(
         failures=Subscriber.failures + 1, last_failure=error[:FAILURE_LENGTH],
         last_failure_at=at))
-
-
-def mails_of(session: Session, subscriber_id: int) -> list[dict]:
-    """Every mail the ledger holds for a subscriber, oldest first (``vigie subscriber
-    export``)."""
-    rows = session.scalars(select(MemberMailRow).where(
-        MemberMailRow.subscriber_id == subscriber_id).order_by(MemberMailRow.sent_at))
-    return [{"kind": r.kind, "thread": r.thread, "outcome": r.outcome, "sent_at": r.sent_at,
-             "message_id": r.message_id} for r in rows]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from html import escape
 
 from monitor import markup, terms
@@ -313,7 +313,7 @@ def footer(page: Page, site: Site, recipient: Recipient, why: Words = SUBSCRIBED
 
 def addressed(letter: Letter, site: Site, recipient: Recipient, *, mail_id: str,
               root: str | None = None, at: float | None = None,
-              why: Words = SUBSCRIBED) -> EmailMessage:
+              why: Words = SUBSCRIBED) -> Message:
     """``letter`` for ``recipient``: the footer with their links, the unsubscribe
     headers, the thread.
 
@@ -367,7 +367,7 @@ class EventMail:
         """The Message-ID of this event's mail to ``recipient``."""
         return event_id(self.site, self.thread, self.event.kind, self.key, recipient.id)
 
-    def to(self, recipient: Recipient, at: float | None = None) -> EmailMessage:
+    def to(self, recipient: Recipient, at: float | None = None) -> Message:
         """The mail for ``recipient``."""
         return addressed(self.letter(recipient.language), self.site, recipient,
                          mail_id=self.mail_id(recipient),
@@ -375,7 +375,7 @@ class EventMail:
 
 
 def confirmation(site: Site, recipient: Recipient, token: str | None, *, key: str,
-                 at: float | None = None) -> EmailMessage:
+                 at: float | None = None) -> Message:
     """The mail answering a subscription request: the confirmation link (``token``), or,
     for an address already subscribed (``token`` None), the manage link. The same subject
     either way (who reads the mail may not be who asked)."""

@@ -23,8 +23,8 @@ which many mail systems use to drop a duplicate). The server's answers:
   batch goes on;
 - "try later" for one address (4xx: greylisting, a full mailbox): the batch goes on; the
   row is handed back (:class:`~monitor.notifications.RetryLater`, :data:`RETRY_ADDRESS`)
-  for those addresses, and given up (counted as a refusal) once the event is older than
-  :data:`GIVE_UP_AFTER`;
+  for those addresses, and given up (counted as a refusal) :data:`GIVE_UP_AFTER` after
+  the news (:func:`news_time`);
 - "try later" from the server itself (421, a 4xx to the sender: throttled): the rest of
   the batch is handed back (:data:`RETRY_SERVER`), nothing counted as a failure;
 - no answer (the server is down) or a refusal of the sender: an ordinary failure the
@@ -41,7 +41,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -105,6 +105,14 @@ def thread_of(event: IncidentEvent | MaintenanceEvent) -> tuple[str, str]:
         return thread, thread
     return (f"maintenance:{event.window_id}:{int(event.starts_at)}",
             f"maintenance:{event.window_id}")
+
+
+def news_time(event: IncidentEvent | MaintenanceEvent) -> float:
+    """When an event's news happened, for giving up an address answering "try later":
+    the incident's change, the maintenance's start (its end for ``ended``)."""
+    if isinstance(event, IncidentEvent):
+        return event.at
+    return event.ends_at if event.kind == "ended" else event.starts_at
 
 
 class MemberMail:
@@ -203,6 +211,13 @@ class MemberMail:
         if not todo:
             return None
         write, kind, event_at = self._writer(job)
+        with self.write_sessions() as session:  # a short transaction per mail
+            self._send_all(session, job, todo, write, kind, event_at, started)
+        return None
+
+    def _send_all(self, session: Session, job: MemberMailJob, todo: list[Recipient],
+                  write: Callable[[Recipient, float], Message], kind: str,
+                  event_at: float, started: float) -> None:
         deferred: list[str] = []
         for n, person in enumerate(todo):
             if self.monotonic() - started >= self.budget:
@@ -213,7 +228,7 @@ class MemberMail:
                 message = write(person, now)
                 self.mailer.send(message)
             except PermanentFailure as exc:  # an address no header can carry
-                self._refused(person, job, kind, str(exc), now)
+                self._refused(session, person, job, kind, str(exc), now)
                 continue
             except MailError as exc:
                 if not exc.recipient:
@@ -222,24 +237,25 @@ class MemberMail:
                                          f"({exc}); {len(todo) - n} mails left") from None
                     raise
                 if exc.permanent or now - event_at >= GIVE_UP_AFTER:
-                    self._refused(person, job, kind, str(exc), now)
+                    self._refused(session, person, job, kind, str(exc), now)
                 else:
                     self.counts["deferred"] += 1
-                    deferred.append(str(exc))
+                    # (the server's words may quote the address: the outbox row shows
+                    # volunteers the code only)
+                    deferred.append(f"SMTP {exc.code}")
                 continue
-            self._sent(person, job, kind, message["Message-ID"], now)
+            self._sent(session, person, job, kind, str(message["Message-ID"]), now)
         if deferred:
             raise RetryLater(RETRY_ADDRESS, f"{len(deferred)} addresses to try again later "
                              f"({deferred[-1]})")
-        return None
 
-    def _writer(self, job: MemberMailJob) -> tuple[Callable[[Recipient, float], EmailMessage],
+    def _writer(self, job: MemberMailJob) -> tuple[Callable[[Recipient, float], Message],
                                                    str, float]:
         """``(write(recipient, at) -> mail, the kind for the ledger, the event's time)``."""
         if job.kind == "confirm":
             token = job.token or None
 
-            def confirm(person: Recipient, at: float) -> EmailMessage:
+            def confirm(person: Recipient, at: float) -> Message:
                 return confirmation(self.site, person, token, key=job.idempotency_key, at=at)
 
             return confirm, "confirm", self.clock()
@@ -250,20 +266,22 @@ class MemberMail:
             raise PermanentFailure(f"not an incident or maintenance event: {type(event)}")
         mail = EventMail(self.site, event, key=job.idempotency_key,
                          thread=job.thread or thread_of(event)[0])
-        return mail.to, event.kind, event.at
+        return mail.to, event.kind, news_time(event)
 
-    def _sent(self, person: Recipient, job: MemberMailJob, kind: str, message_id: str,
-              at: float) -> None:
-        with self.write_sessions() as session, session.begin():
+    def _sent(self, session: Session, person: Recipient, job: MemberMailJob, kind: str,
+              message_id: str, at: float) -> None:
+        with session.begin():
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=message_id)
         self.counts["sent"] += 1
 
-    def _refused(self, person: Recipient, job: MemberMailJob, kind: str, error: str,
-                 at: float) -> None:
-        log.info("member mail: subscriber %d refused for %s: %s", person.id,
-                 job.idempotency_key, error)
-        with self.write_sessions() as session, session.begin():
+    def _refused(self, session: Session, person: Recipient, job: MemberMailJob, kind: str,
+                 error: str, at: float) -> None:
+        # the log names subscribers by number; the server's words (which may quote the
+        # address) go to the subscriber's own row only
+        log.info("member mail: the address of subscriber %d was refused (%s)", person.id,
+                 job.idempotency_key)
+        with session.begin():
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=None,
                           outcome="refused")

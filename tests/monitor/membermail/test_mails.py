@@ -51,6 +51,7 @@ async def test_every_mail_carries_its_headers_and_the_subscribers_links(vigie):
     assert mail["List-Unsubscribe"] == f"<{SITE}/abonnement/u/{token}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mail["Auto-Submitted"] == "auto-generated"
+    assert mail["X-Auto-Response-Suppress"] == "All"
     assert mail["Content-Language"] == "fr"
     assert re.fullmatch(r"<vigie\.incident-\d+\.s\d+\.[0-9a-f]{16}@example\.coop>",
                         mail["Message-ID"])

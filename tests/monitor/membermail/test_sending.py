@@ -84,11 +84,13 @@ async def test_delivering_the_same_batch_twice_sends_once(vigie):
     assert len(v.ledger()) == 3
 
 
-async def test_a_refused_address_is_recorded_and_the_batch_goes_on(vigie):
+async def test_a_refused_address_is_recorded_and_the_batch_goes_on(vigie, caplog):
     v = vigie
+    caplog.set_level("INFO", "monitor.membermail")
     for name in ("ann", "bob", "cid"):
         v.subscribe(f"{name}@example.org", services=["web"])
-    v.mailbox.rcpt["bob@example.org"] = ["550 5.1.1 No such user here"]
+    # (servers quote the address: it must stay on the subscriber's row, nowhere else)
+    v.mailbox.rcpt["bob@example.org"] = ["550 5.1.1 <bob@example.org>: No such user here"]
     open_incident(v)
     await v.deliver()
     assert sorted(to for _, to in v.mailbox.deliveries) == ["ann@example.org",
@@ -96,6 +98,8 @@ async def test_a_refused_address_is_recorded_and_the_batch_goes_on(vigie):
     bob = v.subscriber("bob@example.org")
     assert bob.failures == 1 and "550" in bob.last_failure and bob.last_failure_at
     assert "No such user" in bob.last_failure
+    assert not any("bob@" in e.last_error for e in v.rows() if e.last_error)
+    assert f"subscriber {bob.id} was refused" in caplog.text and "bob@" not in caplog.text
     assert {(r.subscriber_id, r.outcome) for r in v.ledger()} == {
         (v.ids["ann@example.org"], "sent"), (bob.id, "refused"),
         (v.ids["cid@example.org"], "sent")}
@@ -120,7 +124,7 @@ async def test_an_address_answered_try_later_is_tried_again_later(vigie):
     v = vigie
     for name in ("ann", "bob", "cid"):
         v.subscribe(f"{name}@example.org", services=["web"])
-    v.mailbox.rcpt["bob@example.org"] = ["451 4.7.1 Greylisted, try again later"]
+    v.mailbox.rcpt["bob@example.org"] = ["451 4.7.1 <bob@example.org>: Greylisted"]
     open_incident(v)
     await v.deliver()
     assert sorted(to for _, to in v.mailbox.deliveries) == ["ann@example.org",
@@ -128,8 +132,9 @@ async def test_an_address_answered_try_later_is_tried_again_later(vigie):
     [batch] = batches(v)
     assert batch.status == "pending" and batch.attempts == 0  # not a failure
     assert batch.next_attempt_at == pytest.approx(v.clock.now + member_mail.RETRY_ADDRESS)
-    assert "Greylisted" in batch.last_error
+    assert "451" in batch.last_error and "bob" not in batch.last_error
     assert v.subscriber("bob@example.org").failures == 0
+    assert v.plugin.counts == {"sent": 2, "deferred": 1}
     v.clock.now += member_mail.RETRY_ADDRESS
     await v.deliver()
     assert sorted(to for _, to in v.mailbox.deliveries) == [

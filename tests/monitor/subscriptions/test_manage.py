@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from monitor.access import Actor, Forbidden
@@ -47,27 +46,27 @@ def test_an_unknown_manage_token_finds_nothing(sqlite_setup):
 
 
 @pytest.fixture
-def ledger(setup, monkeypatch):
-    """A stand-in for the mail ledger (``member_mails``, the mail package's table), in
-    a metadata of its own so the store's stays the migrations' twin."""
-    table = sa.Table("member_mails", sa.MetaData(),
-                     sa.Column("id", sa.Integer, primary_key=True),
-                     sa.Column("subscriber_id", sa.Integer, nullable=False),
-                     sa.Column("event_key", sa.String(200), nullable=False),
-                     sa.Column("sent_at", sa.Float, nullable=False),
-                     sa.Column("message_id", sa.String(200)))
-    table.create(setup.store.engine)
-    monkeypatch.setattr(records, "ledger", lambda: table)
+def ledger(setup):
+    """The mail ledger (``member_mails``, :mod:`monitor.membermail.models`), found as
+    the subscriptions code finds it."""
+    table = records.ledger()
+    assert table is not None
     return table
+
+
+def sent(subscriber_id: int, event_key: str, at: float, message_id: str | None = None) -> dict:
+    """A ledger row: one mail sent."""
+    return {"subscriber_id": subscriber_id, "event_key": event_key, "kind": "opened",
+            "thread": "incident:1", "outcome": "sent", "sent_at": at,
+            "message_id": message_id}
 
 
 def test_forget_removes_every_trace_of_the_address(setup, ledger):
     alice = setup.subscribe()
     bob = setup.subscribe("bob@example.org")
     with setup.store.write_session() as s, s.begin():
-        s.execute(ledger.insert(), [
-            {"subscriber_id": alice, "event_key": "incident:1:opened", "sent_at": 1.0},
-            {"subscriber_id": bob, "event_key": "incident:1:opened", "sent_at": 1.0}])
+        s.execute(ledger.insert(), [sent(alice, "1:1:member-mail", 1.0),
+                                    sent(bob, "1:1:member-mail", 1.0)])
     assert setup.service.forget("ALICE@example.org") is True
     assert setup.row() is None
     with setup.store.session() as s:
@@ -109,9 +108,8 @@ def test_export_tells_what_vigie_holds(setup, ledger):
     setup.subscribe()  # asks again (a new link) then confirms
     subscriber = setup.row().id
     with setup.store.write_session() as s, s.begin():
-        s.execute(ledger.insert(), [{"subscriber_id": subscriber,
-                                     "event_key": "incident:3:opened", "sent_at": 5.0,
-                                     "message_id": "<m1@example.coop>"}])
+        s.execute(ledger.insert(), [sent(subscriber, "3:1:member-mail", 5.0,
+                                         "<m1@example.coop>")])
     data = setup.service.export("Alice@Example.org")
     json.dumps(data)  # JSON-ready
     assert data["address"] == "alice@example.org"
@@ -119,7 +117,8 @@ def test_export_tells_what_vigie_holds(setup, ledger):
     assert (sub["state"], sub["services"], sub["language"]) == ("confirmed", ["web"], "fr")
     assert "manage_token" not in sub and "confirm_hash" not in sub
     assert [a["mail"] for a in data["sign_up_answers"]] == ["confirmation", "confirmation"]
-    assert data["mails_sent"] == [{"event_key": "incident:3:opened", "sent_at": 5.0,
+    assert data["mails_sent"] == [{"event_key": "3:1:member-mail", "kind": "opened",
+                                   "thread": "incident:1", "outcome": "sent", "sent_at": 5.0,
                                    "message_id": "<m1@example.coop>"}]
     token = setup.row().manage_token
     assert token not in json.dumps(data)
@@ -196,8 +195,7 @@ def test_a_subscriber_row_holds_no_token_in_clear(setup):
 def test_unsubscribing_deletes_the_record_of_mails_sent_too(setup, ledger):
     subscriber = setup.subscribe()
     with setup.store.write_session() as s, s.begin():
-        s.execute(ledger.insert(), [{"subscriber_id": subscriber,
-                                     "event_key": "incident:1:opened", "sent_at": 1.0}])
+        s.execute(ledger.insert(), [sent(subscriber, "1:1:member-mail", 1.0)])
     assert setup.service.unsubscribe(setup.row().manage_token)
     with setup.store.session() as s:
         assert s.scalar(select(func.count()).select_from(ledger)) == 0
