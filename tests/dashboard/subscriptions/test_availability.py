@@ -86,3 +86,21 @@ def test_the_guide_pages_link_to_the_subscription_form_when_offered(tmp_path):
     assert ">Subscribe</a>" in nav_of(english)
     _, _, not_offered = call_as(GuidePages([("g", tmp_path)]), "/g/bon")
     assert "subscribe-link" not in not_offered
+
+
+@pytest.mark.parametrize("available", [True, False])
+async def test_vigie_run_mounts_the_guide_pages_with_the_link_when_offered(tmp_path, available):
+    from types import SimpleNamespace
+
+    from docs_bridge.guides_plugin import GuidesPlugin
+    from tests.docs_bridge.test_guides_plugin import Runtime, load, write_config
+
+    plugin = GuidesPlugin()
+    _, config = load(write_config(tmp_path), plugin)
+    runtime = Runtime(config=config, mounted={}, assistance=None,
+                      subscriptions=SimpleNamespace(available=available))
+    await plugin.vigie_startup(runtime)
+    try:
+        assert runtime.mounted["/guides"].subscriptions is available
+    finally:
+        await plugin.vigie_shutdown(runtime)
