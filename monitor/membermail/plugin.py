@@ -40,7 +40,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,7 @@ from monitor.notifications import (
 )
 from monitor.plugins import hookimpl, implementers
 from monitor.subscriptions.jobs import MEMBER_MAIL_HOOK, MEMBER_MAIL_PLUGIN, MemberMailJob
+from monitor.subscriptions.service import record_failure
 
 if TYPE_CHECKING:
     import pluggy
@@ -94,7 +95,6 @@ MAINTENANCE_KINDS = frozenset({"announced", "reminder", "started", "ended"})
 OUTCOMES = ("sent", "refused", "deferred")
 
 Sessions = Callable[[], Session]
-Recipients = Callable[[Session, Sequence[str]], list[int]]
 
 
 def thread_of(event: IncidentEvent | MaintenanceEvent) -> tuple[str, str]:
@@ -119,22 +119,23 @@ class MemberMail:
     """Sends members the news of the services they follow (a plugin object of the core).
 
     :param sessions: read sessions; ``write_sessions``: sessions for writes.
-    :param recipients: ``(session, service ids) -> subscriber ids`` the event concerns
-        (:meth:`monitor.subscriptions.service.Subscriptions.recipients`).
+    :param subscriptions: who an event concerns and who is still there
+        (:meth:`~monitor.subscriptions.service.Subscriptions.recipients`,
+        :meth:`~monitor.subscriptions.service.Subscriptions.views`).
     :param budget: seconds one delivery may spend sending.
     :param clock: wall-clock time (the ledger, the ``Date`` header);
         ``monotonic``: the budget's.
     """
 
     def __init__(self, *, sessions: Sessions, write_sessions: Sessions, mailer: Mailer,
-                 site: Site, recipients: Recipients, batch_size: int, rate: SendRate,
+                 site: Site, subscriptions: Subscriptions, batch_size: int, rate: SendRate,
                  budget: float = 60.0, clock: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.sessions = sessions
         self.write_sessions = write_sessions
         self.mailer = mailer
         self.site = site
-        self.recipients = recipients
+        self.subscriptions = subscriptions
         self.batch_size = max(1, batch_size)
         self.rate = rate
         self.budget = budget
@@ -179,7 +180,8 @@ class MemberMail:
         incident_id = event.incident_id if isinstance(event, IncidentEvent) else None
         key, now, written = event.idempotency_key, self.clock(), 0
         with self.write_sessions() as session, session.begin():
-            ids = sorted(set(self.recipients(session, [s.id for s in event.services])))
+            ids = sorted(set(self.subscriptions.recipients(session,
+                                                           [s.id for s in event.services])))
             for n, first in enumerate(range(0, len(ids), self.batch_size)):
                 job = MemberMailJob("event", key, tuple(ids[first:first + self.batch_size]),
                                     event=payload, thread=thread)
@@ -204,10 +206,12 @@ class MemberMail:
         """
         started = self.monotonic()
         with self.sessions() as session:
-            people = ledger.recipients(session, job.subscriber_ids,
-                                       confirmed=job.kind == "event")
+            there = self.subscriptions.views(session, job.subscriber_ids)
             done = ledger.done(session, job.idempotency_key, job.subscriber_ids)
-        todo = [p for p in people if p.id not in done]
+        # an event goes to confirmed subscribers only; a sign-up's answer to its address
+        todo = [Recipient(v.id, v.email, v.language, v.manage_token)
+                for _, v in sorted(there.items()) if v.id not in done
+                and (job.kind != "event" or v.state == "confirmed")]
         if not todo:
             return None
         write, kind, event_at = self._writer(job)
@@ -285,7 +289,7 @@ class MemberMail:
             ledger.record(session, subscriber_id=person.id, event_key=job.idempotency_key,
                           kind=kind, thread=job.thread, at=at, message_id=None,
                           outcome="refused")
-            ledger.refused(session, person.id, error, at)
+            record_failure(session, person.id, error, at)
         self.counts["refused"] += 1
 
     @hookimpl
@@ -340,7 +344,7 @@ def build(config: Config, store: Store, subscriptions: Subscriptions,
         return None
     values: dict[str, Any] = dict(
         sessions=store.session, write_sessions=store.write_session, mailer=Mailer(mail),
-        site=site, recipients=subscriptions.recipients, batch_size=settings.batch_size,
+        site=site, subscriptions=subscriptions, batch_size=settings.batch_size,
         rate=SendRate(settings.send_rate),
         budget=config.file.incidents.outbox.call_timeout * BUDGET_SHARE)
     values.update(overrides)
