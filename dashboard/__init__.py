@@ -10,8 +10,10 @@ is then shared). Any WSGI server can serve it on its own::
 
 It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages),
 :mod:`dashboard.api` (JSON), :mod:`dashboard.feeds` (Atom, calendars), :mod:`dashboard.badges`
-(SVG), ``dashboard.admin`` when that package exists, and :mod:`dashboard.assistance`
-(members' requests for help) when ``assistance.enabled``.
+(SVG), ``dashboard.admin`` when that package exists, :mod:`dashboard.assistance`
+(members' requests for help) when ``assistance.enabled``, and
+:mod:`dashboard.subscriptions` (members' e-mail subscriptions, a page saying they are not
+offered when ``subscriptions.enabled`` is false or no mail is configured).
 """
 
 from __future__ import annotations
@@ -124,7 +126,8 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         when members' assistance is off).
     :param subscriptions: the running :class:`monitor.subscriptions.service.Subscriptions`
         (default: one built on this store when ``subscriptions.enabled``); the pages find
-        it in ``app.extensions["vigie.subscriptions"]`` (None when subscriptions are off).
+        it in ``app.extensions["vigie.subscriptions"]`` (None when subscriptions are off);
+        ``/abonnement/`` is offered when it is there and ``available`` (mail configured).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -204,6 +207,9 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         from dashboard.assistance.blueprint import register
 
         register(app)
+    from dashboard.subscriptions.blueprint import register as subscribing
+
+    subscribing(app)
     _register_basics(app)
     from dashboard.fastpath import FastPath
 
@@ -232,6 +238,8 @@ def _register_basics(app: Flask) -> None:
         return send_from_directory(app.static_folder, "favicon.ico", max_age=86400,
                                    mimetype="image/vnd.microsoft.icon")
 
+    from dashboard.subscriptions.blueprint import offered_service
+
     @app.context_processor
     def _site() -> dict[str, Any]:
         state = app.extensions["vigie"]
@@ -240,6 +248,8 @@ def _register_basics(app: Flask) -> None:
                 "admin_enabled": "admin" in app.blueprints,
                 "assistance_url": (url_for("assistance.choose") if "assistance" in app.blueprints
                                    else None),
+                "subscribe_url": (url_for("subscriptions.subscribe")
+                                  if offered_service(app) is not None else None),
                 "lang": i18n_lang()}
 
     @app.after_request

@@ -46,15 +46,17 @@ def stylesheet() -> tuple[Markup, str]:
 
 
 def header(lang: str, site_name: str, root: str, path: str,
-           assistance: bool = False) -> dict[str, str | None]:
+           assistance: bool = False, subscriptions: bool = False) -> dict[str, str | None]:
     """What ``_header.html`` needs for a page at ``path`` of a site rooted at ``root``
     (``""`` when the status page is at ``/``): the language switch comes back to ``path``;
-    ``assistance``: the site offers ``/assistance/`` ("A problem?" in the menu)."""
+    ``assistance``: the site offers ``/assistance/`` ("A problem?" in the menu);
+    ``subscriptions``: it offers e-mail subscriptions at ``/abonnement/`` ("Subscribe")."""
     other = "en" if lang == "fr" else "fr"
     return {"site_name": site_name, "overview": f"{root}/", "incidents": f"{root}/incidents",
             "maintenance": f"{root}/maintenance", "current": None,
             "switch": f"{root}/lang/{other}?{urlencode({'next': path})}",
-            "assistance": f"{root}/assistance/" if assistance else None}
+            "assistance": f"{root}/assistance/" if assistance else None,
+            "subscribe": f"{root}/abonnement/" if subscriptions else None}
 
 
 def render(template: str, lang: str, **values) -> str:

@@ -81,12 +81,15 @@ class GuidePages:
     """WSGI application serving the Markdown files of the given folders."""
 
     def __init__(self, folders: Iterable[tuple[str, Path]],
-                 site: SiteSettings | None = None, assistance: bool = False) -> None:
+                 site: SiteSettings | None = None, assistance: bool = False,
+                 subscriptions: bool = False) -> None:
         self.folders = {source_id: folder.resolve() for source_id, folder in folders}
         #: the site's name, default language (that of the guides' text) for the header
         self.site = site or SiteSettings()
         #: the site offers ``/assistance/``: the header links to it ("Un problème ?")
         self.assistance = assistance
+        #: the site offers e-mail subscriptions: the header links to them ("S'abonner")
+        self.subscriptions = subscriptions
         # rendered once per version of a file: a request never renders an unchanged guide
         self._pages: OrderedDict[tuple[Path, int, int], tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -130,7 +133,8 @@ class GuidePages:
             content_lang=self.site.language,
             header=frame.header(lang, self.site.title.text(lang), root,
                                 request.root_path + request.path,
-                                assistance=self.assistance)).encode()
+                                assistance=self.assistance,
+                                subscriptions=self.subscriptions)).encode()
         status = "200 OK" if found is not None else "404 Not Found"
         start_response(status, [("Content-Type", "text/html; charset=utf-8"),
                                 ("Content-Length", str(len(body))),

@@ -113,8 +113,12 @@ class GuidesPlugin:
         if folders:
             from docs_bridge.guide_pages import PREFIX, GuidePages
 
+            # offered: enabled, and mail to send them with
+            subscriptions = bool(getattr(getattr(ctx, "subscriptions", None), "available",
+                                         False))
             ctx.mount(PREFIX, GuidePages(folders, config.file.site,
-                                         assistance=getattr(ctx, "assistance", None) is not None))
+                                         assistance=getattr(ctx, "assistance", None) is not None,
+                                         subscriptions=subscriptions))
         self._session = aiohttp.ClientSession(
             headers={"User-Agent": "Vigie guides"},
             timeout=aiohttp.ClientTimeout(total=60))

@@ -11,7 +11,8 @@ guide, the forum thread, or one request to the volunteers with screenshots.
   service or its group (step 1);
 - :mod:`~dashboard.assistance.forms` — the member's fields, read and checked;
 - :mod:`~dashboard.assistance.formstate` — the form's signed state between the steps;
-- :mod:`~dashboard.assistance.csrf` — CSRF protection of anonymous forms;
+- :mod:`~dashboard.assistance.csrf` — CSRF protection of its anonymous forms
+  (:mod:`dashboard.visitor_csrf`);
 - :mod:`~dashboard.assistance.pow` — the optional proof of work;
 - :mod:`~dashboard.assistance.uploads`, :mod:`~dashboard.assistance.screenshots` — the
   screenshots, streamed to disk, decoded and re-encoded.

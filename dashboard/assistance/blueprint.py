@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template, request
 
+from dashboard import visitor_csrf
 from dashboard.assistance import csrf
 from dashboard.i18n import gettext
 
@@ -93,16 +94,8 @@ def refusal(code: int, message: str, back: str | None = None):
 
 def csrf_message(problem: str) -> str:
     """What to tell the member whose form failed the CSRF check (see
-    :func:`dashboard.assistance.csrf.problem`)."""
-    if problem == "no_cookie":
-        return gettext("Your browser did not send back this site's cookie, which protects "
-                       "this form. Allow cookies for this site (they only serve this form), "
-                       "then send the form again.")
-    if problem == "expired":
-        return gettext("This page was opened too long ago. Check what you wrote and send it "
-                       "again.")
-    return gettext("This form did not come from this site, or it was changed on the way. "
-                   "Check what you wrote and send it again.")
+    :func:`dashboard.visitor_csrf.message`)."""
+    return visitor_csrf.message(problem)
 
 
 #: how members know the image formats

@@ -9,46 +9,27 @@ links each to its field).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from dashboard import formproblems
+from dashboard.formproblems import EMAIL_LIMIT, EMAIL_PATTERN
 from dashboard.i18n import fmt_number, gettext, select_language
 from monitor.safetext import clean_line, clean_text
 
 #: lengths of the sender's fields (characters)
 NAME_LIMIT = 200
-EMAIL_LIMIT = 254
 MEMBER_ID_LIMIT = 100
 #: the fields of the request form, in the order of the page
 ORDER = ("title", "description", "name", "email", "member_id", "screenshots", "consent")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 
 
 @dataclass
-class Problems:
-    """What is wrong with a form: one message per field (and general ones)."""
+class Problems(formproblems.Problems):
+    """What is wrong with an assistance form (fields in the order of :data:`ORDER`)."""
 
-    fields: dict[str, str] = field(default_factory=dict)
-    general: list[str] = field(default_factory=list)
-
-    def add(self, name: str, message: str) -> None:
-        """Say what is wrong with field ``name`` (the first message for a field stays)."""
-        self.fields.setdefault(name, message)
-
-    def ordered(self) -> list[tuple[str, str]]:
-        """``(field, message)`` in the order of the form."""
-        return sorted(self.fields.items(),
-                      key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER))
-
-    def __bool__(self) -> bool:
-        return bool(self.fields or self.general)
-
-    @property
-    def count(self) -> int:
-        """How many problems the summary lists."""
-        return len(self.fields) + len(self.general)
+    order: tuple[str, ...] = ORDER
 
 
 def _limit(value: int) -> str:
@@ -115,7 +96,7 @@ def read_sender(form: Mapping[str, Any], problems: Problems) -> Sender:
     if not email:
         problems.add("email", gettext("Give the e-mail address where the volunteers can "
                                       "answer you."))
-    elif len(email) > EMAIL_LIMIT or not _EMAIL.match(email):
+    elif len(email) > EMAIL_LIMIT or not EMAIL_PATTERN.match(email):
         problems.add("email", gettext("This e-mail address does not look right: it should "
                                       "read like name@example.org."))
     if member_id is not None and len(member_id) > MEMBER_ID_LIMIT:

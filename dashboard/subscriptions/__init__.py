@@ -1,0 +1,14 @@
+"""Members' e-mail subscriptions at ``/abonnement/``: no account, double opt-in, a manage
+link and a one-click unsubscribe in every mail.
+
+- :mod:`~dashboard.subscriptions.blueprint` — the blueprint, always registered by
+  :func:`dashboard.create_app`; when subscriptions are not offered (``subscriptions.enabled``
+  false, or no ``mail.host``) every address under ``/abonnement/`` answers a page saying
+  so, with a 404, and no page links to it;
+- :mod:`~dashboard.subscriptions.views` — sign-up and its answer, confirmation, the manage
+  page, the one-click unsubscribe (RFC 8058);
+- :mod:`~dashboard.subscriptions.forms` — the member's fields, read once and checked.
+
+The pages call the core's :class:`monitor.subscriptions.service.Subscriptions` and nothing
+else; the mails themselves are sent by ``monitor.membermail``.
+"""
