@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 _LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
@@ -64,3 +64,11 @@ def client_of(app: Flask) -> Client:
     shared = bool(proxy and proxy != "*" and _ip(address) is not None
                   and _ip(address) == _ip(proxy))
     return Client(address, shared=shared)
+
+
+def own_address() -> str | None:
+    """The current visitor's own address, for the members' forms' per-address limits; None
+    when the request carries the reverse proxy's address, which every member shares (counting
+    it would let one sender lock every member out)."""
+    client = client_of(current_app)
+    return None if client.shared else client.address

@@ -22,7 +22,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, redirect, request, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import BadRequest
 
@@ -31,7 +31,7 @@ from dashboard.assistance.blueprint import assistance, bp, count, csrf_message, 
 from dashboard.assistance.forms import Problems, read_description, read_sender
 from dashboard.assistance.situation import find
 from dashboard.assistance.views import request_page
-from dashboard.clients import client_of
+from dashboard.clients import own_address
 from dashboard.i18n import gettext, select_language
 from dashboard.pages import snapshot
 from monitor.safetext import clean_line
@@ -186,10 +186,3 @@ def receipt(signed: str):
 def receipt_mail() -> bool:
     """Whether the member gets an e-mail receipt (``assistance.receipt`` and mail set)."""
     return bool(getattr(assistance().service, "receipts", False))
-
-
-def own_address() -> str | None:
-    """The sender's own address for the per-address limit; None when the request carries
-    the reverse proxy's address, which every member shares."""
-    client = client_of(current_app)
-    return None if client.shared else client.address

@@ -29,6 +29,7 @@ from typing import Any
 from flask import redirect, request, url_for
 
 from dashboard import visitor_csrf
+from dashboard.clients import own_address
 from dashboard.formproblems import Problems
 from dashboard.i18n import gettext, select_language
 from dashboard.pages import snapshot
@@ -116,7 +117,7 @@ def subscribe():
     try:
         service().request(fields.email, fields.language, everything=choice.everything,
                           services=choice.services, groups=choice.groups,
-                          client_address=request.remote_addr or "unknown")
+                          client_address=own_address())
     except TooManyRequests as exc:
         return too_many(exc)
     except InvalidSubscription as exc:

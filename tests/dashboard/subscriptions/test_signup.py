@@ -129,6 +129,21 @@ def test_over_the_rate_limit_a_readable_429(site_with):
     assert english.status_code == 429 and words(english).startswith("Too many requests")
 
 
+def test_the_client_limit_counts_a_visitors_own_address_never_a_shared_proxys(site_with):
+    from tests.dashboard.subscriptions.conftest import MAIL
+
+    site = site_with(MAIL + "subscriptions: {per_client_per_hour: 1}\n")
+    # behind nginx without a trusted X-Forwarded-For every member comes from 127.0.0.1
+    proxied = site.client()
+    for n in range(3):
+        assert signup(proxied, f"m{n}@example.org").status_code == 200
+    own = site.app.test_client()
+    own.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert signup(own, "own1@example.org").status_code == 200
+    assert signup(own, "own2@example.org").status_code == 429
+    assert len(site.jobs()) == 4
+
+
 def test_every_problem_is_said_beside_its_field_and_in_the_summary(site):
     client = site.client()
     answer = signup(client, email="", scope="chosen", services=(), language="de")
