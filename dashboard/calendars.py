@@ -121,9 +121,9 @@ def _events(window: CalendarWindow, lang: str, host: str, base: str,
         found.add("dtend", _utc(instance.end))
         return found
 
-    title = window.title_en if lang == "en" and window.title_en else window.title_fr
+    title = window.title.say(lang)
     summary = gettext("Maintenance: %(title)s", title=clean_line(title))
-    message = window.message_en if lang == "en" and window.message_en else window.message_fr
+    message = window.message.say(lang)
     text = "\n\n".join(part for part in (
         clean_text(message),
         gettext("Affects:") + " " + ", ".join(clean_line(names.get(sid, sid))

@@ -52,6 +52,7 @@ from monitor.incidents.recurrence import (
     zone,
 )
 from monitor.incidents.walk import explicit_parts, starts
+from monitor.words import Bilingual
 
 #: how long a calendar keeps what happened (past occurrences, cancelled windows)
 KEEP = 90 * 86400.0
@@ -96,10 +97,8 @@ class CalendarWindow:
     its revision times, and either a :class:`Recurrence` or its :class:`Instance` list."""
 
     id: int
-    title_fr: str
-    title_en: str | None
-    message_fr: str
-    message_en: str | None
+    title: Bilingual
+    message: Bilingual
     service_ids: tuple[str, ...]
     timezone: str
     created_at: float

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from monitor.incidents import calendar, maintenance, notices, outbox
 from monitor.markup import stored
 from monitor.status import ServiceStatus
+from monitor.words import Bilingual
 from monitor.incidents.maintenance import PlannedMaintenance
 from monitor.incidents.models import (
     IMPACTS,
@@ -383,7 +384,8 @@ def calendar_windows(session: Session, at: float, *,
         if recurrence is None and not instances:
             continue
         out.append(calendar.CalendarWindow(
-            w.id, w.title_fr, w.title_en, w.message_fr or "", w.message_en, covered,
+            w.id, Bilingual(w.title_fr, w.title_en), Bilingual(w.message_fr or "", w.message_en),
+            covered,
             w.timezone, w.created_at, w.updated_at, recurrence, instances,
             expanded=w.rule is not None and recurrence is None))
     return out

@@ -11,6 +11,7 @@ import pytest
 from dateutil.rrule import rrulestr
 
 from monitor.incidents import calendar
+from monitor.words import Bilingual
 from monitor.incidents.calendar import Instance, Recurrence
 from monitor.incidents.recurrence import MAX_RANGE, build_rule, occurrences
 
@@ -177,9 +178,9 @@ def test_a_one_off_window(cancelled_at, expected):
 
 
 def test_the_sequence_grows_with_each_change():
-    window = calendar.CalendarWindow(1, "t", None, "", None, ("web",), PARIS, 1000.0, 1000.0)
+    window = calendar.CalendarWindow(1, Bilingual("t"), Bilingual(""), ("web",), PARIS, 1000.0, 1000.0)
     assert window.sequence == 0
-    later = calendar.CalendarWindow(1, "t", None, "", None, ("web",), PARIS, 1000.0, 1090.5)
+    later = calendar.CalendarWindow(1, Bilingual("t"), Bilingual(""), ("web",), PARIS, 1000.0, 1090.5)
     assert later.sequence == 90
 
 
