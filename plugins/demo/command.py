@@ -28,6 +28,9 @@ Echo = Callable[[str], object]
 
 #: the folder of the data directory where the stand-in helpdesk keeps what it receives
 HELPDESK_DIR = "helpdesk"
+#: the folder of the data directory where the stand-in for the members' mailboxes keeps
+#: what Vigie mails them (French, like the pages members see: "le courrier", the mail)
+MAILBOX_DIR = "courrier"
 
 
 def _url_host(host: str) -> str:
@@ -50,6 +53,8 @@ def _banner(echo: Echo, base: str, config_path: Path, data_dir: Path,
         f"  Alertes reçues par les bénévoles       : {targets.urls['alerts']}",
         f"  Un problème ? (members' assistance)    : {base}/assistance/",
         f"  Tickets du support (helpdesk tickets)  : {targets.helpdesk.folder}",
+        f"  S'abonner (e-mail subscriptions)       : {base}/abonnement/",
+        f"  Courrier des membres (members' mail)   : {targets.mailbox.folder}",
         f"  Un guide (a guide)                     : {base}/guides/demo/nextcloud-maintenance",
         f"  Configuration                          : {config_path}",
         f"  Données (data directory)               : {data_dir}",
@@ -106,7 +111,8 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
     """Start the targets, print where to look, run Vigie until Ctrl-C (or ``stop``).
 
     The configuration is rendered into ``data_dir/vigie-demo.yaml``; the stand-in
-    helpdesk keeps the tickets it receives in ``data_dir/helpdesk/``; before Vigie starts
+    helpdesk keeps the tickets it receives in ``data_dir/helpdesk/``, the stand-in for the
+    members' mailboxes what Vigie mails them in ``data_dir/courrier/``; before Vigie starts
     the ``demo`` volunteer account gets a new random password (printed); once Vigie
     listens, a task posts the demo backup job's heartbeat every minute. ``started`` is
     given the running targets (tests watch them).
@@ -115,7 +121,8 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
 
     try:
         targets = await start_demo_targets("127.0.0.1", targets_port,
-                                           helpdesk_dir=data_dir / HELPDESK_DIR)
+                                           helpdesk_dir=data_dir / HELPDESK_DIR,
+                                           mailbox_dir=data_dir / MAILBOX_DIR)
     except OSError as exc:
         raise click.ClickException(
             f"cannot start the demo targets on ports {targets_port}–"
@@ -160,7 +167,7 @@ async def run_demo(host: str, port: int, data_dir: Path, targets_port: int, *,
                    f"{max(OFFSETS.values())} ports too).")
 def demo_command(host: str, port: int, data_dir: Path, targets_port: int) -> None:
     """Run Vigie against local demo services (healthy, slow, saturated, flapping, down,
-    in maintenance), with alerts, guides and a volunteer account."""
+    in maintenance), with alerts, guides, members' mail and a volunteer account."""
     from monitor.config_loader import ConfigError
 
     try:

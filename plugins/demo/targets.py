@@ -23,7 +23,11 @@ dns        12     DNS (UDP and TCP) authoritative for ``demo.coop.test``
 alerts     13     alert receiver: Apprise ``json://`` posts to ``/alertes``, page at ``/``
 helpdesk   14     SMTP sink standing in for the helpdesk's intake address: keeps every
                   message (members' requests with their screenshots, incidents' tickets)
-                  under ``helpdesk_dir`` and logs a line for each (:mod:`.helpdesk`)
+                  under ``helpdesk_dir`` and logs a line for each (:mod:`.mailsink`)
+mailbox    15     SMTP sink standing in for the members' mailboxes: keeps every mail Vigie
+                  sends members (subscriptions' confirmations, incidents' and maintenance
+                  news, receipts) under ``mailbox_dir`` and logs a line for each (recipient
+                  and subject, never a link: :mod:`.mailsink`)
 ========== ====== ===========================================================================
 """
 
@@ -40,9 +44,9 @@ from aiohttp import web
 
 from plugins.demo.alerts import AlertInbox, alerts_app
 from plugins.demo.dns_target import DNSTarget
-from plugins.demo.helpdesk import HelpdeskInbox, helpdesk_session
 from plugins.demo.hosting_targets import ServerLoad, web_server_app
 from plugins.demo.mail_targets import BANNER, echo_session, imap_session, smtp_session
+from plugins.demo.mailsink import HELPDESK, MAILBOX, MailSink, sink_session
 from plugins.demo.streams import StreamTarget
 from plugins.demo.sympa_target import sympa_app
 from plugins.demo.web_targets import (
@@ -60,13 +64,14 @@ __all__ = ["BANNER", "DEFAULT_BASE_PORT", "NEXTCLOUD_STATUS", "OFFSETS", "DemoTa
 DEFAULT_BASE_PORT = 8701
 OFFSETS = {"site": 0, "slow": 1, "flaky": 2, "down": 3, "nextcloud": 4, "echo": 5,
            "web1": 6, "web2": 7, "closed": 8, "sympa": 9, "smtp": 10, "imap": 11, "dns": 12,
-           "alerts": 13, "helpdesk": 14}
+           "alerts": 13, "helpdesk": 14, "mailbox": 15}
 """Port of each target relative to the base port."""
 
 _ADDRESS = {"nextcloud": "http://{a}/status.php", "sympa": "http://{a}/sympa",
             "web1": "http://{a}/server-status", "web2": "http://{a}/server-status",
             "echo": "tcp://{a}", "closed": "tcp://{a}", "smtp": "smtp://{a}",
-            "imap": "imap://{a}", "dns": "dns://{a}", "helpdesk": "smtp://{a}"}
+            "imap": "imap://{a}", "dns": "dns://{a}", "helpdesk": "smtp://{a}",
+            "mailbox": "smtp://{a}"}
 
 
 class _Closable(Protocol):
@@ -83,7 +88,9 @@ class DemoTargets:
     #: the alerts received by the ``alerts`` target
     inbox: AlertInbox = field(default_factory=AlertInbox)
     #: the messages received by the ``helpdesk`` target
-    helpdesk: HelpdeskInbox = field(default_factory=HelpdeskInbox)
+    helpdesk: MailSink = field(default_factory=lambda: MailSink(HELPDESK))
+    #: the mails received by the ``mailbox`` target (what Vigie sent members)
+    mailbox: MailSink = field(default_factory=lambda: MailSink(MAILBOX))
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
     _servers: list[_Closable] = field(default_factory=list, repr=False)
     _closed_socket: socket.socket | None = field(default=None, repr=False)
@@ -112,6 +119,7 @@ def _address(host: str, port: int) -> str:
 async def start_demo_targets(host: str = "127.0.0.1", base_port: int = DEFAULT_BASE_PORT, *,
                              slow_delay: float = 3.0, flap_period: float = 120.0,
                              helpdesk_dir: Path | None = None,
+                             mailbox_dir: Path | None = None,
                              clock: Callable[[], float] | None = None) -> DemoTargets:
     """Start every demo target on ``host``, ports ``base_port + OFFSETS[name]``.
 
@@ -119,12 +127,14 @@ async def start_demo_targets(host: str = "127.0.0.1", base_port: int = DEFAULT_B
     :param flap_period: seconds the ``flaky`` target stays up, then down, and so on.
     :param helpdesk_dir: where the ``helpdesk`` target writes what it receives (None:
         it keeps the last messages in memory only).
+    :param mailbox_dir: the same for the ``mailbox`` target.
     :param clock: the ``flaky`` target's clock (the event loop's by default).
     :raises OSError: a port is already taken (the targets already started are stopped).
     """
     urls = {name: _ADDRESS.get(name, "http://{a}/").format(a=_address(host, base_port + offset))
             for name, offset in OFFSETS.items()}
-    targets = DemoTargets(host, base_port, urls, helpdesk=HelpdeskInbox(helpdesk_dir))
+    targets = DemoTargets(host, base_port, urls, helpdesk=MailSink(HELPDESK, helpdesk_dir),
+                          mailbox=MailSink(MAILBOX, mailbox_dir))
     apps = {"site": site_app(), "slow": slow_app(slow_delay),
             "flaky": flaky_app(flap_period, clock), "down": down_app(),
             "nextcloud": nextcloud_app(),
@@ -133,7 +143,8 @@ async def start_demo_targets(host: str = "127.0.0.1", base_port: int = DEFAULT_B
             "sympa": sympa_app(), "alerts": alerts_app(targets.inbox)}
     streams = {"echo": StreamTarget(echo_session), "smtp": StreamTarget(smtp_session),
                "imap": StreamTarget(imap_session), "dns": DNSTarget(),
-               "helpdesk": StreamTarget(helpdesk_session(targets.helpdesk))}
+               "helpdesk": StreamTarget(sink_session(targets.helpdesk)),
+               "mailbox": StreamTarget(sink_session(targets.mailbox))}
     try:
         for name, app in apps.items():
             # handler_cancellation: a probe that gives up on the slow target ends its handler

@@ -129,12 +129,16 @@ def test_bundled_config_validates(load):
     # every target the configuration probes is a demo target
     ports = set().union(*(_target_ports(c) for c in config.checks))
     assert ports == {DEFAULT_BASE_PORT + o for n, o in OFFSETS.items()
-                     if n not in ("alerts", "helpdesk")}
+                     if n not in ("alerts", "helpdesk", "mailbox")}
     receiver = config.sections["notifications"].urls[0].url.get_secret_value()
     assert receiver == f"json://127.0.0.1:{DEFAULT_BASE_PORT + OFFSETS['alerts']}/alertes"
     desk = config.sections["helpdesk"].desk
     assert (desk.type, desk.host, desk.port, desk.security) == (
         "email", "127.0.0.1", DEFAULT_BASE_PORT + OFFSETS["helpdesk"], "none")
+    mail = config.sections["mail"]
+    assert (mail.host, mail.port, mail.security) == (
+        "127.0.0.1", DEFAULT_BASE_PORT + OFFSETS["mailbox"], "none")
+    assert mail.from_address.endswith("@demo.coop.test")
     assistance = config.sections["assistance"]
     assert assistance.enabled and assistance.desk == "tickets"
     assert config.file.incidents.quiet_period <= 120
@@ -146,7 +150,7 @@ def test_render_moves_only_the_target_ports(load):
     text = render_demo_config(12000, public_url="http://127.0.0.1:9090/",
                               available=lambda path: True)
     settings = "\n".join(line.split("#")[0] for line in text.splitlines())
-    assert not re.search(r"\b87(0[1-9]|1[0-5])\b", settings), "a target port was left"
+    assert not re.search(r"\b87(0[1-9]|1[0-6])\b", settings), "a target port was left"
     assert "127.0.0.1:12000/" in settings and "port: 12005" in settings
     assert "port: 12008" in settings and "smtp_port: 12010" in settings
     assert "-p, 12005," in settings and "json://127.0.0.1:12013/alertes" in settings
@@ -156,8 +160,10 @@ def test_render_moves_only_the_target_ports(load):
     assert config.file.site.public_url == "http://127.0.0.1:9090/"
     assert config.data_dir == config.path.parent
     ports = set().union(*(_target_ports(c) for c in config.checks))
-    assert ports == {12000 + o for n, o in OFFSETS.items() if n not in ("alerts", "helpdesk")}
+    assert ports == {12000 + o for n, o in OFFSETS.items()
+                     if n not in ("alerts", "helpdesk", "mailbox")}
     assert config.sections["helpdesk"].desk.port == 12014
+    assert config.sections["mail"].port == 12015
 
 
 def test_render_leaves_the_nagios_check_out_without_monitoring_plugins(load):

@@ -1,6 +1,6 @@
 """The demo's stand-in helpdesk (an SMTP sink keeping what it receives), and members'
 assistance working in the running demo: a request sent through ``/assistance/envoyer``
-reaches the stand-in desk with its screenshot."""
+reaches the stand-in desk with its screenshot, and its receipt the member's mailbox."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from email.message import EmailMessage
 import aiohttp
 import pytest
 
-from plugins.demo import helpdesk
-from plugins.demo.command import HELPDESK_DIR, run_demo
+from plugins.demo import mailsink
+from plugins.demo.command import HELPDESK_DIR, MAILBOX_DIR, run_demo
 from plugins.demo.targets import DemoTargets, start_demo_targets
 from tests.conftest import free_port
 from tests.dashboard.assistance.helpers import form_to, png
@@ -40,7 +40,7 @@ def _request_mail(body: str) -> EmailMessage:
 
 
 async def test_the_helpdesk_keeps_each_message_with_its_attachments(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="plugins.demo.helpdesk")
+    caplog.set_level(logging.INFO, logger="plugins.demo.mailsink")
     folder = tmp_path / "helpdesk"
     targets = await start_demo_targets("127.0.0.1", free_base_port(), helpdesk_dir=folder)
     body = "La page met 30 s.\n.une ligne qui commence par un point\n"
@@ -60,13 +60,13 @@ async def test_the_helpdesk_keeps_each_message_with_its_attachments(tmp_path, ca
     assert ".une ligne qui commence par un point" in kept  # the dot unstuffed once
     assert "\n..une" not in kept
     assert (folder / "0001-DEM-20261206-7KQ2" / "capture.png").read_bytes() == png()
-    [line] = [r.getMessage() for r in caplog.records if r.name == "plugins.demo.helpdesk"]
+    [line] = [r.getMessage() for r in caplog.records if r.name == "plugins.demo.mailsink"]
     assert line == (f"demo helpdesk: ticket DEM-20261206-7KQ2 received: [DEM-20261206-7KQ2] "
                     f"Mon site est lent (attachments: 1), kept in {mail.path}")
 
 
 async def test_the_helpdesk_refuses_what_smtp_does_not_allow(monkeypatch):
-    monkeypatch.setattr(helpdesk, "MAX_MESSAGE", 2000)
+    monkeypatch.setattr(mailsink, "MAX_MESSAGE", 2000)
     targets = await start_demo_targets("127.0.0.1", free_base_port())
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", targets.port("helpdesk"))
@@ -123,6 +123,9 @@ async def test_a_member_s_request_in_the_running_demo_reaches_the_helpdesk(tmp_p
             reference = re.search(r'id="reference">(DEM-\d{8}-\w{4})<', page).group(1)
             (targets,) = running
             mail = await targets.helpdesk.wait_for(lambda m: m.reference == reference, 60)
+            # and the member's receipt reaches the stand-in for the members' mailboxes
+            receipt_mail = await targets.mailbox.wait_for(
+                lambda m: m.reference == reference, 60)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -138,6 +141,8 @@ async def test_a_member_s_request_in_the_running_demo_reaches_the_helpdesk(tmp_p
     kept = mail.path.read_text()
     assert "Reply-To: Alice Martin <alice@example.org>" in kept
     assert "La page d'accueil met 30 s" in kept
+    assert receipt_mail.recipients == ("alice@example.org",)
+    assert receipt_mail.path is not None and receipt_mail.path.parent == data / MAILBOX_DIR
     output = "\n".join(lines)
     assert f"{vigie}/assistance/" in output and str(data / HELPDESK_DIR) in output
 
@@ -146,4 +151,4 @@ async def test_a_member_s_request_in_the_running_demo_reaches_the_helpdesk(tmp_p
     ("capture.png", "capture.png"), ("../../etc/passwd", "passwd"), ("", "piece-1"),
     ("écran 1.png", "cran-1.png"), ("..", "piece-1")])
 def test_attachment_names_stay_in_their_folder(name, expected):
-    assert helpdesk._safe_name(name, "piece-1") == expected
+    assert mailsink._safe_name(name, "piece-1") == expected
