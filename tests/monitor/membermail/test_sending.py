@@ -99,7 +99,9 @@ async def test_a_refused_address_is_recorded_and_the_batch_goes_on(vigie, caplog
     assert bob.failures == 1 and "550" in bob.last_failure and bob.last_failure_at
     assert "No such user" in bob.last_failure
     assert not any("bob@" in e.last_error for e in v.rows() if e.last_error)
-    assert f"subscriber {bob.id} was refused" in caplog.text and "bob@" not in caplog.text
+    # Vigie's own log lines (the test's SMTP server, aiosmtpd, logs addresses itself)
+    vigies = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("monitor"))
+    assert f"subscriber {bob.id} was refused" in vigies and "bob@" not in vigies
     assert {(r.subscriber_id, r.outcome) for r in v.ledger()} == {
         (v.ids["ann@example.org"], "sent"), (bob.id, "refused"),
         (v.ids["cid@example.org"], "sent")}
