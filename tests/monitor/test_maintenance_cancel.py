@@ -264,3 +264,26 @@ def test_only_a_plugin_that_asks_is_written_a_cancellation():
     assert not ctx.wants("sub", event) and ctx.wants("asker", event)
     started = dataclasses.replace(event, kind="started")
     assert ctx.wants("sub", started) and ctx.wants("asker", started)
+
+
+def test_among_the_built_in_plugins_the_volunteers_alerts_ask_and_the_bridges_hear_nothing(
+        tmp_path):
+    """The volunteers' alerts (Apprise) word a cancellation; the forum and the helpdesk
+    bridges open no topic or ticket for a window, so there is nothing to answer on them."""
+    config = make_config(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'v.sqlite'}")
+    store.upgrade()
+    store.sync_catalog(config)
+    pm = build_plugin_manager()  # the entry points: every built-in plugin
+    clock = Clock()
+    h = Harness(store, config, IncidentContext.build(config, pm, clock=clock), clock)
+    try:
+        assert {"forum", "tickets"} <= set(h.ctx.subscribers["vigie_incident_opened"])
+        assert set(h.ctx.subscribers[HOOK]) == {"apprise"}
+        start = h.clock.now + 3 * DAY
+        window = plan(h, start, announce_before="2d")
+        tick(h, start - DAY)
+        cancel(h, window)
+        assert told(h, "apprise") == [("announced", start), ("cancelled", start)]
+    finally:
+        store.dispose()
