@@ -13,7 +13,8 @@ It reads the store and never probes. Blueprints: :mod:`dashboard.status` (pages)
 (SVG), ``dashboard.admin`` when that package exists, :mod:`dashboard.assistance`
 (members' requests for help) when ``assistance.enabled``, and
 :mod:`dashboard.subscriptions` (members' e-mail subscriptions, a page saying they are not
-offered when ``subscriptions.enabled`` is false or no mail is configured).
+offered when ``subscriptions.enabled`` is false or no mail is configured, the links of the
+mails already sent working all the same).
 """
 
 from __future__ import annotations
@@ -125,9 +126,10 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         suggestions); the pages find it in ``app.extensions["vigie.assistance"]`` (None
         when members' assistance is off).
     :param subscriptions: the running :class:`monitor.subscriptions.service.Subscriptions`
-        (default: one built on this store when ``subscriptions.enabled``); the pages find
-        it in ``app.extensions["vigie.subscriptions"]`` (None when subscriptions are off);
-        ``/abonnement/`` is offered when it is there and ``available`` (mail configured).
+        (default: one built on this store, whatever ``subscriptions.enabled`` says: the
+        links of the mails already sent keep working); the pages find it in
+        ``app.extensions["vigie.subscriptions"]``; signing up at ``/abonnement/`` is
+        offered when it is ``available`` (``subscriptions.enabled`` and mail configured).
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -192,10 +194,11 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         subscriptions = getattr(getattr(config_path_or_obj, "subscriptions", None), "service",
                                 None)
     if subscriptions is None:
-        from monitor.subscriptions.service import Subscriptions, settings_of as subscribed
+        # also when subscriptions are off or mail is not configured: the manage and
+        # one-click unsubscribe links of the mails members hold keep working
+        from monitor.subscriptions.service import Subscriptions
 
-        if subscribed(config).enabled:
-            subscriptions = Subscriptions(config, store)
+        subscriptions = Subscriptions(config, store)
     app.extensions["vigie.subscriptions"] = subscriptions
 
     i18n.init_app(app)

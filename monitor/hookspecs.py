@@ -235,7 +235,7 @@ def vigie_incident_resolved(event: IncidentEvent) -> Any:
 
 @hookspec
 def vigie_maintenance_changed(event: MaintenanceEvent) -> Any:
-    """Deliver a maintenance event: a window announced, started or ended.
+    """Deliver a maintenance event: a window announced, started, ended or cancelled.
 
     Fires from the outbox worker, once per implementing plugin, with retries.
     ``event.kind`` is ``announced`` (``announce_before`` ahead of an occurrence),
@@ -243,6 +243,16 @@ def vigie_maintenance_changed(event: MaintenanceEvent) -> Any:
     member mail: ``IncidentContext.announce_planned`` and ``reminders_before``) also gets
     ``announced`` as soon as a window is planned or moved, and ``reminder`` some time
     before each occurrence; other plugins never see a ``reminder``.
+
+    ``cancelled`` (``event.cancelled_at`` says when) reaches only a plugin that asks for
+    it: its plugin object defines ``accepts_event(event) -> bool`` and says yes to it (a
+    plugin without ``accepts_event`` gets every other kind, never this one, so one
+    written before it existed is never told of a kind it might word as another). It is
+    written with the cancellation, for each occurrence not over then that the plugin was
+    told of ahead (an ``announced`` or ``reminder`` event), and, for a recurring window,
+    for the next occurrence (the one calendars mark cancelled); never for an occurrence
+    the plugin got ``started`` for: that one gets ``ended`` at the cancellation, as
+    before. ``starts_at`` and ``ends_at`` are the occurrence's planned times.
 
     :param event: a :class:`monitor.notifications.MaintenanceEvent`.
     :return: nothing; the same exceptions as ``vigie_incident_opened``.

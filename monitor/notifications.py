@@ -155,9 +155,10 @@ class IncidentEvent:
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceEvent:
-    """A maintenance window started or ended (or is announced ahead of time)."""
+    """A maintenance window started or ended (or is announced ahead of time, or was
+    cancelled before an occurrence announced)."""
 
-    kind: str  # "announced" | "started" | "ended"
+    kind: str  # "announced" | "reminder" | "started" | "ended" | "cancelled"
     idempotency_key: str
     window_id: int
     title_fr: str
@@ -168,6 +169,8 @@ class MaintenanceEvent:
     message_fr: str = ""
     message_en: str = ""
     status_page_url: str | None = None
+    #: when the window was cancelled (a ``cancelled`` event; None for the others)
+    cancelled_at: float | None = None
 
     @property
     def title(self) -> Bilingual:
@@ -178,6 +181,14 @@ class MaintenanceEvent:
     def message(self) -> Bilingual:
         """The message (empty, false, when there is none)."""
         return Bilingual(self.message_fr, self.message_en)
+
+
+#: the kinds of a :class:`MaintenanceEvent`, in the order they can happen to an occurrence
+MAINTENANCE_KINDS = ("announced", "reminder", "started", "ended", "cancelled")
+#: maintenance kinds written only for a plugin that asks for them (its ``accepts_event``
+#: says yes, :meth:`monitor.incidents.context.IncidentContext.wants`): kinds added after
+#: plugins were written, which a plugin of that time might word as something else
+ASKED_FOR_KINDS = frozenset({"cancelled"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,8 @@ def alerts():
         "maintenance.announced": (maintenance("announced"), None),
         "maintenance.started": (maintenance("started"), None),
         "maintenance.ended": (maintenance("ended"), None),
+        "maintenance.cancelled": (dataclasses.replace(maintenance("cancelled"),
+                                                      cancelled_at=T0), None),
         "system.store": (database_alert(T0 + 140, "postgresql://db.example.org/vigie", T0),
                          None),
         "system.plain": (system_alert(), None),

@@ -2,9 +2,13 @@
 
 :func:`register` mounts it on every dashboard. The views find the core's service with
 :func:`service`: ``app.extensions["vigie.subscriptions"]``, set by
-:func:`dashboard.create_app` when ``subscriptions.enabled``. Subscriptions are offered
-when it is there and can send mail (:func:`offered_service`); when they are not, every
-address of the blueprint answers one page saying so, with a 404, and no page links to it.
+:func:`dashboard.create_app` whatever the settings (the subscribers stay in the store
+when sending stops). Subscriptions are offered when it is there and can send mail
+(:func:`offered_service`: ``subscriptions.enabled`` and ``mail.host``). When they are
+not, signing up is not offered: no page links to ``/abonnement/``, and its addresses
+answer one page saying so, with a 404; but the links of the mails members already hold
+keep working for a subscriber the store still has (:data:`KEPT`): the manage page (its
+unsubscribe button, not the change of services) and the one-click unsubscribe.
 
 Every answer is private to its visitor (``no-store``: a page holds an address or a secret
 link), carries no ``Referer`` onwards (the addresses of the confirmation and manage pages
@@ -34,6 +38,9 @@ CSRF = VisitorCsrf(cookie="vigie_subscriptions", path="/abonnement",
 MAX_FORM = 64 * 1024
 #: what a link's secret may look like (anything else is an unknown link at once)
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+#: the pages that answer when subscriptions are not offered: the links of the mails
+#: already sent (leaving must always work)
+KEPT = frozenset({"subscriptions.manage", "subscriptions.unsubscribe"})
 
 
 def offered_service(app: Flask) -> Any:
@@ -53,8 +60,19 @@ def register(app: Flask) -> None:
 
 
 def service() -> Any:
-    """The current app's subscription service (the views run only when it is offered)."""
+    """The current app's subscription service (there whenever the views run: offered, or
+    one of :data:`KEPT`)."""
     return current_app.extensions["vigie.subscriptions"]
+
+
+def offered() -> bool:
+    """Whether the current app offers subscriptions (sign-up, changes)."""
+    return offered_service(current_app) is not None
+
+
+def not_offered():
+    """The page saying this site sends no e-mails about the services (404)."""
+    return page("subscriptions/unavailable.html", 404)
 
 
 def settings() -> Any:
@@ -77,9 +95,11 @@ def page(template: str, status: int = 200, **values: Any):
 
 @bp.before_request
 def _available():
-    """Not offered: one page saying so. Then bodies are bounded before they are read."""
-    if offered_service(current_app) is None:
-        return page("subscriptions/unavailable.html", 404)
+    """Not offered: one page saying so, except the links of the mails already sent (when
+    the store can be read). Then bodies are bounded before they are read."""
+    if not offered() and (request.endpoint not in KEPT
+                          or current_app.extensions.get("vigie.subscriptions") is None):
+        return not_offered()
     if request.method == "POST":
         # a body sent without its length (chunked) is read no further than the same size
         request.max_content_length = MAX_FORM
@@ -100,6 +120,11 @@ def _private(response):
     response.headers["X-Robots-Tag"] = "noindex"
     response.headers["Referrer-Policy"] = "no-referrer"
     return CSRF.send_cookie(response)
+
+
+@bp.context_processor
+def _offered() -> dict[str, bool]:
+    return {"subscriptions_offered": offered()}
 
 
 @bp.app_template_global("subscriptions_csrf")

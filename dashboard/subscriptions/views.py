@@ -17,6 +17,13 @@
   same whether the link's subscription still existed, so a second click or a retry of the
   mail provider is a success too.
 
+When subscriptions are not offered (``subscriptions.enabled: false``, no ``mail.host``),
+sign-up and confirmation answer the "not offered" page (404), but the links of the mails
+members already hold keep working while the store has their subscriber: the manage page
+says no e-mail is sent for now and keeps only its unsubscribe button (a change is refused
+with 409), and the one-click unsubscribe works as always. A link whose subscriber is gone
+then gets the "not offered" page, the one-click ``POST`` its usual answer.
+
 The sign-up and manage forms carry the path's CSRF field (:data:`blueprint.CSRF`); the
 confirmation button, whose link is itself the secret, is refused only when a browser says
 it comes from another site. A refusal of the rate limits is a 429 page.
@@ -40,6 +47,8 @@ from dashboard.subscriptions.blueprint import (
     bp,
     csrf_refusal,
     keep_language,
+    not_offered,
+    offered,
     page,
     refusal,
     service,
@@ -81,7 +90,10 @@ def too_many(exc: Any):
 
 
 def unknown_link():
-    """The one answer for a link that is unknown, used or expired."""
+    """The one answer for a link that is unknown, used or expired (when subscriptions are
+    not offered: the page saying so, since signing up again is not offered either)."""
+    if not offered():
+        return not_offered()
     return page("subscriptions/unknown.html", 404,
                 confirm_within=settings().confirm_within)
 
@@ -95,15 +107,15 @@ def well_formed(token: str) -> bool:
 @bp.route("/", methods=["GET", "POST"])
 def subscribe():
     """The sign-up form, and its answer."""
-    offered = offer()
+    choices = offer()
     if request.method == "GET":
-        return signup_page(forms.Fields(choice=forms.preset(request.args, offered),
+        return signup_page(forms.Fields(choice=forms.preset(request.args, choices),
                                         language=select_language()), forms.problems())
     found = forms.problems()
     problem = CSRF.problem(request.form.get(visitor_csrf.FIELD))
     if problem is not None:
         found.general.append(visitor_csrf.message(problem))
-    fields = forms.read_signup(request.form, offered, found)
+    fields = forms.read_signup(request.form, choices, found)
     if found:
         status = visitor_csrf.status_of(problem) if problem else 400
         return signup_page(fields, found, status)
@@ -124,7 +136,7 @@ def subscribe():
         refused_by_service(exc, found)
         return signup_page(fields, found, 400)
     except SubscriptionsUnavailable:
-        return page("subscriptions/unavailable.html", 404)
+        return not_offered()
     return page("subscriptions/sent.html", email=fields.email,
                 confirm_within=settings().confirm_within,
                 current_url=url_for("subscriptions.subscribe"))
@@ -169,15 +181,17 @@ def manage(token: str):
     view = service().by_manage_token(token)
     if view is None:
         return unknown_link()
-    offered = offer()
     if request.method == "GET":
         return manage_page(view, _fields_of(view), forms.problems(),
                            saved=request.args.get("saved") == "1")
+    if not offered():  # the page kept only its unsubscribe button
+        return manage_page(view, _fields_of(view), forms.problems(), status=409)
+    choices = offer()
     found = forms.problems()
     problem = CSRF.problem(request.form.get(visitor_csrf.FIELD))
     if problem is not None:
         found.general.append(visitor_csrf.message(problem))
-    fields = forms.read_change(request.form, offered, found)
+    fields = forms.read_change(request.form, choices, found)
     if found:
         return manage_page(view, fields, found,
                            status=visitor_csrf.status_of(problem) if problem else 400)

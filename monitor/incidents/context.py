@@ -84,11 +84,16 @@ class IncidentContext:
     def wants(self, plugin: str, event: Any) -> bool:
         """Whether ``plugin`` wants an outbox row for ``event``: a plugin object may
         define ``accepts_event(event) -> bool`` (a webhook endpoint's filter of event
-        types and services); without one, every event of the hooks it implements."""
+        types and services); without one, every event of the hooks it implements except
+        the maintenance kinds a plugin must ask for
+        (:data:`~monitor.notifications.ASKED_FOR_KINDS`: ``cancelled``), which a plugin
+        written before them could mistake for another kind."""
+        from monitor.notifications import ASKED_FOR_KINDS, MaintenanceEvent
+
         found = self.plugins.get_plugin(plugin) if self.plugins is not None else None
         accepts = getattr(found, "accepts_event", None)
         if accepts is None or not callable(accepts):
-            return True
+            return not (isinstance(event, MaintenanceEvent) and event.kind in ASKED_FOR_KINDS)
         try:
             return bool(accepts(event))
         except Exception:  # a broken filter must not stop the change being written

@@ -195,16 +195,17 @@ def emit_incident(session: Session, ctx: IncidentContext, incident: Incident, ki
 def emit_maintenance(session: Session, ctx: IncidentContext, window: MaintenanceWindow,
                      kind: str, starts_at: float, ends_at: float, *, at: float,
                      service_ids: Sequence[str]) -> int:
-    """Write the outbox rows of a maintenance event (``announced``, ``started``,
-    ``ended``) for one occurrence; return how many rows were new (a repeated call for the
-    same occurrence and kind writes nothing)."""
+    """Write the outbox rows of a maintenance event (``announced``, ``reminder``,
+    ``started``, ``ended``, ``cancelled``) for one occurrence; return how many rows were
+    new (a repeated call for the same occurrence and kind writes nothing)."""
     hook = "vigie_maintenance_changed"
     base = MaintenanceEvent(
         kind=kind, idempotency_key="", window_id=window.id, title_fr=window.title_fr,
         title_en=window.title_en or window.title_fr, starts_at=starts_at, ends_at=ends_at,
         services=service_snapshots(session, ctx, service_ids),
         message_fr=window.message_fr or "", message_en=window.message_en or window.message_fr or "",
-        status_page_url=ctx.public_url)
+        status_page_url=ctx.public_url,
+        cancelled_at=window.cancelled_at if kind == "cancelled" else None)
     written = 0
     for plugin in ctx.subscribers.get(hook, ()):
         if not ctx.wants(plugin, base):
@@ -219,6 +220,18 @@ def emit_maintenance(session: Session, ctx: IncidentContext, window: Maintenance
 def maintenance_key(window_id: int, starts_at: float, kind: str, plugin: str) -> str:
     """Idempotency key of one maintenance event for one plugin."""
     return f"maintenance:{window_id}:{int(starts_at)}:{kind}:{plugin}"
+
+
+def maintenance_key_parts(key: str) -> tuple[int, int, str, str] | None:
+    """``(window id, occurrence start, kind, plugin)`` of a :func:`maintenance_key`, None
+    for another key."""
+    parts = key.split(":", 4)
+    if len(parts) != 5 or parts[0] != "maintenance":
+        return None
+    try:
+        return int(parts[1]), int(parts[2]), parts[3], parts[4]
+    except ValueError:
+        return None
 
 
 def emit_system_alert(session: Session, ctx: IncidentContext, alert: SystemAlert, *,

@@ -6,7 +6,8 @@ by their ``id``; a window removed from the file is cancelled), so the dashboard 
 table whichever way a window was made. The :class:`MaintenanceTicker` (every ~15 s in
 ``vigie run``) computes which services are in maintenance now, tells the state book (the
 service transitions that result go through the same path as check-driven ones) and writes
-the ``announced``/``started``/``ended`` events once per occurrence.
+the ``announced``/``started``/``ended`` events once per occurrence (and ``cancelled``,
+:mod:`monitor.incidents.cancellation`).
 
 A stored rule Vigie does not evaluate (more frequent than once an hour, occurrences
 running into each other, not a rule at all: written before rules were bounded, or by
@@ -248,7 +249,9 @@ class MaintenanceTicker:
     """Works out maintenance state and events; call :meth:`tick` in a worker thread.
 
     Events are written once per occurrence and kind (the outbox's unique idempotency key
-    makes a repeat after a restart a no-op); "ended" only for a plugin that got "started".
+    makes a repeat after a restart a no-op); "ended" only for a plugin that got "started";
+    "cancelled" for the windows cancelled lately, as the cancelling transaction writes
+    them (:mod:`monitor.incidents.cancellation`).
     """
 
     def __init__(self, sessions, ctx: IncidentContext) -> None:
@@ -264,13 +267,16 @@ class MaintenanceTicker:
         self._done = {m for m in self._done if m[1] >= now - 2 * ENDED_LOOKBACK}
         with self.sessions() as session, session.begin():
             services = catalog(session)
-            windows = session.scalars(select(MaintenanceWindow)).all()
+            # locked (PostgreSQL) until this pass commits: a window cancelled meanwhile
+            # is seen cancelled here, or its cancellation sees what this pass announced
+            windows = session.scalars(select(MaintenanceWindow).with_for_update()).all()
             result.refused = sum(1 for w in windows
                                  if w.cancelled_at is None and refusal(w) is not None)
             horizon = max([w.announce_before or 0.0 for w in windows]
                           + list(self.ctx.reminders_before.values()), default=0.0)
             # announcements first: a reminder due at once is not sent after one
             result.events += self._planned(session, windows, services, now)
+            result.events += self._cancelled(session, windows, services, now)
             for occ in planned(session, now - ENDED_LOOKBACK, now + horizon + 1.0, services,
                                windows):
                 if occ.active(now):
@@ -317,6 +323,27 @@ class MaintenanceTicker:
                 written += sum(self._emit(session, o, "announced", plugins, now)
                                for o in found if o.start == occ.start)
             self._done.add(mark)
+        return written
+
+    def _cancelled(self, session: Session, windows: Sequence[MaintenanceWindow],
+                   services: dict[str, str | None], now: float) -> int:
+        """``cancelled`` for the windows cancelled lately (within :data:`ENDED_LOOKBACK`),
+        once per window and process: what the cancelling transaction could not write (a
+        process without ``vigie run``'s plugins, a window removed from the configuration
+        file); the rows it wrote are not written again (their keys)."""
+        # (that module imports this one)
+        from monitor.incidents.cancellation import emit_cancellation
+
+        written = 0
+        for window in windows:
+            cut = window.cancelled_at
+            if cut is None or not now - ENDED_LOOKBACK <= cut <= now:
+                continue
+            mark = (window.id, int(cut), "cancelled")
+            if mark not in self._done:
+                written += emit_cancellation(session, self.ctx, window, at=now,
+                                             services=services)
+                self._done.add(mark)
         return written
 
     def _reminders(self, session: Session, occ: PlannedMaintenance, now: float) -> int:

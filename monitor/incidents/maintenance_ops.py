@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from monitor.access import Permission
 from monitor.guard import operation
+from monitor.incidents.cancellation import emit_cancellation
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.inputs import (
     MESSAGE_MAX,
@@ -118,7 +119,9 @@ class MaintenanceOperations:
     def cancel_maintenance(self, session: Session, window_id: int, *,
                            author: str | None = None, at: float | None = None) -> MaintenanceWindow:
         """Cancel a window (a running one ends at the next tick; a recurring one stops
-        recurring).
+        recurring). The plugins told of an occurrence that will not happen get a
+        ``cancelled`` event, written in this transaction
+        (:func:`~monitor.incidents.cancellation.emit_cancellation`).
 
         :raises InvalidInput: a window from the configuration file, or already cancelled.
         :raises NotFound: no such window.
@@ -127,6 +130,7 @@ class MaintenanceOperations:
         window.cancelled_at = self._at(at)
         window.updated_at = window.cancelled_at
         session.flush()
+        emit_cancellation(session, self.ctx, window, at=self.ctx.now())
         return window
 
     @operation(Permission.MAINTENANCE, "maintenance.end")

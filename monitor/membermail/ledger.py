@@ -23,6 +23,16 @@ def done(session: Session, event_key: str, ids: Collection[int]) -> set[int]:
         MemberMailRow.event_key == event_key, MemberMailRow.subscriber_id.in_(list(ids)))))
 
 
+def told(session: Session, thread: str, ids: Collection[int]) -> set[int]:
+    """Those of ``ids`` who were sent a mail of ``thread`` (an incident, a maintenance
+    occurrence)."""
+    if not ids:
+        return set()
+    return set(session.scalars(select(MemberMailRow.subscriber_id).where(
+        MemberMailRow.thread == thread, MemberMailRow.outcome == "sent",
+        MemberMailRow.subscriber_id.in_(list(ids)))))
+
+
 def record(session: Session, *, subscriber_id: int, event_key: str, kind: str,
            thread: str | None, at: float, message_id: str | None,
            outcome: str = "sent") -> None:

@@ -11,7 +11,8 @@ writes no event at all).
 
 **Threads.** Every mail of one incident (one maintenance occurrence) to one subscriber
 belongs to one thread: the first (``opened``, ``announced``) has the thread's root
-``Message-ID``, the later ones point to it (``In-Reply-To``, ``References``). The ids are
+``Message-ID``, the later ones (an occurrence's reminder, start, end or cancellation)
+point to it (``In-Reply-To``, ``References``). The ids are
 computed, not looked up: the same subscriber, thread and event always give the same id,
 so a mail sent again after a crash is the same message.
 
@@ -47,6 +48,7 @@ SUBJECTS: dict[str, Words] = {
     "reminder": _("Maintenance reminder: {what}"),
     "started": _("Maintenance started: {what}"),
     "ended": _("Maintenance over: {what}"),
+    "cancelled": _("Maintenance cancelled: {what}"),
 }
 #: the mail's first sentence, by event kind
 HEADLINES: dict[str, Words] = {
@@ -57,6 +59,8 @@ HEADLINES: dict[str, Words] = {
     "reminder": _("Reminder: the maintenance planned for {services} starts on {start}."),
     "started": _("The maintenance planned for {services} has started."),
     "ended": _("The maintenance planned for {services} is over."),
+    "cancelled": _("The maintenance planned for {services} on {start} is cancelled: it "
+                   "will not take place."),
 }
 
 
@@ -270,21 +274,24 @@ def incident_letter(event: IncidentEvent, site: Site, lang: str) -> Letter:
 
 
 def maintenance_letter(event: MaintenanceEvent, site: Site, lang: str) -> Letter:
-    """A maintenance window's news (``announced``, ``reminder``, ``started``, ``ended``)
-    in ``lang``."""
+    """A maintenance window's news (``announced``, ``reminder``, ``started``, ``ended``,
+    ``cancelled``) in ``lang``; a cancellation leaves out the window's message (it
+    describes work that will not be done)."""
     title = event.title.say(lang)
     names = service_names(event.services, lang)
     start = moment(event.starts_at, site.timezone, lang)
+    cancelled = event.kind == "cancelled"
     page = Page(lang)
     page.paragraph(HEADLINES[event.kind].with_params(services=names, start=start).say(lang),
                    strong=True)
     page.paragraph(title)
     page.fields([
-        (_("Start"), start),
+        (_("Planned start") if cancelled else _("Start"), start),
         (_("End") if event.kind == "ended" else _("Planned end"),
          moment(event.ends_at, site.timezone, lang)),
     ])
-    page.markdown(event.message.say(lang))
+    if not cancelled:
+        page.markdown(event.message.say(lang))
     page.link(_("Status page"), site.url("/", lang))
     return page.letter(subject_of(event.kind, title, event.services, lang))
 

@@ -36,7 +36,7 @@ class MemberMailRow(Base):
     #: the event's idempotency key (``12:3:member-mail``), or the confirmation's
     event_key: Mapped[str] = mapped_column(String(KEY_LENGTH))
     #: ``opened``, ``updated``, ``resolved``, ``announced``, ``reminder``, ``started``,
-    #: ``ended``, ``confirm``
+    #: ``ended``, ``cancelled``, ``confirm``
     kind: Mapped[str] = mapped_column(String(20))
     #: the thread the mail belongs to (``incident:12``), None for a confirmation
     thread: Mapped[str | None] = mapped_column(String(100))

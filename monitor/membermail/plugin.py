@@ -7,7 +7,11 @@ writes, in one transaction, one ``vigie_member_mail`` row per batch of
 ``subscriptions.batch_size`` subscribers the event concerns (key ``<event key>:batch:<n>``:
 a fan-out delivered twice writes nothing new), in the event's stream, so an incident's
 batches go in order (opened before resolved). Incident reminders are not sent to
-members; public updates are (a volunteers' note writes no event at all).
+members (no row is even written for them: :meth:`MemberMail.accepts_event`); public
+updates are (a volunteers' note writes no event at all). A maintenance occurrence's
+``cancelled`` goes only to the subscribers sent a mail of its thread (its announcement
+or reminder): the batch checks the ledger when it sends, after the thread's earlier
+batches (same stream, so sent first).
 
 **Sending.** Delivering a batch row (:meth:`MemberMail.vigie_member_mail`) skips the
 subscribers the ledger (:mod:`monitor.membermail.models`) already holds for the event,
@@ -88,8 +92,9 @@ GIVE_UP_AFTER = 86400.0
 BUDGET_SHARE = 0.5
 #: the incident events members get (not the reminders of an incident still open)
 INCIDENT_KINDS = frozenset({"opened", "updated", "resolved"})
-#: the maintenance events members get
-MAINTENANCE_KINDS = frozenset({"announced", "reminder", "started", "ended"})
+#: the maintenance events members get (``cancelled``: only those who were told of the
+#: occurrence, see :meth:`MemberMail.vigie_member_mail`)
+MAINTENANCE_KINDS = frozenset({"announced", "reminder", "started", "ended", "cancelled"})
 #: what becomes of a member mail (``vigie_member_mails_total{outcome}``)
 OUTCOMES = ("sent", "refused", "deferred")
 
@@ -162,8 +167,16 @@ class MemberMail:
 
     @hookimpl
     def vigie_maintenance_changed(self, event: MaintenanceEvent) -> None:
-        """Queue a maintenance window's mails (announced, reminder, started, ended)."""
+        """Queue a maintenance window's mails (announced, reminder, started, ended,
+        cancelled)."""
         self.fan_out(event)
+
+    def accepts_event(self, event: Any) -> bool:
+        """The events members get (read by ``IncidentContext.wants`` before an outbox row
+        is written): no row for an incident's reminder, and ``cancelled`` asked for."""
+        if isinstance(event, IncidentEvent):
+            return event.kind in INCIDENT_KINDS
+        return isinstance(event, MaintenanceEvent) and event.kind in MAINTENANCE_KINDS
 
     def fan_out(self, event: IncidentEvent | MaintenanceEvent) -> int:
         """Write the batch rows of ``event`` (none again for an event already fanned out);
@@ -204,16 +217,21 @@ class MemberMail:
         :raises MailError: the server could not be reached, or refused the sender.
         """
         started = self.monotonic()
+        write, kind, event_at = self._writer(job)
         with self.sessions() as session:
             there = self.subscriptions.views(session, job.subscriber_ids)
             done = ledger.done(session, job.idempotency_key, job.subscriber_ids)
+            # a cancellation goes to those told of the occurrence, whose earlier mails
+            # the stream's order has sent before this batch
+            told = (ledger.told(session, job.thread, job.subscriber_ids)
+                    if kind == "cancelled" and job.thread else None)
         # an event goes to confirmed subscribers only; a sign-up's answer to its address
         todo = [Recipient(v.id, v.email, v.language, v.manage_token)
                 for _, v in sorted(there.items()) if v.id not in done
-                and (job.kind != "event" or v.state == "confirmed")]
+                and (job.kind != "event" or v.state == "confirmed")
+                and (told is None or v.id in told)]
         if not todo:
             return None
-        write, kind, event_at = self._writer(job)
         with self.write_sessions() as session:  # a short transaction per mail
             self._send_all(session, job, todo, write, kind, event_at, started)
         return None

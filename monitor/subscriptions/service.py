@@ -134,7 +134,10 @@ class Subscriptions:
     @property
     def available(self) -> bool:
         """Whether members may subscribe: ``subscriptions.enabled`` and ``mail.host`` set
-        (read without importing the mailer)."""
+        (read without importing the mailer). It gates signing up only
+        (:meth:`request`): :meth:`by_manage_token`, :meth:`update` and
+        :meth:`unsubscribe` work whatever it says, so the links of the mails members
+        already hold keep working when sending stops."""
         mail = self.config.sections.get("mail")
         return self.settings.enabled and bool(getattr(mail, "enabled", False))
 

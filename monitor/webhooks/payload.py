@@ -24,14 +24,15 @@ from monitor.notifications import IncidentEvent, MaintenanceEvent, ServiceSnapsh
 SCHEMA_VERSION = 1
 #: the types an endpoint may subscribe to, in the order the forms list them
 EVENT_TYPES = ("incident.opened", "incident.updated", "incident.resolved",
-               "maintenance.announced", "maintenance.started", "maintenance.ended")
+               "maintenance.announced", "maintenance.started", "maintenance.ended",
+               "maintenance.cancelled")
 #: the type of a test ping (sent whatever the endpoint's filter)
 TEST_TYPE = "webhook.test"
 #: incident event kinds sent (a reminder is the volunteers' nudge, not news)
 _INCIDENT_KINDS = {"opened": "incident.opened", "updated": "incident.updated",
                    "resolved": "incident.resolved"}
 _MAINTENANCE_KINDS = {"announced": "maintenance.announced", "started": "maintenance.started",
-                      "ended": "maintenance.ended"}
+                      "ended": "maintenance.ended", "cancelled": "maintenance.cancelled"}
 
 
 def event_type(event: object) -> str | None:
@@ -87,6 +88,7 @@ def maintenance_data(event: MaintenanceEvent) -> dict[str, Any]:
         "id": event.window_id, "title": _texts(event.title_fr, event.title_en),
         "message": _texts(event.message_fr, event.message_en) if event.message_fr else None,
         "starts_at": iso(event.starts_at), "ends_at": iso(event.ends_at),
+        "cancelled_at": iso(event.cancelled_at),
         "services": [_service(s) for s in event.services],
     }, "status_page_url": event.status_page_url}
 
@@ -107,6 +109,8 @@ def body_for(event: object) -> bytes | None:
     assert isinstance(event, MaintenanceEvent)
     # an announcement's time is the start it announces: stable across retries
     at = event.ends_at if event.kind == "ended" else event.starts_at
+    if event.kind == "cancelled" and event.cancelled_at is not None:
+        at = event.cancelled_at
     return body(type_, at, maintenance_data(event))
 
 

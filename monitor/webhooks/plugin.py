@@ -225,7 +225,7 @@ class WebhookPlugin:
 
     @hookimpl
     async def vigie_maintenance_changed(self, event: Any) -> None:
-        """POST ``maintenance.announced``, ``.started`` or ``.ended``."""
+        """POST ``maintenance.announced``, ``.started``, ``.ended`` or ``.cancelled``."""
         await self._deliver(event)
 
     def __repr__(self) -> str:  # never the secret, never the address

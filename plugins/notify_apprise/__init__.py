@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from monitor.api import IncidentEvent, MaintenanceEvent, SystemAlert, hookimpl
-from plugins.notify_apprise.settings import NotifierSettings
+from plugins.notify_apprise.routing import event_name
+from plugins.notify_apprise.settings import EVENT_NAMES, NotifierSettings
 
 if TYPE_CHECKING:
     from monitor.api import StartupContext
@@ -93,8 +94,14 @@ class ApprisePlugin:
 
     @hookimpl
     async def vigie_maintenance_changed(self, event: MaintenanceEvent) -> None:
-        """Tell of a maintenance window announced, started or ended."""
+        """Tell of a maintenance window announced, started, ended or cancelled."""
         await self._deliver(event)
+
+    def accepts_event(self, event: IncidentEvent | MaintenanceEvent) -> bool:
+        """The events the notifier has words for (read by ``IncidentContext.wants``
+        before an outbox row is written): every kind it knows, ``maintenance.cancelled``
+        included; a kind added to Vigie later is not written for it until it learns it."""
+        return event_name(event) in EVENT_NAMES
 
     @hookimpl
     async def vigie_system_alert(self, alert: SystemAlert) -> None:

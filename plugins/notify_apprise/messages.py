@@ -41,7 +41,7 @@ MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 LINK_KINDS = {"guide": _("Guide"), "forum": _("Forum"), "ticket": _("Ticket")}
 #: a maintenance event's kind → its words
 MAINTENANCE_KINDS = {"announced": _("Maintenance planned"), "started": _("Maintenance started"),
-                     "ended": _("Maintenance over")}
+                     "ended": _("Maintenance over"), "cancelled": _("Maintenance cancelled")}
 
 IMPACT_EMOJI = {"major_outage": "🔴", "partial_outage": "🟠", "degraded": "🟡",
                 "maintenance": "🔧", "unknown": "⚪"}
@@ -286,7 +286,8 @@ class _Writer:
     # Maintenance and system alerts -----------------------------------------------------
 
     def maintenance_title(self, event: MaintenanceEvent) -> str:
-        emoji = {"announced": "📅", "started": "🔧", "ended": "✅"}.get(event.kind, "🔧")
+        emoji = {"announced": "📅", "started": "🔧", "ended": "✅",
+                 "cancelled": "🚫"}.get(event.kind, "🔧")
         what = self.say(MAINTENANCE_KINDS.get(event.kind, MAINTENANCE_KINDS["started"]))
         return f"{emoji} {self.field(what, self.say(event.title))}"
 
@@ -294,9 +295,12 @@ class _Writer:
         lines = []
         if event.services:
             lines.append(self.service_line(event.services))
-        lines.append(self.field(_("Start"), self.time(event.starts_at)))
+        lines.append(self.field(_("Planned start") if event.kind == "cancelled"
+                                else _("Start"), self.time(event.starts_at)))
         lines.append(self.field(_("End") if event.kind == "ended" else _("Planned end"),
                                 self.time(event.ends_at)))
+        if event.kind == "cancelled" and event.cancelled_at is not None:
+            lines.append(self.field(_("Cancelled"), self.time(event.cancelled_at)))
         message = self.say(event.message)
         if message:
             lines += ["", message]
@@ -378,7 +382,7 @@ def storm_message(events: Sequence[IncidentEvent], reported: set[int], window: f
 
 
 def maintenance_message(event: MaintenanceEvent, ctx: MessageContext) -> Message:
-    """The alert for a maintenance window announced, started or ended."""
+    """The alert for a maintenance window announced, started, ended or cancelled."""
     title, body = _compose(ctx, lambda w: w.maintenance_title(event),
                            lambda w: w.maintenance_body(event))
     return Message(title, body, notify_type(event))

@@ -29,11 +29,13 @@ EVENT_NAMES = (
     "maintenance.announced",
     "maintenance.started",
     "maintenance.ended",
+    "maintenance.cancelled",
     "system",
 )
 EventName = Literal[
     "incident.opened", "incident.updated", "incident.reminder", "incident.resolved",
-    "maintenance.announced", "maintenance.started", "maintenance.ended", "system",
+    "maintenance.announced", "maintenance.started", "maintenance.ended",
+    "maintenance.cancelled", "system",
 ]
 Severity = Literal["critical", "warning", "info", "success"]
 Language = Literal["fr", "en"]

@@ -442,6 +442,39 @@ async def test_maintenance_and_system_texts(tmp_path, registry, receiver):
     assert "Code : tls.expiring" in tls["message"]
 
 
+async def test_a_cancelled_window_is_worded_as_cancelled_in_each_language(
+        tmp_path, registry, receiver):
+    notifier = make_notifier(tmp_path, registry, urls=[{"url": receiver.url("a")}],
+                             languages=["fr", "en"])
+
+    await notifier.deliver(dataclasses.replace(maintenance("cancelled"),
+                                               cancelled_at=T0 + 3_600))
+
+    [cancelled] = receiver.received["a"]
+    assert cancelled["title"] == "🚫 Maintenance annulée : Mise à jour de PostgreSQL"
+    assert cancelled["type"] == "info"
+    body = cancelled["message"]
+    assert "Début prévu : 16 h 10 UTC+1 (28/11)" in body
+    assert "Fin prévue : 17 h 10 UTC+1 (28/11)" in body
+    assert "Annulation : 15 h 05 UTC+1 (28/11)" in body
+    assert "🚫 Maintenance cancelled: PostgreSQL upgrade" in body
+    assert "Planned start: 16:10 UTC+1 (28 Nov)" in body
+    assert "Cancelled: 15:05 UTC+1 (28 Nov)" in body
+    assert "en cours" not in body and "started" not in body
+
+
+def test_the_plugin_asks_for_the_kinds_it_words_and_no_other():
+    from plugins.notify_apprise import ApprisePlugin
+
+    plugin = ApprisePlugin()
+    assert plugin.accepts_event(maintenance("cancelled"))
+    assert all(plugin.accepts_event(maintenance(kind))
+               for kind in ("announced", "started", "ended"))
+    assert plugin.accepts_event(incident(kind="reminder"))
+    # a kind Vigie might add later is not written for it until it has words for it
+    assert not plugin.accepts_event(maintenance("postponed"))
+
+
 async def test_english_follows_french_when_configured(tmp_path, registry, receiver):
     notifier = make_notifier(tmp_path, registry, urls=[{"url": receiver.url("a")}],
                              languages=["fr", "en"])

@@ -5,6 +5,8 @@ reused connection; and the one mail a crash can send twice."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import update
 
@@ -58,11 +60,17 @@ async def test_incident_reminders_are_not_sent_to_members(sqlite_vigie):
     await v.deliver()
     v.clock.now += 3 * 3600  # reminder_every: 2h
     v.h.tick()
-    reminders = [e for e in v.rows() if e.plugin == "member-mail"
-                 and e.hook == "vigie_incident_updated"]
-    assert len(reminders) == 1  # the row is written (the hook is the update's)…
+    reminders = [e.plugin for e in v.rows() if e.hook == "vigie_incident_updated"]
+    # the volunteers' reminder is written; member-mail declines it (accepts_event)…
+    assert reminders == ["volunteers"]
     await v.deliver()
-    assert len(v.mailbox.messages) == 1  # …and sends nothing
+    assert len(v.mailbox.messages) == 1  # …so nothing is sent
+    # and a reminder given to the plugin anyway fans out to nobody
+    [opened] = [e for e in v.rows() if e.plugin == "member-mail"
+                and e.hook == "vigie_incident_opened"]
+    event = dataclasses.replace(from_json(opened.payload), kind="reminder",
+                                idempotency_key="reminder-given-anyway")
+    assert v.plugin.fan_out(event) == 0
 
 
 async def test_delivering_the_same_batch_twice_sends_once(vigie):

@@ -6,6 +6,7 @@ what a body never carries."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 import logging
 
 from sqlalchemy import select
@@ -233,3 +234,43 @@ async def test_a_maintenance_window_sends_started_then_ended(hooks, signed_recei
     assert maintenance["id"] == window_id and maintenance["title"]["en"] == "Upgrade"
     assert [s["id"] for s in maintenance["services"]] == ["mail"]
     assert bodies[1]["timestamp"] == maintenance["ends_at"]
+
+
+async def test_a_cancelled_window_sends_maintenance_cancelled_to_the_endpoints_choosing_it(
+        hooks, signed_receiver):
+    receiver = await signed_receiver()
+    other = await signed_receiver()
+    new = hooks.add_endpoint(receiver.url)  # every event type, the new one included
+    older = hooks.add_endpoint(other.url, name="Sans annulations", events=[
+        "maintenance.announced", "maintenance.started", "maintenance.ended"])
+    receiver.secrets, other.secrets = [new.secret], [older.secret]
+    await hooks.sync()
+    h = hooks.harness
+    start = h.clock.now + 3 * 86400
+    with h.store.write_session() as s, s.begin():
+        window_id = h.ops.create_maintenance(
+            s, title_fr="Mise à jour", title_en="Upgrade", services=["mail"], start=start,
+            duration="1h", announce_before="2d").id
+    h.clock.now = start - 86400
+    h.tick()
+    h.clock.now += 600
+    with h.store.write_session() as s, s.begin():
+        h.ops.cancel_maintenance(s, window_id)
+    cancelled_at = h.clock.now
+    h.clock.now = start + 60
+    h.tick()  # nothing starts
+    await drain(hooks.worker, lambda: len(receiver.verified) == 2 and len(other.verified) == 1)
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    assert [b["type"] for b in bodies] == ["maintenance.announced", "maintenance.cancelled"]
+    cancelled = Webhook(new.secret).verify(receiver.requests[1].body,
+                                           receiver.requests[1].headers)
+    maintenance = cancelled["data"]["maintenance"]
+    assert maintenance["id"] == window_id and maintenance["title"]["en"] == "Upgrade"
+    assert maintenance["starts_at"] == bodies[0]["data"]["maintenance"]["starts_at"]
+    assert maintenance["cancelled_at"] == cancelled["timestamp"]
+    assert cancelled["timestamp"] == datetime.fromtimestamp(cancelled_at, UTC).isoformat(
+        timespec="seconds").replace("+00:00", "Z")
+    assert bodies[0]["data"]["maintenance"]["cancelled_at"] is None
+    # the endpoint that chose its types without it gets no row for it
+    assert [json.loads(r.body)["type"] for r in other.requests] == ["maintenance.announced"]
+    assert not any(":cancelled:" in r.idempotency_key for r in rows(hooks, "webhook-2"))

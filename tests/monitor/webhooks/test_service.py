@@ -88,3 +88,10 @@ async def test_only_administrators_manage_endpoints(hooks):
     with pytest.raises(Forbidden):
         hooks.change(lambda s: hooks.ops.add_endpoint(
             s, name="x", url="https://partner.example.org/h", actor=editor))
+
+
+def test_maintenance_cancelled_is_an_event_type_endpoints_choose():
+    events_field = service.events_field
+    assert events_field(None)[-1] == "maintenance.cancelled"  # a new endpoint: every type
+    assert events_field("maintenance.cancelled,maintenance.announced") == [
+        "maintenance.announced", "maintenance.cancelled"]
