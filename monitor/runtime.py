@@ -22,6 +22,7 @@ import pluggy
 
 from monitor import __version__, malloc
 from monitor.assistance.system import AssistanceSystem
+from monitor.cluster.settings import settings_of
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
@@ -51,6 +52,7 @@ from monitor.state import (
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
+from monitor.store.records import CheckStateRecord
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
@@ -137,6 +139,10 @@ class Runtime(StoreLifecycle):
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
         self.started_at = time.time()
+        #: the ``cluster:`` section (``enabled`` False: one Vigie, as always)
+        self.cluster = settings_of(config)
+        #: the checks' hidden states go to the database, for the nodes taking them over
+        self.shares_state = self.cluster.enabled
         self._checks = {c.key: c for c in config.checks if c.enabled}
         self._events: asyncio.Queue[Transition] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,9 +239,22 @@ class Runtime(StoreLifecycle):
             result.status = Status.UNKNOWN
             self.shortage.note("checks")
         self.writer.submit(ResultRecord.from_result(check.key, result))
-        self._accept_transitions(self.state.apply(check.key, result))
+        if self.shares_state:
+            self._apply_shared(check, result)
+        else:
+            self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
         return self.state.checks[check.key].next_delay()
+
+    def _apply_shared(self, check: Check, result: ProbeResult) -> None:
+        """Apply a result, and queue the check's hidden state when it changed (cluster
+        mode): the node that takes the check over starts from it."""
+        state = self.state.checks[check.key]
+        before = (state.status, state.failures)
+        self._accept_transitions(self.state.apply(check.key, result))
+        if (state.status, state.failures) != before:
+            self.writer.submit_state(CheckStateRecord(check.key, state.status, state.since,
+                                                      state.failures, result.started_at))
 
     def _accept_transitions(self, transitions: list[Transition]) -> None:
         """Store, dispatch and hand to the incident engine (check- or maintenance-driven)."""

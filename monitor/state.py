@@ -94,6 +94,12 @@ class CheckState:
         self.set_status(status, at)
         return previous, status
 
+    def take_over(self, status: Status | None, since: float | None, failures: int) -> None:
+        """Start from the hidden state another node left (cluster hand-over): the
+        confirmed status and the failures already seen toward ``confirm``; no transition."""
+        self.set_status(status, since)
+        self.failures = max(0, failures)
+
     def set_status(self, status: Status | None, since: float | None) -> None:
         """Set the confirmed status, keeping the owning service's counts in step."""
         if self.owner is not None:

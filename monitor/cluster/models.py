@@ -1,12 +1,14 @@
-"""The cluster's tables: ``cluster_nodes`` (membership) and ``cluster_lease`` (leadership).
+"""The cluster's tables: ``cluster_nodes`` (membership), ``cluster_lease`` (leadership) and
+``check_states`` (what the owner of a check knows, for the next one).
 
 Times are Unix epoch seconds read from the database's clock (:mod:`monitor.cluster.clock`),
-never from a node's. Migration ``0015_cluster`` creates them.
+never from a node's (except ``check_states``' result times). Migrations ``0015_cluster``
+and ``0016_check_states`` create them.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Double, String
+from sqlalchemy import BigInteger, Double, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models import Base
@@ -52,3 +54,22 @@ class ClusterLeaseRow(Base):
     #: when this tenure began
     acquired_at: Mapped[float] = mapped_column(Double)
     expires_at: Mapped[float] = mapped_column(Double)
+
+
+class CheckStateRow(Base):
+    """A check's hidden state as its owner last wrote it, so that the node that takes the
+    check over starts from it: the confirmed status and since when, and the failures seen
+    toward ``confirm``. Written only in cluster mode, with the results, when it changes
+    (a check that stays up writes nothing)."""
+
+    __tablename__ = "check_states"
+
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id"), primary_key=True)
+    #: confirmed status (:class:`monitor.probe.Status`); NULL before the first verdict
+    status: Mapped[int | None] = mapped_column(SmallInteger)
+    #: when the confirmed status began
+    since: Mapped[float | None] = mapped_column(Double)
+    #: consecutive results disagreeing with the confirmed status (toward ``confirm``)
+    failures: Mapped[int] = mapped_column(Integer)
+    #: start of the run that left this state: an older state never replaces a newer one
+    at: Mapped[float] = mapped_column(Double)

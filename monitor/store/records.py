@@ -80,6 +80,29 @@ class ServiceChange:
 Change = CheckChange | ServiceChange
 
 
+@dataclass(frozen=True, slots=True)
+class CheckStateRecord:
+    """A check's hidden state after the run started at ``at`` (cluster mode): what the
+    node taking the check over starts from (see :mod:`monitor.cluster.models`)."""
+
+    check_key: str
+    status: Status | None
+    since: float | None
+    failures: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckState:
+    """A check's hidden state as the database holds it, with the start of its last run
+    stored (None: never run)."""
+
+    status: Status | None
+    since: float | None
+    failures: int
+    last_run: float | None
+
+
 def clean_samples(samples: dict[str, Any] | None) -> dict[str, Any] | None:
     """A JSON-safe copy of ``samples``: non-finite numbers left out, None when empty.
 

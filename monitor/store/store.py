@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Config
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
+from monitor.cluster.models import CheckStateRow
 from monitor.store import catalog, migrate, rollups
 from monitor.store.catalog import CatalogSync
 from monitor.store.engine import (
@@ -36,7 +37,14 @@ from monitor.store.models import (
     ServiceRow,
     ServiceStatusChange,
 )
-from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChange
+from monitor.store.records import (
+    Change,
+    CheckChange,
+    CheckStateRecord,
+    ResultRecord,
+    ServiceChange,
+    StoredCheckState,
+)
 from monitor.store.rollup_ledger import RollupLedger
 
 log = logging.getLogger(__name__)
@@ -150,16 +158,20 @@ class Store:
     # Writing ---------------------------------------------------------------------------
 
     def write_batch(self, results: Sequence[ResultRecord],
-                    changes: Sequence[Change] = ()) -> WriteCounts:
-        """Write results and status changes in one transaction; duplicates are ignored.
+                    changes: Sequence[Change] = (),
+                    states: Sequence[CheckStateRecord] = ()) -> WriteCounts:
+        """Write results, status changes and checks' hidden states (cluster mode) in one
+        transaction; duplicates are ignored, and a state older than the one stored
+        (``at``) leaves it as it is.
 
         Rows for a check or service missing from the catalog are skipped (logged once).
         """
-        if not results and not changes:
+        if not results and not changes and not states:
             return WriteCounts()
         with self.write_engine.begin() as conn:
             check_keys = {r.check_key for r in results}
             check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
+            check_keys |= {s.check_key for s in states}
             ids = self._check_id_map(conn, check_keys)
             services = self._known_services(
                 conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
@@ -177,6 +189,8 @@ class Store:
             inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
             changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
             changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
+            self._upsert_states(conn, [s for s in _latest_states(states) if s.check_key in ids],
+                                ids)
         if inserted:
             self.rollup_ledger.written(min(r["started_at"] for r in result_rows))
         return WriteCounts(inserted, changed)
@@ -213,7 +227,53 @@ class Store:
             return len(conn.execute(stmt.returning(table.c.id), rows).all())
         return conn.execute(stmt, rows).rowcount  # SQLite before 3.35: this one is right
 
+    def _upsert_states(self, conn: Connection, states: list[CheckStateRecord],
+                       ids: dict[str, int]) -> None:
+        """Write each check's newest state, unless a newer one is stored already."""
+        if not states:
+            return
+        table = CheckStateRow.__table__
+        stmt = dialect_insert(self.engine, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.check_id],
+            set_={name: stmt.excluded[name] for name in ("status", "since", "failures", "at")},
+            where=table.c.at <= stmt.excluded.at)
+        conn.execute(stmt, [{"check_id": ids[s.check_key],
+                             "status": None if s.status is None else int(s.status),
+                             "since": s.since, "failures": s.failures, "at": s.at}
+                            for s in states])
+
     # Reading ---------------------------------------------------------------------------
+
+    def check_states(self, keys: Iterable[str]) -> dict[str, StoredCheckState]:
+        """The hidden state of each check of ``keys`` in the catalog, for the node taking
+        it over: the state its owner wrote (cluster mode), else its last confirmed status
+        with no failure pending; with the start of its last run stored."""
+        states = CheckStateRow.__table__
+
+        def newest_change(column: Any) -> Any:
+            return (select(column).where(CheckStatusChange.check_id == CheckRow.id)
+                    .order_by(CheckStatusChange.at.desc(), CheckStatusChange.id.desc())
+                    .limit(1).correlate(CheckRow).scalar_subquery())
+
+        last_run = (select(func.max(ResultRow.started_at))
+                    .where(ResultRow.check_id == CheckRow.id).correlate(CheckRow)
+                    .scalar_subquery())
+        query = (select(CheckRow.key, states.c.status, states.c.since, states.c.failures,
+                        newest_change(CheckStatusChange.current),
+                        newest_change(CheckStatusChange.at), last_run)
+                 .outerjoin(states, states.c.check_id == CheckRow.id))
+        out: dict[str, StoredCheckState] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunked(list(dict.fromkeys(keys)), 1000):
+                for key, status, since, failures, changed_to, changed_at, run in conn.execute(
+                        query.where(CheckRow.key.in_(chunk))):
+                    if failures is None:  # no state written: the last confirmed status
+                        status, since, failures = changed_to, changed_at, 0
+                    out[key] = StoredCheckState(None if status is None else Status(status),
+                                                since, failures, run)
+        return out
+
 
     def latest_check_statuses(self) -> dict[str, tuple[Status, float]]:
         """``{check key: (confirmed status, since)}`` from the last change of every check,
@@ -274,6 +334,21 @@ def _latest(model: type, owner: Any) -> Any:
     return (select(inner.c.id).where(inner.c[owner.key] == owner)
             .order_by(inner.c.at.desc(), inner.c.id.desc()).limit(1)
             .correlate(model.__table__).scalar_subquery())
+
+
+def _latest_states(states: Sequence[CheckStateRecord]) -> list[CheckStateRecord]:
+    """The newest state of each check (one row per check in a statement)."""
+    newest: dict[str, CheckStateRecord] = {}
+    for state in states:
+        kept = newest.get(state.check_key)
+        if kept is None or kept.at <= state.at:
+            newest[state.check_key] = state
+    return list(newest.values())
+
+
+def _chunked(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _reason(reason: Reason | None) -> dict[str, str | bool | None]:
