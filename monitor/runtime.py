@@ -22,6 +22,9 @@ import pluggy
 
 from monitor import __version__, malloc
 from monitor.assistance.system import AssistanceSystem
+from monitor.cluster.errors import NodeNameTaken
+from monitor.cluster.metrics import ClusterCollector
+from monitor.cluster.role import ClusterMetricsView, ClusterRole
 from monitor.cluster.settings import settings_of
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
@@ -108,6 +111,14 @@ class Runtime(StoreLifecycle):
         self.plugin_manager = plugin_manager
         self.registry = registry
         self.state = StateBook(config.services)
+        #: the ``cluster:`` section (``enabled`` False: one Vigie, as always)
+        self.cluster = settings_of(config)
+        #: the checks' hidden states go to the database, for the nodes taking them over
+        self.shares_state = self.cluster.enabled
+        #: the book this process's results go to: :attr:`state` itself, except in a
+        #: cluster, where it holds the checks this node runs (and :attr:`state` the whole
+        #: picture, as the leader sees it)
+        self.own = StateBook(config.services) if self.cluster.enabled else self.state
         self.scheduler_stats = SchedulerStats()
         self.writer_stats = WriterStats()
         self.probe_kinds = {k.kind: k.probe_class for k in registry}
@@ -120,7 +131,12 @@ class Runtime(StoreLifecycle):
             flush_interval=config.file.store.flush_interval,
             buffer_limit=config.file.store.buffer_limit,
         )
-        self.metrics_registry = build_registry(self)
+        #: this process as a node of the cluster (None: cluster mode is off)
+        self.role = ClusterRole(self) if self.cluster.enabled else None
+        self.metrics_registry = build_registry(
+            self if self.role is None else ClusterMetricsView(self, self.role))
+        if self.role is not None:
+            self.metrics_registry.register(ClusterCollector(self.role.node))
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
@@ -139,12 +155,9 @@ class Runtime(StoreLifecycle):
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
         self.started_at = time.time()
-        #: the ``cluster:`` section (``enabled`` False: one Vigie, as always)
-        self.cluster = settings_of(config)
-        #: the checks' hidden states go to the database, for the nodes taking them over
-        self.shares_state = self.cluster.enabled
         self._checks = {c.key: c for c in config.checks if c.enabled}
         self._events: asyncio.Queue[Transition] | None = None
+        self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.scheduler: Scheduler | None = None
         self.web: Listener | None = None
@@ -189,6 +202,11 @@ class Runtime(StoreLifecycle):
         self.incidents.ctx.refresh_subscribers()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.incidents.worker.wake)
+
+    def request_stop(self) -> None:
+        """Stop Vigie as SIGTERM would (on the event loop)."""
+        if self._stop is not None:
+            self._stop.set()
 
     def mount(self, prefix: str, app: Callable) -> None:
         """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
@@ -244,14 +262,14 @@ class Runtime(StoreLifecycle):
         else:
             self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
-        return self.state.checks[check.key].next_delay()
+        return self.own.checks[check.key].next_delay()
 
     def _apply_shared(self, check: Check, result: ProbeResult) -> None:
         """Apply a result, and queue the check's hidden state when it changed (cluster
         mode): the node that takes the check over starts from it."""
-        state = self.state.checks[check.key]
+        state = self.own.checks[check.key]
         before = (state.status, state.failures)
-        self._accept_transitions(self.state.apply(check.key, result))
+        self._accept_transitions(self.own.apply(check.key, result))
         if (state.status, state.failures) != before:
             self.writer.submit_state(CheckStateRecord(check.key, state.status, state.since,
                                                       state.failures, result.started_at))
@@ -321,6 +339,7 @@ class Runtime(StoreLifecycle):
         """Run until ``stop`` is set; save what is in flight before returning."""
         self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
+        self._stop = stop
         server = self.config.file.server
         raise_nofile_limit()
         malloc.configure()
@@ -336,6 +355,11 @@ class Runtime(StoreLifecycle):
             raise StartupError(listen_error(server.listen, exc)) from None
         try:
             store_ok = await self._open_store_at_start()
+            if self.role is not None and store_ok:
+                await self.role.join()
+        except NodeNameTaken as exc:
+            self.web.stop()
+            raise StartupError(str(exc)) from None
         except BaseException:
             self.web.stop()
             raise
@@ -344,7 +368,9 @@ class Runtime(StoreLifecycle):
                 [c for c in self.config.checks if c.enabled], self.registry, http,
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
                 spread_first_runs=self.config.file.scheduler.spread_first_runs,
-                stats=self.scheduler_stats, on_cycle=self._on_cycle)
+                stats=self.scheduler_stats, on_cycle=self._on_cycle,
+                # a node runs no check before it knows which are its own
+                owned=None if self.role is None else ())
             await fire(self.plugin_manager, "vigie_startup", failures=self.hook_failures,
                        ctx=self.startup_context(), runtime=self)
             self.web.start()
@@ -357,6 +383,8 @@ class Runtime(StoreLifecycle):
                            + (self.subscriptions.tasks() if self.subscriptions else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
+            if self.role is not None:
+                background.append(asyncio.create_task(self.role.run(), name="vigie-cluster"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
             # start-up's transient allocations (YAML events, catalog sync, first SQL
@@ -373,6 +401,8 @@ class Runtime(StoreLifecycle):
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                if self.role is not None:
+                    await self.role.stop()
                 await fire(self.plugin_manager, "vigie_shutdown", failures=self.hook_failures,
                            ctx=self.startup_context(), runtime=self)
                 self.web.stop()

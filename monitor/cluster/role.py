@@ -1,0 +1,205 @@
+"""What being a node of a cluster means for ``vigie run``: :class:`ClusterRole`.
+
+The runtime holds one when ``cluster.enabled``. It keeps this process's
+:class:`~monitor.cluster.node.ClusterNode` beating and turns what the node hears into
+work:
+
+- **the live nodes changed** → the checks this node owns are computed again
+  (:func:`~monitor.cluster.ownership.owned`); for those it gains, the hidden state the
+  previous owner left (``check_states``) and the start of their last run are read first,
+  so each starts from its confirmed status and pending failures and runs when it is due
+  (its last run plus its delay: at once when that is past); the scheduler then runs
+  exactly those (:meth:`monitor.scheduler.Scheduler.set_owned`). Cut from the database
+  (live ``()``), the node drops every check at once, without asking the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from monitor.cluster.errors import NodeNameTaken, NodeReplaced
+from monitor.cluster.membership import Live
+from monitor.cluster.node import ClusterNode
+from monitor.store.writer import is_transient
+
+if TYPE_CHECKING:
+    from monitor.runtime import Runtime
+    from monitor.store.records import StoredCheckState
+
+log = logging.getLogger(__name__)
+
+
+class ClusterRole:
+    """This process as a node of the cluster, for the runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        settings = runtime.cluster
+        self.node = ClusterNode(runtime.store.engine, settings,
+                                address=runtime.config.file.server.listen,
+                                on_membership_change=self._membership_changed,
+                                on_leadership=self._leadership_changed)
+        #: every enabled check's key, in the configuration's order
+        self.keys = [c.key for c in runtime.config.checks if c.enabled]
+        #: the checks this node runs now
+        self.owned: frozenset[str] = frozenset()
+        self._wanted: Live = ()
+        self._reassigning: asyncio.Task | None = None
+        #: noted each time the checks owned were set (tests wait on it)
+        self.reassigned = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        """This node's name."""
+        return self.node.node
+
+    # Joining and beating -----------------------------------------------------------------
+
+    async def join(self) -> bool:
+        """Join the cluster at start; False when the database cannot be reached (then
+        :meth:`run` tries again at each heartbeat).
+
+        :raises NodeNameTaken: another live process runs under this node name.
+        """
+        try:
+            await self.node.start()
+        except NodeNameTaken:
+            raise
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("cluster: node %s cannot join yet (the database is away); runs no "
+                        "check until it can", self.name)
+            return False
+        log.info("cluster: node %s joined (heartbeat %gs, dead after %d missed, lease %gs)",
+                 self.name, self.node.settings.heartbeat, self.node.settings.dead_after,
+                 self.node.settings.lease)
+        return True
+
+    async def run(self) -> None:
+        """Join if not yet, then beat until cancelled. A process whose node name was
+        taken by another stops acting as a node, and asks Vigie to stop."""
+        heartbeat = self.node.settings.heartbeat
+        while not self.node.joined:
+            await asyncio.sleep(heartbeat)
+            try:
+                if await self.join():
+                    break
+            except NodeNameTaken as exc:
+                log.error("%s", exc)
+        try:
+            await self.node.run()
+        except NodeReplaced as exc:
+            log.error("%s", exc)
+            self.runtime.request_stop()
+
+    async def stop(self) -> None:
+        """Leave gracefully: leader work stops first, then the lease and the checks go to
+        the others at their next heartbeat."""
+        await self.node.stop()
+        if self._reassigning is not None:
+            self._reassigning.cancel()
+            await asyncio.gather(self._reassigning, return_exceptions=True)
+
+    # Ownership ---------------------------------------------------------------------------
+
+    def _membership_changed(self, live: Live) -> None:
+        self._wanted = live
+        if not live or self.name not in live:
+            self._assign(frozenset(), {})  # cut off: drop every check now
+        if self._reassigning is None or self._reassigning.done():
+            self._reassigning = asyncio.get_running_loop().create_task(
+                self._reassign(), name="vigie-cluster-ownership")
+
+    async def _reassign(self) -> None:
+        """Follow the live nodes until the checks owned match the last set heard of."""
+        done: Live | None = None
+        while done != self._wanted:
+            live = done = self._wanted
+            if not live or self.name not in live:
+                self._assign(frozenset(), {})
+                continue
+            mine = frozenset(await asyncio.to_thread(self.node.owned, self.keys))
+            gained = mine - self.owned
+            due_in = await self._take_over(gained) if gained else {}
+            if self._wanted == live:
+                self._assign(mine, due_in)
+
+    async def _take_over(self, keys: frozenset[str]) -> dict[str, float]:
+        """Start the gained checks from the state their previous owner left; seconds
+        until each is due (absent: never run)."""
+        try:
+            stored = await asyncio.to_thread(self.runtime.store.check_states, keys)
+        except Exception as exc:
+            log.warning("cluster: the state of %d checks taken over could not be read "
+                        "(%s); they start from what this node knew, due now", len(keys), exc)
+            return dict.fromkeys(keys, 0.0)
+        return self.load(stored, time.time())
+
+    def load(self, stored: dict[str, StoredCheckState], now: float) -> dict[str, float]:
+        """Take the stored states into this node's book; seconds until each check is due
+        from ``now`` (its last run plus its delay), for those that ever ran."""
+        book = self.runtime.own
+        due_in: dict[str, float] = {}
+        for key, state in stored.items():
+            check = book.checks.get(key)
+            if check is None:
+                continue
+            check.take_over(state.status, state.since, state.failures)
+            if state.last_run is not None:
+                due_in[key] = state.last_run + check.next_delay() - now
+        return due_in
+
+    def _assign(self, mine: frozenset[str], due_in: dict[str, float]) -> None:
+        scheduler = self.runtime.scheduler
+        if scheduler is not None:
+            gained, lost = scheduler.set_owned(mine, due_in)
+        else:
+            gained, lost = list(mine - self.owned), list(self.owned - mine)
+        if gained or lost or mine != self.owned:
+            log.info("cluster: node %s runs %d checks (%d gained, %d lost)", self.name,
+                     len(mine), len(gained), len(lost))
+        self.owned = mine
+        self.node.checks_owned = len(mine)
+        self.reassigned.set()
+
+    # Leadership --------------------------------------------------------------------------
+
+    def _leadership_changed(self, epoch: int | None) -> None:
+        """Told when this node starts or stops leading (the leader's work follows)."""
+
+
+class _Picture:
+    """What the metrics read of the states on a node: the checks it runs, and the
+    services only while it leads (the leader alone sees every check)."""
+
+    __slots__ = ("checks", "services")
+
+    def __init__(self, checks: dict, services: dict) -> None:
+        self.checks = checks
+        self.services = services
+
+
+class ClusterMetricsView:
+    """The runtime as :class:`monitor.metrics.VigieCollector` reads it on a node: each
+    node exports the checks it owns (summed over the nodes' targets, every check once)
+    and, on the leader only, the services."""
+
+    def __init__(self, runtime: Runtime, role: ClusterRole) -> None:
+        self.runtime = runtime
+        self.role = role
+        self.scheduler_stats = runtime.scheduler_stats
+        self.writer_stats = runtime.writer_stats
+        self.probe_kinds = runtime.probe_kinds
+        self.hook_failures = runtime.hook_failures
+
+    @property
+    def state(self) -> _Picture:
+        """The owned checks (of :attr:`Runtime.own`), the services when leading."""
+        checks = self.runtime.own.checks
+        owned = self.role.owned
+        services = self.runtime.state.services if self.role.node.leader else {}
+        return _Picture({k: c for k, c in list(checks.items()) if k in owned}, services)

@@ -1,0 +1,187 @@
+"""``vigie run`` as nodes of a cluster, in one process (several Runtimes on one event loop
+and one PostgreSQL schema): the checks are shared out, each run by one node; a node that
+leaves gives its checks back at once; a node taking a check over starts from its state;
+``/metrics`` exports the checks each node runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from monitor.config_loader import load_config
+from monitor.exposition import render
+from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
+from monitor.probe import Probe, ProbeConfig, ProbeResult, Status
+from monitor.runtime import Runtime, StartupError
+from monitor.store import Store
+from tests.conftest import free_port
+from tests.peers import Changes
+
+CHECKS = 24
+
+
+class Counted(Probe):
+    """Up; counts its runs by node (each runtime has its own instance)."""
+
+    kind = "counted"
+    Config = ProbeConfig
+    description = "test probe"
+    samples = ()
+    #: node → check key → runs
+    runs: Counter = Counter()
+    changes: Changes | None = None
+    node = ""
+
+    async def check(self, config, ctx):
+        Counted.runs[(self.node, f"{ctx.check.service_id}/{ctx.check.check_id}")] += 1
+        if Counted.changes is not None:
+            Counted.changes.note()
+        return ProbeResult.up()
+
+
+class CountedPlugin:
+    def __init__(self, node: str) -> None:
+        self.node = node
+
+    @hookimpl
+    def vigie_register_probes(self):
+        return [type(f"Counted_{self.node}", (Counted,), {"node": self.node})]
+
+
+def config_text(url: str, node: str, checks: int = CHECKS, extra: str = "") -> str:
+    lines = [f"      - {{id: c{i}, kind: counted, interval: 0.5s}}" for i in range(checks)]
+    return (f"server: {{listen: '127.0.0.1:{free_port()}'}}\n"
+            f"store: {{url: '{url}', flush_interval: 0.1s}}\n"
+            f"cluster: {{enabled: true, node: {node}, heartbeat: 0.2s, dead_after: 2, "
+            f"lease: 0.5s}}\n{extra}"
+            "services:\n  - id: web\n    name: Web\n    checks:\n" + "\n".join(lines) + "\n")
+
+
+def make_runtime(tmp_path, url: str, node: str, **kw) -> Runtime:
+    pm = build_plugin_manager(load_entry_points=False,
+                              extra_plugins=[("counted", CountedPlugin(node))])
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    path = tmp_path / f"{node}.yaml"
+    path.write_text(config_text(url, node, **kw), encoding="utf-8")
+    return Runtime(load_config(path, registry), pm, registry)
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: Runtime) -> AsyncIterator[Runtime]:
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, ready))
+    done, _ = await asyncio.wait([task, asyncio.ensure_future(ready.wait())],
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises the start-up failure
+    try:
+        yield runtime
+    finally:
+        stop.set()
+        await task
+
+
+async def until(changes: Changes, condition: Callable[[], bool], within: float = 30) -> None:
+    await changes.wait(condition, within)
+
+
+@pytest.fixture
+def url(postgres_schema_url) -> str:
+    store = Store(postgres_schema_url)
+    store.upgrade()
+    store.dispose()
+    return postgres_schema_url
+
+
+@pytest.fixture
+def changes() -> Changes:
+    Counted.runs = Counter()
+    Counted.changes = Changes()
+    return Counted.changes
+
+
+def exported_checks(runtime: Runtime) -> set[str]:
+    """The checks of the vigie_check_up series of the node's /metrics."""
+    text = render(runtime.metrics_registry).decode()
+    series = re.findall(r'^vigie_check_up\{check="([^"]+)",kind="[^"]*",service="([^"]+)"\}',
+                        text, re.MULTILINE)
+    return {f"{service}/{check}" for check, service in series}
+
+
+def metric(runtime: Runtime, name: str) -> float | None:
+    for line in render(runtime.metrics_registry).decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def owned(runtime: Runtime) -> frozenset[str]:
+    assert runtime.role is not None
+    return runtime.role.owned
+
+
+async def test_nodes_share_the_checks_and_a_leaving_node_gives_them_back(tmp_path, url,
+                                                                        changes):
+    a = make_runtime(tmp_path, url, "a")
+    b = make_runtime(tmp_path, url, "b")
+    keys = {c.key for c in a.config.checks}
+    async with running(a):
+        await until(changes, lambda: owned(a) == keys)
+        async with running(b):
+            await until(changes, lambda: owned(a) | owned(b) == keys and owned(b)
+                        and not owned(a) & owned(b))
+            mine_b = owned(b)
+            # b's checks run on b from now on, a's on a
+            before = Counter(Counted.runs)
+            await until(changes, lambda: all(Counted.runs[("b", k)] > before[("b", k)]
+                                             for k in mine_b))
+            assert set(a.scheduler.owned()) == owned(a)
+            assert set(b.scheduler.owned()) == mine_b
+            # each node exports the checks it runs: summed over the nodes, each once
+            exported = [exported_checks(r) for r in (a, b)]
+            assert exported == [owned(a), mine_b]
+            assert [metric(r, "vigie_cluster_checks_owned") for r in (a, b)] == [
+                len(owned(a)), len(mine_b)]
+            assert {metric(r, "vigie_cluster_nodes") for r in (a, b)} == {2}
+        # b left: a runs everything again at its next heartbeat
+        await until(changes, lambda: owned(a) == keys)
+        after = Counter(Counted.runs)
+        await until(changes, lambda: all(Counted.runs[("a", k)] > after[("a", k)]
+                                         for k in mine_b))
+
+
+async def test_a_second_process_under_one_node_name_refuses_to_start(tmp_path, url,
+                                                                     changes):
+    a = make_runtime(tmp_path, url, "a")
+    (tmp_path / "twin").mkdir()
+    twin = make_runtime(tmp_path / "twin", url, "a")
+    async with running(a):
+        with pytest.raises(StartupError, match="another Vigie process already runs as "
+                                               "this node"):
+            async with running(twin):
+                pass
+
+
+async def test_a_check_taken_over_starts_from_its_stored_state(tmp_path, url, changes):
+    """The node taking a check over reads its confirmed status and pending failures, and
+    runs it when its last run plus its delay says."""
+    a = make_runtime(tmp_path, url, "a")
+    assert a.role is not None
+    key = a.config.checks[0].key
+    a.store.sync_catalog(a.config)
+    from monitor.store.records import CheckStateRecord, ResultRecord
+
+    a.store.write_batch([ResultRecord(key, 1_000.0, Status.DOWN, 0.1)],
+                        states=[CheckStateRecord(key, Status.UP, 900.0, 1, 1_000.0)])
+    stored = a.store.check_states([key])
+    due = a.role.load(stored, now=1_010.0)
+    check = a.own.checks[key]
+    assert (check.status, check.since, check.failures) == (Status.UP, 900.0, 1)
+    # a failure pending: due at its retry interval after the last run (30 s by default)
+    assert due == {key: pytest.approx(1_000.0 + check.check.retry_interval - 1_010.0)}
+    a.store.dispose()
