@@ -164,6 +164,7 @@ class Runtime(StoreLifecycle):
         #: the database was prepared (catalog synced, statuses restored); until then
         #: results wait in the writer's memory and the incident engine waits too
         self.store_ready = False
+        self.store_opened = asyncio.Event()
         self._startup_context: StartupContext | None = None
 
     # Interface for plugins ------------------------------------------------------------
@@ -178,7 +179,8 @@ class Runtime(StoreLifecycle):
                 add_plugin=self.add_plugin, remove_plugin=self.remove_plugin,
                 database_up=lambda: self.writer_stats.database_up,
                 assistance=self.assistance.service if self.assistance else None,
-                subscriptions=self.subscriptions.service if self.subscriptions else None)
+                subscriptions=self.subscriptions.service if self.subscriptions else None,
+                is_leader=self.is_leader)
         return self._startup_context
 
     def add_plugin(self, plugin: object, name: str) -> str | None:
@@ -202,6 +204,11 @@ class Runtime(StoreLifecycle):
         self.incidents.ctx.refresh_subscribers()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.incidents.worker.wake)
+
+    def is_leader(self) -> bool:
+        """Whether this process does what must happen once (purges, rollups, the guides'
+        refresh…): always outside a cluster; in a cluster, while this node leads."""
+        return self.role is None or self.role.node.leader
 
     def request_stop(self) -> None:
         """Stop Vigie as SIGTERM would (on the event loop)."""
@@ -269,15 +276,21 @@ class Runtime(StoreLifecycle):
         mode): the node that takes the check over starts from it."""
         state = self.own.checks[check.key]
         before = (state.status, state.failures)
-        self._accept_transitions(self.own.apply(check.key, result))
+        for transition in self.own.apply(check.key, result):
+            # the check's change is stored here; the services follow on the leader, from
+            # every check (this node's book holds only its own share)
+            if isinstance(transition, CheckTransition):
+                self.writer.submit_transition(transition)
         if (state.status, state.failures) != before:
             self.writer.submit_state(CheckStateRecord(check.key, state.status, state.since,
                                                       state.failures, result.started_at))
 
     def _accept_transitions(self, transitions: list[Transition]) -> None:
-        """Store, dispatch and hand to the incident engine (check- or maintenance-driven)."""
+        """Store, dispatch and hand to the incident engine (check- or maintenance-driven;
+        in a cluster, the leader's: a check's change was stored by its owner)."""
         for transition in transitions:
-            self.writer.submit_transition(transition)
+            if self.role is None or not isinstance(transition, CheckTransition):
+                self.writer.submit_transition(transition)
             if self._events is not None:
                 self._events.put_nowait(transition)
         self.incidents.on_transitions(transitions)
@@ -377,7 +390,9 @@ class Runtime(StoreLifecycle):
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
-            background += [asyncio.create_task(c) for c in self.incidents.tasks()
+            background += [asyncio.create_task(c) for c in (
+                               self.incidents.tasks() if self.role is None
+                               else self.incidents.watch_tasks())
                            + self.webhooks.tasks()
                            + (self.assistance.tasks() if self.assistance else [])
                            + (self.subscriptions.tasks() if self.subscriptions else [])]
@@ -403,6 +418,7 @@ class Runtime(StoreLifecycle):
                 await asyncio.gather(*background, return_exceptions=True)
                 if self.role is not None:
                     await self.role.stop()
+                    self.incidents.owner_executor.shutdown(wait=True)
                 await fire(self.plugin_manager, "vigie_shutdown", failures=self.hook_failures,
                            ctx=self.startup_context(), runtime=self)
                 self.web.stop()

@@ -11,6 +11,12 @@ work:
   (its last run plus its delay: at once when that is past); the scheduler then runs
   exactly those (:meth:`monitor.scheduler.Scheduler.set_owned`). Cut from the database
   (live ``()``), the node drops every check at once, without asking the database.
+- **this node leads (under an epoch), or stops** → the leader's work starts or stops: the
+  incident engine, the maintenance ticker and the outbox worker
+  (:meth:`monitor.incidents.system.IncidentSystem.lead`), every transaction and delivery
+  of theirs fenced by the tenure's :class:`~monitor.cluster.fencing.TenureFence`. A fence
+  that fails stops that work at once, before the next heartbeat. Rollups, retention and
+  purges ask :meth:`monitor.runtime.Runtime.is_leader` at each pass.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import time
 from typing import TYPE_CHECKING
 
 from monitor.cluster.errors import NodeNameTaken, NodeReplaced
+from monitor.cluster.fencing import TenureFence
 from monitor.cluster.membership import Live
 from monitor.cluster.node import ClusterNode
 from monitor.store.writer import is_transient
@@ -50,6 +57,8 @@ class ClusterRole:
         self._reassigning: asyncio.Task | None = None
         #: noted each time the checks owned were set (tests wait on it)
         self.reassigned = asyncio.Event()
+        self._tenure: TenureFence | None = None
+        self._leader_tasks: list[asyncio.Task] = []
 
     @property
     def name(self) -> str:
@@ -168,8 +177,61 @@ class ClusterRole:
 
     # Leadership --------------------------------------------------------------------------
 
-    def _leadership_changed(self, epoch: int | None) -> None:
-        """Told when this node starts or stops leading (the leader's work follows)."""
+    @property
+    def leading(self) -> int | None:
+        """The epoch whose leader work runs here now (None: none runs)."""
+        return self._tenure.epoch if self._tenure is not None else None
+
+    async def _leadership_changed(self, epoch: int | None) -> None:
+        """This node starts leading under ``epoch``, or stops (None): the previous
+        tenure's work is stopped first (awaited: at a graceful stop it is over before the
+        lease is ended), then the new one's started."""
+        await self._stop_leading()
+        if epoch is not None:
+            self._start_leading(epoch)
+
+    def _start_leading(self, epoch: int) -> None:
+        loop = asyncio.get_running_loop()
+
+        def fenced() -> None:  # from any thread: stop this tenure's work at once
+            loop.call_soon_threadsafe(self._fenced, epoch)
+
+        fence = TenureFence(self.node, epoch, on_fenced=fenced)
+        self._tenure = fence
+        self.runtime.incidents.lead(fence)
+        self._leader_tasks = [loop.create_task(self._lead(fence), name="vigie-leader")]
+        log.info("cluster: node %s leads (epoch %d): incidents, outbox, maintenance, "
+                 "rollups and purges run here", self.name, epoch)
+
+    async def _lead(self, fence: TenureFence) -> None:
+        """The leader's work: once the database is prepared, the incident engine brought
+        in line with the statuses, then the ticker and the outbox worker."""
+        runtime = self.runtime
+        await runtime.store_opened.wait()
+        incidents = runtime.incidents
+        await incidents.start(runtime._accept_transitions)
+        async with asyncio.TaskGroup() as group:
+            for work in incidents.leader_tasks():
+                group.create_task(work)
+
+    def _fenced(self, epoch: int) -> None:
+        if self.leading == epoch:
+            log.warning("cluster: node %s was fenced (epoch %d is over): its leader work "
+                        "stops now", self.name, epoch)
+            asyncio.get_running_loop().create_task(self._stop_leading(epoch))
+
+    async def _stop_leading(self, epoch: int | None = None) -> None:
+        """Stop the leader work (of ``epoch`` only, when given)."""
+        tenure = self._tenure
+        if tenure is None or (epoch is not None and tenure.epoch != epoch):
+            return
+        self._tenure = None
+        tasks, self._leader_tasks = self._leader_tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.runtime.incidents.stand_down()
+        log.info("cluster: node %s stopped leading (epoch %d)", self.name, tenure.epoch)
 
 
 class _Picture:

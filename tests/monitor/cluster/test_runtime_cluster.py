@@ -57,8 +57,8 @@ def config_text(url: str, node: str, checks: int = CHECKS, extra: str = "") -> s
     lines = [f"      - {{id: c{i}, kind: counted, interval: 0.5s}}" for i in range(checks)]
     return (f"server: {{listen: '127.0.0.1:{free_port()}'}}\n"
             f"store: {{url: '{url}', flush_interval: 0.1s}}\n"
-            f"cluster: {{enabled: true, node: {node}, heartbeat: 0.2s, dead_after: 2, "
-            f"lease: 0.5s}}\n{extra}"
+            f"cluster: {{enabled: true, node: {node}, heartbeat: 0.3s, dead_after: 3, "
+            f"lease: 2s}}\n{extra}"
             "services:\n  - id: web\n    name: Web\n    checks:\n" + "\n".join(lines) + "\n")
 
 
@@ -185,3 +185,28 @@ async def test_a_check_taken_over_starts_from_its_stored_state(tmp_path, url, ch
     # a failure pending: due at its retry interval after the last run (30 s by default)
     assert due == {key: pytest.approx(1_000.0 + check.check.retry_interval - 1_010.0)}
     a.store.dispose()
+
+
+async def test_one_node_leads_and_alone_runs_the_incident_work_then_hands_it_over(
+        tmp_path, url, changes):
+    a = make_runtime(tmp_path, url, "a")
+    b = make_runtime(tmp_path, url, "b")
+    async with running(a):
+        await until(changes, lambda: a.incidents.ready and a.is_leader())
+        assert a.startup_context().is_leader()
+        async with running(b):
+            await until(changes, lambda: owned(b))
+            assert not b.is_leader() and not b.incidents.ready
+            assert not b.startup_context().is_leader()
+            assert metric(a, "vigie_cluster_leader") == 1.0
+            assert metric(b, "vigie_cluster_leader") == 0.0
+            epoch = a.role.node.epoch
+            # the services are exported by the leader only
+            assert "vigie_service_status{" in render(a.metrics_registry).decode()
+            assert "vigie_service_status{" not in render(b.metrics_registry).decode()
+        # b left; then a stops: its work ends before its lease, which it gives back
+    assert not a.incidents.ready and a.role.leading is None
+    c = make_runtime(tmp_path, url, "c")
+    async with running(c):
+        await until(changes, lambda: c.incidents.ready)
+        assert c.role.node.epoch == epoch + 1
