@@ -55,7 +55,7 @@ from monitor.state import (
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
-from monitor.store.records import CheckStateRecord
+from monitor.store.records import CheckStateRecord, FeedTransition, ServiceChange
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
@@ -272,24 +272,41 @@ class Runtime(StoreLifecycle):
         return self.own.checks[check.key].next_delay()
 
     def _apply_shared(self, check: Check, result: ProbeResult) -> None:
-        """Apply a result, and queue the check's hidden state when it changed (cluster
-        mode): the node that takes the check over starts from it."""
+        """Apply a result to this node's book (cluster mode): the check's change goes to
+        the database with the feed's record of it (the leader derives the services from
+        every check), and the check's hidden state when it changed, for the node that
+        will take the check over."""
         state = self.own.checks[check.key]
         before = (state.status, state.failures)
+        since = state.since
+        assert self.role is not None
         for transition in self.own.apply(check.key, result):
-            # the check's change is stored here; the services follow on the leader, from
-            # every check (this node's book holds only its own share)
+            # (the service transitions of this node's book are left out: it holds only
+            # this node's share of the checks)
             if isinstance(transition, CheckTransition):
                 self.writer.submit_transition(transition)
+                self.writer.submit_feed(FeedTransition.from_transition(
+                    transition, since, self.role.name))
         if (state.status, state.failures) != before:
             self.writer.submit_state(CheckStateRecord(check.key, state.status, state.since,
                                                       state.failures, result.started_at))
 
     def _accept_transitions(self, transitions: list[Transition]) -> None:
-        """Store, dispatch and hand to the incident engine (check- or maintenance-driven;
-        in a cluster, the leader's: a check's change was stored by its owner)."""
+        """Store, dispatch and hand to the incident engine (check- or maintenance-driven).
+
+        In a cluster this is the leader's (its book follows every check through the
+        feed): a check's change was stored by its owner, a service's is stored on the
+        engine's thread in a fenced transaction; on a node that does not lead, nothing.
+        """
+        if self.role is not None:
+            if self.role.leading is None:
+                return
+            changes = [ServiceChange.from_transition(t) for t in transitions
+                       if isinstance(t, ServiceTransition)]
+            if changes:
+                self.incidents.record_changes(changes)
         for transition in transitions:
-            if self.role is None or not isinstance(transition, CheckTransition):
+            if self.role is None:
                 self.writer.submit_transition(transition)
             if self._events is not None:
                 self._events.put_nowait(transition)

@@ -171,6 +171,8 @@ class StoreLifecycle:
                 await asyncio.to_thread(self.store.compute_rollups,
                                         today - timedelta(days=1), today, zone)
                 await asyncio.to_thread(self.store.prune, time.time() - retention)
+                if self.role is not None:
+                    await asyncio.to_thread(self.role.prune_feed)
             except Exception:
                 log.warning("housekeeping failed (rollups/prune); will retry", exc_info=True)
             # the pass read many rows for a moment: give their pages back

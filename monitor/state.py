@@ -249,6 +249,25 @@ class StateBook:
             out.append(ServiceTransition(service, *service_changed, result.started_at))
         return out
 
+    def apply_change(self, check_key: str, result: ProbeResult) -> list[Transition]:
+        """Take a check's confirmed status as another node confirmed it (a cluster's
+        leader following the feed): ``result``'s status becomes the check's at once, no
+        damping; return the check and service transitions it causes (none when the check
+        already has that status, so applying a change twice changes nothing)."""
+        state = self.checks.get(check_key)
+        if state is None or state.status == result.status:
+            return []
+        previous = state.status
+        state.set_status(result.status, result.started_at)
+        state.last = result
+        state.failures = 0
+        out: list[Transition] = [CheckTransition(state, previous, result.status, result)]
+        service = self.services[state.service_id]
+        changed = service.refresh(result.started_at)
+        if changed is not None:
+            out.append(ServiceTransition(service, *changed, result.started_at))
+        return out
+
     def set_maintenance(self, service_id: str, active: bool, at: float) -> list[Transition]:
         """Start or end a maintenance window for a service; return the transition, if any."""
         service = self.services[service_id]

@@ -14,9 +14,16 @@ work:
 - **this node leads (under an epoch), or stops** → the leader's work starts or stops: the
   incident engine, the maintenance ticker and the outbox worker
   (:meth:`monitor.incidents.system.IncidentSystem.lead`), every transaction and delivery
-  of theirs fenced by the tenure's :class:`~monitor.cluster.fencing.TenureFence`. A fence
-  that fails stops that work at once, before the next heartbeat. Rollups, retention and
-  purges ask :meth:`monitor.runtime.Runtime.is_leader` at each pass.
+  of theirs fenced by the tenure's :class:`~monitor.cluster.fencing.TenureFence`, and the
+  feed of the owners' check transitions (:mod:`monitor.cluster.feed`) followed from
+  where the leaders left it, into the whole picture (:attr:`Runtime.state`) from which
+  the services, the incidents and the status hooks follow. A fence that fails stops that
+  work at once, before the next heartbeat. Rollups, retention and purges ask
+  :meth:`monitor.runtime.Runtime.is_leader` at each pass.
+
+The owner's side is :meth:`monitor.runtime.Runtime._apply_shared`: its own book
+(:attr:`Runtime.own`) damps the results of its checks; each confirmed change goes to the
+database with the feed's record of it and the check's hidden state.
 """
 
 from __future__ import annotations
@@ -27,16 +34,25 @@ import time
 from typing import TYPE_CHECKING
 
 from monitor.cluster.errors import NodeNameTaken, NodeReplaced
+from monitor.cluster.feed import FeedReader, Listener, Snapshot
 from monitor.cluster.fencing import TenureFence
 from monitor.cluster.membership import Live
 from monitor.cluster.node import ClusterNode
+from monitor.probe import ProbeResult
 from monitor.store.writer import is_transient
+from monitor.waits import wait_event
 
 if TYPE_CHECKING:
     from monitor.runtime import Runtime
     from monitor.store.records import StoredCheckState
 
 log = logging.getLogger(__name__)
+
+#: transitions the leader reads from the feed at a time
+FEED_BATCH = 500
+#: seconds the feed's transitions are kept once applied (they are not history: the
+#: status changes are)
+FEED_KEEP = 86_400.0
 
 
 class ClusterRole:
@@ -59,6 +75,8 @@ class ClusterRole:
         self.reassigned = asyncio.Event()
         self._tenure: TenureFence | None = None
         self._leader_tasks: list[asyncio.Task] = []
+        #: the last transition of the feed applied here (while leading)
+        self.applied = 0
 
     @property
     def name(self) -> str:
@@ -204,15 +222,80 @@ class ClusterRole:
                  "rollups and purges run here", self.name, epoch)
 
     async def _lead(self, fence: TenureFence) -> None:
-        """The leader's work: once the database is prepared, the incident engine brought
-        in line with the statuses, then the ticker and the outbox worker."""
+        """The leader's work: once the database is prepared, every check's status as of
+        the feed's cursor, the incident engine brought in line with the services', then
+        the feed followed from the cursor, the ticker and the outbox worker."""
         runtime = self.runtime
         await runtime.store_opened.wait()
+        reader = FeedReader(runtime.store)
+        snapshot = await asyncio.to_thread(reader.snapshot, self.keys)
+        self._picture_at(snapshot)
         incidents = runtime.incidents
         await incidents.start(runtime._accept_transitions)
         async with asyncio.TaskGroup() as group:
             for work in incidents.leader_tasks():
                 group.create_task(work)
+            group.create_task(self._follow(reader, snapshot.cursor), name="vigie-feed")
+
+    def _picture_at(self, snapshot: Snapshot) -> None:
+        """Set every check of the whole picture (:attr:`Runtime.state`) to its status as
+        of the cursor, and the services' from them, telling nothing: the transitions
+        after the cursor are applied next, as the previous leader would have."""
+        book = self.runtime.state
+        for key, (status, since) in snapshot.statuses.items():
+            check = book.checks.get(key)
+            if check is not None:
+                check.take_over(status, since, 0)
+        book.restore_services(time.time())
+        log.info("cluster: node %s takes the feed from transition %d", self.name,
+                 snapshot.cursor)
+
+    async def _follow(self, reader: FeedReader, cursor: int) -> None:
+        """Apply the feed's transitions after ``cursor`` in order, as they come: woken by
+        the owners' NOTIFY, and reading every heartbeat should one be lost; the cursor
+        moves on once the engine has taken them."""
+        runtime = self.runtime
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        def heard() -> None:  # in the listener's thread
+            loop.call_soon_threadsafe(wake.set)
+
+        listener = Listener(runtime.store.url, heard)
+        listener.start()
+        position, failing = cursor, False
+        try:
+            while True:
+                wake.clear()
+                try:
+                    fed = await asyncio.to_thread(reader.read_after, position, FEED_BATCH)
+                except Exception as exc:
+                    if not failing:
+                        log.warning("cluster: the feed cannot be read (%s); trying again",
+                                    str(exc).splitlines()[0] if str(exc) else exc)
+                    failing, fed = True, []
+                else:
+                    failing = False
+                for transition in fed:
+                    result = ProbeResult(transition.current, transition.reason,
+                                         duration=transition.duration,
+                                         started_at=transition.at)
+                    runtime._accept_transitions(
+                        runtime.state.apply_change(transition.check_key, result))
+                if fed:
+                    position = fed[-1].id
+                    self.applied = position
+                    await runtime.incidents.advance_feed(position)
+                    if len(fed) == FEED_BATCH:
+                        continue
+                await wait_event(wake, self.node.settings.heartbeat)
+        finally:
+            listener.stop()
+
+    def prune_feed(self) -> int:
+        """Delete the feed's transitions the leaders applied more than a day ago
+        (blocking: the leader's housekeeping runs it in a thread)."""
+        with self.runtime.store.write_engine.begin() as conn:
+            return FeedReader.prune(conn, time.time() - FEED_KEEP)
 
     def _fenced(self, epoch: int) -> None:
         if self.leading == epoch:

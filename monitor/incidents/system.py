@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from monitor.cluster.errors import Fenced
+from monitor.cluster.feed import FeedReader
 from monitor.cluster.fencing import Fence, fenced_sessions
 from monitor.incidents import outbox
 from monitor.incidents.context import IncidentContext
@@ -53,6 +54,8 @@ from monitor.incidents.watch import (
 )
 from monitor.notifications import SystemAlert
 from monitor.state import ServiceTransition
+from monitor.store.records import Change
+from monitor.store.writer import is_transient
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -136,6 +139,8 @@ class IncidentSystem:
         self.watch = SystemWatch(writes, self.ctx, delivery, self.stats)
         #: set by :meth:`start`: the database is prepared and the engine may use it
         self._ready = asyncio.Event()
+        #: service changes the leader could not store yet (cluster mode)
+        self._unwritten: list[Change] = []
 
     def lead(self, fence: Fence) -> None:
         """(Cluster mode) Work for a new tenure: a fresh engine, ticker, outbox worker and
@@ -146,6 +151,47 @@ class IncidentSystem:
         self.fence = fence
         self._build()
         old.shutdown(wait=False, cancel_futures=True)
+
+    def record_changes(self, changes: list[Change]) -> None:
+        """(Cluster mode) Store the leader's service status changes on the engine's
+        thread, in order with its work, in fenced transactions; kept and written again
+        with the next ones when the database is away."""
+        self._submit(self._write_changes, changes)
+
+    def _write_changes(self, changes: list[Change]) -> bool:
+        self._unwritten += changes
+        try:
+            with self._writes() as session, session.begin():
+                self.runtime.store.write_in(session.connection(), self._unwritten)
+        except Fenced:
+            return False
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
+        self._unwritten = []
+        return True
+
+    async def advance_feed(self, position: int) -> bool:
+        """(Cluster mode) Once the engine has taken every change given so far (on its
+        thread, after them), move the feed's cursor to ``position``, fenced; False when
+        it could not (changes still wait for the database: the cursor stays, and they
+        are taken again from the feed by the next leader should this one stop)."""
+        return await self._run(self._advance_feed, position)
+
+    def _advance_feed(self, position: int) -> bool:
+        if self.engine.pending or (self._unwritten and not self._write_changes([])):
+            return False
+        try:
+            with self._writes() as session, session.begin():
+                FeedReader.advance(session.connection(), position)
+        except Fenced:
+            return False
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
+        return True
 
     def stand_down(self) -> None:
         """(Cluster mode) Stop working for the tenure: nothing more is taken (the tasks

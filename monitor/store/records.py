@@ -93,6 +93,33 @@ class CheckStateRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedTransition:
+    """A check's confirmed status changed on the node that runs it (cluster mode): what
+    the leader follows (see :mod:`monitor.cluster.feed`)."""
+
+    check_key: str
+    previous: Status | None
+    #: since when ``previous`` held
+    previous_since: float | None
+    current: Status
+    #: the run that confirmed it: its start, its duration, its reason
+    at: float
+    duration: float
+    reason: Reason | None
+    #: the node that ran it
+    node: str
+
+    @classmethod
+    def from_transition(cls, transition: CheckTransition, previous_since: float | None,
+                        node: str) -> FeedTransition:
+        """The feed's record of a transition of the owner's book."""
+        result = transition.result
+        return cls(transition.check.check.key, transition.previous, previous_since,
+                   transition.current, result.started_at, result.duration, result.reason,
+                   node)
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCheckState:
     """A check's hidden state as the database holds it, with the start of its last run
     stored (None: never run)."""

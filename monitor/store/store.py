@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Config
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
+from monitor.cluster.feed import append_feed
 from monitor.cluster.models import CheckStateRow
 from monitor.store import catalog, migrate, rollups
 from monitor.store.catalog import CatalogSync
@@ -41,6 +42,7 @@ from monitor.store.records import (
     Change,
     CheckChange,
     CheckStateRecord,
+    FeedTransition,
     ResultRecord,
     ServiceChange,
     StoredCheckState,
@@ -159,41 +161,57 @@ class Store:
 
     def write_batch(self, results: Sequence[ResultRecord],
                     changes: Sequence[Change] = (),
-                    states: Sequence[CheckStateRecord] = ()) -> WriteCounts:
-        """Write results, status changes and checks' hidden states (cluster mode) in one
-        transaction; duplicates are ignored, and a state older than the one stored
-        (``at``) leaves it as it is.
+                    states: Sequence[CheckStateRecord] = (),
+                    feed: Sequence[FeedTransition] = ()) -> WriteCounts:
+        """Write results, status changes and, in cluster mode, checks' hidden states and
+        the leader's feed, in one transaction; duplicates are ignored, and a state older
+        than the one stored (``at``) leaves it as it is.
 
         Rows for a check or service missing from the catalog are skipped (logged once).
         """
-        if not results and not changes and not states:
+        if not results and not changes and not states and not feed:
             return WriteCounts()
         with self.write_engine.begin() as conn:
-            check_keys = {r.check_key for r in results}
-            check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
-            check_keys |= {s.check_key for s in states}
-            ids = self._check_id_map(conn, check_keys)
-            services = self._known_services(
-                conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
-            result_rows = [_result_row(ids[r.check_key], r) for r in results
-                           if r.check_key in ids]
-            check_rows = [{"check_id": ids[c.check_key], "at": c.at,
-                           "previous": None if c.previous is None else int(c.previous),
-                           "current": int(c.current), **_reason(c.reason)}
-                          for c in changes if isinstance(c, CheckChange) and c.check_key in ids]
-            service_rows = [{"service_id": c.service_id, "at": c.at,
-                             "previous": None if c.previous is None else c.previous.code,
-                             "current": c.current.code, **_reason(c.reason)}
-                            for c in changes
-                            if isinstance(c, ServiceChange) and c.service_id in services]
-            inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
-            changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
-            changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
-            self._upsert_states(conn, [s for s in _latest_states(states) if s.check_key in ids],
-                                ids)
-        if inserted:
-            self.rollup_ledger.written(min(r["started_at"] for r in result_rows))
-        return WriteCounts(inserted, changed)
+            counts, earliest = self._write_rows(conn, results, changes, states, feed)
+        if earliest is not None:
+            self.rollup_ledger.written(earliest)
+        return counts
+
+    def write_in(self, conn: Connection, changes: Sequence[Change]) -> WriteCounts:
+        """Write status changes in the caller's transaction (a cluster leader's, fenced);
+        duplicates are ignored."""
+        return self._write_rows(conn, (), changes, (), ())[0]
+
+    def _write_rows(self, conn: Connection, results: Sequence[ResultRecord],
+                    changes: Sequence[Change], states: Sequence[CheckStateRecord],
+                    feed: Sequence[FeedTransition]) -> tuple[WriteCounts, float | None]:
+        """Insert the rows; what was inserted, and the earliest result start written."""
+        check_keys = {r.check_key for r in results}
+        check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
+        check_keys |= {s.check_key for s in states} | {f.check_key for f in feed}
+        ids = self._check_id_map(conn, check_keys)
+        services = self._known_services(
+            conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
+        result_rows = [_result_row(ids[r.check_key], r) for r in results
+                       if r.check_key in ids]
+        check_rows = [{"check_id": ids[c.check_key], "at": c.at,
+                       "previous": None if c.previous is None else int(c.previous),
+                       "current": int(c.current), **_reason(c.reason)}
+                      for c in changes if isinstance(c, CheckChange) and c.check_key in ids]
+        service_rows = [{"service_id": c.service_id, "at": c.at,
+                         "previous": None if c.previous is None else c.previous.code,
+                         "current": c.current.code, **_reason(c.reason)}
+                        for c in changes
+                        if isinstance(c, ServiceChange) and c.service_id in services]
+        inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
+        changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
+        changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
+        self._upsert_states(conn, [s for s in _latest_states(states) if s.check_key in ids],
+                            ids)
+        # last: the feed's head stays locked from here to the commit
+        append_feed(conn, [f for f in feed if f.check_key in ids], ids)
+        earliest = min(r["started_at"] for r in result_rows) if inserted else None
+        return WriteCounts(inserted, changed), earliest
 
     def write_results(self, records: Sequence[ResultRecord]) -> int:
         """Write results in one transaction; return how many were new."""
@@ -249,6 +267,13 @@ class Store:
         """The hidden state of each check of ``keys`` in the catalog, for the node taking
         it over: the state its owner wrote (cluster mode), else its last confirmed status
         with no failure pending; with the start of its last run stored."""
+        with self.engine.connect() as conn:
+            return self.read_check_states(conn, keys, last_run=True)
+
+    def read_check_states(self, conn: Connection, keys: Iterable[str], *,
+                          last_run: bool = False) -> dict[str, StoredCheckState]:
+        """:meth:`check_states` on ``conn`` (in its transaction); the last runs only when
+        asked for (``last_run`` None otherwise)."""
         states = CheckStateRow.__table__
 
         def newest_change(column: Any) -> Any:
@@ -256,24 +281,22 @@ class Store:
                     .order_by(CheckStatusChange.at.desc(), CheckStatusChange.id.desc())
                     .limit(1).correlate(CheckRow).scalar_subquery())
 
-        last_run = (select(func.max(ResultRow.started_at))
-                    .where(ResultRow.check_id == CheckRow.id).correlate(CheckRow)
-                    .scalar_subquery())
+        last = (select(func.max(ResultRow.started_at))
+                .where(ResultRow.check_id == CheckRow.id).correlate(CheckRow)
+                .scalar_subquery()) if last_run else null()
         query = (select(CheckRow.key, states.c.status, states.c.since, states.c.failures,
                         newest_change(CheckStatusChange.current),
-                        newest_change(CheckStatusChange.at), last_run)
+                        newest_change(CheckStatusChange.at), last)
                  .outerjoin(states, states.c.check_id == CheckRow.id))
         out: dict[str, StoredCheckState] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunked(list(dict.fromkeys(keys)), 1000):
-                for key, status, since, failures, changed_to, changed_at, run in conn.execute(
-                        query.where(CheckRow.key.in_(chunk))):
-                    if failures is None:  # no state written: the last confirmed status
-                        status, since, failures = changed_to, changed_at, 0
-                    out[key] = StoredCheckState(None if status is None else Status(status),
-                                                since, failures, run)
+        for chunk in _chunked(list(dict.fromkeys(keys)), 1000):
+            for key, status, since, failures, changed_to, changed_at, run in conn.execute(
+                    query.where(CheckRow.key.in_(chunk))):
+                if failures is None:  # no state written: the last confirmed status
+                    status, since, failures = changed_to, changed_at, 0
+                out[key] = StoredCheckState(None if status is None else Status(status),
+                                            since, failures, run)
         return out
-
 
     def latest_check_statuses(self) -> dict[str, tuple[Status, float]]:
         """``{check key: (confirmed status, since)}`` from the last change of every check,

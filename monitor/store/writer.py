@@ -31,6 +31,7 @@ from monitor.store.records import (
     Change,
     CheckChange,
     CheckStateRecord,
+    FeedTransition,
     ResultRecord,
     ServiceChange,
 )
@@ -40,8 +41,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: what waits in the changes' queue: status changes, and checks' hidden states
-Queued = Change | CheckStateRecord
+#: what waits in the changes' queue: status changes, and (cluster mode) checks' hidden
+#: states and the leader's feed
+Queued = Change | CheckStateRecord | FeedTransition
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -116,6 +118,13 @@ class ResultWriter:
         """Queue a check's hidden state (cluster mode); like a status change, it goes to
         the database with the results around it, in their transaction."""
         self._enqueue(self._changes, record)
+
+    def submit_feed(self, record: FeedTransition) -> None:
+        """Queue a check transition for the cluster's leader, and write now, with the
+        results waiting: the leader hears of it at the commit, without waiting for the
+        batch to fill."""
+        self._enqueue(self._changes, record)
+        self._wake.set()
 
     def submit_transition(self, transition: Transition) -> None:
         """Queue the status change a state-machine transition describes."""
@@ -258,8 +267,9 @@ class ResultWriter:
         database went away is counted once (the retry finds its rows already there)."""
         try:
             states = [c for c in changes if isinstance(c, CheckStateRecord)]
-            plain = [c for c in changes if not isinstance(c, CheckStateRecord)]
-            self.stats.written += self.store.write_batch(results, plain, states).results
+            feed = [c for c in changes if isinstance(c, FeedTransition)]
+            plain = [c for c in changes if isinstance(c, (CheckChange, ServiceChange))]
+            self.stats.written += self.store.write_batch(results, plain, states, feed).results
         except Exception as exc:
             if is_transient(exc):
                 raise

@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+import sqlalchemy as sa
 
 from monitor.config_loader import load_config
 from monitor.exposition import render
 from monitor.plugins import ProbeRegistry, build_plugin_manager, hookimpl
-from monitor.probe import Probe, ProbeConfig, ProbeResult, Status
+from monitor.probe import Probe, ProbeConfig, ProbeResult, Status, reason
 from monitor.runtime import Runtime, StartupError
 from monitor.store import Store
 from tests.conftest import free_port
@@ -35,12 +36,19 @@ class Counted(Probe):
     #: node → check key → runs
     runs: Counter = Counter()
     changes: Changes | None = None
+    #: the checks failing now
+    failing: set[str] = set()
+    #: (node, service, status) of each vigie_service_status_changed call
+    told: list[tuple[str, str, str]] = []
     node = ""
 
     async def check(self, config, ctx):
-        Counted.runs[(self.node, f"{ctx.check.service_id}/{ctx.check.check_id}")] += 1
+        key = f"{ctx.check.service_id}/{ctx.check.check_id}"
+        Counted.runs[(self.node, key)] += 1
         if Counted.changes is not None:
             Counted.changes.note()
+        if key in Counted.failing:
+            return ProbeResult.down(reason("test.off", "Éteint", "Switched off"))
         return ProbeResult.up()
 
 
@@ -52,9 +60,14 @@ class CountedPlugin:
     def vigie_register_probes(self):
         return [type(f"Counted_{self.node}", (Counted,), {"node": self.node})]
 
+    @hookimpl
+    def vigie_service_status_changed(self, service, previous, current, at):
+        Counted.told.append((self.node, service.id, current.label))
+
 
 def config_text(url: str, node: str, checks: int = CHECKS, extra: str = "") -> str:
-    lines = [f"      - {{id: c{i}, kind: counted, interval: 0.5s}}" for i in range(checks)]
+    lines = [f"      - {{id: c{i}, kind: counted, interval: 0.5s, retry_interval: 0.2s}}"
+             for i in range(checks)]
     return (f"server: {{listen: '127.0.0.1:{free_port()}'}}\n"
             f"store: {{url: '{url}', flush_interval: 0.1s}}\n"
             f"cluster: {{enabled: true, node: {node}, heartbeat: 0.3s, dead_after: 3, "
@@ -101,6 +114,8 @@ def url(postgres_schema_url) -> str:
 @pytest.fixture
 def changes() -> Changes:
     Counted.runs = Counter()
+    Counted.failing = set()
+    Counted.told = []
     Counted.changes = Changes()
     return Counted.changes
 
@@ -210,3 +225,78 @@ async def test_one_node_leads_and_alone_runs_the_incident_work_then_hands_it_ove
     async with running(c):
         await until(changes, lambda: c.incidents.ready)
         assert c.role.node.epoch == epoch + 1
+
+
+def db(runtime: Runtime, sql: str) -> list:
+    with runtime.store.engine.connect() as conn:
+        return list(conn.execute(sa.text(sql)).all())
+
+
+async def test_a_check_failing_on_a_node_reaches_the_leader_which_opens_the_incident(
+        tmp_path, url, changes):
+    a = make_runtime(tmp_path, url, "a")
+    b = make_runtime(tmp_path, url, "b")
+    async with running(a):
+        await until(changes, lambda: a.incidents.ready)
+        async with running(b):
+            await until(changes, lambda: owned(b))
+            await until(changes, lambda: ("a", "web", "operational") in Counted.told)
+            key = sorted(owned(b))[0]
+            Counted.failing.add(key)
+            # confirmed on b (confirm 2), applied by a from the feed: the service's
+            # change, its incident and the hooks are a's alone
+            await until(changes, lambda: ("a", "web", "partial_outage") in Counted.told)
+            await until(changes, lambda: db(a, "SELECT count(*) FROM incidents")[0][0] == 1)
+            assert not [t for t in Counted.told if t[0] == "b"]
+            assert a.state.checks[key].status == Status.DOWN  # the leader's picture
+            assert b.own.checks[key].status == Status.DOWN  # the owner's
+            [(node, current)] = db(a, "SELECT t.node, t.current FROM cluster_transitions t "
+                                      "JOIN checks c ON c.id = t.check_id "
+                                      f"WHERE c.key = '{key}' AND t.current = 2")
+            assert node == "b"
+            # the cursor follows what the engine took
+            await until(changes, lambda: db(a, "SELECT position FROM cluster_feed WHERE "
+                                               "name = 'leader'")[0][0]
+                        == db(a, "SELECT max(id) FROM cluster_transitions")[0][0])
+            Counted.failing.clear()
+            await until(changes, lambda: Counted.told[-1] == ("a", "web", "operational"))
+    services = db(a, "SELECT current FROM service_status_changes ORDER BY at, id")
+    assert [c for (c,) in services] == [0, 2, 0]  # operational, partial outage, back: once each
+
+
+async def test_a_new_leader_goes_on_from_the_cursor_nothing_lost_nothing_twice(
+        tmp_path, url, changes):
+    """Transitions written while no node leads, and transitions the previous leader
+    applied but could not mark (its cursor left behind): the next leader applies the
+    first, and the second change nothing again."""
+    a = make_runtime(tmp_path, url, "a")
+    async with running(a):
+        await until(changes, lambda: a.incidents.ready)
+        await until(changes, lambda: ("a", "web", "operational") in Counted.told)
+        key = sorted(owned(a))[0]
+        Counted.failing.add(key)
+        await until(changes, lambda: db(a, "SELECT count(*) FROM incidents")[0][0] == 1)
+        await until(changes, lambda: db(a, "SELECT position FROM cluster_feed WHERE "
+                                           "name = 'leader'")[0][0] >= 2)
+    # a stopped; its cursor goes back before the check's failure (as if it died before
+    # moving it), and the check recovers on its owner while no node leads
+    [(down,)] = db(a, "SELECT id FROM cluster_transitions WHERE current = 2")
+    with a.store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE cluster_feed SET position = :p WHERE name = 'leader'"),
+                     {"p": down - 1})
+    Counted.failing.clear()
+    Counted.told.clear()
+    b = make_runtime(tmp_path, url, "b")
+    async with running(b):
+        await until(changes, lambda: ("b", "web", "operational") in Counted.told)
+        await until(changes, lambda: db(b, "SELECT count(*) FROM incidents WHERE "
+                                           "recovered_at IS NOT NULL")[0][0] == 1)
+        # the down transition again (the status hooks, not durable, are told it again),
+        # then the recovery
+        assert Counted.told == [("b", "web", "partial_outage"), ("b", "web", "operational")]
+    # what is durable happened once: one incident, one alert, each service change once
+    assert db(b, "SELECT count(*) FROM incidents")[0][0] == 1
+    assert [c for (c,) in db(b, "SELECT current FROM service_status_changes "
+                                "ORDER BY at, id")] == [0, 2, 0]
+    opened = db(b, "SELECT count(*) FROM outbox WHERE hook = 'vigie_incident_opened'")
+    assert opened[0][0] == len({p for (p,) in db(b, "SELECT DISTINCT plugin FROM outbox")})
