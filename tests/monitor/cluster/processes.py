@@ -79,7 +79,7 @@ class Target:
                 return value
             with self.changed:
                 seen = self.served
-                if not self.changed.wait_for(lambda: self.served > seen, 60):
+                if not self.changed.wait_for(lambda seen=seen: self.served > seen, 60):
                     raise AssertionError(f"no check ran for 60 s while waiting for {what}")
         raise AssertionError(f"not seen within {requests} requests: {what}")
 
