@@ -98,8 +98,8 @@ class Cluster:
     heartbeat: float = 0.5
     dead_after: int = 4
     lease: float = 3.0
-    #: extra YAML appended to every node's configuration
-    extra: str = ""
+    #: extra YAML for each node's configuration (or the same for all)
+    extra: str | Callable[[str], str] = ""
     #: the URL the nodes connect with (a node may be given a proxied one)
     urls: dict[str, str] = field(default_factory=dict)
 
@@ -124,7 +124,7 @@ server: {{listen: '127.0.0.1:{port}'}}
 store: {{url: '{self.urls.get(node, self.url)}', flush_interval: 0.1s}}
 cluster: {{enabled: true, node: {node}, heartbeat: {self.heartbeat}s,
            dead_after: {self.dead_after}, lease: {self.lease}s}}
-{self.extra}
+{self.extra(node) if callable(self.extra) else self.extra}
 services:
   - id: web
     name: Web
@@ -239,3 +239,108 @@ class Database:
 
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
+
+
+class StandIns:
+    """The volunteers' alert receiver (an Apprise ``json://`` hook), a Discourse forum and
+    a Zammad desk (the bridges' test fakes), served from a thread of their own, on ports
+    of their own for each node (one forum and one desk behind them), so that a request
+    says which node made it (:attr:`requests`). While :attr:`refusing`, every write is
+    answered 503 (the delivery fails and is tried again later); each request notes a
+    change on ``target`` so that waits look again."""
+
+    def __init__(self, target: Target, nodes: tuple[str, ...] = ("a", "b")) -> None:
+        from tests.docs_bridge.fake_discourse import FakeDiscourse
+        from tests.tickets_bridge.fake_desks import FakeZammad
+
+        self.target = target
+        self.nodes = nodes
+        self.forum = FakeDiscourse()
+        self.desk = FakeZammad()
+        #: the alerts the hook accepted (JSON bodies)
+        self.alerts: list[dict] = []
+        #: (node, peer, method, path) of every request
+        self.requests: list[tuple[str, str, str, str]] = []
+        self.refusing = True
+        self.ports: dict[tuple[str, str], int] = {}
+        self._loop: Any = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> StandIns:
+        self._thread.start()
+        self._ready.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def made_by(self, node: str) -> list[tuple[str, str, str, str]]:
+        """The requests ``node`` made."""
+        return [r for r in list(self.requests) if r[0] == node]
+
+    def _serve(self) -> None:
+        import asyncio
+
+        from aiohttp import web
+
+        def gate(node: str, peer: str) -> Any:
+            @web.middleware
+            async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+                self.requests.append((node, peer, request.method, request.path))
+                try:
+                    if self.refusing and request.method in ("POST", "PUT"):
+                        return web.Response(status=503, text="down for the test")
+                    return await handler(request)
+                finally:
+                    self.target.note()
+            return middleware
+
+        async def hook(request: web.Request) -> web.Response:
+            self.alerts.append(await request.json())
+            return web.Response(status=204)
+
+        async def main() -> None:
+            for node in self.nodes:
+                alerts = web.Application()
+                alerts.router.add_post("/alerts", hook)
+                for peer, app in (("alerts", alerts), ("forum", self.forum.app()),
+                                  ("desk", self.desk.app())):
+                    app.middlewares.insert(0, gate(node, peer))
+                    runner = web.AppRunner(app)
+                    await runner.setup()
+                    site = web.TCPSite(runner, "127.0.0.1", 0)
+                    await site.start()
+                    server = site._server
+                    assert server is not None
+                    self.ports[(node, peer)] = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            self._ready.set()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(main())
+        self._loop.run_forever()
+
+    def config(self, node: str) -> str:
+        """The YAML sections that send ``node``'s side effects here."""
+        from tests.docs_bridge.fake_discourse import API_KEY, API_USER
+        from tests.tickets_bridge.fake_desks import ZAMMAD_TOKEN
+
+        def url(peer: str) -> str:
+            return f"http://127.0.0.1:{self.ports[(node, peer)]}"
+
+        return f"""site: {{public_url: "https://etat.exemple.coop/"}}
+notifications:
+  urls:
+    - {{name: hook, url: 'json://127.0.0.1:{self.ports[(node, "alerts")]}/alerts'}}
+forum:
+  url: {url("forum")}
+  api_key: {API_KEY}
+  api_username: {API_USER}
+  category: 7
+  close_on_resolve: true
+helpdesk:
+  desk: {{type: zammad, url: {url("desk")}, token: {ZAMMAD_TOKEN},
+          customer: vigie@exemple.coop}}
+"""

@@ -10,10 +10,12 @@ import time
 import pytest
 
 from monitor.store import Store
-from tests.monitor.cluster.processes import Cluster, Database, Node, Target, gaps
+from tests.monitor.cluster.processes import Cluster, Database, Node, StandIns, Target, gaps
 
 #: what a loaded machine may add to a promised time (scheduling lag, a busy database)
 SLACK = 1.5
+#: incidents resolved soon, deliveries tried again soon
+INCIDENTS = "incidents: {quiet_period: 1s, outbox: {initial_backoff: 0.2s, max_backoff: 1s}}\n"
 
 
 @pytest.fixture
@@ -132,3 +134,48 @@ def test_the_confirmation_count_survives_a_hand_over(tmp_path, url, target, db, 
     assert node == "a"
     # the second run came at its retry time after the first, not sooner, not from scratch
     assert gaps(failed[:2])[0] >= cluster.retry_interval - 0.5
+
+
+def test_kill_9_of_the_leader_mid_incident_one_alert_one_topic_one_ticket_then_resolved(
+        tmp_path, url, target, db, nodes):
+    """The leader opened an incident; its alert, forum topic and ticket are pending (the
+    receivers refuse for now) when it is killed. The next leader delivers each once,
+    and the resolution follows."""
+    with StandIns(target) as peers:
+        cluster = Cluster(url, target, tmp_path, checks=4, interval=0.5, confirm=1,
+                          extra=lambda node: peers.config(node) + INCIDENTS)
+        [a] = start(cluster, nodes, "a")
+        a.wait_line("cluster: node a leads", "a leads")
+        [b] = start(cluster, nodes, "b")
+        shared_out(cluster, [a, b])
+        target.failing.add("c0")
+        target.wait(lambda: db.value("SELECT count(*) FROM incidents") == 1, "the incident")
+        plugins = {"apprise", "forum", "tickets"}
+        tried = ("SELECT count(DISTINCT plugin) FROM outbox WHERE hook = "
+                 "'vigie_incident_opened' AND attempts > 0 AND status = 'pending'")
+        target.wait(lambda: db.value(tried) == len(plugins),
+                    "every opening delivery tried and refused")
+        a.kill()
+        peers.refusing = False
+        target.wait(lambda: (db.leader() or ("", 0))[0] == "b", "b leads")
+        delivered = ("SELECT count(*) FROM outbox WHERE hook = 'vigie_incident_opened' "
+                     "AND status = 'delivered'")
+        target.wait(lambda: db.value(delivered) == len(plugins), "the opening delivered")
+        target.failing.clear()
+        target.wait(lambda: db.value("SELECT count(*) FROM incidents WHERE resolved_at IS "
+                                     "NOT NULL") == 1, "the incident resolved")
+        resolved = ("SELECT count(*) FROM outbox WHERE hook = 'vigie_incident_resolved' "
+                    "AND status = 'delivered'")
+        target.wait(lambda: db.value(resolved) == len(plugins), "the resolution delivered")
+        [ticket] = peers.desk.tickets.values()
+        [topic] = [t for t in peers.forum.topics.values() if t.external_id]
+        target.wait(lambda: ticket.state == "closed" and topic.closed,
+                    "the ticket and the topic closed")
+
+    assert {p for (p,) in db.rows("SELECT DISTINCT plugin FROM outbox")} >= plugins
+    assert db.value("SELECT count(*) FROM incidents") == 1
+    assert len(peers.desk.tickets) == 1
+    assert len([t for t in peers.forum.topics.values() if t.external_id]) == 1
+    titles = [alert.get("title", "") for alert in peers.alerts]
+    assert len(titles) == 2, titles  # the opening, the resolution: once each
+    assert db.value("SELECT epoch FROM cluster_lease") == 2
