@@ -5,17 +5,22 @@ promises, read from what the nodes stored, with room for a loaded machine."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
+import sqlalchemy as sa
 
 from monitor.store import Store
 from tests.monitor.cluster.processes import Cluster, Database, Node, StandIns, Target, gaps
+from tests.monitor.test_store_writer import TcpProxy
 
 #: what a loaded machine may add to a promised time (scheduling lag, a busy database)
 SLACK = 1.5
-#: incidents resolved soon, deliveries tried again soon
-INCIDENTS = "incidents: {quiet_period: 1s, outbox: {initial_backoff: 0.2s, max_backoff: 1s}}\n"
+#: incidents resolved soon, deliveries tried again soon and for ever (the receivers refuse
+#: for a while), no alert about a plugin failing meanwhile
+INCIDENTS = ("incidents: {quiet_period: 1s, outbox: {initial_backoff: 0.2s, max_backoff: 1s, "
+             "max_attempts: 1000, plugin_failing_after: 1000}}\n")
 
 
 @pytest.fixture
@@ -44,9 +49,9 @@ def nodes():
     """The nodes a test starts; each stopped at the end (SIGCONT first, then SIGTERM)."""
     started: list[Node] = []
     yield started
-    for node in started:
-        output = node.stop()
-        assert "Traceback" not in output, output[-3000:]
+    outputs = {node.name: node.stop() for node in started}
+    for name, output in outputs.items():
+        assert "Traceback" not in output, (name, output[output.index("Traceback") - 2000:])
 
 
 def start(cluster: Cluster, nodes: list[Node], *names: str) -> list[Node]:
@@ -179,3 +184,118 @@ def test_kill_9_of_the_leader_mid_incident_one_alert_one_topic_one_ticket_then_r
     titles = [alert.get("title", "") for alert in peers.alerts]
     assert len(titles) == 2, titles  # the opening, the resolution: once each
     assert db.value("SELECT epoch FROM cluster_lease") == 2
+
+
+def db_now(db: Database) -> float:
+    return float(db.value("SELECT extract(epoch from clock_timestamp())"))
+
+
+def test_sigstop_of_the_leader_for_three_leases_it_sends_and_writes_nothing_on_waking(
+        tmp_path, url, target, db, nodes):
+    """The leader is paused (SIGSTOP) with the opening of an incident pending; another
+    node leads meanwhile and delivers it. Resumed (SIGCONT) three leases later, with the
+    resolution pending in its turn, the old leader sends nothing (fenced) and steps
+    down."""
+    with StandIns(target) as peers:
+        cluster = Cluster(url, target, tmp_path, checks=4, interval=0.5, confirm=1,
+                          extra=lambda node: peers.config(node) + INCIDENTS)
+        [a] = start(cluster, nodes, "a")
+        a.wait_line("cluster: node a leads", "a leads")
+        [b] = start(cluster, nodes, "b")
+        shared_out(cluster, [a, b])
+        target.failing.add("c0")
+        target.wait(lambda: db.value(
+            "SELECT count(DISTINCT plugin) FROM outbox WHERE hook = 'vigie_incident_opened' "
+            "AND attempts > 0 AND status = 'pending'") == 3, "the opening tried by a")
+
+        a.signal(signal.SIGSTOP)
+        paused_at = db_now(db)
+        target.wait(lambda: db.leader() == ("b", 2), "b leads")
+        peers.refusing = False
+        target.wait(lambda: db.value("SELECT count(*) FROM outbox WHERE hook = "
+                                     "'vigie_incident_opened' AND status = 'delivered'") == 3,
+                    "the opening delivered by b")
+        # the resolution comes, and stays pending (refused) while a sleeps
+        peers.refusing = True
+        target.failing.clear()
+        target.wait(lambda: db.value(
+            "SELECT count(DISTINCT plugin) FROM outbox WHERE hook = "
+            "'vigie_incident_resolved' AND attempts > 0 AND status = 'pending'") == 3,
+            "the resolution tried by b")
+        target.wait(lambda: db_now(db) >= paused_at + 3 * cluster.lease, "three leases")
+        before = len(peers.made_by("a"))
+
+        a.signal(signal.SIGCONT)
+        a.wait_output("cluster: node a stopped leading (epoch 1)", "a steps down")
+        peers.refusing = False
+        target.wait(lambda: db.value("SELECT count(*) FROM outbox WHERE hook = "
+                                     "'vigie_incident_resolved' AND status = 'delivered'")
+                    == 3, "the resolution delivered by b")
+        target.wait(lambda: a.metric("vigie_cluster_nodes") == 2, "a back as a node")
+
+    assert peers.made_by("a")[before:] == []  # nothing sent by a once it woke
+    assert a.metric("vigie_cluster_leader") == 0.0 and b.metric("vigie_cluster_leader") == 1.0
+    assert db.leader() == ("b", 2)
+    assert len(peers.desk.tickets) == 1
+    assert len([t for t in peers.forum.topics.values() if t.external_id]) == 1
+    assert len(peers.alerts) == 2, [a["title"] for a in peers.alerts]  # opening, resolution
+
+
+def log_time(output: str, text: str) -> float:
+    """The Unix time of the first log line holding ``text`` (Vigie's log format)."""
+    import datetime
+
+    for line in output.splitlines():
+        if text in line:
+            stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            return stamp.timestamp()
+    raise AssertionError(f"no log line with {text!r}")
+
+
+def test_a_node_cut_from_postgresql_stops_leading_and_owning_then_rejoins(
+        tmp_path, url, target, db, nodes):
+    """The leader's connections to PostgreSQL go through a TCP proxy, which is cut: it
+    drops its checks and its leadership by its own deadlines, before the other node can
+    take them; the other delivers the incident that comes meanwhile, once; the proxy
+    back, the node rejoins and sends nothing twice."""
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    proxy.start()
+    proxied = sa.engine.make_url(url).set(host="127.0.0.1", port=proxy.port)
+    try:
+        with StandIns(target) as peers:
+            peers.refusing = False
+            cluster = Cluster(url, target, tmp_path, checks=6, interval=0.5, confirm=1,
+                              extra=lambda node: peers.config(node) + INCIDENTS,
+                              urls={"a": proxied.render_as_string(hide_password=False)})
+            [a] = start(cluster, nodes, "a")
+            a.wait_line("cluster: node a leads", "a leads")
+            [b] = start(cluster, nodes, "b")
+            shared_out(cluster, [a, b])
+
+            proxy.cut()
+            target.wait(lambda: db.leader() == ("b", 2), "b leads")
+            shared_out(cluster, [b])
+            target.wait(lambda: a.metric("vigie_cluster_leader") == 0.0 and not a.owned(),
+                        "a stood down")
+            acquired = db.value("SELECT acquired_at FROM cluster_lease")
+            stood_down = log_time(a.output(), "this node stops leading")
+            assert stood_down <= acquired + 0.1  # never two leaders at once
+            target.failing.add("c0")
+            target.wait(lambda: db.value("SELECT count(*) FROM outbox WHERE hook = "
+                                         "'vigie_incident_opened' AND status = 'delivered'")
+                        == 3, "the opening delivered by b")
+
+            proxy.restore()
+            shared_out(cluster, [a, b])
+            target.wait(lambda: a.metric("vigie_cluster_nodes") == 2, "a rejoined")
+            target.failing.clear()
+            target.wait(lambda: db.value("SELECT count(*) FROM outbox WHERE hook = "
+                                         "'vigie_incident_resolved' AND status = 'delivered'")
+                        == 3, "the resolution delivered")
+            sent_by_a = [r for r in peers.made_by("a") if r[2] in ("POST", "PUT")]
+    finally:
+        if proxy._listening.is_set():
+            proxy.cut()
+    assert sent_by_a == []  # every side effect came from b, the leader
+    assert db.leader() == ("b", 2)
+    assert len(peers.desk.tickets) == 1 and len(peers.alerts) == 2
