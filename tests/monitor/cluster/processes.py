@@ -71,14 +71,15 @@ class Target:
             self.served += 1
             self.changed.notify_all()
 
-    def wait(self, condition: Callable[[], Any], what: str, requests: int = 100_000) -> Any:
-        """``condition()``'s value once true, checked again at each request served (the
-        nodes' checks run all the time); fails when no request comes for 60 s."""
+    def wait(self, condition: Callable[[], Any], what: str, requests: int = 100_000,
+             every: int = 1) -> Any:
+        """``condition()``'s value once true, checked again each ``every`` requests served
+        (the nodes' checks run all the time); fails when no request comes for 60 s."""
         for _ in range(requests):
             if value := condition():
                 return value
             with self.changed:
-                seen = self.served
+                seen = self.served + every - 1
                 if not self.changed.wait_for(lambda seen=seen: self.served > seen, 60):
                     raise AssertionError(f"no check ran for 60 s while waiting for {what}")
         raise AssertionError(f"not seen within {requests} requests: {what}")

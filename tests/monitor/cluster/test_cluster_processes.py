@@ -299,3 +299,45 @@ def test_a_node_cut_from_postgresql_stops_leading_and_owning_then_rejoins(
     assert sent_by_a == []  # every side effect came from b, the leader
     assert db.leader() == ("b", 2)
     assert len(peers.desk.tickets) == 1 and len(peers.alerts) == 2
+
+
+def test_three_nodes_300_checks_each_runs_once_per_interval_and_a_death_moves_them(
+        tmp_path, url, target, db, nodes):
+    """Three nodes share 300 checks: each check runs exactly once per interval, whichever
+    node runs it; kill -9 of a non-leader moves its checks within the promised time and
+    they go on once per interval."""
+    cluster = Cluster(url, target, tmp_path, checks=300, interval=2.0)
+    interval, keys = cluster.interval, cluster.keys()
+    [a] = start(cluster, nodes, "a")
+    a.wait_line("cluster: node a leads", "a leads")
+    b, c = start(cluster, nodes, "b", "c")
+    owned = shared_out(cluster, [a, b, c])
+    assert all(90 <= len(mine) <= 110 for mine in owned.values()), owned  # ~100 each
+
+    def runs_since(since: float, count: int) -> dict[str, list[float]] | None:
+        runs = db.runs(keys, after=since)
+        return runs if len(runs) == len(keys) and all(
+            len(r) >= count for r in runs.values()) else None
+
+    steady = time.time()
+    runs = target.wait(lambda: runs_since(steady, 4), "four runs of every check", every=150)
+    for key, times in runs.items():
+        # one run per interval: never two within one, never one missed
+        assert all(interval / 2 <= gap <= interval + SLACK for gap in gaps(times)), (key, times)
+
+    victims = sorted(owned["c"])
+    killed_at = time.time()
+    c.kill()
+    shared_out(cluster, [a, b])
+    runs = target.wait(lambda: runs_since(killed_at, 3), "three runs of every check after "
+                       "the death", every=150)
+    promised = interval + cluster.detection + cluster.heartbeat
+    for key in victims:
+        times = db.runs([key], after=killed_at - interval - SLACK)[key]
+        before = [t for t in times if t <= killed_at]
+        after = [t for t in times if t > killed_at]
+        assert after[0] - before[-1] <= promised + SLACK, (key, after[0] - before[-1])
+        assert all(interval / 2 <= gap <= interval + SLACK for gap in gaps(after)), (key, after)
+    for key in set(keys) - set(victims):  # the others never noticed
+        times = runs[key]
+        assert all(interval / 2 <= gap <= interval + SLACK for gap in gaps(times)), (key, times)
