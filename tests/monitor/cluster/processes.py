@@ -314,9 +314,10 @@ class StandIns:
                     await runner.setup()
                     site = web.TCPSite(runner, "127.0.0.1", 0)
                     await site.start()
-                    server = site._server
-                    assert server is not None
-                    self.ports[(node, peer)] = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+                    # (aiohttp gives a site's port only through its server's sockets)
+                    sockets = getattr(site._server, "sockets", None)
+                    assert sockets
+                    self.ports[(node, peer)] = sockets[0].getsockname()[1]
             self._ready.set()
 
         self._loop = asyncio.new_event_loop()
