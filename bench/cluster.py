@@ -202,7 +202,7 @@ def cpu_per_check(args, target: str) -> dict[str, list[float]]:
                          for name in names]
                 try:
                     wait(lambda nodes=nodes: settled(nodes, args.checks), "the nodes")
-                    time.sleep(args.warmup)  # first runs spread: steady from the start
+                    time.sleep(args.warmup)  # every check past its first verdict
                     load = MachineLoad().start()
                     for node in nodes:
                         load.track(node.proc.pid)
@@ -349,10 +349,13 @@ def database_load(args, target: str) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checks", type=int, default=30_000)
-    parser.add_argument("--interval", default="300s", help="of the generated checks")
+    parser.add_argument("--interval", type=float, default=60.0,
+                        help="seconds between two runs of a generated check")
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--runs", type=int, default=3, help="CPU runs per setting")
-    parser.add_argument("--warmup", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds before measuring (default: an interval and 10 s, so "
+                             "that every check has its first verdict: steady state)")
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--failover-runs", type=int, default=5)
     parser.add_argument("--failover-checks", type=int, default=30_000)
@@ -366,7 +369,10 @@ def main() -> int:
     if args.quick:
         args.checks = args.failover_checks = 3_000
         args.runs, args.failover_runs = 1, 2
-        args.warmup, args.window, args.idle_window = 10.0, 20.0, 20.0
+        args.interval, args.window, args.idle_window = 30.0, 30.0, 30.0
+    if args.warmup is None:
+        args.warmup = args.interval + 10.0
+    args.interval = f"{args.interval:g}s"
     print(f"# bench/cluster.py — {describe_machine()}")
     with nginx() as target:
         target = f"{target}/ok.html"
