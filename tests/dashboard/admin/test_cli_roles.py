@@ -24,7 +24,9 @@ P = Permission
 PASSWORD = "a long enough pass phrase"
 
 #: the commands of the server's operator, which act on no volunteer's data
-SERVER_COMMANDS = {"run", "check", "probes", "config check", "db upgrade", "dashboard", "demo"}
+#: (``cluster status`` reads the nodes' rows, as ``check`` reads a check: the operator's)
+SERVER_COMMANDS = {"run", "check", "probes", "config check", "db upgrade", "dashboard", "demo",
+                   "cluster status"}
 
 #: what each volunteers' command needs (the table of docs/operations.md)
 EXPECTED: dict[str, Permission] = {
