@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from monitor.probe import Reason, Status
-from monitor.store.records import FeedTransition
 from monitor.words import Bilingual
 
 if TYPE_CHECKING:
     from sqlalchemy import URL
 
     from monitor.store import Store
+    from monitor.store.records import FeedTransition
 
 log = logging.getLogger(__name__)
 
