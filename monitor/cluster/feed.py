@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 from monitor.probe import Reason, Status
-from monitor.store.records import FeedTransition
 from monitor.words import Bilingual
 
 if TYPE_CHECKING:
     from sqlalchemy import URL
 
     from monitor.store import Store
+    from monitor.store.records import FeedTransition
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +200,12 @@ class Listener:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop listening (the thread ends within a second)."""
+        """Stop listening (the thread ends within two seconds)."""
         self._stop.set()
 
     def _run(self) -> None:
+        import select
+
         import psycopg
 
         said = False
@@ -211,12 +213,17 @@ class Listener:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True,
                                      connect_timeout=5) as conn:
+                    # a handler is called for each notification read, by any statement;
+                    # the socket is watched with select (psycopg's own wait for
+                    # notifications polls ten times a second)
+                    conn.add_notify_handler(lambda notify: self.wake())
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening, said = True, False
                     self.wake()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self.wake()
+                        readable, _, _ = select.select([conn.fileno()], [], [], 2.0)
+                        if readable:
+                            conn.execute("SELECT 1")  # reads what came (or fails: gone)
             except Exception as exc:  # the database away: the poll still reads the feed
                 if not said:
                     log.info("cluster: listening for transitions failed (%s); reading "

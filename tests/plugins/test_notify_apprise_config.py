@@ -70,7 +70,8 @@ def test_a_valid_section_is_loaded_with_its_defaults(loader, tmp_path, monkeypat
     assert settings.storm.window == 180 and settings.storm.threshold == 3
     assert settings.storm.hold == 20  # the default docs/alerts.md gives (issue 13: <= 30 s)
     assert settings.timeout == 15 and settings.default_tags == ["all"]
-    assert settings.events[0] == "incident.opened" and len(settings.events) == 8
+    assert settings.events[0] == "incident.opened" and len(settings.events) == 9
+    assert "maintenance.cancelled" in settings.events  # volunteers hear of a cancellation
 
 
 def test_unknown_keys_are_refused_with_file_line_and_key(loader, tmp_path):

@@ -131,3 +131,28 @@ def test_only_transitions_applied_and_older_than_the_limit_are_pruned(store):
         FeedReader.advance(conn, 2)
         assert FeedReader.prune(conn, before=T0 + 50) == 1  # id 1; id 3 not applied yet
     assert ids(store) == [2, 3]
+
+
+def test_the_listener_is_woken_by_an_owner_s_commit(store):
+    """The leader hears of a transition at the owner's commit (NOTIFY), not at its next
+    read of the feed; and once when it (re)connects, for what it may have missed."""
+    from monitor.cluster.feed import Listener
+
+    woken: list[int] = []
+    changed = threading.Condition()
+
+    def wake() -> None:
+        with changed:
+            woken.append(1)
+            changed.notify_all()
+
+    listener = Listener(store.url, wake)
+    listener.start()
+    try:
+        with changed:
+            assert changed.wait_for(lambda: listener.listening and woken, 30)
+        store.write_batch([], feed=[fed("web/http", None, Status.UP, T0)])
+        with changed:
+            assert changed.wait_for(lambda: len(woken) >= 2, 30), "no wake at the commit"
+    finally:
+        listener.stop()
