@@ -218,7 +218,7 @@ def cpu_per_check(args, target: str) -> dict[str, list[float]]:
                         node.stop()
             out.setdefault(label, []).append(cpu / max(runs, 1) * 1e6)
             progress(f"  {runs:.0f} runs, {cpu:.1f} s CPU: {out[label][-1]:.0f} µs per check")
-    out["_load"] = loads  # type: ignore[assignment]
+    out["_load"] = loads  # type: ignore[assignment]  # the loads ride along in the same dict
     return out
 
 
@@ -386,7 +386,7 @@ def main() -> int:
             for label, values in cpu.items():
                 s = spread(values)
                 print(f"| {label} | {s.fmt(0)} | {s.median / base.median:.2f} |")
-            print(f"\n{load_note(loads)}")  # type: ignore[arg-type]
+            print(f"\n{load_note(loads)}")  # type: ignore[arg-type]  # the dict item holds the loads list
         if "failover" not in args.skip:
             times = failover(args, target)
             print(f"\n## Fail-over ({args.failover_checks:,} checks, 3 nodes, defaults)\n")
