@@ -86,8 +86,9 @@ def vigie_startup(ctx: StartupContext, runtime: Runtime) -> Any:
         to serve a WSGI application under a path prefix, ``ctx.submit_result(check_key,
         result)`` (thread-safe) to record the result of a push-based check,
         ``ctx.add_plugin(obj, name)`` / ``ctx.remove_plugin(name)`` for a per-run object
-        carrying hookimpls (durable ones too: the subscribers follow), and
-        ``ctx.database_up()``.
+        carrying hookimpls (durable ones too: the subscribers follow),
+        ``ctx.database_up()``, and ``ctx.is_leader()`` (True except on a node of a cluster
+        that does not lead now: periodic work that must happen once asks it each round).
     :param runtime: deprecated: the whole :class:`monitor.runtime.Runtime`; asking for it
         gives a ``DeprecationWarning`` when the plugin is registered. Take ``ctx``.
     :return: nothing.

@@ -22,6 +22,10 @@ import pluggy
 
 from monitor import __version__, malloc
 from monitor.assistance.system import AssistanceSystem
+from monitor.cluster.errors import NodeNameTaken
+from monitor.cluster.metrics import ClusterCollector
+from monitor.cluster.role import ClusterMetricsView, ClusterRole
+from monitor.cluster.settings import settings_of
 from monitor.config import Check, Config
 from monitor.config_loader import load_with_plugins
 from monitor.connections import ListenerStats
@@ -51,6 +55,7 @@ from monitor.state import (
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
+from monitor.store.records import CheckStateRecord, FeedTransition, ServiceChange
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
@@ -106,6 +111,14 @@ class Runtime(StoreLifecycle):
         self.plugin_manager = plugin_manager
         self.registry = registry
         self.state = StateBook(config.services)
+        #: the ``cluster:`` section (``enabled`` False: one Vigie, as always)
+        self.cluster = settings_of(config)
+        #: the checks' hidden states go to the database, for the nodes taking them over
+        self.shares_state = self.cluster.enabled
+        #: the book this process's results go to: :attr:`state` itself, except in a
+        #: cluster, where it holds the checks this node runs (and :attr:`state` the whole
+        #: picture, as the leader sees it)
+        self.own = StateBook(config.services) if self.cluster.enabled else self.state
         self.scheduler_stats = SchedulerStats()
         self.writer_stats = WriterStats()
         self.probe_kinds = {k.kind: k.probe_class for k in registry}
@@ -118,7 +131,12 @@ class Runtime(StoreLifecycle):
             flush_interval=config.file.store.flush_interval,
             buffer_limit=config.file.store.buffer_limit,
         )
-        self.metrics_registry = build_registry(self)
+        #: this process as a node of the cluster (None: cluster mode is off)
+        self.role = ClusterRole(self) if self.cluster.enabled else None
+        self.metrics_registry = build_registry(
+            self if self.role is None else ClusterMetricsView(self, self.role))
+        if self.role is not None:
+            self.metrics_registry.register(ClusterCollector(self.role.node))
         #: incident engine, maintenance ticker and outbox worker (monitor.incidents)
         self.incidents = IncidentSystem(self)
         self.metrics_registry.register(IncidentCollector(self.incidents))
@@ -139,12 +157,14 @@ class Runtime(StoreLifecycle):
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
         self._events: asyncio.Queue[Transition] | None = None
+        self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.scheduler: Scheduler | None = None
         self.web: Listener | None = None
         #: the database was prepared (catalog synced, statuses restored); until then
         #: results wait in the writer's memory and the incident engine waits too
         self.store_ready = False
+        self.store_opened = asyncio.Event()
         self._startup_context: StartupContext | None = None
 
     # Interface for plugins ------------------------------------------------------------
@@ -159,7 +179,8 @@ class Runtime(StoreLifecycle):
                 add_plugin=self.add_plugin, remove_plugin=self.remove_plugin,
                 database_up=lambda: self.writer_stats.database_up,
                 assistance=self.assistance.service if self.assistance else None,
-                subscriptions=self.subscriptions.service if self.subscriptions else None)
+                subscriptions=self.subscriptions.service if self.subscriptions else None,
+                is_leader=self.is_leader)
         return self._startup_context
 
     def add_plugin(self, plugin: object, name: str) -> str | None:
@@ -183,6 +204,16 @@ class Runtime(StoreLifecycle):
         self.incidents.ctx.refresh_subscribers()
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.incidents.worker.wake)
+
+    def is_leader(self) -> bool:
+        """Whether this process does what must happen once (purges, rollups, the guides'
+        refresh…): always outside a cluster; in a cluster, while this node leads."""
+        return self.role is None or self.role.node.leader
+
+    def request_stop(self) -> None:
+        """Stop Vigie as SIGTERM would (on the event loop)."""
+        if self._stop is not None:
+            self._stop.set()
 
     def mount(self, prefix: str, app: Callable) -> None:
         """Serve the WSGI ``app`` under ``prefix`` on Vigie's HTTP listener."""
@@ -233,14 +264,50 @@ class Runtime(StoreLifecycle):
             result.status = Status.UNKNOWN
             self.shortage.note("checks")
         self.writer.submit(ResultRecord.from_result(check.key, result))
-        self._accept_transitions(self.state.apply(check.key, result))
+        if self.shares_state:
+            self._apply_shared(check, result)
+        else:
+            self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
-        return self.state.checks[check.key].next_delay()
+        return self.own.checks[check.key].next_delay()
+
+    def _apply_shared(self, check: Check, result: ProbeResult) -> None:
+        """Apply a result to this node's book (cluster mode): the check's change goes to
+        the database with the feed's record of it (the leader derives the services from
+        every check), and the check's hidden state when it changed, for the node that
+        will take the check over."""
+        state = self.own.checks[check.key]
+        before = (state.status, state.failures)
+        since = state.since
+        assert self.role is not None
+        for transition in self.own.apply(check.key, result):
+            # (the service transitions of this node's book are left out: it holds only
+            # this node's share of the checks)
+            if isinstance(transition, CheckTransition):
+                self.writer.submit_transition(transition)
+                self.writer.submit_feed(FeedTransition.from_transition(
+                    transition, since, self.role.name))
+        if (state.status, state.failures) != before:
+            self.writer.submit_state(CheckStateRecord(check.key, state.status, state.since,
+                                                      state.failures, result.started_at))
 
     def _accept_transitions(self, transitions: list[Transition]) -> None:
-        """Store, dispatch and hand to the incident engine (check- or maintenance-driven)."""
+        """Store, dispatch and hand to the incident engine (check- or maintenance-driven).
+
+        In a cluster this is the leader's (its book follows every check through the
+        feed): a check's change was stored by its owner, a service's is stored on the
+        engine's thread in a fenced transaction; on a node that does not lead, nothing.
+        """
+        if self.role is not None:
+            if self.role.leading is None:
+                return
+            changes = [ServiceChange.from_transition(t) for t in transitions
+                       if isinstance(t, ServiceTransition)]
+            if changes:
+                self.incidents.record_changes(changes)
         for transition in transitions:
-            self.writer.submit_transition(transition)
+            if self.role is None:
+                self.writer.submit_transition(transition)
             if self._events is not None:
                 self._events.put_nowait(transition)
         self.incidents.on_transitions(transitions)
@@ -302,6 +369,7 @@ class Runtime(StoreLifecycle):
         """Run until ``stop`` is set; save what is in flight before returning."""
         self._loop = asyncio.get_running_loop()
         self._events = asyncio.Queue()
+        self._stop = stop
         server = self.config.file.server
         raise_nofile_limit()
         malloc.configure()
@@ -317,6 +385,11 @@ class Runtime(StoreLifecycle):
             raise StartupError(listen_error(server.listen, exc)) from None
         try:
             store_ok = await self._open_store_at_start()
+            if self.role is not None and store_ok:
+                await self.role.join()
+        except NodeNameTaken as exc:
+            self.web.stop()
+            raise StartupError(str(exc)) from None
         except BaseException:
             self.web.stop()
             raise
@@ -325,19 +398,25 @@ class Runtime(StoreLifecycle):
                 [c for c in self.config.checks if c.enabled], self.registry, http,
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
                 spread_first_runs=self.config.file.scheduler.spread_first_runs,
-                stats=self.scheduler_stats, on_cycle=self._on_cycle)
+                stats=self.scheduler_stats, on_cycle=self._on_cycle,
+                # a node runs no check before it knows which are its own
+                owned=None if self.role is None else ())
             await fire(self.plugin_manager, "vigie_startup", failures=self.hook_failures,
                        ctx=self.startup_context(), runtime=self)
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
                           asyncio.create_task(self._teller.run(), name="vigie-shortages")]
-            background += [asyncio.create_task(c) for c in self.incidents.tasks()
+            background += [asyncio.create_task(c) for c in (
+                               self.incidents.tasks() if self.role is None
+                               else self.incidents.watch_tasks())
                            + self.webhooks.tasks()
                            + (self.assistance.tasks() if self.assistance else [])
                            + (self.subscriptions.tasks() if self.subscriptions else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
+            if self.role is not None:
+                background.append(asyncio.create_task(self.role.run(), name="vigie-cluster"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
             # start-up's transient allocations (YAML events, catalog sync, first SQL
@@ -354,6 +433,9 @@ class Runtime(StoreLifecycle):
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
+                if self.role is not None:
+                    await self.role.stop()
+                    self.incidents.owner_executor.shutdown(wait=True)
                 await fire(self.plugin_manager, "vigie_shutdown", failures=self.hook_failures,
                            ctx=self.startup_context(), runtime=self)
                 self.web.stop()

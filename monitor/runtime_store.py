@@ -28,6 +28,7 @@ from monitor.store.writer import is_transient
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
+    from monitor.cluster.role import ClusterRole
     from monitor.config import Config
     from monitor.incidents.system import IncidentSystem
     from monitor.webhooks.system import WebhookSystem
@@ -64,6 +65,14 @@ class StoreLifecycle:
     webhooks: WebhookSystem
     #: the database was prepared (catalog synced, statuses restored)
     store_ready: bool
+    #: set once it was (what a cluster's leader waits for)
+    store_opened: asyncio.Event
+    #: this process as a node of a cluster (None: one Vigie)
+    role: ClusterRole | None
+
+    def is_leader(self) -> bool:
+        # the runtime's: whether this process does what must happen once
+        raise NotImplementedError
 
     def _accept_transitions(self, transitions: list[Transition]) -> None:
         # the runtime's: transitions go to the writer, the plugins and the incident engine
@@ -104,13 +113,16 @@ class StoreLifecycle:
             self._accept_transitions(transitions)
 
     async def _store_opened(self, stored: dict[str, tuple[Status, float]], late: bool) -> None:
-        """The database is prepared: restore, start writing, start the incident engine."""
+        """The database is prepared: restore, start writing, start the incident engine
+        (in a cluster, the leader starts it: :mod:`monitor.cluster.role`)."""
         self._restore(stored, late)
         self.store_ready = True
         self.writer.start()
         # the webhook endpoints' plugins first: the engine's first events reach them too
         await self.webhooks.sync_once()
-        await self.incidents.start(self._accept_transitions)
+        self.store_opened.set()
+        if self.role is None:
+            await self.incidents.start(self._accept_transitions)
 
     async def _retry_store(self) -> None:
         """Prepare the database unreachable at start, retrying (with a growing wait) until
@@ -151,13 +163,16 @@ class StoreLifecycle:
         while True:
             await asyncio.sleep(delay)
             delay = HOUSEKEEPING_EVERY
-            if not self.store_ready:
-                continue  # the database has not been reached since start
+            if not self.store_ready or not self.is_leader():
+                continue  # the database has not been reached since start; or, in a
+                # cluster, another node does it
             today = datetime.now(ZoneInfo(zone)).date()
             try:
                 await asyncio.to_thread(self.store.compute_rollups,
                                         today - timedelta(days=1), today, zone)
                 await asyncio.to_thread(self.store.prune, time.time() - retention)
+                if self.role is not None:
+                    await asyncio.to_thread(self.role.prune_feed)
             except Exception:
                 log.warning("housekeeping failed (rollups/prune); will retry", exc_info=True)
             # the pass read many rows for a moment: give their pages back

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -50,7 +50,7 @@ _IDLE, _QUEUED, _RUNNING = 0, 1, 2
 class _Entry:
     """The scheduler's record of one check (kept small: there may be tens of thousands)."""
 
-    __slots__ = ("check", "cycle", "key", "kind", "probe", "rerun", "seq", "state")
+    __slots__ = ("check", "cycle", "key", "kind", "owned", "probe", "rerun", "seq", "state")
 
     def __init__(self, check: Check, probe) -> None:
         self.check = check
@@ -64,6 +64,8 @@ class _Entry:
         self.rerun = False
         #: number of the last cycle this check completed a run in
         self.cycle = -1
+        #: this process runs the check (in a cluster, another node may)
+        self.owned = True
 
 
 def _wake_up(waiter: asyncio.Future[None] | None) -> None:
@@ -100,6 +102,8 @@ class Scheduler:
         dispatcher ``delay`` seconds of ``clock`` from now and returns something with
         ``cancel()``; the event loop's own by default. A test passes its clock's, so that
         advancing the clock is what fires the timers.
+    :param owned: the keys of the checks this process runs (a node of a cluster runs its
+        own share, changed by :meth:`set_owned`); all of them when None.
     :raises ValueError: a check's kind has no probe, a key is used twice, or
         ``concurrency`` is below 1.
     """
@@ -116,6 +120,7 @@ class Scheduler:
         on_cycle: CycleCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[[float, Callable[[], None]], Any] | None = None,
+        owned: Collection[str] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -130,6 +135,10 @@ class Scheduler:
             if check.key in self._entries:
                 raise ValueError(f"check {check.key} is scheduled twice")
             self._entries[check.key] = _Entry(check, kind.instance)
+        if owned is not None:
+            mine = set(owned)
+            for key, entry in self._entries.items():
+                entry.owned = key in mine
         self._http = http
         self._on_result = on_result
         self._on_cycle = on_cycle
@@ -148,7 +157,7 @@ class Scheduler:
         #: the due time the dispatcher sleeps until (-inf while it is dispatching)
         self._sleep_until = -math.inf
         self._cycle = 0
-        self._cycle_left = len(self._entries)
+        self._cycle_left = self.owned_checks
         self._cycle_started = 0.0
         self._cycle_calls: set[asyncio.Task] = set()
         self._logged: set[tuple[str, str]] = set()
@@ -158,6 +167,15 @@ class Scheduler:
     def checks(self) -> int:
         """Number of checks scheduled."""
         return len(self._entries)
+
+    @property
+    def owned_checks(self) -> int:
+        """Number of checks this process runs (all of them outside a cluster)."""
+        return sum(1 for entry in self._entries.values() if entry.owned)
+
+    def owned(self) -> list[str]:
+        """The keys of the checks this process runs."""
+        return [key for key, entry in self._entries.items() if entry.owned]
 
     # Public control -------------------------------------------------------------------
 
@@ -201,10 +219,56 @@ class Scheduler:
         entry = self._entries.get(check_key)
         if entry is None:
             raise KeyError(f"unknown or disabled check {check_key!r}")
+        if not entry.owned:
+            return  # another node of the cluster runs it
         if not self._running or entry.state == _RUNNING:
             entry.rerun = True  # honoured when the run ends, or at start
         elif entry.state == _IDLE:
             self._push(entry, self._clock())
+
+    def set_owned(self, keys: Collection[str],
+                  due_in: Mapping[str, float] | None = None) -> tuple[list[str], list[str]]:
+        """Run exactly the checks of ``keys`` from now on (a node of a cluster, when the
+        live nodes change); return the keys gained and the keys lost.
+
+        A lost check is not started again (a run in progress ends, and its result is
+        taken); a gained one runs ``due_in[key]`` seconds from now (its last run stored
+        plus its delay: never unwatched longer than that), at once when that is past, or
+        at its usual spot in its interval (:func:`first_run_offset`) when it is not
+        given. Keys of no enabled check are left out. Call it on the event loop.
+        """
+        wanted = set(keys)
+        due_in = due_in or {}
+        gained, lost = [], []
+        now = self._clock()
+        for key, entry in self._entries.items():
+            if entry.owned and key not in wanted:
+                entry.owned = False
+                entry.seq = -1  # its heap item is stale now
+                entry.rerun = False
+                lost.append(key)
+            elif not entry.owned and key in wanted:
+                entry.owned = True
+                gained.append(key)
+                if self._running and entry.state == _IDLE:
+                    delay = due_in.get(key)
+                    if delay is None:
+                        delay = first_run_offset(entry.check) if self._spread else 0.0
+                    self._push(entry, now + max(0.0, delay))
+        if gained or lost:
+            self._recount()
+        return gained, lost
+
+    def _recount(self) -> None:
+        """The cycle waits for the checks owned now that have not run in it."""
+        owned = [entry for entry in self._entries.values() if entry.owned]
+        self._cycle_left = sum(1 for entry in owned if entry.cycle != self._cycle)
+        if owned and not self._cycle_left:
+            # every check still owned ran in this cycle: the next one starts now
+            self._cycle += 1
+            self._cycle_left = len(owned)
+            self._cycle_started = self._clock()
+        self.stats.checks = len(owned)
 
     # Dispatching ----------------------------------------------------------------------
 
@@ -214,14 +278,17 @@ class Scheduler:
         self._sleep_until = -math.inf
         self._queue = asyncio.Queue(maxsize=self._workers)
         self._waiter = None
-        self._cycle, self._cycle_left, self._cycle_started = 0, len(self._entries), now
+        self._cycle, self._cycle_left, self._cycle_started = 0, self.owned_checks, now
         for entry in self._entries.values():
             entry.state, entry.cycle = _IDLE, -1
+            if not entry.owned:
+                entry.rerun = False
+                continue
             offset = first_run_offset(entry.check) if self._spread and not entry.rerun else 0.0
             entry.rerun = False
             self._push(entry, now + offset)
         stats = self.stats
-        stats.workers, stats.checks = self._workers, len(self._entries)
+        stats.workers, stats.checks = self._workers, self.owned_checks
 
     def _push(self, entry: _Entry, due: float) -> None:
         self._seq += 1
@@ -294,6 +361,9 @@ class Scheduler:
     async def _run(self, entry: _Entry, due: float) -> None:
         stats, clock = self.stats, self._clock
         stats.queued = self._queue.qsize()  # type: ignore[union-attr]  # set by run()
+        if not entry.owned:
+            entry.state = _IDLE  # lost while it waited for a worker: another node runs it
+            return
         stats.record_lag(max(0.0, clock() - due))
         entry.state = _RUNNING
         stats.in_flight += 1
@@ -306,6 +376,8 @@ class Scheduler:
         delay = self._deliver(entry, result)
         entry.state = _IDLE
         now = clock()
+        if not entry.owned:
+            return  # lost while it ran: its result was taken, another node runs it now
         if entry.rerun:
             entry.rerun = False
             due = now
@@ -347,15 +419,16 @@ class Scheduler:
         if self._cycle_left:
             return
         duration = now - self._cycle_started
+        owned = self.owned_checks
         self._cycle += 1
-        self._cycle_left = len(self._entries)
+        self._cycle_left = owned
         self._cycle_started = now
         at = time.time()
         stats = self.stats
         stats.last_cycle_at, stats.last_cycle_duration = at, duration
         stats.cycles += 1
         if self._on_cycle is not None:
-            self._notify_cycle(at, len(self._entries), duration)
+            self._notify_cycle(at, owned, duration)
 
     def _notify_cycle(self, at: float, checks: int, duration: float) -> None:
         try:

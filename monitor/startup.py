@@ -70,6 +70,12 @@ class StartupContext:
     remove_plugin: Callable[[str], Any] = field(default=_outside_vigie_run("remove_plugin"))
     #: whether the last write to the database succeeded
     database_up: Callable[[], bool] = field(default=lambda: True)
+    #: ``is_leader()``: whether this process does what must happen once. Always True for
+    #: a single Vigie; in a cluster (several ``vigie run`` on one database, see
+    #: docs/cluster.md), True only on the node that leads now. A plugin's periodic work
+    #: that must not be done by every node (a refresh that writes somewhere shared, a
+    #: purge) asks it at each round
+    is_leader: Callable[[], bool] = field(default=lambda: True)
     #: the members' assistance (:class:`monitor.assistance.service.AssistanceService`)
     #: when ``assistance.enabled``, else None
     assistance: AssistanceService | None = None

@@ -94,6 +94,12 @@ class CheckState:
         self.set_status(status, at)
         return previous, status
 
+    def take_over(self, status: Status | None, since: float | None, failures: int) -> None:
+        """Start from the hidden state another node left (cluster hand-over): the
+        confirmed status and the failures already seen toward ``confirm``; no transition."""
+        self.set_status(status, since)
+        self.failures = max(0, failures)
+
     def set_status(self, status: Status | None, since: float | None) -> None:
         """Set the confirmed status, keeping the owning service's counts in step."""
         if self.owner is not None:
@@ -241,6 +247,25 @@ class StateBook:
         service_changed = service.refresh(result.started_at)
         if service_changed is not None:
             out.append(ServiceTransition(service, *service_changed, result.started_at))
+        return out
+
+    def apply_change(self, check_key: str, result: ProbeResult) -> list[Transition]:
+        """Take a check's confirmed status as another node confirmed it (a cluster's
+        leader following the feed): ``result``'s status becomes the check's at once, no
+        damping; return the check and service transitions it causes (none when the check
+        already has that status, so applying a change twice changes nothing)."""
+        state = self.checks.get(check_key)
+        if state is None or state.status == result.status:
+            return []
+        previous = state.status
+        state.set_status(result.status, result.started_at)
+        state.last = result
+        state.failures = 0
+        out: list[Transition] = [CheckTransition(state, previous, result.status, result)]
+        service = self.services[state.service_id]
+        changed = service.refresh(result.started_at)
+        if changed is not None:
+            out.append(ServiceTransition(service, *changed, result.started_at))
         return out
 
     def set_maintenance(self, service_id: str, active: bool, at: float) -> list[Transition]:

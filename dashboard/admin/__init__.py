@@ -13,6 +13,8 @@
 - :mod:`~dashboard.admin.subscriber_views` — the members' e-mail subscriptions: counts for
   every role, the addresses (and forget) for administrators;
 - :mod:`~dashboard.admin.webhook_views` — signed webhook endpoints (administrators);
+- :mod:`~dashboard.admin.cluster_views` — the nodes of a cluster and its leader (every
+  role; only when ``cluster.enabled``);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -42,6 +44,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     api,
     assistance_views,
     audit_views,
+    cluster_views,
     auth,
     csrf,
     incident_views,
@@ -110,6 +113,7 @@ def _template_globals():
                    ("cron", _("Cron rule")), ("rrule", _("RRULE (RFC 5545)"))]
     return {"csrf_token": csrf.token, "current_user": auth.current_user,
             "may": roles.may, "role_name": accounts.role_name, "pretty_json": _pretty_json,
+            "cluster_enabled": cluster_views.cluster_enabled,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,
             "LEVEL_CHOICES": list(levels.items()), "RECURRENCE_CHOICES": recurrences}

@@ -138,8 +138,8 @@ class AssistanceSystem:
         connection is closed when idle."""
         if self.mailer is not None:
             await asyncio.to_thread(self.mailer.close_idle)
-        if not self.runtime.store_ready:
-            return None
+        if not self.runtime.store_ready or not self.runtime.is_leader():
+            return None  # (in a cluster, the leader purges)
         try:
             return await asyncio.to_thread(records.purge, self.runtime.store,
                                            self.runtime.config.data_dir,

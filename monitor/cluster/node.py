@@ -108,6 +108,11 @@ class ClusterNode:
         seen = self.leadership.last_seen
         return seen.epoch if seen is not None else 0
 
+    def leads(self, epoch: int) -> bool:
+        """Whether this node leads under ``epoch`` and its lease has not run out by its
+        own clock (without the database: a process woken from a pause knows at once)."""
+        return self.epoch == epoch and self._monotonic() < self._leader_until
+
     def owns(self, key: str) -> bool:
         """Whether this node runs the check of ``key`` (:func:`~.ownership.check_key`)."""
         return self.node in self.live and owner(key, self.live) == self.node

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from monitor.cluster.errors import Fenced
 from monitor.incidents import lifecycle
 from monitor.incidents.backlog import ChangeBacklog, Waiting
 from monitor.incidents.context import IncidentContext
@@ -144,6 +145,8 @@ class IncidentEngine:
         #: whose changes are held until the store is prepared, is not)
         self._said_away = False
         self._cert_warned: set[tuple[str, str]] = set()
+        #: a transaction was fenced: this engine's tenure is over (cluster mode)
+        self.fenced = False
 
     @property
     def pending(self) -> int:
@@ -163,7 +166,7 @@ class IncidentEngine:
         :meth:`tick`."""
         self.current[change.service_id] = change
         waiting = self.backlog.append(change)
-        if not self._record_waiting():
+        if not self._record_waiting() and not self.fenced:
             waiting.late = True
             self.on_held(change)
 
@@ -193,6 +196,11 @@ class IncidentEngine:
             try:
                 with self.sessions() as session, session.begin():
                     self._apply(session, waiting)
+            except Fenced:
+                # another node leads (cluster): it takes the changes from the feed, and
+                # nothing is told from here
+                self.fenced = True
+                return False
             except Exception as exc:
                 if is_transient(exc) or isinstance(exc, OSError):
                     self._unreachable(exc)

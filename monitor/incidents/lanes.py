@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from monitor.plugins import is_coroutine_hook
+from monitor.store.writer import is_transient
 from monitor.waits import wait_event
 
 if TYPE_CHECKING:
@@ -77,10 +78,15 @@ class Lane:
                     try:
                         jobs = await asyncio.to_thread(self.worker.claim, self.plugin, free,
                                                        set(self.in_flight))
-                    except Exception:
+                    except Exception as exc:
                         if not failing:
+                            # the database away is expected: one line; anything else, the
+                            # traceback too
                             log.warning("outbox: %s: cannot read the queue (database "
-                                        "unreachable?); will retry", self.plugin, exc_info=True)
+                                        "unreachable?); will retry: %s", self.plugin,
+                                        str(exc).strip().splitlines()[0] if str(exc).strip()
+                                        else type(exc).__name__,
+                                        exc_info=not is_transient(exc))
                         failing, jobs = True, []
                     else:
                         if failing:

@@ -1,7 +1,10 @@
 """Prometheus metrics of incidents, maintenance and the outbox, read at scrape time.
 
 Registered by the runtime beside the core collector. Nothing here touches the database:
-the numbers come from what the ticker and the worker last saw (every ~15 s).
+the numbers come from what the ticker and the worker last saw (every ~15 s). On a node of
+a cluster, the gauges of what the leader alone watches (open incidents, maintenance, the
+outbox's backlog, the engine's pending changes) are exported by the leader only; the
+deliveries counter by every node (each counts its own: sum them).
 
 - ``vigie_incidents_open`` — unresolved incidents;
 - ``vigie_maintenance_active{service}`` — 1 while a window covers the service;
@@ -46,6 +49,14 @@ class IncidentCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """The families listed in the module docstring."""
         system = self.system
+        deliveries = CounterMetricFamily(
+            "vigie_outbox_deliveries", "Outbox delivery attempts by plugin and result.",
+            labels=["plugin", "result"])
+        for (plugin, result), count in sorted(dict(system.stats.deliveries).items()):
+            deliveries.add_metric([plugin, result], count)
+        if not system.runtime.is_leader():
+            yield deliveries  # the rest is the leader's to say
+            return
         yield GaugeMetricFamily("vigie_incidents_open", "Incidents not resolved yet.",
                                 value=system.open_incidents)
         active = GaugeMetricFamily("vigie_maintenance_active",
@@ -58,11 +69,6 @@ class IncidentCollector(Collector):
         yield GaugeMetricFamily("vigie_maintenance_windows_refused",
                                 "Maintenance windows skipped: their stored rule is refused "
                                 "(see /admin/maintenance).", value=system.refused_windows)
-        deliveries = CounterMetricFamily(
-            "vigie_outbox_deliveries", "Outbox delivery attempts by plugin and result.",
-            labels=["plugin", "result"])
-        for (plugin, result), count in sorted(dict(system.stats.deliveries).items()):
-            deliveries.add_metric([plugin, result], count)
         yield deliveries
         backlog = system.stats.backlog
         yield GaugeMetricFamily("vigie_outbox_backlog", "Deliveries waiting in the outbox.",

@@ -47,6 +47,8 @@ from sqlalchemy.orm import Session, aliased
 from tenacity import Retrying, wait_random_exponential
 
 from monitor.assistance import delivery as assistance
+from monitor.cluster.errors import Fenced
+from monitor.cluster.fencing import Fence
 from monitor.incidents.lanes import Lane, call_hook
 from monitor.incidents.models import OutboxEntry
 from monitor.notifications import (
@@ -198,6 +200,10 @@ class OutboxWorker:
     :param plugin_concurrency: …or for these plugins, by name.
     :param write_sessions: sessions for recording outcomes (``store.write_session``: on
         SQLite they begin with ``BEGIN IMMEDIATE``); default ``sessions``.
+    :param fence: the leader's fence in a cluster (:mod:`monitor.cluster.fencing`): each
+        delivery checks it in the database, then by the node's own clock right before
+        the plugin is called; a fenced delivery is not made, and its entry stays pending
+        for the next leader. None outside a cluster.
     """
 
     #: seconds between two looks for plugins with pending entries but no lane yet (a
@@ -211,8 +217,10 @@ class OutboxWorker:
                  plugin_concurrency: Mapping[str, int] | None = None,
                  stats: DeliveryStats | None = None,
                  clock: Callable[[], float] = time.time,
-                 write_sessions: Callable[[], Session] | None = None) -> None:
+                 write_sessions: Callable[[], Session] | None = None,
+                 fence: Fence | None = None) -> None:
         self.sessions = sessions
+        self.fence = fence
         self.write_sessions = write_sessions or sessions
         self.pm = pm
         self.max_attempts = max_attempts
@@ -351,7 +359,14 @@ class OutboxWorker:
         ``executor`` (the lane's threads)."""
         try:
             event = await asyncio.to_thread(self._prepare, job)
+            if self.fence is not None and not self.fence.valid():
+                raise Fenced("the lease ran out before the call")
             result = await self._call(job, event, executor)
+        except Fenced as exc:
+            # not made, nothing recorded: the entry stays pending for the next leader
+            log.warning("outbox: %s: %s not delivered, this node no longer leads (%s)",
+                        job.plugin, job.hook, exc)
+            return "fenced"
         except RetryLater as exc:
             outcome = "retry_later"
             await asyncio.to_thread(self._record, job, outcome, str(exc), exc.seconds)
@@ -365,7 +380,14 @@ class OutboxWorker:
             await asyncio.to_thread(self._record, job, outcome, _error(exc), None)
         else:
             outcome = "delivered"
-            await asyncio.to_thread(self._record_success, job, result)
+            try:
+                await asyncio.to_thread(self._record_success, job, result)
+            except Fenced:
+                # made, not recorded: the next leader delivers it again, with the same
+                # idempotency key (a receiver that honours keys acts once)
+                log.warning("outbox: %s: %s delivered, but this node no longer leads: "
+                            "not recorded", job.plugin, job.hook)
+                return "fenced"
         self.stats.deliveries[(job.plugin, outcome)] += 1
         if outcome == "delivered":
             self.stats.failing_streak[job.plugin] = 0
@@ -375,7 +397,14 @@ class OutboxWorker:
 
     def _prepare(self, job: Job) -> Any:
         """The event of an entry, with the incident's links as they are now (a plugin
-        finds the ticket it created on "opened" when "updated" comes)."""
+        finds the ticket it created on "opened" when "updated" comes); the fence checked
+        first, in the database (cluster mode).
+
+        :raises Fenced: this node no longer leads.
+        """
+        if self.fence is not None:
+            with self.sessions() as session, session.begin():
+                self.fence(session.connection())
         if job.hook == ASSISTANCE_HOOK:
             return assistance.decode(job.payload)
         if job.hook == member_mail.MEMBER_MAIL_HOOK:

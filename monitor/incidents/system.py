@@ -33,6 +33,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from monitor.cluster.errors import Fenced
+from monitor.cluster.feed import FeedReader
+from monitor.cluster.fencing import Fence, fenced_sessions
 from monitor.incidents import outbox
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
@@ -51,8 +54,12 @@ from monitor.incidents.watch import (
 )
 from monitor.notifications import SystemAlert
 from monitor.state import ServiceTransition
+from monitor.store.records import Change
+from monitor.store.writer import is_transient
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from monitor.config import Check
     from monitor.probe import ProbeResult
     from monitor.runtime import Runtime
@@ -74,31 +81,18 @@ class IncidentSystem:
         self.runtime = runtime
         self.tick_every = tick_every or TICK_EVERY
         config = runtime.config
-        settings = config.file.incidents
         self.ctx = IncidentContext.build(config, runtime.plugin_manager,
                                          status_of=self._status_of)
         self.stats = DeliveryStats()
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vigie-incidents")
-        # the engine, the ticker and the watch read then write in each transaction: write
-        # sessions (BEGIN IMMEDIATE on SQLite) so a result batch committed in between
-        # cannot fail them with "database is locked"
-        writes = runtime.store.write_session
-        self.engine = IncidentEngine(writes, self.ctx, on_written=self._wake_threadsafe,
-                                     on_held=self._on_held)
-        self.ticker = MaintenanceTicker(writes, self.ctx)
-        delivery = settings.outbox
-        self.worker = OutboxWorker(
-            runtime.store.session, runtime.plugin_manager, write_sessions=writes,
-            max_attempts=delivery.max_attempts, initial_backoff=delivery.initial_backoff,
-            max_backoff=delivery.max_backoff, call_timeout=delivery.call_timeout,
-            concurrency=delivery.concurrency, plugin_concurrency=delivery.plugin_concurrency,
-            stats=self.stats)
+        #: the fence of the tenure this system works for (cluster mode), else None
+        self.fence: Fence | None = None
+        self._build()
+        delivery = config.file.incidents.outbox
         unknown = sorted(set(delivery.plugin_concurrency) - set(self.worker.subscribers()))
         if unknown:
             log.warning("incidents.outbox.plugin_concurrency: %s delivers nothing (plugins "
                         "that do: %s)", ", ".join(unknown),
                         ", ".join(self.worker.subscribers()) or "none")
-        self.watch = SystemWatch(writes, self.ctx, delivery, self.stats)
         self.unrecorded = UnrecordedAlerts(self.ctx.timezone)
         #: services in maintenance now (read by the metrics collector)
         self.in_maintenance: set[str] = set()
@@ -112,8 +106,98 @@ class IncidentSystem:
         self._pruned_at = 0.0
         #: direct alerts being sent (kept referenced until done)
         self._direct: set[asyncio.Task] = set()
+        #: the certificate warnings of the checks a node of a cluster runs (the owner
+        #: writes them, whoever leads: their keys hold the day, so never twice)
+        self.owner_engine: IncidentEngine | None = None
+        if runtime.role is not None:
+            self.owner_engine = IncidentEngine(runtime.store.write_session, self.ctx)
+            self.owner_executor = ThreadPoolExecutor(1, thread_name_prefix="vigie-certs")
+
+    def _build(self) -> None:
+        """The engine, the ticker, the outbox worker and the watch, writing through the
+        fence of :attr:`fence` (when set) and sharing one database thread."""
+        runtime = self.runtime
+        settings = runtime.config.file.incidents
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="vigie-incidents")
+        # the engine, the ticker and the watch read then write in each transaction: write
+        # sessions (BEGIN IMMEDIATE on SQLite) so a result batch committed in between
+        # cannot fail them with "database is locked"
+        writes: Callable[[], Session] = runtime.store.write_session
+        if self.fence is not None:
+            writes = fenced_sessions(runtime.store, self.fence)
+        self.engine = IncidentEngine(writes, self.ctx, on_written=self._wake_threadsafe,
+                                     on_held=self._on_held)
+        self.ticker = MaintenanceTicker(writes, self.ctx)
+        self._writes = writes
+        delivery = settings.outbox
+        self.worker = OutboxWorker(
+            runtime.store.session, runtime.plugin_manager, write_sessions=writes,
+            max_attempts=delivery.max_attempts, initial_backoff=delivery.initial_backoff,
+            max_backoff=delivery.max_backoff, call_timeout=delivery.call_timeout,
+            concurrency=delivery.concurrency, plugin_concurrency=delivery.plugin_concurrency,
+            stats=self.stats, fence=self.fence)
+        self.watch = SystemWatch(writes, self.ctx, delivery, self.stats)
         #: set by :meth:`start`: the database is prepared and the engine may use it
         self._ready = asyncio.Event()
+        #: service changes the leader could not store yet (cluster mode)
+        self._unwritten: list[Change] = []
+
+    def lead(self, fence: Fence) -> None:
+        """(Cluster mode) Work for a new tenure: a fresh engine, ticker, outbox worker and
+        watch whose every transaction and delivery is fenced by ``fence``; then
+        :meth:`start` and :meth:`leader_tasks`. What the previous tenure left in its
+        database thread is abandoned (its writes are fenced)."""
+        old = self.executor
+        self.fence = fence
+        self._build()
+        old.shutdown(wait=False, cancel_futures=True)
+
+    def record_changes(self, changes: list[Change]) -> None:
+        """(Cluster mode) Store the leader's service status changes on the engine's
+        thread, in order with its work, in fenced transactions; kept and written again
+        with the next ones when the database is away."""
+        self._submit(self._write_changes, changes)
+
+    def _write_changes(self, changes: list[Change]) -> bool:
+        self._unwritten += changes
+        try:
+            with self._writes() as session, session.begin():
+                self.runtime.store.write_in(session.connection(), self._unwritten)
+        except Fenced:
+            return False
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
+        self._unwritten = []
+        return True
+
+    async def advance_feed(self, position: int) -> bool:
+        """(Cluster mode) Once the engine has taken every change given so far (on its
+        thread, after them), move the feed's cursor to ``position``, fenced; False when
+        it could not (changes still wait for the database: the cursor stays, and they
+        are taken again from the feed by the next leader should this one stop)."""
+        return await self._run(self._advance_feed, position)
+
+    def _advance_feed(self, position: int) -> bool:
+        if self.engine.pending or (self._unwritten and not self._write_changes([])):
+            return False
+        try:
+            with self._writes() as session, session.begin():
+                FeedReader.advance(session.connection(), position)
+        except Fenced:
+            return False
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
+        return True
+
+    def stand_down(self) -> None:
+        """(Cluster mode) Stop working for the tenure: nothing more is taken (the tasks
+        of :meth:`leader_tasks` are cancelled by the caller)."""
+        self._ready = asyncio.Event()
+        self._accept = None
 
     @property
     def ready(self) -> bool:
@@ -161,13 +245,22 @@ class IncidentSystem:
 
     def on_result(self, check: Check, result: ProbeResult) -> None:
         """Warn about certificates expiring soon (samples ``…cert_expiry_timestamp_seconds``)."""
-        if not result.samples or not self.ready:
+        if not result.samples:
             return
-        found = self.engine.cert_warnings(check.key, check.ref.service_id, result.samples,
-                                          result.started_at or time.time())
+        if self.owner_engine is not None:  # a node of a cluster: the owner warns
+            if self.runtime.store_ready:
+                self._warn(self.owner_engine, self.owner_executor, check, result)
+        elif self.ready:
+            self._warn(self.engine, self.executor, check, result)
+
+    def _warn(self, engine: IncidentEngine, executor: ThreadPoolExecutor, check: Check,
+              result: ProbeResult) -> None:
+        at = result.started_at or time.time()
+        found = engine.cert_warnings(check.key, check.ref.service_id, result.samples, at)
         if found:
-            self._submit(self.engine.warn_certificates, check.key, check.ref.service_id,
-                         found, result.started_at or time.time())
+            future = executor.submit(engine.warn_certificates, check.key,
+                                     check.ref.service_id, found, at)
+            future.add_done_callback(_log_failure)
 
     async def start(self, accept: Callable[[list], None]) -> None:
         """Prepare at start; ``accept`` takes transitions caused by maintenance (the
@@ -197,6 +290,23 @@ class IncidentSystem:
         self._loop = asyncio.get_running_loop()
         return [self._deliver_when_ready(), self._tick_loop()]
 
+    def leader_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """(Cluster mode) The leader's background coroutines: the outbox worker and the
+        ticker, without the database watch (:meth:`watch_tasks` runs on every node)."""
+        self._loop = asyncio.get_running_loop()
+        return [self._deliver_when_ready(), self._tick_loop(database_watch=False)]
+
+    def watch_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        """(Cluster mode) What every node runs: the direct alert when the database stays
+        unreachable (a node cut from it cannot lead: each node tells it)."""
+        self._loop = asyncio.get_running_loop()
+        return [self._watch_database_loop()]
+
+    async def _watch_database_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_every)
+            await self._database_watch()
+
     async def _deliver_when_ready(self) -> None:
         await self._ready.wait()
         await self.worker.run()
@@ -216,7 +326,7 @@ class IncidentSystem:
     # Background -------------------------------------------------------------------------
 
     def _sync_windows(self) -> None:
-        with self.runtime.store.write_session() as session, session.begin():
+        with self._writes() as session, session.begin():
             sync_config_windows(session, self.runtime.config, time.time())
 
     async def _maintenance_tick(self) -> None:
@@ -229,22 +339,25 @@ class IncidentSystem:
         if transitions and self._accept is not None:
             self._accept(transitions)
 
-    async def _tick_loop(self) -> None:
+    async def _tick_loop(self, database_watch: bool = True) -> None:
         while True:
             await asyncio.sleep(self.tick_every)
-            await self.tick_once()
+            await self.tick_once(database_watch)
 
-    async def tick_once(self) -> None:
+    async def tick_once(self, database_watch: bool = True) -> None:
         """One pass of the ticker (each step logged and skipped when it fails); before
         :meth:`start`, only the database watch."""
         if self.ready:
             for step in (self._maintenance_tick, self._engine_tick, self._watch_tick):
                 try:
                     await step()
+                except Fenced:
+                    return  # another node leads: this tenure's work is being stopped
                 except Exception:
                     log.warning("incidents: %s failed; will retry", step.__name__,
                                 exc_info=True)
-        await self._database_watch()
+        if database_watch:
+            await self._database_watch()
 
     async def _engine_tick(self) -> None:
         await self._run(self.engine.tick)
@@ -272,7 +385,7 @@ class IncidentSystem:
             self.worker.wake()
 
     def _prune(self, older_than: float) -> None:
-        with self.runtime.store.write_session() as session, session.begin():
+        with self._writes() as session, session.begin():
             removed = outbox.prune(session, older_than)
         if removed:
             log.info("outbox: pruned %d delivered entries", removed)

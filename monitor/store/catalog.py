@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, text, update
 
 from monitor.config import Check, Config
 from monitor.store.models import CheckRow, ServiceRow
@@ -59,6 +59,11 @@ def sync(engine: Engine, config: Config) -> tuple[CatalogSync, dict[str, int], s
     checks = _wanted_checks(config)
     service_table, check_table = ServiceRow.__table__, CheckRow.__table__
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # several Vigie (the nodes of a cluster) starting at once on one database: one
+            # syncs, the next finds the rows there (its INSERTs would collide otherwise)
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('vigie.catalog:' || "
+                              "current_schema()))"))
         s_added, s_updated, s_off, service_ids = _sync_table(
             conn, service_table, service_table.c.id, SERVICE_COLUMNS, services, "id")
         c_added, c_updated, c_off, _ = _sync_table(

@@ -80,6 +80,56 @@ class ServiceChange:
 Change = CheckChange | ServiceChange
 
 
+@dataclass(frozen=True, slots=True)
+class CheckStateRecord:
+    """A check's hidden state after the run started at ``at`` (cluster mode): what the
+    node taking the check over starts from (see :mod:`monitor.cluster.models`)."""
+
+    check_key: str
+    status: Status | None
+    since: float | None
+    failures: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTransition:
+    """A check's confirmed status changed on the node that runs it (cluster mode): what
+    the leader follows (see :mod:`monitor.cluster.feed`)."""
+
+    check_key: str
+    previous: Status | None
+    #: since when ``previous`` held
+    previous_since: float | None
+    current: Status
+    #: the run that confirmed it: its start, its duration, its reason
+    at: float
+    duration: float
+    reason: Reason | None
+    #: the node that ran it
+    node: str
+
+    @classmethod
+    def from_transition(cls, transition: CheckTransition, previous_since: float | None,
+                        node: str) -> FeedTransition:
+        """The feed's record of a transition of the owner's book."""
+        result = transition.result
+        return cls(transition.check.check.key, transition.previous, previous_since,
+                   transition.current, result.started_at, result.duration, result.reason,
+                   node)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckState:
+    """A check's hidden state as the database holds it, with the start of its last run
+    stored (None: never run)."""
+
+    status: Status | None
+    since: float | None
+    failures: int
+    last_run: float | None
+
+
 def clean_samples(samples: dict[str, Any] | None) -> dict[str, Any] | None:
     """A JSON-safe copy of ``samples``: non-finite numbers left out, None when empty.
 

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, func, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Config
 from monitor.probe import Reason, Status
 from monitor.state import ServiceStatus
+from monitor.cluster.feed import append_feed
+from monitor.cluster.models import CheckStateRow
 from monitor.store import catalog, migrate, rollups
 from monitor.store.catalog import CatalogSync
 from monitor.store.engine import (
@@ -36,7 +38,15 @@ from monitor.store.models import (
     ServiceRow,
     ServiceStatusChange,
 )
-from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChange
+from monitor.store.records import (
+    Change,
+    CheckChange,
+    CheckStateRecord,
+    FeedTransition,
+    ResultRecord,
+    ServiceChange,
+    StoredCheckState,
+)
 from monitor.store.rollup_ledger import RollupLedger
 
 log = logging.getLogger(__name__)
@@ -150,36 +160,58 @@ class Store:
     # Writing ---------------------------------------------------------------------------
 
     def write_batch(self, results: Sequence[ResultRecord],
-                    changes: Sequence[Change] = ()) -> WriteCounts:
-        """Write results and status changes in one transaction; duplicates are ignored.
+                    changes: Sequence[Change] = (),
+                    states: Sequence[CheckStateRecord] = (),
+                    feed: Sequence[FeedTransition] = ()) -> WriteCounts:
+        """Write results, status changes and, in cluster mode, checks' hidden states and
+        the leader's feed, in one transaction; duplicates are ignored, and a state older
+        than the one stored (``at``) leaves it as it is.
 
         Rows for a check or service missing from the catalog are skipped (logged once).
         """
-        if not results and not changes:
+        if not results and not changes and not states and not feed:
             return WriteCounts()
         with self.write_engine.begin() as conn:
-            check_keys = {r.check_key for r in results}
-            check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
-            ids = self._check_id_map(conn, check_keys)
-            services = self._known_services(
-                conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
-            result_rows = [_result_row(ids[r.check_key], r) for r in results
-                           if r.check_key in ids]
-            check_rows = [{"check_id": ids[c.check_key], "at": c.at,
-                           "previous": None if c.previous is None else int(c.previous),
-                           "current": int(c.current), **_reason(c.reason)}
-                          for c in changes if isinstance(c, CheckChange) and c.check_key in ids]
-            service_rows = [{"service_id": c.service_id, "at": c.at,
-                             "previous": None if c.previous is None else c.previous.code,
-                             "current": c.current.code, **_reason(c.reason)}
-                            for c in changes
-                            if isinstance(c, ServiceChange) and c.service_id in services]
-            inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
-            changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
-            changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
-        if inserted:
-            self.rollup_ledger.written(min(r["started_at"] for r in result_rows))
-        return WriteCounts(inserted, changed)
+            counts, earliest = self._write_rows(conn, results, changes, states, feed)
+        if earliest is not None:
+            self.rollup_ledger.written(earliest)
+        return counts
+
+    def write_in(self, conn: Connection, changes: Sequence[Change]) -> WriteCounts:
+        """Write status changes in the caller's transaction (a cluster leader's, fenced);
+        duplicates are ignored."""
+        return self._write_rows(conn, (), changes, (), ())[0]
+
+    def _write_rows(self, conn: Connection, results: Sequence[ResultRecord],
+                    changes: Sequence[Change], states: Sequence[CheckStateRecord],
+                    feed: Sequence[FeedTransition]) -> tuple[WriteCounts, float | None]:
+        """Insert the rows; what was inserted, and the earliest result start written."""
+        check_keys = {r.check_key for r in results}
+        check_keys |= {c.check_key for c in changes if isinstance(c, CheckChange)}
+        check_keys |= {s.check_key for s in states} | {f.check_key for f in feed}
+        ids = self._check_id_map(conn, check_keys)
+        services = self._known_services(
+            conn, {c.service_id for c in changes if isinstance(c, ServiceChange)})
+        result_rows = [_result_row(ids[r.check_key], r) for r in results
+                       if r.check_key in ids]
+        check_rows = [{"check_id": ids[c.check_key], "at": c.at,
+                       "previous": None if c.previous is None else int(c.previous),
+                       "current": int(c.current), **_reason(c.reason)}
+                      for c in changes if isinstance(c, CheckChange) and c.check_key in ids]
+        service_rows = [{"service_id": c.service_id, "at": c.at,
+                         "previous": None if c.previous is None else c.previous.code,
+                         "current": c.current.code, **_reason(c.reason)}
+                        for c in changes
+                        if isinstance(c, ServiceChange) and c.service_id in services]
+        inserted = self._insert_ignoring(conn, ResultRow.__table__, result_rows)
+        changed = self._insert_ignoring(conn, CheckStatusChange.__table__, check_rows)
+        changed += self._insert_ignoring(conn, ServiceStatusChange.__table__, service_rows)
+        self._upsert_states(conn, [s for s in _latest_states(states) if s.check_key in ids],
+                            ids)
+        # last: the feed's head stays locked from here to the commit
+        append_feed(conn, [f for f in feed if f.check_key in ids], ids)
+        earliest = min(r["started_at"] for r in result_rows) if inserted else None
+        return WriteCounts(inserted, changed), earliest
 
     def write_results(self, records: Sequence[ResultRecord]) -> int:
         """Write results in one transaction; return how many were new."""
@@ -213,7 +245,58 @@ class Store:
             return len(conn.execute(stmt.returning(table.c.id), rows).all())
         return conn.execute(stmt, rows).rowcount  # SQLite before 3.35: this one is right
 
+    def _upsert_states(self, conn: Connection, states: list[CheckStateRecord],
+                       ids: dict[str, int]) -> None:
+        """Write each check's newest state, unless a newer one is stored already."""
+        if not states:
+            return
+        table = CheckStateRow.__table__
+        stmt = dialect_insert(self.engine, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.check_id],
+            set_={name: stmt.excluded[name] for name in ("status", "since", "failures", "at")},
+            where=table.c.at <= stmt.excluded.at)
+        conn.execute(stmt, [{"check_id": ids[s.check_key],
+                             "status": None if s.status is None else int(s.status),
+                             "since": s.since, "failures": s.failures, "at": s.at}
+                            for s in states])
+
     # Reading ---------------------------------------------------------------------------
+
+    def check_states(self, keys: Iterable[str]) -> dict[str, StoredCheckState]:
+        """The hidden state of each check of ``keys`` in the catalog, for the node taking
+        it over: the state its owner wrote (cluster mode), else its last confirmed status
+        with no failure pending; with the start of its last run stored."""
+        with self.engine.connect() as conn:
+            return self.read_check_states(conn, keys, last_run=True)
+
+    def read_check_states(self, conn: Connection, keys: Iterable[str], *,
+                          last_run: bool = False) -> dict[str, StoredCheckState]:
+        """:meth:`check_states` on ``conn`` (in its transaction); the last runs only when
+        asked for (``last_run`` None otherwise)."""
+        states = CheckStateRow.__table__
+
+        def newest_change(column: Any) -> Any:
+            return (select(column).where(CheckStatusChange.check_id == CheckRow.id)
+                    .order_by(CheckStatusChange.at.desc(), CheckStatusChange.id.desc())
+                    .limit(1).correlate(CheckRow).scalar_subquery())
+
+        last = (select(func.max(ResultRow.started_at))
+                .where(ResultRow.check_id == CheckRow.id).correlate(CheckRow)
+                .scalar_subquery()) if last_run else null()
+        query = (select(CheckRow.key, states.c.status, states.c.since, states.c.failures,
+                        newest_change(CheckStatusChange.current),
+                        newest_change(CheckStatusChange.at), last)
+                 .outerjoin(states, states.c.check_id == CheckRow.id))
+        out: dict[str, StoredCheckState] = {}
+        for chunk in _chunked(list(dict.fromkeys(keys)), 1000):
+            for key, status, since, failures, changed_to, changed_at, run in conn.execute(
+                    query.where(CheckRow.key.in_(chunk))):
+                if failures is None:  # no state written: the last confirmed status
+                    status, since, failures = changed_to, changed_at, 0
+                out[key] = StoredCheckState(None if status is None else Status(status),
+                                            since, failures, run)
+        return out
 
     def latest_check_statuses(self) -> dict[str, tuple[Status, float]]:
         """``{check key: (confirmed status, since)}`` from the last change of every check,
@@ -274,6 +357,21 @@ def _latest(model: type, owner: Any) -> Any:
     return (select(inner.c.id).where(inner.c[owner.key] == owner)
             .order_by(inner.c.at.desc(), inner.c.id.desc()).limit(1)
             .correlate(model.__table__).scalar_subquery())
+
+
+def _latest_states(states: Sequence[CheckStateRecord]) -> list[CheckStateRecord]:
+    """The newest state of each check (one row per check in a statement)."""
+    newest: dict[str, CheckStateRecord] = {}
+    for state in states:
+        kept = newest.get(state.check_key)
+        if kept is None or kept.at <= state.at:
+            newest[state.check_key] = state
+    return list(newest.values())
+
+
+def _chunked(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
 def _reason(reason: Reason | None) -> dict[str, str | bool | None]:

@@ -27,12 +27,23 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from monitor.state import CheckTransition, ServiceTransition, Transition
 from monitor.stats import WriterStats
-from monitor.store.records import Change, CheckChange, ResultRecord, ServiceChange
+from monitor.store.records import (
+    Change,
+    CheckChange,
+    CheckStateRecord,
+    FeedTransition,
+    ResultRecord,
+    ServiceChange,
+)
 from monitor.store.store import Store
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: what waits in the changes' queue: status changes, and (cluster mode) checks' hidden
+#: states and the leader's feed
+Queued = Change | CheckStateRecord | FeedTransition
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -74,13 +85,13 @@ class ResultWriter:
         self.retry_interval = retry_interval
         self._wait = wait
         self._results: deque[ResultRecord] = deque()
-        self._changes: deque[Change] = deque()
+        self._changes: deque[Queued] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         # the batch being written (kept across retries) and its size
-        self._batch: tuple[list[ResultRecord], list[Change]] | None = None
+        self._batch: tuple[list[ResultRecord], list[Queued]] | None = None
         self._in_flight = 0
         self._down_since: float | None = None
         self._overflow_warned = False
@@ -102,6 +113,18 @@ class ResultWriter:
     def submit_change(self, change: Change) -> None:
         """Queue one status change; it goes to the database with the results around it."""
         self._enqueue(self._changes, change)
+
+    def submit_state(self, record: CheckStateRecord) -> None:
+        """Queue a check's hidden state (cluster mode); like a status change, it goes to
+        the database with the results around it, in their transaction."""
+        self._enqueue(self._changes, record)
+
+    def submit_feed(self, record: FeedTransition) -> None:
+        """Queue a check transition for the cluster's leader, and write now, with the
+        results waiting: the leader hears of it at the commit, without waiting for the
+        batch to fill."""
+        self._enqueue(self._changes, record)
+        self._wake.set()
 
     def submit_transition(self, transition: Transition) -> None:
         """Queue the status change a state-machine transition describes."""
@@ -185,7 +208,7 @@ class ResultWriter:
         """A full batch is already waiting."""
         return len(self._results) >= self.batch_size or len(self._changes) >= self.batch_size
 
-    def _take(self) -> tuple[list[ResultRecord], list[Change]] | None:
+    def _take(self) -> tuple[list[ResultRecord], list[Queued]] | None:
         with self._lock:
             results = [self._results.popleft()
                        for _ in range(min(self.batch_size, len(self._results)))]
@@ -210,7 +233,7 @@ class ResultWriter:
         self._done()
         log.error("stopping with the database unreachable: %d rows not written", lost)
 
-    def _write(self, results: list[ResultRecord], changes: list[Change]) -> bool:
+    def _write(self, results: list[ResultRecord], changes: list[Queued]) -> bool:
         """Write one batch; False when the database is unreachable (keep it, retry)."""
         try:
             self._write_salvaging(results, changes)
@@ -235,7 +258,7 @@ class ResultWriter:
             self._overflow_warned = False
         return True
 
-    def _write_salvaging(self, results: list[ResultRecord], changes: list[Change],
+    def _write_salvaging(self, results: list[ResultRecord], changes: list[Queued],
                          top: bool = True) -> None:
         """Write a batch; if the database refuses some rows, write the others and drop
         those (found by halving the batch), so one bad row never blocks everything.
@@ -243,11 +266,14 @@ class ResultWriter:
         ``stats.written`` grows with each part written, so a part written before the
         database went away is counted once (the retry finds its rows already there)."""
         try:
-            self.stats.written += self.store.write_batch(results, changes).results
+            states = [c for c in changes if isinstance(c, CheckStateRecord)]
+            feed = [c for c in changes if isinstance(c, FeedTransition)]
+            plain = [c for c in changes if isinstance(c, (CheckChange, ServiceChange))]
+            self.stats.written += self.store.write_batch(results, plain, states, feed).results
         except Exception as exc:
             if is_transient(exc):
                 raise
-            items: list[ResultRecord | Change] = [*results, *changes]
+            items: list[ResultRecord | Queued] = [*results, *changes]
             if len(items) == 1:
                 self.stats.write_errors += 1
                 self.stats.dropped += 1

@@ -126,8 +126,9 @@ class SubscriptionSystem:
             return records.count_by_state(session)
 
     async def purge_once(self) -> int | None:
-        """One purge pass (logged and skipped when the database is away)."""
-        if not self.runtime.store_ready:
+        """One purge pass (logged and skipped when the database is away; in a cluster,
+        on the leader only)."""
+        if not self.runtime.store_ready or not self.runtime.is_leader():
             return None
         try:
             return await asyncio.to_thread(self.service.purge)

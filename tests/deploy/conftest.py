@@ -79,7 +79,22 @@ async def _scrape(tmp: Path) -> str:
 def exported_metrics(tmp_path_factory) -> set[str]:
     """Names of the series a real ``vigie run`` serves at /metrics."""
     text = asyncio.run(_scrape(tmp_path_factory.mktemp("vigie-metrics")))
-    return names_in_exposition(text)
+    return names_in_exposition(text) | names_in_exposition(_cluster_exposition())
+
+
+def _cluster_exposition() -> str:
+    """What a node of a cluster exports beside (it needs PostgreSQL: its collector,
+    rendered from a node's view)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from monitor.cluster.metrics import ClusterCollector
+
+    class View:
+        live, leader, fencing_epoch, checks_owned = ("a", "b"), True, 3, 10
+
+    registry = CollectorRegistry()
+    registry.register(ClusterCollector(View()))
+    return generate_latest(registry).decode()
 
 
 def queried_metrics(expression: str) -> set[str]:

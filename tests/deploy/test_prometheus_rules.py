@@ -22,6 +22,8 @@ REQUIRED_ALERTS = {
     "Vigie stale (no completed cycle for 10 minutes)": "VigieStale",
     "outbox backlog growing": "VigieOutboxBacklogGrowing",
     "bridge or notifier failures": "VigieDeliveriesFailing",
+    "no node of a cluster leads": "VigieClusterNoLeader",
+    "a node of a cluster is gone": "VigieClusterNodeGone",
 }
 
 

@@ -24,6 +24,7 @@ SHAPES = {
     # database rows: one column per language
     "monitor/store/models.py": {"ServiceRow", "CheckRow", "ResultRow", "CheckStatusChange",
                                 "ServiceStatusChange"},
+    "monitor/cluster/models.py": {"TransitionRow"},
     "monitor/incidents/models.py": {"Incident", "IncidentUpdate", "MaintenanceWindow",
                                     "Notice"},
     # the outbox's JSON payloads, given to plugins and stored as they are

@@ -82,8 +82,8 @@ def test_database_alert_text():
 class FakeSystem:
     """What the collector reads from an IncidentSystem."""
 
-    def __init__(self, state, stats) -> None:
-        self.runtime = type("R", (), {"state": state})()
+    def __init__(self, state, stats, leader: bool = True) -> None:
+        self.runtime = type("R", (), {"state": state, "is_leader": lambda self: leader})()
         self.stats = stats
         self.in_maintenance = {"mail"}
         self.refused_windows = 1
@@ -112,6 +112,14 @@ def test_collector_exports_incident_maintenance_and_outbox_metrics(tmp_path):
     assert registry.get_sample_value("vigie_outbox_deliveries_total",
                                      {"plugin": "notifier", "result": "delivered"}) == 4
     h.store.dispose()
+
+    # a node of a cluster that does not lead exports its own deliveries only
+    registry = CollectorRegistry()
+    registry.register(IncidentCollector(FakeSystem(h.state, stats, leader=False)))
+    text = generate_latest(registry).decode()
+    assert 'vigie_outbox_deliveries_total{plugin="notifier",result="failed"} 1.0' in text
+    assert "vigie_incidents_open" not in text and "vigie_outbox_backlog" not in text
+    assert "vigie_maintenance_active" not in text
 
 
 def test_unrecorded_alerts_tell_a_service_down_once_and_back_once_per_database_outage():

@@ -607,3 +607,72 @@ async def test_cancelling_run_cancels_runs_in_flight(registry, http, hung):
         await task
     assert vigie_tasks() == []
     assert await hung.wait_closed_connections(within=0.5) == 0
+
+
+async def test_set_owned_stops_lost_checks_and_starts_gained_ones_when_due(
+        registry, http, web_server):
+    """A node of a cluster runs its share: a lost check is not run again, a gained one
+    runs when its stored last run says it is due (at once when that is past), and one
+    never run at its usual spot in its interval."""
+    url = str(web_server.make_url("/ok"))
+    checks = [make_check(f"c{i}", url, interval=10) for i in range(4)]
+    keys = [c.key for c in checks]
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
+    stats = SchedulerStats()
+    scheduler = Scheduler(checks, registry, http, recorder, spread_first_runs=False,
+                          clock=clock, call_later=clock.call_later, stats=stats,
+                          owned=keys[:2])
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) == 2, within=10)
+    await settled(scheduler, clock)
+    assert {k for k, *_ in recorder.rows} == set(keys[:2]) and stats.checks == 2
+
+    clock.advance(4)
+    gained, lost = scheduler.set_owned(keys[1:], {keys[2]: 3.0, keys[3]: -5.0})
+    assert (gained, lost) == (keys[2:], keys[:1])
+    assert scheduler.owned() == keys[1:] and stats.checks == 3
+    # overdue: at once
+    await recorder.wait_for(lambda: len(recorder.rows) == 3, within=10)
+    assert recorder.rows[-1][0] == keys[3] and recorder.rows[-1][3] == 4.0
+    await settled(scheduler, clock)
+    while clock.next_timer() <= 25:
+        clock.advance_to_next_timer()
+        await settled(scheduler, clock)
+    stop.set()
+    await task
+
+    assert recorder.times(keys[0]) == [0.0]  # lost at 4 s: due at 10 s, never run again
+    assert recorder.times(keys[1]) == [0.0, 10.0, 20.0]  # kept: its phase unchanged
+    assert recorder.times(keys[2]) == [7.0, 17.0]  # due 3 s after it was gained
+    assert recorder.times(keys[3]) == [4.0, 14.0, 24.0]
+
+
+async def test_a_check_lost_while_queued_or_running_is_not_run_again(registry, http,
+                                                                     web_server, gate):
+    checks = [make_check(f"c{i}", str(web_server.make_url("/gated")), interval=1)
+              for i in range(3)]
+    keys = [c.key for c in checks]
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
+    stats = SchedulerStats()
+    scheduler = Scheduler(checks, registry, http, recorder, spread_first_runs=False,
+                          concurrency=1, clock=clock, call_later=clock.call_later,
+                          stats=stats)
+    stop, task = await start(scheduler)
+    await until(lambda: gate.waiting == 1)  # one running, two queued behind it
+    running = keys[0]
+    scheduler.set_owned([])
+    gate.open()
+    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=10)
+    await until(lambda: stats.in_flight == 0 and stats.queued == 0)
+    clock.advance(5)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    stop.set()
+    await task
+
+    # the run in progress ended and was taken; the queued ones never started
+    assert [k for k, *_ in recorder.rows] == [running]
+    assert gate.arrived == 1 and stats.checks == 0
+    assert scheduler.run_now(keys[1]) is None and gate.arrived == 1  # not ours: nothing

@@ -104,3 +104,35 @@ def test_an_empty_database_is_migrated_with_alembic(tmp_path):
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [head_revision(), "True"]
+
+
+def test_nodes_syncing_one_postgresql_catalog_at_once_all_start(postgres_schema_url, tmp_path):
+    """The nodes of a cluster start together on an empty database: each syncs the
+    catalog; one inserts the rows, the others find them (no duplicate key)."""
+    import threading
+
+    Store(postgres_schema_url).upgrade()
+    config = load(tmp_path, 30, 20)
+    stores = [Store(postgres_schema_url) for _ in range(3)]
+    barrier = threading.Barrier(len(stores))
+    outcomes: list[object] = [None] * len(stores)
+
+    def sync(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = stores[i].sync_catalog(config)
+        except Exception as exc:  # noqa: BLE001 - judged below
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=sync, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+        assert sorted(o.added for o in outcomes) == [0, 0, 630]
+        assert all(len(s._check_ids) == 600 for s in stores)
+    finally:
+        for store in stores:
+            store.dispose()

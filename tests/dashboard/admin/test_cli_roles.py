@@ -23,8 +23,8 @@ from tests.dashboard.admin.conftest import QUICK
 P = Permission
 PASSWORD = "a long enough pass phrase"
 
-#: the commands of the server's operator, which act on no volunteer's data
-#: operators' commands: they read the configuration and the database as the server does
+#: the commands of the server's operator, which act on no volunteer's data (they read the
+#: configuration and the database as the server does: ``cluster status`` the nodes' rows)
 SERVER_COMMANDS = {"run", "check", "probes", "config check", "db upgrade", "dashboard", "demo",
                    "cluster status"}
 
