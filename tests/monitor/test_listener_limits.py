@@ -148,8 +148,11 @@ def test_slow_header_connections_are_closed_after_the_head_timeout(serve, monkey
     """500 slow-header connections used to stay open for ever: now each is closed once the
     head timeout passes, whether it sent half a head, nothing at all, or drips bytes; and
     once they are gone the memory they took is handed back."""
-    monkeypatch.setattr(connections, "TRIM_AFTER_CONNECTIONS", 40)
-    server = serve(echo, head_timeout=0.3, keepalive_timeout=30)
+    # The flood is 51 connections and a trim needs 30 of them open at once: a head
+    # timeout of a second leaves a loaded machine ample time to accept them all before
+    # the first one is closed (with 0.3 s and a threshold of 40, a busy CI missed it).
+    monkeypatch.setattr(connections, "TRIM_AFTER_CONNECTIONS", 30)
+    server = serve(echo, head_timeout=1.0, keepalive_timeout=30)
     partial = [connect(server.port) for _ in range(40)]
     for sock in partial:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: vigie\r\nX-Slow: ")
@@ -179,6 +182,7 @@ def test_slow_header_connections_are_closed_after_the_head_timeout(serve, monkey
         dripper.join(PATIENCE)
     wait_for(server, lambda: server.stats.timeouts["head"] == 51 and server.stats.open == 0,
              "every slow connection counted and gone")
+    assert server.stats.open_peak >= 30, "the flood was never open at once"
     wait_for(server, lambda: server.stats.trims == 1, "memory handed back after the flood")
 
 
