@@ -9,6 +9,8 @@ Three measurements, each with real ``vigie run`` processes on 127.0.0.1:
 2. **Fail-over time** — 3 nodes; the leader is killed (SIGKILL) and, at the same moment,
    a check run by another node starts failing: the time until the volunteers' alert
    (Apprise ``json://`` on 127.0.0.1) arrives, sent by the new leader. Median and max.
+   Before each kill, the same for a check failing on a node that does not lead, from its
+   failing run's end to the leader's alert: how fast transitions reach the leader.
 3. **Database load of membership and ownership** — 1, 2, 3 nodes with a single check,
    in a database of their own: transactions per second (``pg_stat_database``) against
    one Vigie with cluster mode off (what the heartbeats, the lease and the feed add).
@@ -269,8 +271,20 @@ class Switch:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def failover(args, target: str) -> list[float]:
-    """Seconds from the leader killed to the first alert sent by the new one."""
+def failing_run_end(engine: sa.Engine, key: str, after: float) -> float | None:
+    """When the first failing run of ``key`` that started after ``after`` ended (the
+    owner's clock, the same machine's as the receiver's), or None while there is none."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT min(r.started_at + r.duration) FROM results r JOIN checks c "
+            "ON c.id = r.check_id WHERE c.key = :key AND r.started_at > :after "
+            "AND r.status <> :up"), {"key": key, "after": after, "up": 0}).scalar()
+
+
+def failover(args, target: str) -> tuple[list[float], list[float]]:
+    """Seconds from the leader killed to the first alert sent by the new one; and, before
+    each kill, seconds from a failing run's end on a node that does not lead to the
+    leader's alert (the feed, the engine and the delivery)."""
     from monitor.cluster.ownership import owner
 
     receiver, switch = Receiver(), Switch()
@@ -282,6 +296,7 @@ def failover(args, target: str) -> list[float]:
                           "interval: 1s, confirm: 1}\n" for i in range(switches)))
     total = args.failover_checks + switches
     times: list[float] = []
+    feed: list[float] = []
     with schema() as url, tempfile.TemporaryDirectory() as tmp:
         nodes = {name: Node(Path(tmp), name, url, args.failover_checks, target,
                             args.interval, extra, services) for name in NODES}
@@ -301,6 +316,20 @@ def failover(args, target: str) -> list[float]:
                 # a check its node keeps (rendezvous: its owner among the survivors too)
                 path = next(f"/s{i}" for i in range(switches)
                             if owner(f"switch/s{i}", NODES) in survivors)
+                # a check owned by a node that does not lead fails: its alert comes
+                # through the feed to the leader
+                key = next(f"switch/s{i}" for i in range(switches)
+                           if owner(f"switch/s{i}", NODES) in survivors)
+                seen, flipped = len(receiver.arrivals), time.time()
+                switch.failing.add("/" + key.split("/", 1)[1])
+                wait(lambda seen=seen: len(receiver.arrivals) > seen, "the alert", every=0.05)
+                ended = wait(lambda key=key, flipped=flipped: failing_run_end(
+                    engine, key, flipped), "the run")
+                feed.append(receiver.arrivals[seen][0] - ended)
+                progress(f"  a non-leader's failing run → the leader's alert: {feed[-1]:.3f} s")
+                switch.failing.clear()
+                wait(lambda seen=seen: len(receiver.arrivals) > seen + 1, "its resolution",
+                     every=0.2)
                 seen = len(receiver.arrivals)
                 progress(f"fail-over run {run + 1}: killing the leader, {held}")
                 nodes[held].stop(signal.SIGKILL)
@@ -319,7 +348,7 @@ def failover(args, target: str) -> list[float]:
             engine.dispose()
             for node in nodes.values():
                 node.stop()
-    return times
+    return times, feed
 
 
 # 3. Database load ---------------------------------------------------------------------------
@@ -388,11 +417,14 @@ def main() -> int:
                 print(f"| {label} | {s.fmt(0)} | {s.median / base.median:.2f} |")
             print(f"\n{load_note(loads)}")  # type: ignore[arg-type]  # the dict item holds the loads list
         if "failover" not in args.skip:
-            times = failover(args, target)
+            times, feed = failover(args, target)
             print(f"\n## Fail-over ({args.failover_checks:,} checks, 3 nodes, defaults)\n")
             print(f"leader killed → first alert by the new leader: median "
                   f"{statistics.median(times):.1f} s, max {max(times):.1f} s, min "
                   f"{min(times):.1f} s ({len(times)} runs)")
+            print(f"\na non-leader's failing run ended → the leader's alert received: median "
+                  f"{statistics.median(feed) * 1000:.0f} ms, max {max(feed) * 1000:.0f} ms "
+                  f"({len(feed)} runs: the feed, the engine, the outbox, the delivery)")
         if "db" not in args.skip:
             load = database_load(args, target)
             print("\n## Database load of membership and ownership (1 check)\n")
