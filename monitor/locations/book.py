@@ -66,15 +66,22 @@ class LocationBook:
         for check in self.checks.values():
             for name in check.locations:
                 self._at.setdefault(name, []).append(check.key)
-        now = clock()
         #: remote location -> when it was last heard of (its last result, or the start)
-        self._heard = {name: now for name in settings.remote_names() if name in self._at}
+        self._heard = dict.fromkeys(
+            (name for name in settings.remote_names() if name in self._at), clock())
         self._received: dict[str, float] = {}
         #: unreachable location -> silent since
         self._silent: dict[str, float] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._reasons: dict[str, Reason | None] = {}
         self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Count the remote locations' silences from now (Vigie starts probing)."""
+        with self._lock:
+            now = self.clock()
+            for name in self._heard:
+                self._heard[name] = now
 
     def locations(self) -> list[str]:
         """The locations some check runs from, the server's first, in the file's order."""

@@ -181,5 +181,7 @@ class LocationSystem:
             self._alerts.pop(0)
 
     def started(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The event loop results are applied on (before the listener serves)."""
+        """Vigie starts: results are applied on ``loop`` from now on (set before the
+        listener serves), and the remote locations' silences count from now."""
         self._loop = loop
+        self.book.start()
