@@ -10,6 +10,7 @@ import sqlite3
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -96,6 +97,7 @@ services:
     checks:
       - {{id: home, kind: steady, interval: 1h, confirm: 2,
           locations: [paris, lyon, marseille]}}
+      - {{id: far, kind: steady, interval: 1h, locations: [lyon, marseille]}}
 """)
     return path
 
@@ -155,12 +157,13 @@ def up(at: float) -> ProbeResult:
     return ProbeResult.up(started_at=at, duration=0.04)
 
 
-async def submit(runtime: Runtime, *results: tuple[str, ProbeResult]) -> None:
+async def submit(runtime: Runtime, *results: tuple[str, ProbeResult], key: str = KEY
+                 ) -> None:
     """Submit results from another thread, as the agents' endpoint does, then wait until
     they are applied."""
     def send():
         for location, result in results:
-            runtime.startup_context().submit_location_result(KEY, location, result)
+            runtime.startup_context().submit_location_result(key, location, result)
     await asyncio.to_thread(send)
     await applied(runtime)
 
@@ -269,3 +272,30 @@ async def test_a_result_for_a_location_the_check_does_not_run_from_is_refused(ru
     with pytest.raises(KeyError):
         submit_location("web/nothing", "lyon", up(time.time()))
     assert runtime.locations.book.state(KEY, "lyon").last is None
+
+
+async def test_a_check_run_only_from_remote_locations_is_not_run_by_the_server(running):
+    runtime = running.runtime
+    assert runtime.scheduler.owned() == [KEY]
+    t = time.time()
+    await submit(runtime, ("lyon", up(t)), ("marseille", up(t + 1)), key="web/far")
+    assert runtime.state.checks["web/far"].status is Status.UP
+    assert runtime.locations.book.state("web/far", "lyon").status is Status.UP
+
+
+def test_in_a_cluster_only_the_node_owning_the_check_takes_its_verdict(tmp_path):
+    pm = build_plugin_manager(load_entry_points=False, extra_plugins=[("recorder", Recorder())])
+    registry = ProbeRegistry.from_plugin_manager(pm)
+    runtime = Runtime(load_config(write_config(tmp_path, free_port()), registry), pm,
+                      registry)
+    try:
+        check = runtime.enabled_check(KEY)
+        # (the parts of monitor.cluster.role.ClusterRole take_verdict reads)
+        runtime.role = SimpleNamespace(owned=frozenset(), leading=None)
+        runtime.take_verdict(check, up(1.0), store=False)
+        assert runtime.state.checks[KEY].status is None
+        runtime.role = SimpleNamespace(owned=frozenset({KEY}), leading=None)
+        runtime.take_verdict(check, up(2.0), store=False)
+        assert runtime.state.checks[KEY].status is Status.UP
+    finally:
+        runtime.store.dispose()
