@@ -83,7 +83,7 @@ INVALID = [
 @pytest.mark.parametrize("checks, section, expected", INVALID,
                          ids=[e.split(": ", 2)[1] + f"-{i}" for i, (_, _, e) in
                               enumerate(INVALID)])
-def test_invalid_locations_give_exact_error(registry, tmp_path, checks,  # noqa: F811
+def test_invalid_locations_give_exact_error(registry, tmp_path, checks,
                                             section, expected):
     path = write(tmp_path, checks, section)
     with pytest.raises(ConfigError) as caught:
@@ -91,7 +91,7 @@ def test_invalid_locations_give_exact_error(registry, tmp_path, checks,  # noqa:
     assert str(caught.value) == expected.format(f=path)
 
 
-def test_location_problems_are_said_whatever_else_is_wrong(registry, tmp_path):  # noqa: F811
+def test_location_problems_are_said_whatever_else_is_wrong(registry, tmp_path):
     path = write(tmp_path, """\
         - {id: home, kind: testprobe, url: 'http://127.0.0.1/', interval: often,
            locations: [lyom]}
@@ -105,7 +105,7 @@ def test_location_problems_are_said_whatever_else_is_wrong(registry, tmp_path): 
         "(did you mean 'lyon'?)"]
 
 
-def test_locations_quorum_and_secrets_resolved(registry, tmp_path):  # noqa: F811
+def test_locations_quorum_and_secrets_resolved(registry, tmp_path):
     path = write(tmp_path, """\
         - {id: a, kind: testprobe, url: 'http://127.0.0.1/'}
         - {id: b, kind: testprobe, url: 'http://127.0.0.1/', locations: [paris, lyon]}
@@ -131,7 +131,7 @@ def test_locations_quorum_and_secrets_resolved(registry, tmp_path):  # noqa: F81
 
 
 def test_a_file_without_locations_runs_every_check_on_the_server_alone(
-        registry, tmp_path):  # noqa: F811
+        registry, tmp_path):
     path = write(tmp_path, """\
         - {id: a, kind: testprobe, url: 'http://127.0.0.1/'}
         - {id: b, kind: testprobe, url: 'http://127.0.0.1/', enabled: false}
