@@ -1,4 +1,4 @@
-"""Checks run from several places (issue 18): each location's own damping, the consensus
+"""Checks run from several places: each location's own damping, the consensus
 members are told, the remote locations' reachability (docs/locations.md).
 
 - :mod:`~monitor.locations.consensus` — the rule, pure: votes in, a verdict out;
