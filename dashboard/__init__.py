@@ -108,7 +108,7 @@ class DatabaseIdConverter(IntegerConverter):
 
 def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | None = None, *,
                store: Any = None, incidents: Any = None, assistance: Any = None,
-               subscriptions: Any = None) -> Flask:
+               subscriptions: Any = None, locations: Any = None) -> Flask:
     """Build the dashboard application.
 
     :param config_path_or_obj: path of ``vigie.yaml`` (default ``$VIGIE_CONFIG`` or
@@ -130,6 +130,10 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
         links of the mails already sent keep working); the pages find it in
         ``app.extensions["vigie.subscriptions"]``; signing up at ``/abonnement/`` is
         offered when it is ``available`` (``subscriptions.enabled`` and mail configured).
+    :param locations: the running Vigie's read function of the check × location grid
+        (``StartupContext.location_grid``); volunteers see it at ``/admin/locations`` and
+        on the pages of services with checks run from several locations. None: the
+        dashboard serves alone and says the grid is only in ``vigie run``.
     """
     from dashboard import api, badges, feeds, i18n, status
     from dashboard.pages import DashboardState
@@ -214,9 +218,18 @@ def create_app(config_path_or_obj: Any = None, test_config: dict[str, Any] | Non
 
     subscribing(app)
     _register_basics(app)
+    from dashboard import locations as located
+
+    if locations is None:  # a running Runtime given whole
+        locations = getattr(getattr(config_path_or_obj, "locations", None), "grid", None)
+    located.setup(app, locations)
     from dashboard.fastpath import FastPath
 
-    app.wsgi_app = FastPath(app.wsgi_app, cache, app.config["DEFAULT_LANGUAGE"])
+    # a service's page shows its locations to signed-in volunteers: their requests for it
+    # go through Flask, never answered from the members' cached copy
+    app.wsgi_app = FastPath(app.wsgi_app, cache, app.config["DEFAULT_LANGUAGE"],
+                            personal_paths=("/services/",) if located.configured(app) else (),
+                            session_cookie=app.config["SESSION_COOKIE_NAME"])
     # Vigie's listener (monitor.web) sends these from its event loop, with no thread hop
     app.cached_answer = app.wsgi_app.cached_answer
     return app

@@ -66,10 +66,16 @@ def _not_modified(environ: dict, etag: str, headers: list) -> bool:
 class FastPath:
     """WSGI middleware answering from the snapshot's response cache."""
 
-    def __init__(self, app: Callable, cache: SnapshotCache, default_language: str) -> None:
+    def __init__(self, app: Callable, cache: SnapshotCache, default_language: str, *,
+                 personal_paths: tuple[str, ...] = (), session_cookie: str = "session"
+                 ) -> None:
         self.app = app
         self.cache = cache
         self.default_language = default_language
+        #: path prefixes whose page differs for a signed-in volunteer: a request carrying
+        #: the volunteers' session cookie there always goes through Flask
+        self.personal_paths = personal_paths
+        self._session_cookie = session_cookie + "="
 
     def _key(self, environ: dict) -> tuple:
         """The cache key of a request: language, compression, host and scheme, path, query."""
@@ -83,10 +89,12 @@ class FastPath:
         return ("response", lang, gzipped, environ.get("wsgi.url_scheme"),
                 environ.get("HTTP_HOST"), environ.get("SCRIPT_NAME", ""), path, query)
 
-    @staticmethod
-    def _answerable(environ: dict) -> bool:
-        return (environ.get("REQUEST_METHOD") == "GET"
-                and not environ.get("PATH_INFO", "").startswith(PASS_THROUGH))
+    def _answerable(self, environ: dict) -> bool:
+        path = environ.get("PATH_INFO", "")
+        if self.personal_paths and path.startswith(self.personal_paths) and \
+                self._session_cookie in environ.get("HTTP_COOKIE", ""):
+            return False
+        return environ.get("REQUEST_METHOD") == "GET" and not path.startswith(PASS_THROUGH)
 
     @staticmethod
     def _found(snap: Snapshot, key: tuple, environ: dict, last: float | None) -> tuple | None:

@@ -223,6 +223,15 @@ def _incomplete(body: Body, status: int, mimetype: str) -> Response:
                              "Cache-Control": "no-store"})
 
 
+def private_response(render: Callable[[], str | bytes]) -> Response:
+    """A page rendered for this visitor alone (a signed-in volunteer sees more than
+    members): served for this request only, never kept here, by dashboard.fastpath or by
+    a shared cache."""
+    response = _incomplete(_rendered(state().cache, render), 200, "text/html")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def page_context(current_url: str) -> dict[str, Any]:
     """Template variables every public page uses."""
     return {

@@ -30,7 +30,8 @@ def vigie_startup(ctx: StartupContext) -> None:
     from dashboard import create_app
 
     ctx.mount("/", create_app(ctx.config, store=ctx.store, incidents=ctx.incidents,
-                              assistance=ctx.assistance, subscriptions=ctx.subscriptions))
+                              assistance=ctx.assistance, subscriptions=ctx.subscriptions,
+                              locations=ctx.location_grid))
 
 
 @click.command("dashboard")

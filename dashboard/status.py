@@ -14,10 +14,17 @@ from flask import Blueprint, abort, render_template, request, url_for
 from dashboard.i18n import gettext
 from markupsafe import Markup
 
-from dashboard import bars, charts, reads, rulewords
+from dashboard import bars, charts, locations, reads, rulewords
 from dashboard.banner import banner
 from dashboard.i18n import fmt_datetime, fmt_day, select_language
-from dashboard.pages import cached_response, detail, page_context, snapshot, state
+from dashboard.pages import (
+    cached_response,
+    detail,
+    page_context,
+    private_response,
+    snapshot,
+    state,
+)
 from monitor.markup import stored
 
 bp = Blueprint("status", __name__)
@@ -92,6 +99,11 @@ def service(service_id: str):
     selected = request.args.get("range", "24h")
     if selected not in RANGES:
         selected = "24h"
+    # a signed-in volunteer also sees where each check fails (members: the consensus)
+    places = None
+    if locations.has_located_checks(service_id) and locations.volunteer_signed_in():
+        grid = locations.grid()
+        places = grid.for_service(service_id) if grid is not None else False
 
     def render():
         lang = select_language()
@@ -109,8 +121,10 @@ def service(service_id: str):
         return render_template(
             "status/service.html", data=snap.data, service=view, chart=chart[0],
             legend=chart[1], ranges=list(RANGES), selected=selected, incidents=incidents,
-            maintenance=maintenance,
+            maintenance=maintenance, places=places,
             **page_context(url_for("status.service", service_id=service_id, range=selected)))
+    if places is not None:
+        return private_response(render)
     return cached_response(("service", service_id, selected), render)
 
 

@@ -13,7 +13,8 @@ name of the schema, defined by job in:
 - :mod:`monitor.config_server`: the ``server`` section (the listener and its limits);
 - :mod:`monitor.config_settings`: ``site``, ``scheduler``, ``store``, ``plugins`` and
   ``incidents``;
-- :mod:`monitor.config_maintenance`: the ``maintenance`` windows.
+- :mod:`monitor.config_maintenance`: the ``maintenance`` windows;
+- :mod:`monitor.config_locations`: the ``locations`` checks run from.
 
 Import them from here (``from monitor.config import Check``).
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from pydantic import model_validator
 
+from monitor.config_locations import LocationConfig, LocationSettings
 from monitor.config_maintenance import MaintenanceConfig
 from monitor.config_server import (
     DEFAULT_PATHS,
@@ -58,9 +60,10 @@ from monitor.schema import StrictModel
 __all__ = [
     "DEFAULT_PATHS", "IDENT", "PROXY_HEADERS", "Check", "CheckConfig", "CheckDefaults",
     "Config", "FileConfig", "GroupConfig", "IncidentSettings", "ListenerLimits",
-    "LocalizedText", "MaintenanceConfig", "OptionalDuration", "OutboxSettings",
-    "PathSettings", "PluginSettings", "SchedulerSettings", "Service", "ServiceConfig",
-    "ServerSettings", "SiteSettings", "StoreSettings",
+    "LocalizedText", "LocationConfig", "LocationSettings", "MaintenanceConfig",
+    "OptionalDuration", "OutboxSettings", "PathSettings", "PluginSettings",
+    "SchedulerSettings", "Service", "ServiceConfig", "ServerSettings", "SiteSettings",
+    "StoreSettings",
 ]
 
 
@@ -83,6 +86,7 @@ class FileConfig(StrictModel):
     services: list[ServiceConfig] = []
     incidents: IncidentSettings = IncidentSettings()
     maintenance: list[MaintenanceConfig] = []
+    locations: LocationSettings = LocationSettings()
 
     @model_validator(mode="after")
     def _references(self) -> FileConfig:

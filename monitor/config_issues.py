@@ -11,6 +11,7 @@ building anything from it (a file over :data:`MAX_FILE_BYTES`, nesting deeper th
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -63,6 +64,17 @@ class ConfigError(Exception):
         self.path = path
         self.issues = sorted(issues, key=lambda i: (i.line or 0, format_loc(i.loc)))
         super().__init__("\n".join(i.render(path) for i in self.issues))
+
+
+def unknown_name(what: str, name: str, known: set[str], loc: Loc, line: int | None
+                 ) -> ConfigIssue:
+    """``unknown group 'hostin' (did you mean 'hosting'?)`` at ``loc`` (on ``line``)."""
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = (f"did you mean {close[0]!r}?" if close
+            else f"known: {', '.join(names)}" if names
+            else f"no {what} is defined under '{what}s'")
+    return ConfigIssue(line, loc, f"unknown {what} {quote(name)} ({hint})")
 
 
 def shorten(text: str) -> str:

@@ -29,7 +29,15 @@ from monitor.config import (
     ServiceConfig,
 )
 from monitor.config_errors import issues_from_validation, without_given_values
-from monitor.config_issues import ConfigError, ConfigIssue, Loc, format_loc, quote
+from monitor.config_issues import (
+    ConfigError,
+    ConfigIssue,
+    Loc,
+    format_loc,
+    quote,
+    unknown_name,
+)
+from monitor.config_locations import location_issues, resolved_locations
 from monitor.config_source import ConfigSource, read_config_text, read_top_level
 from monitor.plugins import ProbeRegistry, build_plugin_manager, config_sections
 from monitor.probe import CheckRef
@@ -78,7 +86,8 @@ def load_config(path: str | Path, registry: ProbeRegistry,
     # references (groups, probe kinds, kind-specific keys). Whatever needs only the raw
     # data is checked on it, so that no problem waits for another to be fixed.
     issues: list[ConfigIssue] = [*source.issues, *_duplicate_ids(core, source),
-                                 *_maintenance_issues(core, source)]
+                                 *_maintenance_issues(core, source),
+                                 *location_issues(core, source.line_of)]
     plugin_sections: dict[str, Any] = {}
     for name, model in sections.items():
         raw = source.data.get(name)
@@ -225,12 +234,7 @@ def _ids(raw: Any) -> set[str]:
 def _unknown(what: str, name: str, known: set[str], loc: Loc, source: ConfigSource
              ) -> ConfigIssue:
     """``unknown group 'hostin' (did you mean 'hosting'?)`` at ``loc``."""
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = (f"did you mean {close[0]!r}?" if close
-            else f"known: {', '.join(names)}" if names
-            else f"no {what} is defined under '{what}s'")
-    return ConfigIssue(source.line_of(loc), loc, f"unknown {what} {quote(name)} ({hint})")
+    return unknown_name(what, name, known, loc, source.line_of(loc))
 
 
 def _with_sections_hint(issue: ConfigIssue, sections: dict[str, Any]) -> ConfigIssue:
@@ -307,6 +311,8 @@ def _resolve_services(
     # a check without a name is named by its id: one shared (frozen) text per id, not one
     # per check (tens of MB with 100,000 checks)
     default_names: dict[str, LocalizedText] = {}
+    # a check naming no location runs on the server alone: one tuple shared by them all
+    here = (file.locations.self.name,)
     for s_index, service in enumerate(raw_services):
         assert service is not None
         raw_services[s_index] = None
@@ -322,6 +328,7 @@ def _resolve_services(
             options = _validate_options(check.kind, given, loc, source, registry, issues)
             if options is None:
                 continue
+            locations, quorum = resolved_locations(check.locations, check.quorum, here)
             checks.append(Check(
                 ref=CheckRef(service.id, check.id, check.kind),
                 name=check.name or default_names.get(check.id) or default_names.setdefault(
@@ -332,6 +339,9 @@ def _resolve_services(
                 retry_interval=check.retry_interval or defaults.retry_interval,
                 options=options,
                 enabled=check.enabled,
+                locations=locations,
+                quorum=quorum,
+                agent_secrets=check.agent_secrets,
             ))
         services.append(Service(service.id, service.name, service.group,
                                 service.description, tuple(checks)))

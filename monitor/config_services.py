@@ -58,6 +58,15 @@ class CheckConfig(StrictModel):
     retry_interval: Duration | None = None
     #: false: the check is kept in the file but never run
     enabled: bool = True
+    #: where the check runs from: names of ``locations`` (default: the server's own,
+    #: ``locations.self``); see docs/locations.md
+    locations: list[str] | None = None
+    #: how many of its locations must see it down before it is down for members (1 to
+    #: the number of its locations; default: a majority, ``n // 2 + 1``)
+    quorum: int | None = None
+    #: send its secret options (passwords, tokens) to the agents of its remote
+    #: locations; otherwise they are left out and an agent reports the run ``unknown``
+    agent_secrets: bool = False
 
     def options(self) -> dict[str, Any]:
         """The kind-specific keys (everything that is not a common key)."""
@@ -101,6 +110,12 @@ class Check:
     retry_interval: float
     options: ProbeConfig
     enabled: bool = True
+    #: the locations it runs from (``locations``); empty: the server's own only
+    locations: tuple[str, ...] = ()
+    #: how many of them must see it down before members are told
+    quorum: int = 1
+    #: its secret options go to the agents of its remote locations
+    agent_secrets: bool = False
 
     @property
     def key(self) -> str:

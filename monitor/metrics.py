@@ -39,6 +39,7 @@ from monitor.exposition import CONTENT_TYPE as CONTENT_TYPE
 from monitor.exposition import Escaped, Listed, Rows, VigieRegistry
 from monitor.exposition import render as render
 from monitor.listener_metrics import LISTENER_METRICS
+from monitor.locations.metrics import LOCATION_METRICS
 from monitor.probe import CheckRef, Probe, SampleSpec, Status
 from monitor.state import CheckState, ServiceStatus, StateBook
 from monitor.stats import SchedulerStats, WriterStats
@@ -71,7 +72,7 @@ CORE_METRICS = frozenset({
     "vigie_build_info",
 })
 #: every name a probe's sample or info may not take
-RESERVED_METRICS = CORE_METRICS | LISTENER_METRICS
+RESERVED_METRICS = CORE_METRICS | LISTENER_METRICS | LOCATION_METRICS
 _CHECK_LABELS = ("service", "check", "kind")
 
 

@@ -54,6 +54,12 @@ CORE_WORDS: dict[str, Words] = {
     "tls": _("The service's secure connection fails"),
     "tls.verify": _("The service's security certificate is refused"),
     "vigie": _("Vigie could not check the service; the volunteers know"),
+    # a check run from several places (monitor.locations.wording): members read the
+    # consensus; the failing places are the volunteers' business
+    "vigie.locations.partial": _("The service works"),
+    "vigie.locations.down": _("The service does not work; the volunteers know"),
+    "vigie.locations.degraded": _("The service works, but not fully; the volunteers know"),
+    "vigie.locations.maintenance": _("The service announces maintenance"),
 }
 
 _learnt: dict[str, tuple[Words, str]] = {}

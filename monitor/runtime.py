@@ -35,6 +35,9 @@ from monitor.http_session import LazyHttpSession
 from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.listener_metrics import ListenerCollector
+from monitor.locations.book import runs_here
+from monitor.locations.metrics import LocationCollector
+from monitor.locations.system import LocationSystem
 from monitor.metrics import build_registry
 from monitor.plugins import HookFailures, ProbeRegistry
 from monitor.probe import ProbeResult, Status
@@ -156,6 +159,9 @@ class Runtime(StoreLifecycle):
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
+        #: the checks run from several locations: their status is the consensus
+        self.locations = LocationSystem(self)
+        self.metrics_registry.register(LocationCollector(self.locations.book))
         self._events: asyncio.Queue[Transition] | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,6 +182,8 @@ class Runtime(StoreLifecycle):
                 config=self.config, state=self.state, store=self.store,
                 probes=self.registry, incidents=self.incidents.ctx, mount=self.mount,
                 submit_result=self.submit_result,
+                submit_location_result=self.locations.submit_location_result,
+                location_grid=self.locations.grid,
                 add_plugin=self.add_plugin, remove_plugin=self.remove_plugin,
                 database_up=lambda: self.writer_stats.database_up,
                 assistance=self.assistance.service if self.assistance else None,
@@ -227,14 +235,22 @@ class Runtime(StoreLifecycle):
         :raises KeyError: no enabled check has this key.
         :raises TypeError: ``result`` does not have the shape of a :class:`ProbeResult`.
         """
-        check = self._checks.get(check_key)
-        if check is None:
-            raise KeyError(f"unknown check {check_key!r}")
+        check = self.enabled_check(check_key)
         result = clean_result(result)
         if not result.started_at:
             result.started_at = time.time()
         assert self._loop is not None, "submit_result() called before the runtime started"
         self._loop.call_soon_threadsafe(self.on_result, check, result)
+
+    def enabled_check(self, check_key: str) -> Check:
+        """The enabled check ``check_key``.
+
+        :raises KeyError: no enabled check has this key.
+        """
+        check = self._checks.get(check_key)
+        if check is None:
+            raise KeyError(f"unknown check {check_key!r}")
+        return check
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` reports: ok unless the scheduler stalled."""
@@ -263,6 +279,9 @@ class Runtime(StoreLifecycle):
         if result.status is not Status.UP and unjudged(result):
             result.status = Status.UNKNOWN
             self.shortage.note("checks")
+        if check.key in self.locations.located:
+            self.incidents.on_result(check, result)
+            return self.locations.on_self_result(check, result)
         self.writer.submit(ResultRecord.from_result(check.key, result))
         if self.shares_state:
             self._apply_shared(check, result)
@@ -271,16 +290,34 @@ class Runtime(StoreLifecycle):
         self.incidents.on_result(check, result)
         return self.own.checks[check.key].next_delay()
 
-    def _apply_shared(self, check: Check, result: ProbeResult) -> None:
+    def take_verdict(self, check: Check, result: ProbeResult, *, store: bool = True) -> None:
+        """A located check's verdict (:mod:`monitor.locations`): its status becomes the
+        check's as it is, with no second damping (each location damped its own), and it
+        is stored as the check's result when ``store``. In a cluster, only the node that
+        owns the check takes it (see docs/locations.md)."""
+        if self.role is not None and check.key not in self.role.owned:
+            return
+        if store:
+            self.writer.submit(ResultRecord.from_result(check.key, result))
+        if self.shares_state:
+            self._apply_shared(check, result, verdict=True)
+        else:
+            self._accept_transitions(self.state.apply_change(check.key, result))
+        if store:
+            self.own.checks[check.key].last = result
+
+    def _apply_shared(self, check: Check, result: ProbeResult, *, verdict: bool = False
+                      ) -> None:
         """Apply a result to this node's book (cluster mode): the check's change goes to
         the database with the feed's record of it (the leader derives the services from
         every check), and the check's hidden state when it changed, for the node that
-        will take the check over."""
+        will take the check over. A ``verdict`` of locations is taken as it is."""
         state = self.own.checks[check.key]
         before = (state.status, state.failures)
         since = state.since
         assert self.role is not None
-        for transition in self.own.apply(check.key, result):
+        apply = self.own.apply_change if verdict else self.own.apply
+        for transition in apply(check.key, result):
             # (the service transitions of this node's book are left out: it holds only
             # this node's share of the checks)
             if isinstance(transition, CheckTransition):
@@ -368,6 +405,7 @@ class Runtime(StoreLifecycle):
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set; save what is in flight before returning."""
         self._loop = asyncio.get_running_loop()
+        self.locations.started(self._loop)
         self._events = asyncio.Queue()
         self._stop = stop
         server = self.config.file.server
@@ -395,7 +433,9 @@ class Runtime(StoreLifecycle):
             raise
         async with LazyHttpSession() as http:
             self.scheduler = Scheduler(
-                [c for c in self.config.checks if c.enabled], self.registry, http,
+                # (a check run only from remote locations is run by their agents)
+                [c for c in self.config.checks
+                 if c.enabled and runs_here(c, self.locations.here)], self.registry, http,
                 self.on_result, concurrency=self.config.file.scheduler.concurrency,
                 spread_first_runs=self.config.file.scheduler.spread_first_runs,
                 stats=self.scheduler_stats, on_cycle=self._on_cycle,
@@ -406,7 +446,8 @@ class Runtime(StoreLifecycle):
             self.web.start()
             background = [asyncio.create_task(self._dispatch_events(), name="vigie-events"),
                           asyncio.create_task(self._housekeeping(), name="vigie-housekeeping"),
-                          asyncio.create_task(self._teller.run(), name="vigie-shortages")]
+                          asyncio.create_task(self._teller.run(), name="vigie-shortages"),
+                          asyncio.create_task(self.locations.run(), name="vigie-locations")]
             background += [asyncio.create_task(c) for c in (
                                self.incidents.tasks() if self.role is None
                                else self.incidents.watch_tasks())

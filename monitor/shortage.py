@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from monitor.events import fire
-from monitor.incidents.emit import emit_system_alert
 from monitor.notifications import SystemAlert
 from monitor.resources import Descriptors
 from monitor.waits import wait_event
@@ -182,26 +180,7 @@ class ShortageTeller:
                 await self._tell(alert)
 
     async def _tell(self, alert: SystemAlert) -> None:
-        runtime = self.runtime
-        log.warning("%s", alert.message_en)
-        incidents = runtime.incidents
-        if not incidents.ready:
-            await fire(runtime.plugin_manager, "vigie_system_alert",
-                       failures=runtime.hook_failures, alert=alert)
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(incidents.executor, self._write,
-                                                             alert)
-        except Exception as exc:  # noqa: BLE001 - the shortage may strike here too
-            log.warning("cannot record the resource alert (%s: %s); retrying in %.0fs",
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "",
-                        RETRY_AFTER)
+        if not await self.runtime.incidents.tell(alert):
+            log.warning("retrying the resource alert in %.0fs", RETRY_AFTER)
             self.shortage.retry(alert)
             asyncio.get_running_loop().call_later(RETRY_AFTER, self._news.set)
-        else:
-            incidents.worker.wake()
-
-    def _write(self, alert: SystemAlert) -> None:
-        """The outbox rows of ``alert`` (in the incidents' database thread)."""
-        with self.runtime.store.write_session() as session, session.begin():
-            emit_system_alert(session, self.runtime.incidents.ctx, alert, at=alert.at)

@@ -3,9 +3,10 @@
 ``vigie_startup(ctx)`` and ``vigie_shutdown(ctx)`` get exactly what the plugins use, not
 the whole :class:`~monitor.runtime.Runtime`: the configuration, the live states, the
 store, the probe kinds, the incident context, and a few functions (serve a WSGI app,
-record a pushed result, register a per-run plugin object, ask whether the database is
-up). The runtime builds one (:meth:`monitor.runtime.Runtime.startup_context`); a test
-builds its own with the parts it needs.
+record a pushed result or a remote location's result, read the locations' grid,
+register a per-run plugin object, ask whether the database is up). The runtime builds
+one (:meth:`monitor.runtime.Runtime.startup_context`); a test builds its own with the
+parts it needs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from monitor.assistance.service import AssistanceService
     from monitor.config import Config
     from monitor.incidents.context import IncidentContext
+    from monitor.locations.records import LocationGrid
     from monitor.plugins import ProbeRegistry
     from monitor.probe import ProbeResult
     from monitor.state import StateBook
@@ -59,6 +61,19 @@ class StartupContext:
     #: (thread-safe; the result crosses the same boundary as a probed one)
     submit_result: Callable[[str, ProbeResult], None] = field(
         default=_outside_vigie_run("submit_result"))
+    #: ``submit_location_result(check_key, location, result)``: record the result of a
+    #: check run at a remote location (what a ``vigie agent`` pushed). Thread-safe; the
+    #: result crosses the same boundary as a probed one, and is applied, in the order of
+    #: the calls, to that location's damped state, then to the check's consensus (see
+    #: docs/locations.md). Raises ``KeyError`` for an unknown check and
+    #: ``monitor.locations.system.LocationNotAssigned`` (a ``ValueError``) when the check
+    #: does not run from that location
+    submit_location_result: Callable[[str, str, ProbeResult], None] = field(
+        default=_outside_vigie_run("submit_location_result"))
+    #: ``location_grid()``: the check × location picture now
+    #: (:class:`monitor.locations.records.LocationGrid`, frozen), for volunteers' pages;
+    #: None outside ``vigie run`` (the per-location states live in its memory)
+    location_grid: Callable[[], LocationGrid] | None = None
     #: ``add_plugin(plugin, name)``: register a per-run object carrying hookimpls; the
     #: durable hooks' subscribers follow (``IncidentContext.refresh_subscribers``): its
     #: outbox rows are written from the next event on, and the outbox gives it a lane. An

@@ -15,6 +15,8 @@
 - :mod:`~dashboard.admin.webhook_views` — signed webhook endpoints (administrators);
 - :mod:`~dashboard.admin.cluster_views` — the nodes of a cluster and its leader (every
   role; only when ``cluster.enabled``);
+- :mod:`~dashboard.admin.location_views` — the check × location grid (every role; only
+  when some check runs from several locations);
 - :mod:`~dashboard.admin.csrf` — the CSRF token every form carries;
 - :mod:`~dashboard.admin.views`, :mod:`~dashboard.admin.incident_views` — the pages:
   notices, maintenance, incidents, failed deliveries;
@@ -38,6 +40,7 @@ import json
 from flask import render_template, request
 from flask_babel import gettext as _
 
+from dashboard import locations
 from dashboard.admin import (  # noqa: F401 (routes)
     account_views,
     accounts,
@@ -48,6 +51,7 @@ from dashboard.admin import (  # noqa: F401 (routes)
     auth,
     csrf,
     incident_views,
+    location_views,
     roles,
     subscriber_views,
     user_views,
@@ -114,6 +118,7 @@ def _template_globals():
     return {"csrf_token": csrf.token, "current_user": auth.current_user,
             "may": roles.may, "role_name": accounts.role_name, "pretty_json": _pretty_json,
             "cluster_enabled": cluster_views.cluster_enabled,
+            "locations_configured": locations.configured,
             "IMPACTS": impacts, "IMPACT_CHOICES": list(impacts.items()),
             "PHASE_CHOICES": list(phases.items()), "LEVELS": levels,
             "LEVEL_CHOICES": list(levels.items()), "RECURRENCE_CHOICES": recurrences}

@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 from monitor.cluster.errors import Fenced
 from monitor.cluster.feed import FeedReader
 from monitor.cluster.fencing import Fence, fenced_sessions
+from monitor.events import fire
 from monitor.incidents import outbox
+from monitor.incidents.emit import emit_system_alert
 from monitor.incidents.context import IncidentContext
 from monitor.incidents.engine import IncidentEngine, StatusChange
 from monitor.incidents.lifecycle import OUTAGE_IMPACTS
@@ -225,6 +227,31 @@ class IncidentSystem:
                           failures=self.runtime.hook_failures), name="vigie-direct-alert")
         self._direct.add(task)
         task.add_done_callback(self._direct.discard)
+
+    async def tell(self, alert: SystemAlert) -> bool:
+        """Deliver a system alert raised outside the engine (Vigie short of resources, a
+        location gone silent…): through the outbox once the database is prepared (kept
+        and retried like every alert), directly and best effort before (as the "database
+        unreachable" alert). False when it could not be written: the caller tells it
+        again later."""
+        log.warning("%s", alert.message_en)
+        if not self.ready:
+            await fire(self.runtime.plugin_manager, "vigie_system_alert",
+                       failures=self.runtime.hook_failures, alert=alert)
+            return True
+        try:
+            await self._run(self._write_alert, alert)
+        except Exception as exc:  # noqa: BLE001 - a shortage may strike here too
+            log.warning("cannot record the alert %s (%s: %s)", alert.code, type(exc).__name__,
+                        str(exc).splitlines()[0] if str(exc) else "")
+            return False
+        self.worker.wake()
+        return True
+
+    def _write_alert(self, alert: SystemAlert) -> None:
+        """The outbox rows of ``alert`` (in the database thread)."""
+        with self.runtime.store.write_session() as session, session.begin():
+            emit_system_alert(session, self.ctx, alert, at=alert.at)
 
     def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
         future = self.executor.submit(fn, *args)

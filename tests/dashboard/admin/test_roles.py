@@ -52,6 +52,7 @@ EXPECTED: dict[str, Permission | str] = {
     "admin.assistance_retry": P.DELIVERIES, "admin.api.assistance_list": P.ASSISTANCE,
     "admin.subscribers": P.READ, "admin.subscribers_forget": P.SUBSCRIBERS,
     "admin.api.subscribers_counts": P.READ, "admin.cluster": P.READ,
+    "admin.locations_grid": P.READ,
     **{f"admin.{name}": P.WEBHOOKS for name in (
         "webhooks", "webhook_add", "webhook", "webhook_rotate", "webhook_enable",
         "webhook_disable", "webhook_remove", "webhook_test", "api.webhook_list",
