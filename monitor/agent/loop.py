@@ -143,6 +143,7 @@ class Agent:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await self.sender.settle(LAST_PUSH)
             runs.cancel()
             await asyncio.gather(runs, return_exceptions=True)
             await self._flush()

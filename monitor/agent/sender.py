@@ -91,6 +91,8 @@ class Sender:
         self._size = BATCH_MAX
         #: when the server stopped answering (None: it answers)
         self._away_since: float | None = None
+        #: the push being made, with its acknowledgement
+        self._in_flight: asyncio.Future[bool] | None = None
 
     @property
     def away(self) -> bool:
@@ -128,6 +130,10 @@ class Sender:
     async def send_once(self) -> bool:
         """One push of the oldest waiting results; False when nothing waits.
 
+        The push and its acknowledgement run as a task of their own, which the
+        cancellation of this call (the agent stopping) does not cut: :meth:`settle`
+        lets it end, so a batch the server took is not sent again at the next start.
+
         :raises ProtocolError: :class:`Unavailable` or
             :class:`~monitor.agent.protocol.Refused` (a :class:`Rejected` batch is cut
             here).
@@ -138,16 +144,36 @@ class Sender:
         if not batch:
             return False
         body = self._body(batch, buffered - len(batch), dropped + self._dropped_elsewhere())
+        self._in_flight = asyncio.ensure_future(self._push(batch, body))
+        return await asyncio.shield(self._in_flight)
+
+    async def _push(self, batch: list[tuple[int, bytes]], body: bytes) -> bool:
         try:
             stored = await self.client.push(body)
         except Rejected as exc:
             await self._rejected(batch, exc)
             return True
-        await self.disk.call(spool.acknowledge, batch[-1][0])
+        await self.disk.call(self.disk.spool.acknowledge, batch[-1][0])
         log.debug("pushed seq %d-%d: %d stored, %d already there", batch[0][0],
                   batch[-1][0], stored.stored, stored.duplicates)
         self._size = min(BATCH_MAX, self._size * 2)
         return True
+
+    async def settle(self, timeout: float) -> None:
+        """Let the push in flight (if any) end and be acknowledged, for at most
+        ``timeout`` seconds (then it is cut: its batch goes again at the next start)."""
+        task, self._in_flight = self._in_flight, None
+        if task is None or task.done():
+            if task is not None and not task.cancelled():
+                task.exception()  # retrieved: the caller of send_once is gone
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        except Exception:  # noqa: BLE001 - a failed last push leaves the batch on disk
+            log.debug("the push in flight at stop failed", exc_info=True)
 
     def _body(self, batch: list[tuple[int, bytes]], buffered: int, dropped: int) -> bytes:
         """The push's JSON: its fields, then the results as the spool holds them."""

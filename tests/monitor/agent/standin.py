@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from monitor.agent.spool import decode
 from tests.peers import Process, wait_until
 
 API = "/api/agent/v1"
@@ -74,6 +75,8 @@ class StandIn:
         #: set: the next push is stored, then its answer held until :meth:`release`
         self._hold = False
         self._released = threading.Event()
+        #: pushes stored whose answer is held now
+        self.holding = 0
         #: (method, path, status, request headers) of every request
         self.requests: list[tuple[str, str, int, dict[str, str]]] = []
         self._scripted: list[tuple[int, dict[str, Any], dict[str, str]]] = []
@@ -180,7 +183,12 @@ class StandIn:
                 self._hold = False
             self.changed.notify_all()
         if held:
+            with self.changed:
+                self.holding += 1
+                self.changed.notify_all()
             self._released.wait(60)
+            with self.changed:
+                self.holding -= 1
         data = json.dumps(payload).encode() if payload is not None else b""
         try:
             request.send_response(status)
@@ -217,7 +225,11 @@ class StandIn:
               ) -> tuple[int, Any, dict[str, str]]:
         if self._scripted:
             status, payload, headers = self._scripted.pop(0)
-            self.pushes.append(Push(status, None))
+            try:
+                seqs = [r["seq"] for r in json.loads(body)["results"]]
+            except (ValueError, KeyError, TypeError):
+                seqs = []
+            self.pushes.append(Push(status, None, seqs))
             return status, payload or None, headers
         if request.headers.get("Content-Type", "").split(";")[0] != "application/json":
             return self._refused(415, "not_json", "The body must be JSON.")
@@ -335,9 +347,33 @@ class Target:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def wait(self, condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+        """``condition()``'s value once true, checked at each request served (the
+        agent's checks run all the time)."""
+        return wait_until(self.changed, condition, what, timeout)
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def spooled_seqs(data_dir: Path) -> list[int]:
+    """The seqs an agent's spool holds on disk now (acknowledged ones included until
+    their segment goes)."""
+    seqs = []
+    for path in sorted((data_dir / "spool").glob("*.seg")):
+        try:
+            lines = path.read_bytes().splitlines(keepends=True)
+        except FileNotFoundError:
+            continue  # acknowledged meanwhile
+        seqs += [decoded[0] for line in lines if (decoded := decode(line))]
+    return seqs
 
 
 class Agent:
