@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union, get_args, get_origin
 
@@ -225,7 +225,3 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
         return models[0] if len(models) == 1 else None
     return None
 
-
-def keys_of(checks: Iterable[Check]) -> set[str]:
-    """The keys of ``checks``."""
-    return {check.key for check in checks}

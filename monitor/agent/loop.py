@@ -59,6 +59,9 @@ CLOCK_WARNING = 60.0
 EXIT_FAILED = 1
 #: seconds a stopping agent gives to sending what it holds (the rest waits on disk)
 LAST_PUSH = 5.0
+#: seconds results gather in memory before they are written (one write and one fsync
+#: for all of them)
+SPOOL_EVERY = 0.25
 
 
 class Agent:
@@ -99,7 +102,11 @@ class Agent:
         :raises OSError: the data directory cannot be used.
         """
         settings = self.settings
-        await self.disk.call(self.disk.spool.open)
+        try:
+            await self.disk.call(self.disk.spool.open)
+        except BaseException:
+            self.disk.shutdown()
+            raise
         try:
             spool = self.disk.spool
             log.info("Vigie agent %s%s for %s: %d results waiting on disk, next seq %d",
@@ -234,9 +241,10 @@ class Agent:
             return
         off = abs(offset) > CLOCK_WARNING
         if off and not self._clock_off:
-            log.warning("this machine's clock is %+.0f s from the server's: results are "
+            log.warning("this machine's clock is %.0f s %s the server's: results are "
                         "still placed right (the server measures the difference on each "
-                        "batch), but set up NTP", -offset)
+                        "batch), but set up NTP", abs(offset),
+                        "behind" if offset > 0 else "ahead of")
         elif self._clock_off and not off:
             log.info("this machine's clock agrees with the server's again")
         self._clock_off = off
@@ -326,6 +334,7 @@ class Agent:
     async def _write_spool(self) -> None:
         while True:
             await self._spool_wake.wait()
+            await asyncio.sleep(SPOOL_EVERY)  # let the results of the same moment join
             self._spool_wake.clear()
             if not await self._flush():
                 await asyncio.sleep(FIRST_BACKOFF)  # the disk refused: try again soon

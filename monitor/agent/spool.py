@@ -131,6 +131,8 @@ class Spool:
         self._segments: list[_Segment] = []
         self._writing: BinaryIO | None = None
         self._lock: int | None = None
+        #: (segment, byte offset, seq) just after the last result :meth:`pending` read
+        self._cursor: tuple[Path, int, int] | None = None
 
     # Opening and closing --------------------------------------------------------------
 
@@ -313,21 +315,34 @@ class Spool:
         return self.next_seq - 1
 
     def pending(self, limit: int) -> list[tuple[int, bytes]]:
-        """The oldest ``limit`` waiting results, ``(seq, JSON)`` in seq order."""
+        """The oldest ``limit`` waiting results, ``(seq, JSON)`` in seq order.
+
+        Reading goes on where the previous call stopped when the floor has reached what
+        it returned (the usual case: the batch was acknowledged), rather than from the
+        segment's start.
+        """
         out: list[tuple[int, bytes]] = []
         for segment in self._segments:
             if len(out) >= limit:
                 break
             if segment.last <= self.floor:
                 continue
+            offset = 0
+            cursor = self._cursor
+            if cursor is not None and cursor[0] == segment.path and cursor[2] <= self.floor:
+                offset = cursor[1]
             with open(segment.path, "rb") as handle:
+                handle.seek(offset)
                 for line in handle:
+                    offset += len(line)
                     decoded = decode(line)
                     if decoded is None or decoded[0] <= self.floor:
                         continue
                     out.append(decoded)
                     if len(out) >= limit:
                         break
+            if out:
+                self._cursor = (segment.path, offset, out[-1][0])
         return out
 
     def acknowledge(self, last_seq: int) -> None:

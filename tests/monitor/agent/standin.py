@@ -63,6 +63,8 @@ class StandIn:
         self.location, self.agent, self.token = location, agent, token
         self.checks: list[dict[str, Any]] = list(checks or [])
         self.revoked = False
+        #: seconds the stand-in's clock is ahead of the machine's (``server_time``)
+        self.clock_ahead = 0.0
         self.max_batch_bytes = 1024 * 1024
         self.max_batch_results = 5000
         #: seq → stored result, and the seqs in the order they were stored
@@ -215,7 +217,8 @@ class StandIn:
             if request.headers.get("If-None-Match") == etag:
                 return 304, None, {"ETag": etag}
             return 200, {"location": self.location, "agent": self.agent,
-                         "revision": self.revision, "server_time": time.time(),
+                         "revision": self.revision,
+                         "server_time": time.time() + self.clock_ahead,
                          "checks": self.checks}, {"ETag": etag}
         if method == "POST" and request.path == f"{API}/results":
             return self._push(request, body)

@@ -39,6 +39,10 @@ def test_results_arrive_in_seq_order_each_once(target, tmp_path):
     with StandIn(checks) as standin, Agent(standin, tmp_path) as agent:
         standin.wait(lambda: len(standin.stored) >= 20, "20 results")
         output = agent.stop()
+        state = json.loads((agent.data_dir / "spool" / "state.json").read_text())
+
+    # stopped by SIGTERM with the server there: what it held was sent before it left
+    assert state["floor"] == state["acked"] == max(standin.stored) == state["next_seq"] - 1
 
     assert contiguous(standin.order), standin.order  # in seq order, none missing
     assert standin.duplicates == 0
@@ -267,3 +271,16 @@ def test_the_saved_list_of_checks_is_private(target, tmp_path):
         saved = agent.data_dir / "checks.json"
         assert saved.stat().st_mode & 0o077 == 0
         assert json.loads(saved.read_text())["answer"]["agent"] == "lyon-1"
+
+
+def test_a_clock_far_from_the_servers_is_told(target, tmp_path):
+    with StandIn(ok_checks(target, 1)) as standin:
+        standin.clock_ahead = 3600.0
+        with Agent(standin, tmp_path, "--location-label", "maison-alice") as agent:
+            agent.wait_line("clock is 3600 s behind the server's", "the clock warning")
+            standin.wait(lambda: len(standin.stored) >= 1, "a result")
+            output = agent.stop()
+    assert "(maison-alice)" in output  # the label names the agent in its own log
+    # the agent sends its own times: the server corrects them with each batch's sent_at
+    push = standin.pushes[-1]
+    assert abs(push.body["sent_at"] - push.received_at) < 600
