@@ -56,8 +56,7 @@ class AgentCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.ClickException as exc:
-            # click declares exit_code on the class; this error's own is what it reads
-            exc.exit_code = EXIT_UNKNOWN  # type: ignore[misc]
+            exc.exit_code = EXIT_UNKNOWN  # type: ignore[misc]  # click reads the instance's own
             raise
 
 

@@ -312,8 +312,8 @@ class Agent:
         self._due = due
         first_due = {check.key: min(due[check.key] - now, check.interval)
                      for check in assigned.checks}
-        # the lazy session stands for aiohttp's (created by the first probe needing it)
-        return Scheduler(list(assigned.checks), self.registry, http,  # type: ignore[arg-type]
+        return Scheduler(list(assigned.checks), self.registry,
+                         http,  # type: ignore[arg-type]  # the lazy session stands for aiohttp's
                          self._on_result, concurrency=self.settings.concurrency,
                          first_due=first_due, clock=self._clock)
 

@@ -84,7 +84,9 @@ async def test_no_server_is_unavailable_not_fatal():
 
 
 def _after(failure: BaseException, attempt: int) -> RetryCallState:
-    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    # a state as tenacity's loop makes one after a failed attempt (no loop needed here)
+    state = RetryCallState(retry_object=None, fn=None, args=(),  # type: ignore[arg-type]  # no loop
+                           kwargs={})
     state.attempt_number = attempt
     state.set_exception((type(failure), failure, None))
     return state
