@@ -298,8 +298,17 @@ class Agent:
             stopping.cancel()
 
     def _scheduler(self, assigned: AssignedChecks, http: LazyHttpSession) -> Scheduler:
-        """A scheduler for ``assigned``: the checks kept are due when they were, the new
-        ones at their usual spot; each keeps its state (a failure not yet confirmed)."""
+        """A scheduler for ``assigned`` (see :meth:`carry_over`)."""
+        return Scheduler(list(assigned.checks), self.registry,
+                         http,  # type: ignore[arg-type]  # the lazy session stands for aiohttp's
+                         self._on_result, concurrency=self.settings.concurrency,
+                         first_due=self.carry_over(assigned), clock=self._clock)
+
+    def carry_over(self, assigned: AssignedChecks) -> dict[str, float]:
+        """Take ``assigned`` as the checks run from now on: each check kept keeps its
+        state (a failure not yet confirmed, hence its retry delay); return the seconds
+        until each check's first run: when it was due for a check kept (at most its
+        interval), at its usual spot in its interval for a new one."""
         now = self._clock()
         previous = self._state
         self._state = StateBook(assigned.services())
@@ -310,12 +319,8 @@ class Agent:
         for check in assigned.checks:
             due.setdefault(check.key, now + first_run_offset(check))
         self._due = due
-        first_due = {check.key: min(due[check.key] - now, check.interval)
-                     for check in assigned.checks}
-        return Scheduler(list(assigned.checks), self.registry,
-                         http,  # type: ignore[arg-type]  # the lazy session stands for aiohttp's
-                         self._on_result, concurrency=self.settings.concurrency,
-                         first_due=first_due, clock=self._clock)
+        return {check.key: min(due[check.key] - now, check.interval)
+                for check in assigned.checks}
 
     def _on_result(self, check: Check, result: ProbeResult) -> float:
         """Take one result (on the loop): to the spool; the delay until the next run."""

@@ -384,7 +384,8 @@ class Agent:
     token file under ``directory``; output lines read as they come."""
 
     def __init__(self, standin: StandIn, directory: Path, *args: str,
-                 token: str | None = None) -> None:
+                 token: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.env = dict(env or {})
         self.directory = directory
         self.data_dir = directory / "data"
         self.token_file = directory / "token"
@@ -397,7 +398,7 @@ class Agent:
         self.process: Process | None = None
 
     def start(self) -> Agent:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = Process(subprocess.Popen(self.command, stdout=subprocess.PIPE,
                                                 stderr=subprocess.STDOUT, text=True,
                                                 env=env))
