@@ -33,6 +33,8 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "alert_latency": ("alert_latency.py", [], ["--runs", "1", "--services", "4"]),
     "assistance_upload": ("assistance_upload.py", [], ["--rounds", "1", "--members", "10"]),
     "member_mail": ("member_mail.py", [], ["--subscribers", "2000", "--engines", "sqlite"]),
+    "agent_footprint": ("agent_footprint.py", [],
+                        ["--runs", "1", "--interval", "5", "--cycles", "1"]),
 }
 
 

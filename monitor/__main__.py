@@ -1,5 +1,5 @@
 """``python -m monitor`` is the ``vigie`` command."""
 
-from monitor.cli import main
+from monitor.launch import main
 
 main()

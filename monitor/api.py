@@ -25,7 +25,6 @@ from monitor.config import IDENT, Config, SiteSettings
 from monitor.deadline import deadline
 from monitor.httpcall import Answer, DeliveryError, call
 from monitor.httpcall import redact as redact_secrets
-from monitor.incidents.emit import web_address
 from monitor.logthrottle import LogThrottle, left_out
 from monitor.markup import guard
 from monitor.notifications import (
@@ -63,6 +62,7 @@ from monitor.schema import (
 from monitor.startup import StartupContext
 from monitor.state import StateBook
 from monitor.status import ServiceStatus, worst
+from monitor.weblinks import web_address
 from monitor.words import (
     Bilingual,
     Both,

@@ -2,7 +2,8 @@
 
 ``vigie run`` starts the service; ``vigie check`` runs checks once and exits like a
 monitoring plugin (0 up, 1 degraded, 2 down, 3 unknown); ``vigie probes`` lists the probe
-kinds; ``vigie config check`` validates a file; ``vigie db upgrade`` migrates the store.
+kinds; ``vigie config check`` validates a file; ``vigie db upgrade`` migrates the store;
+``vigie agent`` runs a remote location's checks for a server (:mod:`monitor.agent`).
 Plugins add commands through ``vigie_register_commands``. Every command exits with 3 when
 it cannot do what was asked, and speaks the locale's language
 (:mod:`monitor.cli_common`); the log is set up by :mod:`monitor.logs`.
@@ -185,6 +186,12 @@ _register_admin(cli)
 from monitor.cluster.cli import cluster_group  # noqa: E402 (after cli is defined)
 
 cli.add_command(cluster_group)
+
+# a remote location's process: vigie agent (started without this module by
+# monitor.launch, which keeps an agent small; listed here for `vigie --help`)
+from monitor.agent.command import agent as _agent  # noqa: E402 (after cli is defined)
+
+cli.add_command(_agent)
 
 
 def command_line(pm: pluggy.PluginManager) -> click.Group:

@@ -104,6 +104,10 @@ class Scheduler:
         advancing the clock is what fires the timers.
     :param owned: the keys of the checks this process runs (a node of a cluster runs its
         own share, changed by :meth:`set_owned`); all of them when None.
+    :param first_due: seconds from start until the first run of the checks it names, by
+        key (at once when not positive): a process that replaces its scheduler with one
+        for a new list of checks keeps the kept checks' due times (``vigie agent``). A
+        check not named runs at its usual spot (``spread_first_runs``).
     :raises ValueError: a check's kind has no probe, a key is used twice, or
         ``concurrency`` is below 1.
     """
@@ -121,6 +125,7 @@ class Scheduler:
         clock: Callable[[], float] = time.monotonic,
         call_later: Callable[[float, Callable[[], None]], Any] | None = None,
         owned: Collection[str] | None = None,
+        first_due: Mapping[str, float] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -145,6 +150,7 @@ class Scheduler:
         self._spread = spread_first_runs
         self._clock = clock
         self._call_later = call_later
+        self._first_due = dict(first_due or {})
         self._workers = min(concurrency, len(self._entries)) or 1
         self.stats = stats if stats is not None else SchedulerStats()
         #: unexpected probe errors already logged, per check (logged once per episode)
@@ -284,9 +290,15 @@ class Scheduler:
             if not entry.owned:
                 entry.rerun = False
                 continue
-            offset = first_run_offset(entry.check) if self._spread and not entry.rerun else 0.0
+            if entry.rerun:
+                offset = 0.0
+            elif entry.key in self._first_due:
+                offset = max(0.0, self._first_due[entry.key])
+            else:
+                offset = first_run_offset(entry.check) if self._spread else 0.0
             entry.rerun = False
             self._push(entry, now + offset)
+        self._first_due = {}  # only the first start's: a later one spreads as usual
         stats = self.stats
         stats.workers, stats.checks = self._workers, self.owned_checks
 

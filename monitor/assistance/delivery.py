@@ -43,7 +43,7 @@ def decode(payload: str) -> AssistanceRequest:
 def ticket_of(links: Iterable[Any]) -> tuple[str | None, str | None]:
     """``(number, address)`` of the ticket among a desk's returned links (the first
     ``ticket`` link, else the first link); the address only when it is a web address."""
-    from monitor.incidents.emit import web_address
+    from monitor.weblinks import web_address
     from monitor.notifications import Link
 
     found = [link for link in links or () if isinstance(link, Link)]

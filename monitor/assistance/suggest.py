@@ -134,7 +134,7 @@ class Suggester:
 def tidy(answers: Sequence[tuple[str, Any]]) -> list[Suggestion]:
     """The plugins' suggestions made safe, deduplicated by address, at most
     :data:`PER_KIND` per kind, guides first."""
-    from monitor.incidents.emit import web_address
+    from monitor.weblinks import web_address
 
     seen: set[str] = set()
     kept: dict[str, list[Suggestion]] = {kind: [] for kind in KINDS}

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.incidents.context import IncidentContext
-from monitor.incidents.models import URL_LENGTH, Incident, IncidentLink, MaintenanceWindow
+from monitor.incidents.models import Incident, IncidentLink, MaintenanceWindow
 from monitor.incidents.outbox import enqueue
 from monitor.notifications import (
     CheckSnapshot,
@@ -28,10 +28,10 @@ from monitor.notifications import (
     SystemAlert,
     to_json,
 )
-from monitor.safetext import clean_line, is_clean_line
-from monitor.schema import http_url_problem
+from monitor.safetext import clean_line
 from monitor.state import ServiceStatus
 from monitor.store.models import ServiceRow, ServiceStatusChange
+from monitor.weblinks import web_address
 
 log = logging.getLogger(__name__)
 
@@ -139,17 +139,6 @@ def attach_links(session: Session, incident_id: int, links: Iterable[Link], at: 
         session.add_all(r for r in order if id(r) in new_rows)
         session.flush()
     return added
-
-
-def web_address(url: object) -> str | None:
-    """``url`` when it is an ``http``/``https`` address with a host, or a path on this
-    site (``/guides/…``), at most :data:`URL_LENGTH` characters; else None."""
-    if not isinstance(url, str) or not url or len(url) > URL_LENGTH \
-            or not is_clean_line(url, URL_LENGTH) or any(c.isspace() for c in url):
-        return None
-    if url.startswith("/"):
-        return url if not url.startswith(("//", "/\\")) else None
-    return url if http_url_problem(url) is None else None
 
 
 def emit_incident(session: Session, ctx: IncidentContext, incident: Incident, kind: str, *,

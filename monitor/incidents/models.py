@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from monitor import markup
 from monitor.status import SERVICE_ORDER
 from monitor.store.models import ID_LENGTH, NAME_LENGTH, Base, BigId
+from monitor.weblinks import URL_LENGTH
 
 PHASES = ("investigating", "identified", "monitoring", "resolved")
 #: the impacts an incident can have, mildest first (the outage statuses, in the one order)
@@ -47,8 +48,6 @@ OUTBOX_STATUSES = ("pending", "delivered", "dead")
 
 #: longest title of an incident, a window or a notice
 TITLE_LENGTH = NAME_LENGTH
-#: longest link URL stored
-URL_LENGTH = 2000
 
 
 class RendersMarkdown:

@@ -61,7 +61,8 @@ def local_copy(unit: Path, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service"])
+@pytest.mark.parametrize("name", ["vigie.service", "vigie-dashboard.service",
+                                  "vigie-agent.service"])
 def test_units_pass_systemd_analyze_verify(name, tmp_path):
     analyze = which_or_require("systemd-analyze", SYSTEMD_ANALYZE_MISSING)
     copy = local_copy(SYSTEMD / name, tmp_path)
@@ -92,7 +93,7 @@ def test_a_missing_systemd_analyze_fails_under_ci(tmp_path):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
                          check=False)
     assert out.returncode == 1, out.stdout + out.stderr
-    assert "3 failed" in out.stdout and "skipped" not in out.stdout
+    assert "4 failed" in out.stdout and "skipped" not in out.stdout
     assert SYSTEMD_ANALYZE_MISSING in out.stdout
 
 
@@ -114,6 +115,75 @@ def test_vigie_unit_runs_vigie_after_checking_the_configuration():
     assert settings["ExecStart"] == ["/opt/vigie/bin/vigie run"]
     assert settings["Environment"] == ["VIGIE_CONFIG=/etc/vigie/vigie.yaml"]
     assert settings["EnvironmentFile"] == ["-/etc/vigie/vigie.env"]
+
+
+#: the hardening of vigie.service the agent's unit must have too, value for value
+HARDENING = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
+             "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+             "ProtectControlGroups", "ProtectClock", "ProtectHostname", "ProtectProc",
+             "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
+             "RemoveIPC", "RestrictAddressFamilies", "CapabilityBoundingSet",
+             "AmbientCapabilities", "SystemCallArchitectures", "SystemCallFilter",
+             "SystemCallErrorNumber", "KillMode", "Restart")
+
+
+def test_agent_unit_is_hardened_like_vigie_unit():
+    vigie = unit_settings(SYSTEMD / "vigie.service")
+    agent = unit_settings(SYSTEMD / "vigie-agent.service")
+    assert {k: agent.get(k) for k in HARDENING} == {k: vigie[k] for k in HARDENING}
+    # its own user (no useradd), the state directory its only writable place
+    assert agent["DynamicUser"] == ["yes"] and "User" not in agent
+    assert agent["StateDirectory"] == ["vigie-agent"] and "ReadWritePaths" not in agent
+    assert agent["StateDirectoryMode"] == ["0700"] and agent["UMask"] == ["0077"]
+    # the token comes as a credential: a root-only file, never on the command line
+    assert agent["LoadCredential"] == ["token:/etc/vigie-agent/token"]
+    # a refused token is not restarted for ever
+    from monitor.agent.settings import EXIT_REFUSED
+
+    assert agent["RestartPreventExitStatus"] == [str(EXIT_REFUSED)]
+
+
+def test_agent_env_example_sets_only_options_of_the_command():
+    from monitor.agent.command import agent
+
+    variables = {p.envvar for p in agent.params if p.envvar}
+    text = (SYSTEMD / "vigie-agent.env.example").read_text(encoding="utf-8")
+    named = re.findall(r"^#?(VIGIE_AGENT_[A-Z_]+)=", text, re.M)
+    assert named and set(named) <= variables
+    assert "VIGIE_AGENT_TOKEN" not in " ".join(named).replace("VIGIE_AGENT_TOKEN_FILE", "")
+
+
+def test_agent_unit_command_runs_an_agent(tmp_path):
+    """The unit's exact `vigie agent` command line, its variables as systemd sets them
+    and its settings from the example file (the server pointed at a stand-in), runs the
+    checks and sends their results."""
+    from tests.monitor.agent.standin import StandIn, Target, http_check
+
+    settings = unit_settings(SYSTEMD / "vigie-agent.service")
+    command = settings["ExecStart"][0].replace("/opt/vigie/bin", str(VENV_BIN))
+    credentials, state = tmp_path / "credentials", tmp_path / "state"
+    credentials.mkdir()
+    env_file = (SYSTEMD / "vigie-agent.env.example").read_text(encoding="utf-8")
+    with Target() as target, StandIn([http_check("web/home", f"{target.url}/ok/")]) as standin:
+        (credentials / "token").write_text(standin.token + "\n")
+        env = {**os.environ, "CREDENTIALS_DIRECTORY": str(credentials),
+               "STATE_DIRECTORY": str(state)}
+        for line in env_file.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.partition("=")
+                env[name] = standin.url if name == "VIGIE_AGENT_SERVER" else value
+        # systemd expands ${NAME} in ExecStart= from the variables it sets
+        args = shlex.split(command.replace("${CREDENTIALS_DIRECTORY}", str(credentials))
+                           .replace("${STATE_DIRECTORY}", str(state)))
+        assert args[1] == "agent", args
+        agent = Process(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True))
+        try:
+            standin.wait(lambda: len(standin.stored) >= 1, "a result sent")
+        finally:
+            output = agent.stop()
+    assert agent.proc.returncode == 0, output
+    assert (state / "spool").is_dir()
 
 
 def test_env_example_has_only_placeholders():

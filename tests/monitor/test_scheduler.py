@@ -676,3 +676,30 @@ async def test_a_check_lost_while_queued_or_running_is_not_run_again(registry, h
     assert [k for k, *_ in recorder.rows] == [running]
     assert gate.arrived == 1 and stats.checks == 0
     assert scheduler.run_now(keys[1]) is None and gate.arrived == 1  # not ours: nothing
+
+
+async def test_first_due_keeps_the_due_times_a_replaced_scheduler_had(registry, http,
+                                                                      web_server):
+    """``vigie agent`` replaces its scheduler when its checks change: the checks it keeps
+    run when they were due (at once when overdue), the others at their usual spot."""
+    url = str(web_server.make_url("/ok"))
+    checks = [make_check(f"c{i}", url, interval=10) for i in range(3)]
+    keys = [c.key for c in checks]
+    clock = ManualClock()
+    recorder = Recorder(clock=clock)
+    scheduler = Scheduler(checks, registry, http, recorder, clock=clock,
+                          call_later=clock.call_later,
+                          first_due={keys[0]: 2.5, keys[1]: -1.0})
+    stop, task = await start(scheduler)
+    await recorder.wait_for(lambda: len(recorder.rows) == 1, within=10)
+    await settled(scheduler, clock)
+    while clock.next_timer() <= 12.5:
+        clock.advance_to_next_timer()
+        await settled(scheduler, clock)
+    stop.set()
+    await task
+
+    assert recorder.times(keys[1]) == [0.0, 10.0]  # overdue: at once
+    assert recorder.times(keys[0]) == [2.5, 12.5]
+    spot = first_run_offset(checks[2])
+    assert recorder.times(keys[2]) == [spot] + ([spot + 10] if spot <= 2.5 else [])
