@@ -1,0 +1,108 @@
+"""The checks of a location as an agent fetches them (``GET /api/agent/v1/checks``).
+
+Each check is sent with its timing and its probe options as the probe model dumps them
+to JSON. A secret option (a :class:`pydantic.SecretStr` or secret URL field, at any
+depth: :func:`monitor.schema.holds_secret`) is left out, and named in ``withheld``,
+unless the check shares its secrets with agents (``agent_secrets: true``): then its
+value is sent. The ``revision`` is the SHA-256 of the checks' JSON: the agent asks with
+``If-None-Match`` and gets 304 while nothing changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from monitor.config import Check
+from monitor.schema import holds_secret
+
+
+def _revealed(value: Any) -> Any:
+    """A secret option's value as JSON, the secret in clear."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return options_json(value, reveal=True)[0]
+    if isinstance(value, (list, tuple)):
+        return [_revealed(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _revealed(v) for k, v in value.items()}
+    return value if value is None or isinstance(value, (bool, int, float)) else str(value)
+
+
+def _walk(model: BaseModel, dumped: dict[str, Any], reveal: bool, path: str,
+          withheld: list[str]) -> None:
+    for name, field in type(model).model_fields.items():
+        if name not in dumped:
+            continue
+        value = getattr(model, name)
+        where = f"{path}{name}"
+        if holds_secret(field):
+            if reveal:
+                dumped[name] = _revealed(value)
+            else:
+                del dumped[name]
+                if value is not None:
+                    withheld.append(where)
+        elif isinstance(value, BaseModel) and isinstance(dumped[name], dict):
+            _walk(value, dumped[name], reveal, where + ".", withheld)
+        elif isinstance(value, (list, tuple)) and isinstance(dumped[name], list):
+            for index, (item, out) in enumerate(zip(value, dumped[name])):
+                if isinstance(item, BaseModel) and isinstance(out, dict):
+                    _walk(item, out, reveal, f"{where}[{index}].", withheld)
+        elif isinstance(value, dict) and isinstance(dumped[name], dict):
+            for key, item in value.items():
+                out = dumped[name].get(str(key))
+                if isinstance(item, BaseModel) and isinstance(out, dict):
+                    _walk(item, out, reveal, f"{where}.{key}.", withheld)
+
+
+def options_json(options: BaseModel, reveal: bool) -> tuple[dict[str, Any], list[str]]:
+    """``options`` dumped to JSON, and the secret options left out (their paths: ``token``,
+    ``auth.password``); with ``reveal`` none is left out."""
+    dumped = options.model_dump(mode="json")
+    withheld: list[str] = []
+    _walk(options, dumped, reveal, "", withheld)
+    return dumped, withheld
+
+
+def check_json(check: Check, reveal: bool) -> dict[str, Any]:
+    """One check as the agent gets it."""
+    options, withheld = options_json(check.options, reveal)
+    return {"key": check.key, "kind": check.ref.kind, "interval": check.interval,
+            "timeout": check.timeout, "confirm": check.confirm,
+            "retry_interval": check.retry_interval, "options": options,
+            "withheld": withheld}
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """A location's checks, made once: their JSON and its revision."""
+
+    checks: bytes
+    revision: str
+    keys: frozenset[str]
+
+
+def catalog_of(checks: Sequence[Check], shares_secrets: Callable[[str], bool]) -> Catalog:
+    """The catalog of ``checks`` (``shares_secrets(key)``: whether a check's secrets go to
+    agents)."""
+    body = json.dumps([check_json(c, shares_secrets(c.key)) for c in checks],
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return Catalog(body, hashlib.sha256(body).hexdigest(), frozenset(c.key for c in checks))
+
+
+def document(catalog: Catalog, location: str, agent: str, server_time: float) -> bytes:
+    """The answer to ``GET /checks``: who asks, the revision, the server's time and the
+    checks."""
+    head = json.dumps({"location": location, "agent": agent, "revision": catalog.revision,
+                       "server_time": server_time}, ensure_ascii=False)
+    return head[:-1].encode() + b', "checks": ' + catalog.checks + b"}"
+
+
+__all__ = ["Catalog", "catalog_of", "check_json", "document", "options_json"]
