@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +40,7 @@ from monitor.agents.health import AgentHealth, AgentNews
 from monitor.agents.ingest import Stored, store_batch, taken_of
 from monitor.agents.settings import AgentSettings
 from monitor.logthrottle import LogThrottle, left_out
-from monitor.probe import ProbeResult
+from monitor.probe import Probe, ProbeResult
 from monitor.ratelimit import KeyedLimit
 from monitor.store import Store
 from monitor.words import _
@@ -88,6 +88,7 @@ class AgentApp:
     :param store: the database (tokens, results).
     :param assignments: which checks run at which location.
     :param settings: the ``agents:`` section (limits).
+    :param probe_kinds: kind → probe class (how a check's options are sent).
     :param sink: where each new result goes after its batch is committed (None: stored
         only).
     :param health: the agents' news and refusals, for the metrics.
@@ -95,9 +96,11 @@ class AgentApp:
     """
 
     def __init__(self, store: Store, assignments: Assignments, settings: AgentSettings, *,
+                 probe_kinds: Mapping[str, type[Probe]] | None = None,
                  sink: LocationSink | None = None, health: AgentHealth | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.probe_kinds = dict(probe_kinds or {})
         self.assignments = assignments
         self.settings = settings
         self.sink = sink
@@ -188,7 +191,7 @@ class AgentApp:
             cached = self._catalogs.get(location)
             if cached is not None and cached[0] is checks:
                 return cached[1]
-        made = catalog_of(checks, self.assignments.shares_secrets)
+        made = catalog_of(checks, self.assignments.shares_secrets, self.probe_kinds)
         with self._catalog_lock:
             self._catalogs[location] = (checks, made)
         return made

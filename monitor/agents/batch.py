@@ -22,10 +22,11 @@ to an older server. The text of a result (reason, info, sample names) crosses
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from monitor.agents.errors import Refusal
 from monitor.probe import ProbeResult, Reason, Status
@@ -40,7 +41,30 @@ SEQ_MAX = 2**63 - 1
 DURATION_MAX = 86400.0
 
 _Text = Annotated[str, Field(max_length=2000)]
-_Number = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _sample_value(value: Any) -> float | dict[str, float]:
+    """A sample: a finite number, or a mapping of label values to finite numbers."""
+    number = _number(value)
+    if number is not None:
+        return number
+    if isinstance(value, dict) and len(value) <= 200:
+        inner = {k: _number(v) for k, v in value.items()
+                 if isinstance(k, str) and len(k) <= 200}
+        if len(inner) == len(value) and all(v is not None for v in inner.values()):
+            return {k: v for k, v in inner.items() if v is not None}
+    raise ValueError("expected a finite number, or a mapping of label values to finite "
+                     "numbers (at most 200)")
+
+
+_Sample = Annotated[Any, BeforeValidator(_sample_value)]
 
 
 class _Strict(BaseModel):
@@ -65,9 +89,7 @@ class AgentResult(_Strict):
     duration: Annotated[float, Field(ge=0, le=DURATION_MAX)]
     status: Literal["up", "degraded", "down", "unknown", "maintenance"]
     reason: AgentReason | None = None
-    samples: Annotated[dict[Annotated[str, Field(max_length=200)],
-                            _Number | Annotated[dict[Annotated[str, Field(max_length=200)],
-                                                     _Number], Field(max_length=200)]],
+    samples: Annotated[dict[Annotated[str, Field(max_length=200)], _Sample],
                        Field(max_length=200)] = {}
     info: Annotated[dict[Annotated[str, Field(max_length=200)], _Text],
                     Field(max_length=50)] = {}

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
 from monitor.config import Check
+from monitor.probe import Probe
 from monitor.schema import holds_secret
 
 
@@ -71,9 +72,10 @@ def options_json(options: BaseModel, reveal: bool) -> tuple[dict[str, Any], list
     return dumped, withheld
 
 
-def check_json(check: Check, reveal: bool) -> dict[str, Any]:
-    """One check as the agent gets it."""
-    options, withheld = options_json(check.options, reveal)
+def check_json(check: Check, reveal: bool, probe: type[Probe] = Probe) -> dict[str, Any]:
+    """One check as the agent gets it (``probe``: its kind's class, which knows the model
+    its options were made from: :meth:`~monitor.probe.Probe.config_of`)."""
+    options, withheld = options_json(probe.config_of(check.options), reveal)
     return {"key": check.key, "kind": check.ref.kind, "interval": check.interval,
             "timeout": check.timeout, "confirm": check.confirm,
             "retry_interval": check.retry_interval, "options": options,
@@ -89,10 +91,12 @@ class Catalog:
     keys: frozenset[str]
 
 
-def catalog_of(checks: Sequence[Check], shares_secrets: Callable[[str], bool]) -> Catalog:
+def catalog_of(checks: Sequence[Check], shares_secrets: Callable[[str], bool],
+               probe_kinds: Mapping[str, type[Probe]]) -> Catalog:
     """The catalog of ``checks`` (``shares_secrets(key)``: whether a check's secrets go to
-    agents)."""
-    body = json.dumps([check_json(c, shares_secrets(c.key)) for c in checks],
+    agents; ``probe_kinds``: kind → probe class)."""
+    body = json.dumps([check_json(c, shares_secrets(c.key),
+                                  probe_kinds.get(c.ref.kind, Probe)) for c in checks],
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return Catalog(body, hashlib.sha256(body).hexdigest(), frozenset(c.key for c in checks))
 

@@ -23,6 +23,7 @@ from monitor.agents.metrics import AgentCollector
 from monitor.agents.service import agents
 from monitor.agents.settings import AgentSettings, settings_of
 from monitor.config import PathSettings
+from monitor.probe import Probe
 
 if TYPE_CHECKING:
     from monitor.runtime import Runtime
@@ -41,14 +42,15 @@ class AgentSystem:
     parts."""
 
     def __init__(self, store: Store, assignments: Assignments, settings: AgentSettings, *,
+                 probe_kinds: Mapping[str, type[Probe]] | None = None,
                  sink: LocationSink | None = None, clock: Callable[[], float] = time.time,
                  store_ready: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self.settings = settings
         self.health = AgentHealth()
         self.store_ready = store_ready
-        self.app = AgentApp(store, assignments, settings, sink=sink, health=self.health,
-                            clock=clock)
+        self.app = AgentApp(store, assignments, settings, probe_kinds=probe_kinds, sink=sink,
+                            health=self.health, clock=clock)
 
     @classmethod
     def attach(cls, runtime: Runtime, assignments: Assignments | None = None,
@@ -64,8 +66,8 @@ class AgentSystem:
         assignments = assignments or assignments_of(runtime.config)
         if not serves_agents(settings.enabled, assignments):
             return None
-        system = cls(runtime.store, assignments, settings, sink=sink,
-                     store_ready=lambda: runtime.store_ready)
+        system = cls(runtime.store, assignments, settings, probe_kinds=runtime.probe_kinds,
+                     sink=sink, store_ready=lambda: runtime.store_ready)
         runtime.mount(PREFIX, system.app)
         runtime.metrics_registry.register(AgentCollector(system.health))
         return system
