@@ -35,7 +35,7 @@ from monitor.agents import tokens
 from monitor.agents.assignments import Assignments
 from monitor.agents.batch import Batch, read_batch
 from monitor.agents.catalog import Catalog, catalog_of, document
-from monitor.agents.errors import Refusal
+from monitor.agents.errors import Refusal, revoked_token, unknown_token
 from monitor.agents.health import AgentHealth, AgentNews
 from monitor.agents.ingest import Stored, store_batch, taken_of
 from monitor.agents.settings import AgentSettings
@@ -74,12 +74,6 @@ class Caller:
 def _language(environ: dict) -> str:
     first = environ.get("HTTP_ACCEPT_LANGUAGE", "").split(",")[0].strip().lower()
     return "fr" if first.startswith("fr") else "en"
-
-
-def _unknown_token() -> Refusal:
-    return Refusal(401, "token_unknown", _("Unknown agent token: send “Authorization: "
-                                           "Bearer <token>” with the token “vigie "
-                                           "agent-token add” printed."))
 
 
 class AgentApp:
@@ -163,7 +157,7 @@ class AgentApp:
     def _caller(self, environ: dict) -> Caller:
         scheme, _space, secret = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise _unknown_token()
+            raise unknown_token()
         try:
             with self.store.session() as session:
                 row = tokens.find(session, secret)
@@ -175,10 +169,9 @@ class AgentApp:
                                                 "now: try again later."),
                           headers=(("Retry-After", "30"),)) from None
         if found is None:
-            raise _unknown_token()
+            raise unknown_token()
         if found[3] is not None:
-            raise Refusal(401, "token_revoked", _("This agent token was revoked: ask the "
-                                                  "volunteers for a new one."))
+            raise revoked_token()
         return Caller(found[0], found[1], found[2])
 
     # GET /checks ------------------------------------------------------------------------

@@ -8,7 +8,7 @@ Every refusal is answered as JSON ``{"error": code, "message": …, "message_fr"
 
 from __future__ import annotations
 
-from monitor.words import Words
+from monitor.words import Words, _
 
 #: every refusal code, in the order the metric lists them
 CODES = ("token_unknown", "token_revoked", "wrong_location", "too_large", "rate_limited",
@@ -30,4 +30,17 @@ class Refusal(Exception):
         self.headers = headers
 
 
-__all__ = ["CODES", "Refusal"]
+def unknown_token() -> Refusal:
+    """401 ``token_unknown``: no token, or one Vigie does not know."""
+    return Refusal(401, "token_unknown", _("Unknown agent token: send “Authorization: "
+                                           "Bearer <token>” with the token “vigie "
+                                           "agent-token add” printed."))
+
+
+def revoked_token() -> Refusal:
+    """401 ``token_revoked``."""
+    return Refusal(401, "token_revoked", _("This agent token was revoked: ask the "
+                                           "volunteers for a new one."))
+
+
+__all__ = ["CODES", "Refusal", "revoked_token", "unknown_token"]

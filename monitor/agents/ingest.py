@@ -17,13 +17,12 @@ from typing import Any, cast
 from sqlalchemy.orm import Session
 
 from monitor.agents.batch import Batch
-from monitor.agents.errors import Refusal
+from monitor.agents.errors import revoked_token, unknown_token
 from monitor.agents.models import ADDRESS_MAX, AGENT_MAX, AgentToken, LocationResultRow
 from monitor.probe import ProbeResult
 from monitor.safetext import clean_line
 from monitor.store.engine import dialect_insert
 from monitor.store.records import clean_samples
-from monitor.words import _
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +78,14 @@ def store_batch(session: Session, token_id: int, batch: Batch, taken: list[Taken
     """Store ``batch`` (its results as :func:`taken_of` made them) for the token
     ``token_id``, in the caller's write transaction.
 
-    :raises Refusal: 401 ``token_revoked`` (revoked meanwhile) or ``token_unknown`` (its
-        row is gone); nothing is written then.
+    :raises monitor.agents.errors.Refusal: 401 ``token_revoked`` (revoked meanwhile) or
+        ``token_unknown`` (its row is gone); nothing is written then.
     """
     token = session.get(AgentToken, token_id, with_for_update=True)
     if token is None:
-        raise Refusal(401, "token_unknown", _("Unknown agent token."))
+        raise unknown_token()
     if token.revoked_at is not None:
-        raise Refusal(401, "token_revoked", _("This agent token was revoked: ask the "
-                                              "volunteers for a new one."))
+        raise revoked_token()
     inserted: set[int] = set()
     if taken:
         rows = [_row(token_id, token.location, batch.received_at, t) for t in taken]
