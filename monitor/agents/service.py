@@ -33,6 +33,8 @@ from monitor.words import _
 
 #: what a token's name may hold (as a node name: ``lyon-1``, ``maison-alice``)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+#: a token's states: it has sent a batch, never sent one, or is revoked
+STATES = ("active", "waiting", "revoked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,5 +168,5 @@ class AgentOperations:
         return record_of(row)
 
 
-__all__ = ["AgentOperations", "AgentRecord", "NewAgentToken", "agent", "agents",
+__all__ = ["STATES", "AgentOperations", "AgentRecord", "NewAgentToken", "agent", "agents",
            "location_field", "name_field", "record_of"]

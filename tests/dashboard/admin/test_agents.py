@@ -67,7 +67,7 @@ def test_revoking_needs_the_csrf_token_and_is_audited(admin, store, made):
     assert admin.post("/admin/agents/nobody/revoke").status_code == 404
 
 
-def test_the_api_lists_and_revokes(api, made):  # noqa: F811 (the fixture)
+def test_the_api_lists_and_revokes(api, made):
     tokens, hashes = made
     listed = api("GET", "/agents")
     assert listed.status_code == 200
