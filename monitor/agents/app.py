@@ -102,6 +102,7 @@ class AgentApp:
         self.clock = clock
         self.limiter = KeyedLimit(settings.pushes_per_minute, 60.0, clock=clock)
         self._catalogs: dict[str, tuple[object, Catalog]] = {}
+        self._keys: dict[str, tuple[object, frozenset[str]]] = {}
         self._catalog_lock = threading.Lock()
         self._log = LogThrottle(LOG_EVERY)
 
@@ -177,8 +178,8 @@ class AgentApp:
     # GET /checks ------------------------------------------------------------------------
 
     def catalog(self, location: str) -> Catalog:
-        """The location's checks, made again only when the assignments give another
-        sequence."""
+        """The location's checks as sent to its agents, made again only when the
+        assignments give another sequence."""
         checks = self.assignments.checks_for(location)
         with self._catalog_lock:
             cached = self._catalogs.get(location)
@@ -188,6 +189,18 @@ class AgentApp:
         with self._catalog_lock:
             self._catalogs[location] = (checks, made)
         return made
+
+    def check_keys(self, location: str) -> frozenset[str]:
+        """The keys of the location's checks (what its agents may send results of)."""
+        checks = self.assignments.checks_for(location)
+        with self._catalog_lock:
+            cached = self._keys.get(location)
+            if cached is not None and cached[0] is checks:
+                return cached[1]
+        keys = frozenset(c.key for c in checks)
+        with self._catalog_lock:
+            self._keys[location] = (checks, keys)
+        return keys
 
     def _checks(self, environ: dict) -> tuple[int, list[tuple[str, str]], bytes]:
         caller = self._caller(environ)
@@ -218,7 +231,7 @@ class AgentApp:
             raise Refusal(415, "unsupported_media_type", _(
                 "A batch is JSON: send it with “Content-Type: application/json”."))
         batch = read_batch(self._body(environ), received_at, self.settings.max_batch_results)
-        checks = self.catalog(caller.location).keys
+        checks = self.check_keys(caller.location)
         for entry in sorted(batch.entries, key=lambda e: e.index):
             if entry.result.check not in checks:
                 raise Refusal(403, "wrong_location", _(

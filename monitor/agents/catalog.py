@@ -75,7 +75,11 @@ def options_json(options: BaseModel, reveal: bool) -> tuple[dict[str, Any], list
 def check_json(check: Check, reveal: bool, probe: type[Probe] = Probe) -> dict[str, Any]:
     """One check as the agent gets it (``probe``: its kind's class, which knows the model
     its options were made from: :meth:`~monitor.probe.Probe.config_of`)."""
-    options, withheld = options_json(probe.config_of(check.options), reveal)
+    model = probe.config_of(check.options)
+    if not isinstance(model, BaseModel):
+        raise TypeError(f"the {check.ref.kind!r} probe kind keeps its checks' options as "
+                        f"{type(model).__name__}: its config_of() must give the model back")
+    options, withheld = options_json(model, reveal)
     return {"key": check.key, "kind": check.ref.kind, "interval": check.interval,
             "timeout": check.timeout, "confirm": check.confirm,
             "retry_interval": check.retry_interval, "options": options,
@@ -88,7 +92,6 @@ class Catalog:
 
     checks: bytes
     revision: str
-    keys: frozenset[str]
 
 
 def catalog_of(checks: Sequence[Check], shares_secrets: Callable[[str], bool],
@@ -98,7 +101,7 @@ def catalog_of(checks: Sequence[Check], shares_secrets: Callable[[str], bool],
     body = json.dumps([check_json(c, shares_secrets(c.key),
                                   probe_kinds.get(c.ref.kind, Probe)) for c in checks],
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return Catalog(body, hashlib.sha256(body).hexdigest(), frozenset(c.key for c in checks))
+    return Catalog(body, hashlib.sha256(body).hexdigest())
 
 
 def document(catalog: Catalog, location: str, agent: str, server_time: float) -> bytes:

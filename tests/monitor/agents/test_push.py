@@ -7,6 +7,7 @@ its status and code, and nothing stored."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -277,3 +278,89 @@ def test_other_methods_and_paths_are_refused_in_json(agents):
     wrong = agents.request("GET", "/results", token=token)
     assert wrong.status == 405 and wrong.headers["allow"] == "POST"
     assert agents.request("GET", "/nowhere", token=token).json["error"] == "not_found"
+
+
+def test_the_same_batch_at_two_nodes_at_once_is_stored_once(agents):
+    """Two nodes of a cluster (two applications, their own listeners, one database)
+    take the same batch at the same moment: each result is stored once."""
+    from monitor.agents.app import PREFIX
+    from monitor.agents.system import AgentSystem
+    from monitor.router import Router
+    from monitor.store import Store
+    from monitor.web import WebServer
+
+    store = Store(str(agents.store.engine.url.render_as_string(hide_password=False)))
+    other = AgentSystem(store, agents.assignments, agents.system.settings,
+                        probe_kinds=agents.system.app.probe_kinds, clock=agents.clock)
+    router = Router(metrics=lambda: b"", health=lambda: {"ok": True},
+                    metrics_content_type="text/plain")
+    router.mount(PREFIX, other.app)
+    node = WebServer(router, "127.0.0.1", 0, threads=2, paths=other.listener_paths({}))
+    node.start()
+    try:
+        batch = [result(i) for i in range(1, 201)]
+        token = agents.tokens["lyon-1"]
+        start = threading.Barrier(2)
+        answers = []
+
+        def push(port):
+            start.wait()
+            answers.append(_push_to(port, token, batch, agents.clock()))
+
+        threads = [threading.Thread(target=push, args=(port,))
+                   for port in (agents.server.port, node.port)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(a["stored"] + a["duplicates"] for a in answers) == [200, 200]
+        assert sum(a["stored"] for a in answers) == 200
+        assert [r.seq for r in agents.stored()] == list(range(1, 201))
+    finally:
+        node.stop()
+        store.dispose()
+
+
+def _push_to(port: int, token: str, results: list[dict], sent_at: float) -> dict:
+    import http.client
+
+    body = json.dumps({"agent": "lyon-1", "boot": "b", "batch": 1, "sent_at": sent_at,
+                       "results": results}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", "/api/agent/v1/results", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        return json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def test_refusals_are_logged_once_a_minute_and_never_with_the_token(agents, caplog):
+    caplog.set_level("WARNING", logger="monitor.agents")
+    token = "vga_" + "Z" * 43
+    for _ in range(5):
+        assert agents.request("POST", "/results", b"{}", token=token).status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitor.agents.app"]
+    assert len(lines) == 1 and "Unknown agent token" in lines[0]
+    assert token not in caplog.text and "ZZZZ" not in caplog.text
+
+
+def test_a_database_that_cannot_be_reached_is_503_unavailable(tmp_path):
+    from werkzeug.test import Client
+
+    from monitor.agents.app import AgentApp
+    from monitor.agents.assignments import NO_LOCATIONS
+    from monitor.store import Store
+    from tests.conftest import free_port
+
+    store = Store(f"postgresql://vigie@127.0.0.1:{free_port()}/nowhere?connect_timeout=5")
+    try:
+        client = Client(AgentApp(store, NO_LOCATIONS, AgentSettings()))
+        answer = client.post("/results", data=b"{}", headers={
+            "Authorization": "Bearer vga_" + "A" * 43, "Content-Type": "application/json"})
+        assert answer.status_code == 503 and answer.json["error"] == "unavailable"
+        assert answer.headers["Retry-After"] == "30"
+    finally:
+        store.dispose()
