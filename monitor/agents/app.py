@@ -41,6 +41,7 @@ from monitor.agents.ingest import Stored, store_batch, taken_of
 from monitor.agents.settings import AgentSettings
 from monitor.logthrottle import LogThrottle, left_out
 from monitor.probe import Probe, ProbeResult
+from monitor.safetext import clean_line
 from monitor.ratelimit import KeyedLimit
 from monitor.store import Store
 from monitor.words import _
@@ -236,7 +237,8 @@ class AgentApp:
             if entry.result.check not in checks:
                 raise Refusal(403, "wrong_location", _(
                     "The check “{check}” does not run at the location “{location}” of this "
-                    "agent: nothing of the batch is stored.", check=entry.result.check[:130],
+                    "agent: nothing of the batch is stored.",
+                    check=clean_line(entry.result.check, 130),
                     location=caller.location), field=f"results[{entry.index}].check")
         stored = self._store(caller, batch, environ.get("REMOTE_ADDR"))
         self._hand_on(caller, stored)

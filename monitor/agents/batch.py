@@ -31,12 +31,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from monitor.agents.errors import Refusal
 from monitor.probe import ProbeResult, Reason, Status
 from monitor.runner import clean_result
+from monitor.safetext import clean_line
 from monitor.words import Bilingual, _
 
 #: what ``status`` may say
 STATUSES = ("up", "degraded", "down", "unknown", "maintenance")
 #: the largest ``seq`` (a signed 64-bit column)
 SEQ_MAX = 2**63 - 1
+#: the longest part of a field's name said in a refusal (a sample's name comes from outside)
+FIELD_PART_MAX = 60
 #: the longest run an agent may report (a day: no check's deadline is longer)
 DURATION_MAX = 86400.0
 
@@ -150,10 +153,15 @@ class Batch:
 
 
 def field_name(loc: tuple[int | str, ...]) -> str:
-    """A pydantic location as the message names it: ``results[3].status``."""
+    """A pydantic location as the message names it: ``results[3].status`` (a key the
+    agent chose, a sample's name, made one safe line)."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = clean_line(part, FIELD_PART_MAX)
+            out += f".{name}" if out else name
     return out or "body"
 
 

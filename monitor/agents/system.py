@@ -63,7 +63,8 @@ class AgentSystem:
         :param sink: where each new result goes (``sink(check_key, location, result)``).
         """
         settings = settings_of(runtime.config)
-        assignments = assignments or assignments_of(runtime.config)
+        if assignments is None:
+            assignments = assignments_of(runtime.config)
         if not serves_agents(settings.enabled, assignments):
             return None
         system = cls(runtime.store, assignments, settings, probe_kinds=runtime.probe_kinds,

@@ -224,6 +224,7 @@ _DROP = object()
     (_batch(r3_reason={"fr": "sans code"}), "results[3].reason.code"),
     (_batch(r3_samples={"latency_seconds": "fast"}), "results[3].samples.latency_seconds"),
     (_batch(r3_info={"version": 3}), "results[3].info.version"),
+    (_batch(r3_samples={"bad\nname\u202e": "x"}), "results[3].samples.bad name"),
     (_batch(sent_at=_DROP), "sent_at"),
     (_batch(results={"seq": 1}), "results"),
     (_batch(buffered=-3), "buffered"),
