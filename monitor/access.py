@@ -3,7 +3,8 @@
 Three roles (stored on each user, ``users.role``):
 
 - **admin** — everything: accounts, roles, tokens, the audit log, the members'
-  subscription addresses (export, forget), webhook endpoints, and all of the below;
+  subscription addresses (export, forget), webhook endpoints, the remote agents'
+  tokens, and all of the below;
 - **editor** — incidents, notices, maintenance windows;
 - **desk** — deliveries to the plugins (retry a failed alert, forum post or ticket) and
   the members' requests for help (where each stands; never their screenshots).
@@ -61,6 +62,8 @@ class Permission(StrEnum):
     SUBSCRIBERS = "subscribers"
     #: register, change, rotate and remove webhook endpoints
     WEBHOOKS = "webhooks"
+    #: add and revoke the tokens of remote agents
+    AGENTS = "agents"
 
 
 #: what each role may do
@@ -93,6 +96,8 @@ PERMISSION_NAMES: dict[Permission, Bilingual] = {
     Permission.SUBSCRIBERS: Bilingual("voir et effacer les adresses des abonnés",
                                       "see and forget the subscribers' addresses"),
     Permission.WEBHOOKS: Bilingual("gérer les webhooks", "manage webhooks"),
+    Permission.AGENTS: Bilingual("gérer les jetons des agents distants",
+                                 "manage the remote agents' tokens"),
 }
 
 

@@ -383,13 +383,14 @@ def outbox_retry(ctx, outbox_id) -> None:
 
 def admin_commands() -> list[click.Command]:
     """The command groups this module adds to ``vigie`` (and ``vigie audit``)."""
+    from monitor.cli_agents import agent_token_group
     from monitor.cli_assistance import assistance_group
     from monitor.cli_audit import audit_group
     from monitor.cli_subscriptions import subscriber_group
     from monitor.cli_webhooks import webhook_group
 
     return [notice_group, maintenance_group, incident_group, outbox_group, audit_group,
-            assistance_group, subscriber_group, webhook_group]
+            assistance_group, subscriber_group, webhook_group, agent_token_group]
 
 
 def register(cli: click.Group, add: Callable[[click.Command], None] | None = None) -> None:

@@ -48,8 +48,9 @@ __all__ = ["ConfigError", "ConfigIssue", "blocked_plugins", "format_loc", "load_
 def core_sections() -> dict[str, type[BaseModel]]:
     """The core's top-level sections kept in ``config.sections`` beside the plugins' (their
     models live with the code that uses them): ``assistance``, ``mail``,
-    ``subscriptions``, ``webhooks`` and ``cluster``. Unlike a plugin's, an absent one is its
-    defaults, never None."""
+    ``subscriptions``, ``webhooks``, ``cluster`` and ``agents``. Unlike a plugin's, an
+    absent one is its defaults, never None."""
+    from monitor.agents.settings import AgentSettings
     from monitor.assistance.settings import AssistanceSettings
     from monitor.cluster.settings import ClusterSettings
     from monitor.mail_settings import MailSettings
@@ -58,7 +59,7 @@ def core_sections() -> dict[str, type[BaseModel]]:
 
     return {"assistance": AssistanceSettings, "mail": MailSettings,
             "subscriptions": SubscriptionSettings, "webhooks": WebhookSettings,
-            "cluster": ClusterSettings}
+            "cluster": ClusterSettings, "agents": AgentSettings}
 
 
 def load_config(path: str | Path, registry: ProbeRegistry,

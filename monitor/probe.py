@@ -303,6 +303,14 @@ class Probe:
         """
         return config
 
+    @classmethod
+    def config_of(cls, options: Any) -> ProbeConfig:
+        """The validated config a check's ``options`` were made from (what :meth:`prepare`
+        was given), to send the check elsewhere (a remote agent validates and prepares it
+        again). ``options`` itself by default; a kind whose :meth:`prepare` returns
+        something else overrides this too."""
+        return options
+
     async def check(self, config: Any, ctx: ProbeContext) -> ProbeResult:
         """Run the check once against ``config`` and return its result (or raise ProbeFailed)."""
         raise NotImplementedError

@@ -1,7 +1,8 @@
 """How many requests one sender may send: per client address (an IPv6 /64 counts as one,
 as a home connection gets a whole /64) and per e-mail address, in a sliding hour. Used by
 the members' assistance (``assistance.limits``) and the e-mail subscriptions
-(``subscriptions.per_*_per_hour``).
+(``subscriptions.per_*_per_hour``). :class:`KeyedLimit` counts per key in a window of its
+own and says how long to wait (the agents' pushes, ``agents.pushes_per_minute``).
 
 Only accepted requests count (:meth:`RateLimiter.record`, called by the service once a
 request is written); :meth:`RateLimiter.allowed` only asks. Kept in memory, per process,
@@ -44,17 +45,18 @@ def email_key(email: str) -> str:
 
 
 class _Window:
-    """Times of the recent events of each key."""
+    """Times of the recent events of each key, in a sliding ``window`` of seconds."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, window: float = WINDOW) -> None:
         self.limit = limit
+        self.window = window
         self.events: OrderedDict[str, deque[float]] = OrderedDict()
 
     def count(self, key: str, now: float) -> int:
         times = self.events.get(key)
         if times is None:
             return 0
-        while times and times[0] <= now - WINDOW:
+        while times and times[0] <= now - self.window:
             times.popleft()
         if not times:
             del self.events[key]
@@ -99,3 +101,25 @@ class RateLimiter:
                 self._addresses.add(address_key(address), now)
             if email:
                 self._emails.add(email_key(email), now)
+
+
+class KeyedLimit:
+    """At most ``limit`` events per key in a sliding ``window`` of seconds."""
+
+    def __init__(self, limit: int, window: float = 60.0, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._window = _Window(limit, window)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Count one event of ``key`` and return 0 when it is within the limit; otherwise
+        count nothing and return the seconds until one more would be (> 0)."""
+        now = self.clock()
+        with self._lock:
+            window = self._window
+            if window.count(key, now) < window.limit:
+                window.add(key, now)
+                return 0.0
+            oldest = window.events[key][0]
+            return max(oldest + window.window - now, 1e-3)

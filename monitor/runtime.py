@@ -21,6 +21,7 @@ from typing import Any
 import pluggy
 
 from monitor import __version__, malloc
+from monitor.agents.system import AgentSystem
 from monitor.assistance.system import AssistanceSystem
 from monitor.cluster.errors import NodeNameTaken
 from monitor.cluster.metrics import ClusterCollector
@@ -157,6 +158,8 @@ class Runtime(StoreLifecycle):
         self.router = Router(lambda: render(self.metrics_registry), self.health,
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
+        #: the remote agents' API at /api/agent/v1 (None unless agents are served)
+        self.agents = AgentSystem.attach(self)
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
         #: the checks run from several locations: their status is the consensus
@@ -411,6 +414,9 @@ class Runtime(StoreLifecycle):
         server = self.config.file.server
         raise_nofile_limit()
         malloc.configure()
+        options = server.listener_options()
+        if self.agents is not None:
+            options["paths"] = self.agents.listener_paths(options["paths"])
         try:
             # bind first: a taken address fails at once, before any database work
             self.web = make_listener(self.router, server.host, server.port, server.threads,
@@ -418,7 +424,7 @@ class Runtime(StoreLifecycle):
                                      stats=self.listener_stats,
                                      on_shortage=lambda: self.shortage.note("listener"),
                                      spool_dir=self.config.data_dir / "spool",
-                                     **server.listener_options())
+                                     **options)
         except OSError as exc:
             raise StartupError(listen_error(server.listen, exc)) from None
         try:
@@ -453,7 +459,8 @@ class Runtime(StoreLifecycle):
                                else self.incidents.watch_tasks())
                            + self.webhooks.tasks()
                            + (self.assistance.tasks() if self.assistance else [])
-                           + (self.subscriptions.tasks() if self.subscriptions else [])]
+                           + (self.subscriptions.tasks() if self.subscriptions else [])
+                           + (self.agents.tasks() if self.agents else [])]
             if not store_ok:
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             if self.role is not None:

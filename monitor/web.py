@@ -200,7 +200,12 @@ class WebServer:
     async def _read_body(self, request: BaseRequest, limit: int,
                          spool: bool) -> Body | StreamResponse:
         """The request's body (in memory, or ``spool``ed to a file), or the response
-        refusing it (the connection then closes)."""
+        refusing it (the connection then closes; in JSON for a client that accepts it)."""
+        as_json = wsgi.accepts_json(request.headers.get("Accept"))
+
+        def refuse(status: int, limit: int = 0) -> StreamResponse:
+            return _refusal(status, limit, as_json)
+
         try:
             async with asyncio.timeout(self.limits.body_timeout):
                 if spool:
@@ -215,16 +220,16 @@ class WebServer:
                         # the rest of the body read and dropped (it is within the limit):
                         # a client still sending would otherwise lose the 503 to a reset
                         await _drain(request, limit)
-                        return _refuse(503)
+                        return refuse(503)
                 return await read_body(request, limit, self._budget)
         except TimeoutError:
             self.stats.timeouts["body"] += 1
-            return _refuse(408)
+            return refuse(408)
         except BodyRefused as refused:
             self.stats.requests_refused[refused.kind] += 1
-            return _refuse(refused.status, refused.limit)
+            return refuse(refused.status, refused.limit)
         except (ConnectionError, RequestPayloadError):
-            return _refuse(400)  # the client left, or sent a malformed chunked body
+            return refuse(400)  # the client left, or sent a malformed chunked body
 
     async def _stream_metrics(self, request: BaseRequest) -> StreamResponse:
         """``/metrics`` sent piece by piece as the worker threads make them (chunked), so
@@ -317,9 +322,9 @@ async def _drain(request: BaseRequest, limit: int) -> None:
     while seen <= limit and (chunk := await request.content.readany()):
         seen += len(chunk)
 
-def _refuse(status: int, limit: int = 0) -> StreamResponse:
+def _refusal(status: int, limit: int = 0, as_json: bool = False) -> StreamResponse:
     """The listener's refusal as a response that closes the connection."""
-    response = wsgi.to_response(wsgi.refusal(status, limit))
+    response = wsgi.to_response(wsgi.refusal(status, limit, as_json))
     response.force_close()
     return response
 

@@ -12,6 +12,7 @@ Used by :class:`monitor.web.WebServer`.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -127,19 +128,41 @@ _REFUSALS = {
     503: ("Serveur occupé : réessayez dans un instant.", "Server busy: try again in a moment."),
     400: ("Requête invalide.", "Bad request."),
 }
+#: the code of each refusal in a JSON answer (``{"error": code, …}``)
+_REFUSAL_CODES = {408: "timeout", 413: "too_large", 431: "headers_too_large", 503: "busy",
+                  400: "bad_request"}
 #: seconds a client refused with 503 is asked to wait
 RETRY_AFTER = "10"
 
 
-def refusal(status: int, limit: int = 0) -> Answer:
-    """The listener's own answer refusing a request (``limit``: for a 413)."""
-    fr, en = _REFUSALS[status]
-    body = (fr + "\n" + en + "\n").format(limit=limit).encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"),
+def refusal(status: int, limit: int = 0, as_json: bool = False) -> Answer:
+    """The listener's own answer refusing a request (``limit``: for a 413): plain text in
+    both languages, or, ``as_json`` (a client that accepts JSON, an API's),
+    ``{"error", "message", "message_fr", "message_en"}`` as the APIs answer errors."""
+    fr, en = (text.format(limit=limit) for text in _REFUSALS[status])
+    if as_json:
+        body = json.dumps({"error": _REFUSAL_CODES[status], "message": en, "message_fr": fr,
+                           "message_en": en}, ensure_ascii=False).encode()
+        kind = "application/json"
+    else:
+        body = (fr + "\n" + en + "\n").encode()
+        kind = "text/plain; charset=utf-8"
+    headers = [("Content-Type", kind), ("Cache-Control", "no-store"),
                ("Content-Length", str(len(body)))]
     if status == 503:
         headers.append(("Retry-After", RETRY_AFTER))
     return f"{status} {HTTPStatus(status).phrase}", headers, body
+
+
+def accepts_json(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for JSON (``application/json`` among its types,
+    not refused with ``q=0``)."""
+    for item in (accept or "").split(","):
+        kind, *params = (part.strip().lower() for part in item.split(";"))
+        if kind == "application/json":
+            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+                           for p in params)
+    return False
 
 
 def raw_refusal(status: int) -> bytes:

@@ -13,6 +13,7 @@
 - :mod:`~dashboard.admin.subscriber_views` — the members' e-mail subscriptions: counts for
   every role, the addresses (and forget) for administrators;
 - :mod:`~dashboard.admin.webhook_views` — signed webhook endpoints (administrators);
+- :mod:`~dashboard.admin.agent_views` — the remote agents' tokens (administrators);
 - :mod:`~dashboard.admin.cluster_views` — the nodes of a cluster and its leader (every
   role; only when ``cluster.enabled``);
 - :mod:`~dashboard.admin.location_views` — the check × location grid (every role; only
@@ -44,6 +45,7 @@ from dashboard import locations
 from dashboard.admin import (  # noqa: F401 (routes)
     account_views,
     accounts,
+    agent_views,
     api,
     assistance_views,
     audit_views,

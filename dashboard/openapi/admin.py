@@ -27,6 +27,7 @@ from dashboard.openapi.schema import (
     ref,
 )
 from monitor.access import Permission, Role
+from monitor.agents import service as agents
 from monitor.assistance import records
 from monitor.incidents import queries
 from monitor.incidents.maintenance import PlannedMaintenance
@@ -58,13 +59,15 @@ def components() -> dict[str, Schema]:
         queries.IncidentSummary, queries.IncidentDetail, queries.NoticeView,
         queries.WindowView, queries.OutboxView, PlannedMaintenance, Backlog,
         records.RequestView, webhooks.EndpointRecord, webhooks.PingResult,
+        agents.AgentRecord,
         enums={"IncidentSummary": {"impact": IMPACTS, "worst_impact": IMPACTS,
                                    "phase": PHASES},
                "UpdateView": {"phase": PHASES, "impact": (*IMPACTS, None)},
                "NoticeView": {"level": NOTICE_LEVELS},
                "OutboxView": {"status": OUTBOX_STATUSES},
                "RequestView": {"state": records.STATES,
-                               "delivery": (*OUTBOX_STATUSES, None)}})
+                               "delivery": (*OUTBOX_STATUSES, None)},
+               "AgentRecord": {"state": agents.STATES}})
     if out.keys() & answers.keys():
         raise ValueError(f"bodies and answers share names: {out.keys() & answers.keys()}")
     out.update(answers)
@@ -258,6 +261,12 @@ OPERATIONS: dict[str, Operation] = {
                                     _NOT_FOUND),
     "admin.api.webhook_test_api": _op(_answer(200, ref("PingResult"),
                                               "What the receiver answered."), _NOT_FOUND),
+    # remote agents
+    "admin.api.agent_list": _op(_answer(200, array(ref("AgentRecord")),
+                                        "Every agent token and its agent's last news (never "
+                                        "a token).")),
+    "admin.api.agent_revoke_api": _op(_answer(200, ref("AgentRecord"), "The token, revoked."),
+                                      _NOT_FOUND),
     # members' subscriptions
     "admin.api.subscribers_counts": _op(
         _answer(200, ref("Subscribers"), "Subscribers by state and per service."), _REFUSED),

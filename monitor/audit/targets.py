@@ -17,6 +17,7 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from monitor.access import Actor
+from monitor.agents.models import AgentToken
 from monitor.incidents.models import Incident, MaintenanceWindow, Notice, OutboxEntry
 from monitor.store.accounts import AdminSession, ApiToken, User
 from monitor.subscriptions.models import Subscriber
@@ -28,7 +29,7 @@ LEFT_OUT = frozenset({"password_hash", "token_hash", "prefix", "payload", "idemp
                       "secret", "previous_secret"})
 #: operations that create their target
 CREATIONS = frozenset({"incident.open", "maintenance.add", "notice.add", "user.add",
-                       "token.add", "webhook.add"})
+                       "token.add", "webhook.add", "agent_token.add"})
 
 
 def _columns(row: Any) -> dict[str, Any]:
@@ -94,6 +95,11 @@ def _incident_by_id_or_reference(session: Session, value: Any) -> Incident | Non
     return session.scalars(select(Incident).where(Incident.reference == str(value))).first()
 
 
+def _agent_by_name(session: Session, value: Any) -> AgentToken | None:
+    return session.scalars(select(AgentToken).where(AgentToken.name == str(value or "")
+                                                    .strip())).first()
+
+
 def _user_by_name(session: Session, value: Any) -> User | None:
     name = str(value or "").strip().lower()
     return session.scalars(select(User).where(User.username == name)).first()
@@ -126,6 +132,9 @@ KINDS: dict[str, Kind] = {
     "webhook": Kind("webhook", "endpoint_id", _by_id(WebhookEndpoint), _columns,
                     created=lambda session, result: session.get(WebhookEndpoint,
                                                                 result.endpoint.id)),
+    "agent_token": Kind("agent_token", "name", _agent_by_name, _columns,
+                        created=lambda session, result: session.get(AgentToken,
+                                                                    result.agent.id)),
     # "sign out everywhere": the acting volunteer's own account
     "session": Kind("user", None, _user_by_name, _user),
 }

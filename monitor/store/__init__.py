@@ -31,6 +31,7 @@ __all__ = [
 
 # The incident tables live on the same Base; importing them here puts them in
 # Base.metadata wherever the store is used (migrations, model/migration comparison).
+import monitor.agents.models  # registers the agent tokens and location results tables
 import monitor.assistance.models  # registers the members' requests table
 import monitor.cluster.models  # registers the cluster's nodes and lease tables
 import monitor.incidents.models  # registers the incident tables

@@ -331,20 +331,24 @@ class Store:
                                        self.rollup_ledger)
 
     def prune(self, older_than: float, chunk: int = 10_000) -> int:
-        """Delete results started before ``older_than`` (Unix time); return how many.
+        """Delete results started before ``older_than`` (Unix time), the locations'
+        results too (``location_results``); return how many.
 
         Deletes in chunks, each its own short transaction, so the writer is never held up
         long. Status changes and rollups are kept for ever.
         """
+        from monitor.agents.models import LocationResultRow
+
         total = 0
         started = time.monotonic()
-        while True:
-            doomed = select(ResultRow.id).where(ResultRow.started_at < older_than).limit(chunk)
-            with self.write_engine.begin() as conn:
-                deleted = conn.execute(delete(ResultRow).where(ResultRow.id.in_(doomed))).rowcount
-            total += deleted
-            if deleted < chunk:
-                break
+        for model in (ResultRow, LocationResultRow):
+            while True:
+                doomed = select(model.id).where(model.started_at < older_than).limit(chunk)
+                with self.write_engine.begin() as conn:
+                    deleted = conn.execute(delete(model).where(model.id.in_(doomed))).rowcount
+                total += deleted
+                if deleted < chunk:
+                    break
         if total:
             log.info("pruned %d results older than the retention period in %.1fs",
                      total, time.monotonic() - started)

@@ -109,6 +109,13 @@ class HttpProbe(Probe):
         (the validated model, about 700 bytes per check, is not kept)."""
         return HttpCheckOptions(config)
 
+    @classmethod
+    def config_of(cls, options: HttpConfig | HttpCheckOptions) -> HttpConfig:
+        """The check's own model again: the shared options with its URL."""
+        if isinstance(options, HttpCheckOptions):
+            return options.plan.rules.options.model_copy(update={"url": options.url})
+        return options
+
     async def check(self, config: HttpConfig | HttpCheckOptions,
                     ctx: ProbeContext) -> ProbeResult:
         """Run one request (plus redirects) and judge the answer."""

@@ -28,13 +28,17 @@ _STATUS_ITEM = re.compile(r"^\s*(\d{3})\s*(?:-\s*(\d{3}))?\s*$|^\s*([1-5])xx\s*$
 
 
 def parse_status_ranges(value: Any) -> tuple[tuple[int, int], ...]:
-    """``200``, ``"200-399"``, ``"2xx"`` or a list of those → ``((200, 399), …)``."""
+    """``200``, ``"200-399"``, ``"2xx"`` or a list of those → ``((200, 399), …)``; a
+    ``[200, 399]`` pair in the list too (the model's own JSON, sent to remote agents)."""
     items = value if isinstance(value, (list, tuple)) else [value]
     if not items:
         raise ValueError("give at least one status code, e.g. 200-399")
     out = []
     for item in items:
         match = None
+        if (isinstance(item, (list, tuple)) and len(item) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+            item = f"{item[0]}-{item[1]}"
         if isinstance(item, (int, str)) and not isinstance(item, bool):
             match = _STATUS_ITEM.match(str(item))
         if match is None:

@@ -20,7 +20,7 @@ from tests.dashboard.admin.conftest import (  # noqa: F401 (fixtures)
 pytestmark = pytest.mark.browser
 
 TABLE_PAGES = ["/admin/incidents", "/admin/maintenance", "/admin/notices", "/admin/outbox",
-               "/admin/users", "/admin/audit"]
+               "/admin/users", "/admin/audit", "/admin/agents"]
 
 #: words of the tables' cells laid out on more than one line (a word cut in two);
 #: hyphens and slashes are places where a line may break, so they end a word here
@@ -46,6 +46,7 @@ SPLIT_WORDS = """() => {
 def signed_in(browser, admin_seeded, volunteer):
     """``(base URL, page, seeded ids)``: camille signed in, French, 1280 px wide."""
     config, store, ids = admin_seeded
+    _agent_tokens(store)
     app = create_app(config, {"CHECK_INTERVAL": 0.0, "PASSWORD_HASHER": quick_hasher()},
                      store=store)
     server = WebServer(app, "127.0.0.1", 0, threads=4)
@@ -63,6 +64,25 @@ def signed_in(browser, admin_seeded, volunteer):
     finally:
         context.close()
         server.stop()
+
+
+def _agent_tokens(store) -> None:
+    """Two remote agents' tokens, one of which has sent a batch (the agents' page)."""
+    import time
+
+    from sqlalchemy import update
+
+    from monitor.agents.assignments import StaticAssignments
+    from monitor.agents.models import AgentToken
+    from monitor.agents.service import AgentOperations
+
+    ops = AgentOperations(StaticAssignments(["lyon", "maison-alice"], {}))
+    with store.write_session() as session, session.begin():
+        ops.add_token(session, name="lyon-1", location="lyon")
+        ops.add_token(session, name="alice", location="maison-alice")
+        session.execute(update(AgentToken).where(AgentToken.name == "lyon-1").values(
+            last_batch_at=time.time() - 42, buffered=1200, dropped=3,
+            last_seen_address="2001:db8::7", agent_name="lyon-1"))
 
 
 def test_admin_tables_never_cut_a_word(signed_in):
@@ -90,7 +110,8 @@ ROW_CELLS = """() => Array.from(document.querySelectorAll("main table")).map(tab
   }))"""
 
 
-@pytest.mark.parametrize("path", ["/admin/maintenance", "/admin/notices", "/admin/users"])
+@pytest.mark.parametrize("path", ["/admin/maintenance", "/admin/notices", "/admin/users",
+                                  "/admin/agents"])
 def test_every_row_has_one_cell_per_column(signed_in, path):
     base, page, _ = signed_in
     page.goto(base + path)

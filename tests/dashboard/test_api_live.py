@@ -180,7 +180,7 @@ def made(call):
             "outbox": outbox[0]["id"]}
 
 
-def test_every_operation_succeeds_as_described(schema, call, made):
+def test_every_operation_succeeds_as_described(schema, call, made, live):
     incident, window = {"incident_id": made["incident"]}, {"window_id": made["windows"][0]}
     for path in ("/api/v1/summary.json", "/api/v1/services", "/api/v1/incidents",
                  "/api/v1/maintenance", "/api/v1/openapi.json", "/feed.atom", "/history.atom",
@@ -227,8 +227,27 @@ def test_every_operation_succeeds_as_described(schema, call, made):
     call("POST", "/admin/api/v1/webhooks/{endpoint_id}/enable", path_parameters=endpoint)
     call("POST", "/admin/api/v1/webhooks/{endpoint_id}/test", path_parameters=endpoint)
     call("DELETE", "/admin/api/v1/webhooks/{endpoint_id}", path_parameters=endpoint)
+    # a remote agent's token, made as `vigie agent-token add` makes it, listed and revoked
+    _agent_token(live, "lyon-1")
+    call("GET", "/admin/api/v1/agents")
+    call("POST", "/admin/api/v1/agents/{agent_name}/revoke",
+         path_parameters={"agent_name": "lyon-1"})
     described = {result.ok().label for result in schema.get_all_operations()}
     assert described - call.succeeded == set()
+
+
+def _agent_token(live: Live, name: str) -> None:
+    from monitor.agents.assignments import StaticAssignments
+    from monitor.agents.service import AgentOperations
+    from monitor.store import Store
+
+    store = Store(f"sqlite:///{live.folder / 'data' / 'vigie.sqlite'}")
+    try:
+        with store.write_session() as session, session.begin():
+            AgentOperations(StaticAssignments(["lyon"], {})).add_token(
+                session, name=name, location="lyon")
+    finally:
+        store.dispose()
 
 
 def _schemathesis_config(live: Live, made: dict) -> Path:

@@ -228,6 +228,28 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(serve):
     assert server.stats.requests_refused["body_too_large"] == 1
 
 
+@pytest.mark.parametrize(("accept", "json_answer"), [
+    ("application/json", True), ("text/html, application/json;q=0.9", True),
+    ("application/json;q=0", False), ("*/*", False), (None, False)])
+def test_a_refusal_is_json_for_a_client_that_accepts_it(serve, accept, json_answer):
+    server = serve(router_with(Counting()), max_body=1000, head_timeout=5)
+    sock = connect(server.port)
+    asked = f"Accept: {accept}\r\n" if accept else ""
+    sock.sendall(f"POST /api HTTP/1.1\r\nHost: vigie\r\n{asked}"
+                 "Content-Length: 5000\r\n\r\n".encode())
+    answer = until_closed(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert status_of(answer) == 413
+    if json_answer:
+        assert b"Content-Type: application/json" in head
+        assert json.loads(body) == {
+            "error": "too_large", "message": "Request too large (at most 1000 bytes).",
+            "message_fr": "Requête trop volumineuse (1000 octets au plus).",
+            "message_en": "Request too large (at most 1000 bytes)."}
+    else:
+        assert b"text/plain" in head and body.startswith("Requête trop".encode())
+
+
 def test_a_chunked_body_is_read_up_to_the_limit_only(serve):
     app = Counting()
     server = serve(router_with(app), max_body=10_000, head_timeout=5)

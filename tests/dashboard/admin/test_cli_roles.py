@@ -45,6 +45,7 @@ EXPECTED: dict[str, Permission] = {
     "subscriber forget": P.SUBSCRIBERS,
     **{f"webhook {verb}": P.WEBHOOKS for verb in (
         "add", "list", "rotate", "disable", "enable", "test", "remove")},
+    **{f"agent-token {verb}": P.AGENTS for verb in ("add", "list", "revoke")},
 }
 
 #: arguments that make each command valid (so that an allowed one runs)
@@ -68,6 +69,8 @@ ARGS: dict[str, list[str]] = {
     "webhook rotate": ["1"], "webhook disable": ["1"], "webhook enable": ["1"],
     "webhook test": ["999"],  # no such endpoint: nothing leaves the machine
     "webhook remove": ["1"],
+    "agent-token add": ["lyon-1", "--location", "lyon"], "agent-token list": [],
+    "agent-token revoke": ["lyon-1"],
 }
 
 PEOPLE = {Role.ADMIN: "ana", Role.EDITOR: "eli", Role.DESK: "dan"}

@@ -59,6 +59,8 @@ EXPECTED: dict[str, Permission | str] = {
         "api.webhook_create", "api.webhook_detail", "api.webhook_rotate_api",
         "api.webhook_enable_api", "api.webhook_disable_api", "api.webhook_delete",
         "api.webhook_test_api")},
+    **{f"admin.{name}": P.AGENTS for name in (
+        "agents", "agent_revoke", "api.agent_list", "api.agent_revoke_api")},
 }
 
 #: the volunteer of each role
@@ -84,7 +86,7 @@ def people(store, admin_seeded):
     return {"incident_id": open_incident, "notice_id": admin_seeded[2][2],
             "window_id": window_id, "outbox_id": 1, "token_id": token_id,
             "username": "dominique", "filename": "admin.css", "reference": "DEM-20260101-ABCD",
-            "subscriber_id": 1, "endpoint_id": 999}
+            "subscriber_id": 1, "endpoint_id": 999, "agent_name": "lyon-1"}
 
 
 def signed_in(app, store, username: str):
