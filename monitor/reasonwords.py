@@ -60,6 +60,11 @@ CORE_WORDS: dict[str, Words] = {
     "vigie.locations.down": _("The service does not work; the volunteers know"),
     "vigie.locations.degraded": _("The service works, but not fully; the volunteers know"),
     "vigie.locations.maintenance": _("The service announces maintenance"),
+    # a remote agent that cannot run a check (monitor.agent.checks): its configuration
+    # is the volunteers' business, members only learn the check could not be made
+    "agent.check_invalid": _("Vigie could not check the service; the volunteers know"),
+    "agent.kind_missing": _("Vigie could not check the service; the volunteers know"),
+    "agent.secret_withheld": _("Vigie could not check the service; the volunteers know"),
 }
 
 _learnt: dict[str, tuple[Words, str]] = {}

@@ -41,6 +41,11 @@ SHAPES = {
     "dashboard/admin/bodies.py": {"NoticeChange", "MaintenanceChange", "IncidentCreate",
                                   "IncidentUpdate", "IncidentImpact", "IncidentResolve",
                                   "Postmortem"},
+    # the agents' wire format: a result's reason as an agent sends it (docs/agents-server.md)
+    "monitor/agents/batch.py": {"AgentReason"},
+    # an agent's stand-in probe: its options are the reason its runs report, validated
+    # like any probe's options (pydantic), then turned into a Reason
+    "monitor/agent/checks.py": {"UnrunnableConfig"},
 }
 
 
