@@ -59,7 +59,12 @@ from monitor.state import (
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
-from monitor.store.records import CheckStateRecord, FeedTransition, ServiceChange
+from monitor.store.records import (
+    CheckStateRecord,
+    FeedTransition,
+    OwnLocationRecord,
+    ServiceChange,
+)
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
@@ -158,13 +163,16 @@ class Runtime(StoreLifecycle):
         self.router = Router(lambda: render(self.metrics_registry), self.health,
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
-        #: the remote agents' API at /api/agent/v1 (None unless agents are served)
-        self.agents = AgentSystem.attach(self)
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
         #: the checks run from several locations: their status is the consensus
         self.locations = LocationSystem(self)
         self.metrics_registry.register(LocationCollector(self.locations.book))
+        # the server's own runs of those checks are kept beside the agents' results
+        self.locations.self_results = self._write_own_location
+        #: the remote agents' API at /api/agent/v1 (None unless agents are served); each
+        #: new result of an agent goes to its location's state and the check's consensus
+        self.agents = AgentSystem.attach(self, sink=self.locations.submit_location_result)
         self._events: asyncio.Queue[Transition] | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -292,6 +300,13 @@ class Runtime(StoreLifecycle):
             self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
         return self.own.checks[check.key].next_delay()
+
+    def _write_own_location(self, check_key: str, location: str, result: ProbeResult
+                            ) -> None:
+        """Queue the server's own run of a check run from several locations for
+        ``location_results`` (the writer's thread writes it with the results)."""
+        self.writer.submit_own_location(
+            OwnLocationRecord.from_result(check_key, location, result))
 
     def take_verdict(self, check: Check, result: ProbeResult, *, store: bool = True) -> None:
         """A located check's verdict (:mod:`monitor.locations`): its status becomes the
