@@ -34,6 +34,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from monitor.agent.spool import decode
 from tests.conftest import free_port
 from tests.monitor.agent.standin import spooled_seqs
 from tests.peers import Process
@@ -144,15 +145,20 @@ class Server:
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.path = directory / "vigie.yaml"
-        store = f"store: {{url: '{database}', flush_interval: 0.1s}}" if database else \
-            "store: {flush_interval: 0.1s}"
-        self.path.write_text(f"data_dir: data\nserver: {{listen: '127.0.0.1:{self.port}'}}\n"
-                             f"{store}\n{config}", encoding="utf-8")
+        self.database = database
+        self.configure(config)
         self.url = database or f"sqlite:///{directory / 'data' / 'vigie.sqlite'}"
         self.process: Process | None = None
         self.engine = sa.create_engine(self.url, poolclass=sa.pool.NullPool)
         if database:
             self.cli("db", "upgrade")
+
+    def configure(self, config: str) -> None:
+        """Write the configuration (read at the next start)."""
+        store = f"store: {{url: '{self.database}', flush_interval: 0.1s}}" \
+            if self.database else "store: {flush_interval: 0.1s}"
+        self.path.write_text(f"data_dir: data\nserver: {{listen: '127.0.0.1:{self.port}'}}\n"
+                             f"{store}\n{config}", encoding="utf-8")
 
     @property
     def base(self) -> str:
@@ -278,6 +284,19 @@ class AgentProcess:
     def spooled(self) -> list[int]:
         """The seqs on its disk now."""
         return spooled_seqs(self.data_dir)
+
+    def spooled_checks(self) -> dict[int, str]:
+        """seq → check key of the results on its disk now."""
+        out = {}
+        for path in sorted((self.data_dir / "spool").glob("*.seg")):
+            try:
+                lines = path.read_bytes().splitlines(keepends=True)
+            except FileNotFoundError:
+                continue  # acknowledged meanwhile
+            for line in lines:
+                if (decoded := decode(line)) is not None:
+                    out[decoded[0]] = json.loads(decoded[1])["check"]
+        return out
 
     def state(self) -> dict[str, Any]:
         """Its spool's cursor (``state.json``)."""

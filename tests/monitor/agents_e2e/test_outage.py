@@ -15,7 +15,7 @@ from tests.monitor.agents_e2e.harness import AgentProcess, Server, Targets, even
 LOCATIONS = ("lyon", "marseille", "nice")
 
 
-def config(targets: Targets) -> str:
+def config(targets: Targets, api_at: str = "lyon, marseille, nice") -> str:
     return f"""\
 scheduler: {{spread_first_runs: false}}
 locations:
@@ -27,7 +27,7 @@ services:
       - {{id: home, kind: http, url: '{targets.url}/home', interval: 1s, timeout: 5s,
           locations: [lyon, marseille, nice]}}
       - {{id: api, kind: http, url: '{targets.url}/api', interval: 1s, timeout: 5s,
-          locations: [lyon, marseille, nice]}}
+          locations: [{api_at}]}}
 """
 
 
@@ -45,7 +45,7 @@ def world(tmp_path, request):
             name = f"{location}-1"
             agents[name] = AgentProcess(server, name, server.add_token(name, location),
                                         tmp_path).start()
-        yield server, agents
+        yield server, agents, targets
     finally:
         for agent in agents.values():
             agent.close()
@@ -75,7 +75,7 @@ def assert_each_once_in_order(server: Server, name: str) -> list[int]:
 
 
 def test_server_away_every_result_of_the_gap_stored_once_in_order(world):
-    server, agents = world
+    server, agents, _targets = world
     eventually(lambda: all(len(stored_seqs(server, n)) >= 4 for n in agents),
                "first results of the three agents")
     server.stop()
@@ -108,7 +108,7 @@ def test_server_away_every_result_of_the_gap_stored_once_in_order(world):
 
 
 def test_an_agent_killed_sends_nothing_twice_and_its_seq_goes_on(world):
-    server, agents = world
+    server, agents, _targets = world
     agent = agents["lyon-1"]
     eventually(lambda: len(stored_seqs(server, "lyon-1")) >= 6, "lyon's first results")
     agent.kill()
@@ -123,3 +123,39 @@ def test_an_agent_killed_sends_nothing_twice_and_its_seq_goes_on(world):
     assert_each_once_in_order(server, "lyon-1")
     for name in ("marseille-1", "nice-1"):
         assert_each_once_in_order(server, name)
+
+
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+def test_results_of_a_check_moved_away_meanwhile_are_dropped_counted_and_the_rest_goes(
+        world):
+    """While the server is away, ``web/api`` stops running at nice (the server starts
+    again with another configuration): nice's results of it waiting on disk are refused
+    (403 ``wrong_location``), each dropped and counted, and every other result of the
+    gap is stored, in order."""
+    server, agents, targets = world
+    agent = agents["nice-1"]
+    eventually(lambda: len(stored_seqs(server, "nice-1")) >= 4, "nice's first results")
+    server.stop()
+    before = max(agent.spooled(), default=0)
+    eventually(lambda: sum(1 for seq, check in agent.spooled_checks().items()
+                           if seq > before and check == "web/api") >= 3,
+               "results of web/api kept on nice's disk during the gap")
+    held = agent.spooled_checks()
+    moved = {seq for seq, check in held.items() if seq > before and check == "web/api"}
+    server.configure(config(targets, api_at="lyon, marseille"))
+    server.start()
+    eventually(lambda: max(stored_seqs(server, "nice-1"), default=0) >= max(held),
+               "nice's gap sent")
+    eventually(lambda: server.value("SELECT dropped FROM agent_tokens WHERE name = "
+                                    "'nice-1'") >= len(moved), "the refused results counted")
+    seqs = stored_seqs(server, "nice-1")
+    assert seqs == sorted(set(seqs))  # in order, none twice
+    missing = set(range(1, max(seqs) + 1)) - set(seqs)
+    assert moved <= missing  # none of the moved check's results of the gap stored
+    # every hole is a refused result, each counted once
+    assert len(missing) == server.value(
+        "SELECT dropped FROM agent_tokens WHERE name = 'nice-1'")
+    assert "refuses the result seq" in agent.output()
+    assert "wrong_location" in agent.output()
+    # the agent fetched its new list: web/api runs no more there
+    eventually(lambda: "1 checks for location nice" in agent.output(), "the new list")
