@@ -128,8 +128,9 @@ class Receiver:
         self.url = "json://" + url.removeprefix("http://") + "/alerts"
 
     def failures(self) -> list[dict[str, Any]]:
-        """The alerts of an outage (Apprise type ``failure``)."""
-        return [a for a in list(self.alerts) if a.get("type") == "failure"]
+        """The alerts of an outage, major or partial (Apprise types ``failure`` and
+        ``warning``)."""
+        return [a for a in list(self.alerts) if a.get("type") in ("failure", "warning")]
 
     def close(self) -> None:
         self.server.shutdown()
