@@ -314,6 +314,7 @@ def _resolve_services(
     default_names: dict[str, LocalizedText] = {}
     # a check naming no location runs on the server alone: one tuple shared by them all
     here = (file.locations.self.name,)
+    remote = set(file.locations.remote_names())
     for s_index, service in enumerate(raw_services):
         assert service is not None
         raw_services[s_index] = None
@@ -326,6 +327,8 @@ def _resolve_services(
             given = check.options()
             if check.kind in kind_defaults:
                 given = {**kind_defaults[check.kind], **given}
+            issues += _agent_issues(check.kind, check.locations, remote, loc, source,
+                                    registry)
             options = _validate_options(check.kind, given, loc, source, registry, issues)
             if options is None:
                 continue
@@ -347,6 +350,24 @@ def _resolve_services(
         services.append(Service(service.id, service.name, service.group,
                                 service.description, tuple(checks)))
     return services, issues
+
+
+def _agent_issues(kind_name: str, listed: list[str] | None, remote: set[str], loc: Loc,
+                  source: ConfigSource, registry: ProbeRegistry) -> list[ConfigIssue]:
+    """A check of a kind no agent can run (a push check, ``Probe.runs_on_agents``)
+    listing a remote location: refused at that location's key."""
+    kind = registry.get(kind_name)
+    if kind is None or kind.probe_class.runs_on_agents or not listed:
+        return []
+    issues = []
+    for index, name in enumerate(listed):
+        if name in remote:
+            at: Loc = (*loc, "locations", index)
+            issues.append(ConfigIssue(source.line_of(at), at, (
+                f"a {quote(kind_name)} check cannot run at the remote location "
+                f"{quote(name)}: its results reach the server itself, no agent can "
+                "run it; list only the server's own location, or leave the key out")))
+    return issues
 
 
 def _validate_options(kind_name: str, options: dict[str, Any], loc: Loc,

@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 SESSION_HEADERS = MappingProxyType({"User-Agent": f"Vigie/{__version__} (status monitoring)"})
 
 
-def make_http_session() -> aiohttp.ClientSession:
-    """The process-wide HTTP session: a new connection per check, no global limit."""
+def make_http_session(headers: Mapping[str, str] = SESSION_HEADERS) -> aiohttp.ClientSession:
+    """The process-wide HTTP session: a new connection per check, no global limit
+    (``headers``: its default headers)."""
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=0, force_close=True, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),  # checks must not carry cookies between runs
-        headers=dict(SESSION_HEADERS),
+        headers=dict(headers),
         auto_decompress=True,
     )
 
@@ -47,6 +48,14 @@ class LazyHttpSession:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._headers: Mapping[str, str] = SESSION_HEADERS
+
+    def use_user_agent(self, text: str) -> None:
+        """Say ``text`` as the User-Agent of the probes' requests from now on (an agent
+        names its location: the targets' logs show where a request came from)."""
+        self._headers = MappingProxyType({**self._headers, "User-Agent": text})
+        if self._session is not None:
+            self._session.headers["User-Agent"] = text
 
     @property
     def created(self) -> bool:
@@ -58,14 +67,14 @@ class LazyHttpSession:
         """The session's default headers; the fast path reads its User-Agent here, which
         must not create the session."""
         session = self._session
-        return SESSION_HEADERS if session is None else session.headers
+        return self._headers if session is None else session.headers
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)  # copy/pickle probing must not create a session
         session = self._session
         if session is None:
-            session = self._session = make_http_session()
+            session = self._session = make_http_session(self._headers)
         return getattr(session, name)
 
     async def aclose(self) -> None:

@@ -291,6 +291,11 @@ class Probe:
     #: code or counter; the core's words cover the shared families (``connection``,
     #: ``dns``, ``tls``, ``http``, ``timeout``…), see :mod:`monitor.reasonwords`
     public_words: ClassVar[Mapping[str, Words]] = {}
+    #: whether a ``vigie agent`` at a remote location can run this kind's checks. False
+    #: for a kind whose results do not come from probing from where it runs: a push
+    #: check (the ``heartbeat`` kind judges the beats jobs send to the server itself).
+    #: A check of such a kind listing a remote location is refused at load.
+    runs_on_agents: ClassVar[bool] = True
 
     @classmethod
     def prepare(cls, config: ProbeConfig) -> Any:

@@ -37,6 +37,7 @@ from monitor.incidents.metrics import IncidentCollector
 from monitor.incidents.system import IncidentSystem
 from monitor.listener_metrics import ListenerCollector
 from monitor.locations.book import runs_here
+from monitor.locations.follow import ResultFollower
 from monitor.locations.metrics import LocationCollector
 from monitor.locations.system import LocationSystem
 from monitor.metrics import build_registry
@@ -59,7 +60,12 @@ from monitor.state import (
 from monitor.stats import SchedulerStats, WriterStats
 from monitor.store import ResultRecord, ResultWriter, Store
 from monitor.store.migrate import SchemaOutOfDate
-from monitor.store.records import CheckStateRecord, FeedTransition, ServiceChange
+from monitor.store.records import (
+    CheckStateRecord,
+    FeedTransition,
+    OwnLocationRecord,
+    ServiceChange,
+)
 from monitor.store.writer import is_transient
 from monitor.subscriptions.system import SubscriptionSystem
 from monitor.web import Listener, make_listener
@@ -158,13 +164,28 @@ class Runtime(StoreLifecycle):
         self.router = Router(lambda: render(self.metrics_registry), self.health,
                              "text/plain; version=0.0.4; charset=utf-8",
                              metrics_chunks=lambda: render_chunks(self.metrics_registry))
-        #: the remote agents' API at /api/agent/v1 (None unless agents are served)
-        self.agents = AgentSystem.attach(self)
         self.started_at = time.time()
         self._checks = {c.key: c for c in config.checks if c.enabled}
         #: the checks run from several locations: their status is the consensus
         self.locations = LocationSystem(self)
-        self.metrics_registry.register(LocationCollector(self.locations.book))
+        # (a cluster's node exports the checks it owns, as for the checks' own series)
+        self.metrics_registry.register(LocationCollector(
+            self.locations.book, owned=None if self.role is None else self._owned))
+        # the server's own runs of those checks are kept beside the agents' results
+        self.locations.self_results = self._write_own_location
+        #: a cluster's node reads the agents' results back from the database, whichever
+        #: node received them, and judges those of the checks it owns (None: one Vigie)
+        self.followed: ResultFollower | None = None
+        role = self.role
+        if role is not None and self.locations.located:
+            self.followed = ResultFollower(self.locations, self.store, lambda: role.owned,
+                                           self.cluster.heartbeat)
+        #: the remote agents' API at /api/agent/v1 (None unless agents are served); each
+        #: new result of an agent goes to its location's state and the check's consensus
+        #: (in a cluster, through the database: the endpoint wakes the follower)
+        self.agents = AgentSystem.attach(
+            self, sink=self.locations.submit_location_result if self.followed is None
+            else self.followed.wake)
         self._events: asyncio.Queue[Transition] | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -292,6 +313,23 @@ class Runtime(StoreLifecycle):
             self._accept_transitions(self.state.apply(check.key, result))
         self.incidents.on_result(check, result)
         return self.own.checks[check.key].next_delay()
+
+    def _owned(self) -> frozenset[str]:
+        """The checks this node of a cluster owns now."""
+        return self.role.owned if self.role is not None else frozenset()
+
+    async def _follow_results(self) -> None:
+        """Follow the agents' results once the database is prepared (cluster mode)."""
+        assert self.followed is not None
+        await self.store_opened.wait()
+        await self.followed.run()
+
+    def _write_own_location(self, check_key: str, location: str, result: ProbeResult
+                            ) -> None:
+        """Queue the server's own run of a check run from several locations for
+        ``location_results`` (the writer's thread writes it with the results)."""
+        self.writer.submit_own_location(
+            OwnLocationRecord.from_result(check_key, location, result))
 
     def take_verdict(self, check: Check, result: ProbeResult, *, store: bool = True) -> None:
         """A located check's verdict (:mod:`monitor.locations`): its status becomes the
@@ -465,6 +503,9 @@ class Runtime(StoreLifecycle):
                 background.append(asyncio.create_task(self._retry_store(), name="vigie-store"))
             if self.role is not None:
                 background.append(asyncio.create_task(self.role.run(), name="vigie-cluster"))
+            if self.followed is not None:
+                background.append(asyncio.create_task(self._follow_results(),
+                                                      name="vigie-location-results"))
             log.info("Vigie %s: %d checks, listening on http://%s:%d/", __version__,
                      len(self._checks), server.host, self.web.port)
             # start-up's transient allocations (YAML events, catalog sync, first SQL

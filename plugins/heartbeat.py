@@ -286,6 +286,8 @@ class HeartbeatProbe(Probe):
         "heartbeat.waiting": _("The task has not reported yet"),
     }
     Config = HeartbeatConfig
+    # the beats reach the server's own listener: an agent elsewhere never sees them
+    runs_on_agents = False
     description = ("Push check: a job calls /push/<token>; down when it reports a failure "
                    "or goes silent")
     samples = (

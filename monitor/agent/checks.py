@@ -10,8 +10,8 @@ A check the agent cannot run still runs, and reports ``unknown`` with the reason
 its interval, so volunteers see why its location says nothing:
 
 - its secret options were left out by the server (the check does not have
-  ``agent_secrets: true``): a secret field absent from the options means *not shared*
-  (an unset optional secret comes as ``null``);
+  ``agent_secrets: true``): named in the spec's ``withheld``, and a secret field absent
+  from the options means *not shared* too (an unset optional secret comes as ``null``);
 - its probe kind is not installed on this agent;
 - its options are refused by this agent's version of the probe.
 """
@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -68,6 +68,9 @@ class CheckSpec(BaseModel):
     confirm: int = Field(default=2, ge=1, le=100)
     retry_interval: float = Field(default=30.0, gt=0, le=7 * 86400)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: the secret options the server left out (their paths: ``basic_auth.password``)
+    withheld: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list,
+                                                                 max_length=100)
 
 
 class ChecksAnswer(BaseModel):
@@ -161,7 +164,10 @@ def build_check(spec: CheckSpec, registry: ProbeRegistry) -> Check:
                        kind=clean_line(spec.kind, 100)))
         return _check(spec, service_id, check_id, UNRUNNABLE, _unrunnable(why))
     model = kind.probe_class.Config
-    withheld = withheld_secrets(model, spec.options)
+    # the server names what it left out; a secret key absent from the options is
+    # withheld too (an older server, or a path the list does not reach)
+    found = withheld_secrets(model, spec.options)
+    withheld = [*spec.withheld, *(path for path in found if path not in spec.withheld)]
     if withheld:
         why = reason("agent.secret_withheld",
                      _("The server does not share this check's secret ({keys}) with "

@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import time
 import uuid
@@ -64,6 +65,17 @@ LAST_PUSH = 5.0
 SPOOL_EVERY = 0.25
 
 
+def probe_user_agent(agent: str, location: str) -> str:
+    """The User-Agent of the agent's probe requests: Vigie's, naming the agent and its
+    location, so a target's logs (or a test's stand-in) tell where a request came from.
+    The names come from the server: only letters, digits, ``.``, ``_`` and ``-`` are
+    kept."""
+    def safe(name: str) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]", "", name)[:63] or "?"
+    return (f"Vigie/{__version__} (status monitoring; agent {safe(agent)} at "
+            f"{safe(location)})")
+
+
 class Agent:
     """The agent (see the module); :meth:`run` returns its exit code."""
 
@@ -90,6 +102,8 @@ class Agent:
         self._clock_off = False
         self._disk_failing = False
         self.sender: Sender | None = None
+        #: the probes' HTTP session (its User-Agent names this agent and its location)
+        self.http = LazyHttpSession()
 
     def stop(self) -> None:
         """Stop as SIGTERM does."""
@@ -115,7 +129,7 @@ class Agent:
                      spool.next_seq)
             await self._load_cached_checks()
             async with ServerClient(settings.server, self.token, settings.ca_file) as client, \
-                    LazyHttpSession() as http:
+                    self.http as http:
                 await self._serve(client, http)
         finally:
             await self.disk.call(self.disk.spool.close)
@@ -232,6 +246,7 @@ class Agent:
     def _use(self, assigned: AssignedChecks, etag: str | None) -> None:
         self._assigned, self._etag = assigned, etag
         self.identity.name(assigned.agent)
+        self.http.use_user_agent(probe_user_agent(assigned.agent, assigned.location))
         self._checks_changed.set()
         log.info("%d checks for location %s (agent %s, revision %.12s)",
                  len(assigned.checks), assigned.location, assigned.agent, assigned.revision)

@@ -114,7 +114,10 @@ class ServerClient:
     def __init__(self, base_url: str, token: str, ca_file: Path | None = None,
                  label: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # (Accept: a refusal the listener makes before the API reads the request, a
+        # body too large, comes as the API's JSON too, with its sentence)
         self._headers = {"Authorization": f"Bearer {token}",
+                         "Accept": "application/json",
                          "User-Agent": f"Vigie-agent/{__version__}"}
         self._ssl = ssl_context(ca_file)
         self._session: aiohttp.ClientSession | None = None

@@ -37,7 +37,7 @@ from monitor.agents.batch import Batch, read_batch
 from monitor.agents.catalog import Catalog, catalog_of, document
 from monitor.agents.errors import Refusal, revoked_token, unknown_token
 from monitor.agents.health import AgentHealth, AgentNews
-from monitor.agents.ingest import Stored, store_batch, taken_of
+from monitor.agents.ingest import Stored, notify_results, store_batch, taken_of
 from monitor.agents.settings import AgentSettings
 from monitor.logthrottle import LogThrottle, left_out
 from monitor.probe import Probe, ProbeResult
@@ -273,6 +273,8 @@ class AgentApp:
         try:
             with self.store.write_session() as session, session.begin():
                 stored = store_batch(session, caller.id, batch, taken, address)
+                if stored.new:
+                    notify_results(session)
         except SQLAlchemyError:
             log.warning("agents: a batch of %s could not be stored", caller.name,
                         exc_info=True)

@@ -14,9 +14,9 @@ configuration) and :data:`NO_LOCATIONS` (no remote location: no agent is accepte
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from monitor.config import Check
+from monitor.config import Check, Config
 
 
 class Assignments(Protocol):
@@ -73,14 +73,37 @@ def serves_agents(enabled: bool | None, assignments: Assignments) -> bool:
 NO_LOCATIONS = StaticAssignments((), {})
 
 
-def assignments_of(config: Any) -> Assignments:
-    """The :class:`Assignments` of a loaded configuration.
+#: the last configuration read by :func:`assignments_of` and its answer (one slot: a
+#: process has one configuration; replacing the tuple is atomic for the web threads)
+_last: tuple[Config, Assignments] | None = None
 
-    The locations are configured by ``locations:`` and the checks' ``locations`` and
-    ``agent_secrets`` keys; until those are read here, a configuration has no remote
-    location (:data:`NO_LOCATIONS`).
+
+def assignments_of(config: Config) -> Assignments:
+    """The :class:`Assignments` of a loaded configuration: the remote locations of
+    ``locations.remote``, the enabled checks whose ``locations`` name each (in the file's
+    order), and those with ``agent_secrets: true``.
+
+    The same object is returned while ``config`` is the same, so the agents' catalogs
+    built from its sequences stay cached (the admin pages ask at each request).
     """
-    return NO_LOCATIONS
+    global _last
+    cached = _last
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    remote = config.file.locations.remote_names()
+    checks: dict[str, list[Check]] = {name: [] for name in remote}
+    secrets = []
+    for check in config.checks:
+        if not check.enabled:
+            continue
+        for name in check.locations:
+            if name in checks:
+                checks[name].append(check)
+        if check.agent_secrets:
+            secrets.append(check.key)
+    made = StaticAssignments(remote, checks, share_secrets=secrets)
+    _last = (config, made)
+    return made
 
 
 __all__ = ["NO_LOCATIONS", "Assignments", "StaticAssignments", "assignments_of",

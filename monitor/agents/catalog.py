@@ -4,8 +4,10 @@ Each check is sent with its timing and its probe options as the probe model dump
 to JSON. A secret option (a :class:`pydantic.SecretStr` or secret URL field, at any
 depth: :func:`monitor.schema.holds_secret`) is left out, and named in ``withheld``,
 unless the check shares its secrets with agents (``agent_secrets: true``): then its
-value is sent. The ``revision`` is the SHA-256 of the checks' JSON: the agent asks with
-``If-None-Match`` and gets 304 while nothing changed.
+value is sent. An unset secret is sent as it is (``null``): the agent tells "withheld"
+(an absent key, or one named in ``withheld``) from "none configured". The ``revision``
+is the SHA-256 of the checks' JSON: the agent asks with ``If-None-Match`` and gets 304
+while nothing changed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def _revealed(value: Any) -> Any:
     return value if value is None or isinstance(value, (bool, int, float)) else str(value)
 
 
+def _unset(value: Any) -> bool:
+    """Whether a secret option holds nothing (None, or an empty list or mapping)."""
+    return value is None or (isinstance(value, (list, tuple, dict)) and not value)
+
+
 def _walk(model: BaseModel, dumped: dict[str, Any], reveal: bool, path: str,
           withheld: list[str]) -> None:
     for name, field in type(model).model_fields.items():
@@ -46,10 +53,11 @@ def _walk(model: BaseModel, dumped: dict[str, Any], reveal: bool, path: str,
         if holds_secret(field):
             if reveal:
                 dumped[name] = _revealed(value)
-            else:
+            elif not _unset(value):
                 del dumped[name]
-                if value is not None:
-                    withheld.append(where)
+                withheld.append(where)
+            # an unset secret stays as it is (null, or an empty list): the agent reads
+            # "none configured", as an absent key means "withheld"
         elif isinstance(value, BaseModel) and isinstance(dumped[name], dict):
             _walk(value, dumped[name], reveal, where + ".", withheld)
         elif isinstance(value, (list, tuple)) and isinstance(dumped[name], list):

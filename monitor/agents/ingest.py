@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from monitor.agents.batch import Batch
@@ -23,6 +24,19 @@ from monitor.probe import ProbeResult
 from monitor.safetext import clean_line
 from monitor.store.engine import dialect_insert
 from monitor.store.records import clean_samples
+
+
+#: the ``NOTIFY`` channel of new agents' results (PostgreSQL): the nodes of a cluster
+#: follow ``location_results`` (:mod:`monitor.locations.follow`)
+CHANNEL = "vigie_location_results"
+_NOTIFY = text("SELECT pg_notify(:channel, current_schema())")
+
+
+def notify_results(session: Session) -> None:
+    """Tell the nodes following ``location_results`` that rows came, at the commit of
+    the caller's transaction (PostgreSQL; nothing on SQLite, which has no cluster)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY, {"channel": CHANNEL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,4 +118,4 @@ def store_batch(session: Session, token_id: int, batch: Batch, taken: list[Taken
     return Stored(new, len(taken) - len(new), token.last_seq)
 
 
-__all__ = ["Stored", "Taken", "store_batch", "taken_of"]
+__all__ = ["CHANNEL", "Stored", "Taken", "notify_results", "store_batch", "taken_of"]

@@ -13,7 +13,8 @@ carry ``(token_id, seq)``, unique: a batch sent again is acknowledged, not store
 ``started_at`` is the agent's start of the run moved onto the server's clock (see
 :mod:`monitor.agents.batch`); ``agent_started_at`` and ``received_at`` keep the raw
 values. Rows without a token (the server's own runs of a multi-location check) have no
-``seq``. Pruned with the results (``store.retention``).
+``seq``; their ``(check_key, location, started_at)`` is unique (a partial index).
+Pruned with the results (``store.retention``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -81,6 +83,10 @@ class LocationResultRow(Base):
         UniqueConstraint("token_id", "seq"),
         Index(None, "check_key", "location", "started_at"),
         Index(None, "started_at"),
+        # the server's own runs: one row per run, however often a batch is written again
+        Index("uq_location_results_own", "check_key", "location", "started_at",
+              unique=True, sqlite_where=text("token_id IS NULL"),
+              postgresql_where=text("token_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

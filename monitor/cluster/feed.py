@@ -178,15 +178,17 @@ class FeedReader:
 
 
 class Listener:
-    """``LISTEN vigie_transitions`` in a thread, on a connection of its own: ``wake()``
-    (called in that thread) at each notification and each time it (re)connects, since
-    notifications sent while it was away are lost. Reconnects after a failure, waiting
-    ``retry`` seconds between attempts."""
+    """``LISTEN vigie_transitions`` (or ``channel``) in a thread, on a connection of its
+    own: ``wake()`` (called in that thread) at each notification and each time it
+    (re)connects, since notifications sent while it was away are lost. Reconnects after a
+    failure, waiting ``retry`` seconds between attempts."""
 
-    def __init__(self, url: URL, wake: Callable[[], None], *, retry: float = 1.0) -> None:
+    def __init__(self, url: URL, wake: Callable[[], None], *, retry: float = 1.0,
+                 channel: str = CHANNEL) -> None:
         self.conninfo = url.set(drivername="postgresql").render_as_string(
             hide_password=False)
         self.wake = wake
+        self.channel = channel
         self.retry = retry
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -217,7 +219,7 @@ class Listener:
                     # the socket is watched with select (psycopg's own wait for
                     # notifications polls ten times a second)
                     conn.add_notify_handler(lambda notify: self.wake())
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self.channel}")
                     self.listening, said = True, False
                     self.wake()
                     while not self._stop.is_set():

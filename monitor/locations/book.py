@@ -118,6 +118,20 @@ class LocationBook:
             return None
         return LocationChange(location, True, silent_since, now)
 
+    def heard(self, location: str) -> LocationChange | None:
+        """A result came from the remote ``location`` for a check this node does not
+        judge (a cluster's node owning another share): the location is alive. The
+        change, when it was unreachable and is reachable again."""
+        now = self.clock()
+        with self._lock:
+            if location not in self._heard:
+                return None
+            self._heard[location] = self._received[location] = now
+            silent_since = self._silent.pop(location, None)
+        if silent_since is None:
+            return None
+        return LocationChange(location, True, silent_since, now)
+
     def look(self) -> list[LocationChange]:
         """The remote locations silent for ``silent_after`` since the last look, now
         left out of the consensus."""

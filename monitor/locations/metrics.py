@@ -20,7 +20,7 @@ checks all run on the server alone:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -39,8 +39,12 @@ LOCATION_METRICS = frozenset({
 class LocationCollector(Collector):
     """Exports :data:`LOCATION_METRICS` from a :class:`LocationBook`."""
 
-    def __init__(self, book: LocationBook) -> None:
+    def __init__(self, book: LocationBook,
+                 owned: Callable[[], Collection[str]] | None = None) -> None:
         self.book = book
+        #: the checks whose series this process exports (a cluster's node: those it
+        #: owns, whose locations' states it keeps); None: every check
+        self.owned = owned
 
     def collect(self) -> Iterator[Metric]:
         """The families listed in the module docstring."""
@@ -58,7 +62,10 @@ class LocationCollector(Collector):
             "vigie_check_locations_failing",
             "Reachable locations where the check is confirmed down or degraded.",
             labels=["service", "check"])
+        owned = self.owned() if self.owned is not None else None
         for row in grid.checks:
+            if owned is not None and row.key not in owned:
+                continue
             for cell in row.cells:
                 labels = [row.service_id, row.check_id, cell.location]
                 status.add_metric(labels, float(

@@ -96,6 +96,22 @@ class LocationSystem:
         assert self._loop is not None, "submit_location_result() called before the start"
         self._loop.call_soon_threadsafe(self.apply, check, location, result)
 
+    def take_followed(self, check_key: str, location: str, result: ProbeResult,
+                      owned: bool) -> None:
+        """An agent's result read back from the database by a cluster's node
+        (:mod:`monitor.locations.follow`, on the event loop): applied when this node
+        owns the check, else it only says the location is alive. A row of a check that
+        does not run from ``location`` here (another configuration) is left out."""
+        check = self.book.checks.get(check_key)
+        if check is None or location == self.here or location not in check.locations:
+            return
+        if owned:
+            self.apply(check, location, result)
+            return
+        back = self.book.heard(location)
+        if back is not None:
+            self._changed([back])
+
     def on_self_result(self, check: Check, result: ProbeResult) -> float:
         """The server's own run of a located check; return the delay until its next run
         (the server's location's damping: ``retry_interval`` while a failure is pending)."""
@@ -173,6 +189,10 @@ class LocationSystem:
             self._loop.call_soon_threadsafe(self._news.set)
 
     async def _tell(self) -> None:
+        if not self.runtime.is_leader():
+            # (a cluster's nodes all follow every location: the leader alone tells)
+            self._alerts.clear()
+            return
         while self._alerts:
             alert = self._alerts[0]
             if not await self.runtime.incidents.tell(alert):

@@ -43,6 +43,30 @@ class ResultRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnLocationRecord:
+    """One run of a check run from several locations by the server itself, at its own
+    location: a row of ``location_results`` without token or seq (an agent's rows are
+    written by the agents' endpoint). ``(check_key, location, started_at)`` is its
+    natural key: writing it twice stores it once."""
+
+    check_key: str
+    location: str
+    started_at: float
+    status: Status
+    duration: float
+    reason: Reason | None = None
+    samples: dict[str, Any] | None = None
+
+    @classmethod
+    def from_result(cls, check_key: str, location: str, result: ProbeResult
+                    ) -> OwnLocationRecord:
+        """The record of the server's own run ``result`` of ``check_key`` at
+        ``location``."""
+        return cls(check_key, location, result.started_at, Status(result.status),
+                   result.duration, result.reason, clean_samples(result.samples))
+
+
+@dataclass(frozen=True, slots=True)
 class CheckChange:
     """A check's confirmed status changed at ``at``."""
 

@@ -32,6 +32,7 @@ from monitor.store.engine import (
 )
 from monitor.store.models import (
     REASON_LENGTH,
+    Base,
     CheckRow,
     CheckStatusChange,
     ResultRow,
@@ -43,6 +44,7 @@ from monitor.store.records import (
     CheckChange,
     CheckStateRecord,
     FeedTransition,
+    OwnLocationRecord,
     ResultRecord,
     ServiceChange,
     StoredCheckState,
@@ -162,17 +164,24 @@ class Store:
     def write_batch(self, results: Sequence[ResultRecord],
                     changes: Sequence[Change] = (),
                     states: Sequence[CheckStateRecord] = (),
-                    feed: Sequence[FeedTransition] = ()) -> WriteCounts:
-        """Write results, status changes and, in cluster mode, checks' hidden states and
-        the leader's feed, in one transaction; duplicates are ignored, and a state older
-        than the one stored (``at``) leaves it as it is.
+                    feed: Sequence[FeedTransition] = (),
+                    own_locations: Sequence[OwnLocationRecord] = ()) -> WriteCounts:
+        """Write results, status changes, the server's own runs of checks run from
+        several locations (``location_results``) and, in cluster mode, checks' hidden
+        states and the leader's feed, in one transaction; duplicates are ignored, and a
+        state older than the one stored (``at``) leaves it as it is.
 
         Rows for a check or service missing from the catalog are skipped (logged once).
+        ``WriteCounts.results`` counts the new rows of both result tables.
         """
-        if not results and not changes and not states and not feed:
+        if not results and not changes and not states and not feed and not own_locations:
             return WriteCounts()
         with self.write_engine.begin() as conn:
             counts, earliest = self._write_rows(conn, results, changes, states, feed)
+            if own_locations:
+                counts = WriteCounts(counts.results + self._insert_ignoring(
+                    conn, Base.metadata.tables["location_results"],
+                    [_own_location_row(r) for r in own_locations]), counts.changes)
         if earliest is not None:
             self.rollup_ledger.written(earliest)
         return counts
@@ -337,7 +346,7 @@ class Store:
         Deletes in chunks, each its own short transaction, so the writer is never held up
         long. Status changes and rollups are kept for ever.
         """
-        from monitor.agents.models import LocationResultRow
+        from monitor.agents.models import LocationResultRow  # (it imports the store's models)
 
         total = 0
         started = time.monotonic()
@@ -395,3 +404,14 @@ def _result_row(check_id: int, record: ResultRecord) -> dict[str, Any]:
     return {"check_id": check_id, "started_at": float(record.started_at),
             "status": int(record.status), "duration": float(record.duration),
             **_reason(record.reason), "samples": record.samples or None}
+
+
+def _own_location_row(record: OwnLocationRecord) -> dict[str, Any]:
+    why = record.reason
+    return {"token_id": None, "seq": None, "check_key": record.check_key,
+            "location": record.location, "started_at": float(record.started_at),
+            "agent_started_at": None, "received_at": None,
+            "duration": float(record.duration), "status": int(record.status),
+            "reason": None if why is None else {"code": why.code, "fr": why.fr, "en": why.en,
+                                                "public": why.public},
+            "samples": record.samples or None}

@@ -32,6 +32,7 @@ from monitor.store.records import (
     CheckChange,
     CheckStateRecord,
     FeedTransition,
+    OwnLocationRecord,
     ResultRecord,
     ServiceChange,
 )
@@ -44,6 +45,9 @@ T = TypeVar("T")
 #: what waits in the changes' queue: status changes, and (cluster mode) checks' hidden
 #: states and the leader's feed
 Queued = Change | CheckStateRecord | FeedTransition
+#: what waits in the results' queue: results, and the server's own runs of checks run
+#: from several locations (``location_results``), dropped alike when the queue is full
+Row = ResultRecord | OwnLocationRecord
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -84,14 +88,14 @@ class ResultWriter:
         self.buffer_limit = max(1, buffer_limit)
         self.retry_interval = retry_interval
         self._wait = wait
-        self._results: deque[ResultRecord] = deque()
+        self._results: deque[Row] = deque()
         self._changes: deque[Queued] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         # the batch being written (kept across retries) and its size
-        self._batch: tuple[list[ResultRecord], list[Queued]] | None = None
+        self._batch: tuple[list[Row], list[Queued]] | None = None
         self._in_flight = 0
         self._down_since: float | None = None
         self._overflow_warned = False
@@ -108,6 +112,11 @@ class ResultWriter:
 
     def submit(self, record: ResultRecord) -> None:
         """Queue one result. Thread-safe, O(1), never blocks on the database."""
+        self._enqueue(self._results, record)
+
+    def submit_own_location(self, record: OwnLocationRecord) -> None:
+        """Queue the server's own run of a check run from several locations (a row of
+        ``location_results``); it goes with the results, in their transaction."""
         self._enqueue(self._results, record)
 
     def submit_change(self, change: Change) -> None:
@@ -208,7 +217,7 @@ class ResultWriter:
         """A full batch is already waiting."""
         return len(self._results) >= self.batch_size or len(self._changes) >= self.batch_size
 
-    def _take(self) -> tuple[list[ResultRecord], list[Queued]] | None:
+    def _take(self) -> tuple[list[Row], list[Queued]] | None:
         with self._lock:
             results = [self._results.popleft()
                        for _ in range(min(self.batch_size, len(self._results)))]
@@ -233,7 +242,7 @@ class ResultWriter:
         self._done()
         log.error("stopping with the database unreachable: %d rows not written", lost)
 
-    def _write(self, results: list[ResultRecord], changes: list[Queued]) -> bool:
+    def _write(self, results: list[Row], changes: list[Queued]) -> bool:
         """Write one batch; False when the database is unreachable (keep it, retry)."""
         try:
             self._write_salvaging(results, changes)
@@ -258,7 +267,7 @@ class ResultWriter:
             self._overflow_warned = False
         return True
 
-    def _write_salvaging(self, results: list[ResultRecord], changes: list[Queued],
+    def _write_salvaging(self, results: list[Row], changes: list[Queued],
                          top: bool = True) -> None:
         """Write a batch; if the database refuses some rows, write the others and drop
         those (found by halving the batch), so one bad row never blocks everything.
@@ -269,11 +278,14 @@ class ResultWriter:
             states = [c for c in changes if isinstance(c, CheckStateRecord)]
             feed = [c for c in changes if isinstance(c, FeedTransition)]
             plain = [c for c in changes if isinstance(c, (CheckChange, ServiceChange))]
-            self.stats.written += self.store.write_batch(results, plain, states, feed).results
+            own = [r for r in results if isinstance(r, OwnLocationRecord)]
+            checks = [r for r in results if isinstance(r, ResultRecord)]
+            self.stats.written += self.store.write_batch(checks, plain, states, feed,
+                                                         own).results
         except Exception as exc:
             if is_transient(exc):
                 raise
-            items: list[ResultRecord | Queued] = [*results, *changes]
+            items: list[Row | Queued] = [*results, *changes]
             if len(items) == 1:
                 self.stats.write_errors += 1
                 self.stats.dropped += 1
@@ -283,9 +295,10 @@ class ResultWriter:
                 log.warning("the database refused a batch of %d rows (%s); "
                             "isolating the bad rows", len(items), _short(exc))
             for part in (items[:len(items) // 2], items[len(items) // 2:]):
-                self._write_salvaging([i for i in part if isinstance(i, ResultRecord)],
-                                      [i for i in part if not isinstance(i, ResultRecord)],
-                                      top=False)
+                self._write_salvaging(
+                    [i for i in part if isinstance(i, (ResultRecord, OwnLocationRecord))],
+                    [i for i in part if not isinstance(i, (ResultRecord, OwnLocationRecord))],
+                    top=False)
 
 
 def _short(exc: BaseException) -> str:

@@ -145,3 +145,54 @@ def test_a_file_without_locations_runs_every_check_on_the_server_alone(
         assert not located(check, "local") and runs_here(check, "local")
     # one tuple shared by every check (memory with 100,000 checks)
     assert config.checks[0].locations is config.checks[1].locations
+
+
+def test_a_push_check_at_a_remote_location_is_refused_at_the_location(tmp_path):
+    """The ``heartbeat`` kind's results are the beats jobs send to the server itself
+    (``Probe.runs_on_agents`` False): no agent can run it, so listing a remote location
+    is refused at that location's key; the server's own location is fine."""
+    from monitor.plugins import ProbeRegistry, build_plugin_manager
+
+    registry = ProbeRegistry.from_plugin_manager(build_plugin_manager())
+    token = "a-secret-token-of-32-characters"
+    path = write(tmp_path, f"""\
+        - {{id: backup, kind: heartbeat, token: '{token}', expected_every: 1h,
+           locations: [paris, lyon]}}
+        - {{id: cron, kind: heartbeat, token: '{token}x', expected_every: 1h, locations: [paris]}}
+        """)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, registry)
+    assert str(caught.value) == (
+        f"{path}:11: services[0].checks[0].locations[1]: a 'heartbeat' check cannot run at "
+        "the remote location 'lyon': its results reach the server itself, no agent can run "
+        "it; list only the server's own location, or leave the key out")
+    assert registry.get("http").probe_class.runs_on_agents
+
+
+def test_assignments_of_a_configuration(registry, tmp_path):
+    """What the agents' server asks of the locations comes from the file: each remote
+    location's enabled checks in file order, the checks sharing their secrets; the same
+    object while the configuration is the same (the catalogs stay cached)."""
+    from monitor.agents.assignments import assignments_of
+
+    path = write(tmp_path, """\
+        - {id: a, kind: testprobe, url: 'http://127.0.0.1/'}
+        - {id: b, kind: testprobe, url: 'http://127.0.0.1/', locations: [paris, lyon]}
+        - {id: c, kind: testprobe, url: 'http://127.0.0.1/', agent_secrets: true,
+           locations: [paris, lyon, maison-alice]}
+        - {id: d, kind: testprobe, url: 'http://127.0.0.1/', locations: [maison-alice, lyon],
+           quorum: 1}
+        - {id: e, kind: testprobe, url: 'http://127.0.0.1/', locations: [lyon],
+           enabled: false}
+        """)
+    config = load_config(path, registry)
+    found = assignments_of(config)
+    assert set(found.remote_locations()) == {"lyon", "maison-alice"}
+    assert [c.key for c in found.checks_for("lyon")] == ["web/b", "web/c", "web/d"]
+    assert [c.key for c in found.checks_for("maison-alice")] == ["web/c", "web/d"]
+    assert list(found.checks_for("paris")) == [] and list(found.checks_for("nice")) == []
+    assert [found.shares_secrets(k) for k in ("web/a", "web/b", "web/c")] == [
+        False, False, True]
+    assert assignments_of(config) is found
+    assert found.checks_for("lyon") is found.checks_for("lyon")
+    assert assignments_of(load_config(path, registry)) is not found

@@ -88,3 +88,26 @@ async def test_closing_an_unused_session_is_harmless():
     with pytest.raises(AttributeError):
         http.__deepcopy__  # noqa: B018 (copy probing must not create a session)
     assert not http.created
+
+
+async def test_an_agent_names_itself_in_the_user_agent_fast_path_and_session(tmp_path, web):
+    """``use_user_agent`` (an agent, once it knows its location) changes what both paths
+    send, before and after the session exists."""
+    from monitor.agent.loop import probe_user_agent
+
+    registry, plain, timed = _checks(tmp_path, web)
+    probe = registry.get("http").instance
+    said = probe_user_agent("lyon-1", "lyon")
+    assert said.endswith("(status monitoring; agent lyon-1 at lyon)")
+    # names come from the server: nothing but a header's plain characters is kept
+    assert probe_user_agent("a\r\nX-Evil: 1", "ly on)").endswith("agent aX-Evil1 at lyon)")
+    seen_agents.clear()
+    async with LazyHttpSession() as http:
+        http.use_user_agent(said)
+        assert (await run_check(plain, probe, http)).status is Status.UP
+        assert not http.created
+        assert (await run_check(timed, probe, http)).status is Status.UP
+        http.use_user_agent(probe_user_agent("lyon-2", "lyon"))
+        assert (await run_check(timed, probe, http)).status is Status.UP
+    assert seen_agents == [said, said, probe_user_agent("lyon-2", "lyon")]
+    await registry.aclose()

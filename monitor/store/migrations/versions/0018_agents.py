@@ -8,7 +8,8 @@ Written by hand (models monitor.agents.models.AgentToken, LocationResultRow).
 ``agent_tokens``: one row per agent token (its SHA-256, never the token), with what the
 agent said on its last batch. ``location_results``: one row per run of a check at a
 location; ``(token_id, seq)`` is unique, so a batch sent again is stored once; the
-server's own runs have neither. Pruned with ``results``.
+server's own runs have neither, and are unique by ``(check_key, location, started_at)``
+(a partial index). Pruned with ``results``.
 """
 
 from __future__ import annotations
@@ -71,10 +72,15 @@ def upgrade() -> None:
                     ["check_key", "location", "started_at"])
     op.create_index(op.f("ix_location_results_started_at"), "location_results",
                     ["started_at"])
+    op.create_index("uq_location_results_own", "location_results",
+                    ["check_key", "location", "started_at"], unique=True,
+                    sqlite_where=sa.text("token_id IS NULL"),
+                    postgresql_where=sa.text("token_id IS NULL"))
 
 
 def downgrade() -> None:
     """Drop both tables (the tokens and the locations' results are lost)."""
+    op.drop_index("uq_location_results_own", table_name="location_results")
     op.drop_index(op.f("ix_location_results_started_at"), table_name="location_results")
     op.drop_index(op.f("ix_location_results_check_key"), table_name="location_results")
     op.drop_table("location_results")
