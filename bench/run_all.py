@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "member_mail": ("member_mail.py", [], ["--subscribers", "2000", "--engines", "sqlite"]),
     "agent_footprint": ("agent_footprint.py", [],
                         ["--runs", "1", "--interval", "5", "--cycles", "1"]),
+    "agents": ("agents.py", [], ["--quick", "--stores", "sqlite"]),
 }
 
 

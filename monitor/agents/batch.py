@@ -34,8 +34,8 @@ from monitor.runner import clean_result
 from monitor.safetext import clean_line
 from monitor.words import Bilingual, _
 
-#: what ``status`` may say: a :class:`~monitor.probe.Status` name, in lower case
-STATUSES = tuple(status.name.lower() for status in Status)
+#: what ``status`` may say (every status's label)
+STATUSES = tuple(status.label for status in Status)
 #: the largest ``seq`` (a signed 64-bit column)
 SEQ_MAX = 2**63 - 1
 #: the longest part of a field's name said in a refusal (a sample's name comes from outside)

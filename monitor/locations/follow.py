@@ -118,6 +118,8 @@ class ResultFollower:
         self.cursors: dict[int, int] | None = None
         #: the ``LISTEN`` connection's thread, while :meth:`run` runs
         self.listener: Listener | None = None
+        #: set after each read of :meth:`run` (tests wait on it)
+        self.read = asyncio.Event()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -147,6 +149,7 @@ class ResultFollower:
                     failing = True
                 else:
                     failing = False
+                self.read.set()
                 await wait_event(self._wake, self.every)
         finally:
             listener.stop()

@@ -133,3 +133,16 @@ def test_container_configuration_trusts_the_proxy_and_keeps_cookies_on_https():
     compose = yaml.safe_load((DEPLOY / "container" / "compose.yaml").read_text(encoding="utf-8"))
     # trusting every peer is only right while the port is published on loopback only
     assert all(p.startswith("127.0.0.1:") for p in compose["services"]["vigie"]["ports"])
+
+
+def test_the_nginx_sample_takes_the_agents_largest_batch():
+    """Agents push through the proxy: its body limit at /api/agent/v1/ is at least
+    ``agents.max_batch_bytes`` (1 MiB by default), else nginx refuses what Vigie takes."""
+    from monitor.agents.settings import AgentSettings
+
+    text = (DEPLOY / "nginx" / "vigie.conf").read_text(encoding="utf-8")
+    block = re.search(r"location /api/agent/v1/ \{(.*?)\}", text, re.DOTALL)
+    assert block is not None
+    size = re.search(r"client_max_body_size (\d+)m;", block.group(1))
+    assert size is not None
+    assert int(size.group(1)) * 2**20 >= AgentSettings().max_batch_bytes

@@ -11,8 +11,9 @@ receiver (an Apprise ``json://`` hook).
   (``vigie -c … agent-token add``), its ``/metrics`` and JSON API, stopped and started
   again on the same port;
 - :class:`AgentProcess` — one ``vigie agent`` for a token, its spool on disk;
-- :func:`eventually` — poll a condition (the database, ``/metrics``, a spool) with a
-  generous deadline that only bounds a failure: no test waits for time.
+- :func:`eventually` — a condition (the database, ``/metrics``, a spool) checked again at
+  each request the target serves and each alert received, with a generous deadline that
+  only bounds a failure: no test waits for time.
 """
 
 from __future__ import annotations
@@ -40,23 +41,46 @@ from tests.monitor.agent.standin import spooled_seqs
 from tests.peers import Process
 
 #: the longest a condition is waited for (only a failure waits that long)
-DEADLINE = 120.0
+DEADLINE = 180.0
 #: the location an agent's probe request names in its User-Agent
 _AT = re.compile(r"agent ([A-Za-z0-9._-]+) at ([A-Za-z0-9._-]+)\)")
 
 
-def eventually(condition: Callable[[], Any], what: str, within: float = DEADLINE,
-               every: float = 0.1) -> Any:
-    """``condition()``'s value once true, polled every ``every`` seconds; fails after
-    ``within`` seconds."""
+class Changes:
+    """What the tests' peers see change: each request the target serves (the agents and
+    the server run their checks every second) and each alert received. A condition on
+    the database, ``/metrics`` or a spool is checked again at each change."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.condition = threading.Condition()
+
+    def note(self) -> None:
+        with self.condition:
+            self.count += 1
+            self.condition.notify_all()
+
+
+#: the changes every stand-in of this module notes
+CHANGES = Changes()
+
+
+def eventually(condition: Callable[[], Any], what: str, within: float = DEADLINE) -> Any:
+    """``condition()``'s value once true, checked again at each change the stand-ins
+    note (:data:`CHANGES`); fails when nothing changes for 60 s (no check runs any more)
+    or after ``within`` seconds."""
     end = time.monotonic() + within
     while True:
+        with CHANGES.condition:
+            seen = CHANGES.count
         value = condition()
         if value:
             return value
         if time.monotonic() > end:
             raise AssertionError(f"not seen within {within:.0f} s: {what}")
-        time.sleep(every)
+        with CHANGES.condition:
+            if not CHANGES.condition.wait_for(lambda seen=seen: CHANGES.count > seen, 60):
+                raise AssertionError(f"nothing ran for 60 s while waiting for: {what}")
 
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
@@ -95,6 +119,7 @@ class Targets:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                CHANGES.note()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -120,6 +145,7 @@ class Receiver:
                 receiver.alerts.append(json.loads(self.rfile.read(length)))
                 self.send_response(204)
                 self.end_headers()
+                CHANGES.note()
 
             def log_message(self, *args: Any) -> None:
                 pass

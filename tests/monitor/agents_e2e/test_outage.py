@@ -115,7 +115,8 @@ def test_an_agent_killed_sends_nothing_twice_and_its_seq_goes_on(world):
     # every seq handed out is on its disk, or stored (its segment deleted once taken)
     highest = max([*agent.spooled(), *stored_seqs(server, "lyon-1")])
     agent.start()
-    agent.process.wait_line("next seq", "the restarted agent opens its spool")  # type: ignore[union-attr]
+    assert agent.process is not None
+    agent.process.wait_line("next seq", "the restarted agent opens its spool")
     [next_seq] = re.findall(r"next seq (\d+)", agent.output())
     assert int(next_seq) == highest + 1  # no seq handed out twice
     eventually(lambda: max(stored_seqs(server, "lyon-1")) >= highest + 6,

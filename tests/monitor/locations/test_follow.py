@@ -76,8 +76,10 @@ async def test_the_ingests_notify_wakes_the_follower(agents):
 
     try:
         async with asyncio.timeout(30):
+            # each read after the first comes from a wake: the listener's connection
             while follower.listener is None or not follower.listener.listening:
-                await asyncio.sleep(0.01)
+                follower.read.clear()
+                await follower.read.wait()
             # the first push is read at the NOTIFY, or at the read the listener makes
             # when it connects; the second one can only be woken by the NOTIFY
             await asyncio.to_thread(push, agents, "lyon-1", result(1))
