@@ -26,7 +26,7 @@ PASSWORD = "a long enough pass phrase"
 #: the commands of the server's operator, which act on no volunteer's data (they read the
 #: configuration and the database as the server does: ``cluster status`` the nodes' rows)
 SERVER_COMMANDS = {"run", "check", "probes", "config check", "db upgrade", "dashboard", "demo",
-                   "cluster status"}
+                   "cluster status", "agent"}
 
 #: what each volunteers' command needs (the table of docs/operations.md)
 EXPECTED: dict[str, Permission] = {
