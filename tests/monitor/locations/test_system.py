@@ -44,6 +44,10 @@ class Runtime:
                                                (HOME,)),))
         self.taken = Taken()
         self.incidents = SimpleNamespace(tell=None)
+        self.leading = True
+
+    def is_leader(self) -> bool:
+        return self.leading
 
     def enabled_check(self, key: str) -> Check:
         return {HOME.key: HOME}[key]
@@ -129,3 +133,46 @@ def test_members_read_the_consensus_words_never_the_locations():
                           LocationSettings().label)
     assert (down.code, down.en) == ("vigie.locations.down", "2 locations of 3: no reason given")
     assert down.for_public(Status.DOWN).en == "The service does not work; the volunteers know"
+
+
+def test_a_followed_result_is_judged_by_the_owner_and_only_heard_elsewhere():
+    """A cluster's node reading agents' results back (``take_followed``): the owner
+    applies them; another node only learns the location is alive (a silent location
+    comes back); a row of a check not run from there is left out."""
+    locations, runtime, clock = system()
+    locations.book.start()
+    clock.now += 121  # lyon and nice silent for silent_after
+    locations.look()
+    assert not locations.book.reachable("lyon")
+    locations.take_followed(HOME.key, "lyon", ProbeResult.down(FAILED, started_at=clock.now),
+                            owned=False)
+    assert locations.book.reachable("lyon")  # heard: back in the consensus
+    assert locations.book.state(HOME.key, "lyon").last is None  # not judged here
+    locations.take_followed(HOME.key, "paris", ProbeResult.up(started_at=clock.now), True)
+    locations.take_followed("web/other", "lyon", ProbeResult.up(started_at=clock.now), True)
+    locations.take_followed(HOME.key, "local", ProbeResult.up(started_at=clock.now), True)
+    assert all(locations.book.state(HOME.key, n).last is None for n in HOME.locations)
+    locations.take_followed(HOME.key, "nice", ProbeResult.down(FAILED, started_at=clock.now),
+                            owned=True)
+    assert locations.book.state(HOME.key, "nice").last is not None
+    assert locations.book.reachable("nice")
+
+
+async def test_only_the_leader_tells_volunteers_of_a_silent_location():
+    """Every node of a cluster follows every location: the leader alone tells."""
+    told = []
+
+    async def tell(alert) -> bool:
+        told.append(alert.details["location"])
+        return True
+
+    for leading in (False, True):
+        locations, runtime, clock = system()
+        runtime.incidents.tell = tell
+        runtime.leading = leading
+        locations.book.start()
+        clock.now += 121
+        locations.look()
+        await locations._tell()
+        assert locations._alerts == []
+    assert told == ["lyon", "nice"]  # once, by the leader
