@@ -28,7 +28,6 @@ Target: under 60 MB with 100 checks (a small VPS or a home server).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -42,6 +41,7 @@ if __package__ in (None, ""):
 from bench.common import (
     MachineLoad,
     child_env,
+    cpu_seconds,
     describe_machine,
     load_note,
     progress,
@@ -70,12 +70,6 @@ def loaded_heavy(pid: int) -> list[str]:
     maps = Path(f"/proc/{pid}/maps").read_text()
     return [name for name in ("sqlalchemy", "psycopg", "psycopg_binary")
             if f"/{name}/" in maps]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds ``pid`` used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait(condition, what: str, proc: subprocess.Popen) -> None:

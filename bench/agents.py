@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -47,6 +46,7 @@ if __package__ in (None, ""):
 from bench.common import (
     MachineLoad,
     child_env,
+    cpu_seconds,
     describe_machine,
     load_note,
     progress,
@@ -60,12 +60,6 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 LOCATIONS = ("l1", "l2", "l3", "l4")
 #: give up on a phase after this many seconds (something broke, it is not slow)
 PHASE_LIMIT = 600.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds ``pid`` used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def until(condition, what: str, every: float = 0.2) -> None:

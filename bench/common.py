@@ -146,6 +146,12 @@ def _tree_cpu(psutil, pid: int) -> float:
     return total
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def describe_machine() -> str:
     """One line: cores, memory, load average right now."""
     import psutil
